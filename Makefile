@@ -1,0 +1,33 @@
+# The README's commands. Each target builds its own virtualenv in .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Revoke the bundled sample against the embedded sandbox. Exit status 1 is expected:
+# the sample holds rows that cannot be revoked, to show every outcome.
+demo: $(STAMP)
+	$(BIN)/batch-revoke run samples/badges.csv --sandbox; status=$$?; \
+	if [ $$status -le 1 ]; then echo "demo finished (exit status $$status)"; else exit $$status; fi
+
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

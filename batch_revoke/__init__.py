@@ -1,0 +1,1 @@
+"""Revoke Capillary loyalty badges in bulk from a CSV file."""

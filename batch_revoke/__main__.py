@@ -1,0 +1,3 @@
+from batch_revoke.cli import main
+
+main()

@@ -1,0 +1,158 @@
+"""Records -> verdicts and Batches: validation, duplicates, and grouping into requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from batch_revoke.model import (
+    MAX_BATCH_SIZE,
+    Batch,
+    Endpoint,
+    ErrorCode,
+    IdentifierType,
+    Mode,
+    Record,
+    Row,
+    RowOutcome,
+    Status,
+)
+
+_CHOICES = ", ".join(member.value for member in IdentifierType)
+
+
+def validate(
+    record: Record, field_index: dict[str, int], default_identifier: IdentifierType
+) -> Row | RowOutcome:
+    """A Row ready to send, or the `invalid` outcome that says why it cannot be sent."""
+
+    def invalid(code: ErrorCode, message: str, endpoint: Endpoint | None = None) -> RowOutcome:
+        return RowOutcome(record.row, Status.INVALID, endpoint, code, message)
+
+    if record.defect:
+        return invalid(ErrorCode.MALFORMED_RECORD, record.defect)
+
+    def value(name: str) -> str:
+        position = field_index.get(name)
+        return record.values[position].strip() if position is not None else ""
+
+    badge, customer = value("badgemetaid"), value("customerid")
+    issue, earned = value("issueid"), value("earnedbadgeid")
+    endpoint = Endpoint.REVOKE_EARN if earned else Endpoint.REVOKE_ISSUE
+    blank = [
+        label for label, text in (("badgeMetaId", badge), ("customerId", customer)) if not text
+    ]
+    if blank:
+        return invalid(ErrorCode.MISSING_VALUE, f"{' and '.join(blank)} is blank", endpoint)
+    if issue and earned:
+        return invalid(
+            ErrorCode.CONFLICTING_IDS,
+            "both issueId and earnedBadgeId are set; a row revokes either an enrolment (issueId) "
+            "or an earned badge (earnedBadgeId): split it into two rows",
+        )
+    type_text = value("identifiertype")
+    identifier = IdentifierType.parse(type_text) if type_text else None
+    if type_text and identifier is None:
+        return invalid(
+            ErrorCode.BAD_IDENTIFIER_TYPE,
+            f"identifierType {type_text!r} is not one of {_CHOICES}",
+            endpoint,
+        )
+    if earned:
+        identifier = identifier or default_identifier
+    elif identifier not in (None, IdentifierType.ID):
+        return invalid(
+            ErrorCode.BAD_IDENTIFIER_TYPE,
+            f"identifierType {type_text!r} applies to revokeEarn rows only; "
+            "revokeIssue takes the numeric customer id",
+            endpoint,
+        )
+    else:
+        identifier = IdentifierType.ID
+    # A numeric id mangled by a spreadsheet (1.23E+11, 1001.0) must not reach the API.
+    if identifier is IdentifierType.ID and not (customer.isascii() and customer.isdigit()):
+        return invalid(
+            ErrorCode.BAD_CUSTOMER_ID,
+            f"customerId {customer!r} is not a numeric customer id"
+            + (
+                "; for a mobile, email, externalId or cardNumber set identifierType"
+                if earned
+                else "; revokeIssue takes the numeric customer id"
+            ),
+            endpoint,
+        )
+    return Row(record.row, badge, customer, issue, earned, identifier)
+
+
+@dataclass
+class Planner:
+    """Feeds on records in file order; yields verdicts at once and batches as they fill.
+
+    Rows of one badge need not be adjacent: each (mode, badge) keeps its open batches until
+    they hold `batch_size` rows or the input ends (`finish`).
+    """
+
+    field_index: dict[str, int]
+    default_identifier: IdentifierType = IdentifierType.ID
+    batch_size: int = MAX_BATCH_SIZE
+    _seen: dict[tuple[str, str, str, str, str], int] = field(default_factory=dict)
+    _open: dict[tuple[Mode, str], list[list[Row]]] = field(default_factory=dict)
+    _batches: int = 0
+
+    def add(self, record: Record) -> Iterator[Batch | RowOutcome]:
+        verdict = validate(record, self.field_index, self.default_identifier)
+        if isinstance(verdict, RowOutcome):
+            yield verdict
+            return
+        row = verdict
+        # The identifier type is part of who the customer is: 9800000001 as a mobile is not
+        # customer id 9800000001.
+        key = (
+            row.badge_meta_id,
+            row.customer_key,
+            row.issue_id,
+            row.earned_badge_id,
+            row.identifier_type.value,
+        )
+        original = self._seen.get(key)
+        if original is not None:
+            yield RowOutcome(
+                row.row,
+                Status.DUPLICATE,
+                row.mode.endpoint,
+                ErrorCode.DUPLICATE_ROW,
+                f"same badge, customer and ids as row {original}; not sent again",
+                duplicate_of=original,
+            )
+            return
+        self._seen[key] = row.row
+        if row.mode is Mode.EARN:
+            yield self._batch(Mode.EARN, row.badge_meta_id, [row])
+            return
+        yield from self._place(row)
+
+    def finish(self) -> Iterator[Batch]:
+        for (mode, badge), batches in self._open.items():
+            for rows in batches:
+                yield self._batch(mode, badge, rows)
+        self._open.clear()
+
+    def _place(self, row: Row) -> Iterator[Batch]:
+        batches = self._open.setdefault((row.mode, row.badge_meta_id), [])
+        # A customer appears at most once per request, so an error entry that names only the
+        # customer (the API's 404 has no issuedId) still points at exactly one row.
+        target = next(
+            (rows for rows in batches if all(r.customer_key != row.customer_key for r in rows)),
+            None,
+        )
+        if target is None:
+            target = []
+            batches.append(target)
+        target.append(row)
+        if len(target) >= self.batch_size:
+            batches.remove(target)
+            yield self._batch(row.mode, row.badge_meta_id, target)
+
+    def _batch(self, mode: Mode, badge: str, rows: list[Row]) -> Batch:
+        self._batches += 1
+        return Batch(self._batches, mode, badge, tuple(rows))

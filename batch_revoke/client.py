@@ -1,0 +1,429 @@
+"""The Capillary badge API: auth, the two revoke endpoints, and reading their answers.
+
+`build_request` and `interpret` are pure: (batch) -> request and (batch, reply) -> outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import ipaddress
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from batch_revoke.errors import AuthError, BatchRevokeError, ConfigError
+from batch_revoke.model import (
+    Batch,
+    ErrorCode,
+    IdentifierType,
+    Mode,
+    Row,
+    RowOutcome,
+    Status,
+    id_key,
+)
+
+REVOKE_ISSUE_PATH = "/api_gateway/v1/badges/badgeMeta/customer/revokeIssue"
+REVOKE_EARN_PATH = "/api_gateway/v1/badges/customer/revokeEarn"
+TOKEN_PATH = "/v3/oauth/token/generate"
+IDENTIFIER_HEADER = "X-CAP-CUSTOMER-IDENTIFIER"
+TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
+
+CLUSTERS = {
+    "eu": "https://eu.api.capillarytech.com",
+    "in": "https://apac.api.capillarytech.com",
+    "apac2": "https://apac2.api.capillarytech.com",
+    "us": "https://us.api.capillarytech.com",
+    "cn": "https://api.capillarytech.cn.com",
+}
+
+# Per-entry errors meaning "nothing there to revoke". After an attempt whose answer was lost,
+# they may mean our own earlier attempt revoked it, so they cannot be called failures.
+NOT_PRESENT_CODES = {"404", "814"}
+
+
+# --- credentials and authentication -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BasicCredentials:
+    username: str
+    password: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthCredentials:
+    key: str
+    secret: str = ""
+
+
+Credentials = BasicCredentials | OAuthCredentials
+
+
+NO_CREDENTIALS_FIX = (
+    "set CAP_USERNAME and CAP_PASSWORD (till id and password) or CAP_OAUTH_KEY and "
+    "CAP_OAUTH_SECRET in the environment, or use --dry-run or --sandbox"
+)
+
+
+def credentials_from_env(environ: Mapping[str, str]) -> Credentials | None:
+    """Credentials come only from the environment, never from options or files.
+    None when none are set; half a pair is an error."""
+    username, password = environ.get("CAP_USERNAME", ""), environ.get("CAP_PASSWORD", "")
+    key, secret = environ.get("CAP_OAUTH_KEY", ""), environ.get("CAP_OAUTH_SECRET", "")
+    if key or secret:
+        if not (key and secret):
+            missing = "CAP_OAUTH_SECRET" if key else "CAP_OAUTH_KEY"
+            raise ConfigError(
+                f"{missing} is not set", "set both CAP_OAUTH_KEY and CAP_OAUTH_SECRET"
+            )
+        return OAuthCredentials(key, secret)
+    if username or password:
+        if not (username and password):
+            missing = "CAP_PASSWORD" if username else "CAP_USERNAME"
+            raise ConfigError(f"{missing} is not set", "set both CAP_USERNAME and CAP_PASSWORD")
+        return BasicCredentials(username, password)
+    return None
+
+
+def basic_header(credentials: BasicCredentials) -> str:
+    """The API wants the password as its MD5 hex digest, never in clear."""
+    digest = hashlib.md5(credentials.password.encode()).hexdigest()
+    token = base64.b64encode(f"{credentials.username}:{digest}".encode()).decode()
+    return f"Basic {token}"
+
+
+class TokenUnavailable(BatchRevokeError):
+    """The token endpoint did not answer usefully; no revoke request was sent."""
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message, http_status)
+        self.message = message
+        self.http_status = http_status
+
+    def __str__(self) -> str:
+        return f"could not get an OAuth token: {self.message}"
+
+
+class Authenticator:
+    """Adds the auth headers to each request; renews what can be renewed after a 401."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        clock: Callable[[], float] = time.monotonic,
+        renew_margin: float = 30.0,
+    ) -> None:
+        self.credentials = credentials
+        self._clock = clock
+        self._renew_margin = renew_margin
+        self._token = ""
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+        self.tokens_generated = 0
+
+    async def headers(self, http: httpx.AsyncClient) -> dict[str, str]:
+        if isinstance(self.credentials, BasicCredentials):
+            return {"Authorization": basic_header(self.credentials)}
+        return {TOKEN_HEADER: await self._current_token(http)}
+
+    async def renew(self, http: httpx.AsyncClient, rejected: Mapping[str, str]) -> bool:
+        """After a 401: a new token, unless another request already got one. False for Basic."""
+        if isinstance(self.credentials, BasicCredentials):
+            return False
+        async with self._lock:
+            if self._token == rejected.get(TOKEN_HEADER):
+                self._token = ""
+        await self._current_token(http)
+        return True
+
+    async def _current_token(self, http: httpx.AsyncClient) -> str:
+        async with self._lock:
+            if not self._token or self._clock() >= self._expires_at:
+                await self._generate(http)
+            return self._token
+
+    async def _generate(self, http: httpx.AsyncClient) -> None:
+        assert isinstance(self.credentials, OAuthCredentials)
+        body = {"key": self.credentials.key, "secret": self.credentials.secret}
+        try:
+            response = await http.post(TOKEN_PATH, json=body)
+        except httpx.TransportError as exc:
+            raise TokenUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code in (401, 403):
+            raise AuthError(response.status_code, "the token endpoint refused CAP_OAUTH_KEY")
+        data = _json(response)
+        token_data = data.get("data") if isinstance(data, dict) else None
+        token = token_data.get("accessToken") if isinstance(token_data, dict) else None
+        if response.status_code != 200 or not isinstance(token, str) or not token:
+            raise TokenUnavailable(_snippet(response.text), response.status_code)
+        ttl = token_data.get("ttlSeconds") if isinstance(token_data, dict) else None
+        lifetime = float(ttl) if isinstance(ttl, int | float) and ttl > 0 else 300.0
+        # Renew ahead of expiry, but never sooner than half-way through a short-lived token.
+        self._expires_at = self._clock() + max(lifetime - self._renew_margin, lifetime / 2)
+        self._token = token
+        self.tokens_generated += 1
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def build_request(batch: Batch) -> ApiRequest:
+    """IDs go out as the text the file holds: a JSON number would lose leading zeros."""
+    if batch.mode is Mode.EARN:
+        (row,) = batch.rows
+        headers = {}
+        if row.identifier_type is not IdentifierType.ID:
+            headers[IDENTIFIER_HEADER] = row.identifier_type.value
+        body = {
+            "badgeMetaId": batch.badge_meta_id,
+            "customerId": row.customer_id,
+            "earnedBadgeId": row.earned_badge_id,
+        }
+        return ApiRequest(REVOKE_EARN_PATH, body, headers)
+    if batch.mode is Mode.ISSUALS:
+        entries = [{"customerId": r.customer_id, "issueId": r.issue_id} for r in batch.rows]
+        return ApiRequest(
+            REVOKE_ISSUE_PATH, {"badgeMetaId": batch.badge_meta_id, "revokeIssuals": entries}, {}
+        )
+    customers = [r.customer_id for r in batch.rows]
+    return ApiRequest(
+        REVOKE_ISSUE_PATH, {"badgeMetaId": batch.badge_meta_id, "customers": customers}, {}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ApiReply:
+    http_status: int
+    body: Any  # the parsed JSON, or None when the body is not JSON
+    text: str  # the start of the raw body, for messages
+    retry_after: float | None
+    sends: int  # HTTP requests it took (2 when a 401 made us renew the token and resend)
+
+
+class CapillaryClient:
+    """Sends one batch as one request over a shared `httpx.AsyncClient`."""
+
+    def __init__(self, http: httpx.AsyncClient, auth: Authenticator) -> None:
+        self.http = http
+        self.auth = auth
+
+    async def send(self, batch: Batch) -> ApiReply:
+        request = build_request(batch)
+        auth_headers = await self.auth.headers(self.http)
+        response = await self._post(request, auth_headers)
+        if response.status_code == 401 and await self.auth.renew(self.http, auth_headers):
+            response = await self._post(request, await self.auth.headers(self.http))
+            return _reply(response, sends=2)
+        return _reply(response, sends=1)
+
+    async def _post(self, request: ApiRequest, auth_headers: dict[str, str]) -> httpx.Response:
+        headers = {"Accept": "application/json", **request.headers, **auth_headers}
+        return await self.http.post(request.path, json=request.body, headers=headers)
+
+
+def _reply(response: httpx.Response, sends: int) -> ApiReply:
+    return ApiReply(
+        response.status_code,
+        _json(response),
+        _snippet(response.text),
+        parse_retry_after(response.headers.get("Retry-After")),
+        sends,
+    )
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _snippet(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait, from either form of Retry-After (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def check_base_url(url: str) -> str:
+    """Refuse URLs that would send credentials in clear to another machine."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"base URL {url!r} is not an http(s) URL",
+            "pass the host root, e.g. --base-url https://eu.api.capillarytech.com or --cluster eu",
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"base URL {url!r} would send credentials unencrypted",
+            "use https (plain http is allowed for 127.0.0.1/localhost only)",
+        )
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --- answers -> per-row outcomes -----------------------------------------------------------
+
+
+def interpret(
+    batch: Batch, reply: ApiReply, attempts: int, earlier_unknown: str = ""
+) -> list[RowOutcome]:
+    """Each row's outcome from a final answer. Entries are matched by customer and id, never
+    by position. `earlier_unknown` names a previous attempt whose answer was lost."""
+
+    def outcome(
+        row: Row, status: Status, code: str = "", message: str = "", ids: tuple[str, ...] = ()
+    ) -> RowOutcome:
+        return RowOutcome(
+            row.row, status, batch.endpoint, code, message, ids, reply.http_status, attempts
+        )
+
+    body = reply.body
+    errors = _envelope_errors(body)
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        status = Status.UNCONFIRMED if reply.http_status < 400 else Status.FAILED
+        code = (
+            ErrorCode.BAD_RESPONSE if status is Status.UNCONFIRMED else f"http_{reply.http_status}"
+        )
+        message = f"HTTP {reply.http_status} with a body that is not JSON: {reply.text!r}"
+        return [outcome(row, status, code, message) for row in batch.rows]
+    if (errors and not data) or reply.http_status >= 400:
+        code, message = errors[0] if errors else (f"http_{reply.http_status}", reply.text)
+        if len(errors) > 1:
+            message = "; ".join(f"{c}: {m}" for c, m in errors)
+        status = Status.FAILED
+        if earlier_unknown and code in NOT_PRESENT_CODES:
+            status, message = Status.UNCONFIRMED, _maybe_earlier(message, earlier_unknown)
+        return [outcome(row, status, code, message) for row in batch.rows]
+    if batch.mode is Mode.EARN:
+        return [_earn_outcome(batch.rows[0], data, outcome)]
+    entries = data.get("revokedIssuedBadges") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        message = "the answer has no revokedIssuedBadges list"
+        return [
+            outcome(r, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, message) for r in batch.rows
+        ]
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        if isinstance(entry, dict) and "customerId" in entry:
+            by_customer.setdefault(id_key(entry["customerId"]), []).append(entry)
+    results = []
+    for row in batch.rows:
+        mine = [e for e in by_customer.get(row.customer_key, []) if _is_for(row, e)]
+        results.append(_issue_outcome(row, mine, earlier_unknown, outcome))
+    return results
+
+
+_OutcomeFactory = Callable[..., RowOutcome]
+
+
+def _is_for(row: Row, entry: dict[str, Any]) -> bool:
+    """In revokeIssuals mode an entry names its issue, except the 404 that names none."""
+    issued = entry.get("issuedId")
+    return (
+        row.mode is Mode.CUSTOMERS or issued in (None, "") or id_key(issued) == id_key(row.issue_id)
+    )
+
+
+def _issue_outcome(
+    row: Row, entries: list[dict[str, Any]], earlier_unknown: str, outcome: _OutcomeFactory
+) -> RowOutcome:
+    if not entries:
+        return outcome(
+            row,
+            Status.UNCONFIRMED,
+            ErrorCode.NOT_IN_RESPONSE,
+            "the answer does not mention this customer" + (" and issue" if row.issue_id else ""),
+        )
+    revoked = tuple(str(e.get("issuedId") or row.issue_id) for e in entries if not e.get("error"))
+    failures = [_entry_error(e["error"]) for e in entries if e.get("error")]
+    if not failures:
+        return outcome(row, Status.REVOKED, ids=revoked)
+    code, message = failures[0]
+    if len(failures) > 1:
+        message = "; ".join(f"{c}: {m}" for c, m in failures)
+    if revoked:
+        # Some enrolments went, some did not: the row's request is only partly done.
+        message = f"{len(revoked)} enrolment(s) revoked, but {message}"
+    elif earlier_unknown and code in NOT_PRESENT_CODES:
+        return outcome(row, Status.UNCONFIRMED, code, _maybe_earlier(message, earlier_unknown))
+    return outcome(row, Status.FAILED, code, message, revoked)
+
+
+def _earn_outcome(row: Row, data: Any, outcome: _OutcomeFactory) -> RowOutcome:
+    if not isinstance(data, dict) or "isActive" not in data:
+        return outcome(
+            row, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, "the answer has no isActive flag"
+        )
+    earned = str(data.get("earnedBadgeId") or row.earned_badge_id)
+    if id_key(earned) != id_key(row.earned_badge_id):
+        message = f"the answer is about earnedBadgeId {earned}, not this row's"
+        return outcome(row, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, message)
+    if data["isActive"] is False:
+        return outcome(row, Status.REVOKED, ids=(earned,))
+    message = "the API answered without error but reports the earned badge still active"
+    return outcome(row, Status.UNCONFIRMED, ErrorCode.BAD_RESPONSE, message)
+
+
+def _envelope_errors(body: Any) -> list[tuple[str, str]]:
+    raw = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(raw, list):
+        return []
+    return [_entry_error(item) for item in raw if item]
+
+
+def _entry_error(error: Any) -> tuple[str, str]:
+    if not isinstance(error, dict):
+        return "api_error", str(error)
+    message = str(error.get("message") or "")
+    code = error.get("code")
+    if code is None or code == "":
+        # The API's "issue doesn't belong to customer" carries no code; give it a stable one.
+        code = ErrorCode.ISSUE_NOT_OF_CUSTOMER if "belong" in message.lower() else "api_error"
+    return str(code), message
+
+
+def _maybe_earlier(message: str, earlier_unknown: str) -> str:
+    return (
+        f"{message}, but an earlier attempt's answer was lost ({earlier_unknown}) and may have "
+        "revoked it; check the customer's badge before sending it again"
+    )

@@ -1,0 +1,53 @@
+"""One exception base; each subclass keeps its fields and says how to fix the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BatchRevokeError(Exception):
+    """Base of every error batch-revoke raises on purpose."""
+
+
+class InputError(BatchRevokeError):
+    """The input file cannot be used at all; nothing was sent."""
+
+    def __init__(self, path: Path | str, problem: str, fix: str = "") -> None:
+        super().__init__(path, problem, fix)
+        self.path = Path(path)
+        self.problem = problem
+        self.fix = fix
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.problem}"
+        return f"{text}; {self.fix}" if self.fix else text
+
+
+class ConfigError(BatchRevokeError):
+    """An option, environment variable or credential is missing or wrong; nothing was sent."""
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(problem, fix)
+        self.problem = problem
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.problem}; {self.fix}" if self.fix else self.problem
+
+
+class AuthError(BatchRevokeError):
+    """The API refused our credentials (401/403): going on would fail every request."""
+
+    def __init__(self, http_status: int, message: str, code: str = "") -> None:
+        super().__init__(http_status, message, code)
+        self.http_status = http_status
+        self.message = message
+        self.code = code or str(http_status)
+
+    def __str__(self) -> str:
+        hint = (
+            "check CAP_USERNAME/CAP_PASSWORD or CAP_OAUTH_KEY/CAP_OAUTH_SECRET and the cluster"
+            if self.http_status == 401
+            else "the credentials lack permission for the badge API (default access group)"
+        )
+        return f"HTTP {self.http_status} {self.message}; {hint}"

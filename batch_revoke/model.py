@@ -1,0 +1,181 @@
+"""The values that flow through the pipeline: small, frozen, free of I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+
+MAX_BATCH_SIZE = 20  # the API's limit for customers / revokeIssuals per revokeIssue request
+
+
+class ExitStatus(IntEnum):
+    """The process exit statuses, documented in the README."""
+
+    OK = 0  # every record revoked (duplicates of revoked records allowed)
+    NOT_ALL_REVOKED = 1  # the run finished, but some records are not revoked
+    USAGE = 2  # bad options or unreadable input: nothing was sent
+    ABORTED = 3  # the run stopped early (authentication refused, interrupted)
+
+
+class Status(StrEnum):
+    REVOKED = "revoked"
+    FAILED = "failed"
+    INVALID = "invalid"
+    DUPLICATE = "duplicate"
+    UNCONFIRMED = "unconfirmed"
+    NOT_ATTEMPTED = "not_attempted"
+    PLANNED = "planned"
+
+
+class Endpoint(StrEnum):
+    REVOKE_ISSUE = "revokeIssue"
+    REVOKE_EARN = "revokeEarn"
+
+
+class Mode(StrEnum):
+    """What one row asks for, and so which request body carries it."""
+
+    CUSTOMERS = "customers"  # revokeIssue, every enrolment of the customer
+    ISSUALS = "revokeIssuals"  # revokeIssue, one enrolment (issueId)
+    EARN = "earn"  # revokeEarn, one earned badge
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint.REVOKE_EARN if self is Mode.EARN else Endpoint.REVOKE_ISSUE
+
+
+class IdentifierType(StrEnum):
+    ID = "id"
+    MOBILE = "mobile"
+    EMAIL = "email"
+    EXTERNAL_ID = "externalId"
+    CARD_NUMBER = "cardNumber"
+
+    @classmethod
+    def parse(cls, text: str) -> IdentifierType | None:
+        """Case-insensitive lookup; None when the text names no identifier type."""
+        wanted = text.strip().lower()
+        return next((member for member in cls if member.value.lower() == wanted), None)
+
+
+class ErrorCode(StrEnum):
+    """Codes of our own, for outcomes the API gives no code for. API codes are kept as text."""
+
+    MALFORMED_RECORD = "malformed_record"
+    MISSING_VALUE = "missing_value"
+    CONFLICTING_IDS = "conflicting_ids"
+    BAD_IDENTIFIER_TYPE = "bad_identifier_type"
+    BAD_CUSTOMER_ID = "bad_customer_id"
+    DUPLICATE_ROW = "duplicate_row"
+    ISSUE_NOT_OF_CUSTOMER = "issue_not_of_customer"  # the API's error without a code
+    NOT_IN_RESPONSE = "not_in_response"
+    BAD_RESPONSE = "bad_response"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    RUN_ABORTED = "run_aborted"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One CSV record exactly as read: its position and its raw field values."""
+
+    row: int  # 1-based position among the file's records (the header is not counted)
+    values: tuple[str, ...]
+    defect: str = ""  # why the record's shape is broken (wrong number of fields), if it is
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A valid record, trimmed and classified: one entry of one request."""
+
+    row: int
+    badge_meta_id: str
+    customer_id: str
+    issue_id: str = ""
+    earned_badge_id: str = ""
+    identifier_type: IdentifierType = IdentifierType.ID
+
+    @property
+    def mode(self) -> Mode:
+        if self.earned_badge_id:
+            return Mode.EARN
+        return Mode.ISSUALS if self.issue_id else Mode.CUSTOMERS
+
+    @property
+    def customer_key(self) -> str:
+        return id_key(self.customer_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One request: up to 20 rows of one badge and one mode (revokeEarn: exactly one row)."""
+
+    number: int  # 1-based, in the order the planner produced batches
+    mode: Mode
+    badge_meta_id: str
+    rows: tuple[Row, ...]
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.mode.endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class RowOutcome:
+    """What happened to one input record; the writer's unit, keyed by `row`."""
+
+    row: int
+    status: Status
+    endpoint: Endpoint | None = None
+    error_code: str = ""
+    error_message: str = ""
+    issued_ids: tuple[str, ...] = ()
+    http_status: int | None = None
+    attempts: int = 0
+    duplicate_of: int | None = None  # for duplicates: the row that carries the real outcome
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts for the summary, fed one outcome at a time so it never holds the rows."""
+
+    by_status: dict[Status, int] = field(default_factory=dict)
+    by_error: dict[str, int] = field(default_factory=dict)
+    requests: dict[Endpoint, int] = field(default_factory=dict)
+    revoked_rows: set[int] = field(default_factory=set)
+    duplicate_of: dict[int, int] = field(default_factory=dict)
+
+    def add(self, outcome: RowOutcome) -> None:
+        self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
+        if outcome.error_code and outcome.status is not Status.DUPLICATE:
+            self.by_error[outcome.error_code] = self.by_error.get(outcome.error_code, 0) + 1
+        if outcome.status is Status.REVOKED:
+            self.revoked_rows.add(outcome.row)
+        if outcome.duplicate_of is not None:
+            self.duplicate_of[outcome.row] = outcome.duplicate_of
+
+    def count_request(self, endpoint: Endpoint) -> None:
+        self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    def all_done(self, done: Status = Status.REVOKED) -> bool:
+        """True when every record reached `done`, a duplicate counting as its original."""
+        for status, count in self.by_status.items():
+            if status is done or count == 0:
+                continue
+            if status is not Status.DUPLICATE:
+                return False
+        if done is not Status.REVOKED:
+            return True
+        return all(original in self.revoked_rows for original in self.duplicate_of.values())
+
+
+def id_key(value: object) -> str:
+    """The form an id is matched in: the API may echo "000777" back as the number 777."""
+    text = str(value).strip()
+    if text.isascii() and text.isdigit():
+        return text.lstrip("0") or "0"
+    return text
