@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -15,6 +17,15 @@ from batch_revoke.client import CLUSTERS, credentials_from_env
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError
 from batch_revoke.job import RunConfig, RunReport, run_job
 from batch_revoke.model import MAX_BATCH_SIZE, ExitStatus, IdentifierType
+from batch_revoke.sandbox import (
+    FaultPlan,
+    FaultSpec,
+    SandboxConfig,
+    SandboxState,
+    default_state_path,
+    running_sandbox,
+)
+from batch_revoke.sandbox.server import bind_loopback, serve_forever
 from batch_revoke.sender import RateLimit
 from batch_revoke.writer import format_summary
 
@@ -167,9 +178,104 @@ def run_options(function: F) -> F:
     return function
 
 
+def sandbox_options(function: F) -> F:
+    """How the sandbox behaves; shared by `sandbox` and `run --sandbox`."""
+    options = [
+        click.option(
+            "--latency-ms",
+            metavar="N|MIN-MAX",
+            default="0",
+            show_default=True,
+            help="Delay every sandbox answer by N ms, or a random MIN-MAX ms (never blocking).",
+        ),
+        click.option(
+            "--fault",
+            "faults",
+            metavar="KIND[:WHEN]",
+            multiple=True,
+            help="Misbehave on revoke requests (repeatable). KIND: 429, 500, 502, 503, 504, 521, "
+            "drop, apply-drop, slow, non-json. WHEN: P% of requests, #N,#M by request number, "
+            "or omitted for all. E.g. --fault 429:10% --fault apply-drop:#3",
+        ),
+        click.option(
+            "--seed", type=int, default=0, show_default=True, help="Seed for faults and ids."
+        ),
+        click.option(
+            "--sandbox-rate-limit",
+            metavar="N/s|N/min",
+            help="Answer 429 with Retry-After above N requests per window and credential.",
+        ),
+        click.option(
+            "--retry-after",
+            type=click.FloatRange(min=0),
+            default=1.0,
+            show_default=True,
+            help="Seconds the sandbox's 429 fault asks clients to wait.",
+        ),
+        click.option(
+            "--slow-seconds",
+            type=click.FloatRange(min=0),
+            default=60.0,
+            show_default=True,
+            help="How late a `slow` fault answers.",
+        ),
+        click.option(
+            "--token-ttl",
+            type=click.IntRange(min=1),
+            default=300,
+            show_default=True,
+            help="Lifetime of the sandbox's OAuth tokens, in seconds.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _sandbox_config(state_path: Path | None, options: dict[str, Any]) -> SandboxConfig:
+    seed = options["seed"]
+    state = SandboxState.load(state_path or default_state_path(), seed)
+    rate = options["sandbox_rate_limit"]
+    return SandboxConfig(
+        state=state,
+        faults=FaultPlan((FaultSpec.parse(f) for f in options["faults"]), seed),
+        latency_ms=_latency(options["latency_ms"]),
+        rate_limit=RateLimit.parse(rate) if rate else None,
+        retry_after=options["retry_after"],
+        slow_seconds=options["slow_seconds"],
+        token_ttl=options["token_ttl"],
+        seed=seed,
+    )
+
+
+def _latency(text: str) -> tuple[float, float]:
+    low, _, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise ConfigError(
+            f"--latency-ms {text!r} is not N or MIN-MAX", "e.g. 50 or 20-80"
+        ) from None
+    if not 0 <= bounds[0] <= bounds[1]:
+        raise ConfigError(f"--latency-ms {text!r} is not N or MIN-MAX", "e.g. 50 or 20-80")
+    return bounds
+
+
 @cli.command()
 @click.argument("input_path", metavar="INPUT.csv", type=click.Path(path_type=Path))
 @run_options
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Start a local sandbox of the API on a free 127.0.0.1 port and run against it "
+    "(no credentials needed; nothing leaves the machine).",
+)
+@click.option(
+    "--sandbox-state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sandbox data (JSON or CSV). Default: samples/sandbox-state.json",
+)
+@sandbox_options
 def run(
     input_path: Path,
     base_url: str | None,
@@ -182,6 +288,9 @@ def run(
     timeout: float,
     max_attempts: int,
     identifier_type: str,
+    sandbox: bool,
+    sandbox_state: Path | None,
+    **sandbox_settings: Any,
 ) -> None:
     """Revoke the badges listed in INPUT.csv and write a result CSV.
 
@@ -210,7 +319,6 @@ def run(
         input_path=input_path,
         output_path=output,
         base_url=base_url or (CLUSTERS[cluster] if cluster else ""),
-        credentials=None if dry_run else credentials_from_env(os.environ),
         dry_run=dry_run,
         batch_size=batch_size,
         concurrency=concurrency,
@@ -219,10 +327,17 @@ def run(
         max_attempts=max_attempts,
         identifier_type=IdentifierType.parse(identifier_type) or IdentifierType.ID,
     )
-    _finish(run_job(config))
+    if dry_run or not sandbox:
+        credentials = None if dry_run else credentials_from_env(os.environ)
+        _finish(run_job(replace(config, credentials=credentials)))
+    with running_sandbox(_sandbox_config(sandbox_state, sandbox_settings)) as running:
+        click.echo(f"batch-revoke: sandbox running on {running.base_url}", err=True)
+        local = replace(config, base_url=running.base_url, credentials=running.credentials)
+        report = run_job(local)
+    _finish(report)
 
 
-def _finish(report: RunReport) -> None:
+def _finish(report: RunReport) -> NoReturn:
     summary = format_summary(
         report.tally,
         report.output_path,
@@ -236,3 +351,52 @@ def _finish(report: RunReport) -> None:
 
 def main() -> None:
     cli(prog_name="batch-revoke")
+
+
+@cli.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port on 127.0.0.1; 0 picks a free one.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Data to serve (JSON or CSV). Default: samples/sandbox-state.json",
+)
+@click.option(
+    "--dump-state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the state as JSON here when stopped (also live at GET /_sandbox/state).",
+)
+@sandbox_options
+def sandbox(port: int, state_path: Path | None, dump_state: Path | None, **settings: Any) -> None:
+    """Serve a local stand-in of the Capillary badge API until Ctrl-C.
+
+    \b
+    It answers revokeIssue, revokeEarn, issueBulk, earn, the badge read-back and
+    OAuth token generation like the real API, keeps state (a revoked enrolment
+    stays revoked), and misbehaves on demand (--fault) to show how runs cope.
+    The first line printed is the base URL; then the credentials to export.
+    """
+    config = _sandbox_config(state_path, settings)
+    sock = bind_loopback(port)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    username, password = next(iter(config.state.credentials.basic.items()))
+    lines = [url, f"export CAP_BASE_URL={url} CAP_USERNAME={username} CAP_PASSWORD={password}"]
+    for key, secret in config.state.credentials.oauth.items():
+        lines.append(f"# or OAuth: export CAP_OAUTH_KEY={key} CAP_OAUTH_SECRET={secret}")
+    click.echo("\n".join(lines))
+    sys.stdout.flush()
+    click.echo(
+        f"batch-revoke: sandbox serving {len(config.state.enrolments)} enrolments and "
+        f"{len(config.state.earns)} earns; Ctrl-C stops it",
+        err=True,
+    )
+    serve_forever(config, sock)
+    if dump_state is not None:
+        dump_state.write_text(json.dumps(config.state.dump(), indent=2), encoding="utf-8")
+        click.echo(f"batch-revoke: state written to {dump_state}", err=True)

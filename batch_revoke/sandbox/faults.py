@@ -1,0 +1,94 @@
+"""Faults on demand: which revoke request gets which misbehaviour.
+
+A fault spec is KIND[:WHEN]:
+    KIND  429 | 500 | 502 | 503 | 504 | 521 | drop | apply-drop | slow | non-json
+    WHEN  P%        that share of revoke requests, drawn with the seed (e.g. 5%)
+          #N[,M..]  those revoke requests, counted from 1 in arrival order (e.g. #1,#3 or #1,3)
+          omitted   every revoke request
+Only the two revoke endpoints are faulted and counted; the first matching spec wins.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from batch_revoke.errors import ConfigError
+
+
+class FaultKind(StrEnum):
+    TOO_MANY = "429"
+    ERROR_500 = "500"
+    ERROR_502 = "502"
+    ERROR_503 = "503"
+    ERROR_504 = "504"
+    BUSY_521 = "521"  # "multiple actions running for the same customer; retry"
+    DROP = "drop"  # close the connection without doing anything
+    APPLY_DROP = "apply-drop"  # carry out the revocation, then close without answering
+    SLOW = "slow"  # carry out the revocation, answer after --slow-seconds
+    NON_JSON = "non-json"  # an HTML error page with status 200, nothing done
+
+    @property
+    def http_status(self) -> int | None:
+        return int(self.value) if self.value.isdigit() else None
+
+    @property
+    def applies(self) -> bool:
+        """Whether the revocation is carried out before the fault shows."""
+        return self in (FaultKind.APPLY_DROP, FaultKind.SLOW)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    kind: FaultKind
+    rate: float = 1.0  # 0..1, used when `numbers` is empty
+    numbers: frozenset[int] = frozenset()
+
+    @classmethod
+    def parse(cls, text: str) -> FaultSpec:
+        kind_text, _, when = text.strip().partition(":")
+        try:
+            kind = FaultKind(kind_text.strip().lower())
+        except ValueError:
+            kinds = ", ".join(k.value for k in FaultKind)
+            raise ConfigError(f"fault {text!r}: unknown kind", f"use one of {kinds}") from None
+        when = when.strip()
+        if not when:
+            return cls(kind)
+        rate = re.fullmatch(r"(\d+(?:\.\d+)?)%", when)
+        if rate and float(rate.group(1)) <= 100:
+            return cls(kind, float(rate.group(1)) / 100)
+        numbers = re.fullmatch(r"#?\d+(\s*,\s*#?\d+)*", when)
+        if numbers:
+            return cls(kind, numbers=frozenset(int(n) for n in re.findall(r"\d+", when)))
+        raise ConfigError(
+            f"fault {text!r}: {when!r} is neither a rate nor request numbers",
+            "write e.g. 429:5% or drop:#2,#5",
+        )
+
+    def __str__(self) -> str:
+        if self.numbers:
+            return f"{self.kind}:#" + ",#".join(str(n) for n in sorted(self.numbers))
+        return f"{self.kind}:{self.rate * 100:g}%"
+
+
+class FaultPlan:
+    """Decides, request by request, which fault (if any) applies. Repeatable for a seed."""
+
+    def __init__(self, specs: Iterable[FaultSpec] = (), seed: int = 0) -> None:
+        self.specs = tuple(specs)
+        self._random = random.Random(seed)
+        self.count = 0
+
+    def next_fault(self) -> FaultKind | None:
+        self.count += 1
+        chosen = None
+        for spec in self.specs:
+            # Draw for every rate spec, so one spec's draws do not depend on another's.
+            hit = self.count in spec.numbers if spec.numbers else self._random.random() < spec.rate
+            if hit and chosen is None:
+                chosen = spec.kind
+        return chosen

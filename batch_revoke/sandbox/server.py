@@ -1,0 +1,302 @@
+"""The sandbox over real HTTP (aiohttp): routes, auth, faults, and ways to run it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import math
+import random
+import secrets
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from batch_revoke.client import (
+    IDENTIFIER_HEADER,
+    REVOKE_EARN_PATH,
+    REVOKE_ISSUE_PATH,
+    TOKEN_HEADER,
+    TOKEN_PATH,
+    BasicCredentials,
+)
+from batch_revoke.sandbox.faults import FaultKind, FaultPlan
+from batch_revoke.sandbox.state import Reply, SandboxState, envelope
+from batch_revoke.sender import RateLimit
+
+ISSUE_BULK_PATH = "/api_gateway/v1/badges/badgeMeta/customer/issueBulk"
+EARN_PATH = "/api_gateway/v1/badges/customer/earn"
+READ_BACK_PATH = "/api_gateway/v1/badges/management/{customerId}/badge/{badgeMetaId}"
+STATE_PATH = "/_sandbox/state"  # the sandbox's own: dump (GET) the state, for tests and people
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class SandboxConfig:
+    state: SandboxState = field(default_factory=SandboxState)
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    latency_ms: tuple[float, float] = (0.0, 0.0)  # each request waits a uniform draw from this
+    rate_limit: RateLimit | None = None  # per credential, like Capillary's per-key limits
+    retry_after: float = 1.0  # seconds, sent with every 429
+    slow_seconds: float = 60.0  # how late a `slow` fault answers
+    token_ttl: int = 300
+    seed: int = 0
+
+
+class _Sandbox:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.state = config.state
+        self.tokens: dict[str, tuple[str, float]] = {}  # token -> (key, expires at)
+        self.windows: dict[str, deque[float]] = {}
+        self.random = random.Random(config.seed)
+        self.lock = asyncio.Lock()  # state changes are atomic per request
+        self.requests = 0
+
+    # --- auth and limits ----------------------------------------------------------------
+
+    def caller(self, request: web.Request) -> str | None:
+        """Who is calling, from a valid Basic header or unexpired token; None if nobody."""
+        token = request.headers.get(TOKEN_HEADER)
+        if token:
+            key, expires = self.tokens.get(token, ("", 0.0))
+            return key if key and time.monotonic() < expires else None
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        try:
+            user, _, digest = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return None
+        password = self.state.credentials.basic.get(user)
+        if password is None or hashlib.md5(password.encode()).hexdigest() != digest:
+            return None
+        return user
+
+    def throttled(self, caller: str) -> float | None:
+        """Seconds until the caller may send again, if over the per-minute rate limit."""
+        limit = self.config.rate_limit
+        if limit is None:
+            return None
+        window = self.windows.setdefault(caller, deque())
+        now = time.monotonic()
+        while window and now - window[0] >= limit.period:
+            window.popleft()
+        if len(window) >= limit.count:
+            return window[0] + limit.period - now
+        window.append(now)
+        return None
+
+    async def delay(self) -> None:
+        low, high = self.config.latency_ms
+        if high > 0:
+            await asyncio.sleep(self.random.uniform(low, high) / 1000)
+
+    # --- routes -------------------------------------------------------------------------
+
+    async def token(self, request: web.Request) -> web.StreamResponse:
+        body = await _body(request)
+        key = str(body.get("key", "")) if isinstance(body, dict) else ""
+        secret = str(body.get("secret", "")) if isinstance(body, dict) else ""
+        if not key or self.state.credentials.oauth.get(key) != secret:
+            return _json(401, envelope(errors=[(401, "Invalid key or secret")]))
+        token = secrets.token_urlsafe(24)
+        self.tokens[token] = (key, time.monotonic() + self.config.token_ttl)
+        return _json(200, {"data": {"accessToken": token, "ttlSeconds": self.config.token_ttl}})
+
+    async def revoke_issue(self, request: web.Request) -> web.StreamResponse:
+        return await self._revoke(request, lambda body: self.state.revoke_issue(body))
+
+    async def revoke_earn(self, request: web.Request) -> web.StreamResponse:
+        identifier = request.headers.get(IDENTIFIER_HEADER)
+        return await self._revoke(request, lambda body: self.state.revoke_earn(body, identifier))
+
+    async def _revoke(
+        self, request: web.Request, operation: Callable[[Any], Reply]
+    ) -> web.StreamResponse:
+        fault = self.config.faults.next_fault()
+        body = await _body(request)
+        if fault is None or fault.applies:
+            async with self.lock:
+                status, payload = operation(body)
+        if fault is None:
+            return _json(status, payload)
+        if fault in (FaultKind.DROP, FaultKind.APPLY_DROP):
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=204)  # never reaches the client
+        if fault is FaultKind.SLOW:
+            await asyncio.sleep(self.config.slow_seconds)
+            return _json(status, payload)
+        if fault is FaultKind.NON_JSON:
+            page = "<html><body><h1>Service temporarily unavailable</h1></body></html>"
+            return web.Response(status=200, text=page, content_type="text/html")
+        http_status = fault.http_status or 500
+        headers = {"Retry-After": _seconds(self.config.retry_after)} if http_status == 429 else {}
+        messages = {429: "Too many requests", 521: "Multiple actions running for the customer"}
+        error = envelope(errors=[(http_status, messages.get(http_status, "Internal error"))])
+        return _json(http_status, error, headers)
+
+    async def issue_bulk(self, request: web.Request) -> web.StreamResponse:
+        body = await _body(request)
+        async with self.lock:
+            return _json(*self.state.issue_bulk(body))
+
+    async def earn(self, request: web.Request) -> web.StreamResponse:
+        body = await _body(request)
+        async with self.lock:
+            return _json(*self.state.earn(body))
+
+    async def read_back(self, request: web.Request) -> web.StreamResponse:
+        info = request.match_info
+        return _json(*self.state.read_back(info["customerId"], info["badgeMetaId"]))
+
+    async def dump(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, self.state.dump())
+
+    @web.middleware
+    async def gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Latency, then auth, then the per-minute limit, as a gateway would apply them."""
+        self.requests += 1
+        await self.delay()
+        if request.path in (TOKEN_PATH, STATE_PATH):
+            return await handler(request)
+        caller = self.caller(request)
+        if caller is None:
+            return _json(401, envelope(errors=[(401, "Authentication failed")]))
+        wait = self.throttled(caller)
+        if wait is not None:
+            error = envelope(errors=[(429, "Rate limit exceeded")])
+            return _json(429, error, {"Retry-After": _seconds(wait)})
+        return await handler(request)
+
+
+def make_app(config: SandboxConfig) -> web.Application:
+    sandbox = _Sandbox(config)
+    app = web.Application(middlewares=[sandbox.gate], client_max_size=1024**2)
+    app.router.add_post(TOKEN_PATH, sandbox.token)
+    app.router.add_post(REVOKE_ISSUE_PATH, sandbox.revoke_issue)
+    app.router.add_post(REVOKE_EARN_PATH, sandbox.revoke_earn)
+    app.router.add_post(ISSUE_BULK_PATH, sandbox.issue_bulk)
+    app.router.add_post(EARN_PATH, sandbox.earn)
+    app.router.add_get(READ_BACK_PATH, sandbox.read_back)
+    app.router.add_get(STATE_PATH, sandbox.dump)
+    return app
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(payload, status=status, headers=headers)
+
+
+def _seconds(value: float) -> str:
+    return str(max(0, math.ceil(value)))
+
+
+# --- running it ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunningSandbox:
+    base_url: str
+    credentials: BasicCredentials
+
+
+def demo_credentials(state: SandboxState) -> BasicCredentials:
+    username, password = next(iter(state.credentials.basic.items()))
+    return BasicCredentials(username, password)
+
+
+def bind_loopback(port: int = 0) -> socket.socket:
+    """A listening socket on 127.0.0.1; port 0 picks a free one."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1024)
+    return sock
+
+
+async def serve(config: SandboxConfig, sock: socket.socket, stop: asyncio.Event) -> None:
+    runner = web.AppRunner(make_app(config), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock, shutdown_timeout=0.5).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve_forever(config: SandboxConfig, sock: socket.socket) -> None:
+    """In the foreground until SIGINT or SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(config, sock, stop)
+
+    asyncio.run(main())
+
+
+@contextmanager
+def running_sandbox(config: SandboxConfig) -> Iterator[RunningSandbox]:
+    """The sandbox on a free loopback port in a background thread, for one run."""
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    failure: list[BaseException] = []
+
+    def thread_main() -> None:
+        asyncio.set_event_loop(loop)
+
+        async def main() -> None:
+            ready.set()
+            await serve(config, sock, stop)
+
+        try:
+            loop.run_until_complete(main())
+        except BaseException as exc:  # reported to the caller below
+            failure.append(exc)
+            ready.set()
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=thread_main, name="batch-revoke-sandbox", daemon=True)
+    thread.start()
+    ready.wait()
+    if failure:
+        raise failure[0]
+    try:
+        yield RunningSandbox(f"http://127.0.0.1:{port}", demo_credentials(config.state))
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+
+
+def default_state_path() -> Path:
+    """samples/sandbox-state.json: beside the package in a checkout, inside it in a wheel."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "samples", package.parent / "samples"):
+        if (candidate / "sandbox-state.json").is_file():
+            return candidate / "sandbox-state.json"
+    return package.parent / "samples" / "sandbox-state.json"

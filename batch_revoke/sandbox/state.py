@@ -1,0 +1,377 @@
+"""The sandbox's data and the API's rules over it; no HTTP here.
+
+Each operation takes the request as the API receives it and returns (HTTP status, body),
+with the envelopes, per-entry errors and codes of the vendor's pages.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from batch_revoke.errors import InputError
+from batch_revoke.model import MAX_BATCH_SIZE, id_key
+
+Reply = tuple[int, dict[str, Any]]
+IDENTIFIER_KINDS = ("mobile", "email", "externalId", "cardNumber")
+
+
+@dataclass
+class Customer:
+    customerId: str
+    mobile: str = ""
+    email: str = ""
+    externalId: str = ""
+    cardNumber: str = ""
+
+
+@dataclass
+class Enrolment:
+    issueId: str
+    badgeMetaId: str
+    customerId: str
+    issuedStatus: str = "ACTIVE"  # becomes REVOKED, as in the read-back endpoint
+    issuedOn: str = ""
+    revokedOn: str | None = None
+
+
+@dataclass
+class Earn:
+    earnedBadgeId: str
+    badgeMetaId: str
+    customerId: str
+    isActive: bool = True
+    earnedOn: str = ""
+    revokedOn: str | None = None
+
+
+@dataclass
+class Credentials:
+    """Who may call the sandbox: Basic users and OAuth clients."""
+
+    basic: dict[str, str] = field(default_factory=lambda: {"demo.till": "demo-password"})
+    oauth: dict[str, str] = field(default_factory=lambda: {"demo-key": "demo-secret"})
+
+
+def envelope(data: Any = None, errors: Iterable[tuple[int | None, str]] = ()) -> dict[str, Any]:
+    listed = [
+        {"message": message, "reference": None}
+        if code is None
+        else {"code": code, "message": message, "reference": None}
+        for code, message in errors
+    ]
+    return {"data": data, "errors": listed, "warnings": [] if data is not None else None}
+
+
+def _api_id(customer_id: str) -> int | str:
+    """The API answers numeric customer ids as JSON numbers."""
+    return int(customer_id) if customer_id.isascii() and customer_id.isdigit() else customer_id
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SandboxState:
+    def __init__(self, seed: int = 0) -> None:
+        self.credentials = Credentials()
+        self.badges: set[str] = set()
+        self.customers: dict[str, Customer] = {}  # by id_key(customerId)
+        self.enrolments: dict[str, Enrolment] = {}  # by issueId
+        self.earns: dict[str, Earn] = {}  # by earnedBadgeId
+        # Indexes, so the sandbox stays faster than the client on large states.
+        self._enrolled: dict[tuple[str, str], list[Enrolment]] = {}  # (badge, customer key)
+        self._earned: dict[tuple[str, str], list[Earn]] = {}
+        self._by_identifier: dict[tuple[str, str], Customer] = {}  # (kind, lowercased value)
+        self._random = random.Random(seed)
+        self._ids = itertools.count(1)
+
+    # --- loading and dumping ------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path, seed: int = 0) -> SandboxState:
+        state = cls(seed)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise InputError(path, f"cannot read sandbox state ({exc.strerror})") from exc
+        try:
+            if path.suffix.lower() == ".csv":
+                state._load_csv(text)
+            else:
+                state._load_json(json.loads(text))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(
+                path,
+                f"is not a sandbox state file ({type(exc).__name__}: {exc})",
+                "see samples/sandbox-state.json for the JSON form, samples/sandbox-state.csv "
+                "for the CSV form",
+            ) from exc
+        return state
+
+    def _load_json(self, data: dict[str, Any]) -> None:
+        credentials = data.get("credentials")
+        if credentials:
+            self.credentials = Credentials(
+                dict(credentials.get("basic", {})), dict(credentials.get("oauth", {}))
+            )
+        self.badges.update(str(b) for b in data.get("badges", []))
+        for item in data.get("customers", []):
+            self.add_customer(Customer(**{k: str(v) for k, v in item.items()}))
+        for item in data.get("enrolments", []):
+            self._add_enrolment(Enrolment(**item))
+        for item in data.get("earns", []):
+            self._add_earn(Earn(**item))
+
+    def _load_csv(self, text: str) -> None:
+        """One CSV, a `kind` column saying what each line is: badge, customer, enrolment, earn."""
+        for line in csv.DictReader(text.splitlines()):
+            kind = line.pop("kind").strip()
+            values = {k: v.strip() for k, v in line.items() if k and v and v.strip()}
+            if kind == "badge":
+                self.badges.add(values["badgeMetaId"])
+            elif kind == "customer":
+                self.add_customer(
+                    Customer(**{k: values.get(k, "") for k in Customer.__annotations__})
+                )
+            elif kind == "enrolment":
+                self._add_enrolment(
+                    Enrolment(values["issueId"], values["badgeMetaId"], values["customerId"])
+                )
+            elif kind == "earn":
+                self._add_earn(
+                    Earn(values["earnedBadgeId"], values["badgeMetaId"], values["customerId"])
+                )
+            else:
+                raise ValueError(f"kind {kind!r} is not badge, customer, enrolment or earn")
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "credentials": asdict(self.credentials),
+            "badges": sorted(self.badges),
+            "customers": [asdict(c) for c in self.customers.values()],
+            "enrolments": [asdict(e) for e in self.enrolments.values()],
+            "earns": [asdict(e) for e in self.earns.values()],
+        }
+
+    def add_customer(self, customer: Customer) -> Customer:
+        known = self.customers.setdefault(id_key(customer.customerId), customer)
+        for kind in IDENTIFIER_KINDS:
+            value = getattr(customer, kind).strip().lower()
+            if value and not getattr(known, kind):
+                setattr(known, kind, getattr(customer, kind))
+            if value:
+                self._by_identifier.setdefault((kind, value), known)
+        return known
+
+    def _add_enrolment(self, enrolment: Enrolment) -> None:
+        enrolment.issuedOn = enrolment.issuedOn or _now()
+        self.badges.add(enrolment.badgeMetaId)
+        self.add_customer(Customer(enrolment.customerId))
+        self.enrolments[enrolment.issueId] = enrolment
+        holder = (enrolment.badgeMetaId, id_key(enrolment.customerId))
+        self._enrolled.setdefault(holder, []).append(enrolment)
+
+    def _add_earn(self, earn: Earn) -> None:
+        earn.earnedOn = earn.earnedOn or _now()
+        self.badges.add(earn.badgeMetaId)
+        self.add_customer(Customer(earn.customerId))
+        self.earns[earn.earnedBadgeId] = earn
+        self._earned.setdefault((earn.badgeMetaId, id_key(earn.customerId)), []).append(earn)
+
+    def _new_id(self) -> str:
+        """ObjectId-shaped, and the same sequence for the same seed."""
+        return f"{0x5A000000 + next(self._ids):08x}{self._random.getrandbits(64):016x}"
+
+    def find_customer(self, value: Any, kind: str = "id") -> Customer | None:
+        if kind == "id":
+            return self.customers.get(id_key(value))
+        return self._by_identifier.get((kind, str(value).strip().lower()))
+
+    def enrolments_of(self, badge: str, customer: Customer) -> list[Enrolment]:
+        return self._enrolled.get((badge, id_key(customer.customerId)), [])
+
+    def earns_of(self, badge: str, customer: Customer) -> list[Earn]:
+        return self._earned.get((badge, id_key(customer.customerId)), [])
+
+    # --- the API ------------------------------------------------------------------------
+
+    def revoke_issue(self, body: Any) -> Reply:
+        if not isinstance(body, dict) or not body.get("badgeMetaId"):
+            return 400, envelope(errors=[(715, "Badge meta id is mandatory")])
+        badge = str(body["badgeMetaId"])
+        issuals = body.get("revokeIssuals") or []
+        customers = body.get("customers") or []
+        if not issuals and not customers:
+            return 400, envelope(errors=[(1051, "RevokeIssuals or CustomerId is mandatory")])
+        # revokeIssuals wins: customers is silently ignored when both are sent.
+        wanted = issuals or customers
+        if not isinstance(wanted, list) or len(wanted) > MAX_BATCH_SIZE:
+            message = f"Limit for passing customers and revokeIssuals is {MAX_BATCH_SIZE}"
+            return 400, envelope(errors=[(400, message)])
+        entries: list[dict[str, Any]] = []
+        for item in wanted:
+            if issuals:
+                item = item if isinstance(item, dict) else {}
+                entries.append(
+                    self._revoke_issual(badge, item.get("customerId"), item.get("issueId"))
+                )
+            else:
+                entries.extend(self._revoke_customer(badge, item))
+        self._random.shuffle(entries)  # the real API does not promise the request's order
+        data = {"badgeMetaId": badge, "revokedIssuedBadges": entries, "requestId": None}
+        failed = sum(1 for e in entries if e.get("error"))
+        return (201 if 0 < failed < len(entries) else 200), envelope(data)
+
+    def _revoke_issual(self, badge: str, customer_id: Any, issue_id: Any) -> dict[str, Any]:
+        enrolment = self.enrolments.get(str(issue_id))
+        customer = self.find_customer(customer_id)
+        shown = _api_id(str(customer_id))
+        if (
+            enrolment is None
+            or enrolment.badgeMetaId != badge
+            or enrolment.issuedStatus != "ACTIVE"
+        ):
+            return _not_issued(shown)
+        if customer is None or id_key(enrolment.customerId) != id_key(customer.customerId):
+            return {
+                "customerId": shown,
+                "issuedId": enrolment.issueId,
+                "error": {"message": "issue doesn't belong to customer", "reference": None},
+            }
+        self._revoke(enrolment)
+        return {"customerId": shown, "issuedId": enrolment.issueId, "error": None}
+
+    def _revoke_customer(self, badge: str, customer_id: Any) -> list[dict[str, Any]]:
+        customer = self.find_customer(customer_id)
+        shown = _api_id(str(customer_id))
+        held = self.enrolments_of(badge, customer) if customer is not None else []
+        active = [e for e in held if e.issuedStatus == "ACTIVE"]
+        for enrolment in active:
+            self._revoke(enrolment)
+        if not active:
+            return [_not_issued(shown)]
+        return [{"customerId": shown, "issuedId": e.issueId, "error": None} for e in active]
+
+    @staticmethod
+    def _revoke(enrolment: Enrolment) -> None:
+        enrolment.issuedStatus = "REVOKED"
+        enrolment.revokedOn = _now()
+
+    def revoke_earn(self, body: Any, identifier: str | None) -> Reply:
+        if not isinstance(body, dict) or not body.get("badgeMetaId"):
+            return 400, envelope(errors=[(715, "Badge meta id is mandatory")])
+        if not body.get("earnedBadgeId"):
+            return 400, envelope(errors=[(813, "EarnId is mandatory")])
+        if body.get("customerId") in (None, ""):
+            return 400, envelope(errors=[(400, "customerId is mandatory")])
+        kind = "id"
+        if identifier:
+            kind = next((k for k in IDENTIFIER_KINDS if k.lower() == identifier.lower()), "")
+            if not kind:
+                kinds = ", ".join(IDENTIFIER_KINDS)
+                return 400, envelope(errors=[(400, f"X-CAP-CUSTOMER-IDENTIFIER must be {kinds}")])
+        customer = self.find_customer(body["customerId"], kind)
+        earn = self.earns.get(str(body["earnedBadgeId"]))
+        if (
+            customer is None
+            or earn is None
+            or not earn.isActive
+            or earn.badgeMetaId != str(body["badgeMetaId"])
+            or id_key(earn.customerId) != id_key(customer.customerId)
+        ):
+            return 400, envelope(errors=[(814, "Active earn instance is not present")])
+        earn.isActive = False
+        earn.revokedOn = _now()
+        data = {
+            "badgeMetaId": earn.badgeMetaId,
+            "customerId": _api_id(customer.customerId),
+            "earnedBadgeId": earn.earnedBadgeId,
+            "isActive": False,
+        }
+        return 200, envelope(data)
+
+    def issue_bulk(self, body: Any) -> Reply:
+        if not isinstance(body, dict) or not body.get("badgeMetaId"):
+            return 400, envelope(errors=[(715, "Badge meta id is mandatory")])
+        customers = body.get("customers") or []
+        if not customers:
+            return 400, envelope(errors=[(1051, "RevokeIssuals or CustomerId is mandatory")])
+        if len(customers) > MAX_BATCH_SIZE:
+            return 400, envelope(errors=[(400, f"Limit for passing customers is {MAX_BATCH_SIZE}")])
+        badge = str(body["badgeMetaId"])
+        issued = []
+        for customer_id in customers:
+            customer = self.add_customer(Customer(str(customer_id)))
+            enrolment = Enrolment(self._new_id(), badge, customer.customerId)
+            self._add_enrolment(enrolment)
+            issued.append(
+                {
+                    "customerId": _api_id(customer.customerId),
+                    "issuedId": enrolment.issueId,
+                    "error": None,
+                }
+            )
+        data = {"badgeMetaId": badge, "issuedBadges": issued, "requestId": body.get("requestId")}
+        return 200, envelope(data)
+
+    def earn(self, body: Any) -> Reply:
+        if not isinstance(body, dict) or not body.get("badgeMetaId"):
+            return 400, envelope(errors=[(715, "Badge meta id is mandatory")])
+        badge, customer = str(body["badgeMetaId"]), self.find_customer(body.get("customerId"))
+        enrolled = customer is not None and any(
+            e.issuedStatus == "ACTIVE" for e in self.enrolments_of(badge, customer)
+        )
+        if customer is None or not enrolled:
+            return 400, envelope(errors=[(811, "Badge issue is mandatory before earn")])
+        earn = Earn(self._new_id(), badge, customer.customerId)
+        self._add_earn(earn)
+        data = {
+            "badgeMetaId": badge,
+            "customerId": _api_id(customer.customerId),
+            "earnedBadgeId": earn.earnedBadgeId,
+            "isActive": True,
+            "requestId": body.get("requestId"),
+        }
+        return 200, envelope(data)
+
+    def read_back(self, customer_id: str, badge: str) -> Reply:
+        customer = self.find_customer(customer_id) or Customer(customer_id)
+        hidden = ("badgeMetaId", "customerId")
+        issuals = [
+            {k: v for k, v in asdict(e).items() if k not in hidden}
+            for e in self.enrolments_of(badge, customer)
+        ]
+        earns = [
+            {k: v for k, v in asdict(e).items() if k not in hidden}
+            for e in self.earns_of(badge, customer)
+        ]
+        data = {
+            "badgeMetaId": badge,
+            "customerId": _api_id(customer_id),
+            "issualDetails": {"issuals": issuals},
+            "earnDetails": {"earns": earns},
+            "statistics": {
+                "activeIssuals": sum(1 for i in issuals if i["issuedStatus"] == "ACTIVE"),
+                "activeEarns": sum(1 for e in earns if e["isActive"]),
+            },
+        }
+        return 200, envelope(data)
+
+
+def _not_issued(customer_id: int | str) -> dict[str, Any]:
+    return {
+        "customerId": customer_id,
+        "error": {
+            "code": 404,
+            "message": "Customer doesn't have issue instance",
+            "reference": None,
+        },
+    }
