@@ -1,13 +1,18 @@
-"""CSV file -> Records. pandas at the edge, every value kept as text exactly as written."""
+"""CSV file -> Records, every value kept as text exactly as written.
+
+The stdlib csv module in strict mode, not pandas: pandas' python engine (the only one that
+hands malformed lines back) silently drops the final records when a quote is never closed,
+and its C engine refuses a whole file over one record with an extra field. Here a record of
+the wrong width stays in place to be reported, and broken quoting refuses the file.
+"""
 
 from __future__ import annotations
 
 import csv
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
 
 from batch_revoke.errors import InputError
 from batch_revoke.model import Record
@@ -22,7 +27,7 @@ OPTIONAL_FIELDS = {
 KNOWN_FIELDS = {**REQUIRED_FIELDS, **OPTIONAL_FIELDS}
 
 CHUNK_ROWS = 50_000
-_BAD_LINE = "\x00bad-line:"  # stands in for a record with too many fields, so it keeps its place
+MAX_FIELD_CHARS = 1_000_000  # a runaway quoted field fails loudly instead of eating the file
 _CSV_UTF8_FIX = "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'"
 
 
@@ -55,53 +60,42 @@ def open_records(
 ) -> tuple[tuple[str, ...], Iterator[list[Record]]]:
     """The header and an iterator of record chunks, so large files can stream."""
     _check_file(path)
-    bad_lines: list[list[str]] = []
-
-    def keep_bad_line(fields: list[str]) -> list[str]:
-        bad_lines.append(fields)
-        return [f"{_BAD_LINE}{len(bad_lines) - 1}"]
-
+    csv.field_size_limit(min(sys.maxsize, MAX_FIELD_CHARS))
+    handle = path.open(encoding="utf-8-sig", newline="")
+    reader = csv.reader(handle, strict=True)
     try:
-        reader = pd.read_csv(
-            path,
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            encoding="utf-8-sig",
-            engine="python",  # the only engine that hands malformed lines back to us
-            on_bad_lines=keep_bad_line,
-            skip_blank_lines=True,
-            chunksize=chunk_rows,
-        )
-        first = next(reader, None)
-    except Exception as exc:  # pandas raises many types; all mean "not a readable CSV"
-        raise _unreadable(path, exc) from exc
-    if first is None or first.empty:
+        header = next((line for line in reader if line), None)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        handle.close()
+        raise _unreadable(path, exc, reader.line_num) from exc
+    if header is None:
+        handle.close()
         raise InputError(
             path,
             "the file is empty",
             "it needs a header line naming badgeMetaId and customerId, then one line per row",
         )
-    header = tuple(str(name) for name in first.iloc[0].tolist())
     width = len(header)
 
     def chunks() -> Iterator[list[Record]]:
         row = 0
-        frame: pd.DataFrame | None = first.iloc[1:]
-        try:
-            while frame is not None:
-                chunk = []
-                for values in frame.itertuples(index=False, name=None):
+        chunk: list[Record] = []
+        with handle:
+            try:
+                for fields in reader:
+                    if not fields:  # a blank line is not a record
+                        continue
                     row += 1
-                    chunk.append(_record(row, values, width, bad_lines))
-                if chunk:
-                    yield chunk
-                frame = next(reader, None)
-        except (UnicodeDecodeError, csv.Error, pd.errors.ParserError) as exc:
-            raise _unreadable(path, exc, after_row=row) from exc
+                    chunk.append(_record(row, fields, width))
+                    if len(chunk) >= chunk_rows:
+                        yield chunk
+                        chunk = []
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise _unreadable(path, exc, reader.line_num) from exc
+        if chunk:
+            yield chunk
 
-    return header, chunks()
+    return tuple(header), chunks()
 
 
 def map_fields(path: Path, columns: tuple[str, ...]) -> dict[str, int]:
@@ -139,20 +133,17 @@ def _missing_fix(columns: tuple[str, ...]) -> str:
     )
 
 
-def _record(row: int, values: tuple[object, ...], width: int, bad_lines: list[list[str]]) -> Record:
-    first = values[0] if values else ""
-    if isinstance(first, str) and first.startswith(_BAD_LINE):
-        fields = bad_lines[int(first.removeprefix(_BAD_LINE))]
+def _record(row: int, fields: list[str], width: int) -> Record:
+    if len(fields) > width:
         defect = (
             f"the record has {len(fields)} fields but the header has {width} "
             f"(an unquoted comma?): {','.join(fields)}"
         )
         return Record(row, tuple(fields[:width]), defect)
-    present = tuple(value for value in values if isinstance(value, str))
-    if len(present) < width:
-        defect = f"the record has {len(present)} fields but the header has {width}"
-        return Record(row, present + ("",) * (width - len(present)), defect)
-    return Record(row, present)
+    if len(fields) < width:
+        defect = f"the record has {len(fields)} fields but the header has {width}"
+        return Record(row, tuple(fields) + ("",) * (width - len(fields)), defect)
+    return Record(row, tuple(fields))
 
 
 def _check_file(path: Path) -> None:
@@ -171,22 +162,18 @@ def _check_file(path: Path) -> None:
         raise InputError(path, "is a binary file, not a CSV", _CSV_UTF8_FIX)
 
 
-def _unreadable(path: Path, exc: Exception, after_row: int = 0) -> InputError:
-    where = f" after record {after_row}" if after_row else ""
-    if isinstance(exc, pd.errors.EmptyDataError):
-        return InputError(
-            path,
-            "the file is empty",
-            "it needs a header line naming badgeMetaId and customerId, then one line per row",
-        )
+def _unreadable(path: Path, exc: Exception, line: int) -> InputError:
+    where = f" (line {line})" if line else ""
     if isinstance(exc, UnicodeDecodeError):
-        return InputError(
-            path, f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}{where})", _CSV_UTF8_FIX
-        )
-    if isinstance(exc, csv.Error) and "end of data" in str(exc):
+        byte = exc.object[exc.start]
+        return InputError(path, f"is not UTF-8 text (byte 0x{byte:02x}{where})", _CSV_UTF8_FIX)
+    text = str(exc)
+    if "end of data" in text or "field larger than" in text:
         return InputError(
             path,
-            f"a quoted field{where} is never closed",
+            f"a quoted field is never closed{where}",
             'close the quote, or double any " inside a quoted value',
         )
-    return InputError(path, f"is not a readable CSV{where} ({exc})", _CSV_UTF8_FIX)
+    return InputError(
+        path, f"has broken quoting{where}: {text}", 'quote the whole value and double any " in it'
+    )

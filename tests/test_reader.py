@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+
+from batch_revoke.errors import InputError
+from batch_revoke.reader import read_input
+
+
+def test_values_stay_text_exactly_as_written(write_csv):
+    path = write_csv(
+        "badgeMetaId,customerId,issueId,amount\n"
+        "B1,000777,,\n"
+        "B1,98765432109876543210,0012,1001\n"
+        "B1,1001,,\n"
+    )
+    table = read_input(path)
+    assert [r.values for r in table.records] == [
+        ("B1", "000777", "", ""),
+        ("B1", "98765432109876543210", "0012", "1001"),
+        ("B1", "1001", "", ""),
+    ]
+
+
+def test_bom_crlf_quotes_and_header_spelling(write_csv):
+    path = write_csv(
+        b'\xef\xbb\xbfBadge Meta ID,CUSTOMER_ID,issue-id,note\r\nB1,1,I1,"a, ""b""\r\nc"\r\n'
+    )
+    table = read_input(path)
+    assert table.columns == ("Badge Meta ID", "CUSTOMER_ID", "issue-id", "note")
+    assert table.field_index == {"badgemetaid": 0, "customerid": 1, "issueid": 2}
+    assert table.records[0].values == ("B1", "1", "I1", 'a, "b"\r\nc')
+
+
+def test_records_of_the_wrong_width_keep_their_place(write_csv):
+    path = write_csv("badgeMetaId,customerId,note\nB1,1,x\nB1,2,x,extra\nB1\nB1,4,x\n")
+    records = read_input(path).records
+    assert [r.row for r in records] == [1, 2, 3, 4]
+    assert records[1].defect.startswith("the record has 4 fields but the header has 3")
+    assert "B1,2,x,extra" in records[1].defect
+    assert records[2].defect == "the record has 1 fields but the header has 3"
+    assert records[2].values == ("B1", "", "")
+    assert not records[0].defect
+    assert not records[3].defect
+
+
+def test_blank_lines_are_not_records(write_csv):
+    path = write_csv("badgeMetaId,customerId\n\nB1,1\n\n\nB1,2\n")
+    assert [r.values for r in read_input(path).records] == [("B1", "1"), ("B1", "2")]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(None, "no such file", id="missing"),
+        pytest.param("", "the file is empty", id="empty"),
+        pytest.param("\n\n", "the file is empty", id="only-blank-lines"),
+        pytest.param("badgeMetaId,customerId\n", "header but no records", id="header-only"),
+        pytest.param(
+            "badge,customer\nB1,1\n", "required column badgeMetaId and customerId", id="no-required"
+        ),
+        pytest.param(
+            "badgeMetaId,cust\nB1,1\n", "required column customerId not found", id="no-customer"
+        ),
+        pytest.param("badgeMetaId;customerId\nB1;1\n", "separated by semicolons", id="semicolons"),
+        pytest.param(b"PK\x03\x04rest", "Excel workbook", id="xlsx"),
+        pytest.param(b"\x00\x01\x02binary", "binary file", id="binary"),
+        pytest.param(b"badgeMetaId,customerId\nB1,\xe9t\xe9\n", "not UTF-8", id="latin-1"),
+        pytest.param('badgeMetaId,customerId\nB1,"1\n', "never closed", id="open-quote-last"),
+        # The records after an unclosed quote would vanish into one field: refuse, never drop.
+        pytest.param(
+            'badgeMetaId,customerId\nB0,0\nB1,"1\nB2,2\n',
+            "never closed (line 4)",
+            id="open-quote-mid",
+        ),
+        pytest.param(
+            'badgeMetaId,customerId\nB1,"1"2\n', "broken quoting (line 2)", id="text-after-quote"
+        ),
+        pytest.param(
+            "badgeMetaId,customer_id,customerId\nB1,1,1\n", "both mean customerId", id="twice"
+        ),
+    ],
+)
+def test_unusable_files_are_refused_with_the_problem_and_fix(
+    write_csv, tmp_path, content, expected
+):
+    path = tmp_path / "missing.csv" if content is None else write_csv(content)
+    with pytest.raises(InputError) as caught:
+        read_input(path)
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message
+    assert ";" in message  # every refusal says how to fix it
+
+
+def test_a_directory_is_refused(tmp_path):
+    with pytest.raises(InputError, match="is a directory"):
+        read_input(tmp_path)
