@@ -205,7 +205,9 @@ class Sender:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.policy.max_attempts),
             wait=WaitRetryAfter(
-                wait_exponential_jitter(self.policy.initial_wait, self.policy.max_wait),
+                wait_exponential_jitter(
+                    multiplier=self.policy.initial_wait, max=self.policy.max_wait
+                ),
                 self.policy.max_retry_after,
             ),
             retry=retry_if_exception(_is_retryable),

@@ -1,0 +1,486 @@
+"""The client: request bodies, auth, and every response example of the two API pages."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+
+from batch_revoke.client import (
+    REVOKE_EARN_PATH,
+    REVOKE_ISSUE_PATH,
+    TOKEN_PATH,
+    ApiReply,
+    Authenticator,
+    BasicCredentials,
+    CapillaryClient,
+    OAuthCredentials,
+    basic_header,
+    build_request,
+    check_base_url,
+    credentials_from_env,
+    interpret,
+    parse_retry_after,
+)
+from batch_revoke.errors import AuthError, ConfigError
+from batch_revoke.model import IdentifierType, Status
+from tests.conftest import customers_batch, earn_batch, issue_batch
+
+BASE = "http://127.0.0.1:9"
+
+
+def reply(body, status: int = 200) -> ApiReply:
+    return ApiReply(status, body, "", None, 1)
+
+
+# --- the pages' response examples, verbatim -------------------------------------------------
+
+SINGLE_CUSTOMER = {
+    "data": {
+        "badgeMetaId": "653de84db3cda7078c7c68ed",
+        "revokedIssuedBadges": [
+            {"customerId": 62090013, "issuedId": "653e024bb3cda7078c7c6903", "error": None}
+        ],
+        "requestId": None,
+    },
+    "errors": [],
+    "warnings": [],
+}
+MULTIPLE_CUSTOMERS = {
+    "data": {
+        "badgeMetaId": "654bb48766a87827bb61e631",
+        "revokedIssuedBadges": [
+            {"customerId": 123, "issuedId": "654cc02b6bccde1274b6d3a7", "error": None},
+            {"customerId": 62090013, "issuedId": "654cc03e6bccde1274b6d3a9", "error": None},
+        ],
+        "requestId": None,
+    },
+    "errors": [],
+    "warnings": [],
+}
+WITH_REVOKE_ISSUALS = {
+    "data": {
+        "badgeMetaId": "66e3ef1b5abea9582ae4f301",
+        "revokedIssuedBadges": [{"customerId": 12323, "issuedId": "66e3ef1e5abea9582ae4f302"}],
+    },
+    "errors": [],
+    "warnings": [],
+}
+NOT_ISSUED = {
+    "data": {
+        "badgeMetaId": "670371e39235f02fd5d71cbd",
+        "revokedIssuedBadges": [
+            {
+                "customerId": 555567088,
+                "error": {
+                    "code": 404,
+                    "message": "Customer doesn't have issue instance",
+                    "reference": None,
+                },
+            }
+        ],
+        "requestId": None,
+    },
+    "errors": [],
+    "warnings": [],
+}
+NOT_CUSTOMERS_ISSUE = {
+    "data": {
+        "badgeMetaId": "66e3d6335abea9582ae4f264",
+        "revokedIssuedBadges": [
+            {
+                "customerId": 12323,
+                "issuedId": "66e3ef1e5abea9582ae4f302",
+                "error": {"message": "issue doesn't belong to customer", "reference": None},
+            }
+        ],
+        "requestId": None,
+    },
+    "errors": [],
+    "warnings": [],
+}
+MANDATORY_1051 = {
+    "data": None,
+    "errors": [
+        {"code": 1051, "message": "RevokeIssuals or CustomerId is mandatory", "reference": None}
+    ],
+    "warnings": None,
+}
+EARN_REVOKED = {
+    "data": {
+        "badgeMetaId": "698dae82d30c4f6b3da9dc06",
+        "customerId": 566135941,
+        "earnedBadgeId": "698daf848644c157e72d83f3",
+        "isActive": False,
+    },
+    "errors": [],
+    "warnings": [],
+}
+
+
+def envelope_error(code: int, message: str) -> dict:
+    return {"data": None, "errors": [{"code": code, "message": message, "reference": None}]}
+
+
+@pytest.mark.parametrize(
+    ("batch", "body", "http", "expected"),
+    [
+        pytest.param(
+            customers_batch("62090013"),
+            SINGLE_CUSTOMER,
+            200,
+            [(Status.REVOKED, "", ("653e024bb3cda7078c7c6903",))],
+            id="single-customer",
+        ),
+        pytest.param(
+            customers_batch("62090013", "123"),  # the answer's order differs from ours
+            MULTIPLE_CUSTOMERS,
+            200,
+            [
+                (Status.REVOKED, "", ("654cc03e6bccde1274b6d3a9",)),
+                (Status.REVOKED, "", ("654cc02b6bccde1274b6d3a7",)),
+            ],
+            id="multiple-customers-any-order",
+        ),
+        pytest.param(
+            issue_batch(("12323", "66e3ef1e5abea9582ae4f302")),
+            WITH_REVOKE_ISSUALS,
+            200,
+            [(Status.REVOKED, "", ("66e3ef1e5abea9582ae4f302",))],
+            id="with-revoke-issuals",
+        ),
+        pytest.param(
+            issue_batch(("555567088", "670371e39235f02fd5d71cc0")),
+            NOT_ISSUED,
+            200,
+            [(Status.FAILED, "404", ())],
+            id="customer-not-issued",
+        ),
+        pytest.param(
+            issue_batch(("12323", "66e3ef1e5abea9582ae4f302")),
+            NOT_CUSTOMERS_ISSUE,
+            200,
+            [(Status.FAILED, "issue_not_of_customer", ())],
+            id="issue-not-of-customer",
+        ),
+        pytest.param(
+            customers_batch("1", "2"),
+            MANDATORY_1051,
+            400,
+            [(Status.FAILED, "1051", ()), (Status.FAILED, "1051", ())],
+            id="whole-request-1051",
+        ),
+        pytest.param(
+            customers_batch("1"),
+            MANDATORY_1051,
+            200,
+            [(Status.FAILED, "1051", ())],
+            id="whole-request-error-inside-200",
+        ),
+        pytest.param(
+            customers_batch("1"),
+            envelope_error(715, "Badge meta id is mandatory"),
+            400,
+            [(Status.FAILED, "715", ())],
+            id="whole-request-715",
+        ),
+        pytest.param(
+            earn_batch("566135941", "698daf848644c157e72d83f3"),
+            EARN_REVOKED,
+            200,
+            [(Status.REVOKED, "", ("698daf848644c157e72d83f3",))],
+            id="earn-revoked",
+        ),
+        pytest.param(
+            earn_batch(),
+            envelope_error(814, "Active earn instance is not present"),
+            400,
+            [(Status.FAILED, "814", ())],
+            id="earn-814",
+        ),
+        pytest.param(
+            earn_batch(),
+            envelope_error(813, "EarnId is mandatory"),
+            400,
+            [(Status.FAILED, "813", ())],
+            id="earn-813",
+        ),
+        pytest.param(
+            customers_batch("62090013", "777"),
+            SINGLE_CUSTOMER,
+            200,
+            [
+                (Status.REVOKED, "", ("653e024bb3cda7078c7c6903",)),
+                (Status.UNCONFIRMED, "not_in_response", ()),
+            ],
+            id="row-missing-from-answer",
+        ),
+        pytest.param(
+            customers_batch("1"),
+            {"oops": True},
+            200,
+            [(Status.UNCONFIRMED, "not_in_response", ())],
+            id="answer-without-entries",
+        ),
+        pytest.param(
+            customers_batch("1"),
+            "not an object",
+            404,
+            [(Status.FAILED, "http_404", ())],
+            id="plain-404",
+        ),
+    ],
+)
+def test_interpret_matches_outcomes_to_rows(batch, body, http, expected):
+    outcomes = interpret(batch, reply(body, http), attempts=1)
+    assert [(o.status, o.error_code, o.issued_ids) for o in outcomes] == expected
+    assert [o.row for o in outcomes] == [r.row for r in batch.rows]
+    assert all(o.http_status == http and o.attempts == 1 for o in outcomes)
+
+
+def test_customers_mode_lists_every_revoked_enrolment():
+    body = {
+        "data": {
+            "revokedIssuedBadges": [
+                {"customerId": 777, "issuedId": "I2", "error": None},
+                {"customerId": 62090013, "issuedId": "I9", "error": None},
+                {"customerId": 777, "issuedId": "I1", "error": None},
+            ]
+        },
+        "errors": [],
+    }
+    first, second = interpret(customers_batch("000777", "62090013"), reply(body), 1)
+    assert (first.status, first.issued_ids) == (Status.REVOKED, ("I2", "I1"))
+    assert (second.status, second.issued_ids) == (Status.REVOKED, ("I9",))
+
+
+def test_partly_revoked_customer_is_failed_but_keeps_the_revoked_ids():
+    body = {
+        "data": {
+            "revokedIssuedBadges": [
+                {"customerId": 5, "issuedId": "I1", "error": None},
+                {"customerId": 5, "error": {"code": 500, "message": "boom"}},
+            ]
+        }
+    }
+    (outcome,) = interpret(customers_batch("5"), reply(body), 1)
+    assert (outcome.status, outcome.error_code, outcome.issued_ids) == (
+        Status.FAILED,
+        "500",
+        ("I1",),
+    )
+    assert outcome.error_message.startswith("1 enrolment(s) revoked, but boom")
+
+
+def test_issue_entries_are_matched_by_issue_id_too():
+    body = {
+        "data": {"revokedIssuedBadges": [{"customerId": 5, "issuedId": "OTHER", "error": None}]}
+    }
+    (outcome,) = interpret(issue_batch(("5", "MINE")), reply(body), 1)
+    assert outcome.status is Status.UNCONFIRMED
+
+
+@pytest.mark.parametrize(
+    ("batch", "body", "http"),
+    [
+        pytest.param(issue_batch(("555567088", "I1")), NOT_ISSUED, 200, id="404-entry"),
+        pytest.param(
+            earn_batch(), envelope_error(814, "Active earn instance is not present"), 400, id="814"
+        ),
+    ],
+)
+def test_not_present_after_a_lost_answer_is_unconfirmed(batch, body, http):
+    # An earlier attempt may have revoked it and lost the answer: not a failure we saw.
+    (outcome,) = interpret(batch, reply(body, http), 2, earlier_unknown="ReadTimeout")
+    assert outcome.status is Status.UNCONFIRMED
+    assert "earlier attempt" in outcome.error_message
+    assert outcome.attempts == 2
+
+
+def test_earn_still_active_is_not_claimed_revoked():
+    body = {"data": {**EARN_REVOKED["data"], "isActive": True}, "errors": []}
+    (outcome,) = interpret(earn_batch("566135941", "698daf848644c157e72d83f3"), reply(body), 1)
+    assert outcome.status is Status.UNCONFIRMED
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def test_request_bodies_keep_ids_as_text():
+    issuals = build_request(issue_batch(("000777", "0012"), ("98765432109876543210", "x")))
+    assert issuals.path == REVOKE_ISSUE_PATH
+    assert issuals.body == {
+        "badgeMetaId": "B1",
+        "revokeIssuals": [
+            {"customerId": "000777", "issueId": "0012"},
+            {"customerId": "98765432109876543210", "issueId": "x"},
+        ],
+    }
+    customers = build_request(customers_batch("1", "2"))
+    assert customers.body == {"badgeMetaId": "B1", "customers": ["1", "2"]}
+    assert "revokeIssuals" not in customers.body
+
+
+@pytest.mark.parametrize(
+    ("identifier", "header"),
+    [
+        (IdentifierType.ID, None),
+        (IdentifierType.MOBILE, "mobile"),
+        (IdentifierType.EMAIL, "email"),
+        (IdentifierType.EXTERNAL_ID, "externalId"),
+        (IdentifierType.CARD_NUMBER, "cardNumber"),
+    ],
+)
+def test_earn_request_names_the_identifier_type(identifier, header):
+    request = build_request(earn_batch("someone@example.com", "E1", identifier))
+    assert request.path == REVOKE_EARN_PATH
+    assert request.body == {
+        "badgeMetaId": "B3",
+        "customerId": "someone@example.com",
+        "earnedBadgeId": "E1",
+    }
+    assert request.headers.get("X-CAP-CUSTOMER-IDENTIFIER") == header
+
+
+# --- auth -----------------------------------------------------------------------------------
+
+
+def test_basic_header_sends_the_md5_of_the_password():
+    header = basic_header(BasicCredentials("store.server", "server123"))
+    decoded = base64.b64decode(header.removeprefix("Basic ")).decode()
+    assert decoded == "store.server:8a16a6b70505eb1f1ff7cdc0cd5559a7"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"CAP_USERNAME": "u", "CAP_PASSWORD": "p"}, BasicCredentials("u", "p")),
+        (
+            {"CAP_OAUTH_KEY": "k", "CAP_OAUTH_SECRET": "s", "CAP_USERNAME": "u"},
+            OAuthCredentials("k", "s"),
+        ),
+        ({}, None),
+    ],
+)
+def test_credentials_come_from_the_environment(env, expected):
+    assert credentials_from_env(env) == expected
+
+
+@pytest.mark.parametrize("env", [{"CAP_USERNAME": "u"}, {"CAP_OAUTH_SECRET": "s"}])
+def test_half_a_credential_pair_is_an_error(env):
+    with pytest.raises(ConfigError, match="is not set"):
+        credentials_from_env(env)
+
+
+def ok_earn(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json=EARN_REVOKED)
+
+
+async def test_basic_auth_header_is_sent(respx_mock):
+    route = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        client = CapillaryClient(http, Authenticator(BasicCredentials("store.server", "server123")))
+        await client.send(
+            earn_batch("566135941", "698daf848644c157e72d83f3", IdentifierType.MOBILE)
+        )
+    sent = route.calls.last.request
+    assert sent.headers["Authorization"] == basic_header(
+        BasicCredentials("store.server", "server123")
+    )
+    assert sent.headers["X-CAP-CUSTOMER-IDENTIFIER"] == "mobile"
+
+
+def token_response(token: str, ttl: int = 300) -> httpx.Response:
+    return httpx.Response(200, json={"data": {"accessToken": token, "ttlSeconds": ttl}})
+
+
+async def test_oauth_token_is_generated_once_and_renewed_before_expiry(respx_mock):
+    now = [1000.0]
+    tokens = respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
+        side_effect=[token_response("t1", 300), token_response("t2", 300)]
+    )
+    revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
+    auth = Authenticator(OAuthCredentials("k", "s"), clock=lambda: now[0], renew_margin=30)
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        client = CapillaryClient(http, auth)
+        await client.send(earn_batch())
+        now[0] += 200  # still valid
+        await client.send(earn_batch())
+        now[0] += 71  # 271 s in: inside the 30 s margin before the 300 s ttl
+        await client.send(earn_batch())
+    assert tokens.call_count == 2
+    assert tokens.calls[0].request.content == b'{"key":"k","secret":"s"}'
+    sent = [c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in revoke.calls]
+    assert sent == ["t1", "t1", "t2"]
+
+
+async def test_oauth_401_renews_the_token_once_and_resends(respx_mock):
+    respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
+        side_effect=[token_response("old"), token_response("new")]
+    )
+    revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(
+        side_effect=[
+            httpx.Response(401, json=envelope_error(401, "expired")),
+            httpx.Response(200, json=EARN_REVOKED),
+        ]
+    )
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        answer = await CapillaryClient(http, Authenticator(OAuthCredentials("k", "s"))).send(
+            earn_batch()
+        )
+    assert (answer.http_status, answer.sends) == (200, 2)
+    assert [c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in revoke.calls] == ["old", "new"]
+
+
+async def test_basic_401_is_not_resent(respx_mock):
+    revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(return_value=httpx.Response(401))
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        answer = await CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))).send(
+            earn_batch()
+        )
+    assert (answer.http_status, revoke.call_count) == (401, 1)
+
+
+async def test_refused_oauth_key_is_an_auth_error(respx_mock):
+    respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
+        return_value=httpx.Response(401, json=envelope_error(401, "no"))
+    )
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        with pytest.raises(AuthError):
+            await CapillaryClient(http, Authenticator(OAuthCredentials("k", "bad"))).send(
+                earn_batch()
+            )
+
+
+# --- small parsers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("7", 7.0),
+        (" 1.5 ", 1.5),
+        (None, None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
+)
+def test_retry_after_forms(value, expected):
+    assert parse_retry_after(value) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://x", "eu.api.capillarytech.com", "http://eu.api.capillarytech.com", "http://10.0.0.1"],
+)
+def test_base_url_must_be_https_except_loopback(url):
+    with pytest.raises(ConfigError):
+        check_base_url(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://eu.api.capillarytech.com/", "http://127.0.0.1:8765", "http://localhost:1"]
+)
+def test_good_base_urls(url):
+    assert check_base_url(url) == url.rstrip("/")

@@ -1,0 +1,241 @@
+"""The sender: retries, Retry-After, definite vs unknown outcomes, abort, rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from batch_revoke.client import (
+    REVOKE_EARN_PATH,
+    REVOKE_ISSUE_PATH,
+    Authenticator,
+    BasicCredentials,
+    CapillaryClient,
+)
+from batch_revoke.errors import ConfigError
+from batch_revoke.model import Batch, Mode, Row, Status
+from batch_revoke.sender import RateLimit, RateLimiter, RetryPolicy, Sender
+from tests.conftest import customers_batch, earn_batch
+
+BASE = "http://127.0.0.1:9"
+ISSUE_URL = f"{BASE}{REVOKE_ISSUE_PATH}"
+EARN_URL = f"{BASE}{REVOKE_EARN_PATH}"
+REVOKED_1 = {
+    "data": {"revokedIssuedBadges": [{"customerId": 1, "issuedId": "I1", "error": None}]},
+    "errors": [],
+}
+NOT_ISSUED_1 = {
+    "data": {
+        "revokedIssuedBadges": [
+            {
+                "customerId": 1,
+                "error": {"code": 404, "message": "Customer doesn't have issue instance"},
+            }
+        ]
+    },
+    "errors": [],
+}
+
+
+class Sleeps:
+    """Records the waits the sender asks for, without waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+async def send(batch: Batch, attempts: int = 5, sleeps: Sleeps | None = None) -> list:
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = Sender(
+            CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))),
+            RetryPolicy(max_attempts=attempts, initial_wait=0.5, max_wait=30),
+            sleep=sleeps or Sleeps(),
+        )
+        return await sender.send_batch(batch)
+
+
+async def test_429_honours_retry_after_then_succeeds(respx_mock):
+    route = respx_mock.post(ISSUE_URL).mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "7"}),
+            httpx.Response(429, headers={"Retry-After": "2"}),
+            httpx.Response(200, json=REVOKED_1),
+        ]
+    )
+    sleeps = Sleeps()
+    (outcome,) = await send(customers_batch("1"), sleeps=sleeps)
+    assert (outcome.status, outcome.attempts, outcome.issued_ids) == (Status.REVOKED, 3, ("I1",))
+    assert sleeps.waits == [7.0, 2.0]
+    assert route.call_count == 3
+
+
+async def test_backoff_without_retry_after_grows_with_jitter(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(
+        side_effect=[httpx.Response(503)] * 4 + [httpx.Response(200, json=REVOKED_1)]
+    )
+    sleeps = Sleeps()
+    (outcome,) = await send(customers_batch("1"), sleeps=sleeps)
+    assert outcome.status is Status.REVOKED
+    assert len(sleeps.waits) == 4
+    # wait_exponential_jitter(0.5): 0.5 * 2**n plus up to 1 s of jitter
+    for n, wait in enumerate(sleeps.waits):
+        assert 0.5 * 2**n <= wait <= 0.5 * 2**n + 1
+
+
+@pytest.mark.parametrize("status", [429, 503, 521])
+async def test_exhausted_on_answers_that_did_nothing_is_failed(respx_mock, status):
+    respx_mock.post(ISSUE_URL).mock(return_value=httpx.Response(status))
+    (outcome,) = await send(customers_batch("1"), attempts=3)
+    assert (outcome.status, outcome.error_code, outcome.http_status, outcome.attempts) == (
+        Status.FAILED,
+        f"http_{status}",
+        status,
+        3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        pytest.param(httpx.Response(500), "http_500", id="500"),
+        pytest.param(httpx.Response(502), "http_502", id="502"),
+        pytest.param(httpx.ReadTimeout("slow"), "timeout", id="read-timeout"),
+        pytest.param(
+            httpx.RemoteProtocolError("Server disconnected"), "connection_error", id="dropped"
+        ),
+        pytest.param(httpx.Response(200, text="<html>oops</html>"), "bad_response", id="non-json"),
+    ],
+)
+async def test_exhausted_without_a_definite_answer_is_unconfirmed(respx_mock, failure, code):
+    respx_mock.post(ISSUE_URL).mock(side_effect=[failure] * 2)
+    (outcome,) = await send(customers_batch("1"), attempts=2)
+    assert (outcome.status, outcome.error_code, outcome.attempts) == (Status.UNCONFIRMED, code, 2)
+    assert "may or may not" in outcome.error_message
+
+
+@pytest.mark.parametrize("error", [httpx.ConnectError("refused"), httpx.ConnectTimeout("slow")])
+async def test_connection_never_made_is_failed(respx_mock, error):
+    respx_mock.post(ISSUE_URL).mock(side_effect=error)
+    (outcome,) = await send(customers_batch("1"), attempts=2)
+    assert outcome.status is Status.FAILED
+    assert "none carried out" in outcome.error_message
+
+
+async def test_applied_then_dropped_then_not_present_is_unconfirmed(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(
+        side_effect=[
+            httpx.RemoteProtocolError("Server disconnected"),
+            httpx.Response(200, json=NOT_ISSUED_1),
+        ]
+    )
+    (outcome,) = await send(customers_batch("1"))
+    assert (outcome.status, outcome.error_code, outcome.attempts) == (Status.UNCONFIRMED, "404", 2)
+
+
+async def test_dropped_then_revoked_is_revoked(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(
+        side_effect=[httpx.ReadTimeout("x"), httpx.Response(200, json=REVOKED_1)]
+    )
+    (outcome,) = await send(customers_batch("1"))
+    assert (outcome.status, outcome.attempts) == (Status.REVOKED, 2)
+
+
+async def test_other_4xx_is_not_retried(respx_mock):
+    route = respx_mock.post(EARN_URL).mock(
+        return_value=httpx.Response(
+            400,
+            json={
+                "data": None,
+                "errors": [{"code": 814, "message": "Active earn instance is not present"}],
+            },
+        )
+    )
+    (outcome,) = await send(earn_batch())
+    assert (outcome.status, outcome.error_code, route.call_count) == (Status.FAILED, "814", 1)
+
+
+def many(count: int) -> list[Batch]:
+    return [Batch(n, Mode.CUSTOMERS, "B1", (Row(n, "B1", str(n)),)) for n in range(1, count + 1)]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_auth_refusal_stops_the_run(respx_mock, status):
+    route = respx_mock.post(ISSUE_URL).mock(return_value=httpx.Response(status))
+    outcomes = []
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = Sender(
+            CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))),
+            concurrency=1,
+            sleep=Sleeps(),
+        )
+        await sender.send_all(many(5), outcomes.extend)
+    assert sender.aborted is not None
+    assert route.call_count == 1
+    assert [(o.row, o.status) for o in outcomes] == [(1, Status.FAILED)] + [
+        (n, Status.NOT_ATTEMPTED) for n in range(2, 6)
+    ]
+    assert outcomes[0].http_status == status
+
+
+async def test_concurrency_caps_requests_in_flight(respx_mock):
+    in_flight = peak = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        customer = int(request.read().decode().split('"customers":["')[1].split('"')[0])
+        body = {
+            "data": {
+                "revokedIssuedBadges": [{"customerId": customer, "issuedId": "I", "error": None}]
+            }
+        }
+        return httpx.Response(200, json=body)
+
+    respx_mock.post(ISSUE_URL).mock(side_effect=slow)
+    outcomes = []
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = Sender(
+            CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))), concurrency=3
+        )
+        await sender.send_all(many(12), outcomes.extend)
+    assert peak == 3
+    assert sorted(o.row for o in outcomes if o.status is Status.REVOKED) == list(range(1, 13))
+
+
+async def test_rate_limiter_never_exceeds_the_window():
+    now = [0.0]
+    starts: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = RateLimiter(RateLimit(3, 60.0), clock=lambda: now[0], sleep=fake_sleep)
+    for _ in range(10):
+        await limiter.acquire()
+        starts.append(now[0])
+        now[0] += 1.0  # each request takes a second
+    for i, start in enumerate(starts):
+        assert sum(1 for s in starts if start <= s < start + 60) <= 3, i
+    assert starts[:4] == [0.0, 1.0, 2.0, 60.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "period"),
+    [("100/min", 100, 60.0), ("5/s", 5, 1.0), (" 20 / minute ", 20, 60.0)],
+)
+def test_rate_limit_parse(text, count, period):
+    assert RateLimit.parse(text) == RateLimit(count, period)
+
+
+@pytest.mark.parametrize("text", ["100", "0/min", "5/hour", "x/s"])
+def test_rate_limit_parse_refuses_nonsense(text):
+    with pytest.raises(ConfigError, match="N/s or N/min"):
+        RateLimit.parse(text)
