@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TextIO
 
 from batch_revoke.errors import ConfigError
-from batch_revoke.model import Record, RowOutcome, Status, Tally
+from batch_revoke.model import Endpoint, Record, RowOutcome, Status, Tally
 
 RESULT_COLUMNS = (
     "row",
@@ -137,7 +137,11 @@ def format_summary(
             lines.append(f"  {code:<22}{count:>9}")
     if tally.requests:
         verb = "would send" if dry_run else "requests"
-        parts = ", ".join(f"{endpoint.value} {count}" for endpoint, count in tally.requests.items())
+        parts = ", ".join(
+            f"{endpoint.value} {tally.requests[endpoint]}"
+            for endpoint in Endpoint
+            if endpoint in tally.requests
+        )
         lines.append(f"{verb}: {parts}")
     if aborted:
         lines.append(f"ABORTED: {aborted}")

@@ -234,10 +234,12 @@ def bind_loopback(port: int = 0) -> socket.socket:
 
 
 async def serve(config: SandboxConfig, sock: socket.socket, stop: asyncio.Event) -> None:
-    runner = web.AppRunner(make_app(config), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        make_app(config), access_log=None, handle_signals=False, shutdown_timeout=0.5
+    )
     await runner.setup()
     try:
-        await web.SockSite(runner, sock, shutdown_timeout=0.5).start()
+        await web.SockSite(runner, sock).start()
         await stop.wait()
     finally:
         await runner.cleanup()

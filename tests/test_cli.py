@@ -1,0 +1,164 @@
+"""The command line through CliRunner: bad input, dry runs, exit statuses, help and docs."""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from batch_revoke.cli import cli
+from batch_revoke.model import ExitStatus
+from batch_revoke.writer import RESULT_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    clean = {
+        "CAP_USERNAME": "",
+        "CAP_PASSWORD": "",
+        "CAP_OAUTH_KEY": "",
+        "CAP_OAUTH_SECRET": "",
+        "CAP_BASE_URL": "",
+    }
+    return CliRunner().invoke(cli, list(args), env={**clean, **(env or {})})
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        pytest.param(None, "no such file", id="missing"),
+        pytest.param("", "the file is empty", id="empty"),
+        pytest.param("badgeMetaId,customerId\n", "header but no records", id="header-only"),
+        pytest.param(
+            "badge,customerId\nB1,1\n", "required column badgeMetaId", id="no-badge-column"
+        ),
+        pytest.param(b"PK\x03\x04xlsx", "Excel workbook", id="not-csv"),
+    ],
+)
+def test_unreadable_input_is_one_line_and_exit_2(write_csv, tmp_path, content, fragment):
+    path = tmp_path / "none.csv" if content is None else write_csv(content)
+    result = invoke("run", str(path), "--dry-run")
+    assert result.exit_code == ExitStatus.USAGE
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert fragment in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_missing_credentials_exit_2_before_anything(write_csv):
+    result = invoke("run", str(write_csv("badgeMetaId,customerId\nB1,1\n")), "--cluster", "eu")
+    assert result.exit_code == ExitStatus.USAGE
+    assert "no credentials" in result.output
+    assert "CAP_USERNAME" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--batch-size", "21"],
+        ["--concurrency", "0"],
+        ["--rate-limit", "lots"],
+        ["--identifier-type", "phone"],
+        ["--base-url", "https://x", "--cluster", "eu"],
+    ],
+)
+def test_bad_options_exit_2(write_csv, args):
+    result = invoke("run", str(write_csv("badgeMetaId,customerId\nB1,1\n")), "--dry-run", *args)
+    assert result.exit_code == ExitStatus.USAGE
+    assert "Traceback" not in result.output
+
+
+def test_dry_run_plans_without_sending(write_csv, tmp_path):
+    path = write_csv(
+        "badgeMetaId,customerId,issueId,earnedBadgeId,note\n"
+        "B1,1,,,a\nB1,2,I2,,b\nB2,3,,E3,c\n,4,,,d\nB1,1,,,e\n"
+    )
+    out = tmp_path / "out.csv"
+    result = invoke("run", str(path), "--dry-run", "-o", str(out))
+    assert result.exit_code == ExitStatus.NOT_ALL_REVOKED  # one invalid row
+    rows = read_rows(out)
+    assert [(r["row"], r["status"], r["note"]) for r in rows] == [
+        ("1", "planned", "a"),
+        ("2", "planned", "b"),
+        ("3", "planned", "c"),
+        ("4", "invalid", "d"),
+        ("5", "duplicate", "e"),
+    ]
+    assert "would send: revokeIssue 2, revokeEarn 1" in result.output
+
+
+def test_dry_run_of_a_clean_file_exits_0_and_names_the_default_output(
+    write_csv, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(
+        "run", str(write_csv("badgeMetaId,customerId\nB1,1\n", "clean.csv")), "--dry-run"
+    )
+    assert result.exit_code == ExitStatus.OK
+    produced = list((tmp_path / "output").glob("clean-results-*.csv"))
+    assert len(produced) == 1
+    assert re.search(r"clean-results-\d{8}-\d{6}\.csv", result.output)
+
+
+def test_result_columns_follow_the_input_verbatim_and_clashes_are_kept(write_csv, tmp_path):
+    path = write_csv("status,badgeMetaId,customerId,Extra Col\nold,B1,000777, x \n")
+    out = tmp_path / "out.csv"
+    invoke("run", str(path), "--dry-run", "-o", str(out))
+    with out.open(newline="") as handle:
+        header, row = list(csv.reader(handle))
+    assert header == ["input_status", "badgeMetaId", "customerId", "Extra Col", *RESULT_COLUMNS]
+    assert row[:4] == ["old", "B1", "000777", " x "]
+
+
+def test_output_may_not_overwrite_the_input(write_csv):
+    path = write_csv("badgeMetaId,customerId\nB1,1\n")
+    result = invoke("run", str(path), "--dry-run", "-o", str(path))
+    assert result.exit_code == ExitStatus.USAGE
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["sandbox"]])
+def test_every_command_has_help(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_python_dash_m_runs():
+    done = subprocess.run(
+        [sys.executable, "-m", "batch_revoke", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "run" in done.stdout
+
+
+def test_every_option_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for command in cli.commands.values():
+        for param in command.params:
+            for option in getattr(param, "opts", []):
+                if option.startswith("--") and option != "--help":
+                    assert option in readme, f"{command.name} {option} is not documented"
+
+
+def test_every_status_and_exit_code_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    from batch_revoke.model import Status
+
+    for status in Status:
+        assert f"`{status.value}`" in readme
+    for exit_status in ExitStatus:
+        assert f"| {exit_status.value} |" in readme

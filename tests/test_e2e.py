@@ -1,0 +1,342 @@
+"""End to end: the CLI as a subprocess against the sandbox as a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from batch_revoke.client import REVOKE_EARN_PATH, REVOKE_ISSUE_PATH, TOKEN_PATH, basic_header
+from batch_revoke.sandbox import FaultPlan, FaultSpec, SandboxConfig, SandboxState, running_sandbox
+from batch_revoke.sandbox.server import RunningSandbox
+from batch_revoke.sender import RateLimit
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "badges.csv"
+SAMPLE_STATE = ROOT / "samples" / "sandbox-state.json"
+
+
+@contextmanager
+def sandbox(*faults: str, **settings) -> Iterator[tuple[RunningSandbox, SandboxState]]:
+    state = SandboxState.load(SAMPLE_STATE)
+    config = SandboxConfig(
+        state=state, faults=FaultPlan((FaultSpec.parse(f) for f in faults), seed=1), **settings
+    )
+    with running_sandbox(config) as running:
+        yield running, state
+
+
+def run_cli(
+    running: RunningSandbox | None, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
+    if running is not None:
+        environ.update(
+            CAP_BASE_URL=running.base_url,
+            CAP_USERNAME=running.credentials.username,
+            CAP_PASSWORD=running.credentials.password,
+        )
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "batch_revoke", "run", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+        check=False,
+    )
+
+
+def results(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def active_enrolments(state: SandboxState) -> set[str]:
+    return {e.issueId for e in state.enrolments.values() if e.issuedStatus == "ACTIVE"}
+
+
+def active_earns(state: SandboxState) -> set[str]:
+    return {e.earnedBadgeId for e in state.earns.values() if e.isActive}
+
+
+def assert_revoked_really_are(
+    rows: list[dict[str, str]], before: SandboxState, after: SandboxState
+) -> None:
+    """What the result calls revoked is gone from the server, and nothing else changed
+    except what `unconfirmed` rows may have done."""
+    claimed = {i for r in rows if r["status"] == "revoked" for i in r["issued_ids"].split(";") if i}
+    maybe = {r["issueId"] or r["earnedBadgeId"] for r in rows if r["status"] == "unconfirmed"}
+    maybe_customers = {
+        (r["badgeMetaId"], r["customerId"]) for r in rows if r["status"] == "unconfirmed"
+    }
+    for issue_id in claimed:
+        enrolment = after.enrolments.get(issue_id)
+        earn = after.earns.get(issue_id)
+        assert (enrolment and enrolment.issuedStatus == "REVOKED") or (
+            earn and not earn.isActive
+        ), issue_id
+    gone = (active_enrolments(before) - active_enrolments(after)) | (
+        active_earns(before) - active_earns(after)
+    )
+    for thing in gone - claimed - maybe:
+        enrolment = after.enrolments.get(thing)
+        assert enrolment is not None
+        assert (enrolment.badgeMetaId, enrolment.customerId) in maybe_customers, thing
+
+
+def test_the_sample_shows_every_outcome_and_the_server_agrees(tmp_path):
+    out = tmp_path / "out.csv"
+    before = SandboxState.load(SAMPLE_STATE)
+    with sandbox() as (running, state):
+        done = run_cli(running, str(SAMPLE), "-o", str(out))
+    assert done.returncode == 1, done.stderr
+    rows = results(out)
+    by_ticket = {r["ticket"]: (r["status"], r["error_code"]) for r in rows}
+    assert by_ticket == {
+        "TCK-1001": ("revoked", ""),
+        "TCK-1002": ("revoked", ""),
+        "TCK-1003": ("revoked", ""),
+        "TCK-1004": ("revoked", ""),
+        "TCK-1005": ("failed", "404"),
+        "TCK-1006": ("failed", "issue_not_of_customer"),
+        "TCK-1007": ("revoked", ""),
+        "TCK-1008": ("revoked", ""),
+        "TCK-1009": ("revoked", ""),
+        "TCK-1010": ("failed", "814"),
+        "TCK-1011": ("invalid", "missing_value"),
+        "TCK-1012": ("invalid", "conflicting_ids"),
+        "TCK-1013": ("invalid", "bad_identifier_type"),
+        "TCK-1014": ("duplicate", "duplicate_row"),
+        "TCK-1015": ("invalid", "bad_customer_id"),
+        "TCK-1016": ("revoked", ""),
+        "TCK-1017": ("invalid", "malformed_record"),
+    }
+    assert [r["row"] for r in rows] == [str(n) for n in range(1, 18)]
+    welcome = next(r for r in rows if r["ticket"] == "TCK-1003")
+    assert sorted(welcome["issued_ids"].split(";")) == [
+        "654cc02b6bccde1274b6d3a7",
+        "654cc03e6bccde1274b6d3a9",
+    ]
+    assert next(r for r in rows if r["ticket"] == "TCK-1016")["customerId"] == "000777"
+    assert_revoked_really_are(rows, before, state)
+    # Nothing the file did not ask for was touched.
+    assert state.enrolments["6703724a9235f02fd5d71cc9"].issuedStatus == "ACTIVE"
+    assert state.enrolments["654cc0496bccde1274b6d3b8"].issuedStatus == "ACTIVE"
+    assert "revoked" in done.stderr
+    assert str(out) in done.stderr
+
+
+def test_a_second_run_gets_the_not_present_answers(tmp_path):
+    with sandbox() as (running, _state):
+        run_cli(running, str(SAMPLE), "-o", str(tmp_path / "first.csv"))
+        run_cli(running, str(SAMPLE), "-o", str(tmp_path / "second.csv"))
+    second = {r["ticket"]: (r["status"], r["error_code"]) for r in results(tmp_path / "second.csv")}
+    assert second["TCK-1001"] == ("failed", "404")
+    assert second["TCK-1003"] == ("failed", "404")
+    assert second["TCK-1007"] == ("failed", "814")
+
+
+def test_oauth_credentials_work_end_to_end(tmp_path):
+    with sandbox() as (running, _state):
+        done = run_cli(
+            None,
+            str(SAMPLE),
+            "-o",
+            str(tmp_path / "out.csv"),
+            env={
+                "CAP_BASE_URL": running.base_url,
+                "CAP_OAUTH_KEY": "demo-key",
+                "CAP_OAUTH_SECRET": "demo-secret",
+            },
+        )
+    assert done.returncode == 1, done.stderr
+    assert sum(r["status"] == "revoked" for r in results(tmp_path / "out.csv")) == 8
+
+
+def test_wrong_password_aborts_with_exit_3_and_sends_nothing_more(tmp_path):
+    out = tmp_path / "out.csv"
+    with sandbox() as (running, state):
+        before = active_enrolments(state) | active_earns(state)
+        done = run_cli(
+            None,
+            str(SAMPLE),
+            "-o",
+            str(out),
+            "--concurrency",
+            "1",
+            env={
+                "CAP_BASE_URL": running.base_url,
+                "CAP_USERNAME": "demo.till",
+                "CAP_PASSWORD": "wrong",
+            },
+        )
+        after = active_enrolments(state) | active_earns(state)
+    assert done.returncode == 3, done.stderr
+    statuses = [r["status"] for r in results(out)]
+    assert statuses.count("failed") == 1
+    assert "not_attempted" in statuses
+    assert len(statuses) == 17
+    assert before == after
+    assert "ABORTED" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("fault", "extra"),
+    [
+        pytest.param("429:#1,#2", ["--max-attempts", "3"], id="429-retry-after"),
+        pytest.param("500:#1", [], id="500"),
+        pytest.param("503:#2", [], id="503"),
+        pytest.param("521:#1,#3", [], id="521"),
+        pytest.param("drop:#1", [], id="drop"),
+        pytest.param("non-json:#2", [], id="non-json"),
+    ],
+)
+def test_transient_faults_are_retried_to_the_same_result(tmp_path, fault, extra):
+    out = tmp_path / "out.csv"
+    with sandbox(fault, retry_after=0.1) as (running, _state):
+        done = run_cli(running, str(SAMPLE), "-o", str(out), *extra)
+    assert done.returncode == 1, done.stderr
+    rows = results(out)
+    assert sum(r["status"] == "revoked" for r in rows) == 8
+    assert max(int(r["attempts"]) for r in rows) >= 2
+    assert "retrying" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("fault", "extra"),
+    [
+        pytest.param("apply-drop:#1", [], id="apply-then-drop"),
+        pytest.param("slow:#1", ["--timeout", "0.5"], id="slow-past-timeout"),
+    ],
+)
+def test_lost_answers_are_unconfirmed_never_failed(tmp_path, fault, extra):
+    out = tmp_path / "out.csv"
+    before = SandboxState.load(SAMPLE_STATE)
+    with sandbox(fault, slow_seconds=1.5) as (running, state):
+        done = run_cli(running, str(SAMPLE), "-o", str(out), "--concurrency", "1", *extra)
+    rows = results(out)
+    unconfirmed = [r for r in rows if r["status"] == "unconfirmed"]
+    assert unconfirmed, done.stderr
+    assert all("earlier attempt" in r["error_message"] for r in unconfirmed)
+    assert_revoked_really_are(rows, before, state)
+    # The first request really was carried out: its rows are revoked on the server.
+    assert (
+        len(active_enrolments(before) - active_enrolments(state))
+        + len(active_earns(before) - active_earns(state))
+        >= 9
+    )
+
+
+def test_persistent_fault_runs_out_of_attempts(tmp_path):
+    out = tmp_path / "out.csv"
+    with sandbox("503") as (running, _state):
+        done = run_cli(running, str(SAMPLE), "-o", str(out), "--max-attempts", "2")
+    rows = results(out)
+    sent = [r for r in rows if r["status"] not in ("invalid", "duplicate")]
+    assert {(r["status"], r["error_code"], r["attempts"]) for r in sent} == {
+        ("failed", "http_503", "2")
+    }
+    assert done.returncode == 1
+
+
+def test_the_sandbox_rate_limit_is_survived_through_retry_after(tmp_path):
+    out = tmp_path / "out.csv"
+    with sandbox(rate_limit=RateLimit(2, 1.0)) as (running, _state):
+        done = run_cli(
+            running, str(SAMPLE), "-o", str(out), "--rate-limit", "30/min", "--concurrency", "8"
+        )
+    assert done.returncode == 1, done.stderr
+    assert sum(r["status"] == "revoked" for r in results(out)) == 8
+    assert "429" in done.stderr  # throttled, waited as told, and finished
+    assert "at most 30/min" in done.stderr
+
+
+def test_documented_whole_request_errors_from_the_sandbox():
+    with sandbox() as (running, _state):
+        headers = {"Authorization": basic_header(running.credentials)}
+        with httpx.Client(base_url=running.base_url, headers=headers) as http:
+            e1051 = http.post(REVOKE_ISSUE_PATH, json={"badgeMetaId": "B"}).json()
+            e715 = http.post(REVOKE_ISSUE_PATH, json={"customers": ["1"]}).json()
+            e813 = http.post(REVOKE_EARN_PATH, json={"badgeMetaId": "B", "customerId": "1"}).json()
+            too_many = http.post(
+                REVOKE_ISSUE_PATH,
+                json={"badgeMetaId": "B", "customers": [str(n) for n in range(21)]},
+            )
+            both = http.post(
+                REVOKE_ISSUE_PATH,
+                json={
+                    "badgeMetaId": "654bb48766a87827bb61e631",
+                    "customers": ["62090013"],
+                    "revokeIssuals": [{"customerId": "123", "issueId": "654cc0416bccde1274b6d3b0"}],
+                },
+            ).json()
+            unauthenticated = httpx.post(f"{running.base_url}{REVOKE_ISSUE_PATH}", json={})
+            token = httpx.post(
+                f"{running.base_url}{TOKEN_PATH}", json={"key": "demo-key", "secret": "demo-secret"}
+            ).json()
+    assert [e1051["errors"][0]["code"], e715["errors"][0]["code"], e813["errors"][0]["code"]] == [
+        1051,
+        715,
+        813,
+    ]
+    assert too_many.status_code == 400
+    # revokeIssuals wins; customers is ignored.
+    assert [e["customerId"] for e in both["data"]["revokedIssuedBadges"]] == [123]
+    assert unauthenticated.status_code == 401
+    assert token["data"]["ttlSeconds"] == 300
+
+
+def test_sandbox_command_prints_url_and_credentials_and_dumps_state(tmp_path):
+    dump = tmp_path / "state.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batch_revoke", "sandbox", "--port", "0", "--dump-state", str(dump)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        exports = process.stdout.readline()
+        assert url.startswith("http://127.0.0.1:")
+        assert "CAP_USERNAME=demo.till" in exports
+        done = run_cli(
+            None,
+            str(SAMPLE),
+            "-o",
+            str(tmp_path / "out.csv"),
+            env={"CAP_BASE_URL": url, "CAP_USERNAME": "demo.till", "CAP_PASSWORD": "demo-password"},
+        )
+        assert done.returncode == 1, done.stderr
+        live = httpx.get(f"{url}/_sandbox/state").json()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    saved = json.loads(dump.read_text())
+    assert saved == live
+    revoked = {e["issueId"] for e in saved["enrolments"] if e["issuedStatus"] == "REVOKED"}
+    assert "6703724a9235f02fd5d71cc1" in revoked
+
+
+def test_run_dash_dash_sandbox_is_self_contained(tmp_path):
+    done = run_cli(None, str(SAMPLE), "--sandbox", "-o", str(tmp_path / "out.csv"))
+    assert done.returncode == 1, done.stderr
+    assert "sandbox running on http://127.0.0.1:" in done.stderr
+    assert sum(r["status"] == "revoked" for r in results(tmp_path / "out.csv")) == 8
+
+
+def test_csv_state_file_loads(tmp_path):
+    state = SandboxState.load(ROOT / "samples" / "sandbox-state.csv")
+    assert state.enrolments["6703724a9235f02fd5d71cc1"].customerId == "387403362"
+    assert state.find_customer("ANA.SILVA@example.com", "email").customerId == "62090013"
+    assert state.earns["6659551c304b6e0b517b7bc7"].isActive
