@@ -85,6 +85,12 @@ def validate(
 
 
 @dataclass
+class _OpenBatch:
+    rows: list[Row] = field(default_factory=list)
+    customers: set[str] = field(default_factory=set)
+
+
+@dataclass
 class Planner:
     """Feeds on records in file order; yields verdicts at once and batches as they fill.
 
@@ -96,7 +102,7 @@ class Planner:
     default_identifier: IdentifierType = IdentifierType.ID
     batch_size: int = MAX_BATCH_SIZE
     _seen: dict[tuple[str, str, str, str, str], int] = field(default_factory=dict)
-    _open: dict[tuple[Mode, str], list[list[Row]]] = field(default_factory=dict)
+    _open: dict[tuple[Mode, str], list[_OpenBatch]] = field(default_factory=dict)
     _batches: int = 0
 
     def add(self, record: Record) -> Iterator[Batch | RowOutcome]:
@@ -133,25 +139,24 @@ class Planner:
 
     def finish(self) -> Iterator[Batch]:
         for (mode, badge), batches in self._open.items():
-            for rows in batches:
-                yield self._batch(mode, badge, rows)
+            for open_batch in batches:
+                yield self._batch(mode, badge, open_batch.rows)
         self._open.clear()
 
     def _place(self, row: Row) -> Iterator[Batch]:
         batches = self._open.setdefault((row.mode, row.badge_meta_id), [])
         # A customer appears at most once per request, so an error entry that names only the
         # customer (the API's 404 has no issuedId) still points at exactly one row.
-        target = next(
-            (rows for rows in batches if all(r.customer_key != row.customer_key for r in rows)),
-            None,
-        )
+        key = row.customer_key
+        target = next((b for b in batches if key not in b.customers), None)
         if target is None:
-            target = []
+            target = _OpenBatch()
             batches.append(target)
-        target.append(row)
-        if len(target) >= self.batch_size:
+        target.rows.append(row)
+        target.customers.add(key)
+        if len(target.rows) >= self.batch_size:
             batches.remove(target)
-            yield self._batch(row.mode, row.badge_meta_id, target)
+            yield self._batch(row.mode, row.badge_meta_id, target.rows)
 
     def _batch(self, mode: Mode, badge: str, rows: list[Row]) -> Batch:
         self._batches += 1

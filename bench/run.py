@@ -1,0 +1,177 @@
+"""Speed and memory of batch-revoke, measured end to end (`make bench`).
+
+Generates an input file and a matching sandbox state, starts the sandbox as its own process
+(so the client is what is measured), runs `batch-revoke run` as a subprocess, and reports wall
+time, throughput and the client's peak RSS. A dry run of a larger file measures reading,
+planning and writing alone. Results go to stdout and bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "results"
+
+
+def generate(rows: int, folder: Path, seed: int = 7) -> tuple[Path, Path]:
+    """70% revokeIssuals rows, 20% customers rows, 10% revokeEarn rows, over 25 badges."""
+    rng = random.Random(seed)
+    badges = [f"{0x6700000000 + n:024x}" for n in range(25)]
+    enrolments, earns, customers = [], [], []
+    input_path, state_path = folder / f"bench-{rows}.csv", folder / f"bench-{rows}-state.json"
+    with input_path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(
+            ["badgeMetaId", "customerId", "issueId", "earnedBadgeId", "identifierType", "ticket"]
+        )
+        for n in range(rows):
+            badge, customer = rng.choice(badges), str(100_000_000 + n)
+            customers.append({"customerId": customer, "mobile": f"91{customer}"})
+            kind = rng.random()
+            if kind < 0.7:
+                issue = f"{0x5B00000000 + n:024x}"
+                enrolments.append({"issueId": issue, "badgeMetaId": badge, "customerId": customer})
+                out.writerow([badge, customer, issue, "", "", f"T{n}"])
+            elif kind < 0.9:
+                for k in range(2):
+                    issue = f"{0x5C00000000 + 2 * n + k:024x}"
+                    enrolments.append(
+                        {"issueId": issue, "badgeMetaId": badge, "customerId": customer}
+                    )
+                out.writerow([badge, customer, "", "", "", f"T{n}"])
+            else:
+                earned = f"{0x5D00000000 + n:024x}"
+                earns.append(
+                    {"earnedBadgeId": earned, "badgeMetaId": badge, "customerId": customer}
+                )
+                mobile = rng.random() < 0.5
+                out.writerow(
+                    [
+                        badge,
+                        f"91{customer}" if mobile else customer,
+                        "",
+                        earned,
+                        "mobile" if mobile else "",
+                        f"T{n}",
+                    ]
+                )
+    state = {"badges": badges, "customers": customers, "enrolments": enrolments, "earns": earns}
+    state_path.write_text(json.dumps(state), encoding="utf-8")
+    return input_path, state_path
+
+
+def generated(rows: int) -> tuple[Path, Path]:
+    """Generate in a child process: a forked child's peak RSS would include ours."""
+    subprocess.run([sys.executable, __file__, "--generate", str(rows)], check=True)
+    return WORK / f"bench-{rows}.csv", WORK / f"bench-{rows}-state.json"
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "batch_revoke", *args]
+
+
+def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) and stderr of one child process, from its own rusage."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert child.stderr is not None
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode not in (0, 1):
+        sys.exit(f"{' '.join(command)} exited {child.returncode}: {stderr}")
+    return elapsed, usage.ru_maxrss / 1024, stderr
+
+
+def figures(label: str, rows: int, seconds: float, peak: float) -> str:
+    rate = rows / seconds
+    return (
+        f"{label:<9} {rows:>9,} rows {seconds:7.2f} s {rate:>9,.0f} rows/s peak RSS {peak:.1f} MiB"
+    )
+
+
+def statuses(path: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rows", type=int, default=40_000, help="rows for the run against the sandbox"
+    )
+    parser.add_argument("--dry-rows", type=int, default=500_000, help="rows for the dry run")
+    parser.add_argument("--latency-ms", default="20", help="sandbox latency per request")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--generate", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate:
+        generate(args.generate, WORK)
+        return
+    WORK.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
+    report = []
+
+    dry_input, _ = generated(args.dry_rows)
+    seconds, peak, _ = measure(
+        cli("-q", "run", str(dry_input), "--dry-run", "-o", str(WORK / "dry.csv")), env
+    )
+    report.append(figures("dry run", args.dry_rows, seconds, peak))
+
+    run_input, state = generated(args.rows)
+    sandbox = subprocess.Popen(
+        cli("sandbox", "--port", "0", "--state", str(state), "--latency-ms", args.latency_ms),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert sandbox.stdout is not None
+        url = sandbox.stdout.readline().strip()
+        run_env = {
+            **env,
+            "CAP_BASE_URL": url,
+            "CAP_USERNAME": "demo.till",
+            "CAP_PASSWORD": "demo-password",
+        }
+        output = WORK / "run.csv"
+        command = cli(
+            "-q", "run", str(run_input), "-o", str(output), "--concurrency", str(args.concurrency)
+        )
+        seconds, peak, stderr = measure(command, run_env)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
+    counts = statuses(output)
+    requests = next(
+        (line for line in stderr.splitlines() if line.startswith("requests:")), "requests: ?"
+    )
+    setting = f"latency {args.latency_ms} ms, concurrency {args.concurrency}"
+    report.append(
+        figures("sandbox", args.rows, seconds, peak) + f"  ({requests}; {setting}; {counts})"
+    )
+    text = "\n".join(report)
+    print(text)
+    (WORK / "latest.txt").write_text(text + "\n", encoding="utf-8")
+    if counts.get("revoked") != args.rows:
+        sys.exit(f"expected every row revoked, got {counts}")
+
+
+if __name__ == "__main__":
+    main()
