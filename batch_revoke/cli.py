@@ -6,10 +6,10 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 
@@ -90,6 +90,14 @@ def cli(ctx: click.Context, quiet: bool, traceback: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet else logging.INFO)
     root.propagate = False
+
+
+def _apply(options: Sequence[Callable[[Any], Any]], function: F) -> F:
+    """Decorate with the options in reading order, so --help lists them as written."""
+    decorated: Any = function
+    for option in reversed(options):
+        decorated = option(decorated)
+    return cast(F, decorated)
 
 
 def run_options(function: F) -> F:
@@ -173,9 +181,7 @@ def run_options(function: F) -> F:
             help="What customerId holds in revokeEarn rows without an identifierType column value.",
         ),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return _apply(options, function)
 
 
 def sandbox_options(function: F) -> F:
@@ -227,9 +233,7 @@ def sandbox_options(function: F) -> F:
             help="Lifetime of the sandbox's OAuth tokens, in seconds.",
         ),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return _apply(options, function)
 
 
 def _sandbox_config(state_path: Path | None, options: dict[str, Any]) -> SandboxConfig:
