@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -340,3 +342,42 @@ def test_csv_state_file_loads(tmp_path):
     assert state.enrolments["6703724a9235f02fd5d71cc1"].customerId == "387403362"
     assert state.find_customer("ANA.SILVA@example.com", "email").customerId == "62090013"
     assert state.earns["6659551c304b6e0b517b7bc7"].isActive
+
+
+def test_ctrl_c_mid_run_exits_3_with_every_row_accounted_for(tmp_path):
+    out = tmp_path / "out.csv"
+    with sandbox(latency_ms=(1500.0, 1500.0)) as (running, _state):
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
+        environ.update(
+            CAP_BASE_URL=running.base_url, CAP_USERNAME="demo.till", CAP_PASSWORD="demo-password"
+        )
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "batch_revoke",
+                "run",
+                str(SAMPLE),
+                "-o",
+                str(out),
+                "--concurrency",
+                "1",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+        )
+        assert process.stderr is not None
+        for line in process.stderr:  # wait until requests are going out
+            if "sending" in line:
+                break
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        stderr = process.stderr.read()
+        assert process.wait(timeout=30) == 3, stderr
+    rows = results(out)
+    assert [r["row"] for r in rows] == [str(n) for n in range(1, 18)]
+    statuses = {r["status"] for r in rows}
+    assert "not_attempted" in statuses
+    assert "unconfirmed" in statuses  # the request in flight when interrupted
+    assert "Traceback" not in stderr

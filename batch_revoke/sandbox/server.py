@@ -281,6 +281,11 @@ def running_sandbox(config: SandboxConfig) -> Iterator[RunningSandbox]:
             failure.append(exc)
             ready.set()
         finally:
+            # Handlers still waiting (latency, slow faults) end quietly with the loop.
+            leftovers = asyncio.all_tasks(loop)
+            for task in leftovers:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
             loop.close()
 
     thread = threading.Thread(target=thread_main, name="batch-revoke-sandbox", daemon=True)
