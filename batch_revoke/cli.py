@@ -50,6 +50,10 @@ class _Group(click.Group):
             ctx.exit(exit_status_for(exc))
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except KeyboardInterrupt:
+            # Interrupts during sending are handled by the core; this is before or after it.
+            click.echo("batch-revoke: interrupted", err=True)
+            ctx.exit(ExitStatus.ABORTED)
         except Exception as exc:
             if ctx.meta.get("traceback"):
                 raise

@@ -56,6 +56,7 @@ class RunConfig:
     max_attempts: int = 5
     identifier_type: IdentifierType = IdentifierType.ID
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    progress_every: float = 15.0  # seconds between progress lines on stderr
 
     def check_options(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -176,8 +177,36 @@ async def _send(
             config.concurrency,
             f", at most {config.rate_limit}" if config.rate_limit else "",
         )
-        await sender.send_all(batches, writer.add)
+        progress = asyncio.create_task(
+            _report_progress(sender, writer, len(batches), config.progress_every)
+        )
+        try:
+            await sender.send_all(batches, writer.add)
+        finally:
+            progress.cancel()
+            writer.tally.http_calls = sender.http_calls
+            writer.tally.retries = sender.retries
         return str(sender.aborted) if sender.aborted else ""
+
+
+async def _report_progress(sender: Sender, writer: ResultWriter, total: int, every: float) -> None:
+    """A plain line now and then, so a long run is never silent (stderr may be a log file)."""
+    started = time.monotonic()
+    while True:
+        await asyncio.sleep(every)
+        done = sender.batches_done
+        elapsed = time.monotonic() - started
+        left = f"{(total - done) * elapsed / done:.0f}s" if done else "?"
+        log.info(
+            "progress: %d of %d requests done (%.0f%%), %d rows with an outcome, %d retries; "
+            "about %s left",
+            done,
+            total,
+            100 * done / total if total else 100,
+            writer.tally.total,
+            sender.retries,
+            left,
+        )
 
 
 def _planned(batch: Batch) -> list[RowOutcome]:

@@ -144,6 +144,8 @@ class Tally:
     requests: dict[Endpoint, int] = field(default_factory=dict)
     revoked_rows: set[int] = field(default_factory=set)
     duplicate_of: dict[int, int] = field(default_factory=dict)
+    http_calls: int = 0  # retries and token renewals included
+    retries: int = 0
 
     def add(self, outcome: RowOutcome) -> None:
         self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1

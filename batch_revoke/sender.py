@@ -143,6 +143,10 @@ class Sender:
         self.limiter = limiter
         self.sleep = sleep
         self.aborted: AuthError | None = None
+        # Running counts, read by the progress line and the summary.
+        self.batches_done = 0
+        self.http_calls = 0
+        self.retries = 0
 
     async def send_all(self, batches: Iterable[Batch], sink: Sink) -> None:
         pending = iter(batches)
@@ -173,6 +177,7 @@ class Sender:
                 _all_rows(batch, Status.UNCONFIRMED, ErrorCode.RUN_ABORTED, "interrupted in flight")
             )
             raise
+        self.batches_done += 1
         sink(outcomes)
 
     async def send_batch(self, batch: Batch) -> list[RowOutcome]:
@@ -212,7 +217,7 @@ class Sender:
             ),
             retry=retry_if_exception(_is_retryable),
             sleep=self.sleep,
-            before_sleep=lambda state: _log_retry(batch, state),
+            before_sleep=lambda state: self._retrying(batch, state),
             reraise=True,
         )
         try:
@@ -222,7 +227,13 @@ class Sender:
         except AuthError as exc:
             self.aborted = self.aborted or exc
             return _all_rows(batch, Status.FAILED, exc.code, str(exc), exc.http_status, sends)
+        finally:
+            self.http_calls += sends
         return interpret(batch, reply, sends, "; ".join(lost))
+
+    def _retrying(self, batch: Batch, state: RetryCallState) -> None:
+        self.retries += 1
+        _log_retry(batch, state)
 
 
 def _transport_failure(exc: httpx.TransportError) -> RetryableFailure:

@@ -142,6 +142,8 @@ def format_summary(
             for endpoint in Endpoint
             if endpoint in tally.requests
         )
+        if not dry_run:
+            parts += f"; {tally.http_calls} HTTP calls, {tally.retries} of them retries"
         lines.append(f"{verb}: {parts}")
     if aborted:
         lines.append(f"ABORTED: {aborted}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from batch_revoke.client import REVOKE_EARN_PATH, REVOKE_ISSUE_PATH, TOKEN_PATH, basic_header
+from batch_revoke.job import RunConfig, run_job
 from batch_revoke.sandbox import FaultPlan, FaultSpec, SandboxConfig, SandboxState, running_sandbox
 from batch_revoke.sandbox.server import RunningSandbox
 from batch_revoke.sender import RateLimit
@@ -197,7 +199,9 @@ def test_wrong_password_aborts_with_exit_3_and_sends_nothing_more(tmp_path):
     [
         pytest.param("429:#1,#2", ["--max-attempts", "3"], id="429-retry-after"),
         pytest.param("500:#1", [], id="500"),
+        pytest.param("502:#1", [], id="502"),
         pytest.param("503:#2", [], id="503"),
+        pytest.param("504:#3", [], id="504"),
         pytest.param("521:#1,#3", [], id="521"),
         pytest.param("drop:#1", [], id="drop"),
         pytest.param("non-json:#2", [], id="non-json"),
@@ -381,3 +385,35 @@ def test_ctrl_c_mid_run_exits_3_with_every_row_accounted_for(tmp_path):
     assert "not_attempted" in statuses
     assert "unconfirmed" in statuses  # the request in flight when interrupted
     assert "Traceback" not in stderr
+
+
+def test_a_file_fully_revoked_exits_0_duplicates_included(tmp_path, write_csv):
+    path = write_csv(
+        "badgeMetaId,customerId,issueId,earnedBadgeId,identifierType\n"
+        "670371e39235f02fd5d71cbd,387403362,6703724a9235f02fd5d71cc1,,\n"
+        "654bb48766a87827bb61e631,62090013,,,\n"
+        "698dae82d30c4f6b3da9dc06,li.wei@example.com,,6659551c304b6e0b517b7bc8,email\n"
+        "670371e39235f02fd5d71cbd,387403362,6703724a9235f02fd5d71cc1,,\n"
+    )
+    with sandbox() as (running, _state):
+        done = run_cli(running, str(path), "-o", str(tmp_path / "out.csv"))
+    assert done.returncode == 0, done.stderr
+    assert [r["status"] for r in results(tmp_path / "out.csv")] == ["revoked"] * 3 + ["duplicate"]
+
+
+def test_long_runs_report_progress(tmp_path, caplog):
+    with sandbox(latency_ms=(150.0, 150.0)) as (running, _state):
+        config = RunConfig(
+            SAMPLE,
+            tmp_path / "out.csv",
+            base_url=running.base_url,
+            credentials=running.credentials,
+            concurrency=1,
+            progress_every=0.1,
+        )
+        with caplog.at_level(logging.INFO, logger="batch_revoke"):
+            report = run_job(config)
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress:")]
+    assert progress
+    assert "of 7 requests done" in progress[-1]
+    assert report.tally.http_calls == 7
