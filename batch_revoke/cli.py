@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import click
+from click.core import ParameterSource
 
 from batch_revoke.client import CLUSTERS, credentials_from_env
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError
@@ -261,12 +262,20 @@ def _latency(text: str) -> tuple[float, float]:
     try:
         bounds = (float(low), float(high or low))
     except ValueError:
-        raise ConfigError(
-            f"--latency-ms {text!r} is not N or MIN-MAX", "e.g. 50 or 20-80"
-        ) from None
+        bounds = (-1.0, -1.0)
     if not 0 <= bounds[0] <= bounds[1]:
         raise ConfigError(f"--latency-ms {text!r} is not N or MIN-MAX", "e.g. 50 or 20-80")
     return bounds
+
+
+def _given(ctx: click.Context, names: list[str]) -> list[str]:
+    """The options among `names` typed on the command line (not defaults or environment)."""
+    params = {param.name: param for param in ctx.command.params}
+    return [
+        next(opt for opt in params[name].opts if opt.startswith("--"))
+        for name in names
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    ]
 
 
 @cli.command()
@@ -323,6 +332,11 @@ def run(
     """
     if base_url and cluster:
         raise ConfigError("--base-url and --cluster both given", "pass one of them")
+    ctx = click.get_current_context()
+    if not sandbox and (stray := _given(ctx, ["sandbox_state", *sandbox_settings])):
+        raise ConfigError(f"{', '.join(stray)} applies to --sandbox runs only", "add --sandbox")
+    if sandbox and not dry_run and (clash := _given(ctx, ["base_url", "cluster"])):
+        raise ConfigError(f"--sandbox and {clash[0]} both given", "pass one of them")
     config = RunConfig(
         input_path=input_path,
         output_path=output,

@@ -156,6 +156,8 @@ def _check_file(path: Path) -> None:
             head = handle.read(4096)
     except OSError as exc:
         raise InputError(path, f"cannot be read ({exc.strerror})", "check its permissions") from exc
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(path, "is UTF-16 text ('Unicode Text'), not UTF-8", _CSV_UTF8_FIX)
     if head.startswith(b"PK\x03\x04"):
         raise InputError(path, "is an Excel workbook (or another zip), not a CSV", _CSV_UTF8_FIX)
     if b"\x00" in head:

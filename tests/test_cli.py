@@ -71,6 +71,8 @@ def test_missing_credentials_exit_2_before_anything(write_csv):
         ["--rate-limit", "lots"],
         ["--identifier-type", "phone"],
         ["--base-url", "https://x", "--cluster", "eu"],
+        ["--fault", "429"],  # a sandbox option without --sandbox would silently do nothing
+        ["--sandbox-state", "x.json"],
     ],
 )
 def test_bad_options_exit_2(write_csv, args):
@@ -162,3 +164,24 @@ def test_every_status_and_exit_code_is_in_the_readme():
         assert f"`{status.value}`" in readme
     for exit_status in ExitStatus:
         assert f"| {exit_status.value} |" in readme
+
+
+def test_sandbox_with_an_explicit_host_is_refused(write_csv):
+    result = invoke(
+        "run", str(write_csv("badgeMetaId,customerId\nB1,1\n")), "--sandbox", "--cluster", "eu"
+    )
+    assert result.exit_code == ExitStatus.USAGE
+    assert "--sandbox and --cluster" in result.output
+
+
+def test_sandbox_ignores_a_host_from_the_environment(write_csv, tmp_path):
+    path = write_csv("badgeMetaId,customerId\n654bb48766a87827bb61e631,123\n")
+    result = invoke(
+        "run",
+        str(path),
+        "--sandbox",
+        "-o",
+        str(tmp_path / "o.csv"),
+        env={"CAP_BASE_URL": "https://x"},
+    )
+    assert result.exit_code == ExitStatus.OK, result.output

@@ -64,6 +64,7 @@ def test_blank_lines_are_not_records(write_csv):
         pytest.param("badgeMetaId;customerId\nB1;1\n", "separated by semicolons", id="semicolons"),
         pytest.param(b"PK\x03\x04rest", "Excel workbook", id="xlsx"),
         pytest.param(b"\x00\x01\x02binary", "binary file", id="binary"),
+        pytest.param("badgeMetaId,customerId\nB1,1\n".encode("utf-16"), "UTF-16", id="utf-16"),
         pytest.param(b"badgeMetaId,customerId\nB1,\xe9t\xe9\n", "not UTF-8", id="latin-1"),
         pytest.param('badgeMetaId,customerId\nB1,"1\n', "never closed", id="open-quote-last"),
         # The records after an unclosed quote would vanish into one field: refuse, never drop.

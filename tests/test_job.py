@@ -1,0 +1,51 @@
+"""The importable core, with HTTP swapped through the transport seam."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import httpx
+
+from batch_revoke.client import BasicCredentials
+from batch_revoke.job import RunConfig, run_job
+from batch_revoke.model import ExitStatus, Status
+
+
+def test_run_job_through_an_injected_transport(write_csv, tmp_path):
+    seen: list[dict] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        entries = [
+            {"customerId": int(c), "issuedId": f"I{c}", "error": None} for c in body["customers"]
+        ]
+        return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
+
+    path = write_csv("badgeMetaId,customerId\nB1,1\nB2,2\nB1,3\n")
+    report = run_job(
+        RunConfig(path, tmp_path / "out.csv", "https://api.invalid", BasicCredentials("u", "p")),
+        transport=httpx.MockTransport(api),
+    )
+    assert report.exit_status is ExitStatus.OK
+    assert sorted(sorted(b["customers"]) for b in seen) == [["1", "3"], ["2"]]
+    with (tmp_path / "out.csv").open(newline="") as handle:
+        assert [r["issued_ids"] for r in csv.DictReader(handle)] == ["I1", "I2", "I3"]
+
+
+def test_refused_credentials_abort_with_exit_3_and_a_complete_file(write_csv, tmp_path):
+    path = write_csv("badgeMetaId,customerId\n" + "".join(f"B{n},{n}\n" for n in range(1, 6)))
+    report = run_job(
+        RunConfig(
+            path,
+            tmp_path / "out.csv",
+            "https://api.invalid",
+            BasicCredentials("u", "p"),
+            concurrency=1,
+        ),
+        transport=httpx.MockTransport(lambda request: httpx.Response(403)),
+    )
+    assert report.exit_status is ExitStatus.ABORTED
+    assert "HTTP 403" in report.aborted
+    assert report.tally.by_status == {Status.FAILED: 1, Status.NOT_ATTEMPTED: 4}
