@@ -417,3 +417,26 @@ def test_long_runs_report_progress(tmp_path, caplog):
     assert progress
     assert "of 7 requests done" in progress[-1]
     assert report.tally.http_calls == 7
+
+
+def test_oauth_tokens_are_renewed_as_they_expire_on_the_server(tmp_path):
+    out = tmp_path / "out.csv"
+    with sandbox(token_ttl=1, latency_ms=(250.0, 250.0)) as (running, _state):
+        done = run_cli(
+            None,
+            str(SAMPLE),
+            "-o",
+            str(out),
+            "--concurrency",
+            "1",
+            env={
+                "CAP_BASE_URL": running.base_url,
+                "CAP_OAUTH_KEY": "demo-key",
+                "CAP_OAUTH_SECRET": "demo-secret",
+            },
+        )
+    assert done.returncode == 1, done.stderr
+    rows = results(out)
+    assert sum(r["status"] == "revoked" for r in rows) == 8
+    # Renewed ahead of expiry: no request needed the 401-and-resend path (that takes 2 calls).
+    assert {r["attempts"] for r in rows if r["endpoint"] and r["status"] != "invalid"} == {"1", "0"}
