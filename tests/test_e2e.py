@@ -27,6 +27,13 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "badges.csv"
 SAMPLE_STATE = ROOT / "samples" / "sandbox-state.json"
+# Blank Basic credentials count as unset, so these switch a run to OAuth.
+OAUTH = {
+    "CAP_USERNAME": "",
+    "CAP_PASSWORD": "",
+    "CAP_OAUTH_KEY": "demo-key",
+    "CAP_OAUTH_SECRET": "demo-secret",
+}
 
 
 @contextmanager
@@ -152,17 +159,7 @@ def test_a_second_run_gets_the_not_present_answers(tmp_path):
 
 def test_oauth_credentials_work_end_to_end(tmp_path):
     with sandbox() as (running, _state):
-        done = run_cli(
-            None,
-            str(SAMPLE),
-            "-o",
-            str(tmp_path / "out.csv"),
-            env={
-                "CAP_BASE_URL": running.base_url,
-                "CAP_OAUTH_KEY": "demo-key",
-                "CAP_OAUTH_SECRET": "demo-secret",
-            },
-        )
+        done = run_cli(running, str(SAMPLE), "-o", str(tmp_path / "out.csv"), env=OAUTH)
     assert done.returncode == 1, done.stderr
     assert sum(r["status"] == "revoked" for r in results(tmp_path / "out.csv")) == 8
 
@@ -172,17 +169,13 @@ def test_wrong_password_aborts_with_exit_3_and_sends_nothing_more(tmp_path):
     with sandbox() as (running, state):
         before = active_enrolments(state) | active_earns(state)
         done = run_cli(
-            None,
+            running,
             str(SAMPLE),
             "-o",
             str(out),
             "--concurrency",
             "1",
-            env={
-                "CAP_BASE_URL": running.base_url,
-                "CAP_USERNAME": "demo.till",
-                "CAP_PASSWORD": "wrong",
-            },
+            env={"CAP_PASSWORD": "wrong"},
         )
         after = active_enrolments(state) | active_earns(state)
     assert done.returncode == 3, done.stderr
@@ -422,19 +415,7 @@ def test_long_runs_report_progress(tmp_path, caplog):
 def test_oauth_tokens_are_renewed_as_they_expire_on_the_server(tmp_path):
     out = tmp_path / "out.csv"
     with sandbox(token_ttl=1, latency_ms=(250.0, 250.0)) as (running, _state):
-        done = run_cli(
-            None,
-            str(SAMPLE),
-            "-o",
-            str(out),
-            "--concurrency",
-            "1",
-            env={
-                "CAP_BASE_URL": running.base_url,
-                "CAP_OAUTH_KEY": "demo-key",
-                "CAP_OAUTH_SECRET": "demo-secret",
-            },
-        )
+        done = run_cli(running, str(SAMPLE), "-o", str(out), "--concurrency", "1", env=OAUTH)
     assert done.returncode == 1, done.stderr
     rows = results(out)
     assert sum(r["status"] == "revoked" for r in rows) == 8
