@@ -26,7 +26,7 @@ from batch_revoke.sandbox import (
     default_state_path,
     running_sandbox,
 )
-from batch_revoke.sandbox.server import bind_loopback, serve_forever
+from batch_revoke.sandbox.server import bind_loopback, demo_credentials, serve_forever
 from batch_revoke.sender import RateLimit
 from batch_revoke.writer import format_summary
 
@@ -407,8 +407,11 @@ def sandbox(port: int, state_path: Path | None, dump_state: Path | None, **setti
     config = _sandbox_config(state_path, settings)
     sock = bind_loopback(port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    username, password = next(iter(config.state.credentials.basic.items()))
-    lines = [url, f"export CAP_BASE_URL={url} CAP_USERNAME={username} CAP_PASSWORD={password}"]
+    demo = demo_credentials(config.state)
+    lines = [
+        url,
+        f"export CAP_BASE_URL={url} CAP_USERNAME={demo.username} CAP_PASSWORD={demo.password}",
+    ]
     for key, secret in config.state.credentials.oauth.items():
         lines.append(f"# or OAuth: export CAP_OAUTH_KEY={key} CAP_OAUTH_SECRET={secret}")
     click.echo("\n".join(lines))

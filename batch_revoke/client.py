@@ -128,7 +128,6 @@ class Authenticator:
         self._token = ""
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
-        self.tokens_generated = 0
 
     async def headers(self, http: httpx.AsyncClient) -> dict[str, str]:
         if isinstance(self.credentials, BasicCredentials):
@@ -170,7 +169,6 @@ class Authenticator:
         # Renew ahead of expiry, but never sooner than half-way through a short-lived token.
         self._expires_at = self._clock() + max(lifetime - self._renew_margin, lifetime / 2)
         self._token = token
-        self.tokens_generated += 1
 
 
 # --- requests ------------------------------------------------------------------------------

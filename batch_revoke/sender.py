@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 from batch_revoke.client import ApiReply, CapillaryClient, TokenUnavailable, interpret
@@ -120,10 +120,6 @@ class WaitRetryAfter(wait_base):
         return self.fallback(retry_state)
 
 
-def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, RetryableFailure)
-
-
 class Sender:
     """Sends batches with `concurrency` requests in flight and hands each batch's outcomes to
     a sink as soon as they are known. A 401/403 stops the run: unsent batches become
@@ -215,7 +211,7 @@ class Sender:
                 ),
                 self.policy.max_retry_after,
             ),
-            retry=retry_if_exception(_is_retryable),
+            retry=retry_if_exception_type(RetryableFailure),
             sleep=self.sleep,
             before_sleep=lambda state: self._retrying(batch, state),
             reraise=True,

@@ -61,7 +61,7 @@ class ResultWriter:
         self._outcomes: dict[int, RowOutcome] = {}
         self._next_row = 1
         self._last_expected = 0
-        if path.exists() and path.is_dir():
+        if path.is_dir():
             raise ConfigError(f"--output {path} is a directory", "pass a file name")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,6 @@ class _Sandbox:
         self.windows: dict[str, deque[float]] = {}
         self.random = random.Random(config.seed)
         self.lock = asyncio.Lock()  # state changes are atomic per request
-        self.requests = 0
 
     # --- auth and limits ----------------------------------------------------------------
 
@@ -168,7 +167,6 @@ class _Sandbox:
     @web.middleware
     async def gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Latency, then auth, then the per-minute limit, as a gateway would apply them."""
-        self.requests += 1
         await self.delay()
         if request.path in (TOKEN_PATH, STATE_PATH):
             return await handler(request)
