@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from batch_revoke.model import (
@@ -106,10 +106,17 @@ class Planner:
     _batches: int = 0
 
     def add(self, record: Record) -> Iterator[Batch | RowOutcome]:
-        verdict = validate(record, self.field_index, self.default_identifier)
+        verdict = self.classify(record)
         if isinstance(verdict, RowOutcome):
             yield verdict
-            return
+        else:
+            yield from self.place(verdict)
+
+    def classify(self, record: Record) -> Row | RowOutcome:
+        """The row to send, or its `invalid` / `duplicate` outcome."""
+        verdict = validate(record, self.field_index, self.default_identifier)
+        if isinstance(verdict, RowOutcome):
+            return verdict
         row = verdict
         # The identifier type is part of who the customer is: 9800000001 as a mobile is not
         # customer id 9800000001.
@@ -120,30 +127,23 @@ class Planner:
             row.earned_badge_id,
             row.identifier_type.value,
         )
-        original = self._seen.get(key)
-        if original is not None:
-            yield RowOutcome(
-                row.row,
-                Status.DUPLICATE,
-                row.mode.endpoint,
-                ErrorCode.DUPLICATE_ROW,
-                f"same badge, customer and ids as row {original}; not sent again",
-                duplicate_of=original,
-            )
-            return
-        self._seen[key] = row.row
+        original = self._seen.setdefault(key, row.row)
+        if original == row.row:
+            return row
+        return RowOutcome(
+            row.row,
+            Status.DUPLICATE,
+            row.mode.endpoint,
+            ErrorCode.DUPLICATE_ROW,
+            f"same badge, customer and ids as row {original}; not sent again",
+            duplicate_of=original,
+        )
+
+    def place(self, row: Row) -> Iterator[Batch]:
+        """Into an open batch; yields the batches that fill up (revokeEarn: at once)."""
         if row.mode is Mode.EARN:
             yield self._batch(Mode.EARN, row.badge_meta_id, [row])
             return
-        yield from self._place(row)
-
-    def finish(self) -> Iterator[Batch]:
-        for (mode, badge), batches in self._open.items():
-            for open_batch in batches:
-                yield self._batch(mode, badge, open_batch.rows)
-        self._open.clear()
-
-    def _place(self, row: Row) -> Iterator[Batch]:
         batches = self._open.setdefault((row.mode, row.badge_meta_id), [])
         # A customer appears at most once per request, so an error entry that names only the
         # customer (the API's 404 has no issuedId) still points at exactly one row.
@@ -158,6 +158,24 @@ class Planner:
             batches.remove(target)
             yield self._batch(row.mode, row.badge_meta_id, target.rows)
 
+    def finish(self) -> Iterator[Batch]:
+        for (mode, badge), batches in self._open.items():
+            for open_batch in batches:
+                yield self._batch(mode, badge, open_batch.rows)
+        self._open.clear()
+
     def _batch(self, mode: Mode, badge: str, rows: list[Row]) -> Batch:
         self._batches += 1
         return Batch(self._batches, mode, badge, tuple(rows))
+
+
+def covering_rows(rows: Iterable[Row]) -> dict[tuple[str, str], int]:
+    """(badge, customer) -> the first row that revokes every enrolment of that customer.
+
+    A revokeIssuals row for the same badge and customer would race it (and get a 404 for what
+    this very run revoked), so such rows wait for that row's answer instead."""
+    covering: dict[tuple[str, str], int] = {}
+    for row in rows:
+        if row.mode is Mode.CUSTOMERS:
+            covering.setdefault((row.badge_meta_id, row.customer_key), row.row)
+    return covering

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -16,7 +17,7 @@ from click.core import ParameterSource
 
 from batch_revoke.client import CLUSTERS, credentials_from_env
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError
-from batch_revoke.job import RunConfig, RunReport, run_job
+from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
 from batch_revoke.model import MAX_BATCH_SIZE, ExitStatus, IdentifierType
 from batch_revoke.sandbox import (
     FaultPlan,
@@ -105,9 +106,8 @@ def _apply(options: Sequence[Callable[[Any], Any]], function: F) -> F:
     return cast(F, decorated)
 
 
-def run_options(function: F) -> F:
-    """Options of `run`, defined once with help text and the environment variable a
-    scheduler would set."""
+def connection_options(function: F) -> F:
+    """Where requests go and how hard they are pushed; shared by `run` and `verify`."""
     options = [
         click.option(
             "--base-url",
@@ -123,17 +123,6 @@ def run_options(function: F) -> F:
             show_envvar=True,
             help="Pick a documented host instead of --base-url: "
             + ", ".join(f"{k}={v.removeprefix('https://')}" for k, v in CLUSTERS.items()),
-        ),
-        click.option(
-            "-o",
-            "--output",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Result CSV. Default: output/<input name>-results-<timestamp>.csv",
-        ),
-        click.option(
-            "--dry-run",
-            is_flag=True,
-            help="Validate and plan only; no HTTP call. Rows become planned/invalid/duplicate.",
         ),
         click.option(
             "--batch-size",
@@ -156,8 +145,8 @@ def run_options(function: F) -> F:
             metavar="N/s|N/min",
             envvar="BATCH_REVOKE_RATE_LIMIT",
             show_envvar=True,
-            help="Never start more than N requests (retries included) in any second/minute. "
-            "Capillary limits are per minute; demo clusters allow 100/min.",
+            help="Never start more than N requests (retries and read-backs included) in any "
+            "second/minute. Capillary limits are per minute; demo clusters allow 100/min.",
         ),
         click.option(
             "--timeout",
@@ -179,11 +168,68 @@ def run_options(function: F) -> F:
             "(exponential backoff with jitter; Retry-After is honoured).",
         ),
         click.option(
+            "--max-unanswered",
+            type=click.IntRange(min=0),
+            default=20,
+            show_default=True,
+            help="Stop (resumable, exit 3) after this many HTTP calls in a row got no answer "
+            "at all: the host is down or unreachable. 0 never stops.",
+        ),
+        click.option(
             "--identifier-type",
             type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
             default=IdentifierType.ID.value,
             show_default=True,
             help="What customerId holds in revokeEarn rows without an identifierType column value.",
+        ),
+    ]
+    return _apply(options, function)
+
+
+def record_options(function: F) -> F:
+    """The result file and the journal beside it; shared by `run` and `verify`."""
+    options = [
+        click.option(
+            "-o",
+            "--output",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Result CSV; its journal is written beside it as <file>.journal. "
+            "Default: output/<input name>-results-<timestamp>.csv",
+        ),
+        click.option(
+            "--resume",
+            is_flag=True,
+            help="Continue the interrupted run recorded in the journal of --output (or, "
+            "without --output, the newest run of this file in output/): settled rows keep "
+            "their outcome, rows in flight are read back, the rest are sent.",
+        ),
+        click.option(
+            "--overwrite",
+            is_flag=True,
+            help="Replace an existing --output and its journal (otherwise refused).",
+        ),
+    ]
+    return _apply(options, function)
+
+
+def run_options(function: F) -> F:
+    """Options of `run` only, defined once with help text."""
+    options = [
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Validate and plan only; no HTTP call. Rows become planned/invalid/duplicate.",
+        ),
+        click.option(
+            "--no-verify",
+            is_flag=True,
+            help="Leave unconfirmed rows unconfirmed instead of reading them back.",
+        ),
+        click.option(
+            "--max-errors",
+            metavar="N|N%",
+            help="Stop (resumable, exit 3) once N rows sent were not revoked, or N% of them "
+            "(counted after 100 rows have an outcome).",
         ),
     ]
     return _apply(options, function)
@@ -280,6 +326,8 @@ def _given(ctx: click.Context, names: list[str]) -> list[str]:
 
 @cli.command()
 @click.argument("input_path", metavar="INPUT.csv", type=click.Path(path_type=Path))
+@connection_options
+@record_options
 @run_options
 @click.option(
     "--sandbox",
@@ -293,22 +341,7 @@ def _given(ctx: click.Context, names: list[str]) -> list[str]:
     help="Sandbox data (JSON or CSV). Default: samples/sandbox-state.json",
 )
 @sandbox_options
-def run(
-    input_path: Path,
-    base_url: str | None,
-    cluster: str | None,
-    output: Path | None,
-    dry_run: bool,
-    batch_size: int,
-    concurrency: int,
-    rate_limit: str | None,
-    timeout: float,
-    max_attempts: int,
-    identifier_type: str,
-    sandbox: bool,
-    sandbox_state: Path | None,
-    **sandbox_settings: Any,
-) -> None:
+def run(input_path: Path, **options: Any) -> None:
     """Revoke the badges listed in INPUT.csv and write a result CSV.
 
     \b
@@ -327,36 +360,99 @@ def run(
       CAP_OAUTH_KEY + CAP_OAUTH_SECRET   OAuth token, renewed before it expires
 
     \b
+    Every request is recorded in a journal beside the result file before it is
+    sent. Ctrl-C, SIGTERM or SIGHUP stop the run cleanly (a second one at once);
+    after any stop, even kill -9, the same command with --resume finishes it:
+      batch-revoke run INPUT.csv -o RESULT.csv --resume
+
+    \b
     Exit status: 0 every row revoked, 1 some rows not revoked, 2 bad usage or
-    unreadable input (nothing sent), 3 run aborted (credentials refused, Ctrl-C).
+    unreadable input (nothing sent), 3 run stopped (credentials refused,
+    interrupted, --max-errors, host unreachable, disk full): resumable.
     """
-    if base_url and cluster:
-        raise ConfigError("--base-url and --cluster both given", "pass one of them")
     ctx = click.get_current_context()
+    sandbox, sandbox_state = options.pop("sandbox"), options.pop("sandbox_state")
+    sandbox_settings = {name: options.pop(name) for name in _SANDBOX_SETTINGS}
     if not sandbox and (stray := _given(ctx, ["sandbox_state", *sandbox_settings])):
         raise ConfigError(f"{', '.join(stray)} applies to --sandbox runs only", "add --sandbox")
-    if sandbox and not dry_run and (clash := _given(ctx, ["base_url", "cluster"])):
+    if sandbox and not options["dry_run"] and (clash := _given(ctx, ["base_url", "cluster"])):
         raise ConfigError(f"--sandbox and {clash[0]} both given", "pass one of them")
-    config = RunConfig(
-        input_path=input_path,
-        output_path=output,
-        base_url=base_url or (CLUSTERS[cluster] if cluster else ""),
-        dry_run=dry_run,
-        batch_size=batch_size,
-        concurrency=concurrency,
-        rate_limit=RateLimit.parse(rate_limit) if rate_limit else None,
-        timeout=timeout,
-        max_attempts=max_attempts,
-        identifier_type=IdentifierType.parse(identifier_type) or IdentifierType.ID,
+    max_errors = options.pop("max_errors")
+    config = replace(
+        _config(input_path, options, with_host=not sandbox),
+        dry_run=options["dry_run"],
+        verify=not options["no_verify"],
+        max_errors=ErrorLimit.parse(max_errors) if max_errors else None,
     )
-    if dry_run or not sandbox:
-        credentials = None if dry_run else credentials_from_env(os.environ)
-        _finish(run_job(replace(config, credentials=credentials)))
+    if config.dry_run or not sandbox:
+        credentials = None if config.dry_run else credentials_from_env(os.environ)
+        _finish(run_job(replace(config, credentials=credentials), handle_signals=True))
     with running_sandbox(_sandbox_config(sandbox_state, sandbox_settings)) as running:
         click.echo(f"batch-revoke: sandbox running on {running.base_url}", err=True)
-        local = replace(config, base_url=running.base_url, credentials=running.credentials)
-        report = run_job(local)
+        local = replace(
+            config,
+            base_url=running.base_url,
+            credentials=running.credentials,
+            host_label="the embedded sandbox",
+        )
+        report = run_job(local, handle_signals=True)
     _finish(report)
+
+
+@cli.command()
+@click.argument("result_path", metavar="RESULT.csv", type=click.Path(path_type=Path))
+@connection_options
+@record_options
+def verify(result_path: Path, **options: Any) -> None:
+    """Settle the unconfirmed rows of an earlier result file by reading them back.
+
+    \b
+    Each unconfirmed row's customer and badge is read back from the API:
+      revoked        the enrolment / earned badge shows as revoked
+      sent again     it is still active, so the lost request was never applied
+      unconfirmed    the read-back failed or has a shape this version does not know
+    Every other row is copied as it is. The new result file has the same columns.
+    Default output: output/<name>-verified-<timestamp>.csv
+    """
+    config = replace(
+        _config(result_path, options, with_host=True),
+        settle_result=True,
+        credentials=credentials_from_env(os.environ),
+    )
+    _finish(run_job(config, handle_signals=True))
+
+
+_SANDBOX_SETTINGS = (
+    "latency_ms",
+    "faults",
+    "seed",
+    "sandbox_rate_limit",
+    "retry_after",
+    "slow_seconds",
+    "token_ttl",
+)
+
+
+def _config(input_path: Path, options: dict[str, Any], *, with_host: bool) -> RunConfig:
+    """The options `run` and `verify` share, as a RunConfig."""
+    base_url, cluster = options["base_url"], options["cluster"]
+    if with_host and base_url and cluster:
+        raise ConfigError("--base-url and --cluster both given", "pass one of them")
+    rate_limit = options["rate_limit"]
+    return RunConfig(
+        input_path=input_path,
+        output_path=options["output"],
+        base_url=(base_url or (CLUSTERS[cluster] if cluster else "")) if with_host else "",
+        batch_size=options["batch_size"],
+        concurrency=options["concurrency"],
+        rate_limit=RateLimit.parse(rate_limit) if rate_limit else None,
+        timeout=options["timeout"],
+        max_attempts=options["max_attempts"],
+        max_unanswered=options["max_unanswered"],
+        identifier_type=IdentifierType.parse(options["identifier_type"]) or IdentifierType.ID,
+        resume=options["resume"],
+        overwrite=options["overwrite"],
+    )
 
 
 def _finish(report: RunReport) -> NoReturn:
@@ -366,9 +462,25 @@ def _finish(report: RunReport) -> NoReturn:
         report.elapsed,
         dry_run=report.dry_run,
         aborted=report.aborted,
+        journal=report.journal_path,
+        read_backs=report.read_backs,
+        incomplete=report.incomplete,
     )
     click.echo(summary, err=True)
+    if report.resumable:
+        click.echo(f"to finish it: {resume_command(sys.argv[1:], report.output_path)}", err=True)
     sys.exit(report.exit_status)
+
+
+def resume_command(argv: list[str], output: Path) -> str:
+    """The command as given, with the output named and --resume added (--overwrite dropped)."""
+    args = [arg for arg in argv if arg != "--overwrite"]
+    named = any(arg in ("-o", "--output") or arg.startswith("--output=") for arg in args)
+    if not named:
+        args += ["-o", str(output)]
+    if "--resume" not in args:
+        args.append("--resume")
+    return shlex.join(["batch-revoke", *args])
 
 
 def main() -> None:

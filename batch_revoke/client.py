@@ -11,11 +11,11 @@ import hashlib
 import ipaddress
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -33,6 +33,7 @@ from batch_revoke.model import (
 
 REVOKE_ISSUE_PATH = "/api_gateway/v1/badges/badgeMeta/customer/revokeIssue"
 REVOKE_EARN_PATH = "/api_gateway/v1/badges/customer/revokeEarn"
+READ_BACK_PATH = "/api_gateway/v1/badges/management/{customerId}/badge/{badgeMetaId}"
 TOKEN_PATH = "/v3/oauth/token/generate"
 IDENTIFIER_HEADER = "X-CAP-CUSTOMER-IDENTIFIER"
 TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
@@ -223,16 +224,34 @@ class CapillaryClient:
 
     async def send(self, batch: Batch) -> ApiReply:
         request = build_request(batch)
-        auth_headers = await self.auth.headers(self.http)
-        response = await self._post(request, auth_headers)
-        if response.status_code == 401 and await self.auth.renew(self.http, auth_headers):
-            response = await self._post(request, await self.auth.headers(self.http))
-            return _reply(response, sends=2)
-        return _reply(response, sends=1)
 
-    async def _post(self, request: ApiRequest, auth_headers: dict[str, str]) -> httpx.Response:
-        headers = {"Accept": "application/json", **request.headers, **auth_headers}
-        return await self.http.post(request.path, json=request.body, headers=headers)
+        async def post(auth_headers: dict[str, str]) -> httpx.Response:
+            headers = {"Accept": "application/json", **request.headers, **auth_headers}
+            return await self.http.post(request.path, json=request.body, headers=headers)
+
+        return await self._authorised(post)
+
+    async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply:
+        """One customer's enrolments and earns of one badge (GET, so safe to repeat)."""
+        path = READ_BACK_PATH.format(
+            customerId=quote(customer_id, safe=""), badgeMetaId=quote(badge_meta_id, safe="")
+        )
+
+        async def get(auth_headers: dict[str, str]) -> httpx.Response:
+            headers = {"Accept": "application/json", **auth_headers}
+            return await self.http.get(path, params={"includeStatistics": "true"}, headers=headers)
+
+        return await self._authorised(get)
+
+    async def _authorised(
+        self, call: Callable[[dict[str, str]], Awaitable[httpx.Response]]
+    ) -> ApiReply:
+        """The call with auth headers; once more with a new token after a 401."""
+        auth_headers = await self.auth.headers(self.http)
+        response = await call(auth_headers)
+        if response.status_code == 401 and await self.auth.renew(self.http, auth_headers):
+            return _reply(await call(await self.auth.headers(self.http)), sends=2)
+        return _reply(response, sends=1)
 
 
 def _reply(response: httpx.Response, sends: int) -> ApiReply:

@@ -51,3 +51,16 @@ class AuthError(BatchRevokeError):
             else "the credentials lack permission for the badge API (default access group)"
         )
         return f"HTTP {self.http_status} {self.message}; {hint}"
+
+
+class StorageError(BatchRevokeError):
+    """The journal or the result file cannot be written (disk full, folder gone). What was
+    recorded before stays intact, so the run can be resumed once the problem is fixed."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(path, problem)
+        self.path = Path(path)
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: {self.problem}"

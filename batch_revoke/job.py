@@ -1,4 +1,4 @@
-"""The importable core: one call runs reader -> chunker -> sender -> writer.
+"""The importable core: one call runs reader -> chunker -> sender -> verify -> journal -> writer.
 
 from batch_revoke.job import RunConfig, run_job
 report = run_job(RunConfig(Path("file.csv"), base_url=..., credentials=...))
@@ -7,16 +7,21 @@ report = run_job(RunConfig(Path("file.csv"), base_url=..., credentials=...))
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 
 import httpx
 
-from batch_revoke.chunker import Planner
+from batch_revoke.chunker import Planner, covering_rows
 from batch_revoke.client import (
     NO_CREDENTIALS_FIX,
     Authenticator,
@@ -24,22 +29,74 @@ from batch_revoke.client import (
     Credentials,
     check_base_url,
 )
-from batch_revoke.errors import ConfigError
+from batch_revoke.errors import ConfigError, InputError, StorageError
+from batch_revoke.journal import (
+    Journal,
+    JournalIdentity,
+    file_digest,
+    find_journal,
+    journal_path,
+)
 from batch_revoke.model import (
     MAX_BATCH_SIZE,
     Batch,
+    Endpoint,
     ErrorCode,
     ExitStatus,
     IdentifierType,
+    Mode,
+    Record,
+    Row,
     RowOutcome,
     Status,
     Tally,
+    id_key,
 )
-from batch_revoke.reader import read_input
-from batch_revoke.sender import RateLimit, RateLimiter, RetryPolicy, Sender, Sleep
-from batch_revoke.writer import ResultWriter, default_output_path
+from batch_revoke.reader import InputTable, read_input
+from batch_revoke.sender import RateLimit, RateLimiter, RetryPolicy, Sender, Sleep, Stop, Stopped
+from batch_revoke.verify import Unsettled, verify
+from batch_revoke.writer import (
+    DEFAULT_FOLDER,
+    RESULT_COLUMNS,
+    claim_output,
+    mark_incomplete,
+    write_results,
+)
 
 log = logging.getLogger(__name__)
+
+VERIFY_ROUNDS = 3  # read back, send again what was not applied, read back what is still unknown
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorLimit:
+    """--max-errors: a number of rows, or a share of the rows that have an outcome."""
+
+    count: int | None = None
+    percent: float | None = None
+    MIN_ROWS_FOR_PERCENT = 100
+
+    @classmethod
+    def parse(cls, text: str) -> ErrorLimit:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text)
+        if match and match.group(2) and 0 < float(match.group(1)) <= 100:
+            return cls(percent=float(match.group(1)))
+        if match and not match.group(2) and match.group(1).isdigit() and int(match.group(1)) > 0:
+            return cls(count=int(match.group(1)))
+        raise ConfigError(
+            f"--max-errors {text!r} is not a number of rows or a percentage",
+            "e.g. --max-errors 50 or --max-errors 5%",
+        )
+
+    def exceeded(self, errors: int, answered: int) -> bool:
+        if self.count is not None:
+            return errors >= self.count
+        if self.percent is None or answered < self.MIN_ROWS_FOR_PERCENT:
+            return False
+        return 100 * errors / answered >= self.percent
+
+    def __str__(self) -> str:
+        return f"{self.percent:g}%" if self.percent is not None else str(self.count)
 
 
 @dataclass(frozen=True)
@@ -57,6 +114,14 @@ class RunConfig:
     identifier_type: IdentifierType = IdentifierType.ID
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress_every: float = 15.0  # seconds between progress lines on stderr
+    resume: bool = False  # continue the run recorded in the output's journal
+    overwrite: bool = False  # replace an existing --output (and its journal)
+    verify: bool = True  # settle unconfirmed rows by reading them back
+    max_errors: ErrorLimit | None = None
+    max_unanswered: int = 20  # stop after this many calls in a row got no answer; 0: never
+    grace: float = 10.0  # seconds requests in flight get to finish after a stop
+    host_label: str = ""  # what the journal records as the host, when base_url is not stable
+    settle_result: bool = False  # input_path is an earlier result file: settle its unconfirmed
 
     def check_options(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -65,10 +130,14 @@ class RunConfig:
             raise ConfigError(f"--concurrency {self.concurrency} is below 1", "use 1 or more")
         if self.max_attempts < 1:
             raise ConfigError(f"--max-attempts {self.max_attempts} is below 1", "use 1 or more")
-        if self.timeout <= 0:
+        if not self.timeout > 0:
             raise ConfigError(f"--timeout {self.timeout} is not positive", "use seconds, e.g. 30")
         if self.output_path is not None and _same_file(self.output_path, self.input_path):
             raise ConfigError("--output is the input file", "pass another path for the results")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite both given", "pass one of them")
+        if self.resume and self.dry_run:
+            raise ConfigError("--resume and --dry-run both given", "a dry run has no journal")
 
     def check_connection(self) -> None:
         if self.dry_run:
@@ -82,6 +151,14 @@ class RunConfig:
         if self.credentials is None:
             raise ConfigError("no credentials", NO_CREDENTIALS_FIX)
 
+    def identity_options(self) -> dict[str, str]:
+        """The options a resume must repeat: they change what is sent, or where."""
+        return {
+            "host": self.host_label or self.base_url.rstrip("/"),
+            "identifier_type": self.identifier_type.value,
+            "batch_size": str(self.batch_size),
+        }
+
 
 @dataclass
 class RunReport:
@@ -90,13 +167,20 @@ class RunReport:
     elapsed: float
     dry_run: bool = False
     aborted: str = ""
+    journal_path: Path | None = None
+    incomplete: bool = False  # the result file still says INCOMPLETE; the journal has it all
+    read_backs: int = 0
 
     @property
     def exit_status(self) -> ExitStatus:
-        if self.aborted:
+        if self.aborted or self.incomplete:
             return ExitStatus.ABORTED
         done = Status.PLANNED if self.dry_run else Status.REVOKED
         return ExitStatus.OK if self.tally.all_done(done) else ExitStatus.NOT_ALL_REVOKED
+
+    @property
+    def resumable(self) -> bool:
+        return self.journal_path is not None and self.exit_status is ExitStatus.ABORTED
 
 
 def run_job(
@@ -105,56 +189,282 @@ def run_job(
     transport: httpx.AsyncBaseTransport | None = None,
     sleep: Sleep = asyncio.sleep,
     now: Callable[[], datetime] = datetime.now,
+    handle_signals: bool = False,
 ) -> RunReport:
-    """Run one file end to end. Raises InputError/ConfigError before anything is sent;
-    after that, every problem is a row outcome in the result file."""
+    """Run one file end to end. Raises InputError/ConfigError before anything is sent; after
+    that, every problem is a row outcome in the result file, and the journal beside it keeps
+    what a --resume needs. `handle_signals`: SIGTERM and SIGHUP stop the run like Ctrl-C."""
     config.check_options()
     started = time.monotonic()
     table = read_input(config.input_path)
+    if config.settle_result:
+        table, earlier = _split_result(table)
     config.check_connection()
-    output = config.output_path or default_output_path(config.input_path, now())
-    planner = Planner(table.field_index, config.identifier_type, config.batch_size)
-    batches: list[Batch] = []
-    with ResultWriter(output, table.columns) as writer:
-        for record in table.records:
-            writer.expect(record)
-            for item in planner.add(record):
-                if isinstance(item, Batch):
-                    batches.append(item)
-                else:
-                    writer.add([item])
-        batches.extend(planner.finish())
-        for batch in batches:
-            writer.tally.count_request(batch.endpoint)
-        aborted = ""
+    identity = JournalIdentity(file_digest(config.input_path), config.identity_options())
+    if config.resume and config.output_path is None:
+        config = replace(config, output_path=_resumable_output(config, identity))
+    output = claim_output(
+        config.output_path,
+        config.input_path,
+        now(),
+        replace_existing=config.resume or config.overwrite,
+        label="verified" if config.settle_result else "results",
+    )
+    journal = _open_journal(config, output, identity)
+    try:
+        planner = Planner(table.field_index, config.identifier_type, config.batch_size)
+        if config.settle_result:
+            journal.record(earlier.values())
+        work = _plan(table, config, journal, planner)
+        run = _Run(journal, config.max_errors)
         if config.dry_run:
-            for batch in batches:
-                writer.add(_planned(batch))
-        else:
+            run.record(_planned(work))
+            for batch in work.batches:
+                run.requests[batch.endpoint] = run.requests.get(batch.endpoint, 0) + 1
+        elif work:
             try:
-                aborted = asyncio.run(_send(config, batches, writer, transport, sleep))
-            except KeyboardInterrupt:
-                aborted = "interrupted"
-        if aborted:
-            # Rows the sender never reached (interrupted between batches) were not sent.
-            writer.add(
-                RowOutcome(
-                    row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, f"not sent: {aborted}"
-                )
-                for row in writer.missing
+                asyncio.run(_execute(config, work, run, planner, transport, sleep, handle_signals))
+            except KeyboardInterrupt:  # a library caller's Ctrl-C, without handle_signals
+                run.stop.request("interrupted")
+        aborted = run.stop.reason
+        if run.storage_error is not None:
+            aborted = str(run.storage_error)
+        report = RunReport(
+            output,
+            Tally(requests=run.requests),
+            0.0,
+            config.dry_run,
+            aborted,
+            journal.path,
+            read_backs=run.read_backs,
+        )
+        report.tally.http_calls, report.tally.retries = run.http_calls, run.retries
+        _finish(table, journal, report, handle_signals)
+        if not aborted and journal.path is not None and not report.incomplete:
+            journal.set_meta(state="finished")
+    finally:
+        journal.close()
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+# --- opening the record ------------------------------------------------------------------
+
+
+def _open_journal(config: RunConfig, output: Path, identity: JournalIdentity) -> Journal:
+    if config.dry_run:
+        return Journal.in_memory(identity)
+    path = journal_path(output)
+    if config.resume:
+        return Journal.resume(path, identity)
+    if path.exists() and not config.overwrite:
+        raise ConfigError(
+            f"a journal of an earlier run is at {path}",
+            "pass --resume to continue that run, or --overwrite to start over",
+        )
+    return Journal.create(path, identity)
+
+
+def _resumable_output(config: RunConfig, identity: JournalIdentity) -> Path:
+    """--resume without --output: the newest journal in output/ of a run of this very file."""
+    found = find_journal(DEFAULT_FOLDER, config.input_path.stem, identity.input_sha256)
+    if found is None:
+        raise ConfigError(
+            f"no journal of a run of {config.input_path} in {DEFAULT_FOLDER}/",
+            "pass the run's result file with --output (its journal is beside it)",
+        )
+    log.info("resuming the run of %s", found)
+    return found
+
+
+def _split_result(table: InputTable) -> tuple[InputTable, dict[int, RowOutcome]]:
+    """An earlier result file: its input columns, and the outcomes its result columns hold."""
+    width = len(table.columns) - len(RESULT_COLUMNS)
+    if width < 2 or table.columns[width:] != RESULT_COLUMNS:
+        raise InputError(
+            table.path,
+            "is not a batch-revoke result file (its last columns are not "
+            + ", ".join(RESULT_COLUMNS)
+            + ")",
+            "pass a result file written by `batch-revoke run`",
+        )
+    columns = table.columns[:width]
+    records: list[Record] = []
+    earlier: dict[int, RowOutcome] = {}
+    for record in table.records:
+        cells = dict(zip(RESULT_COLUMNS, record.values[width:], strict=True))
+        try:
+            outcome = RowOutcome(
+                record.row,
+                Status(cells["status"]),
+                Endpoint(cells["endpoint"]) if cells["endpoint"] else None,
+                cells["error_code"],
+                cells["error_message"],
+                tuple(i for i in cells["issued_ids"].split(";") if i),
+                int(cells["http_status"]) if cells["http_status"] else None,
+                int(cells["attempts"] or 0),
             )
-        if writer.missing:  # a bug, not an input problem: refuse to hand back a short file
-            raise AssertionError(f"rows without an outcome: {writer.missing[:10]}")
-    return RunReport(output, writer.tally, time.monotonic() - started, config.dry_run, aborted)
+        except ValueError as exc:
+            raise InputError(
+                table.path,
+                f"row {record.row} has result columns this version cannot read ({exc})",
+                "pass the result file as batch-revoke wrote it",
+            ) from exc
+        records.append(Record(record.row, record.values[:width], record.defect))
+        earlier[record.row] = outcome
+    field_index = {key: index for key, index in table.field_index.items() if index < width}
+    return InputTable(table.path, columns, field_index, tuple(records)), earlier
 
 
-async def _send(
+# --- planning ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Work:
+    batches: list[Batch] = field(default_factory=list)
+    unsettled: list[Unsettled] = field(default_factory=list)  # read back before anything else
+    deferred: dict[int, list[Row]] = field(default_factory=dict)  # covering row -> its rows
+    rows: int = 0  # rows planned in this process
+
+    def __bool__(self) -> bool:
+        return bool(self.batches or self.unsettled or self.deferred)
+
+
+def _plan(table: InputTable, config: RunConfig, journal: Journal, planner: Planner) -> _Work:
+    """Verdicts into the journal; what is left to do into batches. A resume skips settled
+    rows, reads back the ones in flight, and sends the rest."""
+    states = journal.row_states()
+    rows: list[Row] = []
+    verdicts: list[RowOutcome] = []
+    for record in table.records:
+        verdict = planner.classify(record)
+        if isinstance(verdict, Row):
+            rows.append(verdict)
+        elif record.row not in states.settled:
+            verdicts.append(verdict)
+    journal.record(verdicts)
+    work = _Work()
+    if journal.meta().get("state") == "finished":
+        return work  # resuming a finished run: the result file is rewritten, nothing sent
+    covering = covering_rows(rows)
+    unknown = states.in_flight | {
+        row for row, outcome in states.unsettled.items() if outcome.status is Status.UNCONFIRMED
+    }
+    sent_at = journal.last_sent(unknown)
+    for row in rows:
+        if row.row in states.settled or (config.settle_result and row.row not in unknown):
+            continue  # `verify` of a result file touches its unconfirmed rows only
+        if row.row in unknown:
+            previous = states.unsettled.get(row.row)
+            work.unsettled.append(Unsettled(row, previous, sent_at.get(row.row)))
+            continue
+        work.rows += 1
+        first = covering.get((row.badge_meta_id, row.customer_key))
+        if row.mode is Mode.ISSUALS and first is not None:
+            work.deferred.setdefault(first, []).append(row)
+            continue
+        work.batches.extend(planner.place(row))
+    work.batches.extend(planner.finish())
+    return work
+
+
+def _planned(work: _Work) -> Iterator[RowOutcome]:
+    for batch in work.batches:
+        for row in batch.rows:
+            yield RowOutcome(row.row, Status.PLANNED, batch.endpoint)
+    for rows in work.deferred.values():
+        for row in rows:
+            yield RowOutcome(row.row, Status.PLANNED, row.mode.endpoint)
+
+
+# --- the run's stages --------------------------------------------------------------------
+
+
+class _Run:
+    """The stages after the sender: outcomes go to the journal, the run's counts, and the
+    early-stop check. It owns the counts the summary and progress line show."""
+
+    def __init__(self, journal: Journal, max_errors: ErrorLimit | None) -> None:
+        self.journal = journal
+        self.max_errors = max_errors
+        self.stop = Stop()
+        self.requests: dict[Endpoint, int] = {}
+        self.answered_rows = 0
+        self.error_rows = 0
+        self.http_calls = 0
+        self.retries = 0
+        self.read_backs = 0
+        self.storage_error: StorageError | None = None
+        self.unconfirmed: list[Unsettled] = []  # to read back after the sends
+        self._sent_at: dict[int, float] = {}
+
+    # Recorder, for the sender
+
+    def sending(self, batch: Batch) -> None:
+        if not self._safely(self.journal.sending, batch):
+            raise Stopped  # no durable intent, no request
+        self._sent_at[batch.number] = time.time()
+        self.requests[batch.endpoint] = self.requests.get(batch.endpoint, 0) + 1
+
+    def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
+        sent_at = self._sent_at.pop(batch.number, None)
+        if not self._safely(self.journal.answered, batch, outcomes):
+            return
+        rows = {row.row: row for row in batch.rows}
+        for outcome in outcomes:
+            if outcome.status is Status.UNCONFIRMED:
+                self.unconfirmed.append(Unsettled(rows[outcome.row], outcome, sent_at))
+        self._count(outcomes)
+
+    def abandoned(self, batch: Batch) -> None:
+        self._sent_at.pop(batch.number, None)
+        self._safely(self.journal.abandoned, batch)
+
+    # the rest of the run
+
+    def record(self, outcomes: Iterator[RowOutcome] | list[RowOutcome]) -> None:
+        listed = list(outcomes)
+        if self._safely(self.journal.record, listed):
+            self._count(listed)
+
+    def _count(self, outcomes: list[RowOutcome]) -> None:
+        for outcome in outcomes:
+            if outcome.status in (Status.REVOKED, Status.FAILED, Status.UNCONFIRMED):
+                self.answered_rows += 1
+                self.error_rows += outcome.status is not Status.REVOKED
+        if self.max_errors is not None and self.max_errors.exceeded(
+            self.error_rows, self.answered_rows
+        ):
+            self.stop.request(
+                f"--max-errors {self.max_errors} reached: {self.error_rows} of "
+                f"{self.answered_rows} rows sent were not revoked"
+            )
+
+    def _safely(self, write: Callable[..., None], *args: object) -> bool:
+        """A journal write; when it fails the run stops, and what was written stays valid."""
+        if self.storage_error is not None:
+            return False
+        try:
+            write(*args)
+        except StorageError as exc:
+            self.storage_error = exc
+            self.stop.request(str(exc))
+            return False
+        return True
+
+
+# --- sending -----------------------------------------------------------------------------
+
+
+async def _execute(
     config: RunConfig,
-    batches: list[Batch],
-    writer: ResultWriter,
+    work: _Work,
+    run: _Run,
+    planner: Planner,
     transport: httpx.AsyncBaseTransport | None,
     sleep: Sleep,
-) -> str:
+    handle_signals: bool,
+) -> None:
     assert config.credentials is not None
     limits = httpx.Limits(
         max_connections=config.concurrency, max_keepalive_connections=config.concurrency
@@ -169,27 +479,197 @@ async def _send(
         client = CapillaryClient(http, Authenticator(config.credentials))
         limiter = RateLimiter(config.rate_limit, sleep=sleep) if config.rate_limit else None
         policy = replace(config.retry, max_attempts=config.max_attempts)
-        sender = Sender(client, policy, config.concurrency, limiter, sleep)
+        sender = Sender(
+            client, policy, config.concurrency, limiter, sleep, run.stop, config.max_unanswered
+        )
         log.info(
             "sending %d requests to %s, %d at a time%s",
-            len(batches),
+            len(work.batches),
             config.base_url,
             config.concurrency,
             f", at most {config.rate_limit}" if config.rate_limit else "",
         )
+        rounds = asyncio.create_task(_rounds(config, work, run, planner, sender))
         progress = asyncio.create_task(
-            _report_progress(sender, writer, len(batches), config.progress_every)
+            _report_progress(sender, run, len(work.batches), config.progress_every)
         )
+        interrupts = _Interrupts(run.stop, rounds, config.grace)
+        if handle_signals:
+            interrupts.install()
         try:
-            await sender.send_all(batches, writer.add)
+            await rounds
+        except asyncio.CancelledError:
+            if not interrupts.cancelled:
+                raise
         finally:
+            interrupts.remove()
             progress.cancel()
-            writer.tally.http_calls = sender.http_calls
-            writer.tally.retries = sender.retries
-        return str(sender.aborted) if sender.aborted else ""
+            run.http_calls, run.retries = sender.http_calls, sender.retries
 
 
-async def _report_progress(sender: Sender, writer: ResultWriter, total: int, every: float) -> None:
+async def _rounds(
+    config: RunConfig, work: _Work, run: _Run, planner: Planner, sender: Sender
+) -> None:
+    """Send; read back what is unknown; send again what was not applied; release rows that
+    waited for a row covering them. A few rounds at most: each is rarer than the last."""
+    run.unconfirmed.extend(work.unsettled)
+    if work.unsettled:
+        log.info("reading back %d rows left in flight by the earlier run", len(work.unsettled))
+        await _verify_round(config, run, planner, sender)
+    await sender.send_all(work.batches, run)
+    for _ in range(VERIFY_ROUNDS):
+        if run.stop.requested:
+            return
+        again = _release_deferred(work, run)
+        if run.unconfirmed:
+            again += await _read_back(config, run, sender)
+        if not again or run.stop.requested:
+            break
+        await sender.send_all(_batches(planner, again), run)
+    if not run.stop.requested:
+        _give_up_deferred(work, run)
+
+
+async def _verify_round(config: RunConfig, run: _Run, planner: Planner, sender: Sender) -> None:
+    again = await _read_back(config, run, sender)
+    if again and not run.stop.requested:
+        await sender.send_all(_batches(planner, again), run)
+
+
+async def _read_back(config: RunConfig, run: _Run, sender: Sender) -> list[Row]:
+    items, run.unconfirmed = run.unconfirmed, []
+    if not config.verify:
+        run.record(
+            replace(o, error_message=f"{o.error_message}; not read back (--no-verify)")
+            if (o := item.previous) is not None
+            else RowOutcome(
+                item.row.row,
+                Status.UNCONFIRMED,
+                item.row.mode.endpoint,
+                ErrorCode.RUN_ABORTED,
+                "in flight when an earlier run stopped; not read back (--no-verify)",
+            )
+            for item in items
+            if item.previous is None or "--no-verify" not in item.previous.error_message
+        )
+        return []
+    calls = sender.http_calls
+    outcomes, again = await verify(items, sender)
+    run.read_backs += sender.http_calls - calls
+    run.record(outcomes)
+    if outcomes or again:
+        revoked = sum(o.status is Status.REVOKED for o in outcomes)
+        log.info(
+            "read back %d rows: %d revoked, %d not applied (sent again), %d still unknown",
+            len(items),
+            revoked,
+            len(again),
+            len(outcomes) - revoked,
+        )
+    return again
+
+
+def _batches(planner: Planner, rows: list[Row]) -> list[Batch]:
+    batches = [batch for row in rows for batch in planner.place(row)]
+    return batches + list(planner.finish())
+
+
+def _release_deferred(work: _Work, run: _Run) -> list[Row]:
+    """Rows whose covering row is settled: revoked through it, or sent on their own."""
+    send: list[Row] = []
+    for first in list(work.deferred):
+        covering = run.journal.outcome(first)
+        if covering is None or not covering.settled:
+            continue
+        settled = []
+        taken = {id_key(i) for i in covering.issued_ids}
+        for row in work.deferred.pop(first):
+            if id_key(row.issue_id) in taken:
+                settled.append(
+                    RowOutcome(
+                        row.row,
+                        Status.REVOKED,
+                        Endpoint.REVOKE_ISSUE,
+                        "",
+                        f"revoked through row {first}, which revoked every enrolment of this "
+                        "customer for this badge",
+                        (row.issue_id,),
+                        covering.http_status,
+                        0,
+                    )
+                )
+            else:
+                send.append(row)
+        run.record(settled)
+    return send
+
+
+def _give_up_deferred(work: _Work, run: _Run) -> None:
+    for first, rows in work.deferred.items():
+        covering = run.journal.outcome(first)
+        status = covering.status.value if covering else "no outcome"
+        run.record(
+            RowOutcome(
+                row.row,
+                Status.UNCONFIRMED,
+                Endpoint.REVOKE_ISSUE,
+                ErrorCode.RUN_ABORTED,
+                f"not sent: row {first} revokes every enrolment of this customer for this "
+                f"badge and its outcome is {status}, so this enrolment may be revoked already",
+            )
+            for row in rows
+        )
+    work.deferred.clear()
+
+
+class _Interrupts:
+    """SIGINT, SIGTERM, SIGHUP: the first stops new requests and gives those in flight
+    `grace` seconds; the second (or the end of the grace) cancels them."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, stop: Stop, work: asyncio.Task[None], grace: float) -> None:
+        self.stop = stop
+        self.work = work
+        self.grace = grace
+        self.cancelled = False
+        self._installed: list[int] = []
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self.SIGNALS:
+            loop.add_signal_handler(signum, self.received, signum)
+            self._installed.append(signum)
+
+    def remove(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self._installed:
+            loop.remove_signal_handler(signum)
+        self._installed.clear()
+
+    def received(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if not self.stop.requested:
+            self.stop.request(f"interrupted ({name})")
+            log.warning(
+                "%s: no new requests; waiting up to %.0fs for those in flight "
+                "(interrupt again to stop now)",
+                name,
+                self.grace,
+            )
+            asyncio.get_running_loop().call_later(self.grace, self.cancel)
+            return
+        if not self.stop.reason.startswith("interrupted"):
+            self.stop.reason = f"interrupted ({name}) after: {self.stop.reason}"
+        self.cancel()
+
+    def cancel(self) -> None:
+        if not self.work.done():
+            self.cancelled = True
+            self.work.cancel()
+
+
+async def _report_progress(sender: Sender, run: _Run, total: int, every: float) -> None:
     """A plain line now and then, so a long run is never silent (stderr may be a log file)."""
     started = time.monotonic()
     while True:
@@ -198,19 +678,93 @@ async def _report_progress(sender: Sender, writer: ResultWriter, total: int, eve
         elapsed = time.monotonic() - started
         left = f"{(total - done) * elapsed / done:.0f}s" if done else "?"
         log.info(
-            "progress: %d of %d requests done (%.0f%%), %d rows with an outcome, %d retries; "
+            "progress: %d of %d requests done (%.0f%%), %d rows answered, %d retries; "
             "about %s left",
             done,
             total,
             100 * done / total if total else 100,
-            writer.tally.total,
+            run.answered_rows,
             sender.retries,
             left,
         )
 
 
-def _planned(batch: Batch) -> list[RowOutcome]:
-    return [RowOutcome(row.row, Status.PLANNED, batch.endpoint) for row in batch.rows]
+# --- the result file ---------------------------------------------------------------------
+
+
+def _finish(table: InputTable, journal: Journal, report: RunReport, handle_signals: bool) -> None:
+    """Write the result file from the journal. One more interrupt here is noted and the file
+    still written; the next one stops at once and leaves the file marked INCOMPLETE."""
+    in_flight = journal.in_flight()
+    reason = f"not sent: {report.aborted or 'the run ended before it was sent'}"
+
+    def outcomes() -> Iterator[RowOutcome]:
+        recorded = journal.outcomes()
+        upcoming = next(recorded, None)
+        for record in table.records:
+            outcome = None
+            if upcoming is not None and upcoming.row == record.row:
+                outcome, upcoming = upcoming, next(recorded, None)
+            if record.row in in_flight and (outcome is None or not outcome.settled):
+                outcome = RowOutcome(
+                    record.row,
+                    Status.UNCONFIRMED,
+                    outcome.endpoint if outcome else None,
+                    ErrorCode.RUN_ABORTED,
+                    "in flight when the run stopped: it may or may not have been revoked; "
+                    "--resume reads it back",
+                )
+            elif outcome is None:
+                outcome = RowOutcome(
+                    record.row,
+                    Status.NOT_ATTEMPTED,
+                    None,
+                    ErrorCode.RUN_ABORTED,
+                    f"not sent: {reason}",
+                )
+            report.tally.add(outcome)
+            yield outcome
+
+    with _Finishing(handle_signals):
+        try:
+            write_results(report.output_path, table.columns, table.records, outcomes())
+        except (KeyboardInterrupt, StorageError) as exc:
+            report.incomplete = True
+            report.tally = Tally(requests=report.tally.requests)
+            if isinstance(exc, StorageError):
+                report.aborted = report.aborted or str(exc)
+            else:
+                report.aborted = report.aborted or "interrupted while writing the result file"
+                with contextlib.suppress(StorageError):
+                    mark_incomplete(report.output_path, table.path)
+
+
+class _Finishing:
+    """While the result file is written: the first interrupt is reported, the next raises."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.seen = 0
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> None:
+        if self.enabled:
+            for signum in _Interrupts.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._received)
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    def _received(self, signum: int, frame: FrameType | None) -> None:
+        self.seen += 1
+        if self.seen == 1:
+            log.warning(
+                "writing the result file; interrupt again to stop now and leave it marked "
+                "INCOMPLETE (the journal keeps every outcome for --resume)"
+            )
+            return
+        raise KeyboardInterrupt
 
 
 def _same_file(a: Path, b: Path) -> bool:

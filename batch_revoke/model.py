@@ -7,6 +7,11 @@ from enum import IntEnum, StrEnum
 
 MAX_BATCH_SIZE = 20  # the API's limit for customers / revokeIssuals per revokeIssue request
 
+# Error codes of `failed` rows whose answers said nothing was carried out (throttled,
+# unavailable, busy, connection refused): sending them again cannot double anything, so an
+# interrupted run's --resume sends them again.
+NOTHING_DONE_CODES = frozenset({"http_429", "http_503", "http_521", "connection_error"})
+
 
 class ExitStatus(IntEnum):
     """The process exit statuses, documented in the README."""
@@ -133,6 +138,13 @@ class RowOutcome:
     http_status: int | None = None
     attempts: int = 0
     duplicate_of: int | None = None  # for duplicates: the row that carries the real outcome
+
+    @property
+    def settled(self) -> bool:
+        """Done for good: a resume keeps it. Unknown or nothing-done outcomes are not."""
+        if self.status in (Status.UNCONFIRMED, Status.NOT_ATTEMPTED):
+            return False
+        return not (self.status is Status.FAILED and self.error_code in NOTHING_DONE_CODES)
 
 
 @dataclass(slots=True)

@@ -83,8 +83,8 @@ def open_records(
         with handle:
             try:
                 for fields in reader:
-                    if not fields:  # a blank line is not a record
-                        continue
+                    if not any(field.strip() for field in fields):
+                        continue  # a blank line is not a record, nor is ",,," from a spreadsheet
                     row += 1
                     chunk.append(_record(row, fields, width))
                     if len(chunk) >= chunk_rows:
@@ -123,6 +123,8 @@ def _missing_columns_problem(missing: list[str], columns: tuple[str, ...]) -> st
 
 
 def _missing_fix(columns: tuple[str, ...]) -> str:
+    if columns[0].startswith("INCOMPLETE"):
+        return "it is the result file of a run that has not finished; finish it with --resume"
     if len(columns) == 1:
         for separator, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
             if separator in columns[0]:

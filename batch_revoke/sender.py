@@ -7,8 +7,9 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
@@ -21,7 +22,6 @@ from batch_revoke.model import Batch, ErrorCode, RowOutcome, Status
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
-Sink = Callable[[list[RowOutcome]], None]
 
 # Answers that say the request was not carried out, so a retry cannot double anything.
 NOT_APPLIED_STATUSES = {429, 503, 521}
@@ -120,10 +120,60 @@ class WaitRetryAfter(wait_base):
         return self.fallback(retry_state)
 
 
+class Stopped(Exception):
+    """A stop was requested while a request waited to be retried."""
+
+
+class Stop:
+    """A shared request to stop: no new request starts, waits for a retry end at once.
+    The first reason given is the one reported."""
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self._event = asyncio.Event()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def request(self, reason: str) -> None:
+        if not self.reason:
+            self.reason = reason
+        self._event.set()
+
+    async def sleep(self, seconds: float, sleep: Sleep) -> None:
+        """`sleep(seconds)`, cut short by a stop (which raises Stopped)."""
+        if self.requested:
+            raise Stopped
+        waiting = asyncio.ensure_future(sleep(seconds))
+        stopping = asyncio.ensure_future(self._event.wait())
+        try:
+            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            stopping.cancel()
+        if self.requested:
+            raise Stopped
+
+
+class Recorder(Protocol):
+    """Where the sender reports each request: the journal, through the run's stages."""
+
+    def sending(self, batch: Batch) -> None:
+        """Before the request first leaves: from here on it may be applied."""
+
+    def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
+        """Every row of the batch has its outcome."""
+
+    def abandoned(self, batch: Batch) -> None:
+        """Stopped while nothing of it can have been applied: its rows were not sent."""
+
+
 class Sender:
-    """Sends batches with `concurrency` requests in flight and hands each batch's outcomes to
-    a sink as soon as they are known. A 401/403 stops the run: unsent batches become
-    `not_attempted` and `aborted` holds the reason."""
+    """Sends batches with `concurrency` requests in flight and reports each one to a recorder
+    as soon as its outcome is known. Stops starting requests when `stop` is requested; a
+    401/403 requests it (and `aborted` holds the reason), and so does a host that answers
+    nothing `max_unanswered` times in a row."""
 
     def __init__(
         self,
@@ -132,78 +182,102 @@ class Sender:
         concurrency: int = 4,
         limiter: RateLimiter | None = None,
         sleep: Sleep = asyncio.sleep,
+        stop: Stop | None = None,
+        max_unanswered: int = 0,
     ) -> None:
         self.client = client
         self.policy = policy
         self.concurrency = concurrency
         self.limiter = limiter
         self.sleep = sleep
+        self.stop = stop or Stop()
+        self.max_unanswered = max_unanswered
         self.aborted: AuthError | None = None
         # Running counts, read by the progress line and the summary.
         self.batches_done = 0
         self.http_calls = 0
         self.retries = 0
+        self.unanswered = 0  # HTTP calls in a row that got no answer at all
 
-    async def send_all(self, batches: Iterable[Batch], sink: Sink) -> None:
+    async def send_all(self, batches: Iterable[Batch], recorder: Recorder) -> None:
         pending = iter(batches)
 
         async def worker() -> None:
-            while self.aborted is None:
+            while not self.stop.requested:
                 batch = next(pending, None)
                 if batch is None:
                     return
-                await self._send_reporting(batch, sink)
+                await self.send_recorded(batch, recorder)
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                for _ in range(self.concurrency):
-                    group.create_task(worker())
-        except asyncio.CancelledError:
-            _give_up(pending, sink, "not sent: the run was interrupted")
-            raise
-        if self.aborted is not None:
-            _give_up(pending, sink, f"not sent: the run stopped after {self.aborted}")
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.concurrency):
+                group.create_task(worker())
 
-    async def _send_reporting(self, batch: Batch, sink: Sink) -> None:
+    async def send_recorded(self, batch: Batch, recorder: Recorder) -> None:
+        """One batch, reported: answered, abandoned, or (interrupted on the wire) left in
+        flight for the journal to say so."""
+        state = _Attempts()
         try:
-            outcomes = await self.send_batch(batch)
+            outcomes = await self._send(batch, state, lambda: recorder.sending(batch))
+        except (Stopped, AuthError):
+            if not state.maybe_applied:
+                recorder.abandoned(batch)
+            return
         except asyncio.CancelledError:
-            # Interrupted mid-request: whether it reached the API is unknown.
-            sink(
-                _all_rows(batch, Status.UNCONFIRMED, ErrorCode.RUN_ABORTED, "interrupted in flight")
-            )
+            if state.announced and not state.maybe_applied:
+                recorder.abandoned(batch)
             raise
         self.batches_done += 1
-        sink(outcomes)
+        recorder.answered(batch, outcomes)
 
     async def send_batch(self, batch: Batch) -> list[RowOutcome]:
-        """One batch to the end: a final answer, or a definite give-up, never an exception."""
-        sends = 0
-        lost: list[str] = []  # attempts whose answer never came, so they may have applied
+        """One batch to the end, unrecorded: a final answer or a definite give-up."""
+        return await self._send(batch, _Attempts(), lambda: None)
 
-        def noted(failure: RetryableFailure) -> RetryableFailure:
-            if failure.maybe_applied:
-                lost.append(failure.message)
-            return failure
-
+    async def _send(
+        self, batch: Batch, state: _Attempts, announce: Callable[[], None]
+    ) -> list[RowOutcome]:
         async def attempt() -> ApiReply:
-            nonlocal sends
             if self.limiter is not None:
                 await self.limiter.acquire()
+            if self.stop.requested:
+                raise Stopped
+            if not state.announced:
+                announce()
+                state.announced = True
+            state.on_wire = True
             try:
                 reply = await self.client.send(batch)
             except TokenUnavailable as exc:
+                state.on_wire = False
                 raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
             except httpx.TransportError as exc:
-                sends += 1
-                raise noted(_transport_failure(exc)) from exc
-            sends += reply.sends
+                state.sends += 1
+                self._no_answer(exc)
+                raise state.noted(_transport_failure(exc)) from exc
+            state.on_wire = False
+            state.sends += reply.sends
+            self.unanswered = 0
             problem = _reply_failure(reply)
             if problem is not None:
-                raise noted(problem)
+                raise state.noted(problem)
             return reply
 
-        retrying = AsyncRetrying(
+        try:
+            reply: ApiReply = await self._retrying(batch)(attempt)
+        except RetryableFailure as failure:
+            return _exhausted(batch, failure, state.sends, state.lost)
+        except AuthError as exc:
+            self.aborted = self.aborted or exc
+            self.stop.request(f"the API refused the credentials: {exc}")
+            raise
+        finally:
+            self.http_calls += state.sends
+        return interpret(batch, reply, state.sends, "; ".join(state.lost))
+
+    def _retrying(self, batch: Batch | None) -> AsyncRetrying:
+        """Tenacity around one request; `batch` None for a read-back."""
+        return AsyncRetrying(
             stop=stop_after_attempt(self.policy.max_attempts),
             wait=WaitRetryAfter(
                 wait_exponential_jitter(
@@ -212,24 +286,75 @@ class Sender:
                 self.policy.max_retry_after,
             ),
             retry=retry_if_exception_type(RetryableFailure),
-            sleep=self.sleep,
-            before_sleep=lambda state: self._retrying(batch, state),
+            sleep=lambda seconds: self.stop.sleep(seconds, self.sleep),
+            before_sleep=lambda state: self._log_retry(batch, state),
             reraise=True,
         )
+
+    def _no_answer(self, exc: httpx.TransportError) -> None:
+        self.unanswered += 1
+        if self.max_unanswered and self.unanswered >= self.max_unanswered:
+            self.stop.request(
+                f"{self.unanswered} requests in a row got no answer at all "
+                f"(last: {type(exc).__name__}: {exc or 'no detail'}); is the host reachable?"
+            )
+
+    async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply | str:
+        """The badge read-back, retried like a request; a reason string when it failed."""
+
+        async def attempt() -> ApiReply:
+            if self.limiter is not None:
+                await self.limiter.acquire()
+            if self.stop.requested:
+                raise Stopped
+            try:
+                reply = await self.client.read_back(customer_id, badge_meta_id)
+            except TokenUnavailable as exc:
+                raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
+            except httpx.TransportError as exc:
+                self.http_calls += 1
+                self._no_answer(exc)
+                raise _transport_failure(exc) from exc
+            self.http_calls += reply.sends
+            self.unanswered = 0
+            problem = _reply_failure(reply)
+            if problem is not None:
+                raise problem
+            return reply
+
         try:
-            reply: ApiReply = await retrying(attempt)
+            result: ApiReply = await self._retrying(None)(attempt)
         except RetryableFailure as failure:
-            return _exhausted(batch, failure, sends, lost)
+            return f"read-back failed: {failure.message}"
         except AuthError as exc:
             self.aborted = self.aborted or exc
-            return _all_rows(batch, Status.FAILED, exc.code, str(exc), exc.http_status, sends)
-        finally:
-            self.http_calls += sends
-        return interpret(batch, reply, sends, "; ".join(lost))
+            self.stop.request(f"the API refused the credentials: {exc}")
+            raise
+        return result
 
-    def _retrying(self, batch: Batch, state: RetryCallState) -> None:
+    def _log_retry(self, batch: Batch | None, state: RetryCallState) -> None:
         self.retries += 1
         _log_retry(batch, state)
+
+
+@dataclass(slots=True)
+class _Attempts:
+    """What one batch's attempts have shown so far."""
+
+    sends: int = 0
+    announced: bool = False  # the intent was recorded
+    on_wire: bool = False  # a request is out and its answer not yet in
+    lost: list[str] = field(default_factory=list)  # attempts whose answer never came
+
+    @property
+    def maybe_applied(self) -> bool:
+        return self.on_wire or bool(self.lost)
+
+    def noted(self, failure: RetryableFailure) -> RetryableFailure:
+        self.on_wire = False
+        if failure.maybe_applied:
+            self.lost.append(failure.message)
+        return failure
 
 
 def _transport_failure(exc: httpx.TransportError) -> RetryableFailure:
@@ -287,20 +412,14 @@ def _all_rows(
     ]
 
 
-def _give_up(pending: Iterator[Batch], sink: Sink, message: str) -> None:
-    for batch in pending:
-        sink(_all_rows(batch, Status.NOT_ATTEMPTED, ErrorCode.RUN_ABORTED, message))
-
-
-def _log_retry(batch: Batch, state: RetryCallState) -> None:
+def _log_retry(batch: Batch | None, state: RetryCallState) -> None:
     failure = state.outcome.exception() if state.outcome is not None else None
     wait = state.next_action.sleep if state.next_action is not None else 0.0
+    what = (
+        f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
+        if batch is not None
+        else "read-back"
+    )
     log.info(
-        "request %d (%s, %d rows): attempt %d failed (%s); retrying in %.1fs",
-        batch.number,
-        batch.endpoint,
-        len(batch.rows),
-        state.attempt_number,
-        failure,
-        wait,
+        "%s: attempt %d failed (%s); retrying in %.1fs", what, state.attempt_number, failure, wait
     )

@@ -1,16 +1,18 @@
-"""Outcomes -> the result CSV, in input order, written as soon as each row's turn comes; and
-the human summary."""
+"""Input records + the journal's outcomes -> the result CSV, in input order; and the human
+summary."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import itertools
+import os
+import shlex
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import TextIO
 
-from batch_revoke.errors import ConfigError
+from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import Endpoint, Record, RowOutcome, Status, Tally
 
 RESULT_COLUMNS = (
@@ -26,14 +28,63 @@ RESULT_COLUMNS = (
 STATUS_ORDER = tuple(Status)
 
 
-def default_output_path(input_path: Path, now: datetime, folder: Path = Path("output")) -> Path:
+DEFAULT_FOLDER = Path("output")
+INCOMPLETE = "INCOMPLETE"  # the first word of a result file that is not (yet) complete
+
+
+def claim_output(
+    requested: Path | None,
+    input_path: Path,
+    now: datetime,
+    *,
+    replace_existing: bool = False,
+    folder: Path = DEFAULT_FOLDER,
+    label: str = "results",
+) -> Path:
+    """The result file's name, taken before anything is sent: a default name is created
+    exclusively (O_EXCL), so runs started together never share a file; an explicit one that
+    exists is refused unless `replace_existing`. It holds a line saying it is incomplete
+    until the run writes it."""
+    if requested is not None:
+        if requested.is_dir():
+            raise ConfigError(f"--output {requested} is a directory", "pass a file name")
+        if requested.exists() and not replace_existing:
+            raise ConfigError(
+                f"--output {requested} already exists",
+                "pass --resume to continue the run that wrote it, --overwrite to replace it, "
+                "or another --output",
+            )
+        path = requested
+        _make_parent(path)
+        mark_incomplete(path, input_path)
+        return path
     stamp = now.strftime("%Y%m%d-%H%M%S")
-    candidate = folder / f"{input_path.stem}-results-{stamp}.csv"
-    counter = 2
-    while candidate.exists():  # two runs in the same second must not overwrite each other
-        candidate = folder / f"{input_path.stem}-results-{stamp}-{counter}.csv"
-        counter += 1
-    return candidate
+    _make_parent(folder / "x")
+    for counter in itertools.count(1):
+        suffix = "" if counter == 1 else f"-{counter}"
+        path = folder / f"{input_path.stem}-{label}-{stamp}{suffix}.csv"
+        try:
+            with path.open("x", encoding="utf-8") as handle:
+                handle.write(_incomplete_line(path, input_path))
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise StorageError(path, exc.strerror or str(exc)) from exc
+        return path
+    raise AssertionError("unreachable")
+
+
+def mark_incomplete(path: Path, input_path: Path) -> None:
+    """Replace the file (atomically) by the line that says it is not complete."""
+    _replace(path, lambda handle: handle.write(_incomplete_line(path, input_path)))
+
+
+def _incomplete_line(path: Path, input_path: Path) -> str:
+    command = shlex.join(["batch-revoke", "run", str(input_path), "-o", str(path), "--resume"])
+    return (
+        f"{INCOMPLETE}: this run has not finished writing its results (it is still going, or "
+        f"it was interrupted); to finish it: {command}\n"
+    )
 
 
 def result_header(input_columns: Iterable[str]) -> list[str]:
@@ -49,66 +100,49 @@ def result_header(input_columns: Iterable[str]) -> list[str]:
     return header + list(RESULT_COLUMNS)
 
 
-class ResultWriter:
-    """Takes records in input order and outcomes in any order; writes each row once both are
-    known and every earlier row is written, so memory holds only the rows still in flight."""
+def write_results(
+    path: Path,
+    input_columns: tuple[str, ...],
+    records: Iterable[Record],
+    outcomes: Iterable[RowOutcome],
+) -> None:
+    """The result file: each record joined with its outcome, both in row order. Written to a
+    temporary file, flushed to disk, then renamed over `path`, so the file is either complete
+    or still the line that says it is not."""
+    found = iter(outcomes)
 
-    def __init__(self, path: Path, input_columns: tuple[str, ...]) -> None:
-        self.path = path
-        self.tally = Tally()
-        self._width = len(input_columns)
-        self._records: dict[int, Record] = {}
-        self._outcomes: dict[int, RowOutcome] = {}
-        self._next_row = 1
-        self._last_expected = 0
-        if path.is_dir():
-            raise ConfigError(f"--output {path} is a directory", "pass a file name")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: TextIO = path.open("w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot write the result file {path} ({exc.strerror})", "pass another --output"
-            ) from exc
-        self._csv = csv.writer(self._file, lineterminator="\n")
-        self._csv.writerow(result_header(input_columns))
+    def write(handle: TextIO) -> None:
+        out = csv.writer(handle, lineterminator="\n")
+        out.writerow(result_header(input_columns))
+        for record, outcome in zip(records, found, strict=True):
+            if outcome.row != record.row:
+                raise AssertionError(f"row {record.row} met the outcome of row {outcome.row}")
+            out.writerow(list(record.values) + _result_cells(outcome))
 
-    def expect(self, record: Record) -> None:
-        self._records[record.row] = record
-        self._last_expected = max(self._last_expected, record.row)
-        self._drain()
+    _replace(path, write)
 
-    def add(self, outcomes: Iterable[RowOutcome]) -> None:
-        for outcome in outcomes:
-            if outcome.row in self._outcomes or outcome.row < self._next_row:
-                raise AssertionError(f"row {outcome.row} got two outcomes")
-            self._outcomes[outcome.row] = outcome
-            self.tally.add(outcome)
-        self._drain()
 
-    @property
-    def missing(self) -> list[int]:
-        """Expected rows that have no outcome yet."""
-        return [row for row in self._records if row not in self._outcomes]
+def _replace(path: Path, write: Callable[[TextIO], object]) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise StorageError(path, exc.strerror or str(exc)) from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
-    def close(self) -> None:
-        self._file.close()
 
-    def __enter__(self) -> ResultWriter:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def _drain(self) -> None:
-        while self._next_row in self._outcomes and self._next_row in self._records:
-            record = self._records.pop(self._next_row)
-            outcome = self._outcomes.pop(self._next_row)
-            self._csv.writerow(list(record.values) + _result_cells(outcome))
-            self._next_row += 1
-        self._file.flush()
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(path.parent, exc.strerror or str(exc)) from exc
 
 
 def _result_cells(outcome: RowOutcome) -> list[str]:
@@ -125,7 +159,15 @@ def _result_cells(outcome: RowOutcome) -> list[str]:
 
 
 def format_summary(
-    tally: Tally, output: Path, elapsed: float, *, dry_run: bool = False, aborted: str = ""
+    tally: Tally,
+    output: Path,
+    elapsed: float,
+    *,
+    dry_run: bool = False,
+    aborted: str = "",
+    journal: Path | None = None,
+    read_backs: int = 0,
+    incomplete: bool = False,
 ) -> str:
     lines = [f"{'planned' if dry_run else 'processed'} {tally.total} rows in {elapsed:.1f}s"]
     for status in STATUS_ORDER:
@@ -144,8 +186,15 @@ def format_summary(
         )
         if not dry_run:
             parts += f"; {tally.http_calls} HTTP calls, {tally.retries} of them retries"
+            if read_backs:
+                parts += f", {read_backs} read-backs"
         lines.append(f"{verb}: {parts}")
     if aborted:
-        lines.append(f"ABORTED: {aborted}")
-    lines.append(f"results: {output}")
+        lines.append(f"STOPPED: {aborted}")
+    if incomplete:
+        lines.append(f"results: {output} is marked INCOMPLETE; the journal holds every outcome")
+    else:
+        lines.append(f"results: {output}")
+    if journal is not None:
+        lines.append(f"journal: {journal}")
     return "\n".join(lines)

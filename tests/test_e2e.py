@@ -46,9 +46,7 @@ def sandbox(*faults: str, **settings) -> Iterator[tuple[RunningSandbox, SandboxS
         yield running, state
 
 
-def run_cli(
-    running: RunningSandbox | None, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
+def cli_env(running: RunningSandbox | None, env: dict[str, str] | None = None) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
     if running is not None:
         environ.update(
@@ -57,14 +55,43 @@ def run_cli(
             CAP_PASSWORD=running.credentials.password,
         )
     environ.update(env or {})
+    return environ
+
+
+def run_cli(
+    running: RunningSandbox | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    command: str = "run",
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "batch_revoke", "run", *args],
+        [sys.executable, "-m", "batch_revoke", command, *args],
         capture_output=True,
         text=True,
-        env=environ,
+        env=cli_env(running, env),
         timeout=120,
         check=False,
     )
+
+
+def start_cli(running: RunningSandbox | None, *args: str, **popen) -> subprocess.Popen:
+    """The CLI in the background, to be interrupted; stderr is piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "batch_revoke", "run", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(running),
+        **popen,
+    )
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    """Until `condition()` holds: an event the test waits for, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the event"
+        time.sleep(0.005)
 
 
 def results(path: Path) -> list[dict[str, str]]:
@@ -180,11 +207,16 @@ def test_wrong_password_aborts_with_exit_3_and_sends_nothing_more(tmp_path):
         after = active_enrolments(state) | active_earns(state)
     assert done.returncode == 3, done.stderr
     statuses = [r["status"] for r in results(out)]
-    assert statuses.count("failed") == 1
-    assert "not_attempted" in statuses
+    # The refused request did nothing: every sendable row is not_attempted, none failed.
+    assert statuses.count("not_attempted") == 11
+    assert "failed" not in statuses
     assert len(statuses) == 17
     assert before == after
-    assert "ABORTED" in done.stderr
+    assert "STOPPED" in done.stderr
+    hint = done.stderr.strip().splitlines()[-1]
+    assert hint.startswith("to finish it: batch-revoke run ")
+    assert f"-o {out}" in hint
+    assert hint.endswith("--resume")
 
 
 @pytest.mark.parametrize(
@@ -214,26 +246,45 @@ def test_transient_faults_are_retried_to_the_same_result(tmp_path, fault, extra)
 @pytest.mark.parametrize(
     ("fault", "extra"),
     [
-        pytest.param("apply-drop:#1", [], id="apply-then-drop"),
-        pytest.param("slow:#1", ["--timeout", "0.5"], id="slow-past-timeout"),
+        pytest.param("apply-drop", [], id="apply-then-drop"),
+        pytest.param("slow", ["--timeout", "0.5"], id="slow-past-timeout"),
     ],
 )
-def test_lost_answers_are_unconfirmed_never_failed(tmp_path, fault, extra):
+def test_lost_answers_are_settled_by_read_back(tmp_path, fault, extra):
+    """Every revoke request is applied and its answer lost: the read-back settles them all,
+    except the earns named by mobile or email, which the read-back cannot look up."""
     out = tmp_path / "out.csv"
     before = SandboxState.load(SAMPLE_STATE)
     with sandbox(fault, slow_seconds=1.5) as (running, state):
-        done = run_cli(running, str(SAMPLE), "-o", str(out), "--concurrency", "1", *extra)
+        done = run_cli(running, str(SAMPLE), "-o", str(out), "--max-attempts", "2", *extra)
     rows = results(out)
-    unconfirmed = [r for r in rows if r["status"] == "unconfirmed"]
-    assert unconfirmed, done.stderr
-    assert all("earlier attempt" in r["error_message"] for r in unconfirmed)
+    by_ticket = {r["ticket"]: r for r in rows}
+    for ticket in ("TCK-1001", "TCK-1002", "TCK-1003", "TCK-1004", "TCK-1007", "TCK-1016"):
+        assert by_ticket[ticket]["status"] == "revoked", (ticket, done.stderr)
+        assert "confirmed by read-back" in by_ticket[ticket]["error_message"]
+    assert sorted(by_ticket["TCK-1003"]["issued_ids"].split(";")) == [
+        "654cc02b6bccde1274b6d3a7",
+        "654cc03e6bccde1274b6d3a9",
+    ]
+    for ticket in ("TCK-1008", "TCK-1009"):  # by mobile / email: no read-back
+        assert by_ticket[ticket]["status"] == "unconfirmed"
+        assert "read-back takes a customer id" in by_ticket[ticket]["error_message"]
+    # Never enrolled / another customer's: the read-back shows nothing of ours, so they are
+    # sent again, and every answer is lost again: unknown, never claimed.
+    for ticket in ("TCK-1005", "TCK-1006"):
+        assert by_ticket[ticket]["status"] == "unconfirmed"
     assert_revoked_really_are(rows, before, state)
-    # The first request really was carried out: its rows are revoked on the server.
-    assert (
-        len(active_enrolments(before) - active_enrolments(state))
-        + len(active_earns(before) - active_earns(state))
-        >= 9
-    )
+    assert "read-back" in done.stderr
+
+
+def test_no_verify_leaves_lost_answers_unconfirmed(tmp_path):
+    out = tmp_path / "out.csv"
+    with sandbox("apply-drop:#1") as (running, _state):
+        done = run_cli(running, str(SAMPLE), "-o", str(out), "--concurrency", "1", "--no-verify")
+    unconfirmed = [r for r in results(out) if r["status"] == "unconfirmed"]
+    assert unconfirmed, done.stderr
+    assert all("--no-verify" in r["error_message"] for r in unconfirmed)
+    assert "read-backs" not in done.stderr
 
 
 def test_persistent_fault_runs_out_of_attempts(tmp_path):
@@ -341,43 +392,24 @@ def test_csv_state_file_loads(tmp_path):
     assert state.earns["6659551c304b6e0b517b7bc7"].isActive
 
 
-def test_ctrl_c_mid_run_exits_3_with_every_row_accounted_for(tmp_path):
+def test_ctrl_c_lets_the_request_in_flight_finish_then_resume_completes(tmp_path):
     out = tmp_path / "out.csv"
-    with sandbox(latency_ms=(1500.0, 1500.0)) as (running, _state):
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
-        environ.update(
-            CAP_BASE_URL=running.base_url, CAP_USERNAME="demo.till", CAP_PASSWORD="demo-password"
-        )
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "batch_revoke",
-                "run",
-                str(SAMPLE),
-                "-o",
-                str(out),
-                "--concurrency",
-                "1",
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-            env=environ,
-        )
-        assert process.stderr is not None
-        for line in process.stderr:  # wait until requests are going out
-            if "sending" in line:
-                break
-        time.sleep(0.5)
+    with sandbox(latency_ms=(1000.0, 1000.0)) as (running, _state):
+        process = start_cli(running, str(SAMPLE), "-o", str(out), "--concurrency", "1")
+        wait_for(lambda: len(running.requests) >= 1)
         process.send_signal(signal.SIGINT)
-        stderr = process.stderr.read()
-        assert process.wait(timeout=30) == 3, stderr
-    rows = results(out)
-    assert [r["row"] for r in rows] == [str(n) for n in range(1, 18)]
-    statuses = {r["status"] for r in rows}
-    assert "not_attempted" in statuses
-    assert "unconfirmed" in statuses  # the request in flight when interrupted
-    assert "Traceback" not in stderr
+        stderr = process.communicate(timeout=60)[1]
+        assert process.returncode == 3, stderr
+        rows = results(out)
+        assert [r["row"] for r in rows] == [str(n) for n in range(1, 18)]
+        statuses = [r["status"] for r in rows]
+        assert "not_attempted" in statuses
+        assert "unconfirmed" not in statuses  # the request in flight got its answer
+        assert "Traceback" not in stderr
+        assert "interrupted (SIGINT)" in stderr
+        resumed = run_cli(running, str(SAMPLE), "-o", str(out), "--resume")
+    assert resumed.returncode == 1, resumed.stderr
+    assert [r["status"] for r in results(out)].count("revoked") == 8
 
 
 def test_a_file_fully_revoked_exits_0_duplicates_included(tmp_path, write_csv):

@@ -48,4 +48,6 @@ def test_refused_credentials_abort_with_exit_3_and_a_complete_file(write_csv, tm
     )
     assert report.exit_status is ExitStatus.ABORTED
     assert "HTTP 403" in report.aborted
-    assert report.tally.by_status == {Status.FAILED: 1, Status.NOT_ATTEMPTED: 4}
+    # The refused request did nothing: its row is not_attempted like the rest, and resumable.
+    assert report.tally.by_status == {Status.NOT_ATTEMPTED: 5}
+    assert report.resumable

@@ -39,6 +39,24 @@ NOT_ISSUED_1 = {
 }
 
 
+class Recorded:
+    """A recorder that keeps what the sender reports."""
+
+    def __init__(self) -> None:
+        self.outcomes: list = []
+        self.sent: list[int] = []
+        self.dropped: list[int] = []
+
+    def sending(self, batch: Batch) -> None:
+        self.sent.append(batch.number)
+
+    def answered(self, batch: Batch, outcomes: list) -> None:
+        self.outcomes.extend(outcomes)
+
+    def abandoned(self, batch: Batch) -> None:
+        self.dropped.append(batch.number)
+
+
 class Sleeps:
     """Records the waits the sender asks for, without waiting."""
 
@@ -166,20 +184,20 @@ def many(count: int) -> list[Batch]:
 @pytest.mark.parametrize("status", [401, 403])
 async def test_auth_refusal_stops_the_run(respx_mock, status):
     route = respx_mock.post(ISSUE_URL).mock(return_value=httpx.Response(status))
-    outcomes = []
+    recorded = Recorded()
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = Sender(
             CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))),
             concurrency=1,
             sleep=Sleeps(),
         )
-        await sender.send_all(many(5), outcomes.extend)
+        await sender.send_all(many(5), recorded)
     assert sender.aborted is not None
+    assert sender.aborted.http_status == status
+    assert sender.stop.requested
     assert route.call_count == 1
-    assert [(o.row, o.status) for o in outcomes] == [(1, Status.FAILED)] + [
-        (n, Status.NOT_ATTEMPTED) for n in range(2, 6)
-    ]
-    assert outcomes[0].http_status == status
+    # A refused request did nothing: it is abandoned, and nothing else is sent.
+    assert (recorded.sent, recorded.dropped, recorded.outcomes) == ([1], [1], [])
 
 
 async def test_concurrency_caps_requests_in_flight(respx_mock):
@@ -200,14 +218,17 @@ async def test_concurrency_caps_requests_in_flight(respx_mock):
         return httpx.Response(200, json=body)
 
     respx_mock.post(ISSUE_URL).mock(side_effect=slow)
-    outcomes = []
+    recorded = Recorded()
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = Sender(
             CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))), concurrency=3
         )
-        await sender.send_all(many(12), outcomes.extend)
+        await sender.send_all(many(12), recorded)
     assert peak == 3
-    assert sorted(o.row for o in outcomes if o.status is Status.REVOKED) == list(range(1, 13))
+    assert sorted(recorded.sent) == list(range(1, 13))
+    assert sorted(o.row for o in recorded.outcomes if o.status is Status.REVOKED) == list(
+        range(1, 13)
+    )
 
 
 async def test_rate_limiter_never_exceeds_the_window():

@@ -52,6 +52,18 @@ class SandboxConfig:
     slow_seconds: float = 60.0  # how late a `slow` fault answers
     token_ttl: int = 300
     seed: int = 0
+    # Every revoke request as it arrives, for tests and people checking what was sent.
+    requests: list[LoggedRequest] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    number: int  # revoke requests counted from 1, as --fault #N counts them
+    path: str
+    body: Any
+    identifier: str | None
+    fault: FaultKind | None
+    applied: bool  # the revocation was carried out (no fault, or a fault that applies first)
 
 
 class _Sandbox:
@@ -126,6 +138,16 @@ class _Sandbox:
     ) -> web.StreamResponse:
         fault = self.config.faults.next_fault()
         body = await _body(request)
+        self.config.requests.append(
+            LoggedRequest(
+                self.config.faults.count,
+                request.path,
+                body,
+                request.headers.get(IDENTIFIER_HEADER),
+                fault,
+                fault is None or fault.applies,
+            )
+        )
         if fault is None or fault.applies:
             async with self.lock:
                 status, payload = operation(body)
@@ -215,6 +237,7 @@ def _seconds(value: float) -> str:
 class RunningSandbox:
     base_url: str
     credentials: BasicCredentials
+    requests: list[LoggedRequest] = field(default_factory=list)  # live: revoke requests so far
 
 
 def demo_credentials(state: SandboxState) -> BasicCredentials:
@@ -292,7 +315,9 @@ def running_sandbox(config: SandboxConfig) -> Iterator[RunningSandbox]:
     if failure:
         raise failure[0]
     try:
-        yield RunningSandbox(f"http://127.0.0.1:{port}", demo_credentials(config.state))
+        yield RunningSandbox(
+            f"http://127.0.0.1:{port}", demo_credentials(config.state), config.requests
+        )
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)

@@ -1,0 +1,369 @@
+"""The durable record of a run: every request's rows before it is sent, every outcome as soon
+as it is known. SQLite in WAL mode with synchronous=FULL, so each commit is on disk before the
+next request leaves and `kill -9` loses at most the answers of the requests in flight.
+
+What `--resume` reads back:
+- a row with a settled outcome is done and keeps it;
+- a row in a request that never got its answer was in flight: it may have been applied, so it
+  is read back before anything is sent again;
+- a row whose outcome is not settled (`unconfirmed`, or `failed` on an answer that did nothing)
+  is read back or sent again;
+- any other row was never sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batch_revoke.errors import ConfigError, StorageError
+from batch_revoke.model import Batch, Endpoint, RowOutcome, Status
+
+FORMAT = "1"
+JOURNAL_SUFFIX = ".journal"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint TEXT NOT NULL,
+    badge TEXT NOT NULL,
+    rows TEXT NOT NULL,          -- JSON list of row numbers
+    sent_at REAL NOT NULL,       -- wall-clock seconds, compared with the API's revokedOn
+    answered INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    row INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    error_code TEXT NOT NULL,
+    error_message TEXT NOT NULL,
+    issued_ids TEXT NOT NULL,
+    http_status INTEGER,
+    attempts INTEGER NOT NULL,
+    duplicate_of INTEGER,
+    settled INTEGER NOT NULL
+);
+"""
+
+
+def journal_path(output: Path) -> Path:
+    return output.with_name(output.name + JOURNAL_SUFFIX)
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_journal(folder: Path, stem: str, input_sha256: str) -> Path | None:
+    """The result file of the newest run of this input (by content) that has a journal."""
+    found: list[tuple[float, Path]] = []
+    for path in folder.glob(f"{stem}-results-*.csv{JOURNAL_SUFFIX}"):
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'input_sha256'").fetchone()
+            finally:
+                db.close()
+        except sqlite3.Error:
+            continue
+        if row is not None and row[0] == input_sha256:
+            found.append((path.stat().st_mtime, path))
+    if not found:
+        return None
+    newest = max(found)[1]
+    return newest.with_name(newest.name.removesuffix(JOURNAL_SUFFIX))
+
+
+@dataclass(frozen=True, slots=True)
+class JournalIdentity:
+    """What a journal belongs to: a resume must match it, or it would mix two runs."""
+
+    input_sha256: str
+    options: dict[str, str]  # only options that change what is sent, and where
+
+    def mismatch(self, other: JournalIdentity, journal: Path) -> ConfigError | None:
+        if self.input_sha256 != other.input_sha256:
+            return ConfigError(
+                f"{journal} belongs to a run of another input (the file's content changed)",
+                "resume with the exact file the run started with, or start a new run without "
+                "--resume",
+            )
+        changed = [
+            f"{key} {other.options.get(key, '')!r} (was {value!r})"
+            for key, value in self.options.items()
+            if other.options.get(key, "") != value
+        ]
+        if changed:
+            return ConfigError(
+                f"{journal} was started with other options: {', '.join(changed)}",
+                "resume with the options the run started with",
+            )
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RowStates:
+    """Where each row stands, as a resume sees it."""
+
+    settled: set[int]  # done: keep the outcome
+    in_flight: set[int]  # sent, answer never recorded: read back first
+    unsettled: dict[int, RowOutcome]  # an outcome that a resume should try to settle
+
+
+class Journal:
+    def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
+        self._db = connection
+        self.path = path
+        self._requests: dict[int, int] = {}  # batch number -> request id, this process only
+
+    # --- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def in_memory(cls, identity: JournalIdentity) -> Journal:
+        """For dry runs: the same bookkeeping, nothing left on disk."""
+        journal = cls(sqlite3.connect(":memory:"), None)
+        journal._create(identity)
+        return journal
+
+    @classmethod
+    def create(cls, path: Path, identity: JournalIdentity) -> Journal:
+        if path.exists():
+            path.unlink()
+            for suffix in ("-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        journal = cls(_connect(path), path)
+        journal._create(identity)
+        return journal
+
+    @classmethod
+    def resume(cls, path: Path, identity: JournalIdentity) -> Journal:
+        if not path.is_file():
+            raise ConfigError(
+                f"no journal at {path}, so there is nothing to resume",
+                "pass the --output of the run to resume, or start a new run without --resume",
+            )
+        journal = cls(_connect(path), path)
+        try:
+            stored = journal.identity()
+        except (sqlite3.DatabaseError, KeyError, ValueError) as exc:
+            raise ConfigError(
+                f"{path} is not a batch-revoke journal ({exc})", "start a new run without --resume"
+            ) from exc
+        problem = stored.mismatch(identity, path)
+        if problem is not None:
+            raise problem
+        return journal
+
+    def _create(self, identity: JournalIdentity) -> None:
+        try:
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StorageError(self.path or Path(":memory:"), str(exc)) from exc
+        with self._write():
+            self._set_many(
+                {
+                    "format": FORMAT,
+                    "input_sha256": identity.input_sha256,
+                    "options": json.dumps(identity.options, sort_keys=True),
+                    "state": "running",
+                    "created": str(time.time()),
+                }
+            )
+
+    def identity(self) -> JournalIdentity:
+        meta = self.meta()
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"journal format {meta.get('format')!r}, expected {FORMAT}")
+        return JournalIdentity(meta["input_sha256"], json.loads(meta["options"]))
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, **values: str) -> None:
+        with self._write():
+            self._set_many(values)
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+
+    # --- recording ---------------------------------------------------------------------
+
+    def sending(self, batch: Batch) -> None:
+        """The intent, durable before the request leaves."""
+        rows = json.dumps([row.row for row in batch.rows])
+        with self._write():
+            cursor = self._db.execute(
+                "INSERT INTO requests (endpoint, badge, rows, sent_at) VALUES (?, ?, ?, ?)",
+                (batch.endpoint.value, batch.badge_meta_id, rows, time.time()),
+            )
+        assert cursor.lastrowid is not None
+        self._requests[batch.number] = cursor.lastrowid
+
+    def answered(self, batch: Batch, outcomes: Iterable[RowOutcome]) -> None:
+        with self._write():
+            self._close_request(batch)
+            self._put(outcomes)
+
+    def abandoned(self, batch: Batch) -> None:
+        """Stopped before anything could have been applied: its rows are simply not sent."""
+        with self._write():
+            self._close_request(batch)
+
+    def record(self, outcomes: Iterable[RowOutcome]) -> None:
+        """Outcomes decided without a request of their own (invalid, duplicate, read-back)."""
+        with self._write():
+            self._put(outcomes)
+
+    def _close_request(self, batch: Batch) -> None:
+        request = self._requests.pop(batch.number, None)
+        if request is not None:
+            self._db.execute("UPDATE requests SET answered = 1 WHERE id = ?", (request,))
+
+    def _put(self, outcomes: Iterable[RowOutcome]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    o.row,
+                    o.status.value,
+                    o.endpoint.value if o.endpoint else "",
+                    o.error_code,
+                    o.error_message,
+                    ";".join(o.issued_ids),
+                    o.http_status,
+                    o.attempts,
+                    o.duplicate_of,
+                    int(o.settled),
+                )
+                for o in outcomes
+            ),
+        )
+
+    # --- reading -----------------------------------------------------------------------
+
+    def outcomes(self) -> Iterator[RowOutcome]:
+        """Every recorded outcome, in row order, streamed."""
+        for values in self._db.execute("SELECT * FROM outcomes ORDER BY row"):
+            yield _outcome(values)
+
+    def outcome(self, row: int) -> RowOutcome | None:
+        values = self._db.execute("SELECT * FROM outcomes WHERE row = ?", (row,)).fetchone()
+        return None if values is None else _outcome(values)
+
+    def in_flight(self) -> dict[int, float]:
+        """Rows of requests with no recorded answer, with when they were sent, minus rows that
+        have settled since (a resume settled them by read-back)."""
+        rows: dict[int, float] = {}
+        query = "SELECT rows, sent_at FROM requests WHERE answered = 0 ORDER BY id"
+        for listed, sent_at in self._db.execute(query):
+            for row in json.loads(listed):
+                rows[row] = sent_at
+        settled = self._settled(rows)
+        return {row: sent for row, sent in rows.items() if row not in settled}
+
+    def last_sent(self, rows: Iterable[int]) -> dict[int, float]:
+        """When each row's latest request left (for rows that were sent)."""
+        wanted = set(rows)
+        found: dict[int, float] = {}
+        for listed, sent_at in self._db.execute("SELECT rows, sent_at FROM requests ORDER BY id"):
+            for row in json.loads(listed):
+                if row in wanted:
+                    found[row] = sent_at
+        return found
+
+    def row_states(self) -> RowStates:
+        in_flight = set(self.in_flight())
+        settled: set[int] = set()
+        unsettled: dict[int, RowOutcome] = {}
+        for outcome in self.outcomes():
+            if outcome.settled:
+                settled.add(outcome.row)
+            else:
+                unsettled[outcome.row] = outcome
+        return RowStates(settled, in_flight, unsettled)
+
+    def _settled(self, rows: Iterable[int]) -> set[int]:
+        wanted = list(rows)
+        found: set[int] = set()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            query = f"SELECT row FROM outcomes WHERE settled = 1 AND row IN ({marks})"
+            found.update(row for (row,) in self._db.execute(query, part))
+        return found
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _set_many(self, values: dict[str, str]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items())
+        )
+
+    def _write(self) -> _Transaction:
+        return _Transaction(self._db, self.path)
+
+
+class _Transaction:
+    """One commit; a failed write (disk full, folder gone) becomes a StorageError."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path | None) -> None:
+        self._db = db
+        self._path = path
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        try:
+            if kind is None:
+                self._db.commit()
+                return
+            self._db.rollback()
+        except sqlite3.Error as failure:
+            raise StorageError(self._path or Path(":memory:"), str(failure)) from failure
+        if isinstance(exc, sqlite3.Error):
+            raise StorageError(self._path or Path(":memory:"), str(exc)) from exc
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is fsynced before it returns, so an intent is on disk before its
+        # request leaves, whatever kills the process afterwards.
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=5000")
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(path, str(exc)) from exc
+    return db
+
+
+def _outcome(values: tuple[Any, ...]) -> RowOutcome:
+    row, status, endpoint, code, message, ids, http_status, attempts, duplicate_of, _ = values
+    return RowOutcome(
+        row,
+        Status(status),
+        Endpoint(endpoint) if endpoint else None,
+        code,
+        message,
+        tuple(ids.split(";")) if ids else (),
+        http_status,
+        attempts,
+        duplicate_of,
+    )
