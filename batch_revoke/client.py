@@ -391,7 +391,10 @@ def _issue_outcome(
             ErrorCode.NOT_IN_RESPONSE,
             "the answer does not mention this customer" + (" and issue" if row.issue_id else ""),
         )
-    revoked = tuple(str(e.get("issuedId") or row.issue_id) for e in entries if not e.get("error"))
+    # Sorted: the API lists entries in any order, and the result should not vary with it.
+    revoked = tuple(
+        sorted(str(e.get("issuedId") or row.issue_id) for e in entries if not e.get("error"))
+    )
     failures = [_entry_error(e["error"]) for e in entries if e.get("error")]
     if not failures:
         return outcome(row, Status.REVOKED, ids=revoked)

@@ -201,16 +201,7 @@ def run_job(
         table, earlier = _split_result(table)
     config.check_connection()
     identity = JournalIdentity(file_digest(config.input_path), config.identity_options())
-    if config.resume and config.output_path is None:
-        config = replace(config, output_path=_resumable_output(config, identity))
-    output = claim_output(
-        config.output_path,
-        config.input_path,
-        now(),
-        replace_existing=config.resume or config.overwrite,
-        label="verified" if config.settle_result else "results",
-    )
-    journal = _open_journal(config, output, identity)
+    output, journal = _open_record(config, identity, now)
     try:
         planner = Planner(table.field_index, config.identifier_type, config.batch_size)
         if config.settle_result:
@@ -251,18 +242,47 @@ def run_job(
 # --- opening the record ------------------------------------------------------------------
 
 
-def _open_journal(config: RunConfig, output: Path, identity: JournalIdentity) -> Journal:
-    if config.dry_run:
-        return Journal.in_memory(identity)
-    path = journal_path(output)
+def _open_record(
+    config: RunConfig, identity: JournalIdentity, now: Callable[[], datetime]
+) -> tuple[Path, Journal]:
+    """The result file and its journal. A resume checks the journal before touching the file;
+    a new run claims the file first, and leaves nothing behind if its journal cannot start."""
+    label = "verified" if config.settle_result else "results"
     if config.resume:
-        return Journal.resume(path, identity)
-    if path.exists() and not config.overwrite:
+        output = config.output_path or _resumable_output(config, identity)
+        journal = Journal.resume(journal_path(output), identity)
+        try:
+            claim_output(output, config.input_path, now(), replace_existing=True, label=label)
+        except BaseException:
+            journal.close()
+            raise
+        return output, journal
+    requested = config.output_path
+    if (
+        requested is not None
+        and not (config.dry_run or config.overwrite)
+        and journal_path(requested).exists()
+    ):
         raise ConfigError(
-            f"a journal of an earlier run is at {path}",
+            f"a journal of an earlier run is at {journal_path(requested)}",
             "pass --resume to continue that run, or --overwrite to start over",
         )
-    return Journal.create(path, identity)
+    output = claim_output(
+        requested, config.input_path, now(), replace_existing=config.overwrite, label=label
+    )
+    try:
+        if config.dry_run:
+            return output, Journal.in_memory(identity)
+        return output, Journal.create(journal_path(output), identity)
+    except StorageError:
+        output.unlink(missing_ok=True)  # nothing was sent
+        _remove_journal(journal_path(output))
+        raise
+
+
+def _remove_journal(path: Path) -> None:
+    for name in (str(path), f"{path}-wal", f"{path}-shm"):
+        Path(name).unlink(missing_ok=True)
 
 
 def _resumable_output(config: RunConfig, identity: JournalIdentity) -> Path:

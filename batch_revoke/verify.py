@@ -137,7 +137,7 @@ def _settle_issue(item: Unsettled, issuals: list[_Entry], reply: ApiReply) -> Ro
     ours = [e for e in issuals if _ours(e, item.sent_at)]
     if not ours:
         return row  # nothing of ours was revoked: the API's answer (404) is the truth
-    ids = tuple(e.ident for e in ours)
+    ids = tuple(sorted(e.ident for e in ours))
     return _revoked(item, reply, ids, "no ACTIVE enrolment is left")
 
 

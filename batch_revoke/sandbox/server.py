@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ ISSUE_BULK_PATH = "/api_gateway/v1/badges/badgeMeta/customer/issueBulk"
 EARN_PATH = "/api_gateway/v1/badges/customer/earn"
 READ_BACK_PATH = "/api_gateway/v1/badges/management/{customerId}/badge/{badgeMetaId}"
 STATE_PATH = "/_sandbox/state"  # the sandbox's own: dump (GET) the state, for tests and people
+REQUESTS_PATH = "/_sandbox/requests"  # the sandbox's own: every revoke request received
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -186,11 +187,20 @@ class _Sandbox:
     async def dump(self, request: web.Request) -> web.StreamResponse:
         return _json(200, self.state.dump())
 
+    async def logged(self, request: web.Request) -> web.StreamResponse:
+        return _json(
+            200,
+            [
+                {**asdict(entry), "fault": entry.fault.value if entry.fault else None}
+                for entry in self.config.requests
+            ],
+        )
+
     @web.middleware
     async def gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Latency, then auth, then the per-minute limit, as a gateway would apply them."""
         await self.delay()
-        if request.path in (TOKEN_PATH, STATE_PATH):
+        if request.path in (TOKEN_PATH, STATE_PATH, REQUESTS_PATH):
             return await handler(request)
         caller = self.caller(request)
         if caller is None:
@@ -212,6 +222,7 @@ def make_app(config: SandboxConfig) -> web.Application:
     app.router.add_post(EARN_PATH, sandbox.earn)
     app.router.add_get(READ_BACK_PATH, sandbox.read_back)
     app.router.add_get(STATE_PATH, sandbox.dump)
+    app.router.add_get(REQUESTS_PATH, sandbox.logged)
     return app
 
 

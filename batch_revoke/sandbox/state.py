@@ -116,6 +116,13 @@ class SandboxState:
             ) from exc
         return state
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], seed: int = 0) -> SandboxState:
+        """A state from the JSON form, already parsed."""
+        state = cls(seed)
+        state._load_json(data)
+        return state
+
     def _load_json(self, data: dict[str, Any]) -> None:
         credentials = data.get("credentials")
         if credentials:
