@@ -166,7 +166,8 @@ def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path, uninterrupted):
         assert "not_attempted" in {r["status"] for r in rows}
         assert "interrupted (SIGTERM)" in stderr
         hint = stderr.strip().splitlines()[-1]
-        assert hint.startswith("to finish it: batch-revoke run") and hint.endswith("--resume")
+        assert hint.startswith("to finish it: batch-revoke run")
+        assert hint.endswith("--resume")
         resumed = run_cli(running, *hint.removeprefix("to finish it: batch-revoke run ").split())
     assert resumed.returncode == 1, resumed.stderr
     assert [r["status"] for r in results(out)] == [r["status"] for r in expected]
@@ -220,7 +221,8 @@ def test_a_journal_of_another_input_or_other_options_is_refused(tmp_path, write_
     assert changed.returncode == option.returncode == exists.returncode == 2
     assert "another input" in changed.stderr
     assert "batch_size '5' (was '20')" in option.stderr
-    assert "--resume" in exists.stderr and "--overwrite" in exists.stderr
+    assert "--resume" in exists.stderr
+    assert "--overwrite" in exists.stderr
     for done in (changed, option, exists):
         assert len(done.stderr.strip().splitlines()) == 1
         assert "Traceback" not in done.stderr
