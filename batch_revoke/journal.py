@@ -154,8 +154,8 @@ class Journal:
                 f"no journal at {path}, so there is nothing to resume",
                 "pass the --output of the run to resume, or start a new run without --resume",
             )
-        journal = cls(_connect(path), path)
         try:
+            journal = cls(_connect(path), path)
             stored = journal.identity()
         except (sqlite3.DatabaseError, KeyError, ValueError) as exc:
             raise ConfigError(
@@ -349,7 +349,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         # request leaves, whatever kills the process afterwards.
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.OperationalError) as exc:
         raise StorageError(path, str(exc)) from exc
     return db
 

@@ -149,3 +149,10 @@ def test_duplicates_point_at_the_first_row_and_are_not_sent():
 def test_earn_rows_are_one_request_each():
     batches, _ = plan([record(n, "B1", str(n), "", f"E{n}") for n in range(1, 4)])
     assert [(b.mode, len(b.rows)) for b in batches] == [(Mode.EARN, 1)] * 3
+
+
+@pytest.mark.parametrize("issue", [False, True], ids=["customers", "revokeIssuals"])
+def test_a_badge_with_more_than_20_rows_gets_full_batches_and_the_rest(issue):
+    records = [record(n, "B1", str(1000 + n), f"I{n}" if issue else "") for n in range(1, 46)]
+    batches, _ = plan(records)
+    assert sorted(len(b.rows) for b in batches) == [5, 20, 20]

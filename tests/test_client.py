@@ -251,7 +251,7 @@ def test_customers_mode_lists_every_revoked_enrolment():
         "errors": [],
     }
     first, second = interpret(customers_batch("000777", "62090013"), reply(body), 1)
-    assert (first.status, first.issued_ids) == (Status.REVOKED, ("I2", "I1"))
+    assert (first.status, first.issued_ids) == (Status.REVOKED, ("I1", "I2"))
     assert (second.status, second.issued_ids) == (Status.REVOKED, ("I9",))
 
 
@@ -320,6 +320,17 @@ def test_request_bodies_keep_ids_as_text():
     customers = build_request(customers_batch("1", "2"))
     assert customers.body == {"badgeMetaId": "B1", "customers": ["1", "2"]}
     assert "revokeIssuals" not in customers.body
+
+
+def test_leading_zeros_reach_the_api_in_every_body():
+    """000777 is customer 777 to the API, but 0099000013 as a mobile is someone else than
+    99000013: no body may strip what the file holds."""
+    customers = build_request(customers_batch("000777", "0012"))
+    assert customers.body["customers"] == ["000777", "0012"]
+    earn = build_request(earn_batch("0099000013", "007", IdentifierType.MOBILE))
+    assert (earn.body["customerId"], earn.body["earnedBadgeId"]) == ("0099000013", "007")
+    by_id = build_request(earn_batch("000566135941", "E1"))
+    assert by_id.body["customerId"] == "000566135941"
 
 
 @pytest.mark.parametrize(

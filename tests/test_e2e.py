@@ -167,6 +167,10 @@ def test_the_sample_shows_every_outcome_and_the_server_agrees(tmp_path):
     ]
     assert next(r for r in rows if r["ticket"] == "TCK-1016")["customerId"] == "000777"
     assert_revoked_really_are(rows, before, state)
+    # Ids went out as written: 000777 stays 000777 in the customers body.
+    bodies = [entry.body for entry in running.requests]
+    assert any("000777" in body.get("customers", []) for body in bodies)
+    assert any(body.get("customerId") == "919900000013" for body in bodies)
     # Nothing the file did not ask for was touched.
     assert state.enrolments["6703724a9235f02fd5d71cc9"].issuedStatus == "ACTIVE"
     assert state.enrolments["654cc0496bccde1274b6d3b8"].issuedStatus == "ACTIVE"
@@ -297,6 +301,21 @@ def test_persistent_fault_runs_out_of_attempts(tmp_path):
         ("failed", "http_503", "2")
     }
     assert done.returncode == 1
+
+
+def test_retry_after_is_what_gets_through_a_rate_limit(tmp_path):
+    """3 calls per 3 s, and two tries per request: the second try succeeds only if it waits
+    as long as Retry-After says (about 3 s); the backoff alone (0.5-1.5 s) comes too early."""
+    out = tmp_path / "out.csv"
+    with sandbox(rate_limit=RateLimit(3, 3.0)) as (running, _state):
+        done = run_cli(
+            running, str(SAMPLE), "-o", str(out), "--max-attempts", "2", "--concurrency", "1"
+        )
+    assert done.returncode == 1, done.stderr
+    rows = results(out)
+    assert sum(r["status"] == "revoked" for r in rows) == 8, done.stderr
+    assert "HTTP 429" in done.stderr
+    assert "2" in {r["attempts"] for r in rows if r["status"] in ("revoked", "failed")}
 
 
 def test_the_sandbox_rate_limit_is_survived_through_retry_after(tmp_path):

@@ -51,3 +51,23 @@ def test_refused_credentials_abort_with_exit_3_and_a_complete_file(write_csv, tm
     # The refused request did nothing: its row is not_attempted like the rest, and resumable.
     assert report.tally.by_status == {Status.NOT_ATTEMPTED: 5}
     assert report.resumable
+
+
+def test_failed_rows_alone_make_exit_status_1(write_csv, tmp_path):
+    """No invalid or unconfirmed rows: a 404 answer is enough to say not everything went."""
+
+    def api(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        entries = []
+        for customer in body["customers"]:
+            error = None if customer == "1" else {"code": 404, "message": "no issue instance"}
+            entries.append({"customerId": int(customer), "issuedId": "I1", "error": error})
+        return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
+
+    path = write_csv("badgeMetaId,customerId\nB1,1\nB1,2\n")
+    report = run_job(
+        RunConfig(path, tmp_path / "out.csv", "https://api.invalid", BasicCredentials("u", "p")),
+        transport=httpx.MockTransport(api),
+    )
+    assert report.tally.by_status == {Status.REVOKED: 1, Status.FAILED: 1}
+    assert report.exit_status is ExitStatus.NOT_ALL_REVOKED

@@ -1,0 +1,95 @@
+"""The journal: what a resume reads back from it, and what it refuses."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from batch_revoke.errors import ConfigError
+from batch_revoke.journal import Journal, JournalIdentity, find_journal, journal_path
+from batch_revoke.model import Batch, Endpoint, Mode, Row, RowOutcome, Status
+from tests.conftest import customers_batch
+
+IDENTITY = JournalIdentity("abc", {"host": "https://eu.example", "batch_size": "20"})
+
+
+def outcome(row: int, status: Status, code: str = "") -> RowOutcome:
+    return RowOutcome(row, status, Endpoint.REVOKE_ISSUE, code, "", ("I1",), 200, 1)
+
+
+def test_a_request_without_its_answer_is_in_flight_after_reopening(tmp_path):
+    path = tmp_path / "out.csv.journal"
+    journal = Journal.create(path, IDENTITY)
+    answered = customers_batch("1", "2")
+    lost = Batch(2, Mode.CUSTOMERS, "B1", (Row(3, "B1", "3"),))
+    journal.sending(answered)
+    journal.sending(lost)
+    journal.answered(answered, [outcome(1, Status.REVOKED), outcome(2, Status.FAILED, "404")])
+    journal.close()  # as if killed: nothing more is written
+
+    again = Journal.resume(path, IDENTITY)
+    states = again.row_states()
+    assert states.settled == {1, 2}
+    assert states.in_flight == {3}
+    assert next(iter(again.outcomes())) == outcome(1, Status.REVOKED)
+
+
+def test_nothing_done_failures_and_unconfirmed_rows_are_not_settled(tmp_path):
+    journal = Journal.create(tmp_path / "j", IDENTITY)
+    journal.record(
+        [
+            outcome(1, Status.FAILED, "http_429"),
+            outcome(2, Status.FAILED, "connection_error"),
+            outcome(3, Status.UNCONFIRMED, "timeout"),
+            outcome(4, Status.FAILED, "814"),
+            outcome(5, Status.INVALID, "missing_value"),
+        ]
+    )
+    states = journal.row_states()
+    assert states.settled == {4, 5}
+    assert set(states.unsettled) == {1, 2, 3}
+
+
+def test_an_abandoned_request_leaves_its_rows_unsent(tmp_path):
+    journal = Journal.create(tmp_path / "j", IDENTITY)
+    batch = customers_batch("1")
+    journal.sending(batch)
+    journal.abandoned(batch)
+    assert journal.in_flight() == {}
+    assert journal.row_states().unsettled == {}
+
+
+@pytest.mark.parametrize(
+    ("identity", "fragment"),
+    [
+        (JournalIdentity("other", IDENTITY.options), "another input"),
+        (
+            JournalIdentity("abc", {**IDENTITY.options, "host": "https://us.example"}),
+            "host 'https://us.example' (was 'https://eu.example')",
+        ),
+    ],
+)
+def test_a_journal_of_another_run_is_refused(tmp_path, identity, fragment):
+    path = tmp_path / "j"
+    Journal.create(path, IDENTITY).close()
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        Journal.resume(path, identity)
+
+
+def test_no_journal_and_not_a_journal_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        Journal.resume(tmp_path / "missing", IDENTITY)
+    junk = tmp_path / "junk"
+    junk.write_text("hello", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a batch-revoke journal"):
+        Journal.resume(junk, IDENTITY)
+
+
+def test_the_newest_journal_of_the_same_input_is_found(tmp_path):
+    older, newer = tmp_path / "in-results-1.csv", tmp_path / "in-results-2.csv"
+    Journal.create(journal_path(older), IDENTITY).close()
+    Journal.create(journal_path(newer), IDENTITY).close()
+    Journal.create(journal_path(tmp_path / "in-results-3.csv"), JournalIdentity("x", {})).close()
+    assert find_journal(tmp_path, "in", "abc") == newer
+    assert find_journal(tmp_path, "in", "nope") is None

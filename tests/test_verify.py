@@ -1,0 +1,188 @@
+"""Read-back verification: the pure settlement, and the read-back call through respx."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from batch_revoke.client import (
+    READ_BACK_PATH,
+    ApiReply,
+    Authenticator,
+    BasicCredentials,
+    CapillaryClient,
+)
+from batch_revoke.model import Endpoint, IdentifierType, Row, RowOutcome, Status
+from batch_revoke.sender import RetryPolicy, Sender
+from batch_revoke.verify import CLOCK_SLACK, Unsettled, settle, verify
+
+SENT = time.time()
+RECENT = "2030-01-01T00:00:00+00:00"  # any time after SENT
+LONG_AGO = "2020-01-01T00:00:00Z"
+ISSUAL = Row(1, "B1", "000777", "I1")
+CUSTOMER = Row(2, "B1", "777")
+EARN = Row(3, "B1", "777", "", "E1")
+LOST = RowOutcome(
+    1, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout", "ReadTimeout", (), None, 2
+)
+
+
+def reply(issuals=(), earns=(), status: int = 200, body=None) -> ApiReply:
+    data = {
+        "badgeMetaId": "B1",
+        "customerId": 777,
+        "issualDetails": {"issuals": list(issuals)},
+        "earnDetails": {"earns": list(earns)},
+    }
+    return ApiReply(status, body if body is not None else {"data": data, "errors": []}, "", None, 1)
+
+
+def issual(ident: str, status: str = "REVOKED", revoked_on: object = RECENT) -> dict:
+    entry: dict = {"issueId": ident, "issuedStatus": status}
+    if status == "REVOKED":
+        entry["revokedOn"] = revoked_on
+    return entry
+
+
+def earn(ident: str, active: bool = False, revoked_on: object = RECENT) -> dict:
+    entry: dict = {"earnedBadgeId": ident, "isActive": active}
+    if not active:
+        entry["revokedOn"] = revoked_on
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("row", "answer", "expected"),
+    [
+        pytest.param(ISSUAL, reply([issual("I1")]), ("revoked", ("I1",)), id="issual-revoked"),
+        pytest.param(ISSUAL, reply([issual("I1", "ACTIVE")]), "resend", id="issual-active"),
+        pytest.param(ISSUAL, reply([issual("I2")]), "resend", id="issual-absent"),
+        pytest.param(
+            ISSUAL,
+            reply([issual("I1", revoked_on=LONG_AGO)]),
+            "resend",
+            id="issual-revoked-earlier",
+        ),
+        pytest.param(
+            ISSUAL,
+            reply([issual("I1", revoked_on=int((SENT + 60) * 1000))]),
+            ("revoked", ("I1",)),
+            id="issual-revoked-epoch-millis",
+        ),
+        pytest.param(
+            CUSTOMER,
+            reply([issual("I3"), issual("I2"), issual("I9", revoked_on=LONG_AGO)]),
+            ("revoked", ("I2", "I3")),
+            id="customer-none-active-ours-only",
+        ),
+        pytest.param(
+            CUSTOMER, reply([issual("I2"), issual("I3", "ACTIVE")]), "resend", id="customer-active"
+        ),
+        pytest.param(CUSTOMER, reply([]), "resend", id="customer-never-enrolled"),
+        pytest.param(EARN, reply(earns=[earn("E1")]), ("revoked", ("E1",)), id="earn-inactive"),
+        pytest.param(EARN, reply(earns=[earn("E1", active=True)]), "resend", id="earn-active"),
+        pytest.param(
+            ISSUAL,
+            reply([{"issueId": "I1", "issuedStatus": "EXPIRED"}]),
+            "unconfirmed",
+            id="unknown-status",
+        ),
+        pytest.param(
+            ISSUAL, reply([issual("I1", revoked_on="last tuesday")]), "unconfirmed", id="bad-date"
+        ),
+        pytest.param(ISSUAL, reply([issual("I1", revoked_on=None)]), "unconfirmed", id="no-date"),
+        pytest.param(
+            EARN,
+            reply(earns=[{"earnedBadgeId": "E1", "active": False}]),
+            "unconfirmed",
+            id="earn-shape",
+        ),
+        pytest.param(
+            ISSUAL, reply(body={"data": {"issuals": []}}), "unconfirmed", id="no-issualDetails"
+        ),
+        pytest.param(ISSUAL, reply(status=500, body={}), "unconfirmed", id="http-500"),
+        pytest.param(ISSUAL, "read-back failed: ReadTimeout", "unconfirmed", id="call-failed"),
+    ],
+)
+def test_settle(row, answer, expected):
+    settled = settle(Unsettled(row, LOST, SENT), answer)
+    if expected == "resend":
+        assert settled == row
+    elif expected == "unconfirmed":
+        assert isinstance(settled, RowOutcome)
+        assert settled.status is Status.UNCONFIRMED
+        assert settled.error_message.startswith("ReadTimeout; ")  # the first cause is kept
+    else:
+        assert isinstance(settled, RowOutcome)
+        assert (settled.status.value, settled.issued_ids) == expected
+        assert "confirmed by read-back" in settled.error_message
+        assert settled.attempts == 2
+
+
+def test_without_a_send_time_any_revocation_counts():
+    """`verify` of an old result file cannot know when its request left."""
+    settled = settle(Unsettled(ISSUAL, LOST, None), reply([issual("I1", revoked_on=LONG_AGO)]))
+    assert isinstance(settled, RowOutcome)
+    assert settled.status is Status.REVOKED
+
+
+def test_clock_slack_tolerates_a_server_clock_behind_ours():
+    just_before = SENT - CLOCK_SLACK / 2
+    settled = settle(Unsettled(ISSUAL, LOST, SENT), reply([issual("I1", revoked_on=just_before)]))
+    assert isinstance(settled, RowOutcome)
+    assert settled.status is Status.REVOKED
+
+
+def test_in_flight_rows_without_an_answer_say_so():
+    settled = settle(Unsettled(ISSUAL, None, SENT), "read-back failed: ConnectError")
+    assert isinstance(settled, RowOutcome)
+    assert (settled.status, settled.error_code) == (Status.UNCONFIRMED, "run_aborted")
+    assert "in flight" in settled.error_message
+
+
+BASE = "http://127.0.0.1:9"
+
+
+async def test_verify_reads_back_once_per_customer_and_badge(respx_mock):
+    route = respx_mock.get(
+        BASE + READ_BACK_PATH.format(customerId="000777", badgeMetaId="B1")
+    ).mock(return_value=httpx.Response(200, json=reply([issual("I1"), issual("I5")]).body))
+    mobile = Row(4, "B1", "919900000013", "", "E7", IdentifierType.MOBILE)
+    items = [
+        Unsettled(ISSUAL, LOST, SENT),
+        Unsettled(Row(5, "B1", "000777", "I5"), LOST, SENT),
+        Unsettled(mobile, None, SENT),
+    ]
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = Sender(CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))))
+        outcomes, resend = await verify(items, sender)
+    assert route.call_count == 1
+    assert route.calls[0].request.url.params["includeStatistics"] == "true"
+    assert resend == []
+    by_row = {o.row: o for o in outcomes}
+    assert (by_row[1].status, by_row[5].status) == (Status.REVOKED, Status.REVOKED)
+    assert by_row[4].status is Status.UNCONFIRMED
+    assert "not a mobile" in by_row[4].error_message
+
+
+async def test_a_read_back_that_keeps_failing_leaves_the_row_unconfirmed(respx_mock):
+    respx_mock.get(url__regex=r".*/badges/management/.*").mock(
+        side_effect=httpx.ConnectError("refused")
+    )
+
+    async def no_wait(_: float) -> None:
+        return None
+
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = Sender(
+            CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))),
+            RetryPolicy(max_attempts=2),
+            sleep=no_wait,
+        )
+        outcomes, resend = await verify([Unsettled(ISSUAL, LOST, SENT)], sender)
+    assert resend == []
+    (outcome,) = outcomes
+    assert outcome.status is Status.UNCONFIRMED
+    assert "read-back failed" in outcome.error_message
