@@ -251,7 +251,7 @@ def test_transient_faults_are_retried_to_the_same_result(tmp_path, fault, extra)
     ("fault", "extra"),
     [
         pytest.param("apply-drop", [], id="apply-then-drop"),
-        pytest.param("slow", ["--timeout", "0.5"], id="slow-past-timeout"),
+        pytest.param("slow", ["--timeout", "0.3"], id="slow-past-timeout"),
     ],
 )
 def test_lost_answers_are_settled_by_read_back(tmp_path, fault, extra):
@@ -259,8 +259,8 @@ def test_lost_answers_are_settled_by_read_back(tmp_path, fault, extra):
     except the earns named by mobile or email, which the read-back cannot look up."""
     out = tmp_path / "out.csv"
     before = SandboxState.load(SAMPLE_STATE)
-    with sandbox(fault, slow_seconds=1.5) as (running, state):
-        done = run_cli(running, str(SAMPLE), "-o", str(out), "--max-attempts", "2", *extra)
+    with sandbox(fault, slow_seconds=0.6) as (running, state):
+        done = run_cli(running, str(SAMPLE), "-o", str(out), "--max-attempts", "1", *extra)
     rows = results(out)
     by_ticket = {r["ticket"]: r for r in rows}
     for ticket in ("TCK-1001", "TCK-1002", "TCK-1003", "TCK-1004", "TCK-1007", "TCK-1016"):
