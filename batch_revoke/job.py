@@ -10,14 +10,11 @@ import asyncio
 import contextlib
 import logging
 import re
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 
 import httpx
 
@@ -30,6 +27,7 @@ from batch_revoke.client import (
     check_base_url,
 )
 from batch_revoke.errors import ConfigError, InputError, StorageError
+from batch_revoke.interrupts import Finishing, Interrupts
 from batch_revoke.journal import (
     Journal,
     JournalIdentity,
@@ -59,6 +57,7 @@ from batch_revoke.writer import (
     DEFAULT_FOLDER,
     RESULT_COLUMNS,
     claim_output,
+    join_outcomes,
     mark_incomplete,
     write_results,
 )
@@ -513,7 +512,7 @@ async def _execute(
         progress = asyncio.create_task(
             _report_progress(sender, run, len(work.batches), config.progress_every)
         )
-        interrupts = _Interrupts(run.stop, rounds, config.grace)
+        interrupts = Interrupts(run.stop, rounds, config.grace)
         if handle_signals:
             interrupts.install()
         try:
@@ -642,53 +641,6 @@ def _give_up_deferred(work: _Work, run: _Run) -> None:
     work.deferred.clear()
 
 
-class _Interrupts:
-    """SIGINT, SIGTERM, SIGHUP: the first stops new requests and gives those in flight
-    `grace` seconds; the second (or the end of the grace) cancels them."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-    def __init__(self, stop: Stop, work: asyncio.Task[None], grace: float) -> None:
-        self.stop = stop
-        self.work = work
-        self.grace = grace
-        self.cancelled = False
-        self._installed: list[int] = []
-
-    def install(self) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in self.SIGNALS:
-            loop.add_signal_handler(signum, self.received, signum)
-            self._installed.append(signum)
-
-    def remove(self) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in self._installed:
-            loop.remove_signal_handler(signum)
-        self._installed.clear()
-
-    def received(self, signum: int) -> None:
-        name = signal.Signals(signum).name
-        if not self.stop.requested:
-            self.stop.request(f"interrupted ({name})")
-            log.warning(
-                "%s: no new requests; waiting up to %.0fs for those in flight "
-                "(interrupt again to stop now)",
-                name,
-                self.grace,
-            )
-            asyncio.get_running_loop().call_later(self.grace, self.cancel)
-            return
-        if not self.stop.reason.startswith("interrupted"):
-            self.stop.reason = f"interrupted ({name}) after: {self.stop.reason}"
-        self.cancel()
-
-    def cancel(self) -> None:
-        if not self.work.done():
-            self.cancelled = True
-            self.work.cancel()
-
-
 async def _report_progress(sender: Sender, run: _Run, total: int, every: float) -> None:
     """A plain line now and then, so a long run is never silent (stderr may be a log file)."""
     started = time.monotonic()
@@ -715,37 +667,15 @@ async def _report_progress(sender: Sender, run: _Run, total: int, every: float) 
 def _finish(table: InputTable, journal: Journal, report: RunReport, handle_signals: bool) -> None:
     """Write the result file from the journal. One more interrupt here is noted and the file
     still written; the next one stops at once and leaves the file marked INCOMPLETE."""
-    in_flight = journal.in_flight()
     reason = f"not sent: {report.aborted or 'the run ended before it was sent'}"
 
     def outcomes() -> Iterator[RowOutcome]:
-        recorded = journal.outcomes()
-        upcoming = next(recorded, None)
-        for record in table.records:
-            outcome = None
-            if upcoming is not None and upcoming.row == record.row:
-                outcome, upcoming = upcoming, next(recorded, None)
-            if record.row in in_flight and (outcome is None or not outcome.settled):
-                outcome = RowOutcome(
-                    record.row,
-                    Status.UNCONFIRMED,
-                    outcome.endpoint if outcome else None,
-                    ErrorCode.RUN_ABORTED,
-                    "in flight when the run stopped: it may or may not have been revoked; "
-                    "--resume reads it back",
-                )
-            elif outcome is None:
-                outcome = RowOutcome(
-                    record.row,
-                    Status.NOT_ATTEMPTED,
-                    None,
-                    ErrorCode.RUN_ABORTED,
-                    f"not sent: {reason}",
-                )
+        joined = join_outcomes(table.records, journal.outcomes(), journal.in_flight(), reason)
+        for outcome in joined:
             report.tally.add(outcome)
             yield outcome
 
-    with _Finishing(handle_signals):
+    with Finishing(handle_signals):
         try:
             write_results(report.output_path, table.columns, table.records, outcomes())
         except (KeyboardInterrupt, StorageError) as exc:
@@ -757,34 +687,6 @@ def _finish(table: InputTable, journal: Journal, report: RunReport, handle_signa
                 report.aborted = report.aborted or "interrupted while writing the result file"
                 with contextlib.suppress(StorageError):
                     mark_incomplete(report.output_path, table.path)
-
-
-class _Finishing:
-    """While the result file is written: the first interrupt is reported, the next raises."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.seen = 0
-        self._previous: dict[int, object] = {}
-
-    def __enter__(self) -> None:
-        if self.enabled:
-            for signum in _Interrupts.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._received)
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-
-    def _received(self, signum: int, frame: FrameType | None) -> None:
-        self.seen += 1
-        if self.seen == 1:
-            log.warning(
-                "writing the result file; interrupt again to stop now and leave it marked "
-                "INCOMPLETE (the journal keeps every outcome for --resume)"
-            )
-            return
-        raise KeyboardInterrupt
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -7,13 +7,13 @@ import csv
 import itertools
 import os
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.model import Endpoint, Record, RowOutcome, Status, Tally
+from batch_revoke.model import Endpoint, ErrorCode, Record, RowOutcome, Status, Tally
 
 RESULT_COLUMNS = (
     "row",
@@ -120,6 +120,38 @@ def write_results(
             out.writerow(list(record.values) + _result_cells(outcome))
 
     _replace(path, write)
+
+
+def join_outcomes(
+    records: Iterable[Record],
+    recorded: Iterable[RowOutcome],
+    in_flight: Container[int],
+    not_sent: str,
+) -> Iterator[RowOutcome]:
+    """Each record's outcome, in row order: the journal's (`recorded`, in row order), or for
+    a row in flight when the run stopped `unconfirmed`, or for a row never sent
+    `not_attempted` with the reason `not_sent`."""
+    pending = iter(recorded)
+    upcoming = next(pending, None)
+    for record in records:
+        outcome = None
+        if upcoming is not None and upcoming.row == record.row:
+            outcome, upcoming = upcoming, next(pending, None)
+        if record.row in in_flight and (outcome is None or not outcome.settled):
+            yield RowOutcome(
+                record.row,
+                Status.UNCONFIRMED,
+                outcome.endpoint if outcome else None,
+                ErrorCode.RUN_ABORTED,
+                "in flight when the run stopped: it may or may not have been revoked; "
+                "--resume reads it back",
+            )
+        elif outcome is None:
+            yield RowOutcome(
+                record.row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent
+            )
+        else:
+            yield outcome
 
 
 def _replace(path: Path, write: Callable[[TextIO], object]) -> None:
