@@ -15,20 +15,21 @@ from typing import Any, NoReturn, TypeVar, cast
 import click
 from click.core import ParameterSource
 
-from batch_revoke.client import CLUSTERS, credentials_from_env
+from batch_revoke.client import CLUSTERS, BasicCredentials, credentials_from_env
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError
 from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
 from batch_revoke.model import MAX_BATCH_SIZE, ExitStatus, IdentifierType
+from batch_revoke.pacing import RateLimit
 from batch_revoke.sandbox import (
     FaultPlan,
     FaultSpec,
+    RateLimitSpec,
     SandboxConfig,
     SandboxState,
     default_state_path,
     running_sandbox,
 )
 from batch_revoke.sandbox.server import bind_loopback, demo_credentials, serve_forever
-from batch_revoke.sender import RateLimit
 from batch_revoke.writer import format_summary
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -149,6 +150,25 @@ def connection_options(function: F) -> F:
             "second/minute. Capillary limits are per minute; demo clusters allow 100/min.",
         ),
         click.option(
+            "--rate-window",
+            type=click.FloatRange(min=0, min_open=True),
+            default=60.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="How long the server's rate-limit window is, when --rate-limit is not given "
+            "(Capillary counts per minute). After a 429 without Retry-After, every request "
+            "waits for the next window.",
+        ),
+        click.option(
+            "--max-throttle-wait",
+            type=click.FloatRange(min=0, min_open=True),
+            default=1800.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="Stop (resumable, exit 3) after this long of 429/503/521 answers in a row. "
+            "Those answers never use up --max-attempts.",
+        ),
+        click.option(
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
             default=30.0,
@@ -259,15 +279,17 @@ def sandbox_options(function: F) -> F:
         ),
         click.option(
             "--sandbox-rate-limit",
-            metavar="N/s|N/min",
-            help="Answer 429 with Retry-After above N requests per window and credential.",
+            metavar="N/min|N/s|N/<secs>s",
+            help="Answer 429 above N calls per till in windows aligned to the clock (a minute "
+            "starts at :00), like Capillary's per-minute limits. No Retry-After unless "
+            "--retry-after is given.",
         ),
         click.option(
             "--retry-after",
             type=click.FloatRange(min=0),
-            default=1.0,
-            show_default=True,
-            help="Seconds the sandbox's 429 fault asks clients to wait.",
+            metavar="SECONDS",
+            help="Send Retry-After with 429s (Capillary documents none): the 429 fault asks for "
+            "SECONDS, the rate limit for what is left of its window.",
         ),
         click.option(
             "--slow-seconds",
@@ -295,7 +317,7 @@ def _sandbox_config(state_path: Path | None, options: dict[str, Any]) -> Sandbox
         state=state,
         faults=FaultPlan((FaultSpec.parse(f) for f in options["faults"]), seed),
         latency_ms=_latency(options["latency_ms"]),
-        rate_limit=RateLimit.parse(rate) if rate else None,
+        rate_limit=RateLimitSpec.parse(rate) if rate else None,
         retry_after=options["retry_after"],
         slow_seconds=options["slow_seconds"],
         token_ttl=options["token_ttl"],
@@ -392,7 +414,9 @@ def run(input_path: Path, **options: Any) -> None:
         local = replace(
             config,
             base_url=running.base_url,
-            credentials=running.credentials,
+            credentials=BasicCredentials(
+                running.credentials.username, running.credentials.password
+            ),
             host_label="the embedded sandbox",
         )
         report = run_job(local, handle_signals=True)
@@ -449,6 +473,8 @@ def _config(input_path: Path, options: dict[str, Any], *, with_host: bool) -> Ru
         timeout=options["timeout"],
         max_attempts=options["max_attempts"],
         max_unanswered=options["max_unanswered"],
+        max_throttle_wait=options["max_throttle_wait"],
+        rate_window=options["rate_window"],
         identifier_type=IdentifierType.parse(options["identifier_type"]) or IdentifierType.ID,
         resume=options["resume"],
         overwrite=options["overwrite"],
@@ -465,6 +491,8 @@ def _finish(report: RunReport) -> NoReturn:
         journal=report.journal_path,
         read_backs=report.read_backs,
         incomplete=report.incomplete,
+        throttled=report.throttled,
+        pace=report.pace,
     )
     click.echo(summary, err=True)
     if report.resumable:

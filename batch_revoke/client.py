@@ -22,13 +22,8 @@ import httpx
 from batch_revoke.errors import AuthError, BatchRevokeError, ConfigError
 from batch_revoke.model import (
     Batch,
-    ErrorCode,
     IdentifierType,
     Mode,
-    Row,
-    RowOutcome,
-    Status,
-    id_key,
 )
 
 REVOKE_ISSUE_PATH = "/api_gateway/v1/badges/badgeMeta/customer/revokeIssue"
@@ -45,10 +40,6 @@ CLUSTERS = {
     "us": "https://us.api.capillarytech.com",
     "cn": "https://api.capillarytech.cn.com",
 }
-
-# Per-entry errors meaning "nothing there to revoke". After an attempt whose answer was lost,
-# they may mean our own earlier attempt revoked it, so they cannot be called failures.
-NOT_PRESENT_CODES = {"404", "814"}
 
 
 # --- credentials and authentication -------------------------------------------------------
@@ -315,135 +306,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-# --- answers -> per-row outcomes -----------------------------------------------------------
-
-
-def interpret(
-    batch: Batch, reply: ApiReply, attempts: int, earlier_unknown: str = ""
-) -> list[RowOutcome]:
-    """Each row's outcome from a final answer. Entries are matched by customer and id, never
-    by position. `earlier_unknown` names a previous attempt whose answer was lost."""
-
-    def outcome(
-        row: Row, status: Status, code: str = "", message: str = "", ids: tuple[str, ...] = ()
-    ) -> RowOutcome:
-        return RowOutcome(
-            row.row, status, batch.endpoint, code, message, ids, reply.http_status, attempts
-        )
-
-    body = reply.body
-    errors = _envelope_errors(body)
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(body, dict):
-        status = Status.UNCONFIRMED if reply.http_status < 400 else Status.FAILED
-        code = (
-            ErrorCode.BAD_RESPONSE if status is Status.UNCONFIRMED else f"http_{reply.http_status}"
-        )
-        message = f"HTTP {reply.http_status} with a body that is not JSON: {reply.text!r}"
-        return [outcome(row, status, code, message) for row in batch.rows]
-    if (errors and not data) or reply.http_status >= 400:
-        code, message = errors[0] if errors else (f"http_{reply.http_status}", reply.text)
-        if len(errors) > 1:
-            message = "; ".join(f"{c}: {m}" for c, m in errors)
-        status = Status.FAILED
-        if earlier_unknown and code in NOT_PRESENT_CODES:
-            status, message = Status.UNCONFIRMED, _maybe_earlier(message, earlier_unknown)
-        return [outcome(row, status, code, message) for row in batch.rows]
-    if batch.mode is Mode.EARN:
-        return [_earn_outcome(batch.rows[0], data, outcome)]
-    entries = data.get("revokedIssuedBadges") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        message = "the answer has no revokedIssuedBadges list"
-        return [
-            outcome(r, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, message) for r in batch.rows
-        ]
-    by_customer: dict[str, list[dict[str, Any]]] = {}
-    for entry in entries:
-        if isinstance(entry, dict) and "customerId" in entry:
-            by_customer.setdefault(id_key(entry["customerId"]), []).append(entry)
-    results = []
-    for row in batch.rows:
-        mine = [e for e in by_customer.get(row.customer_key, []) if _is_for(row, e)]
-        results.append(_issue_outcome(row, mine, earlier_unknown, outcome))
-    return results
-
-
-_OutcomeFactory = Callable[..., RowOutcome]
-
-
-def _is_for(row: Row, entry: dict[str, Any]) -> bool:
-    """In revokeIssuals mode an entry names its issue, except the 404 that names none."""
-    issued = entry.get("issuedId")
-    return (
-        row.mode is Mode.CUSTOMERS or issued in (None, "") or id_key(issued) == id_key(row.issue_id)
-    )
-
-
-def _issue_outcome(
-    row: Row, entries: list[dict[str, Any]], earlier_unknown: str, outcome: _OutcomeFactory
-) -> RowOutcome:
-    if not entries:
-        return outcome(
-            row,
-            Status.UNCONFIRMED,
-            ErrorCode.NOT_IN_RESPONSE,
-            "the answer does not mention this customer" + (" and issue" if row.issue_id else ""),
-        )
-    # Sorted: the API lists entries in any order, and the result should not vary with it.
-    revoked = tuple(
-        sorted(str(e.get("issuedId") or row.issue_id) for e in entries if not e.get("error"))
-    )
-    failures = [_entry_error(e["error"]) for e in entries if e.get("error")]
-    if not failures:
-        return outcome(row, Status.REVOKED, ids=revoked)
-    code, message = failures[0]
-    if len(failures) > 1:
-        message = "; ".join(f"{c}: {m}" for c, m in failures)
-    if revoked:
-        # Some enrolments went, some did not: the row's request is only partly done.
-        message = f"{len(revoked)} enrolment(s) revoked, but {message}"
-    elif earlier_unknown and code in NOT_PRESENT_CODES:
-        return outcome(row, Status.UNCONFIRMED, code, _maybe_earlier(message, earlier_unknown))
-    return outcome(row, Status.FAILED, code, message, revoked)
-
-
-def _earn_outcome(row: Row, data: Any, outcome: _OutcomeFactory) -> RowOutcome:
-    if not isinstance(data, dict) or "isActive" not in data:
-        return outcome(
-            row, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, "the answer has no isActive flag"
-        )
-    earned = str(data.get("earnedBadgeId") or row.earned_badge_id)
-    if id_key(earned) != id_key(row.earned_badge_id):
-        message = f"the answer is about earnedBadgeId {earned}, not this row's"
-        return outcome(row, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, message)
-    if data["isActive"] is False:
-        return outcome(row, Status.REVOKED, ids=(earned,))
-    message = "the API answered without error but reports the earned badge still active"
-    return outcome(row, Status.UNCONFIRMED, ErrorCode.BAD_RESPONSE, message)
-
-
-def _envelope_errors(body: Any) -> list[tuple[str, str]]:
-    raw = body.get("errors") if isinstance(body, dict) else None
-    if not isinstance(raw, list):
-        return []
-    return [_entry_error(item) for item in raw if item]
-
-
-def _entry_error(error: Any) -> tuple[str, str]:
-    if not isinstance(error, dict):
-        return "api_error", str(error)
-    message = str(error.get("message") or "")
-    code = error.get("code")
-    if code is None or code == "":
-        # The API's "issue doesn't belong to customer" carries no code; give it a stable one.
-        code = ErrorCode.ISSUE_NOT_OF_CUSTOMER if "belong" in message.lower() else "api_error"
-    return str(code), message
-
-
-def _maybe_earlier(message: str, earlier_unknown: str) -> str:
-    return (
-        f"{message}, but an earlier attempt's answer was lost ({earlier_unknown}) and may have "
-        "revoked it; check the customer's badge before sending it again"
-    )

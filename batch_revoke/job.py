@@ -50,8 +50,9 @@ from batch_revoke.model import (
     Tally,
     id_key,
 )
+from batch_revoke.pacing import Pacer, RateLimit, Sleep
 from batch_revoke.reader import InputTable, read_input
-from batch_revoke.sender import RateLimit, RateLimiter, RetryPolicy, Sender, Sleep, Stop, Stopped
+from batch_revoke.sender import RetryPolicy, Sender, Stop, Stopped
 from batch_revoke.verify import Unsettled, verify
 from batch_revoke.writer import (
     DEFAULT_FOLDER,
@@ -118,6 +119,8 @@ class RunConfig:
     verify: bool = True  # settle unconfirmed rows by reading them back
     max_errors: ErrorLimit | None = None
     max_unanswered: int = 20  # stop after this many calls in a row got no answer; 0: never
+    max_throttle_wait: float = 1800.0  # stop after this long of 429/503/521 answers in a row
+    rate_window: float = 60.0  # the server's rate-limit window when --rate-limit is not given
     grace: float = 10.0  # seconds requests in flight get to finish after a stop
     host_label: str = ""  # what the journal records as the host, when base_url is not stable
     settle_result: bool = False  # input_path is an earlier result file: settle its unconfirmed
@@ -129,6 +132,13 @@ class RunConfig:
             raise ConfigError(f"--concurrency {self.concurrency} is below 1", "use 1 or more")
         if self.max_attempts < 1:
             raise ConfigError(f"--max-attempts {self.max_attempts} is below 1", "use 1 or more")
+        if not self.max_throttle_wait > 0:
+            raise ConfigError(
+                f"--max-throttle-wait {self.max_throttle_wait} is not positive",
+                "use seconds, e.g. 1800",
+            )
+        if not self.rate_window > 0:
+            raise ConfigError(f"--rate-window {self.rate_window} is not positive", "e.g. 60")
         if not self.timeout > 0:
             raise ConfigError(f"--timeout {self.timeout} is not positive", "use seconds, e.g. 30")
         if self.output_path is not None and _same_file(self.output_path, self.input_path):
@@ -169,6 +179,8 @@ class RunReport:
     journal_path: Path | None = None
     incomplete: bool = False  # the result file still says INCOMPLETE; the journal has it all
     read_backs: int = 0
+    throttled: int = 0  # calls answered 429
+    pace: str = ""  # the pace the run settled on, for people
 
     @property
     def exit_status(self) -> ExitStatus:
@@ -227,6 +239,8 @@ def run_job(
             aborted,
             journal.path,
             read_backs=run.read_backs,
+            throttled=run.pacer.throttled_calls if run.pacer else 0,
+            pace=run.pacer.describe() if run.pacer and run.pacer.pace else "",
         )
         report.tally.http_calls, report.tally.retries = run.http_calls, run.retries
         _finish(table, journal, report, handle_signals)
@@ -414,6 +428,7 @@ class _Run:
         self.retries = 0
         self.read_backs = 0
         self.storage_error: StorageError | None = None
+        self.pacer: Pacer | None = None
         self.unconfirmed: list[Unsettled] = []  # to read back after the sends
         self._sent_at: dict[int, float] = {}
 
@@ -496,11 +511,21 @@ async def _execute(
         headers={"User-Agent": "batch-revoke"},
     ) as http:
         client = CapillaryClient(http, Authenticator(config.credentials))
-        limiter = RateLimiter(config.rate_limit, sleep=sleep) if config.rate_limit else None
-        policy = replace(config.retry, max_attempts=config.max_attempts)
-        sender = Sender(
-            client, policy, config.concurrency, limiter, sleep, run.stop, config.max_unanswered
+        policy = replace(
+            config.retry,
+            max_attempts=config.max_attempts,
+            max_throttle_wait=config.max_throttle_wait,
         )
+        pacer = Pacer(
+            config.rate_limit,
+            config.rate_window,
+            max_retry_after=policy.max_retry_after,
+            sleep=sleep,
+        )
+        sender = Sender(
+            client, policy, config.concurrency, pacer, sleep, run.stop, config.max_unanswered
+        )
+        run.pacer = pacer
         log.info(
             "sending %d requests to %s, %d at a time%s",
             len(work.batches),
@@ -650,13 +675,15 @@ async def _report_progress(sender: Sender, run: _Run, total: int, every: float) 
         elapsed = time.monotonic() - started
         left = f"{(total - done) * elapsed / done:.0f}s" if done else "?"
         log.info(
-            "progress: %d of %d requests done (%.0f%%), %d rows answered, %d retries; "
-            "about %s left",
+            "progress: %d of %d requests done (%.0f%%), %d rows answered, %d retries, "
+            "%d throttled, %s; about %s left",
             done,
             total,
             100 * done / total if total else 100,
             run.answered_rows,
             sender.retries,
+            sender.pacer.throttled_calls,
+            sender.pacer.describe(),
             left,
         )
 

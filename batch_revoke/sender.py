@@ -1,78 +1,36 @@
-"""Batches -> outcomes: concurrency, the rate limit, and tenacity retries around client calls."""
+"""Batches -> outcomes: concurrency, the shared pace (pacing.py), and tenacity retries around
+client calls. A 429, 503 or 521 says nothing was done: it never uses up --max-attempts, and is
+bounded by time instead (--max-throttle-wait of throttling in a row stops the run)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_base, wait_exponential_jitter
 
-from batch_revoke.client import ApiReply, CapillaryClient, TokenUnavailable, interpret
-from batch_revoke.errors import AuthError, ConfigError
-from batch_revoke.model import Batch, ErrorCode, RowOutcome, Status
+from batch_revoke.answers import (
+    NOT_APPLIED_STATUSES,
+    RetryableFailure,
+    exhausted,
+    failure_of,
+    interpret,
+    transport_failure,
+)
+from batch_revoke.client import ApiReply, CapillaryClient, TokenUnavailable
+from batch_revoke.errors import AuthError
+from batch_revoke.model import Batch, ErrorCode, RowOutcome
+from batch_revoke.pacing import Answer, Pacer, PaceStopped, RateLimit, Sleep
+
+__all__ = ["Pacer", "RateLimit", "RetryPolicy", "Sender", "Stop", "Stopped"]
 
 log = logging.getLogger(__name__)
-
-Sleep = Callable[[float], Awaitable[None]]
-
-# Answers that say the request was not carried out, so a retry cannot double anything.
-NOT_APPLIED_STATUSES = {429, 503, 521}
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    count: int
-    period: float  # seconds
-
-    @classmethod
-    def parse(cls, text: str) -> RateLimit:
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(s|sec|second|m|min|minute)\s*", text)
-        if not match or int(match.group(1)) < 1:
-            raise ConfigError(
-                f"rate limit {text!r} is not N/s or N/min",
-                "e.g. --rate-limit 100/min (Capillary demo clusters allow 100 per minute)",
-            )
-        period = 1.0 if match.group(2).startswith("s") else 60.0
-        return cls(int(match.group(1)), period)
-
-    def __str__(self) -> str:
-        return f"{self.count}/{'s' if self.period == 1.0 else 'min'}"
-
-
-class RateLimiter:
-    """A sliding window: no `period`-long window ever holds more than `count` request starts,
-    whatever fixed or sliding window the server counts in."""
-
-    def __init__(
-        self,
-        limit: RateLimit,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        self.limit = limit
-        self._clock = clock
-        self._sleep = sleep
-        self._starts: deque[float] = deque()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:  # first come, first served
-            while True:
-                now = self._clock()
-                while self._starts and now - self._starts[0] >= self.limit.period:
-                    self._starts.popleft()
-                if len(self._starts) < self.limit.count:
-                    self._starts.append(now)
-                    return
-                await self._sleep(self._starts[0] + self.limit.period - now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,32 +39,12 @@ class RetryPolicy:
     initial_wait: float = 0.5
     max_wait: float = 30.0
     max_retry_after: float = 300.0  # longer Retry-After values are capped, not obeyed blindly
-
-
-class RetryableFailure(Exception):
-    """One attempt ended without a final answer."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        maybe_applied: bool,
-        http_status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-        self.maybe_applied = maybe_applied
-        self.http_status = http_status
-        self.retry_after = retry_after
-
-    def __str__(self) -> str:
-        return self.message
+    max_throttle_wait: float = 1800.0  # answers that did nothing, in a row, before stopping
 
 
 class WaitRetryAfter(wait_base):
-    """Honour the server's Retry-After; otherwise exponential backoff with jitter."""
+    """Honour the server's Retry-After; otherwise exponential backoff with jitter. A 429 waits
+    here for nothing: the shared pacer pauses every worker instead."""
 
     def __init__(self, fallback: wait_base, cap: float) -> None:
         self.fallback = fallback
@@ -115,8 +53,11 @@ class WaitRetryAfter(wait_base):
     def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         failure = outcome.exception() if outcome is not None else None
-        if isinstance(failure, RetryableFailure) and failure.retry_after is not None:
-            return min(failure.retry_after, self.cap)
+        if isinstance(failure, RetryableFailure):
+            if failure.http_status == 429:
+                return 0.0
+            if failure.retry_after is not None:
+                return min(failure.retry_after, self.cap)
         return self.fallback(retry_state)
 
 
@@ -172,32 +113,35 @@ class Recorder(Protocol):
 class Sender:
     """Sends batches with `concurrency` requests in flight and reports each one to a recorder
     as soon as its outcome is known. Stops starting requests when `stop` is requested; a
-    401/403 requests it (and `aborted` holds the reason), and so does a host that answers
-    nothing `max_unanswered` times in a row."""
+    401/403 requests it (and `aborted` holds the reason), so does a host that answers nothing
+    `max_unanswered` times in a row, and so does throttling for `max_throttle_wait`."""
 
     def __init__(
         self,
         client: CapillaryClient,
         policy: RetryPolicy = RetryPolicy(),
         concurrency: int = 4,
-        limiter: RateLimiter | None = None,
+        pacer: Pacer | None = None,
         sleep: Sleep = asyncio.sleep,
         stop: Stop | None = None,
         max_unanswered: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.policy = policy
         self.concurrency = concurrency
-        self.limiter = limiter
+        self.pacer = pacer or Pacer(max_retry_after=policy.max_retry_after, sleep=sleep)
         self.sleep = sleep
         self.stop = stop or Stop()
         self.max_unanswered = max_unanswered
         self.aborted: AuthError | None = None
+        self._clock = clock
         # Running counts, read by the progress line and the summary.
         self.batches_done = 0
         self.http_calls = 0
         self.retries = 0
         self.unanswered = 0  # HTTP calls in a row that got no answer at all
+        self.nothing_done_since: float | None = None  # first of a run of 429/503/521 answers
 
     async def send_all(self, batches: Iterable[Batch], recorder: Recorder) -> None:
         pending = iter(batches)
@@ -237,36 +181,27 @@ class Sender:
     async def _send(
         self, batch: Batch, state: _Attempts, announce: Callable[[], None]
     ) -> list[RowOutcome]:
-        async def attempt() -> ApiReply:
-            if self.limiter is not None:
-                await self.limiter.acquire()
-            if self.stop.requested:
-                raise Stopped
+        def sending() -> None:
             if not state.announced:
                 announce()
                 state.announced = True
             state.on_wire = True
+
+        async def attempt() -> ApiReply:
             try:
-                reply = await self.client.send(batch)
-            except TokenUnavailable as exc:
-                state.on_wire = False
-                raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
-            except httpx.TransportError as exc:
-                state.sends += 1
-                self._no_answer(exc)
-                raise state.noted(_transport_failure(exc)) from exc
+                reply = await self._call(lambda: self.client.send(batch), state, sending)
+            except RetryableFailure as failure:
+                raise state.noted(failure) from None
             state.on_wire = False
-            state.sends += reply.sends
-            self.unanswered = 0
-            problem = _reply_failure(reply)
+            problem = failure_of(reply)
             if problem is not None:
                 raise state.noted(problem)
             return reply
 
         try:
-            reply: ApiReply = await self._retrying(batch)(attempt)
+            reply: ApiReply = await self._retrying(batch, state)(attempt)
         except RetryableFailure as failure:
-            return _exhausted(batch, failure, state.sends, state.lost)
+            return exhausted(batch, failure, state.sends, state.lost)
         except AuthError as exc:
             self.aborted = self.aborted or exc
             self.stop.request(f"the API refused the credentials: {exc}")
@@ -275,10 +210,73 @@ class Sender:
             self.http_calls += state.sends
         return interpret(batch, reply, state.sends, "; ".join(state.lost))
 
-    def _retrying(self, batch: Batch | None) -> AsyncRetrying:
-        """Tenacity around one request; `batch` None for a read-back."""
+    async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply | str:
+        """The badge read-back, retried like a request; a reason string when it failed."""
+        state = _Attempts()
+
+        async def attempt() -> ApiReply:
+            try:
+                reply = await self._call(
+                    lambda: self.client.read_back(customer_id, badge_meta_id), state, lambda: None
+                )
+            except RetryableFailure as failure:
+                raise state.noted(failure) from None
+            problem = failure_of(reply)
+            if problem is not None:
+                raise state.noted(problem)
+            return reply
+
+        try:
+            result: ApiReply = await self._retrying(None, state)(attempt)
+        except RetryableFailure as failure:
+            return f"read-back failed: {failure.message}"
+        except AuthError as exc:
+            self.aborted = self.aborted or exc
+            self.stop.request(f"the API refused the credentials: {exc}")
+            raise
+        finally:
+            self.http_calls += state.sends
+        return result
+
+    async def _call(
+        self,
+        call: Callable[[], Awaitable[ApiReply]],
+        state: _Attempts,
+        sending: Callable[[], None],
+    ) -> ApiReply:
+        """One HTTP call in its turn: the pace, the answer told to the pacer and the
+        counters. Raises RetryableFailure when no answer came."""
+        try:
+            started = await self.pacer.acquire(lambda: self.stop.requested)
+        except PaceStopped:
+            raise Stopped from None
+        if self.stop.requested:
+            raise Stopped
+        sending()
+        try:
+            reply = await call()
+        except TokenUnavailable as exc:
+            self.pacer.answered(started, Answer.NONE)
+            raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
+        except httpx.TransportError as exc:
+            state.sends += 1
+            self.pacer.answered(started, Answer.NONE)
+            self._no_answer(exc)
+            raise transport_failure(exc) from exc
+        state.sends += reply.sends
+        throttled = reply.http_status == 429
+        self.pacer.answered(
+            started, Answer.THROTTLED if throttled else Answer.OK, reply.retry_after
+        )
+        self.unanswered = 0
+        self._nothing_done(reply.http_status in NOT_APPLIED_STATUSES)
+        return reply
+
+    def _retrying(self, batch: Batch | None, state: _Attempts) -> AsyncRetrying:
+        """Tenacity around one request; `batch` None for a read-back. Answers that did nothing
+        are not counted against --max-attempts."""
         return AsyncRetrying(
-            stop=stop_after_attempt(self.policy.max_attempts),
+            stop=lambda _: state.counted >= self.policy.max_attempts,
             wait=WaitRetryAfter(
                 wait_exponential_jitter(
                     multiplier=self.policy.initial_wait, max=self.policy.max_wait
@@ -287,9 +285,22 @@ class Sender:
             ),
             retry=retry_if_exception_type(RetryableFailure),
             sleep=lambda seconds: self.stop.sleep(seconds, self.sleep),
-            before_sleep=lambda state: self._log_retry(batch, state),
+            before_sleep=lambda retry: self._log_retry(batch, retry),
             reraise=True,
         )
+
+    def _nothing_done(self, nothing_done: bool) -> None:
+        if not nothing_done:
+            self.nothing_done_since = None
+            return
+        now = self._clock()
+        if self.nothing_done_since is None:
+            self.nothing_done_since = now
+        elif now - self.nothing_done_since >= self.policy.max_throttle_wait:
+            self.stop.request(
+                f"throttled or unavailable (429/503/521) for {now - self.nothing_done_since:.0f}s"
+                f" in a row (--max-throttle-wait); {self.pacer.describe()}"
+            )
 
     def _no_answer(self, exc: httpx.TransportError) -> None:
         self.unanswered += 1
@@ -299,39 +310,6 @@ class Sender:
                 f"(last: {type(exc).__name__}: {exc or 'no detail'}); is the host reachable?"
             )
 
-    async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply | str:
-        """The badge read-back, retried like a request; a reason string when it failed."""
-
-        async def attempt() -> ApiReply:
-            if self.limiter is not None:
-                await self.limiter.acquire()
-            if self.stop.requested:
-                raise Stopped
-            try:
-                reply = await self.client.read_back(customer_id, badge_meta_id)
-            except TokenUnavailable as exc:
-                raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
-            except httpx.TransportError as exc:
-                self.http_calls += 1
-                self._no_answer(exc)
-                raise _transport_failure(exc) from exc
-            self.http_calls += reply.sends
-            self.unanswered = 0
-            problem = _reply_failure(reply)
-            if problem is not None:
-                raise problem
-            return reply
-
-        try:
-            result: ApiReply = await self._retrying(None)(attempt)
-        except RetryableFailure as failure:
-            return f"read-back failed: {failure.message}"
-        except AuthError as exc:
-            self.aborted = self.aborted or exc
-            self.stop.request(f"the API refused the credentials: {exc}")
-            raise
-        return result
-
     def _log_retry(self, batch: Batch | None, state: RetryCallState) -> None:
         self.retries += 1
         _log_retry(batch, state)
@@ -339,9 +317,10 @@ class Sender:
 
 @dataclass(slots=True)
 class _Attempts:
-    """What one batch's attempts have shown so far."""
+    """What one request's attempts have shown so far."""
 
     sends: int = 0
+    counted: int = 0  # attempts that count against --max-attempts
     announced: bool = False  # the intent was recorded
     on_wire: bool = False  # a request is out and its answer not yet in
     lost: list[str] = field(default_factory=list)  # attempts whose answer never came
@@ -352,64 +331,11 @@ class _Attempts:
 
     def noted(self, failure: RetryableFailure) -> RetryableFailure:
         self.on_wire = False
+        if failure.http_status not in NOT_APPLIED_STATUSES:
+            self.counted += 1
         if failure.maybe_applied:
             self.lost.append(failure.message)
         return failure
-
-
-def _transport_failure(exc: httpx.TransportError) -> RetryableFailure:
-    name = type(exc).__name__
-    code = (
-        ErrorCode.TIMEOUT if isinstance(exc, httpx.TimeoutException) else ErrorCode.CONNECTION_ERROR
-    )
-    # Nothing reached the server on these; on the others the request may have been processed.
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return RetryableFailure(code, f"{name} before sending", maybe_applied=False)
-    return RetryableFailure(code, f"{name}: {exc or 'no detail'}", maybe_applied=True)
-
-
-def _reply_failure(reply: ApiReply) -> RetryableFailure | None:
-    status = reply.http_status
-    if status in (401, 403):
-        message = reply.text or ("authentication failed" if status == 401 else "not permitted")
-        raise AuthError(status, message)
-    if status == 429 or status >= 500:
-        applied = status not in NOT_APPLIED_STATUSES
-        text = f"HTTP {status}" + (f": {reply.text}" if reply.text else "")
-        return RetryableFailure(f"http_{status}", text, applied, status, reply.retry_after)
-    if status < 300 and not isinstance(reply.body, dict):
-        text = f"HTTP {status} with a body that is not JSON: {reply.text!r}"
-        return RetryableFailure(ErrorCode.BAD_RESPONSE, text, True, status)
-    return None
-
-
-def _exhausted(
-    batch: Batch, failure: RetryableFailure, sends: int, lost: list[str]
-) -> list[RowOutcome]:
-    if lost:
-        message = (
-            f"no definite answer after {sends} attempt(s); last: {failure.message}; "
-            "the revocation may or may not have happened"
-        )
-        return _all_rows(
-            batch, Status.UNCONFIRMED, failure.code, message, failure.http_status, sends
-        )
-    message = f"gave up after {sends} attempt(s), none carried out; last: {failure.message}"
-    return _all_rows(batch, Status.FAILED, failure.code, message, failure.http_status, sends)
-
-
-def _all_rows(
-    batch: Batch,
-    status: Status,
-    code: str,
-    message: str,
-    http_status: int | None = None,
-    attempts: int = 0,
-) -> list[RowOutcome]:
-    return [
-        RowOutcome(row.row, status, batch.endpoint, code, message, (), http_status, attempts)
-        for row in batch.rows
-    ]
 
 
 def _log_retry(batch: Batch | None, state: RetryCallState) -> None:

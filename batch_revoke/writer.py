@@ -200,6 +200,8 @@ def format_summary(
     journal: Path | None = None,
     read_backs: int = 0,
     incomplete: bool = False,
+    throttled: int = 0,
+    pace: str = "",
 ) -> str:
     lines = [f"{'planned' if dry_run else 'processed'} {tally.total} rows in {elapsed:.1f}s"]
     for status in STATUS_ORDER:
@@ -221,6 +223,8 @@ def format_summary(
             if read_backs:
                 parts += f", {read_backs} read-backs"
         lines.append(f"{verb}: {parts}")
+    if throttled or pace:
+        lines.append(f"rate: {throttled} calls throttled (429){'; ' + pace if pace else ''}")
     if aborted:
         lines.append(f"STOPPED: {aborted}")
     if incomplete:

@@ -1,4 +1,5 @@
-"""The client: request bodies, auth, and every response example of the two API pages."""
+"""The client and answers: request bodies, auth, and what every response example of the two
+API pages means for each row."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import httpx
 import pytest
 
+from batch_revoke.answers import interpret
 from batch_revoke.client import (
     REVOKE_EARN_PATH,
     REVOKE_ISSUE_PATH,
@@ -20,7 +22,6 @@ from batch_revoke.client import (
     build_request,
     check_base_url,
     credentials_from_env,
-    interpret,
     parse_retry_after,
 )
 from batch_revoke.errors import AuthError, ConfigError

@@ -17,11 +17,23 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batch_revoke.client import REVOKE_EARN_PATH, REVOKE_ISSUE_PATH, TOKEN_PATH, basic_header
+from batch_revoke.client import (
+    REVOKE_EARN_PATH,
+    REVOKE_ISSUE_PATH,
+    TOKEN_PATH,
+    BasicCredentials,
+    basic_header,
+)
 from batch_revoke.job import RunConfig, run_job
-from batch_revoke.sandbox import FaultPlan, FaultSpec, SandboxConfig, SandboxState, running_sandbox
+from batch_revoke.sandbox import (
+    FaultPlan,
+    FaultSpec,
+    RateLimitSpec,
+    SandboxConfig,
+    SandboxState,
+    running_sandbox,
+)
 from batch_revoke.sandbox.server import RunningSandbox
-from batch_revoke.sender import RateLimit
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
@@ -291,43 +303,96 @@ def test_no_verify_leaves_lost_answers_unconfirmed(tmp_path):
     assert "read-backs" not in done.stderr
 
 
-def test_persistent_fault_runs_out_of_attempts(tmp_path):
+def test_answers_that_do_nothing_stop_the_run_after_max_throttle_wait(tmp_path):
+    """503 forever: it never uses up --max-attempts, so time bounds it, and the run stops
+    resumably with nothing lost."""
     out = tmp_path / "out.csv"
     with sandbox("503") as (running, _state):
-        done = run_cli(running, str(SAMPLE), "-o", str(out), "--max-attempts", "2")
-    rows = results(out)
-    sent = [r for r in rows if r["status"] not in ("invalid", "duplicate")]
-    assert {(r["status"], r["error_code"], r["attempts"]) for r in sent} == {
-        ("failed", "http_503", "2")
-    }
-    assert done.returncode == 1
-
-
-def test_retry_after_is_what_gets_through_a_rate_limit(tmp_path):
-    """3 calls per 3 s, and two tries per request: the second try succeeds only if it waits
-    as long as Retry-After says (about 3 s); the backoff alone (0.5-1.5 s) comes too early."""
-    out = tmp_path / "out.csv"
-    with sandbox(rate_limit=RateLimit(3, 3.0)) as (running, _state):
         done = run_cli(
-            running, str(SAMPLE), "-o", str(out), "--max-attempts", "2", "--concurrency", "1"
+            running, str(SAMPLE), "-o", str(out), "--max-attempts", "1", "--max-throttle-wait", "2"
         )
-    assert done.returncode == 1, done.stderr
-    rows = results(out)
-    assert sum(r["status"] == "revoked" for r in rows) == 8, done.stderr
-    assert "HTTP 429" in done.stderr
-    assert "2" in {r["attempts"] for r in rows if r["status"] in ("revoked", "failed")}
+    assert done.returncode == 3, done.stderr
+    assert "--max-throttle-wait" in done.stderr
+    sent = [r for r in results(out) if r["status"] not in ("invalid", "duplicate")]
+    assert {r["status"] for r in sent} == {"not_attempted"}
+    assert done.stderr.strip().splitlines()[-1].endswith("--resume")
 
 
-def test_the_sandbox_rate_limit_is_survived_through_retry_after(tmp_path):
+def test_retry_after_is_honoured_end_to_end(tmp_path):
+    """The first request gets 429 with Retry-After: 2. Its retry may not arrive sooner. (The
+    server's window is said to be an hour: without Retry-After the wait would be that.)"""
     out = tmp_path / "out.csv"
-    with sandbox(rate_limit=RateLimit(2, 1.0)) as (running, _state):
-        done = run_cli(
-            running, str(SAMPLE), "-o", str(out), "--rate-limit", "30/min", "--concurrency", "8"
-        )
+    with sandbox("429:#1", retry_after=2.0) as (running, _state):
+        done = run_cli(running, str(SAMPLE), "-o", str(out), "--rate-window", "3600")
+        first = running.requests[0]
+        retry = next(entry for entry in running.requests[1:] if entry.body == first.body)
     assert done.returncode == 1, done.stderr
+    assert first.fault is not None
+    assert retry.at - first.at >= 2.0
     assert sum(r["status"] == "revoked" for r in results(out)) == 8
-    assert "429" in done.stderr  # throttled, waited as told, and finished
-    assert "at most 30/min" in done.stderr
+
+
+def earn_file(folder: Path, rows: int) -> tuple[Path, dict]:
+    """`rows` revokeEarn rows (one call each) and the state that holds their earns."""
+    state: dict = {"badges": ["B"], "customers": [], "enrolments": [], "earns": []}
+    lines = ["badgeMetaId,customerId,earnedBadgeId"]
+    for n in range(rows):
+        state["customers"].append({"customerId": str(300_000 + n)})
+        state["earns"].append(
+            {"earnedBadgeId": f"E{n}", "badgeMetaId": "B", "customerId": str(300_000 + n)}
+        )
+        lines.append(f"B,{300_000 + n},E{n}")
+    path = folder / "earns.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, state
+
+
+def limited(state: dict, limit: str) -> SandboxConfig:
+    return SandboxConfig(state=SandboxState.from_dict(state), rate_limit=RateLimitSpec.parse(limit))
+
+
+def test_an_unknown_limit_without_retry_after_costs_no_row(tmp_path):
+    """Capillary's way, scaled down: 8 calls per clock-aligned second, no Retry-After, and a
+    client that is not told the limit (only the window). Every row is revoked."""
+    path, state = earn_file(tmp_path, 60)
+    out = tmp_path / "out.csv"
+    with running_sandbox(limited(state, "8/s")) as running:
+        done = run_cli(running, str(path), "-o", str(out), "--rate-window", "1")
+        throttled = sum(1 for entry in running.requests if entry.fault is None) - 60
+    assert done.returncode == 0, done.stderr
+    assert {r["status"] for r in results(out)} == {"revoked"}
+    assert "calls throttled (429); pace" in done.stderr
+    assert "learned: the server allowed 8" in done.stderr
+    assert throttled == 0  # throttled calls never reach the revoke handler
+
+
+def test_the_right_rate_limit_draws_no_429(tmp_path):
+    """--rate-limit at the server's own limit, over five of its clock-aligned windows."""
+    path, state = earn_file(tmp_path, 50)
+    out = tmp_path / "out.csv"
+    with running_sandbox(limited(state, "10/s")) as running:
+        done = run_cli(running, str(path), "-o", str(out), "--rate-limit", "10/s")
+    assert done.returncode == 0, done.stderr
+    assert "rate: 0 calls throttled (429); pace 10/s (--rate-limit)" in done.stderr
+    assert {r["status"] for r in results(out)} == {"revoked"}
+
+
+def test_the_sandbox_counts_per_clock_aligned_window_and_sends_no_retry_after():
+    state = SandboxState.load(SAMPLE_STATE)
+    body = {"badgeMetaId": "B", "customerId": "1", "earnedBadgeId": "E"}
+    for retry_after, header in ((None, None), (0.0, True)):
+        config = SandboxConfig(
+            state=state, rate_limit=RateLimitSpec.parse("3/60s"), retry_after=retry_after
+        )
+        with running_sandbox(config) as running:
+            headers = {"Authorization": basic_header(running.credentials)}
+            with httpx.Client(base_url=running.base_url, headers=headers) as http:
+                answers = [http.post(REVOKE_EARN_PATH, json=body) for _ in range(5)]
+        statuses = [a.status_code for a in answers]
+        # 3 calls per window; a window boundary may fall between the calls, never more.
+        assert statuses.count(429) in (1, 2), statuses
+        throttled = next(a for a in answers if a.status_code == 429)
+        assert ("Retry-After" in throttled.headers) is bool(header)
 
 
 def test_documented_whole_request_errors_from_the_sandbox():
@@ -451,7 +516,9 @@ def test_long_runs_report_progress(tmp_path, caplog):
             SAMPLE,
             tmp_path / "out.csv",
             base_url=running.base_url,
-            credentials=running.credentials,
+            credentials=BasicCredentials(
+                running.credentials.username, running.credentials.password
+            ),
             concurrency=1,
             progress_every=0.1,
         )

@@ -14,9 +14,9 @@ from batch_revoke.client import (
     BasicCredentials,
     CapillaryClient,
 )
-from batch_revoke.errors import ConfigError
 from batch_revoke.model import Batch, Mode, Row, Status
-from batch_revoke.sender import RateLimit, RateLimiter, RetryPolicy, Sender
+from batch_revoke.pacing import Pacer
+from batch_revoke.sender import RetryPolicy, Sender, Stopped
 from tests.conftest import customers_batch, earn_batch
 
 BASE = "http://127.0.0.1:9"
@@ -58,23 +58,42 @@ class Recorded:
 
 
 class Sleeps:
-    """Records the waits the sender asks for, without waiting."""
+    """Records the waits the sender asks for, without waiting: a fake clock they move."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
+        self.now = 0.0
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1_000_000.0 + self.now
+
+
+def make_sender(
+    http: httpx.AsyncClient, sleeps: Sleeps, attempts: int = 5, throttle_wait: float = 1800.0
+) -> Sender:
+    policy = RetryPolicy(
+        max_attempts=attempts, initial_wait=0.5, max_wait=30, max_throttle_wait=throttle_wait
+    )
+    return Sender(
+        CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))),
+        policy,
+        pacer=Pacer(clock=sleeps.clock, wall=sleeps.wall, sleep=sleeps),
+        sleep=sleeps,
+        clock=sleeps.clock,
+    )
 
 
 async def send(batch: Batch, attempts: int = 5, sleeps: Sleeps | None = None) -> list:
     async with httpx.AsyncClient(base_url=BASE) as http:
-        sender = Sender(
-            CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))),
-            RetryPolicy(max_attempts=attempts, initial_wait=0.5, max_wait=30),
-            sleep=sleeps or Sleeps(),
-        )
-        return await sender.send_batch(batch)
+        return await make_sender(http, sleeps or Sleeps(), attempts).send_batch(batch)
 
 
 async def test_429_honours_retry_after_then_succeeds(respx_mock):
@@ -86,9 +105,10 @@ async def test_429_honours_retry_after_then_succeeds(respx_mock):
         ]
     )
     sleeps = Sleeps()
-    (outcome,) = await send(customers_batch("1"), sleeps=sleeps)
+    (outcome,) = await send(customers_batch("1"), attempts=1, sleeps=sleeps)
+    # 429s never use up --max-attempts (1 here); the pauses are what the server asked.
     assert (outcome.status, outcome.attempts, outcome.issued_ids) == (Status.REVOKED, 3, ("I1",))
-    assert sleeps.waits == [7.0, 2.0]
+    assert 9.0 <= sleeps.now < 10.0
     assert route.call_count == 3
 
 
@@ -106,15 +126,24 @@ async def test_backoff_without_retry_after_grows_with_jitter(respx_mock):
 
 
 @pytest.mark.parametrize("status", [429, 503, 521])
-async def test_exhausted_on_answers_that_did_nothing_is_failed(respx_mock, status):
-    respx_mock.post(ISSUE_URL).mock(return_value=httpx.Response(status))
-    (outcome,) = await send(customers_batch("1"), attempts=3)
-    assert (outcome.status, outcome.error_code, outcome.http_status, outcome.attempts) == (
-        Status.FAILED,
-        f"http_{status}",
-        status,
-        3,
+async def test_answers_that_did_nothing_never_use_up_attempts(respx_mock, status):
+    respx_mock.post(ISSUE_URL).mock(
+        side_effect=[httpx.Response(status)] * 6 + [httpx.Response(200, json=REVOKED_1)]
     )
+    (outcome,) = await send(customers_batch("1"), attempts=2)
+    assert (outcome.status, outcome.attempts) == (Status.REVOKED, 7)
+
+
+@pytest.mark.parametrize("status", [429, 503, 521])
+async def test_answers_that_did_nothing_are_bounded_by_time(respx_mock, status):
+    respx_mock.post(ISSUE_URL).mock(return_value=httpx.Response(status))
+    sleeps = Sleeps()
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, sleeps, attempts=2, throttle_wait=600.0)
+        with pytest.raises(Stopped):
+            await sender.send_batch(customers_batch("1"))
+    assert "--max-throttle-wait" in sender.stop.reason
+    assert 600.0 <= sleeps.now < 700.0
 
 
 @pytest.mark.parametrize(
@@ -186,11 +215,8 @@ async def test_auth_refusal_stops_the_run(respx_mock, status):
     route = respx_mock.post(ISSUE_URL).mock(return_value=httpx.Response(status))
     recorded = Recorded()
     async with httpx.AsyncClient(base_url=BASE) as http:
-        sender = Sender(
-            CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))),
-            concurrency=1,
-            sleep=Sleeps(),
-        )
+        sender = make_sender(http, Sleeps())
+        sender.concurrency = 1
         await sender.send_all(many(5), recorded)
     assert sender.aborted is not None
     assert sender.aborted.http_status == status
@@ -229,34 +255,3 @@ async def test_concurrency_caps_requests_in_flight(respx_mock):
     assert sorted(o.row for o in recorded.outcomes if o.status is Status.REVOKED) == list(
         range(1, 13)
     )
-
-
-async def test_rate_limiter_never_exceeds_the_window():
-    now = [0.0]
-    starts: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    limiter = RateLimiter(RateLimit(3, 60.0), clock=lambda: now[0], sleep=fake_sleep)
-    for _ in range(10):
-        await limiter.acquire()
-        starts.append(now[0])
-        now[0] += 1.0  # each request takes a second
-    for i, start in enumerate(starts):
-        assert sum(1 for s in starts if start <= s < start + 60) <= 3, i
-    assert starts[:4] == [0.0, 1.0, 2.0, 60.0]
-
-
-@pytest.mark.parametrize(
-    ("text", "count", "period"),
-    [("100/min", 100, 60.0), ("5/s", 5, 1.0), (" 20 / minute ", 20, 60.0)],
-)
-def test_rate_limit_parse(text, count, period):
-    assert RateLimit.parse(text) == RateLimit(count, period)
-
-
-@pytest.mark.parametrize("text", ["100", "0/min", "5/hour", "x/s"])
-def test_rate_limit_parse_refuses_nonsense(text):
-    with pytest.raises(ConfigError, match="N/s or N/min"):
-        RateLimit.parse(text)

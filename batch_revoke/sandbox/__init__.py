@@ -1,6 +1,6 @@
 """A local stand-in of Capillary's badge API, so batch-revoke runs with no credentials."""
 
-from batch_revoke.sandbox.faults import FaultKind, FaultPlan, FaultSpec
+from batch_revoke.sandbox.faults import FaultKind, FaultPlan, FaultSpec, RateLimitSpec
 from batch_revoke.sandbox.server import (
     RunningSandbox,
     SandboxConfig,
@@ -14,6 +14,7 @@ __all__ = [
     "FaultKind",
     "FaultPlan",
     "FaultSpec",
+    "RateLimitSpec",
     "RunningSandbox",
     "SandboxConfig",
     "SandboxState",

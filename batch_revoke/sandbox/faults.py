@@ -92,3 +92,32 @@ class FaultPlan:
             if hit and chosen is None:
                 chosen = spec.kind
         return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSpec:
+    """N calls per window, windows aligned to the clock (a minute starts at :00), as API
+    gateways commonly count (Kong's rate-limiting plugin does)."""
+
+    count: int
+    period: float  # seconds
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimitSpec:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*(?:\.\d+)?)\s*(s|sec|min|m)\s*", text)
+        if match:
+            count, size, unit = int(match.group(1)), float(match.group(2) or 1), match.group(3)
+            period = size * (60.0 if unit.startswith("m") else 1.0)
+            if count >= 1 and period > 0:
+                return cls(count, period)
+        raise ConfigError(
+            f"--sandbox-rate-limit {text!r} is not N/s, N/min or N/<seconds>s",
+            "e.g. --sandbox-rate-limit 100/min (Capillary demo clusters) or 40/10s",
+        )
+
+    def window(self, now: float) -> int:
+        return int(now // self.period)
+
+    def left(self, now: float) -> float:
+        """Seconds until the current window ends."""
+        return (self.window(now) + 1) * self.period - now

@@ -13,7 +13,6 @@ import signal
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -22,18 +21,16 @@ from typing import Any
 
 from aiohttp import web
 
-from batch_revoke.client import (
-    IDENTIFIER_HEADER,
-    REVOKE_EARN_PATH,
-    REVOKE_ISSUE_PATH,
-    TOKEN_HEADER,
-    TOKEN_PATH,
-    BasicCredentials,
-)
-from batch_revoke.sandbox.faults import FaultKind, FaultPlan
+from batch_revoke.sandbox.faults import FaultKind, FaultPlan, RateLimitSpec
 from batch_revoke.sandbox.state import Reply, SandboxState, envelope
-from batch_revoke.sender import RateLimit
 
+# The vendor's paths and headers, copied from its pages rather than imported from the client:
+# the sandbox is an independent check, so a wrong constant in the client fails a test.
+REVOKE_ISSUE_PATH = "/api_gateway/v1/badges/badgeMeta/customer/revokeIssue"
+REVOKE_EARN_PATH = "/api_gateway/v1/badges/customer/revokeEarn"
+TOKEN_PATH = "/v3/oauth/token/generate"
+IDENTIFIER_HEADER = "X-CAP-CUSTOMER-IDENTIFIER"
+TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
 ISSUE_BULK_PATH = "/api_gateway/v1/badges/badgeMeta/customer/issueBulk"
 EARN_PATH = "/api_gateway/v1/badges/customer/earn"
 READ_BACK_PATH = "/api_gateway/v1/badges/management/{customerId}/badge/{badgeMetaId}"
@@ -48,8 +45,10 @@ class SandboxConfig:
     state: SandboxState = field(default_factory=SandboxState)
     faults: FaultPlan = field(default_factory=FaultPlan)
     latency_ms: tuple[float, float] = (0.0, 0.0)  # each request waits a uniform draw from this
-    rate_limit: RateLimit | None = None  # per credential, like Capillary's per-key limits
-    retry_after: float = 1.0  # seconds, sent with every 429
+    rate_limit: RateLimitSpec | None = None  # per credential, like Capillary's per-till limits
+    # Retry-After is not documented by Capillary: sent only when set. The 429 fault asks for
+    # this many seconds, the rate limit for what is left of its window.
+    retry_after: float | None = None
     slow_seconds: float = 60.0  # how late a `slow` fault answers
     token_ttl: int = 300
     seed: int = 0
@@ -65,6 +64,7 @@ class LoggedRequest:
     identifier: str | None
     fault: FaultKind | None
     applied: bool  # the revocation was carried out (no fault, or a fault that applies first)
+    at: float = 0.0  # time.monotonic() on arrival
 
 
 class _Sandbox:
@@ -72,7 +72,8 @@ class _Sandbox:
         self.config = config
         self.state = config.state
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (key, expires at)
-        self.windows: dict[str, deque[float]] = {}
+        self.windows: dict[str, tuple[int, int]] = {}  # caller -> (window, calls in it)
+        self.throttled_calls = 0
         self.random = random.Random(config.seed)
         self.lock = asyncio.Lock()  # state changes are atomic per request
 
@@ -96,19 +97,21 @@ class _Sandbox:
             return None
         return user
 
-    def throttled(self, caller: str) -> float | None:
-        """Seconds until the caller may send again, if over the per-minute rate limit."""
+    def throttled(self, caller: str) -> bool:
+        """Over the caller's limit in the current clock-aligned window (counts every call
+        that passed auth, throttled ones excepted)."""
         limit = self.config.rate_limit
         if limit is None:
-            return None
-        window = self.windows.setdefault(caller, deque())
-        now = time.monotonic()
-        while window and now - window[0] >= limit.period:
-            window.popleft()
-        if len(window) >= limit.count:
-            return window[0] + limit.period - now
-        window.append(now)
-        return None
+            return False
+        window = limit.window(time.time())
+        current, calls = self.windows.get(caller, (window, 0))
+        if current != window:
+            calls = 0
+        if calls >= limit.count:
+            self.throttled_calls += 1
+            return True
+        self.windows[caller] = (window, calls + 1)
+        return False
 
     async def delay(self) -> None:
         low, high = self.config.latency_ms
@@ -138,15 +141,17 @@ class _Sandbox:
         self, request: web.Request, operation: Callable[[Any], Reply]
     ) -> web.StreamResponse:
         fault = self.config.faults.next_fault()
+        number = self.config.faults.count
         body = await _body(request)
         self.config.requests.append(
             LoggedRequest(
-                self.config.faults.count,
+                number,
                 request.path,
                 body,
                 request.headers.get(IDENTIFIER_HEADER),
                 fault,
                 fault is None or fault.applies,
+                time.monotonic(),
             )
         )
         if fault is None or fault.applies:
@@ -165,7 +170,12 @@ class _Sandbox:
             page = "<html><body><h1>Service temporarily unavailable</h1></body></html>"
             return web.Response(status=200, text=page, content_type="text/html")
         http_status = fault.http_status or 500
-        headers = {"Retry-After": _seconds(self.config.retry_after)} if http_status == 429 else {}
+        retry_after = self.config.retry_after
+        headers = (
+            {"Retry-After": _seconds(retry_after)}
+            if http_status == 429 and retry_after is not None
+            else {}
+        )
         messages = {429: "Too many requests", 521: "Multiple actions running for the customer"}
         error = envelope(errors=[(http_status, messages.get(http_status, "Internal error"))])
         return _json(http_status, error, headers)
@@ -205,10 +215,13 @@ class _Sandbox:
         caller = self.caller(request)
         if caller is None:
             return _json(401, envelope(errors=[(401, "Authentication failed")]))
-        wait = self.throttled(caller)
-        if wait is not None:
+        limit = self.config.rate_limit
+        if limit is not None and self.throttled(caller):
             error = envelope(errors=[(429, "Rate limit exceeded")])
-            return _json(429, error, {"Retry-After": _seconds(wait)})
+            headers = {}
+            if self.config.retry_after is not None:
+                headers["Retry-After"] = _seconds(limit.left(time.time()))
+            return _json(429, error, headers)
         return await handler(request)
 
 
@@ -244,16 +257,24 @@ def _seconds(value: float) -> str:
 # --- running it ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    """A Basic login the sandbox accepts (the client sends the password as its MD5)."""
+
+    username: str
+    password: str
+
+
 @dataclass(frozen=True)
 class RunningSandbox:
     base_url: str
-    credentials: BasicCredentials
+    credentials: DemoLogin
     requests: list[LoggedRequest] = field(default_factory=list)  # live: revoke requests so far
 
 
-def demo_credentials(state: SandboxState) -> BasicCredentials:
+def demo_credentials(state: SandboxState) -> DemoLogin:
     username, password = next(iter(state.credentials.basic.items()))
-    return BasicCredentials(username, password)
+    return DemoLogin(username, password)
 
 
 def bind_loopback(port: int = 0) -> socket.socket:

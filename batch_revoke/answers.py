@@ -1,0 +1,228 @@
+"""What an answer means: (batch, HTTP answer or failure) -> one outcome per row. Pure: no I/O,
+so every documented answer is a table-driven test. The one place that decides meaning."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from batch_revoke.client import ApiReply
+from batch_revoke.errors import AuthError
+from batch_revoke.model import Batch, ErrorCode, Mode, Row, RowOutcome, Status, id_key
+
+# Per-entry errors meaning "nothing there to revoke". After an attempt whose answer was lost,
+# they may mean our own earlier attempt revoked it, so they cannot be called failures.
+NOT_PRESENT_CODES = {"404", "814"}
+# Answers that say the request was not carried out, so a retry cannot double anything.
+NOT_APPLIED_STATUSES = {429, 503, 521}
+
+
+class RetryableFailure(Exception):
+    """One attempt ended without a final answer."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        maybe_applied: bool,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+        self.maybe_applied = maybe_applied
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def outcome(
+    batch: Batch,
+    row: Row,
+    status: Status,
+    code: str = "",
+    message: str = "",
+    ids: tuple[str, ...] = (),
+    http_status: int | None = None,
+    attempts: int = 0,
+) -> RowOutcome:
+    """The one RowOutcome builder for answers."""
+    return RowOutcome(row.row, status, batch.endpoint, code, message, ids, http_status, attempts)
+
+
+def failure_of(reply: ApiReply) -> RetryableFailure | None:
+    """A reply that is not a final answer (to retry), None for one that is. 401/403 raise."""
+    status = reply.http_status
+    if status in (401, 403):
+        message = reply.text or ("authentication failed" if status == 401 else "not permitted")
+        raise AuthError(status, message)
+    if status == 429 or status >= 500:
+        applied = status not in NOT_APPLIED_STATUSES
+        text = f"HTTP {status}" + (f": {reply.text}" if reply.text else "")
+        return RetryableFailure(f"http_{status}", text, applied, status, reply.retry_after)
+    if status < 300 and not isinstance(reply.body, dict):
+        text = f"HTTP {status} with a body that is not JSON: {reply.text!r}"
+        return RetryableFailure(ErrorCode.BAD_RESPONSE, text, True, status)
+    return None
+
+
+def transport_failure(exc: httpx.TransportError) -> RetryableFailure:
+    name = type(exc).__name__
+    code = (
+        ErrorCode.TIMEOUT if isinstance(exc, httpx.TimeoutException) else ErrorCode.CONNECTION_ERROR
+    )
+    # Nothing reached the server on these; on the others the request may have been processed.
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return RetryableFailure(code, f"{name} before sending", maybe_applied=False)
+    return RetryableFailure(code, f"{name}: {exc or 'no detail'}", maybe_applied=True)
+
+
+def exhausted(
+    batch: Batch, failure: RetryableFailure, sends: int, lost: list[str]
+) -> list[RowOutcome]:
+    """Retries ran out: unknown if any attempt may have applied, else failed."""
+    if lost:
+        status = Status.UNCONFIRMED
+        message = (
+            f"no definite answer after {sends} attempt(s); last: {failure.message}; "
+            "the revocation may or may not have happened"
+        )
+    else:
+        status = Status.FAILED
+        message = f"gave up after {sends} attempt(s), none carried out; last: {failure.message}"
+    return [
+        outcome(batch, row, status, failure.code, message, (), failure.http_status, sends)
+        for row in batch.rows
+    ]
+
+
+def interpret(
+    batch: Batch, reply: ApiReply, attempts: int, earlier_unknown: str = ""
+) -> list[RowOutcome]:
+    """Each row's outcome from a final answer. Entries are matched by customer and id, never
+    by position. `earlier_unknown` names a previous attempt whose answer was lost."""
+
+    def answered(
+        row: Row, status: Status, code: str = "", message: str = "", ids: tuple[str, ...] = ()
+    ) -> RowOutcome:
+        return outcome(batch, row, status, code, message, ids, reply.http_status, attempts)
+
+    body = reply.body
+    errors = _envelope_errors(body)
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        status = Status.UNCONFIRMED if reply.http_status < 400 else Status.FAILED
+        code = (
+            ErrorCode.BAD_RESPONSE if status is Status.UNCONFIRMED else f"http_{reply.http_status}"
+        )
+        message = f"HTTP {reply.http_status} with a body that is not JSON: {reply.text!r}"
+        return [answered(row, status, code, message) for row in batch.rows]
+    if (errors and not data) or reply.http_status >= 400:
+        code, message = errors[0] if errors else (f"http_{reply.http_status}", reply.text)
+        if len(errors) > 1:
+            message = "; ".join(f"{c}: {m}" for c, m in errors)
+        status = Status.FAILED
+        if earlier_unknown and code in NOT_PRESENT_CODES:
+            status, message = Status.UNCONFIRMED, _maybe_earlier(message, earlier_unknown)
+        return [answered(row, status, code, message) for row in batch.rows]
+    if batch.mode is Mode.EARN:
+        return [_earn_outcome(batch.rows[0], data, answered)]
+    entries = data.get("revokedIssuedBadges") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        message = "the answer has no revokedIssuedBadges list"
+        return [
+            answered(r, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, message) for r in batch.rows
+        ]
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        if isinstance(entry, dict) and "customerId" in entry:
+            by_customer.setdefault(id_key(entry["customerId"]), []).append(entry)
+    results = []
+    for row in batch.rows:
+        mine = [e for e in by_customer.get(row.customer_key, []) if _is_for(row, e)]
+        results.append(_issue_outcome(row, mine, earlier_unknown, answered))
+    return results
+
+
+_OutcomeFactory = Callable[..., RowOutcome]
+
+
+def _is_for(row: Row, entry: dict[str, Any]) -> bool:
+    """In revokeIssuals mode an entry names its issue, except the 404 that names none."""
+    issued = entry.get("issuedId")
+    return (
+        row.mode is Mode.CUSTOMERS or issued in (None, "") or id_key(issued) == id_key(row.issue_id)
+    )
+
+
+def _issue_outcome(
+    row: Row, entries: list[dict[str, Any]], earlier_unknown: str, answered: _OutcomeFactory
+) -> RowOutcome:
+    if not entries:
+        return answered(
+            row,
+            Status.UNCONFIRMED,
+            ErrorCode.NOT_IN_RESPONSE,
+            "the answer does not mention this customer" + (" and issue" if row.issue_id else ""),
+        )
+    # Sorted: the API lists entries in any order, and the result should not vary with it.
+    revoked = tuple(
+        sorted(str(e.get("issuedId") or row.issue_id) for e in entries if not e.get("error"))
+    )
+    failures = [_entry_error(e["error"]) for e in entries if e.get("error")]
+    if not failures:
+        return answered(row, Status.REVOKED, ids=revoked)
+    code, message = failures[0]
+    if len(failures) > 1:
+        message = "; ".join(f"{c}: {m}" for c, m in failures)
+    if revoked:
+        # Some enrolments went, some did not: the row's request is only partly done.
+        message = f"{len(revoked)} enrolment(s) revoked, but {message}"
+    elif earlier_unknown and code in NOT_PRESENT_CODES:
+        return answered(row, Status.UNCONFIRMED, code, _maybe_earlier(message, earlier_unknown))
+    return answered(row, Status.FAILED, code, message, revoked)
+
+
+def _earn_outcome(row: Row, data: Any, answered: _OutcomeFactory) -> RowOutcome:
+    if not isinstance(data, dict) or "isActive" not in data:
+        return answered(
+            row, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, "the answer has no isActive flag"
+        )
+    earned = str(data.get("earnedBadgeId") or row.earned_badge_id)
+    if id_key(earned) != id_key(row.earned_badge_id):
+        message = f"the answer is about earnedBadgeId {earned}, not this row's"
+        return answered(row, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, message)
+    if data["isActive"] is False:
+        return answered(row, Status.REVOKED, ids=(earned,))
+    message = "the API answered without error but reports the earned badge still active"
+    return answered(row, Status.UNCONFIRMED, ErrorCode.BAD_RESPONSE, message)
+
+
+def _envelope_errors(body: Any) -> list[tuple[str, str]]:
+    raw = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(raw, list):
+        return []
+    return [_entry_error(item) for item in raw if item]
+
+
+def _entry_error(error: Any) -> tuple[str, str]:
+    if not isinstance(error, dict):
+        return "api_error", str(error)
+    message = str(error.get("message") or "")
+    code = error.get("code")
+    if code is None or code == "":
+        # The API's "issue doesn't belong to customer" carries no code; give it a stable one.
+        code = ErrorCode.ISSUE_NOT_OF_CUSTOMER if "belong" in message.lower() else "api_error"
+    return str(code), message
+
+
+def _maybe_earlier(message: str, earlier_unknown: str) -> str:
+    return (
+        f"{message}, but an earlier attempt's answer was lost ({earlier_unknown}) and may have "
+        "revoked it; check the customer's badge before sending it again"
+    )

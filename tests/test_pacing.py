@@ -1,0 +1,176 @@
+"""The shared pace: known limits, 429s that pause everyone, probes, and learning the limit.
+Time is a fake clock that only the pacer's sleeps move, so nothing here waits or times."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from batch_revoke.errors import ConfigError
+from batch_revoke.pacing import Answer, Pacer, RateLimit
+
+
+class Clock:
+    """Monotonic and wall time together; sleeping moves both."""
+
+    def __init__(self, wall: float = 1_000_020.0) -> None:  # 20 s into a minute
+        self.now = 0.0
+        self.offset = wall
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return self.now + self.offset
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def pacer(clock: Clock, limit: RateLimit | None = None, window: float = 60.0) -> Pacer:
+    return Pacer(limit, window, clock=clock.monotonic, wall=clock.wall, sleep=clock.sleep)
+
+
+class Server:
+    """Allows `limit` calls per clock-aligned window and answers 429 above it."""
+
+    def __init__(self, clock: Clock, limit: int, period: float = 60.0) -> None:
+        self.clock, self.limit, self.period = clock, limit, period
+        self.windows: dict[int, int] = {}
+        self.throttled = 0
+
+    def call(self) -> Answer:
+        window = int(self.clock.wall() // self.period)
+        if self.windows.get(window, 0) >= self.limit:
+            self.throttled += 1
+            return Answer.THROTTLED
+        self.windows[window] = self.windows.get(window, 0) + 1
+        return Answer.OK
+
+
+async def run_calls(p: Pacer, server: Server, calls: int, workers: int = 4) -> list[float]:
+    """`calls` successful calls through `workers` workers; a throttled call is tried again."""
+    done: list[float] = []
+    left = [calls]
+
+    async def worker() -> None:
+        while left[0] > 0:
+            left[0] -= 1  # this worker's call
+            while True:
+                started = await p.acquire()
+                await asyncio.sleep(0)
+                answer = server.call()
+                p.answered(started, answer)
+                if answer is Answer.OK:
+                    done.append(server.clock.wall())
+                    break
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return done
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "period"),
+    [("100/min", 100, 60.0), ("5/s", 5, 1.0), (" 20 / minute ", 20, 60.0), ("40/10s", 40, 10.0)],
+)
+def test_rate_limit_parse(text, count, period):
+    assert RateLimit.parse(text) == RateLimit(count, period)
+
+
+@pytest.mark.parametrize("text", ["100", "0/min", "5/hour", "x/s", "3/0s"])
+def test_rate_limit_parse_refuses_nonsense(text):
+    with pytest.raises(ConfigError, match="N/s or N/min"):
+        RateLimit.parse(text)
+
+
+async def test_a_known_limit_is_never_exceeded_in_any_window():
+    clock = Clock()
+    p = pacer(clock, RateLimit(10, 60.0))
+    starts = []
+    for _ in range(35):
+        await p.acquire()
+        starts.append(clock.now)
+        clock.now += 0.5
+    for start in starts:
+        assert sum(1 for s in starts if start <= s < start + 60) <= 10
+
+
+async def test_the_known_limit_meets_a_clock_aligned_server_without_a_429():
+    clock = Clock()
+    server = Server(clock, 30)
+    done = await run_calls(pacer(clock, RateLimit(30, 60.0)), server, 150)
+    assert server.throttled == 0
+    assert len(done) == 150
+
+
+async def test_a_429_without_retry_after_pauses_everyone_until_the_window_resets():
+    clock = Clock()  # 20 s into the minute: the reset is 40 s away
+    p = pacer(clock)
+    started = await p.acquire()
+    p.answered(started, Answer.THROTTLED)
+    waiting = [asyncio.ensure_future(p.acquire()) for _ in range(3)]
+    await asyncio.sleep(0)
+    probe_at = await waiting[0]
+    assert probe_at >= 1_000_080.0  # the next minute, plus the margin
+    await asyncio.sleep(0)
+    assert not waiting[1].done()  # one probe at a time
+    p.answered(probe_at, Answer.OK)
+    await asyncio.gather(*waiting)
+
+
+async def test_a_throttled_probe_widens_the_wait():
+    clock = Clock()
+    p = pacer(clock)
+    p.answered(await p.acquire(), Answer.THROTTLED)
+    first = await p.acquire()
+    p.answered(first, Answer.THROTTLED)
+    second = await p.acquire()
+    p.answered(second, Answer.THROTTLED)
+    third = await p.acquire()
+    assert second - first >= 5.0  # a twelfth of the window
+    assert third - second >= 10.0  # doubled
+
+
+async def test_retry_after_is_honoured_for_everyone_and_capped():
+    clock = Clock()
+    p = Pacer(None, max_retry_after=30.0, clock=clock.monotonic, wall=clock.wall, sleep=clock.sleep)
+    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=7.0)
+    assert await p.acquire() - clock.offset >= 7.0
+    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=3600.0)
+    before = clock.now
+    await p.acquire()
+    assert 30.0 <= clock.now - before < 31.0
+
+
+async def test_an_unknown_limit_is_learned_and_kept_just_under():
+    clock = Clock()
+    server = Server(clock, 40)
+    p = pacer(clock)
+    done = await run_calls(p, server, 400)
+    assert p.learned == 40
+    assert 36 <= (p.pace or 0) <= 41
+    assert server.throttled / (400 + server.throttled) <= 0.10
+    windows = {int(t // 60) for t in done}
+    ideal = -(-400 // 40)
+    assert len(windows) <= ideal * 1.25 + 1
+
+
+async def test_the_pace_never_goes_above_a_given_limit():
+    clock = Clock()
+    server = Server(clock, 100)
+    p = pacer(clock, RateLimit(20, 60.0))
+    await run_calls(p, server, 120)
+    assert p.pace == 20
+    assert server.throttled == 0
+
+
+async def test_a_limit_below_the_given_one_is_learned():
+    clock = Clock()
+    server = Server(clock, 15)
+    p = pacer(clock, RateLimit(30, 60.0))
+    await run_calls(p, server, 90)
+    assert p.learned == 15
+    assert 13 <= (p.pace or 99) <= 16  # just under, then probing upward one call at a time
+    assert server.throttled <= 12
