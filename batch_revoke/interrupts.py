@@ -7,6 +7,8 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 from batch_revoke.sender import Stop
@@ -53,6 +55,11 @@ class Interrupts:
             return
         if not self.stop.reason.startswith("interrupted"):
             self.stop.reason = f"interrupted ({name}) after: {self.stop.reason}"
+        log.warning(
+            "%s again: stopping the requests in flight now; their rows stay unconfirmed and "
+            "--resume reads them back",
+            name,
+        )
         self.cancel()
 
     def cancel(self) -> None:
@@ -87,3 +94,22 @@ class Finishing:
             )
             return
         raise KeyboardInterrupt
+
+
+@contextmanager
+def raising_interrupts(enabled: bool) -> Iterator[None]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, as SIGINT does: while the input is read
+    and planned, before the run's own handlers are installed."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in Interrupts.SIGNALS[1:]}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -27,8 +27,9 @@ from batch_revoke.client import (
     check_base_url,
 )
 from batch_revoke.errors import ConfigError, InputError, StorageError
-from batch_revoke.interrupts import Finishing, Interrupts
+from batch_revoke.interrupts import Finishing, Interrupts, raising_interrupts
 from batch_revoke.journal import (
+    JOURNAL_SUFFIX,
     Journal,
     JournalIdentity,
     file_digest,
@@ -83,9 +84,14 @@ class ErrorLimit:
             return cls(percent=float(match.group(1)))
         if match and not match.group(2) and match.group(1).isdigit() and int(match.group(1)) > 0:
             return cls(count=int(match.group(1)))
+        if match:
+            problem = f"--max-errors {text!r} is below 1 row" + (
+                " or above 100%" * bool(match.group(2))
+            )
+        else:
+            problem = f"--max-errors {text!r} is not a number of rows or a percentage"
         raise ConfigError(
-            f"--max-errors {text!r} is not a number of rows or a percentage",
-            "e.g. --max-errors 50 or --max-errors 5%",
+            problem, "e.g. --max-errors 50 or --max-errors 5%; leave it out for no limit"
         )
 
     def exceeded(self, errors: int, answered: int) -> bool:
@@ -207,18 +213,24 @@ def run_job(
     what a --resume needs. `handle_signals`: SIGTERM and SIGHUP stop the run like Ctrl-C."""
     config.check_options()
     started = time.monotonic()
-    table = read_input(config.input_path)
-    if config.settle_result:
-        table, earlier = _split_result(table)
-    config.check_connection()
-    identity = JournalIdentity(file_digest(config.input_path), config.identity_options())
-    output, journal = _open_record(config, identity, now)
-    try:
-        planner = Planner(table.field_index, config.identifier_type, config.batch_size)
+    with raising_interrupts(handle_signals):  # until the run's own handlers take over
+        table = read_input(config.input_path)
         if config.settle_result:
-            journal.record(earlier.values())
-        work = _plan(table, config, journal, planner)
+            table, earlier = _split_result(table)
+        config.check_connection()
+        identity = JournalIdentity(file_digest(config.input_path), config.identity_options())
+        output, journal = _open_record(config, identity, now)
+    try:
         run = _Run(journal, config.max_errors)
+        planner = Planner(table.field_index, config.identifier_type, config.batch_size)
+        try:
+            with raising_interrupts(handle_signals):
+                if config.settle_result:
+                    journal.record(earlier.values())
+                work = _plan(table, config, journal, planner)
+        except KeyboardInterrupt:
+            run.stop.request("interrupted before anything was sent")
+            work = _Work()
         if config.dry_run:
             run.record(_planned(work))
             for batch in work.batches:
@@ -280,17 +292,32 @@ def _open_record(
             f"a journal of an earlier run is at {journal_path(requested)}",
             "pass --resume to continue that run, or --overwrite to start over",
         )
-    output = claim_output(
-        requested, config.input_path, now(), replace_existing=config.overwrite, label=label
-    )
+    if requested is not None and requested.name.endswith(
+        (JOURNAL_SUFFIX, f"{JOURNAL_SUFFIX}-wal", f"{JOURNAL_SUFFIX}-shm")
+    ):
+        raise ConfigError(f"--output {requested} is a journal", "pass the result CSV's path")
+    try:
+        output = claim_output(
+            requested, config.input_path, now(), replace_existing=config.overwrite, label=label
+        )
+    except StorageError as exc:
+        raise _cannot_start(exc) from exc
     try:
         if config.dry_run:
             return output, Journal.in_memory(identity)
         return output, Journal.create(journal_path(output), identity)
-    except StorageError:
-        output.unlink(missing_ok=True)  # nothing was sent
-        _remove_journal(journal_path(output))
-        raise
+    except (StorageError, ConfigError) as exc:
+        if isinstance(exc, StorageError) or not journal_path(output).exists():
+            output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
+            _remove_journal(journal_path(output))
+        raise _cannot_start(exc) if isinstance(exc, StorageError) else exc from exc
+
+
+def _cannot_start(exc: StorageError) -> ConfigError:
+    return ConfigError(
+        f"{exc}; nothing was sent",
+        "free some space or fix the folder's permissions, or pass another --output",
+    )
 
 
 def _remove_journal(path: Path) -> None:
@@ -431,6 +458,7 @@ class _Run:
         self.pacer: Pacer | None = None
         self.unconfirmed: list[Unsettled] = []  # to read back after the sends
         self._sent_at: dict[int, float] = {}
+        self._checked = 0.0  # when the journal was last seen in its folder
 
     # Recorder, for the sender
 
@@ -479,12 +507,26 @@ class _Run:
         if self.storage_error is not None:
             return False
         try:
+            self._check_in_place()
             write(*args)
         except StorageError as exc:
             self.storage_error = exc
             self.stop.request(str(exc))
             return False
         return True
+
+    def _check_in_place(self) -> None:
+        """A journal whose folder was deleted or moved is still written through its open
+        file, but nothing would be left to resume from: stop, and restore it at the end."""
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return
+        self._checked = now
+        if self.journal.missing():
+            assert self.journal.path is not None
+            raise StorageError(
+                self.journal.path, "the journal disappeared (was its folder deleted or moved?)"
+            )
 
 
 # --- sending -----------------------------------------------------------------------------
@@ -534,9 +576,7 @@ async def _execute(
             f", at most {config.rate_limit}" if config.rate_limit else "",
         )
         rounds = asyncio.create_task(_rounds(config, work, run, planner, sender))
-        progress = asyncio.create_task(
-            _report_progress(sender, run, len(work.batches), config.progress_every)
-        )
+        progress = asyncio.create_task(_report_progress(sender, run, config.progress_every))
         interrupts = Interrupts(run.stop, rounds, config.grace)
         if handle_signals:
             interrupts.install()
@@ -556,22 +596,28 @@ async def _rounds(
 ) -> None:
     """Send; read back what is unknown; send again what was not applied; release rows that
     waited for a row covering them. A few rounds at most: each is rarer than the last."""
-    run.unconfirmed.extend(work.unsettled)
-    if work.unsettled:
-        log.info("reading back %d rows left in flight by the earlier run", len(work.unsettled))
-        await _verify_round(config, run, planner, sender)
-    await sender.send_all(work.batches, run)
-    for _ in range(VERIFY_ROUNDS):
+    try:
+        run.unconfirmed.extend(work.unsettled)
+        if work.unsettled:
+            log.info("reading back %d rows whose outcome is unknown", len(work.unsettled))
+            await _verify_round(config, run, planner, sender)
+        await sender.send_all(work.batches, run)
+        for _ in range(VERIFY_ROUNDS):
+            if run.stop.requested:
+                return
+            again = _release_deferred(work, run)
+            if run.unconfirmed:
+                again += await _read_back(config, run, sender)
+            if not again or run.stop.requested:
+                break
+            await sender.send_all(_batches(planner, again), run)
+        if not run.stop.requested:
+            _give_up_deferred(work, run)
+    finally:
         if run.stop.requested:
-            return
-        again = _release_deferred(work, run)
-        if run.unconfirmed:
-            again += await _read_back(config, run, sender)
-        if not again or run.stop.requested:
-            break
-        await sender.send_all(_batches(planner, again), run)
-    if not run.stop.requested:
-        _give_up_deferred(work, run)
+            # Rows whose broader row did revoke their enrolment say so even when the run
+            # stopped; the others were not sent, and --resume sends them.
+            _release_deferred(work, run)
 
 
 async def _verify_round(config: RunConfig, run: _Run, planner: Planner, sender: Sender) -> None:
@@ -603,12 +649,14 @@ async def _read_back(config: RunConfig, run: _Run, sender: Sender) -> list[Row]:
     run.record(outcomes)
     if outcomes or again:
         revoked = sum(o.status is Status.REVOKED for o in outcomes)
+        left = len(items) - len(outcomes) - len(again)
         log.info(
-            "read back %d rows: %d revoked, %d not applied (sent again), %d still unknown",
-            len(items),
+            "read back %d rows: %d revoked, %d not applied (sent again), %d still unknown%s",
+            len(outcomes) + len(again),
             revoked,
             len(again),
             len(outcomes) - revoked,
+            f"; {left} not read back (the run stopped)" if left else "",
         )
     return again
 
@@ -657,7 +705,7 @@ def _give_up_deferred(work: _Work, run: _Run) -> None:
                 row.row,
                 Status.UNCONFIRMED,
                 Endpoint.REVOKE_ISSUE,
-                ErrorCode.RUN_ABORTED,
+                ErrorCode.COVERING_ROW_UNKNOWN,
                 f"not sent: row {first} revokes every enrolment of this customer for this "
                 f"badge and its outcome is {status}, so this enrolment may be revoked already",
             )
@@ -666,12 +714,12 @@ def _give_up_deferred(work: _Work, run: _Run) -> None:
     work.deferred.clear()
 
 
-async def _report_progress(sender: Sender, run: _Run, total: int, every: float) -> None:
+async def _report_progress(sender: Sender, run: _Run, every: float) -> None:
     """A plain line now and then, so a long run is never silent (stderr may be a log file)."""
     started = time.monotonic()
     while True:
         await asyncio.sleep(every)
-        done = sender.batches_done
+        done, total = sender.batches_done, max(sender.batches_planned, sender.batches_done)
         elapsed = time.monotonic() - started
         left = f"{(total - done) * elapsed / done:.0f}s" if done else "?"
         log.info(
@@ -702,18 +750,27 @@ def _finish(table: InputTable, journal: Journal, report: RunReport, handle_signa
             report.tally.add(outcome)
             yield outcome
 
+    counts = (report.tally.requests, report.tally.http_calls, report.tally.retries)
     with Finishing(handle_signals):
         try:
+            if journal.missing():
+                journal.restore()
+                log.warning("the journal was gone from its folder: restored at %s", journal.path)
             write_results(report.output_path, table.columns, table.records, outcomes())
         except (KeyboardInterrupt, StorageError) as exc:
             report.incomplete = True
-            report.tally = Tally(requests=report.tally.requests)
             if isinstance(exc, StorageError):
                 report.aborted = report.aborted or str(exc)
             else:
                 report.aborted = report.aborted or "interrupted while writing the result file"
                 with contextlib.suppress(StorageError):
                     mark_incomplete(report.output_path, table.path)
+            # The counts still tell what happened, from the journal, without the file.
+            report.tally = Tally(requests=counts[0], http_calls=counts[1], retries=counts[2])
+            for outcome in join_outcomes(
+                table.records, journal.outcomes(), journal.in_flight(), reason
+            ):
+                report.tally.add(outcome)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -14,8 +14,10 @@ What `--resume` reads back:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -123,9 +125,12 @@ class RowStates:
 
 
 class Journal:
-    def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, path: Path | None, lock: int | None = None
+    ) -> None:
         self._db = connection
         self.path = path
+        self._lock = lock  # an flock on the journal file: one run at a time
         self._requests: dict[int, int] = {}  # batch number -> request id, this process only
 
     # --- opening -----------------------------------------------------------------------
@@ -139,12 +144,32 @@ class Journal:
 
     @classmethod
     def create(cls, path: Path, identity: JournalIdentity) -> Journal:
-        if path.exists():
-            path.unlink()
-            for suffix in ("-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        journal = cls(_connect(path), path)
-        journal._create(identity)
+        """A new journal; one that exists (--overwrite) is emptied in place, so a run still
+        holding it keeps its lock and this one is refused."""
+        lock = _lock(path)
+        try:
+            journal = cls(_connect(path), path, lock)
+            journal._db.executescript(
+                "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS requests; "
+                "DROP TABLE IF EXISTS outcomes;"
+            )
+        except sqlite3.OperationalError as exc:  # disk full, I/O error
+            os.close(lock)
+            raise StorageError(path, str(exc)) from exc
+        except sqlite3.DatabaseError as exc:
+            os.close(lock)
+            raise ConfigError(
+                f"{path} exists and is not a batch-revoke journal ({exc})",
+                "pass another --output, or move that file away",
+            ) from exc
+        except BaseException:
+            os.close(lock)
+            raise
+        try:
+            journal._create(identity)
+        except BaseException:
+            journal.close()
+            raise
         return journal
 
     @classmethod
@@ -154,13 +179,18 @@ class Journal:
                 f"no journal at {path}, so there is nothing to resume",
                 "pass the --output of the run to resume, or start a new run without --resume",
             )
+        lock = _lock(path)
         try:
-            journal = cls(_connect(path), path)
+            journal = cls(_connect(path), path, lock)
             stored = journal.identity()
         except (sqlite3.DatabaseError, KeyError, ValueError) as exc:
+            os.close(lock)
             raise ConfigError(
                 f"{path} is not a batch-revoke journal ({exc})", "start a new run without --resume"
             ) from exc
+        except BaseException:
+            os.close(lock)
+            raise
         problem = stored.mismatch(identity, path)
         if problem is not None:
             raise problem
@@ -198,6 +228,26 @@ class Journal:
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def missing(self) -> bool:
+        """The file is gone from its folder (deleted or moved) while we still write to it."""
+        return self.path is not None and not self.path.exists()
+
+    def restore(self) -> None:
+        """Write the journal back where it belongs, from the open connection."""
+        assert self.path is not None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target = sqlite3.connect(self.path)
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(self.path, str(exc)) from exc
 
     # --- recording ---------------------------------------------------------------------
 
@@ -349,9 +399,30 @@ def _connect(path: Path) -> sqlite3.Connection:
         # request leaves, whatever kills the process afterwards.
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
+        # Checkpoint often and keep the write-ahead log small, so a resume on a nearly full
+        # disk needs little more room than the journal itself.
+        db.execute("PRAGMA wal_autocheckpoint=256")
+        db.execute("PRAGMA journal_size_limit=1048576")
     except (OSError, sqlite3.OperationalError) as exc:
         raise StorageError(path, str(exc)) from exc
     return db
+
+
+def _lock(path: Path) -> int:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError(path, exc.strerror or str(exc)) from exc
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(handle)
+        raise ConfigError(
+            f"another batch-revoke run is using {path}",
+            "wait for it to finish (or stop it), then --resume; or pass another --output",
+        ) from None
+    return handle
 
 
 def _outcome(values: tuple[Any, ...]) -> RowOutcome:

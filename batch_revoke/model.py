@@ -78,6 +78,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION_ERROR = "connection_error"
     RUN_ABORTED = "run_aborted"
+    COVERING_ROW_UNKNOWN = "covering_row_unconfirmed"  # waits for a row whose outcome is unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,7 @@ class Tally:
     """Counts for the summary, fed one outcome at a time so it never holds the rows."""
 
     by_status: dict[Status, int] = field(default_factory=dict)
-    by_error: dict[str, int] = field(default_factory=dict)
+    by_error: dict[tuple[Status, str], int] = field(default_factory=dict)
     requests: dict[Endpoint, int] = field(default_factory=dict)
     revoked_rows: set[int] = field(default_factory=set)
     duplicate_of: dict[int, int] = field(default_factory=dict)
@@ -162,7 +163,8 @@ class Tally:
     def add(self, outcome: RowOutcome) -> None:
         self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
         if outcome.error_code and outcome.status is not Status.DUPLICATE:
-            self.by_error[outcome.error_code] = self.by_error.get(outcome.error_code, 0) + 1
+            key = (outcome.status, outcome.error_code)
+            self.by_error[key] = self.by_error.get(key, 0) + 1
         if outcome.status is Status.REVOKED:
             self.revoked_rows.add(outcome.row)
         if outcome.duplicate_of is not None:

@@ -81,7 +81,8 @@ class Pacer:
         self.learned: int | None = None  # calls the server allowed in a window, when seen
         self.throttled_calls = 0
         self.throttled_since: float | None = None  # start of the current run of 429s
-        self.margin = 0.25 + 0.01 * self.period  # latency jitter between our start and arrival
+        # Latency jitter between our start and the server's count: 0.25 s + 1% on a minute.
+        self.margin = min(0.25, self.period / 10) + 0.01 * self.period
         self._max_retry_after = max_retry_after
         self._clock, self._wall, self._sleep = clock, wall, sleep
         self._starts: deque[float] = deque()

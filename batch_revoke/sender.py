@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -138,12 +138,15 @@ class Sender:
         self._clock = clock
         # Running counts, read by the progress line and the summary.
         self.batches_done = 0
+        self.batches_planned = 0
         self.http_calls = 0
         self.retries = 0
         self.unanswered = 0  # HTTP calls in a row that got no answer at all
         self.nothing_done_since: float | None = None  # first of a run of 429/503/521 answers
 
     async def send_all(self, batches: Iterable[Batch], recorder: Recorder) -> None:
+        if isinstance(batches, Sized):
+            self.batches_planned += len(batches)
         pending = iter(batches)
 
         async def worker() -> None:
@@ -206,8 +209,6 @@ class Sender:
             self.aborted = self.aborted or exc
             self.stop.request(f"the API refused the credentials: {exc}")
             raise
-        finally:
-            self.http_calls += state.sends
         return interpret(batch, reply, state.sends, "; ".join(state.lost))
 
     async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply | str:
@@ -234,8 +235,6 @@ class Sender:
             self.aborted = self.aborted or exc
             self.stop.request(f"the API refused the credentials: {exc}")
             raise
-        finally:
-            self.http_calls += state.sends
         return result
 
     async def _call(
@@ -253,6 +252,7 @@ class Sender:
         if self.stop.requested:
             raise Stopped
         sending()
+        self.http_calls += 1  # counted as it leaves, so a call cut off still counts
         try:
             reply = await call()
         except TokenUnavailable as exc:
@@ -264,6 +264,7 @@ class Sender:
             self._no_answer(exc)
             raise transport_failure(exc) from exc
         state.sends += reply.sends
+        self.http_calls += reply.sends - 1  # a token renewed after a 401 sent it twice
         throttled = reply.http_status == 429
         self.pacer.answered(
             started, Answer.THROTTLED if throttled else Answer.OK, reply.retry_after

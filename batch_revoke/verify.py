@@ -167,7 +167,7 @@ def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) 
         Status.REVOKED,
         Endpoint.REVOKE_EARN if item.row.mode is Mode.EARN else Endpoint.REVOKE_ISSUE,
         "",
-        f"confirmed by read-back: {what} (the revoke request's answer was lost)",
+        f"confirmed by read-back: {what}",
         ids,
         reply.http_status,
         attempts,

@@ -209,8 +209,9 @@ def format_summary(
             lines.append(f"  {status.value:<14}{tally.by_status[status]:>9}")
     if tally.by_error:
         lines.append("by error code:")
-        for code, count in sorted(tally.by_error.items(), key=lambda item: (-item[1], item[0])):
-            lines.append(f"  {code:<22}{count:>9}")
+        ranked = sorted(tally.by_error.items(), key=lambda item: (-item[1], item[0][1]))
+        for (status, code), count in ranked:
+            lines.append(f"  {code + ' (' + status.value + ')':<36}{count:>9}")
     if tally.requests:
         verb = "would send" if dry_run else "requests"
         parts = ", ".join(

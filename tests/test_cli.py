@@ -185,3 +185,19 @@ def test_sandbox_ignores_a_host_from_the_environment(write_csv, tmp_path):
         env={"CAP_BASE_URL": "https://x"},
     )
     assert result.exit_code == ExitStatus.OK, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--max-errors", "0"], "below 1 row"),
+        (["--max-errors", "150%"], "above 100%"),
+        (["-o", "x.csv.journal", "--dry-run"], "is a journal"),
+        (["--resume", "--overwrite", "-o", "x.csv"], "--resume and --overwrite"),
+    ],
+)
+def test_more_bad_options_say_what_to_do(write_csv, tmp_path, args, fragment):
+    path = write_csv("badgeMetaId,customerId\nB,1\n")
+    done = CliRunner().invoke(cli, ["run", str(path), *args], catch_exceptions=False)
+    assert done.exit_code == 2, done.output
+    assert fragment in done.output

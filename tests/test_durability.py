@@ -375,3 +375,48 @@ def test_verify_settles_an_old_result_file(tmp_path):
         else:
             assert now["status"] == "revoked", now
             assert "confirmed by read-back" in now["error_message"]
+
+
+def test_the_output_folder_deleted_mid_run_is_restored_and_resumes(tmp_path, uninterrupted):
+    path, state, expected, _ = uninterrupted
+    folder = tmp_path / "gone"
+    out = folder / "out.csv"
+    with running_sandbox(fresh(state, latency_ms=(100.0, 100.0))) as running:
+        process = start_cli(running, str(path), "-o", str(out))
+        wait_for(lambda: len(running.requests) >= 8)
+        for item in folder.iterdir():
+            item.unlink()
+        folder.rmdir()
+        stderr = process.communicate(timeout=60)[1]
+        assert process.returncode == 3, stderr
+        assert "the journal disappeared" in stderr
+        assert "restored" in stderr
+        assert len(results(out)) == len(expected)  # the folder is back, with the file
+        resumed = run_cli(running, str(path), "-o", str(out), "--resume")
+    assert resumed.returncode == 1, resumed.stderr
+    assert [r["status"] for r in results(out)] == [r["status"] for r in expected]
+
+
+def test_a_run_that_cannot_start_its_journal_sends_nothing_and_leaves_nothing(tmp_path):
+    out = tmp_path / "out.csv"
+    with sandbox() as (running, _state):
+        process = start_cli(running, str(SAMPLE), "-o", str(out), preexec_fn=_small_files(20_000))
+        stderr = process.communicate(timeout=60)[1]
+        assert process.returncode == 2, stderr
+        assert running.requests == []
+    assert "nothing was sent" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_resume_of_a_running_run_is_refused(tmp_path, uninterrupted):
+    path, state, _expected, _ = uninterrupted
+    out = tmp_path / "out.csv"
+    with running_sandbox(fresh(state, latency_ms=(100.0, 100.0))) as running:
+        process = start_cli(running, str(path), "-o", str(out))
+        wait_for(lambda: len(running.requests) >= 4)
+        second = run_cli(running, str(path), "-o", str(out), "--resume")
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert second.returncode == 2, second.stderr
+    assert "another batch-revoke run is using" in second.stderr

@@ -8,7 +8,7 @@ import json
 import httpx
 
 from batch_revoke.client import BasicCredentials
-from batch_revoke.job import RunConfig, run_job
+from batch_revoke.job import ErrorLimit, RunConfig, run_job
 from batch_revoke.model import ExitStatus, Status
 
 
@@ -71,3 +71,42 @@ def test_failed_rows_alone_make_exit_status_1(write_csv, tmp_path):
     )
     assert report.tally.by_status == {Status.REVOKED: 1, Status.FAILED: 1}
     assert report.exit_status is ExitStatus.NOT_ALL_REVOKED
+
+
+def test_a_row_covered_by_a_broader_row_is_settled_even_when_the_run_stops(write_csv, tmp_path):
+    """Row 1 waits for row 2 (every enrolment of the customer); row 3's 404 reaches
+    --max-errors 1 and stops the run: row 1 is still revoked through row 2, not 'not sent'."""
+
+    def api(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        (customer,) = body["customers"]
+        if body["badgeMetaId"] == "B":
+            entries = [
+                {"customerId": int(customer), "issuedId": i, "error": None} for i in ("I1", "I2")
+            ]
+        else:
+            entries = [{"customerId": int(customer), "error": {"code": 404, "message": "none"}}]
+        return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
+
+    path = write_csv("badgeMetaId,customerId,issueId\nB,7,I1\nB,7,\nB2,8,\nB3,9,\n")
+    report = run_job(
+        RunConfig(
+            path,
+            tmp_path / "out.csv",
+            "https://api.invalid",
+            BasicCredentials("u", "p"),
+            concurrency=1,
+            max_errors=ErrorLimit.parse("1"),
+        ),
+        transport=httpx.MockTransport(api),
+    )
+    assert "--max-errors 1 reached" in report.aborted
+    with (tmp_path / "out.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["status"], r["issued_ids"]) for r in rows] == [
+        ("revoked", "I1"),
+        ("revoked", "I1;I2"),
+        ("failed", ""),
+        ("not_attempted", ""),
+    ]
+    assert "through row 2" in rows[0]["error_message"]

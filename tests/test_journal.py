@@ -93,3 +93,29 @@ def test_the_newest_journal_of_the_same_input_is_found(tmp_path):
     Journal.create(journal_path(tmp_path / "in-results-3.csv"), JournalIdentity("x", {})).close()
     assert find_journal(tmp_path, "in", "abc") == newer
     assert find_journal(tmp_path, "in", "nope") is None
+
+
+def test_one_run_at_a_time_per_journal(tmp_path):
+    path = tmp_path / "out.csv.journal"
+    first = Journal.create(path, IDENTITY)
+    with pytest.raises(ConfigError, match="another batch-revoke run is using"):
+        Journal.resume(path, IDENTITY)
+    with pytest.raises(ConfigError, match="another batch-revoke run is using"):
+        Journal.create(path, IDENTITY)  # --overwrite of a journal in use
+    assert first.identity() == IDENTITY  # untouched
+    first.close()
+    Journal.resume(path, IDENTITY).close()
+
+
+def test_a_journal_deleted_mid_run_is_restored_from_the_open_file(tmp_path):
+    folder = tmp_path / "out"
+    journal = Journal.create(folder / "r.csv.journal", IDENTITY)
+    journal.record([outcome(1, Status.REVOKED)])
+    for item in sorted(folder.iterdir(), reverse=True):
+        item.unlink()
+    folder.rmdir()
+    assert journal.missing()
+    journal.restore()
+    journal.close()
+    again = Journal.resume(folder / "r.csv.journal", IDENTITY)
+    assert [o.row for o in again.outcomes()] == [1]

@@ -137,6 +137,7 @@ def test_crash_and_resume_gives_a_true_one_to_one_result(
             BasicCredentials("u", "p"),
             concurrency=concurrency,
             max_attempts=3,
+            rate_window=0.01,  # a 429 pauses until the next window: keep it short here
         )
         crashed = False
         try:
