@@ -12,11 +12,13 @@ import argparse
 import asyncio
 import csv
 import json
+import math
 import os
 import random
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -148,10 +150,10 @@ async def load(
 
 
 def start_sandbox(
-    state: Path, latency: str, env: dict[str, str]
+    state: Path, latency: str, env: dict[str, str], *extra: str
 ) -> tuple[subprocess.Popen[str], str]:
     sandbox = subprocess.Popen(
-        cli("sandbox", "--port", "0", "--state", str(state), "--latency-ms", latency),
+        cli("sandbox", "--port", "0", "--state", str(state), "--latency-ms", latency, *extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -159,6 +161,69 @@ def start_sandbox(
     )
     assert sandbox.stdout is not None
     return sandbox, sandbox.stdout.readline().strip()
+
+
+def earn_rows(rows: int, folder: Path) -> tuple[Path, Path]:
+    """`rows` revokeEarn rows, one call each, and the state that holds their earns."""
+    state: dict[str, list[dict[str, str]]] = {"customers": [], "earns": []}
+    path = folder / f"earns-{rows}.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["badgeMetaId", "customerId", "earnedBadgeId"])
+        for n in range(rows):
+            customer, earned = str(400_000_000 + n), f"{0x5E00000000 + n:024x}"
+            state["customers"].append({"customerId": customer})
+            state["earns"].append(
+                {"earnedBadgeId": earned, "badgeMetaId": "B", "customerId": customer}
+            )
+            out.writerow(["B", customer, earned])
+    state_path = folder / f"earns-{rows}-state.json"
+    state_path.write_text(json.dumps(state), encoding="utf-8")
+    return path, state_path
+
+
+def rate_limited(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
+    """Capillary's limits: per minute, clock-aligned windows, no Retry-After. Once with the
+    limit unknown to the client, once given with --rate-limit; each next to the ideal."""
+    limit, rows = args.limit_per_min, args.limit_rows
+    run_input, state = earn_rows(rows, WORK)
+    ideal = math.ceil(rows / limit) * 60.0
+    lines = [
+        f"rate limits: {rows} revokeEarn calls against --sandbox-rate-limit {limit}/min "
+        f"(60 s windows aligned to the clock, no Retry-After); ideal {ideal:.0f} s "
+        f"({math.ceil(rows / limit)} windows)",
+        f"{'scenario':<16}{'time':>8}{'x ideal':>9}{'throttled':>11}{'of calls':>10}"
+        f"{'pace (calls/min)':>18}{'revoked':>9}",
+    ]
+    for label, extra in (("unknown limit", []), ("--rate-limit", ["--rate-limit", f"{limit}/min"])):
+        sandbox, url = start_sandbox(state, "20", env, "--sandbox-rate-limit", f"{limit}/min")
+        try:
+            run_env = {
+                **env,
+                "CAP_BASE_URL": url,
+                "CAP_USERNAME": "demo.till",
+                "CAP_PASSWORD": "demo-password",
+            }
+            output = WORK / "limited.csv"
+            command = cli("-q", "run", str(run_input), "-o", str(output), "--overwrite", *extra)
+            seconds, _, _ = measure(command, run_env)
+            with urllib.request.urlopen(f"{url}/_sandbox/requests") as answer:
+                served = json.loads(answer.read())
+        finally:
+            sandbox.terminate()
+            sandbox.wait(timeout=10)
+        counts = statuses(output)
+        calls = len(served)
+        throttled = sum(1 for entry in served if entry["throttled"])
+        # The pace after the first window (whose calls all go at once): calls past the first
+        # window's worth, over the time from the first call to the last.
+        times = sorted(entry["at"] for entry in served if entry["applied"])
+        pace = (len(times) - limit) / (times[-1] - times[0]) * 60 if len(times) > limit else 0.0
+        lines.append(
+            f"{label:<16}{seconds:>7.0f}s{seconds / ideal:>9.2f}{throttled:>11}"
+            f"{throttled / max(calls, 1):>10.1%}{pace:>18.1f}{counts.get('revoked', 0):>9}"
+        )
+    return lines
 
 
 def main() -> None:
@@ -171,6 +236,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--connections", type=int, default=256, help="for the sandbox load")
     parser.add_argument("--load-requests", type=int, default=10_000, help="for the sandbox load")
+    parser.add_argument("--limit-per-min", type=int, default=30, help="the server's rate limit")
+    parser.add_argument(
+        "--limit-rows", type=int, default=150, help="revokeEarn rows for the rate-limit runs"
+    )
+    parser.add_argument("--only-rate-limits", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--generate", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
@@ -179,6 +249,9 @@ def main() -> None:
     WORK.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
     report = []
+    if args.only_rate_limits:
+        print("\n".join(rate_limited(args, env)))
+        return
 
     dry_input, _ = generated(args.dry_rows)
     seconds, peak, _ = measure(
@@ -224,6 +297,7 @@ def main() -> None:
         f"{args.connections} connections in {seconds:.2f} s = {args.load_requests / seconds:,.0f} "
         f"requests/s (latency {args.latency_ms} ms; answers {codes})"
     )
+    report.extend(rate_limited(args, env))
     text = "\n".join(report)
     print(text)
     (WORK / "latest.txt").write_text(text + "\n", encoding="utf-8")

@@ -65,6 +65,7 @@ class LoggedRequest:
     fault: FaultKind | None
     applied: bool  # the revocation was carried out (no fault, or a fault that applies first)
     at: float = 0.0  # time.monotonic() on arrival
+    throttled: bool = False  # answered 429 by --sandbox-rate-limit, never reached the API
 
 
 class _Sandbox:
@@ -217,6 +218,9 @@ class _Sandbox:
             return _json(401, envelope(errors=[(401, "Authentication failed")]))
         limit = self.config.rate_limit
         if limit is not None and self.throttled(caller):
+            self.config.requests.append(
+                LoggedRequest(0, request.path, None, None, None, False, time.monotonic(), True)
+            )
             error = envelope(errors=[(429, "Rate limit exceeded")])
             headers = {}
             if self.config.retry_after is not None:
