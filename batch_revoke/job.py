@@ -384,7 +384,6 @@ class _Work:
     batches: list[Batch] = field(default_factory=list)
     unsettled: list[Unsettled] = field(default_factory=list)  # read back before anything else
     deferred: dict[int, list[Row]] = field(default_factory=dict)  # covering row -> its rows
-    rows: int = 0  # rows planned in this process
 
     def __bool__(self) -> bool:
         return bool(self.batches or self.unsettled or self.deferred)
@@ -418,7 +417,6 @@ def _plan(table: InputTable, config: RunConfig, journal: Journal, planner: Plann
             previous = states.unsettled.get(row.row)
             work.unsettled.append(Unsettled(row, previous, sent_at.get(row.row)))
             continue
-        work.rows += 1
         first = covering.get((row.badge_meta_id, row.customer_key))
         if row.mode is Mode.ISSUALS and first is not None:
             work.deferred.setdefault(first, []).append(row)

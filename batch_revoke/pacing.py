@@ -54,6 +54,17 @@ class RateLimit:
         return f"{self.count}/s" if self.period == 1.0 else f"{self.count}/{self.period:g}s"
 
 
+async def sleep_or_event(sleeping: Awaitable[None], event: asyncio.Event) -> None:
+    """Wait for `sleeping`, or less if `event` is set first."""
+    waiting = asyncio.ensure_future(sleeping)
+    watching = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiting, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+        watching.cancel()
+
+
 class Answer(Enum):
     OK = "ok"  # any HTTP answer but a 429
     THROTTLED = "throttled"  # 429
@@ -138,14 +149,9 @@ class Pacer:
         """Sleep, but wake early when a pause or a probe ends (and at most every second, so a
         stop is noticed)."""
         self._changed.clear()
-        limit = 1.0 if seconds is None else min(seconds, 1.0)
-        sleeping = asyncio.ensure_future(self._sleep(limit))
-        changing = asyncio.ensure_future(self._changed.wait())
-        try:
-            await asyncio.wait({sleeping, changing}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeping.cancel()
-            changing.cancel()
+        await sleep_or_event(
+            self._sleep(1.0 if seconds is None else min(seconds, 1.0)), self._changed
+        )
 
     # --- after a call ---------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from batch_revoke.answers import (
 from batch_revoke.client import ApiReply, CapillaryClient, TokenUnavailable
 from batch_revoke.errors import AuthError
 from batch_revoke.model import Batch, ErrorCode, RowOutcome
-from batch_revoke.pacing import Answer, Pacer, PaceStopped, RateLimit, Sleep
+from batch_revoke.pacing import Answer, Pacer, PaceStopped, RateLimit, Sleep, sleep_or_event
 
 __all__ = ["Pacer", "RateLimit", "RetryPolicy", "Sender", "Stop", "Stopped"]
 
@@ -86,13 +86,7 @@ class Stop:
         """`sleep(seconds)`, cut short by a stop (which raises Stopped)."""
         if self.requested:
             raise Stopped
-        waiting = asyncio.ensure_future(sleep(seconds))
-        stopping = asyncio.ensure_future(self._event.wait())
-        try:
-            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiting.cancel()
-            stopping.cancel()
+        await sleep_or_event(sleep(seconds), self._event)
         if self.requested:
             raise Stopped
 
@@ -190,9 +184,37 @@ class Sender:
                 state.announced = True
             state.on_wire = True
 
+        try:
+            reply = await self._retried(lambda: self.client.send(batch), state, sending, batch)
+        except RetryableFailure as failure:
+            return exhausted(batch, failure, state.sends, state.lost)
+        return interpret(batch, reply, state.sends, "; ".join(state.lost))
+
+    async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply | str:
+        """The badge read-back, retried like a request; a reason string when it failed."""
+        try:
+            return await self._retried(
+                lambda: self.client.read_back(customer_id, badge_meta_id),
+                _Attempts(),
+                lambda: None,
+                None,
+            )
+        except RetryableFailure as failure:
+            return f"read-back failed: {failure.message}"
+
+    async def _retried(
+        self,
+        call: Callable[[], Awaitable[ApiReply]],
+        state: _Attempts,
+        sending: Callable[[], None],
+        batch: Batch | None,
+    ) -> ApiReply:
+        """The call until it gets a final answer; RetryableFailure when retries ran out. A
+        401/403 stops the run (AuthError)."""
+
         async def attempt() -> ApiReply:
             try:
-                reply = await self._call(lambda: self.client.send(batch), state, sending)
+                reply = await self._call(call, state, sending)
             except RetryableFailure as failure:
                 raise state.noted(failure) from None
             state.on_wire = False
@@ -203,39 +225,11 @@ class Sender:
 
         try:
             reply: ApiReply = await self._retrying(batch, state)(attempt)
-        except RetryableFailure as failure:
-            return exhausted(batch, failure, state.sends, state.lost)
         except AuthError as exc:
             self.aborted = self.aborted or exc
             self.stop.request(f"the API refused the credentials: {exc}")
             raise
-        return interpret(batch, reply, state.sends, "; ".join(state.lost))
-
-    async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply | str:
-        """The badge read-back, retried like a request; a reason string when it failed."""
-        state = _Attempts()
-
-        async def attempt() -> ApiReply:
-            try:
-                reply = await self._call(
-                    lambda: self.client.read_back(customer_id, badge_meta_id), state, lambda: None
-                )
-            except RetryableFailure as failure:
-                raise state.noted(failure) from None
-            problem = failure_of(reply)
-            if problem is not None:
-                raise state.noted(problem)
-            return reply
-
-        try:
-            result: ApiReply = await self._retrying(None, state)(attempt)
-        except RetryableFailure as failure:
-            return f"read-back failed: {failure.message}"
-        except AuthError as exc:
-            self.aborted = self.aborted or exc
-            self.stop.request(f"the API refused the credentials: {exc}")
-            raise
-        return result
+        return reply
 
     async def _call(
         self,
