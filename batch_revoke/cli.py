@@ -143,7 +143,7 @@ def connection_options(function: F) -> F:
         ),
         click.option(
             "--rate-limit",
-            metavar="N/s|N/min",
+            metavar="N/s|N/min|N/<secs>s",
             envvar="BATCH_REVOKE_RATE_LIMIT",
             show_envvar=True,
             help="Never start more than N requests (retries and read-backs included) in any "
@@ -184,8 +184,9 @@ def connection_options(function: F) -> F:
             show_default=True,
             envvar="BATCH_REVOKE_MAX_ATTEMPTS",
             show_envvar=True,
-            help="Tries per request on 429, 5xx, timeouts and dropped connections "
-            "(exponential backoff with jitter; Retry-After is honoured).",
+            help="Tries per request on 5xx, timeouts and dropped connections (exponential "
+            "backoff with jitter; Retry-After is honoured). 429, 503 and 521 say nothing was "
+            "done and never use up attempts: --max-throttle-wait bounds them.",
         ),
         click.option(
             "--max-unanswered",

@@ -597,7 +597,6 @@ async def _rounds(
     try:
         run.unconfirmed.extend(work.unsettled)
         if work.unsettled:
-            log.info("reading back %d rows whose outcome is unknown", len(work.unsettled))
             await _verify_round(config, run, planner, sender)
         await sender.send_all(work.batches, run)
         for _ in range(VERIFY_ROUNDS):
@@ -641,6 +640,7 @@ async def _read_back(config: RunConfig, run: _Run, sender: Sender) -> list[Row]:
             if item.previous is None or "--no-verify" not in item.previous.error_message
         )
         return []
+    log.info("reading back %d rows whose answer was lost", len(items))
     calls = sender.http_calls
     outcomes, again = await verify(items, sender)
     run.read_backs += sender.http_calls - calls

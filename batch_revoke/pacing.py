@@ -14,6 +14,7 @@ and come without Retry-After. One Pacer per run, shared by every worker:
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import time
@@ -24,6 +25,7 @@ from enum import Enum
 
 from batch_revoke.errors import ConfigError
 
+log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 _RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*(?:\.\d+)?)\s*(s|sec|second|m|min|minute)\s*")
 
@@ -189,6 +191,9 @@ class Pacer:
             pause = self._widen
         else:
             pause = self._until_reset()
+        if now + pause > self._paused_until + 1.0:
+            why = "as Retry-After asks" if retry_after is not None else "until the window resets"
+            log.info("429: every request pauses %.0fs (%s); %s", pause, why, self.describe())
         self._paused_until = max(self._paused_until, now + pause)
         if retry_after is None:
             self._probing = True
@@ -238,9 +243,9 @@ class Pacer:
         if self.pace is None:
             return "no pace needed yet"
         source = (
-            f"learned: the server allowed {self.learned}"
+            f"learned: the server allowed {self.learned} in a window, then one more per clean "
+            "window"
             if self.learned is not None
             else "--rate-limit"
         )
-        period = RateLimit(self.pace, self.period)
-        return f"pace {period} ({source})"
+        return f"pace {RateLimit(self.pace, self.period)} ({source})"

@@ -247,6 +247,9 @@ class Sender:
             raise Stopped
         sending()
         self.http_calls += 1  # counted as it leaves, so a call cut off still counts
+        if state.tried:
+            self.retries += 1  # counted when the retry leaves, not when it is planned
+        state.tried = True
         try:
             reply = await call()
         except TokenUnavailable as exc:
@@ -264,7 +267,7 @@ class Sender:
             started, Answer.THROTTLED if throttled else Answer.OK, reply.retry_after
         )
         self.unanswered = 0
-        self._nothing_done(reply.http_status in NOT_APPLIED_STATUSES)
+        self._nothing_done(reply.http_status in NOT_APPLIED_STATUSES, reply.retry_after)
         return reply
 
     def _retrying(self, batch: Batch | None, state: _Attempts) -> AsyncRetrying:
@@ -284,17 +287,27 @@ class Sender:
             reraise=True,
         )
 
-    def _nothing_done(self, nothing_done: bool) -> None:
+    def _nothing_done(self, nothing_done: bool, retry_after: float | None) -> None:
         if not nothing_done:
             self.nothing_done_since = None
             return
         now = self._clock()
         if self.nothing_done_since is None:
             self.nothing_done_since = now
-        elif now - self.nothing_done_since >= self.policy.max_throttle_wait:
+        waited = now - self.nothing_done_since
+        limit = self.policy.max_throttle_wait
+        if waited >= limit:
             self.stop.request(
-                f"throttled or unavailable (429/503/521) for {now - self.nothing_done_since:.0f}s"
-                f" in a row (--max-throttle-wait); {self.pacer.describe()}"
+                f"throttled or unavailable (429/503/521) for {waited:.0f}s in a row "
+                f"(--max-throttle-wait {limit:g}); {self.pacer.describe()}"
+            )
+        elif (
+            retry_after is not None
+            and waited + min(retry_after, self.policy.max_retry_after) > limit
+        ):
+            self.stop.request(
+                f"the server asks to wait {retry_after:.0f}s (Retry-After), past "
+                f"--max-throttle-wait {limit:g}"
             )
 
     def _no_answer(self, exc: httpx.TransportError) -> None:
@@ -306,7 +319,6 @@ class Sender:
             )
 
     def _log_retry(self, batch: Batch | None, state: RetryCallState) -> None:
-        self.retries += 1
         _log_retry(batch, state)
 
 
@@ -315,6 +327,7 @@ class _Attempts:
     """What one request's attempts have shown so far."""
 
     sends: int = 0
+    tried: bool = False  # a call has left: the next one is a retry
     counted: int = 0  # attempts that count against --max-attempts
     announced: bool = False  # the intent was recorded
     on_wire: bool = False  # a request is out and its answer not yet in
@@ -341,6 +354,9 @@ def _log_retry(batch: Batch | None, state: RetryCallState) -> None:
         if batch is not None
         else "read-back"
     )
-    log.info(
-        "%s: attempt %d failed (%s); retrying in %.1fs", what, state.attempt_number, failure, wait
+    when = (
+        "retrying when the shared pause ends"
+        if isinstance(failure, RetryableFailure) and failure.http_status == 429
+        else f"retrying in {wait:.1f}s"
     )
+    log.info("%s: attempt %d failed (%s); %s", what, state.attempt_number, failure, when)

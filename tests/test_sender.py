@@ -255,3 +255,28 @@ async def test_concurrency_caps_requests_in_flight(respx_mock):
     assert sorted(o.row for o in recorded.outcomes if o.status is Status.REVOKED) == list(
         range(1, 13)
     )
+
+
+async def test_a_retry_after_past_the_throttle_limit_stops_at_once(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "600"})
+    )
+    sleeps = Sleeps()
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, sleeps, throttle_wait=10.0)
+        with pytest.raises(Stopped):
+            await sender.send_batch(customers_batch("1"))
+    assert "past --max-throttle-wait 10" in sender.stop.reason
+    assert sleeps.now < 10.0
+    assert (sender.http_calls, sender.retries) == (1, 0)  # no retry was sent
+
+
+async def test_retries_are_counted_when_they_leave(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(
+        side_effect=[httpx.Response(500), httpx.Response(429), httpx.Response(200, json=REVOKED_1)]
+    )
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps())
+        (outcome,) = await sender.send_batch(customers_batch("1"))
+    assert outcome.status is Status.REVOKED
+    assert (sender.http_calls, sender.retries) == (3, 2)
