@@ -494,6 +494,7 @@ def _finish(report: RunReport) -> NoReturn:
         incomplete=report.incomplete,
         throttled=report.throttled,
         pace=report.pace,
+        estimate=report.estimate,
     )
     click.echo(summary, err=True)
     if report.resumable:

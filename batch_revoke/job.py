@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -187,6 +188,7 @@ class RunReport:
     read_backs: int = 0
     throttled: int = 0  # calls answered 429
     pace: str = ""  # the pace the run settled on, for people
+    estimate: str = ""  # a dry run's planned calls and, with --rate-limit, how long they take
 
     @property
     def exit_status(self) -> ExitStatus:
@@ -235,6 +237,7 @@ def run_job(
             run.record(_planned(work))
             for batch in work.batches:
                 run.requests[batch.endpoint] = run.requests.get(batch.endpoint, 0) + 1
+            run.estimate = _estimate(len(work.batches), config.rate_limit)
         elif work:
             try:
                 asyncio.run(_execute(config, work, run, planner, transport, sleep, handle_signals))
@@ -251,6 +254,7 @@ def run_job(
             aborted,
             journal.path,
             read_backs=run.read_backs,
+            estimate=run.estimate,
             throttled=run.pacer.throttled_calls if run.pacer else 0,
             pace=run.pacer.describe() if run.pacer and run.pacer.pace else "",
         )
@@ -426,6 +430,16 @@ def _plan(table: InputTable, config: RunConfig, journal: Journal, planner: Plann
     return work
 
 
+def _estimate(calls: int, limit: RateLimit | None) -> str:
+    """ "1,204 calls: about 12 min at 100/min": under a rate limit, time is calls."""
+    text = f"{calls:,} calls"
+    if limit is None:
+        return f"{text} (pass --rate-limit for how long they take)"
+    seconds = calls / limit.count * limit.period
+    took = f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{math.ceil(seconds / 60)} min"
+    return f"{text}: about {took} at {limit}"
+
+
 def _planned(work: _Work) -> Iterator[RowOutcome]:
     for batch in work.batches:
         for row in batch.rows:
@@ -454,6 +468,7 @@ class _Run:
         self.read_backs = 0
         self.storage_error: StorageError | None = None
         self.pacer: Pacer | None = None
+        self.estimate = ""
         self.unconfirmed: list[Unsettled] = []  # to read back after the sends
         self._sent_at: dict[int, float] = {}
         self._checked = 0.0  # when the journal was last seen in its folder

@@ -202,6 +202,7 @@ def format_summary(
     incomplete: bool = False,
     throttled: int = 0,
     pace: str = "",
+    estimate: str = "",
 ) -> str:
     lines = [f"{'planned' if dry_run else 'processed'} {tally.total} rows in {elapsed:.1f}s"]
     for status in STATUS_ORDER:
@@ -224,6 +225,8 @@ def format_summary(
             if read_backs:
                 parts += f", {read_backs} read-backs"
         lines.append(f"{verb}: {parts}")
+    if estimate:
+        lines.append(f"plan: {estimate}")
     if throttled or pace:
         lines.append(f"rate: {throttled} calls throttled (429){'; ' + pace if pace else ''}")
     if aborted:

@@ -201,3 +201,14 @@ def test_more_bad_options_say_what_to_do(write_csv, tmp_path, args, fragment):
     done = CliRunner().invoke(cli, ["run", str(path), *args], catch_exceptions=False)
     assert done.exit_code == 2, done.output
     assert fragment in done.output
+
+
+def test_dry_run_prints_the_calls_and_how_long_they_take(write_csv, tmp_path):
+    rows = "".join(f"B1,{n},,E{n}\n" for n in range(250))  # 250 revokeEarn calls
+    path = write_csv("badgeMetaId,customerId,issueId,earnedBadgeId\n" + rows)
+    out = str(tmp_path / "out.csv")
+    args = ["run", str(path), "--dry-run", "-o", out, "--overwrite"]
+    unknown = CliRunner().invoke(cli, args)
+    known = CliRunner().invoke(cli, [*args, "--rate-limit", "100/min"])
+    assert "plan: 250 calls (pass --rate-limit for how long they take)" in unknown.output
+    assert "plan: 250 calls: about 3 min at 100/min" in known.output
