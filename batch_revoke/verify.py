@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -175,37 +175,43 @@ def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) 
 
 
 def _issuals(data: dict[str, Any]) -> list[_Entry]:
-    details = data.get("issualDetails")
-    listed = details.get("issuals") if isinstance(details, dict) else None
-    if not isinstance(listed, list):
-        raise _UnknownShape("no issualDetails.issuals list")
-    entries = []
-    for item in listed:
-        if not isinstance(item, dict) or item.get("issuedStatus") not in ("ACTIVE", "REVOKED"):
-            raise _UnknownShape(f"issual {item!r}")
-        ident = item.get("issueId")
-        if not isinstance(ident, str | int) or ident == "":
-            raise _UnknownShape(f"issual without issueId: {item!r}")
-        active = item["issuedStatus"] == "ACTIVE"
-        entries.append(_Entry(str(ident), active, None if active else _when(item)))
-    return entries
+    def active(item: dict[str, Any]) -> bool | None:
+        status = item.get("issuedStatus")
+        return None if status not in ("ACTIVE", "REVOKED") else status == "ACTIVE"
+
+    return _entries(data, "issualDetails", "issuals", "issueId", active)
 
 
 def _earns(data: dict[str, Any]) -> list[_Entry]:
     # Undocumented: the vendor's page names earnDetails.earns[] but not its fields. Anything
     # other than {earnedBadgeId, isActive: bool} is refused rather than guessed at.
-    details = data.get("earnDetails")
-    listed = details.get("earns") if isinstance(details, dict) else None
+    def active(item: dict[str, Any]) -> bool | None:
+        flag = item.get("isActive")
+        return flag if isinstance(flag, bool) else None
+
+    return _entries(data, "earnDetails", "earns", "earnedBadgeId", active)
+
+
+def _entries(
+    data: dict[str, Any],
+    details_key: str,
+    list_key: str,
+    id_field: str,
+    active_of: Callable[[dict[str, Any]], bool | None],
+) -> list[_Entry]:
+    """One list of the read-back, every entry checked; None from `active_of`: unknown."""
+    details = data.get(details_key)
+    listed = details.get(list_key) if isinstance(details, dict) else None
     if not isinstance(listed, list):
-        raise _UnknownShape("no earnDetails.earns list")
+        raise _UnknownShape(f"no {details_key}.{list_key} list")
     entries = []
     for item in listed:
-        if not isinstance(item, dict) or not isinstance(item.get("isActive"), bool):
-            raise _UnknownShape(f"earn {item!r}")
-        ident = item.get("earnedBadgeId")
+        active = active_of(item) if isinstance(item, dict) else None
+        if active is None:
+            raise _UnknownShape(f"{list_key} entry {item!r}")
+        ident = item.get(id_field)
         if not isinstance(ident, str | int) or ident == "":
-            raise _UnknownShape(f"earn without earnedBadgeId: {item!r}")
-        active = item["isActive"]
+            raise _UnknownShape(f"{list_key} entry without {id_field}: {item!r}")
         entries.append(_Entry(str(ident), active, None if active else _when(item)))
     return entries
 
