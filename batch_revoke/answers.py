@@ -138,26 +138,59 @@ def interpret(
         return [
             answered(r, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, message) for r in batch.rows
         ]
+    mine = _entries_per_row(batch, entries)
+    return [
+        _issue_outcome(row, found, earlier_unknown, answered)
+        if isinstance(found, list)
+        else answered(row, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, found)
+        for row, found in zip(batch.rows, mine, strict=True)
+    ]
+
+
+def _entries_per_row(batch: Batch, entries: list[Any]) -> list[list[dict[str, Any]] | str]:
+    """Each row's entries, or why they cannot be told apart. An entry names its customer and,
+    except the 404 "Customer doesn't have issue instance", the issue; one customer may have
+    several revokeIssuals rows in one request (the plan uses the fewest requests), so a
+    nameless entry belongs to the customer's row that no named entry answered."""
     by_customer: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
         if isinstance(entry, dict) and "customerId" in entry:
             by_customer.setdefault(id_key(entry["customerId"]), []).append(entry)
-    results = []
-    for row in batch.rows:
-        mine = [e for e in by_customer.get(row.customer_key, []) if _is_for(row, e)]
-        results.append(_issue_outcome(row, mine, earlier_unknown, answered))
-    return results
+    if batch.mode is Mode.CUSTOMERS:  # a customer appears once per badge: duplicates go
+        return [by_customer.get(row.customer_key, []) for row in batch.rows]
+    found: list[list[dict[str, Any]] | str] = []
+    unanswered: dict[str, list[int]] = {}  # customer -> positions of rows no entry named
+    for position, row in enumerate(batch.rows):
+        named = [
+            e
+            for e in by_customer.get(row.customer_key, [])
+            if e.get("issuedId") not in (None, "") and id_key(e["issuedId"]) == id_key(row.issue_id)
+        ]
+        found.append(named)
+        if not named:
+            unanswered.setdefault(row.customer_key, []).append(position)
+    for customer, positions in unanswered.items():
+        nameless = [e for e in by_customer.get(customer, []) if e.get("issuedId") in (None, "")]
+        if len(positions) == 1 or (len(nameless) == len(positions) and _alike(nameless)):
+            for position in positions:
+                found[position] = nameless[:1] if len(positions) > 1 else nameless
+        elif nameless:
+            rows = ", ".join(str(batch.rows[p].row) for p in positions)
+            for position in positions:
+                found[position] = (
+                    f"the answer has {len(nameless)} error(s) for this customer that name no "
+                    f"issue, for {len(positions)} of its rows (rows {rows}): which row each "
+                    "is about cannot be told"
+                )
+    return found
+
+
+def _alike(entries: list[dict[str, Any]]) -> bool:
+    """The same error, so it does not matter which row gets which."""
+    return len({repr(entry.get("error")) for entry in entries}) == 1
 
 
 _OutcomeFactory = Callable[..., RowOutcome]
-
-
-def _is_for(row: Row, entry: dict[str, Any]) -> bool:
-    """In revokeIssuals mode an entry names its issue, except the 404 that names none."""
-    issued = entry.get("issuedId")
-    return (
-        row.mode is Mode.CUSTOMERS or issued in (None, "") or id_key(issued) == id_key(row.issue_id)
-    )
 
 
 def _issue_outcome(

@@ -12,14 +12,15 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 
-from batch_revoke.chunker import Planner, covering_rows
+from batch_revoke.answers import NOT_PRESENT_CODES
+from batch_revoke.chunker import Planner
 from batch_revoke.client import (
     NO_CREDENTIALS_FIX,
     Authenticator,
@@ -33,7 +34,6 @@ from batch_revoke.journal import (
     JOURNAL_SUFFIX,
     Journal,
     JournalIdentity,
-    file_digest,
     find_journal,
     journal_path,
 )
@@ -53,7 +53,7 @@ from batch_revoke.model import (
     id_key,
 )
 from batch_revoke.pacing import Pacer, RateLimit, Sleep
-from batch_revoke.reader import InputTable, read_input
+from batch_revoke.reader import header, no_records, records, scan
 from batch_revoke.sender import RetryPolicy, Sender, Stop, Stopped
 from batch_revoke.verify import Unsettled, verify
 from batch_revoke.writer import (
@@ -62,6 +62,7 @@ from batch_revoke.writer import (
     claim_output,
     join_outcomes,
     mark_incomplete,
+    result_cells,
     write_results,
 )
 
@@ -212,37 +213,41 @@ def run_job(
 ) -> RunReport:
     """Run one file end to end. Raises InputError/ConfigError before anything is sent; after
     that, every problem is a row outcome in the result file, and the journal beside it keeps
-    what a --resume needs. `handle_signals`: SIGTERM and SIGHUP stop the run like Ctrl-C."""
+    what a --resume needs. `handle_signals`: SIGTERM and SIGHUP stop the run like Ctrl-C.
+
+    The input streams through: a structure pass first (so a broken file is refused before
+    anything is sent), then records -> plan -> requests as they come, and the result file
+    last, from the journal. Memory does not grow with the file."""
     config.check_options()
     started = time.monotonic()
+    if config.dry_run:
+        report = _dry_run(config, now, handle_signals)
+    else:
+        report = _run(config, transport, sleep, now, handle_signals)
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+def _run(
+    config: RunConfig,
+    transport: httpx.AsyncBaseTransport | None,
+    sleep: Sleep,
+    now: Callable[[], datetime],
+    handle_signals: bool,
+) -> RunReport:
     with raising_interrupts(handle_signals):  # until the run's own handlers take over
-        table = read_input(config.input_path)
-        if config.settle_result:
-            table, earlier = _split_result(table)
+        source = _Source.open(config, whole=True)
         config.check_connection()
-        identity = JournalIdentity(file_digest(config.input_path), config.identity_options())
+        identity = JournalIdentity(source.sha256, config.identity_options())
         output, journal = _open_record(config, identity, now)
+    planner = Planner(source.field_index, config.identifier_type, config.batch_size)
     try:
-        run = _Run(journal, config.max_errors)
-        planner = Planner(table.field_index, config.identifier_type, config.batch_size)
+        run = _Run(journal, config.max_errors, planner, source.records)
+        plan = _Plan(source, config, run)
         try:
-            with raising_interrupts(handle_signals):
-                if config.settle_result:
-                    journal.record(earlier.values())
-                work = _plan(table, config, journal, planner)
-        except KeyboardInterrupt:
-            run.stop.request("interrupted before anything was sent")
-            work = _Work()
-        if config.dry_run:
-            run.record(_planned(work))
-            for batch in work.batches:
-                run.requests[batch.endpoint] = run.requests.get(batch.endpoint, 0) + 1
-            run.estimate = _estimate(len(work.batches), config.rate_limit)
-        elif work:
-            try:
-                asyncio.run(_execute(config, work, run, planner, transport, sleep, handle_signals))
-            except KeyboardInterrupt:  # a library caller's Ctrl-C, without handle_signals
-                run.stop.request("interrupted")
+            asyncio.run(_execute(config, plan, run, transport, sleep, handle_signals))
+        except KeyboardInterrupt:  # a library caller's Ctrl-C, without handle_signals
+            run.stop.request("interrupted")
         aborted = run.stop.reason
         if run.storage_error is not None:
             aborted = str(run.storage_error)
@@ -250,22 +255,149 @@ def run_job(
             output,
             Tally(requests=run.requests),
             0.0,
-            config.dry_run,
+            False,
             aborted,
             journal.path,
             read_backs=run.read_backs,
-            estimate=run.estimate,
             throttled=run.pacer.throttled_calls if run.pacer else 0,
             pace=run.pacer.describe() if run.pacer and run.pacer.pace else "",
         )
         report.tally.http_calls, report.tally.retries = run.http_calls, run.retries
-        _finish(table, journal, report, handle_signals)
-        if not aborted and journal.path is not None and not report.incomplete:
+        _finish(source, journal, report, handle_signals)
+        if not aborted and not report.incomplete:
             journal.set_meta(state="finished")
     finally:
+        planner.close()
         journal.close()
-    report.elapsed = time.monotonic() - started
     return report
+
+
+def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool) -> RunReport:
+    """The same reading, checks and plan as a run, streamed straight into the result file:
+    nothing is sent, so nothing needs a journal. A file found broken half-way is refused
+    and its partial result removed."""
+    with raising_interrupts(handle_signals):
+        source = _Source.open(config, whole=False)
+        output = _claim(config, now)
+    planner = Planner(source.field_index, config.identifier_type, config.batch_size)
+    tally = Tally()
+    planned_cells = {
+        mode: result_cells(RowOutcome(0, Status.PLANNED, mode.endpoint)) for mode in Mode
+    }
+
+    def planned() -> Iterator[tuple[Record, list[str]]]:
+        requests: dict[Endpoint, int] = dict.fromkeys(Endpoint, 0)
+        planned = 0
+        for chunk, _ in source.chunks():
+            verdicts = planner.classify(chunk)
+            rows = [v for v in verdicts if isinstance(v, Row)]
+            covered = planner.covering(rows)  # sent later, and only if still needed
+            for record, verdict in zip(chunk, verdicts, strict=True):
+                if isinstance(verdict, Row):
+                    planned += 1
+                    if verdict.row not in covered and (batch := planner.place(verdict)):
+                        requests[batch.endpoint] += 1
+                    yield record, planned_cells[verdict.mode]
+                else:
+                    tally.add(verdict)
+                    yield record, result_cells(verdict)
+        if not tally.total and not planned:
+            raise no_records(source.path)
+        for batch in planner.finish():
+            requests[batch.endpoint] += 1
+        tally.by_status[Status.PLANNED] = planned
+        tally.requests = {endpoint: count for endpoint, count in requests.items() if count}
+
+    try:
+        with raising_interrupts(handle_signals):
+            write_results(output, source.columns, planned())
+    except BaseException:
+        output.unlink(missing_ok=True)  # a dry run refused or interrupted leaves nothing
+        raise
+    finally:
+        planner.close()
+    calls = sum(tally.requests.values())
+    return RunReport(output, tally, 0.0, True, estimate=_estimate(calls, config.rate_limit))
+
+
+# --- the input ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The input as the run reads it, any number of times: a CSV of rows, or (`verify`) an
+    earlier result file, whose records carry the outcomes it holds."""
+
+    path: Path
+    columns: tuple[str, ...]  # the input columns (a result file's own columns dropped)
+    field_index: dict[str, int]
+    records: int = 0  # 0: not counted (a dry run reads the file once)
+    sha256: str = ""
+    stamp: tuple[int, int] | None = None
+    earlier: bool = False
+
+    @classmethod
+    def open(cls, config: RunConfig, *, whole: bool) -> _Source:
+        """`whole`: the structure pass over the entire file; otherwise the header only."""
+        path = config.input_path
+        if whole:
+            found = scan(path)
+            source = cls(
+                path, found.columns, found.field_index, found.records, found.sha256, found.stamp
+            )
+        else:
+            columns, field_index = header(path)
+            source = cls(path, columns, field_index)
+        if not config.settle_result:
+            return source
+        width = len(source.columns) - len(RESULT_COLUMNS)
+        if width < 2 or source.columns[width:] != RESULT_COLUMNS:
+            raise InputError(
+                path,
+                "is not a batch-revoke result file (its last columns are not "
+                + ", ".join(RESULT_COLUMNS)
+                + ")",
+                "pass a result file written by `batch-revoke run`",
+            )
+        field_index = {key: index for key, index in source.field_index.items() if index < width}
+        columns = source.columns[:width]
+        return replace(source, columns=columns, field_index=field_index, earlier=True)
+
+    def chunks(self) -> Iterator[tuple[list[Record], list[RowOutcome] | None]]:
+        """The records in chunks, with (for a result file) the outcome each one holds."""
+        for chunk in records(self.path, self.stamp):
+            if self.earlier:
+                split = [self._split(record) for record in chunk]
+                yield [record for record, _ in split], [outcome for _, outcome in split]
+            else:
+                yield chunk, None
+
+    def just_records(self) -> Iterator[Record]:
+        for chunk, _ in self.chunks():
+            yield from chunk
+
+    def _split(self, record: Record) -> tuple[Record, RowOutcome]:
+        """An earlier result's record: its input columns, and the outcome it holds."""
+        width = len(self.columns)
+        cells = dict(zip(RESULT_COLUMNS, record.values[width:], strict=True))
+        try:
+            outcome = RowOutcome(
+                record.row,
+                Status(cells["status"]),
+                Endpoint(cells["endpoint"]) if cells["endpoint"] else None,
+                cells["error_code"],
+                cells["error_message"],
+                tuple(i for i in cells["issued_ids"].split(";") if i),
+                int(cells["http_status"]) if cells["http_status"] else None,
+                int(cells["attempts"] or 0),
+            )
+        except ValueError as exc:
+            raise InputError(
+                self.path,
+                f"row {record.row} has result columns this version cannot read ({exc})",
+                "pass the result file as batch-revoke wrote it",
+            ) from exc
+        return Record(record.row, record.values[:width], record.defect), outcome
 
 
 # --- opening the record ------------------------------------------------------------------
@@ -286,6 +418,18 @@ def _open_record(
             journal.close()
             raise
         return output, journal
+    output = _claim(config, now)
+    try:
+        return output, Journal.create(journal_path(output), identity)
+    except (StorageError, ConfigError) as exc:
+        if isinstance(exc, StorageError) or not journal_path(output).exists():
+            output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
+            _remove_journal(journal_path(output))
+        raise _cannot_start(exc) if isinstance(exc, StorageError) else exc from exc
+
+
+def _claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
+    """A new run's result file, claimed before anything is sent."""
     requested = config.output_path
     if (
         requested is not None
@@ -300,21 +444,13 @@ def _open_record(
         (JOURNAL_SUFFIX, f"{JOURNAL_SUFFIX}-wal", f"{JOURNAL_SUFFIX}-shm")
     ):
         raise ConfigError(f"--output {requested} is a journal", "pass the result CSV's path")
+    label = "verified" if config.settle_result else "results"
     try:
-        output = claim_output(
+        return claim_output(
             requested, config.input_path, now(), replace_existing=config.overwrite, label=label
         )
     except StorageError as exc:
         raise _cannot_start(exc) from exc
-    try:
-        if config.dry_run:
-            return output, Journal.in_memory(identity)
-        return output, Journal.create(journal_path(output), identity)
-    except (StorageError, ConfigError) as exc:
-        if isinstance(exc, StorageError) or not journal_path(output).exists():
-            output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
-            _remove_journal(journal_path(output))
-        raise _cannot_start(exc) if isinstance(exc, StorageError) else exc from exc
 
 
 def _cannot_start(exc: StorageError) -> ConfigError:
@@ -341,93 +477,73 @@ def _resumable_output(config: RunConfig, identity: JournalIdentity) -> Path:
     return found
 
 
-def _split_result(table: InputTable) -> tuple[InputTable, dict[int, RowOutcome]]:
-    """An earlier result file: its input columns, and the outcomes its result columns hold."""
-    width = len(table.columns) - len(RESULT_COLUMNS)
-    if width < 2 or table.columns[width:] != RESULT_COLUMNS:
-        raise InputError(
-            table.path,
-            "is not a batch-revoke result file (its last columns are not "
-            + ", ".join(RESULT_COLUMNS)
-            + ")",
-            "pass a result file written by `batch-revoke run`",
-        )
-    columns = table.columns[:width]
-    records: list[Record] = []
-    earlier: dict[int, RowOutcome] = {}
-    for record in table.records:
-        cells = dict(zip(RESULT_COLUMNS, record.values[width:], strict=True))
-        try:
-            outcome = RowOutcome(
-                record.row,
-                Status(cells["status"]),
-                Endpoint(cells["endpoint"]) if cells["endpoint"] else None,
-                cells["error_code"],
-                cells["error_message"],
-                tuple(i for i in cells["issued_ids"].split(";") if i),
-                int(cells["http_status"]) if cells["http_status"] else None,
-                int(cells["attempts"] or 0),
-            )
-        except ValueError as exc:
-            raise InputError(
-                table.path,
-                f"row {record.row} has result columns this version cannot read ({exc})",
-                "pass the result file as batch-revoke wrote it",
-            ) from exc
-        records.append(Record(record.row, record.values[:width], record.defect))
-        earlier[record.row] = outcome
-    field_index = {key: index for key, index in table.field_index.items() if index < width}
-    return InputTable(table.path, columns, field_index, tuple(records)), earlier
-
-
 # --- planning ----------------------------------------------------------------------------
 
 
-@dataclass
-class _Work:
-    batches: list[Batch] = field(default_factory=list)
-    unsettled: list[Unsettled] = field(default_factory=list)  # read back before anything else
-    deferred: dict[int, list[Row]] = field(default_factory=dict)  # covering row -> its rows
+class _Plan:
+    """The input streamed into requests: each chunk's verdicts go to the journal, its rows
+    into batches as they fill, and aside what must wait: rows to read back (sent by an
+    earlier run with no definite answer), rows waiting for the customers row that covers
+    them. A resume skips settled rows. The batches are made as the sender asks for them, so
+    the file is read only as fast as requests go out."""
 
-    def __bool__(self) -> bool:
-        return bool(self.batches or self.unsettled or self.deferred)
+    def __init__(self, source: _Source, config: RunConfig, run: _Run) -> None:
+        self.source = source
+        self.config = config
+        self.run = run
+        self.journal = run.journal
+        self.planner = run.planner
+        self.deferred: dict[int, list[Row]] = {}  # covering row -> the rows waiting for it
+        self._unknown: list[tuple[Row, RowOutcome | None]] = []
 
+    def batches(self) -> Iterator[Batch]:
+        if self.journal.meta().get("state") == "finished":
+            return  # resuming a finished run: the result file is rewritten, nothing sent
+        in_flight = self.journal.in_flight()
+        try:
+            for records, earlier in self.source.chunks():
+                if self.run.stop.requested:
+                    return  # what is not planned is not sent, and --resume sends it
+                yield from self._chunk(records, earlier, in_flight)
+        except InputError as exc:
+            self.run.stop.request(str(exc))
+            return
+        yield from self.planner.finish()
 
-def _plan(table: InputTable, config: RunConfig, journal: Journal, planner: Planner) -> _Work:
-    """Verdicts into the journal; what is left to do into batches. A resume skips settled
-    rows, reads back the ones in flight, and sends the rest."""
-    states = journal.row_states()
-    rows: list[Row] = []
-    verdicts: list[RowOutcome] = []
-    for record in table.records:
-        verdict = planner.classify(record)
-        if isinstance(verdict, Row):
-            rows.append(verdict)
-        elif record.row not in states.settled:
-            verdicts.append(verdict)
-    journal.record(verdicts)
-    work = _Work()
-    if journal.meta().get("state") == "finished":
-        return work  # resuming a finished run: the result file is rewritten, nothing sent
-    covering = covering_rows(rows)
-    unknown = states.in_flight | {
-        row for row, outcome in states.unsettled.items() if outcome.status is Status.UNCONFIRMED
-    }
-    sent_at = journal.last_sent(unknown)
-    for row in rows:
-        if row.row in states.settled or (config.settle_result and row.row not in unknown):
-            continue  # `verify` of a result file touches its unconfirmed rows only
-        if row.row in unknown:
-            previous = states.unsettled.get(row.row)
-            work.unsettled.append(Unsettled(row, previous, sent_at.get(row.row)))
-            continue
-        first = covering.get((row.badge_meta_id, row.customer_key))
-        if row.mode is Mode.ISSUALS and first is not None:
-            work.deferred.setdefault(first, []).append(row)
-            continue
-        work.batches.extend(planner.place(row))
-    work.batches.extend(planner.finish())
-    return work
+    def unsettled(self) -> list[Unsettled]:
+        """The rows to read back, with when their latest request left."""
+        items, self._unknown = self._unknown, []
+        sent_at = self.journal.last_sent(row.row for row, _ in items)
+        return [Unsettled(row, previous, sent_at.get(row.row)) for row, previous in items]
+
+    def _chunk(
+        self, records: list[Record], earlier: list[RowOutcome] | None, in_flight: dict[int, float]
+    ) -> Iterator[Batch]:
+        verdicts = self.planner.classify(records)
+        known = self.journal.outcomes_between(records[0].row, records[-1].row)
+        if earlier is not None:  # `verify`: the result file's outcomes are the starting point
+            new = [outcome for outcome in earlier if outcome.row not in known]
+            self.run.record(new)
+            known.update((outcome.row, outcome) for outcome in new)
+        self.run.record(
+            v
+            for v in verdicts
+            if isinstance(v, RowOutcome) and not (v.row in known and known[v.row].settled)
+        )
+        rows = [v for v in verdicts if isinstance(v, Row)]
+        covered = self.planner.covering(rows)
+        for row in rows:
+            outcome = known.get(row.row)
+            if outcome is not None and outcome.settled:
+                self.run.rows_done += 1
+            elif row.row in in_flight or (outcome and outcome.status is Status.UNCONFIRMED):
+                self._unknown.append((row, outcome))
+            elif earlier is not None:
+                continue  # `verify` of a result file touches its unconfirmed rows only
+            elif (first := covered.get(row.row)) is not None:
+                self.deferred.setdefault(first, []).append(row)
+            elif (batch := self.planner.place(row)) is not None:
+                yield batch
 
 
 def _estimate(calls: int, limit: RateLimit | None) -> str:
@@ -440,15 +556,6 @@ def _estimate(calls: int, limit: RateLimit | None) -> str:
     return f"{text}: about {took} at {limit}"
 
 
-def _planned(work: _Work) -> Iterator[RowOutcome]:
-    for batch in work.batches:
-        for row in batch.rows:
-            yield RowOutcome(row.row, Status.PLANNED, batch.endpoint)
-    for rows in work.deferred.values():
-        for row in rows:
-            yield RowOutcome(row.row, Status.PLANNED, row.mode.endpoint)
-
-
 # --- the run's stages --------------------------------------------------------------------
 
 
@@ -456,9 +563,14 @@ class _Run:
     """The stages after the sender: outcomes go to the journal, the run's counts, and the
     early-stop check. It owns the counts the summary and progress line show."""
 
-    def __init__(self, journal: Journal, max_errors: ErrorLimit | None) -> None:
+    def __init__(
+        self, journal: Journal, max_errors: ErrorLimit | None, planner: Planner, rows: int
+    ) -> None:
         self.journal = journal
         self.max_errors = max_errors
+        self.planner = planner
+        self.rows = rows  # in the input
+        self.rows_done = 0  # with an outcome (kept from an earlier run, or new)
         self.stop = Stop()
         self.requests: dict[Endpoint, int] = {}
         self.answered_rows = 0
@@ -468,7 +580,6 @@ class _Run:
         self.read_backs = 0
         self.storage_error: StorageError | None = None
         self.pacer: Pacer | None = None
-        self.estimate = ""
         self.unconfirmed: list[Unsettled] = []  # to read back after the sends
         self._sent_at: dict[int, float] = {}
         self._checked = 0.0  # when the journal was last seen in its folder
@@ -483,9 +594,11 @@ class _Run:
 
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
         sent_at = self._sent_at.pop(batch.number, None)
+        rows = {row.row: row for row in batch.rows}
+        if batch.mode is Mode.ISSUALS:
+            outcomes = [self._raced(rows[o.row], o) for o in outcomes]
         if not self._safely(self.journal.answered, batch, outcomes):
             return
-        rows = {row.row: row for row in batch.rows}
         for outcome in outcomes:
             if outcome.status is Status.UNCONFIRMED:
                 self.unconfirmed.append(Unsettled(rows[outcome.row], outcome, sent_at))
@@ -495,14 +608,35 @@ class _Run:
         self._sent_at.pop(batch.number, None)
         self._safely(self.journal.abandoned, batch)
 
+    def _raced(self, row: Row, outcome: RowOutcome) -> RowOutcome:
+        """A revokeIssuals row told its enrolment is not there, when a customers row later in
+        the file (so not waited for) may have revoked it first: revoked through that row when
+        its answer lists the enrolment, unknown (read back) while that answer is not in."""
+        if outcome.status is not Status.FAILED or outcome.error_code not in NOT_PRESENT_CODES:
+            return outcome
+        later = self.planner.later_customers_row(row)
+        if later is None:
+            return outcome
+        covering = self.journal.outcome(later)
+        if covering is not None and covering.settled:
+            return _through(row, later, covering) or outcome
+        return replace(
+            outcome,
+            status=Status.UNCONFIRMED,
+            error_message=f"{outcome.error_message}; row {later}, which revokes every enrolment "
+            "of this customer for this badge, was sent at the same time and may have revoked "
+            "it first",
+        )
+
     # the rest of the run
 
-    def record(self, outcomes: Iterator[RowOutcome] | list[RowOutcome]) -> None:
+    def record(self, outcomes: Iterable[RowOutcome]) -> None:
         listed = list(outcomes)
         if self._safely(self.journal.record, listed):
             self._count(listed)
 
     def _count(self, outcomes: list[RowOutcome]) -> None:
+        self.rows_done += len(outcomes)
         for outcome in outcomes:
             if outcome.status in (Status.REVOKED, Status.FAILED, Status.UNCONFIRMED):
                 self.answered_rows += 1
@@ -547,9 +681,8 @@ class _Run:
 
 async def _execute(
     config: RunConfig,
-    work: _Work,
+    plan: _Plan,
     run: _Run,
-    planner: Planner,
     transport: httpx.AsyncBaseTransport | None,
     sleep: Sleep,
     handle_signals: bool,
@@ -582,13 +715,13 @@ async def _execute(
         )
         run.pacer = pacer
         log.info(
-            "sending %d requests to %s, %d at a time%s",
-            len(work.batches),
+            "sending %d rows to %s, %d requests at a time%s",
+            run.rows,
             config.base_url,
             config.concurrency,
             f", at most {config.rate_limit}" if config.rate_limit else "",
         )
-        rounds = asyncio.create_task(_rounds(config, work, run, planner, sender))
+        rounds = asyncio.create_task(_rounds(config, plan, run, sender))
         progress = asyncio.create_task(_report_progress(sender, run, config.progress_every))
         interrupts = Interrupts(run.stop, rounds, config.grace)
         if handle_signals:
@@ -604,38 +737,29 @@ async def _execute(
             run.http_calls, run.retries = sender.http_calls, sender.retries
 
 
-async def _rounds(
-    config: RunConfig, work: _Work, run: _Run, planner: Planner, sender: Sender
-) -> None:
-    """Send; read back what is unknown; send again what was not applied; release rows that
-    waited for a row covering them. A few rounds at most: each is rarer than the last."""
+async def _rounds(config: RunConfig, plan: _Plan, run: _Run, sender: Sender) -> None:
+    """Send the input as it is planned; then read back what is unknown, send again what was
+    not applied, and release rows that waited for a row covering them. A few rounds at most:
+    each is rarer than the last."""
     try:
-        run.unconfirmed.extend(work.unsettled)
-        if work.unsettled:
-            await _verify_round(config, run, planner, sender)
-        await sender.send_all(work.batches, run)
+        await sender.send_all(plan.batches(), run)
+        run.unconfirmed.extend(plan.unsettled())
         for _ in range(VERIFY_ROUNDS):
             if run.stop.requested:
                 return
-            again = _release_deferred(work, run)
+            again = _release_deferred(plan, run)
             if run.unconfirmed:
                 again += await _read_back(config, run, sender)
             if not again or run.stop.requested:
                 break
-            await sender.send_all(_batches(planner, again), run)
+            await sender.send_all(_batches(run.planner, again), run)
         if not run.stop.requested:
-            _give_up_deferred(work, run)
+            _give_up_deferred(plan, run)
     finally:
         if run.stop.requested:
             # Rows whose broader row did revoke their enrolment say so even when the run
             # stopped; the others were not sent, and --resume sends them.
-            _release_deferred(work, run)
-
-
-async def _verify_round(config: RunConfig, run: _Run, planner: Planner, sender: Sender) -> None:
-    again = await _read_back(config, run, sender)
-    if again and not run.stop.requested:
-        await sender.send_all(_batches(planner, again), run)
+            _release_deferred(plan, run)
 
 
 async def _read_back(config: RunConfig, run: _Run, sender: Sender) -> list[Row]:
@@ -675,42 +799,47 @@ async def _read_back(config: RunConfig, run: _Run, sender: Sender) -> list[Row]:
 
 
 def _batches(planner: Planner, rows: list[Row]) -> list[Batch]:
-    batches = [batch for row in rows for batch in planner.place(row)]
+    batches = [batch for row in rows if (batch := planner.place(row)) is not None]
     return batches + list(planner.finish())
 
 
-def _release_deferred(work: _Work, run: _Run) -> list[Row]:
+def _through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | None:
+    """Revoked through the customers row `first`, when its answer lists this enrolment."""
+    if id_key(row.issue_id) not in {id_key(i) for i in covering.issued_ids}:
+        return None
+    return RowOutcome(
+        row.row,
+        Status.REVOKED,
+        Endpoint.REVOKE_ISSUE,
+        "",
+        f"revoked through row {first}, which revoked every enrolment of this customer for "
+        "this badge",
+        (row.issue_id,),
+        covering.http_status,
+        0,
+    )
+
+
+def _release_deferred(plan: _Plan, run: _Run) -> list[Row]:
     """Rows whose covering row is settled: revoked through it, or sent on their own."""
     send: list[Row] = []
-    for first in list(work.deferred):
+    for first in list(plan.deferred):
         covering = run.journal.outcome(first)
         if covering is None or not covering.settled:
             continue
         settled = []
-        taken = {id_key(i) for i in covering.issued_ids}
-        for row in work.deferred.pop(first):
-            if id_key(row.issue_id) in taken:
-                settled.append(
-                    RowOutcome(
-                        row.row,
-                        Status.REVOKED,
-                        Endpoint.REVOKE_ISSUE,
-                        "",
-                        f"revoked through row {first}, which revoked every enrolment of this "
-                        "customer for this badge",
-                        (row.issue_id,),
-                        covering.http_status,
-                        0,
-                    )
-                )
-            else:
+        for row in plan.deferred.pop(first):
+            through = _through(row, first, covering)
+            if through is None:
                 send.append(row)
+            else:
+                settled.append(through)
         run.record(settled)
     return send
 
 
-def _give_up_deferred(work: _Work, run: _Run) -> None:
-    for first, rows in work.deferred.items():
+def _give_up_deferred(plan: _Plan, run: _Run) -> None:
+    for first, rows in plan.deferred.items():
         covering = run.journal.outcome(first)
         status = covering.status.value if covering else "no outcome"
         run.record(
@@ -724,24 +853,25 @@ def _give_up_deferred(work: _Work, run: _Run) -> None:
             )
             for row in rows
         )
-    work.deferred.clear()
+    plan.deferred.clear()
 
 
 async def _report_progress(sender: Sender, run: _Run, every: float) -> None:
     """A plain line now and then, so a long run is never silent (stderr may be a log file)."""
-    started = time.monotonic()
+    started, done_before = time.monotonic(), run.rows_done
     while True:
         await asyncio.sleep(every)
-        done, total = sender.batches_done, max(sender.batches_planned, sender.batches_done)
+        done = run.rows_done
         elapsed = time.monotonic() - started
-        left = f"{(total - done) * elapsed / done:.0f}s" if done else "?"
+        rate = (done - done_before) / elapsed
+        left = f"{(run.rows - done) / rate:.0f}s" if rate > 0 else "?"
         log.info(
-            "progress: %d of %d requests done (%.0f%%), %d rows answered, %d retries, "
+            "progress: %d of %d rows have an outcome (%.0f%%), %d requests, %d retries, "
             "%d throttled, %s; about %s left",
             done,
-            total,
-            100 * done / total if total else 100,
-            run.answered_rows,
+            run.rows,
+            100 * done / run.rows if run.rows else 100,
+            sender.batches_done,
             sender.retries,
             sender.pacer.throttled_calls,
             sender.pacer.describe(),
@@ -752,38 +882,42 @@ async def _report_progress(sender: Sender, run: _Run, every: float) -> None:
 # --- the result file ---------------------------------------------------------------------
 
 
-def _finish(table: InputTable, journal: Journal, report: RunReport, handle_signals: bool) -> None:
-    """Write the result file from the journal. One more interrupt here is noted and the file
-    still written; the next one stops at once and leaves the file marked INCOMPLETE."""
+def _finish(source: _Source, journal: Journal, report: RunReport, handle_signals: bool) -> None:
+    """Write the result file: the input re-read, joined with the journal. One more interrupt
+    here is noted and the file still written; the next one stops at once and leaves the file
+    marked INCOMPLETE."""
     reason = f"not sent: {report.aborted or 'the run ended before it was sent'}"
 
-    def outcomes() -> Iterator[RowOutcome]:
-        joined = join_outcomes(table.records, journal.outcomes(), journal.in_flight(), reason)
-        for outcome in joined:
+    def joined(records: Iterable[Record]) -> Iterator[tuple[Record, list[str]]]:
+        report.tally = Tally(
+            requests=report.tally.requests,
+            http_calls=report.tally.http_calls,
+            retries=report.tally.retries,
+            duplicates_pending=journal.duplicates_not_revoked(),
+        )
+        for record, outcome in join_outcomes(
+            records, journal.outcomes(), journal.in_flight(), reason
+        ):
             report.tally.add(outcome)
-            yield outcome
+            yield record, result_cells(outcome)
 
-    counts = (report.tally.requests, report.tally.http_calls, report.tally.retries)
     with Finishing(handle_signals):
         try:
             if journal.missing():
                 journal.restore()
                 log.warning("the journal was gone from its folder: restored at %s", journal.path)
-            write_results(report.output_path, table.columns, table.records, outcomes())
-        except (KeyboardInterrupt, StorageError) as exc:
+            write_results(report.output_path, source.columns, joined(source.just_records()))
+        except (KeyboardInterrupt, StorageError, InputError) as exc:
             report.incomplete = True
-            if isinstance(exc, StorageError):
-                report.aborted = report.aborted or str(exc)
-            else:
+            if isinstance(exc, KeyboardInterrupt):
                 report.aborted = report.aborted or "interrupted while writing the result file"
                 with contextlib.suppress(StorageError):
-                    mark_incomplete(report.output_path, table.path)
+                    mark_incomplete(report.output_path, source.path)
+            else:
+                report.aborted = report.aborted or str(exc)
             # The counts still tell what happened, from the journal, without the file.
-            report.tally = Tally(requests=counts[0], http_calls=counts[1], retries=counts[2])
-            for outcome in join_outcomes(
-                table.records, journal.outcomes(), journal.in_flight(), reason
-            ):
-                report.tally.add(outcome)
+            for _ in joined(Record(row, ()) for row in range(1, source.records + 1)):
+                pass
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import sqlite3
@@ -58,14 +57,6 @@ CREATE TABLE IF NOT EXISTS outcomes (
 
 def journal_path(output: Path) -> Path:
     return output.with_name(output.name + JOURNAL_SUFFIX)
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def find_journal(folder: Path, stem: str, input_sha256: str) -> Path | None:
@@ -113,15 +104,6 @@ class JournalIdentity:
                 "resume with the options the run started with",
             )
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class RowStates:
-    """Where each row stands, as a resume sees it."""
-
-    settled: set[int]  # done: keep the outcome
-    in_flight: set[int]  # sent, answer never recorded: read back first
-    unsettled: dict[int, RowOutcome]  # an outcome that a resume should try to settle
 
 
 class Journal:
@@ -309,6 +291,20 @@ class Journal:
         for values in self._db.execute("SELECT * FROM outcomes ORDER BY row"):
             yield _outcome(values)
 
+    def outcomes_between(self, first: int, last: int) -> dict[int, RowOutcome]:
+        """The recorded outcomes of rows first..last (a chunk of the input)."""
+        query = "SELECT * FROM outcomes WHERE row BETWEEN ? AND ?"
+        return {values[0]: _outcome(values) for values in self._db.execute(query, (first, last))}
+
+    def duplicates_not_revoked(self) -> int:
+        """Duplicate rows whose original row is not revoked: the run did not do all it asked."""
+        query = (
+            "SELECT COUNT(*) FROM outcomes AS d LEFT JOIN outcomes AS o ON o.row = d.duplicate_of "
+            "WHERE d.status = 'duplicate' AND (o.status IS NULL OR o.status != 'revoked')"
+        )
+        (count,) = self._db.execute(query).fetchone()
+        return int(count)
+
     def outcome(self, row: int) -> RowOutcome | None:
         values = self._db.execute("SELECT * FROM outcomes WHERE row = ?", (row,)).fetchone()
         return None if values is None else _outcome(values)
@@ -333,17 +329,6 @@ class Journal:
                 if row in wanted:
                     found[row] = sent_at
         return found
-
-    def row_states(self) -> RowStates:
-        in_flight = set(self.in_flight())
-        settled: set[int] = set()
-        unsettled: dict[int, RowOutcome] = {}
-        for outcome in self.outcomes():
-            if outcome.settled:
-                settled.add(outcome.row)
-            else:
-                unsettled[outcome.row] = outcome
-        return RowStates(settled, in_flight, unsettled)
 
     def _settled(self, rows: Iterable[int]) -> set[int]:
         wanted = list(rows)

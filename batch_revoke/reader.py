@@ -8,11 +8,15 @@ the wrong width stays in place to be reported, and broken quoting refuses the fi
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
+import io
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
 from batch_revoke.errors import InputError
 from batch_revoke.model import Record
@@ -26,7 +30,7 @@ OPTIONAL_FIELDS = {
 }
 KNOWN_FIELDS = {**REQUIRED_FIELDS, **OPTIONAL_FIELDS}
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 5_000  # small enough that the first request leaves at once
 MAX_FIELD_CHARS = 1_000_000  # a runaway quoted field fails loudly instead of eating the file
 _CSV_UTF8_FIX = "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'"
 
@@ -36,66 +40,149 @@ def canonical(name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class InputTable:
+class InputFile:
+    """What the structure pass found: the file is readable to its end, and what it holds."""
+
     path: Path
     columns: tuple[str, ...]  # the header, verbatim
     field_index: dict[str, int]  # canonical field -> column position, known fields only
-    records: tuple[Record, ...]
+    records: int  # how many records (blank lines are not records)
+    sha256: str  # of the bytes read, so a resume can tell it is the same file
+    stamp: tuple[int, int]  # size and mtime: a later pass refuses a file changed meanwhile
 
 
-def read_input(path: Path) -> InputTable:
-    """Read and check the whole file, so a broken file is refused before anything is sent."""
-    columns, chunks = open_records(path)
-    field_index = map_fields(path, columns)
-    records = tuple(record for chunk in chunks for record in chunk)
-    if not records:
+def scan(path: Path) -> InputFile:
+    """The structure pass: read the whole file and keep nothing but counts, so a file that is
+    not UTF-8, has broken quoting or lacks a required column is refused before anything is
+    sent, in about the time of a bare csv pass."""
+    stamp = _stamp(path)
+    digest = hashlib.sha256()
+    with _open(path, digest) as (handle, reader):
+        columns = _header(path, reader)
+        field_index = map_fields(path, columns)
+        count = 0
+        try:
+            for fields in reader:
+                if not _blank(fields):
+                    count += 1
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise _unreadable(path, exc, reader.line_num) from exc
+        while handle.read(1 << 16):  # past the last record, so the digest covers every byte
+            pass
+    if not count:
+        raise no_records(path)
+    return InputFile(path, columns, field_index, count, digest.hexdigest(), stamp)
+
+
+def no_records(path: Path) -> InputError:
+    return InputError(
+        path, "the file has a header but no records", "add one line per badge to revoke"
+    )
+
+
+def header(path: Path) -> tuple[tuple[str, ...], dict[str, int]]:
+    """The header and its known fields, without reading further (a dry run's only check
+    before it starts: it sends nothing, so a later defect costs only its own output)."""
+    with _open(path, None) as (_, reader):
+        columns = _header(path, reader)
+    return columns, map_fields(path, columns)
+
+
+def records(
+    path: Path, stamp: tuple[int, int] | None = None, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[list[Record]]:
+    """The records in file order, in chunks, streamed: memory holds one chunk. With `stamp`
+    (from `scan`), a file changed since is refused rather than read half old, half new."""
+    if stamp is not None and _stamp(path) != stamp:
         raise InputError(
-            path, "the file has a header but no records", "add one line per badge to revoke"
+            path,
+            "changed since the run started reading it",
+            "leave the input file alone while a run uses it; --resume with the original file",
         )
-    return InputTable(path, columns, field_index, records)
+    with _open(path, None) as (_, reader):
+        width = len(_header(path, reader))
+        row = 0
+        chunk: list[Record] = []
+        try:
+            for fields in reader:
+                if (not fields or not fields[0] or fields[0].isspace()) and _blank(fields):
+                    continue
+                row += 1
+                if len(fields) == width:
+                    chunk.append(Record(row, tuple(fields)))
+                else:
+                    chunk.append(_record(row, fields, width))
+                if len(chunk) >= chunk_rows:
+                    yield chunk
+                    chunk = []
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise _unreadable(path, exc, reader.line_num) from exc
+    if chunk:
+        yield chunk
 
 
-def open_records(
-    path: Path, chunk_rows: int = CHUNK_ROWS
-) -> tuple[tuple[str, ...], Iterator[list[Record]]]:
-    """The header and an iterator of record chunks, so large files can stream."""
+def _blank(fields: list[str]) -> bool:
+    """A blank line is not a record, nor is ",,," from a spreadsheet. The first field decides
+    almost every line, so the full check runs only when it is empty."""
+    first = fields[0] if fields else ""
+    if first and not first.isspace():
+        return False
+    return not any(field.strip() for field in fields)
+
+
+class _Hashing(io.RawIOBase):
+    """A binary file that feeds every byte it reads into a digest."""
+
+    def __init__(self, raw: io.BufferedReader, digest: Any) -> None:
+        self._raw = raw
+        self._digest = digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count: int = self._raw.readinto(buffer)
+        self._digest.update(memoryview(buffer)[:count])
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+@contextlib.contextmanager
+def _open(path: Path, digest: Any) -> Iterator[tuple[TextIO, Any]]:
     _check_file(path)
     csv.field_size_limit(min(sys.maxsize, MAX_FIELD_CHARS))
-    handle = path.open(encoding="utf-8-sig", newline="")
-    reader = csv.reader(handle, strict=True)
     try:
-        header = next((line for line in reader if line), None)
+        raw = path.open("rb")
+    except OSError as exc:
+        raise InputError(path, f"cannot be read ({exc.strerror})", "check its permissions") from exc
+    binary: Any = raw if digest is None else io.BufferedReader(_Hashing(raw, digest), 1 << 20)
+    with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as handle:
+        yield handle, csv.reader(handle, strict=True)
+
+
+def _header(path: Path, reader: Any) -> tuple[str, ...]:
+    try:
+        found = next((line for line in reader if not _blank(line)), None)
     except (UnicodeDecodeError, csv.Error) as exc:
-        handle.close()
         raise _unreadable(path, exc, reader.line_num) from exc
-    if header is None:
-        handle.close()
+    if found is None:
         raise InputError(
             path,
             "the file is empty",
             "it needs a header line naming badgeMetaId and customerId, then one line per row",
         )
-    width = len(header)
+    return tuple(found)
 
-    def chunks() -> Iterator[list[Record]]:
-        row = 0
-        chunk: list[Record] = []
-        with handle:
-            try:
-                for fields in reader:
-                    if not any(field.strip() for field in fields):
-                        continue  # a blank line is not a record, nor is ",,," from a spreadsheet
-                    row += 1
-                    chunk.append(_record(row, fields, width))
-                    if len(chunk) >= chunk_rows:
-                        yield chunk
-                        chunk = []
-            except (UnicodeDecodeError, csv.Error) as exc:
-                raise _unreadable(path, exc, reader.line_num) from exc
-        if chunk:
-            yield chunk
 
-    return tuple(header), chunks()
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        status = path.stat()
+    except OSError:
+        return (-1, -1)  # _check_file names the problem
+    return status.st_size, status.st_mtime_ns
 
 
 def map_fields(path: Path, columns: tuple[str, ...]) -> dict[str, int]:

@@ -7,7 +7,7 @@ import csv
 import itertools
 import os
 import shlex
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -101,23 +101,16 @@ def result_header(input_columns: Iterable[str]) -> list[str]:
 
 
 def write_results(
-    path: Path,
-    input_columns: tuple[str, ...],
-    records: Iterable[Record],
-    outcomes: Iterable[RowOutcome],
+    path: Path, input_columns: tuple[str, ...], rows: Iterable[tuple[Record, Sequence[str]]]
 ) -> None:
-    """The result file: each record joined with its outcome, both in row order. Written to a
-    temporary file, flushed to disk, then renamed over `path`, so the file is either complete
-    or still the line that says it is not."""
-    found = iter(outcomes)
+    """The result file: each record with its result cells (`result_cells`), streamed in row
+    order. Written to a temporary file, flushed to disk, then renamed over `path`, so the
+    file is either complete or still the line that says it is not."""
 
     def write(handle: TextIO) -> None:
         out = csv.writer(handle, lineterminator="\n")
         out.writerow(result_header(input_columns))
-        for record, outcome in zip(records, found, strict=True):
-            if outcome.row != record.row:
-                raise AssertionError(f"row {record.row} met the outcome of row {outcome.row}")
-            out.writerow(list(record.values) + _result_cells(outcome))
+        out.writerows([*record.values, str(record.row), *cells] for record, cells in rows)
 
     _replace(path, write)
 
@@ -127,9 +120,9 @@ def join_outcomes(
     recorded: Iterable[RowOutcome],
     in_flight: Container[int],
     not_sent: str,
-) -> Iterator[RowOutcome]:
-    """Each record's outcome, in row order: the journal's (`recorded`, in row order), or for
-    a row in flight when the run stopped `unconfirmed`, or for a row never sent
+) -> Iterator[tuple[Record, RowOutcome]]:
+    """Each record with its outcome, in row order: the journal's (`recorded`, in row order),
+    or for a row in flight when the run stopped `unconfirmed`, or for a row never sent
     `not_attempted` with the reason `not_sent`."""
     pending = iter(recorded)
     upcoming = next(pending, None)
@@ -138,7 +131,7 @@ def join_outcomes(
         if upcoming is not None and upcoming.row == record.row:
             outcome, upcoming = upcoming, next(pending, None)
         if record.row in in_flight and (outcome is None or not outcome.settled):
-            yield RowOutcome(
+            outcome = RowOutcome(
                 record.row,
                 Status.UNCONFIRMED,
                 outcome.endpoint if outcome else None,
@@ -147,11 +140,12 @@ def join_outcomes(
                 "--resume reads it back",
             )
         elif outcome is None:
-            yield RowOutcome(
+            outcome = RowOutcome(
                 record.row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent
             )
-        else:
-            yield outcome
+        yield record, outcome
+    if upcoming is not None:
+        raise AssertionError(f"the journal has an outcome for row {upcoming.row}, past the input")
 
 
 def _replace(path: Path, write: Callable[[TextIO], object]) -> None:
@@ -177,9 +171,9 @@ def _make_parent(path: Path) -> None:
         raise StorageError(path.parent, exc.strerror or str(exc)) from exc
 
 
-def _result_cells(outcome: RowOutcome) -> list[str]:
+def result_cells(outcome: RowOutcome) -> list[str]:
+    """The result columns after `row` (which is the record's own)."""
     return [
-        str(outcome.row),
         outcome.endpoint.value if outcome.endpoint else "",
         outcome.status.value,
         outcome.error_code,

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from batch_revoke.chunker import Planner, validate
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from batch_revoke.chunker import Planner, SeenRows, validate
 from batch_revoke.model import Batch, ErrorCode, IdentifierType, Mode, Record, RowOutcome, Status
 
 FIELDS = {"badgemetaid": 0, "customerid": 1, "issueid": 2, "earnedbadgeid": 3, "identifiertype": 4}
@@ -92,13 +95,22 @@ def test_valid_rows_pick_their_call(values, default, mode, identifier):
     assert row.badge_meta_id == values[0].strip()
 
 
-def plan(records: list[Record], batch_size: int = 20) -> tuple[list[Batch], list[RowOutcome]]:
+def plan(
+    records: list[Record], batch_size: int = 20, chunk: int = 3
+) -> tuple[list[Batch], list[RowOutcome]]:
+    """As a run plans: chunks of records classified, rows placed, open batches finished."""
     planner = Planner(FIELDS, batch_size=batch_size)
-    items = [item for r in records for item in planner.add(r)] + list(planner.finish())
-    return (
-        [i for i in items if isinstance(i, Batch)],
-        [i for i in items if isinstance(i, RowOutcome)],
-    )
+    batches: list[Batch] = []
+    verdicts: list[RowOutcome] = []
+    for start in range(0, len(records), chunk):
+        for verdict in planner.classify(records[start : start + chunk]):
+            if isinstance(verdict, RowOutcome):
+                verdicts.append(verdict)
+            elif (batch := planner.place(verdict)) is not None:
+                batches.append(batch)
+    batches.extend(planner.finish())
+    planner.close()
+    return batches, verdicts
 
 
 def test_batches_hold_at_most_batch_size_rows_of_one_badge_and_mode():
@@ -122,14 +134,73 @@ def test_batch_size_option_is_respected():
     assert [len(b.rows) for b in batches] == [3, 3, 1]
 
 
-def test_a_customer_appears_once_per_request():
-    # Three enrolments of one customer: the API's 404 names no issue, so they must not share.
-    records = [record(n, "B1", "42", f"I{n}") for n in range(1, 4)] + [record(4, "B1", "43", "I4")]
-    batches, _ = plan(records)
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["B1", "B2", "B3"]), st.booleans()), max_size=120))
+def test_each_badge_and_mode_takes_the_fewest_requests_whatever_the_order(rows):
+    # Rows of one customer share requests too: the fewest calls is what a rate limit costs.
+    records = [
+        record(n, badge, str(n % 7), f"I{n}" if issue else "")
+        for n, (badge, issue) in enumerate(rows, start=1)
+    ]
+    batches, verdicts = plan(records)
+    counts: dict[tuple[str, Mode], int] = {}
     for batch in batches:
-        keys = [r.customer_key for r in batch.rows]
-        assert len(keys) == len(set(keys))
-    assert sum(len(b.rows) for b in batches) == 4
+        counts[(batch.badge_meta_id, batch.mode)] = (
+            counts.get((batch.badge_meta_id, batch.mode), 0) + 1
+        )
+    sent = len(records) - len(verdicts)
+    assert sorted(r.row for b in batches for r in b.rows) == sorted(
+        set(range(1, len(records) + 1)) - {v.row for v in verdicts}
+    )
+    per_key: dict[tuple[str, Mode], int] = {}
+    for batch in batches:
+        for row in batch.rows:
+            per_key[(row.badge_meta_id, row.mode)] = (
+                per_key.get((row.badge_meta_id, row.mode), 0) + 1
+            )
+    assert sum(per_key.values()) == sent
+    assert counts == {key: -(-rows // 20) for key, rows in per_key.items()}
+
+
+def test_duplicates_are_found_across_chunks_and_in_one():
+    records = [record(n, "B1", str(n % 3), "") for n in range(1, 10)]
+    _, verdicts = plan(records, chunk=4)
+    assert [(v.row, v.duplicate_of) for v in verdicts] == [
+        (4, 1),
+        (5, 2),
+        (6, 3),
+        (7, 1),
+        (8, 2),
+        (9, 3),
+    ]
+
+
+def test_identities_that_share_a_first_hash_are_told_apart():
+    seen = SeenRows()
+    try:
+        assert seen.duplicates([(1, 10, 1), (2, 20, 2)]) == {}
+        # Row 3 shares row 1's first hash only: not a duplicate. Row 4 is row 3 again.
+        assert seen.duplicates([(1, 11, 3), (1, 10, 5), (1, 11, 4)]) == {4: 3, 5: 1}
+        assert seen.find([(1, 10), (1, 11), (1, 12), (3, 30)]) == [1, 3, None, None]
+    finally:
+        seen.close()
+
+
+def test_a_revoke_issuals_row_waits_for_an_earlier_customers_row_only():
+    planner = Planner(FIELDS)
+    verdicts = planner.classify(
+        [
+            record(1, "B1", "7", "I1"),  # before the customers row: sent, not waiting
+            record(2, "B1", "007"),  # every enrolment of customer 7
+            record(3, "B1", "7", "I3"),  # after it: waits
+            record(4, "B2", "7", "I4"),  # another badge
+        ]
+    )
+    rows = [v for v in verdicts if not isinstance(v, RowOutcome)]
+    assert planner.covering(rows) == {3: 2}
+    assert planner.later_customers_row(rows[0]) == 2
+    assert planner.later_customers_row(rows[2]) is None
+    planner.close()
 
 
 def test_duplicates_point_at_the_first_row_and_are_not_sent():

@@ -74,8 +74,8 @@ def test_failed_rows_alone_make_exit_status_1(write_csv, tmp_path):
 
 
 def test_a_row_covered_by_a_broader_row_is_settled_even_when_the_run_stops(write_csv, tmp_path):
-    """Row 1 waits for row 2 (every enrolment of the customer); row 3's 404 reaches
-    --max-errors 1 and stops the run: row 1 is still revoked through row 2, not 'not sent'."""
+    """Row 2 waits for row 1 (every enrolment of the customer); row 3's 404 reaches
+    --max-errors 1 and stops the run: row 2 is still revoked through row 1, not 'not sent'."""
 
     def api(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
@@ -88,7 +88,7 @@ def test_a_row_covered_by_a_broader_row_is_settled_even_when_the_run_stops(write
             entries = [{"customerId": int(customer), "error": {"code": 404, "message": "none"}}]
         return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
 
-    path = write_csv("badgeMetaId,customerId,issueId\nB,7,I1\nB,7,\nB2,8,\nB3,9,\n")
+    path = write_csv("badgeMetaId,customerId,issueId\nB,7,\nB,7,I1\nB2,8,\nB3,9,\n")
     report = run_job(
         RunConfig(
             path,
@@ -104,9 +104,54 @@ def test_a_row_covered_by_a_broader_row_is_settled_even_when_the_run_stops(write
     with (tmp_path / "out.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["status"], r["issued_ids"]) for r in rows] == [
-        ("revoked", "I1"),
         ("revoked", "I1;I2"),
+        ("revoked", "I1"),
         ("failed", ""),
         ("not_attempted", ""),
+    ]
+    assert "through row 1" in rows[1]["error_message"]
+
+
+
+def test_a_customers_row_later_in_the_file_that_revoked_first_is_credited(write_csv, tmp_path):
+    """Row 1 (one enrolment) comes before row 2 (every enrolment of the customer), so it does
+    not wait; row 3 fills the customers request, which goes first and takes I1 too. Row 1's
+    404 is then revoked through row 2, not a failure."""
+    active = {"I1", "I2", "I3"}
+
+    def api(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        entries: list[dict[str, object]] = []
+        for item in body.get("revokeIssuals", []):
+            if item["issueId"] in active:
+                active.discard(item["issueId"])
+                entries.append({"customerId": 7, "issuedId": item["issueId"], "error": None})
+            else:
+                entries.append({"customerId": 7, "error": {"code": 404, "message": "none"}})
+        for customer in body.get("customers", []):
+            mine = sorted(active & ({"I1", "I2"} if int(customer) == 7 else {"I3"}))
+            active.difference_update(mine)
+            entries += [{"customerId": int(customer), "issuedId": i, "error": None} for i in mine]
+        return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
+
+    path = write_csv("badgeMetaId,customerId,issueId\nB,7,I1\nB,7,\nB,8,\n")
+    report = run_job(
+        RunConfig(
+            path,
+            tmp_path / "out.csv",
+            "https://api.invalid",
+            BasicCredentials("u", "p"),
+            concurrency=1,
+            batch_size=2,
+        ),
+        transport=httpx.MockTransport(api),
+    )
+    assert report.exit_status is ExitStatus.OK
+    with (tmp_path / "out.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["status"], r["issued_ids"]) for r in rows] == [
+        ("revoked", "I1"),
+        ("revoked", "I1;I2"),
+        ("revoked", "I3"),
     ]
     assert "through row 2" in rows[0]["error_message"]

@@ -29,9 +29,8 @@ def test_a_request_without_its_answer_is_in_flight_after_reopening(tmp_path):
     journal.close()  # as if killed: nothing more is written
 
     again = Journal.resume(path, IDENTITY)
-    states = again.row_states()
-    assert states.settled == {1, 2}
-    assert states.in_flight == {3}
+    assert {row for row, o in again.outcomes_between(1, 3).items() if o.settled} == {1, 2}
+    assert set(again.in_flight()) == {3}
     assert next(iter(again.outcomes())) == outcome(1, Status.REVOKED)
 
 
@@ -46,9 +45,9 @@ def test_nothing_done_failures_and_unconfirmed_rows_are_not_settled(tmp_path):
             outcome(5, Status.INVALID, "missing_value"),
         ]
     )
-    states = journal.row_states()
-    assert states.settled == {4, 5}
-    assert set(states.unsettled) == {1, 2, 3}
+    known = journal.outcomes_between(1, 5)
+    assert {row for row, o in known.items() if o.settled} == {4, 5}
+    assert {row for row, o in known.items() if not o.settled} == {1, 2, 3}
 
 
 def test_an_abandoned_request_leaves_its_rows_unsent(tmp_path):
@@ -57,7 +56,7 @@ def test_an_abandoned_request_leaves_its_rows_unsent(tmp_path):
     journal.sending(batch)
     journal.abandoned(batch)
     assert journal.in_flight() == {}
-    assert journal.row_states().unsettled == {}
+    assert journal.outcomes_between(1, 1) == {}
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,28 @@ from __future__ import annotations
 
 import pytest
 
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
 from batch_revoke.errors import InputError
-from batch_revoke.reader import read_input
+from batch_revoke.model import Record
+from batch_revoke.reader import records, scan
+
+
+@dataclass
+class Read:
+    columns: tuple[str, ...]
+    field_index: dict[str, int]
+    records: list[Record]
+
+
+def read_input(path: Path) -> Read:
+    """Both passes, as a run makes them: the structure pass, then the records streamed."""
+    found = scan(path)
+    listed = [record for chunk in records(path, found.stamp, chunk_rows=2) for record in chunk]
+    assert found.records == len(listed)
+    return Read(found.columns, found.field_index, listed)
 
 
 def test_values_stay_text_exactly_as_written(write_csv):
@@ -96,3 +116,16 @@ def test_unusable_files_are_refused_with_the_problem_and_fix(
 def test_a_directory_is_refused(tmp_path):
     with pytest.raises(InputError, match="is a directory"):
         read_input(tmp_path)
+
+
+def test_the_structure_pass_digests_every_byte_of_the_file(write_csv):
+    path = write_csv("badgeMetaId,customerId\nB1,1\n\n\n")
+    assert scan(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_file_changed_after_the_structure_pass_is_refused(write_csv):
+    path = write_csv("badgeMetaId,customerId\nB1,1\n")
+    found = scan(path)
+    path.write_text("badgeMetaId,customerId\nB1,1\nB1,2\n", encoding="utf-8")
+    with pytest.raises(InputError, match="changed since"):
+        next(records(path, found.stamp))
