@@ -49,6 +49,12 @@ class Validator:
         issue = "" if self.issue_at is None else values[self.issue_at].strip()
         earned = "" if self.earned_at is None else values[self.earned_at].strip()
         type_text = "" if self.type_at is None else values[self.type_at].strip()
+        # The usual row, at the least cost: every check below passes for it.
+        if badge and customer and not type_text and not (issue and earned):
+            if earned:
+                return Row(record.row, badge, customer, issue, earned, self.default_identifier)
+            if customer.isdigit() and customer.isascii():
+                return Row(record.row, badge, customer, issue, "", IdentifierType.ID)
         endpoint = Endpoint.REVOKE_EARN if earned else Endpoint.REVOKE_ISSUE
         if not (badge and customer):
             blank = " and ".join(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import re
@@ -220,12 +221,26 @@ def run_job(
     last, from the journal. Memory does not grow with the file."""
     config.check_options()
     started = time.monotonic()
-    if config.dry_run:
-        report = _dry_run(config, now, handle_signals)
-    else:
-        report = _run(config, transport, sleep, now, handle_signals)
+    with _rare_collections():
+        if config.dry_run:
+            report = _dry_run(config, now, handle_signals)
+        else:
+            report = _run(config, transport, sleep, now, handle_signals)
     report.elapsed = time.monotonic() - started
     return report
+
+
+@contextlib.contextmanager
+def _rare_collections() -> Iterator[None]:
+    """A run makes a few short-lived objects per input row, none in reference cycles; the
+    cycle collector's default (a pass every 700 allocations) cost a quarter of a dry run's
+    time on a million rows. Collect far less often while the run lasts."""
+    previous = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 def _run(

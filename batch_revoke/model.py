@@ -112,7 +112,12 @@ class Row:
             self.mode = Mode.EARN
         else:
             self.mode = Mode.ISSUALS if self.issue_id else Mode.CUSTOMERS
-        self.customer_key = id_key(self.customer_id)
+        customer = self.customer_id
+        # id_key, inlined: this runs once per row of the file.
+        if customer.isdigit() and customer.isascii():
+            self.customer_key = customer.lstrip("0") or "0"
+        else:
+            self.customer_key = id_key(customer)
 
 
 @dataclass(frozen=True, slots=True)
