@@ -51,10 +51,9 @@ class Validator:
         type_text = "" if self.type_at is None else values[self.type_at].strip()
         # The usual row, at the least cost: every check below passes for it.
         if badge and customer and not type_text and not (issue and earned):
-            if earned:
-                return Row(record.row, badge, customer, issue, earned, self.default_identifier)
-            if customer.isdigit() and customer.isascii():
-                return Row(record.row, badge, customer, issue, "", IdentifierType.ID)
+            usual = self.default_identifier if earned else IdentifierType.ID
+            if usual is not IdentifierType.ID or (customer.isdigit() and customer.isascii()):
+                return Row(record.row, badge, customer, issue, earned, usual)
         endpoint = Endpoint.REVOKE_EARN if earned else Endpoint.REVOKE_ISSUE
         if not (badge and customer):
             blank = " and ".join(

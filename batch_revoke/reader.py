@@ -256,6 +256,10 @@ def _check_file(path: Path) -> None:
 def _unreadable(path: Path, exc: Exception, line: int) -> InputError:
     where = f" (line {line})" if line else ""
     if isinstance(exc, UnicodeDecodeError):
+        # Text is decoded ahead of the csv reader, a block at a time: its line count is
+        # behind. Find the line again from the bytes (once, and only for a refused file).
+        line = _first_undecodable_line(path) or line
+        where = f" (line {line})" if line else ""
         byte = exc.object[exc.start]
         return InputError(path, f"is not UTF-8 text (byte 0x{byte:02x}{where})", _CSV_UTF8_FIX)
     text = str(exc)
@@ -268,3 +272,16 @@ def _unreadable(path: Path, exc: Exception, line: int) -> InputError:
     return InputError(
         path, f"has broken quoting{where}: {text}", 'quote the whole value and double any " in it'
     )
+
+
+def _first_undecodable_line(path: Path) -> int:
+    try:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    return number
+    except OSError:
+        pass
+    return 0

@@ -29,12 +29,18 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / "results"
 
 
-def generate(rows: int, folder: Path, seed: int = 7) -> tuple[Path, Path]:
-    """70% revokeIssuals rows, 20% customers rows, 10% revokeEarn rows, over 25 badges."""
+def generate(rows: int, folder: Path, seed: int = 7, state: bool = True) -> tuple[Path, Path]:
+    """70% revokeIssuals rows, 20% customers rows, 10% revokeEarn rows, over 25 badges; and,
+    with `state`, the sandbox state that holds them (only a run against the sandbox needs it)."""
     rng = random.Random(seed)
     badges = [f"{0x6700000000 + n:024x}" for n in range(25)]
-    enrolments, earns, customers = [], [], []
+    held: dict[str, list[dict[str, str]]] = {"customers": [], "enrolments": [], "earns": []}
     input_path, state_path = folder / f"bench-{rows}.csv", folder / f"bench-{rows}-state.json"
+
+    def hold(kind: str, item: dict[str, str]) -> None:
+        if state:
+            held[kind].append(item)
+
     with input_path.open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
         out.writerow(
@@ -42,23 +48,24 @@ def generate(rows: int, folder: Path, seed: int = 7) -> tuple[Path, Path]:
         )
         for n in range(rows):
             badge, customer = rng.choice(badges), str(100_000_000 + n)
-            customers.append({"customerId": customer, "mobile": f"91{customer}"})
+            hold("customers", {"customerId": customer, "mobile": f"91{customer}"})
             kind = rng.random()
             if kind < 0.7:
                 issue = f"{0x5B00000000 + n:024x}"
-                enrolments.append({"issueId": issue, "badgeMetaId": badge, "customerId": customer})
+                hold("enrolments", {"issueId": issue, "badgeMetaId": badge, "customerId": customer})
                 out.writerow([badge, customer, issue, "", "", f"T{n}"])
             elif kind < 0.9:
                 for k in range(2):
                     issue = f"{0x5C00000000 + 2 * n + k:024x}"
-                    enrolments.append(
-                        {"issueId": issue, "badgeMetaId": badge, "customerId": customer}
+                    hold(
+                        "enrolments",
+                        {"issueId": issue, "badgeMetaId": badge, "customerId": customer},
                     )
                 out.writerow([badge, customer, "", "", "", f"T{n}"])
             else:
                 earned = f"{0x5D00000000 + n:024x}"
-                earns.append(
-                    {"earnedBadgeId": earned, "badgeMetaId": badge, "customerId": customer}
+                hold(
+                    "earns", {"earnedBadgeId": earned, "badgeMetaId": badge, "customerId": customer}
                 )
                 mobile = rng.random() < 0.5
                 out.writerow(
@@ -71,15 +78,19 @@ def generate(rows: int, folder: Path, seed: int = 7) -> tuple[Path, Path]:
                         f"T{n}",
                     ]
                 )
-    state = {"badges": badges, "customers": customers, "enrolments": enrolments, "earns": earns}
-    state_path.write_text(json.dumps(state), encoding="utf-8")
+    if state:
+        state_path.write_text(json.dumps({"badges": badges, **held}), encoding="utf-8")
     return input_path, state_path
 
 
-def generated(rows: int) -> tuple[Path, Path]:
-    """Generate in a child process: a forked child's peak RSS would include ours."""
-    subprocess.run([sys.executable, __file__, "--generate", str(rows)], check=True)
-    return WORK / f"bench-{rows}.csv", WORK / f"bench-{rows}-state.json"
+def generated(rows: int, state: bool = True) -> tuple[Path, Path]:
+    """Generated in a child process (a forked child's peak RSS would include ours), once:
+    a file of that size already there is used again."""
+    input_path, state_path = WORK / f"bench-{rows}.csv", WORK / f"bench-{rows}-state.json"
+    if not input_path.exists() or (state and not state_path.exists()):
+        flag = "--generate" if state else "--generate-input"
+        subprocess.run([sys.executable, __file__, flag, str(rows)], check=True)
+    return input_path, state_path
 
 
 def cli(*args: str) -> list[str]:
@@ -89,8 +100,14 @@ def cli(*args: str) -> list[str]:
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MiB) and stderr of one child process, from its own rusage."""
     started = time.perf_counter()
+    # From the tree measured: `python -m` puts the working directory first on sys.path.
     child = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=env.get("PYTHONPATH"),
     )
     assert child.stderr is not None
     stderr = child.stderr.read()
@@ -226,12 +243,118 @@ def rate_limited(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
     return lines
 
 
+# A bare csv.reader pass over the same file: what reading costs before any work is done.
+BASELINE = """
+import csv, sys
+with open(sys.argv[1], newline="", encoding="utf-8") as handle:
+    for _ in csv.reader(handle):
+        pass
+"""
+RESULTS = HERE / "results.md"
+
+
+def best_of(repeat: int, command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """The fastest of `repeat` runs (this machine is shared: the rest is noise) and the
+    largest peak RSS."""
+    runs = [measure(command, env)[:2] for _ in range(repeat)]
+    return min(seconds for seconds, _ in runs), max(peak for _, peak in runs)
+
+
+def scale(args: argparse.Namespace, env: dict[str, str]) -> list[tuple[str, ...]]:
+    """Dry runs of growing files, each next to a bare csv.reader pass over the same file."""
+    table = []
+    sizes = [100_000, 1_000_000] + ([10_000_000] if not args.quick else [])
+    for rows in sizes:
+        path, _ = generated(rows, state=False)
+        repeat = 1 if rows >= 10_000_000 else args.repeat
+        base, _ = best_of(repeat, [sys.executable, "-c", BASELINE, str(path)], env)
+        output = WORK / "dry.csv"
+        command = cli("-q", "run", str(path), "--dry-run", "-o", str(output), "--overwrite")
+        seconds, peak = best_of(repeat, command, env)
+        table.append(
+            (
+                f"dry run, {rows:,} rows",
+                f"{seconds:.2f} s",
+                f"{base:.2f} s",
+                f"{seconds / base:.1f}x",
+                f"{peak:.0f} MiB",
+            )
+        )
+    return table
+
+
+def real_run(args: argparse.Namespace, env: dict[str, str]) -> list[tuple[str, ...]]:
+    """A run of the million-row file against the sandbox with no added latency: when the
+    first request arrives (the structure pass included), and the run's peak RSS."""
+    rows = args.real_rows
+    path, state = generated(rows)
+    sandbox, url = start_sandbox(state, "0", env)
+    try:
+        run_env = {
+            **env,
+            "CAP_BASE_URL": url,
+            "CAP_USERNAME": "demo.till",
+            "CAP_PASSWORD": "demo-password",
+        }
+        output = WORK / "real.csv"
+        command = cli(
+            "-q", "run", str(path), "-o", str(output), "--overwrite", "--concurrency", "8"
+        )
+        started = time.monotonic()  # the sandbox stamps arrivals with the same clock
+        seconds, peak, _ = measure(command, run_env)
+        with urllib.request.urlopen(f"{url}/_sandbox/requests") as answer:
+            served = json.loads(answer.read())
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+    first = min(entry["at"] for entry in served) - started
+    counts = statuses(output)
+    if counts.get("revoked") != rows:
+        sys.exit(f"expected every row revoked, got {counts}")
+    return [
+        (f"first request reaches the sandbox, {rows:,} rows", f"{first:.2f} s", "", "", ""),
+        (
+            f"run against the sandbox, {rows:,} rows ({len(served):,} calls, no latency, "
+            "concurrency 8)",
+            f"{seconds:.0f} s",
+            "",
+            "",
+            f"{peak:.0f} MiB",
+        ),
+    ]
+
+
+def record_table(table: list[tuple[str, ...]], note: str, checkout: Path) -> str:
+    """Prepend this run's table to bench/results.md; earlier tables stay below it."""
+    commit = subprocess.run(
+        ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [
+        f"## {stamp}, {os.cpu_count()} cores: {commit or 'uncommitted'}",
+        "",
+        note,
+        "",
+        "| scenario | batch-revoke | csv.reader baseline | ratio | peak RSS |",
+        "|---|---:|---:|---:|---:|",
+        *(f"| {' | '.join(cells)} |" for cells in table),
+        "",
+    ]
+    section = "\n".join(lines)
+    head = "# Benchmarks (`make bench`)\n\nNewest first; each table is one `make bench`.\n\n"
+    earlier = RESULTS.read_text(encoding="utf-8").removeprefix(head) if RESULTS.exists() else ""
+    RESULTS.write_text(head + section + "\n" + earlier, encoding="utf-8")
+    return section
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--rows", type=int, default=40_000, help="rows for the run against the sandbox"
     )
-    parser.add_argument("--dry-rows", type=int, default=500_000, help="rows for the dry run")
     parser.add_argument("--latency-ms", default="20", help="sandbox latency per request")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--connections", type=int, default=256, help="for the sandbox load")
@@ -240,25 +363,56 @@ def main() -> None:
     parser.add_argument(
         "--limit-rows", type=int, default=150, help="revokeEarn rows for the rate-limit runs"
     )
-    parser.add_argument("--only-rate-limits", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scale scenario")
+    parser.add_argument("--real-rows", type=int, default=1_000_000, help="rows of the real run")
+    parser.add_argument("--quick", action="store_true", help="no 10,000,000-row dry run")
+    parser.add_argument(
+        "--only", choices=["scale", "real", "sandbox", "rate-limits"], action="append"
+    )
+    parser.add_argument("--note", default="", help="a line to keep with the table")
+    parser.add_argument(
+        "--checkout", type=Path, default=HERE.parent, help="measure the batch-revoke of this tree"
+    )
     parser.add_argument("--generate", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--generate-input", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.generate:
-        generate(args.generate, WORK)
+    if args.generate or args.generate_input:
+        generate(args.generate or args.generate_input, WORK, state=bool(args.generate))
         return
     WORK.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
+    env["PYTHONPATH"] = str(args.checkout.resolve())
+    only = set(args.only or ["scale", "real", "sandbox", "rate-limits"])
+    table: list[tuple[str, ...]] = []
+    if "scale" in only:
+        table += scale(args, env)
+        print("\n".join(" | ".join(cells) for cells in table), flush=True)
+    if "real" in only:
+        table += real_run(args, env)
+    if table:
+        print(
+            record_table(
+                table,
+                args.note
+                or "Dry runs: the fastest of the runs, each next to a bare csv.reader pass over "
+                "the same file in the same bench run.",
+                args.checkout,
+            )
+        )
     report = []
-    if args.only_rate_limits:
-        print("\n".join(rate_limited(args, env)))
-        return
+    if "sandbox" in only:
+        report += sandbox_runs(args, env)
+    if "rate-limits" in only:
+        report.extend(rate_limited(args, env))
+    if report:
+        text = "\n".join(report)
+        print(text)
+        (WORK / "latest.txt").write_text(text + "\n", encoding="utf-8")
 
-    dry_input, _ = generated(args.dry_rows)
-    seconds, peak, _ = measure(
-        cli("-q", "run", str(dry_input), "--dry-run", "-o", str(WORK / "dry.csv")), env
-    )
-    report.append(figures("dry run", args.dry_rows, seconds, peak))
 
+def sandbox_runs(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
+    """A run of `--rows` rows with latency and concurrency, then the sandbox alone."""
+    report = []
     run_input, state = generated(args.rows)
     sandbox, url = start_sandbox(state, args.latency_ms, env)
     try:
@@ -270,7 +424,14 @@ def main() -> None:
         }
         output = WORK / "run.csv"
         command = cli(
-            "-q", "run", str(run_input), "-o", str(output), "--concurrency", str(args.concurrency)
+            "-q",
+            "run",
+            str(run_input),
+            "-o",
+            str(output),
+            "--overwrite",
+            "--concurrency",
+            str(args.concurrency),
         )
         seconds, peak, stderr = measure(command, run_env)
     finally:
@@ -284,6 +445,8 @@ def main() -> None:
     report.append(
         figures("sandbox", args.rows, seconds, peak) + f"  ({requests}; {setting}; {counts})"
     )
+    if counts.get("revoked") != args.rows:
+        sys.exit(f"expected every row revoked, got {counts}")
     data = json.loads(state.read_text(encoding="utf-8"))
     pairs = [(e["badgeMetaId"], e["customerId"]) for e in data["enrolments"]]
     sandbox, url = start_sandbox(state, args.latency_ms, env)
@@ -297,12 +460,7 @@ def main() -> None:
         f"{args.connections} connections in {seconds:.2f} s = {args.load_requests / seconds:,.0f} "
         f"requests/s (latency {args.latency_ms} ms; answers {codes})"
     )
-    report.extend(rate_limited(args, env))
-    text = "\n".join(report)
-    print(text)
-    (WORK / "latest.txt").write_text(text + "\n", encoding="utf-8")
-    if counts.get("revoked") != args.rows:
-        sys.exit(f"expected every row revoked, got {counts}")
+    return report
 
 
 if __name__ == "__main__":

@@ -496,3 +496,42 @@ def test_base_url_must_be_https_except_loopback(url):
 )
 def test_good_base_urls(url):
     assert check_base_url(url) == url.rstrip("/")
+
+
+def not_issued(customer: int) -> dict:
+    return {"customerId": customer, "error": {"code": 404, "message": "no issue instance"}}
+
+
+@pytest.mark.parametrize(
+    ("rows", "entries", "expected"),
+    [
+        pytest.param(
+            [("7", "I1"), ("7", "I2")],
+            [{"customerId": 7, "issuedId": "I1", "error": None}, not_issued(7)],
+            [(Status.REVOKED, ""), (Status.FAILED, "404")],
+            id="the-404-is-the-row-no-entry-named",
+        ),
+        pytest.param(
+            [("7", "I1"), ("7", "I2"), ("7", "I3")],
+            [not_issued(7), {"customerId": 7, "issuedId": "I2", "error": None}, not_issued(7)],
+            [(Status.FAILED, "404"), (Status.REVOKED, ""), (Status.FAILED, "404")],
+            id="one-404-each",
+        ),
+        pytest.param(
+            [("7", "I1"), ("7", "I2"), ("8", "I3")],
+            [not_issued(7), {"customerId": 8, "issuedId": "I3", "error": None}],
+            [
+                (Status.UNCONFIRMED, "not_in_response"),
+                (Status.UNCONFIRMED, "not_in_response"),
+                (Status.REVOKED, ""),
+            ],
+            id="cannot-tell-which",
+        ),
+    ],
+)
+def test_rows_of_one_customer_share_a_request_and_each_gets_its_own_answer(rows, entries, expected):
+    body = {"data": {"badgeMetaId": "B1", "revokedIssuedBadges": entries}, "errors": []}
+    outcomes = interpret(issue_batch(*rows), reply(body, 201), 1)
+    assert [(o.status, o.error_code) for o in outcomes] == expected
+    if expected[0][0] is Status.UNCONFIRMED:
+        assert "cannot be told" in outcomes[0].error_message

@@ -25,6 +25,7 @@ from batch_revoke.client import (
     basic_header,
 )
 from batch_revoke.job import RunConfig, run_job
+from batch_revoke.model import ExitStatus
 from batch_revoke.sandbox import (
     FaultPlan,
     FaultSpec,
@@ -513,6 +514,33 @@ def test_a_file_fully_revoked_exits_0_duplicates_included(tmp_path, write_csv):
         done = run_cli(running, str(path), "-o", str(tmp_path / "out.csv"))
     assert done.returncode == 0, done.stderr
     assert [r["status"] for r in results(tmp_path / "out.csv")] == ["revoked"] * 3 + ["duplicate"]
+
+
+@pytest.mark.parametrize(
+    ("defect", "fragment"),
+    [
+        pytest.param('B1,"1\n', "never closed", id="open-quote"),
+        pytest.param("B1,\xe9\n", "not UTF-8", id="latin-1"),
+    ],
+)
+def test_a_defect_on_the_last_line_of_a_long_file_is_found_before_anything_is_sent(
+    tmp_path, defect, fragment
+):
+    # Far past the first chunk of records, so the run would be sending if it had not checked.
+    path = tmp_path / "long.csv"
+    lines = "".join(f"670371e39235f02fd5d71cbd,{387400000 + n},\n" for n in range(12_000))
+    path.write_bytes(f"badgeMetaId,customerId,issueId\n{lines}".encode() + defect.encode("latin-1"))
+    out = tmp_path / "out.csv"
+    with sandbox() as (running, _state):
+        done = run_cli(running, str(path), "-o", str(out))
+        dry = run_cli(running, str(path), "-o", str(tmp_path / "dry.csv"), "--dry-run")
+        assert running.requests == []
+    for finished in (done, dry):
+        assert finished.returncode == ExitStatus.USAGE, finished.stderr
+        assert fragment in finished.stderr
+        assert "line 12002" in finished.stderr
+        assert len(finished.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.csv"]
 
 
 def test_long_runs_report_progress(tmp_path, caplog):

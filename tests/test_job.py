@@ -112,7 +112,6 @@ def test_a_row_covered_by_a_broader_row_is_settled_even_when_the_run_stops(write
     assert "through row 1" in rows[1]["error_message"]
 
 
-
 def test_a_customers_row_later_in_the_file_that_revoked_first_is_credited(write_csv, tmp_path):
     """Row 1 (one enrolment) comes before row 2 (every enrolment of the customer), so it does
     not wait; row 3 fills the customers request, which goes first and takes I1 too. Row 1's

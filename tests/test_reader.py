@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import pytest
-
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from batch_revoke.errors import InputError
 from batch_revoke.model import Record
