@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from collections.abc import Iterator, Sequence
 
+from batch_revoke.errors import StorageError
 from batch_revoke.model import (
     MAX_BATCH_SIZE,
     Batch,
@@ -262,9 +264,16 @@ class SeenRows:
         an earlier row (in this call or before) already had."""
         ordered = sorted(keys)  # B-tree order is faster; equal identities keep file order
         before = self._db.total_changes
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", ordered)
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", ordered)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:  # the temporary folder is full or gone
+            raise StorageError(
+                tempfile.gettempdir(),
+                f"duplicate detection keeps a temporary file there ({exc}); give TMPDIR a "
+                "folder with room",
+            ) from exc
         if self._db.total_changes - before == len(ordered):
             return {}  # all new: the usual case, at no further cost
         stored = self._stored([h for h, _, _ in ordered])

@@ -520,7 +520,7 @@ class _Plan:
                 if self.run.stop.requested:
                     return  # what is not planned is not sent, and --resume sends it
                 yield from self._chunk(records, earlier, in_flight)
-        except InputError as exc:
+        except (InputError, StorageError) as exc:  # the journal is intact: --resume goes on
             self.run.stop.request(str(exc))
             return
         yield from self.planner.finish()
