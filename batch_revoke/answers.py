@@ -63,12 +63,23 @@ def failure_of(reply: ApiReply) -> RetryableFailure | None:
         raise AuthError(status, message)
     if status == 429 or status >= 500:
         applied = status not in NOT_APPLIED_STATUSES
-        text = f"HTTP {status}" + (f": {reply.text}" if reply.text else "")
+        said = _brief(reply)
+        text = f"HTTP {status}" + (f": {said}" if said else "")
         return RetryableFailure(f"http_{status}", text, applied, status, reply.retry_after)
     if status < 300 and not isinstance(reply.body, dict):
         text = f"HTTP {status} with a body that is not JSON: {reply.text!r}"
         return RetryableFailure(ErrorCode.BAD_RESPONSE, text, True, status)
     return None
+
+
+def _brief(reply: ApiReply) -> str:
+    """What the answer said, in a few words for a log line: the API's code and message when
+    it sent its envelope, else the start of the text."""
+    errors = _envelope_errors(reply.body)
+    if errors:
+        code, message = errors[0]
+        return f"{code} {message}"[:120]
+    return reply.text if len(reply.text) <= 80 else reply.text[:79] + "…"
 
 
 def transport_failure(exc: httpx.TransportError) -> RetryableFailure:

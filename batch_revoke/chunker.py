@@ -58,12 +58,14 @@ class Validator:
                 return Row(record.row, badge, customer, issue, earned, usual)
         endpoint = Endpoint.REVOKE_EARN if earned else Endpoint.REVOKE_ISSUE
         if not (badge and customer):
-            blank = " and ".join(
+            blank = [
                 label
                 for label, text in (("badgeMetaId", badge), ("customerId", customer))
                 if not text
-            )
-            return _invalid(record, ErrorCode.MISSING_VALUE, f"{blank} is blank", endpoint)
+            ]
+            verb = "are" if len(blank) > 1 else "is"
+            message = f"{' and '.join(blank)} {verb} blank"
+            return _invalid(record, ErrorCode.MISSING_VALUE, message, endpoint)
         if issue and earned:
             return _invalid(
                 record,

@@ -462,7 +462,17 @@ def _config(input_path: Path, options: dict[str, Any], *, with_host: bool) -> Ru
     """The options `run` and `verify` share, as a RunConfig."""
     base_url, cluster = options["base_url"], options["cluster"]
     if with_host and base_url and cluster:
-        raise ConfigError("--base-url and --cluster both given", "pass one of them")
+        # The command line wins over the environment; both from one of them is a mistake.
+        typed = _given(click.get_current_context(), ["base_url", "cluster"])
+        if len(typed) != 1:
+            where = (
+                "on the command line" if typed else "in the environment (CAP_BASE_URL, CAP_CLUSTER)"
+            )
+            raise ConfigError(f"--base-url and --cluster both given {where}", "pass one of them")
+        if typed == ["--base-url"]:
+            cluster = None
+        else:
+            base_url = None
     rate_limit = options["rate_limit"]
     return RunConfig(
         input_path=input_path,

@@ -213,6 +213,11 @@ class CapillaryClient:
         self.http = http
         self.auth = auth
 
+    async def ready(self) -> None:
+        """The credentials in hand (an OAuth token fetched if due) before a request leaves, so
+        a refused key stops the run with nothing sent."""
+        await self.auth.headers(self.http)
+
     async def send(self, batch: Batch) -> ApiReply:
         request = build_request(batch)
 
@@ -290,6 +295,12 @@ def check_base_url(url: str) -> str:
         raise ConfigError(
             f"base URL {url!r} is not an http(s) URL",
             "pass the host root, e.g. --base-url https://eu.api.capillarytech.com or --cluster eu",
+        )
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        root = f"{parts.scheme}://{parts.netloc}"
+        raise ConfigError(
+            f"base URL {url!r} has a path; the endpoints' paths are added to it",
+            f"pass the host root only: --base-url {root}",
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(

@@ -134,6 +134,27 @@ class RunConfig:
     host_label: str = ""  # what the journal records as the host, when base_url is not stable
     settle_result: bool = False  # input_path is an earlier result file: settle its unconfirmed
 
+    def __post_init__(self) -> None:
+        # Library callers may pass text where the CLI passes parsed values; anything else is
+        # refused here, at construction, not half-way through a run.
+        for name in ("input_path", "output_path"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, Path(value))
+            elif not (isinstance(value, Path) or (value is None and name == "output_path")):
+                raise TypeError(f"RunConfig.{name} must be a path (str or Path), not {value!r}")
+        if isinstance(self.rate_limit, str):
+            object.__setattr__(self, "rate_limit", RateLimit.parse(self.rate_limit))
+        elif self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
+            raise TypeError(f"RunConfig.rate_limit must be e.g. '100/min', not {self.rate_limit!r}")
+        if isinstance(self.identifier_type, str) and not isinstance(
+            self.identifier_type, IdentifierType
+        ):
+            parsed = IdentifierType.parse(self.identifier_type)
+            if parsed is None:
+                raise TypeError(f"RunConfig.identifier_type {self.identifier_type!r} is unknown")
+            object.__setattr__(self, "identifier_type", parsed)
+
     def check_options(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
             raise ConfigError(f"--batch-size {self.batch_size} is out of range", "use 1 to 20")
@@ -220,6 +241,15 @@ def run_job(
     anything is sent), then records -> plan -> requests as they come, and the result file
     last, from the journal. Memory does not grow with the file."""
     config.check_options()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # no loop running here: the usual case
+    else:
+        raise ConfigError(
+            "run_job was called inside a running event loop (Jupyter, an async framework)",
+            "await run_job_async(config) instead",
+        )
     started = time.monotonic()
     with _rare_collections():
         if config.dry_run:
@@ -228,6 +258,17 @@ def run_job(
             report = _run(config, transport, sleep, now, handle_signals)
     report.elapsed = time.monotonic() - started
     return report
+
+
+async def run_job_async(
+    config: RunConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    now: Callable[[], datetime] = datetime.now,
+) -> RunReport:
+    """`run_job` for callers already inside an event loop: the run gets a thread and an event
+    loop of its own, so it neither blocks nor shares the caller's. Signals stay the caller's."""
+    return await asyncio.to_thread(run_job, config, transport=transport, now=now)
 
 
 @contextlib.contextmanager
@@ -936,7 +977,8 @@ def _finish(source: _Source, journal: Journal, report: RunReport, handle_signals
 
 
 def _same_file(a: Path, b: Path) -> bool:
+    """The same file by path, symlink or hard link."""
     try:
-        return a.resolve() == b.resolve()
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
     except OSError:
         return False

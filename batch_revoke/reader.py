@@ -263,7 +263,14 @@ def _unreadable(path: Path, exc: Exception, line: int) -> InputError:
         byte = exc.object[exc.start]
         return InputError(path, f"is not UTF-8 text (byte 0x{byte:02x}{where})", _CSV_UTF8_FIX)
     text = str(exc)
-    if "end of data" in text or "field larger than" in text:
+    if "field larger than" in text:
+        return InputError(
+            path,
+            f"a field is longer than {MAX_FIELD_CHARS:,} characters{where}",
+            "no id is that long: look for a quote that is never closed (it swallows the lines "
+            "after it) or a value pasted in by mistake",
+        )
+    if "end of data" in text:
         return InputError(
             path,
             f"a quoted field is never closed{where}",

@@ -245,6 +245,11 @@ class Sender:
             raise Stopped from None
         if self.stop.requested:
             raise Stopped
+        try:
+            await self.client.ready()  # a refused key raises AuthError here, before sending
+        except TokenUnavailable as exc:
+            self.pacer.answered(started, Answer.NONE)
+            raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
         sending()
         self.http_calls += 1  # counted as it leaves, so a call cut off still counts
         if state.tried:

@@ -212,3 +212,63 @@ def test_dry_run_prints_the_calls_and_how_long_they_take(write_csv, tmp_path):
     known = CliRunner().invoke(cli, [*args, "--rate-limit", "100/min"])
     assert "plan: 250 calls (pass --rate-limit for how long they take)" in unknown.output
     assert "plan: 250 calls: about 3 min at 100/min" in known.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragment"),
+    [
+        (["--timeout", "nan"], {}, "--timeout nan is not positive"),
+        (
+            ["--base-url", "https://eu.api.capillarytech.com/api_gateway/v1"],
+            {},
+            "pass the host root only: --base-url https://eu.api.capillarytech.com",
+        ),
+        (
+            [],
+            {"CAP_BASE_URL": "https://eu.example", "CAP_CLUSTER": "eu"},
+            "both given in the environment",
+        ),
+        (["--base-url", "https://eu.example", "--cluster", "eu"], {}, "on the command line"),
+    ],
+)
+def test_bad_connection_options_are_one_line_and_exit_2(write_csv, args, env, fragment):
+    path = write_csv("badgeMetaId,customerId\nB,1\n")
+    done = invoke("run", str(path), *args, env={"CAP_USERNAME": "u", "CAP_PASSWORD": "p", **env})
+    assert done.exit_code == ExitStatus.USAGE, done.output
+    assert fragment in done.output
+    assert len(done.output.strip().splitlines()) == 1
+
+
+def test_an_output_hard_linked_to_the_input_is_refused(write_csv, tmp_path):
+    path = write_csv("badgeMetaId,customerId\nB,1\n")
+    (tmp_path / "linked.csv").hardlink_to(path)
+    done = invoke("run", str(path), "--dry-run", "-o", str(tmp_path / "linked.csv"))
+    assert done.exit_code == ExitStatus.USAGE, done.output
+    assert "--output is the input file" in done.output
+    assert path.read_text() == "badgeMetaId,customerId\nB,1\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--fault", "429:#0"], "numbered from #1"),
+        (["--sandbox-rate-limit", "0/s"], "would refuse every call"),
+    ],
+)
+def test_bad_sandbox_options_say_what_to_do(args, fragment):
+    done = invoke("sandbox", "--port", "0", *args)
+    assert done.exit_code == ExitStatus.USAGE, done.output
+    assert fragment in done.output
+
+
+def test_a_sandbox_port_already_taken_is_one_line():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = invoke("sandbox", "--port", str(port))
+    assert done.exit_code == ExitStatus.USAGE, done.output
+    assert f"cannot listen on 127.0.0.1:{port}" in done.output
+    assert "Traceback" not in done.output

@@ -208,20 +208,22 @@ def test_oauth_credentials_work_end_to_end(tmp_path):
     assert sum(r["status"] == "revoked" for r in results(tmp_path / "out.csv")) == 8
 
 
-def test_wrong_password_aborts_with_exit_3_and_sends_nothing_more(tmp_path):
+@pytest.mark.parametrize(
+    "env",
+    [
+        pytest.param({"CAP_PASSWORD": "wrong"}, id="basic"),
+        pytest.param({**OAUTH, "CAP_OAUTH_SECRET": "wrong"}, id="oauth-token-refused"),
+    ],
+)
+def test_wrong_credentials_abort_with_exit_3_and_send_nothing_more(tmp_path, env):
     out = tmp_path / "out.csv"
     with sandbox() as (running, state):
         before = active_enrolments(state) | active_earns(state)
-        done = run_cli(
-            running,
-            str(SAMPLE),
-            "-o",
-            str(out),
-            "--concurrency",
-            "1",
-            env={"CAP_PASSWORD": "wrong"},
-        )
+        done = run_cli(running, str(SAMPLE), "-o", str(out), "--concurrency", "1", env=env)
         after = active_enrolments(state) | active_earns(state)
+        if "CAP_OAUTH_KEY" in env:
+            assert running.requests == []  # the key was refused: no revoke call left
+            assert "; 0 HTTP calls" in done.stderr
     assert done.returncode == 3, done.stderr
     statuses = [r["status"] for r in results(out)]
     # The refused request did nothing: every sendable row is not_attempted, none failed.

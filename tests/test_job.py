@@ -154,3 +154,30 @@ def test_a_customers_row_later_in_the_file_that_revoked_first_is_credited(write_
         ("revoked", "I3"),
     ]
     assert "through row 2" in rows[0]["error_message"]
+
+
+def test_the_python_api_takes_text_and_refuses_wrong_types_at_once(write_csv, tmp_path):
+    import asyncio
+
+    import pytest
+
+    from batch_revoke import RateLimit, RunConfig, run_job, run_job_async
+    from batch_revoke.errors import ConfigError
+
+    path = write_csv("badgeMetaId,customerId\nB,1\n")
+    config = RunConfig(str(path), str(tmp_path / "out.csv"), dry_run=True, rate_limit="100/min")
+    assert config.input_path == path
+    assert config.rate_limit == RateLimit.parse("100/min")
+    with pytest.raises(TypeError, match="input_path must be a path"):
+        RunConfig(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="rate_limit"):
+        RunConfig(path, rate_limit=100)  # type: ignore[arg-type]
+
+    async def inside_a_loop() -> None:
+        with pytest.raises(ConfigError, match="await run_job_async"):
+            run_job(config)
+        report = await run_job_async(config)
+        assert report.exit_status is ExitStatus.OK
+
+    asyncio.run(inside_a_loop())
+    assert not (tmp_path / "out.csv.journal").exists()

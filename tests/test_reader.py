@@ -129,3 +129,10 @@ def test_a_file_changed_after_the_structure_pass_is_refused(write_csv):
     path.write_text("badgeMetaId,customerId\nB1,1\nB1,2\n", encoding="utf-8")
     with pytest.raises(InputError, match="changed since"):
         next(records(path, found.stamp))
+
+
+def test_a_huge_field_is_named_for_what_it_is(write_csv):
+    path = write_csv("badgeMetaId,customerId\nB1,1\nB1," + "9" * 2_000_000 + "\nB1,3\n")
+    with pytest.raises(InputError) as caught:
+        scan(path)
+    assert "a field is longer than 1,000,000 characters (line 3)" in str(caught.value)

@@ -63,7 +63,12 @@ class FaultSpec:
             return cls(kind, float(rate.group(1)) / 100)
         numbers = re.fullmatch(r"#?\d+(\s*,\s*#?\d+)*", when)
         if numbers:
-            return cls(kind, numbers=frozenset(int(n) for n in re.findall(r"\d+", when)))
+            listed = frozenset(int(n) for n in re.findall(r"\d+", when))
+            if 0 in listed:
+                raise ConfigError(
+                    f"fault {text!r}: requests are numbered from #1", "e.g. drop:#1,#5"
+                )
+            return cls(kind, numbers=listed)
         raise ConfigError(
             f"fault {text!r}: {when!r} is neither a rate nor request numbers",
             "write e.g. 429:5% or drop:#2,#5",
@@ -110,6 +115,11 @@ class RateLimitSpec:
             period = size * (60.0 if unit.startswith("m") else 1.0)
             if count >= 1 and period > 0:
                 return cls(count, period)
+            if count == 0:
+                raise ConfigError(
+                    f"--sandbox-rate-limit {text!r} would refuse every call",
+                    "allow at least 1 call per window, e.g. 100/min; leave it out for no limit",
+                )
         raise ConfigError(
             f"--sandbox-rate-limit {text!r} is not N/s, N/min or N/<seconds>s",
             "e.g. --sandbox-rate-limit 100/min (Capillary demo clusters) or 40/10s",

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from batch_revoke.errors import ConfigError
 from batch_revoke.sandbox.faults import FaultKind, FaultPlan, RateLimitSpec
 from batch_revoke.sandbox.state import Reply, SandboxState, envelope
 
@@ -285,7 +286,14 @@ def bind_loopback(port: int = 0) -> socket.socket:
     """A listening socket on 127.0.0.1; port 0 picks a free one."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on 127.0.0.1:{port} ({exc.strerror})",
+            "pass another --port, or --port 0 for any free one",
+        ) from exc
     sock.listen(1024)
     return sock
 
