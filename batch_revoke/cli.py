@@ -30,7 +30,7 @@ from batch_revoke.sandbox import (
     running_sandbox,
 )
 from batch_revoke.sandbox.server import bind_loopback, demo_credentials, serve_forever
-from batch_revoke.writer import format_summary
+from batch_revoke.writer import format_summary, write_text_atomically
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -228,6 +228,12 @@ def record_options(function: F) -> F:
             "--overwrite",
             is_flag=True,
             help="Replace an existing --output and its journal (otherwise refused).",
+        ),
+        click.option(
+            "--summary-json",
+            metavar="FILE|-",
+            help="Also write the summary as JSON (schema in the README) to FILE, or to stdout "
+            "with -: counts per status and error code, calls, exit status, paths.",
         ),
     ]
     return _apply(options, function)
@@ -507,8 +513,16 @@ def _finish(report: RunReport) -> NoReturn:
         estimate=report.estimate,
     )
     click.echo(summary, err=True)
-    if report.resumable:
-        click.echo(f"to finish it: {resume_command(sys.argv[1:], report.output_path)}", err=True)
+    resume = resume_command(sys.argv[1:], report.output_path) if report.resumable else None
+    if resume:
+        click.echo(f"to finish it: {resume}", err=True)
+    target = click.get_current_context().params.get("summary_json")
+    if target:
+        text = json.dumps(report.to_dict(resume), indent=2) + "\n"
+        if target == "-":
+            click.echo(text, nl=False)
+        else:
+            write_text_atomically(Path(target), text)
     sys.exit(report.exit_status)
 
 

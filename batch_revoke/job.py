@@ -224,6 +224,37 @@ class RunReport:
     def resumable(self) -> bool:
         return self.journal_path is not None and self.exit_status is ExitStatus.ABORTED
 
+    def to_dict(self, resume_command: str | None = None) -> dict[str, object]:
+        """The summary for machines (`--summary-json`); the schema is in the README."""
+        tally = self.tally
+        return {
+            "schema": "batch-revoke/summary/1",
+            "exit_status": int(self.exit_status),
+            "exit_meaning": self.exit_status.name.lower(),
+            "dry_run": self.dry_run,
+            "rows": {"total": tally.total}
+            | {status.value: tally.by_status.get(status, 0) for status in Status},
+            "errors": [
+                {"status": status.value, "error_code": code, "rows": count}
+                for (status, code), count in sorted(
+                    tally.by_error.items(), key=lambda item: (-item[1], item[0][1])
+                )
+            ],
+            "requests": {endpoint.value: count for endpoint, count in tally.requests.items()},
+            "http_calls": tally.http_calls,
+            "retries": tally.retries,
+            "read_backs": self.read_backs,
+            "throttled_calls": self.throttled,
+            "pace": self.pace or None,
+            "plan": self.estimate or None,
+            "stopped": self.aborted or None,
+            "incomplete": self.incomplete,
+            "elapsed_seconds": round(self.elapsed, 3),
+            "output": str(self.output_path),
+            "journal": str(self.journal_path) if self.journal_path else None,
+            "resume_command": resume_command,
+        }
+
 
 def run_job(
     config: RunConfig,

@@ -74,6 +74,12 @@ def claim_output(
     raise AssertionError("unreachable")
 
 
+def write_text_atomically(path: Path, text: str) -> None:
+    """A small file (the JSON summary), whole or not at all."""
+    _make_parent(path)
+    _replace(path, lambda handle: handle.write(text))
+
+
 def mark_incomplete(path: Path, input_path: Path) -> None:
     """Replace the file (atomically) by the line that says it is not complete."""
     _replace(path, lambda handle: handle.write(_incomplete_line(path, input_path)))

@@ -272,3 +272,43 @@ def test_a_sandbox_port_already_taken_is_one_line():
     assert done.exit_code == ExitStatus.USAGE, done.output
     assert f"cannot listen on 127.0.0.1:{port}" in done.output
     assert "Traceback" not in done.output
+
+
+def test_summary_json_matches_the_result_file(write_csv, tmp_path):
+    import json
+
+    path = write_csv("badgeMetaId,customerId,issueId\nB1,1,\nB1,1,\nB1,x,\nB2,2,I2\n")
+    out, summary = tmp_path / "out.csv", tmp_path / "summary.json"
+    done = invoke("run", str(path), "--dry-run", "-o", str(out), "--summary-json", str(summary))
+    data = json.loads(summary.read_text())
+    statuses = [row["status"] for row in read_rows(out)]
+    assert data["schema"] == "batch-revoke/summary/1"
+    assert data["exit_status"] == done.exit_code == ExitStatus.NOT_ALL_REVOKED
+    assert data["rows"]["total"] == len(statuses) == 4
+    assert {k: v for k, v in data["rows"].items() if v and k != "total"} == {
+        s: statuses.count(s) for s in set(statuses)
+    }
+    assert data["errors"] == [
+        {"status": "invalid", "error_code": "bad_customer_id", "rows": 1},
+    ]
+    assert data["requests"] == {"revokeIssue": 2}
+    assert data["output"] == str(out)
+    assert data["journal"] is None
+
+
+def test_summary_json_to_stdout_leaves_stdout_for_it_alone(write_csv, tmp_path):
+    import json
+
+    path = write_csv("badgeMetaId,customerId\nB1,1\n")
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "batch_revoke", "run", str(path), "--dry-run"),
+            *("-o", str(tmp_path / "o.csv"), "--summary-json", "-"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"]["planned"] == 1
+    assert "planned 1 rows" in done.stderr
