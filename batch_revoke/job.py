@@ -12,6 +12,9 @@ import gc
 import logging
 import math
 import re
+import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -61,6 +64,7 @@ from batch_revoke.writer import (
     DEFAULT_FOLDER,
     RESULT_COLUMNS,
     claim_output,
+    input_stem,
     join_outcomes,
     mark_incomplete,
     result_cells,
@@ -133,6 +137,11 @@ class RunConfig:
     grace: float = 10.0  # seconds requests in flight get to finish after a stop
     host_label: str = ""  # what the journal records as the host, when base_url is not stable
     settle_result: bool = False  # input_path is an earlier result file: settle its unconfirmed
+    input_name: Path | None = None  # the input as named to people, when input_path is a copy
+
+    @property
+    def shown_input(self) -> Path:
+        return self.input_name or self.input_path
 
     def __post_init__(self) -> None:
         # Library callers may pass text where the CLI passes parsed values; anything else is
@@ -282,13 +291,35 @@ def run_job(
             "await run_job_async(config) instead",
         )
     started = time.monotonic()
-    with _rare_collections():
+    with _rare_collections(), _spooled(config) as config:
         if config.dry_run:
             report = _dry_run(config, now, handle_signals)
         else:
             report = _run(config, transport, sleep, now, handle_signals)
     report.elapsed = time.monotonic() - started
     return report
+
+
+@contextlib.contextmanager
+def _spooled(config: RunConfig) -> Iterator[RunConfig]:
+    """A run reads its input three times (the structure pass, the stream, the result file), so
+    standard input (`-`), a pipe or a device is first copied to a temporary file, deleted
+    when the run ends. The copy keeps the input's name in file names and hints."""
+    path = config.input_path
+    if str(path) != "-" and (path.is_file() or not path.exists()):
+        yield config
+        return
+    with tempfile.NamedTemporaryFile(prefix="batch-revoke-input-", suffix=".csv") as copy:
+        try:
+            if str(path) == "-":
+                shutil.copyfileobj(sys.stdin.buffer, copy)
+            else:
+                with path.open("rb") as source:
+                    shutil.copyfileobj(source, copy)
+            copy.flush()
+        except OSError as exc:
+            raise InputError(path, f"cannot be read ({exc.strerror or exc})", "") from exc
+        yield replace(config, input_path=Path(copy.name), input_name=path)
 
 
 async def run_job_async(
@@ -422,6 +453,7 @@ class _Source:
     sha256: str = ""
     stamp: tuple[int, int] | None = None
     earlier: bool = False
+    shown: Path = Path()  # the input as named to people (stdin: -)
 
     @classmethod
     def open(cls, config: RunConfig, *, whole: bool) -> _Source:
@@ -435,6 +467,7 @@ class _Source:
         else:
             columns, field_index = header(path)
             source = cls(path, columns, field_index)
+        source = replace(source, shown=config.shown_input)
         if not config.settle_result:
             return source
         width = len(source.columns) - len(RESULT_COLUMNS)
@@ -500,7 +533,7 @@ def _open_record(
         output = config.output_path or _resumable_output(config, identity)
         journal = Journal.resume(journal_path(output), identity)
         try:
-            claim_output(output, config.input_path, now(), replace_existing=True, label=label)
+            claim_output(output, config.shown_input, now(), replace_existing=True, label=label)
         except BaseException:
             journal.close()
             raise
@@ -534,7 +567,7 @@ def _claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
     label = "verified" if config.settle_result else "results"
     try:
         return claim_output(
-            requested, config.input_path, now(), replace_existing=config.overwrite, label=label
+            requested, config.shown_input, now(), replace_existing=config.overwrite, label=label
         )
     except StorageError as exc:
         raise _cannot_start(exc) from exc
@@ -554,10 +587,10 @@ def _remove_journal(path: Path) -> None:
 
 def _resumable_output(config: RunConfig, identity: JournalIdentity) -> Path:
     """--resume without --output: the newest journal in output/ of a run of this very file."""
-    found = find_journal(DEFAULT_FOLDER, config.input_path.stem, identity.input_sha256)
+    found = find_journal(DEFAULT_FOLDER, input_stem(config.shown_input), identity.input_sha256)
     if found is None:
         raise ConfigError(
-            f"no journal of a run of {config.input_path} in {DEFAULT_FOLDER}/",
+            f"no journal of a run of {config.shown_input} in {DEFAULT_FOLDER}/",
             "pass the run's result file with --output (its journal is beside it)",
         )
     log.info("resuming the run of %s", found)
@@ -999,7 +1032,7 @@ def _finish(source: _Source, journal: Journal, report: RunReport, handle_signals
             if isinstance(exc, KeyboardInterrupt):
                 report.aborted = report.aborted or "interrupted while writing the result file"
                 with contextlib.suppress(StorageError):
-                    mark_incomplete(report.output_path, source.path)
+                    mark_incomplete(report.output_path, source.shown)
             else:
                 report.aborted = report.aborted or str(exc)
             # The counts still tell what happened, from the journal, without the file.

@@ -62,7 +62,7 @@ def claim_output(
     _make_parent(folder / "x")
     for counter in itertools.count(1):
         suffix = "" if counter == 1 else f"-{counter}"
-        path = folder / f"{input_path.stem}-{label}-{stamp}{suffix}.csv"
+        path = folder / f"{input_stem(input_path)}-{label}-{stamp}{suffix}.csv"
         try:
             with path.open("x", encoding="utf-8") as handle:
                 handle.write(_incomplete_line(path, input_path))
@@ -78,6 +78,11 @@ def write_text_atomically(path: Path, text: str) -> None:
     """A small file (the JSON summary), whole or not at all."""
     _make_parent(path)
     _replace(path, lambda handle: handle.write(text))
+
+
+def input_stem(input_path: Path) -> str:
+    """What names the input in default file names: standard input (`-`) is `stdin`."""
+    return "stdin" if str(input_path) == "-" else input_path.stem
 
 
 def mark_incomplete(path: Path, input_path: Path) -> None:

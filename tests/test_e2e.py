@@ -223,7 +223,7 @@ def test_wrong_credentials_abort_with_exit_3_and_send_nothing_more(tmp_path, env
         after = active_enrolments(state) | active_earns(state)
         if "CAP_OAUTH_KEY" in env:
             assert running.requests == []  # the key was refused: no revoke call left
-            assert "; 0 HTTP calls" in done.stderr
+            assert "requests:" not in done.stderr  # the summary lists no request sent
     assert done.returncode == 3, done.stderr
     statuses = [r["status"] for r in results(out)]
     # The refused request did nothing: every sendable row is not_attempted, none failed.
@@ -575,3 +575,22 @@ def test_oauth_tokens_are_renewed_as_they_expire_on_the_server(tmp_path):
     assert sum(r["status"] == "revoked" for r in rows) == 8
     # Renewed ahead of expiry: no request needed the 401-and-resend path (that takes 2 calls).
     assert {r["attempts"] for r in rows if r["endpoint"] and r["status"] != "invalid"} == {"1", "0"}
+
+
+def test_standard_input_is_read_like_a_file(tmp_path):
+    """`run -` reads the CSV from a pipe; the run names it `-` and `stdin`."""
+    with sandbox() as (running, _state):
+        done = subprocess.run(
+            [sys.executable, "-m", "batch_revoke", "run", "-"],
+            input=SAMPLE.read_bytes(),
+            capture_output=True,
+            env=cli_env(running),
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    (written,) = (tmp_path / "output").glob("stdin-results-*.csv")
+    expected = len(SAMPLE.read_text(encoding="utf-8").strip().splitlines()) - 1
+    assert len(results(written)) == expected
+    assert sum(r["status"] == "revoked" for r in results(written)) == 8
