@@ -54,7 +54,10 @@ class Validator:
         # The usual row, at the least cost: every check below passes for it.
         if badge and customer and not type_text and not (issue and earned):
             usual = self.default_identifier if earned else IdentifierType.ID
-            if usual is not IdentifierType.ID or (customer.isdigit() and customer.isascii()):
+            if usual is IdentifierType.ID:
+                if customer.isdigit() and customer.isascii():
+                    return Row(record.row, badge, customer, issue, earned, usual)
+            elif usual is not IdentifierType.MOBILE:
                 return Row(record.row, badge, customer, issue, earned, usual)
         endpoint = Endpoint.REVOKE_EARN if earned else Endpoint.REVOKE_ISSUE
         if not (badge and customer):
@@ -106,7 +109,34 @@ class Validator:
                 ),
                 endpoint,
             )
+        if identifier is IdentifierType.MOBILE:
+            number = mobile_number(customer)
+            if number is None:
+                return _invalid(
+                    record,
+                    ErrorCode.BAD_CUSTOMER_ID,
+                    f"customerId {customer!r} is not a mobile number (digits with the country "
+                    "code; spaces, dashes, dots, brackets, a leading + or 00 are dropped)",
+                    endpoint,
+                )
+            customer = number
         return Row(record.row, badge, customer, issue, earned, identifier)
+
+
+_MOBILE_NOISE = str.maketrans("", "", " -.()\t\u00a0")
+
+
+def mobile_number(text: str) -> str | None:
+    """A mobile as people write it (`+91 99000 00013`, `91-9900-000013`, `0091 9900000013`)
+    in the form the API matches: the digits, country code first. None when it is not one."""
+    digits = text.translate(_MOBILE_NOISE)
+    if digits.startswith("+"):
+        digits = digits[1:]
+    elif digits.startswith("00"):
+        digits = digits[2:]
+    if not (digits.isascii() and digits.isdigit() and 8 <= len(digits) <= 15):
+        return None  # E.164 numbers have at most 15 digits; fewer than 8 is no mobile
+    return digits
 
 
 def _invalid(

@@ -72,7 +72,7 @@ def test_malformed_record_is_invalid_with_its_defect():
             ("B1", "42", "", "E1"), IdentifierType.ID, Mode.EARN, IdentifierType.ID, id="earn"
         ),
         pytest.param(
-            ("B1", "9199", "", "E1", "MOBILE"),
+            ("B1", "919900000013", "", "E1", "MOBILE"),
             IdentifierType.ID,
             Mode.EARN,
             IdentifierType.MOBILE,
@@ -207,8 +207,8 @@ def test_duplicates_point_at_the_first_row_and_are_not_sent():
         record(1, "B1", "000777"),
         record(2, "B1", "777"),  # the same customer id as the API reads it
         record(3, "B1", "777", "I1"),
-        record(4, "B1", "9199", "", "E1", "mobile"),
-        record(5, "B1", "9199", "", "E1"),  # a customer id, not a mobile: not the same row
+        record(4, "B1", "919900000013", "", "E1", "mobile"),
+        record(5, "B1", "919900000013", "", "E1"),  # a customer id, not a mobile: not the same
     ]
     batches, verdicts = plan(records)
     assert [(v.row, v.status, v.duplicate_of) for v in verdicts] == [(2, Status.DUPLICATE, 1)]
@@ -226,3 +226,39 @@ def test_a_badge_with_more_than_20_rows_gets_full_batches_and_the_rest(issue):
     records = [record(n, "B1", str(1000 + n), f"I{n}" if issue else "") for n in range(1, 46)]
     batches, _ = plan(records)
     assert sorted(len(b.rows) for b in batches) == [5, 20, 20]
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [
+        ("+91 99000 00013", "919900000013"),
+        ("91-9900-000013", "919900000013"),
+        ("0091 9900000013", "919900000013"),
+        ("(91) 9900.000.013", "919900000013"),
+        ("919900000013", "919900000013"),
+    ],
+)
+def test_mobiles_are_sent_as_digits_with_the_country_code(written, sent):
+    row = validate(record(1, "B1", written, "", "E1", "mobile"), FIELDS, IdentifierType.ID)
+    assert not isinstance(row, RowOutcome)
+    assert row.customer_id == sent
+    by_default = validate(record(1, "B1", written, "", "E1"), FIELDS, IdentifierType.MOBILE)
+    assert not isinstance(by_default, RowOutcome)
+    assert by_default.customer_id == sent
+
+
+@pytest.mark.parametrize("written", ["99-00", "+91 99000 0001x", "++919900000013", "a@b.c"])
+def test_what_is_no_mobile_is_invalid_and_says_why(written):
+    verdict = validate(record(1, "B1", written, "", "E1", "mobile"), FIELDS, IdentifierType.ID)
+    assert isinstance(verdict, RowOutcome)
+    assert verdict.error_code == ErrorCode.BAD_CUSTOMER_ID
+    assert "is not a mobile number" in verdict.error_message
+
+
+def test_a_mobile_written_two_ways_is_one_row():
+    records = [
+        record(1, "B1", "+91 99000 00013", "", "E1", "mobile"),
+        record(2, "B1", "0091-9900000013", "", "E1", "mobile"),
+    ]
+    _, verdicts = plan(records)
+    assert [(v.row, v.status, v.duplicate_of) for v in verdicts] == [(2, Status.DUPLICATE, 1)]
