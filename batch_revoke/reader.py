@@ -12,6 +12,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,7 +161,33 @@ def _open(path: Path, digest: Any) -> Iterator[tuple[TextIO, Any]]:
         raise InputError(path, f"cannot be read ({exc.strerror})", "check its permissions") from exc
     binary: Any = raw if digest is None else io.BufferedReader(_Hashing(raw, digest), 1 << 20)
     with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as handle:
-        yield handle, csv.reader(handle, strict=True)
+        leading: list[str] = []
+        try:
+            while (line := handle.readline()) and not line.strip():
+                leading.append(line)
+        except UnicodeDecodeError as exc:
+            raise _unreadable(path, exc, len(leading) + 1) from exc
+        delimiter, excel_hint = _delimiter(line)
+        lines = itertools.chain(leading, [line], handle)
+        reader = csv.reader(lines, strict=True, delimiter=delimiter)
+        if excel_hint:
+            for _ in range(len(leading) + 1):
+                next(reader)  # the blank lines and Excel's `sep=` line are not the header
+        yield handle, reader
+
+
+def _delimiter(line: str) -> tuple[str, bool]:
+    """The separator, from the header line: a comma; else the semicolon, tab or pipe it holds
+    most of (spreadsheets in many locales save "CSV" with semicolons). Excel's first line
+    `sep=;` names it outright. Returns (delimiter, whether that line is such a `sep=` line)."""
+    named = line.strip()
+    if len(named) == 5 and named[:4].lower() == "sep=":
+        return named[4], True
+    if "," in line:
+        return ",", False
+    counts = {candidate: line.count(candidate) for candidate in ";\t|"}
+    best = max(counts, key=lambda candidate: counts[candidate])
+    return (best if counts[best] else ","), False
 
 
 def _header(path: Path, reader: Any) -> tuple[str, ...]:

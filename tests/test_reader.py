@@ -81,7 +81,6 @@ def test_blank_lines_are_not_records(write_csv):
         pytest.param(
             "badgeMetaId,cust\nB1,1\n", "required column customerId not found", id="no-customer"
         ),
-        pytest.param("badgeMetaId;customerId\nB1;1\n", "separated by semicolons", id="semicolons"),
         pytest.param(b"PK\x03\x04rest", "Excel workbook", id="xlsx"),
         pytest.param(b"\x00\x01\x02binary", "binary file", id="binary"),
         pytest.param("badgeMetaId,customerId\nB1,1\n".encode("utf-16"), "UTF-16", id="utf-16"),
@@ -136,3 +135,23 @@ def test_a_huge_field_is_named_for_what_it_is(write_csv):
     with pytest.raises(InputError) as caught:
         scan(path)
     assert "a field is longer than 1,000,000 characters (line 3)" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param("badgeMetaId;customerId;note\nB1;000777;a, b\n", id="semicolons"),
+        pytest.param("badgeMetaId\tcustomerId\tnote\nB1\t000777\ta, b\n", id="tabs"),
+        pytest.param("sep=;\nbadgeMetaId;customerId;note\nB1;000777;a, b\n", id="excel-sep-line"),
+        pytest.param("\nSEP=|\nbadgeMetaId|customerId|note\nB1|000777|a, b\n", id="sep-pipe"),
+    ],
+)
+def test_spreadsheet_separators_are_detected(write_csv, content):
+    table = read_input(write_csv(content))
+    assert table.columns == ("badgeMetaId", "customerId", "note")
+    assert [r.values for r in table.records] == [("B1", "000777", "a, b")]
+
+
+def test_line_numbers_count_the_sep_line(write_csv):
+    with pytest.raises(InputError, match="never closed \\(line 5\\)"):  # the last line
+        scan(write_csv('sep=;\nbadgeMetaId;customerId\nB0;0\nB1;"1\nB2;2\n'))
