@@ -230,6 +230,12 @@ def record_options(function: F) -> F:
             help="Replace an existing --output and its journal (otherwise refused).",
         ),
         click.option(
+            "--excel",
+            is_flag=True,
+            help="Write the result file for Excel: a UTF-8 BOM (so accents show right), and a "
+            "leading ' on any cell starting with = + - or @ (so none runs as a formula).",
+        ),
+        click.option(
             "--summary-json",
             metavar="FILE|-",
             help="Also write the summary as JSON (schema in the README) to FILE, or to stdout "
@@ -495,6 +501,7 @@ def _config(input_path: Path, options: dict[str, Any], *, with_host: bool) -> Ru
         identifier_type=IdentifierType.parse(options["identifier_type"]) or IdentifierType.ID,
         resume=options["resume"],
         overwrite=options["overwrite"],
+        excel=options["excel"],
     )
 
 

@@ -138,6 +138,7 @@ class RunConfig:
     host_label: str = ""  # what the journal records as the host, when base_url is not stable
     settle_result: bool = False  # input_path is an earlier result file: settle its unconfirmed
     input_name: Path | None = None  # the input as named to people, when input_path is a copy
+    excel: bool = False  # the result file for Excel: a BOM, and no cell runs as a formula
 
     @property
     def shown_input(self) -> Path:
@@ -381,7 +382,7 @@ def _run(
             pace=run.pacer.describe() if run.pacer and run.pacer.pace else "",
         )
         report.tally.http_calls, report.tally.retries = run.http_calls, run.retries
-        _finish(source, journal, report, handle_signals)
+        _finish(source, journal, report, handle_signals, excel=config.excel)
         if not aborted and not report.incomplete:
             journal.set_meta(state="finished")
     finally:
@@ -428,7 +429,7 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
 
     try:
         with raising_interrupts(handle_signals):
-            write_results(output, source.columns, planned())
+            write_results(output, source.columns, planned(), excel=config.excel)
     except BaseException:
         output.unlink(missing_ok=True)  # a dry run refused or interrupted leaves nothing
         raise
@@ -1002,7 +1003,9 @@ async def _report_progress(sender: Sender, run: _Run, every: float) -> None:
 # --- the result file ---------------------------------------------------------------------
 
 
-def _finish(source: _Source, journal: Journal, report: RunReport, handle_signals: bool) -> None:
+def _finish(
+    source: _Source, journal: Journal, report: RunReport, handle_signals: bool, *, excel: bool
+) -> None:
     """Write the result file: the input re-read, joined with the journal. One more interrupt
     here is noted and the file still written; the next one stops at once and leaves the file
     marked INCOMPLETE."""
@@ -1026,7 +1029,12 @@ def _finish(source: _Source, journal: Journal, report: RunReport, handle_signals
             if journal.missing():
                 journal.restore()
                 log.warning("the journal was gone from its folder: restored at %s", journal.path)
-            write_results(report.output_path, source.columns, joined(source.just_records()))
+            write_results(
+                report.output_path,
+                source.columns,
+                joined(source.just_records()),
+                excel=excel,
+            )
         except (KeyboardInterrupt, StorageError, InputError) as exc:
             report.incomplete = True
             if isinstance(exc, KeyboardInterrupt):

@@ -103,7 +103,9 @@ def result_header(input_columns: Iterable[str]) -> list[str]:
     fed back in) is kept as `input_<name>` so neither is lost."""
     taken = set(RESULT_COLUMNS)
     header = []
-    for name in input_columns:
+    for position, name in enumerate(input_columns, start=1):
+        if not name.strip():
+            name = f"column_{position}"  # a spreadsheet's unnamed column, named readably
         while name in taken:
             name = f"input_{name}"
         taken.add(name)
@@ -112,18 +114,41 @@ def result_header(input_columns: Iterable[str]) -> list[str]:
 
 
 def write_results(
-    path: Path, input_columns: tuple[str, ...], rows: Iterable[tuple[Record, Sequence[str]]]
+    path: Path,
+    input_columns: tuple[str, ...],
+    rows: Iterable[tuple[Record, Sequence[str]]],
+    *,
+    excel: bool = False,
 ) -> None:
     """The result file: each record with its result cells (`result_cells`), streamed in row
     order. Written to a temporary file, flushed to disk, then renamed over `path`, so the
-    file is either complete or still the line that says it is not."""
+    file is either complete or still the line that says it is not. `excel`: a UTF-8 BOM so
+    Excel reads the text right, and no cell that Excel would run as a formula."""
 
     def write(handle: TextIO) -> None:
         out = csv.writer(handle, lineterminator="\n")
-        out.writerow(result_header(input_columns))
-        out.writerows([*record.values, str(record.row), *cells] for record, cells in rows)
+        if not excel:
+            out.writerow(result_header(input_columns))
+            out.writerows([*record.values, str(record.row), *cells] for record, cells in rows)
+            return
+        handle.write("\ufeff")
+        out.writerow([_inert(name) for name in result_header(input_columns)])
+        out.writerows(
+            [_inert(value) for value in (*record.values, str(record.row), *cells)]
+            for record, cells in rows
+        )
 
     _replace(path, write)
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: str) -> str:
+    """A cell Excel shows as the text it is: one that would start a formula (=, +, -, @, or
+    a tab or carriage return before them) gets a leading apostrophe, Excel's "this is text"
+    mark, as OWASP advises against CSV injection."""
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
 
 
 def join_outcomes(

@@ -312,3 +312,22 @@ def test_summary_json_to_stdout_leaves_stdout_for_it_alone(write_csv, tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows"]["planned"] == 1
     assert "planned 1 rows" in done.stderr
+
+
+def test_excel_output_has_a_bom_and_no_cell_runs_as_a_formula(write_csv, tmp_path):
+    path = write_csv("badgeMetaId,customerId,,note\nB1,=1+1,x,@SUM(A1)\nB1,2,y,-caf\u00e9\n")
+    out = tmp_path / "out.csv"
+    done = invoke("run", str(path), "--dry-run", "-o", str(out), "--excel")
+    assert done.exit_code == ExitStatus.NOT_ALL_REVOKED, done.output
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    with out.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:4] == ["badgeMetaId", "customerId", "column_3", "note"]
+    assert rows[1][:4] == ["B1", "'=1+1", "x", "'@SUM(A1)"]
+    assert rows[2][3] == "'-caf\u00e9"
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    plain = tmp_path / "plain.csv"
+    invoke("run", str(path), "--dry-run", "-o", str(plain))
+    assert not plain.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert "=1+1" in plain.read_text(encoding="utf-8")  # the plain file keeps values as written
