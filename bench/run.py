@@ -329,14 +329,17 @@ def real_run(rows: int, env: dict[str, str], first: bool = True) -> list[tuple[s
     ]
 
 
-def record_table(table: list[tuple[str, ...]], note: str, checkout: Path) -> str:
-    """Prepend this run's table to bench/results.md; earlier tables stay below it."""
-    commit = subprocess.run(
+def commit_of(checkout: Path) -> str:
+    return subprocess.run(
         ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
         capture_output=True,
         text=True,
         check=False,
     ).stdout.strip()
+
+
+def record_table(table: list[tuple[str, ...]], note: str, commit: str) -> str:
+    """Prepend this run's table to bench/results.md; earlier tables stay below it."""
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         f"## {stamp}, {os.cpu_count()} cores: {commit or 'uncommitted'}",
@@ -388,6 +391,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
     env["PYTHONPATH"] = str(args.checkout.resolve())
     only = set(args.only or ["scale", "real", "sandbox", "rate-limits"])
+    commit = commit_of(args.checkout)  # what is measured: the tree as the bench starts
     table: list[tuple[str, ...]] = []
     if "scale" in only:
         table += scale(args, env)
@@ -401,7 +405,7 @@ def main() -> None:
                 args.note
                 or "Dry runs: the fastest of the runs, each next to a bare csv.reader pass over "
                 "the same file in the same bench run.",
-                args.checkout,
+                commit,
             )
         )
     report = []
