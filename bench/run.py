@@ -180,6 +180,16 @@ def start_sandbox(
     return sandbox, sandbox.stdout.readline().strip()
 
 
+def sandbox_env(env: dict[str, str], url: str) -> dict[str, str]:
+    """The environment of a run against the sandbox at `url`, with its demo credentials."""
+    return {
+        **env,
+        "CAP_BASE_URL": url,
+        "CAP_USERNAME": "demo.till",
+        "CAP_PASSWORD": "demo-password",
+    }
+
+
 def earn_rows(rows: int, folder: Path) -> tuple[Path, Path]:
     """`rows` revokeEarn rows, one call each, and the state that holds their earns."""
     state: dict[str, list[dict[str, str]]] = {"customers": [], "earns": []}
@@ -294,12 +304,7 @@ def real_run(rows: int, env: dict[str, str], first: bool = True) -> list[tuple[s
     path, state = generated(rows)
     sandbox, url = start_sandbox(state, "0", env)
     try:
-        run_env = {
-            **env,
-            "CAP_BASE_URL": url,
-            "CAP_USERNAME": "demo.till",
-            "CAP_PASSWORD": "demo-password",
-        }
+        run_env = sandbox_env(env, url)
         output = WORK / "real.csv"
         command = cli(
             "-q", "run", str(path), "-o", str(output), "--overwrite", "--concurrency", "8"
@@ -425,12 +430,7 @@ def sandbox_runs(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
     run_input, state = generated(args.rows)
     sandbox, url = start_sandbox(state, args.latency_ms, env)
     try:
-        run_env = {
-            **env,
-            "CAP_BASE_URL": url,
-            "CAP_USERNAME": "demo.till",
-            "CAP_PASSWORD": "demo-password",
-        }
+        run_env = sandbox_env(env, url)
         output = WORK / "run.csv"
         command = cli(
             "-q",

@@ -8,8 +8,25 @@ import json
 import httpx
 
 from batch_revoke.client import BasicCredentials
-from batch_revoke.job import ErrorLimit, RunConfig, run_job
+from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
 from batch_revoke.model import ExitStatus, Status
+
+
+def mocked_run(path, tmp_path, api, **options) -> tuple[RunReport, list[dict[str, str]]]:
+    """A run against a mock API; the report and the result file's rows."""
+    report = run_job(
+        RunConfig(
+            path,
+            tmp_path / "out.csv",
+            "https://api.invalid",
+            BasicCredentials("u", "p"),
+            concurrency=1,
+            **options,
+        ),
+        transport=httpx.MockTransport(api),
+    )
+    with (tmp_path / "out.csv").open(newline="") as handle:
+        return report, list(csv.DictReader(handle))
 
 
 def test_run_job_through_an_injected_transport(write_csv, tmp_path):
@@ -36,16 +53,7 @@ def test_run_job_through_an_injected_transport(write_csv, tmp_path):
 
 def test_refused_credentials_abort_with_exit_3_and_a_complete_file(write_csv, tmp_path):
     path = write_csv("badgeMetaId,customerId\n" + "".join(f"B{n},{n}\n" for n in range(1, 6)))
-    report = run_job(
-        RunConfig(
-            path,
-            tmp_path / "out.csv",
-            "https://api.invalid",
-            BasicCredentials("u", "p"),
-            concurrency=1,
-        ),
-        transport=httpx.MockTransport(lambda request: httpx.Response(403)),
-    )
+    report, _ = mocked_run(path, tmp_path, lambda request: httpx.Response(403))
     assert report.exit_status is ExitStatus.ABORTED
     assert "HTTP 403" in report.aborted
     # The refused request did nothing: its row is not_attempted like the rest, and resumable.
@@ -89,20 +97,8 @@ def test_a_row_covered_by_a_broader_row_is_settled_even_when_the_run_stops(write
         return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
 
     path = write_csv("badgeMetaId,customerId,issueId\nB,7,\nB,7,I1\nB2,8,\nB3,9,\n")
-    report = run_job(
-        RunConfig(
-            path,
-            tmp_path / "out.csv",
-            "https://api.invalid",
-            BasicCredentials("u", "p"),
-            concurrency=1,
-            max_errors=ErrorLimit.parse("1"),
-        ),
-        transport=httpx.MockTransport(api),
-    )
+    report, rows = mocked_run(path, tmp_path, api, max_errors=ErrorLimit.parse("1"))
     assert "--max-errors 1 reached" in report.aborted
-    with (tmp_path / "out.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
     assert [(r["status"], r["issued_ids"]) for r in rows] == [
         ("revoked", "I1;I2"),
         ("revoked", "I1"),
@@ -134,20 +130,8 @@ def test_a_customers_row_later_in_the_file_that_revoked_first_is_credited(write_
         return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
 
     path = write_csv("badgeMetaId,customerId,issueId\nB,7,I1\nB,7,\nB,8,\n")
-    report = run_job(
-        RunConfig(
-            path,
-            tmp_path / "out.csv",
-            "https://api.invalid",
-            BasicCredentials("u", "p"),
-            concurrency=1,
-            batch_size=2,
-        ),
-        transport=httpx.MockTransport(api),
-    )
+    report, rows = mocked_run(path, tmp_path, api, batch_size=2)
     assert report.exit_status is ExitStatus.OK
-    with (tmp_path / "out.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
     assert [(r["status"], r["issued_ids"]) for r in rows] == [
         ("revoked", "I1"),
         ("revoked", "I1;I2"),
