@@ -118,13 +118,6 @@ class Journal:
     # --- opening -----------------------------------------------------------------------
 
     @classmethod
-    def in_memory(cls, identity: JournalIdentity) -> Journal:
-        """For dry runs: the same bookkeeping, nothing left on disk."""
-        journal = cls(sqlite3.connect(":memory:"), None)
-        journal._create(identity)
-        return journal
-
-    @classmethod
     def create(cls, path: Path, identity: JournalIdentity) -> Journal:
         """A new journal; one that exists (--overwrite) is emptied in place, so a run still
         holding it keeps its lock and this one is refused."""

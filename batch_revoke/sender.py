@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sized
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -132,15 +132,12 @@ class Sender:
         self._clock = clock
         # Running counts, read by the progress line and the summary.
         self.batches_done = 0
-        self.batches_planned = 0
         self.http_calls = 0
         self.retries = 0
         self.unanswered = 0  # HTTP calls in a row that got no answer at all
         self.nothing_done_since: float | None = None  # first of a run of 429/503/521 answers
 
     async def send_all(self, batches: Iterable[Batch], recorder: Recorder) -> None:
-        if isinstance(batches, Sized):
-            self.batches_planned += len(batches)
         pending = iter(batches)
 
         async def worker() -> None:
