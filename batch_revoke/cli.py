@@ -16,6 +16,7 @@ import click
 from click.core import ParameterSource
 
 from batch_revoke.client import CLUSTERS, BasicCredentials, credentials_from_env
+from batch_revoke.display import LiveProgress
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError
 from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
 from batch_revoke.model import MAX_BATCH_SIZE, ExitStatus, IdentifierType
@@ -72,10 +73,13 @@ class _Group(click.Group):
 @click.version_option(package_name="batch-revoke")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary on stderr.")
 @click.option(
+    "-v", "--verbose", is_flag=True, help="Also one line per request (and no live display)."
+)
+@click.option(
     "--traceback", is_flag=True, help="Show the Python stack on errors (for bug reports)."
 )
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool, traceback: bool) -> None:
+def cli(ctx: click.Context, quiet: bool, verbose: bool, traceback: bool) -> None:
     """Revoke Capillary loyalty badges in bulk from a CSV file.
 
     Every input row gets exactly one line in the result CSV saying what happened:
@@ -91,12 +95,25 @@ def cli(ctx: click.Context, quiet: bool, traceback: bool) -> None:
       batch-revoke run revoke.csv --cluster eu --rate-limit 100/min
     """
     ctx.meta["traceback"] = traceback
-    handler = logging.StreamHandler(sys.stderr)
+    # A live display is for a person at a terminal; a log file gets plain lines.
+    ctx.meta["live"] = not (quiet or verbose) and sys.stderr.isatty()
+    handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(logging.Formatter("batch-revoke: %(message)s"))
     root = logging.getLogger("batch_revoke")
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
+
+
+class _Stderr:
+    """sys.stderr as it is at each write: the live display redirects it, so log lines
+    scroll above the display instead of through it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def _apply(options: Sequence[Callable[[Any], Any]], function: F) -> F:
@@ -259,6 +276,15 @@ def run_options(function: F) -> F:
             help="Leave unconfirmed rows unconfirmed instead of reading them back.",
         ),
         click.option(
+            "--progress-every",
+            type=click.FloatRange(min=0.1),
+            default=15.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="How often a progress line is logged when stderr is not a terminal (at a "
+            "terminal a live display shows rows done, calls/s, the pace, counts and time left).",
+        ),
+        click.option(
             "--max-errors",
             metavar="N|N%",
             help="Stop (resumable, exit 3) once N rows sent were not revoked, or N% of them "
@@ -418,10 +444,11 @@ def run(input_path: Path, **options: Any) -> None:
         dry_run=options["dry_run"],
         verify=not options["no_verify"],
         max_errors=ErrorLimit.parse(max_errors) if max_errors else None,
+        progress_every=options["progress_every"],
     )
     if config.dry_run or not sandbox:
         credentials = None if config.dry_run else credentials_from_env(os.environ)
-        _finish(run_job(replace(config, credentials=credentials), handle_signals=True))
+        _finish(_run_job(replace(config, credentials=credentials)))
     with running_sandbox(_sandbox_config(sandbox_state, sandbox_settings)) as running:
         click.echo(f"batch-revoke: sandbox running on {running.base_url}", err=True)
         local = replace(
@@ -432,7 +459,7 @@ def run(input_path: Path, **options: Any) -> None:
             ),
             host_label="the embedded sandbox",
         )
-        report = run_job(local, handle_signals=True)
+        report = _run_job(local)
     _finish(report)
 
 
@@ -456,7 +483,15 @@ def verify(result_path: Path, **options: Any) -> None:
         settle_result=True,
         credentials=credentials_from_env(os.environ),
     )
-    _finish(run_job(config, handle_signals=True))
+    _finish(_run_job(config))
+
+
+def _run_job(config: RunConfig) -> RunReport:
+    """The run, with the live display when a person watches a terminal."""
+    if config.dry_run or not click.get_current_context().meta.get("live"):
+        return run_job(config, handle_signals=True)
+    with LiveProgress() as live:
+        return run_job(replace(config, show_progress=live, progress_every=0.5), handle_signals=True)
 
 
 _SANDBOX_SETTINGS = (

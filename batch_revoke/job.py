@@ -126,7 +126,8 @@ class RunConfig:
     max_attempts: int = 5
     identifier_type: IdentifierType = IdentifierType.ID
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    progress_every: float = 15.0  # seconds between progress lines on stderr
+    progress_every: float = 15.0  # seconds between progress reports
+    show_progress: Callable[[Progress], None] | None = None  # a live display; None: log lines
     resume: bool = False  # continue the run recorded in the output's journal
     overwrite: bool = False  # replace an existing --output (and its journal)
     verify: bool = True  # settle unconfirmed rows by reading them back
@@ -692,6 +693,7 @@ class _Run:
         self.planner = planner
         self.rows = rows  # in the input
         self.rows_done = 0  # with an outcome (kept from an earlier run, or new)
+        self.by_status: dict[Status, int] = {}  # outcomes of this session
         self.stop = Stop()
         self.requests: dict[Endpoint, int] = {}
         self.answered_rows = 0
@@ -759,6 +761,7 @@ class _Run:
     def _count(self, outcomes: list[RowOutcome]) -> None:
         self.rows_done += len(outcomes)
         for outcome in outcomes:
+            self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
             if outcome.status in (Status.REVOKED, Status.FAILED, Status.UNCONFIRMED):
                 self.answered_rows += 1
                 self.error_rows += outcome.status is not Status.REVOKED
@@ -843,7 +846,9 @@ async def _execute(
             f", at most {config.rate_limit}" if config.rate_limit else "",
         )
         rounds = asyncio.create_task(_rounds(config, plan, run, sender))
-        progress = asyncio.create_task(_report_progress(sender, run, config.progress_every))
+        progress = asyncio.create_task(
+            _report_progress(sender, run, config.progress_every, config.show_progress)
+        )
         interrupts = Interrupts(run.stop, rounds, config.grace)
         if handle_signals:
             interrupts.install()
@@ -977,27 +982,58 @@ def _give_up_deferred(plan: _Plan, run: _Run) -> None:
     plan.deferred.clear()
 
 
-async def _report_progress(sender: Sender, run: _Run, every: float) -> None:
-    """A plain line now and then, so a long run is never silent (stderr may be a log file)."""
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a run stands, for a live display or a log line."""
+
+    rows_done: int  # rows with an outcome
+    rows: int  # in the input
+    by_status: dict[Status, int]  # outcomes this session (revoked, failed, unconfirmed, …)
+    requests: int  # answered
+    calls_per_second: float  # over the session so far
+    retries: int
+    throttled: int
+    pace: str  # the pace the run settled on, for people
+    seconds_left: float | None  # None while unknown
+
+    def line(self) -> str:
+        left = "?" if self.seconds_left is None else f"{self.seconds_left:.0f}s"
+        share = 100 * self.rows_done / self.rows if self.rows else 100
+        counts = ", ".join(f"{count} {status}" for status, count in self.by_status.items())
+        return (
+            f"progress: {self.rows_done} of {self.rows} rows have an outcome ({share:.0f}%)"
+            f"{': ' + counts if counts else ''}; {self.requests} requests, "
+            f"{self.calls_per_second:.1f} calls/s, {self.retries} retries, {self.throttled} "
+            f"throttled, {self.pace}; about {left} left"
+        )
+
+
+async def _report_progress(
+    sender: Sender, run: _Run, every: float, show: Callable[[Progress], None] | None
+) -> None:
+    """Every `every` seconds, where the run stands: to `show` (a live display), or as a plain
+    log line, so a long run is never silent (stderr may be a log file)."""
     started, done_before = time.monotonic(), run.rows_done
     while True:
         await asyncio.sleep(every)
         done = run.rows_done
         elapsed = time.monotonic() - started
         rate = (done - done_before) / elapsed
-        left = f"{(run.rows - done) / rate:.0f}s" if rate > 0 else "?"
-        log.info(
-            "progress: %d of %d rows have an outcome (%.0f%%), %d requests, %d retries, "
-            "%d throttled, %s; about %s left",
+        progress = Progress(
             done,
             run.rows,
-            100 * done / run.rows if run.rows else 100,
+            dict(run.by_status),
             sender.batches_done,
+            sender.http_calls / elapsed,
             sender.retries,
             sender.pacer.throttled_calls,
             sender.pacer.describe(),
-            left,
+            (run.rows - done) / rate if rate > 0 else None,
         )
+        if show is None:
+            log.info("%s", progress.line())
+        else:
+            show(progress)
 
 
 # --- the result file ---------------------------------------------------------------------

@@ -166,6 +166,20 @@ class Sender:
                 recorder.abandoned(batch)
             raise
         self.batches_done += 1
+        if log.isEnabledFor(logging.DEBUG):
+            said = ", ".join(
+                sorted(
+                    {f"{o.status}{' ' + o.error_code if o.error_code else ''}" for o in outcomes}
+                )
+            )
+            log.debug(
+                "request %d (%s, %d rows): HTTP %s, %s",
+                batch.number,
+                batch.endpoint,
+                len(batch.rows),
+                outcomes[0].http_status if outcomes else "-",
+                said,
+            )
         recorder.answered(batch, outcomes)
 
     async def send_batch(self, batch: Batch) -> list[RowOutcome]:

@@ -1,0 +1,55 @@
+"""The live progress display for people at a terminal (rich); log files get plain lines."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn
+from rich.progress import Progress as Bar
+
+from batch_revoke.job import Progress
+
+
+class LiveProgress:
+    """Rows done of the total, calls/s, the pace, the counts so far and the time left, redrawn
+    in place; log lines (retries, pauses) scroll above it."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.bar = Bar(
+            TextColumn("rows"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=console or Console(stderr=True),
+            redirect_stderr=True,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> LiveProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.bar.stop()
+
+    def __call__(self, progress: Progress) -> None:
+        counts = " ".join(f"{status}:{count}" for status, count in progress.by_status.items())
+        left = (
+            "" if progress.seconds_left is None else f" · {_duration(progress.seconds_left)} left"
+        )
+        detail = f"{progress.calls_per_second:.1f} calls/s · {progress.pace} · {counts}{left}"
+        if self._task is None:
+            self._task = self.bar.add_task("rows", total=progress.rows, detail=detail)
+        self.bar.update(self._task, completed=progress.rows_done, detail=detail)
+
+
+def _duration(seconds: float) -> str:
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}h{minute:02d}m" if hours else f"{minute}m{second:02d}s"

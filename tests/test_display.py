@@ -1,0 +1,75 @@
+"""The live display at a terminal, and plain lines elsewhere."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import subprocess
+import sys
+
+from rich.console import Console
+
+from batch_revoke.display import LiveProgress
+from batch_revoke.job import Progress
+from batch_revoke.model import Status
+from tests.test_e2e import SAMPLE, cli_env, sandbox
+
+
+def test_the_display_shows_rows_rate_pace_counts_and_time_left():
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    with LiveProgress(console) as live:
+        live(
+            Progress(
+                40, 100, {Status.REVOKED: 38, Status.FAILED: 2}, 2, 1.5, 1, 0, "pace 95/min", 125.0
+            )
+        )
+    shown = screen.getvalue()
+    assert "40/100" in shown
+    assert "1.5 calls/s" in shown
+    assert "pace 95/min" in shown
+    assert "revoked:38 failed:2" in shown
+    assert "2m05s left" in shown
+
+
+def command(output) -> list[str]:
+    run = (sys.executable, "-m", "batch_revoke", "run", str(SAMPLE))
+    return [*run, "-o", str(output), "--concurrency", "1"]
+
+
+def test_a_terminal_gets_the_live_display_and_a_pipe_plain_lines(tmp_path):
+    with sandbox(latency_ms=(400.0, 400.0)) as (running, _state):
+        leader, follower = pty.openpty()
+        process = subprocess.Popen(
+            command(tmp_path / "a"),
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            env={**cli_env(running), "COLUMNS": "160"},
+        )
+        os.close(follower)
+        screen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: the run ended
+                break
+            if not chunk:
+                break
+            screen += chunk
+        process.wait(timeout=60)
+        os.close(leader)
+        piped = subprocess.run(
+            [*command(tmp_path / "b"), "--progress-every", "0.5"],
+            capture_output=True,
+            text=True,
+            env=cli_env(running),
+            timeout=60,
+            check=False,
+        )
+    shown = screen.decode(errors="replace")
+    assert "calls/s" in shown
+    assert "rows" in shown
+    assert "progress:" not in shown  # the display replaces the plain lines
+    assert "progress:" in piped.stderr
+    assert "\x1b[" not in piped.stderr  # no terminal codes in a log
