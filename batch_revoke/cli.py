@@ -7,8 +7,10 @@ import logging
 import os
 import shlex
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
@@ -76,10 +78,18 @@ class _Group(click.Group):
     "-v", "--verbose", is_flag=True, help="Also one line per request (and no live display)."
 )
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per log line (time, level, run_id, event, message), and the "
+    "summary as a last line with event 'summary', for log collectors.",
+)
+@click.option(
     "--traceback", is_flag=True, help="Show the Python stack on errors (for bug reports)."
 )
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool, verbose: bool, traceback: bool) -> None:
+def cli(ctx: click.Context, quiet: bool, verbose: bool, log_format: str, traceback: bool) -> None:
     """Revoke Capillary loyalty badges in bulk from a CSV file.
 
     Every input row gets exactly one line in the result CSV saying what happened:
@@ -96,13 +106,44 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool, traceback: bool) -> None
     """
     ctx.meta["traceback"] = traceback
     # A live display is for a person at a terminal; a log file gets plain lines.
-    ctx.meta["live"] = not (quiet or verbose) and sys.stderr.isatty()
+    ctx.meta["live"] = not (quiet or verbose) and sys.stderr.isatty() and log_format == "text"
+    ctx.meta["json_log"] = log_format == "json"
     handler = logging.StreamHandler(_Stderr())
-    handler.setFormatter(logging.Formatter("batch-revoke: %(message)s"))
+    handler.setFormatter(
+        JsonLines(uuid.uuid4().hex[:12])
+        if log_format == "json"
+        else logging.Formatter("batch-revoke: %(message)s")
+    )
     root = logging.getLogger("batch_revoke")
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line. Only the message and the fields the code attaches are
+    written: credentials are never in either."""
+
+    FIELDS = ("event", "request", "attempt", "wait_seconds", "summary")
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "run_id": self.run_id,
+            "event": "log",
+            "message": record.getMessage(),
+        }
+        entry.update(
+            (name, value)
+            for name in self.FIELDS
+            if (value := record.__dict__.get(name)) is not None
+        )
+        return json.dumps(entry)
 
 
 class _Stderr:
@@ -554,10 +595,17 @@ def _finish(report: RunReport) -> NoReturn:
         pace=report.pace,
         estimate=report.estimate,
     )
-    click.echo(summary, err=True)
     resume = resume_command(sys.argv[1:], report.output_path) if report.resumable else None
-    if resume:
-        click.echo(f"to finish it: {resume}", err=True)
+    if click.get_current_context().meta.get("json_log"):
+        logging.getLogger("batch_revoke").warning(
+            "%s",
+            summary.replace("\n", "; "),
+            extra={"event": "summary", "summary": report.to_dict(resume)},
+        )
+    else:
+        click.echo(summary, err=True)
+        if resume:
+            click.echo(f"to finish it: {resume}", err=True)
     target = click.get_current_context().params.get("summary_json")
     if target:
         text = json.dumps(report.to_dict(resume), indent=2) + "\n"

@@ -1031,7 +1031,7 @@ async def _report_progress(
             (run.rows - done) / rate if rate > 0 else None,
         )
         if show is None:
-            log.info("%s", progress.line())
+            log.info("%s", progress.line(), extra={"event": "progress"})
         else:
             show(progress)
 

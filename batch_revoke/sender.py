@@ -179,6 +179,7 @@ class Sender:
                 len(batch.rows),
                 outcomes[0].http_status if outcomes else "-",
                 said,
+                extra={"event": "request", "request": batch.number},
             )
         recorder.answered(batch, outcomes)
 
@@ -375,4 +376,16 @@ def _log_retry(batch: Batch | None, state: RetryCallState) -> None:
         if isinstance(failure, RetryableFailure) and failure.http_status == 429
         else f"retrying in {wait:.1f}s"
     )
-    log.info("%s: attempt %d failed (%s); %s", what, state.attempt_number, failure, when)
+    log.info(
+        "%s: attempt %d failed (%s); %s",
+        what,
+        state.attempt_number,
+        failure,
+        when,
+        extra={
+            "event": "retry",
+            "request": batch.number if batch is not None else None,
+            "attempt": state.attempt_number,
+            "wait_seconds": round(wait, 3),
+        },
+    )

@@ -594,3 +594,33 @@ def test_standard_input_is_read_like_a_file(tmp_path):
     expected = len(SAMPLE.read_text(encoding="utf-8").strip().splitlines()) - 1
     assert len(results(written)) == expected
     assert sum(r["status"] == "revoked" for r in results(written)) == 8
+
+
+def test_json_log_lines_parse_and_never_carry_the_credentials(tmp_path):
+    import base64
+    import hashlib
+    import json
+
+    with sandbox("503:#2", "drop:#3") as (running, _state):
+        password = running.credentials.password
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "batch_revoke", "--log-format", "json", "-v", "run"),
+                *(str(SAMPLE), "-o", str(tmp_path / "out.csv")),
+            ],
+            capture_output=True,
+            text=True,
+            env=cli_env(running),  # the real credentials, in the environment
+            timeout=120,
+            check=False,
+        )
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    events = {line["event"] for line in lines}
+    assert {"retry", "request", "summary"} <= events
+    assert len({line["run_id"] for line in lines}) == 1
+    (summary,) = [line["summary"] for line in lines if line["event"] == "summary"]
+    assert summary["exit_status"] == done.returncode == 1
+    digest = hashlib.md5(password.encode()).hexdigest()
+    header = base64.b64encode(f"{running.credentials.username}:{digest}".encode()).decode()
+    for leaked in (password, digest, header):
+        assert leaked not in done.stderr
