@@ -96,6 +96,8 @@ class Validator:
             )
         else:
             identifier = IdentifierType.ID
+        if customer.startswith("'"):
+            customer = customer[1:].strip()  # Excel's "keep as text" mark, typed into a cell
         # A numeric id mangled by a spreadsheet (1.23E+11, 1001.0) must not reach the API.
         if identifier is IdentifierType.ID and not (customer.isascii() and customer.isdigit()):
             return _invalid(

@@ -288,6 +288,12 @@ def record_options(function: F) -> F:
             help="Replace an existing --output and its journal (otherwise refused).",
         ),
         click.option(
+            "--sheet",
+            default="",
+            metavar="NAME",
+            help="For an .xlsx input: the sheet to read (default: the first).",
+        ),
+        click.option(
             "--excel",
             is_flag=True,
             help="Write the result file for Excel: a UTF-8 BOM (so accents show right), and a "
@@ -578,6 +584,7 @@ def _config(input_path: Path, options: dict[str, Any], *, with_host: bool) -> Ru
         resume=options["resume"],
         overwrite=options["overwrite"],
         excel=options["excel"],
+        sheet=options["sheet"],
     )
 
 

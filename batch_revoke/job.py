@@ -59,6 +59,7 @@ from batch_revoke.model import (
 from batch_revoke.pacing import Pacer, RateLimit, Sleep
 from batch_revoke.reader import header, no_records, records, scan
 from batch_revoke.sender import RetryPolicy, Sender, Stop, Stopped
+from batch_revoke.spreadsheet import is_workbook, workbook_to_csv
 from batch_revoke.verify import Unsettled, verify
 from batch_revoke.writer import (
     DEFAULT_FOLDER,
@@ -140,6 +141,7 @@ class RunConfig:
     settle_result: bool = False  # input_path is an earlier result file: settle its unconfirmed
     input_name: Path | None = None  # the input as named to people, when input_path is a copy
     excel: bool = False  # the result file for Excel: a BOM, and no cell runs as a formula
+    sheet: str = ""  # of an .xlsx input; "": the first
 
     @property
     def shown_input(self) -> Path:
@@ -308,6 +310,16 @@ def _spooled(config: RunConfig) -> Iterator[RunConfig]:
     standard input (`-`), a pipe or a device is first copied to a temporary file, deleted
     when the run ends. The copy keeps the input's name in file names and hints."""
     path = config.input_path
+    if is_workbook(path) and path.is_file():
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", newline="", prefix="batch-revoke-sheet-", suffix=".csv"
+        ) as sheet:
+            workbook_to_csv(path, config.sheet, sheet)
+            sheet.flush()
+            yield replace(config, input_path=Path(sheet.name), input_name=path)
+        return
+    if config.sheet:
+        raise ConfigError(f"--sheet {config.sheet!r} given for a file that is not .xlsx", "")
     if str(path) != "-" and (path.is_file() or not path.exists()):
         yield config
         return

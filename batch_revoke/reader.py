@@ -275,7 +275,11 @@ def _check_file(path: Path) -> None:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(path, "is UTF-16 text ('Unicode Text'), not UTF-8", _CSV_UTF8_FIX)
     if head.startswith(b"PK\x03\x04"):
-        raise InputError(path, "is an Excel workbook (or another zip), not a CSV", _CSV_UTF8_FIX)
+        raise InputError(
+            path,
+            "is an Excel workbook (or another zip), not a CSV",
+            "name it .xlsx to read it as a workbook, or " + _CSV_UTF8_FIX,
+        )
     if b"\x00" in head:
         raise InputError(path, "is a binary file, not a CSV", _CSV_UTF8_FIX)
 
