@@ -504,6 +504,30 @@ def test_ctrl_c_lets_the_request_in_flight_finish_then_resume_completes(tmp_path
     assert [r["status"] for r in results(out)].count("revoked") == 8
 
 
+@pytest.mark.parametrize("interrupts", [1, 2], ids=["ctrl-c", "double-ctrl-c"])
+def test_ctrl_c_during_a_retry_after_wait_leaves_the_rows_not_attempted(tmp_path, interrupts):
+    """The only answer was a 429, which did nothing: its rows were not revoked and need no
+    read-back, whatever the interrupt."""
+    out = tmp_path / "out.csv"
+    with sandbox("429:#1", retry_after=60.0) as (running, _state):
+        process = start_cli(running, str(SAMPLE), "-o", str(out), "--concurrency", "1")
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:  # until the client has the 429 and waits to retry
+            seen.append(line)
+            if "retrying when the shared pause ends" in line:
+                break
+        for _ in range(interrupts):
+            process.send_signal(signal.SIGINT)
+        stderr = "".join(seen) + process.communicate(timeout=60)[1]
+        assert len(running.requests) == 1
+    assert process.returncode == 3, stderr
+    statuses = [r["status"] for r in results(out)]
+    assert "unconfirmed" not in statuses
+    assert statuses.count("not_attempted") == 11
+    assert "0 of them retries" in stderr
+
+
 def test_a_file_fully_revoked_exits_0_duplicates_included(tmp_path, write_csv):
     path = write_csv(
         "badgeMetaId,customerId,issueId,earnedBadgeId,identifierType\n"
