@@ -375,7 +375,7 @@ def _run(
     planner = Planner(source.field_index, config.identifier_type, config.batch_size)
     try:
         run = _Run(journal, config.max_errors, planner, source.records)
-        plan = _Plan(source, config, run)
+        plan = _Plan(source, run)
         try:
             asyncio.run(_execute(config, plan, run, transport, sleep, handle_signals))
         except KeyboardInterrupt:  # a library caller's Ctrl-C, without handle_signals
@@ -621,9 +621,8 @@ class _Plan:
     them. A resume skips settled rows. The batches are made as the sender asks for them, so
     the file is read only as fast as requests go out."""
 
-    def __init__(self, source: _Source, config: RunConfig, run: _Run) -> None:
+    def __init__(self, source: _Source, run: _Run) -> None:
         self.source = source
-        self.config = config
         self.run = run
         self.journal = run.journal
         self.planner = run.planner
@@ -659,11 +658,10 @@ class _Plan:
             new = [outcome for outcome in earlier if outcome.row not in known]
             self.run.record(new)
             known.update((outcome.row, outcome) for outcome in new)
-        self.run.record(
-            v
-            for v in verdicts
-            if isinstance(v, RowOutcome) and not (v.row in known and known[v.row].settled)
-        )
+        decided = [v for v in verdicts if isinstance(v, RowOutcome)]
+        kept = {v.row for v in decided if v.row in known and known[v.row].settled}
+        self.run.rows_done += len(kept)  # an earlier run's verdicts stand
+        self.run.record(v for v in decided if v.row not in kept)
         rows = [v for v in verdicts if isinstance(v, Row)]
         covered = self.planner.covering(rows)
         for row in rows:
