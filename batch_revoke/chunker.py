@@ -117,8 +117,9 @@ class Validator:
                 return _invalid(
                     record,
                     ErrorCode.BAD_CUSTOMER_ID,
-                    f"customerId {customer!r} is not a mobile number (digits with the country "
-                    "code; spaces, dashes, dots, brackets, a leading + or 00 are dropped)",
+                    f"customerId {customer!r} is not a mobile number with its country code "
+                    "(e.g. +91 99000 00013; spaces, dashes, dots, brackets, a leading + or 00 "
+                    "are dropped; a national 0 cannot be turned into a country code)",
                     endpoint,
                 )
             customer = number
@@ -138,6 +139,8 @@ def mobile_number(text: str) -> str | None:
         digits = digits[2:]
     if not (digits.isascii() and digits.isdigit() and 8 <= len(digits) <= 15):
         return None  # E.164 numbers have at most 15 digits; fewer than 8 is no mobile
+    if digits.startswith("0"):
+        return None  # a national form (0 then the number): the country code cannot be guessed
     return digits
 
 

@@ -273,7 +273,7 @@ def record_options(function: F) -> F:
             "--output",
             type=click.Path(dir_okay=False, path_type=Path),
             help="Result CSV; its journal is written beside it as <file>.journal. "
-            "Default: output/<input name>-results-<timestamp>.csv",
+            "Default: output/<input name>-results-<timestamp>.csv (verify: -verified-).",
         ),
         click.option(
             "--resume",
@@ -535,6 +535,12 @@ def verify(result_path: Path, **options: Any) -> None:
 
 def _run_job(config: RunConfig) -> RunReport:
     """The run, with the live display when a person watches a terminal."""
+    target = click.get_current_context().params.get("summary_json")
+    if target and target != "-" and (Path(target).is_dir() or not Path(target).parent.is_dir()):
+        raise ConfigError(  # found before anything is sent, not after the whole run
+            f"--summary-json {target} is a folder or its folder does not exist",
+            "pass a file path in an existing folder, or - for stdout",
+        )
     if config.dry_run or not click.get_current_context().meta.get("live"):
         return run_job(config, handle_signals=True)
     with LiveProgress() as live:

@@ -333,7 +333,12 @@ def _spooled(config: RunConfig) -> Iterator[RunConfig]:
             copy.flush()
         except OSError as exc:
             raise InputError(path, f"cannot be read ({exc.strerror or exc})", "") from exc
-        yield replace(config, input_path=Path(copy.name), input_name=path)
+        try:
+            yield replace(config, input_path=Path(copy.name), input_name=path)
+        except InputError as exc:
+            if exc.path != Path(copy.name):
+                raise
+            raise InputError(path, exc.problem, exc.fix) from exc  # named as the user named it
 
 
 async def run_job_async(
@@ -886,6 +891,7 @@ async def _rounds(config: RunConfig, plan: _Plan, run: _Run, sender: Sender) -> 
             again = _release_deferred(plan, run)
             if run.unconfirmed:
                 again += await _read_back(config, run, sender)
+                again += _release_deferred(plan, run)  # the read-back may settle a covering row
             if not again or run.stop.requested:
                 break
             await sender.send_all(_batches(run.planner, again), run)

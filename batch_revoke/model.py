@@ -113,8 +113,10 @@ class Row:
         else:
             self.mode = Mode.ISSUALS if self.issue_id else Mode.CUSTOMERS
         customer = self.customer_id
+        if self.identifier_type is not IdentifierType.ID:
+            self.customer_key = customer  # a mobile's zeros are part of it, unlike an id's
         # id_key, inlined: this runs once per row of the file.
-        if customer.isdigit() and customer.isascii():
+        elif customer.isdigit() and customer.isascii():
             self.customer_key = customer.lstrip("0") or "0"
         else:
             self.customer_key = id_key(customer)

@@ -94,18 +94,24 @@ def records(
 ) -> Iterator[list[Record]]:
     """The records in file order, in chunks, streamed: memory holds one chunk. With `stamp`
     (from `scan`), a file changed since is refused rather than read half old, half new."""
-    if stamp is not None and _stamp(path) != stamp:
-        raise InputError(
-            path,
-            "changed since the run started reading it",
-            "leave the input file alone while a run uses it; --resume with the original file",
-        )
+
+    def unchanged() -> None:
+        if stamp is not None and _stamp(path) != stamp:
+            raise InputError(
+                path,
+                "changed since the run started reading it",
+                "leave the input file alone while a run uses it; --resume with the original file",
+            )
+
+    unchanged()
     with _open(path, None) as (_, reader):
         width = len(_header(path, reader))
         row = 0
         chunk: list[Record] = []
         try:
             for fields in reader:
+                if not chunk:
+                    unchanged()  # checked again before each chunk: a run may last for hours
                 if (not fields or not fields[0] or fields[0].isspace()) and _blank(fields):
                     continue
                 row += 1

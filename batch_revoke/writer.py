@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import logging
 import os
 import shlex
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
@@ -14,6 +15,8 @@ from typing import TextIO
 
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import Endpoint, ErrorCode, Record, RowOutcome, Status, Tally
+
+log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = (
     "row",
@@ -127,16 +130,16 @@ def write_results(
 
     def write(handle: TextIO) -> None:
         out = csv.writer(handle, lineterminator="\n")
-        if not excel:
-            out.writerow(result_header(input_columns))
-            out.writerows([*record.values, str(record.row), *cells] for record, cells in rows)
-            return
-        handle.write("\ufeff")
-        out.writerow([_inert(name) for name in result_header(input_columns)])
-        out.writerows(
-            [_inert(value) for value in (*record.values, str(record.row), *cells)]
-            for record, cells in rows
-        )
+        # csv quotes a field holding \n but not a bare \r: such a line gets every field quoted
+        guarded = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        if excel:
+            handle.write("\ufeff")
+        out.writerow([_inert(name) if excel else name for name in result_header(input_columns)])
+        for record, cells in rows:
+            line = [*record.values, str(record.row), *cells]
+            if excel:
+                line = [_inert(value) for value in line]
+            (guarded if "\r" in "".join(line) else out).writerow(line)
 
     _replace(path, write)
 
@@ -181,7 +184,15 @@ def join_outcomes(
             )
         yield record, outcome
     if upcoming is not None:
-        raise AssertionError(f"the journal has an outcome for row {upcoming.row}, past the input")
+        # Rows an earlier session read from a longer (changed) input: not rows of this one.
+        past = 1 + sum(1 for _ in pending)
+        log.warning(
+            "the journal has outcomes for %d rows past the end of the input (from row %d): "
+            "the input changed during an earlier session; they are left out of the result "
+            "file and kept in the journal",
+            past,
+            upcoming.row,
+        )
 
 
 def _replace(path: Path, write: Callable[[TextIO], object]) -> None:

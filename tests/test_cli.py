@@ -331,3 +331,12 @@ def test_excel_output_has_a_bom_and_no_cell_runs_as_a_formula(write_csv, tmp_pat
     invoke("run", str(path), "--dry-run", "-o", str(plain))
     assert not plain.read_bytes().startswith(b"\xef\xbb\xbf")
     assert "=1+1" in plain.read_text(encoding="utf-8")  # the plain file keeps values as written
+
+
+def test_a_bare_carriage_return_in_a_field_stays_inside_its_row(write_csv, tmp_path):
+    path = write_csv('badgeMetaId,customerId,note\nB1,1,"a\rb"\nB1,2,c\n')
+    out = tmp_path / "out.csv"
+    invoke("run", str(path), "--dry-run", "-o", str(out))
+    rows = read_rows(out)
+    assert [r["note"] for r in rows] == ["a\rb", "c"]
+    assert [r["row"] for r in rows] == ["1", "2"]
