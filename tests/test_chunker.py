@@ -262,3 +262,17 @@ def test_a_mobile_written_two_ways_is_one_row():
     ]
     _, verdicts = plan(records)
     assert [(v.row, v.status, v.duplicate_of) for v in verdicts] == [(2, Status.DUPLICATE, 1)]
+
+
+def test_a_mobile_keeps_its_zeros_and_a_national_zero_is_refused():
+    national = validate(
+        record(1, "B1", "0919900000013", "", "E1", "mobile"), FIELDS, IdentifierType.ID
+    )
+    assert isinstance(national, RowOutcome)
+    assert "country code" in national.error_message
+    records = [
+        record(1, "B1", "+919900000013", "", "E1", "mobile"),
+        record(2, "B1", "+9190000013", "", "E1", "mobile"),  # another number, not a duplicate
+    ]
+    _, verdicts = plan(records)
+    assert verdicts == []

@@ -648,3 +648,39 @@ def test_json_log_lines_parse_and_never_carry_the_credentials(tmp_path):
     header = base64.b64encode(f"{running.credentials.username}:{digest}".encode()).decode()
     for leaked in (password, digest, header):
         assert leaked not in done.stderr
+
+
+@pytest.mark.parametrize("fault", ["apply-drop:#1", "drop:#1"])
+def test_a_row_waiting_for_a_covering_row_is_released_once_a_read_back_settles_it(
+    tmp_path, write_csv, fault
+):
+    path = write_csv(
+        "badgeMetaId,customerId,issueId\n"
+        "654bb48766a87827bb61e631,62090013,\n"
+        "654bb48766a87827bb61e631,62090013,654cc02b6bccde1274b6d3a7\n"
+    )
+    out = tmp_path / "out.csv"
+    with sandbox(fault) as (running, _state):
+        done = run_cli(running, str(path), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = results(out)
+    assert [r["status"] for r in rows] == ["revoked", "revoked"]
+    assert "through row 1" in rows[1]["error_message"]
+
+
+def test_rows_appended_to_the_input_during_a_run_are_never_sent(tmp_path):
+    path = tmp_path / "long.csv"
+    lines = "".join(f"670371e39235f02fd5d71cbd,{387400000 + n},\n" for n in range(12_000))
+    path.write_text(f"badgeMetaId,customerId,issueId\n{lines}", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    with sandbox(latency_ms=(5.0, 5.0)) as (running, _state):
+        process = start_cli(running, str(path), "-o", str(out), "--concurrency", "1")
+        wait_for(lambda: len(running.requests) >= 1)  # the first chunk is being sent
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write("670371e39235f02fd5d71cbd,999999999,\n")
+        stderr = process.communicate(timeout=120)[1]
+        sent = {str(c) for r in running.requests for c in r.body.get("customers", [])}
+    assert process.returncode == 3, stderr
+    assert "changed since the run started reading it" in stderr
+    assert "999999999" not in sent
+    assert "Traceback" not in stderr
