@@ -223,7 +223,7 @@ class Planner:
             parts = (row.badge_meta_id, row.customer_key, "", "", IdentifierType.ID)
             h = hash(parts)
             if bits[(h & _BIT_MASK) >> 3] & (1 << (h & 7)):
-                wanted.append((row.row, (h, hash("\x1f".join(parts)))))
+                wanted.append((row.row, (h, _second_hash(parts))))
         found = self._seen.find([key for _, key in wanted])
         return {row: first for (row, _), first in zip(wanted, found, strict=True) if first}
 
@@ -267,7 +267,12 @@ def identity(row: Row) -> tuple[int, int]:
         row.earned_badge_id,
         row.identifier_type,
     )
-    return hash(parts), hash("\x1f".join(parts))
+    return hash(parts), _second_hash(parts)
+
+
+def _second_hash(parts: tuple[str, ...]) -> int:
+    """The other half of an identity (see `identity`), computed only where needed."""
+    return hash("\x1f".join(parts))
 
 
 _CUSTOMER_BITS = 1 << 25  # 4 MiB: few false hits even with millions of customers rows
