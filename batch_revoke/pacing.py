@@ -1,14 +1,19 @@
 """How fast calls may start: Capillary's limits are per minute and per till, not discoverable,
 and come without Retry-After. One Pacer per run, shared by every worker:
 
-- a 429 pauses every worker, not just the request that got it. With Retry-After the pause is
-  what it asks (capped); without, it lasts until the most likely window reset (windows aligned
-  to the clock, as gateways count), then one request probes; a throttled probe widens the wait;
-- the limit is learned: the calls that succeeded in the window before the first 429 are what
-  the server allows, and the pace is set just under that (never above --rate-limit), then
-  raised by one call after each full window without a 429, in case the limit is higher;
+- one 429 is not a measurement (a gateway's burst limiter, another job on the till, bad luck):
+  everyone holds for a moment, and if a call that left after it gets through, it was stray
+  and nothing is learned. Only when a later call is throttled too is the window spent;
+- then every worker pauses until the most likely window reset (windows aligned to the clock,
+  as gateways count), and one request probes; a throttled probe widens the wait. With
+  Retry-After the pause is what it asks (capped), and nothing is learned;
+- the limit is learned from the calls a spent window allowed (a window of fewer than THIN
+  calls says nothing unless seen again). A limit seen once is doubled after a clean window at
+  pace, in case it was bad luck; one seen twice is probed upward rarely. Never above
+  --rate-limit;
 - the pace is kept with a sliding window a little longer than the server's (a margin for
-  latency jitter), so no clock-aligned or sliding window the server uses ever sees more.
+  latency jitter, and a learned limit's HEADROOM), so no clock-aligned or sliding window the
+  server uses sees more.
 """
 
 from __future__ import annotations
@@ -37,9 +42,7 @@ class RateLimit:
 
     @classmethod
     def parse(cls, text: str) -> RateLimit:
-        match = re.fullmatch(
-            r"\s*(\d+)\s*/\s*(\d*(?:\.\d+)?)\s*(s|sec|second|m|min|minute)\s*", text
-        )
+        match = _RATE.fullmatch(text)
         if match:
             count, size = int(match.group(1)), float(match.group(2) or 1)
             period = size * (60.0 if match.group(3).startswith("m") else 1.0)
@@ -77,6 +80,24 @@ class PaceStopped(Exception):
     """The shared `stopped` check said to stop while a call waited for its turn."""
 
 
+class _State(Enum):
+    CLEAR = "clear"
+    SUSPECT = "suspect"  # one 429 not yet explained: a short hold, then one probe
+    WAITING = "waiting"  # the window's limit was reached: wait for the reset, then probe
+
+
+# 429s in a row (the first, then probes that left after it) that say the window is spent:
+# with 2% stray 429s, three in a row by chance is 1 in 125,000.
+CONFIRM = 2
+# A learned limit is kept this much under: the window is taken this much longer.
+HEADROOM = 0.025
+# A window cut short after fewer calls than this says nothing of the limit, unless the same
+# count is seen again (a server that allows 1 or 2 calls a window is then learned too).
+THIN = 3
+# A limit seen twice is probed upward after this many clean windows at pace, by 5%.
+PROBE_AFTER = 10
+
+
 class Pacer:
     def __init__(
         self,
@@ -90,25 +111,45 @@ class Pacer:
     ) -> None:
         self.ceiling = limit  # --rate-limit: never faster
         self.period = limit.period if limit else window
-        self.pace: int | None = limit.count if limit else None  # calls per period; None: free
-        self.learned: int | None = None  # calls the server allowed in a window, when seen
+        self.learned: int | None = None  # calls the server allows in a window, as measured
+        self.confirmed = False  # the same limit was measured twice
         self.throttled_calls = 0
+        self.stray_429s = 0  # 429s that other calls' answers showed were not the limit
         self.throttled_since: float | None = None  # start of the current run of 429s
         # Latency jitter between our start and the server's count: 0.25 s + 1% on a minute.
         self.margin = min(0.25, self.period / 10) + 0.01 * self.period
+        self._hold = min(0.25, self.period / 240)  # a suspect 429's pause before a probe
         self._max_retry_after = max_retry_after
         self._clock, self._wall, self._sleep = clock, wall, sleep
         self._starts: deque[float] = deque()
-        self._paused_until = 0.0
-        self._probing = False
+        self._paused_until = 0.0  # everyone waits: the window's reset, or a Retry-After
+        self._held_until = 0.0  # everyone waits: a suspect 429
+        self._state = _State.CLEAR
+        self._suspect: float | None = None  # wall start of the call whose 429 is unexplained
+        self._echoes = 0  # 429s of calls that left after it
+        self._probing = False  # the next call to start is a probe
         self._probe_out = False
         self._probe_started: float | None = None  # wall time the probe left
         self._widen = 0.0
-        self._changed = asyncio.Event()  # a pause or a probe ended
+        self._changed = asyncio.Event()  # a pause, a hold or a probe ended
         self._successes: dict[int, int] = {}  # clock-aligned window -> calls answered
-        self._first_window: int | None = None  # joined part-way: says nothing of the limit
-        self._throttled_windows: set[int] = set()
-        self._lock = asyncio.Lock()
+        self._cut: set[int] = set()  # windows a reached limit cut short
+        self._measured: int | None = None  # the last window cut short: calls it allowed
+        self._clean = 0  # clean windows at pace in a row
+
+    @property
+    def pace(self) -> int | None:
+        """Calls per window the run keeps to; None: as fast as the concurrency goes."""
+        counts = [c for c in (self.learned, self.ceiling and self.ceiling.count) if c]
+        return min(counts) if counts else None
+
+    def _span(self) -> float:
+        """The window the pace is kept over: the server's plus the margin for jitter, and a
+        learned limit's stretched a little, so it is kept a little under even when small."""
+        span = self.period + self.margin
+        if self.learned is not None and (self.ceiling is None or self.learned < self.ceiling.count):
+            span += self.period * HEADROOM
+        return span
 
     # --- before a call --------------------------------------------------------------------
 
@@ -118,8 +159,9 @@ class Pacer:
             if stopped():
                 raise PaceStopped
             now = self._clock()
-            if now < self._paused_until:
-                await self._wait(self._paused_until - now)
+            until = max(self._paused_until, self._held_until)
+            if now < until:
+                await self._wait(until - now)
                 continue
             if self._probing and self._probe_out:
                 await self._wait(None)  # until the probe is answered
@@ -130,22 +172,21 @@ class Pacer:
                 continue
             self._starts.append(now)
             started = self._wall()
-            if self._first_window is None:
-                self._first_window = self._window(started)
             if self._probing:
                 self._probe_out = True
                 self._probe_started = started
             return started
 
     def _slot_wait(self, now: float) -> float:
-        if self.pace is None:
+        pace = self.pace
+        if pace is None:
             return 0.0
-        span = self.period + self.margin
+        span = self._span()
         while self._starts and now - self._starts[0] >= span:
             self._starts.popleft()
-        if len(self._starts) < self.pace:
+        if len(self._starts) < pace:
             return 0.0
-        return self._starts[-self.pace] + span - now
+        return self._starts[-pace] + span - now
 
     async def _wait(self, seconds: float | None) -> None:
         """Sleep, but wake early when a pause or a probe ends (and at most every second, so a
@@ -160,74 +201,112 @@ class Pacer:
     def answered(self, started: float, answer: Answer, retry_after: float | None = None) -> None:
         window = self._window(started)
         probe = self._probe_out and started == self._probe_started
+        if probe:
+            self._probe_out = False
         if answer is Answer.THROTTLED:
-            self._throttled(window, retry_after, probe)
+            self._throttled(started, retry_after, probe)
         elif answer is Answer.OK:
             self._successes[window] = self._successes.get(window, 0) + 1
             self.throttled_since = None
             self._widen = 0.0
-            self._end_probe()
-            self._raise_pace(window)
+            if self._state is _State.SUSPECT and started > (self._suspect or 0.0):
+                self._stray()  # a call that left after the 429 got through
+            elif probe:  # the window has reset: carry on
+                self._state, self._probing = _State.CLEAR, False
+                self._changed.set()
+            self._after_window(window)
         elif probe:
-            self._probe_out = False  # no answer: another call may probe
-            self._changed.set()
+            self._changed.set()  # no answer: another call may probe
 
-    def _throttled(self, window: int, retry_after: float | None, probe: bool) -> None:
+    def _throttled(self, started: float, retry_after: float | None, probe: bool) -> None:
         self.throttled_calls += 1
         now = self._clock()
         if self.throttled_since is None:
             self.throttled_since = now
-        if window not in self._throttled_windows:
-            self._throttled_windows.add(window)
-            # Learn only from a window we saw whole, and only when the server does not say
-            # when to come back (then its word is enough).
-            if retry_after is None and window != self._first_window:
-                self._learn(self._successes.get(window, 0))
+        self._clean = 0
         if retry_after is not None:
+            # The server says when to come back: its word is enough, nothing is learned.
             pause = min(retry_after, self._max_retry_after)
-        elif probe:
-            # The probe was throttled too: the window is longer or not where we thought.
-            self._widen = min(self.period, max(self._widen * 2, self.period / 12))
-            pause = self._widen
-        else:
-            pause = self._until_reset()
-        if now + pause > self._paused_until + 1.0:
-            why = "as Retry-After asks" if retry_after is not None else "until the window resets"
-            log.info("429: every request pauses %.0fs (%s); %s", pause, why, self.describe())
-        self._paused_until = max(self._paused_until, now + pause)
-        if retry_after is None:
+            self._pause(now + pause, f"{pause:.0f}s (as Retry-After asks)")
+            return
+        if self._state is _State.CLEAR:
+            # One 429 is not a measurement: a gateway's burst limiter, another job's call or
+            # a stray answer look the same. Hold everyone briefly; the next answers tell.
+            self._state, self._suspect, self._echoes = _State.SUSPECT, started, 0
+            self._held_until = now + self._hold
             self._probing = True
-            if probe:
-                self._probe_out = False
+        elif self._state is _State.SUSPECT and self._suspect is not None:
+            if started <= self._suspect:
+                return  # left before the first 429: says nothing more
+            self._echoes += 1
+            if self._echoes < CONFIRM:
+                self._held_until = now + self._hold  # probe once more
+                self._probing = True
+                self._changed.set()
+                return
+            # Calls that left after the first 429 were throttled too: the window is spent.
+            window = self._window(self._suspect)
+            self._reached(window)
+            self._state, self._suspect = _State.WAITING, None
+            self._held_until = 0.0
+            self._probing = True
+            self._pause(now + self._until_reset(), "until the window resets")
+        elif probe:
+            # Waiting, and the probe after the reset was throttled too: the window is longer
+            # or not where we thought.
+            self._widen = min(self.period, max(self._widen * 2, self.period / 12))
+            self._probing = True
+            self._pause(now + self._widen, f"{self._widen:.0f}s (the probe was throttled too)")
         self._changed.set()
 
-    def _learn(self, allowed: int) -> None:
+    def _pause(self, until: float, why: str) -> None:
+        if until > self._paused_until + 1.0:
+            log.info("429: every request pauses %s; %s", why, self.describe())
+        self._paused_until = max(self._paused_until, until)
+        self._changed.set()
+
+    def _stray(self) -> None:
+        self.stray_429s += 1
+        self._state, self._suspect = _State.CLEAR, None
+        self._held_until = 0.0
+        self._probing = False
+        self._changed.set()
+        log.debug("a 429 that later calls got past: not the rate limit; nothing learned")
+
+    def _reached(self, window: int) -> None:
+        """The window was cut short: learn from the calls it allowed, when that says enough."""
+        self._cut.add(window)
+        allowed = self._successes.get(window, 0)
+        measured, self._measured = self._measured, allowed
+        if allowed < THIN and allowed != measured:
+            return  # too few calls to tell a limit from bad luck, unless seen again
         if allowed < 1:
             return
+        self.confirmed = measured is not None and abs(allowed - measured) <= max(1, measured // 10)
         self.learned = allowed
-        pace = max(1, allowed - max(1, allowed // 20))  # just under what the server allowed
-        if self.ceiling is not None:
-            pace = min(pace, self.ceiling.count)
-        self.pace = pace if self.pace is None else min(self.pace, pace)
 
-    def _raise_pace(self, window: int) -> None:
-        """After a full window at pace without a 429, try one call more per window."""
+    def _after_window(self, window: int) -> None:
+        """Once per window: after a clean window at pace, a limit measured once is doubled
+        (it may have been bad luck), and one measured twice is raised by 5% now and then."""
         previous = window - 1
-        if (
-            self.pace is None
-            or self.learned is None
-            or previous in self._throttled_windows
-            or self._successes.get(previous, 0) < self.pace
-            or (self.ceiling is not None and self.pace >= self.ceiling.count)
-        ):
+        count = self._successes.pop(previous, None)
+        pace = self.pace
+        if count is None or self.learned is None or pace is None:
             return
-        self._successes.pop(previous)  # raise once per window
-        self.pace += 1
-
-    def _end_probe(self) -> None:
-        if self._probing:
-            self._probing = self._probe_out = False
-            self._changed.set()
+        if previous in self._cut or count < max(1, pace * 9 // 10):
+            self._clean = 0
+            return
+        self._clean += 1
+        if self.ceiling is not None and self.learned >= self.ceiling.count:
+            return  # never above --rate-limit
+        if not self.confirmed:
+            raised = self.learned * 2
+        elif self._clean >= PROBE_AFTER:
+            raised = self.learned + max(1, self.learned // 20)
+        else:
+            return
+        self._clean = 0
+        self.learned = raised if self.ceiling is None else min(raised, self.ceiling.count)
 
     def _until_reset(self) -> float:
         """Seconds to the next clock-aligned window start, plus the margin."""
@@ -240,12 +319,12 @@ class Pacer:
 
     def describe(self) -> str:
         """For the progress line and the summary."""
-        if self.pace is None:
-            return "no pace needed yet"
-        source = (
-            f"learned: the server allowed {self.learned} in a window, then one more per clean "
-            "window"
-            if self.learned is not None
-            else "--rate-limit"
-        )
-        return f"pace {RateLimit(self.pace, self.period)} ({source})"
+        pace = self.pace
+        strays = f"; {self.stray_429s} stray 429s ignored" if self.stray_429s else ""
+        if pace is None:
+            return f"no pace needed yet{strays}"
+        if self.learned is not None and pace == self.learned:
+            seen = "seen twice" if self.confirmed else "seen once, probing upward"
+            source = f"learned: the server allowed {self.learned} in a window, {seen}"
+            return f"pace {RateLimit(pace, self.period)}, kept a little under ({source}){strays}"
+        return f"pace {RateLimit(pace, self.period)} (--rate-limit){strays}"

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiohttp
@@ -190,67 +191,153 @@ def sandbox_env(env: dict[str, str], url: str) -> dict[str, str]:
     }
 
 
-def earn_rows(rows: int, folder: Path) -> tuple[Path, Path]:
-    """`rows` revokeEarn rows, one call each, and the state that holds their earns."""
+def earn_rows(rows: int, folder: Path, offset: int = 0) -> tuple[Path, Path]:
+    """`rows` revokeEarn rows, one call each, and the state that holds their earns; rows of
+    different `offset`s never overlap."""
     state: dict[str, list[dict[str, str]]] = {"customers": [], "earns": []}
-    path = folder / f"earns-{rows}.csv"
+    path = folder / f"earns-{rows}-{offset}.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
         out.writerow(["badgeMetaId", "customerId", "earnedBadgeId"])
-        for n in range(rows):
+        for n in range(offset, offset + rows):
             customer, earned = str(400_000_000 + n), f"{0x5E00000000 + n:024x}"
             state["customers"].append({"customerId": customer})
             state["earns"].append(
                 {"earnedBadgeId": earned, "badgeMetaId": "B", "customerId": customer}
             )
             out.writerow(["B", customer, earned])
-    state_path = folder / f"earns-{rows}-state.json"
+    state_path = folder / f"earns-{rows}-{offset}-state.json"
     state_path.write_text(json.dumps(state), encoding="utf-8")
     return path, state_path
 
 
+def served_by(url: str) -> list[dict[str, object]]:
+    with urllib.request.urlopen(f"{url}/_sandbox/requests") as answer:
+        served: list[dict[str, object]] = json.loads(answer.read())
+    return served
+
+
+def limited_run(
+    state: Path, inputs: list[Path], env: dict[str, str], sandbox_args: list[str], *extra: str
+) -> tuple[list[float], list[dict[str, str]], list[dict[str, object]]]:
+    """`inputs` run at once (one process each, one till) against one sandbox: each run's
+    seconds, its result counts, and every call the sandbox saw."""
+    sandbox, url = start_sandbox(state, "20", env, *sandbox_args)
+    try:
+        run_env = sandbox_env(env, url)
+        outputs = [path.with_name(path.stem + "-out.csv") for path in inputs]
+        commands = [
+            cli("-q", "run", str(path), "-o", str(out), "--overwrite", *extra)
+            for path, out in zip(inputs, outputs, strict=True)
+        ]
+        with ThreadPoolExecutor(len(commands)) as pool:
+            timed = list(pool.map(lambda command: measure(command, run_env), commands))
+        served = served_by(url)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
+    counts = [{k: str(v) for k, v in statuses(out).items()} for out in outputs]
+    return [seconds for seconds, _, _ in timed], counts, served
+
+
 def rate_limited(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
-    """Capillary's limits: per minute, clock-aligned windows, no Retry-After. Once with the
-    limit unknown to the client, once given with --rate-limit; each next to the ideal."""
-    limit, rows = args.limit_per_min, args.limit_rows
-    run_input, state = earn_rows(rows, WORK)
-    ideal = math.ceil(rows / limit) * 60.0
+    """The field: Capillary's limits (per minute, clock-aligned windows, no Retry-After),
+    unknown to the client or given, with stray 429s, and two runs sharing one till. Each
+    next to its ideal time: calls / limit windows."""
+    limit = args.limit_per_min
+    rows = args.limit_rows
+    limit_args = ["--sandbox-rate-limit", f"{limit}/min"]
     lines = [
-        f"rate limits: {rows} revokeEarn calls against --sandbox-rate-limit {limit}/min "
-        f"(60 s windows aligned to the clock, no Retry-After); ideal {ideal:.0f} s "
-        f"({math.ceil(rows / limit)} windows)",
-        f"{'scenario':<16}{'time':>8}{'x ideal':>9}{'throttled':>11}{'of calls':>10}"
-        f"{'pace (calls/min)':>18}{'revoked':>9}",
+        f"rate limits: revokeEarn calls (one a row) against --sandbox-rate-limit {limit}/min "
+        "(60 s windows aligned to the clock, no Retry-After), 20 ms latency",
+        f"{'scenario':<44}{'calls':>6}{'time':>8}{'ideal':>7}{'x ideal':>9}{'throttled':>11}"
+        f"{'of calls':>10}{'used':>7}{'revoked':>9}",
     ]
-    for label, extra in (("unknown limit", []), ("--rate-limit", ["--rate-limit", f"{limit}/min"])):
-        sandbox, url = start_sandbox(state, "20", env, "--sandbox-rate-limit", f"{limit}/min")
-        try:
-            run_env = {
-                **env,
-                "CAP_BASE_URL": url,
-                "CAP_USERNAME": "demo.till",
-                "CAP_PASSWORD": "demo-password",
-            }
-            output = WORK / "limited.csv"
-            command = cli("-q", "run", str(run_input), "-o", str(output), "--overwrite", *extra)
-            seconds, _, _ = measure(command, run_env)
-            with urllib.request.urlopen(f"{url}/_sandbox/requests") as answer:
-                served = json.loads(answer.read())
-        finally:
-            sandbox.terminate()
-            sandbox.wait(timeout=10)
-        counts = statuses(output)
-        calls = len(served)
-        throttled = sum(1 for entry in served if entry["throttled"])
-        # The pace after the first window (whose calls all go at once): calls past the first
-        # window's worth, over the time from the first call to the last.
-        times = sorted(entry["at"] for entry in served if entry["applied"])
-        pace = (len(times) - limit) / (times[-1] - times[0]) * 60 if len(times) > limit else 0.0
+
+    def line(label: str, seconds: float, ideal: float, served: list, revoked: int) -> str:
+        throttled = sum(1 for e in served if e["throttled"] or e["fault"] == "429")
+        times = sorted(float(e["at"]) for e in served if e["applied"] and not e["fault"])
+        # The share of the limit used after the first window's burst: applied calls past the
+        # first window's worth, over the time from the first call to the last.
+        used = (len(times) - limit) / (times[-1] - times[0]) * 60 / limit if times else 0.0
+        return (
+            f"{label:<44}{len(served):>6}{seconds:>7.0f}s{ideal:>6.0f}s{seconds / ideal:>9.2f}"
+            f"{throttled:>11}{throttled / max(len(served), 1):>10.1%}{used:>7.0%}{revoked:>9}"
+        )
+
+    def scenario(label: str, parts: int, calls: int, sandbox_args: list[str], *extra: str) -> str:
+        folder = WORK / "".join(ch if ch.isalnum() else "-" for ch in label)
+        folder.mkdir(exist_ok=True)
+        inputs = [
+            earn_rows(calls // parts, folder, offset=part * calls)[0] for part in range(parts)
+        ]
+        merged = folder / "state.json"
+        _merge_states(inputs, merged)
+        seconds, counts, served = limited_run(merged, inputs, env, sandbox_args, *extra)
+        revoked = sum(int(c.get("revoked", 0)) for c in counts)
+        ideal = math.ceil(calls / limit) * 60.0
+        return line(label, max(seconds), ideal, served, revoked)
+
+    jobs = {
+        "unknown limit, 20 windows": (1, 20 * limit, limit_args),
+        "unknown limit + 2% stray 429s": (1, rows, [*limit_args, "--fault", "429:2%"]),
+        "two runs sharing one till's limit": (2, rows, limit_args),
+        "unknown limit, --rate-limit given": (1, rows, limit_args),
+    }
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        futures = {
+            label: pool.submit(
+                scenario,
+                label,
+                parts,
+                calls,
+                sandbox_args,
+                *(["--rate-limit", f"{limit}/min"] if "given" in label else []),
+            )
+            for label, (parts, calls, sandbox_args) in jobs.items()
+        }
+        lines += [futures[label].result() for label in jobs]
+    return lines + stray_429s(env)
+
+
+def stray_429s(env: dict[str, str]) -> list[str]:
+    """No limit at all, and 2% of revoke calls answered 429 at random (a gateway's burst
+    limiter, another job on the till): each next to the same run without them."""
+    path, state = generated(1300)
+    lines = [
+        "stray 429s, no limit: 1,300 rows (no latency), each run with --fault 429:2% next to "
+        "the same file without it",
+        f"{'seed':<6}{'without':>9}{'with':>9}{'ratio':>7}{'throttled':>11}{'revoked':>9}",
+    ]
+    for seed in (1, 2, 3):
+        times = []
+        for faults in ([], ["--fault", "429:2%", "--seed", str(seed)]):
+            sandbox, url = start_sandbox(state, "0", env, *faults)
+            try:
+                output = WORK / "stray.csv"
+                command = cli("-q", "run", str(path), "-o", str(output), "--overwrite")
+                seconds, _, _ = measure(command, sandbox_env(env, url))
+                served = served_by(url)
+            finally:
+                sandbox.terminate()
+                sandbox.wait(timeout=10)
+            times.append(seconds)
+        throttled = sum(1 for e in served if e["fault"] == "429")
+        revoked = statuses(output).get("revoked", 0)
         lines.append(
-            f"{label:<16}{seconds:>7.0f}s{seconds / ideal:>9.2f}{throttled:>11}"
-            f"{throttled / max(calls, 1):>10.1%}{pace:>18.1f}{counts.get('revoked', 0):>9}"
+            f"{seed:<6}{times[0]:>8.1f}s{times[1]:>8.1f}s{times[1] / times[0]:>7.2f}"
+            f"{throttled:>11}{revoked:>9}"
         )
     return lines
+
+
+def _merge_states(inputs: list[Path], merged: Path) -> None:
+    state: dict[str, list[object]] = {"customers": [], "earns": []}
+    for path in inputs:
+        part = json.loads(path.with_name(path.stem + "-state.json").read_text(encoding="utf-8"))
+        for key in state:
+            state[key] += part[key]
+    merged.write_text(json.dumps(state), encoding="utf-8")
 
 
 # A bare csv.reader pass over the same file: what reading costs before any work is done.
@@ -374,7 +461,7 @@ def main() -> None:
     parser.add_argument("--load-requests", type=int, default=10_000, help="for the sandbox load")
     parser.add_argument("--limit-per-min", type=int, default=30, help="the server's rate limit")
     parser.add_argument(
-        "--limit-rows", type=int, default=150, help="revokeEarn rows for the rate-limit runs"
+        "--limit-rows", type=int, default=300, help="revokeEarn rows for the rate-limit runs"
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per scale scenario")
     parser.add_argument("--real-rows", type=int, default=1_000_000, help="rows of the real run")

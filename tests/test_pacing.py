@@ -4,11 +4,13 @@ Time is a fake clock that only the pacer's sleeps move, so nothing here waits or
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
 
 import pytest
 
 from batch_revoke.errors import ConfigError
-from batch_revoke.pacing import Answer, Pacer, RateLimit
+from batch_revoke.pacing import CONFIRM, HEADROOM, Answer, Pacer, RateLimit
 
 
 class Clock:
@@ -34,16 +36,27 @@ def pacer(clock: Clock, limit: RateLimit | None = None, window: float = 60.0) ->
 
 
 class Server:
-    """Allows `limit` calls per clock-aligned window and answers 429 above it."""
+    """Allows `limit` calls per clock-aligned window and answers 429 above it; and, with
+    `stray`, answers that share of calls 429 at random, as a gateway's burst limiter or
+    another job on the till does."""
 
-    def __init__(self, clock: Clock, limit: int, period: float = 60.0) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        limit: int | None,
+        period: float = 60.0,
+        stray: float = 0.0,
+        seed: int = 1,
+    ) -> None:
         self.clock, self.limit, self.period = clock, limit, period
+        self.stray, self.rng = stray, random.Random(seed)
         self.windows: dict[int, int] = {}
         self.throttled = 0
 
     def call(self) -> Answer:
         window = int(self.clock.wall() // self.period)
-        if self.windows.get(window, 0) >= self.limit:
+        stray = self.stray and self.rng.random() < self.stray
+        if stray or (self.limit is not None and self.windows.get(window, 0) >= self.limit):
             self.throttled += 1
             return Answer.THROTTLED
         self.windows[window] = self.windows.get(window, 0) + 1
@@ -105,11 +118,27 @@ async def test_the_known_limit_meets_a_clock_aligned_server_without_a_429():
     assert len(done) == 150
 
 
-async def test_a_429_without_retry_after_pauses_everyone_until_the_window_resets():
+async def test_one_429_is_not_the_limit_when_a_later_call_gets_through():
+    clock = Clock()  # 20 s into the minute
+    p = pacer(clock)
+    p.answered(await p.acquire(), Answer.THROTTLED)
+    probe = await p.acquire()
+    assert probe - clock.offset < 1.0  # a moment's hold, not the 40 s to the reset
+    p.answered(probe, Answer.OK)
+    assert p.learned is None
+    assert p.pace is None
+    assert p.stray_429s == 1
+    assert await p.acquire() - clock.offset < 1.0
+
+
+async def test_429s_in_a_row_pause_everyone_until_the_window_resets():
     clock = Clock()  # 20 s into the minute: the reset is 40 s away
     p = pacer(clock)
-    started = await p.acquire()
-    p.answered(started, Answer.THROTTLED)
+    for _ in range(5):
+        p.answered(await p.acquire(), Answer.OK)
+    p.answered(await p.acquire(), Answer.THROTTLED)
+    for _ in range(CONFIRM):
+        p.answered(await p.acquire(), Answer.THROTTLED)  # probes that left after it
     waiting = [asyncio.ensure_future(p.acquire()) for _ in range(3)]
     await asyncio.sleep(0)
     probe_at = await waiting[0]
@@ -118,13 +147,27 @@ async def test_a_429_without_retry_after_pauses_everyone_until_the_window_resets
     assert not waiting[1].done()  # one probe at a time
     p.answered(probe_at, Answer.OK)
     await asyncio.gather(*waiting)
+    assert p.learned == 5  # the spent window allowed 5
 
 
-async def test_a_throttled_probe_widens_the_wait():
+async def test_a_429_of_a_call_that_left_earlier_says_nothing_more():
     clock = Clock()
     p = pacer(clock)
-    p.answered(await p.acquire(), Answer.THROTTLED)
-    first = await p.acquire()
+    first, second = await p.acquire(), await p.acquire()
+    p.answered(second, Answer.THROTTLED)
+    p.answered(first, Answer.THROTTLED)  # in flight before the 429 came back
+    probe = await p.acquire()
+    p.answered(probe, Answer.OK)
+    assert p.learned is None
+    assert probe - clock.offset < 1.0
+
+
+async def test_a_throttled_probe_after_the_reset_widens_the_wait():
+    clock = Clock()
+    p = pacer(clock)
+    for _ in range(CONFIRM + 1):
+        p.answered(await p.acquire(), Answer.THROTTLED)
+    first = await p.acquire()  # after the reset
     p.answered(first, Answer.THROTTLED)
     second = await p.acquire()
     p.answered(second, Answer.THROTTLED)
@@ -174,3 +217,89 @@ async def test_a_limit_below_the_given_one_is_learned():
     assert p.learned == 15
     assert 13 <= (p.pace or 99) <= 16  # just under, then probing upward one call at a time
     assert server.throttled <= 12
+
+
+async def test_stray_429s_without_a_limit_never_set_a_pace():
+    clock = Clock()
+    server = Server(clock, None, stray=0.02)
+    p = pacer(clock)
+    done = await run_calls(p, server, 1300)
+    assert server.throttled >= 10  # the scenario really had stray 429s
+    assert p.pace is None
+    assert p.stray_429s >= 10
+    gaps = [later - earlier for earlier, later in itertools.pairwise(done)]
+    assert max(gaps) < 5  # holds of a moment each, never a wait for the window's reset
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_stray_429s_under_a_real_limit_learn_the_real_limit(seed):
+    clock = Clock()
+    server = Server(clock, 30, stray=0.02, seed=seed)
+    p = pacer(clock)
+    done = await run_calls(p, server, 600)
+    assert p.learned is not None
+    assert 28 <= p.learned <= 31
+    windows = {int(t // 60) for t in done}
+    assert len(windows) <= 20 * 1.5
+
+
+async def test_a_low_reading_recovers_multiplicatively_and_never_above_the_given_limit():
+    clock = Clock()
+    server = Server(clock, 100)
+    p = pacer(clock, RateLimit(50, 60.0))
+    # A bad-luck reading: a window cut after 4 calls.
+    for _ in range(4):
+        p.answered(await p.acquire(), Answer.OK)
+    for _ in range(CONFIRM + 1):
+        p.answered(await p.acquire(), Answer.THROTTLED)
+    assert p.learned == 4
+    paces = []
+
+    async def watch() -> None:
+        while True:
+            paces.append(p.pace)
+            await asyncio.sleep(0)
+
+    watcher = asyncio.ensure_future(watch())
+    await run_calls(p, server, 400)
+    watcher.cancel()
+    assert max(pace or 0 for pace in paces) <= 50  # never above --rate-limit, even probing
+    assert p.pace == 50
+    assert server.throttled == 0  # the server allows 100: the ceiling was never passed
+    assert clock.now < 12 * 60  # 4 -> 8 -> 16 -> 32 -> 50 in a few windows, not 46
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5])
+async def test_a_small_learned_limit_is_kept_a_little_under(limit):
+    clock = Clock()
+    server = Server(clock, limit)
+    p = pacer(clock)
+    done = await run_calls(p, server, limit * 12)
+    assert p.learned == limit
+    assert p.confirmed
+    # Once learned, the calls leave a little less often than the server allows.
+    late = [t for t in done if t >= done[-1] - 5 * 60 * (1 + HEADROOM)]
+    assert len(late) <= 5 * limit
+
+
+async def test_a_thin_window_says_nothing_unless_seen_again():
+    clock = Clock()
+    p = pacer(clock)
+    p.answered(await p.acquire(), Answer.OK)
+    for _ in range(CONFIRM + 1):
+        p.answered(await p.acquire(), Answer.THROTTLED)
+    assert p.learned is None  # one call, then 429s: bad luck or a limit of 1?
+    p.answered(await p.acquire(), Answer.OK)  # the probe after the reset
+    for _ in range(CONFIRM + 1):
+        p.answered(await p.acquire(), Answer.THROTTLED)
+    assert p.learned == 1  # the same again: a limit of 1
+
+
+async def test_two_runs_sharing_one_till_both_finish_near_the_ideal():
+    clock = Clock()
+    server = Server(clock, 30)
+    first, second = pacer(clock), pacer(clock)
+    done = await asyncio.gather(run_calls(first, server, 300), run_calls(second, server, 300))
+    windows = {int(t // 60) for t in done[0] + done[1]}
+    assert len(windows) <= 20 * 1.5
+    assert (first.pace or 0) + (second.pace or 0) <= 34
