@@ -4,6 +4,7 @@ so every documented answer is a table-driven test. The one place that decides me
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -269,4 +270,21 @@ def _maybe_earlier(message: str, earlier_unknown: str) -> str:
     return (
         f"{message}, but an earlier attempt's answer was lost ({earlier_unknown}) and may have "
         "revoked it; check the customer's badge before sending it again"
+    )
+
+
+def sent_blind(outcome: RowOutcome, row: Row) -> RowOutcome:
+    """The answer to a row sent again without a read-back (the read-back cannot take its
+    customer) after an attempt whose answer was lost: "nothing there to revoke" may mean that
+    attempt revoked it, so it says what a person must check instead of claiming either."""
+    if outcome.status is not Status.FAILED or outcome.error_code not in NOT_PRESENT_CODES:
+        return outcome
+    what = f"earned badge {row.earned_badge_id}" if row.earned_badge_id else "the enrolment"
+    return replace(
+        outcome,
+        status=Status.UNCONFIRMED,
+        error_message=f"{outcome.error_message}; an earlier attempt's answer was lost and may "
+        f"have revoked it (the read-back takes a customer id, not a {row.identifier_type}): "
+        f"check {what} of badge {row.badge_meta_id} for the customer with "
+        f"{row.identifier_type} {row.customer_id} in the Capillary UI. It is not sent again",
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from batch_revoke.answers import NOT_PRESENT_CODES
+from batch_revoke.answers import NOT_PRESENT_CODES, sent_blind
 from batch_revoke.chunker import Planner
 from batch_revoke.client import (
     NO_CREDENTIALS_FIX,
@@ -719,6 +719,7 @@ class _Run:
         self.storage_error: StorageError | None = None
         self.pacer: Pacer | None = None
         self.unconfirmed: list[Unsettled] = []  # to read back after the sends
+        self.blind: dict[int, bool] = {}  # rows sent again without a read-back
         self._sent_at: dict[int, float] = {}
         self._checked = 0.0  # when the journal was last seen in its folder
 
@@ -730,11 +731,19 @@ class _Run:
         self._sent_at[batch.number] = time.time()
         self.requests[batch.endpoint] = self.requests.get(batch.endpoint, 0) + 1
 
+    def nothing_done(self, batch: Batch, nothing: bool) -> None:
+        if not self._safely(self.journal.nothing_done, batch, nothing) and not nothing:
+            raise Stopped  # no durable "may be applied", no attempt
+
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
         sent_at = self._sent_at.pop(batch.number, None)
         rows = {row.row: row for row in batch.rows}
         if batch.mode is Mode.ISSUALS:
             outcomes = [self._raced(rows[o.row], o) for o in outcomes]
+        if self.blind:
+            outcomes = [
+                sent_blind(o, rows[o.row]) if self.blind.pop(o.row, False) else o for o in outcomes
+            ]
         if not self._safely(self.journal.answered, batch, outcomes):
             return
         for outcome in outcomes:
@@ -921,23 +930,24 @@ async def _read_back(config: RunConfig, run: _Run, sender: Sender) -> list[Row]:
             if item.previous is None or "--no-verify" not in item.previous.error_message
         )
         return []
-    log.info("reading back %d rows whose answer was lost", len(items))
     calls = sender.http_calls
-    outcomes, again = await verify(items, sender)
+    found = await verify(items, sender)
     run.read_backs += sender.http_calls - calls
-    run.record(outcomes)
-    if outcomes or again:
-        revoked = sum(o.status is Status.REVOKED for o in outcomes)
-        left = len(items) - len(outcomes) - len(again)
+    run.record(found.outcomes)
+    run.blind.update(dict.fromkeys((row.row for row in found.blind), True))
+    read = found.read
+    if read:
+        revoked = sum(o.status is Status.REVOKED for o in found.outcomes)
+        left = len(items) - len(found.outcomes) - len(found.resend) - len(found.blind)
         log.info(
             "read back %d rows: %d revoked, %d not applied (sent again), %d still unknown%s",
-            len(outcomes) + len(again),
+            read,
             revoked,
-            len(again),
-            len(outcomes) - revoked,
+            len(found.resend),
+            read - revoked - len(found.resend),
             f"; {left} not read back (the run stopped)" if left else "",
         )
-    return again
+    return found.resend + found.blind
 
 
 def _batches(planner: Planner, rows: list[Row]) -> list[Batch]:

@@ -4,11 +4,15 @@ next request leaves and `kill -9` loses at most the answers of the requests in f
 
 What `--resume` reads back:
 - a row with a settled outcome is done and keeps it;
-- a row in a request that never got its answer was in flight: it may have been applied, so it
-  is read back before anything is sent again;
+- a row pending in a request that may have been applied (an attempt was on the wire, or its
+  answer was lost) was in flight: it is read back before anything is sent again;
+- a row pending in a request whose every answer said nothing was done (429, 503, 521, a
+  connection refused) was not applied: it is sent again;
 - a row whose outcome is not settled (`unconfirmed`, or `failed` on an answer that did nothing)
   is read back or sent again;
 - any other row was never sent.
+A row is pending from its request's intent until an outcome is recorded for it, so what the
+journal says of a row is always its latest word.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import Batch, Endpoint, RowOutcome, Status
 
-FORMAT = "1"
+FORMAT = "2"  # 2: pending rows, and whether their request may have been applied
 JOURNAL_SUFFIX = ".journal"
 
 _SCHEMA = """
@@ -52,6 +56,12 @@ CREATE TABLE IF NOT EXISTS outcomes (
     duplicate_of INTEGER,
     settled INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending (
+    row INTEGER PRIMARY KEY,
+    request INTEGER NOT NULL,
+    maybe_applied INTEGER NOT NULL  -- 0: every answer so far said nothing was done
+);
+CREATE INDEX IF NOT EXISTS pending_request ON pending (request);
 """
 
 
@@ -126,7 +136,7 @@ class Journal:
             journal = cls(_connect(path), path, lock)
             journal._db.executescript(
                 "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS requests; "
-                "DROP TABLE IF EXISTS outcomes;"
+                "DROP TABLE IF EXISTS outcomes; DROP TABLE IF EXISTS pending;"
             )
         except sqlite3.OperationalError as exc:  # disk full, I/O error
             os.close(lock)
@@ -157,6 +167,7 @@ class Journal:
         lock = _lock(path)
         try:
             journal = cls(_connect(path), path, lock)
+            journal._upgrade()
             stored = journal.identity()
         except (sqlite3.DatabaseError, KeyError, ValueError) as exc:
             os.close(lock)
@@ -186,6 +197,22 @@ class Journal:
                     "created": str(time.time()),
                 }
             )
+
+    def _upgrade(self) -> None:
+        """A journal of the previous format: its unanswered requests' rows, less those
+        settled since, are pending and may have been applied (what that format meant)."""
+        if self.meta().get("format") != "1":
+            return
+        self._db.executescript(_SCHEMA)  # IF NOT EXISTS: adds the pending table
+        unanswered = self._db.execute("SELECT id, rows FROM requests WHERE answered = 0")
+        pending = {row: request for request, listed in unanswered for row in json.loads(listed)}
+        settled = self._settled(pending)
+        with self._write():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO pending VALUES (?, ?, 1)",
+                [(row, request) for row, request in pending.items() if row not in settled],
+            )
+            self._set_many({"format": FORMAT})
 
     def identity(self) -> JournalIdentity:
         meta = self.meta()
@@ -227,15 +254,34 @@ class Journal:
     # --- recording ---------------------------------------------------------------------
 
     def sending(self, batch: Batch) -> None:
-        """The intent, durable before the request leaves."""
-        rows = json.dumps([row.row for row in batch.rows])
+        """The intent, durable before the request first leaves: its rows are pending, and
+        what an earlier attempt said of them (an unsettled outcome) is superseded."""
+        rows = [row.row for row in batch.rows]
         with self._write():
             cursor = self._db.execute(
                 "INSERT INTO requests (endpoint, badge, rows, sent_at) VALUES (?, ?, ?, ?)",
-                (batch.endpoint.value, batch.badge_meta_id, rows, time.time()),
+                (batch.endpoint.value, batch.badge_meta_id, json.dumps(rows), time.time()),
             )
-        assert cursor.lastrowid is not None
-        self._requests[batch.number] = cursor.lastrowid
+            assert cursor.lastrowid is not None
+            request = cursor.lastrowid
+            self._db.executemany(
+                "INSERT OR REPLACE INTO pending VALUES (?, ?, 1)", [(row, request) for row in rows]
+            )
+            self._db.executemany(
+                "DELETE FROM outcomes WHERE row = ? AND settled = 0", [(row,) for row in rows]
+            )
+        self._requests[batch.number] = request
+
+    def nothing_done(self, batch: Batch, nothing: bool = True) -> None:
+        """Every answer to the request so far said nothing was done (`nothing`): a resume
+        sends its rows again. False, before the next attempt leaves: it may be applied."""
+        request = self._requests.get(batch.number)
+        if request is not None:
+            with self._write():
+                self._db.execute(
+                    "UPDATE pending SET maybe_applied = ? WHERE request = ?",
+                    (int(not nothing), request),
+                )
 
     def answered(self, batch: Batch, outcomes: Iterable[RowOutcome]) -> None:
         with self._write():
@@ -248,14 +294,18 @@ class Journal:
             self._close_request(batch)
 
     def record(self, outcomes: Iterable[RowOutcome]) -> None:
-        """Outcomes decided without a request of their own (invalid, duplicate, read-back)."""
+        """Outcomes decided without a request of their own (invalid, duplicate, read-back):
+        the latest word on their rows, which are no longer pending."""
+        listed = list(outcomes)
         with self._write():
-            self._put(outcomes)
+            self._put(listed)
+            self._db.executemany("DELETE FROM pending WHERE row = ?", [(o.row,) for o in listed])
 
     def _close_request(self, batch: Batch) -> None:
         request = self._requests.pop(batch.number, None)
         if request is not None:
             self._db.execute("UPDATE requests SET answered = 1 WHERE id = ?", (request,))
+            self._db.execute("DELETE FROM pending WHERE request = ?", (request,))
 
     def _put(self, outcomes: Iterable[RowOutcome]) -> None:
         self._db.executemany(
@@ -303,15 +353,17 @@ class Journal:
         return None if values is None else _outcome(values)
 
     def in_flight(self) -> dict[int, float]:
-        """Rows of requests with no recorded answer, with when they were sent, minus rows that
-        have settled since (a resume settled them by read-back)."""
-        rows: dict[int, float] = {}
-        query = "SELECT rows, sent_at FROM requests WHERE answered = 0 ORDER BY id"
-        for listed, sent_at in self._db.execute(query):
-            for row in json.loads(listed):
-                rows[row] = sent_at
-        settled = self._settled(rows)
-        return {row: sent for row, sent in rows.items() if row not in settled}
+        """Rows pending in a request that may have been applied, with when it was sent."""
+        query = (
+            "SELECT pending.row, requests.sent_at FROM pending JOIN requests "
+            "ON requests.id = pending.request WHERE pending.maybe_applied = 1"
+        )
+        return dict(self._db.execute(query).fetchall())
+
+    def not_applied(self) -> set[int]:
+        """Rows pending in a request whose every answer said nothing was done."""
+        query = "SELECT row FROM pending WHERE maybe_applied = 0"
+        return {row for (row,) in self._db.execute(query)}
 
     def last_sent(self, rows: Iterable[int]) -> dict[int, float]:
         """When each row's latest request left (for rows that were sent)."""

@@ -97,6 +97,10 @@ class Recorder(Protocol):
     def sending(self, batch: Batch) -> None:
         """Before the request first leaves: from here on it may be applied."""
 
+    def nothing_done(self, batch: Batch, nothing: bool) -> None:
+        """`nothing`: every answer so far said nothing was done, so the rows were not
+        applied; False: another attempt is about to leave, so from here on they may be."""
+
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
         """Every row of the batch has its outcome."""
 
@@ -155,8 +159,18 @@ class Sender:
         """One batch, reported: answered, abandoned, or (interrupted on the wire) left in
         flight for the journal to say so."""
         state = _Attempts()
+
+        def announce() -> None:
+            if not state.announced:
+                recorder.sending(batch)
+            elif state.nothing_done:
+                recorder.nothing_done(batch, False)  # this attempt may be applied
+
+        def nothing_done() -> None:
+            recorder.nothing_done(batch, True)
+
         try:
-            outcomes = await self._send(batch, state, lambda: recorder.sending(batch))
+            outcomes = await self._send(batch, state, announce, nothing_done)
         except (Stopped, AuthError):
             if not state.maybe_applied:
                 recorder.abandoned(batch)
@@ -185,19 +199,33 @@ class Sender:
 
     async def send_batch(self, batch: Batch) -> list[RowOutcome]:
         """One batch to the end, unrecorded: a final answer or a definite give-up."""
-        return await self._send(batch, _Attempts(), lambda: None)
+        return await self._send(batch, _Attempts(), lambda: None, lambda: None)
 
     async def _send(
-        self, batch: Batch, state: _Attempts, announce: Callable[[], None]
+        self,
+        batch: Batch,
+        state: _Attempts,
+        announce: Callable[[], None],
+        nothing_done: Callable[[], None],
     ) -> list[RowOutcome]:
+        """`announce` before each attempt leaves; `nothing_done` after an answer that says
+        nothing was done, when no earlier attempt may have been applied either."""
+
         def sending() -> None:
-            if not state.announced:
+            if not state.announced or state.nothing_done:
                 announce()
-                state.announced = True
+                state.announced, state.nothing_done = True, False
             state.on_wire = True
 
+        def failed(failure: RetryableFailure) -> None:
+            if not state.maybe_applied and not state.nothing_done:
+                nothing_done()
+                state.nothing_done = True
+
         try:
-            reply = await self._retried(lambda: self.client.send(batch), state, sending, batch)
+            reply = await self._retried(
+                lambda: self.client.send(batch), state, sending, batch, failed
+            )
         except RetryableFailure as failure:
             return exhausted(batch, failure, state.sends, state.lost)
         return interpret(batch, reply, state.sends, "; ".join(state.lost))
@@ -220,19 +248,25 @@ class Sender:
         state: _Attempts,
         sending: Callable[[], None],
         batch: Batch | None,
+        failed: Callable[[RetryableFailure], None] = lambda _: None,
     ) -> ApiReply:
         """The call until it gets a final answer; RetryableFailure when retries ran out. A
-        401/403 stops the run (AuthError)."""
+        401/403 stops the run (AuthError). `failed` hears of each attempt that failed."""
+
+        def noted(failure: RetryableFailure) -> RetryableFailure:
+            state.noted(failure)
+            failed(failure)
+            return failure
 
         async def attempt() -> ApiReply:
             try:
                 reply = await self._call(call, state, sending)
             except RetryableFailure as failure:
-                raise state.noted(failure) from None
+                raise noted(failure) from None
             state.on_wire = False
             problem = failure_of(reply)
             if problem is not None:
-                raise state.noted(problem)
+                raise noted(problem)
             return reply
 
         try:
@@ -347,6 +381,7 @@ class _Attempts:
     tried: bool = False  # a call has left: the next one is a retry
     counted: int = 0  # attempts that count against --max-attempts
     announced: bool = False  # the intent was recorded
+    nothing_done: bool = False  # recorded: every answer so far said nothing was done
     on_wire: bool = False  # a request is out and its answer not yet in
     lost: list[str] = field(default_factory=list)  # attempts whose answer never came
 

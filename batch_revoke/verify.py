@@ -9,12 +9,14 @@ shape this code does not know, leaves the row `unconfirmed`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from batch_revoke.answers import NOT_PRESENT_CODES
 from batch_revoke.client import ApiReply
 from batch_revoke.model import (
     Endpoint,
@@ -27,6 +29,8 @@ from batch_revoke.model import (
     id_key,
 )
 from batch_revoke.sender import Sender
+
+log = logging.getLogger(__name__)
 
 # Our clock and the API's may disagree: a revocation stamped up to this long before our
 # request left still counts as ours. One stamped earlier was someone else's.
@@ -42,23 +46,45 @@ class Unsettled:
     sent_at: float | None  # when its latest request left; None when not known
 
 
-async def verify(items: Iterable[Unsettled], sender: Sender) -> tuple[list[RowOutcome], list[Row]]:
+@dataclass(slots=True)
+class ReadBack:
+    """What reading back a set of rows found."""
+
+    outcomes: list[RowOutcome] = field(default_factory=list)  # settled, or still unknown
+    resend: list[Row] = field(default_factory=list)  # shown not applied: send again
+    # Rows the read-back cannot take (a customer named by mobile, email, …): sent again
+    # blind, since revoking twice does nothing twice; a "nothing there" answer to that stays
+    # unconfirmed, as the lost attempt may have done it (answers.sent_blind).
+    blind: list[Row] = field(default_factory=list)
+    read: int = 0  # rows really read back
+
+
+async def verify(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
     """Read back every row (one call per customer and badge): settled outcomes, and the rows
-    shown not applied, to be sent again. Rows left when a stop is requested are in neither."""
-    outcomes: list[RowOutcome] = []
-    resend: list[Row] = []
+    shown not applied, to be sent again. Rows left when a stop is requested are in none."""
+    found = ReadBack()
     groups: dict[tuple[str, str], list[Unsettled]] = {}
     for item in items:
+        previous = item.previous
         if item.row.identifier_type is IdentifierType.ID:
             groups.setdefault((item.row.badge_meta_id, item.row.customer_key), []).append(item)
+        elif (
+            previous is not None
+            and previous.status is Status.UNCONFIRMED
+            and previous.error_code in NOT_PRESENT_CODES
+        ):
+            found.outcomes.append(previous)  # sent again already: its message says what to check
         else:
-            outcomes.append(
-                unconfirmed(
-                    item,
-                    f"the read-back takes a customer id, not a {item.row.identifier_type}; "
-                    "check this row in the Capillary UI",
-                )
-            )
+            found.blind.append(item.row)
+    if groups:
+        rows = sum(len(group) for group in groups.values())
+        log.info("reading back %d rows whose answer was lost (%d calls)", rows, len(groups))
+    if found.blind:
+        log.info(
+            "sending %d rows again whose answer was lost: their customer is named by "
+            "mobile, email, externalId or cardNumber, which the read-back cannot take",
+            len(found.blind),
+        )
     pending = iter(groups.values())
 
     async def worker() -> None:
@@ -69,16 +95,17 @@ async def verify(items: Iterable[Unsettled], sender: Sender) -> tuple[list[RowOu
             first = group[0].row
             reply = await sender.read_back(first.customer_id, first.badge_meta_id)
             for item in group:
+                found.read += 1
                 settled = settle(item, reply)
                 if isinstance(settled, Row):
-                    resend.append(settled)
+                    found.resend.append(settled)
                 else:
-                    outcomes.append(settled)
+                    found.outcomes.append(settled)
 
     async with asyncio.TaskGroup() as tasks:
         for _ in range(sender.concurrency):
             tasks.create_task(worker())
-    return outcomes, resend
+    return found
 
 
 def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:

@@ -176,7 +176,8 @@ def join_outcomes(
                 outcome.endpoint if outcome else None,
                 ErrorCode.RUN_ABORTED,
                 "in flight when the run stopped: it may or may not have been revoked; "
-                "--resume reads it back",
+                "--resume settles it (reads it back, or sends it again when the read-back "
+                "cannot take its customer)",
             )
         elif outcome is None:
             outcome = RowOutcome(

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from batch_revoke.sandbox import FaultPlan, FaultSpec, SandboxConfig, SandboxState, running_sandbox
+from batch_revoke.sandbox import (
+    FaultPlan,
+    FaultSpec,
+    RateLimitSpec,
+    SandboxConfig,
+    SandboxState,
+    running_sandbox,
+)
 from batch_revoke.sandbox.server import LoggedRequest
 from tests.test_e2e import (
     SAMPLE,
@@ -425,3 +432,100 @@ def test_a_second_resume_of_a_running_run_is_refused(tmp_path, uninterrupted):
         process.communicate(timeout=60)
     assert second.returncode == 2, second.stderr
     assert "another batch-revoke run is using" in second.stderr
+
+
+def mobile_earns(folder: Path, rows: int) -> tuple[Path, dict]:
+    """`rows` revokeEarn rows naming their customer by mobile, which the read-back cannot
+    take, and the state that holds their earns."""
+    state: dict = {"badges": ["B"], "customers": [], "enrolments": [], "earns": []}
+    lines = ["badgeMetaId,customerId,earnedBadgeId,identifierType"]
+    for n in range(rows):
+        customer = str(700_000 + n)
+        state["customers"].append({"customerId": customer, "mobile": f"9199{customer}"})
+        state["earns"].append(
+            {"earnedBadgeId": f"E{n}", "badgeMetaId": "B", "customerId": customer}
+        )
+        lines.append(f"B,9199{customer},E{n},mobile")
+    path = folder / "mobiles.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, state
+
+
+def paused_on_429s(journal: Path) -> bool:
+    if not journal.exists():
+        return False
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        (answered,) = db.execute("SELECT COUNT(*) FROM outcomes").fetchone()
+        waiting = dict(db.execute("SELECT maybe_applied, COUNT(*) FROM pending GROUP BY 1"))
+    except sqlite3.Error:
+        return False  # not created yet
+    finally:
+        db.close()
+    return answered >= 1 and waiting.get(0, 0) >= 1 and not waiting.get(1)
+
+
+def active(config: SandboxConfig) -> set[str]:
+    return {e.earnedBadgeId for e in config.state.earns.values() if e.isActive}
+
+
+def test_rows_killed_in_a_429_pause_are_sent_again_on_resume_whatever_names_them(tmp_path):
+    """Throttled rows were never applied: the journal says so, and a resume sends them again
+    even when the read-back cannot take their customer (named by mobile)."""
+    path, state = mobile_earns(tmp_path, 4)
+    out = tmp_path / "out.csv"
+    config = SandboxConfig(
+        state=SandboxState.from_dict(state), rate_limit=RateLimitSpec.parse("1/3s")
+    )
+    with running_sandbox(config) as running:
+        process = start_cli(running, str(path), "-o", str(out), "--rate-window", "3")
+        # The window is spent: the allowed call's answer is in, every other request holds
+        # only 429s and waits for the reset.
+        wait_for(lambda: paused_on_429s(Path(f"{out}.journal")))
+        process.kill()
+        process.communicate(timeout=30)
+        assert sum(entry.throttled for entry in running.requests) >= 1
+        for _ in range(2):  # a second resume changes nothing
+            resumed = run_cli(running, str(path), "-o", str(out), "--resume", "--rate-window", "3")
+            assert resumed.returncode == 0, resumed.stderr
+            # Known not applied: sent as they are, neither read back nor sent blind.
+            assert "whose answer was lost" not in resumed.stderr
+    rows = results(out)
+    assert {r["status"] for r in rows} == {"revoked"}
+    assert active(config) == set()
+
+
+def test_a_lost_answer_for_a_row_that_cannot_be_read_back_is_never_stuck(tmp_path):
+    """Answers lost (one request applied, one not) and the run killed: the resume sends both
+    again; the one that went says what a person must check, and no row is left waiting for a
+    read-back that cannot happen."""
+    path, state = mobile_earns(tmp_path, 3)
+    out = tmp_path / "out.csv"
+    config = SandboxConfig(
+        state=SandboxState.from_dict(state),
+        faults=FaultPlan([FaultSpec.parse("apply-drop:#1"), FaultSpec.parse("drop:#2")], seed=1),
+    )
+    with running_sandbox(config) as running:
+        # Two at once: requests #1 and #2 are two rows, not a row and its retry.
+        process = start_cli(running, str(path), "-o", str(out), "--concurrency", "2")
+        wait_for(lambda: len(running.requests) >= 2)
+        process.kill()
+        process.communicate(timeout=30)
+        first = [entry for entry in running.requests if entry.number in (1, 2)]
+        dropped = {entry.body["earnedBadgeId"]: entry.fault for entry in first}
+        for _ in range(2):
+            resumed = run_cli(running, str(path), "-o", str(out), "--resume")
+            assert resumed.returncode == 1, resumed.stderr
+        sent = len(running.requests)
+        again = run_cli(running, str(path), "-o", str(out), "--resume")
+        assert again.returncode == 1, again.stderr
+        assert len(running.requests) == sent  # settled as far as it can be: nothing more sent
+    by_earn = {r["earnedBadgeId"]: r for r in results(out)}
+    applied = next(earn for earn, fault in dropped.items() if fault.value == "apply-drop")
+    not_applied = next(earn for earn, fault in dropped.items() if fault.value == "drop")
+    assert by_earn[not_applied]["status"] == "revoked"
+    assert by_earn[applied]["status"] == "unconfirmed"
+    assert by_earn[applied]["error_code"] == "814"
+    assert f"check earned badge {applied}" in by_earn[applied]["error_message"]
+    assert all("reads it back" not in r["error_message"] for r in by_earn.values())
+    assert active(config) == set()

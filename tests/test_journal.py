@@ -118,3 +118,45 @@ def test_a_journal_deleted_mid_run_is_restored_from_the_open_file(tmp_path):
     journal.close()
     again = Journal.resume(folder / "r.csv.journal", IDENTITY)
     assert [o.row for o in again.outcomes()] == [1]
+
+
+def test_a_request_whose_every_answer_did_nothing_is_sent_again_not_read_back(tmp_path):
+    path = tmp_path / "out.csv.journal"
+    journal = Journal.create(path, IDENTITY)
+    throttled, maybe = customers_batch("1"), Batch(2, Mode.CUSTOMERS, "B1", (Row(2, "B1", "2"),))
+    journal.sending(throttled)
+    journal.nothing_done(throttled)  # a 429: nothing was done
+    journal.sending(maybe)
+    journal.nothing_done(maybe)
+    journal.nothing_done(maybe, False)  # the retry left: it may be applied now
+    journal.close()  # as if killed
+
+    again = Journal.resume(path, IDENTITY)
+    assert set(again.in_flight()) == {2}
+    assert again.not_applied() == {1}
+    assert again.outcomes_between(1, 2) == {}
+
+
+def test_a_new_attempt_supersedes_an_unsettled_outcome_and_an_outcome_ends_pending(tmp_path):
+    journal = Journal.create(tmp_path / "j", IDENTITY)
+    batch = customers_batch("1")
+    journal.record([outcome(1, Status.UNCONFIRMED, "timeout")])
+    journal.sending(batch)
+    assert journal.outcomes_between(1, 1) == {}  # the latest word is "in flight"
+    assert set(journal.in_flight()) == {1}
+    journal.record([outcome(1, Status.UNCONFIRMED, "814")])  # a read-back's word
+    assert journal.in_flight() == {}
+    assert journal.outcomes_between(1, 1)[1].error_code == "814"
+
+
+def test_a_journal_of_the_previous_format_resumes_with_its_requests_in_flight(tmp_path):
+    path = tmp_path / "old.journal"
+    journal = Journal.create(path, IDENTITY)
+    journal.sending(customers_batch("1", "2"))
+    journal.record([outcome(2, Status.REVOKED)])
+    journal._db.execute("DROP TABLE pending")
+    journal.set_meta(format="1")
+    journal.close()
+    again = Journal.resume(path, IDENTITY)
+    assert set(again.in_flight()) == {1}
+    assert again.meta()["format"] == "2"

@@ -46,6 +46,7 @@ class Recorded:
         self.outcomes: list = []
         self.sent: list[int] = []
         self.dropped: list[int] = []
+        self.said: list[str] = []  # what the journal would hold between attempts
 
     def sending(self, batch: Batch) -> None:
         self.sent.append(batch.number)
@@ -55,6 +56,9 @@ class Recorded:
 
     def abandoned(self, batch: Batch) -> None:
         self.dropped.append(batch.number)
+
+    def nothing_done(self, batch: Batch, nothing: bool) -> None:
+        self.said.append("nothing done" if nothing else "may be applied")
 
 
 class Sleeps:
@@ -280,3 +284,39 @@ async def test_retries_are_counted_when_they_leave(respx_mock):
         (outcome,) = await sender.send_batch(customers_batch("1"))
     assert outcome.status is Status.REVOKED
     assert (sender.http_calls, sender.retries) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("answers", "said"),
+    [
+        pytest.param(
+            [httpx.Response(429), httpx.Response(503), httpx.Response(200, json=REVOKED_1)],
+            ["nothing done", "may be applied", "nothing done", "may be applied"],
+            id="throttled-then-answered",
+        ),
+        pytest.param(
+            [
+                httpx.Response(429),
+                httpx.ReadError("dropped"),
+                httpx.Response(429),
+                httpx.Response(200, json=REVOKED_1),
+            ],
+            ["nothing done", "may be applied"],
+            id="a-lost-answer-may-have-applied-for-good",
+        ),
+        pytest.param(
+            [httpx.Response(500), httpx.Response(429), httpx.Response(200, json=REVOKED_1)],
+            [],
+            id="a-500-may-have-applied",
+        ),
+    ],
+)
+async def test_the_journal_hears_whether_every_answer_did_nothing(respx_mock, answers, said):
+    respx_mock.post(ISSUE_URL).mock(side_effect=answers)
+    recorded = Recorded()
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps())
+        await sender.send_recorded(customers_batch("1"), recorded)
+    assert recorded.sent == [1]
+    assert recorded.said == said
+    assert [o.status for o in recorded.outcomes] == [Status.REVOKED]

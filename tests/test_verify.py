@@ -157,14 +157,26 @@ async def test_verify_reads_back_once_per_customer_and_badge(respx_mock):
     ]
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = Sender(CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))))
-        outcomes, resend = await verify(items, sender)
+        found = await verify(items, sender)
     assert route.call_count == 1
     assert route.calls[0].request.url.params["includeStatistics"] == "true"
-    assert resend == []
-    by_row = {o.row: o for o in outcomes}
+    assert found.resend == []
+    assert found.read == 2
+    by_row = {o.row: o for o in found.outcomes}
     assert (by_row[1].status, by_row[5].status) == (Status.REVOKED, Status.REVOKED)
-    assert by_row[4].status is Status.UNCONFIRMED
-    assert "not a mobile" in by_row[4].error_message
+    # A customer named by mobile cannot be read back: sent again, never left stuck.
+    assert found.blind == [mobile]
+    assert 4 not in by_row
+
+
+async def test_a_row_sent_again_blind_and_told_not_present_is_final():
+    mobile = Row(4, "B1", "919900000013", "", "E7", IdentifierType.MOBILE)
+    told = RowOutcome(4, Status.UNCONFIRMED, Endpoint.REVOKE_EARN, "814", "not active; check")
+    sender = Sender(
+        CapillaryClient(httpx.AsyncClient(base_url=BASE), Authenticator(BasicCredentials("u", "p")))
+    )
+    found = await verify([Unsettled(mobile, told, SENT)], sender)
+    assert (found.outcomes, found.blind, found.resend) == ([told], [], [])
 
 
 async def test_a_read_back_that_keeps_failing_leaves_the_row_unconfirmed(respx_mock):
@@ -181,8 +193,8 @@ async def test_a_read_back_that_keeps_failing_leaves_the_row_unconfirmed(respx_m
             RetryPolicy(max_attempts=2),
             sleep=no_wait,
         )
-        outcomes, resend = await verify([Unsettled(ISSUAL, LOST, SENT)], sender)
-    assert resend == []
-    (outcome,) = outcomes
+        found = await verify([Unsettled(ISSUAL, LOST, SENT)], sender)
+    assert found.resend == []
+    (outcome,) = found.outcomes
     assert outcome.status is Status.UNCONFIRMED
     assert "read-back failed" in outcome.error_message
