@@ -1,5 +1,6 @@
 """An .xlsx workbook -> the CSV the reader takes: every cell as the text Excel shows, so ids
-typed into Excel (and stored by it as numbers) arrive as the digits they were."""
+typed into Excel (and stored by it as numbers) arrive as the digits they were, and dates as
+their format shows them."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> None:
 def cell_text(value: Any, number_format: str = "General") -> str:
     """What Excel shows for a cell, for the values ids come as. A whole number is its
     digits (never 6.209E+07); a zero-padding format (000000) keeps its zeros; text is as
-    typed (Excel's leading apostrophe is not part of it)."""
+    typed (Excel's leading apostrophe is not part of it); a date as its format shows it."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -59,6 +60,146 @@ def cell_text(value: Any, number_format: str = "General") -> str:
         return digits
     if isinstance(value, float):
         return repr(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
+    if isinstance(value, dt.datetime | dt.date | dt.time | dt.timedelta):
+        return date_text(value, number_format)
     return str(value)
+
+
+# --- dates and times as their number format shows them ---------------------------------------
+
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+# Excel shows these built-in formats in the system's short date (openpyxl names them by
+# their stored codes): as Excel in English (United States) shows them.
+_SHORT_DATE = {"mm-dd-yy": "m/d/yyyy", "m/d/yy h:mm": "m/d/yyyy h:mm"}
+_TOKEN = re.compile(r'"[^"]*"|\\.|_.|\*.|\[[^\]]*\]|am/pm|a/p|y+|m+|d+|h+|s+|\.0+|.', re.IGNORECASE)
+_EPOCH = dt.datetime(1899, 12, 30)  # Excel's day 0 (with the 1900 leap-year bug folded in)
+
+
+def date_text(value: dt.datetime | dt.date | dt.time | dt.timedelta, number_format: str) -> str:
+    """A date, time or duration as Excel shows it under `number_format`: the common codes
+    (y, m, d, h, m, s, AM/PM, [h], fractions of a second, quoted text). General, which Excel
+    shows as a serial number, is shown as Excel's default date format instead."""
+    code = _first_section(number_format or "General")
+    code = _SHORT_DATE.get(code.lower(), code)
+    if isinstance(value, dt.timedelta):
+        moment = _EPOCH + value
+    elif isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day)
+    else:
+        moment = dt.datetime.combine(_EPOCH.date(), value)
+    tokens = _TOKEN.findall(code)
+    if not any(t[0].lower() in "ymdhs" or t.lower().startswith("[h") for t in tokens):
+        if isinstance(value, dt.time):
+            code = "h:mm:ss"
+        elif isinstance(value, dt.timedelta):
+            code = "[h]:mm:ss"
+        else:
+            has_time = moment.time() != dt.time()
+            code = "m/d/yyyy h:mm" if has_time else "m/d/yyyy"
+        tokens = _TOKEN.findall(code)
+    return _render(tokens, moment, value)
+
+
+def _first_section(code: str) -> str:
+    """The format for positive values: the text before the first unquoted `;`."""
+    quoted = False
+    for position, char in enumerate(code):
+        if char == '"':
+            quoted = not quoted
+        elif char == ";" and not quoted:
+            return code[:position]
+    return code
+
+
+def _render(tokens: list[str], moment: dt.datetime, value: object) -> str:
+    twelve = any(t.lower() in ("am/pm", "a/p") for t in tokens)
+    lowered = [t.lower() for t in tokens]
+    parts: list[str] = []
+    for index, token in enumerate(tokens):
+        low = lowered[index]
+        head = low[0]
+        if token.startswith('"'):
+            parts.append(token[1:-1])
+        elif head == "\\" or head == "_":
+            parts.append(token[1] if head == "\\" else " ")
+        elif head == "*":
+            continue  # fill to the column's width: nothing to fill in a CSV
+        elif head == "[":
+            parts.append(_elapsed(low, moment, value))
+        elif head == "y":
+            parts.append(f"{moment.year % 100:02d}" if len(low) <= 2 else f"{moment.year:04d}")
+        elif head == "m" and low not in ("am/pm",) and _is_minutes(lowered, index):
+            parts.append(f"{moment.minute:02d}" if len(low) >= 2 else str(moment.minute))
+        elif head == "m" and low != "am/pm":
+            parts.append(_month(moment, len(low)))
+        elif head == "d":
+            parts.append(_day(moment, len(low)))
+        elif head == "h":
+            hour = (moment.hour % 12 or 12) if twelve else moment.hour
+            parts.append(f"{hour:02d}" if len(low) >= 2 else str(hour))
+        elif head == "s":
+            parts.append(f"{moment.second:02d}" if len(low) >= 2 else str(moment.second))
+        elif head == "." and len(low) > 1:
+            parts.append("." + f"{moment.microsecond:06d}"[: len(low) - 1])
+        elif low in ("am/pm", "a/p"):
+            after = moment.hour >= 12
+            text = ("PM" if after else "AM") if low == "am/pm" else ("P" if after else "A")
+            parts.append(text if token[0].isupper() else text.lower())
+        else:
+            parts.append(token)
+    return "".join(parts)
+
+
+def _is_minutes(lowered: list[str], index: int) -> bool:
+    """`m` is minutes right after an hour or right before seconds, and a month elsewhere."""
+    for step, wanted in ((-1, "h"), (1, "s")):
+        position = index + step
+        while 0 <= position < len(lowered):
+            token = lowered[position]
+            if token[0] in "ymdhs" or token.startswith("["):
+                return token[0] == wanted or token.startswith(f"[{wanted}")
+            position += step
+    return False
+
+
+def _month(moment: dt.datetime, width: int) -> str:
+    name = _MONTHS[moment.month - 1]
+    return {1: str(moment.month), 2: f"{moment.month:02d}", 3: name[:3], 5: name[0]}.get(
+        width, name
+    )
+
+
+def _day(moment: dt.datetime, width: int) -> str:
+    name = _DAYS[moment.weekday()]
+    return {1: str(moment.day), 2: f"{moment.day:02d}", 3: name[:3]}.get(width, name)
+
+
+def _elapsed(token: str, moment: dt.datetime, value: object) -> str:
+    """[h], [mm], [ss]: a duration's total hours, minutes or seconds; other brackets (a
+    colour, a locale) show nothing."""
+    span = value if isinstance(value, dt.timedelta) else moment - _EPOCH
+    seconds = int(span.total_seconds())
+    unit = token.strip("[]")
+    if unit and set(unit) == {"h"}:
+        return str(seconds // 3600).zfill(len(unit))
+    if unit and set(unit) == {"m"}:
+        return str(seconds // 60).zfill(len(unit))
+    if unit and set(unit) == {"s"}:
+        return str(seconds).zfill(len(unit))
+    return ""

@@ -9,8 +9,10 @@ from openpyxl import Workbook
 
 from batch_revoke.chunker import validate
 from batch_revoke.model import IdentifierType, Record, RowOutcome
-from batch_revoke.spreadsheet import cell_text
+from batch_revoke.spreadsheet import cell_text, date_text
 from tests.test_cli import invoke, read_rows
+
+BADGE = "670371e39235f02fd5d71cbd"
 
 
 @pytest.mark.parametrize(
@@ -23,7 +25,7 @@ from tests.test_cli import invoke, read_rows
         (None, "General", ""),
         (1.5, "General", "1.5"),
         (True, "General", "TRUE"),
-        (dt.datetime(2026, 11, 25, 9, 30), "yyyy-mm-dd", "2026-11-25T09:30:00"),
+        (dt.datetime(2026, 11, 25, 9, 30), "yyyy-mm-dd", "2026-11-25"),
     ],
 )
 def test_cells_are_the_text_excel_shows(value, number_format, shown):
@@ -75,3 +77,53 @@ def test_a_workbook_is_read_directly_first_sheet_or_named(tmp_path):
     missing = invoke("run", str(path), "--dry-run", "-o", str(out), "--sheet", "nope")
     assert missing.exit_code == 2
     assert "has no sheet 'nope'; its sheets are 'to revoke', 'other'" in missing.output
+
+
+NOV_28 = dt.datetime(2026, 11, 28)
+MORNING = dt.datetime(2026, 11, 28, 9, 5, 7)
+EVENING = dt.datetime(2026, 11, 28, 21, 5, 7, 250_000)
+
+
+@pytest.mark.parametrize(
+    ("value", "number_format", "shown"),
+    [
+        pytest.param(NOV_28, "dd/mm/yyyy", "28/11/2026", id="day-first"),
+        pytest.param(NOV_28, "yyyy-mm-dd", "2026-11-28", id="iso"),
+        pytest.param(NOV_28, "mm-dd-yy", "11/28/2026", id="built-in-short-date"),
+        pytest.param(NOV_28, "m/d/yy", "11/28/26", id="two-digit-year"),
+        pytest.param(NOV_28, "d-mmm-yy", "28-Nov-26", id="month-name"),
+        pytest.param(NOV_28, "dddd, mmmm d, yyyy", "Saturday, November 28, 2026", id="long"),
+        pytest.param(NOV_28, '[$-409]d"."m"."yyyy;@', "28.11.2026", id="locale-and-text"),
+        pytest.param(NOV_28, "yyyy\\-mm\\-dd", "2026-11-28", id="escaped"),
+        pytest.param(MORNING, "yyyy-mm-dd hh:mm:ss", "2026-11-28 09:05:07", id="minutes-not-month"),
+        pytest.param(EVENING, "h:mm AM/PM", "9:05 PM", id="twelve-hour"),
+        pytest.param(MORNING, "m/d/yy h:mm", "11/28/2026 9:05", id="built-in-date-time"),
+        pytest.param(EVENING, "hh:mm:ss.00", "21:05:07.25", id="fractions"),
+        pytest.param(MORNING, "General", "11/28/2026 9:05", id="general-date-time"),
+        pytest.param(NOV_28, "General", "11/28/2026", id="general-date"),
+        pytest.param(dt.date(2026, 11, 28), "dd/mm/yyyy", "28/11/2026", id="date"),
+        pytest.param(dt.time(9, 5), "h:mm", "9:05", id="time"),
+        pytest.param(dt.timedelta(hours=30, minutes=5), "[h]:mm", "30:05", id="duration"),
+    ],
+)
+def test_dates_read_as_excel_shows_them(value, number_format, shown):
+    assert date_text(value, number_format) == shown
+
+
+def test_a_workbooks_dates_arrive_as_their_format_shows_them(tmp_path):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["badgeMetaId", "customerId", "revoke by", "noted at"])
+    sheet.append([BADGE, 387403362, NOV_28, MORNING])
+    sheet.append([BADGE, 62090013, NOV_28, MORNING])
+    sheet["C2"].number_format = "dd/mm/yyyy"
+    sheet["C3"].number_format = "yyyy-mm-dd"
+    sheet["D3"].number_format = "General"  # stored as Excel's serial number, as Excel would
+    book.save(tmp_path / "dated.xlsx")
+    out = tmp_path / "out.csv"
+    done = invoke("run", str(tmp_path / "dated.xlsx"), "--dry-run", "-o", str(out))
+    assert done.exit_code == 0, done.output
+    rows = read_rows(out)
+    assert [r["revoke by"] for r in rows] == ["28/11/2026", "2026-11-28"]
+    assert rows[0]["noted at"] == "2026-11-28 9:05:07"  # openpyxl saves yyyy-mm-dd h:mm:ss
+    assert rows[1]["noted at"].startswith("46354.37")
