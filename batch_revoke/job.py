@@ -59,7 +59,12 @@ from batch_revoke.model import (
 from batch_revoke.pacing import Pacer, RateLimit, Sleep
 from batch_revoke.reader import header, no_records, records, scan
 from batch_revoke.sender import RetryPolicy, Sender, Stop, Stopped
-from batch_revoke.spreadsheet import is_workbook, workbook_to_csv
+from batch_revoke.spreadsheet import (
+    is_legacy_workbook,
+    is_workbook,
+    legacy_workbook,
+    workbook_to_csv,
+)
 from batch_revoke.verify import Unsettled, verify
 from batch_revoke.writer import (
     DEFAULT_FOLDER,
@@ -310,6 +315,8 @@ def _spooled(config: RunConfig) -> Iterator[RunConfig]:
     standard input (`-`), a pipe or a device is first copied to a temporary file, deleted
     when the run ends. The copy keeps the input's name in file names and hints."""
     path = config.input_path
+    if is_legacy_workbook(path) and path.is_file():
+        raise legacy_workbook(path)
     if is_workbook(path) and path.is_file():
         with tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", newline="", prefix="batch-revoke-sheet-", suffix=".csv"

@@ -14,11 +14,21 @@ from typing import IO, Any
 from batch_revoke.errors import InputError
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+LEGACY_SUFFIXES = (".xls",)
+SAVE_AS_XLSX = "open it in Excel and save it as .xlsx (Excel Workbook)"
 _ZEROS = re.compile(r'^"?0+"?$')  # a format like 000000: Excel pads with zeros
 
 
 def is_workbook(path: Path) -> bool:
     return path.suffix.lower() in WORKBOOK_SUFFIXES
+
+
+def is_legacy_workbook(path: Path) -> bool:
+    return path.suffix.lower() in LEGACY_SUFFIXES
+
+
+def legacy_workbook(path: Path | str) -> InputError:
+    return InputError(path, "is a legacy Excel 97-2003 workbook (.xls), not .xlsx", SAVE_AS_XLSX)
 
 
 def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> None:

@@ -689,3 +689,14 @@ def test_rows_appended_to_the_input_during_a_run_are_never_sent(tmp_path):
     assert "changed since the run started reading it" in stderr
     assert "999999999" not in sent
     assert "Traceback" not in stderr
+
+
+def test_a_legacy_xls_is_refused_in_one_line_with_no_traceback(tmp_path):
+    path = tmp_path / "export.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024))
+    done = run_cli(None, str(path), "--dry-run")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"batch-revoke: error: {path}: is a legacy Excel 97-2003 workbook (.xls), not .xlsx; "
+        "open it in Excel and save it as .xlsx (Excel Workbook)"
+    ]

@@ -8,7 +8,7 @@ import pytest
 from openpyxl import Workbook
 
 from batch_revoke.chunker import validate
-from batch_revoke.model import IdentifierType, Record, RowOutcome
+from batch_revoke.model import ExitStatus, IdentifierType, Record, RowOutcome
 from batch_revoke.spreadsheet import cell_text, date_text
 from tests.test_cli import invoke, read_rows
 
@@ -127,3 +127,22 @@ def test_a_workbooks_dates_arrive_as_their_format_shows_them(tmp_path):
     assert [r["revoke by"] for r in rows] == ["28/11/2026", "2026-11-28"]
     assert rows[0]["noted at"] == "2026-11-28 9:05:07"  # openpyxl saves yyyy-mm-dd h:mm:ss
     assert rows[1]["noted at"].startswith("46354.37")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        pytest.param("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), id="xls"),
+        pytest.param("export.xls", b"<table><tr><td>badgeMetaId</td></tr></table>", id="html"),
+        pytest.param("renamed.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), id="csv"),
+    ],
+)
+def test_a_legacy_xls_is_refused_with_one_line_saying_save_as_xlsx(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    done = invoke("run", str(path), "--dry-run")
+    assert done.exit_code == ExitStatus.USAGE
+    assert done.output.strip().splitlines() == [
+        f"batch-revoke: error: {path}: is a legacy Excel 97-2003 workbook (.xls), not .xlsx; "
+        "open it in Excel and save it as .xlsx (Excel Workbook)"
+    ]
