@@ -1,6 +1,8 @@
 """An .xlsx workbook -> the CSV the reader takes: every cell as the text Excel shows, so ids
 typed into Excel (and stored by it as numbers) arrive as the digits they were, and dates as
-their format shows them."""
+their format shows them. A formula with no saved value is written as its formula, which the
+validator reports (a workbook's text that starts with = gets Excel's apostrophe, so the two
+never meet)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import csv
 import datetime as dt
 import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,6 +18,7 @@ from batch_revoke.errors import InputError
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 LEGACY_SUFFIXES = (".xls",)
+SHEET_COPY_SUFFIX = ".sheet.csv"
 SAVE_AS_XLSX = "open it in Excel and save it as .xlsx (Excel Workbook)"
 _ZEROS = re.compile(r'^"?0+"?$')  # a format like 000000: Excel pads with zeros
 
@@ -31,28 +35,106 @@ def legacy_workbook(path: Path | str) -> InputError:
     return InputError(path, "is a legacy Excel 97-2003 workbook (.xls), not .xlsx", SAVE_AS_XLSX)
 
 
-def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> None:
+def sheet_copy_path(output: Path) -> Path:
+    """Where a run keeps the CSV copy of its sheet: beside its result file and journal, so a
+    kill -9 leaves it with them (not in /tmp) and --resume reads the very rows it began with."""
+    return output.with_name(output.name + SHEET_COPY_SUFFIX)
+
+
+def first_sheet_name(path: Path) -> str:
+    """The name of the sheet a run reads when no --sheet is given, for messages."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True)
+    except Exception:  # only a message depends on it; the read itself reports the problem
+        return "1"
+    try:
+        return str(book.worksheets[0].title)
+    finally:
+        book.close()
+
+
+@dataclass
+class SheetRead:
+    """What converting a sheet found, beyond the CSV: its name, and per column how many
+    cells hold a value and how many of those are formulas with no saved value."""
+
+    name: str
+    filled: dict[int, int] = field(default_factory=dict)
+    unsaved: dict[int, int] = field(default_factory=dict)
+
+    def only_unsaved_formulas(self, column: int) -> bool:
+        """Every value of the column below the header is a formula with no saved value."""
+        filled = self.filled.get(column, 0)
+        return filled > 0 and self.unsaved.get(column, 0) == filled
+
+
+def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
     """The sheet named `sheet` (default: the first) written to `out` as CSV."""
     from openpyxl import load_workbook  # imported here: only workbook runs need it
 
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        # Saved values, and beside them the formulas: openpyxl gives one or the other per load.
+        values = load_workbook(path, read_only=True, data_only=True)
+        formulas = load_workbook(path, read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise InputError(
             path, f"cannot be read as an Excel workbook ({exc})", "save it again from Excel"
         ) from exc
     try:
-        if sheet and sheet not in book.sheetnames:
-            names = ", ".join(repr(name) for name in book.sheetnames)
+        if sheet and sheet not in values.sheetnames:
+            names = ", ".join(repr(name) for name in values.sheetnames)
             raise InputError(path, f"has no sheet {sheet!r}", f"its sheets are {names}")
-        rows = (book[sheet] if sheet else book.worksheets[0]).iter_rows()
+        shown, written = (
+            (values[sheet], formulas[sheet])
+            if sheet
+            else (values.worksheets[0], formulas.worksheets[0])
+        )
+        found = SheetRead(str(shown.title))
         writer = csv.writer(out, lineterminator="\n")
-        for row in rows:
-            writer.writerow(
-                [cell_text(cell.value, getattr(cell, "number_format", "")) for cell in row]
-            )
+        for number, (row, as_written) in enumerate(
+            zip(shown.iter_rows(), written.iter_rows(), strict=True)
+        ):
+            cells = [_cell(cell, source) for cell, source in zip(row, as_written, strict=True)]
+            if number:
+                _count(found, cells, as_written)
+            writer.writerow(cells)
+        return found
     finally:
-        book.close()
+        values.close()
+        formulas.close()
+
+
+def _cell(cell: Any, source: Any) -> str:
+    if _unsaved_formula(cell, source):
+        # Written by a script and never recalculated (Excel saves every formula's value;
+        # openpyxl and the like cannot compute one): there is no value to show.
+        formula = source.value if isinstance(source.value, str) else source.value.text
+        return str(formula) if str(formula).startswith("=") else f"={formula}"
+    text = cell_text(cell.value, getattr(cell, "number_format", "General"))
+    if text.startswith("=") and getattr(cell, "data_type", "") == "s":
+        return "'" + text  # text, not a formula: Excel's own mark for that
+    return text
+
+
+def _unsaved_formula(cell: Any, source: Any) -> bool:
+    """A formula cell with no saved value. Excel saves an empty text result as type "str"
+    with an empty value: that one is blank, as Excel shows it (formulas dragged below the
+    data must not make records)."""
+    return (
+        cell.value is None
+        and getattr(source, "data_type", "") == "f"
+        and getattr(cell, "data_type", "") != "str"
+    )
+
+
+def _count(found: SheetRead, cells: list[str], as_written: Any) -> None:
+    for column, (text, source) in enumerate(zip(cells, as_written, strict=True)):
+        if text.strip():
+            found.filled[column] = found.filled.get(column, 0) + 1
+            if text.startswith("=") and getattr(source, "data_type", "") == "f":  # see _cell
+                found.unsaved[column] = found.unsaved.get(column, 0) + 1
 
 
 def cell_text(value: Any, number_format: str = "General") -> str:
