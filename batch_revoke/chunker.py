@@ -19,22 +19,40 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
+from batch_revoke.reader import KNOWN_FIELDS
 
 _CHOICES = ", ".join(member.value for member in IdentifierType)
 
 
 def validate(
-    record: Record, field_index: dict[str, int], default_identifier: IdentifierType
+    record: Record,
+    field_index: dict[str, int],
+    default_identifier: IdentifierType,
+    *,
+    from_workbook: bool = False,
 ) -> Row | RowOutcome:
     """A Row ready to send, or the `invalid` outcome that says why it cannot be sent."""
-    return Validator(field_index, default_identifier)(record)
+    return Validator(field_index, default_identifier, from_workbook=from_workbook)(record)
 
 
 class Validator:
     """The rules a record must pass to be sent, with the columns looked up once: it runs for
     every record of the file, so it is written as one straight path."""
 
-    def __init__(self, field_index: dict[str, int], default_identifier: IdentifierType) -> None:
+    def __init__(
+        self,
+        field_index: dict[str, int],
+        default_identifier: IdentifierType,
+        *,
+        from_workbook: bool = False,
+    ) -> None:
+        # In a sheet's CSV, a value that starts with = is a formula with no saved value
+        # (text that starts with = arrives with Excel's apostrophe).
+        self.formula_fields = (
+            [(KNOWN_FIELDS[key], at) for key, at in field_index.items() if key in KNOWN_FIELDS]
+            if from_workbook
+            else []
+        )
         self.badge_at = field_index["badgemetaid"]
         self.customer_at = field_index["customerid"]
         self.issue_at = field_index.get("issueid")
@@ -46,6 +64,9 @@ class Validator:
         if record.defect:
             return _invalid(record, ErrorCode.MALFORMED_RECORD, record.defect)
         values = record.values
+        for label, at in self.formula_fields:
+            if values[at].startswith("="):
+                return _invalid(record, ErrorCode.MISSING_VALUE, unsaved_formula(label, values[at]))
         badge = values[self.badge_at].strip()
         customer = values[self.customer_at].strip()
         issue = "" if self.issue_at is None else values[self.issue_at].strip()
@@ -126,6 +147,13 @@ class Validator:
         return Row(record.row, badge, customer, issue, earned, identifier)
 
 
+def unsaved_formula(label: str, formula: str) -> str:
+    return (
+        f"{label} is a formula ({formula}) with no saved value: the workbook was written by a "
+        "script and never recalculated; open it in Excel and save it, or write the values"
+    )
+
+
 _MOBILE_NOISE = str.maketrans("", "", " -.()\t\u00a0")
 
 
@@ -161,8 +189,10 @@ class Planner:
         field_index: dict[str, int],
         default_identifier: IdentifierType = IdentifierType.ID,
         batch_size: int = MAX_BATCH_SIZE,
+        *,
+        from_workbook: bool = False,
     ) -> None:
-        self.validate = Validator(field_index, default_identifier)
+        self.validate = Validator(field_index, default_identifier, from_workbook=from_workbook)
         self.batch_size = batch_size
         self._seen = SeenRows()
         # One bit per customers row's identity (hash), so most revokeIssuals rows learn they

@@ -12,14 +12,16 @@ class BatchRevokeError(Exception):
 class InputError(BatchRevokeError):
     """The input file cannot be used at all; nothing was sent."""
 
-    def __init__(self, path: Path | str, problem: str, fix: str = "") -> None:
-        super().__init__(path, problem, fix)
+    def __init__(self, path: Path | str, problem: str, fix: str = "", sheet: str = "") -> None:
+        super().__init__(path, problem, fix, sheet)
         self.path = Path(path)
         self.problem = problem
         self.fix = fix
+        self.sheet = sheet  # of a workbook: the problem is in this sheet
 
     def __str__(self) -> str:
-        text = f"{self.path}: {self.problem}"
+        where = f"{self.path}, sheet {self.sheet!r}" if self.sheet else str(self.path)
+        text = f"{where}: {self.problem}"
         return f"{text}; {self.fix}" if self.fix else text
 
 

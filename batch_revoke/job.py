@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -57,9 +58,16 @@ from batch_revoke.model import (
     id_key,
 )
 from batch_revoke.pacing import Pacer, RateLimit, Sleep
-from batch_revoke.reader import header, no_records, records, scan
+from batch_revoke.reader import REQUIRED_FIELDS, header, no_records, records, scan
 from batch_revoke.sender import RetryPolicy, Sender, Stop, Stopped
-from batch_revoke.spreadsheet import is_workbook, workbook_to_csv
+from batch_revoke.spreadsheet import (
+    first_sheet_name,
+    is_legacy_workbook,
+    is_workbook,
+    legacy_workbook,
+    sheet_copy_path,
+    workbook_to_csv,
+)
 from batch_revoke.verify import Unsettled, verify
 from batch_revoke.writer import (
     DEFAULT_FOLDER,
@@ -308,15 +316,18 @@ def run_job(
 def _spooled(config: RunConfig) -> Iterator[RunConfig]:
     """A run reads its input three times (the structure pass, the stream, the result file), so
     standard input (`-`), a pipe or a device is first copied to a temporary file, deleted
-    when the run ends. The copy keeps the input's name in file names and hints."""
+    when the run ends. The copy keeps the input's name in file names and hints. A workbook's
+    sheet is converted to CSV: by a dry run here, into a temporary file; by a run beside its
+    result file, once that is claimed (`_open_workbook_run`)."""
     path = config.input_path
+    if is_legacy_workbook(path) and path.is_file():
+        raise legacy_workbook(path)
     if is_workbook(path) and path.is_file():
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", newline="", prefix="batch-revoke-sheet-", suffix=".csv"
-        ) as sheet:
-            workbook_to_csv(path, config.sheet, sheet)
-            sheet.flush()
-            yield replace(config, input_path=Path(sheet.name), input_name=path)
+        if not config.dry_run:
+            yield config
+            return
+        with _sheet_in_temp(config) as converted:
+            yield converted
         return
     if config.sheet:
         raise ConfigError(f"--sheet {config.sheet!r} given for a file that is not .xlsx", "")
@@ -339,6 +350,38 @@ def _spooled(config: RunConfig) -> Iterator[RunConfig]:
             if exc.path != Path(copy.name):
                 raise
             raise InputError(path, exc.problem, exc.fix) from exc  # named as the user named it
+
+
+@contextlib.contextmanager
+def _sheet_in_temp(config: RunConfig) -> Iterator[RunConfig]:
+    """The sheet as CSV in a temporary file, removed when the block ends."""
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", newline="", prefix="batch-revoke-sheet-", suffix=".csv"
+    ) as sheet:
+        converted = replace(config, input_path=Path(sheet.name), input_name=config.input_path)
+        _convert(converted, sheet)
+        yield converted
+
+
+def _convert(config: RunConfig, out: IO[str]) -> None:
+    """`config.input_name`'s sheet written to `out` (the file at `config.input_path`). A
+    required column of nothing but formulas with no saved value refuses the whole file."""
+    workbook = config.shown_input
+    found = workbook_to_csv(workbook, config.sheet, out)
+    out.flush()
+    try:
+        _, field_index = header(config.input_path)
+    except InputError:
+        return  # the structure pass reports it, naming the sheet
+    for key, label in REQUIRED_FIELDS.items():
+        if found.only_unsaved_formulas(field_index[key]):
+            raise InputError(
+                workbook,
+                f"every {label} is a formula with no saved value",
+                "the workbook was written by a script and never recalculated: open it in "
+                "Excel and save it, or write the values",
+                sheet=found.name,
+            )
 
 
 async def run_job_async(
@@ -373,11 +416,14 @@ def _run(
     handle_signals: bool,
 ) -> RunReport:
     with raising_interrupts(handle_signals):  # until the run's own handlers take over
-        source = _Source.open(config, whole=True)
-        config.check_connection()
-        identity = JournalIdentity(source.sha256, config.identity_options())
-        output, journal = _open_record(config, identity, now)
-    planner = Planner(source.field_index, config.identifier_type, config.batch_size)
+        if is_workbook(config.input_path):
+            source, output, journal = _open_workbook_run(config, now)
+        else:
+            source = _Source.open(config, whole=True)
+            config.check_connection()
+            identity = JournalIdentity(source.sha256, config.identity_options())
+            output, journal = _open_record(config, identity, now)
+    planner = _planner(config, source)
     try:
         run = _Run(journal, config.max_errors, planner, source.records)
         plan = _Plan(source, run)
@@ -403,6 +449,8 @@ def _run(
         _finish(source, journal, report, handle_signals, excel=config.excel)
         if not aborted and not report.incomplete:
             journal.set_meta(state="finished")
+            if source.from_workbook:
+                source.path.unlink(missing_ok=True)  # the sheet's copy: nothing left to resume
     finally:
         planner.close()
         journal.close()
@@ -416,7 +464,7 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
     with raising_interrupts(handle_signals):
         source = _Source.open(config, whole=False)
         output = _claim(config, now)
-    planner = Planner(source.field_index, config.identifier_type, config.batch_size)
+    planner = _planner(config, source)
     tally = Tally()
     planned_cells = {
         mode: result_cells(RowOutcome(0, Status.PLANNED, mode.endpoint)) for mode in Mode
@@ -439,7 +487,7 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
                     tally.add(verdict)
                     yield record, result_cells(verdict)
         if not tally.total and not planned:
-            raise no_records(source.path)
+            raise source.named(no_records(source.path))
         for batch in planner.finish():
             requests[batch.endpoint] += 1
         tally.by_status[Status.PLANNED] = planned
@@ -473,30 +521,49 @@ class _Source:
     stamp: tuple[int, int] | None = None
     earlier: bool = False
     shown: Path = Path()  # the input as named to people (stdin: -)
+    from_workbook: bool = False  # path is the CSV copy of a sheet of `shown`
+    sheet: str = ""  # that sheet, as --sheet named it ("": the first)
 
     @classmethod
     def open(cls, config: RunConfig, *, whole: bool) -> _Source:
         """`whole`: the structure pass over the entire file; otherwise the header only."""
         path = config.input_path
-        if whole:
-            found = scan(path)
-            source = cls(
-                path, found.columns, found.field_index, found.records, found.sha256, found.stamp
-            )
-        else:
-            columns, field_index = header(path)
-            source = cls(path, columns, field_index)
-        source = replace(source, shown=config.shown_input)
+        named = cls(
+            path,
+            (),
+            {},
+            shown=config.shown_input,
+            from_workbook=config.input_name is not None and is_workbook(config.input_name),
+            sheet=config.sheet,
+        )
+        try:
+            if whole:
+                found = scan(path)
+                source = replace(
+                    named,
+                    columns=found.columns,
+                    field_index=found.field_index,
+                    records=found.records,
+                    sha256=found.sha256,
+                    stamp=found.stamp,
+                )
+            else:
+                columns, field_index = header(path)
+                source = replace(named, columns=columns, field_index=field_index)
+        except InputError as exc:
+            raise named.named(exc) from exc
         if not config.settle_result:
             return source
         width = len(source.columns) - len(RESULT_COLUMNS)
         if width < 2 or source.columns[width:] != RESULT_COLUMNS:
-            raise InputError(
-                path,
-                "is not a batch-revoke result file (its last columns are not "
-                + ", ".join(RESULT_COLUMNS)
-                + ")",
-                "pass a result file written by `batch-revoke run`",
+            raise named.named(
+                InputError(
+                    path,
+                    "is not a batch-revoke result file (its last columns are not "
+                    + ", ".join(RESULT_COLUMNS)
+                    + ")",
+                    "pass a result file written by `batch-revoke run`",
+                )
             )
         field_index = {key: index for key, index in source.field_index.items() if index < width}
         columns = source.columns[:width]
@@ -504,12 +571,23 @@ class _Source:
 
     def chunks(self) -> Iterator[tuple[list[Record], list[RowOutcome] | None]]:
         """The records in chunks, with (for a result file) the outcome each one holds."""
-        for chunk in records(self.path, self.stamp):
-            if self.earlier:
-                split = [self._split(record) for record in chunk]
-                yield [record for record, _ in split], [outcome for _, outcome in split]
-            else:
-                yield chunk, None
+        try:
+            for chunk in records(self.path, self.stamp):
+                if self.earlier:
+                    split = [self._split(record) for record in chunk]
+                    yield [record for record, _ in split], [outcome for _, outcome in split]
+                else:
+                    yield chunk, None
+        except InputError as exc:
+            raise self.named(exc) from exc
+
+    def named(self, exc: InputError) -> InputError:
+        """A problem found in a sheet's CSV copy, named as the workbook and sheet: the copy
+        is ours, not a file the user knows."""
+        if not self.from_workbook or exc.path != self.path:
+            return exc
+        sheet = self.sheet or first_sheet_name(self.shown)
+        return InputError(self.shown, exc.problem, exc.fix, sheet=sheet)
 
     def just_records(self) -> Iterator[Record]:
         for chunk, _ in self.chunks():
@@ -539,7 +617,82 @@ class _Source:
         return Record(record.row, record.values[:width], record.defect), outcome
 
 
+def _planner(config: RunConfig, source: _Source) -> Planner:
+    return Planner(
+        source.field_index,
+        config.identifier_type,
+        config.batch_size,
+        from_workbook=source.from_workbook,
+    )
+
+
 # --- opening the record ------------------------------------------------------------------
+
+
+def _open_workbook_run(
+    config: RunConfig, now: Callable[[], datetime]
+) -> tuple[_Source, Path, Journal]:
+    """A workbook's run reads its sheet from a CSV copy beside the result file and journal
+    (`<output>.sheet.csv`): a kill -9 leaves it there, not in /tmp, and --resume reads that
+    copy, so the rows and the journal's identity of the input are the ones the run began
+    with. The copy is deleted when the run finishes."""
+    workbook = config.input_path
+    if config.resume and config.output_path is None:
+        config = replace(config, output_path=_resumable_workbook_output(config))
+    kept = sheet_copy_path(config.output_path) if config.resume and config.output_path else None
+    if kept is not None and kept.exists():
+        log.info("resuming from the copy of the sheet the run began with: %s", kept)
+        if _mtime(workbook) > _mtime(kept):
+            log.warning(
+                "%s changed since the run began; the run goes on with the rows it began with "
+                "(a new run without --resume reads the workbook as it is now)",
+                workbook,
+            )
+        converted = replace(config, input_path=kept, input_name=workbook)
+        source = _Source.open(converted, whole=True)
+        config.check_connection()
+        identity = JournalIdentity(source.sha256, config.identity_options())
+        return source, *_open_record(converted, identity, now)
+    # Converted beside where the result goes, then named after it once the run holds the
+    # journal's lock: a run refused (or an --overwrite of a run still going) touches no copy.
+    folder = config.output_path.parent if config.output_path else DEFAULT_FOLDER
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=folder, prefix=".batch-revoke-sheet-", suffix=".csv")
+    except OSError as exc:
+        raise _cannot_start(StorageError(folder, exc.strerror or str(exc))) from exc
+    partial = Path(name)
+    converted = replace(config, input_path=partial, input_name=workbook)
+    try:
+        with open(handle, "w", encoding="utf-8", newline="") as out:
+            _convert(converted, out)
+        source = _Source.open(converted, whole=True)
+        config.check_connection()
+        identity = JournalIdentity(source.sha256, config.identity_options())
+        output, journal = _open_record(converted, identity, now)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    copy = sheet_copy_path(output)
+    partial.replace(copy)  # same folder: a rename, so its size and time (the stamp) hold
+    return replace(source, path=copy), output, journal
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _resumable_workbook_output(config: RunConfig) -> Path:
+    """--resume of a workbook without --output: the run of this sheet's rows, found by
+    the content of a fresh conversion (its own copy is then read, not this one)."""
+    with _sheet_in_temp(config) as converted:
+        source = _Source.open(converted, whole=True)
+        return _resumable_output(
+            converted, JournalIdentity(source.sha256, config.identity_options())
+        )
 
 
 def _open_record(

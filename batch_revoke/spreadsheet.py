@@ -1,5 +1,8 @@
 """An .xlsx workbook -> the CSV the reader takes: every cell as the text Excel shows, so ids
-typed into Excel (and stored by it as numbers) arrive as the digits they were."""
+typed into Excel (and stored by it as numbers) arrive as the digits they were, and dates as
+their format shows them. A formula with no saved value is written as its formula, which the
+validator reports (a workbook's text that starts with = gets Excel's apostrophe, so the two
+never meet)."""
 
 from __future__ import annotations
 
@@ -7,12 +10,16 @@ import csv
 import datetime as dt
 import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from batch_revoke.errors import InputError
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+LEGACY_SUFFIXES = (".xls",)
+SHEET_COPY_SUFFIX = ".sheet.csv"
+SAVE_AS_XLSX = "open it in Excel and save it as .xlsx (Excel Workbook)"
 _ZEROS = re.compile(r'^"?0+"?$')  # a format like 000000: Excel pads with zeros
 
 
@@ -20,34 +27,120 @@ def is_workbook(path: Path) -> bool:
     return path.suffix.lower() in WORKBOOK_SUFFIXES
 
 
-def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> None:
+def is_legacy_workbook(path: Path) -> bool:
+    return path.suffix.lower() in LEGACY_SUFFIXES
+
+
+def legacy_workbook(path: Path | str) -> InputError:
+    return InputError(path, "is a legacy Excel 97-2003 workbook (.xls), not .xlsx", SAVE_AS_XLSX)
+
+
+def sheet_copy_path(output: Path) -> Path:
+    """Where a run keeps the CSV copy of its sheet: beside its result file and journal, so a
+    kill -9 leaves it with them (not in /tmp) and --resume reads the very rows it began with."""
+    return output.with_name(output.name + SHEET_COPY_SUFFIX)
+
+
+def first_sheet_name(path: Path) -> str:
+    """The name of the sheet a run reads when no --sheet is given, for messages."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True)
+    except Exception:  # only a message depends on it; the read itself reports the problem
+        return "1"
+    try:
+        return str(book.worksheets[0].title)
+    finally:
+        book.close()
+
+
+@dataclass
+class SheetRead:
+    """What converting a sheet found, beyond the CSV: its name, and per column how many
+    cells hold a value and how many of those are formulas with no saved value."""
+
+    name: str
+    filled: dict[int, int] = field(default_factory=dict)
+    unsaved: dict[int, int] = field(default_factory=dict)
+
+    def only_unsaved_formulas(self, column: int) -> bool:
+        """Every value of the column below the header is a formula with no saved value."""
+        filled = self.filled.get(column, 0)
+        return filled > 0 and self.unsaved.get(column, 0) == filled
+
+
+def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
     """The sheet named `sheet` (default: the first) written to `out` as CSV."""
     from openpyxl import load_workbook  # imported here: only workbook runs need it
 
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        # Saved values, and beside them the formulas: openpyxl gives one or the other per load.
+        values = load_workbook(path, read_only=True, data_only=True)
+        formulas = load_workbook(path, read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise InputError(
             path, f"cannot be read as an Excel workbook ({exc})", "save it again from Excel"
         ) from exc
     try:
-        if sheet and sheet not in book.sheetnames:
-            names = ", ".join(repr(name) for name in book.sheetnames)
+        if sheet and sheet not in values.sheetnames:
+            names = ", ".join(repr(name) for name in values.sheetnames)
             raise InputError(path, f"has no sheet {sheet!r}", f"its sheets are {names}")
-        rows = (book[sheet] if sheet else book.worksheets[0]).iter_rows()
+        shown, written = (
+            (values[sheet], formulas[sheet])
+            if sheet
+            else (values.worksheets[0], formulas.worksheets[0])
+        )
+        found = SheetRead(str(shown.title))
         writer = csv.writer(out, lineterminator="\n")
-        for row in rows:
-            writer.writerow(
-                [cell_text(cell.value, getattr(cell, "number_format", "")) for cell in row]
-            )
+        for number, (row, as_written) in enumerate(
+            zip(shown.iter_rows(), written.iter_rows(), strict=True)
+        ):
+            cells = [_cell(cell, source) for cell, source in zip(row, as_written, strict=True)]
+            if number:
+                _count(found, cells, as_written)
+            writer.writerow(cells)
+        return found
     finally:
-        book.close()
+        values.close()
+        formulas.close()
+
+
+def _cell(cell: Any, source: Any) -> str:
+    if _unsaved_formula(cell, source):
+        # Written by a script and never recalculated (Excel saves every formula's value;
+        # openpyxl and the like cannot compute one): there is no value to show.
+        formula = source.value if isinstance(source.value, str) else source.value.text
+        return str(formula) if str(formula).startswith("=") else f"={formula}"
+    text = cell_text(cell.value, getattr(cell, "number_format", "General"))
+    if text.startswith("=") and getattr(cell, "data_type", "") == "s":
+        return "'" + text  # text, not a formula: Excel's own mark for that
+    return text
+
+
+def _unsaved_formula(cell: Any, source: Any) -> bool:
+    """A formula cell with no saved value. Excel saves an empty text result as type "str"
+    with an empty value: that one is blank, as Excel shows it (formulas dragged below the
+    data must not make records)."""
+    return (
+        cell.value is None
+        and getattr(source, "data_type", "") == "f"
+        and getattr(cell, "data_type", "") != "str"
+    )
+
+
+def _count(found: SheetRead, cells: list[str], as_written: Any) -> None:
+    for column, (text, source) in enumerate(zip(cells, as_written, strict=True)):
+        if text.strip():
+            found.filled[column] = found.filled.get(column, 0) + 1
+            if text.startswith("=") and getattr(source, "data_type", "") == "f":  # see _cell
+                found.unsaved[column] = found.unsaved.get(column, 0) + 1
 
 
 def cell_text(value: Any, number_format: str = "General") -> str:
     """What Excel shows for a cell, for the values ids come as. A whole number is its
     digits (never 6.209E+07); a zero-padding format (000000) keeps its zeros; text is as
-    typed (Excel's leading apostrophe is not part of it)."""
+    typed (Excel's leading apostrophe is not part of it); a date as its format shows it."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -59,6 +152,146 @@ def cell_text(value: Any, number_format: str = "General") -> str:
         return digits
     if isinstance(value, float):
         return repr(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
+    if isinstance(value, dt.datetime | dt.date | dt.time | dt.timedelta):
+        return date_text(value, number_format)
     return str(value)
+
+
+# --- dates and times as their number format shows them ---------------------------------------
+
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+# Excel shows these built-in formats in the system's short date (openpyxl names them by
+# their stored codes): as Excel in English (United States) shows them.
+_SHORT_DATE = {"mm-dd-yy": "m/d/yyyy", "m/d/yy h:mm": "m/d/yyyy h:mm"}
+_TOKEN = re.compile(r'"[^"]*"|\\.|_.|\*.|\[[^\]]*\]|am/pm|a/p|y+|m+|d+|h+|s+|\.0+|.', re.IGNORECASE)
+_EPOCH = dt.datetime(1899, 12, 30)  # Excel's day 0 (with the 1900 leap-year bug folded in)
+
+
+def date_text(value: dt.datetime | dt.date | dt.time | dt.timedelta, number_format: str) -> str:
+    """A date, time or duration as Excel shows it under `number_format`: the common codes
+    (y, m, d, h, m, s, AM/PM, [h], fractions of a second, quoted text). General, which Excel
+    shows as a serial number, is shown as Excel's default date format instead."""
+    code = _first_section(number_format or "General")
+    code = _SHORT_DATE.get(code.lower(), code)
+    if isinstance(value, dt.timedelta):
+        moment = _EPOCH + value
+    elif isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day)
+    else:
+        moment = dt.datetime.combine(_EPOCH.date(), value)
+    tokens = _TOKEN.findall(code)
+    if not any(t[0].lower() in "ymdhs" or t.lower().startswith("[h") for t in tokens):
+        if isinstance(value, dt.time):
+            code = "h:mm:ss"
+        elif isinstance(value, dt.timedelta):
+            code = "[h]:mm:ss"
+        else:
+            has_time = moment.time() != dt.time()
+            code = "m/d/yyyy h:mm" if has_time else "m/d/yyyy"
+        tokens = _TOKEN.findall(code)
+    return _render(tokens, moment, value)
+
+
+def _first_section(code: str) -> str:
+    """The format for positive values: the text before the first unquoted `;`."""
+    quoted = False
+    for position, char in enumerate(code):
+        if char == '"':
+            quoted = not quoted
+        elif char == ";" and not quoted:
+            return code[:position]
+    return code
+
+
+def _render(tokens: list[str], moment: dt.datetime, value: object) -> str:
+    twelve = any(t.lower() in ("am/pm", "a/p") for t in tokens)
+    lowered = [t.lower() for t in tokens]
+    parts: list[str] = []
+    for index, token in enumerate(tokens):
+        low = lowered[index]
+        head = low[0]
+        if token.startswith('"'):
+            parts.append(token[1:-1])
+        elif head == "\\" or head == "_":
+            parts.append(token[1] if head == "\\" else " ")
+        elif head == "*":
+            continue  # fill to the column's width: nothing to fill in a CSV
+        elif head == "[":
+            parts.append(_elapsed(low, moment, value))
+        elif head == "y":
+            parts.append(f"{moment.year % 100:02d}" if len(low) <= 2 else f"{moment.year:04d}")
+        elif head == "m" and low not in ("am/pm",) and _is_minutes(lowered, index):
+            parts.append(f"{moment.minute:02d}" if len(low) >= 2 else str(moment.minute))
+        elif head == "m" and low != "am/pm":
+            parts.append(_month(moment, len(low)))
+        elif head == "d":
+            parts.append(_day(moment, len(low)))
+        elif head == "h":
+            hour = (moment.hour % 12 or 12) if twelve else moment.hour
+            parts.append(f"{hour:02d}" if len(low) >= 2 else str(hour))
+        elif head == "s":
+            parts.append(f"{moment.second:02d}" if len(low) >= 2 else str(moment.second))
+        elif head == "." and len(low) > 1:
+            parts.append("." + f"{moment.microsecond:06d}"[: len(low) - 1])
+        elif low in ("am/pm", "a/p"):
+            after = moment.hour >= 12
+            text = ("PM" if after else "AM") if low == "am/pm" else ("P" if after else "A")
+            parts.append(text if token[0].isupper() else text.lower())
+        else:
+            parts.append(token)
+    return "".join(parts)
+
+
+def _is_minutes(lowered: list[str], index: int) -> bool:
+    """`m` is minutes right after an hour or right before seconds, and a month elsewhere."""
+    for step, wanted in ((-1, "h"), (1, "s")):
+        position = index + step
+        while 0 <= position < len(lowered):
+            token = lowered[position]
+            if token[0] in "ymdhs" or token.startswith("["):
+                return token[0] == wanted or token.startswith(f"[{wanted}")
+            position += step
+    return False
+
+
+def _month(moment: dt.datetime, width: int) -> str:
+    name = _MONTHS[moment.month - 1]
+    return {1: str(moment.month), 2: f"{moment.month:02d}", 3: name[:3], 5: name[0]}.get(
+        width, name
+    )
+
+
+def _day(moment: dt.datetime, width: int) -> str:
+    name = _DAYS[moment.weekday()]
+    return {1: str(moment.day), 2: f"{moment.day:02d}", 3: name[:3]}.get(width, name)
+
+
+def _elapsed(token: str, moment: dt.datetime, value: object) -> str:
+    """[h], [mm], [ss]: a duration's total hours, minutes or seconds; other brackets (a
+    colour, a locale) show nothing."""
+    span = value if isinstance(value, dt.timedelta) else moment - _EPOCH
+    seconds = int(span.total_seconds())
+    unit = token.strip("[]")
+    if unit and set(unit) == {"h"}:
+        return str(seconds // 3600).zfill(len(unit))
+    if unit and set(unit) == {"m"}:
+        return str(seconds // 60).zfill(len(unit))
+    if unit and set(unit) == {"s"}:
+        return str(seconds).zfill(len(unit))
+    return ""

@@ -87,14 +87,16 @@ def run_cli(
     )
 
 
-def start_cli(running: RunningSandbox | None, *args: str, **popen) -> subprocess.Popen:
+def start_cli(
+    running: RunningSandbox | None, *args: str, env: dict[str, str] | None = None, **popen
+) -> subprocess.Popen:
     """The CLI in the background, to be interrupted; stderr is piped."""
     return subprocess.Popen(
         [sys.executable, "-m", "batch_revoke", "run", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=cli_env(running),
+        env=cli_env(running, env),
         **popen,
     )
 
@@ -689,3 +691,58 @@ def test_rows_appended_to_the_input_during_a_run_are_never_sent(tmp_path):
     assert "changed since the run started reading it" in stderr
     assert "999999999" not in sent
     assert "Traceback" not in stderr
+
+
+def sample_workbook(path: Path, rows: int | None = None) -> Path:
+    """The sample as an .xlsx, every cell the sample's text."""
+    from openpyxl import Workbook
+
+    with SAMPLE.open(encoding="utf-8", newline="") as handle:
+        lines = list(csv.reader(handle))
+    book = Workbook()
+    for line in lines[: None if rows is None else rows + 1]:
+        book.active.append(line)
+    book.save(path)
+    return path
+
+
+def test_a_workbook_run_killed_keeps_its_sheet_copy_beside_the_result_and_resume_reads_it(
+    tmp_path,
+):
+    temp = tmp_path / "tmp"  # the run's temporary folder, to see that nothing is left in it
+    temp.mkdir()
+    book = sample_workbook(tmp_path / "revoke.xlsx")
+    out = tmp_path / "results" / "revoke.csv"
+    copy = tmp_path / "results" / "revoke.csv.sheet.csv"
+    env = {"TMPDIR": str(temp)}
+    with sandbox(latency_ms=(500.0, 500.0)) as (running, _state):
+        process = start_cli(running, str(book), "-o", str(out), "--concurrency", "1", env=env)
+        wait_for(lambda: len(running.requests) >= 1)
+        assert copy.exists()
+        process.kill()
+        process.communicate(timeout=30)
+        assert process.returncode == -signal.SIGKILL
+        assert copy.exists()
+        assert list(temp.iterdir()) == []
+        sample_workbook(book, rows=1)  # edited meanwhile: the run goes on with its own rows
+        resumed = run_cli(running, str(book), "-o", str(out), "--resume", env=env)
+    assert resumed.returncode == 1, resumed.stderr
+    assert "resuming from the copy of the sheet the run began with" in resumed.stderr
+    assert "revoke.xlsx changed since the run began" in resumed.stderr
+    rows = results(out)
+    assert [r["row"] for r in rows] == [str(n) for n in range(1, 18)]
+    # 9, not the sample's 8: in a sheet, row 17's stray field is a cell, not a broken record.
+    assert [r["status"] for r in rows].count("revoked") == 9
+    assert sorted(p.name for p in out.parent.iterdir()) == ["revoke.csv", "revoke.csv.journal"]
+    assert list(temp.iterdir()) == []
+
+
+def test_a_legacy_xls_is_refused_in_one_line_with_no_traceback(tmp_path):
+    path = tmp_path / "export.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024))
+    done = run_cli(None, str(path), "--dry-run")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"batch-revoke: error: {path}: is a legacy Excel 97-2003 workbook (.xls), not .xlsx; "
+        "open it in Excel and save it as .xlsx (Excel Workbook)"
+    ]
