@@ -276,15 +276,21 @@ def _maybe_earlier(message: str, earlier_unknown: str) -> str:
 def sent_blind(outcome: RowOutcome, row: Row) -> RowOutcome:
     """The answer to a row sent again without a read-back (the read-back cannot take its
     customer) after an attempt whose answer was lost: "nothing there to revoke" may mean that
-    attempt revoked it, so it says what a person must check instead of claiming either."""
-    if outcome.status is not Status.FAILED or outcome.error_code not in NOT_PRESENT_CODES:
-        return outcome
+    attempt revoked it, and a lost answer again settles nothing, so either says what a person
+    must check instead of claiming anything."""
     what = f"earned badge {row.earned_badge_id}" if row.earned_badge_id else "the enrolment"
-    return replace(
-        outcome,
-        status=Status.UNCONFIRMED,
-        error_message=f"{outcome.error_message}; an earlier attempt's answer was lost and may "
-        f"have revoked it (the read-back takes a customer id, not a {row.identifier_type}): "
-        f"check {what} of badge {row.badge_meta_id} for the customer with "
-        f"{row.identifier_type} {row.customer_id} in the Capillary UI. It is not sent again",
+    check = (
+        f"the read-back takes a customer id, not a {row.identifier_type}: check {what} of "
+        f"badge {row.badge_meta_id} for the customer with {row.identifier_type} "
+        f"{row.customer_id} in the Capillary UI"
     )
+    if outcome.status is Status.FAILED and outcome.error_code in NOT_PRESENT_CODES:
+        message = (
+            f"{outcome.error_message}; an earlier attempt's answer was lost and may have "
+            f"revoked it ({check}). It is not sent again"
+        )
+    elif outcome.status is Status.UNCONFIRMED:
+        message = f"{outcome.error_message}; {check}, or --resume sends it again"
+    else:
+        return outcome
+    return replace(outcome, status=Status.UNCONFIRMED, error_message=message)

@@ -33,7 +33,7 @@ from batch_revoke.sandbox import (
     running_sandbox,
 )
 from batch_revoke.sandbox.server import bind_loopback, demo_credentials, serve_forever
-from batch_revoke.writer import format_summary, write_text_atomically
+from batch_revoke.writer import DEFAULT_FOLDER, format_summary, write_text_atomically
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -288,6 +288,22 @@ def record_options(function: F) -> F:
             help="Replace an existing --output and its journal (otherwise refused).",
         ),
         click.option(
+            "--auto-resume",
+            is_flag=True,
+            help="For a job run on a schedule: first finish every run in --output-dir that "
+            "stopped before it was done (from its own copy of its input), then run INPUT once: "
+            "resume its unfinished run, report a finished one (nothing sent), or start a new "
+            "run with a dated result file. The same command works every night.",
+        ),
+        click.option(
+            "--output-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=str(DEFAULT_FOLDER),
+            show_default=True,
+            help="Where result files get their default dated names, and where --resume and "
+            "--auto-resume look for runs.",
+        ),
+        click.option(
             "--sheet",
             default="",
             metavar="NAME",
@@ -536,11 +552,18 @@ def verify(result_path: Path, **options: Any) -> None:
 def _run_job(config: RunConfig) -> RunReport:
     """The run, with the live display when a person watches a terminal."""
     target = click.get_current_context().params.get("summary_json")
-    if target and target != "-" and (Path(target).is_dir() or not Path(target).parent.is_dir()):
-        raise ConfigError(  # found before anything is sent, not after the whole run
-            f"--summary-json {target} is a folder or its folder does not exist",
-            "pass a file path in an existing folder, or - for stdout",
-        )
+    if target and target != "-":
+        # Found before anything is sent, not after the whole run. Its folder is made, as the
+        # result file's is: a scheduled job's first night finds none.
+        try:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            problem = "is a folder" if Path(target).is_dir() else ""
+        except OSError as exc:
+            problem = f"cannot be written ({exc.strerror or exc})"
+        if problem:
+            raise ConfigError(
+                f"--summary-json {target} {problem}", "pass a file path, or - for stdout"
+            )
     if config.dry_run or not click.get_current_context().meta.get("live"):
         return run_job(config, handle_signals=True)
     with LiveProgress() as live:
@@ -589,24 +612,24 @@ def _config(input_path: Path, options: dict[str, Any], *, with_host: bool) -> Ru
         identifier_type=IdentifierType.parse(options["identifier_type"]) or IdentifierType.ID,
         resume=options["resume"],
         overwrite=options["overwrite"],
+        auto_resume=options["auto_resume"],
+        output_dir=options["output_dir"],
         excel=options["excel"],
         sheet=options["sheet"],
     )
 
 
 def _finish(report: RunReport) -> NoReturn:
-    summary = format_summary(
-        report.tally,
-        report.output_path,
-        report.elapsed,
-        dry_run=report.dry_run,
-        aborted=report.aborted,
-        journal=report.journal_path,
-        read_backs=report.read_backs,
-        incomplete=report.incomplete,
-        throttled=report.throttled,
-        pace=report.pace,
-        estimate=report.estimate,
+    summary = "\n".join(
+        [
+            *(
+                f"finished first, a run that had stopped: {earlier.output_path} "
+                f"({earlier.tally.total} rows, exit status {int(earlier.exit_status)})"
+                for earlier in report.earlier
+            ),
+            *([report.note] if report.note else []),
+            _summary(report),
+        ]
     )
     resume = resume_command(sys.argv[1:], report.output_path) if report.resumable else None
     if click.get_current_context().meta.get("json_log"):
@@ -629,8 +652,27 @@ def _finish(report: RunReport) -> NoReturn:
     sys.exit(report.exit_status)
 
 
+def _summary(report: RunReport) -> str:
+    return format_summary(
+        report.tally,
+        report.output_path,
+        report.elapsed,
+        dry_run=report.dry_run,
+        aborted=report.aborted,
+        journal=report.journal_path,
+        read_backs=report.read_backs,
+        incomplete=report.incomplete,
+        throttled=report.throttled,
+        pace=report.pace,
+        estimate=report.estimate,
+    )
+
+
 def resume_command(argv: list[str], output: Path) -> str:
-    """The command as given, with the output named and --resume added (--overwrite dropped)."""
+    """The command as given, with the output named and --resume added (--overwrite dropped);
+    with --auto-resume, the command as given finishes the run."""
+    if "--auto-resume" in argv:
+        return shlex.join(["batch-revoke", *argv])
     args = [arg for arg in argv if arg != "--overwrite"]
     named = any(arg in ("-o", "--output") or arg.startswith("--output=") for arg in args)
     if not named:

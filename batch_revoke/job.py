@@ -39,8 +39,12 @@ from batch_revoke.journal import (
     JOURNAL_SUFFIX,
     Journal,
     JournalIdentity,
+    RunOnDisk,
     find_journal,
+    input_copy_path,
     journal_path,
+    run_at,
+    runs_in,
 )
 from batch_revoke.model import (
     MAX_BATCH_SIZE,
@@ -65,7 +69,6 @@ from batch_revoke.spreadsheet import (
     is_legacy_workbook,
     is_workbook,
     legacy_workbook,
-    sheet_copy_path,
     workbook_to_csv,
 )
 from batch_revoke.verify import Unsettled, verify
@@ -150,6 +153,9 @@ class RunConfig:
     input_name: Path | None = None  # the input as named to people, when input_path is a copy
     excel: bool = False  # the result file for Excel: a BOM, and no cell runs as a formula
     sheet: str = ""  # of an .xlsx input; "": the first
+    # For schedulers: finish any run stopped earlier, then this input once (see _scheduled).
+    auto_resume: bool = False
+    output_dir: Path = DEFAULT_FOLDER  # where default-named result files go
 
     @property
     def shown_input(self) -> Path:
@@ -158,7 +164,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         # Library callers may pass text where the CLI passes parsed values; anything else is
         # refused here, at construction, not half-way through a run.
-        for name in ("input_path", "output_path"):
+        for name in ("input_path", "output_path", "output_dir"):
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, Path(value))
@@ -198,6 +204,14 @@ class RunConfig:
             raise ConfigError("--resume and --overwrite both given", "pass one of them")
         if self.resume and self.dry_run:
             raise ConfigError("--resume and --dry-run both given", "a dry run has no journal")
+        if self.auto_resume and self.settle_result:
+            raise ConfigError("--auto-resume is for `run`", "leave it out of `verify`")
+        if self.auto_resume and (self.resume or self.overwrite or self.dry_run):
+            other = "--resume" if self.resume else "--overwrite" if self.overwrite else "--dry-run"
+            raise ConfigError(
+                f"--auto-resume and {other} both given",
+                "--auto-resume resumes what is unfinished and starts what is new by itself",
+            )
 
     def check_connection(self) -> None:
         if self.dry_run:
@@ -233,13 +247,17 @@ class RunReport:
     throttled: int = 0  # calls answered 429
     pace: str = ""  # the pace the run settled on, for people
     estimate: str = ""  # a dry run's planned calls and, with --rate-limit, how long they take
+    earlier: tuple[RunReport, ...] = ()  # --auto-resume: runs stopped earlier, finished first
+    note: str = ""  # what a person should know of how this run came about
 
     @property
     def exit_status(self) -> ExitStatus:
+        """This run's status, or an earlier run's (--auto-resume) when that is worse."""
         if self.aborted or self.incomplete:
             return ExitStatus.ABORTED
         done = Status.PLANNED if self.dry_run else Status.REVOKED
-        return ExitStatus.OK if self.tally.all_done(done) else ExitStatus.NOT_ALL_REVOKED
+        status = ExitStatus.OK if self.tally.all_done(done) else ExitStatus.NOT_ALL_REVOKED
+        return max([status, *(report.exit_status for report in self.earlier)])
 
     @property
     def resumable(self) -> bool:
@@ -274,6 +292,15 @@ class RunReport:
             "output": str(self.output_path),
             "journal": str(self.journal_path) if self.journal_path else None,
             "resume_command": resume_command,
+            "earlier_runs": [
+                {
+                    "output": str(report.output_path),
+                    "exit_status": int(report.exit_status),
+                    "rows": {"total": report.tally.total}
+                    | {s.value: report.tally.by_status.get(s, 0) for s in Status},
+                }
+                for report in self.earlier
+            ],
         }
 
 
@@ -306,6 +333,8 @@ def run_job(
     with _rare_collections(), _spooled(config) as config:
         if config.dry_run:
             report = _dry_run(config, now, handle_signals)
+        elif config.auto_resume:
+            report = _scheduled(config, transport, sleep, now, handle_signals)
         else:
             report = _run(config, transport, sleep, now, handle_signals)
     report.elapsed = time.monotonic() - started
@@ -416,8 +445,8 @@ def _run(
     handle_signals: bool,
 ) -> RunReport:
     with raising_interrupts(handle_signals):  # until the run's own handlers take over
-        if is_workbook(config.input_path):
-            source, output, journal = _open_workbook_run(config, now)
+        if is_workbook(config.input_path) or config.auto_resume:
+            source, output, journal = _open_copied_run(config, now)
         else:
             source = _Source.open(config, whole=True)
             config.check_connection()
@@ -446,15 +475,98 @@ def _run(
             pace=run.pacer.describe() if run.pacer and run.pacer.pace else "",
         )
         report.tally.http_calls, report.tally.retries = run.http_calls, run.retries
-        _finish(source, journal, report, handle_signals, excel=config.excel)
+        # A resume writes the result file as the run began it (--excel or not).
+        excel = config.excel or journal.meta().get("excel") == "1"
+        _finish(source, journal, report, handle_signals, excel=excel)
         if not aborted and not report.incomplete:
             journal.set_meta(state="finished")
-            if source.from_workbook:
-                source.path.unlink(missing_ok=True)  # the sheet's copy: nothing left to resume
+            if source.path == input_copy_path(output):
+                source.path.unlink(missing_ok=True)  # the run's copy: nothing left to resume
     finally:
         planner.close()
         journal.close()
     return report
+
+
+def _scheduled(
+    config: RunConfig,
+    transport: httpx.AsyncBaseTransport | None,
+    sleep: Sleep,
+    now: Callable[[], datetime],
+    handle_signals: bool,
+) -> RunReport:
+    """--auto-resume, for a scheduler that runs the same command every night: first every
+    run in --output-dir that was stopped (killed, interrupted, throttled too long) is
+    finished from its own copy of its input, whatever the input is now; then this input
+    once: resumed if a run of it is unfinished, reported (nothing sent) if one finished,
+    otherwise a new run with a dated result file, keeping a copy of its input."""
+
+    def run(settings: RunConfig) -> RunReport:
+        return _run(settings, transport, sleep, now, handle_signals)
+
+    earlier: list[RunReport] = []
+    if config.output_path is None:
+        for stopped in runs_in(config.output_dir):
+            if stopped.finished or not stopped.copy.is_file():
+                continue
+            log.warning(
+                "finishing the run begun %s that stopped before it was done (input %s, results %s)",
+                _when(stopped.created),
+                stopped.input_name or "?",
+                stopped.output,
+            )
+            report = run(
+                replace(
+                    config,
+                    input_path=stopped.copy,
+                    input_name=Path(stopped.input_name) if stopped.input_name else None,
+                    output_path=stopped.output,
+                    resume=True,
+                    auto_resume=False,
+                    sheet="",
+                )
+            )
+            if report.exit_status is ExitStatus.ABORTED:
+                # It stopped again: this input would meet the same wall. The next run
+                # finishes both.
+                return replace(report, earlier=tuple(earlier), note="this input was not begun")
+            earlier.append(report)
+    done = _this_input_run(config)
+    if done is None:
+        report = run(config)
+    else:
+        report = run(replace(config, output_path=done.output, resume=True, auto_resume=False))
+        if done.finished:
+            report.note = (
+                f"this input was revoked by the run begun {_when(done.created)}: nothing was "
+                "sent, and its result file was written again"
+            )
+    report.earlier = tuple(earlier)
+    return report
+
+
+def _this_input_run(config: RunConfig) -> RunOnDisk | None:
+    """The run of this very input (by content) that --auto-resume goes on with, if any."""
+    sha256 = _input_sha256(config)
+    if config.output_path is None:
+        return find_journal(config.output_dir, input_stem(config.shown_input), sha256)
+    if not journal_path(config.output_path).exists():
+        return None
+    found = run_at(config.output_path)
+    if found is None or found.input_sha256 != sha256:
+        raise ConfigError(
+            f"{journal_path(config.output_path)} is the journal of a run of another input",
+            "for a job run on a schedule, leave out -o: each run's results get a dated name "
+            "in --output-dir, and --auto-resume finds its own",
+        )
+    return found
+
+
+def _input_sha256(config: RunConfig) -> str:
+    if is_workbook(config.input_path):
+        with _sheet_in_temp(config) as converted:
+            return _Source.open(converted, whole=True).sha256
+    return _Source.open(config, whole=True).sha256
 
 
 def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool) -> RunReport:
@@ -629,17 +741,18 @@ def _planner(config: RunConfig, source: _Source) -> Planner:
 # --- opening the record ------------------------------------------------------------------
 
 
-def _open_workbook_run(
+def _open_copied_run(
     config: RunConfig, now: Callable[[], datetime]
 ) -> tuple[_Source, Path, Journal]:
-    """A workbook's run reads its sheet from a CSV copy beside the result file and journal
-    (`<output>.sheet.csv`): a kill -9 leaves it there, not in /tmp, and --resume reads that
-    copy, so the rows and the journal's identity of the input are the ones the run began
-    with. The copy is deleted when the run finishes."""
+    """A run that reads its own copy of its input, beside the result file and journal
+    (`input_copy_path`): a workbook's sheet as CSV, or (--auto-resume) the CSV itself. A kill
+    -9 leaves it there, not in /tmp, and --resume reads that copy, so the rows and the
+    journal's identity of the input are the ones the run began with, even when the input
+    was replaced since. The copy is deleted when the run finishes."""
     workbook = config.input_path
     if config.resume and config.output_path is None:
         config = replace(config, output_path=_resumable_workbook_output(config))
-    kept = sheet_copy_path(config.output_path) if config.resume and config.output_path else None
+    kept = input_copy_path(config.output_path) if config.resume and config.output_path else None
     if kept is not None and kept.exists():
         log.info("resuming from the copy of the sheet the run began with: %s", kept)
         if _mtime(workbook) > _mtime(kept):
@@ -655,7 +768,7 @@ def _open_workbook_run(
         return source, *_open_record(converted, identity, now)
     # Converted beside where the result goes, then named after it once the run holds the
     # journal's lock: a run refused (or an --overwrite of a run still going) touches no copy.
-    folder = config.output_path.parent if config.output_path else DEFAULT_FOLDER
+    folder = config.output_path.parent if config.output_path else config.output_dir
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(dir=folder, prefix=".batch-revoke-sheet-", suffix=".csv")
@@ -664,8 +777,12 @@ def _open_workbook_run(
     partial = Path(name)
     converted = replace(config, input_path=partial, input_name=workbook)
     try:
-        with open(handle, "w", encoding="utf-8", newline="") as out:
-            _convert(converted, out)
+        if is_workbook(workbook):
+            with open(handle, "w", encoding="utf-8", newline="") as out:
+                _convert(converted, out)
+        else:
+            with open(handle, "wb") as out, workbook.open("rb") as given:
+                shutil.copyfileobj(given, out)
         source = _Source.open(converted, whole=True)
         config.check_connection()
         identity = JournalIdentity(source.sha256, config.identity_options())
@@ -673,7 +790,7 @@ def _open_workbook_run(
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    copy = sheet_copy_path(output)
+    copy = input_copy_path(output)
     partial.replace(copy)  # same folder: a rename, so its size and time (the stamp) hold
     return replace(source, path=copy), output, journal
 
@@ -705,14 +822,20 @@ def _open_record(
         output = config.output_path or _resumable_output(config, identity)
         journal = Journal.resume(journal_path(output), identity)
         try:
-            claim_output(output, config.shown_input, now(), replace_existing=True, label=label)
+            # A finished run's complete file stays until its rewrite replaces it whole.
+            if journal.meta().get("state") != "finished":
+                claim_output(output, config.shown_input, now(), replace_existing=True, label=label)
         except BaseException:
             journal.close()
             raise
         return output, journal
     output = _claim(config, now)
     try:
-        return output, Journal.create(journal_path(output), identity)
+        journal = Journal.create(journal_path(output), identity)
+        # What a later resume needs that is not the run's identity: the input's name (its
+        # copy may be all that is left of it) and whether the result file is for Excel.
+        journal.set_meta(input=str(config.shown_input), excel="1" if config.excel else "")
+        return output, journal
     except (StorageError, ConfigError) as exc:
         if isinstance(exc, StorageError) or not journal_path(output).exists():
             output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
@@ -739,7 +862,12 @@ def _claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
     label = "verified" if config.settle_result else "results"
     try:
         return claim_output(
-            requested, config.shown_input, now(), replace_existing=config.overwrite, label=label
+            requested,
+            config.shown_input,
+            now(),
+            replace_existing=config.overwrite,
+            folder=config.output_dir,
+            label=label,
         )
     except StorageError as exc:
         raise _cannot_start(exc) from exc
@@ -758,15 +886,28 @@ def _remove_journal(path: Path) -> None:
 
 
 def _resumable_output(config: RunConfig, identity: JournalIdentity) -> Path:
-    """--resume without --output: the newest journal in output/ of a run of this very file."""
-    found = find_journal(DEFAULT_FOLDER, input_stem(config.shown_input), identity.input_sha256)
+    """--resume without --output: the newest run in --output-dir of this very file, when it
+    has not finished (resuming a finished run is asked for by naming it with -o)."""
+    folder = config.output_dir
+    found = find_journal(folder, input_stem(config.shown_input), identity.input_sha256)
     if found is None:
         raise ConfigError(
-            f"no journal of a run of {config.shown_input} in {DEFAULT_FOLDER}/",
+            f"no journal of a run of {config.shown_input} in {folder}/",
             "pass the run's result file with --output (its journal is beside it)",
         )
-    log.info("resuming the run of %s", found)
-    return found
+    if found.finished:
+        raise ConfigError(
+            f"the newest run of {config.shown_input} in {folder}/ finished "
+            f"({_when(found.created)}; results {found.output}): there is nothing to resume",
+            f"to write its result file again pass -o {found.output} --resume; to revoke the "
+            "file again, leave out --resume",
+        )
+    log.info("resuming the run begun %s, results %s", _when(found.created), found.output)
+    return found.output
+
+
+def _when(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
 
 
 # --- planning ----------------------------------------------------------------------------

@@ -69,24 +69,64 @@ def journal_path(output: Path) -> Path:
     return output.with_name(output.name + JOURNAL_SUFFIX)
 
 
-def find_journal(folder: Path, stem: str, input_sha256: str) -> Path | None:
-    """The result file of the newest run of this input (by content) that has a journal."""
-    found: list[tuple[float, Path]] = []
-    for path in folder.glob(f"{stem}-results-*.csv{JOURNAL_SUFFIX}"):
+INPUT_COPY_SUFFIX = ".input.csv"
+
+
+def input_copy_path(output: Path) -> Path:
+    """Where a run keeps its own copy of its input, beside its result file and journal: a
+    workbook's sheet as CSV, or (--auto-resume) the CSV it was given. A kill -9 leaves it
+    with them, and a resume reads the very rows the run began with, even if the input was
+    replaced since. Deleted when the run finishes."""
+    return output.with_name(output.name + INPUT_COPY_SUFFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOnDisk:
+    """A run found by its journal in a folder of results."""
+
+    output: Path  # its result file
+    input_sha256: str
+    input_name: str  # the input as named when the run began ("" before this was recorded)
+    finished: bool
+    created: float
+
+    @property
+    def copy(self) -> Path:
+        return input_copy_path(self.output)
+
+
+def run_at(output: Path) -> RunOnDisk | None:
+    """The run whose result file is `output`, read from its journal; None without one."""
+    path = journal_path(output)
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                row = db.execute("SELECT value FROM meta WHERE key = 'input_sha256'").fetchone()
-            finally:
-                db.close()
-        except sqlite3.Error:
-            continue
-        if row is not None and row[0] == input_sha256:
-            found.append((path.stat().st_mtime, path))
-    if not found:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            db.close()
+        created = float(meta.get("created") or path.stat().st_mtime)
+    except (sqlite3.Error, OSError, ValueError):
+        return None  # not a journal, or one being created
+    if "input_sha256" not in meta:
         return None
-    newest = max(found)[1]
-    return newest.with_name(newest.name.removesuffix(JOURNAL_SUFFIX))
+    finished = meta.get("state") == "finished"
+    return RunOnDisk(output, meta["input_sha256"], meta.get("input", ""), finished, created)
+
+
+def runs_in(folder: Path, stem: str = "*") -> list[RunOnDisk]:
+    """The runs whose result files have default names in `folder` (of inputs named `stem`),
+    oldest first."""
+    found = (
+        run_at(path.with_name(path.name.removesuffix(JOURNAL_SUFFIX)))
+        for path in folder.glob(f"{stem}-results-*.csv{JOURNAL_SUFFIX}")
+    )
+    return sorted((run for run in found if run), key=lambda run: (run.created, str(run.output)))
+
+
+def find_journal(folder: Path, stem: str, input_sha256: str) -> RunOnDisk | None:
+    """The newest run of this input (by content) in `folder` that has a journal."""
+    runs = [run for run in runs_in(folder, stem) if run.input_sha256 == input_sha256]
+    return runs[-1] if runs else None
 
 
 @dataclass(frozen=True, slots=True)

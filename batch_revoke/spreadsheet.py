@@ -18,7 +18,6 @@ from batch_revoke.errors import InputError
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 LEGACY_SUFFIXES = (".xls",)
-SHEET_COPY_SUFFIX = ".sheet.csv"
 SAVE_AS_XLSX = "open it in Excel and save it as .xlsx (Excel Workbook)"
 _ZEROS = re.compile(r'^"?0+"?$')  # a format like 000000: Excel pads with zeros
 
@@ -33,12 +32,6 @@ def is_legacy_workbook(path: Path) -> bool:
 
 def legacy_workbook(path: Path | str) -> InputError:
     return InputError(path, "is a legacy Excel 97-2003 workbook (.xls), not .xlsx", SAVE_AS_XLSX)
-
-
-def sheet_copy_path(output: Path) -> Path:
-    """Where a run keeps the CSV copy of its sheet: beside its result file and journal, so a
-    kill -9 leaves it with them (not in /tmp) and --resume reads the very rows it began with."""
-    return output.with_name(output.name + SHEET_COPY_SUFFIX)
 
 
 def first_sheet_name(path: Path) -> str:

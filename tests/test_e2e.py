@@ -713,7 +713,7 @@ def test_a_workbook_run_killed_keeps_its_sheet_copy_beside_the_result_and_resume
     temp.mkdir()
     book = sample_workbook(tmp_path / "revoke.xlsx")
     out = tmp_path / "results" / "revoke.csv"
-    copy = tmp_path / "results" / "revoke.csv.sheet.csv"
+    copy = tmp_path / "results" / "revoke.csv.input.csv"
     env = {"TMPDIR": str(temp)}
     with sandbox(latency_ms=(500.0, 500.0)) as (running, _state):
         process = start_cli(running, str(book), "-o", str(out), "--concurrency", "1", env=env)

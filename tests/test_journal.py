@@ -7,7 +7,7 @@ import re
 import pytest
 
 from batch_revoke.errors import ConfigError
-from batch_revoke.journal import Journal, JournalIdentity, find_journal, journal_path
+from batch_revoke.journal import Journal, JournalIdentity, find_journal, journal_path, runs_in
 from batch_revoke.model import Batch, Endpoint, Mode, Row, RowOutcome, Status
 from tests.conftest import customers_batch
 
@@ -90,8 +90,25 @@ def test_the_newest_journal_of_the_same_input_is_found(tmp_path):
     Journal.create(journal_path(older), IDENTITY).close()
     Journal.create(journal_path(newer), IDENTITY).close()
     Journal.create(journal_path(tmp_path / "in-results-3.csv"), JournalIdentity("x", {})).close()
-    assert find_journal(tmp_path, "in", "abc") == newer
+    found = find_journal(tmp_path, "in", "abc")
+    assert found is not None
+    assert (found.output, found.finished) == (newer, False)
     assert find_journal(tmp_path, "in", "nope") is None
+
+
+def test_runs_in_a_folder_say_which_finished_and_what_their_input_was(tmp_path):
+    done, stopped = tmp_path / "a-results-1.csv", tmp_path / "b-results-2.csv"
+    journal = Journal.create(journal_path(done), IDENTITY)
+    journal.set_meta(state="finished", input="in/a.csv")
+    journal.close()
+    Journal.create(journal_path(stopped), JournalIdentity("def", {})).close()
+    (tmp_path / "c-results-3.csv.journal").write_text("not a journal", encoding="utf-8")
+    runs = runs_in(tmp_path)
+    assert [(r.output, r.finished, r.input_name) for r in runs] == [
+        (done, True, "in/a.csv"),
+        (stopped, False, ""),
+    ]
+    assert runs[0].copy == tmp_path / "a-results-1.csv.input.csv"
 
 
 def test_one_run_at_a_time_per_journal(tmp_path):

@@ -15,8 +15,9 @@ from openpyxl import Workbook
 from batch_revoke.chunker import validate
 from batch_revoke.client import BasicCredentials
 from batch_revoke.job import ErrorLimit, RunConfig, run_job
+from batch_revoke.journal import input_copy_path
 from batch_revoke.model import ExitStatus, IdentifierType, Record, RowOutcome
-from batch_revoke.spreadsheet import cell_text, date_text, sheet_copy_path
+from batch_revoke.spreadsheet import cell_text, date_text
 from tests.test_cli import invoke, read_rows
 
 BADGE = "670371e39235f02fd5d71cbd"
@@ -296,7 +297,7 @@ def test_a_runs_sheet_copy_is_beside_its_result_and_gone_when_it_finishes(tmp_pa
 
     report = sheet_run(path, out, api)
     assert report.exit_status is ExitStatus.OK
-    assert tmp_path / "out.csv.sheet.csv" in seen  # while the run lasts
+    assert tmp_path / "out.csv.input.csv" in seen  # while the run lasts
     assert sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx", "out.csv", "out.csv.journal"]
 
 
@@ -331,7 +332,7 @@ def test_a_stopped_run_keeps_its_copy_and_resume_reads_it_not_the_changed_workbo
     path = workbook(tmp_path / "book.xlsx", {"s": FORTY})
     out = tmp_path / "out.csv"
     stopped_run(path, out)
-    copy = tmp_path / "out.csv.sheet.csv"
+    copy = tmp_path / "out.csv.input.csv"
     assert copy.exists()
     workbook(path, {"s": [["badgeMetaId", "customerId"], ["B2", 99]]})  # edited meanwhile
     resumed = sheet_run(path, out, revoked_all, resume=True, batch_size=10, verify=False)
@@ -346,7 +347,7 @@ def test_resume_without_output_finds_the_workbooks_run_and_reads_its_copy(tmp_pa
     monkeypatch.chdir(tmp_path)
     path = workbook(tmp_path / "book.xlsx", {"s": FORTY})
     first = stopped_run(path, None)
-    copy = sheet_copy_path(first.output_path)
+    copy = input_copy_path(first.output_path)
     assert copy.parent == Path("output")
     assert copy.exists()
     resumed = sheet_run(path, None, revoked_all, resume=True, batch_size=10, verify=False)

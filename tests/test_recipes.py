@@ -1,0 +1,193 @@
+"""The README's scheduler recipes, run as printed on three consecutive nights against the
+sandbox as a real server: a new input each night, the second night killed mid-run. Every row
+of every night must end revoked, and each night's exit status must be what the README says."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from batch_revoke.sandbox import SandboxConfig, SandboxState, running_sandbox
+from batch_revoke.sandbox.server import RunningSandbox
+from tests.test_e2e import ROOT, cli_env, wait_for
+
+pytestmark = pytest.mark.e2e
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+NIGHTS = 3
+ROWS = 40  # a night: 30 revokeEarn rows (a call each) and 10 revokeIssuals rows
+
+
+def code_block(language: str, containing: str) -> str:
+    blocks = re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+    return next(block for block in blocks if containing in block)
+
+
+def cron_command(root: Path) -> str:
+    """The cron line's command, as cron hands it to sh (`%` is cron's newline, `\\%` a %)."""
+    line = next(
+        line for line in code_block("cron", "batch-revoke").splitlines() if line[:1].isdigit()
+    )
+    command = line.split(None, 5)[5]
+    assert "%" not in command.replace("\\%", ""), "an unescaped % is a newline to cron"
+    return command.replace("\\%", "%").replace("/srv/revokes", str(root))
+
+
+def airflow_command(root: Path, night: int) -> str:
+    """The BashOperator's bash_command, rendered as Airflow renders its template."""
+    tree = ast.parse(code_block("python", "BashOperator("))
+    call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call))
+    keywords = {keyword.arg: keyword.value for keyword in call.keywords}
+    template = ast.literal_eval(keywords["bash_command"])
+    params = {
+        key: value.replace("/data", str(root))
+        for key, value in ast.literal_eval(keywords["params"]).items()
+    }
+    context = {f"params.{key}": value for key, value in params.items()}
+    context["ds"] = f"2026-11-{20 + night:02d}"
+    rendered = re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: context[m.group(1)], template)
+    assert "{{" not in rendered, rendered
+    assert "{%" not in rendered, rendered
+    return rendered
+
+
+def airflow_input(root: Path) -> Path:
+    tree = ast.parse(code_block("python", "BashOperator("))
+    call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call))
+    params = ast.literal_eval(next(k.value for k in call.keywords if k.arg == "params"))
+    return Path(params["input"].replace("/data", str(root)))
+
+
+def kubernetes_command(root: Path) -> str:
+    """The container's `sh -c` argument: YAML's folded block, its lines joined by spaces."""
+    lines = code_block("yaml", "kind: Job").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "- >-")
+    indent = len(lines[start + 1]) - len(lines[start + 1].lstrip())
+    folded = []
+    for line in lines[start + 1 :]:
+        if len(line) - len(line.lstrip()) < indent:
+            break
+        folded.append(line.strip())
+    return " ".join(folded).replace("/data", str(root))
+
+
+def night_rows(night: int) -> tuple[list[list[str]], dict]:
+    """One night's input, and the sandbox data that holds what it revokes."""
+    rows, held = [], {"customers": [], "enrolments": [], "earns": []}
+    for n in range(ROWS):
+        customer = str(500_000 + night * 1000 + n)
+        held["customers"].append({"customerId": customer})
+        if n < 30:
+            earned = f"E{night}-{n}"
+            held["earns"].append(
+                {"earnedBadgeId": earned, "badgeMetaId": "B", "customerId": customer}
+            )
+            rows.append(["B", customer, "", earned])
+        else:
+            issue = f"I{night}-{n}"
+            held["enrolments"].append(
+                {"issueId": issue, "badgeMetaId": "B", "customerId": customer}
+            )
+            rows.append(["B", customer, issue, ""])
+    return rows, held
+
+
+def write_input(path: Path, rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["badgeMetaId", "customerId", "issueId", "earnedBadgeId"])
+        out.writerows(rows)
+
+
+def nights_state() -> SandboxState:
+    state: dict = {"badges": ["B"], "customers": [], "enrolments": [], "earns": []}
+    for night in range(1, NIGHTS + 1):
+        for key, items in night_rows(night)[1].items():
+            state[key] += items
+    return SandboxState.from_dict(state)
+
+
+RECIPES: dict[str, tuple[Callable[[Path, int], str], Callable[[Path], Path], bool]] = {
+    # recipe: (its command on a night, where its input is, whether it reads cap.env)
+    "cron": (
+        lambda root, night: cron_command(root),
+        lambda root: root / "in" / "tonight.csv",
+        True,
+    ),
+    "airflow": (airflow_command, airflow_input, False),
+    "kubernetes": (
+        lambda root, night: kubernetes_command(root),
+        lambda root: root / "in" / "revoke.csv",
+        False,
+    ),
+}
+
+
+def shell(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["sh", "-c", command],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a night killed is its whole process group, as a reboot is
+    )
+
+
+def recipe_env(running: RunningSandbox, root: Path, from_file: bool) -> dict[str, str]:
+    """The installed command first on PATH; credentials as each recipe gets them."""
+    env = cli_env(None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    credentials = {
+        "CAP_BASE_URL": running.base_url,
+        "CAP_OAUTH_KEY": "demo-key",
+        "CAP_OAUTH_SECRET": "demo-secret",
+    }
+    if from_file:
+        lines = [f"export {key}={value}" for key, value in credentials.items()]
+        (root / "cap.env").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        env.update(credentials)
+    return env
+
+
+@pytest.mark.parametrize("recipe", list(RECIPES))
+def test_a_recipe_as_printed_revokes_every_row_of_every_night(tmp_path, recipe):
+    command_of, input_of, from_file = RECIPES[recipe]
+    root = tmp_path
+    config = SandboxConfig(state=nights_state(), latency_ms=(150.0, 150.0))
+    with running_sandbox(config) as running:
+        env = recipe_env(running, root, from_file)
+        for night in range(1, NIGHTS + 1):
+            write_input(input_of(root), night_rows(night)[0])  # tonight's file replaces the last
+            seen = len(running.requests)
+            process = shell(command_of(root, night), root, env)
+            if night == 2:  # killed half-way, as a reboot would
+                wait_for(lambda: len(running.requests) >= seen + 6)  # noqa: B023
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate(timeout=30)
+                continue
+            _, stderr = process.communicate(timeout=120)
+            assert process.returncode == 0, (recipe, night, stderr)
+            if night == 3:  # the killed night was finished first, from its own copy
+                assert "finished first, a run that had stopped" in stderr
+    active = {e.earnedBadgeId for e in config.state.earns.values() if e.isActive}
+    active |= {e.issueId for e in config.state.enrolments.values() if e.issuedStatus == "ACTIVE"}
+    assert active == set(), f"{recipe}: left active: {sorted(active)}"
+    results = sorted(root.rglob("*-results-*.csv"))
+    assert len(results) == NIGHTS  # one result file a night, none overwritten
+    for path in results:
+        text = path.read_text(encoding="utf-8")
+        assert not text.startswith("INCOMPLETE")
+        assert {r["status"] for r in csv.DictReader(text.splitlines())} == {"revoked"}
+    assert not list(root.rglob("*.input.csv"))  # every run's copy gone once it finished
