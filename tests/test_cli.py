@@ -123,6 +123,17 @@ def test_result_columns_follow_the_input_verbatim_and_clashes_are_kept(write_csv
     assert row[:4] == ["old", "B1", "000777", " x "]
 
 
+def test_input_columns_of_one_name_stay_distinguishable(write_csv, tmp_path):
+    path = write_csv("badgeMetaId,customerId,note,note,note_2,note\nB1,1,a,b,c,d\n")
+    out = tmp_path / "out.csv"
+    invoke("run", str(path), "--dry-run", "-o", str(out))
+    with out.open(newline="") as handle:
+        header, row = list(csv.reader(handle))
+    assert header[:6] == ["badgeMetaId", "customerId", "note", "note_2", "note_2_2", "note_3"]
+    assert len(set(header)) == len(header)
+    assert row[2:6] == ["a", "b", "c", "d"]
+
+
 def test_output_may_not_overwrite_the_input(write_csv):
     path = write_csv("badgeMetaId,customerId\nB1,1\n")
     result = invoke("run", str(path), "--dry-run", "-o", str(path))
@@ -290,7 +301,9 @@ def test_summary_json_matches_the_result_file(write_csv, tmp_path):
     }
     assert data["errors"] == [
         {"status": "invalid", "error_code": "bad_customer_id", "rows": 1},
+        {"status": "duplicate", "error_code": "duplicate_row", "rows": 1},
     ]
+    assert "duplicate_row (duplicate)" in done.output  # the text summary's "by error code"
     assert data["requests"] == {"revokeIssue": 2}
     assert data["output"] == str(out)
     assert data["journal"] is None
