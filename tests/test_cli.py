@@ -353,3 +353,34 @@ def test_a_bare_carriage_return_in_a_field_stays_inside_its_row(write_csv, tmp_p
     rows = read_rows(out)
     assert [r["note"] for r in rows] == ["a\rb", "c"]
     assert [r["row"] for r in rows] == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(["run", "missing.csv"], "missing.csv: no such file", id="missing-input"),
+        pytest.param(["run", "x.csv", "--bogus"], "No such option '--bogus'", id="unknown-option"),
+        pytest.param(["run"], "Missing argument 'INPUT.csv'", id="missing-argument"),
+        pytest.param(["run", "x.csv", "--concurrency", "0"], "--concurrency", id="bad-value"),
+        pytest.param(["run", "x.csv", "--max-errors", "lots"], "--max-errors", id="refused-value"),
+        pytest.param(["revoke"], "No such command 'revoke'", id="unknown-command"),
+    ],
+)
+def test_json_log_format_gives_refusals_and_usage_errors_as_json(tmp_path, args, fragment):
+    import json
+
+    result = invoke("--log-format", "json", *args)
+    assert result.exit_code == ExitStatus.USAGE
+    (line,) = [json.loads(text) for text in result.stderr.splitlines()]
+    assert line["level"] == "error"
+    assert line["event"] == "error"
+    assert line["exit_status"] == ExitStatus.USAGE
+    assert fragment in line["message"]
+    assert set(line) >= {"time", "run_id"}
+
+
+def test_text_log_format_keeps_clicks_usage_errors_as_they_are():
+    result = invoke("run", "x.csv", "--bogus")
+    assert result.exit_code == ExitStatus.USAGE
+    assert result.stderr.startswith("Usage: ")
+    assert "Error: No such option" in result.stderr
