@@ -7,11 +7,45 @@ report = run_job(RunConfig("revoke.csv", base_url="https://eu.api.capillarytech.
 report.exit_status, report.tally.by_status, report.output_path
 """
 
-from batch_revoke.client import BasicCredentials, OAuthCredentials
-from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError
-from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job, run_job_async
-from batch_revoke.model import ExitStatus, Status
-from batch_revoke.pacing import RateLimit
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from batch_revoke.client import BasicCredentials, OAuthCredentials
+    from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError
+    from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job, run_job_async
+    from batch_revoke.model import ExitStatus, Status
+    from batch_revoke.pacing import RateLimit
+
+# Imported on first use, so the command can guard its first instant (batch_revoke.startup)
+# before the second it takes to import the rest.
+_HOMES = {
+    "BasicCredentials": "client",
+    "OAuthCredentials": "client",
+    "BatchRevokeError": "errors",
+    "ConfigError": "errors",
+    "InputError": "errors",
+    "StorageError": "errors",
+    "ErrorLimit": "job",
+    "RunConfig": "job",
+    "RunReport": "job",
+    "run_job": "job",
+    "run_job_async": "job",
+    "ExitStatus": "model",
+    "Status": "model",
+    "RateLimit": "pacing",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'batch_revoke' has no attribute {name!r}")
+    value = getattr(import_module(f"batch_revoke.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BasicCredentials",

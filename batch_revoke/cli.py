@@ -20,6 +20,7 @@ from click.core import ParameterSource
 from batch_revoke.client import CLUSTERS, BasicCredentials, credentials_from_env
 from batch_revoke.display import LiveProgress
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError
+from batch_revoke.interrupts import raising_interrupts
 from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
 from batch_revoke.model import MAX_BATCH_SIZE, ExitStatus, IdentifierType
 from batch_revoke.pacing import RateLimit
@@ -33,6 +34,7 @@ from batch_revoke.sandbox import (
     running_sandbox,
 )
 from batch_revoke.sandbox.server import bind_loopback, demo_credentials, serve_forever
+from batch_revoke.startup import Interrupted, holding_interrupts, take_held
 from batch_revoke.writer import DEFAULT_FOLDER, format_summary, write_text_atomically
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,30 +47,142 @@ def exit_status_for(exc: BaseException) -> ExitStatus:
     return ExitStatus.ABORTED
 
 
+class Failed(Exception):
+    """A failure worded for people, with its exit status; shown by `_Group.main`."""
+
+    def __init__(
+        self, message: str, status: ExitStatus, level: int = logging.ERROR, *, prefix: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = int(status)
+        self.level = level
+        self.prefix = prefix  # in text only: a JSON line has its level
+
+    def format_message(self) -> str:
+        return self.message
+
+    def show(self) -> None:
+        click.echo(f"batch-revoke: {self.prefix}{self.message}", err=True)
+
+
+def interrupted(exc: BaseException) -> Failed:
+    """An interrupt that reached the command, not a run: before anything was sent."""
+    name = exc.name if isinstance(exc, Interrupted) else "SIGINT"
+    return Failed(
+        f"interrupted ({name}) before anything was sent", ExitStatus.ABORTED, logging.WARNING
+    )
+
+
 class _Group(click.Group):
+    """The command line's one exit point: every way it ends (a summary, a refusal, click's
+    usage errors, an interrupt at any moment) is one exit status and, on stderr, lines in the
+    --log-format asked for."""
+
+    log_format = "text"
+    run_id = ""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> int:
+        argv = list(sys.argv[1:] if args is None else args)
+        # Read before click parses anything, so that its own errors come in the same format.
+        self.log_format = "json" if _asks_for_json(argv) else "text"
+        self.run_id = uuid.uuid4().hex[:12]
+        with raising_interrupts(enabled=True):
+            try:
+                if (held := take_held()) is not None:  # came while Python imported the package
+                    failure = interrupted(held)
+                    raise Failed(
+                        f"{failure.message}; nothing was created", ExitStatus.ABORTED, failure.level
+                    )
+                code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+                status = code if isinstance(code, int) else ExitStatus.OK
+            except (Failed, click.ClickException) as exc:
+                self.show(exc)
+                status = exc.exit_code
+            except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+                failure = interrupted(exc.__cause__ or exc)
+                self.show(failure)
+                status = failure.exit_code
+        if standalone_mode:
+            sys.exit(status)
+        return status
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt as exc:  # click would print an empty line and "Aborted!"
+            raise interrupted(exc) from exc
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BatchRevokeError as exc:
             if ctx.meta.get("traceback"):
                 raise
-            click.echo(f"batch-revoke: error: {exc}", err=True)
-            ctx.exit(exit_status_for(exc))
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise Failed(str(exc), exit_status_for(exc), prefix="error: ") from exc
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, Failed):
             raise
-        except KeyboardInterrupt:
-            # Interrupts during sending are handled by the core; this is before or after it.
-            click.echo("batch-revoke: interrupted", err=True)
-            ctx.exit(ExitStatus.ABORTED)
+        except KeyboardInterrupt as exc:
+            # Interrupts during sending are handled by the core; this is before it.
+            raise interrupted(exc) from exc
         except Exception as exc:
             if ctx.meta.get("traceback"):
                 raise
-            click.echo(
-                f"batch-revoke: internal error: {type(exc).__name__}: {exc} "
+            raise Failed(
+                f"internal error: {type(exc).__name__}: {exc} "
                 "(rerun with --traceback and report it)",
-                err=True,
-            )
-            ctx.exit(exit_status_for(exc))
+                exit_status_for(exc),
+            ) from exc
+
+    def show(self, exc: Failed | click.ClickException) -> None:
+        """A failure on stderr: click's own wording, or one JSON object."""
+        if self.log_format != "json":
+            exc.show()
+            return
+        message = exc.format_message()
+        if isinstance(exc, click.UsageError):
+            command = exc.ctx.command_path if exc.ctx else "batch-revoke"
+            message = f"{message} (see {command} --help)"
+        level = exc.level if isinstance(exc, Failed) else logging.ERROR
+        say(message, level=level, event="error", exit_status=exc.exit_code)
+
+
+def _asks_for_json(argv: Sequence[str]) -> bool:
+    for position, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--log-format=json" or (
+            arg == "--log-format" and argv[position + 1 :][:1] == ["json"]
+        ):
+            return True
+    return False
+
+
+def say(message: str, *, level: int = logging.INFO, event: str = "log", **fields: object) -> None:
+    """A line on stderr that is not a log record (a refusal, the sandbox's address), in the
+    --log-format asked for, whatever the log level."""
+    if cli.log_format != "json":
+        click.echo(f"batch-revoke: {message}", err=True)
+        return
+    record = logging.makeLogRecord(
+        {"msg": message, "levelno": level, "levelname": logging.getLevelName(level), **fields}
+    )
+    record.__dict__.setdefault("event", event)
+    sys.stderr.write(JsonLines(cli.run_id).format(record) + "\n")
+    sys.stderr.flush()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,8 +196,9 @@ class _Group(click.Group):
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="json: one JSON object per log line (time, level, run_id, event, message), and the "
-    "summary as a last line with event 'summary', for log collectors.",
+    help="json: every stderr line one JSON object (time, level, run_id, event, message), "
+    "refusals and usage errors included (event 'error'), and the summary as a last line "
+    "with event 'summary', for log collectors.",
 )
 @click.option(
     "--traceback", is_flag=True, help="Show the Python stack on errors (for bug reports)."
@@ -108,9 +223,10 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool, log_format: str, traceba
     # A live display is for a person at a terminal; a log file gets plain lines.
     ctx.meta["live"] = not (quiet or verbose) and sys.stderr.isatty() and log_format == "text"
     ctx.meta["json_log"] = log_format == "json"
+    cli.log_format = log_format
     handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(
-        JsonLines(uuid.uuid4().hex[:12])
+        JsonLines(cli.run_id or uuid.uuid4().hex[:12])
         if log_format == "json"
         else logging.Formatter("batch-revoke: %(message)s")
     )
@@ -124,7 +240,7 @@ class JsonLines(logging.Formatter):
     """One JSON object per line. Only the message and the fields the code attaches are
     written: credentials are never in either."""
 
-    FIELDS = ("event", "request", "attempt", "wait_seconds", "summary")
+    FIELDS = ("event", "request", "attempt", "wait_seconds", "summary", "exit_status")
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -513,7 +629,7 @@ def run(input_path: Path, **options: Any) -> None:
         credentials = None if config.dry_run else credentials_from_env(os.environ)
         _finish(_run_job(replace(config, credentials=credentials)))
     with running_sandbox(_sandbox_config(sandbox_state, sandbox_settings)) as running:
-        click.echo(f"batch-revoke: sandbox running on {running.base_url}", err=True)
+        say(f"sandbox running on {running.base_url}")
         local = replace(
             config,
             base_url=running.base_url,
@@ -620,6 +736,13 @@ def _config(input_path: Path, options: dict[str, Any], *, with_host: bool) -> Ru
 
 
 def _finish(report: RunReport) -> NoReturn:
+    """The run is over: an interrupt now is only noted, and the summary is printed."""
+    with holding_interrupts():
+        _summarise(report)
+    click.get_current_context().exit(report.exit_status)
+
+
+def _summarise(report: RunReport) -> None:
     summary = "\n".join(
         [
             *(
@@ -649,7 +772,6 @@ def _finish(report: RunReport) -> NoReturn:
             click.echo(text, nl=False)
         else:
             write_text_atomically(Path(target), text)
-    sys.exit(report.exit_status)
 
 
 def _summary(report: RunReport) -> str:
@@ -682,8 +804,9 @@ def resume_command(argv: list[str], output: Path) -> str:
     return shlex.join(["batch-revoke", *args])
 
 
-def main() -> None:
-    cli(prog_name="batch-revoke")
+def main() -> int:
+    """The `batch-revoke` command: its exit status (`batch_revoke.__main__` exits with it)."""
+    return cli.main(prog_name="batch-revoke", standalone_mode=False)
 
 
 @cli.command()
@@ -727,12 +850,11 @@ def sandbox(port: int, state_path: Path | None, dump_state: Path | None, **setti
         lines.append(f"# or OAuth: export CAP_OAUTH_KEY={key} CAP_OAUTH_SECRET={secret}")
     click.echo("\n".join(lines))
     sys.stdout.flush()
-    click.echo(
-        f"batch-revoke: sandbox serving {len(config.state.enrolments)} enrolments and "
-        f"{len(config.state.earns)} earns; Ctrl-C stops it",
-        err=True,
+    say(
+        f"sandbox serving {len(config.state.enrolments)} enrolments and "
+        f"{len(config.state.earns)} earns; Ctrl-C stops it"
     )
     serve_forever(config, sock)
     if dump_state is not None:
         dump_state.write_text(json.dumps(config.state.dump(), indent=2), encoding="utf-8")
-        click.echo(f"batch-revoke: state written to {dump_state}", err=True)
+        say(f"state written to {dump_state}")

@@ -10,8 +10,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from batch_revoke.sender import Stop
+from batch_revoke.startup import SIGNALS, Interrupted
+
+if TYPE_CHECKING:
+    from batch_revoke.sender import Stop
 
 log = logging.getLogger(__name__)
 
@@ -20,26 +24,34 @@ class Interrupts:
     """SIGINT, SIGTERM, SIGHUP: the first stops new requests and gives those in flight
     `grace` seconds; the second (or the end of the grace) cancels them."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    SIGNALS = SIGNALS
 
     def __init__(self, stop: Stop, work: asyncio.Task[None], grace: float) -> None:
         self.stop = stop
         self.work = work
         self.grace = grace
         self.cancelled = False
-        self._installed: list[int] = []
+        self._previous: dict[int, object] = {}
 
     def install(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in self.SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is signal.SIG_IGN:
+                continue  # started ignoring it (nohup): keep ignoring it
+            self._previous[signum] = previous
             loop.add_signal_handler(signum, self.received, signum)
-            self._installed.append(signum)
 
     def remove(self) -> None:
+        """The handlers from before, not the defaults asyncio leaves (SIGTERM's kills with
+        143): the run still has its result file to write. Signals wait while they change."""
         loop = asyncio.get_running_loop()
-        for signum in self._installed:
-            loop.remove_signal_handler(signum)
-        self._installed.clear()
+        with _blocked():
+            for signum, handler in self._previous.items():
+                loop.remove_signal_handler(signum)
+                if handler is not None:  # None: not set from Python; the default stays
+                    signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._previous.clear()
 
     def received(self, signum: int) -> None:
         name = signal.Signals(signum).name
@@ -69,47 +81,80 @@ class Interrupts:
 
 
 class Finishing:
-    """While the result file is written: the first interrupt is reported, the next raises."""
+    """From the end of the sending to the end of the run. The first interrupt is reported; the
+    next, while the result file is written, stops writing at once (KeyboardInterrupt, once);
+    any other is only noted, so the run still ends with its summary and exit status."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
         self.seen = 0
+        self.stopped_writing = False
+        self._writing = False
         self._previous: dict[int, object] = {}
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> Finishing:
         if self.enabled:
             for signum in Interrupts.SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._received)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
 
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """While the result file is written: a second interrupt stops it."""
+        self._writing = True
+        try:
+            yield
+        finally:
+            self._writing = False
+
     def _received(self, signum: int, frame: FrameType | None) -> None:
         self.seen += 1
-        if self.seen == 1:
+        if self.seen == 1 and self._writing:
             log.warning(
                 "writing the result file; interrupt again to stop now and leave it marked "
                 "INCOMPLETE (the journal keeps every outcome for --resume)"
             )
-            return
-        raise KeyboardInterrupt
+        elif self.seen > 1 and self._writing and not self.stopped_writing:
+            self.stopped_writing = True
+            raise Interrupted(signum)
 
 
 @contextmanager
 def raising_interrupts(enabled: bool) -> Iterator[None]:
-    """SIGTERM and SIGHUP raise KeyboardInterrupt, as SIGINT does: while the input is read
-    and planned, before the run's own handlers are installed."""
+    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt (`Interrupted`, naming the signal):
+    while the input is read and planned, before the run's own handlers are installed. A
+    signal the process ignores (nohup) stays ignored."""
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
-    previous = {signum: signal.signal(signum, interrupt) for signum in Interrupts.SIGNALS[1:]}
+    previous = {
+        signum: signal.signal(signum, interrupt)
+        for signum in SIGNALS
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextmanager
+def _blocked() -> Iterator[None]:
+    """Signals held back by the kernel (and delivered after) while handlers change hands."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

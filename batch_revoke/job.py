@@ -458,30 +458,31 @@ def _run(
         plan = _Plan(source, run)
         try:
             asyncio.run(_execute(config, plan, run, transport, sleep, handle_signals))
-        except KeyboardInterrupt:  # a library caller's Ctrl-C, without handle_signals
+        except KeyboardInterrupt:  # before its handlers are in, or a library caller's Ctrl-C
             run.stop.request("interrupted")
-        aborted = run.stop.reason
-        if run.storage_error is not None:
-            aborted = str(run.storage_error)
-        report = RunReport(
-            output,
-            Tally(requests=run.requests),
-            0.0,
-            False,
-            aborted,
-            journal.path,
-            read_backs=run.read_backs,
-            throttled=run.pacer.throttled_calls if run.pacer else 0,
-            pace=run.pacer.describe() if run.pacer and run.pacer.pace else "",
-        )
-        report.tally.http_calls, report.tally.retries = run.http_calls, run.retries
-        # A resume writes the result file as the run began it (--excel or not).
-        excel = config.excel or journal.meta().get("excel") == "1"
-        _finish(source, journal, report, handle_signals, excel=excel)
-        if not aborted and not report.incomplete:
-            journal.set_meta(state="finished")
-            if source.path == input_copy_path(output):
-                source.path.unlink(missing_ok=True)  # the run's copy: nothing left to resume
+        with Finishing(handle_signals) as finishing:
+            aborted = run.stop.reason
+            if run.storage_error is not None:
+                aborted = str(run.storage_error)
+            report = RunReport(
+                output,
+                Tally(requests=run.requests),
+                0.0,
+                False,
+                aborted,
+                journal.path,
+                read_backs=run.read_backs,
+                throttled=run.pacer.throttled_calls if run.pacer else 0,
+                pace=run.pacer.describe() if run.pacer and run.pacer.pace else "",
+            )
+            report.tally.http_calls, report.tally.retries = run.http_calls, run.retries
+            # A resume writes the result file as the run began it (--excel or not).
+            excel = config.excel or journal.meta().get("excel") == "1"
+            _finish(source, journal, report, finishing, excel=excel)
+            if not aborted and not report.incomplete:
+                journal.set_meta(state="finished")
+                if source.path == input_copy_path(output):
+                    source.path.unlink(missing_ok=True)  # the run's copy: nothing to resume
     finally:
         planner.close()
         journal.close()
@@ -836,6 +837,10 @@ def _open_record(
         # copy may be all that is left of it) and whether the result file is for Excel.
         journal.set_meta(input=str(config.shown_input), excel="1" if config.excel else "")
         return output, journal
+    except KeyboardInterrupt:
+        output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
+        _remove_journal(journal_path(output))
+        raise
     except (StorageError, ConfigError) as exc:
         if isinstance(exc, StorageError) or not journal_path(output).exists():
             output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
@@ -1360,7 +1365,7 @@ async def _report_progress(
 
 
 def _finish(
-    source: _Source, journal: Journal, report: RunReport, handle_signals: bool, *, excel: bool
+    source: _Source, journal: Journal, report: RunReport, finishing: Finishing, *, excel: bool
 ) -> None:
     """Write the result file: the input re-read, joined with the journal. One more interrupt
     here is noted and the file still written; the next one stops at once and leaves the file
@@ -1380,8 +1385,8 @@ def _finish(
             report.tally.add(outcome)
             yield record, result_cells(outcome)
 
-    with Finishing(handle_signals):
-        try:
+    try:
+        with finishing.writing():
             if journal.missing():
                 journal.restore()
                 log.warning("the journal was gone from its folder: restored at %s", journal.path)
@@ -1391,17 +1396,17 @@ def _finish(
                 joined(source.just_records()),
                 excel=excel,
             )
-        except (KeyboardInterrupt, StorageError, InputError) as exc:
-            report.incomplete = True
-            if isinstance(exc, KeyboardInterrupt):
-                report.aborted = report.aborted or "interrupted while writing the result file"
-                with contextlib.suppress(StorageError):
-                    mark_incomplete(report.output_path, source.shown)
-            else:
-                report.aborted = report.aborted or str(exc)
-            # The counts still tell what happened, from the journal, without the file.
-            for _ in joined(Record(row, ()) for row in range(1, source.records + 1)):
-                pass
+    except (KeyboardInterrupt, StorageError, InputError) as exc:
+        report.incomplete = True
+        if isinstance(exc, KeyboardInterrupt):
+            report.aborted = report.aborted or "interrupted while writing the result file"
+            with contextlib.suppress(StorageError):
+                mark_incomplete(report.output_path, source.shown)
+        else:
+            report.aborted = report.aborted or str(exc)
+        # The counts still tell what happened, from the journal, without the file.
+        for _ in joined(Record(row, ()) for row in range(1, source.records + 1)):
+            pass
 
 
 def _same_file(a: Path, b: Path) -> bool:

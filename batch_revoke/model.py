@@ -171,7 +171,7 @@ class Tally:
 
     def add(self, outcome: RowOutcome) -> None:
         self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
-        if outcome.error_code and outcome.status is not Status.DUPLICATE:
+        if outcome.error_code:
             key = (outcome.status, outcome.error_code)
             self.by_error[key] = self.by_error.get(key, 0) + 1
 

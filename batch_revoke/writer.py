@@ -103,14 +103,19 @@ def _incomplete_line(path: Path, input_path: Path) -> str:
 
 def result_header(input_columns: Iterable[str]) -> list[str]:
     """Input columns first, verbatim; a name that clashes with a result column (a result file
-    fed back in) is kept as `input_<name>` so neither is lost."""
+    fed back in) is kept as `input_<name>`, and a name an earlier input column already has
+    gets `_2`, `_3`, … so no two columns of the result share a name."""
     taken = set(RESULT_COLUMNS)
     header = []
     for position, name in enumerate(input_columns, start=1):
         if not name.strip():
             name = f"column_{position}"  # a spreadsheet's unnamed column, named readably
-        while name in taken:
+        while name in RESULT_COLUMNS:
             name = f"input_{name}"
+        base, copy = name, 1
+        while name in taken:
+            copy += 1
+            name = f"{base}_{copy}"
         taken.add(name)
         header.append(name)
     return header + list(RESULT_COLUMNS)

@@ -123,6 +123,17 @@ def test_result_columns_follow_the_input_verbatim_and_clashes_are_kept(write_csv
     assert row[:4] == ["old", "B1", "000777", " x "]
 
 
+def test_input_columns_of_one_name_stay_distinguishable(write_csv, tmp_path):
+    path = write_csv("badgeMetaId,customerId,note,note,note_2,note\nB1,1,a,b,c,d\n")
+    out = tmp_path / "out.csv"
+    invoke("run", str(path), "--dry-run", "-o", str(out))
+    with out.open(newline="") as handle:
+        header, row = list(csv.reader(handle))
+    assert header[:6] == ["badgeMetaId", "customerId", "note", "note_2", "note_2_2", "note_3"]
+    assert len(set(header)) == len(header)
+    assert row[2:6] == ["a", "b", "c", "d"]
+
+
 def test_output_may_not_overwrite_the_input(write_csv):
     path = write_csv("badgeMetaId,customerId\nB1,1\n")
     result = invoke("run", str(path), "--dry-run", "-o", str(path))
@@ -290,7 +301,9 @@ def test_summary_json_matches_the_result_file(write_csv, tmp_path):
     }
     assert data["errors"] == [
         {"status": "invalid", "error_code": "bad_customer_id", "rows": 1},
+        {"status": "duplicate", "error_code": "duplicate_row", "rows": 1},
     ]
+    assert "duplicate_row (duplicate)" in done.output  # the text summary's "by error code"
     assert data["requests"] == {"revokeIssue": 2}
     assert data["output"] == str(out)
     assert data["journal"] is None
@@ -340,3 +353,34 @@ def test_a_bare_carriage_return_in_a_field_stays_inside_its_row(write_csv, tmp_p
     rows = read_rows(out)
     assert [r["note"] for r in rows] == ["a\rb", "c"]
     assert [r["row"] for r in rows] == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(["run", "missing.csv"], "missing.csv: no such file", id="missing-input"),
+        pytest.param(["run", "x.csv", "--bogus"], "No such option '--bogus'", id="unknown-option"),
+        pytest.param(["run"], "Missing argument 'INPUT.csv'", id="missing-argument"),
+        pytest.param(["run", "x.csv", "--concurrency", "0"], "--concurrency", id="bad-value"),
+        pytest.param(["run", "x.csv", "--max-errors", "lots"], "--max-errors", id="refused-value"),
+        pytest.param(["revoke"], "No such command 'revoke'", id="unknown-command"),
+    ],
+)
+def test_json_log_format_gives_refusals_and_usage_errors_as_json(tmp_path, args, fragment):
+    import json
+
+    result = invoke("--log-format", "json", *args)
+    assert result.exit_code == ExitStatus.USAGE
+    (line,) = [json.loads(text) for text in result.stderr.splitlines()]
+    assert line["level"] == "error"
+    assert line["event"] == "error"
+    assert line["exit_status"] == ExitStatus.USAGE
+    assert fragment in line["message"]
+    assert set(line) >= {"time", "run_id"}
+
+
+def test_text_log_format_keeps_clicks_usage_errors_as_they_are():
+    result = invoke("run", "x.csv", "--bogus")
+    assert result.exit_code == ExitStatus.USAGE
+    assert result.stderr.startswith("Usage: ")
+    assert "Error: No such option" in result.stderr

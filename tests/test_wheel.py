@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import site
 import subprocess
 import sys
@@ -112,3 +113,25 @@ def test_the_installed_package_is_typed_and_exports_its_api(installed, tmp_path)
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["RunConfig", "run_job", "run_job_async"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_the_installed_command_holds_a_sigterm_that_comes_while_it_starts(installed, tmp_path):
+    """The console script guards its first instant too: a SIGTERM while Python imports the
+    tool (about a second) is one line and exit 3, not a death with status 143."""
+    from tests.test_e2e import wait_for
+    from tests.test_signals import catches
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAP_", "PYTHON"))}
+    process = subprocess.Popen(
+        [installed / "bin" / "batch-revoke", "run", "none.csv", "--dry-run"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: catches(process.pid, signal.SIGTERM))
+    process.send_signal(signal.SIGTERM)
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == 3, stderr
+    assert stderr.startswith("batch-revoke: interrupted (SIGTERM) before anything was sent")

@@ -320,7 +320,14 @@ def serve_forever(config: SandboxConfig, sock: socket.socket) -> None:
             loop.add_signal_handler(signum, stop.set)
         await serve(config, sock, stop)
 
-    asyncio.run(main())
+    # asyncio leaves SIGTERM at its default (killed, status 143) when its loop closes.
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        asyncio.run(main())
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
 
 
 @contextmanager
