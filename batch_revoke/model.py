@@ -82,6 +82,7 @@ class ErrorCode(StrEnum):
     BAD_RESPONSE = "bad_response"
     TIMEOUT = "timeout"
     CONNECTION_ERROR = "connection_error"
+    CLIENT_ERROR = "client_error"  # the request failed on our side, not in the API
     RUN_ABORTED = "run_aborted"
     COVERING_ROW_UNKNOWN = "covering_row_unconfirmed"  # waits for a row whose outcome is unknown
 

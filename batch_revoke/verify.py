@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from batch_revoke.client import ApiReply
+from batch_revoke.errors import AuthError
 from batch_revoke.model import (
     Endpoint,
     ErrorCode,
@@ -26,7 +27,7 @@ from batch_revoke.model import (
     Status,
     id_key,
 )
-from batch_revoke.sender import Sender
+from batch_revoke.sender import Sender, Stopped, describe
 
 # Our clock and the API's may disagree: a revocation stamped up to this long before our
 # request left still counts as ours. One stamped earlier was someone else's.
@@ -67,9 +68,15 @@ async def verify(items: Iterable[Unsettled], sender: Sender) -> tuple[list[RowOu
             if group is None:
                 return
             first = group[0].row
-            reply = await sender.read_back(first.customer_id, first.badge_meta_id)
+            try:
+                reply = await sender.read_back(first.customer_id, first.badge_meta_id)
+            except (Stopped, AuthError):
+                return  # the run stops; these rows stay unknown, and --resume reads them back
             for item in group:
-                settled = settle(item, reply)
+                try:
+                    settled = settle(item, reply)
+                except Exception as exc:  # one odd answer must not end the read-backs
+                    settled = unconfirmed(item, f"read-back could not be read: {describe(exc)}")
                 if isinstance(settled, Row):
                     resend.append(settled)
                 else:
