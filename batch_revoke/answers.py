@@ -113,6 +113,24 @@ def exhausted(
     ]
 
 
+def client_failed(
+    batch: Batch, problem: str, sends: int, lost: list[str], maybe_sent: bool
+) -> list[RowOutcome]:
+    """The request ended in an error on our side, with no answer to read: failed when nothing
+    can have reached the API, unknown (read back) when this or an earlier attempt may have."""
+    if maybe_sent or lost:
+        status = Status.UNCONFIRMED
+        earlier = f"; an earlier attempt's answer was lost ({'; '.join(lost)})" if lost else ""
+        message = f"{problem}{earlier}; the revocation may or may not have happened"
+    else:
+        status = Status.FAILED
+        message = f"{problem}; nothing was sent"
+    return [
+        outcome(batch, row, status, ErrorCode.CLIENT_ERROR, message, (), None, sends)
+        for row in batch.rows
+    ]
+
+
 def interpret(
     batch: Batch, reply: ApiReply, attempts: int, earlier_unknown: str = ""
 ) -> list[RowOutcome]:

@@ -23,6 +23,16 @@ from batch_revoke.reader import KNOWN_FIELDS
 
 _CHOICES = ", ".join(member.value for member in IdentifierType)
 
+# The API takes a numeric customer id as a 64-bit number: a longer one can only fail there,
+# and the read-back puts the id in a URL, where 70,000 digits do not fit.
+MAX_CUSTOMER_ID = 2**63 - 1
+_MAX_CUSTOMER_DIGITS = str(MAX_CUSTOMER_ID)
+# Every other id (badgeMetaId, issueId, earnedBadgeId, an email, externalId or cardNumber) is
+# text of a few dozen characters (an email has at most 254): longer is a paste gone wrong,
+# and would otherwise reach a request body or the read-back's URL.
+MAX_ID_CHARS = 256
+_SHOWN_CHARS = 40  # of a rejected value, in its message
+
 
 def validate(
     record: Record,
@@ -72,11 +82,18 @@ class Validator:
         issue = "" if self.issue_at is None else values[self.issue_at].strip()
         earned = "" if self.earned_at is None else values[self.earned_at].strip()
         type_text = "" if self.type_at is None else values[self.type_at].strip()
-        # The usual row, at the least cost: every check below passes for it.
-        if badge and customer and not type_text and not (issue and earned):
+        # The usual row, at the least cost: every check below passes for it (18 digits are
+        # always below 2^63, and no part is longer than MAX_ID_CHARS when all are not).
+        if (
+            badge
+            and customer
+            and not type_text
+            and not (issue and earned)
+            and len(badge) + len(customer) + len(issue) + len(earned) <= MAX_ID_CHARS
+        ):
             usual = self.default_identifier if earned else IdentifierType.ID
             if usual is IdentifierType.ID:
-                if customer.isdigit() and customer.isascii():
+                if len(customer) <= 18 and customer.isdigit() and customer.isascii():
                     return Row(record.row, badge, customer, issue, earned, usual)
             elif usual is not IdentifierType.MOBILE:
                 return Row(record.row, badge, customer, issue, earned, usual)
@@ -90,6 +107,9 @@ class Validator:
             verb = "are" if len(blank) > 1 else "is"
             message = f"{' and '.join(blank)} {verb} blank"
             return _invalid(record, ErrorCode.MISSING_VALUE, message, endpoint)
+        for label, text in (("badgeMetaId", badge), ("issueId", issue), ("earnedBadgeId", earned)):
+            if len(text) > MAX_ID_CHARS:
+                return _too_long(record, label, text, endpoint)
         if issue and earned:
             return _invalid(
                 record,
@@ -102,7 +122,7 @@ class Validator:
             return _invalid(
                 record,
                 ErrorCode.BAD_IDENTIFIER_TYPE,
-                f"identifierType {type_text!r} is not one of {_CHOICES}",
+                f"identifierType {_shown(type_text)} is not one of {_CHOICES}",
                 endpoint,
             )
         if earned:
@@ -111,7 +131,7 @@ class Validator:
             return _invalid(
                 record,
                 ErrorCode.BAD_IDENTIFIER_TYPE,
-                f"identifierType {type_text!r} applies to revokeEarn rows only; "
+                f"identifierType {_shown(type_text)} applies to revokeEarn rows only; "
                 "revokeIssue takes the numeric customer id",
                 endpoint,
             )
@@ -124,7 +144,7 @@ class Validator:
             return _invalid(
                 record,
                 ErrorCode.BAD_CUSTOMER_ID,
-                f"customerId {customer!r} is not a numeric customer id"
+                f"customerId {_shown(customer)} is not a numeric customer id"
                 + (
                     "; for a mobile, email, externalId or cardNumber set identifierType"
                     if earned
@@ -132,13 +152,29 @@ class Validator:
                 ),
                 endpoint,
             )
+        if identifier is IdentifierType.ID:
+            digits = customer.lstrip("0")
+            if len(digits) > len(_MAX_CUSTOMER_DIGITS) or (
+                len(digits) == len(_MAX_CUSTOMER_DIGITS) and digits > _MAX_CUSTOMER_DIGITS
+            ):
+                return _invalid(
+                    record,
+                    ErrorCode.BAD_CUSTOMER_ID,
+                    f"customerId {_shown(customer)} is beyond the largest customer id "
+                    f"({MAX_CUSTOMER_ID}: the API takes a 64-bit number)",
+                    endpoint,
+                )
+            if len(customer) > MAX_ID_CHARS:  # in range, but padded with zeros
+                return _too_long(record, "customerId", customer, endpoint)
+        elif identifier is not IdentifierType.MOBILE and len(customer) > MAX_ID_CHARS:
+            return _too_long(record, "customerId", customer, endpoint)
         if identifier is IdentifierType.MOBILE:
             number = mobile_number(customer)
             if number is None:
                 return _invalid(
                     record,
                     ErrorCode.BAD_CUSTOMER_ID,
-                    f"customerId {customer!r} is not a mobile number with its country code "
+                    f"customerId {_shown(customer)} is not a mobile number with its country code "
                     "(e.g. +91 99000 00013; spaces, dashes, dots, brackets, a leading + or 00 "
                     "are dropped; a national 0 cannot be turned into a country code)",
                     endpoint,
@@ -176,6 +212,24 @@ def _invalid(
     record: Record, code: ErrorCode, message: str, endpoint: Endpoint | None = None
 ) -> RowOutcome:
     return RowOutcome(record.row, Status.INVALID, endpoint, code, message)
+
+
+def _too_long(record: Record, label: str, text: str, endpoint: Endpoint) -> RowOutcome:
+    return _invalid(
+        record,
+        ErrorCode.VALUE_TOO_LONG,
+        f"{label} {_shown(text)} is longer than any id ({MAX_ID_CHARS} characters at most); "
+        "look for a value pasted in by mistake",
+        endpoint,
+    )
+
+
+def _shown(text: str) -> str:
+    """A value for a message: quoted, and cut short with its length when it is long, so a
+    70,000-character paste does not become a 70,000-character message."""
+    if len(text) <= _SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:_SHOWN_CHARS]!r}… ({len(text):,} characters)"
 
 
 class Planner:

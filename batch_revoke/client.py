@@ -9,7 +9,6 @@ import asyncio
 import base64
 import hashlib
 import ipaddress
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -202,6 +201,18 @@ def build_request(batch: Batch) -> ApiRequest:
     )
 
 
+class RequestNotSent(BatchRevokeError):
+    """The request could not be made or was refused by httpx before it could reach the
+    server, so nothing can have been applied; trying it again would fail the same way."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return f"{type(self.cause).__name__}: {self.cause or 'no detail'}"
+
+
 @dataclass(frozen=True, slots=True)
 class ApiReply:
     http_status: int
@@ -224,11 +235,19 @@ class CapillaryClient:
         await self.auth.headers(self.http)
 
     async def send(self, batch: Batch) -> ApiReply:
-        request = build_request(batch)
+        """Raises RequestNotSent when the request could not be made (nothing left)."""
+        try:
+            request = build_request(batch)
+        except Exception as exc:
+            raise RequestNotSent(exc) from exc
 
         async def post(auth_headers: dict[str, str]) -> httpx.Response:
             headers = {"Accept": "application/json", **request.headers, **auth_headers}
-            return await self.http.post(request.path, json=request.body, headers=headers)
+            return await self._send_built(
+                lambda: self.http.build_request(
+                    "POST", request.path, json=request.body, headers=headers
+                )
+            )
 
         return await self._authorised(post)
 
@@ -240,9 +259,27 @@ class CapillaryClient:
 
         async def get(auth_headers: dict[str, str]) -> httpx.Response:
             headers = {"Accept": "application/json", **auth_headers}
-            return await self.http.get(path, params={"includeStatistics": "true"}, headers=headers)
+            return await self._send_built(
+                lambda: self.http.build_request(
+                    "GET", path, params={"includeStatistics": "true"}, headers=headers
+                )
+            )
 
         return await self._authorised(get)
+
+    async def _send_built(self, build: Callable[[], httpx.Request]) -> httpx.Response:
+        """The request made first, then sent, so that what fails before any byte leaves (a
+        URL too long, a header httpx refuses) is told apart from what fails on the wire."""
+        try:
+            request = build()
+        except Exception as exc:
+            raise RequestNotSent(exc) from exc
+        try:
+            return await self.http.send(request)
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+            # Refused by httpx itself before the request was complete on the wire: the server
+            # cannot have acted on it (a TransportError, but nothing a retry would change).
+            raise RequestNotSent(exc) from exc
 
     async def _authorised(
         self, call: Callable[[dict[str, str]], Awaitable[httpx.Response]]
@@ -268,7 +305,9 @@ def _reply(response: httpx.Response, sends: int) -> ApiReply:
 def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # Not JSON, or JSON Python will not hold: a number of more than 4,300 digits, nesting
+        # deeper than the stack. Either way a body this code cannot read.
         return None
 
 

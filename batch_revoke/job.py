@@ -63,7 +63,7 @@ from batch_revoke.model import (
 )
 from batch_revoke.pacing import Pacer, RateLimit, Sleep
 from batch_revoke.reader import REQUIRED_FIELDS, header, no_records, records, scan
-from batch_revoke.sender import RetryPolicy, Sender, Stop, Stopped
+from batch_revoke.sender import RetryPolicy, Sender, Stop, Stopped, describe
 from batch_revoke.spreadsheet import (
     first_sheet_name,
     is_legacy_workbook,
@@ -460,6 +460,11 @@ def _run(
             asyncio.run(_execute(config, plan, run, transport, sleep, handle_signals))
         except KeyboardInterrupt:  # before its handlers are in, or a library caller's Ctrl-C
             run.stop.request("interrupted")
+        except Exception as exc:
+            # Whatever it was, the journal holds every outcome so far: write the result file
+            # and stop resumably, rather than leave it INCOMPLETE behind an internal error.
+            log.debug("the run failed", exc_info=exc)
+            run.stop.request(f"the run went wrong: {describe(exc)}; --resume goes on from here")
         with Finishing(handle_signals) as finishing:
             aborted = run.stop.reason
             if run.storage_error is not None:
@@ -1396,17 +1401,24 @@ def _finish(
                 joined(source.just_records()),
                 excel=excel,
             )
-    except (KeyboardInterrupt, StorageError, InputError) as exc:
+    except (KeyboardInterrupt, Exception) as exc:
         report.incomplete = True
         if isinstance(exc, KeyboardInterrupt):
             report.aborted = report.aborted or "interrupted while writing the result file"
+        elif isinstance(exc, StorageError | InputError):
+            report.aborted = report.aborted or str(exc)
+        else:
+            log.debug("writing the result file failed", exc_info=exc)
+            report.aborted = f"writing the result file went wrong: {describe(exc)}" + (
+                f" (after: {report.aborted})" if report.aborted else ""
+            )
+        if not isinstance(exc, StorageError | InputError):
             with contextlib.suppress(StorageError):
                 mark_incomplete(report.output_path, source.shown)
-        else:
-            report.aborted = report.aborted or str(exc)
         # The counts still tell what happened, from the journal, without the file.
-        for _ in joined(Record(row, ()) for row in range(1, source.records + 1)):
-            pass
+        with contextlib.suppress(Exception):
+            for _ in joined(Record(row, ()) for row in range(1, source.records + 1)):
+                pass
 
 
 def _same_file(a: Path, b: Path) -> bool:

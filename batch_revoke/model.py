@@ -75,12 +75,14 @@ class ErrorCode(StrEnum):
     CONFLICTING_IDS = "conflicting_ids"
     BAD_IDENTIFIER_TYPE = "bad_identifier_type"
     BAD_CUSTOMER_ID = "bad_customer_id"
+    VALUE_TOO_LONG = "value_too_long"
     DUPLICATE_ROW = "duplicate_row"
     ISSUE_NOT_OF_CUSTOMER = "issue_not_of_customer"  # the API's error without a code
     NOT_IN_RESPONSE = "not_in_response"
     BAD_RESPONSE = "bad_response"
     TIMEOUT = "timeout"
     CONNECTION_ERROR = "connection_error"
+    CLIENT_ERROR = "client_error"  # the request failed on our side, not in the API
     RUN_ABORTED = "run_aborted"
     COVERING_ROW_UNKNOWN = "covering_row_unconfirmed"  # waits for a row whose outcome is unknown
 

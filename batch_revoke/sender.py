@@ -18,12 +18,13 @@ from tenacity.wait import wait_base, wait_exponential_jitter
 from batch_revoke.answers import (
     NOT_APPLIED_STATUSES,
     RetryableFailure,
+    client_failed,
     exhausted,
     failure_of,
     interpret,
     transport_failure,
 )
-from batch_revoke.client import ApiReply, CapillaryClient, TokenUnavailable
+from batch_revoke.client import ApiReply, CapillaryClient, RequestNotSent, TokenUnavailable
 from batch_revoke.errors import AuthError
 from batch_revoke.model import Batch, ErrorCode, RowOutcome
 from batch_revoke.pacing import Answer, Pacer, PaceStopped, RateLimit, Sleep, sleep_or_event
@@ -146,10 +147,19 @@ class Sender:
 
         async def worker() -> None:
             while not self.stop.requested:
-                batch = next(pending, None)
-                if batch is None:
+                batch = None
+                try:
+                    batch = next(pending, None)
+                    if batch is None:
+                        return
+                    await self.send_recorded(batch, recorder)
+                except Exception as exc:
+                    # In a TaskGroup one worker's exception would cancel the others and end
+                    # the run with no result file; a stop instead lets the run end as usual,
+                    # resumable, the batch in the journal as it stood.
+                    what = f"request {batch.number}" if batch is not None else "planning"
+                    self.fail(f"{what} went wrong", exc)
                     return
-                await self.send_recorded(batch, recorder)
 
         async with asyncio.TaskGroup() as group:
             for _ in range(self.concurrency):
@@ -228,6 +238,20 @@ class Sender:
             )
         except RetryableFailure as failure:
             return exhausted(batch, failure, state.sends, state.lost)
+        except RequestNotSent as exc:
+            return client_failed(
+                batch, f"the request could not be sent ({exc})", state.sends, state.lost, False
+            )
+        except (Stopped, AuthError):
+            raise
+        except Exception as exc:
+            if not state.announced:
+                raise  # nothing of this batch is recorded: not its outcome, the run's problem
+            # Once its intent is recorded the batch needs an outcome, or it would stay in
+            # flight, to crash again on every --resume. Unknown if it may have left.
+            log.debug("request %d: unexpected error", batch.number, exc_info=True)
+            problem = f"unexpected error while sending: {describe(exc)}"
+            return client_failed(batch, problem, state.sends, state.lost, state.on_wire)
         return interpret(batch, reply, state.sends, "; ".join(state.lost))
 
     async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply | str:
@@ -241,6 +265,14 @@ class Sender:
             )
         except RetryableFailure as failure:
             return f"read-back failed: {failure.message}"
+        except RequestNotSent as exc:
+            return f"read-back could not be sent ({exc})"
+        except (Stopped, AuthError):
+            raise
+        except Exception as exc:
+            # A read-back only reads: whatever went wrong, its rows stay as they were.
+            log.debug("read-back of %s: unexpected error", customer_id[:40], exc_info=True)
+            return f"read-back failed: unexpected error: {describe(exc)}"
 
     async def _retried(
         self,
@@ -306,11 +338,19 @@ class Sender:
         except TokenUnavailable as exc:
             self.pacer.answered(started, Answer.NONE)
             raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
+        except RequestNotSent:
+            self.pacer.answered(started, Answer.NONE)
+            self.http_calls -= 1  # it never left
+            state.on_wire = False
+            raise
         except httpx.TransportError as exc:
             state.sends += 1
             self.pacer.answered(started, Answer.NONE)
             self._no_answer(exc)
             raise transport_failure(exc) from exc
+        except Exception:
+            self.pacer.answered(started, Answer.NONE)  # a probe that never ends stalls them all
+            raise
         state.sends += reply.sends
         self.http_calls += reply.sends - 1  # a token renewed after a 401 sent it twice
         throttled = reply.http_status == 429
@@ -337,6 +377,11 @@ class Sender:
             before_sleep=lambda retry: self._log_retry(batch, retry),
             reraise=True,
         )
+
+    def fail(self, what: str, exc: BaseException) -> None:
+        """Stop the run over an error nothing else handled: one line, the stack with -v."""
+        log.debug("%s", what, exc_info=exc)
+        self.stop.request(f"{what}: {describe(exc)}; --resume goes on from here")
 
     def _nothing_done(self, nothing_done: bool, retry_after: float | None) -> None:
         if not nothing_done:
@@ -396,6 +441,15 @@ class _Attempts:
         if failure.maybe_applied:
             self.lost.append(failure.message)
         return failure
+
+
+def describe(exc: BaseException) -> str:
+    """An unexpected error in one line: its type and message (the first of a group's)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 200 else text[:199] + "…"
+    return f"{type(exc).__name__}: {text or 'no detail'}"
 
 
 def _log_retry(batch: Batch | None, state: RetryCallState) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from batch_revoke.answers import NOT_PRESENT_CODES
 from batch_revoke.client import ApiReply
+from batch_revoke.errors import AuthError
 from batch_revoke.model import (
     Endpoint,
     ErrorCode,
@@ -28,7 +29,7 @@ from batch_revoke.model import (
     Status,
     id_key,
 )
-from batch_revoke.sender import Sender
+from batch_revoke.sender import Sender, Stopped, describe
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,16 @@ async def verify(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
             if group is None:
                 return
             first = group[0].row
-            reply = await sender.read_back(first.customer_id, first.badge_meta_id)
+            try:
+                reply = await sender.read_back(first.customer_id, first.badge_meta_id)
+            except (Stopped, AuthError):
+                return  # the run stops; these rows stay unknown, and --resume reads them back
             for item in group:
                 found.read += 1
-                settled = settle(item, reply)
+                try:
+                    settled = settle(item, reply)
+                except Exception as exc:  # one odd answer must not end the read-backs
+                    settled = unconfirmed(item, f"read-back could not be read: {describe(exc)}")
                 if isinstance(settled, Row):
                     found.resend.append(settled)
                 else:

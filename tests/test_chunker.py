@@ -5,7 +5,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch_revoke.chunker import Planner, SeenRows, validate
-from batch_revoke.model import Batch, ErrorCode, IdentifierType, Mode, Record, RowOutcome, Status
+from batch_revoke.model import (
+    Batch,
+    ErrorCode,
+    IdentifierType,
+    Mode,
+    Record,
+    Row,
+    RowOutcome,
+    Status,
+)
 
 FIELDS = {"badgemetaid": 0, "customerid": 1, "issueid": 2, "earnedbadgeid": 3, "identifiertype": 4}
 
@@ -48,6 +57,88 @@ def test_invalid_rows_say_why(values, code, fragment):
     assert isinstance(verdict, RowOutcome)
     assert (verdict.row, verdict.status, verdict.error_code) == (7, Status.INVALID, code)
     assert fragment in verdict.error_message
+
+
+LONG = "x" * 70_000
+
+
+@pytest.mark.parametrize(
+    ("values", "code", "fragment"),
+    [
+        pytest.param(
+            ("B1", "1" * 70_000),
+            ErrorCode.BAD_CUSTOMER_ID,
+            "beyond the largest customer id (9223372036854775807",
+            id="customer-70000-digits",
+        ),
+        pytest.param(
+            ("B1", "9223372036854775808"),
+            ErrorCode.BAD_CUSTOMER_ID,
+            "64-bit",
+            id="customer-2^63",
+        ),
+        pytest.param(
+            ("B1", "0" * 300 + "1"),
+            ErrorCode.VALUE_TOO_LONG,
+            "customerId '0000",
+            id="customer-padded-with-zeros",
+        ),
+        pytest.param(
+            ("B1", "1" * 70_000, "", "E1"),
+            ErrorCode.BAD_CUSTOMER_ID,
+            "64-bit",
+            id="earn-customer-70000-digits",
+        ),
+        pytest.param((LONG, "1"), ErrorCode.VALUE_TOO_LONG, "badgeMetaId 'xxx", id="badge"),
+        pytest.param(("B1", "1", LONG), ErrorCode.VALUE_TOO_LONG, "issueId", id="issue"),
+        pytest.param(("B1", "1", "", LONG), ErrorCode.VALUE_TOO_LONG, "earnedBadgeId", id="earned"),
+        pytest.param(
+            ("B1", "a" * 70_000 + "@b.c", "", "E1", "email"),
+            ErrorCode.VALUE_TOO_LONG,
+            "customerId",
+            id="email",
+        ),
+        pytest.param(
+            ("B1", LONG, "", "E1", "externalId"),
+            ErrorCode.VALUE_TOO_LONG,
+            "256 characters at most",
+            id="external-id",
+        ),
+        pytest.param(
+            ("B1", "9" * 70_000, "", "E1", "mobile"),
+            ErrorCode.BAD_CUSTOMER_ID,
+            "not a mobile number",
+            id="mobile",
+        ),
+        pytest.param(
+            ("B1", "1", "", "E1", LONG),
+            ErrorCode.BAD_IDENTIFIER_TYPE,
+            "(70,000 characters)",
+            id="identifier-type",
+        ),
+    ],
+)
+def test_ids_longer_than_the_api_takes_are_invalid(values, code, fragment):
+    verdict = validate(record(7, *values), FIELDS, IdentifierType.ID)
+    assert isinstance(verdict, RowOutcome)
+    assert (verdict.status, verdict.error_code) == (Status.INVALID, code)
+    assert fragment in verdict.error_message
+    assert len(verdict.error_message) < 400  # the value is shown cut short, never whole
+
+
+@pytest.mark.parametrize(
+    ("values", "default"),
+    [
+        pytest.param(("B1", "9223372036854775807"), IdentifierType.ID, id="2^63-1"),
+        pytest.param(("B1", "0009223372036854775807"), IdentifierType.ID, id="2^63-1-zeros"),
+        pytest.param(("B" * 256, "1", "I" * 256), IdentifierType.ID, id="256-characters"),
+        pytest.param(
+            ("B1", "e" * 250 + "@b.co", "", "E1"), IdentifierType.EMAIL, id="256-char-email"
+        ),
+    ],
+)
+def test_ids_at_the_bounds_are_sent(values, default):
+    assert isinstance(validate(record(7, *values), FIELDS, default), Row)
 
 
 def test_malformed_record_is_invalid_with_its_defect():

@@ -746,3 +746,87 @@ def test_a_legacy_xls_is_refused_in_one_line_with_no_traceback(tmp_path):
         f"batch-revoke: error: {path}: is a legacy Excel 97-2003 workbook (.xls), not .xlsx; "
         "open it in Excel and save it as .xlsx (Excel Workbook)"
     ]
+
+
+FOUR_GOOD = (
+    "badgeMetaId,customerId,issueId\n"
+    "670371e39235f02fd5d71cbd,387403362,6703724a9235f02fd5d71cc1\n"
+    "670371e39235f02fd5d71cbd,387403360,6703724a9235f02fd5d71cc2\n"
+    "654bb48766a87827bb61e631,62090013,\n"
+    "654bb48766a87827bb61e631,123,\n"
+)
+
+
+def test_a_customer_id_of_70000_digits_is_invalid_and_the_run_finishes(tmp_path, write_csv):
+    lines = FOUR_GOOD.splitlines()
+    lines.insert(3, "654bb48766a87827bb61e631," + "1" * 70_000 + ",")
+    path = write_csv("\n".join(lines) + "\n")
+    out = tmp_path / "out.csv"
+    before = SandboxState.load(SAMPLE_STATE)
+    with sandbox() as (running, state):
+        done = run_cli(running, str(path), "-o", str(out))
+        assert done.returncode == 1, done.stderr
+        rows = results(out)
+        assert [(r["status"], r["error_code"]) for r in rows] == [("revoked", "")] * 2 + [
+            ("invalid", "bad_customer_id")
+        ] + [("revoked", "")] * 2
+        assert "64-bit" in rows[2]["error_message"]
+        assert len(rows[2]["error_message"]) < 400
+        assert_revoked_really_are(rows, before, state)
+        assert all("1" * 100 not in str(entry.body) for entry in running.requests)
+        # Resuming the finished run sends nothing and writes the same file, cleanly.
+        again = run_cli(running, str(path), "-o", str(out), "--resume")
+    assert again.returncode == 1, again.stderr
+    assert "internal error" not in done.stderr + again.stderr
+    assert results(out) == rows
+
+
+class BreakingTransport(httpx.AsyncHTTPTransport):
+    """The real transport, except that revoking `customer` raises an error nobody expects."""
+
+    def __init__(self, customer: str) -> None:
+        super().__init__()
+        self.customer = f'"{customer}"'.encode()
+        self.broke = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and self.customer in request.content:
+            self.broke += 1
+            raise RuntimeError("injected failure")
+        return await super().handle_async_request(request)
+
+
+def test_a_worker_that_fails_unexpectedly_costs_only_its_row(tmp_path, write_csv):
+    path = write_csv(FOUR_GOOD)
+    out = tmp_path / "out.csv"
+    before = SandboxState.load(SAMPLE_STATE)
+    transport = BreakingTransport("387403360")
+    with sandbox() as (running, state):
+        config = RunConfig(
+            path,
+            out,
+            base_url=running.base_url,
+            credentials=BasicCredentials(
+                running.credentials.username, running.credentials.password
+            ),
+            batch_size=1,
+        )
+        report = run_job(config, transport=transport)
+        assert transport.broke >= 1
+        assert not report.aborted
+        assert report.exit_status is ExitStatus.NOT_ALL_REVOKED
+        rows = results(out)
+        assert [(r["status"], r["error_code"]) for r in rows] == [
+            ("revoked", ""),
+            ("unconfirmed", "client_error"),
+            ("revoked", ""),
+            ("revoked", ""),
+        ]
+        assert "RuntimeError: injected failure" in rows[1]["error_message"]
+        assert_revoked_really_are(rows, before, state)
+        assert state.enrolments["6703724a9235f02fd5d71cc2"].issuedStatus == "ACTIVE"
+        # The CLI resumes it without a crash: the run finished, so nothing is sent again.
+        again = run_cli(running, str(path), "-o", str(out), "--resume", "--batch-size", "1")
+    assert again.returncode == 1, again.stderr
+    assert "internal error" not in again.stderr
+    assert results(out) == rows

@@ -8,7 +8,7 @@ import json
 import httpx
 
 from batch_revoke.client import BasicCredentials
-from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
+from batch_revoke.job import VERIFY_ROUNDS, ErrorLimit, RunConfig, RunReport, run_job
 from batch_revoke.model import ExitStatus, Status
 
 
@@ -165,3 +165,123 @@ def test_the_python_api_takes_text_and_refuses_wrong_types_at_once(write_csv, tm
 
     asyncio.run(inside_a_loop())
     assert not (tmp_path / "out.csv.journal").exists()
+
+
+class Api:
+    """A mock API that keeps what it revoked and answers read-backs from it; `broken`
+    customers make the transport raise an unexpected error on their revokes."""
+
+    def __init__(self, broken: frozenset[str] = frozenset()) -> None:
+        self.broken = broken
+        self.revoked: set[str] = set()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            customer = request.url.path.split("/management/")[1].split("/")[0]
+            gone = customer in self.revoked
+            issual = {
+                "issueId": f"I{customer}",
+                "issuedStatus": "REVOKED" if gone else "ACTIVE",
+                "revokedOn": "2100-01-01T00:00:00Z" if gone else None,
+            }
+            details = {"issualDetails": {"issuals": [issual]}, "earnDetails": {"earns": []}}
+            return httpx.Response(200, json={"data": details, "errors": []})
+        customers = json.loads(request.content)["customers"]
+        if self.broken.intersection(customers):
+            raise RuntimeError(f"transport broke on {', '.join(customers)}")
+        self.revoked.update(customers)
+        entries = [{"customerId": int(c), "issuedId": f"I{c}", "error": None} for c in customers]
+        return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
+
+
+FIVE = "badgeMetaId,customerId\n" + "".join(f"B,{n}\n" for n in range(1, 6))
+
+
+def test_an_unexpected_error_on_one_request_is_its_rows_outcome(write_csv, tmp_path):
+    path = write_csv(FIVE)
+    api = Api(broken=frozenset({"3"}))
+    report, rows = mocked_run(path, tmp_path, api, batch_size=1)
+    assert not report.aborted
+    assert report.exit_status is ExitStatus.NOT_ALL_REVOKED
+    assert [(r["status"], r["error_code"]) for r in rows] == [("revoked", "")] * 2 + [
+        ("unconfirmed", "client_error")
+    ] + [("revoked", "")] * 2
+    assert "RuntimeError: transport broke on 3" in rows[2]["error_message"]
+    assert report.read_backs == VERIFY_ROUNDS  # read back (still active) and sent again
+    # The run finished: a resume sends nothing and writes the same result.
+    again, same = mocked_run(path, tmp_path, api, batch_size=1, resume=True)
+    assert again.exit_status is ExitStatus.NOT_ALL_REVOKED
+    assert same == rows
+
+
+def test_a_journal_that_fails_unexpectedly_stops_the_run_resumably(
+    write_csv, tmp_path, monkeypatch
+):
+    from batch_revoke.journal import Journal
+
+    answered = Journal.answered
+    calls = []
+
+    def failing(self, batch, outcomes):
+        calls.append(batch.number)
+        if len(calls) == 2:
+            raise RuntimeError("database is odd")
+        answered(self, batch, outcomes)
+
+    monkeypatch.setattr(Journal, "answered", failing)
+    path = write_csv(FIVE)
+    api = Api()
+    report, rows = mocked_run(path, tmp_path, api, batch_size=1)
+    assert report.exit_status is ExitStatus.ABORTED
+    assert "went wrong: RuntimeError: database is odd" in report.aborted
+    assert not report.incomplete  # the result file is written, and says what happened
+    statuses = [r["status"] for r in rows]
+    assert statuses.count("unconfirmed") == 1  # the request whose answer was not recorded
+    monkeypatch.setattr(Journal, "answered", answered)
+    report, rows = mocked_run(path, tmp_path, api, batch_size=1, resume=True)
+    assert report.exit_status is ExitStatus.OK
+    assert [r["status"] for r in rows] == ["revoked"] * 5
+
+
+def test_an_unexpected_error_after_the_sends_still_writes_the_result(
+    write_csv, tmp_path, monkeypatch
+):
+    import batch_revoke.job
+
+    def failing(plan, run):
+        raise RuntimeError("late bug")
+
+    monkeypatch.setattr(batch_revoke.job, "_give_up_deferred", failing)
+    path = write_csv(FIVE)
+    report, rows = mocked_run(path, tmp_path, Api())
+    assert report.exit_status is ExitStatus.ABORTED
+    assert report.aborted.startswith("the run went wrong: RuntimeError: late bug")
+    assert [r["status"] for r in rows] == ["revoked"] * 5
+
+
+def test_a_result_file_that_cannot_be_written_is_left_incomplete_and_resumable(
+    write_csv, tmp_path, monkeypatch
+):
+    import batch_revoke.job
+
+    write_results = batch_revoke.job.write_results
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("writer bug")
+
+    monkeypatch.setattr(batch_revoke.job, "write_results", failing)
+    path = write_csv(FIVE)
+    config = RunConfig(
+        path, tmp_path / "out.csv", "https://api.invalid", BasicCredentials("u", "p")
+    )
+    api = Api()
+    report = run_job(config, transport=httpx.MockTransport(api))
+    assert report.incomplete
+    assert report.exit_status is ExitStatus.ABORTED
+    assert "writing the result file went wrong: RuntimeError: writer bug" in report.aborted
+    assert report.tally.by_status == {Status.REVOKED: 5}  # counted from the journal
+    assert (tmp_path / "out.csv").read_text().startswith("INCOMPLETE")
+    monkeypatch.setattr(batch_revoke.job, "write_results", write_results)
+    report, rows = mocked_run(path, tmp_path, api, resume=True)
+    assert report.exit_status is ExitStatus.OK
+    assert [r["status"] for r in rows] == ["revoked"] * 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -320,3 +321,116 @@ async def test_the_journal_hears_whether_every_answer_did_nothing(respx_mock, an
     assert recorded.sent == [1]
     assert recorded.said == said
     assert [o.status for o in recorded.outcomes] == [Status.REVOKED]
+
+
+async def test_a_request_httpx_refuses_to_send_is_failed_and_not_retried(respx_mock):
+    route = respx_mock.post(ISSUE_URL).mock(
+        side_effect=httpx.LocalProtocolError("Illegal header value")
+    )
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps())
+        (outcome,) = await sender.send_batch(customers_batch("1"))
+    assert (outcome.status, outcome.error_code, outcome.attempts) == (
+        Status.FAILED,
+        "client_error",
+        0,
+    )
+    assert "LocalProtocolError: Illegal header value" in outcome.error_message
+    assert "nothing was sent" in outcome.error_message
+    assert route.call_count == 1  # the same request would be refused the same way
+    assert sender.http_calls == 0
+
+
+async def test_an_unexpected_error_while_sending_is_unconfirmed(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(side_effect=RuntimeError("boom"))
+    (outcome,) = await send(customers_batch("1"))
+    # Raised once the request was handed to the transport: it may have left.
+    assert (outcome.status, outcome.error_code) == (Status.UNCONFIRMED, "client_error")
+    assert "unexpected error while sending: RuntimeError: boom" in outcome.error_message
+    assert "may or may not" in outcome.error_message
+
+
+async def test_not_sent_after_an_attempt_whose_answer_was_lost_is_unconfirmed(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(
+        side_effect=[httpx.ReadTimeout("slow"), httpx.LocalProtocolError("refused")]
+    )
+    (outcome,) = await send(customers_batch("1"))
+    assert (outcome.status, outcome.error_code) == (Status.UNCONFIRMED, "client_error")
+    assert "ReadTimeout" in outcome.error_message
+
+
+async def test_one_request_failing_unexpectedly_does_not_stop_the_others(respx_mock):
+    def answer(request: httpx.Request) -> httpx.Response:
+        customer = json.loads(request.content)["customers"][0]
+        if customer == "3":
+            raise RuntimeError("boom")
+        entry = {"customerId": int(customer), "issuedId": f"I{customer}", "error": None}
+        return httpx.Response(200, json={"data": {"revokedIssuedBadges": [entry]}})
+
+    respx_mock.post(ISSUE_URL).mock(side_effect=answer)
+    recorded = Recorded()
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps())
+        await sender.send_all(many(6), recorded)
+    assert not sender.stop.requested
+    by_row = {o.row: (o.status, o.error_code) for o in recorded.outcomes}
+    assert by_row == {n: (Status.REVOKED, "") for n in (1, 2, 4, 5, 6)} | {
+        3: (Status.UNCONFIRMED, "client_error")
+    }
+
+
+async def test_a_recorder_that_fails_stops_the_run_in_one_line(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(return_value=httpx.Response(200, json=REVOKED_1))
+
+    class Failing(Recorded):
+        def answered(self, batch: Batch, outcomes: list) -> None:
+            if batch.number == 2:
+                raise RuntimeError("journal says no")
+            super().answered(batch, outcomes)
+
+    recorded = Failing()
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps())
+        sender.concurrency = 1
+        await sender.send_all(many(4), recorded)  # no ExceptionGroup
+    assert sender.stop.requested
+    assert "request 2 went wrong: RuntimeError: journal says no" in sender.stop.reason
+    assert "\n" not in sender.stop.reason
+    assert recorded.sent == [1, 2]  # nothing new starts after the stop
+
+
+async def test_a_plan_that_fails_stops_the_run(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(return_value=httpx.Response(200, json=REVOKED_1))
+
+    def batches():
+        yield from many(1)
+        raise ValueError("unreadable")
+
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps())
+        await sender.send_all(batches(), Recorded())
+    assert "planning went wrong: ValueError: unreadable" in sender.stop.reason
+
+
+async def test_a_read_back_that_cannot_be_built_says_why(respx_mock):
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps())
+        said = await sender.read_back("1" * 70_000, "B1")
+    assert isinstance(said, str)
+    assert "read-back could not be sent (InvalidURL" in said
+    assert sender.http_calls == 0
+
+
+async def test_a_read_back_that_fails_unexpectedly_says_why(respx_mock):
+    respx_mock.get(url__regex=r".*/badges/management/.*").mock(side_effect=RuntimeError("boom"))
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        said = await make_sender(http, Sleeps()).read_back("1", "B1")
+    assert said == "read-back failed: unexpected error: RuntimeError: boom"
+
+
+async def test_an_answer_python_cannot_parse_is_a_bad_response(respx_mock):
+    # Valid JSON, but a number of more digits than Python's int conversion allows.
+    body = '{"data": {"revokedIssuedBadges": [{"customerId": ' + "1" * 5000 + "}]}}"
+    respx_mock.post(ISSUE_URL).mock(return_value=httpx.Response(200, text=body))
+    (outcome,) = await send(customers_batch("1"), attempts=2)
+    assert (outcome.status, outcome.error_code) == (Status.UNCONFIRMED, "bad_response")

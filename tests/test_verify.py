@@ -198,3 +198,70 @@ async def test_a_read_back_that_keeps_failing_leaves_the_row_unconfirmed(respx_m
     (outcome,) = found.outcomes
     assert outcome.status is Status.UNCONFIRMED
     assert "read-back failed" in outcome.error_message
+
+
+async def no_wait(_: float) -> None:
+    return None
+
+
+def plain_sender(http: httpx.AsyncClient, **options) -> Sender:
+    return Sender(
+        CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))),
+        RetryPolicy(max_attempts=2),
+        sleep=no_wait,
+        **options,
+    )
+
+
+async def test_a_read_back_that_raises_leaves_its_rows_unconfirmed(respx_mock):
+    respx_mock.get(url__regex=r".*/badges/management/.*").mock(side_effect=RuntimeError("boom"))
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        found = await verify([Unsettled(ISSUAL, LOST, SENT)], plain_sender(http))
+    assert found.resend == []
+    (outcome,) = found.outcomes
+    assert outcome.status is Status.UNCONFIRMED
+    assert "read-back failed: unexpected error: RuntimeError: boom" in outcome.error_message
+
+
+async def test_a_read_back_of_an_id_too_long_for_a_url_leaves_it_unconfirmed(respx_mock):
+    row = Row(1, "B1", "1" * 70_000, "I1")
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        found = await verify([Unsettled(row, LOST, SENT)], plain_sender(http))
+    (outcome,) = found.outcomes
+    assert outcome.status is Status.UNCONFIRMED
+    assert "read-back could not be sent (InvalidURL" in outcome.error_message
+
+
+async def test_an_answer_that_cannot_be_read_leaves_its_rows_unconfirmed(respx_mock):
+    # A revokedOn of 400 digits is a number JSON allows and no float holds.
+    other = Row(2, "B2", "5", "I2")
+    respx_mock.get(BASE + READ_BACK_PATH.format(customerId="5", badgeMetaId="B2")).mock(
+        return_value=httpx.Response(200, json=reply([issual("I2")]).body)
+    )
+    body = reply([issual("I1", revoked_on=10**400)]).body
+    respx_mock.get(url__regex=r".*/badges/management/.*").mock(
+        return_value=httpx.Response(200, json=body)
+    )
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        found = await verify(
+            [Unsettled(ISSUAL, LOST, SENT), Unsettled(other, LOST, SENT)], plain_sender(http)
+        )
+    by_row = {o.row: o for o in found.outcomes}
+    assert by_row[1].status is Status.UNCONFIRMED
+    assert "read-back could not be read: OverflowError" in by_row[1].error_message
+    assert by_row[2].status is Status.REVOKED  # the other read-back went on
+
+
+async def test_a_stop_during_a_read_back_ends_it_quietly(respx_mock):
+    sender: Sender
+
+    def failing(request: httpx.Request) -> httpx.Response:
+        sender.stop.request("interrupted")  # Ctrl-C while the read-back waits to retry
+        return httpx.Response(500)
+
+    respx_mock.get(url__regex=r".*/badges/management/.*").mock(side_effect=failing)
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = plain_sender(http)
+        found = await verify([Unsettled(ISSUAL, LOST, SENT)], sender)
+    # Neither settled nor to send: the journal still says unconfirmed, and --resume reads back.
+    assert (found.outcomes, found.resend) == ([], [])
