@@ -9,7 +9,7 @@ import shlex
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import MISSING, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
@@ -165,6 +165,15 @@ def _apply(options: Sequence[Callable[[Any], Any]], function: F) -> F:
     return cast(F, decorated)
 
 
+_RUN_CONFIG_DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
+
+
+def _library_default(name: str) -> Any:
+    """RunConfig's default for `name`: an option's default is the library's, defined once."""
+    default = _RUN_CONFIG_DEFAULTS[name]
+    return default.value if isinstance(default, IdentifierType) else default
+
+
 def connection_options(function: F) -> F:
     """Where requests go and how hard they are pushed; shared by `run` and `verify`."""
     options = [
@@ -186,14 +195,14 @@ def connection_options(function: F) -> F:
         click.option(
             "--batch-size",
             type=click.IntRange(1, MAX_BATCH_SIZE),
-            default=MAX_BATCH_SIZE,
+            default=_library_default("batch_size"),
             show_default=True,
             help="revokeIssue entries per request (the API allows at most 20).",
         ),
         click.option(
             "--concurrency",
             type=click.IntRange(min=1),
-            default=4,
+            default=_library_default("concurrency"),
             show_default=True,
             envvar="BATCH_REVOKE_CONCURRENCY",
             show_envvar=True,
@@ -210,7 +219,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--rate-window",
             type=click.FloatRange(min=0, min_open=True),
-            default=60.0,
+            default=_library_default("rate_window"),
             show_default=True,
             metavar="SECONDS",
             help="How long the server's rate-limit window is, when --rate-limit is not given "
@@ -220,7 +229,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--max-throttle-wait",
             type=click.FloatRange(min=0, min_open=True),
-            default=1800.0,
+            default=_library_default("max_throttle_wait"),
             show_default=True,
             metavar="SECONDS",
             help="Stop (resumable, exit 3) after this long of 429/503/521 answers in a row. "
@@ -229,7 +238,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
-            default=30.0,
+            default=_library_default("timeout"),
             show_default=True,
             envvar="BATCH_REVOKE_TIMEOUT",
             show_envvar=True,
@@ -238,7 +247,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--max-attempts",
             type=click.IntRange(min=1),
-            default=5,
+            default=_library_default("max_attempts"),
             show_default=True,
             envvar="BATCH_REVOKE_MAX_ATTEMPTS",
             show_envvar=True,
@@ -249,7 +258,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--max-unanswered",
             type=click.IntRange(min=0),
-            default=20,
+            default=_library_default("max_unanswered"),
             show_default=True,
             help="Stop (resumable, exit 3) after this many HTTP calls in a row got no answer "
             "at all: the host is down or unreachable. 0 never stops.",
@@ -257,7 +266,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--identifier-type",
             type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
-            default=IdentifierType.ID.value,
+            default=_library_default("identifier_type"),
             show_default=True,
             help="What customerId holds in revokeEarn rows without an identifierType column value.",
         ),
@@ -289,7 +298,7 @@ def record_options(function: F) -> F:
         ),
         click.option(
             "--sheet",
-            default="",
+            default=_library_default("sheet"),
             metavar="NAME",
             help="For an .xlsx input: the sheet to read (default: the first).",
         ),
@@ -325,7 +334,7 @@ def run_options(function: F) -> F:
         click.option(
             "--progress-every",
             type=click.FloatRange(min=0.1),
-            default=15.0,
+            default=_library_default("progress_every"),
             show_default=True,
             metavar="SECONDS",
             help="How often a progress line is logged when stderr is not a terminal (at a "
