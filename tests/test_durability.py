@@ -417,7 +417,10 @@ def test_a_run_that_cannot_start_its_journal_sends_nothing_and_leaves_nothing(tm
 def test_a_second_resume_of_a_running_run_is_refused(tmp_path, uninterrupted):
     path, state, _expected, _ = uninterrupted
     out = tmp_path / "out.csv"
-    with running_sandbox(fresh(state, latency_ms=(100.0, 100.0))) as running:
+    # Slow answers keep the first run going for many seconds, far longer than the second
+    # takes to start on a busy machine: at 100 ms it could finish first (a second's work),
+    # and the resume then succeeded.
+    with running_sandbox(fresh(state, latency_ms=(1000.0, 1000.0))) as running:
         process = start_cli(running, str(path), "-o", str(out))
         wait_for(lambda: len(running.requests) >= 4)
         second = run_cli(running, str(path), "-o", str(out), "--resume")
