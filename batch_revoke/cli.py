@@ -9,7 +9,7 @@ import shlex
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import MISSING, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
@@ -35,7 +35,7 @@ from batch_revoke.sandbox import (
 )
 from batch_revoke.sandbox.server import bind_loopback, demo_credentials, serve_forever
 from batch_revoke.startup import Interrupted, holding_interrupts, take_held
-from batch_revoke.writer import DEFAULT_FOLDER, format_summary, write_text_atomically
+from batch_revoke.writer import format_summary, write_text_atomically
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -281,6 +281,15 @@ def _apply(options: Sequence[Callable[[Any], Any]], function: F) -> F:
     return cast(F, decorated)
 
 
+_RUN_CONFIG_DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
+
+
+def _library_default(name: str) -> Any:
+    """RunConfig's default for `name`: an option's default is the library's, defined once."""
+    default = _RUN_CONFIG_DEFAULTS[name]
+    return default.value if isinstance(default, IdentifierType) else default
+
+
 def connection_options(function: F) -> F:
     """Where requests go and how hard they are pushed; shared by `run` and `verify`."""
     options = [
@@ -302,14 +311,14 @@ def connection_options(function: F) -> F:
         click.option(
             "--batch-size",
             type=click.IntRange(1, MAX_BATCH_SIZE),
-            default=MAX_BATCH_SIZE,
+            default=_library_default("batch_size"),
             show_default=True,
             help="revokeIssue entries per request (the API allows at most 20).",
         ),
         click.option(
             "--concurrency",
             type=click.IntRange(min=1),
-            default=4,
+            default=_library_default("concurrency"),
             show_default=True,
             envvar="BATCH_REVOKE_CONCURRENCY",
             show_envvar=True,
@@ -326,7 +335,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--rate-window",
             type=click.FloatRange(min=0, min_open=True),
-            default=60.0,
+            default=_library_default("rate_window"),
             show_default=True,
             metavar="SECONDS",
             help="How long the server's rate-limit window is, when --rate-limit is not given "
@@ -336,7 +345,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--max-throttle-wait",
             type=click.FloatRange(min=0, min_open=True),
-            default=1800.0,
+            default=_library_default("max_throttle_wait"),
             show_default=True,
             metavar="SECONDS",
             help="Stop (resumable, exit 3) after this long of 429/503/521 answers in a row. "
@@ -345,7 +354,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
-            default=30.0,
+            default=_library_default("timeout"),
             show_default=True,
             envvar="BATCH_REVOKE_TIMEOUT",
             show_envvar=True,
@@ -354,7 +363,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--max-attempts",
             type=click.IntRange(min=1),
-            default=5,
+            default=_library_default("max_attempts"),
             show_default=True,
             envvar="BATCH_REVOKE_MAX_ATTEMPTS",
             show_envvar=True,
@@ -365,7 +374,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--max-unanswered",
             type=click.IntRange(min=0),
-            default=20,
+            default=_library_default("max_unanswered"),
             show_default=True,
             help="Stop (resumable, exit 3) after this many HTTP calls in a row got no answer "
             "at all: the host is down or unreachable. 0 never stops.",
@@ -373,7 +382,7 @@ def connection_options(function: F) -> F:
         click.option(
             "--identifier-type",
             type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
-            default=IdentifierType.ID.value,
+            default=_library_default("identifier_type"),
             show_default=True,
             help="What customerId holds in revokeEarn rows without an identifierType column value.",
         ),
@@ -414,14 +423,14 @@ def record_options(function: F) -> F:
         click.option(
             "--output-dir",
             type=click.Path(file_okay=False, path_type=Path),
-            default=str(DEFAULT_FOLDER),
+            default=_library_default("output_dir"),
             show_default=True,
             help="Where result files get their default dated names, and where --resume and "
             "--auto-resume look for runs.",
         ),
         click.option(
             "--sheet",
-            default="",
+            default=_library_default("sheet"),
             metavar="NAME",
             help="For an .xlsx input: the sheet to read (default: the first).",
         ),
@@ -457,7 +466,7 @@ def run_options(function: F) -> F:
         click.option(
             "--progress-every",
             type=click.FloatRange(min=0.1),
-            default=15.0,
+            default=_library_default("progress_every"),
             show_default=True,
             metavar="SECONDS",
             help="How often a progress line is logged when stderr is not a terminal (at a "

@@ -186,10 +186,13 @@ def test_valid_rows_pick_their_call(values, default, mode, identifier):
 
 
 def plan(
-    records: list[Record], batch_size: int = 20, chunk: int = 3
+    records: list[Record],
+    batch_size: int = 20,
+    chunk: int = 3,
+    default: IdentifierType = IdentifierType.ID,
 ) -> tuple[list[Batch], list[RowOutcome]]:
     """As a run plans: chunks of records classified, rows placed, open batches finished."""
-    planner = Planner(FIELDS, batch_size=batch_size)
+    planner = Planner(FIELDS, default, batch_size=batch_size)
     batches: list[Batch] = []
     verdicts: list[RowOutcome] = []
     for start in range(0, len(records), chunk):
@@ -367,3 +370,63 @@ def test_a_mobile_keeps_its_zeros_and_a_national_zero_is_refused():
     ]
     _, verdicts = plan(records)
     assert verdicts == []
+
+
+EVERY_DEFAULT = [pytest.param(t, id=t.value) for t in IdentifierType]
+
+
+@pytest.mark.parametrize("default", EVERY_DEFAULT)
+@pytest.mark.parametrize(
+    ("values", "mode", "expected"),
+    [
+        pytest.param(("B1", "919900000013"), Mode.CUSTOMERS, "id", id="customers-row"),
+        pytest.param(("B1", "919900000013", "I1"), Mode.ISSUALS, "id", id="issuals-row"),
+        pytest.param(("B1", "919900000013", "", "E1"), Mode.EARN, "default", id="earn-row"),
+        pytest.param(
+            ("B1", "919900000013", "", "E1", "id"), Mode.EARN, "id", id="earn-row-typed-id"
+        ),
+        pytest.param(
+            ("B1", "919900000013", "", "E1", "mobile"),
+            Mode.EARN,
+            "mobile",
+            id="earn-row-typed-mobile",
+        ),
+    ],
+)
+def test_the_default_identifier_type_reaches_untyped_revoke_earn_rows_only(
+    values, mode, expected, default
+):
+    """As the README says of --identifier-type: what customerId holds in revokeEarn rows with
+    no identifierType value. revokeIssue takes the numeric customer id whatever the default."""
+    row = validate(record(1, *values), FIELDS, default)
+    assert not isinstance(row, RowOutcome), row
+    wanted = default if expected == "default" else IdentifierType(expected)
+    assert (row.mode, row.identifier_type) == (mode, wanted)
+
+
+@pytest.mark.parametrize("default", EVERY_DEFAULT)
+@pytest.mark.parametrize(
+    "values", [("B1", "a@b.c"), ("B1", "a@b.c", "I1")], ids=["customers-row", "issuals-row"]
+)
+def test_a_revoke_issue_row_needs_a_numeric_id_whatever_the_default(values, default):
+    verdict = validate(record(1, *values), FIELDS, default)
+    assert isinstance(verdict, RowOutcome)
+    assert verdict.error_code == ErrorCode.BAD_CUSTOMER_ID
+
+
+@pytest.mark.parametrize("default", EVERY_DEFAULT)
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(("B1", "000777"), ("B1", "777"), id="customers-row"),
+        pytest.param(("B1", "000777", "I1"), ("B1", "777", "I1"), id="issuals-row"),
+        pytest.param(
+            ("B1", "000777", "", "E1", "id"), ("B1", "777", "", "E1", "ID"), id="earn-row-typed-id"
+        ),
+    ],
+)
+def test_a_numeric_id_is_one_customer_whatever_the_default(first, second, default):
+    """`000777` is `777` to the API: the second row is a duplicate under every default."""
+    batches, verdicts = plan([record(1, *first), record(2, *second)], default=default)
+    assert [(v.row, v.status, v.duplicate_of) for v in verdicts] == [(2, Status.DUPLICATE, 1)]
+    assert [r.row for b in batches for r in b.rows] == [1]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import os
 import re
 import subprocess
 import sys
@@ -12,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from batch_revoke.cli import cli
-from batch_revoke.model import ExitStatus
+from batch_revoke.job import RunConfig
+from batch_revoke.model import ExitStatus, IdentifierType
 from batch_revoke.writer import RESULT_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -384,3 +387,84 @@ def test_text_log_format_keeps_clicks_usage_errors_as_they_are():
     assert result.exit_code == ExitStatus.USAGE
     assert result.stderr.startswith("Usage: ")
     assert "Error: No such option" in result.stderr
+
+
+# Each option that becomes a RunConfig field, and how the command turns its value into the
+# field's. Options absent here and from NOT_CONFIG must be added to one of them.
+AS_CONFIG = {
+    "base_url": ("base_url", lambda value: value or ""),
+    "batch_size": ("batch_size", None),
+    "concurrency": ("concurrency", None),
+    "rate_limit": ("rate_limit", None),
+    "rate_window": ("rate_window", None),
+    "max_throttle_wait": ("max_throttle_wait", None),
+    "timeout": ("timeout", None),
+    "max_attempts": ("max_attempts", None),
+    "max_unanswered": ("max_unanswered", None),
+    "identifier_type": ("identifier_type", IdentifierType.parse),
+    "output": ("output_path", None),
+    "resume": ("resume", None),
+    "overwrite": ("overwrite", None),
+    "sheet": ("sheet", None),
+    "excel": ("excel", None),
+    "dry_run": ("dry_run", None),
+    "no_verify": ("verify", lambda value: not value),
+    "progress_every": ("progress_every", None),
+    "max_errors": ("max_errors", None),
+    "auto_resume": ("auto_resume", None),
+    "output_dir": ("output_dir", None),
+}
+NOT_CONFIG = {
+    "input_path",
+    "result_path",
+    "cluster",  # a name for a base_url
+    "summary_json",
+    "sandbox",
+    "sandbox_state",
+    *("latency_ms", "faults", "seed", "sandbox_rate_limit", "retry_after", "slow_seconds"),
+    "token_ttl",
+}
+
+
+@pytest.mark.parametrize("command", ["run", "verify"])
+def test_every_option_default_is_the_librarys(command, monkeypatch):
+    """One definition: `batch-revoke run` with no options runs as RunConfig does."""
+    for name in [n for n in os.environ if n.startswith(("CAP_", "BATCH_REVOKE_"))]:
+        monkeypatch.delenv(name)
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    ctx = cli.commands[command].make_context(command, ["input.csv"])
+    unmapped = set(ctx.params) - set(AS_CONFIG) - NOT_CONFIG
+    assert not unmapped, f"add {unmapped} to AS_CONFIG or NOT_CONFIG"
+    compared = set()
+    for name, value in ctx.params.items():
+        if name in AS_CONFIG:
+            field, convert = AS_CONFIG[name]
+            assert (convert or (lambda v: v))(value) == defaults[field], f"--{name}"
+            compared.add(name)
+    assert {"batch_size", "concurrency", "timeout", "identifier_type"} <= compared
+
+
+@pytest.mark.parametrize("command", ["run", "verify"])
+def test_a_command_without_options_runs_the_librarys_config(command, write_csv, monkeypatch):
+    """What reaches run_job, not only what --help shows: each option lands in its own field."""
+    import batch_revoke.cli as cli_module
+
+    seen: list[RunConfig] = []
+
+    def captured(config: RunConfig):
+        seen.append(config)
+        raise SystemExit(0)
+
+    for name in [n for n in os.environ if n.startswith(("CAP_", "BATCH_REVOKE_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(cli_module, "_run_job", captured)
+    path = write_csv("badgeMetaId,customerId\nB1,1\n")
+    base = "https://eu.api.capillarytech.com"
+    env = {"CAP_USERNAME": "u", "CAP_PASSWORD": "p", "CAP_BASE_URL": base}
+    done = invoke(command, str(path), env=env)
+    assert done.exit_code == 0, done.output
+    (config,) = seen
+    library = RunConfig(path, base_url=base, credentials=config.credentials)
+    if command == "verify":
+        library = dataclasses.replace(library, settle_result=True)
+    assert config == library

@@ -424,8 +424,9 @@ def test_a_run_that_cannot_start_its_journal_sends_nothing_and_leaves_nothing(tm
 def test_a_second_resume_of_a_running_run_is_refused(tmp_path, uninterrupted):
     path, state, _expected, _ = uninterrupted
     out = tmp_path / "out.csv"
-    # Answers slow enough that the first run is still going when the second has started
-    # (a second Python process takes about as long to start as 100 ms answers took to finish).
+    # Slow answers keep the first run going for many seconds, far longer than the second
+    # takes to start on a busy machine: at 100 ms it could finish first (a second's work),
+    # and the resume then succeeded.
     with running_sandbox(fresh(state, latency_ms=(1000.0, 1000.0))) as running:
         process = start_cli(running, str(path), "-o", str(out))
         wait_for(lambda: len(running.requests) >= 4)

@@ -511,6 +511,35 @@ def test_ctrl_c_lets_the_request_in_flight_finish_then_resume_completes(tmp_path
     assert [r["status"] for r in results(out)].count("revoked") == 8
 
 
+GRACE = RunConfig.__dataclass_fields__["grace"].default  # 10 s for requests in flight
+
+
+def test_one_ctrl_c_while_a_request_hangs_exits_3_within_the_grace(tmp_path):
+    """A server that never answers cannot hold a stopped run longer than the grace: the
+    request is abandoned (its rows unconfirmed, for --resume to read back) and the run ends."""
+    out = tmp_path / "out.csv"
+    with sandbox("slow", slow_seconds=600.0) as (running, _state):
+        process = start_cli(running, str(SAMPLE), "-o", str(out), "--concurrency", "1")
+        wait_for(lambda: len(running.requests) >= 1)  # the request has reached the server
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        try:
+            stderr = process.communicate(timeout=GRACE + 5)[1]
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            pytest.fail(f"still running {GRACE + 5:.0f} s after one Ctrl-C")
+        took = time.monotonic() - interrupted
+    assert process.returncode == 3, stderr
+    assert took < GRACE + 5
+    assert "interrupted (SIGINT)" in stderr
+    assert "Traceback" not in stderr
+    statuses = [r["status"] for r in results(out)]
+    assert "unconfirmed" in statuses
+    assert "revoked" not in statuses
+    assert "not_attempted" in statuses
+
+
 @pytest.mark.parametrize("interrupts", [1, 2], ids=["ctrl-c", "double-ctrl-c"])
 def test_ctrl_c_during_a_retry_after_wait_leaves_the_rows_not_attempted(tmp_path, interrupts):
     """The only answer was a 429, which did nothing: its rows were not revoked and need no

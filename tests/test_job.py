@@ -6,6 +6,7 @@ import csv
 import json
 
 import httpx
+import pytest
 
 from batch_revoke.client import BasicCredentials
 from batch_revoke.job import VERIFY_ROUNDS, ErrorLimit, RunConfig, RunReport, run_job
@@ -285,3 +286,39 @@ def test_a_result_file_that_cannot_be_written_is_left_incomplete_and_resumable(
     report, rows = mocked_run(path, tmp_path, api, resume=True)
     assert report.exit_status is ExitStatus.OK
     assert [r["status"] for r in rows] == ["revoked"] * 5
+
+
+def _earn_814(request: httpx.Request) -> httpx.Response:
+    error = {"code": 814, "message": "Active earn instance is not present", "reference": None}
+    return httpx.Response(400, json={"data": None, "errors": [error]})
+
+
+def _earn_timeout(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("no answer", request=request)
+
+
+def _earn_still_active(request: httpx.Request) -> httpx.Response:
+    body = json.loads(request.content)
+    data = {**body, "isActive": True}
+    return httpx.Response(200, json={"data": data, "errors": []})
+
+
+@pytest.mark.parametrize(
+    ("api", "status"),
+    [
+        pytest.param(_earn_814, "failed", id="failed"),
+        pytest.param(_earn_timeout, "unconfirmed", id="answer-lost"),
+        pytest.param(_earn_still_active, "unconfirmed", id="answer-unclear"),
+    ],
+)
+def test_max_errors_counts_every_row_sent_and_not_revoked(write_csv, tmp_path, api, status):
+    """A row whose answer was lost is not revoked as far as anyone knows: it counts."""
+    path = write_csv(
+        "badgeMetaId,customerId,earnedBadgeId\n" + "".join(f"B,{n},E{n}\n" for n in range(1, 6))
+    )
+    report, rows = mocked_run(
+        path, tmp_path, api, max_errors=ErrorLimit.parse("2"), max_attempts=1, verify=False
+    )
+    assert "--max-errors 2 reached: 2 of 2 rows sent were not revoked" in report.aborted
+    assert report.exit_status is ExitStatus.ABORTED
+    assert [r["status"] for r in rows] == [status, status] + ["not_attempted"] * 3

@@ -142,6 +142,94 @@ def test_in_flight_rows_without_an_answer_say_so():
     assert "in flight" in settled.error_message
 
 
+MISSING = object()
+LONG_AGO_MILLIS = int((SENT - 30 * 86400) * 1000)  # a month before we asked, in ms
+BEFORE_SLACK = SENT - CLOCK_SLACK - 60  # a minute more than the slack before we asked
+
+
+def with_flag(entry: dict, key: str, value: object) -> dict:
+    """The entry with `key` set to `value`, or without it for MISSING."""
+    changed = {k: v for k, v in entry.items() if k != key}
+    if value is not MISSING:
+        changed[key] = value
+    return changed
+
+
+@pytest.mark.parametrize("sent_at", [SENT, None], ids=["sent-now", "old-result-file"])
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        pytest.param(True, "resend", id="true"),
+        pytest.param("false", "unconfirmed", id="text-false"),
+        pytest.param(0, "unconfirmed", id="zero"),
+        pytest.param(None, "unconfirmed", id="null"),
+        pytest.param(MISSING, "unconfirmed", id="missing"),
+    ],
+)
+def test_a_read_back_earn_is_revoked_only_on_a_definite_false(flag, expected, sent_at):
+    entry = with_flag(earn("E1"), "isActive", flag)  # revokedOn stays: it looks revoked
+    settled = settle(Unsettled(EARN, LOST, sent_at), reply(earns=[entry]))
+    if expected == "resend":
+        assert settled == EARN
+    else:
+        assert isinstance(settled, RowOutcome)
+        assert settled.status is Status.UNCONFIRMED
+        assert "shape this version does not know" in settled.error_message
+
+
+@pytest.mark.parametrize("sent_at", [SENT, None], ids=["sent-now", "old-result-file"])
+@pytest.mark.parametrize("row", [ISSUAL, CUSTOMER], ids=["issual", "customer"])
+@pytest.mark.parametrize(
+    "issued_status",
+    [
+        pytest.param("EXPIRED", id="expired"),
+        pytest.param("revoked", id="lower-case-revoked"),
+        pytest.param("Revoked", id="title-case-revoked"),
+        pytest.param("", id="empty"),
+        pytest.param(None, id="null"),
+        pytest.param(MISSING, id="missing"),
+    ],
+)
+def test_an_issual_neither_active_nor_revoked_is_never_settled(issued_status, row, sent_at):
+    entry = with_flag(issual("I1"), "issuedStatus", issued_status)  # revokedOn stays
+    settled = settle(Unsettled(row, LOST, sent_at), reply([entry]))
+    assert isinstance(settled, RowOutcome)
+    assert settled.status is Status.UNCONFIRMED
+    assert "shape this version does not know" in settled.error_message
+
+
+@pytest.mark.parametrize(
+    ("row", "answer"),
+    [
+        pytest.param(
+            ISSUAL,
+            reply([issual("I1", revoked_on=LONG_AGO_MILLIS)]),
+            id="issual-epoch-millis-long-ago",
+        ),
+        pytest.param(
+            CUSTOMER,
+            reply([issual("I1", revoked_on=LONG_AGO_MILLIS)]),
+            id="customer-epoch-millis-long-ago",
+        ),
+        pytest.param(
+            ISSUAL, reply([issual("I1", revoked_on=BEFORE_SLACK)]), id="issual-beyond-slack"
+        ),
+        pytest.param(
+            EARN, reply(earns=[earn("E1", revoked_on=BEFORE_SLACK)]), id="earn-beyond-slack"
+        ),
+        pytest.param(
+            EARN,
+            reply(earns=[earn("E1", revoked_on=int(BEFORE_SLACK * 1000))]),
+            id="earn-millis-beyond-slack",
+        ),
+        pytest.param(EARN, reply(earns=[earn("E1", revoked_on=LONG_AGO)]), id="earn-long-ago"),
+    ],
+)
+def test_a_revocation_from_before_our_request_is_somebody_elses(row, answer):
+    """The row is sent again, so the API's own answer (404, 814) is what gets reported."""
+    assert settle(Unsettled(row, LOST, SENT), answer) == row
+
+
 BASE = "http://127.0.0.1:9"
 
 

@@ -1,0 +1,37 @@
+"""The result file (batch_revoke/writer.py): what Excel is given to open."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from batch_revoke.model import Record
+from batch_revoke.writer import write_results
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [
+        pytest.param("+91 99000 00013", "'+91 99000 00013", id="mobile-with-plus"),
+        pytest.param("+1+1", "'+1+1", id="plus"),
+        pytest.param("=1+1", "'=1+1", id="equals"),
+        pytest.param("-2+3", "'-2+3", id="minus"),
+        pytest.param("@SUM(A1)", "'@SUM(A1)", id="at"),
+        pytest.param("\t=1+1", "'\t=1+1", id="tab-then-formula"),
+        pytest.param("919900000013", "919900000013", id="digits-untouched"),
+        pytest.param("a+b", "a+b", id="plus-inside-untouched"),
+        pytest.param("", "", id="empty-untouched"),
+    ],
+)
+def test_excel_output_neutralises_every_cell_that_would_run_as_a_formula(tmp_path, cell, shown):
+    out = tmp_path / "out.csv"
+    write_results(out, ("customerId", "note"), [(Record(1, (cell, cell)), ["x"])], excel=True)
+    with out.open(encoding="utf-8-sig", newline="") as handle:
+        header, line = list(csv.reader(handle))
+    assert header[:2] == ["customerId", "note"]
+    assert line == [shown, shown, "1", "x"]
+    plain = tmp_path / "plain.csv"
+    write_results(plain, ("customerId", "note"), [(Record(1, (cell, cell)), ["x"])])
+    with plain.open(encoding="utf-8", newline="") as handle:
+        assert list(csv.reader(handle))[1][:2] == [cell, cell]  # kept as written
