@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import math
 import re
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -453,6 +455,7 @@ def _run(
             identity = JournalIdentity(source.sha256, config.identity_options())
             output, journal = _open_record(config, identity, now)
     planner = _planner(config, source)
+    finished = journal.meta().get("state") == "finished"  # resumed after it finished
     try:
         run = _Run(journal, config.max_errors, planner, source.records)
         plan = _Plan(source, run)
@@ -469,21 +472,29 @@ def _run(
             aborted = run.stop.reason
             if run.storage_error is not None:
                 aborted = str(run.storage_error)
+            elif finished:
+                aborted = ""  # nothing was left to send: an interrupt stopped nothing
+            counts = run.counts()
+            with contextlib.suppress(StorageError, sqlite3.Error):
+                journal.set_meta(counts=json.dumps(counts, sort_keys=True))
             report = RunReport(
                 output,
-                Tally(requests=run.requests),
+                Tally(
+                    requests=journal.requests_by_endpoint(),
+                    http_calls=counts["http_calls"],
+                    retries=counts["retries"],
+                ),
                 0.0,
                 False,
                 aborted,
                 journal.path,
-                read_backs=run.read_backs,
-                throttled=run.pacer.throttled_calls if run.pacer else 0,
+                read_backs=counts["read_backs"],
+                throttled=counts["throttled"],
                 pace=run.pacer.describe() if run.pacer and run.pacer.pace else "",
             )
-            report.tally.http_calls, report.tally.retries = run.http_calls, run.retries
             # A resume writes the result file as the run began it (--excel or not).
             excel = config.excel or journal.meta().get("excel") == "1"
-            _finish(source, journal, report, finishing, excel=excel)
+            _finish(source, journal, report, finishing, excel=excel, finished=finished)
             if not aborted and not report.incomplete:
                 journal.set_meta(state="finished")
                 if source.path == input_copy_path(output):
@@ -969,14 +980,15 @@ class _Plan:
             known.update((outcome.row, outcome) for outcome in new)
         decided = [v for v in verdicts if isinstance(v, RowOutcome)]
         kept = {v.row for v in decided if v.row in known and known[v.row].settled}
-        self.run.rows_done += len(kept)  # an earlier run's verdicts stand
+        for number in kept:
+            self.run.kept(known[number])  # an earlier session's verdicts stand
         self.run.record(v for v in decided if v.row not in kept)
         rows = [v for v in verdicts if isinstance(v, Row)]
         covered = self.planner.covering(rows)
         for row in rows:
             outcome = known.get(row.row)
             if outcome is not None and outcome.settled:
-                self.run.rows_done += 1
+                self.run.kept(outcome)
             elif row.row in in_flight or (outcome and outcome.status is Status.UNCONFIRMED):
                 self._unknown.append((row, outcome))
             elif earlier is not None:
@@ -1011,17 +1023,19 @@ class _Run:
         self.max_errors = max_errors
         self.planner = planner
         self.rows = rows  # in the input
-        self.rows_done = 0  # with an outcome (kept from an earlier run, or new)
-        self.by_status: dict[Status, int] = {}  # outcomes of this session
+        self.rows_done = 0  # with an outcome (kept from an earlier session, or new)
+        self.by_status: dict[Status, int] = {}  # the same, per status
         self.stop = Stop()
-        self.requests: dict[Endpoint, int] = {}
         self.answered_rows = 0
         self.error_rows = 0
-        self.http_calls = 0
-        self.retries = 0
-        self.read_backs = 0
+        self.read_backs = 0  # calls of this session's read-backs
+        # The whole run counts every session: the calls of the earlier ones, as the journal
+        # last recorded them, and of the requests it holds.
+        self.earlier = journal.counts()
+        self.earlier_requests = sum(journal.requests_by_endpoint().values())
         self.storage_error: StorageError | None = None
         self.pacer: Pacer | None = None
+        self.sender: Sender | None = None
         self.unconfirmed: list[Unsettled] = []  # to read back after the sends
         self.blind: dict[int, bool] = {}  # rows sent again without a read-back
         self._sent_at: dict[int, float] = {}
@@ -1033,7 +1047,6 @@ class _Run:
         if not self._safely(self.journal.sending, batch):
             raise Stopped  # no durable intent, no request
         self._sent_at[batch.number] = time.time()
-        self.requests[batch.endpoint] = self.requests.get(batch.endpoint, 0) + 1
 
     def nothing_done(self, batch: Batch, nothing: bool) -> None:
         if not self._safely(self.journal.nothing_done, batch, nothing) and not nothing:
@@ -1048,7 +1061,7 @@ class _Run:
             outcomes = [
                 sent_blind(o, rows[o.row]) if self.blind.pop(o.row, False) else o for o in outcomes
             ]
-        if not self._safely(self.journal.answered, batch, outcomes):
+        if not self._safely(self.journal.answered, batch, outcomes, self.counts()):
             return
         for outcome in outcomes:
             if outcome.status is Status.UNCONFIRMED:
@@ -1080,6 +1093,22 @@ class _Run:
         )
 
     # the rest of the run
+
+    def counts(self) -> dict[str, int]:
+        """The whole run's calls: the earlier sessions' and this one's."""
+        sender, pacer = self.sender, self.pacer
+        now = {
+            "http_calls": sender.http_calls if sender else 0,
+            "retries": sender.retries if sender else 0,
+            "read_backs": self.read_backs,
+            "throttled": pacer.throttled_calls if pacer else 0,
+        }
+        return {key: self.earlier.get(key, 0) + value for key, value in now.items()}
+
+    def kept(self, outcome: RowOutcome) -> None:
+        """An earlier session's outcome that stands."""
+        self.rows_done += 1
+        self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
 
     def record(self, outcomes: Iterable[RowOutcome]) -> None:
         listed = list(outcomes)
@@ -1165,7 +1194,7 @@ async def _execute(
         sender = Sender(
             client, policy, config.concurrency, pacer, sleep, run.stop, config.max_unanswered
         )
-        run.pacer = pacer
+        run.pacer, run.sender = pacer, sender
         log.info(
             "sending %d rows to %s, %d requests at a time%s",
             run.rows,
@@ -1188,7 +1217,6 @@ async def _execute(
         finally:
             interrupts.remove()
             progress.cancel()
-            run.http_calls, run.retries = sender.http_calls, sender.retries
 
 
 async def _rounds(config: RunConfig, plan: _Plan, run: _Run, sender: Sender) -> None:
@@ -1349,14 +1377,15 @@ async def _report_progress(
         done = run.rows_done
         elapsed = time.monotonic() - started
         rate = (done - done_before) / elapsed
+        counts = run.counts()
         progress = Progress(
             done,
             run.rows,
             dict(run.by_status),
-            sender.batches_done,
+            run.earlier_requests + sender.batches_done,
             sender.http_calls / elapsed,
-            sender.retries,
-            sender.pacer.throttled_calls,
+            counts["retries"],
+            counts["throttled"],
             sender.pacer.describe(),
             (run.rows - done) / rate if rate > 0 else None,
         )
@@ -1370,11 +1399,18 @@ async def _report_progress(
 
 
 def _finish(
-    source: _Source, journal: Journal, report: RunReport, finishing: Finishing, *, excel: bool
+    source: _Source,
+    journal: Journal,
+    report: RunReport,
+    finishing: Finishing,
+    *,
+    excel: bool,
+    finished: bool = False,
 ) -> None:
     """Write the result file: the input re-read, joined with the journal. One more interrupt
     here is noted and the file still written; the next one stops at once and leaves the file
-    marked INCOMPLETE."""
+    marked INCOMPLETE. `finished`: the run had finished before; its complete file is only
+    replaced whole, so an interrupt leaves it as it was, and the run stays finished."""
     reason = f"not sent: {report.aborted or 'the run ended before it was sent'}"
 
     def joined(records: Iterable[Record]) -> Iterator[tuple[Record, list[str]]]:
@@ -1402,6 +1438,11 @@ def _finish(
                 excel=excel,
             )
     except (KeyboardInterrupt, Exception) as exc:
+        if finished and isinstance(exc, KeyboardInterrupt):
+            log.warning("interrupted: %s stays as it was, complete", report.output_path)
+            for _ in joined(Record(row, ()) for row in range(1, source.records + 1)):
+                pass  # the counts, from the journal
+            return
         report.incomplete = True
         if isinstance(exc, KeyboardInterrupt):
             report.aborted = report.aborted or "interrupted while writing the result file"

@@ -323,10 +323,16 @@ class Journal:
                     (int(not nothing), request),
                 )
 
-    def answered(self, batch: Batch, outcomes: Iterable[RowOutcome]) -> None:
+    def answered(
+        self, batch: Batch, outcomes: Iterable[RowOutcome], counts: dict[str, int] | None = None
+    ) -> None:
+        """The request's outcomes; with `counts`, the run's calls so far (`counts()`), kept in
+        the same commit so a resume after a kill -9 counts the whole run."""
         with self._write():
             self._close_request(batch)
             self._put(outcomes)
+            if counts is not None:
+                self._set_many({"counts": json.dumps(counts, sort_keys=True)})
 
     def abandoned(self, batch: Batch) -> None:
         """Stopped before anything could have been applied: its rows are simply not sent."""
@@ -387,6 +393,16 @@ class Journal:
         )
         (count,) = self._db.execute(query).fetchone()
         return int(count)
+
+    def counts(self) -> dict[str, int]:
+        """The calls of the run's earlier sessions (http_calls, retries, read_backs,
+        throttled), as last recorded."""
+        return {k: int(v) for k, v in json.loads(self.meta().get("counts") or "{}").items()}
+
+    def requests_by_endpoint(self) -> dict[Endpoint, int]:
+        """Requests of the whole run, every session's, per endpoint."""
+        query = "SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint ORDER BY endpoint"
+        return {Endpoint(endpoint): count for endpoint, count in self._db.execute(query)}
 
     def outcome(self, row: int) -> RowOutcome | None:
         values = self._db.execute("SELECT * FROM outcomes WHERE row = ?", (row,)).fetchone()

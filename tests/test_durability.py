@@ -532,3 +532,27 @@ def test_a_lost_answer_for_a_row_that_cannot_be_read_back_is_never_stuck(tmp_pat
     assert f"check earned badge {applied}" in by_earn[applied]["error_message"]
     assert all("reads it back" not in r["error_message"] for r in by_earn.values())
     assert active(config) == set()
+
+
+def test_a_resumed_run_counts_the_whole_run(tmp_path, uninterrupted):
+    """Rows, requests and calls alike: the summary of a resume counts every session, and
+    agrees with what the server received."""
+    path, state, expected, _ = uninterrupted
+    out, summary = tmp_path / "out.csv", tmp_path / "summary.json"
+    with running_sandbox(fresh(state, latency_ms=(150.0, 150.0))) as running:
+        process = start_cli(running, str(path), "-o", str(out))
+        wait_for(lambda: len(running.requests) >= 8)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+        assert process.returncode == 3
+        first = len(running.requests)
+        resumed = run_cli(
+            running, str(path), "-o", str(out), "--resume", "--summary-json", str(summary)
+        )
+        assert resumed.returncode == 1, resumed.stderr
+        received = len(running.requests)
+    counted = json.loads(summary.read_text(encoding="utf-8"))
+    assert received > first  # both sessions sent requests
+    assert counted["rows"]["total"] == len(expected)
+    assert sum(counted["requests"].values()) == received  # one call a request: no faults
+    assert counted["http_calls"] - counted["read_backs"] == received

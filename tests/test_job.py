@@ -223,11 +223,11 @@ def test_a_journal_that_fails_unexpectedly_stops_the_run_resumably(
     answered = Journal.answered
     calls = []
 
-    def failing(self, batch, outcomes):
+    def failing(self, batch, outcomes, counts=None):
         calls.append(batch.number)
         if len(calls) == 2:
             raise RuntimeError("database is odd")
-        answered(self, batch, outcomes)
+        answered(self, batch, outcomes, counts)
 
     monkeypatch.setattr(Journal, "answered", failing)
     path = write_csv(FIVE)

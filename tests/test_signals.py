@@ -163,3 +163,40 @@ def test_every_stderr_line_of_a_sandbox_run_is_json(tmp_path):
     assert lines[0]["message"].startswith("sandbox running on http://127.0.0.1:")
     assert lines[-1]["event"] == "summary"
     assert len({line["run_id"] for line in lines}) == 1
+
+
+def test_interrupting_the_resume_of_a_finished_run_leaves_it_finished(tmp_path):
+    """Nothing is left to send: two interrupts while its file is written again leave the file
+    as it was (complete) and the run's own status, not "stopped early"."""
+    path = tmp_path / "dups.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("badgeMetaId,customerId\n")
+        handle.writelines("670371e39235f02fd5d71cbd,387403362\n" for _ in range(50_000))
+    out = tmp_path / "out.csv"
+    partial = out.with_name(f".{out.name}.partial")
+    with sandbox() as (running, _state):
+        first = subprocess.run(
+            [sys.executable, "-m", "batch_revoke", "run", str(path), "-o", str(out)],
+            capture_output=True,
+            text=True,
+            env=cli_env(running),
+            timeout=120,
+            check=False,
+        )
+        assert first.returncode == 0, first.stderr
+        written = out.read_bytes()
+        process = start_cli(running, str(path), "-o", str(out), "--resume")
+        assert process.stderr is not None
+        wait_for(partial.exists)  # writing the file again
+        process.send_signal(signal.SIGINT)
+        seen = []
+        for line in process.stderr:
+            seen.append(line)
+            if "interrupt again" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        stderr = "".join(seen) + process.communicate(timeout=60)[1]
+    assert process.returncode == 0, stderr
+    assert_clean(stderr, json_lines=False)
+    assert "STOPPED" not in stderr
+    assert out.read_bytes() == written
