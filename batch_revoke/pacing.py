@@ -2,15 +2,17 @@
 and come without Retry-After. One Pacer per run, shared by every worker:
 
 - one 429 is not a measurement (a gateway's burst limiter, another job on the till, bad luck):
-  everyone holds for a moment, and if a call that left after it gets through, it was stray
-  and nothing is learned. Only when a later call is throttled too is the window spent;
+  everyone holds for a moment and one call probes; if a call that left after the 429 gets
+  through, it was stray and nothing is learned. Only when later calls are throttled too (or
+  the 429 comes where the limit was measured before) is the window spent;
 - then every worker pauses until the most likely window reset (windows aligned to the clock,
   as gateways count), and one request probes; a throttled probe widens the wait. With
   Retry-After the pause is what it asks (capped), and nothing is learned;
 - the limit is learned from the calls a spent window allowed (a window of fewer than THIN
-  calls says nothing unless seen again). A limit seen once is doubled after a clean window at
-  pace, in case it was bad luck; one seen twice is probed upward rarely. Never above
-  --rate-limit;
+  calls says nothing unless seen again). After clean windows at that pace the pace doubles
+  for a window, in case the reading was bad luck or another job's share has gone: a probe
+  that finds no room costs only the calls in flight, and probes that find none come less
+  often (MAX_PROBE_GAP). Never above --rate-limit;
 - the pace is kept with a sliding window a little longer than the server's (a margin for
   latency jitter, and a learned limit's HEADROOM), so no clock-aligned or sliding window the
   server uses sees more.
@@ -94,8 +96,9 @@ HEADROOM = 0.025
 # A window cut short after fewer calls than this says nothing of the limit, unless the same
 # count is seen again (a server that allows 1 or 2 calls a window is then learned too).
 THIN = 3
-# A limit seen twice is probed upward after this many clean windows at pace, by 5%.
-PROBE_AFTER = 10
+# Clean windows at pace between upward probes: 1 at first, doubled after each probe that
+# found no more room (up to this), and 1 again after one that did.
+MAX_PROBE_GAP = 8
 
 
 class Pacer:
@@ -135,12 +138,16 @@ class Pacer:
         self._successes: dict[int, int] = {}  # clock-aligned window -> calls answered
         self._cut: set[int] = set()  # windows a reached limit cut short
         self._measured: int | None = None  # the last window cut short: calls it allowed
-        self._clean = 0  # clean windows at pace in a row
+        self._clean = 0  # clean windows at pace since the pace last changed
+        self._gap = 1  # clean windows before the next upward probe
+        self._raised: int | None = None  # the pace of an upward probe, above the learned limit
 
     @property
     def pace(self) -> int | None:
         """Calls per window the run keeps to; None: as fast as the concurrency goes."""
-        counts = [c for c in (self.learned, self.ceiling and self.ceiling.count) if c]
+        counts = [
+            c for c in (self._raised or self.learned, self.ceiling and self.ceiling.count) if c
+        ]
         return min(counts) if counts else None
 
     def _span(self) -> float:
@@ -223,13 +230,20 @@ class Pacer:
         now = self._clock()
         if self.throttled_since is None:
             self.throttled_since = now
-        self._clean = 0
         if retry_after is not None:
             # The server says when to come back: its word is enough, nothing is learned.
             pause = min(retry_after, self._max_retry_after)
             self._pause(now + pause, f"{pause:.0f}s (as Retry-After asks)")
             return
-        if self._state is _State.CLEAR:
+        window = self._window(started)
+        if (
+            self._state is _State.CLEAR
+            and self._measured is not None
+            and self._successes.get(window, 0) >= self._measured
+        ):
+            # Where the limit was measured before: consistent evidence on its own.
+            self._spent(window, now)
+        elif self._state is _State.CLEAR:
             # One 429 is not a measurement: a gateway's burst limiter, another job's call or
             # a stray answer look the same. Hold everyone briefly; the next answers tell.
             self._state, self._suspect, self._echoes = _State.SUSPECT, started, 0
@@ -245,12 +259,7 @@ class Pacer:
                 self._changed.set()
                 return
             # Calls that left after the first 429 were throttled too: the window is spent.
-            window = self._window(self._suspect)
-            self._reached(window)
-            self._state, self._suspect = _State.WAITING, None
-            self._held_until = 0.0
-            self._probing = True
-            self._pause(now + self._until_reset(), "until the window resets")
+            self._spent(self._window(self._suspect), now)
         elif probe:
             # Waiting, and the probe after the reset was throttled too: the window is longer
             # or not where we thought.
@@ -258,6 +267,14 @@ class Pacer:
             self._probing = True
             self._pause(now + self._widen, f"{self._widen:.0f}s (the probe was throttled too)")
         self._changed.set()
+
+    def _spent(self, window: int, now: float) -> None:
+        """The window's limit is reached: learn from it, and wait for the next."""
+        self._reached(window)
+        self._state, self._suspect = _State.WAITING, None
+        self._held_until = 0.0
+        self._probing = True
+        self._pause(now + self._until_reset(), "until the window resets")
 
     def _pause(self, until: float, why: str) -> None:
         if until > self._paused_until + 1.0:
@@ -278,6 +295,10 @@ class Pacer:
         self._cut.add(window)
         allowed = self._successes.get(window, 0)
         measured, self._measured = self._measured, allowed
+        self._clean = 0
+        if self._raised is not None and self.learned and allowed <= self.learned * 1.1:
+            self._gap = min(self._gap * 2, MAX_PROBE_GAP)  # no more room: probe less often
+        self._raised = None
         if allowed < THIN and allowed != measured:
             return  # too few calls to tell a limit from bad luck, unless seen again
         if allowed < 1:
@@ -286,27 +307,27 @@ class Pacer:
         self.learned = allowed
 
     def _after_window(self, window: int) -> None:
-        """Once per window: after a clean window at pace, a limit measured once is doubled
-        (it may have been bad luck), and one measured twice is raised by 5% now and then."""
+        """Once per window: after clean windows at pace, probe upward by doubling the pace (a
+        low reading may have been bad luck, or another job's share that is gone now). Probes
+        that find no room come less often; the window they spend is used whole all the same."""
         previous = window - 1
         count = self._successes.pop(previous, None)
         pace = self.pace
         if count is None or self.learned is None or pace is None:
             return
         if previous in self._cut or count < max(1, pace * 9 // 10):
-            self._clean = 0
-            return
+            return  # cut short, or too little to send: says nothing of more room
         self._clean += 1
-        if self.ceiling is not None and self.learned >= self.ceiling.count:
+        if self._raised is not None:  # the raised pace held a window: room was there
+            self.learned, self._raised, self._gap = count, None, 1
+        if self._clean < self._gap or (self.ceiling and self.learned >= self.ceiling.count):
             return  # never above --rate-limit
-        if not self.confirmed:
-            raised = self.learned * 2
-        elif self._clean >= PROBE_AFTER:
-            raised = self.learned + max(1, self.learned // 20)
-        else:
-            return
+        # Doubled: a probe costs the same few 429s (the calls in flight when the window is
+        # spent) whatever its size, and a share another job has left is found at once.
         self._clean = 0
-        self.learned = raised if self.ceiling is None else min(raised, self.ceiling.count)
+        self._raised = self.learned * 2
+        if self.ceiling is not None:
+            self._raised = min(self._raised, self.ceiling.count)
 
     def _until_reset(self) -> float:
         """Seconds to the next clock-aligned window start, plus the margin."""
@@ -323,8 +344,10 @@ class Pacer:
         strays = f"; {self.stray_429s} stray 429s ignored" if self.stray_429s else ""
         if pace is None:
             return f"no pace needed yet{strays}"
-        if self.learned is not None and pace == self.learned:
-            seen = "seen twice" if self.confirmed else "seen once, probing upward"
+        if self.learned is not None and pace in (self.learned, self._raised):
+            seen = "seen twice" if self.confirmed else "seen once"
             source = f"learned: the server allowed {self.learned} in a window, {seen}"
+            if pace == self._raised:
+                return f"pace {RateLimit(pace, self.period)}, probing for more ({source}){strays}"
             return f"pace {RateLimit(pace, self.period)}, kept a little under ({source}){strays}"
         return f"pace {RateLimit(pace, self.period)} (--rate-limit){strays}"

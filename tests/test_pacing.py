@@ -215,7 +215,7 @@ async def test_a_limit_below_the_given_one_is_learned():
     p = pacer(clock, RateLimit(30, 60.0))
     await run_calls(p, server, 90)
     assert p.learned == 15
-    assert 13 <= (p.pace or 99) <= 16  # just under, then probing upward one call at a time
+    assert p.pace in (15, 30)  # kept at what was learned, or probing up to --rate-limit
     assert server.throttled <= 12
 
 
@@ -300,6 +300,7 @@ async def test_two_runs_sharing_one_till_both_finish_near_the_ideal():
     server = Server(clock, 30)
     first, second = pacer(clock), pacer(clock)
     done = await asyncio.gather(run_calls(first, server, 300), run_calls(second, server, 300))
-    windows = {int(t // 60) for t in done[0] + done[1]}
-    assert len(windows) <= 20 * 1.5
-    assert (first.pace or 0) + (second.pace or 0) <= 34
+    # Together they need 20 windows of the till's limit; each finishes within 1.5 times that.
+    start = min(done[0] + done[1]) // 60
+    assert max(max(done[0]), max(done[1])) // 60 - start < 20 * 1.5
+    assert server.throttled / (600 + server.throttled) < 0.2  # sharing costs 429s, not a thrash
