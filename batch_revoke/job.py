@@ -490,7 +490,9 @@ def _run(
                 journal.path,
                 read_backs=counts["read_backs"],
                 throttled=counts["throttled"],
-                pace=run.pacer.describe() if run.pacer and run.pacer.pace else "",
+                pace=run.pacer.describe()
+                if run.pacer and (run.pacer.pace or run.pacer.stray_429s)
+                else "",
             )
             # A resume writes the result file as the run began it (--excel or not).
             excel = config.excel or journal.meta().get("excel") == "1"
