@@ -1,8 +1,9 @@
 """`batch-revoke` and `python -m batch_revoke`: the one exit point."""
 
+import signal
 import sys
 
-from batch_revoke.startup import hold_interrupts
+from batch_revoke.startup import SIGNALS, hold_interrupts
 
 # First of all: importing the rest takes about a second, and a scheduler may stop us in it.
 hold_interrupts()
@@ -11,7 +12,12 @@ hold_interrupts()
 def main() -> int:
     from batch_revoke.cli import main as command  # after the handlers, on purpose
 
-    return command()
+    status = command()
+    # The outcome is decided and told: an interrupt from here to the end changes nothing.
+    # (Python puts the default handlers back as it shuts down, and those end with 130/143.)
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    return status
 
 
 if __name__ == "__main__":

@@ -90,6 +90,7 @@ class Validator:
             and not type_text
             and not (issue and earned)
             and len(badge) + len(customer) + len(issue) + len(earned) <= MAX_ID_CHARS
+            and (badge + issue + earned).isprintable()
         ):
             usual = self.default_identifier if earned else IdentifierType.ID
             if usual is IdentifierType.ID:
@@ -110,6 +111,20 @@ class Validator:
         for label, text in (("badgeMetaId", badge), ("issueId", issue), ("earnedBadgeId", earned)):
             if len(text) > MAX_ID_CHARS:
                 return _too_long(record, label, text, endpoint)
+        for label, text in (
+            ("badgeMetaId", badge),
+            ("customerId", customer),
+            ("issueId", issue),
+            ("earnedBadgeId", earned),
+        ):
+            if not text.isprintable():
+                return _invalid(
+                    record,
+                    ErrorCode.BAD_ID,
+                    f"{label} {_shown(text)} holds a line break, tab or other control "
+                    "character, which no id has: fix the cell (a quoted value spanning lines?)",
+                    endpoint,
+                )
         if issue and earned:
             return _invalid(
                 record,

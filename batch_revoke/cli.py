@@ -404,21 +404,13 @@ def record_options(function: F) -> F:
             "--resume",
             is_flag=True,
             help="Continue the interrupted run recorded in the journal of --output (or, "
-            "without --output, the newest run of this file in output/): settled rows keep "
-            "their outcome, rows in flight are read back, the rest are sent.",
+            "without --output, the newest unfinished run of this file in --output-dir): "
+            "settled rows keep their outcome, rows in flight are read back, the rest are sent.",
         ),
         click.option(
             "--overwrite",
             is_flag=True,
             help="Replace an existing --output and its journal (otherwise refused).",
-        ),
-        click.option(
-            "--auto-resume",
-            is_flag=True,
-            help="For a job run on a schedule: first finish every run in --output-dir that "
-            "stopped before it was done (from its own copy of its input), then run INPUT once: "
-            "resume its unfinished run, report a finished one (nothing sent), or start a new "
-            "run with a dated result file. The same command works every night.",
         ),
         click.option(
             "--output-dir",
@@ -453,6 +445,14 @@ def record_options(function: F) -> F:
 def run_options(function: F) -> F:
     """Options of `run` only, defined once with help text."""
     options = [
+        click.option(
+            "--auto-resume",
+            is_flag=True,
+            help="For a job run on a schedule: first finish every run in --output-dir that "
+            "stopped before it was done (from its own copy of its input), then run INPUT once: "
+            "resume its unfinished run, report a finished one (nothing sent), or start a new "
+            "run with a dated result file. The same command works every night.",
+        ),
         click.option(
             "--dry-run",
             is_flag=True,
@@ -737,7 +737,7 @@ def _config(input_path: Path, options: dict[str, Any], *, with_host: bool) -> Ru
         identifier_type=IdentifierType.parse(options["identifier_type"]) or IdentifierType.ID,
         resume=options["resume"],
         overwrite=options["overwrite"],
-        auto_resume=options["auto_resume"],
+        auto_resume=options.get("auto_resume", False),  # `run` only
         output_dir=options["output_dir"],
         excel=options["excel"],
         sheet=options["sheet"],

@@ -55,6 +55,22 @@ class AuthError(BatchRevokeError):
         return f"HTTP {self.http_status} {self.message}; {hint}"
 
 
+class RunInProgress(BatchRevokeError):
+    """--auto-resume: a run of this very input is still going in another process. Nothing was
+    sent; it is left to that process, and the next scheduled run goes on with it if needed."""
+
+    def __init__(self, output: Path | str) -> None:
+        super().__init__(output)
+        self.output = Path(output)
+
+    def __str__(self) -> str:
+        return (
+            f"a run of this input is still going in another process (results {self.output}); "
+            "nothing was sent: it is left to finish, and the next run goes on with it if it "
+            "stops"
+        )
+
+
 class StorageError(BatchRevokeError):
     """The journal or the result file cannot be written (disk full, folder gone). What was
     recorded before stays intact, so the run can be resumed once the problem is fixed."""

@@ -35,7 +35,7 @@ from batch_revoke.client import (
     Credentials,
     check_base_url,
 )
-from batch_revoke.errors import ConfigError, InputError, StorageError
+from batch_revoke.errors import ConfigError, InputError, RunInProgress, StorageError
 from batch_revoke.interrupts import Finishing, Interrupts, raising_interrupts
 from batch_revoke.journal import (
     JOURNAL_SUFFIX,
@@ -43,6 +43,7 @@ from batch_revoke.journal import (
     JournalIdentity,
     RunOnDisk,
     find_journal,
+    in_use,
     input_copy_path,
     journal_path,
     run_at,
@@ -251,6 +252,7 @@ class RunReport:
     estimate: str = ""  # a dry run's planned calls and, with --rate-limit, how long they take
     earlier: tuple[RunReport, ...] = ()  # --auto-resume: runs stopped earlier, finished first
     note: str = ""  # what a person should know of how this run came about
+    finished_at: str = ""  # local time with its offset, ISO 8601
 
     @property
     def exit_status(self) -> ExitStatus:
@@ -291,6 +293,7 @@ class RunReport:
             "stopped": self.aborted or None,
             "incomplete": self.incomplete,
             "elapsed_seconds": round(self.elapsed, 3),
+            "finished_at": self.finished_at or None,
             "output": str(self.output_path),
             "journal": str(self.journal_path) if self.journal_path else None,
             "resume_command": resume_command,
@@ -340,6 +343,7 @@ def run_job(
         else:
             report = _run(config, transport, sleep, now, handle_signals)
     report.elapsed = time.monotonic() - started
+    report.finished_at = now().astimezone().isoformat(timespec="seconds")
     return report
 
 
@@ -528,6 +532,13 @@ def _scheduled(
         for stopped in runs_in(config.output_dir):
             if stopped.finished or not stopped.copy.is_file():
                 continue
+            if in_use(journal_path(stopped.output)):
+                log.warning(
+                    "the run begun %s (results %s) is still going in another process: left to it",
+                    _when(stopped.created),
+                    stopped.output,
+                )
+                continue
             log.warning(
                 "finishing the run begun %s that stopped before it was done (input %s, results %s)",
                 _when(stopped.created),
@@ -551,6 +562,8 @@ def _scheduled(
                 return replace(report, earlier=tuple(earlier), note="this input was not begun")
             earlier.append(report)
     done = _this_input_run(config)
+    if done is not None and in_use(journal_path(done.output)):
+        raise RunInProgress(done.output)
     if done is None:
         report = run(config)
     else:
@@ -891,6 +904,8 @@ def _claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
             replace_existing=config.overwrite,
             folder=config.output_dir,
             label=label,
+            # A scheduled run's input may be replaced tonight: its own copy finishes it.
+            resume_from=input_copy_path if config.auto_resume else None,
         )
     except StorageError as exc:
         raise _cannot_start(exc) from exc
@@ -1457,7 +1472,9 @@ def _finish(
             )
         if not isinstance(exc, StorageError | InputError):
             with contextlib.suppress(StorageError):
-                mark_incomplete(report.output_path, source.shown)
+                # The run's own copy of its input, when it has one, finishes it surely.
+                copy = input_copy_path(report.output_path)
+                mark_incomplete(report.output_path, copy if source.path == copy else source.shown)
         # The counts still tell what happened, from the journal, without the file.
         with contextlib.suppress(Exception):
             for _ in joined(Record(row, ()) for row in range(1, source.records + 1)):

@@ -494,6 +494,21 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def in_use(path: Path) -> bool:
+    """Whether another process is running the run of this journal (it holds its lock)."""
+    try:
+        handle = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)  # closing releases a lock taken here
+    return False
+
+
 def _lock(path: Path) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,7 @@ class ErrorCode(StrEnum):
     BAD_IDENTIFIER_TYPE = "bad_identifier_type"
     BAD_CUSTOMER_ID = "bad_customer_id"
     VALUE_TOO_LONG = "value_too_long"
+    BAD_ID = "bad_id"  # a control character (a line break, a tab) inside an id
     DUPLICATE_ROW = "duplicate_row"
     ISSUE_NOT_OF_CUSTOMER = "issue_not_of_customer"  # the API's error without a code
     NOT_IN_RESPONSE = "not_in_response"

@@ -86,12 +86,20 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
         )
         found = SheetRead(str(shown.title))
         writer = csv.writer(out, lineterminator="\n")
+        width = 0
         for number, (row, as_written) in enumerate(
             zip(shown.iter_rows(), written.iter_rows(), strict=True)
         ):
             cells = [_cell(cell, source) for cell, source in zip(row, as_written, strict=True)]
             if number:
                 _count(found, cells, as_written)
+                # A sheet has no "wrong number of fields": a workbook written without its
+                # dimensions (openpyxl's write-only mode) ends each row at its last value.
+                while len(cells) > width and not cells[-1]:
+                    cells.pop()
+                cells += [""] * (width - len(cells))
+            else:
+                width = len(cells)
             writer.writerow(cells)
         return found
     finally:

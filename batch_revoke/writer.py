@@ -43,11 +43,13 @@ def claim_output(
     replace_existing: bool = False,
     folder: Path = DEFAULT_FOLDER,
     label: str = "results",
+    resume_from: Callable[[Path], Path] | None = None,
 ) -> Path:
     """The result file's name, taken before anything is sent: a default name is created
     exclusively (O_EXCL), so runs started together never share a file; an explicit one that
     exists is refused unless `replace_existing`. It holds a line saying it is incomplete
-    until the run writes it."""
+    until the run writes it, with the command that finishes it (`resume_from`: the input that
+    command names, when the run keeps its own copy beside the file)."""
     if requested is not None:
         if requested.is_dir():
             raise ConfigError(f"--output {requested} is a directory", "pass a file name")
@@ -59,7 +61,7 @@ def claim_output(
             )
         path = requested
         _make_parent(path)
-        mark_incomplete(path, input_path)
+        mark_incomplete(path, resume_from(path) if resume_from else input_path)
         return path
     stamp = now.strftime("%Y%m%d-%H%M%S")
     _make_parent(folder / "x")
@@ -68,7 +70,8 @@ def claim_output(
         path = folder / f"{input_stem(input_path)}-{label}-{stamp}{suffix}.csv"
         try:
             with path.open("x", encoding="utf-8") as handle:
-                handle.write(_incomplete_line(path, input_path))
+                shown = resume_from(path) if resume_from else input_path
+                handle.write(_incomplete_line(path, shown))
         except FileExistsError:
             continue
         except OSError as exc:

@@ -127,6 +127,22 @@ def test_ids_longer_than_the_api_takes_are_invalid(values, code, fragment):
 
 
 @pytest.mark.parametrize(
+    ("values", "label"),
+    [
+        pytest.param(("654bb\nX", "1"), "badgeMetaId", id="badge-line-break"),
+        pytest.param(("B1", "1", "I1\tI2"), "issueId", id="issue-tab"),
+        pytest.param(("B1", "1", "", "E1\rE2"), "earnedBadgeId", id="earned-carriage-return"),
+        pytest.param(("B1", "a\nb@c.d", "", "E1", "email"), "customerId", id="email"),
+    ],
+)
+def test_an_id_with_a_control_character_is_invalid(values, label):
+    verdict = validate(record(3, *values), FIELDS, IdentifierType.ID)
+    assert isinstance(verdict, RowOutcome)
+    assert (verdict.status, verdict.error_code) == (Status.INVALID, ErrorCode.BAD_ID)
+    assert verdict.error_message.startswith(label)
+
+
+@pytest.mark.parametrize(
     ("values", "default"),
     [
         pytest.param(("B1", "9223372036854775807"), IdentifierType.ID, id="2^63-1"),

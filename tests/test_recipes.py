@@ -177,8 +177,11 @@ def test_a_recipe_as_printed_revokes_every_row_of_every_night(tmp_path, recipe):
                 os.killpg(process.pid, signal.SIGKILL)
                 process.communicate(timeout=30)
                 continue
-            _, stderr = process.communicate(timeout=120)
+            stdout, stderr = process.communicate(timeout=120)
             assert process.returncode == 0, (recipe, night, stderr)
+            if recipe == "cron":  # cron mails what a job prints: a good night prints nothing
+                assert (stdout, stderr) == ("", "")
+                stderr = (root / "batch-revoke.log").read_text(encoding="utf-8")
             if night == 3:  # the killed night was finished first, from its own copy
                 assert "finished first, a run that had stopped" in stderr
     active = {e.earnedBadgeId for e in config.state.earns.values() if e.isActive}
@@ -191,3 +194,24 @@ def test_a_recipe_as_printed_revokes_every_row_of_every_night(tmp_path, recipe):
         assert not text.startswith("INCOMPLETE")
         assert {r["status"] for r in csv.DictReader(text.splitlines())} == {"revoked"}
     assert not list(root.rglob("*.input.csv"))  # every run's copy gone once it finished
+
+
+def test_a_scheduled_run_overlapping_a_running_one_leaves_it_alone(tmp_path):
+    """An Airflow retry while the worker it replaces is still alive, a CronJob that overlaps:
+    the second invocation sends nothing and says so with exit 3 (stopped, not "bad input"),
+    and the first finishes."""
+    root = tmp_path
+    config = SandboxConfig(state=nights_state(), latency_ms=(300.0, 300.0))
+    with running_sandbox(config) as running:
+        env = recipe_env(running, root, False)
+        write_input(airflow_input(root), night_rows(1)[0])
+        first = shell(airflow_command(root, 1), root, env)
+        wait_for(lambda: len(running.requests) >= 2)
+        second = shell(airflow_command(root, 1), root, env)
+        _, told = second.communicate(timeout=120)
+        _, stderr = first.communicate(timeout=120)
+    assert second.returncode == 3, told
+    assert "still going in another process" in told
+    assert first.returncode == 0, stderr
+    active = {e.earnedBadgeId for e in config.state.earns.values() if e.isActive}
+    assert not {earned for *_, earned in night_rows(1)[0] if earned} & active

@@ -200,3 +200,19 @@ def test_interrupting_the_resume_of_a_finished_run_leaves_it_finished(tmp_path):
     assert_clean(stderr, json_lines=False)
     assert "STOPPED" not in stderr
     assert out.read_bytes() == written
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_once_the_summary_is_out_changes_nothing(tmp_path, signum):
+    """The outcome is told: an interrupt in the process's last moments (Python restores its
+    default handlers as it shuts down) must not turn exit 1 into 130 or 143."""
+    out = tmp_path / "out.csv"
+    with sandbox() as (running, _state):
+        process = start_cli(running, str(SAMPLE), "-o", str(out))
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith("journal:"):  # the summary's last line
+                break
+        process.send_signal(signum)
+        stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == 1, stderr

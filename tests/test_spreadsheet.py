@@ -365,3 +365,21 @@ def test_a_dry_run_leaves_no_copy_anywhere(tmp_path, monkeypatch):
     assert invoke("run", str(path), "--dry-run", "-o", str(out)).exit_code == 0
     assert list(temp.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx", "out.csv", "tmp"]
+
+
+def test_a_workbook_written_row_by_row_keeps_rows_with_blank_trailing_cells(tmp_path):
+    """openpyxl's write-only mode ends each row at its last value: a blank issueId is the
+    common "every enrolment" row, not a record with too few fields."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("rows")
+    sheet.append(["badgeMetaId", "customerId", "issueId", "note"])
+    sheet.append([BADGE, "62090013", None, None])
+    sheet.append([BADGE, "62090014", "I1", "x"])
+    sheet.append([BADGE, "62090015"])
+    path = tmp_path / "script.xlsx"
+    book.save(path)
+    result = invoke("run", str(path), "--dry-run", "-o", str(tmp_path / "out.csv"))
+    assert result.exit_code == 0, result.stderr
+    rows = read_rows(tmp_path / "out.csv")
+    assert [r["status"] for r in rows] == ["planned"] * 3
+    assert [r["endpoint"] for r in rows] == ["revokeIssue"] * 3
