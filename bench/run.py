@@ -450,6 +450,15 @@ def record_table(table: list[tuple[str, ...]], note: str, commit: str) -> str:
     return section
 
 
+def record_report(text: str, commit: str) -> None:
+    """Prepend the sandbox and rate-limit figures to bench/results.md, as printed."""
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    section = f"## {stamp}, {os.cpu_count()} cores: {commit or 'uncommitted'}\n\n```\n{text}\n```\n"
+    head = "# Benchmarks (`make bench`)\n\nNewest first; each table is one `make bench`.\n\n"
+    earlier = RESULTS.read_text(encoding="utf-8").removeprefix(head) if RESULTS.exists() else ""
+    RESULTS.write_text(head + section + "\n" + earlier, encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -509,6 +518,7 @@ def main() -> None:
         text = "\n".join(report)
         print(text)
         (WORK / "latest.txt").write_text(text + "\n", encoding="utf-8")
+        record_report(text, commit)
 
 
 def sandbox_runs(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
