@@ -1262,18 +1262,21 @@ async def _rounds(config: RunConfig, plan: _Plan, run: _Run, sender: Sender) -> 
             _release_deferred(plan, run)
 
 
+_NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
+
+
 async def _read_back(config: RunConfig, run: _Run, sender: Sender) -> list[Row]:
     items, run.unconfirmed = run.unconfirmed, []
     if not config.verify:
         run.record(
-            replace(o, error_message=f"{o.error_message}; not read back (--no-verify)")
+            replace(o, error_message=f"{o.error_message}; {_NOT_READ_BACK}")
             if (o := item.previous) is not None
             else RowOutcome(
                 item.row.row,
                 Status.UNCONFIRMED,
                 item.row.mode.endpoint,
                 ErrorCode.RUN_ABORTED,
-                "in flight when an earlier run stopped; not read back (--no-verify)",
+                f"in flight when an earlier run stopped; {_NOT_READ_BACK}",
             )
             for item in items
             if item.previous is None or "--no-verify" not in item.previous.error_message
