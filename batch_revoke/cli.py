@@ -34,7 +34,7 @@ from batch_revoke.sandbox import (
     running_sandbox,
 )
 from batch_revoke.sandbox.server import bind_loopback, demo_credentials, serve_forever
-from batch_revoke.startup import Interrupted, holding_interrupts, take_held
+from batch_revoke.startup import Interrupted, hold_interrupts, take_held
 from batch_revoke.writer import format_summary, write_text_atomically
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -104,9 +104,11 @@ class _Group(click.Group):
                 code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
                 status = code if isinstance(code, int) else ExitStatus.OK
             except (Failed, click.ClickException) as exc:
+                hold_interrupts()  # the outcome is decided: told, not cut short
                 self.show(exc)
                 status = exc.exit_code
             except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+                hold_interrupts()
                 failure = interrupted(exc.__cause__ or exc)
                 self.show(failure)
                 status = failure.exit_code
@@ -745,9 +747,10 @@ def _config(input_path: Path, options: dict[str, Any], *, with_host: bool) -> Ru
 
 
 def _finish(report: RunReport) -> NoReturn:
-    """The run is over: an interrupt now is only noted, and the summary is printed."""
-    with holding_interrupts():
-        _summarise(report)
+    """The run is over: the summary is printed, and from here to the process's end an
+    interrupt is only noted (the outcome is decided and told)."""
+    hold_interrupts()
+    _summarise(report)
     click.get_current_context().exit(report.exit_status)
 
 

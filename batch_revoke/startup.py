@@ -6,9 +6,6 @@ Stdlib only, and nothing else of the package: it runs before the imports it guar
 from __future__ import annotations
 
 import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -36,22 +33,6 @@ def take_held() -> Interrupted | None:
     first = Interrupted(_held[0]) if _held else None
     _held.clear()
     return first
-
-
-@contextmanager
-def holding_interrupts() -> Iterator[None]:
-    """Interrupts are only noted while this lasts: for what is left to do once a run is over
-    (its summary), which an interrupt must not cut short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, _hold) for signum in _catchable()}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        _held.clear()
 
 
 def _catchable() -> list[int]:
