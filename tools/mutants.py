@@ -527,7 +527,6 @@ MUTANTS = [
         "            if previous is signal.SIG_IGN:\n                continue",
         "            if previous is signal.SIG_DFL:\n                continue",
         "default handlers skipped, ignored ones replaced",
-        SIGNALS_E2E,
     ),
     m(
         "interrupts-2",
