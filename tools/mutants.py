@@ -248,6 +248,10 @@ MUTANTS = [
         "left = math.floor(now / self.period) * self.period - now",
         "window reset off by one window",
     ),
+    # Known survivor, equivalent in behaviour: a learned limit is raised only while below
+    # --rate-limit, and the pace is min(learned, --rate-limit) with no headroom once learned
+    # reaches it, so the calls are the same; only the summary's words differ ("learned"
+    # rather than "--rate-limit").
     m(
         "pacing-5",
         "pacing.py",
