@@ -346,6 +346,8 @@ def test_a_badge_with_more_than_20_rows_gets_full_batches_and_the_rest(issue):
         ("0091 9900000013", "919900000013"),
         ("(91) 9900.000.013", "919900000013"),
         ("919900000013", "919900000013"),
+        pytest.param("+1 234 567 890 123 45", "123456789012345", id="15-digits-the-most"),
+        pytest.param("+44 7911 12", "44791112", id="8-digits-the-fewest"),
     ],
 )
 def test_mobiles_are_sent_as_digits_with_the_country_code(written, sent):
@@ -357,7 +359,10 @@ def test_mobiles_are_sent_as_digits_with_the_country_code(written, sent):
     assert by_default.customer_id == sent
 
 
-@pytest.mark.parametrize("written", ["99-00", "+91 99000 0001x", "++919900000013", "a@b.c"])
+@pytest.mark.parametrize(
+    "written",
+    ["99-00", "+91 99000 0001x", "++919900000013", "a@b.c", "+1 234 567 890 123 456", "+44 7911 1"],
+)
 def test_what_is_no_mobile_is_invalid_and_says_why(written):
     verdict = validate(record(1, "B1", written, "", "E1", "mobile"), FIELDS, IdentifierType.ID)
     assert isinstance(verdict, RowOutcome)

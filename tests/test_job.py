@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -322,3 +325,167 @@ def test_max_errors_counts_every_row_sent_and_not_revoked(write_csv, tmp_path, a
     assert "--max-errors 2 reached: 2 of 2 rows sent were not revoked" in report.aborted
     assert report.exit_status is ExitStatus.ABORTED
     assert [r["status"] for r in rows] == [status, status] + ["not_attempted"] * 3
+
+
+def test_a_percentage_of_max_errors_counts_from_100_rows():
+    limit = ErrorLimit.parse("5%")
+    assert not limit.exceeded(errors=99, answered=99)  # too few rows to tell a share
+    assert limit.exceeded(errors=5, answered=100)
+    assert not limit.exceeded(errors=4, answered=100)
+
+
+def test_a_row_whose_answer_is_lost_twice_is_still_settled_by_read_back(write_csv, tmp_path):
+    """Lost, read back (still active), sent again, lost again (but applied this time): the
+    second read-back settles it, it is not left unconfirmed."""
+    sends: list[str] = []
+    revoked: set[str] = set()
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            gone = "7" in revoked
+            issual = {
+                "issueId": "I7",
+                "issuedStatus": "REVOKED" if gone else "ACTIVE",
+                "revokedOn": "2100-01-01T00:00:00Z" if gone else None,
+            }
+            details = {"issualDetails": {"issuals": [issual]}, "earnDetails": {"earns": []}}
+            return httpx.Response(200, json={"data": details, "errors": []})
+        sends.append(request.content.decode())
+        if len(sends) == 2:
+            revoked.add("7")  # applied, and then the answer is lost
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    path = write_csv("badgeMetaId,customerId\nB,7\n")
+    report, rows = mocked_run(path, tmp_path, api, max_attempts=1)
+    assert len(sends) == 2
+    assert report.read_backs == 2
+    assert [(r["status"], r["issued_ids"]) for r in rows] == [("revoked", "I7")]
+    assert "confirmed by read-back" in rows[0]["error_message"]
+
+
+def test_an_issue_row_refused_for_its_own_reason_is_not_blamed_on_a_later_customers_row(
+    write_csv, tmp_path
+):
+    """Only "not there" (404, 814) can be a later customers row's doing: a 1051 is the API's
+    answer about this row, and stays failed even while that row's answer is not in."""
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(500, text="read-back unavailable")
+        body = json.loads(request.content)
+        entries: list[dict[str, object]] = [
+            {"customerId": 7, "issuedId": item["issueId"], "error": {"code": 1051, "message": "x"}}
+            for item in body.get("revokeIssuals", [])
+        ]
+        entries += [
+            {"customerId": int(c), "issuedId": "I2", "error": None}
+            for c in body.get("customers", [])
+        ]
+        return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
+
+    path = write_csv("badgeMetaId,customerId,issueId\nB,7,I1\nB,7,\n")
+    _, rows = mocked_run(path, tmp_path, api, max_attempts=1)
+    assert [(r["status"], r["error_code"]) for r in rows] == [("failed", "1051"), ("revoked", "")]
+
+
+def test_a_covering_row_whose_answer_echoes_the_issue_id_as_a_number_settles_the_row(
+    write_csv, tmp_path
+):
+    """Row 2 (issue 0042) waits for row 1 (every enrolment of customer 7), whose answer lists
+    the enrolment as the number 42: the same enrolment, so row 2 is revoked through row 1."""
+    issue_requests: list[object] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        issue_requests.extend(body.get("revokeIssuals", []))
+        entries: list[dict[str, object]] = [
+            {"customerId": 7, "error": {"code": 404, "message": "none"}}
+            for _ in body.get("revokeIssuals", [])
+        ]
+        entries += [
+            {"customerId": int(c), "issuedId": 42, "error": None} for c in body.get("customers", [])
+        ]
+        return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
+
+    path = write_csv("badgeMetaId,customerId,issueId\nB,7,\nB,7,0042\n")
+    _, rows = mocked_run(path, tmp_path, api)
+    assert [(r["status"], r["issued_ids"]) for r in rows] == [
+        ("revoked", "42"),
+        ("revoked", "0042"),
+    ]
+    assert "through row 1" in rows[1]["error_message"]
+    assert issue_requests == []  # never sent on its own
+
+
+def test_resume_sends_again_the_rows_whose_every_answer_did_nothing(write_csv, tmp_path):
+    """Connection refused until --max-errors stops the run: those rows were not applied, so
+    --resume sends them again rather than keep their failure."""
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    path = write_csv(FIVE)
+    report, rows = mocked_run(
+        path, tmp_path, refused, batch_size=1, max_attempts=1, max_errors=ErrorLimit.parse("1")
+    )
+    assert report.exit_status is ExitStatus.ABORTED
+    assert (rows[0]["status"], rows[0]["error_code"]) == ("failed", "connection_error")
+    report, rows = mocked_run(path, tmp_path, Api(), batch_size=1, resume=True)
+    assert report.exit_status is ExitStatus.OK
+    assert [r["status"] for r in rows] == ["revoked"] * 5
+
+
+def test_a_row_waits_until_the_read_back_settles_its_covering_row(write_csv, tmp_path):
+    """Row 1 (every enrolment of customer 7) is applied but its answer lost; row 2 (I1) waits
+    for it, not for its answer: the read-back shows I1 revoked, so row 2 is revoked through
+    row 1 and never sent (sent, the API would say 404)."""
+    active = {"I1", "I2"}
+    issue_requests: list[object] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            issuals = [
+                {
+                    "issueId": i,
+                    "issuedStatus": "ACTIVE" if i in active else "REVOKED",
+                    "revokedOn": None if i in active else "2100-01-01T00:00:00Z",
+                }
+                for i in ("I1", "I2")
+            ]
+            details = {"issualDetails": {"issuals": issuals}, "earnDetails": {"earns": []}}
+            return httpx.Response(200, json={"data": details, "errors": []})
+        body = json.loads(request.content)
+        entries: list[dict[str, object]] = []
+        for item in body.get("revokeIssuals", []):
+            issue_requests.append(item)
+            error = None if item["issueId"] in active else {"code": 404, "message": "none"}
+            active.discard(item["issueId"])
+            entries.append({"customerId": 7, "issuedId": item["issueId"], "error": error})
+        if body.get("customers"):
+            active.clear()
+            raise httpx.ReadTimeout("no answer", request=request)
+        return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
+
+    path = write_csv("badgeMetaId,customerId,issueId\nB,7,\nB,7,I1\n")
+    _, rows = mocked_run(path, tmp_path, api, max_attempts=1)
+    assert [(r["status"], r["issued_ids"]) for r in rows] == [
+        ("revoked", "I1;I2"),
+        ("revoked", "I1"),
+    ]
+    assert "through row 1" in rows[1]["error_message"]
+    assert issue_requests == []
+
+
+def test_the_readmes_option_defaults_are_the_librarys():
+    """One definition of every default: the options table says what RunConfig does."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    documented = dict(re.findall(r"^\| `--([a-z-]+)[^`]*` \| (\d+) \|", readme, re.MULTILINE))
+    numeric = {
+        name: value
+        for name, value in documented.items()
+        if name.replace("-", "_") in defaults and name not in {"port", "seed"}
+    }
+    assert {"max-unanswered", "max-attempts", "concurrency", "timeout"} <= set(numeric)
+    for name, value in numeric.items():
+        assert defaults[name.replace("-", "_")] == float(value), f"--{name}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 
@@ -177,3 +178,14 @@ def test_a_journal_of_the_previous_format_resumes_with_its_requests_in_flight(tm
     again = Journal.resume(path, IDENTITY)
     assert set(again.in_flight()) == {1}
     assert again.meta()["format"] == "2"
+
+
+def test_a_row_sent_twice_was_last_sent_by_its_latest_request(tmp_path, monkeypatch):
+    # The read-back compares revokedOn with when the row's latest request left: taking the
+    # first one instead would call a revocation by someone else in between ours.
+    journal = Journal.create(tmp_path / "j", IDENTITY)
+    clock = iter([1000.0, 2000.0])
+    monkeypatch.setattr("batch_revoke.journal.time", SimpleNamespace(time=lambda: next(clock)))
+    journal.sending(customers_batch("1", "2"))
+    journal.sending(Batch(2, Mode.CUSTOMERS, "B1", (Row(2, "B1", "2"),)))
+    assert journal.last_sent([1, 2]) == {1: 1000.0, 2: 2000.0}

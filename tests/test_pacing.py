@@ -304,3 +304,31 @@ async def test_two_runs_sharing_one_till_both_finish_near_the_ideal():
     start = min(done[0] + done[1]) // 60
     assert max(max(done[0]), max(done[1])) // 60 - start < 20 * 1.5
     assert server.throttled / (600 + server.throttled) < 0.2  # sharing costs 429s, not a thrash
+
+
+async def test_two_429s_in_a_row_are_not_yet_the_limit():
+    # Three in a row say the window is spent (with 2% stray 429s, three by chance is 1 in
+    # 125,000); two are still a moment's hold, and a call that then gets through clears them.
+    clock = Clock()  # 20 s into the minute
+    p = pacer(clock)
+    for _ in range(5):
+        p.answered(await p.acquire(), Answer.OK)
+    p.answered(await p.acquire(), Answer.THROTTLED)
+    p.answered(await p.acquire(), Answer.THROTTLED)  # the probe that left after it
+    probe = await p.acquire()
+    assert probe - clock.offset < 2.0  # not the 40 s to the window's reset
+    p.answered(probe, Answer.OK)
+    assert p.learned is None
+    assert p.pace is None
+    assert p.stray_429s == 1
+
+
+async def test_a_given_limit_is_kept_over_its_window_plus_the_documented_margin():
+    # 0.25 s plus 1% on a one-minute window: the 11th call of 10/min leaves 60.85 s after
+    # the first, so neither a clock-aligned nor a sliding window of the server sees 11.
+    clock = Clock()
+    p = pacer(clock, RateLimit(10, 60.0))
+    for _ in range(10):
+        await p.acquire()
+    await p.acquire()
+    assert clock.now == pytest.approx(60.85)

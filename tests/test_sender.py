@@ -434,3 +434,70 @@ async def test_an_answer_python_cannot_parse_is_a_bad_response(respx_mock):
     respx_mock.post(ISSUE_URL).mock(return_value=httpx.Response(200, text=body))
     (outcome,) = await send(customers_batch("1"), attempts=2)
     assert (outcome.status, outcome.error_code) == (Status.UNCONFIRMED, "bad_response")
+
+
+async def test_a_retry_after_on_a_503_is_capped_too(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(
+        side_effect=[
+            httpx.Response(503, headers={"Retry-After": "3600"}),
+            httpx.Response(200, json=REVOKED_1),
+        ]
+    )
+    sleeps = Sleeps()
+    (outcome,) = await send(customers_batch("1"), sleeps=sleeps)
+    assert outcome.status is Status.REVOKED
+    assert sleeps.waits == [300.0]  # the cap (RetryPolicy.max_retry_after), not an hour
+
+
+async def test_max_throttle_wait_counts_answers_that_did_nothing_in_a_row_only(respx_mock):
+    """Each 429 pauses 2 s; an answer between them starts the count again, so two runs of
+    4 s each never reach a 5 s --max-throttle-wait."""
+    throttled = httpx.Response(429, headers={"Retry-After": "2"})
+    respx_mock.post(ISSUE_URL).mock(
+        side_effect=[throttled, throttled, httpx.Response(200, json=REVOKED_1)] * 2
+    )
+    sleeps = Sleeps()
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, sleeps, throttle_wait=5.0)
+        first = await sender.send_batch(customers_batch("1"))
+        second = await sender.send_batch(customers_batch("1"))
+    assert [o.status for o in first + second] == [Status.REVOKED, Status.REVOKED]
+    assert not sender.stop.requested
+    assert sleeps.now >= 8.0  # the scenario really spent more than 5 s throttled in all
+
+
+async def test_max_unanswered_counts_calls_in_a_row_only(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(
+        side_effect=[httpx.ReadTimeout("slow"), httpx.Response(200, json=REVOKED_1)] * 2
+    )
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps())
+        sender.max_unanswered = 2
+        first = await sender.send_batch(customers_batch("1"))
+        second = await sender.send_batch(customers_batch("1"))
+    assert [o.status for o in first + second] == [Status.REVOKED, Status.REVOKED]
+    assert not sender.stop.requested
+
+
+async def test_a_request_cancelled_on_the_wire_stays_in_flight(respx_mock):
+    """A second Ctrl-C cancels a request whose answer has not come: it may have been applied,
+    so it is not reported abandoned (its rows are read back, not sent blind, on --resume)."""
+    arrived = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        arrived.set()
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    respx_mock.post(ISSUE_URL).mock(side_effect=hang)
+    recorded = Recorded()
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps())
+        task = asyncio.ensure_future(sender.send_recorded(customers_batch("1"), recorded))
+        await asyncio.wait_for(arrived.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert recorded.sent == [1]
+    assert recorded.dropped == []
+    assert recorded.outcomes == []

@@ -39,14 +39,14 @@ def reply(issuals=(), earns=(), status: int = 200, body=None) -> ApiReply:
     return ApiReply(status, body if body is not None else {"data": data, "errors": []}, "", None, 1)
 
 
-def issual(ident: str, status: str = "REVOKED", revoked_on: object = RECENT) -> dict:
+def issual(ident: str | int, status: str = "REVOKED", revoked_on: object = RECENT) -> dict:
     entry: dict = {"issueId": ident, "issuedStatus": status}
     if status == "REVOKED":
         entry["revokedOn"] = revoked_on
     return entry
 
 
-def earn(ident: str, active: bool = False, revoked_on: object = RECENT) -> dict:
+def earn(ident: str | int, active: bool = False, revoked_on: object = RECENT) -> dict:
     entry: dict = {"earnedBadgeId": ident, "isActive": active}
     if not active:
         entry["revokedOn"] = revoked_on
@@ -353,3 +353,42 @@ async def test_a_stop_during_a_read_back_ends_it_quietly(respx_mock):
         found = await verify([Unsettled(ISSUAL, LOST, SENT)], sender)
     # Neither settled nor to send: the journal still says unconfirmed, and --resume reads back.
     assert (found.outcomes, found.resend) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("minutes_before", "expected"),
+    [
+        pytest.param(4, Status.REVOKED, id="4-min-before-is-ours"),
+        pytest.param(6, None, id="6-min-before-is-somebody-elses"),
+    ],
+)
+def test_the_clock_slack_is_five_minutes(minutes_before, expected):
+    # The README's promise: stamped more than 5 minutes before our request left, it was
+    # somebody else's revocation (the row is sent again); within 5 minutes, it was ours.
+    stamp = SENT - minutes_before * 60
+    settled = settle(Unsettled(ISSUAL, LOST, SENT), reply([issual("I1", revoked_on=stamp)]))
+    if expected is None:
+        assert settled == ISSUAL
+    else:
+        assert isinstance(settled, RowOutcome)
+        assert settled.status is expected
+
+
+def test_a_read_back_id_without_the_rows_zeros_is_the_rows():
+    row = Row(1, "B1", "777", "0042", "")
+    settled = settle(Unsettled(row, LOST, SENT), reply([issual(42)]))
+    assert isinstance(settled, RowOutcome)
+    assert (settled.status, settled.issued_ids) == (Status.REVOKED, ("0042",))
+    earn_row = Row(3, "B1", "777", "", "000123")
+    settled = settle(Unsettled(earn_row, LOST, SENT), reply(earns=[earn(123)]))
+    assert isinstance(settled, RowOutcome)
+    assert settled.status is Status.REVOKED
+
+
+def test_another_enrolment_still_active_does_not_unsettle_an_issue_row():
+    # The row names one enrolment: the customer's other enrolments of the badge are not its
+    # business. Its own is revoked, by us: it is revoked, not sent again (that would be a 404).
+    answer = reply([issual("I2", "ACTIVE"), issual("I1")])
+    settled = settle(Unsettled(ISSUAL, LOST, SENT), answer)
+    assert isinstance(settled, RowOutcome)
+    assert (settled.status, settled.issued_ids) == (Status.REVOKED, ("I1",))

@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from batch_revoke.model import Record
-from batch_revoke.writer import write_results
+from batch_revoke.model import Endpoint, ErrorCode, Record, RowOutcome, Status
+from batch_revoke.writer import join_outcomes, result_cells, write_results
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,25 @@ def test_excel_output_neutralises_every_cell_that_would_run_as_a_formula(tmp_pat
     write_results(plain, ("customerId", "note"), [(Record(1, (cell, cell)), ["x"])])
     with plain.open(encoding="utf-8", newline="") as handle:
         assert list(csv.reader(handle))[1][:2] == [cell, cell]  # kept as written
+
+
+def test_a_row_in_flight_is_unconfirmed_whatever_an_earlier_unsettled_attempt_said():
+    # Its request may have been applied: an earlier "nothing done" (429) or lost answer no
+    # longer says what happened to it. A settled outcome stands.
+    records = [Record(1, ("B", "1")), Record(2, ("B", "2")), Record(3, ("B", "3"))]
+    recorded = [
+        RowOutcome(1, Status.FAILED, Endpoint.REVOKE_ISSUE, "http_429", "throttled"),
+        RowOutcome(2, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout", "ReadTimeout"),
+        RowOutcome(3, Status.REVOKED, Endpoint.REVOKE_ISSUE, "", "", ("I3",)),
+    ]
+    joined = join_outcomes(records, recorded, {1: 0.0, 2: 0.0, 3: 0.0}, "not sent")
+    assert [(o.status, o.error_code) for _, o in joined] == [
+        (Status.UNCONFIRMED, ErrorCode.RUN_ABORTED),
+        (Status.UNCONFIRMED, ErrorCode.RUN_ABORTED),
+        (Status.REVOKED, ""),
+    ]
+
+
+def test_a_row_with_no_http_answer_has_an_empty_http_status():
+    outcome = RowOutcome(1, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, "not sent")
+    assert result_cells(outcome) == ["", "not_attempted", "run_aborted", "not sent", "", "", "0"]

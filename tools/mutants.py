@@ -1,0 +1,759 @@
+"""A hand-made mutation pass: realistic one-line bugs, applied one at a time, each run
+against the tests that should catch it.
+
+    .venv/bin/python tools/mutants.py              # every mutant
+    .venv/bin/python tools/mutants.py --list       # ids and mutations, nothing run
+    .venv/bin/python tools/mutants.py answers-3 journal-1   # only these
+
+Each mutant is an exact (file, old text, new text) replacement: the old text must occur
+exactly once in the file. The file is restored after each run, byte for byte and with its
+modification time, whatever ends the run (a test hang, Ctrl-C, SIGTERM). A mutant is
+killed when its test selection fails (or times out), survived when it passes.
+
+Unit selections run the mutated module's own test file first, then the other unit tests,
+stopping at the first failure. Mutants only an end-to-end test can catch name their test
+file and -k selection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "batch_revoke"
+TESTS = ROOT / "tests"
+SLOW = {"test_e2e.py", "test_durability.py", "test_wheel.py", "test_recipes.py", "test_signals.py"}
+SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+UNIT_TIMEOUT = 600  # seconds for a whole unit selection
+E2E_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    file: str  # in batch_revoke/
+    old: str
+    new: str
+    what: str  # the slip, in a few words
+    e2e: tuple[str, ...] = ()  # pytest arguments instead of the unit tests
+
+    @property
+    def path(self) -> Path:
+        return PACKAGE / self.file
+
+
+def m(id: str, file: str, old: str, new: str, what: str, e2e: tuple[str, ...] = ()) -> Mutant:
+    return Mutant(id, file, old, new, what, e2e)
+
+
+SIGNALS_E2E = (
+    "tests/test_signals.py",
+    "tests/test_durability.py",
+    "-k",
+    "sigterm or double or three",
+)
+
+MUTANTS = [
+    # --- answers.py: what an answer means --------------------------------------------------
+    m(
+        "answers-1",
+        "answers.py",
+        'NOT_PRESENT_CODES = {"404", "814"}',
+        'NOT_PRESENT_CODES = {"404"}',
+        "814 after a lost answer no longer 'not present'",
+    ),
+    m(
+        "answers-2",
+        "answers.py",
+        "NOT_APPLIED_STATUSES = {429, 503, 521}",
+        "NOT_APPLIED_STATUSES = {429, 503}",
+        "521 no longer says nothing was done",
+    ),
+    m(
+        "answers-3",
+        "answers.py",
+        "if status == 429 or status >= 500:",
+        "if status == 429 or status > 500:",
+        "a 500 taken as a final answer",
+    ),
+    m(
+        "answers-4",
+        "answers.py",
+        "applied = status not in NOT_APPLIED_STATUSES",
+        "applied = status in NOT_APPLIED_STATUSES",
+        "maybe-applied inverted on 429/5xx",
+    ),
+    m(
+        "answers-5",
+        "answers.py",
+        "if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):",
+        "if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):",
+        "connection refused taken as maybe applied",
+    ),
+    m(
+        "answers-6",
+        "answers.py",
+        "    if lost:\n        status = Status.UNCONFIRMED",
+        "    if not lost:\n        status = Status.UNCONFIRMED",
+        "exhausted retries: unconfirmed/failed inverted",
+    ),
+    m(
+        "answers-7",
+        "answers.py",
+        "if maybe_sent or lost:",
+        "if maybe_sent:",
+        "client error after a lost answer called failed",
+    ),
+    m(
+        "answers-8",
+        "answers.py",
+        "        if earlier_unknown and code in NOT_PRESENT_CODES:\n            status, message",
+        "        if code in NOT_PRESENT_CODES:\n            status, message",
+        "whole-request 404 unconfirmed without a lost attempt",
+    ),
+    m(
+        "answers-9",
+        "answers.py",
+        'by_customer.setdefault(id_key(entry["customerId"]), [])',
+        'by_customer.setdefault(str(entry["customerId"]), [])',
+        "answer's customerId not normalised (id_key)",
+    ),
+    m(
+        "answers-10",
+        "answers.py",
+        'id_key(e["issuedId"]) == id_key(row.issue_id)',
+        'str(e["issuedId"]) == row.issue_id',
+        "answer's issuedId not normalised (id_key)",
+    ),
+    m(
+        "answers-11",
+        "answers.py",
+        "    if not failures:\n        return answered(row, Status.REVOKED, ids=revoked)",
+        "    if revoked:\n        return answered(row, Status.REVOKED, ids=revoked)",
+        "a partly revoked customer called revoked",
+    ),
+    m(
+        "answers-12",
+        "answers.py",
+        "        return answered(row, Status.UNCONFIRMED, code, _maybe_earlier(",
+        "        return answered(row, Status.FAILED, code, _maybe_earlier(",
+        "entry 404 after a lost answer called failed",
+    ),
+    m(
+        "answers-13",
+        "answers.py",
+        'if data["isActive"] is False:',
+        'if not data["isActive"]:',
+        "revokeEarn isActive null/0 taken as revoked",
+    ),
+    m(
+        "answers-14",
+        "answers.py",
+        "if id_key(earned) != id_key(row.earned_badge_id):",
+        "if earned != row.earned_badge_id:",
+        "earnedBadgeId echo not normalised (id_key)",
+    ),
+    m(
+        "answers-15",
+        "answers.py",
+        "if outcome.status is Status.FAILED and outcome.error_code in NOT_PRESENT_CODES:",
+        "if outcome.status is Status.FAILED:",
+        "every blind resend failure made unconfirmed",
+    ),
+    # --- verify.py: read-backs ------------------------------------------------------------
+    m(
+        "verify-1",
+        "verify.py",
+        "CLOCK_SLACK = 300.0",
+        "CLOCK_SLACK = 30.0",
+        "clock slack 5 min -> 30 s",
+    ),
+    m(
+        "verify-2",
+        "verify.py",
+        "return entry.revoked_at >= sent_at - CLOCK_SLACK",
+        "return entry.revoked_at >= sent_at + CLOCK_SLACK",
+        "slack applied the wrong way",
+    ),
+    m(
+        "verify-3",
+        "verify.py",
+        "    if sent_at is None:\n        return True",
+        "    if sent_at is None:\n        return False",
+        "unknown send time: revoked entry not ours",
+    ),
+    m(
+        "verify-4",
+        "verify.py",
+        'return None if status not in ("ACTIVE", "REVOKED") else status == "ACTIVE"',
+        'return None if status is None else status == "ACTIVE"',
+        "unknown issuedStatus (EXPIRED) taken as revoked",
+    ),
+    m(
+        "verify-5",
+        "verify.py",
+        "return value / 1000 if value > 1e11 else float(value)",
+        "return float(value)",
+        "revokedOn in milliseconds read as seconds",
+    ),
+    m(
+        "verify-6",
+        "verify.py",
+        "    return id_key(a) == id_key(b)",
+        "    return a == b",
+        "read-back ids not normalised (id_key)",
+    ),
+    m(
+        "verify-7",
+        "verify.py",
+        "    if any(e.active for e in issuals):\n        return row",
+        "    if all(e.active for e in issuals):\n        return row",
+        "customers row with one enrolment still active called revoked",
+    ),
+    m(
+        "verify-8",
+        "verify.py",
+        "        if any(e.active for e in mine):\n            return row",
+        "        if any(e.active for e in issuals):\n            return row",
+        "issue row looks at every enrolment, not its own",
+    ),
+    # --- pacing.py: the shared pace -------------------------------------------------------
+    m("pacing-1", "pacing.py", "CONFIRM = 2", "CONFIRM = 1", "one 429 taken as the window spent"),
+    m(
+        "pacing-2",
+        "pacing.py",
+        "return min(counts) if counts else None",
+        "return max(counts) if counts else None",
+        "pace above --rate-limit",
+    ),
+    m(
+        "pacing-3",
+        "pacing.py",
+        "        if len(self._starts) < pace:",
+        "        if len(self._starts) <= pace:",
+        "one call more per window than the pace",
+    ),
+    m(
+        "pacing-4",
+        "pacing.py",
+        "left = math.floor(now / self.period + 1) * self.period - now",
+        "left = math.floor(now / self.period) * self.period - now",
+        "window reset off by one window",
+    ),
+    # Known survivor, equivalent in behaviour: a learned limit is raised only while below
+    # --rate-limit, and the pace is min(learned, --rate-limit) with no headroom once learned
+    # reaches it, so the calls are the same; only the summary's words differ ("learned"
+    # rather than "--rate-limit").
+    m(
+        "pacing-5",
+        "pacing.py",
+        "self.learned = raised if self.ceiling is None else min(raised, self.ceiling.count)",
+        "self.learned = raised",
+        "learned limit raised past --rate-limit",
+    ),
+    m(
+        "pacing-6",
+        "pacing.py",
+        "pause = min(retry_after, self._max_retry_after)",
+        "pause = retry_after",
+        "Retry-After not capped",
+    ),
+    m(
+        "pacing-7",
+        "pacing.py",
+        "self.margin = min(0.25, self.period / 10) + 0.01 * self.period",
+        "self.margin = min(0.25, self.period / 10)",
+        "jitter margin loses its 1%",
+    ),
+    m(
+        "pacing-8",
+        "pacing.py",
+        "        if allowed < THIN and allowed != measured:",
+        "        if allowed < THIN:",
+        "a small limit seen twice never learned",
+    ),
+    # --- journal.py: the durable record ---------------------------------------------------
+    m(
+        "journal-1",
+        "journal.py",
+        '"INSERT OR REPLACE INTO pending VALUES (?, ?, 1)", [(row, request) for row in rows]',
+        '"INSERT OR REPLACE INTO pending VALUES (?, ?, 0)", [(row, request) for row in rows]',
+        "a request's rows recorded as not applied",
+    ),
+    m(
+        "journal-2",
+        "journal.py",
+        "(int(not nothing), request)",
+        "(int(nothing), request)",
+        "nothing-done flag inverted",
+    ),
+    m(
+        "journal-3",
+        "journal.py",
+        '            self._db.execute("DELETE FROM pending WHERE request = ?", (request,))\n',
+        "",
+        "answered request's rows stay pending (skipped write)",
+    ),
+    m(
+        "journal-4",
+        "journal.py",
+        '            self._db.executemany("DELETE FROM pending WHERE row = ?", '
+        "[(o.row,) for o in listed])\n",
+        "",
+        "read-back outcome leaves its row pending (skipped write)",
+    ),
+    m(
+        "journal-5",
+        "journal.py",
+        "                    int(o.settled),",
+        "                    1,",
+        "every outcome recorded as settled",
+    ),
+    m(
+        "journal-6",
+        "journal.py",
+        'ON requests.id = pending.request WHERE pending.maybe_applied = 1"',
+        'ON requests.id = pending.request WHERE pending.maybe_applied = 0"',
+        "in-flight query picks the not-applied rows",
+    ),
+    m(
+        "journal-7",
+        "journal.py",
+        '"DELETE FROM outcomes WHERE row = ? AND settled = 0"',
+        '"DELETE FROM outcomes WHERE row = ? AND settled = 1"',
+        "a resend deletes the settled outcome, not the unsettled one",
+    ),
+    m(
+        "journal-8",
+        "journal.py",
+        '"SELECT rows, sent_at FROM requests ORDER BY id"):',
+        '"SELECT rows, sent_at FROM requests ORDER BY id DESC"):',
+        "a row's first request taken as its latest",
+    ),
+    # --- job.py: the run ------------------------------------------------------------------
+    m(
+        "job-1",
+        "job.py",
+        "            return errors >= self.count",
+        "            return errors > self.count",
+        "--max-errors N stops one row late",
+    ),
+    m(
+        "job-2",
+        "job.py",
+        "    MIN_ROWS_FOR_PERCENT = 100",
+        "    MIN_ROWS_FOR_PERCENT = 10",
+        "--max-errors % counted from 10 rows",
+    ),
+    m(
+        "job-3",
+        "job.py",
+        "if outcome.status in (Status.REVOKED, Status.FAILED, Status.UNCONFIRMED):",
+        "if outcome.status in (Status.REVOKED, Status.FAILED):",
+        "--max-errors ignores lost answers",
+    ),
+    m(
+        "job-4",
+        "job.py",
+        "VERIFY_ROUNDS = 3",
+        "VERIFY_ROUNDS = 1",
+        "one read-back round only",
+    ),
+    m(
+        "job-5",
+        "job.py",
+        "if outcome.status is not Status.FAILED or outcome.error_code not in NOT_PRESENT_CODES:",
+        "if outcome.status is not Status.FAILED and outcome.error_code not in NOT_PRESENT_CODES:",
+        "race check: or -> and",
+    ),
+    m(
+        "job-6",
+        "job.py",
+        "if id_key(row.issue_id) not in {id_key(i) for i in covering.issued_ids}:",
+        "if row.issue_id not in covering.issued_ids:",
+        "revoked-through check not normalised (id_key)",
+    ),
+    m(
+        "job-7",
+        "job.py",
+        "elif row.row in in_flight or (outcome and outcome.status is Status.UNCONFIRMED):",
+        "elif outcome and outcome.status is Status.UNCONFIRMED:",
+        "resume sends rows in flight again without a read-back",
+    ),
+    m(
+        "job-8",
+        "job.py",
+        "            if outcome is not None and outcome.settled:\n"
+        "                self.run.rows_done",
+        "            if outcome is not None:\n                self.run.rows_done",
+        "resume keeps unsettled outcomes (429 rows never resent)",
+    ),
+    m(
+        "job-9",
+        "job.py",
+        "            if outcome.status is Status.UNCONFIRMED:\n                self.unconfirmed",
+        "            if outcome.status is Status.FAILED:\n                self.unconfirmed",
+        "failed rows read back instead of unconfirmed ones",
+    ),
+    m(
+        "job-10",
+        "job.py",
+        "        if covering is None or not covering.settled:\n            continue",
+        "        if covering is None:\n            continue",
+        "deferred rows released on an unsettled covering row",
+    ),
+    m(
+        "job-11",
+        "job.py",
+        "    max_unanswered: int = 20",
+        "    max_unanswered: int = 0",
+        "default --max-unanswered 20 -> never",
+    ),
+    # --- chunker.py: validation and batches -----------------------------------------------
+    m(
+        "chunker-1",
+        "chunker.py",
+        "if len(customer) <= 18 and customer.isdigit() and customer.isascii():",
+        "if len(customer) <= 19 and customer.isdigit() and customer.isascii():",
+        "19-digit ids skip the 2^63-1 check",
+    ),
+    m(
+        "chunker-2",
+        "chunker.py",
+        "len(digits) == len(_MAX_CUSTOMER_DIGITS) and digits > _MAX_CUSTOMER_DIGITS",
+        "len(digits) == len(_MAX_CUSTOMER_DIGITS) and digits >= _MAX_CUSTOMER_DIGITS",
+        "2^63-1 itself refused",
+    ),
+    m(
+        "chunker-3",
+        "chunker.py",
+        "8 <= len(digits) <= 15",
+        "8 <= len(digits) < 15",
+        "15-digit mobiles refused",
+    ),
+    m(
+        "chunker-4",
+        "chunker.py",
+        "        if len(rows) < self.batch_size:",
+        "        if len(rows) <= self.batch_size:",
+        "batches of 21 rows",
+    ),
+    m(
+        "chunker-5",
+        "chunker.py",
+        "        row.customer_key,\n        row.issue_id,",
+        "        row.customer_id,\n        row.issue_id,",
+        "duplicates not normalised (000777 vs 777)",
+    ),
+    m(
+        "chunker-6",
+        "chunker.py",
+        "            elif usual is not IdentifierType.MOBILE:",
+        "            else:",
+        "mobile skips normalisation on the fast path",
+    ),
+    m(
+        "chunker-7",
+        "chunker.py",
+        "return {row: first for row, first in found.items() if first < row}",
+        "return {row: first for row, first in found.items() if first > row}",
+        "rows wait for a later covering row, not an earlier one",
+    ),
+    m(
+        "chunker-8",
+        "chunker.py",
+        "MAX_ID_CHARS = 256",
+        "MAX_ID_CHARS = 255",
+        "ids of 256 characters refused",
+    ),
+    # --- writer.py: the result file -------------------------------------------------------
+    m(
+        "writer-1",
+        "writer.py",
+        "if record.row in in_flight and (outcome is None or not outcome.settled):",
+        "if record.row in in_flight and outcome is None:",
+        "in-flight row shows its stale unsettled outcome",
+    ),
+    m(
+        "writer-2",
+        "writer.py",
+        "                record.row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent",
+        "                record.row, Status.FAILED, None, ErrorCode.RUN_ABORTED, not_sent",
+        "rows never sent called failed",
+    ),
+    m(
+        "writer-3",
+        "writer.py",
+        '"" if outcome.http_status is None else str(outcome.http_status),',
+        "str(outcome.http_status),",
+        "http_status None written as 'None'",
+    ),
+    m(
+        "writer-4",
+        "writer.py",
+        '_FORMULA_STARTS = ("=", "+", "-", "@", "\\t", "\\r")',
+        '_FORMULA_STARTS = ("=", "+", "-", "\\t", "\\r")',
+        "--excel leaves @ cells live",
+    ),
+    m(
+        "writer-5",
+        "writer.py",
+        "        while name in taken:",
+        "        if name in taken:",
+        "a name three times gets two equal columns",
+    ),
+    m(
+        "writer-6",
+        "writer.py",
+        "        if requested.exists() and not replace_existing:",
+        "        if requested.exists() and replace_existing:",
+        "existing --output overwritten",
+    ),
+    m(
+        "writer-7",
+        "writer.py",
+        '(guarded if "\\r" in "".join(line) else out).writerow(line)',
+        "out.writerow(line)",
+        "a bare \\r left unquoted",
+    ),
+    # --- interrupts.py: signals -----------------------------------------------------------
+    m(
+        "interrupts-1",
+        "interrupts.py",
+        "            if previous is signal.SIG_IGN:\n                continue",
+        "            if previous is signal.SIG_DFL:\n                continue",
+        "default handlers skipped, ignored ones replaced",
+    ),
+    m(
+        "interrupts-2",
+        "interrupts.py",
+        "            self.cancelled = True\n",
+        "",
+        "a cancel not noted (second interrupt ends in a traceback)",
+        SIGNALS_E2E,
+    ),
+    m(
+        "interrupts-3",
+        "interrupts.py",
+        "elif self.seen > 1 and self._writing and not self.stopped_writing:",
+        "elif self.seen > 2 and self._writing and not self.stopped_writing:",
+        "writing stops on the third interrupt, not the second",
+        SIGNALS_E2E,
+    ),
+    m(
+        "interrupts-4",
+        "interrupts.py",
+        "asyncio.get_running_loop().call_later(self.grace, self.cancel)",
+        "asyncio.get_running_loop().call_later(self.grace * 60, self.cancel)",
+        "the grace in minutes, not seconds",
+        ("tests/test_e2e.py", "-k", "ctrl_c"),
+    ),
+    # --- sender.py: retries ---------------------------------------------------------------
+    m(
+        "sender-1",
+        "sender.py",
+        "        if failure.http_status not in NOT_APPLIED_STATUSES:\n"
+        "            self.counted += 1",
+        "        if True:\n            self.counted += 1",
+        "429/503/521 use up --max-attempts",
+    ),
+    m(
+        "sender-2",
+        "sender.py",
+        "        if failure.maybe_applied:\n            self.lost.append",
+        "        if not failure.maybe_applied:\n            self.lost.append",
+        "lost answers recorded inverted",
+    ),
+    m(
+        "sender-3",
+        "sender.py",
+        "        return self.on_wire or bool(self.lost)",
+        "        return bool(self.lost)",
+        "a request on the wire not maybe applied",
+    ),
+    m(
+        "sender-4",
+        "sender.py",
+        "stop=lambda _: state.counted >= self.policy.max_attempts,",
+        "stop=lambda _: state.counted > self.policy.max_attempts,",
+        "one attempt more than --max-attempts",
+    ),
+    m(
+        "sender-5",
+        "sender.py",
+        "                return min(failure.retry_after, self.cap)",
+        "                return failure.retry_after",
+        "Retry-After wait not capped",
+    ),
+    m(
+        "sender-6",
+        "sender.py",
+        "        if not nothing_done:\n"
+        "            self.nothing_done_since = None\n"
+        "            return",
+        "        if not nothing_done:\n            return",
+        "--max-throttle-wait counts 429s not in a row",
+    ),
+    m(
+        "sender-7",
+        "sender.py",
+        "        self.unanswered = 0\n",
+        "",
+        "--max-unanswered counts calls not in a row",
+    ),
+    m(
+        "sender-8",
+        "sender.py",
+        "            if not state.maybe_applied and not state.nothing_done:",
+        "            if not state.nothing_done:",
+        "nothing-done recorded after a lost answer",
+    ),
+    m(
+        "sender-9",
+        "sender.py",
+        "            if not state.maybe_applied:\n                recorder.abandoned(batch)\n"
+        "            return",
+        "            if state.maybe_applied:\n                recorder.abandoned(batch)\n"
+        "            return",
+        "stopped request abandoned when it may have been applied",
+    ),
+    m(
+        "sender-10",
+        "sender.py",
+        "                recorder.nothing_done(batch, False)  # this attempt may be applied",
+        "                recorder.nothing_done(batch, True)  # this attempt may be applied",
+        "a retry after 429 still recorded nothing-done",
+    ),
+    m(
+        "sender-11",
+        "sender.py",
+        "        if state.tried:\n            self.retries += 1",
+        "        if True:\n            self.retries += 1",
+        "first attempts counted as retries",
+    ),
+]
+
+
+def unit_selection(module: str) -> list[str]:
+    """The module's own tests first, then every other unit test file."""
+    own = TESTS / f"test_{module.removesuffix('.py')}.py"
+    files = sorted(p for p in TESTS.glob("test_*.py") if p.name not in SLOW)
+    ordered = ([own] if own in files else []) + [p for p in files if p != own]
+    return [str(p.relative_to(ROOT)) for p in ordered]
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise _Interrupted(signal.Signals(signum).name)
+
+
+def check(mutant: Mutant) -> str:
+    text = mutant.path.read_text(encoding="utf-8")
+    count = text.count(mutant.old)
+    if count != 1:
+        raise SystemExit(f"{mutant.id}: the old text occurs {count} times in {mutant.file}")
+    return text
+
+
+def run_one(mutant: Mutant, verbose: bool) -> tuple[bool, str, float]:
+    """(killed, by what, seconds). The file is restored whatever happens."""
+    original = check(mutant)
+    stat = mutant.path.stat()
+    args = list(mutant.e2e) if mutant.e2e else unit_selection(mutant.file)
+    timeout = E2E_TIMEOUT if mutant.e2e else UNIT_TIMEOUT
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args]
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    started = time.monotonic()
+    try:
+        mutant.path.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own group: the sandboxes it starts go with it
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except BaseException as exc:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            if isinstance(exc, subprocess.TimeoutExpired):
+                return True, f"timeout after {timeout}s", time.monotonic() - started
+            raise
+    finally:
+        # Signals wait while the file is put back, so it is never left half-written.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
+            mutant.path.write_text(original, encoding="utf-8")
+            os.utime(mutant.path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    elapsed = time.monotonic() - started
+    if verbose:
+        print(stdout[-3000:], stderr[-2000:], sep="\n")
+    if process.returncode == 0:
+        return False, "", elapsed
+    return True, _first_failure(stdout) or f"pytest exit {process.returncode}", elapsed
+
+
+def _first_failure(output: str) -> str:
+    for line in output.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            return line.split(" ", 1)[1].split(" - ")[0]
+    return ""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("ids", nargs="*", help="mutant ids (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the mutants and stop")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show pytest's output")
+    options = parser.parse_args()
+    chosen = [mu for mu in MUTANTS if not options.ids or mu.id in options.ids]
+    unknown = set(options.ids) - {mu.id for mu in MUTANTS}
+    if unknown:
+        parser.error(f"unknown mutant ids: {', '.join(sorted(unknown))}")
+    for mutant in chosen:
+        check(mutant)
+    if options.list:
+        for mutant in chosen:
+            print(f"{mutant.id:<14} {mutant.file:<14} {mutant.what}")
+        return 0
+    for signum in SIGNALS - {signal.SIGINT}:
+        signal.signal(signum, _raise)
+    killed = 0
+    rows = []
+    try:
+        for mutant in chosen:
+            dead, by, seconds = run_one(mutant, options.verbose)
+            killed += dead
+            verdict = f"killed by {by}" if dead else "SURVIVED"
+            rows.append(f"| {mutant.id} | {mutant.file} | {mutant.what} | {verdict} |")
+            print(f"{mutant.id:<14} {seconds:6.1f}s  {verdict}", flush=True)
+    except (KeyboardInterrupt, _Interrupted):
+        print("interrupted: the file under mutation was restored", file=sys.stderr)
+        return 130
+    print()
+    print("| id | file | mutation | result |")
+    print("|---|---|---|---|")
+    print("\n".join(rows))
+    print(f"\nscore: {killed}/{len(rows)} killed ({100 * killed / len(rows):.0f}%)")
+    return 0 if killed == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
