@@ -1,9 +1,9 @@
 """A hand-made mutation pass: realistic one-line bugs, applied one at a time, each run
 against the tests that should catch it.
 
-    .venv/bin/python tools/mutants.py              # every mutant
-    .venv/bin/python tools/mutants.py --list       # ids and mutations, nothing run
-    .venv/bin/python tools/mutants.py answers-3 journal-1   # only these
+    .venv/bin/python bench/mutants.py              # every mutant
+    .venv/bin/python bench/mutants.py --list       # ids and mutations, nothing run
+    .venv/bin/python bench/mutants.py answers-3 journal-1   # only these
 
 Each mutant is an exact (file, old text, new text) replacement: the old text must occur
 exactly once in the file. The file is restored after each run, byte for byte and with its
