@@ -12,30 +12,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 from click.core import ParameterSource
 
 from batch_revoke.client import CLUSTERS, BasicCredentials, credentials_from_env
-from batch_revoke.display import LiveProgress
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError
 from batch_revoke.interrupts import raising_interrupts
 from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
 from batch_revoke.model import MAX_BATCH_SIZE, ExitStatus, IdentifierType
 from batch_revoke.pacing import RateLimit
-from batch_revoke.sandbox import (
-    FaultPlan,
-    FaultSpec,
-    RateLimitSpec,
-    SandboxConfig,
-    SandboxState,
-    default_state_path,
-    running_sandbox,
-)
-from batch_revoke.sandbox.server import bind_loopback, demo_credentials, serve_forever
 from batch_revoke.startup import Interrupted, hold_interrupts, take_held
 from batch_revoke.writer import format_summary, write_text_atomically
+
+if TYPE_CHECKING:  # the sandbox (aiohttp) and the live display (rich) load only when used
+    from batch_revoke.sandbox import SandboxConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -539,6 +531,15 @@ def sandbox_options(function: F) -> F:
 
 
 def _sandbox_config(state_path: Path | None, options: dict[str, Any]) -> SandboxConfig:
+    from batch_revoke.sandbox import (
+        FaultPlan,
+        FaultSpec,
+        RateLimitSpec,
+        SandboxConfig,
+        SandboxState,
+        default_state_path,
+    )
+
     seed = options["seed"]
     state = SandboxState.load(state_path or default_state_path(), seed)
     rate = options["sandbox_rate_limit"]
@@ -639,6 +640,8 @@ def run(input_path: Path, **options: Any) -> None:
     if config.dry_run or not sandbox:
         credentials = None if config.dry_run else credentials_from_env(os.environ)
         _finish(_run_job(replace(config, credentials=credentials)))
+    from batch_revoke.sandbox import running_sandbox
+
     with running_sandbox(_sandbox_config(sandbox_state, sandbox_settings)) as running:
         say(f"sandbox running on {running.base_url}")
         local = replace(
@@ -693,6 +696,8 @@ def _run_job(config: RunConfig) -> RunReport:
             )
     if config.dry_run or not click.get_current_context().meta.get("live"):
         return run_job(config, handle_signals=True)
+    from batch_revoke.display import LiveProgress
+
     with LiveProgress() as live:
         return run_job(replace(config, show_progress=live, progress_every=0.5), handle_signals=True)
 
@@ -851,6 +856,8 @@ def sandbox(port: int, state_path: Path | None, dump_state: Path | None, **setti
     The first line printed is the base URL; then the credentials to export.
     """
     config = _sandbox_config(state_path, settings)
+    from batch_revoke.sandbox.server import bind_loopback, demo_credentials, serve_forever
+
     sock = bind_loopback(port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     demo = demo_credentials(config.state)
