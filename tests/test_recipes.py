@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from batch_revoke.journal import in_use
 from batch_revoke.sandbox import SandboxConfig, SandboxState, running_sandbox
 from batch_revoke.sandbox.server import RunningSandbox
 from tests.test_e2e import ROOT, cli_env, wait_for
@@ -144,6 +145,11 @@ def shell(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+def released(root: Path) -> bool:
+    """No killed process holds a lock any more: flock's, or a run's on its journal."""
+    return not any(in_use(path) for path in [*root.rglob("*.journal"), *root.glob(".lock")])
+
+
 def recipe_env(running: RunningSandbox, root: Path, from_file: bool) -> dict[str, str]:
     """The installed command first on PATH; credentials as each recipe gets them."""
     env = cli_env(None)
@@ -176,6 +182,7 @@ def test_a_recipe_as_printed_revokes_every_row_of_every_night(tmp_path, recipe):
                 wait_for(lambda: len(running.requests) >= seen + 6)  # noqa: B023
                 os.killpg(process.pid, signal.SIGKILL)
                 process.communicate(timeout=30)
+                wait_for(lambda: released(root))  # a process in an fsync finishes it first
                 continue
             stdout, stderr = process.communicate(timeout=120)
             assert process.returncode == 0, (recipe, night, stderr)
