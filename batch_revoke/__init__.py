@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from batch_revoke.client import BasicCredentials, OAuthCredentials
+    from batch_revoke.config import ErrorLimit, RunConfig
     from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError
-    from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job, run_job_async
+    from batch_revoke.job import run_job, run_job_async
     from batch_revoke.model import ExitStatus, Status
     from batch_revoke.pacing import RateLimit
+    from batch_revoke.report import RunReport
 
 # Imported on first use, so the command can guard its first instant (batch_revoke.startup)
 # before the second it takes to import the rest.
@@ -28,9 +30,9 @@ _HOMES = {
     "ConfigError": "errors",
     "InputError": "errors",
     "StorageError": "errors",
-    "ErrorLimit": "job",
-    "RunConfig": "job",
-    "RunReport": "job",
+    "ErrorLimit": "config",
+    "RunConfig": "config",
+    "RunReport": "report",
     "run_job": "job",
     "run_job_async": "job",
     "ExitStatus": "model",

@@ -18,13 +18,15 @@ import click
 from click.core import ParameterSource
 
 from batch_revoke.client import CLUSTERS, BasicCredentials, credentials_from_env
+from batch_revoke.config import ErrorLimit, RunConfig
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError
 from batch_revoke.interrupts import raising_interrupts
-from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
+from batch_revoke.job import run_job
 from batch_revoke.model import MAX_BATCH_SIZE, ExitStatus, IdentifierType
 from batch_revoke.pacing import RateLimit
+from batch_revoke.report import RunReport
 from batch_revoke.startup import Interrupted, hold_interrupts, take_held
-from batch_revoke.writer import format_summary, write_text_atomically
+from batch_revoke.writer import write_text_atomically
 
 if TYPE_CHECKING:  # the sandbox (aiohttp) and the live display (rich) load only when used
     from batch_revoke.sandbox import SandboxConfig
@@ -768,7 +770,7 @@ def _summarise(report: RunReport) -> None:
                 for earlier in report.earlier
             ),
             *([report.note] if report.note else []),
-            _summary(report),
+            report.text(),
         ]
     )
     resume = resume_command(sys.argv[1:], report.output_path) if report.resumable else None
@@ -789,22 +791,6 @@ def _summarise(report: RunReport) -> None:
             click.echo(text, nl=False)
         else:
             write_text_atomically(Path(target), text)
-
-
-def _summary(report: RunReport) -> str:
-    return format_summary(
-        report.tally,
-        report.output_path,
-        report.elapsed,
-        dry_run=report.dry_run,
-        aborted=report.aborted,
-        journal=report.journal_path,
-        read_backs=report.read_backs,
-        incomplete=report.incomplete,
-        throttled=report.throttled,
-        pace=report.pace,
-        estimate=report.estimate,
-    )
 
 
 def resume_command(argv: list[str], output: Path) -> str:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn
 from rich.progress import Progress as Bar
 
-from batch_revoke.job import Progress
+from batch_revoke.report import Progress
 
 
 class LiveProgress:

@@ -11,51 +11,38 @@ import contextlib
 import gc
 import json
 import logging
-import math
-import re
-import shutil
 import sqlite3
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import IO
 
 import httpx
 
 from batch_revoke.answers import NOT_PRESENT_CODES, sent_blind
 from batch_revoke.chunker import Planner
 from batch_revoke.client import (
-    NO_CREDENTIALS_FIX,
     Authenticator,
     CapillaryClient,
-    Credentials,
     check_base_url,
 )
+from batch_revoke.config import ErrorLimit, RunConfig
 from batch_revoke.errors import ConfigError, InputError, RunInProgress, StorageError
 from batch_revoke.interrupts import Finishing, Interrupts, raising_interrupts
 from batch_revoke.journal import (
-    JOURNAL_SUFFIX,
     Journal,
     JournalIdentity,
-    RunOnDisk,
-    find_journal,
     in_use,
     input_copy_path,
     journal_path,
-    run_at,
     runs_in,
 )
 from batch_revoke.model import (
-    MAX_BATCH_SIZE,
     Batch,
     Endpoint,
     ErrorCode,
     ExitStatus,
-    IdentifierType,
     Mode,
     Record,
     Row,
@@ -64,249 +51,37 @@ from batch_revoke.model import (
     Tally,
     id_key,
 )
-from batch_revoke.pacing import Pacer, RateLimit, Sleep
-from batch_revoke.reader import REQUIRED_FIELDS, header, no_records, records, scan
-from batch_revoke.sender import RetryPolicy, Sender, Stop, Stopped, describe
+from batch_revoke.outputs import claim, open_copied_run, open_outputs, this_input_run, when
+from batch_revoke.pacing import Pacer, Sleep
+from batch_revoke.reader import no_records
+from batch_revoke.report import Progress, RunReport, estimate
+from batch_revoke.sender import Sender, Stop, Stopped, describe
+from batch_revoke.source import Source, spooled
 from batch_revoke.spreadsheet import (
-    first_sheet_name,
-    is_legacy_workbook,
     is_workbook,
-    legacy_workbook,
-    workbook_to_csv,
 )
 from batch_revoke.verify import Unsettled, verify
 from batch_revoke.writer import (
-    DEFAULT_FOLDER,
-    RESULT_COLUMNS,
-    claim_output,
-    input_stem,
     join_outcomes,
     mark_incomplete,
     result_cells,
     write_results,
 )
 
+# Callers import the run's config and report from here too.
+__all__ = [
+    "VERIFY_ROUNDS",
+    "ErrorLimit",
+    "Progress",
+    "RunConfig",
+    "RunReport",
+    "run_job",
+    "run_job_async",
+]
+
 log = logging.getLogger(__name__)
 
 VERIFY_ROUNDS = 3  # read back, send again what was not applied, read back what is still unknown
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorLimit:
-    """--max-errors: a number of rows, or a share of the rows that have an outcome."""
-
-    count: int | None = None
-    percent: float | None = None
-    MIN_ROWS_FOR_PERCENT = 100
-
-    @classmethod
-    def parse(cls, text: str) -> ErrorLimit:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text)
-        if match and match.group(2) and 0 < float(match.group(1)) <= 100:
-            return cls(percent=float(match.group(1)))
-        if match and not match.group(2) and match.group(1).isdigit() and int(match.group(1)) > 0:
-            return cls(count=int(match.group(1)))
-        if match:
-            problem = f"--max-errors {text!r} is below 1 row" + (
-                " or above 100%" * bool(match.group(2))
-            )
-        else:
-            problem = f"--max-errors {text!r} is not a number of rows or a percentage"
-        raise ConfigError(
-            problem, "e.g. --max-errors 50 or --max-errors 5%; leave it out for no limit"
-        )
-
-    def exceeded(self, errors: int, answered: int) -> bool:
-        if self.count is not None:
-            return errors >= self.count
-        if self.percent is None or answered < self.MIN_ROWS_FOR_PERCENT:
-            return False
-        return 100 * errors / answered >= self.percent
-
-    def __str__(self) -> str:
-        return f"{self.percent:g}%" if self.percent is not None else str(self.count)
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    input_path: Path
-    output_path: Path | None = None  # None: output/<input name>-results-<timestamp>.csv
-    base_url: str = ""
-    credentials: Credentials | None = None
-    dry_run: bool = False
-    batch_size: int = MAX_BATCH_SIZE
-    concurrency: int = 4
-    rate_limit: RateLimit | None = None
-    timeout: float = 30.0
-    max_attempts: int = 5
-    identifier_type: IdentifierType = IdentifierType.ID
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    progress_every: float = 15.0  # seconds between progress reports
-    show_progress: Callable[[Progress], None] | None = None  # a live display; None: log lines
-    resume: bool = False  # continue the run recorded in the output's journal
-    overwrite: bool = False  # replace an existing --output (and its journal)
-    verify: bool = True  # settle unconfirmed rows by reading them back
-    max_errors: ErrorLimit | None = None
-    max_unanswered: int = 20  # stop after this many calls in a row got no answer; 0: never
-    max_throttle_wait: float = 1800.0  # stop after this long of 429/503/521 answers in a row
-    rate_window: float = 60.0  # the server's rate-limit window when --rate-limit is not given
-    grace: float = 10.0  # seconds requests in flight get to finish after a stop
-    host_label: str = ""  # what the journal records as the host, when base_url is not stable
-    settle_result: bool = False  # input_path is an earlier result file: settle its unconfirmed
-    input_name: Path | None = None  # the input as named to people, when input_path is a copy
-    excel: bool = False  # the result file for Excel: a BOM, and no cell runs as a formula
-    sheet: str = ""  # of an .xlsx input; "": the first
-    # For schedulers: finish any run stopped earlier, then this input once (see _scheduled).
-    auto_resume: bool = False
-    output_dir: Path = DEFAULT_FOLDER  # where default-named result files go
-
-    @property
-    def shown_input(self) -> Path:
-        return self.input_name or self.input_path
-
-    def __post_init__(self) -> None:
-        # Library callers may pass text where the CLI passes parsed values; anything else is
-        # refused here, at construction, not half-way through a run.
-        for name in ("input_path", "output_path", "output_dir"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, Path(value))
-            elif not (isinstance(value, Path) or (value is None and name == "output_path")):
-                raise TypeError(f"RunConfig.{name} must be a path (str or Path), not {value!r}")
-        if isinstance(self.rate_limit, str):
-            object.__setattr__(self, "rate_limit", RateLimit.parse(self.rate_limit))
-        elif self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
-            raise TypeError(f"RunConfig.rate_limit must be e.g. '100/min', not {self.rate_limit!r}")
-        if isinstance(self.identifier_type, str) and not isinstance(
-            self.identifier_type, IdentifierType
-        ):
-            parsed = IdentifierType.parse(self.identifier_type)
-            if parsed is None:
-                raise TypeError(f"RunConfig.identifier_type {self.identifier_type!r} is unknown")
-            object.__setattr__(self, "identifier_type", parsed)
-
-    def check_options(self) -> None:
-        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
-            raise ConfigError(f"--batch-size {self.batch_size} is out of range", "use 1 to 20")
-        if self.concurrency < 1:
-            raise ConfigError(f"--concurrency {self.concurrency} is below 1", "use 1 or more")
-        if self.max_attempts < 1:
-            raise ConfigError(f"--max-attempts {self.max_attempts} is below 1", "use 1 or more")
-        if not self.max_throttle_wait > 0:
-            raise ConfigError(
-                f"--max-throttle-wait {self.max_throttle_wait} is not positive",
-                "use seconds, e.g. 1800",
-            )
-        if not self.rate_window > 0:
-            raise ConfigError(f"--rate-window {self.rate_window} is not positive", "e.g. 60")
-        if not self.timeout > 0:
-            raise ConfigError(f"--timeout {self.timeout} is not positive", "use seconds, e.g. 30")
-        if self.output_path is not None and _same_file(self.output_path, self.input_path):
-            raise ConfigError("--output is the input file", "pass another path for the results")
-        if self.resume and self.overwrite:
-            raise ConfigError("--resume and --overwrite both given", "pass one of them")
-        if self.resume and self.dry_run:
-            raise ConfigError("--resume and --dry-run both given", "a dry run has no journal")
-        if self.auto_resume and self.settle_result:
-            raise ConfigError("--auto-resume is for `run`", "leave it out of `verify`")
-        if self.auto_resume and (self.resume or self.overwrite or self.dry_run):
-            other = "--resume" if self.resume else "--overwrite" if self.overwrite else "--dry-run"
-            raise ConfigError(
-                f"--auto-resume and {other} both given",
-                "--auto-resume resumes what is unfinished and starts what is new by itself",
-            )
-
-    def check_connection(self) -> None:
-        if self.dry_run:
-            return
-        if not self.base_url:
-            raise ConfigError(
-                "no API host",
-                "pass --cluster eu|in|apac2|us|cn, --base-url URL or set CAP_BASE_URL",
-            )
-        check_base_url(self.base_url)
-        if self.credentials is None:
-            raise ConfigError("no credentials", NO_CREDENTIALS_FIX)
-
-    def identity_options(self) -> dict[str, str]:
-        """The options a resume must repeat: they change what is sent, or where."""
-        return {
-            "host": self.host_label or self.base_url.rstrip("/"),
-            "identifier_type": self.identifier_type.value,
-            "batch_size": str(self.batch_size),
-        }
-
-
-@dataclass
-class RunReport:
-    output_path: Path
-    tally: Tally
-    elapsed: float
-    dry_run: bool = False
-    aborted: str = ""
-    journal_path: Path | None = None
-    incomplete: bool = False  # the result file still says INCOMPLETE; the journal has it all
-    read_backs: int = 0
-    throttled: int = 0  # calls answered 429
-    pace: str = ""  # the pace the run settled on, for people
-    estimate: str = ""  # a dry run's planned calls and, with --rate-limit, how long they take
-    earlier: tuple[RunReport, ...] = ()  # --auto-resume: runs stopped earlier, finished first
-    note: str = ""  # what a person should know of how this run came about
-    finished_at: str = ""  # local time with its offset, ISO 8601
-
-    @property
-    def exit_status(self) -> ExitStatus:
-        """This run's status, or an earlier run's (--auto-resume) when that is worse."""
-        if self.aborted or self.incomplete:
-            return ExitStatus.ABORTED
-        done = Status.PLANNED if self.dry_run else Status.REVOKED
-        status = ExitStatus.OK if self.tally.all_done(done) else ExitStatus.NOT_ALL_REVOKED
-        return max([status, *(report.exit_status for report in self.earlier)])
-
-    @property
-    def resumable(self) -> bool:
-        return self.journal_path is not None and self.exit_status is ExitStatus.ABORTED
-
-    def to_dict(self, resume_command: str | None = None) -> dict[str, object]:
-        """The summary for machines (`--summary-json`); the schema is in the README."""
-        tally = self.tally
-        return {
-            "schema": "batch-revoke/summary/1",
-            "exit_status": int(self.exit_status),
-            "exit_meaning": self.exit_status.name.lower(),
-            "dry_run": self.dry_run,
-            "rows": {"total": tally.total}
-            | {status.value: tally.by_status.get(status, 0) for status in Status},
-            "errors": [
-                {"status": status.value, "error_code": code, "rows": count}
-                for (status, code), count in sorted(
-                    tally.by_error.items(), key=lambda item: (-item[1], item[0][1])
-                )
-            ],
-            "requests": {endpoint.value: count for endpoint, count in tally.requests.items()},
-            "http_calls": tally.http_calls,
-            "retries": tally.retries,
-            "read_backs": self.read_backs,
-            "throttled_calls": self.throttled,
-            "pace": self.pace or None,
-            "plan": self.estimate or None,
-            "stopped": self.aborted or None,
-            "incomplete": self.incomplete,
-            "elapsed_seconds": round(self.elapsed, 3),
-            "finished_at": self.finished_at or None,
-            "output": str(self.output_path),
-            "journal": str(self.journal_path) if self.journal_path else None,
-            "resume_command": resume_command,
-            "earlier_runs": [
-                {
-                    "output": str(report.output_path),
-                    "exit_status": int(report.exit_status),
-                    "rows": {"total": report.tally.total}
-                    | {s.value: report.tally.by_status.get(s, 0) for s in Status},
-                }
-                for report in self.earlier
-            ],
-        }
 
 
 def run_job(
@@ -335,7 +110,7 @@ def run_job(
             "await run_job_async(config) instead",
         )
     started = time.monotonic()
-    with _rare_collections(), _spooled(config) as config:
+    with _rare_collections(), spooled(config) as config:
         if config.dry_run:
             report = _dry_run(config, now, handle_signals)
         elif config.auto_resume:
@@ -345,78 +120,6 @@ def run_job(
     report.elapsed = time.monotonic() - started
     report.finished_at = now().astimezone().isoformat(timespec="seconds")
     return report
-
-
-@contextlib.contextmanager
-def _spooled(config: RunConfig) -> Iterator[RunConfig]:
-    """A run reads its input three times (the structure pass, the stream, the result file), so
-    standard input (`-`), a pipe or a device is first copied to a temporary file, deleted
-    when the run ends. The copy keeps the input's name in file names and hints. A workbook's
-    sheet is converted to CSV: by a dry run here, into a temporary file; by a run beside its
-    result file, once that is claimed (`_open_workbook_run`)."""
-    path = config.input_path
-    if is_legacy_workbook(path) and path.is_file():
-        raise legacy_workbook(path)
-    if is_workbook(path) and path.is_file():
-        if not config.dry_run:
-            yield config
-            return
-        with _sheet_in_temp(config) as converted:
-            yield converted
-        return
-    if config.sheet:
-        raise ConfigError(f"--sheet {config.sheet!r} given for a file that is not .xlsx", "")
-    if str(path) != "-" and (path.is_file() or not path.exists()):
-        yield config
-        return
-    with tempfile.NamedTemporaryFile(prefix="batch-revoke-input-", suffix=".csv") as copy:
-        try:
-            if str(path) == "-":
-                shutil.copyfileobj(sys.stdin.buffer, copy)
-            else:
-                with path.open("rb") as source:
-                    shutil.copyfileobj(source, copy)
-            copy.flush()
-        except OSError as exc:
-            raise InputError(path, f"cannot be read ({exc.strerror or exc})", "") from exc
-        try:
-            yield replace(config, input_path=Path(copy.name), input_name=path)
-        except InputError as exc:
-            if exc.path != Path(copy.name):
-                raise
-            raise InputError(path, exc.problem, exc.fix) from exc  # named as the user named it
-
-
-@contextlib.contextmanager
-def _sheet_in_temp(config: RunConfig) -> Iterator[RunConfig]:
-    """The sheet as CSV in a temporary file, removed when the block ends."""
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", newline="", prefix="batch-revoke-sheet-", suffix=".csv"
-    ) as sheet:
-        converted = replace(config, input_path=Path(sheet.name), input_name=config.input_path)
-        _convert(converted, sheet)
-        yield converted
-
-
-def _convert(config: RunConfig, out: IO[str]) -> None:
-    """`config.input_name`'s sheet written to `out` (the file at `config.input_path`). A
-    required column of nothing but formulas with no saved value refuses the whole file."""
-    workbook = config.shown_input
-    found = workbook_to_csv(workbook, config.sheet, out)
-    out.flush()
-    try:
-        _, field_index = header(config.input_path)
-    except InputError:
-        return  # the structure pass reports it, naming the sheet
-    for key, label in REQUIRED_FIELDS.items():
-        if found.only_unsaved_formulas(field_index[key]):
-            raise InputError(
-                workbook,
-                f"every {label} is a formula with no saved value",
-                "the workbook was written by a script and never recalculated: open it in "
-                "Excel and save it, or write the values",
-                sheet=found.name,
-            )
 
 
 async def run_job_async(
@@ -452,12 +155,12 @@ def _run(
 ) -> RunReport:
     with raising_interrupts(handle_signals):  # until the run's own handlers take over
         if is_workbook(config.input_path) or config.auto_resume:
-            source, output, journal = _open_copied_run(config, now)
+            source, output, journal = open_copied_run(config, now)
         else:
-            source = _Source.open(config, whole=True)
+            source = Source.open(config, whole=True)
             config.check_connection()
             identity = JournalIdentity(source.sha256, config.identity_options())
-            output, journal = _open_record(config, identity, now)
+            output, journal = open_outputs(config, identity, now)
     planner = _planner(config, source)
     finished = journal.meta().get("state") == "finished"  # resumed after it finished
     try:
@@ -535,13 +238,13 @@ def _scheduled(
             if in_use(journal_path(stopped.output)):
                 log.warning(
                     "the run begun %s (results %s) is still going in another process: left to it",
-                    _when(stopped.created),
+                    when(stopped.created),
                     stopped.output,
                 )
                 continue
             log.warning(
                 "finishing the run begun %s that stopped before it was done (input %s, results %s)",
-                _when(stopped.created),
+                when(stopped.created),
                 stopped.input_name or "?",
                 stopped.output,
             )
@@ -561,7 +264,7 @@ def _scheduled(
                 # finishes both.
                 return replace(report, earlier=tuple(earlier), note="this input was not begun")
             earlier.append(report)
-    done = _this_input_run(config)
+    done = this_input_run(config)
     if done is not None and in_use(journal_path(done.output)):
         raise RunInProgress(done.output)
     if done is None:
@@ -570,35 +273,11 @@ def _scheduled(
         report = run(replace(config, output_path=done.output, resume=True, auto_resume=False))
         if done.finished:
             report.note = (
-                f"this input was revoked by the run begun {_when(done.created)}: nothing was "
+                f"this input was revoked by the run begun {when(done.created)}: nothing was "
                 "sent, and its result file was written again"
             )
     report.earlier = tuple(earlier)
     return report
-
-
-def _this_input_run(config: RunConfig) -> RunOnDisk | None:
-    """The run of this very input (by content) that --auto-resume goes on with, if any."""
-    sha256 = _input_sha256(config)
-    if config.output_path is None:
-        return find_journal(config.output_dir, input_stem(config.shown_input), sha256)
-    if not journal_path(config.output_path).exists():
-        return None
-    found = run_at(config.output_path)
-    if found is None or found.input_sha256 != sha256:
-        raise ConfigError(
-            f"{journal_path(config.output_path)} is the journal of a run of another input",
-            "for a job run on a schedule, leave out -o: each run's results get a dated name "
-            "in --output-dir, and --auto-resume finds its own",
-        )
-    return found
-
-
-def _input_sha256(config: RunConfig) -> str:
-    if is_workbook(config.input_path):
-        with _sheet_in_temp(config) as converted:
-            return _Source.open(converted, whole=True).sha256
-    return _Source.open(config, whole=True).sha256
 
 
 def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool) -> RunReport:
@@ -606,8 +285,8 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
     nothing is sent, so nothing needs a journal. A file found broken half-way is refused
     and its partial result removed."""
     with raising_interrupts(handle_signals):
-        source = _Source.open(config, whole=False)
-        output = _claim(config, now)
+        source = Source.open(config, whole=False)
+        output = claim(config, now)
     planner = _planner(config, source)
     tally = Tally()
     planned_cells = {
@@ -646,122 +325,13 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
     finally:
         planner.close()
     calls = sum(tally.requests.values())
-    return RunReport(output, tally, 0.0, True, estimate=_estimate(calls, config.rate_limit))
+    return RunReport(output, tally, 0.0, True, estimate=estimate(calls, config.rate_limit))
 
 
 # --- the input ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Source:
-    """The input as the run reads it, any number of times: a CSV of rows, or (`verify`) an
-    earlier result file, whose records carry the outcomes it holds."""
-
-    path: Path
-    columns: tuple[str, ...]  # the input columns (a result file's own columns dropped)
-    field_index: dict[str, int]
-    records: int = 0  # 0: not counted (a dry run reads the file once)
-    sha256: str = ""
-    stamp: tuple[int, int] | None = None
-    earlier: bool = False
-    shown: Path = Path()  # the input as named to people (stdin: -)
-    from_workbook: bool = False  # path is the CSV copy of a sheet of `shown`
-    sheet: str = ""  # that sheet, as --sheet named it ("": the first)
-
-    @classmethod
-    def open(cls, config: RunConfig, *, whole: bool) -> _Source:
-        """`whole`: the structure pass over the entire file; otherwise the header only."""
-        path = config.input_path
-        named = cls(
-            path,
-            (),
-            {},
-            shown=config.shown_input,
-            from_workbook=config.input_name is not None and is_workbook(config.input_name),
-            sheet=config.sheet,
-        )
-        try:
-            if whole:
-                found = scan(path)
-                source = replace(
-                    named,
-                    columns=found.columns,
-                    field_index=found.field_index,
-                    records=found.records,
-                    sha256=found.sha256,
-                    stamp=found.stamp,
-                )
-            else:
-                columns, field_index = header(path)
-                source = replace(named, columns=columns, field_index=field_index)
-        except InputError as exc:
-            raise named.named(exc) from exc
-        if not config.settle_result:
-            return source
-        width = len(source.columns) - len(RESULT_COLUMNS)
-        if width < 2 or source.columns[width:] != RESULT_COLUMNS:
-            raise named.named(
-                InputError(
-                    path,
-                    "is not a batch-revoke result file (its last columns are not "
-                    + ", ".join(RESULT_COLUMNS)
-                    + ")",
-                    "pass a result file written by `batch-revoke run`",
-                )
-            )
-        field_index = {key: index for key, index in source.field_index.items() if index < width}
-        columns = source.columns[:width]
-        return replace(source, columns=columns, field_index=field_index, earlier=True)
-
-    def chunks(self) -> Iterator[tuple[list[Record], list[RowOutcome] | None]]:
-        """The records in chunks, with (for a result file) the outcome each one holds."""
-        try:
-            for chunk in records(self.path, self.stamp):
-                if self.earlier:
-                    split = [self._split(record) for record in chunk]
-                    yield [record for record, _ in split], [outcome for _, outcome in split]
-                else:
-                    yield chunk, None
-        except InputError as exc:
-            raise self.named(exc) from exc
-
-    def named(self, exc: InputError) -> InputError:
-        """A problem found in a sheet's CSV copy, named as the workbook and sheet: the copy
-        is ours, not a file the user knows."""
-        if not self.from_workbook or exc.path != self.path:
-            return exc
-        sheet = self.sheet or first_sheet_name(self.shown)
-        return InputError(self.shown, exc.problem, exc.fix, sheet=sheet)
-
-    def just_records(self) -> Iterator[Record]:
-        for chunk, _ in self.chunks():
-            yield from chunk
-
-    def _split(self, record: Record) -> tuple[Record, RowOutcome]:
-        """An earlier result's record: its input columns, and the outcome it holds."""
-        width = len(self.columns)
-        cells = dict(zip(RESULT_COLUMNS, record.values[width:], strict=True))
-        try:
-            outcome = RowOutcome(
-                record.row,
-                Status(cells["status"]),
-                Endpoint(cells["endpoint"]) if cells["endpoint"] else None,
-                cells["error_code"],
-                cells["error_message"],
-                tuple(i for i in cells["issued_ids"].split(";") if i),
-                int(cells["http_status"]) if cells["http_status"] else None,
-                int(cells["attempts"] or 0),
-            )
-        except ValueError as exc:
-            raise InputError(
-                self.path,
-                f"row {record.row} has result columns this version cannot read ({exc})",
-                "pass the result file as batch-revoke wrote it",
-            ) from exc
-        return Record(record.row, record.values[:width], record.defect), outcome
-
-
-def _planner(config: RunConfig, source: _Source) -> Planner:
+def _planner(config: RunConfig, source: Source) -> Planner:
     return Planner(
         source.field_index,
         config.identifier_type,
@@ -771,181 +341,6 @@ def _planner(config: RunConfig, source: _Source) -> Planner:
 
 
 # --- opening the record ------------------------------------------------------------------
-
-
-def _open_copied_run(
-    config: RunConfig, now: Callable[[], datetime]
-) -> tuple[_Source, Path, Journal]:
-    """A run that reads its own copy of its input, beside the result file and journal
-    (`input_copy_path`): a workbook's sheet as CSV, or (--auto-resume) the CSV itself. A kill
-    -9 leaves it there, not in /tmp, and --resume reads that copy, so the rows and the
-    journal's identity of the input are the ones the run began with, even when the input
-    was replaced since. The copy is deleted when the run finishes."""
-    workbook = config.input_path
-    if config.resume and config.output_path is None:
-        config = replace(config, output_path=_resumable_workbook_output(config))
-    kept = input_copy_path(config.output_path) if config.resume and config.output_path else None
-    if kept is not None and kept.exists():
-        log.info("resuming from the copy of the sheet the run began with: %s", kept)
-        if _mtime(workbook) > _mtime(kept):
-            log.warning(
-                "%s changed since the run began; the run goes on with the rows it began with "
-                "(a new run without --resume reads the workbook as it is now)",
-                workbook,
-            )
-        converted = replace(config, input_path=kept, input_name=workbook)
-        source = _Source.open(converted, whole=True)
-        config.check_connection()
-        identity = JournalIdentity(source.sha256, config.identity_options())
-        return source, *_open_record(converted, identity, now)
-    # Converted beside where the result goes, then named after it once the run holds the
-    # journal's lock: a run refused (or an --overwrite of a run still going) touches no copy.
-    folder = config.output_path.parent if config.output_path else config.output_dir
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=folder, prefix=".batch-revoke-sheet-", suffix=".csv")
-    except OSError as exc:
-        raise _cannot_start(StorageError(folder, exc.strerror or str(exc))) from exc
-    partial = Path(name)
-    converted = replace(config, input_path=partial, input_name=workbook)
-    try:
-        if is_workbook(workbook):
-            with open(handle, "w", encoding="utf-8", newline="") as out:
-                _convert(converted, out)
-        else:
-            with open(handle, "wb") as out, workbook.open("rb") as given:
-                shutil.copyfileobj(given, out)
-        source = _Source.open(converted, whole=True)
-        config.check_connection()
-        identity = JournalIdentity(source.sha256, config.identity_options())
-        output, journal = _open_record(converted, identity, now)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    copy = input_copy_path(output)
-    partial.replace(copy)  # same folder: a rename, so its size and time (the stamp) hold
-    return replace(source, path=copy), output, journal
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _resumable_workbook_output(config: RunConfig) -> Path:
-    """--resume of a workbook without --output: the run of this sheet's rows, found by
-    the content of a fresh conversion (its own copy is then read, not this one)."""
-    with _sheet_in_temp(config) as converted:
-        source = _Source.open(converted, whole=True)
-        return _resumable_output(
-            converted, JournalIdentity(source.sha256, config.identity_options())
-        )
-
-
-def _open_record(
-    config: RunConfig, identity: JournalIdentity, now: Callable[[], datetime]
-) -> tuple[Path, Journal]:
-    """The result file and its journal. A resume checks the journal before touching the file;
-    a new run claims the file first, and leaves nothing behind if its journal cannot start."""
-    label = "verified" if config.settle_result else "results"
-    if config.resume:
-        output = config.output_path or _resumable_output(config, identity)
-        journal = Journal.resume(journal_path(output), identity)
-        try:
-            # A finished run's complete file stays until its rewrite replaces it whole.
-            if journal.meta().get("state") != "finished":
-                claim_output(output, config.shown_input, now(), replace_existing=True, label=label)
-        except BaseException:
-            journal.close()
-            raise
-        return output, journal
-    output = _claim(config, now)
-    try:
-        journal = Journal.create(journal_path(output), identity)
-        # What a later resume needs that is not the run's identity: the input's name (its
-        # copy may be all that is left of it) and whether the result file is for Excel.
-        journal.set_meta(input=str(config.shown_input), excel="1" if config.excel else "")
-        return output, journal
-    except KeyboardInterrupt:
-        output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
-        _remove_journal(journal_path(output))
-        raise
-    except (StorageError, ConfigError) as exc:
-        if isinstance(exc, StorageError) or not journal_path(output).exists():
-            output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
-            _remove_journal(journal_path(output))
-        raise _cannot_start(exc) if isinstance(exc, StorageError) else exc from exc
-
-
-def _claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
-    """A new run's result file, claimed before anything is sent."""
-    requested = config.output_path
-    if (
-        requested is not None
-        and not (config.dry_run or config.overwrite)
-        and journal_path(requested).exists()
-    ):
-        raise ConfigError(
-            f"a journal of an earlier run is at {journal_path(requested)}",
-            "pass --resume to continue that run, or --overwrite to start over",
-        )
-    if requested is not None and requested.name.endswith(
-        (JOURNAL_SUFFIX, f"{JOURNAL_SUFFIX}-wal", f"{JOURNAL_SUFFIX}-shm")
-    ):
-        raise ConfigError(f"--output {requested} is a journal", "pass the result CSV's path")
-    label = "verified" if config.settle_result else "results"
-    try:
-        return claim_output(
-            requested,
-            config.shown_input,
-            now(),
-            replace_existing=config.overwrite,
-            folder=config.output_dir,
-            label=label,
-            # A scheduled run's input may be replaced tonight: its own copy finishes it.
-            resume_from=input_copy_path if config.auto_resume else None,
-        )
-    except StorageError as exc:
-        raise _cannot_start(exc) from exc
-
-
-def _cannot_start(exc: StorageError) -> ConfigError:
-    return ConfigError(
-        f"{exc}; nothing was sent",
-        "free some space or fix the folder's permissions, or pass another --output",
-    )
-
-
-def _remove_journal(path: Path) -> None:
-    for name in (str(path), f"{path}-wal", f"{path}-shm"):
-        Path(name).unlink(missing_ok=True)
-
-
-def _resumable_output(config: RunConfig, identity: JournalIdentity) -> Path:
-    """--resume without --output: the newest run in --output-dir of this very file, when it
-    has not finished (resuming a finished run is asked for by naming it with -o)."""
-    folder = config.output_dir
-    found = find_journal(folder, input_stem(config.shown_input), identity.input_sha256)
-    if found is None:
-        raise ConfigError(
-            f"no journal of a run of {config.shown_input} in {folder}/",
-            "pass the run's result file with --output (its journal is beside it)",
-        )
-    if found.finished:
-        raise ConfigError(
-            f"the newest run of {config.shown_input} in {folder}/ finished "
-            f"({_when(found.created)}; results {found.output}): there is nothing to resume",
-            f"to write its result file again pass -o {found.output} --resume; to revoke the "
-            "file again, leave out --resume",
-        )
-    log.info("resuming the run begun %s, results %s", _when(found.created), found.output)
-    return found.output
-
-
-def _when(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
 
 
 # --- planning ----------------------------------------------------------------------------
@@ -958,7 +353,7 @@ class _Plan:
     them. A resume skips settled rows. The batches are made as the sender asks for them, so
     the file is read only as fast as requests go out."""
 
-    def __init__(self, source: _Source, run: _Run) -> None:
+    def __init__(self, source: Source, run: _Run) -> None:
         self.source = source
         self.run = run
         self.journal = run.journal
@@ -1014,16 +409,6 @@ class _Plan:
                 self.deferred.setdefault(first, []).append(row)
             elif (batch := self.planner.place(row)) is not None:
                 yield batch
-
-
-def _estimate(calls: int, limit: RateLimit | None) -> str:
-    """ "1,204 calls: about 12 min at 100/min": under a rate limit, time is calls."""
-    text = f"{calls:,} calls"
-    if limit is None:
-        return f"{text} (pass --rate-limit for how long they take)"
-    seconds = calls / limit.count * limit.period
-    took = f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{math.ceil(seconds / 60)} min"
-    return f"{text}: about {took} at {limit}"
 
 
 # --- the run's stages --------------------------------------------------------------------
@@ -1360,32 +745,6 @@ def _give_up_deferred(plan: _Plan, run: _Run) -> None:
     plan.deferred.clear()
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """Where a run stands, for a live display or a log line."""
-
-    rows_done: int  # rows with an outcome
-    rows: int  # in the input
-    by_status: dict[Status, int]  # outcomes this session (revoked, failed, unconfirmed, …)
-    requests: int  # answered
-    calls_per_second: float  # over the session so far
-    retries: int
-    throttled: int
-    pace: str  # the pace the run settled on, for people
-    seconds_left: float | None  # None while unknown
-
-    def line(self) -> str:
-        left = "?" if self.seconds_left is None else f"{self.seconds_left:.0f}s"
-        share = 100 * self.rows_done / self.rows if self.rows else 100
-        counts = ", ".join(f"{count} {status}" for status, count in self.by_status.items())
-        return (
-            f"progress: {self.rows_done} of {self.rows} rows have an outcome ({share:.0f}%)"
-            f"{': ' + counts if counts else ''}; {self.requests} requests, "
-            f"{self.calls_per_second:.1f} calls/s, {self.retries} retries, {self.throttled} "
-            f"throttled, {self.pace}; about {left} left"
-        )
-
-
 async def _report_progress(
     sender: Sender, run: _Run, every: float, show: Callable[[Progress], None] | None
 ) -> None:
@@ -1419,7 +778,7 @@ async def _report_progress(
 
 
 def _finish(
-    source: _Source,
+    source: Source,
     journal: Journal,
     report: RunReport,
     finishing: Finishing,
@@ -1482,11 +841,3 @@ def _finish(
         with contextlib.suppress(Exception):
             for _ in joined(Record(row, ()) for row in range(1, source.records + 1)):
                 pass
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """The same file by path, symlink or hard link."""
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
-        return False

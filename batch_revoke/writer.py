@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.model import Endpoint, ErrorCode, Record, RowOutcome, Status, Tally
+from batch_revoke.model import ErrorCode, Record, RowOutcome, Status
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,6 @@ RESULT_COLUMNS = (
     "http_status",
     "attempts",
 )
-STATUS_ORDER = tuple(Status)
 
 
 DEFAULT_FOLDER = Path("output")
@@ -238,53 +237,3 @@ def result_cells(outcome: RowOutcome) -> list[str]:
         "" if outcome.http_status is None else str(outcome.http_status),
         str(outcome.attempts),
     ]
-
-
-def format_summary(
-    tally: Tally,
-    output: Path,
-    elapsed: float,
-    *,
-    dry_run: bool = False,
-    aborted: str = "",
-    journal: Path | None = None,
-    read_backs: int = 0,
-    incomplete: bool = False,
-    throttled: int = 0,
-    pace: str = "",
-    estimate: str = "",
-) -> str:
-    lines = [f"{'planned' if dry_run else 'processed'} {tally.total} rows in {elapsed:.1f}s"]
-    for status in STATUS_ORDER:
-        if tally.by_status.get(status):
-            lines.append(f"  {status.value:<14}{tally.by_status[status]:>9}")
-    if tally.by_error:
-        lines.append("by error code:")
-        ranked = sorted(tally.by_error.items(), key=lambda item: (-item[1], item[0][1]))
-        for (status, code), count in ranked:
-            lines.append(f"  {code + ' (' + status.value + ')':<36}{count:>9}")
-    if tally.requests:
-        verb = "would send" if dry_run else "requests"
-        parts = ", ".join(
-            f"{endpoint.value} {tally.requests[endpoint]}"
-            for endpoint in Endpoint
-            if endpoint in tally.requests
-        )
-        if not dry_run:
-            parts += f"; {tally.http_calls} HTTP calls, {tally.retries} of them retries"
-            if read_backs:
-                parts += f", {read_backs} read-backs"
-        lines.append(f"{verb}: {parts}")
-    if estimate:
-        lines.append(f"plan: {estimate}")
-    if throttled or pace:
-        lines.append(f"rate: {throttled} calls throttled (429){'; ' + pace if pace else ''}")
-    if aborted:
-        lines.append(f"STOPPED: {aborted}")
-    if incomplete:
-        lines.append(f"results: {output} is marked INCOMPLETE; the journal holds every outcome")
-    else:
-        lines.append(f"results: {output}")
-    if journal is not None:
-        lines.append(f"journal: {journal}")
-    return "\n".join(lines)

@@ -255,8 +255,8 @@ MUTANTS = [
     m(
         "pacing-5",
         "pacing.py",
-        "self.learned = raised if self.ceiling is None else min(raised, self.ceiling.count)",
-        "self.learned = raised",
+        "self._raised = min(self._raised, self.ceiling.count)",
+        "self._raised = self._raised",
         "learned limit raised past --rate-limit",
     ),
     m(
@@ -341,14 +341,14 @@ MUTANTS = [
     # --- job.py: the run ------------------------------------------------------------------
     m(
         "job-1",
-        "job.py",
+        "config.py",
         "            return errors >= self.count",
         "            return errors > self.count",
         "--max-errors N stops one row late",
     ),
     m(
         "job-2",
-        "job.py",
+        "config.py",
         "    MIN_ROWS_FOR_PERCENT = 100",
         "    MIN_ROWS_FOR_PERCENT = 10",
         "--max-errors % counted from 10 rows",
@@ -392,8 +392,8 @@ MUTANTS = [
         "job-8",
         "job.py",
         "            if outcome is not None and outcome.settled:\n"
-        "                self.run.rows_done",
-        "            if outcome is not None:\n                self.run.rows_done",
+        "                self.run.kept(outcome)",
+        "            if outcome is not None:\n                self.run.kept(outcome)",
         "resume keeps unsettled outcomes (429 rows never resent)",
     ),
     m(
@@ -412,7 +412,7 @@ MUTANTS = [
     ),
     m(
         "job-11",
-        "job.py",
+        "config.py",
         "    max_unanswered: int = 20",
         "    max_unanswered: int = 0",
         "default --max-unanswered 20 -> never",

@@ -1,0 +1,182 @@
+"""The run's settings, RunConfig, and their checks: one place (click's ranges only mirror them)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from batch_revoke.client import (
+    NO_CREDENTIALS_FIX,
+    Credentials,
+    check_base_url,
+)
+from batch_revoke.errors import ConfigError
+from batch_revoke.model import (
+    MAX_BATCH_SIZE,
+    IdentifierType,
+)
+from batch_revoke.pacing import RateLimit
+from batch_revoke.sender import RetryPolicy
+from batch_revoke.writer import (
+    DEFAULT_FOLDER,
+)
+
+if TYPE_CHECKING:
+    from batch_revoke.report import Progress
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorLimit:
+    """--max-errors: a number of rows, or a share of the rows that have an outcome."""
+
+    count: int | None = None
+    percent: float | None = None
+    MIN_ROWS_FOR_PERCENT = 100
+
+    @classmethod
+    def parse(cls, text: str) -> ErrorLimit:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text)
+        if match and match.group(2) and 0 < float(match.group(1)) <= 100:
+            return cls(percent=float(match.group(1)))
+        if match and not match.group(2) and match.group(1).isdigit() and int(match.group(1)) > 0:
+            return cls(count=int(match.group(1)))
+        if match:
+            problem = f"--max-errors {text!r} is below 1 row" + (
+                " or above 100%" * bool(match.group(2))
+            )
+        else:
+            problem = f"--max-errors {text!r} is not a number of rows or a percentage"
+        raise ConfigError(
+            problem, "e.g. --max-errors 50 or --max-errors 5%; leave it out for no limit"
+        )
+
+    def exceeded(self, errors: int, answered: int) -> bool:
+        if self.count is not None:
+            return errors >= self.count
+        if self.percent is None or answered < self.MIN_ROWS_FOR_PERCENT:
+            return False
+        return 100 * errors / answered >= self.percent
+
+    def __str__(self) -> str:
+        return f"{self.percent:g}%" if self.percent is not None else str(self.count)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    input_path: Path
+    output_path: Path | None = None  # None: output/<input name>-results-<timestamp>.csv
+    base_url: str = ""
+    credentials: Credentials | None = None
+    dry_run: bool = False
+    batch_size: int = MAX_BATCH_SIZE
+    concurrency: int = 4
+    rate_limit: RateLimit | None = None
+    timeout: float = 30.0
+    max_attempts: int = 5
+    identifier_type: IdentifierType = IdentifierType.ID
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    progress_every: float = 15.0  # seconds between progress reports
+    show_progress: Callable[[Progress], None] | None = None  # a live display; None: log lines
+    resume: bool = False  # continue the run recorded in the output's journal
+    overwrite: bool = False  # replace an existing --output (and its journal)
+    verify: bool = True  # settle unconfirmed rows by reading them back
+    max_errors: ErrorLimit | None = None
+    max_unanswered: int = 20  # stop after this many calls in a row got no answer; 0: never
+    max_throttle_wait: float = 1800.0  # stop after this long of 429/503/521 answers in a row
+    rate_window: float = 60.0  # the server's rate-limit window when --rate-limit is not given
+    grace: float = 10.0  # seconds requests in flight get to finish after a stop
+    host_label: str = ""  # what the journal records as the host, when base_url is not stable
+    settle_result: bool = False  # input_path is an earlier result file: settle its unconfirmed
+    input_name: Path | None = None  # the input as named to people, when input_path is a copy
+    excel: bool = False  # the result file for Excel: a BOM, and no cell runs as a formula
+    sheet: str = ""  # of an .xlsx input; "": the first
+    # For schedulers: finish any run stopped earlier, then this input once (see _scheduled).
+    auto_resume: bool = False
+    output_dir: Path = DEFAULT_FOLDER  # where default-named result files go
+
+    @property
+    def shown_input(self) -> Path:
+        return self.input_name or self.input_path
+
+    def __post_init__(self) -> None:
+        # Library callers may pass text where the CLI passes parsed values; anything else is
+        # refused here, at construction, not half-way through a run.
+        for name in ("input_path", "output_path", "output_dir"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, Path(value))
+            elif not (isinstance(value, Path) or (value is None and name == "output_path")):
+                raise TypeError(f"RunConfig.{name} must be a path (str or Path), not {value!r}")
+        if isinstance(self.rate_limit, str):
+            object.__setattr__(self, "rate_limit", RateLimit.parse(self.rate_limit))
+        elif self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
+            raise TypeError(f"RunConfig.rate_limit must be e.g. '100/min', not {self.rate_limit!r}")
+        if isinstance(self.identifier_type, str) and not isinstance(
+            self.identifier_type, IdentifierType
+        ):
+            parsed = IdentifierType.parse(self.identifier_type)
+            if parsed is None:
+                raise TypeError(f"RunConfig.identifier_type {self.identifier_type!r} is unknown")
+            object.__setattr__(self, "identifier_type", parsed)
+
+    def check_options(self) -> None:
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ConfigError(f"--batch-size {self.batch_size} is out of range", "use 1 to 20")
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency {self.concurrency} is below 1", "use 1 or more")
+        if self.max_attempts < 1:
+            raise ConfigError(f"--max-attempts {self.max_attempts} is below 1", "use 1 or more")
+        if not self.max_throttle_wait > 0:
+            raise ConfigError(
+                f"--max-throttle-wait {self.max_throttle_wait} is not positive",
+                "use seconds, e.g. 1800",
+            )
+        if not self.rate_window > 0:
+            raise ConfigError(f"--rate-window {self.rate_window} is not positive", "e.g. 60")
+        if not self.timeout > 0:
+            raise ConfigError(f"--timeout {self.timeout} is not positive", "use seconds, e.g. 30")
+        if self.output_path is not None and _same_file(self.output_path, self.input_path):
+            raise ConfigError("--output is the input file", "pass another path for the results")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite both given", "pass one of them")
+        if self.resume and self.dry_run:
+            raise ConfigError("--resume and --dry-run both given", "a dry run has no journal")
+        if self.auto_resume and self.settle_result:
+            raise ConfigError("--auto-resume is for `run`", "leave it out of `verify`")
+        if self.auto_resume and (self.resume or self.overwrite or self.dry_run):
+            other = "--resume" if self.resume else "--overwrite" if self.overwrite else "--dry-run"
+            raise ConfigError(
+                f"--auto-resume and {other} both given",
+                "--auto-resume resumes what is unfinished and starts what is new by itself",
+            )
+
+    def check_connection(self) -> None:
+        if self.dry_run:
+            return
+        if not self.base_url:
+            raise ConfigError(
+                "no API host",
+                "pass --cluster eu|in|apac2|us|cn, --base-url URL or set CAP_BASE_URL",
+            )
+        check_base_url(self.base_url)
+        if self.credentials is None:
+            raise ConfigError("no credentials", NO_CREDENTIALS_FIX)
+
+    def identity_options(self) -> dict[str, str]:
+        """The options a resume must repeat: they change what is sent, or where."""
+        return {
+            "host": self.host_label or self.base_url.rstrip("/"),
+            "identifier_type": self.identifier_type.value,
+            "batch_size": str(self.batch_size),
+        }
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file by path, symlink or hard link."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False

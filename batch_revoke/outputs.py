@@ -1,0 +1,225 @@
+"""A run's files: claim the result file and its journal, find the run to resume, keep the
+run's own copy of its input beside them, and leave nothing behind when a run cannot start."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from batch_revoke.config import RunConfig
+from batch_revoke.errors import ConfigError, StorageError
+from batch_revoke.journal import (
+    JOURNAL_SUFFIX,
+    Journal,
+    JournalIdentity,
+    RunOnDisk,
+    find_journal,
+    input_copy_path,
+    journal_path,
+    run_at,
+)
+from batch_revoke.source import Source, convert_sheet, input_sha256, sheet_in_temp
+from batch_revoke.spreadsheet import (
+    is_workbook,
+)
+from batch_revoke.writer import (
+    claim_output,
+    input_stem,
+)
+
+log = logging.getLogger(__name__)
+
+
+def open_copied_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Source, Path, Journal]:
+    """A run that reads its own copy of its input, beside the result file and journal
+    (`input_copy_path`): a workbook's sheet as CSV, or (--auto-resume) the CSV itself. A kill
+    -9 leaves it there, not in /tmp, and --resume reads that copy, so the rows and the
+    journal's identity of the input are the ones the run began with, even when the input
+    was replaced since. The copy is deleted when the run finishes."""
+    workbook = config.input_path
+    if config.resume and config.output_path is None:
+        config = replace(config, output_path=resumable_workbook_output(config))
+    kept = input_copy_path(config.output_path) if config.resume and config.output_path else None
+    if kept is not None and kept.exists():
+        log.info("resuming from the copy of the sheet the run began with: %s", kept)
+        if _mtime(workbook) > _mtime(kept):
+            log.warning(
+                "%s changed since the run began; the run goes on with the rows it began with "
+                "(a new run without --resume reads the workbook as it is now)",
+                workbook,
+            )
+        converted = replace(config, input_path=kept, input_name=workbook)
+        source = Source.open(converted, whole=True)
+        config.check_connection()
+        identity = JournalIdentity(source.sha256, config.identity_options())
+        return source, *open_outputs(converted, identity, now)
+    # Converted beside where the result goes, then named after it once the run holds the
+    # journal's lock: a run refused (or an --overwrite of a run still going) touches no copy.
+    folder = config.output_path.parent if config.output_path else config.output_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=folder, prefix=".batch-revoke-sheet-", suffix=".csv")
+    except OSError as exc:
+        raise cannot_start(StorageError(folder, exc.strerror or str(exc))) from exc
+    partial = Path(name)
+    converted = replace(config, input_path=partial, input_name=workbook)
+    try:
+        if is_workbook(workbook):
+            with open(handle, "w", encoding="utf-8", newline="") as out:
+                convert_sheet(converted, out)
+        else:
+            with open(handle, "wb") as out, workbook.open("rb") as given:
+                shutil.copyfileobj(given, out)
+        source = Source.open(converted, whole=True)
+        config.check_connection()
+        identity = JournalIdentity(source.sha256, config.identity_options())
+        output, journal = open_outputs(converted, identity, now)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    copy = input_copy_path(output)
+    partial.replace(copy)  # same folder: a rename, so its size and time (the stamp) hold
+    return replace(source, path=copy), output, journal
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def resumable_workbook_output(config: RunConfig) -> Path:
+    """--resume of a workbook without --output: the run of this sheet's rows, found by
+    the content of a fresh conversion (its own copy is then read, not this one)."""
+    with sheet_in_temp(config) as converted:
+        source = Source.open(converted, whole=True)
+        return resumable_output(
+            converted, JournalIdentity(source.sha256, config.identity_options())
+        )
+
+
+def open_outputs(
+    config: RunConfig, identity: JournalIdentity, now: Callable[[], datetime]
+) -> tuple[Path, Journal]:
+    """The result file and its journal. A resume checks the journal before touching the file;
+    a new run claims the file first, and leaves nothing behind if its journal cannot start."""
+    label = "verified" if config.settle_result else "results"
+    if config.resume:
+        output = config.output_path or resumable_output(config, identity)
+        journal = Journal.resume(journal_path(output), identity)
+        try:
+            # A finished run's complete file stays until its rewrite replaces it whole.
+            if journal.meta().get("state") != "finished":
+                claim_output(output, config.shown_input, now(), replace_existing=True, label=label)
+        except BaseException:
+            journal.close()
+            raise
+        return output, journal
+    output = claim(config, now)
+    try:
+        journal = Journal.create(journal_path(output), identity)
+        # What a later resume needs that is not the run's identity: the input's name (its
+        # copy may be all that is left of it) and whether the result file is for Excel.
+        journal.set_meta(input=str(config.shown_input), excel="1" if config.excel else "")
+        return output, journal
+    except KeyboardInterrupt:
+        output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
+        remove_journal(journal_path(output))
+        raise
+    except (StorageError, ConfigError) as exc:
+        if isinstance(exc, StorageError) or not journal_path(output).exists():
+            output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
+            remove_journal(journal_path(output))
+        raise cannot_start(exc) if isinstance(exc, StorageError) else exc from exc
+
+
+def claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
+    """A new run's result file, claimed before anything is sent."""
+    requested = config.output_path
+    if (
+        requested is not None
+        and not (config.dry_run or config.overwrite)
+        and journal_path(requested).exists()
+    ):
+        raise ConfigError(
+            f"a journal of an earlier run is at {journal_path(requested)}",
+            "pass --resume to continue that run, or --overwrite to start over",
+        )
+    if requested is not None and requested.name.endswith(
+        (JOURNAL_SUFFIX, f"{JOURNAL_SUFFIX}-wal", f"{JOURNAL_SUFFIX}-shm")
+    ):
+        raise ConfigError(f"--output {requested} is a journal", "pass the result CSV's path")
+    label = "verified" if config.settle_result else "results"
+    try:
+        return claim_output(
+            requested,
+            config.shown_input,
+            now(),
+            replace_existing=config.overwrite,
+            folder=config.output_dir,
+            label=label,
+            # A scheduled run's input may be replaced tonight: its own copy finishes it.
+            resume_from=input_copy_path if config.auto_resume else None,
+        )
+    except StorageError as exc:
+        raise cannot_start(exc) from exc
+
+
+def cannot_start(exc: StorageError) -> ConfigError:
+    return ConfigError(
+        f"{exc}; nothing was sent",
+        "free some space or fix the folder's permissions, or pass another --output",
+    )
+
+
+def remove_journal(path: Path) -> None:
+    for name in (str(path), f"{path}-wal", f"{path}-shm"):
+        Path(name).unlink(missing_ok=True)
+
+
+def resumable_output(config: RunConfig, identity: JournalIdentity) -> Path:
+    """--resume without --output: the newest run in --output-dir of this very file, when it
+    has not finished (resuming a finished run is asked for by naming it with -o)."""
+    folder = config.output_dir
+    found = find_journal(folder, input_stem(config.shown_input), identity.input_sha256)
+    if found is None:
+        raise ConfigError(
+            f"no journal of a run of {config.shown_input} in {folder}/",
+            "pass the run's result file with --output (its journal is beside it)",
+        )
+    if found.finished:
+        raise ConfigError(
+            f"the newest run of {config.shown_input} in {folder}/ finished "
+            f"({when(found.created)}; results {found.output}): there is nothing to resume",
+            f"to write its result file again pass -o {found.output} --resume; to revoke the "
+            "file again, leave out --resume",
+        )
+    log.info("resuming the run begun %s, results %s", when(found.created), found.output)
+    return found.output
+
+
+def when(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
+
+
+def this_input_run(config: RunConfig) -> RunOnDisk | None:
+    """The run of this very input (by content) that --auto-resume goes on with, if any."""
+    sha256 = input_sha256(config)
+    if config.output_path is None:
+        return find_journal(config.output_dir, input_stem(config.shown_input), sha256)
+    if not journal_path(config.output_path).exists():
+        return None
+    found = run_at(config.output_path)
+    if found is None or found.input_sha256 != sha256:
+        raise ConfigError(
+            f"{journal_path(config.output_path)} is the journal of a run of another input",
+            "for a job run on a schedule, leave out -o: each run's results get a dated name "
+            "in --output-dir, and --auto-resume finds its own",
+        )
+    return found

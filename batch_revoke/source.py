@@ -1,0 +1,221 @@
+"""The input as a run reads it, any number of times: standard input spooled to a file, a
+workbook's sheet as CSV, the structure pass, and an earlier result file read as input."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO
+
+from batch_revoke.config import RunConfig
+from batch_revoke.errors import ConfigError, InputError
+from batch_revoke.model import (
+    Endpoint,
+    Record,
+    RowOutcome,
+    Status,
+)
+from batch_revoke.reader import REQUIRED_FIELDS, header, records, scan
+from batch_revoke.spreadsheet import (
+    first_sheet_name,
+    is_legacy_workbook,
+    is_workbook,
+    legacy_workbook,
+    workbook_to_csv,
+)
+from batch_revoke.writer import (
+    RESULT_COLUMNS,
+)
+
+
+@contextlib.contextmanager
+def spooled(config: RunConfig) -> Iterator[RunConfig]:
+    """A run reads its input three times (the structure pass, the stream, the result file), so
+    standard input (`-`), a pipe or a device is first copied to a temporary file, deleted
+    when the run ends. The copy keeps the input's name in file names and hints. A workbook's
+    sheet is converted to CSV: by a dry run here, into a temporary file; by a run beside its
+    result file, once that is claimed (`_open_workbook_run`)."""
+    path = config.input_path
+    if is_legacy_workbook(path) and path.is_file():
+        raise legacy_workbook(path)
+    if is_workbook(path) and path.is_file():
+        if not config.dry_run:
+            yield config
+            return
+        with sheet_in_temp(config) as converted:
+            yield converted
+        return
+    if config.sheet:
+        raise ConfigError(f"--sheet {config.sheet!r} given for a file that is not .xlsx", "")
+    if str(path) != "-" and (path.is_file() or not path.exists()):
+        yield config
+        return
+    with tempfile.NamedTemporaryFile(prefix="batch-revoke-input-", suffix=".csv") as copy:
+        try:
+            if str(path) == "-":
+                shutil.copyfileobj(sys.stdin.buffer, copy)
+            else:
+                with path.open("rb") as source:
+                    shutil.copyfileobj(source, copy)
+            copy.flush()
+        except OSError as exc:
+            raise InputError(path, f"cannot be read ({exc.strerror or exc})", "") from exc
+        try:
+            yield replace(config, input_path=Path(copy.name), input_name=path)
+        except InputError as exc:
+            if exc.path != Path(copy.name):
+                raise
+            raise InputError(path, exc.problem, exc.fix) from exc  # named as the user named it
+
+
+@contextlib.contextmanager
+def sheet_in_temp(config: RunConfig) -> Iterator[RunConfig]:
+    """The sheet as CSV in a temporary file, removed when the block ends."""
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", newline="", prefix="batch-revoke-sheet-", suffix=".csv"
+    ) as sheet:
+        converted = replace(config, input_path=Path(sheet.name), input_name=config.input_path)
+        convert_sheet(converted, sheet)
+        yield converted
+
+
+def convert_sheet(config: RunConfig, out: IO[str]) -> None:
+    """`config.input_name`'s sheet written to `out` (the file at `config.input_path`). A
+    required column of nothing but formulas with no saved value refuses the whole file."""
+    workbook = config.shown_input
+    found = workbook_to_csv(workbook, config.sheet, out)
+    out.flush()
+    try:
+        _, field_index = header(config.input_path)
+    except InputError:
+        return  # the structure pass reports it, naming the sheet
+    for key, label in REQUIRED_FIELDS.items():
+        if found.only_unsaved_formulas(field_index[key]):
+            raise InputError(
+                workbook,
+                f"every {label} is a formula with no saved value",
+                "the workbook was written by a script and never recalculated: open it in "
+                "Excel and save it, or write the values",
+                sheet=found.name,
+            )
+
+
+@dataclass(frozen=True)
+class Source:
+    """The input as the run reads it, any number of times: a CSV of rows, or (`verify`) an
+    earlier result file, whose records carry the outcomes it holds."""
+
+    path: Path
+    columns: tuple[str, ...]  # the input columns (a result file's own columns dropped)
+    field_index: dict[str, int]
+    records: int = 0  # 0: not counted (a dry run reads the file once)
+    sha256: str = ""
+    stamp: tuple[int, int] | None = None
+    earlier: bool = False
+    shown: Path = Path()  # the input as named to people (stdin: -)
+    from_workbook: bool = False  # path is the CSV copy of a sheet of `shown`
+    sheet: str = ""  # that sheet, as --sheet named it ("": the first)
+
+    @classmethod
+    def open(cls, config: RunConfig, *, whole: bool) -> Source:
+        """`whole`: the structure pass over the entire file; otherwise the header only."""
+        path = config.input_path
+        named = cls(
+            path,
+            (),
+            {},
+            shown=config.shown_input,
+            from_workbook=config.input_name is not None and is_workbook(config.input_name),
+            sheet=config.sheet,
+        )
+        try:
+            if whole:
+                found = scan(path)
+                source = replace(
+                    named,
+                    columns=found.columns,
+                    field_index=found.field_index,
+                    records=found.records,
+                    sha256=found.sha256,
+                    stamp=found.stamp,
+                )
+            else:
+                columns, field_index = header(path)
+                source = replace(named, columns=columns, field_index=field_index)
+        except InputError as exc:
+            raise named.named(exc) from exc
+        if not config.settle_result:
+            return source
+        width = len(source.columns) - len(RESULT_COLUMNS)
+        if width < 2 or source.columns[width:] != RESULT_COLUMNS:
+            raise named.named(
+                InputError(
+                    path,
+                    "is not a batch-revoke result file (its last columns are not "
+                    + ", ".join(RESULT_COLUMNS)
+                    + ")",
+                    "pass a result file written by `batch-revoke run`",
+                )
+            )
+        field_index = {key: index for key, index in source.field_index.items() if index < width}
+        columns = source.columns[:width]
+        return replace(source, columns=columns, field_index=field_index, earlier=True)
+
+    def chunks(self) -> Iterator[tuple[list[Record], list[RowOutcome] | None]]:
+        """The records in chunks, with (for a result file) the outcome each one holds."""
+        try:
+            for chunk in records(self.path, self.stamp):
+                if self.earlier:
+                    split = [self._split(record) for record in chunk]
+                    yield [record for record, _ in split], [outcome for _, outcome in split]
+                else:
+                    yield chunk, None
+        except InputError as exc:
+            raise self.named(exc) from exc
+
+    def named(self, exc: InputError) -> InputError:
+        """A problem found in a sheet's CSV copy, named as the workbook and sheet: the copy
+        is ours, not a file the user knows."""
+        if not self.from_workbook or exc.path != self.path:
+            return exc
+        sheet = self.sheet or first_sheet_name(self.shown)
+        return InputError(self.shown, exc.problem, exc.fix, sheet=sheet)
+
+    def just_records(self) -> Iterator[Record]:
+        for chunk, _ in self.chunks():
+            yield from chunk
+
+    def _split(self, record: Record) -> tuple[Record, RowOutcome]:
+        """An earlier result's record: its input columns, and the outcome it holds."""
+        width = len(self.columns)
+        cells = dict(zip(RESULT_COLUMNS, record.values[width:], strict=True))
+        try:
+            outcome = RowOutcome(
+                record.row,
+                Status(cells["status"]),
+                Endpoint(cells["endpoint"]) if cells["endpoint"] else None,
+                cells["error_code"],
+                cells["error_message"],
+                tuple(i for i in cells["issued_ids"].split(";") if i),
+                int(cells["http_status"]) if cells["http_status"] else None,
+                int(cells["attempts"] or 0),
+            )
+        except ValueError as exc:
+            raise InputError(
+                self.path,
+                f"row {record.row} has result columns this version cannot read ({exc})",
+                "pass the result file as batch-revoke wrote it",
+            ) from exc
+        return Record(record.row, record.values[:width], record.defect), outcome
+
+
+def input_sha256(config: RunConfig) -> str:
+    if is_workbook(config.input_path):
+        with sheet_in_temp(config) as converted:
+            return Source.open(converted, whole=True).sha256
+    return Source.open(config, whole=True).sha256
