@@ -11,7 +11,7 @@ import httpx
 
 from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
-from batch_revoke.model import Batch, ErrorCode, Mode, Row, RowOutcome, Status, id_key
+from batch_revoke.model import Batch, Endpoint, ErrorCode, Mode, Row, RowOutcome, Status, id_key
 
 # Per-entry errors meaning "nothing there to revoke". After an attempt whose answer was lost,
 # they may mean our own earlier attempt revoked it, so they cannot be called failures.
@@ -312,3 +312,53 @@ def sent_blind(outcome: RowOutcome, row: Row) -> RowOutcome:
     else:
         return outcome
     return replace(outcome, status=Status.UNCONFIRMED, error_message=message)
+
+
+def revoked_through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | None:
+    """Revoked through the customers row `first`, when its answer lists this enrolment."""
+    if id_key(row.issue_id) not in {id_key(i) for i in covering.issued_ids}:
+        return None
+    return RowOutcome(
+        row.row,
+        Status.REVOKED,
+        Endpoint.REVOKE_ISSUE,
+        "",
+        f"revoked through row {first}, which revoked every enrolment of this customer for "
+        "this badge",
+        (row.issue_id,),
+        covering.http_status,
+        0,
+    )
+
+
+def not_present(outcome: RowOutcome) -> bool:
+    """The API said there was nothing there to revoke (404, 814)."""
+    return outcome.status is Status.FAILED and outcome.error_code in NOT_PRESENT_CODES
+
+
+def raced(row: Row, outcome: RowOutcome, later: int, covering: RowOutcome | None) -> RowOutcome:
+    """A revokeIssuals row told its enrolment is not there, when the customers row `later`
+    (later in the file, so not waited for) may have revoked it first: revoked through that
+    row when its settled answer lists the enrolment, else unknown (read back)."""
+    if covering is not None and covering.settled:
+        return revoked_through(row, later, covering) or outcome
+    return replace(
+        outcome,
+        status=Status.UNCONFIRMED,
+        error_message=f"{outcome.error_message}; row {later}, which revokes every enrolment of "
+        "this customer for this badge, was sent at the same time and may have revoked it first",
+    )
+
+
+def covering_unknown(row: Row, first: int, covering: RowOutcome | None) -> RowOutcome:
+    """A row never sent because the customers row `first` covers it, and that row's outcome
+    stayed unknown: this enrolment may be revoked already."""
+    status = covering.status.value if covering else "no outcome"
+    return RowOutcome(
+        row.row,
+        Status.UNCONFIRMED,
+        Endpoint.REVOKE_ISSUE,
+        ErrorCode.COVERING_ROW_UNKNOWN,
+        f"not sent: row {first} revokes every enrolment of this customer for this badge and "
+        f"its outcome is {status}, so this enrolment may be revoked already",
+    )

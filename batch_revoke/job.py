@@ -1,4 +1,6 @@
-"""The importable core: one call runs reader -> chunker -> sender -> verify -> journal -> writer.
+"""Orchestration, the importable core: open the input, claim the outputs, plan, send in rounds,
+settle, finish. One call runs reader -> chunker -> plan -> sender -> recorder -> verify ->
+journal -> writer.
 
 from batch_revoke.job import RunConfig, run_job
 report = run_job(RunConfig(Path("file.csv"), base_url=..., credentials=...))
@@ -20,7 +22,6 @@ from pathlib import Path
 
 import httpx
 
-from batch_revoke.answers import NOT_PRESENT_CODES, sent_blind
 from batch_revoke.chunker import Planner
 from batch_revoke.client import (
     Authenticator,
@@ -39,7 +40,6 @@ from batch_revoke.journal import (
     runs_in,
 )
 from batch_revoke.model import (
-    Batch,
     Endpoint,
     ErrorCode,
     ExitStatus,
@@ -49,18 +49,19 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
     Tally,
-    id_key,
 )
 from batch_revoke.outputs import claim, open_copied_run, open_outputs, this_input_run, when
 from batch_revoke.pacing import Pacer, Sleep
+from batch_revoke.plan import Plan, batches_of, give_up_deferred, release_deferred
 from batch_revoke.reader import no_records
+from batch_revoke.recorder import RunRecorder
 from batch_revoke.report import Progress, RunReport, estimate
-from batch_revoke.sender import Sender, Stop, Stopped, describe
+from batch_revoke.sender import Sender, describe
 from batch_revoke.source import Source, spooled
 from batch_revoke.spreadsheet import (
     is_workbook,
 )
-from batch_revoke.verify import Unsettled, verify
+from batch_revoke.verify import verify
 from batch_revoke.writer import (
     join_outcomes,
     mark_incomplete,
@@ -164,8 +165,8 @@ def _run(
     planner = _planner(config, source)
     finished = journal.meta().get("state") == "finished"  # resumed after it finished
     try:
-        run = _Run(journal, config.max_errors, planner, source.records)
-        plan = _Plan(source, run)
+        run = RunRecorder(journal, config.max_errors, planner, source.records)
+        plan = Plan(source, run)
         try:
             asyncio.run(_execute(config, plan, run, transport, sleep, handle_signals))
         except KeyboardInterrupt:  # before its handlers are in, or a library caller's Ctrl-C
@@ -346,217 +347,7 @@ def _planner(config: RunConfig, source: Source) -> Planner:
 # --- planning ----------------------------------------------------------------------------
 
 
-class _Plan:
-    """The input streamed into requests: each chunk's verdicts go to the journal, its rows
-    into batches as they fill, and aside what must wait: rows to read back (sent by an
-    earlier run with no definite answer), rows waiting for the customers row that covers
-    them. A resume skips settled rows. The batches are made as the sender asks for them, so
-    the file is read only as fast as requests go out."""
-
-    def __init__(self, source: Source, run: _Run) -> None:
-        self.source = source
-        self.run = run
-        self.journal = run.journal
-        self.planner = run.planner
-        self.deferred: dict[int, list[Row]] = {}  # covering row -> the rows waiting for it
-        self._unknown: list[tuple[Row, RowOutcome | None]] = []
-
-    def batches(self) -> Iterator[Batch]:
-        if self.journal.meta().get("state") == "finished":
-            return  # resuming a finished run: the result file is rewritten, nothing sent
-        in_flight = self.journal.in_flight()
-        try:
-            for records, earlier in self.source.chunks():
-                if self.run.stop.requested:
-                    return  # what is not planned is not sent, and --resume sends it
-                yield from self._chunk(records, earlier, in_flight)
-        except (InputError, StorageError) as exc:  # the journal is intact: --resume goes on
-            self.run.stop.request(str(exc))
-            return
-        yield from self.planner.finish()
-
-    def unsettled(self) -> list[Unsettled]:
-        """The rows to read back, with when their latest request left."""
-        items, self._unknown = self._unknown, []
-        sent_at = self.journal.last_sent(row.row for row, _ in items)
-        return [Unsettled(row, previous, sent_at.get(row.row)) for row, previous in items]
-
-    def _chunk(
-        self, records: list[Record], earlier: list[RowOutcome] | None, in_flight: dict[int, float]
-    ) -> Iterator[Batch]:
-        verdicts = self.planner.classify(records)
-        known = self.journal.outcomes_between(records[0].row, records[-1].row)
-        if earlier is not None:  # `verify`: the result file's outcomes are the starting point
-            new = [outcome for outcome in earlier if outcome.row not in known]
-            self.run.record(new)
-            known.update((outcome.row, outcome) for outcome in new)
-        decided = [v for v in verdicts if isinstance(v, RowOutcome)]
-        kept = {v.row for v in decided if v.row in known and known[v.row].settled}
-        for number in kept:
-            self.run.kept(known[number])  # an earlier session's verdicts stand
-        self.run.record(v for v in decided if v.row not in kept)
-        rows = [v for v in verdicts if isinstance(v, Row)]
-        covered = self.planner.covering(rows)
-        for row in rows:
-            outcome = known.get(row.row)
-            if outcome is not None and outcome.settled:
-                self.run.kept(outcome)
-            elif row.row in in_flight or (outcome and outcome.status is Status.UNCONFIRMED):
-                self._unknown.append((row, outcome))
-            elif earlier is not None:
-                continue  # `verify` of a result file touches its unconfirmed rows only
-            elif (first := covered.get(row.row)) is not None:
-                self.deferred.setdefault(first, []).append(row)
-            elif (batch := self.planner.place(row)) is not None:
-                yield batch
-
-
 # --- the run's stages --------------------------------------------------------------------
-
-
-class _Run:
-    """The stages after the sender: outcomes go to the journal, the run's counts, and the
-    early-stop check. It owns the counts the summary and progress line show."""
-
-    def __init__(
-        self, journal: Journal, max_errors: ErrorLimit | None, planner: Planner, rows: int
-    ) -> None:
-        self.journal = journal
-        self.max_errors = max_errors
-        self.planner = planner
-        self.rows = rows  # in the input
-        self.rows_done = 0  # with an outcome (kept from an earlier session, or new)
-        self.by_status: dict[Status, int] = {}  # the same, per status
-        self.stop = Stop()
-        self.answered_rows = 0
-        self.error_rows = 0
-        self.read_backs = 0  # calls of this session's read-backs
-        # The whole run counts every session: the calls of the earlier ones, as the journal
-        # last recorded them, and of the requests it holds.
-        self.earlier = journal.counts()
-        self.earlier_requests = sum(journal.requests_by_endpoint().values())
-        self.storage_error: StorageError | None = None
-        self.pacer: Pacer | None = None
-        self.sender: Sender | None = None
-        self.unconfirmed: list[Unsettled] = []  # to read back after the sends
-        self.blind: dict[int, bool] = {}  # rows sent again without a read-back
-        self._sent_at: dict[int, float] = {}
-        self._checked = 0.0  # when the journal was last seen in its folder
-
-    # Recorder, for the sender
-
-    def sending(self, batch: Batch) -> None:
-        if not self._safely(self.journal.sending, batch):
-            raise Stopped  # no durable intent, no request
-        self._sent_at[batch.number] = time.time()
-
-    def nothing_done(self, batch: Batch, nothing: bool) -> None:
-        if not self._safely(self.journal.nothing_done, batch, nothing) and not nothing:
-            raise Stopped  # no durable "may be applied", no attempt
-
-    def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
-        sent_at = self._sent_at.pop(batch.number, None)
-        rows = {row.row: row for row in batch.rows}
-        if batch.mode is Mode.ISSUALS:
-            outcomes = [self._raced(rows[o.row], o) for o in outcomes]
-        if self.blind:
-            outcomes = [
-                sent_blind(o, rows[o.row]) if self.blind.pop(o.row, False) else o for o in outcomes
-            ]
-        if not self._safely(self.journal.answered, batch, outcomes, self.counts()):
-            return
-        for outcome in outcomes:
-            if outcome.status is Status.UNCONFIRMED:
-                self.unconfirmed.append(Unsettled(rows[outcome.row], outcome, sent_at))
-        self._count(outcomes)
-
-    def abandoned(self, batch: Batch) -> None:
-        self._sent_at.pop(batch.number, None)
-        self._safely(self.journal.abandoned, batch)
-
-    def _raced(self, row: Row, outcome: RowOutcome) -> RowOutcome:
-        """A revokeIssuals row told its enrolment is not there, when a customers row later in
-        the file (so not waited for) may have revoked it first: revoked through that row when
-        its answer lists the enrolment, unknown (read back) while that answer is not in."""
-        if outcome.status is not Status.FAILED or outcome.error_code not in NOT_PRESENT_CODES:
-            return outcome
-        later = self.planner.later_customers_row(row)
-        if later is None:
-            return outcome
-        covering = self.journal.outcome(later)
-        if covering is not None and covering.settled:
-            return _through(row, later, covering) or outcome
-        return replace(
-            outcome,
-            status=Status.UNCONFIRMED,
-            error_message=f"{outcome.error_message}; row {later}, which revokes every enrolment "
-            "of this customer for this badge, was sent at the same time and may have revoked "
-            "it first",
-        )
-
-    # the rest of the run
-
-    def counts(self) -> dict[str, int]:
-        """The whole run's calls: the earlier sessions' and this one's."""
-        sender, pacer = self.sender, self.pacer
-        now = {
-            "http_calls": sender.http_calls if sender else 0,
-            "retries": sender.retries if sender else 0,
-            "read_backs": self.read_backs,
-            "throttled": pacer.throttled_calls if pacer else 0,
-        }
-        return {key: self.earlier.get(key, 0) + value for key, value in now.items()}
-
-    def kept(self, outcome: RowOutcome) -> None:
-        """An earlier session's outcome that stands."""
-        self.rows_done += 1
-        self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
-
-    def record(self, outcomes: Iterable[RowOutcome]) -> None:
-        listed = list(outcomes)
-        if self._safely(self.journal.record, listed):
-            self._count(listed)
-
-    def _count(self, outcomes: list[RowOutcome]) -> None:
-        self.rows_done += len(outcomes)
-        for outcome in outcomes:
-            self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
-            if outcome.status in (Status.REVOKED, Status.FAILED, Status.UNCONFIRMED):
-                self.answered_rows += 1
-                self.error_rows += outcome.status is not Status.REVOKED
-        if self.max_errors is not None and self.max_errors.exceeded(
-            self.error_rows, self.answered_rows
-        ):
-            self.stop.request(
-                f"--max-errors {self.max_errors} reached: {self.error_rows} of "
-                f"{self.answered_rows} rows sent were not revoked"
-            )
-
-    def _safely(self, write: Callable[..., None], *args: object) -> bool:
-        """A journal write; when it fails the run stops, and what was written stays valid."""
-        if self.storage_error is not None:
-            return False
-        try:
-            self._check_in_place()
-            write(*args)
-        except StorageError as exc:
-            self.storage_error = exc
-            self.stop.request(str(exc))
-            return False
-        return True
-
-    def _check_in_place(self) -> None:
-        """A journal whose folder was deleted or moved is still written through its open
-        file, but nothing would be left to resume from: stop, and restore it at the end."""
-        now = time.monotonic()
-        if now - self._checked < 1.0:
-            return
-        self._checked = now
-        if self.journal.missing():
-            assert self.journal.path is not None
-            raise StorageError(
-                self.journal.path, "the journal disappeared (was its folder deleted or moved?)"
-            )
 
 
 # --- sending -----------------------------------------------------------------------------
@@ -564,8 +355,8 @@ class _Run:
 
 async def _execute(
     config: RunConfig,
-    plan: _Plan,
-    run: _Run,
+    plan: Plan,
+    run: RunRecorder,
     transport: httpx.AsyncBaseTransport | None,
     sleep: Sleep,
     handle_signals: bool,
@@ -621,7 +412,7 @@ async def _execute(
             progress.cancel()
 
 
-async def _rounds(config: RunConfig, plan: _Plan, run: _Run, sender: Sender) -> None:
+async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sender) -> None:
     """Send the input as it is planned; then read back what is unknown, send again what was
     not applied, and release rows that waited for a row covering them. A few rounds at most:
     each is rarer than the last."""
@@ -631,26 +422,26 @@ async def _rounds(config: RunConfig, plan: _Plan, run: _Run, sender: Sender) -> 
         for _ in range(VERIFY_ROUNDS):
             if run.stop.requested:
                 return
-            again = _release_deferred(plan, run)
+            again = release_deferred(plan, run)
             if run.unconfirmed:
                 again += await _read_back(config, run, sender)
-                again += _release_deferred(plan, run)  # the read-back may settle a covering row
+                again += release_deferred(plan, run)  # the read-back may settle a covering row
             if not again or run.stop.requested:
                 break
-            await sender.send_all(_batches(run.planner, again), run)
+            await sender.send_all(batches_of(run.planner, again), run)
         if not run.stop.requested:
-            _give_up_deferred(plan, run)
+            give_up_deferred(plan, run)
     finally:
         if run.stop.requested:
             # Rows whose broader row did revoke their enrolment say so even when the run
             # stopped; the others were not sent, and --resume sends them.
-            _release_deferred(plan, run)
+            release_deferred(plan, run)
 
 
 _NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
 
 
-async def _read_back(config: RunConfig, run: _Run, sender: Sender) -> list[Row]:
+async def _read_back(config: RunConfig, run: RunRecorder, sender: Sender) -> list[Row]:
     items, run.unconfirmed = run.unconfirmed, []
     if not config.verify:
         run.record(
@@ -687,66 +478,8 @@ async def _read_back(config: RunConfig, run: _Run, sender: Sender) -> list[Row]:
     return found.resend + found.blind
 
 
-def _batches(planner: Planner, rows: list[Row]) -> list[Batch]:
-    batches = [batch for row in rows if (batch := planner.place(row)) is not None]
-    return batches + list(planner.finish())
-
-
-def _through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | None:
-    """Revoked through the customers row `first`, when its answer lists this enrolment."""
-    if id_key(row.issue_id) not in {id_key(i) for i in covering.issued_ids}:
-        return None
-    return RowOutcome(
-        row.row,
-        Status.REVOKED,
-        Endpoint.REVOKE_ISSUE,
-        "",
-        f"revoked through row {first}, which revoked every enrolment of this customer for "
-        "this badge",
-        (row.issue_id,),
-        covering.http_status,
-        0,
-    )
-
-
-def _release_deferred(plan: _Plan, run: _Run) -> list[Row]:
-    """Rows whose covering row is settled: revoked through it, or sent on their own."""
-    send: list[Row] = []
-    for first in list(plan.deferred):
-        covering = run.journal.outcome(first)
-        if covering is None or not covering.settled:
-            continue
-        settled = []
-        for row in plan.deferred.pop(first):
-            through = _through(row, first, covering)
-            if through is None:
-                send.append(row)
-            else:
-                settled.append(through)
-        run.record(settled)
-    return send
-
-
-def _give_up_deferred(plan: _Plan, run: _Run) -> None:
-    for first, rows in plan.deferred.items():
-        covering = run.journal.outcome(first)
-        status = covering.status.value if covering else "no outcome"
-        run.record(
-            RowOutcome(
-                row.row,
-                Status.UNCONFIRMED,
-                Endpoint.REVOKE_ISSUE,
-                ErrorCode.COVERING_ROW_UNKNOWN,
-                f"not sent: row {first} revokes every enrolment of this customer for this "
-                f"badge and its outcome is {status}, so this enrolment may be revoked already",
-            )
-            for row in rows
-        )
-    plan.deferred.clear()
-
-
 async def _report_progress(
-    sender: Sender, run: _Run, every: float, show: Callable[[Progress], None] | None
+    sender: Sender, run: RunRecorder, every: float, show: Callable[[Progress], None] | None
 ) -> None:
     """Every `every` seconds, where the run stands: to `show` (a live display), or as a plain
     log line, so a long run is never silent (stderr may be a log file)."""

@@ -255,7 +255,7 @@ def test_an_unexpected_error_after_the_sends_still_writes_the_result(
     def failing(plan, run):
         raise RuntimeError("late bug")
 
-    monkeypatch.setattr(batch_revoke.job, "_give_up_deferred", failing)
+    monkeypatch.setattr(batch_revoke.job, "give_up_deferred", failing)
     path = write_csv(FIVE)
     report, rows = mocked_run(path, tmp_path, Api())
     assert report.exit_status is ExitStatus.ABORTED

@@ -1,0 +1,120 @@
+"""The input streamed into requests for this run: each chunk's verdicts to the journal,
+its rows into batches as the sender asks for them, and aside what must wait (rows to read
+back, rows waiting for the customers row that covers them); a resume skips settled rows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from batch_revoke.answers import covering_unknown, revoked_through
+from batch_revoke.chunker import Planner
+from batch_revoke.errors import InputError, StorageError
+from batch_revoke.model import (
+    Batch,
+    Record,
+    Row,
+    RowOutcome,
+    Status,
+)
+from batch_revoke.recorder import RunRecorder
+from batch_revoke.source import Source
+from batch_revoke.verify import Unsettled
+
+log = logging.getLogger(__name__)
+
+
+class Plan:
+    """The input streamed into requests: each chunk's verdicts go to the journal, its rows
+    into batches as they fill, and aside what must wait: rows to read back (sent by an
+    earlier run with no definite answer), rows waiting for the customers row that covers
+    them. A resume skips settled rows. The batches are made as the sender asks for them, so
+    the file is read only as fast as requests go out."""
+
+    def __init__(self, source: Source, run: RunRecorder) -> None:
+        self.source = source
+        self.run = run
+        self.journal = run.journal
+        self.planner = run.planner
+        self.deferred: dict[int, list[Row]] = {}  # covering row -> the rows waiting for it
+        self._unknown: list[tuple[Row, RowOutcome | None]] = []
+
+    def batches(self) -> Iterator[Batch]:
+        if self.journal.meta().get("state") == "finished":
+            return  # resuming a finished run: the result file is rewritten, nothing sent
+        in_flight = self.journal.in_flight()
+        try:
+            for records, earlier in self.source.chunks():
+                if self.run.stop.requested:
+                    return  # what is not planned is not sent, and --resume sends it
+                yield from self._chunk(records, earlier, in_flight)
+        except (InputError, StorageError) as exc:  # the journal is intact: --resume goes on
+            self.run.stop.request(str(exc))
+            return
+        yield from self.planner.finish()
+
+    def unsettled(self) -> list[Unsettled]:
+        """The rows to read back, with when their latest request left."""
+        items, self._unknown = self._unknown, []
+        sent_at = self.journal.last_sent(row.row for row, _ in items)
+        return [Unsettled(row, previous, sent_at.get(row.row)) for row, previous in items]
+
+    def _chunk(
+        self, records: list[Record], earlier: list[RowOutcome] | None, in_flight: dict[int, float]
+    ) -> Iterator[Batch]:
+        verdicts = self.planner.classify(records)
+        known = self.journal.outcomes_between(records[0].row, records[-1].row)
+        if earlier is not None:  # `verify`: the result file's outcomes are the starting point
+            new = [outcome for outcome in earlier if outcome.row not in known]
+            self.run.record(new)
+            known.update((outcome.row, outcome) for outcome in new)
+        decided = [v for v in verdicts if isinstance(v, RowOutcome)]
+        kept = {v.row for v in decided if v.row in known and known[v.row].settled}
+        for number in kept:
+            self.run.kept(known[number])  # an earlier session's verdicts stand
+        self.run.record(v for v in decided if v.row not in kept)
+        rows = [v for v in verdicts if isinstance(v, Row)]
+        covered = self.planner.covering(rows)
+        for row in rows:
+            outcome = known.get(row.row)
+            if outcome is not None and outcome.settled:
+                self.run.kept(outcome)
+            elif row.row in in_flight or (outcome and outcome.status is Status.UNCONFIRMED):
+                self._unknown.append((row, outcome))
+            elif earlier is not None:
+                continue  # `verify` of a result file touches its unconfirmed rows only
+            elif (first := covered.get(row.row)) is not None:
+                self.deferred.setdefault(first, []).append(row)
+            elif (batch := self.planner.place(row)) is not None:
+                yield batch
+
+
+def batches_of(planner: Planner, rows: list[Row]) -> list[Batch]:
+    batches = [batch for row in rows if (batch := planner.place(row)) is not None]
+    return batches + list(planner.finish())
+
+
+def release_deferred(plan: Plan, run: RunRecorder) -> list[Row]:
+    """Rows whose covering row is settled: revoked through it, or sent on their own."""
+    send: list[Row] = []
+    for first in list(plan.deferred):
+        covering = run.journal.outcome(first)
+        if covering is None or not covering.settled:
+            continue
+        settled = []
+        for row in plan.deferred.pop(first):
+            through = revoked_through(row, first, covering)
+            if through is None:
+                send.append(row)
+            else:
+                settled.append(through)
+        run.record(settled)
+    return send
+
+
+def give_up_deferred(plan: Plan, run: RunRecorder) -> None:
+    """The rounds are over and rows still wait for a covering row whose outcome is unknown."""
+    for first, rows in plan.deferred.items():
+        covering = run.journal.outcome(first)
+        run.record(covering_unknown(row, first, covering) for row in rows)
+    plan.deferred.clear()

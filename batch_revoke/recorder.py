@@ -1,0 +1,163 @@
+"""Outcomes as they come: to the journal, into the run's one tally, and against
+--max-errors. What the sender reports to; it exposes little else."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from batch_revoke.answers import not_present, raced, sent_blind
+from batch_revoke.chunker import Planner
+from batch_revoke.config import ErrorLimit
+from batch_revoke.errors import StorageError
+from batch_revoke.journal import (
+    Journal,
+)
+from batch_revoke.model import (
+    Batch,
+    Mode,
+    Row,
+    RowOutcome,
+    Status,
+)
+from batch_revoke.pacing import Pacer
+from batch_revoke.sender import Sender, Stop, Stopped
+from batch_revoke.verify import Unsettled
+
+log = logging.getLogger(__name__)
+
+
+class RunRecorder:
+    """The stages after the sender: outcomes go to the journal, the run's counts, and the
+    early-stop check. It owns the counts the summary and progress line show."""
+
+    def __init__(
+        self, journal: Journal, max_errors: ErrorLimit | None, planner: Planner, rows: int
+    ) -> None:
+        self.journal = journal
+        self.max_errors = max_errors
+        self.planner = planner
+        self.rows = rows  # in the input
+        self.rows_done = 0  # with an outcome (kept from an earlier session, or new)
+        self.by_status: dict[Status, int] = {}  # the same, per status
+        self.stop = Stop()
+        self.answered_rows = 0
+        self.error_rows = 0
+        self.read_backs = 0  # calls of this session's read-backs
+        # The whole run counts every session: the calls of the earlier ones, as the journal
+        # last recorded them, and of the requests it holds.
+        self.earlier = journal.counts()
+        self.earlier_requests = sum(journal.requests_by_endpoint().values())
+        self.storage_error: StorageError | None = None
+        self.pacer: Pacer | None = None
+        self.sender: Sender | None = None
+        self.unconfirmed: list[Unsettled] = []  # to read back after the sends
+        self.blind: dict[int, bool] = {}  # rows sent again without a read-back
+        self._sent_at: dict[int, float] = {}
+        self._checked = 0.0  # when the journal was last seen in its folder
+
+    # Recorder, for the sender
+
+    def sending(self, batch: Batch) -> None:
+        if not self._safely(self.journal.sending, batch):
+            raise Stopped  # no durable intent, no request
+        self._sent_at[batch.number] = time.time()
+
+    def nothing_done(self, batch: Batch, nothing: bool) -> None:
+        if not self._safely(self.journal.nothing_done, batch, nothing) and not nothing:
+            raise Stopped  # no durable "may be applied", no attempt
+
+    def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
+        sent_at = self._sent_at.pop(batch.number, None)
+        rows = {row.row: row for row in batch.rows}
+        if batch.mode is Mode.ISSUALS:
+            outcomes = [self._raced(rows[o.row], o) for o in outcomes]
+        if self.blind:
+            outcomes = [
+                sent_blind(o, rows[o.row]) if self.blind.pop(o.row, False) else o for o in outcomes
+            ]
+        if not self._safely(self.journal.answered, batch, outcomes, self.counts()):
+            return
+        for outcome in outcomes:
+            if outcome.status is Status.UNCONFIRMED:
+                self.unconfirmed.append(Unsettled(rows[outcome.row], outcome, sent_at))
+        self._count(outcomes)
+
+    def abandoned(self, batch: Batch) -> None:
+        self._sent_at.pop(batch.number, None)
+        self._safely(self.journal.abandoned, batch)
+
+    def _raced(self, row: Row, outcome: RowOutcome) -> RowOutcome:
+        """A revokeIssuals row told its enrolment is not there, while a customers row later
+        in the file (so not waited for) was sent: what that means is answers.raced's."""
+        if not not_present(outcome):
+            return outcome
+        later = self.planner.later_customers_row(row)
+        if later is None:
+            return outcome
+        return raced(row, outcome, later, self.journal.outcome(later))
+
+    # the rest of the run
+
+    def counts(self) -> dict[str, int]:
+        """The whole run's calls: the earlier sessions' and this one's."""
+        sender, pacer = self.sender, self.pacer
+        now = {
+            "http_calls": sender.http_calls if sender else 0,
+            "retries": sender.retries if sender else 0,
+            "read_backs": self.read_backs,
+            "throttled": pacer.throttled_calls if pacer else 0,
+        }
+        return {key: self.earlier.get(key, 0) + value for key, value in now.items()}
+
+    def kept(self, outcome: RowOutcome) -> None:
+        """An earlier session's outcome that stands."""
+        self.rows_done += 1
+        self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
+
+    def record(self, outcomes: Iterable[RowOutcome]) -> None:
+        listed = list(outcomes)
+        if self._safely(self.journal.record, listed):
+            self._count(listed)
+
+    def _count(self, outcomes: list[RowOutcome]) -> None:
+        self.rows_done += len(outcomes)
+        for outcome in outcomes:
+            self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
+            if outcome.status in (Status.REVOKED, Status.FAILED, Status.UNCONFIRMED):
+                self.answered_rows += 1
+                self.error_rows += outcome.status is not Status.REVOKED
+        if self.max_errors is not None and self.max_errors.exceeded(
+            self.error_rows, self.answered_rows
+        ):
+            self.stop.request(
+                f"--max-errors {self.max_errors} reached: {self.error_rows} of "
+                f"{self.answered_rows} rows sent were not revoked"
+            )
+
+    def _safely(self, write: Callable[..., None], *args: object) -> bool:
+        """A journal write; when it fails the run stops, and what was written stays valid."""
+        if self.storage_error is not None:
+            return False
+        try:
+            self._check_in_place()
+            write(*args)
+        except StorageError as exc:
+            self.storage_error = exc
+            self.stop.request(str(exc))
+            return False
+        return True
+
+    def _check_in_place(self) -> None:
+        """A journal whose folder was deleted or moved is still written through its open
+        file, but nothing would be left to resume from: stop, and restore it at the end."""
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return
+        self._checked = now
+        if self.journal.missing():
+            assert self.journal.path is not None
+            raise StorageError(
+                self.journal.path, "the journal disappeared (was its folder deleted or moved?)"
+            )
