@@ -103,13 +103,20 @@ def test_an_interrupt_while_the_input_is_read_sends_nothing_and_leaves_nothing(t
     assert list(tmp_path.iterdir()) == [path]  # no result file, no journal
 
 
-def test_three_quick_interrupts_while_the_result_file_is_written(tmp_path):
-    """The first is noted, the next stops the writing (the file says INCOMPLETE), the third
-    is only noted: the run still ends with its summary, exit 3, and resumes."""
-    path = tmp_path / "dups.csv"
+def long_to_write(folder: Path) -> Path:
+    """One request and 49,999 duplicates of it: quick to send, long enough to write that an
+    interrupt can be sent while the result file is written."""
+    path = folder / "dups.csv"
     with path.open("w", encoding="utf-8") as handle:
         handle.write("badgeMetaId,customerId\n")
         handle.writelines("670371e39235f02fd5d71cbd,387403362\n" for _ in range(50_000))
+    return path
+
+
+def test_three_quick_interrupts_while_the_result_file_is_written(tmp_path):
+    """The first is noted, the next stops the writing (the file says INCOMPLETE), the third
+    is only noted: the run still ends with its summary, exit 3, and resumes."""
+    path = long_to_write(tmp_path)
     out = tmp_path / "out.csv"
     partial = out.with_name(f".{out.name}.partial")
     with sandbox() as (running, _state):
@@ -168,10 +175,7 @@ def test_every_stderr_line_of_a_sandbox_run_is_json(tmp_path):
 def test_interrupting_the_resume_of_a_finished_run_leaves_it_finished(tmp_path):
     """Nothing is left to send: two interrupts while its file is written again leave the file
     as it was (complete) and the run's own status, not "stopped early"."""
-    path = tmp_path / "dups.csv"
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write("badgeMetaId,customerId\n")
-        handle.writelines("670371e39235f02fd5d71cbd,387403362\n" for _ in range(50_000))
+    path = long_to_write(tmp_path)
     out = tmp_path / "out.csv"
     partial = out.with_name(f".{out.name}.partial")
     with sandbox() as (running, _state):
