@@ -362,3 +362,15 @@ def covering_unknown(row: Row, first: int, covering: RowOutcome | None) -> RowOu
         f"not sent: row {first} revokes every enrolment of this customer for this badge and "
         f"its outcome is {status}, so this enrolment may be revoked already",
     )
+
+
+def stopped_in_flight(row: int, endpoint: Endpoint | None, why: str) -> RowOutcome:
+    """A row whose request was on the wire, or whose answer was lost, when the run stopped:
+    it may or may not have been revoked, and `why` says what settles it."""
+    return RowOutcome(
+        row,
+        Status.UNCONFIRMED,
+        endpoint,
+        ErrorCode.RUN_ABORTED,
+        f"in flight when the run stopped: {why}",
+    )

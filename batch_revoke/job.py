@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from batch_revoke.answers import stopped_in_flight
 from batch_revoke.chunker import Planner
 from batch_revoke.client import (
     Authenticator,
@@ -41,7 +42,6 @@ from batch_revoke.journal import (
 )
 from batch_revoke.model import (
     Endpoint,
-    ErrorCode,
     ExitStatus,
     Mode,
     Record,
@@ -447,13 +447,7 @@ async def _read_back(config: RunConfig, run: RunRecorder, sender: Sender) -> lis
         run.record(
             replace(o, error_message=f"{o.error_message}; {_NOT_READ_BACK}")
             if (o := item.previous) is not None
-            else RowOutcome(
-                item.row.row,
-                Status.UNCONFIRMED,
-                item.row.mode.endpoint,
-                ErrorCode.RUN_ABORTED,
-                f"in flight when an earlier run stopped; {_NOT_READ_BACK}",
-            )
+            else stopped_in_flight(item.row.row, item.row.mode.endpoint, _NOT_READ_BACK)
             for item in items
             if item.previous is None or "--no-verify" not in item.previous.error_message
         )

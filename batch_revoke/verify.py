@@ -16,12 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from batch_revoke.answers import NOT_PRESENT_CODES
+from batch_revoke.answers import NOT_PRESENT_CODES, stopped_in_flight
 from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
 from batch_revoke.model import (
     Endpoint,
-    ErrorCode,
     IdentifierType,
     Mode,
     Row,
@@ -132,13 +131,7 @@ def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:
 def unconfirmed(item: Unsettled, why: str) -> RowOutcome:
     earlier = item.previous
     if earlier is None:
-        return RowOutcome(
-            item.row.row,
-            Status.UNCONFIRMED,
-            item.row.mode.endpoint,
-            ErrorCode.RUN_ABORTED,
-            f"in flight when the run stopped; {why}",
-        )
+        return stopped_in_flight(item.row.row, item.row.mode.endpoint, why)
     return replace(
         earlier, status=Status.UNCONFIRMED, error_message=f"{earlier.error_message}; {why}"
     )

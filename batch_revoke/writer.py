@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from batch_revoke.answers import stopped_in_flight
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import ErrorCode, Record, RowOutcome, Status
 
@@ -177,14 +178,11 @@ def join_outcomes(
         if upcoming is not None and upcoming.row == record.row:
             outcome, upcoming = upcoming, next(pending, None)
         if record.row in in_flight and (outcome is None or not outcome.settled):
-            outcome = RowOutcome(
+            outcome = stopped_in_flight(
                 record.row,
-                Status.UNCONFIRMED,
                 outcome.endpoint if outcome else None,
-                ErrorCode.RUN_ABORTED,
-                "in flight when the run stopped: it may or may not have been revoked; "
-                "--resume settles it (reads it back, or sends it again when the read-back "
-                "cannot take its customer)",
+                "it may or may not have been revoked; --resume settles it (reads it back, or "
+                "sends it again when the read-back cannot take its customer)",
             )
         elif outcome is None:
             outcome = RowOutcome(
