@@ -11,13 +11,21 @@ import httpx
 
 from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
-from batch_revoke.model import Batch, Endpoint, ErrorCode, Mode, Row, RowOutcome, Status, id_key
+from batch_revoke.model import NOT_APPLIED_STATUSES as NOT_APPLIED_STATUSES  # its home
+from batch_revoke.model import (
+    Batch,
+    Endpoint,
+    ErrorCode,
+    Mode,
+    Row,
+    RowOutcome,
+    Status,
+    id_key,
+)
 
 # Per-entry errors meaning "nothing there to revoke". After an attempt whose answer was lost,
 # they may mean our own earlier attempt revoked it, so they cannot be called failures.
 NOT_PRESENT_CODES = {"404", "814"}
-# Answers that say the request was not carried out, so a retry cannot double anything.
-NOT_APPLIED_STATUSES = {429, 503, 521}
 
 
 class RetryableFailure(Exception):

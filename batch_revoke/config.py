@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batch_revoke.client import (
+    CLUSTERS,
     NO_CREDENTIALS_FIX,
     Credentials,
     check_base_url,
@@ -96,6 +97,7 @@ class RunConfig:
     # For schedulers: finish any run stopped earlier, then this input once (see _scheduled).
     auto_resume: bool = False
     output_dir: Path = DEFAULT_FOLDER  # where default-named result files go
+    cluster: str = ""  # a documented host by name (CLUSTERS), instead of base_url
 
     @property
     def shown_input(self) -> Path:
@@ -104,6 +106,14 @@ class RunConfig:
     def __post_init__(self) -> None:
         # Library callers may pass text where the CLI passes parsed values; anything else is
         # refused here, at construction, not half-way through a run.
+        if self.cluster:
+            if self.cluster not in CLUSTERS:
+                raise ConfigError(
+                    f"cluster {self.cluster!r} is unknown", f"use one of {', '.join(CLUSTERS)}"
+                )
+            if self.base_url and self.base_url != CLUSTERS[self.cluster]:
+                raise ConfigError("a base URL and a cluster both given", "pass one of them")
+            object.__setattr__(self, "base_url", CLUSTERS[self.cluster])
         for name in ("input_path", "output_path", "output_dir"):
             value = getattr(self, name)
             if isinstance(value, str):

@@ -7,23 +7,20 @@ Treat them as frozen all the same; `dataclasses.replace` makes a changed copy.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import StrEnum
+
+from batch_revoke.status import ExitStatus as ExitStatus  # its home is status.py
 
 MAX_BATCH_SIZE = 20  # the API's limit for customers / revokeIssuals per revokeIssue request
 
-# Error codes of `failed` rows whose answers said nothing was carried out (throttled,
-# unavailable, busy, connection refused): sending them again cannot double anything, so an
-# interrupted run's --resume sends them again.
-NOTHING_DONE_CODES = frozenset({"http_429", "http_503", "http_521", "connection_error"})
-
-
-class ExitStatus(IntEnum):
-    """The process exit statuses, documented in the README."""
-
-    OK = 0  # every record revoked (duplicates of revoked records allowed)
-    NOT_ALL_REVOKED = 1  # the run finished, but some records are not revoked
-    USAGE = 2  # bad options or unreadable input: nothing was sent
-    ABORTED = 3  # the run stopped early (authentication refused, interrupted)
+# Answers that say the request was not carried out (throttled, unavailable, busy), so sending
+# it again cannot double anything.
+NOT_APPLIED_STATUSES = frozenset({429, 503, 521})
+# The error codes of `failed` rows with such an answer (or a refused connection): not settled,
+# so an interrupted run's --resume sends them again.
+NOTHING_DONE_CODES = frozenset(
+    {f"http_{status}" for status in NOT_APPLIED_STATUSES} | {"connection_error"}
+)
 
 
 class Status(StrEnum):

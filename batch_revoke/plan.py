@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from batch_revoke.answers import covering_unknown, revoked_through
 from batch_revoke.chunker import Planner
+from batch_revoke.config import RunConfig
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.model import (
     Batch,
@@ -22,6 +23,16 @@ from batch_revoke.source import Source
 from batch_revoke.verify import Unsettled
 
 log = logging.getLogger(__name__)
+
+
+def planner_for(config: RunConfig, source: Source) -> Planner:
+    """The chunker as this run's options and input have it."""
+    return Planner(
+        source.field_index,
+        config.identifier_type,
+        config.batch_size,
+        from_workbook=source.from_workbook,
+    )
 
 
 class Plan:

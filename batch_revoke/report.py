@@ -4,11 +4,14 @@ JSON summaries and the exit status), and a dry run's estimate."""
 from __future__ import annotations
 
 import math
+import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from batch_revoke.model import Endpoint, ExitStatus, Status, Tally
+from batch_revoke.model import Endpoint, Status, Tally
 from batch_revoke.pacing import RateLimit
+from batch_revoke.status import ExitStatus, exit_status
 
 
 @dataclass
@@ -31,11 +34,7 @@ class RunReport:
     @property
     def exit_status(self) -> ExitStatus:
         """This run's status, or an earlier run's (--auto-resume) when that is worse."""
-        if self.aborted or self.incomplete:
-            return ExitStatus.ABORTED
-        done = Status.PLANNED if self.dry_run else Status.REVOKED
-        status = ExitStatus.OK if self.tally.all_done(done) else ExitStatus.NOT_ALL_REVOKED
-        return max([status, *(report.exit_status for report in self.earlier)])
+        return exit_status(self)
 
     @property
     def resumable(self) -> bool:
@@ -43,19 +42,58 @@ class RunReport:
 
     def text(self) -> str:
         """The summary for people (stderr)."""
-        return format_summary(
-            self.tally,
-            self.output_path,
-            self.elapsed,
-            dry_run=self.dry_run,
-            aborted=self.aborted,
-            journal=self.journal_path,
-            read_backs=self.read_backs,
-            incomplete=self.incomplete,
-            throttled=self.throttled,
-            pace=self.pace,
-            estimate=self.estimate,
+        tally, dry_run = self.tally, self.dry_run
+        verb = "planned" if dry_run else "processed"
+        lines = [f"{verb} {tally.total} rows in {self.elapsed:.1f}s"]
+        for status in Status:
+            if tally.by_status.get(status):
+                lines.append(f"  {status.value:<14}{tally.by_status[status]:>9}")
+        if tally.by_error:
+            lines.append("by error code:")
+            for (status, code), count in _ranked(tally.by_error):
+                lines.append(f"  {code + ' (' + status.value + ')':<36}{count:>9}")
+        if tally.requests:
+            parts = ", ".join(
+                f"{endpoint.value} {tally.requests[endpoint]}"
+                for endpoint in Endpoint
+                if endpoint in tally.requests
+            )
+            if not dry_run:
+                parts += f"; {tally.http_calls} HTTP calls, {tally.retries} of them retries"
+                if self.read_backs:
+                    parts += f", {self.read_backs} read-backs"
+            lines.append(f"{'would send' if dry_run else 'requests'}: {parts}")
+        if self.estimate:
+            lines.append(f"plan: {self.estimate}")
+        if self.throttled or self.pace:
+            pace = f"; {self.pace}" if self.pace else ""
+            lines.append(f"rate: {self.throttled} calls throttled (429){pace}")
+        if self.aborted:
+            lines.append(f"STOPPED: {self.aborted}")
+        if self.incomplete:
+            lines.append(
+                f"results: {self.output_path} is marked INCOMPLETE; the journal holds every outcome"
+            )
+        else:
+            lines.append(f"results: {self.output_path}")
+        if self.journal_path is not None:
+            lines.append(f"journal: {self.journal_path}")
+        return "\n".join(lines)
+
+    def resume_command(self, argv: Sequence[str]) -> str:
+        """The command that finishes this run: `argv` (the command's arguments as given)
+        with the result file named and --resume added."""
+        return resume_command(argv, self.output_path)
+
+    def summary(self) -> str:
+        """What a person reads at the end: the runs --auto-resume finished first, how this run
+        came about, and its summary."""
+        earlier = (
+            f"finished first, a run that had stopped: {report.output_path} "
+            f"({report.tally.total} rows, exit status {int(report.exit_status)})"
+            for report in self.earlier
         )
+        return "\n".join([*earlier, *([self.note] if self.note else []), self.text()])
 
     def to_dict(self, resume_command: str | None = None) -> dict[str, object]:
         """The summary for machines (`--summary-json`); the schema is in the README."""
@@ -69,9 +107,7 @@ class RunReport:
             | {status.value: tally.by_status.get(status, 0) for status in Status},
             "errors": [
                 {"status": status.value, "error_code": code, "rows": count}
-                for (status, code), count in sorted(
-                    tally.by_error.items(), key=lambda item: (-item[1], item[0][1])
-                )
+                for (status, code), count in _ranked(tally.by_error)
             ],
             "requests": {endpoint.value: count for endpoint, count in tally.requests.items()},
             "http_calls": tally.http_calls,
@@ -135,51 +171,20 @@ def estimate(calls: int, limit: RateLimit | None) -> str:
     return f"{text}: about {took} at {limit}"
 
 
-def format_summary(
-    tally: Tally,
-    output: Path,
-    elapsed: float,
-    *,
-    dry_run: bool = False,
-    aborted: str = "",
-    journal: Path | None = None,
-    read_backs: int = 0,
-    incomplete: bool = False,
-    throttled: int = 0,
-    pace: str = "",
-    estimate: str = "",
-) -> str:
-    lines = [f"{'planned' if dry_run else 'processed'} {tally.total} rows in {elapsed:.1f}s"]
-    for status in Status:
-        if tally.by_status.get(status):
-            lines.append(f"  {status.value:<14}{tally.by_status[status]:>9}")
-    if tally.by_error:
-        lines.append("by error code:")
-        ranked = sorted(tally.by_error.items(), key=lambda item: (-item[1], item[0][1]))
-        for (status, code), count in ranked:
-            lines.append(f"  {code + ' (' + status.value + ')':<36}{count:>9}")
-    if tally.requests:
-        verb = "would send" if dry_run else "requests"
-        parts = ", ".join(
-            f"{endpoint.value} {tally.requests[endpoint]}"
-            for endpoint in Endpoint
-            if endpoint in tally.requests
-        )
-        if not dry_run:
-            parts += f"; {tally.http_calls} HTTP calls, {tally.retries} of them retries"
-            if read_backs:
-                parts += f", {read_backs} read-backs"
-        lines.append(f"{verb}: {parts}")
-    if estimate:
-        lines.append(f"plan: {estimate}")
-    if throttled or pace:
-        lines.append(f"rate: {throttled} calls throttled (429){'; ' + pace if pace else ''}")
-    if aborted:
-        lines.append(f"STOPPED: {aborted}")
-    if incomplete:
-        lines.append(f"results: {output} is marked INCOMPLETE; the journal holds every outcome")
-    else:
-        lines.append(f"results: {output}")
-    if journal is not None:
-        lines.append(f"journal: {journal}")
-    return "\n".join(lines)
+def _ranked(by_error: dict[tuple[Status, str], int]) -> list[tuple[tuple[Status, str], int]]:
+    """The most frequent error codes first; equal counts in code order."""
+    return sorted(by_error.items(), key=lambda item: (-item[1], item[0][1]))
+
+
+def resume_command(argv: Sequence[str], output: Path) -> str:
+    """The command as given (`argv`, its arguments), with the output named and --resume added
+    (--overwrite dropped); with --auto-resume, the command as given finishes the run."""
+    if "--auto-resume" in argv:
+        return shlex.join(["batch-revoke", *argv])
+    args = [arg for arg in argv if arg != "--overwrite"]
+    named = any(arg in ("-o", "--output") or arg.startswith("--output=") for arg in args)
+    if not named:
+        args += ["-o", str(output)]
+    if "--resume" not in args:
+        args.append("--resume")
+    return shlex.join(["batch-revoke", *args])

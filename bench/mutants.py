@@ -72,9 +72,9 @@ MUTANTS = [
     ),
     m(
         "answers-2",
-        "answers.py",
-        "NOT_APPLIED_STATUSES = {429, 503, 521}",
-        "NOT_APPLIED_STATUSES = {429, 503}",
+        "model.py",
+        "NOT_APPLIED_STATUSES = frozenset({429, 503, 521})",
+        "NOT_APPLIED_STATUSES = frozenset({429, 503})",
         "521 no longer says nothing was done",
     ),
     m(

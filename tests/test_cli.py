@@ -451,7 +451,7 @@ def test_a_command_without_options_runs_the_librarys_config(command, write_csv, 
 
     seen: list[RunConfig] = []
 
-    def captured(config: RunConfig):
+    def captured(config: RunConfig, *_: object, **__: object):
         seen.append(config)
         raise SystemExit(0)
 

@@ -1,0 +1,141 @@
+"""The command line's one exit point: every way a command ends (a summary, a refusal, click's
+usage errors, an interrupt at any moment) becomes one exit status and, on stderr, lines in the
+--log-format asked for."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from batch_revoke.errors import BatchRevokeError
+from batch_revoke.interrupts import raising_interrupts
+from batch_revoke.logs import Stderr
+from batch_revoke.startup import Interrupted, hold_interrupts, take_held
+from batch_revoke.status import ExitStatus, exit_status
+
+
+class Failed(Exception):
+    """A failure worded for people, with its exit status; shown by `ExitingGroup.main`."""
+
+    def __init__(
+        self, message: str, status: ExitStatus, level: int = logging.ERROR, *, prefix: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = int(status)
+        self.level = level
+        self.prefix = prefix  # in text only: a JSON line has its level
+
+    def format_message(self) -> str:
+        return self.message
+
+    def show(self) -> None:
+        click.echo(f"batch-revoke: {self.prefix}{self.message}", err=True)
+
+
+def interrupted(exc: BaseException) -> Failed:
+    """An interrupt that reached the command, not a run: before anything was sent."""
+    name = exc.name if isinstance(exc, Interrupted) else "SIGINT"
+    return Failed(
+        f"interrupted ({name}) before anything was sent", ExitStatus.ABORTED, logging.WARNING
+    )
+
+
+class ExitingGroup(click.Group):
+    """The command line's one exit point: every way it ends (a summary, a refusal, click's
+    usage errors, an interrupt at any moment) is one exit status and, on stderr, lines in the
+    --log-format asked for."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> int:
+        argv = list(sys.argv[1:] if args is None else args)
+        # Read before click parses anything, so that its own errors come in the same format.
+        Stderr.json, Stderr.run_id = _asks_for_json(argv), uuid.uuid4().hex[:12]
+        with raising_interrupts(enabled=True):
+            try:
+                if (held := take_held()) is not None:  # came while Python imported the package
+                    failure = interrupted(held)
+                    raise Failed(
+                        f"{failure.message}; nothing was created", ExitStatus.ABORTED, failure.level
+                    )
+                code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+                status = code if isinstance(code, int) else ExitStatus.OK
+            except (Failed, click.ClickException) as exc:
+                hold_interrupts()  # the outcome is decided: told, not cut short
+                self.show(exc)
+                status = exc.exit_code
+            except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+                hold_interrupts()
+                failure = interrupted(exc.__cause__ or exc)
+                self.show(failure)
+                status = failure.exit_code
+        if standalone_mode:
+            sys.exit(status)
+        return status
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt as exc:  # click would print an empty line and "Aborted!"
+            raise interrupted(exc) from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BatchRevokeError as exc:
+            if ctx.meta.get("traceback"):
+                raise
+            raise Failed(str(exc), exit_status(exc), prefix="error: ") from exc
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, Failed):
+            raise
+        except KeyboardInterrupt as exc:
+            # Interrupts during sending are handled by the core; this is before it.
+            raise interrupted(exc) from exc
+        except Exception as exc:
+            if ctx.meta.get("traceback"):
+                raise
+            raise Failed(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(rerun with --traceback and report it)",
+                exit_status(exc),
+            ) from exc
+
+    def show(self, exc: Failed | click.ClickException) -> None:
+        """A failure on stderr: click's own wording, or one JSON object."""
+        if not Stderr.json:
+            exc.show()
+            return
+        message = exc.format_message()
+        if isinstance(exc, click.UsageError):
+            command = exc.ctx.command_path if exc.ctx else "batch-revoke"
+            message = f"{message} (see {command} --help)"
+        level = exc.level if isinstance(exc, Failed) else logging.ERROR
+        Stderr.say(message, level=level, event="error", exit_status=exc.exit_code)
+
+
+def _asks_for_json(argv: Sequence[str]) -> bool:
+    for position, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--log-format=json" or (
+            arg == "--log-format" and argv[position + 1 :][:1] == ["json"]
+        ):
+            return True
+    return False

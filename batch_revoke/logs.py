@@ -1,0 +1,83 @@
+"""stderr, for people or for log collectors: log records as text or as one JSON object a
+line, and the lines that are not log records (a refusal, the summary) in the same format."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line. Only the message and the fields the code attaches are
+    written: credentials are never in either."""
+
+    FIELDS = ("event", "request", "attempt", "wait_seconds", "summary", "exit_status")
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "run_id": self.run_id,
+            "event": "log",
+            "message": record.getMessage(),
+        }
+        entry.update(
+            (name, value)
+            for name in self.FIELDS
+            if (value := record.__dict__.get(name)) is not None
+        )
+        return json.dumps(entry)
+
+
+class Stderr:
+    """Where stderr lines go, and in which format (--log-format), for the process."""
+
+    json = False
+    run_id = ""
+
+    @classmethod
+    def setup(cls, *, json_lines: bool, run_id: str, level: int) -> None:
+        """Log records of the package to stderr, at `level`, in the format asked for."""
+        cls.json, cls.run_id = json_lines, run_id
+        handler = logging.StreamHandler(_CurrentStderr())
+        handler.setFormatter(
+            JsonLines(run_id) if json_lines else logging.Formatter("batch-revoke: %(message)s")
+        )
+        root = logging.getLogger("batch_revoke")
+        root.handlers[:] = [handler]
+        root.setLevel(level)
+        root.propagate = False
+
+    @classmethod
+    def say(
+        cls, message: str, *, level: int = logging.INFO, event: str = "log", **fields: object
+    ) -> None:
+        """A line on stderr that is not a log record (a refusal, a usage error), in the
+        format asked for, whatever the log level."""
+        if not cls.json:
+            sys.stderr.write(f"batch-revoke: {message}\n")
+            sys.stderr.flush()
+            return
+        record = logging.makeLogRecord(
+            {"msg": message, "levelno": level, "levelname": logging.getLevelName(level), **fields}
+        )
+        record.__dict__.setdefault("event", event)
+        sys.stderr.write(JsonLines(cls.run_id).format(record) + "\n")
+        sys.stderr.flush()
+
+
+class _CurrentStderr:
+    """sys.stderr as it is at each write: the live display redirects it, so log lines
+    scroll above the display instead of through it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()

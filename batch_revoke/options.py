@@ -1,0 +1,380 @@
+"""Every option of the command line, defined once with its help text, default and environment
+variable; commands pick the ones they take. Defaults are the library's (RunConfig's)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+from batch_revoke.client import CLUSTERS
+from batch_revoke.config import RunConfig
+from batch_revoke.errors import ConfigError
+from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_LIBRARY = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
+
+
+def _default(name: str) -> Any:
+    """RunConfig's default for `name`: an option's default is the library's, defined once."""
+    default = _LIBRARY[name]
+    return default.value if isinstance(default, IdentifierType) else default
+
+
+class SandboxSetting(click.Option):
+    """An option that shapes the embedded sandbox: `run` takes it with --sandbox only."""
+
+
+def typed(ctx: click.Context, *names: str) -> list[str]:
+    """The options among `names` typed on the command line (not defaults or environment), as
+    spelled there."""
+    params = {param.name: param for param in ctx.command.params}
+    return [
+        next(opt for opt in params[name].opts if opt.startswith("--"))
+        for name in names
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    ]
+
+
+def host_choice(ctx: click.Context, base_url: str | None, cluster: str | None) -> tuple[str, str]:
+    """--base-url and --cluster as the run takes them: the command line wins over the
+    environment; both from the same one is a mistake."""
+    if not (base_url and cluster):
+        return base_url or "", cluster or ""
+    given = typed(ctx, "base_url", "cluster")
+    if len(given) != 1:
+        where = "on the command line" if given else "in the environment (CAP_BASE_URL, CAP_CLUSTER)"
+        raise ConfigError(f"--base-url and --cluster both given {where}", "pass one of them")
+    return (base_url, "") if given == ["--base-url"] else ("", cluster)
+
+
+# --- the whole command line ----------------------------------------------------------------
+
+quiet = click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary on stderr.")
+verbose = click.option(
+    "-v", "--verbose", is_flag=True, help="Also one line per request (and no live display)."
+)
+log_format = click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: every stderr line one JSON object (time, level, run_id, event, message), "
+    "refusals and usage errors included (event 'error'), and the summary as a last line "
+    "with event 'summary', for log collectors.",
+)
+traceback = click.option(
+    "--traceback", is_flag=True, help="Show the Python stack on errors (for bug reports)."
+)
+
+# --- where requests go and how hard they are pushed (`run` and `verify`) -------------------
+
+base_url = click.option(
+    "--base-url",
+    envvar="CAP_BASE_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="API host root, e.g. https://eu.api.capillarytech.com (paths are fixed).",
+)
+cluster = click.option(
+    "--cluster",
+    type=click.Choice(sorted(CLUSTERS)),
+    envvar="CAP_CLUSTER",
+    show_envvar=True,
+    help="Pick a documented host instead of --base-url: "
+    + ", ".join(f"{k}={v.removeprefix('https://')}" for k, v in CLUSTERS.items()),
+)
+batch_size = click.option(
+    "--batch-size",
+    type=click.IntRange(1, MAX_BATCH_SIZE),
+    default=_default("batch_size"),
+    show_default=True,
+    help="revokeIssue entries per request (the API allows at most 20).",
+)
+concurrency = click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=_default("concurrency"),
+    show_default=True,
+    envvar="BATCH_REVOKE_CONCURRENCY",
+    show_envvar=True,
+    help="Requests in flight at once.",
+)
+rate_limit = click.option(
+    "--rate-limit",
+    metavar="N/s|N/min|N/<secs>s",
+    envvar="BATCH_REVOKE_RATE_LIMIT",
+    show_envvar=True,
+    help="Never start more than N requests (retries and read-backs included) in any "
+    "second/minute. Capillary limits are per minute; demo clusters allow 100/min.",
+)
+rate_window = click.option(
+    "--rate-window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_default("rate_window"),
+    show_default=True,
+    metavar="SECONDS",
+    help="How long the server's rate-limit window is, when --rate-limit is not given "
+    "(Capillary counts per minute). After a 429 without Retry-After, every request "
+    "waits for the next window.",
+)
+max_throttle_wait = click.option(
+    "--max-throttle-wait",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_default("max_throttle_wait"),
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop (resumable, exit 3) after this long of 429/503/521 answers in a row. "
+    "Those answers never use up --max-attempts.",
+)
+timeout = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_default("timeout"),
+    show_default=True,
+    envvar="BATCH_REVOKE_TIMEOUT",
+    show_envvar=True,
+    help="Seconds to wait for connecting, sending, and each read.",
+)
+max_attempts = click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=_default("max_attempts"),
+    show_default=True,
+    envvar="BATCH_REVOKE_MAX_ATTEMPTS",
+    show_envvar=True,
+    help="Tries per request on 5xx, timeouts and dropped connections (exponential "
+    "backoff with jitter; Retry-After is honoured). 429, 503 and 521 say nothing was "
+    "done and never use up attempts: --max-throttle-wait bounds them.",
+)
+max_unanswered = click.option(
+    "--max-unanswered",
+    type=click.IntRange(min=0),
+    default=_default("max_unanswered"),
+    show_default=True,
+    help="Stop (resumable, exit 3) after this many HTTP calls in a row got no answer "
+    "at all: the host is down or unreachable. 0 never stops.",
+)
+identifier_type = click.option(
+    "--identifier-type",
+    type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
+    default=_default("identifier_type"),
+    show_default=True,
+    help="What customerId holds in revokeEarn rows without an identifierType column value.",
+)
+
+# --- the result file and the journal beside it (`run` and `verify`) ------------------------
+
+output = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Result CSV; its journal is written beside it as <file>.journal. "
+    "Default: output/<input name>-results-<timestamp>.csv (verify: -verified-).",
+)
+resume = click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the interrupted run recorded in the journal of --output (or, "
+    "without --output, the newest unfinished run of this file in --output-dir): "
+    "settled rows keep their outcome, rows in flight are read back, the rest are sent.",
+)
+overwrite = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing --output and its journal (otherwise refused).",
+)
+output_dir = click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=_default("output_dir"),
+    show_default=True,
+    help="Where result files get their default dated names, and where --resume and "
+    "--auto-resume look for runs.",
+)
+sheet = click.option(
+    "--sheet",
+    default=_default("sheet"),
+    metavar="NAME",
+    help="For an .xlsx input: the sheet to read (default: the first).",
+)
+excel = click.option(
+    "--excel",
+    is_flag=True,
+    help="Write the result file for Excel: a UTF-8 BOM (so accents show right), and a "
+    "leading ' on any cell starting with = + - or @ (so none runs as a formula).",
+)
+summary_json = click.option(
+    "--summary-json",
+    metavar="FILE|-",
+    help="Also write the summary as JSON (schema in the README) to FILE, or to stdout "
+    "with -: counts per status and error code, calls, exit status, paths.",
+)
+
+
+def _together(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Several options as one decorator, listed in --help in the order given."""
+
+    def decorate(function: F) -> F:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+# The options `run` and `verify` share: where requests go, and the result file.
+connection = _together(
+    base_url,
+    cluster,
+    batch_size,
+    concurrency,
+    rate_limit,
+    rate_window,
+    max_throttle_wait,
+    timeout,
+    max_attempts,
+    max_unanswered,
+    identifier_type,
+)
+results = _together(output, resume, overwrite, output_dir, sheet, excel, summary_json)
+
+# --- `run` only ----------------------------------------------------------------------------
+
+auto_resume = click.option(
+    "--auto-resume",
+    is_flag=True,
+    help="For a job run on a schedule: first finish every run in --output-dir that "
+    "stopped before it was done (from its own copy of its input), then run INPUT once: "
+    "resume its unfinished run, report a finished one (nothing sent), or start a new "
+    "run with a dated result file. The same command works every night.",
+)
+dry_run = click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate and plan only; no HTTP call. Rows become planned/invalid/duplicate.",
+)
+no_verify = click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Leave unconfirmed rows unconfirmed instead of reading them back.",
+)
+progress_every = click.option(
+    "--progress-every",
+    type=click.FloatRange(min=0.1),
+    default=_default("progress_every"),
+    show_default=True,
+    metavar="SECONDS",
+    help="How often a progress line is logged when stderr is not a terminal (at a "
+    "terminal a live display shows rows done, calls/s, the pace, counts and time left).",
+)
+max_errors = click.option(
+    "--max-errors",
+    metavar="N|N%",
+    help="Stop (resumable, exit 3) once N rows sent were not revoked, or N% of them "
+    "(counted after 100 rows have an outcome).",
+)
+sandbox = click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Start a local sandbox of the API on a free 127.0.0.1 port and run against it "
+    "(no credentials needed; nothing leaves the machine).",
+)
+sandbox_state = click.option(
+    "--sandbox-state",
+    cls=SandboxSetting,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sandbox data (JSON or CSV). Default: samples/sandbox-state.json",
+)
+
+# --- how the sandbox behaves (`sandbox`, and `run --sandbox`) ------------------------------
+
+latency_ms = click.option(
+    "--latency-ms",
+    cls=SandboxSetting,
+    metavar="N|MIN-MAX",
+    default="0",
+    show_default=True,
+    help="Delay every sandbox answer by N ms, or a random MIN-MAX ms (never blocking).",
+)
+fault = click.option(
+    "--fault",
+    "faults",
+    cls=SandboxSetting,
+    metavar="KIND[:WHEN]",
+    multiple=True,
+    help="Misbehave on revoke requests (repeatable). KIND: 429, 500, 502, 503, 504, 521, "
+    "drop, apply-drop, slow, non-json. WHEN: P% of requests, #N,#M by request number, "
+    "or omitted for all. E.g. --fault 429:10% --fault apply-drop:#3",
+)
+seed = click.option(
+    "--seed",
+    cls=SandboxSetting,
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for faults and ids.",
+)
+sandbox_rate_limit = click.option(
+    "--sandbox-rate-limit",
+    cls=SandboxSetting,
+    metavar="N/min|N/s|N/<secs>s",
+    help="Answer 429 above N calls per till in windows aligned to the clock (a minute "
+    "starts at :00), like Capillary's per-minute limits. No Retry-After unless "
+    "--retry-after is given.",
+)
+retry_after = click.option(
+    "--retry-after",
+    cls=SandboxSetting,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Send Retry-After with 429s (Capillary documents none): the 429 fault asks for "
+    "SECONDS, the rate limit for what is left of its window.",
+)
+slow_seconds = click.option(
+    "--slow-seconds",
+    cls=SandboxSetting,
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="How late a `slow` fault answers.",
+)
+token_ttl = click.option(
+    "--token-ttl",
+    cls=SandboxSetting,
+    type=click.IntRange(min=1),
+    default=300,
+    show_default=True,
+    help="Lifetime of the sandbox's OAuth tokens, in seconds.",
+)
+
+sandbox_settings = _together(
+    latency_ms, fault, seed, sandbox_rate_limit, retry_after, slow_seconds, token_ttl
+)
+
+# --- `sandbox` only ------------------------------------------------------------------------
+
+port = click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port on 127.0.0.1; 0 picks a free one.",
+)
+state = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Data to serve (JSON or CSV). Default: samples/sandbox-state.json",
+)
+dump_state = click.option(
+    "--dump-state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the state as JSON here when stopped (also live at GET /_sandbox/state).",
+)

@@ -1,0 +1,177 @@
+"""The run's rounds over HTTP: send the plan, read back what is unknown, send again what was
+not applied, release rows that waited for a covering row; with progress reported as it goes.
+One httpx client, one pace and one sender for the whole run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import httpx
+
+from batch_revoke.answers import stopped_in_flight
+from batch_revoke.client import Authenticator, CapillaryClient, check_base_url
+from batch_revoke.config import RunConfig
+from batch_revoke.interrupts import Interrupts
+from batch_revoke.model import Row, Status
+from batch_revoke.pacing import Pacer, Sleep
+from batch_revoke.plan import Plan, batches_of, give_up_deferred, release_deferred
+from batch_revoke.recorder import RunRecorder
+from batch_revoke.report import Progress
+from batch_revoke.sender import Sender
+from batch_revoke.verify import verify
+
+log = logging.getLogger(__name__)
+
+VERIFY_ROUNDS = 3  # read back, send again what was not applied, read back what is still unknown
+
+
+async def send_in_rounds(
+    config: RunConfig,
+    plan: Plan,
+    run: RunRecorder,
+    transport: httpx.AsyncBaseTransport | None,
+    sleep: Sleep,
+    handle_signals: bool,
+) -> None:
+    assert config.credentials is not None
+    limits = httpx.Limits(
+        max_connections=config.concurrency, max_keepalive_connections=config.concurrency
+    )
+    async with httpx.AsyncClient(
+        base_url=check_base_url(config.base_url),
+        timeout=httpx.Timeout(config.timeout),
+        limits=limits,
+        transport=transport,
+        headers={"User-Agent": "batch-revoke"},
+    ) as http:
+        client = CapillaryClient(http, Authenticator(config.credentials))
+        policy = replace(
+            config.retry,
+            max_attempts=config.max_attempts,
+            max_throttle_wait=config.max_throttle_wait,
+        )
+        pacer = Pacer(
+            config.rate_limit,
+            config.rate_window,
+            max_retry_after=policy.max_retry_after,
+            sleep=sleep,
+        )
+        sender = Sender(
+            client, policy, config.concurrency, pacer, sleep, run.stop, config.max_unanswered
+        )
+        run.pacer, run.sender = pacer, sender
+        log.info(
+            "sending %d rows to %s, %d requests at a time%s",
+            run.rows,
+            config.base_url,
+            config.concurrency,
+            f", at most {config.rate_limit}" if config.rate_limit else "",
+        )
+        rounds = asyncio.create_task(_rounds(config, plan, run, sender))
+        progress = asyncio.create_task(
+            _report_progress(sender, run, config.progress_every, config.show_progress)
+        )
+        interrupts = Interrupts(run.stop, rounds, config.grace)
+        if handle_signals:
+            interrupts.install()
+        try:
+            await rounds
+        except asyncio.CancelledError:
+            if not interrupts.cancelled:
+                raise
+        finally:
+            interrupts.remove()
+            progress.cancel()
+
+
+async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sender) -> None:
+    """Send the input as it is planned; then read back what is unknown, send again what was
+    not applied, and release rows that waited for a row covering them. A few rounds at most:
+    each is rarer than the last."""
+    try:
+        await sender.send_all(plan.batches(), run)
+        run.unconfirmed.extend(plan.unsettled())
+        for _ in range(VERIFY_ROUNDS):
+            if run.stop.requested:
+                return
+            again = release_deferred(plan, run)
+            if run.unconfirmed:
+                again += await _read_back(config, run, sender)
+                again += release_deferred(plan, run)  # the read-back may settle a covering row
+            if not again or run.stop.requested:
+                break
+            await sender.send_all(batches_of(run.planner, again), run)
+        if not run.stop.requested:
+            give_up_deferred(plan, run)
+    finally:
+        if run.stop.requested:
+            # Rows whose broader row did revoke their enrolment say so even when the run
+            # stopped; the others were not sent, and --resume sends them.
+            release_deferred(plan, run)
+
+
+_NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
+
+
+async def _read_back(config: RunConfig, run: RunRecorder, sender: Sender) -> list[Row]:
+    items, run.unconfirmed = run.unconfirmed, []
+    if not config.verify:
+        run.record(
+            replace(o, error_message=f"{o.error_message}; {_NOT_READ_BACK}")
+            if (o := item.previous) is not None
+            else stopped_in_flight(item.row.row, item.row.mode.endpoint, _NOT_READ_BACK)
+            for item in items
+            if item.previous is None or "--no-verify" not in item.previous.error_message
+        )
+        return []
+    calls = sender.http_calls
+    found = await verify(items, sender)
+    run.read_backs += sender.http_calls - calls
+    run.record(found.outcomes)
+    run.blind.update(dict.fromkeys((row.row for row in found.blind), True))
+    read = found.read
+    if read:
+        revoked = sum(o.status is Status.REVOKED for o in found.outcomes)
+        left = len(items) - len(found.outcomes) - len(found.resend) - len(found.blind)
+        log.info(
+            "read back %d rows: %d revoked, %d not applied (sent again), %d still unknown%s",
+            read,
+            revoked,
+            len(found.resend),
+            read - revoked - len(found.resend),
+            f"; {left} not read back (the run stopped)" if left else "",
+        )
+    return found.resend + found.blind
+
+
+async def _report_progress(
+    sender: Sender, run: RunRecorder, every: float, show: Callable[[Progress], None] | None
+) -> None:
+    """Every `every` seconds, where the run stands: to `show` (a live display), or as a plain
+    log line, so a long run is never silent (stderr may be a log file)."""
+    started, done_before = time.monotonic(), run.rows_done
+    while True:
+        await asyncio.sleep(every)
+        done = run.rows_done
+        elapsed = time.monotonic() - started
+        rate = (done - done_before) / elapsed
+        counts = run.counts()
+        progress = Progress(
+            done,
+            run.rows,
+            dict(run.by_status),
+            run.earlier_requests + sender.batches_done,
+            sender.http_calls / elapsed,
+            counts["retries"],
+            counts["throttled"],
+            sender.pacer.describe(),
+            (run.rows - done) / rate if rate > 0 else None,
+        )
+        if show is None:
+            log.info("%s", progress.line(), extra={"event": "progress"})
+        else:
+            show(progress)
