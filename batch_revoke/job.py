@@ -25,7 +25,6 @@ import httpx
 from batch_revoke.answers import stopped_in_flight
 from batch_revoke.chunker import Planner
 from batch_revoke.client import (
-    Authenticator,
     CapillaryClient,
     check_base_url,
 )
@@ -372,7 +371,7 @@ async def _execute(
         transport=transport,
         headers={"User-Agent": "batch-revoke"},
     ) as http:
-        client = CapillaryClient(http, Authenticator(config.credentials))
+        client = CapillaryClient(http, config.credentials.auth(http))
         policy = replace(
             config.retry,
             max_attempts=config.max_attempts,
