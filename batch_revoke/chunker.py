@@ -34,20 +34,10 @@ MAX_ID_CHARS = 256
 _SHOWN_CHARS = 40  # of a rejected value, in its message
 
 
-def validate(
-    record: Record,
-    field_index: dict[str, int],
-    default_identifier: IdentifierType,
-    *,
-    from_workbook: bool = False,
-) -> Row | RowOutcome:
-    """A Row ready to send, or the `invalid` outcome that says why it cannot be sent."""
-    return Validator(field_index, default_identifier, from_workbook=from_workbook)(record)
-
-
 class Validator:
     """The rules a record must pass to be sent, with the columns looked up once: it runs for
-    every record of the file, so it is written as one straight path."""
+    every record of the file, so it is written as one straight path. Calling it gives a Row
+    ready to send, or the `invalid` outcome that says why it cannot be sent."""
 
     def __init__(
         self,

@@ -1,6 +1,7 @@
-"""The Capillary badge API: auth, the two revoke endpoints, and reading their answers.
+"""The Capillary badge API on the wire: credentials and auth (httpx.Auth classes), the
+requests for the two revoke endpoints and the read-back, and the raw replies.
 
-`build_request` and `interpret` are pure: (batch) -> request and (batch, reply) -> outcomes.
+`build_request` is pure: (batch) -> request; what a reply means for each row is answers.py's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -52,11 +53,18 @@ class BasicCredentials:
     username: str
     password: str = ""
 
+    def auth(self, http: httpx.AsyncClient) -> TillAuth:
+        return TillAuth(self)
+
 
 @dataclass(frozen=True, slots=True)
 class OAuthCredentials:
     key: str
     secret: str = ""
+
+    def auth(self, http: httpx.AsyncClient) -> OAuthTokenAuth:
+        """Its tokens come from `http`, the client that the requests go through."""
+        return OAuthTokenAuth(self, http)
 
 
 Credentials = BasicCredentials | OAuthCredentials
@@ -109,48 +117,84 @@ class TokenUnavailable(BatchRevokeError):
         return f"could not get an OAuth token: {self.message}"
 
 
-class Authenticator:
-    """Adds the auth headers to each request; renews what can be renewed after a 401."""
+class ApiAuth(httpx.Auth):
+    """One of the API's auth schemes, as an httpx.Auth; `ready` gets what a request needs
+    before it leaves."""
+
+    async def ready(self) -> None:
+        """Nothing to fetch ahead: the header is made from the credentials alone."""
+
+
+class TillAuth(ApiAuth):
+    """Basic auth: the till id and the MD5 hex digest of its password."""
+
+    def __init__(self, credentials: BasicCredentials) -> None:
+        self._header = basic_header(credentials)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+class OAuthTokenAuth(ApiAuth):
+    """A token from TOKEN_PATH in TOKEN_HEADER, generated again before it expires; after a
+    401 a new one (unless another request already got one) and the request once more."""
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: OAuthCredentials,
+        http: httpx.AsyncClient,
         clock: Callable[[], float] = time.monotonic,
         renew_margin: float = 30.0,
     ) -> None:
         self.credentials = credentials
+        self._http = http  # where the tokens come from: the client the requests go through
         self._clock = clock
         self._renew_margin = renew_margin
         self._token = ""
         self._expires_at = 0.0
+        # Held while a token is generated, so requests in flight together wait for one token
+        # instead of each generating its own.
         self._lock = asyncio.Lock()
 
-    async def headers(self, http: httpx.AsyncClient) -> dict[str, str]:
-        if isinstance(self.credentials, BasicCredentials):
-            return {"Authorization": basic_header(self.credentials)}
-        return {TOKEN_HEADER: await self._current_token(http)}
+    async def ready(self) -> None:
+        """A token in hand, generated if due, so a refused key stops the run before sending."""
+        await self._current_token()
 
-    async def renew(self, http: httpx.AsyncClient, rejected: Mapping[str, str]) -> bool:
-        """After a 401: a new token, unless another request already got one. False for Basic."""
-        if isinstance(self.credentials, BasicCredentials):
-            return False
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("OAuthTokenAuth generates its tokens through an httpx.AsyncClient")
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self._current_token()
+        _attach(request, token)
+        response = yield request
+        if response.status_code != 401:
+            return
+        await response.aread()  # done with: its connection goes back before the token call
+        await self._renew(token)
+        _attach(request, await self._current_token())
+        yield request
+
+    async def _renew(self, rejected: str) -> None:
+        """After a 401: the rejected token dropped, unless another request already renewed it."""
         async with self._lock:
-            if self._token == rejected.get(TOKEN_HEADER):
+            if self._token == rejected:
                 self._token = ""
-        await self._current_token(http)
-        return True
 
-    async def _current_token(self, http: httpx.AsyncClient) -> str:
+    async def _current_token(self) -> str:
         async with self._lock:
             if not self._token or self._clock() >= self._expires_at:
-                await self._generate(http)
+                await self._generate()
             return self._token
 
-    async def _generate(self, http: httpx.AsyncClient) -> None:
-        assert isinstance(self.credentials, OAuthCredentials)
+    async def _generate(self) -> None:
         body = {"key": self.credentials.key, "secret": self.credentials.secret}
         try:
-            response = await http.post(TOKEN_PATH, json=body)
+            response = await self._http.post(TOKEN_PATH, json=body)
         except httpx.TransportError as exc:
             raise TokenUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code in (401, 403):
@@ -165,6 +209,16 @@ class Authenticator:
         # Renew ahead of expiry, but never sooner than half-way through a short-lived token.
         self._expires_at = self._clock() + max(lifetime - self._renew_margin, lifetime / 2)
         self._token = token
+
+
+def _attach(request: httpx.Request, token: str) -> None:
+    """A header value must be ASCII, as when a request is built with it: a token that is not
+    makes a request that cannot be sent."""
+    try:
+        token.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise RequestNotSent(exc) from exc
+    request.headers[TOKEN_HEADER] = token
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -223,16 +277,16 @@ class ApiReply:
 
 
 class CapillaryClient:
-    """Sends one batch as one request over a shared `httpx.AsyncClient`."""
+    """Sends one batch as one request over a shared `httpx.AsyncClient`, with the API's auth."""
 
-    def __init__(self, http: httpx.AsyncClient, auth: Authenticator) -> None:
+    def __init__(self, http: httpx.AsyncClient, auth: ApiAuth) -> None:
         self.http = http
         self.auth = auth
 
     async def ready(self) -> None:
         """The credentials in hand (an OAuth token fetched if due) before a request leaves, so
         a refused key stops the run with nothing sent."""
-        await self.auth.headers(self.http)
+        await self.auth.ready()
 
     async def send(self, batch: Batch) -> ApiReply:
         """Raises RequestNotSent when the request could not be made (nothing left)."""
@@ -240,34 +294,28 @@ class CapillaryClient:
             request = build_request(batch)
         except Exception as exc:
             raise RequestNotSent(exc) from exc
-
-        async def post(auth_headers: dict[str, str]) -> httpx.Response:
-            headers = {"Accept": "application/json", **request.headers, **auth_headers}
-            return await self._send_built(
-                lambda: self.http.build_request(
-                    "POST", request.path, json=request.body, headers=headers
-                )
+        headers = {"Accept": "application/json", **request.headers}
+        return await self._send_built(
+            lambda: self.http.build_request(
+                "POST", request.path, json=request.body, headers=headers
             )
-
-        return await self._authorised(post)
+        )
 
     async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply:
         """One customer's enrolments and earns of one badge (GET, so safe to repeat)."""
         path = READ_BACK_PATH.format(
             customerId=quote(customer_id, safe=""), badgeMetaId=quote(badge_meta_id, safe="")
         )
-
-        async def get(auth_headers: dict[str, str]) -> httpx.Response:
-            headers = {"Accept": "application/json", **auth_headers}
-            return await self._send_built(
-                lambda: self.http.build_request(
-                    "GET", path, params={"includeStatistics": "true"}, headers=headers
-                )
+        return await self._send_built(
+            lambda: self.http.build_request(
+                "GET",
+                path,
+                params={"includeStatistics": "true"},
+                headers={"Accept": "application/json"},
             )
+        )
 
-        return await self._authorised(get)
-
-    async def _send_built(self, build: Callable[[], httpx.Request]) -> httpx.Response:
+    async def _send_built(self, build: Callable[[], httpx.Request]) -> ApiReply:
         """The request made first, then sent, so that what fails before any byte leaves (a
         URL too long, a header httpx refuses) is told apart from what fails on the wire."""
         try:
@@ -275,21 +323,13 @@ class CapillaryClient:
         except Exception as exc:
             raise RequestNotSent(exc) from exc
         try:
-            return await self.http.send(request)
+            response = await self.http.send(request, auth=self.auth)
         except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
             # Refused by httpx itself before the request was complete on the wire: the server
             # cannot have acted on it (a TransportError, but nothing a retry would change).
             raise RequestNotSent(exc) from exc
-
-    async def _authorised(
-        self, call: Callable[[dict[str, str]], Awaitable[httpx.Response]]
-    ) -> ApiReply:
-        """The call with auth headers; once more with a new token after a 401."""
-        auth_headers = await self.auth.headers(self.http)
-        response = await call(auth_headers)
-        if response.status_code == 401 and await self.auth.renew(self.http, auth_headers):
-            return _reply(await call(await self.auth.headers(self.http)), sends=2)
-        return _reply(response, sends=1)
+        # Each answer the auth flow sent the request again after is in the history.
+        return _reply(response, sends=len(response.history) + 1)
 
 
 def _reply(response: httpx.Response, sends: int) -> ApiReply:

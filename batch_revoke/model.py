@@ -175,9 +175,6 @@ class Tally:
             key = (outcome.status, outcome.error_code)
             self.by_error[key] = self.by_error.get(key, 0) + 1
 
-    def count_request(self, endpoint: Endpoint) -> None:
-        self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
-
     @property
     def total(self) -> int:
         return sum(self.by_status.values())

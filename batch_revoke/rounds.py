@@ -13,7 +13,7 @@ from dataclasses import replace
 import httpx
 
 from batch_revoke.answers import stopped_in_flight
-from batch_revoke.client import Authenticator, CapillaryClient, check_base_url
+from batch_revoke.client import CapillaryClient, check_base_url
 from batch_revoke.config import RunConfig
 from batch_revoke.interrupts import Interrupts
 from batch_revoke.model import Row, Status
@@ -48,7 +48,7 @@ async def send_in_rounds(
         transport=transport,
         headers={"User-Agent": "batch-revoke"},
     ) as http:
-        client = CapillaryClient(http, Authenticator(config.credentials))
+        client = CapillaryClient(http, config.credentials.auth(http))
         policy = replace(
             config.retry,
             max_attempts=config.max_attempts,

@@ -112,7 +112,7 @@ class Recorder(Protocol):
 class Sender:
     """Sends batches with `concurrency` requests in flight and reports each one to a recorder
     as soon as its outcome is known. Stops starting requests when `stop` is requested; a
-    401/403 requests it (and `aborted` holds the reason), so does a host that answers nothing
+    401/403 requests it (the stop's reason says so), so does a host that answers nothing
     `max_unanswered` times in a row, and so does throttling for `max_throttle_wait`."""
 
     def __init__(
@@ -133,7 +133,6 @@ class Sender:
         self.sleep = sleep
         self.stop = stop or Stop()
         self.max_unanswered = max_unanswered
-        self.aborted: AuthError | None = None
         self._clock = clock
         # Running counts, read by the progress line and the summary.
         self.batches_done = 0
@@ -206,10 +205,6 @@ class Sender:
                 extra={"event": "request", "request": batch.number},
             )
         recorder.answered(batch, outcomes)
-
-    async def send_batch(self, batch: Batch) -> list[RowOutcome]:
-        """One batch to the end, unrecorded: a final answer or a definite give-up."""
-        return await self._send(batch, _Attempts(), lambda: None, lambda: None)
 
     async def _send(
         self,
@@ -304,7 +299,6 @@ class Sender:
         try:
             reply: ApiReply = await self._retrying(batch, state)(attempt)
         except AuthError as exc:
-            self.aborted = self.aborted or exc
             self.stop.request(f"the API refused the credentials: {exc}")
             raise
         return reply

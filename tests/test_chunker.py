@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch_revoke.chunker import Planner, SeenRows, validate
+from batch_revoke.chunker import Planner, SeenRows
 from batch_revoke.model import (
     Batch,
     ErrorCode,
@@ -22,6 +22,16 @@ FIELDS = {"badgemetaid": 0, "customerid": 1, "issueid": 2, "earnedbadgeid": 3, "
 def record(row: int, *values: str) -> Record:
     padded = values + ("",) * (5 - len(values))
     return Record(row, padded)
+
+
+def verdict_of(one: Record, default: IdentifierType) -> Row | RowOutcome:
+    """One record's verdict, the way a run reaches it: through the planner."""
+    planner = Planner(FIELDS, default)
+    try:
+        (verdict,) = planner.classify([one])
+    finally:
+        planner.close()
+    return verdict
 
 
 @pytest.mark.parametrize(
@@ -53,7 +63,7 @@ def record(row: int, *values: str) -> Record:
     ],
 )
 def test_invalid_rows_say_why(values, code, fragment):
-    verdict = validate(record(7, *values), FIELDS, IdentifierType.ID)
+    verdict = verdict_of(record(7, *values), IdentifierType.ID)
     assert isinstance(verdict, RowOutcome)
     assert (verdict.row, verdict.status, verdict.error_code) == (7, Status.INVALID, code)
     assert fragment in verdict.error_message
@@ -119,7 +129,7 @@ LONG = "x" * 70_000
     ],
 )
 def test_ids_longer_than_the_api_takes_are_invalid(values, code, fragment):
-    verdict = validate(record(7, *values), FIELDS, IdentifierType.ID)
+    verdict = verdict_of(record(7, *values), IdentifierType.ID)
     assert isinstance(verdict, RowOutcome)
     assert (verdict.status, verdict.error_code) == (Status.INVALID, code)
     assert fragment in verdict.error_message
@@ -136,7 +146,7 @@ def test_ids_longer_than_the_api_takes_are_invalid(values, code, fragment):
     ],
 )
 def test_an_id_with_a_control_character_is_invalid(values, label):
-    verdict = validate(record(3, *values), FIELDS, IdentifierType.ID)
+    verdict = verdict_of(record(3, *values), IdentifierType.ID)
     assert isinstance(verdict, RowOutcome)
     assert (verdict.status, verdict.error_code) == (Status.INVALID, ErrorCode.BAD_ID)
     assert verdict.error_message.startswith(label)
@@ -154,13 +164,11 @@ def test_an_id_with_a_control_character_is_invalid(values, label):
     ],
 )
 def test_ids_at_the_bounds_are_sent(values, default):
-    assert isinstance(validate(record(7, *values), FIELDS, default), Row)
+    assert isinstance(verdict_of(record(7, *values), default), Row)
 
 
 def test_malformed_record_is_invalid_with_its_defect():
-    verdict = validate(
-        Record(3, ("B1", "1", "", "", ""), "too many fields"), FIELDS, IdentifierType.ID
-    )
+    verdict = verdict_of(Record(3, ("B1", "1", "", "", ""), "too many fields"), IdentifierType.ID)
     assert isinstance(verdict, RowOutcome)
     assert verdict.error_code == ErrorCode.MALFORMED_RECORD
     assert verdict.error_message == "too many fields"
@@ -195,7 +203,7 @@ def test_malformed_record_is_invalid_with_its_defect():
     ],
 )
 def test_valid_rows_pick_their_call(values, default, mode, identifier):
-    row = validate(record(1, *values), FIELDS, default)
+    row = verdict_of(record(1, *values), default)
     assert not isinstance(row, RowOutcome)
     assert (row.mode, row.identifier_type) == (mode, identifier)
     assert row.badge_meta_id == values[0].strip()
@@ -351,10 +359,10 @@ def test_a_badge_with_more_than_20_rows_gets_full_batches_and_the_rest(issue):
     ],
 )
 def test_mobiles_are_sent_as_digits_with_the_country_code(written, sent):
-    row = validate(record(1, "B1", written, "", "E1", "mobile"), FIELDS, IdentifierType.ID)
+    row = verdict_of(record(1, "B1", written, "", "E1", "mobile"), IdentifierType.ID)
     assert not isinstance(row, RowOutcome)
     assert row.customer_id == sent
-    by_default = validate(record(1, "B1", written, "", "E1"), FIELDS, IdentifierType.MOBILE)
+    by_default = verdict_of(record(1, "B1", written, "", "E1"), IdentifierType.MOBILE)
     assert not isinstance(by_default, RowOutcome)
     assert by_default.customer_id == sent
 
@@ -364,7 +372,7 @@ def test_mobiles_are_sent_as_digits_with_the_country_code(written, sent):
     ["99-00", "+91 99000 0001x", "++919900000013", "a@b.c", "+1 234 567 890 123 456", "+44 7911 1"],
 )
 def test_what_is_no_mobile_is_invalid_and_says_why(written):
-    verdict = validate(record(1, "B1", written, "", "E1", "mobile"), FIELDS, IdentifierType.ID)
+    verdict = verdict_of(record(1, "B1", written, "", "E1", "mobile"), IdentifierType.ID)
     assert isinstance(verdict, RowOutcome)
     assert verdict.error_code == ErrorCode.BAD_CUSTOMER_ID
     assert "is not a mobile number" in verdict.error_message
@@ -380,9 +388,7 @@ def test_a_mobile_written_two_ways_is_one_row():
 
 
 def test_a_mobile_keeps_its_zeros_and_a_national_zero_is_refused():
-    national = validate(
-        record(1, "B1", "0919900000013", "", "E1", "mobile"), FIELDS, IdentifierType.ID
-    )
+    national = verdict_of(record(1, "B1", "0919900000013", "", "E1", "mobile"), IdentifierType.ID)
     assert isinstance(national, RowOutcome)
     assert "country code" in national.error_message
     records = [
@@ -419,7 +425,7 @@ def test_the_default_identifier_type_reaches_untyped_revoke_earn_rows_only(
 ):
     """As the README says of --identifier-type: what customerId holds in revokeEarn rows with
     no identifierType value. revokeIssue takes the numeric customer id whatever the default."""
-    row = validate(record(1, *values), FIELDS, default)
+    row = verdict_of(record(1, *values), default)
     assert not isinstance(row, RowOutcome), row
     wanted = default if expected == "default" else IdentifierType(expected)
     assert (row.mode, row.identifier_type) == (mode, wanted)
@@ -430,7 +436,7 @@ def test_the_default_identifier_type_reaches_untyped_revoke_earn_rows_only(
     "values", [("B1", "a@b.c"), ("B1", "a@b.c", "I1")], ids=["customers-row", "issuals-row"]
 )
 def test_a_revoke_issue_row_needs_a_numeric_id_whatever_the_default(values, default):
-    verdict = validate(record(1, *values), FIELDS, default)
+    verdict = verdict_of(record(1, *values), default)
     assert isinstance(verdict, RowOutcome)
     assert verdict.error_code == ErrorCode.BAD_CUSTOMER_ID
 

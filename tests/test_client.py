@@ -3,6 +3,7 @@ API pages means for each row."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import httpx
@@ -14,10 +15,13 @@ from batch_revoke.client import (
     REVOKE_ISSUE_PATH,
     TOKEN_PATH,
     ApiReply,
-    Authenticator,
     BasicCredentials,
     CapillaryClient,
     OAuthCredentials,
+    OAuthTokenAuth,
+    RequestNotSent,
+    TillAuth,
+    TokenUnavailable,
     basic_header,
     build_request,
     check_base_url,
@@ -392,7 +396,7 @@ def ok_earn(request: httpx.Request) -> httpx.Response:
 async def test_basic_auth_header_is_sent(respx_mock):
     route = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
     async with httpx.AsyncClient(base_url=BASE) as http:
-        client = CapillaryClient(http, Authenticator(BasicCredentials("store.server", "server123")))
+        client = CapillaryClient(http, TillAuth(BasicCredentials("store.server", "server123")))
         await client.send(
             earn_batch("566135941", "698daf848644c157e72d83f3", IdentifierType.MOBILE)
         )
@@ -401,6 +405,12 @@ async def test_basic_auth_header_is_sent(respx_mock):
         BasicCredentials("store.server", "server123")
     )
     assert sent.headers["X-CAP-CUSTOMER-IDENTIFIER"] == "mobile"
+
+
+def test_each_kind_of_credentials_makes_its_auth():
+    http = httpx.AsyncClient(base_url=BASE)
+    assert isinstance(BasicCredentials("u", "p").auth(http), TillAuth)
+    assert isinstance(OAuthCredentials("k", "s").auth(http), OAuthTokenAuth)
 
 
 def token_response(token: str, ttl: int = 300) -> httpx.Response:
@@ -413,8 +423,10 @@ async def test_oauth_token_is_generated_once_and_renewed_before_expiry(respx_moc
         side_effect=[token_response("t1", 300), token_response("t2", 300)]
     )
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
-    auth = Authenticator(OAuthCredentials("k", "s"), clock=lambda: now[0], renew_margin=30)
     async with httpx.AsyncClient(base_url=BASE) as http:
+        auth = OAuthTokenAuth(
+            OAuthCredentials("k", "s"), http, clock=lambda: now[0], renew_margin=30
+        )
         client = CapillaryClient(http, auth)
         await client.send(earn_batch())
         now[0] += 200  # still valid
@@ -427,8 +439,62 @@ async def test_oauth_token_is_generated_once_and_renewed_before_expiry(respx_moc
     assert sent == ["t1", "t1", "t2"]
 
 
+async def test_a_short_lived_token_is_renewed_half_way_not_at_once(respx_mock):
+    now = [1000.0]
+    tokens = respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
+        side_effect=[token_response("t1", 40), token_response("t2", 40)]
+    )
+    revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        auth = OAuthTokenAuth(
+            OAuthCredentials("k", "s"), http, clock=lambda: now[0], renew_margin=30
+        )
+        client = CapillaryClient(http, auth)
+        await client.send(earn_batch())
+        now[0] += 19  # 40 s ttl - 30 s margin = 10 s, but half of 40 s is kept
+        await client.send(earn_batch())
+        now[0] += 1
+        await client.send(earn_batch())
+    assert tokens.call_count == 2
+    assert [c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in revoke.calls] == ["t1", "t1", "t2"]
+
+
+async def test_requests_in_flight_together_share_one_token(respx_mock):
+    async def slow_token(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)
+        return token_response("t1")
+
+    tokens = respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(side_effect=slow_token)
+    revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        client = CapillaryClient(http, OAuthCredentials("k", "s").auth(http))
+        answers = await asyncio.gather(*(client.send(earn_batch()) for _ in range(5)))
+    assert [a.http_status for a in answers] == [200] * 5
+    assert tokens.call_count == 1
+    assert {c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in revoke.calls} == {"t1"}
+
+
+async def test_ready_gets_the_token_before_any_request_leaves(respx_mock):
+    tokens = respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(return_value=token_response("t1"))
+    revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        client = CapillaryClient(http, OAuthCredentials("k", "s").auth(http))
+        await client.ready()
+        assert (tokens.call_count, revoke.call_count) == (1, 0)
+        await client.ready()  # still valid: not generated again
+        await client.send(earn_batch())
+    assert (tokens.call_count, revoke.call_count) == (1, 1)
+    assert revoke.calls.last.request.headers["X-CAP-API-OAUTH-TOKEN"] == "t1"
+
+
+async def test_basic_auth_has_nothing_to_get_ready(respx_mock):
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        await CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))).ready()
+    assert not respx_mock.calls
+
+
 async def test_oauth_401_renews_the_token_once_and_resends(respx_mock):
-    respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
+    tokens = respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
         side_effect=[token_response("old"), token_response("new")]
     )
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(
@@ -438,31 +504,134 @@ async def test_oauth_401_renews_the_token_once_and_resends(respx_mock):
         ]
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
-        answer = await CapillaryClient(http, Authenticator(OAuthCredentials("k", "s"))).send(
+        answer = await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).send(
             earn_batch()
         )
     assert (answer.http_status, answer.sends) == (200, 2)
+    assert tokens.call_count == 2
     assert [c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in revoke.calls] == ["old", "new"]
+    assert revoke.calls[0].request.content == revoke.calls[1].request.content
+
+
+async def test_oauth_read_back_renews_after_a_401_too(respx_mock):
+    respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
+        side_effect=[token_response("old"), token_response("new")]
+    )
+    read = respx_mock.get(url__regex=r".*/badges/management/.*").mock(
+        side_effect=[httpx.Response(401), httpx.Response(200, json={"data": {}})]
+    )
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        answer = await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).read_back(
+            "7", "B1"
+        )
+    assert (answer.http_status, answer.sends) == (200, 2)
+    assert [c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in read.calls] == ["old", "new"]
+
+
+async def test_a_401_with_the_new_token_is_the_answer(respx_mock):
+    tokens = respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
+        side_effect=[token_response("old"), token_response("new")]
+    )
+    revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(
+        side_effect=[httpx.Response(401), httpx.Response(401, text="still no")]
+    )
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        answer = await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).send(
+            earn_batch()
+        )
+    assert (answer.http_status, answer.sends, answer.text) == (401, 2, "still no")
+    assert (tokens.call_count, revoke.call_count) == (2, 2)
+
+
+async def test_requests_refused_together_renew_the_token_once(respx_mock):
+    tokens = respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
+        side_effect=[token_response("old"), token_response("new"), token_response("newer")]
+    )
+
+    async def expired_old(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)  # all three are out with the old token before one answer
+        if request.headers["X-CAP-API-OAUTH-TOKEN"] == "old":
+            return httpx.Response(401)
+        return httpx.Response(200, json=EARN_REVOKED)
+
+    revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=expired_old)
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        client = CapillaryClient(http, OAuthCredentials("k", "s").auth(http))
+        answers = await asyncio.gather(*(client.send(earn_batch()) for _ in range(3)))
+    assert [(a.http_status, a.sends) for a in answers] == [(200, 2)] * 3
+    assert tokens.call_count == 2
+    sent = [c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in revoke.calls]
+    assert sorted(sent) == ["new", "new", "new", "old", "old", "old"]
 
 
 async def test_basic_401_is_not_resent(respx_mock):
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(return_value=httpx.Response(401))
     async with httpx.AsyncClient(base_url=BASE) as http:
-        answer = await CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))).send(
+        answer = await CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))).send(
             earn_batch()
         )
-    assert (answer.http_status, revoke.call_count) == (401, 1)
+    assert (answer.http_status, answer.sends, revoke.call_count) == (401, 1, 1)
 
 
-async def test_refused_oauth_key_is_an_auth_error(respx_mock):
+@pytest.mark.parametrize("status", [401, 403])
+async def test_refused_oauth_key_is_an_auth_error(respx_mock, status):
     respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
-        return_value=httpx.Response(401, json=envelope_error(401, "no"))
+        return_value=httpx.Response(status, json=envelope_error(status, "no"))
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
-        with pytest.raises(AuthError):
-            await CapillaryClient(http, Authenticator(OAuthCredentials("k", "bad"))).send(
-                earn_batch()
-            )
+        with pytest.raises(AuthError) as refused:
+            await CapillaryClient(http, OAuthCredentials("k", "bad").auth(http)).send(earn_batch())
+    assert refused.value.http_status == status
+    assert "the token endpoint refused CAP_OAUTH_KEY" in str(refused.value)
+    assert len(respx_mock.calls) == 1  # no revoke request left
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "message"),
+    [
+        pytest.param(httpx.ConnectError("refused"), None, "ConnectError: refused", id="no-answer"),
+        pytest.param(httpx.Response(500, text="down"), 500, "down", id="500"),
+        pytest.param(httpx.Response(200, json={"data": {}}), 200, '{"data":{}}', id="no-token"),
+        pytest.param(
+            httpx.Response(200, json={"data": {"accessToken": ""}}),
+            200,
+            '{"data":{"accessToken":""}}',
+            id="empty-token",
+        ),
+    ],
+)
+async def test_a_token_endpoint_that_does_not_answer_usefully_is_token_unavailable(
+    respx_mock, answer, status, message
+):
+    respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(side_effect=[answer])
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        with pytest.raises(TokenUnavailable) as unavailable:
+            await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).send(earn_batch())
+    assert (unavailable.value.http_status, unavailable.value.message) == (
+        status,
+        message,
+    )
+    assert str(unavailable.value).startswith("could not get an OAuth token: ")
+    assert len(respx_mock.calls) == 1  # no revoke request left
+
+
+async def test_a_token_unavailable_after_a_401_is_raised_not_resent(respx_mock):
+    tokens = respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
+        side_effect=[token_response("old"), httpx.Response(503)]
+    )
+    revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(return_value=httpx.Response(401))
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        with pytest.raises(TokenUnavailable):
+            await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).send(earn_batch())
+    assert (tokens.call_count, revoke.call_count) == (2, 1)
+
+
+async def test_a_token_that_cannot_be_a_header_is_a_request_not_sent(respx_mock):
+    respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(return_value=token_response("tøken"))
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        with pytest.raises(RequestNotSent, match="UnicodeEncodeError"):
+            await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).send(earn_batch())
+    assert len(respx_mock.calls) == 1  # the token call only
 
 
 # --- small parsers --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import json
 import httpx
 import pytest
 
-from batch_revoke.client import Authenticator, BasicCredentials, CapillaryClient, OAuthCredentials
+from batch_revoke.client import BasicCredentials, CapillaryClient, OAuthCredentials
 from batch_revoke.model import IdentifierType
 from tests.conftest import customers_batch, earn_batch, issue_batch
 
@@ -28,9 +28,8 @@ async def sent(call, credentials=None) -> list[httpx.Request]:
         return httpx.Response(200, json={"data": {}, "errors": []})
 
     async with httpx.AsyncClient(base_url=HOST, transport=httpx.MockTransport(api)) as http:
-        client = CapillaryClient(
-            http, Authenticator(credentials or BasicCredentials("store.server", "server123"))
-        )
+        credentials = credentials or BasicCredentials("store.server", "server123")
+        client = CapillaryClient(http, credentials.auth(http))
         await call(client)
     return seen
 

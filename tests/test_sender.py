@@ -11,16 +11,20 @@ import pytest
 from batch_revoke.client import (
     REVOKE_EARN_PATH,
     REVOKE_ISSUE_PATH,
-    Authenticator,
+    TOKEN_PATH,
     BasicCredentials,
     CapillaryClient,
+    Credentials,
+    OAuthCredentials,
+    TillAuth,
 )
 from batch_revoke.model import Batch, Mode, Row, Status
 from batch_revoke.pacing import Pacer
-from batch_revoke.sender import RetryPolicy, Sender, Stopped
+from batch_revoke.sender import RetryPolicy, Sender
 from tests.conftest import customers_batch, earn_batch
 
 BASE = "http://127.0.0.1:9"
+TILL = BasicCredentials("u", "p")
 ISSUE_URL = f"{BASE}{REVOKE_ISSUE_PATH}"
 EARN_URL = f"{BASE}{REVOKE_EARN_PATH}"
 REVOKED_1 = {
@@ -82,13 +86,17 @@ class Sleeps:
 
 
 def make_sender(
-    http: httpx.AsyncClient, sleeps: Sleeps, attempts: int = 5, throttle_wait: float = 1800.0
+    http: httpx.AsyncClient,
+    sleeps: Sleeps,
+    attempts: int = 5,
+    throttle_wait: float = 1800.0,
+    credentials: Credentials = TILL,
 ) -> Sender:
     policy = RetryPolicy(
         max_attempts=attempts, initial_wait=0.5, max_wait=30, max_throttle_wait=throttle_wait
     )
     return Sender(
-        CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))),
+        CapillaryClient(http, credentials.auth(http)),
         policy,
         pacer=Pacer(clock=sleeps.clock, wall=sleeps.wall, sleep=sleeps),
         sleep=sleeps,
@@ -96,9 +104,17 @@ def make_sender(
     )
 
 
+async def outcomes_of(sender: Sender, batch: Batch) -> list:
+    """One batch sent to the end as a run sends it: its outcomes as the recorder heard them."""
+    recorded = Recorded()
+    await sender.send_recorded(batch, recorded)
+    assert recorded.sent == [batch.number]
+    return recorded.outcomes
+
+
 async def send(batch: Batch, attempts: int = 5, sleeps: Sleeps | None = None) -> list:
     async with httpx.AsyncClient(base_url=BASE) as http:
-        return await make_sender(http, sleeps or Sleeps(), attempts).send_batch(batch)
+        return await outcomes_of(make_sender(http, sleeps or Sleeps(), attempts), batch)
 
 
 async def test_429_honours_retry_after_then_succeeds(respx_mock):
@@ -145,8 +161,10 @@ async def test_answers_that_did_nothing_are_bounded_by_time(respx_mock, status):
     sleeps = Sleeps()
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = make_sender(http, sleeps, attempts=2, throttle_wait=600.0)
-        with pytest.raises(Stopped):
-            await sender.send_batch(customers_batch("1"))
+        recorded = Recorded()
+        await sender.send_recorded(customers_batch("1"), recorded)
+    # Stopped while every answer said nothing was done: no outcome, the rows not sent.
+    assert (recorded.sent, recorded.dropped, recorded.outcomes) == ([1], [1], [])
     assert "--max-throttle-wait" in sender.stop.reason
     assert 600.0 <= sleeps.now < 700.0
 
@@ -223,9 +241,8 @@ async def test_auth_refusal_stops_the_run(respx_mock, status):
         sender = make_sender(http, Sleeps())
         sender.concurrency = 1
         await sender.send_all(many(5), recorded)
-    assert sender.aborted is not None
-    assert sender.aborted.http_status == status
     assert sender.stop.requested
+    assert sender.stop.reason.startswith(f"the API refused the credentials: HTTP {status} ")
     assert route.call_count == 1
     # A refused request did nothing: it is abandoned, and nothing else is sent.
     assert (recorded.sent, recorded.dropped, recorded.outcomes) == ([1], [1], [])
@@ -251,9 +268,7 @@ async def test_concurrency_caps_requests_in_flight(respx_mock):
     respx_mock.post(ISSUE_URL).mock(side_effect=slow)
     recorded = Recorded()
     async with httpx.AsyncClient(base_url=BASE) as http:
-        sender = Sender(
-            CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))), concurrency=3
-        )
+        sender = Sender(CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))), concurrency=3)
         await sender.send_all(many(12), recorded)
     assert peak == 3
     assert sorted(recorded.sent) == list(range(1, 13))
@@ -269,8 +284,9 @@ async def test_a_retry_after_past_the_throttle_limit_stops_at_once(respx_mock):
     sleeps = Sleeps()
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = make_sender(http, sleeps, throttle_wait=10.0)
-        with pytest.raises(Stopped):
-            await sender.send_batch(customers_batch("1"))
+        recorded = Recorded()
+        await sender.send_recorded(customers_batch("1"), recorded)
+    assert (recorded.sent, recorded.dropped, recorded.outcomes) == ([1], [1], [])
     assert "past --max-throttle-wait 10" in sender.stop.reason
     assert sleeps.now < 10.0
     assert (sender.http_calls, sender.retries) == (1, 0)  # no retry was sent
@@ -282,7 +298,7 @@ async def test_retries_are_counted_when_they_leave(respx_mock):
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = make_sender(http, Sleeps())
-        (outcome,) = await sender.send_batch(customers_batch("1"))
+        (outcome,) = await outcomes_of(sender, customers_batch("1"))
     assert outcome.status is Status.REVOKED
     assert (sender.http_calls, sender.retries) == (3, 2)
 
@@ -329,7 +345,7 @@ async def test_a_request_httpx_refuses_to_send_is_failed_and_not_retried(respx_m
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = make_sender(http, Sleeps())
-        (outcome,) = await sender.send_batch(customers_batch("1"))
+        (outcome,) = await outcomes_of(sender, customers_batch("1"))
     assert (outcome.status, outcome.error_code, outcome.attempts) == (
         Status.FAILED,
         "client_error",
@@ -459,8 +475,8 @@ async def test_max_throttle_wait_counts_answers_that_did_nothing_in_a_row_only(r
     sleeps = Sleeps()
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = make_sender(http, sleeps, throttle_wait=5.0)
-        first = await sender.send_batch(customers_batch("1"))
-        second = await sender.send_batch(customers_batch("1"))
+        first = await outcomes_of(sender, customers_batch("1"))
+        second = await outcomes_of(sender, customers_batch("1"))
     assert [o.status for o in first + second] == [Status.REVOKED, Status.REVOKED]
     assert not sender.stop.requested
     assert sleeps.now >= 8.0  # the scenario really spent more than 5 s throttled in all
@@ -473,8 +489,8 @@ async def test_max_unanswered_counts_calls_in_a_row_only(respx_mock):
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = make_sender(http, Sleeps())
         sender.max_unanswered = 2
-        first = await sender.send_batch(customers_batch("1"))
-        second = await sender.send_batch(customers_batch("1"))
+        first = await outcomes_of(sender, customers_batch("1"))
+        second = await outcomes_of(sender, customers_batch("1"))
     assert [o.status for o in first + second] == [Status.REVOKED, Status.REVOKED]
     assert not sender.stop.requested
 
@@ -501,3 +517,46 @@ async def test_a_request_cancelled_on_the_wire_stays_in_flight(respx_mock):
     assert recorded.sent == [1]
     assert recorded.dropped == []
     assert recorded.outcomes == []
+
+
+def token(value: str) -> httpx.Response:
+    return httpx.Response(200, json={"data": {"accessToken": value, "ttlSeconds": 300}})
+
+
+async def test_a_token_not_to_be_had_is_retried_before_the_request_leaves(respx_mock):
+    tokens = respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(
+        side_effect=[httpx.Response(500), httpx.ConnectError("refused"), token("t1")]
+    )
+    route = respx_mock.post(ISSUE_URL).mock(return_value=httpx.Response(200, json=REVOKED_1))
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps(), credentials=OAuthCredentials("k", "s"))
+        (outcome,) = await outcomes_of(sender, customers_batch("1"))
+    assert (outcome.status, outcome.attempts) == (Status.REVOKED, 1)
+    assert (tokens.call_count, route.call_count) == (3, 1)
+    # Token calls are not requests: the revoke left once, and was no retry.
+    assert (sender.http_calls, sender.retries) == (1, 0)
+
+
+async def test_a_401_resent_with_a_new_token_counts_two_calls(respx_mock):
+    respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(side_effect=[token("old"), token("new")])
+    route = respx_mock.post(ISSUE_URL).mock(
+        side_effect=[httpx.Response(401), httpx.Response(200, json=REVOKED_1)]
+    )
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps(), credentials=OAuthCredentials("k", "s"))
+        (outcome,) = await outcomes_of(sender, customers_batch("1"))
+    assert (outcome.status, outcome.attempts) == (Status.REVOKED, 2)
+    assert (sender.http_calls, sender.retries) == (2, 0)
+    assert not sender.stop.requested
+    assert [c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in route.calls] == ["old", "new"]
+
+
+async def test_a_refused_oauth_key_stops_the_run_before_anything_is_sent(respx_mock):
+    respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(return_value=httpx.Response(401))
+    recorded = Recorded()
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, Sleeps(), credentials=OAuthCredentials("k", "bad"))
+        await sender.send_all(many(3), recorded)
+    assert "the token endpoint refused CAP_OAUTH_KEY" in sender.stop.reason
+    assert (recorded.sent, recorded.dropped, recorded.outcomes) == ([], [1], [])
+    assert sender.http_calls == 0

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from openpyxl import Workbook
 
-from batch_revoke.chunker import validate
+from batch_revoke.chunker import Validator
 from batch_revoke.client import BasicCredentials
 from batch_revoke.job import ErrorLimit, RunConfig, run_job
 from batch_revoke.journal import input_copy_path
@@ -42,7 +42,7 @@ def test_cells_are_the_text_excel_shows(value, number_format, shown):
 
 def test_excels_keep_as_text_apostrophe_is_not_part_of_the_id():
     fields = {"badgemetaid": 0, "customerid": 1}
-    row = validate(Record(1, ("B1", "'000777")), fields, IdentifierType.ID)
+    row = Validator(fields, IdentifierType.ID)(Record(1, ("B1", "'000777")))
     assert not isinstance(row, RowOutcome)
     assert row.customer_id == "000777"
 

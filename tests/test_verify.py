@@ -10,9 +10,9 @@ import pytest
 from batch_revoke.client import (
     READ_BACK_PATH,
     ApiReply,
-    Authenticator,
     BasicCredentials,
     CapillaryClient,
+    TillAuth,
 )
 from batch_revoke.model import Endpoint, IdentifierType, Row, RowOutcome, Status
 from batch_revoke.sender import RetryPolicy, Sender
@@ -244,7 +244,7 @@ async def test_verify_reads_back_once_per_customer_and_badge(respx_mock):
         Unsettled(mobile, None, SENT),
     ]
     async with httpx.AsyncClient(base_url=BASE) as http:
-        sender = Sender(CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))))
+        sender = Sender(CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))))
         found = await verify(items, sender)
     assert route.call_count == 1
     assert route.calls[0].request.url.params["includeStatistics"] == "true"
@@ -261,7 +261,7 @@ async def test_a_row_sent_again_blind_and_told_not_present_is_final():
     mobile = Row(4, "B1", "919900000013", "", "E7", IdentifierType.MOBILE)
     told = RowOutcome(4, Status.UNCONFIRMED, Endpoint.REVOKE_EARN, "814", "not active; check")
     sender = Sender(
-        CapillaryClient(httpx.AsyncClient(base_url=BASE), Authenticator(BasicCredentials("u", "p")))
+        CapillaryClient(httpx.AsyncClient(base_url=BASE), TillAuth(BasicCredentials("u", "p")))
     )
     found = await verify([Unsettled(mobile, told, SENT)], sender)
     assert (found.outcomes, found.blind, found.resend) == ([told], [], [])
@@ -277,7 +277,7 @@ async def test_a_read_back_that_keeps_failing_leaves_the_row_unconfirmed(respx_m
 
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = Sender(
-            CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))),
+            CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))),
             RetryPolicy(max_attempts=2),
             sleep=no_wait,
         )
@@ -294,7 +294,7 @@ async def no_wait(_: float) -> None:
 
 def plain_sender(http: httpx.AsyncClient, **options) -> Sender:
     return Sender(
-        CapillaryClient(http, Authenticator(BasicCredentials("u", "p"))),
+        CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))),
         RetryPolicy(max_attempts=2),
         sleep=no_wait,
         **options,
