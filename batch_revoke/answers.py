@@ -382,3 +382,16 @@ def stopped_in_flight(row: int, endpoint: Endpoint | None, why: str) -> RowOutco
         ErrorCode.RUN_ABORTED,
         f"in flight when the run stopped: {why}",
     )
+
+
+NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
+
+
+def not_read_back(row: Row, previous: RowOutcome | None) -> RowOutcome | None:
+    """A row whose outcome is unknown, left so with --no-verify: its unknown outcome says how
+    to read it back (None when it says so already, from an earlier session)."""
+    if previous is None:
+        return stopped_in_flight(row.row, row.mode.endpoint, NOT_READ_BACK)
+    if "--no-verify" in previous.error_message:
+        return None
+    return replace(previous, error_message=f"{previous.error_message}; {NOT_READ_BACK}")

@@ -23,7 +23,7 @@ from batch_revoke.model import (
 )
 from batch_revoke.pacing import Pacer
 from batch_revoke.sender import Sender, Stop, Stopped
-from batch_revoke.verify import Unsettled
+from batch_revoke.verify import ReadBack, Unsettled
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +52,20 @@ class RunRecorder:
         self.storage_error: StorageError | None = None
         self.pacer: Pacer | None = None
         self.sender: Sender | None = None
-        self.unconfirmed: list[Unsettled] = []  # to read back after the sends
-        self.blind: dict[int, bool] = {}  # rows sent again without a read-back
+        self._unconfirmed: list[Unsettled] = []  # to read back after the sends
+        self._blind: set[int] = set()  # rows sent again without a read-back
         self._sent_at: dict[int, float] = {}
         self._checked = 0.0  # when the journal was last seen in its folder
 
     # Recorder, for the sender
 
     def sending(self, batch: Batch) -> None:
-        if not self._safely(self.journal.sending, batch):
+        if not self._to_journal(self.journal.sending, batch):
             raise Stopped  # no durable intent, no request
         self._sent_at[batch.number] = time.time()
 
     def nothing_done(self, batch: Batch, nothing: bool) -> None:
-        if not self._safely(self.journal.nothing_done, batch, nothing) and not nothing:
+        if not self._to_journal(self.journal.nothing_done, batch, nothing) and not nothing:
             raise Stopped  # no durable "may be applied", no attempt
 
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
@@ -73,20 +73,26 @@ class RunRecorder:
         rows = {row.row: row for row in batch.rows}
         if batch.mode is Mode.ISSUALS:
             outcomes = [self._raced(rows[o.row], o) for o in outcomes]
-        if self.blind:
-            outcomes = [
-                sent_blind(o, rows[o.row]) if self.blind.pop(o.row, False) else o for o in outcomes
-            ]
-        if not self._safely(self.journal.answered, batch, outcomes, self.counts()):
+        if self._blind:
+            outcomes = [self._unblinded(o, rows[o.row]) for o in outcomes]
+        if not self._to_journal(self.journal.answered, batch, outcomes, self.counts()):
             return
         for outcome in outcomes:
             if outcome.status is Status.UNCONFIRMED:
-                self.unconfirmed.append(Unsettled(rows[outcome.row], outcome, sent_at))
+                self._unconfirmed.append(Unsettled(rows[outcome.row], outcome, sent_at))
         self._count(outcomes)
 
     def abandoned(self, batch: Batch) -> None:
         self._sent_at.pop(batch.number, None)
-        self._safely(self.journal.abandoned, batch)
+        self._to_journal(self.journal.abandoned, batch)
+
+    def _unblinded(self, outcome: RowOutcome, row: Row) -> RowOutcome:
+        """The answer to a row sent again without a read-back: what it means is
+        answers.sent_blind's."""
+        if outcome.row not in self._blind:
+            return outcome
+        self._blind.discard(outcome.row)
+        return sent_blind(outcome, row)
 
     def _raced(self, row: Row, outcome: RowOutcome) -> RowOutcome:
         """A revokeIssuals row told its enrolment is not there, while a customers row later
@@ -99,6 +105,30 @@ class RunRecorder:
         return raced(row, outcome, later, self.journal.outcome(later))
 
     # the rest of the run
+
+    def attach(self, sender: Sender) -> None:
+        """The sender (and its pace) whose calls this run counts."""
+        self.sender, self.pacer = sender, sender.pacer
+
+    @property
+    def has_unconfirmed(self) -> bool:
+        return bool(self._unconfirmed)
+
+    def unconfirmed_to_read_back(self, items: Iterable[Unsettled]) -> None:
+        """Rows an earlier session left unknown: read back with this session's."""
+        self._unconfirmed.extend(items)
+
+    def take_unconfirmed(self) -> list[Unsettled]:
+        """The rows whose outcome is unknown so far, to read back; from now on the list is
+        the next round's."""
+        items, self._unconfirmed = self._unconfirmed, []
+        return items
+
+    def read_back(self, found: ReadBack, calls: int) -> None:
+        """What a read-back round found, and the calls it took."""
+        self.read_backs += calls
+        self.record(found.outcomes)
+        self._blind.update(row.row for row in found.blind)
 
     def counts(self) -> dict[str, int]:
         """The whole run's calls: the earlier sessions' and this one's."""
@@ -118,7 +148,7 @@ class RunRecorder:
 
     def record(self, outcomes: Iterable[RowOutcome]) -> None:
         listed = list(outcomes)
-        if self._safely(self.journal.record, listed):
+        if self._to_journal(self.journal.record, listed):
             self._count(listed)
 
     def _count(self, outcomes: list[RowOutcome]) -> None:
@@ -136,7 +166,7 @@ class RunRecorder:
                 f"{self.answered_rows} rows sent were not revoked"
             )
 
-    def _safely(self, write: Callable[..., None], *args: object) -> bool:
+    def _to_journal(self, write: Callable[..., None], *args: object) -> bool:
         """A journal write; when it fails the run stops, and what was written stays valid."""
         if self.storage_error is not None:
             return False

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import httpx
 
-from batch_revoke.answers import stopped_in_flight
+from batch_revoke.answers import not_read_back
 from batch_revoke.client import CapillaryClient, check_base_url
 from batch_revoke.config import RunConfig
 from batch_revoke.interrupts import Interrupts
@@ -63,7 +63,7 @@ async def send_in_rounds(
         sender = Sender(
             client, policy, config.concurrency, pacer, sleep, run.stop, config.max_unanswered
         )
-        run.pacer, run.sender = pacer, sender
+        run.attach(sender)
         log.info(
             "sending %d rows to %s, %d requests at a time%s",
             run.rows,
@@ -94,12 +94,12 @@ async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sende
     each is rarer than the last."""
     try:
         await sender.send_all(plan.batches(), run)
-        run.unconfirmed.extend(plan.unsettled())
+        run.unconfirmed_to_read_back(plan.unsettled())
         for _ in range(VERIFY_ROUNDS):
             if run.stop.requested:
                 return
             again = release_deferred(plan, run)
-            if run.unconfirmed:
+            if run.has_unconfirmed:
                 again += await _read_back(config, run, sender)
                 again += release_deferred(plan, run)  # the read-back may settle a covering row
             if not again or run.stop.requested:
@@ -114,25 +114,18 @@ async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sende
             release_deferred(plan, run)
 
 
-_NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
-
-
 async def _read_back(config: RunConfig, run: RunRecorder, sender: Sender) -> list[Row]:
-    items, run.unconfirmed = run.unconfirmed, []
+    items = run.take_unconfirmed()
     if not config.verify:
         run.record(
-            replace(o, error_message=f"{o.error_message}; {_NOT_READ_BACK}")
-            if (o := item.previous) is not None
-            else stopped_in_flight(item.row.row, item.row.mode.endpoint, _NOT_READ_BACK)
+            outcome
             for item in items
-            if item.previous is None or "--no-verify" not in item.previous.error_message
+            if (outcome := not_read_back(item.row, item.previous)) is not None
         )
         return []
     calls = sender.http_calls
     found = await verify(items, sender)
-    run.read_backs += sender.http_calls - calls
-    run.record(found.outcomes)
-    run.blind.update(dict.fromkeys((row.row for row in found.blind), True))
+    run.read_back(found, sender.http_calls - calls)
     read = found.read
     if read:
         revoked = sum(o.status is Status.REVOKED for o in found.outcomes)

@@ -362,7 +362,7 @@ MUTANTS = [
     ),
     m(
         "job-4",
-        "job.py",
+        "rounds.py",
         "VERIFY_ROUNDS = 3",
         "VERIFY_ROUNDS = 1",
         "one read-back round only",
@@ -399,8 +399,8 @@ MUTANTS = [
     m(
         "job-9",
         "recorder.py",
-        "            if outcome.status is Status.UNCONFIRMED:\n                self.unconfirmed",
-        "            if outcome.status is Status.FAILED:\n                self.unconfirmed",
+        "            if outcome.status is Status.UNCONFIRMED:\n                self._unconfirmed",
+        "            if outcome.status is Status.FAILED:\n                self._unconfirmed",
         "failed rows read back instead of unconfirmed ones",
     ),
     m(
