@@ -1,11 +1,38 @@
+"""What several test modules share: sample paths, request batches, the CLI (in process and
+as a subprocess), the sandbox as a real server, and waiting on events. Test modules import
+these from here, never from one another."""
+
 from __future__ import annotations
 
+import csv
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from batch_revoke.model import Batch, IdentifierType, Mode, Row
+from batch_revoke.chunker import Planner
+from batch_revoke.cli import cli
+from batch_revoke.journal import Journal, JournalIdentity
+from batch_revoke.model import Batch, IdentifierType, Mode, Record, Row
+from batch_revoke.reader import map_fields
+from batch_revoke.sandbox import (
+    FaultPlan,
+    FaultSpec,
+    SandboxConfig,
+    SandboxState,
+    running_sandbox,
+)
+from batch_revoke.sandbox.server import RunningSandbox
 
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "badges.csv"
+SAMPLE_STATE = ROOT / "samples" / "sandbox-state.json"
 HEADER = "badgeMetaId,customerId,issueId,earnedBadgeId,identifierType"
 
 
@@ -22,6 +49,9 @@ def write_csv(tmp_path: Path):
         return path
 
     return write
+
+
+# --- batches, for what is sent and what an answer means -------------------------------------
 
 
 def issue_batch(*rows: tuple[str, str], badge: str = "B1", number: int = 1) -> Batch:
@@ -42,3 +72,155 @@ def earn_batch(
     badge: str = "B3",
 ) -> Batch:
     return Batch(1, Mode.EARN, badge, (Row(1, badge, customer, "", earned, identifier),))
+
+
+# --- a run's deciding parts, without HTTP ------------------------------------------------
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    """A new journal beside tmp_path/out.csv, closed (and its lock released) after the test."""
+    opened = Journal.create(
+        tmp_path / "out.csv.journal",
+        JournalIdentity("0" * 64, {"host": "https://eu.example", "batch_size": "20"}),
+    )
+    yield opened
+    opened.close()
+
+
+def planner(columns: str = "badgeMetaId,customerId,issueId", batch_size: int = 20) -> Planner:
+    """A planner for an input with these columns (a comma-separated header)."""
+    names = tuple(columns.split(","))
+    return Planner(map_fields(Path("input.csv"), names), batch_size=batch_size)
+
+
+def records(*lines: str, first: int = 1) -> list[Record]:
+    """Records of comma-separated values, numbered from `first`."""
+    return [Record(n, tuple(line.split(","))) for n, line in enumerate(lines, start=first)]
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    """The CLI in process, with no credentials or host from the environment."""
+    clean = {
+        "CAP_USERNAME": "",
+        "CAP_PASSWORD": "",
+        "CAP_OAUTH_KEY": "",
+        "CAP_OAUTH_SECRET": "",
+        "CAP_BASE_URL": "",
+    }
+    return CliRunner().invoke(cli, list(args), env={**clean, **(env or {})})
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """A result file's rows."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# --- the sandbox as a real server, and the CLI as a subprocess ------------------------------
+
+
+@contextmanager
+def sandbox(*faults: str, **settings) -> Iterator[tuple[RunningSandbox, SandboxState]]:
+    state = SandboxState.load(SAMPLE_STATE)
+    config = SandboxConfig(
+        state=state, faults=FaultPlan((FaultSpec.parse(f) for f in faults), seed=1), **settings
+    )
+    with running_sandbox(config) as running:
+        yield running, state
+
+
+def cli_env(running: RunningSandbox | None, env: dict[str, str] | None = None) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
+    if running is not None:
+        environ.update(
+            CAP_BASE_URL=running.base_url,
+            CAP_USERNAME=running.credentials.username,
+            CAP_PASSWORD=running.credentials.password,
+        )
+    environ.update(env or {})
+    return environ
+
+
+def run_cli(
+    running: RunningSandbox | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    command: str = "run",
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "batch_revoke", command, *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(running, env),
+        timeout=120,
+        check=False,
+    )
+
+
+def start_cli(
+    running: RunningSandbox | None, *args: str, env: dict[str, str] | None = None, **popen
+) -> subprocess.Popen:
+    """The CLI in the background, to be interrupted; stderr is piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "batch_revoke", "run", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(running, env),
+        **popen,
+    )
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    """Until `condition()` holds: an event the test waits for, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the event"
+        time.sleep(0.005)
+
+
+def active_enrolments(state: SandboxState) -> set[str]:
+    return {e.issueId for e in state.enrolments.values() if e.issuedStatus == "ACTIVE"}
+
+
+def active_earns(state: SandboxState) -> set[str]:
+    return {e.earnedBadgeId for e in state.earns.values() if e.isActive}
+
+
+def assert_revoked_really_are(
+    rows: list[dict[str, str]], before: SandboxState, after: SandboxState
+) -> None:
+    """What the result calls revoked is gone from the server, and nothing else changed
+    except what `unconfirmed` rows may have done."""
+    claimed = {i for r in rows if r["status"] == "revoked" for i in r["issued_ids"].split(";") if i}
+    maybe = {r["issueId"] or r["earnedBadgeId"] for r in rows if r["status"] == "unconfirmed"}
+    maybe_customers = {
+        (r["badgeMetaId"], r["customerId"]) for r in rows if r["status"] == "unconfirmed"
+    }
+    for issue_id in claimed:
+        enrolment = after.enrolments.get(issue_id)
+        earn = after.earns.get(issue_id)
+        assert (enrolment and enrolment.issuedStatus == "REVOKED") or (
+            earn and not earn.isActive
+        ), issue_id
+    gone = (active_enrolments(before) - active_enrolments(after)) | (
+        active_earns(before) - active_earns(after)
+    )
+    for thing in gone - claimed - maybe:
+        enrolment = after.enrolments.get(thing)
+        assert enrolment is not None
+        assert (enrolment.badgeMetaId, enrolment.customerId) in maybe_customers, thing
+
+
+def catches(pid: int, signum: int) -> bool:
+    """The process has a handler of its own for `signum` (Linux: SigCgt in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    (mask,) = [line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")]
+    return bool(int(mask, 16) >> (signum - 1) & 1)

@@ -1,5 +1,6 @@
-"""What an answer means for a row (batch_revoke/answers.py): the cases where a wrong reading
-would silently report a badge revoked that is not."""
+"""What an answer means for a row (batch_revoke/answers.py): what every response example of
+the two API pages means for each row, and the cases where a wrong reading would silently
+report a badge revoked that is not."""
 
 from __future__ import annotations
 
@@ -9,6 +10,323 @@ from batch_revoke.answers import interpret, sent_blind
 from batch_revoke.client import ApiReply
 from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Row, RowOutcome, Status
 from tests.conftest import customers_batch, earn_batch, issue_batch
+
+
+def reply(body, status: int = 200) -> ApiReply:
+    return ApiReply(status, body, "", None, 1)
+
+
+# --- the pages' response examples, verbatim -------------------------------------------------
+
+SINGLE_CUSTOMER = {
+    "data": {
+        "badgeMetaId": "653de84db3cda7078c7c68ed",
+        "revokedIssuedBadges": [
+            {"customerId": 62090013, "issuedId": "653e024bb3cda7078c7c6903", "error": None}
+        ],
+        "requestId": None,
+    },
+    "errors": [],
+    "warnings": [],
+}
+MULTIPLE_CUSTOMERS = {
+    "data": {
+        "badgeMetaId": "654bb48766a87827bb61e631",
+        "revokedIssuedBadges": [
+            {"customerId": 123, "issuedId": "654cc02b6bccde1274b6d3a7", "error": None},
+            {"customerId": 62090013, "issuedId": "654cc03e6bccde1274b6d3a9", "error": None},
+        ],
+        "requestId": None,
+    },
+    "errors": [],
+    "warnings": [],
+}
+WITH_REVOKE_ISSUALS = {
+    "data": {
+        "badgeMetaId": "66e3ef1b5abea9582ae4f301",
+        "revokedIssuedBadges": [{"customerId": 12323, "issuedId": "66e3ef1e5abea9582ae4f302"}],
+    },
+    "errors": [],
+    "warnings": [],
+}
+NOT_ISSUED = {
+    "data": {
+        "badgeMetaId": "670371e39235f02fd5d71cbd",
+        "revokedIssuedBadges": [
+            {
+                "customerId": 555567088,
+                "error": {
+                    "code": 404,
+                    "message": "Customer doesn't have issue instance",
+                    "reference": None,
+                },
+            }
+        ],
+        "requestId": None,
+    },
+    "errors": [],
+    "warnings": [],
+}
+NOT_CUSTOMERS_ISSUE = {
+    "data": {
+        "badgeMetaId": "66e3d6335abea9582ae4f264",
+        "revokedIssuedBadges": [
+            {
+                "customerId": 12323,
+                "issuedId": "66e3ef1e5abea9582ae4f302",
+                "error": {"message": "issue doesn't belong to customer", "reference": None},
+            }
+        ],
+        "requestId": None,
+    },
+    "errors": [],
+    "warnings": [],
+}
+MANDATORY_1051 = {
+    "data": None,
+    "errors": [
+        {"code": 1051, "message": "RevokeIssuals or CustomerId is mandatory", "reference": None}
+    ],
+    "warnings": None,
+}
+# The revokeEarn page's example of a revoked earned badge, verbatim.
+EARN_REVOKED = {
+    "data": {
+        "badgeMetaId": "698dae82d30c4f6b3da9dc06",
+        "customerId": 566135941,
+        "earnedBadgeId": "698daf848644c157e72d83f3",
+        "isActive": False,
+    },
+    "errors": [],
+    "warnings": [],
+}
+
+
+def envelope_error(code: int, message: str) -> dict:
+    return {"data": None, "errors": [{"code": code, "message": message, "reference": None}]}
+
+
+@pytest.mark.parametrize(
+    ("batch", "body", "http", "expected"),
+    [
+        pytest.param(
+            customers_batch("62090013"),
+            SINGLE_CUSTOMER,
+            200,
+            [(Status.REVOKED, "", ("653e024bb3cda7078c7c6903",))],
+            id="single-customer",
+        ),
+        pytest.param(
+            customers_batch("62090013", "123"),  # the answer's order differs from ours
+            MULTIPLE_CUSTOMERS,
+            200,
+            [
+                (Status.REVOKED, "", ("654cc03e6bccde1274b6d3a9",)),
+                (Status.REVOKED, "", ("654cc02b6bccde1274b6d3a7",)),
+            ],
+            id="multiple-customers-any-order",
+        ),
+        pytest.param(
+            issue_batch(("12323", "66e3ef1e5abea9582ae4f302")),
+            WITH_REVOKE_ISSUALS,
+            200,
+            [(Status.REVOKED, "", ("66e3ef1e5abea9582ae4f302",))],
+            id="with-revoke-issuals",
+        ),
+        pytest.param(
+            issue_batch(("555567088", "670371e39235f02fd5d71cc0")),
+            NOT_ISSUED,
+            200,
+            [(Status.FAILED, "404", ())],
+            id="customer-not-issued",
+        ),
+        pytest.param(
+            issue_batch(("12323", "66e3ef1e5abea9582ae4f302")),
+            NOT_CUSTOMERS_ISSUE,
+            200,
+            [(Status.FAILED, "issue_not_of_customer", ())],
+            id="issue-not-of-customer",
+        ),
+        pytest.param(
+            customers_batch("1", "2"),
+            MANDATORY_1051,
+            400,
+            [(Status.FAILED, "1051", ()), (Status.FAILED, "1051", ())],
+            id="whole-request-1051",
+        ),
+        pytest.param(
+            customers_batch("1"),
+            MANDATORY_1051,
+            200,
+            [(Status.FAILED, "1051", ())],
+            id="whole-request-error-inside-200",
+        ),
+        pytest.param(
+            customers_batch("1"),
+            envelope_error(715, "Badge meta id is mandatory"),
+            400,
+            [(Status.FAILED, "715", ())],
+            id="whole-request-715",
+        ),
+        pytest.param(
+            earn_batch("566135941", "698daf848644c157e72d83f3"),
+            EARN_REVOKED,
+            200,
+            [(Status.REVOKED, "", ("698daf848644c157e72d83f3",))],
+            id="earn-revoked",
+        ),
+        pytest.param(
+            earn_batch(),
+            envelope_error(814, "Active earn instance is not present"),
+            400,
+            [(Status.FAILED, "814", ())],
+            id="earn-814",
+        ),
+        pytest.param(
+            earn_batch(),
+            envelope_error(813, "EarnId is mandatory"),
+            400,
+            [(Status.FAILED, "813", ())],
+            id="earn-813",
+        ),
+        pytest.param(
+            customers_batch("62090013", "777"),
+            SINGLE_CUSTOMER,
+            200,
+            [
+                (Status.REVOKED, "", ("653e024bb3cda7078c7c6903",)),
+                (Status.UNCONFIRMED, "not_in_response", ()),
+            ],
+            id="row-missing-from-answer",
+        ),
+        pytest.param(
+            customers_batch("1"),
+            {"oops": True},
+            200,
+            [(Status.UNCONFIRMED, "not_in_response", ())],
+            id="answer-without-entries",
+        ),
+        pytest.param(
+            customers_batch("1"),
+            "not an object",
+            404,
+            [(Status.FAILED, "http_404", ())],
+            id="plain-404",
+        ),
+    ],
+)
+def test_interpret_matches_outcomes_to_rows(batch, body, http, expected):
+    outcomes = interpret(batch, reply(body, http), attempts=1)
+    assert [(o.status, o.error_code, o.issued_ids) for o in outcomes] == expected
+    assert [o.row for o in outcomes] == [r.row for r in batch.rows]
+    assert all(o.http_status == http and o.attempts == 1 for o in outcomes)
+
+
+def test_customers_mode_lists_every_revoked_enrolment():
+    body = {
+        "data": {
+            "revokedIssuedBadges": [
+                {"customerId": 777, "issuedId": "I2", "error": None},
+                {"customerId": 62090013, "issuedId": "I9", "error": None},
+                {"customerId": 777, "issuedId": "I1", "error": None},
+            ]
+        },
+        "errors": [],
+    }
+    first, second = interpret(customers_batch("000777", "62090013"), reply(body), 1)
+    assert (first.status, first.issued_ids) == (Status.REVOKED, ("I1", "I2"))
+    assert (second.status, second.issued_ids) == (Status.REVOKED, ("I9",))
+
+
+def test_partly_revoked_customer_is_failed_but_keeps_the_revoked_ids():
+    body = {
+        "data": {
+            "revokedIssuedBadges": [
+                {"customerId": 5, "issuedId": "I1", "error": None},
+                {"customerId": 5, "error": {"code": 500, "message": "boom"}},
+            ]
+        }
+    }
+    (outcome,) = interpret(customers_batch("5"), reply(body), 1)
+    assert (outcome.status, outcome.error_code, outcome.issued_ids) == (
+        Status.FAILED,
+        "500",
+        ("I1",),
+    )
+    assert outcome.error_message.startswith("1 enrolment(s) revoked, but boom")
+
+
+def test_issue_entries_are_matched_by_issue_id_too():
+    body = {
+        "data": {"revokedIssuedBadges": [{"customerId": 5, "issuedId": "OTHER", "error": None}]}
+    }
+    (outcome,) = interpret(issue_batch(("5", "MINE")), reply(body), 1)
+    assert outcome.status is Status.UNCONFIRMED
+
+
+@pytest.mark.parametrize(
+    ("batch", "body", "http"),
+    [
+        pytest.param(issue_batch(("555567088", "I1")), NOT_ISSUED, 200, id="404-entry"),
+        pytest.param(
+            earn_batch(), envelope_error(814, "Active earn instance is not present"), 400, id="814"
+        ),
+    ],
+)
+def test_not_present_after_a_lost_answer_is_unconfirmed(batch, body, http):
+    # An earlier attempt may have revoked it and lost the answer: not a failure we saw.
+    (outcome,) = interpret(batch, reply(body, http), 2, earlier_unknown="ReadTimeout")
+    assert outcome.status is Status.UNCONFIRMED
+    assert "earlier attempt" in outcome.error_message
+    assert outcome.attempts == 2
+
+
+def test_earn_still_active_is_not_claimed_revoked():
+    body = {"data": {**EARN_REVOKED["data"], "isActive": True}, "errors": []}
+    (outcome,) = interpret(earn_batch("566135941", "698daf848644c157e72d83f3"), reply(body), 1)
+    assert outcome.status is Status.UNCONFIRMED
+
+
+def not_issued(customer: int) -> dict:
+    return {"customerId": customer, "error": {"code": 404, "message": "no issue instance"}}
+
+
+@pytest.mark.parametrize(
+    ("rows", "entries", "expected"),
+    [
+        pytest.param(
+            [("7", "I1"), ("7", "I2")],
+            [{"customerId": 7, "issuedId": "I1", "error": None}, not_issued(7)],
+            [(Status.REVOKED, ""), (Status.FAILED, "404")],
+            id="the-404-is-the-row-no-entry-named",
+        ),
+        pytest.param(
+            [("7", "I1"), ("7", "I2"), ("7", "I3")],
+            [not_issued(7), {"customerId": 7, "issuedId": "I2", "error": None}, not_issued(7)],
+            [(Status.FAILED, "404"), (Status.REVOKED, ""), (Status.FAILED, "404")],
+            id="one-404-each",
+        ),
+        pytest.param(
+            [("7", "I1"), ("7", "I2"), ("8", "I3")],
+            [not_issued(7), {"customerId": 8, "issuedId": "I3", "error": None}],
+            [
+                (Status.UNCONFIRMED, "not_in_response"),
+                (Status.UNCONFIRMED, "not_in_response"),
+                (Status.REVOKED, ""),
+            ],
+            id="cannot-tell-which",
+        ),
+    ],
+)
+def test_rows_of_one_customer_share_a_request_and_each_gets_its_own_answer(rows, entries, expected):
+    body = {"data": {"badgeMetaId": "B1", "revokedIssuedBadges": entries}, "errors": []}
+    outcomes = interpret(issue_batch(*rows), reply(body, 201), 1)
+    assert [(o.status, o.error_code) for o in outcomes] == expected
+    if expected[0][0] is Status.UNCONFIRMED:
+        assert "cannot be told" in outcomes[0].error_message
+
+
+# --- revokeEarn's isActive, ids echoed as numbers, blind resends ---------------------------
 
 EARNED = "698daf848644c157e72d83f3"
 MISSING = object()

@@ -8,8 +8,9 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
+from collections.abc import Iterator
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -17,24 +18,7 @@ from batch_revoke.cli import cli
 from batch_revoke.job import RunConfig
 from batch_revoke.model import ExitStatus, IdentifierType
 from batch_revoke.writer import RESULT_COLUMNS
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def invoke(*args: str, env: dict[str, str] | None = None):
-    clean = {
-        "CAP_USERNAME": "",
-        "CAP_PASSWORD": "",
-        "CAP_OAUTH_KEY": "",
-        "CAP_OAUTH_SECRET": "",
-        "CAP_BASE_URL": "",
-    }
-    return CliRunner().invoke(cli, list(args), env={**clean, **(env or {})})
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
+from tests.conftest import ROOT, invoke, read_rows
 
 
 @pytest.mark.parametrize(
@@ -143,11 +127,48 @@ def test_output_may_not_overwrite_the_input(write_csv):
     assert result.exit_code == ExitStatus.USAGE
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["sandbox"]])
-def test_every_command_has_help(command):
-    result = invoke(*command, "--help")
-    assert result.exit_code == 0
-    assert "Usage:" in result.output
+def every_command(
+    command: click.Command = cli, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """The group itself and every command under it, however deep, as (words, command)."""
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            yield from every_command(sub, (*path, name))
+
+
+COMMANDS = [
+    pytest.param(path, command, id=" ".join(path) or "cli") for path, command in every_command()
+]
+
+
+def long_options(command: click.Command) -> list[str]:
+    """The command's own --options (and --no- forms), --help left out."""
+    return [
+        option
+        for param in command.params
+        if isinstance(param, click.Option)
+        for option in (*param.opts, *param.secondary_opts)
+        if option.startswith("--")
+    ]
+
+
+def test_the_command_list_is_read_from_the_group():
+    found = {path for path, _ in every_command()}
+    assert {(), ("run",), ("verify",), ("sandbox",)} <= found
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS)
+def test_every_command_has_help(path, command):
+    result = invoke(*path, "--help")
+    assert result.exit_code == 0, result.output
+    usage = result.output.splitlines()[0]
+    assert usage.startswith("Usage: ")
+    assert " ".join(("cli", *path)) in usage
+    shown = [param for param in command.params if not getattr(param, "hidden", False)]
+    for option in long_options(command):
+        if any(option in getattr(param, "opts", ()) for param in shown):
+            assert option in result.output, f"{' '.join(path)} --help does not list {option}"
 
 
 def test_python_dash_m_runs():
@@ -161,13 +182,18 @@ def test_python_dash_m_runs():
     assert "run" in done.stdout
 
 
-def test_every_option_is_in_the_readme():
+@pytest.mark.parametrize(("path", "command"), COMMANDS)
+def test_every_option_is_in_the_readme(path, command):
+    """Every option of every command, the group's own (--verbose, --log-format, …) included,
+    is named in the README as a whole word (--state is not found inside --sandbox-state)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for command in cli.commands.values():
-        for param in command.params:
-            for option in getattr(param, "opts", []):
-                if option.startswith("--") and option != "--help":
-                    assert option in readme, f"{command.name} {option} is not documented"
+    if path:
+        assert f"batch-revoke {' '.join(path)}" in readme, f"{' '.join(path)} is not documented"
+    options = long_options(command)
+    assert options or not command.params
+    for option in options:
+        named = re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", readme)
+        assert named, f"{' '.join(('batch-revoke', *path))} {option} is not in the README"
 
 
 def test_every_status_and_exit_code_is_in_the_readme():

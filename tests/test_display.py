@@ -13,7 +13,7 @@ from rich.console import Console
 from batch_revoke.display import LiveProgress
 from batch_revoke.job import Progress
 from batch_revoke.model import Status
-from tests.test_e2e import SAMPLE, cli_env, sandbox
+from tests.conftest import SAMPLE, cli_env, sandbox
 
 
 def test_the_display_shows_rows_rate_pace_counts_and_time_left():

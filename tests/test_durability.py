@@ -23,16 +23,16 @@ from batch_revoke.sandbox import (
     running_sandbox,
 )
 from batch_revoke.sandbox.server import LoggedRequest
-from tests.test_e2e import (
+from tests.conftest import (
     SAMPLE,
     assert_revoked_really_are,
     cli_env,
-    results,
     run_cli,
     sandbox,
     start_cli,
     wait_for,
 )
+from tests.conftest import read_rows as results
 
 pytestmark = pytest.mark.e2e
 COMPARED = ("status", "error_code", "issued_ids")

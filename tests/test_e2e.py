@@ -5,13 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -27,19 +24,27 @@ from batch_revoke.client import (
 from batch_revoke.job import RunConfig, run_job
 from batch_revoke.model import ExitStatus
 from batch_revoke.sandbox import (
-    FaultPlan,
-    FaultSpec,
     RateLimitSpec,
     SandboxConfig,
     SandboxState,
     running_sandbox,
 )
-from batch_revoke.sandbox.server import RunningSandbox
+from tests.conftest import (
+    ROOT,
+    SAMPLE,
+    SAMPLE_STATE,
+    active_earns,
+    active_enrolments,
+    assert_revoked_really_are,
+    cli_env,
+    run_cli,
+    sandbox,
+    start_cli,
+    wait_for,
+)
+from tests.conftest import read_rows as results
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "samples" / "badges.csv"
-SAMPLE_STATE = ROOT / "samples" / "sandbox-state.json"
 # Blank Basic credentials count as unset, so these switch a run to OAuth.
 OAUTH = {
     "CAP_USERNAME": "",
@@ -47,104 +52,6 @@ OAUTH = {
     "CAP_OAUTH_KEY": "demo-key",
     "CAP_OAUTH_SECRET": "demo-secret",
 }
-
-
-@contextmanager
-def sandbox(*faults: str, **settings) -> Iterator[tuple[RunningSandbox, SandboxState]]:
-    state = SandboxState.load(SAMPLE_STATE)
-    config = SandboxConfig(
-        state=state, faults=FaultPlan((FaultSpec.parse(f) for f in faults), seed=1), **settings
-    )
-    with running_sandbox(config) as running:
-        yield running, state
-
-
-def cli_env(running: RunningSandbox | None, env: dict[str, str] | None = None) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
-    if running is not None:
-        environ.update(
-            CAP_BASE_URL=running.base_url,
-            CAP_USERNAME=running.credentials.username,
-            CAP_PASSWORD=running.credentials.password,
-        )
-    environ.update(env or {})
-    return environ
-
-
-def run_cli(
-    running: RunningSandbox | None,
-    *args: str,
-    env: dict[str, str] | None = None,
-    command: str = "run",
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "batch_revoke", command, *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(running, env),
-        timeout=120,
-        check=False,
-    )
-
-
-def start_cli(
-    running: RunningSandbox | None, *args: str, env: dict[str, str] | None = None, **popen
-) -> subprocess.Popen:
-    """The CLI in the background, to be interrupted; stderr is piped."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "batch_revoke", "run", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(running, env),
-        **popen,
-    )
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:
-    """Until `condition()` holds: an event the test waits for, never a fixed sleep."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the event"
-        time.sleep(0.005)
-
-
-def results(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def active_enrolments(state: SandboxState) -> set[str]:
-    return {e.issueId for e in state.enrolments.values() if e.issuedStatus == "ACTIVE"}
-
-
-def active_earns(state: SandboxState) -> set[str]:
-    return {e.earnedBadgeId for e in state.earns.values() if e.isActive}
-
-
-def assert_revoked_really_are(
-    rows: list[dict[str, str]], before: SandboxState, after: SandboxState
-) -> None:
-    """What the result calls revoked is gone from the server, and nothing else changed
-    except what `unconfirmed` rows may have done."""
-    claimed = {i for r in rows if r["status"] == "revoked" for i in r["issued_ids"].split(";") if i}
-    maybe = {r["issueId"] or r["earnedBadgeId"] for r in rows if r["status"] == "unconfirmed"}
-    maybe_customers = {
-        (r["badgeMetaId"], r["customerId"]) for r in rows if r["status"] == "unconfirmed"
-    }
-    for issue_id in claimed:
-        enrolment = after.enrolments.get(issue_id)
-        earn = after.earns.get(issue_id)
-        assert (enrolment and enrolment.issuedStatus == "REVOKED") or (
-            earn and not earn.isActive
-        ), issue_id
-    gone = (active_enrolments(before) - active_enrolments(after)) | (
-        active_earns(before) - active_earns(after)
-    )
-    for thing in gone - claimed - maybe:
-        enrolment = after.enrolments.get(thing)
-        assert enrolment is not None
-        assert (enrolment.badgeMetaId, enrolment.customerId) in maybe_customers, thing
 
 
 def test_the_sample_shows_every_outcome_and_the_server_agrees(tmp_path):

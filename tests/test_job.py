@@ -327,13 +327,6 @@ def test_max_errors_counts_every_row_sent_and_not_revoked(write_csv, tmp_path, a
     assert [r["status"] for r in rows] == [status, status] + ["not_attempted"] * 3
 
 
-def test_a_percentage_of_max_errors_counts_from_100_rows():
-    limit = ErrorLimit.parse("5%")
-    assert not limit.exceeded(errors=99, answered=99)  # too few rows to tell a share
-    assert limit.exceeded(errors=5, answered=100)
-    assert not limit.exceeded(errors=4, answered=100)
-
-
 def test_a_row_whose_answer_is_lost_twice_is_still_settled_by_read_back(write_csv, tmp_path):
     """Lost, read back (still active), sent again, lost again (but applied this time): the
     second read-back settles it, it is not left unconfirmed."""

@@ -19,7 +19,7 @@ import pytest
 from batch_revoke.journal import in_use
 from batch_revoke.sandbox import SandboxConfig, SandboxState, running_sandbox
 from batch_revoke.sandbox.server import RunningSandbox
-from tests.test_e2e import ROOT, cli_env, wait_for
+from tests.conftest import ROOT, cli_env, wait_for
 
 pytestmark = pytest.mark.e2e
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -13,22 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e import SAMPLE, cli_env, sandbox, start_cli, wait_for
+from tests.conftest import SAMPLE, catches, cli_env, sandbox, start_cli, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc"),
 ]
-
-
-def catches(pid: int, signum: int) -> bool:
-    """The process has a handler of its own for `signum` (Linux: SigCgt in /proc)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    (mask,) = [line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")]
-    return bool(int(mask, 16) >> (signum - 1) & 1)
 
 
 def has_open(pid: int, path: Path) -> bool:

@@ -18,7 +18,7 @@ from batch_revoke.job import ErrorLimit, RunConfig, run_job
 from batch_revoke.journal import input_copy_path
 from batch_revoke.model import ExitStatus, IdentifierType, Record, RowOutcome
 from batch_revoke.spreadsheet import cell_text, date_text
-from tests.test_cli import invoke, read_rows
+from tests.conftest import invoke, read_rows
 
 BADGE = "670371e39235f02fd5d71cbd"
 

@@ -119,8 +119,7 @@ def test_the_installed_package_is_typed_and_exports_its_api(installed, tmp_path)
 def test_the_installed_command_holds_a_sigterm_that_comes_while_it_starts(installed, tmp_path):
     """The console script guards its first instant too: a SIGTERM while Python imports the
     tool (about a second) is one line and exit 3, not a death with status 143."""
-    from tests.test_e2e import wait_for
-    from tests.test_signals import catches
+    from tests.conftest import catches, wait_for
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAP_", "PYTHON"))}
     process = subprocess.Popen(
