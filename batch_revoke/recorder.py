@@ -13,6 +13,7 @@ from batch_revoke.config import ErrorLimit
 from batch_revoke.errors import StorageError
 from batch_revoke.journal import (
     Journal,
+    Moment,
 )
 from batch_revoke.model import (
     Batch,
@@ -77,7 +78,7 @@ class RunRecorder:
             outcomes = [
                 sent_blind(o, rows[o.row]) if self.blind.pop(o.row, False) else o for o in outcomes
             ]
-        if not self._safely(self.journal.answered, batch, outcomes, self.counts()):
+        if not self._safely(self.journal.answered, batch, outcomes, self.counts(), self.moment()):
             return
         for outcome in outcomes:
             if outcome.status is Status.UNCONFIRMED:
@@ -111,6 +112,20 @@ class RunRecorder:
         }
         return {key: self.earlier.get(key, 0) + value for key, value in now.items()}
 
+    def moment(self) -> Moment:
+        """This session's calls and pace, for the run over time."""
+        sender, pacer = self.sender, self.pacer
+        return Moment(
+            http_calls=sender.http_calls if sender else 0,
+            retries=sender.retries if sender else 0,
+            throttled=pacer.throttled_calls if pacer else 0,
+            read_backs=self.read_backs,
+            pauses=pacer.pauses if pacer else 0,
+            paused_seconds=pacer.paused_seconds if pacer else 0.0,
+            pace=pacer.pace if pacer else None,
+            window=pacer.period if pacer else None,
+        )
+
     def kept(self, outcome: RowOutcome) -> None:
         """An earlier session's outcome that stands."""
         self.rows_done += 1
@@ -118,7 +133,7 @@ class RunRecorder:
 
     def record(self, outcomes: Iterable[RowOutcome]) -> None:
         listed = list(outcomes)
-        if self._safely(self.journal.record, listed):
+        if self._safely(self.journal.record, listed, self.moment()):
             self._count(listed)
 
     def _count(self, outcomes: list[RowOutcome]) -> None:
