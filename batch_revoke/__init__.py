@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from batch_revoke.client import BasicCredentials, OAuthCredentials
     from batch_revoke.config import ErrorLimit, RunConfig
     from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError
+    from batch_revoke.html_report import write_report
     from batch_revoke.job import run_job, run_job_async
     from batch_revoke.model import ExitStatus, Status
     from batch_revoke.pacing import RateLimit
@@ -38,6 +39,7 @@ _HOMES = {
     "ExitStatus": "model",
     "Status": "model",
     "RateLimit": "pacing",
+    "write_report": "html_report",
 }
 
 
@@ -64,4 +66,5 @@ __all__ = [
     "StorageError",
     "run_job",
     "run_job_async",
+    "write_report",
 ]

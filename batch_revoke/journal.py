@@ -64,6 +64,45 @@ CREATE TABLE IF NOT EXISTS pending (
 CREATE INDEX IF NOT EXISTS pending_request ON pending (request);
 """
 
+# The run over time, for the HTML report: added after format 2 without changing it, so a
+# journal written before has neither table (its report says its timings are unavailable) and
+# a resume of it adds them (IF NOT EXISTS). Written in the commits that record outcomes: no
+# fsync of their own. Counts are the session's own, from 0 when it began.
+_TIMELINE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started REAL NOT NULL        -- wall-clock seconds: a new run, or a resume
+);
+CREATE TABLE IF NOT EXISTS timeline (
+    at REAL NOT NULL,            -- wall-clock seconds when these outcomes were recorded
+    session INTEGER NOT NULL,
+    revoked INTEGER NOT NULL,    -- rows of these outcomes revoked
+    not_revoked INTEGER NOT NULL, -- rows of these outcomes answered but not revoked
+    http_calls INTEGER NOT NULL, -- the rest: the session's totals so far
+    retries INTEGER NOT NULL,
+    throttled INTEGER NOT NULL,
+    read_backs INTEGER NOT NULL,
+    pauses INTEGER NOT NULL,
+    paused_seconds REAL NOT NULL,
+    pace INTEGER,                -- calls per `window` seconds the run kept to; NULL: none
+    window REAL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """Where a session stands when outcomes are recorded: its calls so far and its pace."""
+
+    http_calls: int = 0
+    retries: int = 0
+    throttled: int = 0
+    read_backs: int = 0
+    pauses: int = 0
+    paused_seconds: float = 0.0
+    pace: int | None = None  # calls per `window` seconds; None: no pace needed
+    window: float | None = None
+
 
 def journal_path(output: Path) -> Path:
     return output.with_name(output.name + JOURNAL_SUFFIX)
@@ -164,6 +203,7 @@ class Journal:
         self.path = path
         self._lock = lock  # an flock on the journal file: one run at a time
         self._requests: dict[int, int] = {}  # batch number -> request id, this process only
+        self._session: int | None = None  # this process's row of `sessions`
 
     # --- opening -----------------------------------------------------------------------
 
@@ -176,7 +216,8 @@ class Journal:
             journal = cls(_connect(path), path, lock)
             journal._db.executescript(
                 "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS requests; "
-                "DROP TABLE IF EXISTS outcomes; DROP TABLE IF EXISTS pending;"
+                "DROP TABLE IF EXISTS outcomes; DROP TABLE IF EXISTS pending; "
+                "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS timeline;"
             )
         except sqlite3.OperationalError as exc:  # disk full, I/O error
             os.close(lock)
@@ -220,6 +261,11 @@ class Journal:
         problem = stored.mismatch(identity, path)
         if problem is not None:
             raise problem
+        try:
+            journal._begin_session()
+        except BaseException:
+            journal.close()
+            raise
         return journal
 
     def _create(self, identity: JournalIdentity) -> None:
@@ -237,6 +283,17 @@ class Journal:
                     "created": str(time.time()),
                 }
             )
+        self._begin_session()
+
+    def _begin_session(self) -> None:
+        """This process's session of the run: a new run, or a resume."""
+        try:
+            self._db.executescript(_TIMELINE_SCHEMA)
+        except sqlite3.OperationalError as exc:  # disk full, I/O error
+            raise StorageError(self.path or Path(":memory:"), str(exc)) from exc
+        with self._write():
+            cursor = self._db.execute("INSERT INTO sessions (started) VALUES (?)", (time.time(),))
+        self._session = cursor.lastrowid
 
     def _upgrade(self) -> None:
         """A journal of the previous format: its unanswered requests' rows, less those
@@ -324,28 +381,59 @@ class Journal:
                 )
 
     def answered(
-        self, batch: Batch, outcomes: Iterable[RowOutcome], counts: dict[str, int] | None = None
+        self,
+        batch: Batch,
+        outcomes: Iterable[RowOutcome],
+        counts: dict[str, int] | None = None,
+        moment: Moment | None = None,
     ) -> None:
         """The request's outcomes; with `counts`, the run's calls so far (`counts()`), kept in
-        the same commit so a resume after a kill -9 counts the whole run."""
+        the same commit so a resume after a kill -9 counts the whole run; with `moment`, a
+        point of the run over time."""
+        listed = list(outcomes)
         with self._write():
             self._close_request(batch)
-            self._put(outcomes)
+            self._put(listed)
             if counts is not None:
                 self._set_many({"counts": json.dumps(counts, sort_keys=True)})
+            self._mark(listed, moment)
 
     def abandoned(self, batch: Batch) -> None:
         """Stopped before anything could have been applied: its rows are simply not sent."""
         with self._write():
             self._close_request(batch)
 
-    def record(self, outcomes: Iterable[RowOutcome]) -> None:
+    def record(self, outcomes: Iterable[RowOutcome], moment: Moment | None = None) -> None:
         """Outcomes decided without a request of their own (invalid, duplicate, read-back):
         the latest word on their rows, which are no longer pending."""
         listed = list(outcomes)
         with self._write():
             self._put(listed)
             self._db.executemany("DELETE FROM pending WHERE row = ?", [(o.row,) for o in listed])
+            self._mark(listed, moment)
+
+    def _mark(self, outcomes: list[RowOutcome], moment: Moment | None) -> None:
+        if moment is None or self._session is None:
+            return
+        revoked = sum(o.status is Status.REVOKED for o in outcomes)
+        answered = sum(o.status in (Status.FAILED, Status.UNCONFIRMED) for o in outcomes)
+        self._db.execute(
+            "INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                time.time(),
+                self._session,
+                revoked,
+                answered,
+                moment.http_calls,
+                moment.retries,
+                moment.throttled,
+                moment.read_backs,
+                moment.pauses,
+                moment.paused_seconds,
+                moment.pace,
+                moment.window,
+            ),
+        )
 
     def _close_request(self, batch: Batch) -> None:
         request = self._requests.pop(batch.number, None)

@@ -119,6 +119,8 @@ class Pacer:
         self.throttled_calls = 0
         self.stray_429s = 0  # 429s that other calls' answers showed were not the limit
         self.throttled_since: float | None = None  # start of the current run of 429s
+        self.pauses = 0  # times every call was stopped (a spent window, a Retry-After)
+        self.paused_seconds = 0.0  # how long those pauses were set to last, together
         # Latency jitter between our start and the server's count: 0.25 s + 1% on a minute.
         self.margin = min(0.25, self.period / 10) + 0.01 * self.period
         self._hold = min(0.25, self.period / 240)  # a suspect 429's pause before a probe
@@ -277,6 +279,10 @@ class Pacer:
         self._pause(now + self._until_reset(), "until the window resets")
 
     def _pause(self, until: float, why: str) -> None:
+        now = self._clock()
+        if until > now >= self._paused_until:
+            self.pauses += 1
+        self.paused_seconds += max(0.0, until - max(now, self._paused_until))
         if until > self._paused_until + 1.0:
             log.info("429: every request pauses %s; %s", why, self.describe())
         self._paused_until = max(self._paused_until, until)

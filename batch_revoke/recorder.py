@@ -13,6 +13,7 @@ from batch_revoke.config import ErrorLimit
 from batch_revoke.errors import StorageError
 from batch_revoke.journal import (
     Journal,
+    Moment,
 )
 from batch_revoke.model import (
     Batch,
@@ -75,7 +76,8 @@ class RunRecorder:
             outcomes = [self._raced(rows[o.row], o) for o in outcomes]
         if self._blind:
             outcomes = [self._unblinded(o, rows[o.row]) for o in outcomes]
-        if not self._to_journal(self.journal.answered, batch, outcomes, self.counts()):
+        moment = self.moment()
+        if not self._to_journal(self.journal.answered, batch, outcomes, self.counts(), moment):
             return
         for outcome in outcomes:
             if outcome.status is Status.UNCONFIRMED:
@@ -141,6 +143,20 @@ class RunRecorder:
         }
         return {key: self.earlier.get(key, 0) + value for key, value in now.items()}
 
+    def moment(self) -> Moment:
+        """This session's calls and pace, for the run over time."""
+        sender, pacer = self.sender, self.pacer
+        return Moment(
+            http_calls=sender.http_calls if sender else 0,
+            retries=sender.retries if sender else 0,
+            throttled=pacer.throttled_calls if pacer else 0,
+            read_backs=self.read_backs,
+            pauses=pacer.pauses if pacer else 0,
+            paused_seconds=pacer.paused_seconds if pacer else 0.0,
+            pace=pacer.pace if pacer else None,
+            window=pacer.period if pacer else None,
+        )
+
     def kept(self, outcome: RowOutcome) -> None:
         """An earlier session's outcome that stands."""
         self.rows_done += 1
@@ -148,7 +164,7 @@ class RunRecorder:
 
     def record(self, outcomes: Iterable[RowOutcome]) -> None:
         listed = list(outcomes)
-        if self._to_journal(self.journal.record, listed):
+        if self._to_journal(self.journal.record, listed, self.moment()):
             self._count(listed)
 
     def _count(self, outcomes: list[RowOutcome]) -> None:

@@ -226,11 +226,11 @@ def test_a_journal_that_fails_unexpectedly_stops_the_run_resumably(
     answered = Journal.answered
     calls = []
 
-    def failing(self, batch, outcomes, counts=None):
+    def failing(self, batch, outcomes, *rest):
         calls.append(batch.number)
         if len(calls) == 2:
             raise RuntimeError("database is odd")
-        answered(self, batch, outcomes, counts)
+        answered(self, batch, outcomes, *rest)
 
     monkeypatch.setattr(Journal, "answered", failing)
     path = write_csv(FIVE)

@@ -189,3 +189,31 @@ def test_a_row_sent_twice_was_last_sent_by_its_latest_request(tmp_path, monkeypa
     journal.sending(customers_batch("1", "2"))
     journal.sending(Batch(2, Mode.CUSTOMERS, "B1", (Row(2, "B1", "2"),)))
     assert journal.last_sent([1, 2]) == {1: 1000.0, 2: 2000.0}
+
+
+def test_the_run_over_time_is_kept_per_session_in_the_commits_of_outcomes(tmp_path):
+    import sqlite3
+
+    from batch_revoke.journal import Moment
+
+    path = tmp_path / "out.csv.journal"
+    journal = Journal.create(path, IDENTITY)
+    batch = customers_batch("1", "2")
+    journal.sending(batch)
+    moment = Moment(http_calls=3, retries=1, throttled=1, pauses=1, paused_seconds=2.5, pace=8)
+    journal.answered(
+        batch, [outcome(1, Status.REVOKED), outcome(2, Status.FAILED, "404")], None, moment
+    )
+    journal.record([outcome(3, Status.INVALID, "missing_value")])  # no moment: no point
+    journal.close()
+    Journal.resume(path, IDENTITY).close()
+    db = sqlite3.connect(path)
+    assert [n for (n,) in db.execute("SELECT id FROM sessions")] == [1, 2]
+    points = db.execute("SELECT session, revoked, not_revoked, http_calls, pace FROM timeline")
+    assert points.fetchall() == [(1, 1, 1, 3, 8)]
+    db.close()
+    Journal.create(path, IDENTITY).close()  # --overwrite starts the timeline afresh
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT COUNT(*) FROM timeline").fetchone() == (0,)
+    assert db.execute("SELECT COUNT(*) FROM sessions").fetchone() == (1,)
+    db.close()

@@ -102,6 +102,7 @@ def test_the_installed_package_is_typed_and_exports_its_api(installed, tmp_path)
         "import importlib.resources as r, batch_revoke as b;"
         "assert r.files('batch_revoke').joinpath('py.typed').is_file();"
         "assert r.files('batch_revoke').joinpath('samples/badges.csv').is_file();"
+        "assert r.files('batch_revoke').joinpath('templates/report.html.j2').is_file();"
         "print(b.RunConfig.__name__, b.run_job.__name__, b.run_job_async.__name__)"
     )
     done = subprocess.run(
