@@ -148,7 +148,8 @@ def test_an_answer_closes_its_request_and_unknown_rows_wait_for_a_read_back(jour
 def test_the_answer_keeps_the_runs_call_counts_for_a_resume(journal):
     journal.set_meta(counts=json.dumps({"http_calls": 5, "retries": 2, "read_backs": 1}))
     run = recorder(journal)
-    run.attach(SimpleNamespace(http_calls=3, retries=1, pacer=SimpleNamespace(throttled_calls=4)))
+    pacer = SimpleNamespace(throttled_calls=4, pauses=0, paused_seconds=0.0, pace=None, period=60)
+    run.attach(SimpleNamespace(http_calls=3, retries=1, pacer=pacer))
     run.read_back(ReadBack(), calls=2)
     assert run.counts() == {"http_calls": 8, "retries": 3, "read_backs": 3, "throttled": 4}
     batch = Batch(1, Mode.CUSTOMERS, "B", (Row(1, "B", "1"),))
@@ -225,7 +226,7 @@ def test_an_abandoned_request_leaves_its_rows_without_an_outcome(journal):
 def test_a_journal_write_that_fails_stops_the_run_and_counts_nothing(journal, monkeypatch):
     run = recorder(journal)
 
-    def full(outcomes):
+    def full(outcomes, *_):
         raise StorageError(journal.path, "No space left on device")
 
     monkeypatch.setattr(journal, "record", full)
