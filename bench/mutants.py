@@ -435,9 +435,9 @@ MUTANTS = [
     m(
         "chunker-3",
         "chunker.py",
-        "8 <= len(digits) <= 15",
-        "8 <= len(digits) < 15",
-        "15-digit mobiles refused",
+        "if isinstance(number, NotAMobile) or _possible(number) != ValidationResult.IS_POSSIBLE:",
+        "if isinstance(number, NotAMobile):",
+        "mobiles of no mobile's length in their country accepted",
     ),
     m(
         "chunker-4",

@@ -49,7 +49,7 @@ def generate(rows: int, folder: Path, seed: int = 7, state: bool = True) -> tupl
         )
         for n in range(rows):
             badge, customer = rng.choice(badges), str(100_000_000 + n)
-            hold("customers", {"customerId": customer, "mobile": f"91{customer}"})
+            hold("customers", {"customerId": customer, "mobile": f"919{customer}"})
             kind = rng.random()
             if kind < 0.7:
                 issue = f"{0x5B00000000 + n:024x}"
@@ -72,7 +72,7 @@ def generate(rows: int, folder: Path, seed: int = 7, state: bool = True) -> tupl
                 out.writerow(
                     [
                         badge,
-                        f"91{customer}" if mobile else customer,
+                        f"919{customer}" if mobile else customer,
                         "",
                         earned,
                         "mobile" if mobile else "",

@@ -444,11 +444,11 @@ def mobile_earns(folder: Path, rows: int) -> tuple[Path, dict]:
     lines = ["badgeMetaId,customerId,earnedBadgeId,identifierType"]
     for n in range(rows):
         customer = str(700_000 + n)
-        state["customers"].append({"customerId": customer, "mobile": f"9199{customer}"})
+        state["customers"].append({"customerId": customer, "mobile": f"919900{customer}"})
         state["earns"].append(
             {"earnedBadgeId": f"E{n}", "badgeMetaId": "B", "customerId": customer}
         )
-        lines.append(f"B,9199{customer},E{n},mobile")
+        lines.append(f"B,919900{customer},E{n},mobile")
     path = folder / "mobiles.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path, state

@@ -1,11 +1,13 @@
-"""Faults on demand: which revoke request gets which misbehaviour.
+"""Faults on demand: which call gets which misbehaviour.
 
 A fault spec is KIND[:WHEN]:
     KIND  429 | 500 | 502 | 503 | 504 | 521 | drop | apply-drop | slow | non-json
-    WHEN  P%        that share of revoke requests, drawn with the seed (e.g. 5%)
-          #N[,M..]  those revoke requests, counted from 1 in arrival order (e.g. #1,#3 or #1,3)
-          omitted   every revoke request
-Only the two revoke endpoints are faulted and counted; the first matching spec wins.
+    WHEN  P%        that share of calls, drawn with the seed (e.g. 5%)
+          #N[,M..]  those calls, counted from 1 in arrival order (e.g. #1,#3 or #1,3)
+          omitted   every call
+The calls faulted and counted (in one sequence) are the two revoke endpoints and the customer
+lookup; the first matching spec wins. A lookup changes nothing, so `apply-drop` and `slow` on
+it are a dropped and a late answer.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ class FaultKind(StrEnum):
     ERROR_504 = "504"
     BUSY_521 = "521"  # "multiple actions running for the same customer; retry"
     DROP = "drop"  # close the connection without doing anything
-    APPLY_DROP = "apply-drop"  # carry out the revocation, then close without answering
-    SLOW = "slow"  # carry out the revocation, answer after --slow-seconds
+    APPLY_DROP = "apply-drop"  # carry out the call, then close without answering
+    SLOW = "slow"  # carry out the call, answer after --slow-seconds
     NON_JSON = "non-json"  # an HTML error page with status 200, nothing done
 
     @property
@@ -37,7 +39,7 @@ class FaultKind(StrEnum):
 
     @property
     def applies(self) -> bool:
-        """Whether the revocation is carried out before the fault shows."""
+        """Whether the call is carried out before the fault shows."""
         return self in (FaultKind.APPLY_DROP, FaultKind.SLOW)
 
 

@@ -35,8 +35,9 @@ TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
 ISSUE_BULK_PATH = "/api_gateway/v1/badges/badgeMeta/customer/issueBulk"
 EARN_PATH = "/api_gateway/v1/badges/customer/earn"
 READ_BACK_PATH = "/api_gateway/v1/badges/management/{customerId}/badge/{badgeMetaId}"
+LOOKUP_PATH = "/v2/customers/lookup/customerDetails"  # ?source=&identifierName=&identifierValue=
 STATE_PATH = "/_sandbox/state"  # the sandbox's own: dump (GET) the state, for tests and people
-REQUESTS_PATH = "/_sandbox/requests"  # the sandbox's own: every revoke request received
+REQUESTS_PATH = "/_sandbox/requests"  # the sandbox's own: every revoke and lookup received
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,20 +54,22 @@ class SandboxConfig:
     slow_seconds: float = 60.0  # how late a `slow` fault answers
     token_ttl: int = 300
     seed: int = 0
-    # Every revoke request as it arrives, for tests and people checking what was sent.
+    # Every revoke request and customer lookup as it arrives, for tests and people checking
+    # what was sent.
     requests: list[LoggedRequest] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class LoggedRequest:
-    number: int  # revoke requests counted from 1, as --fault #N counts them
+    number: int  # revokes and lookups counted from 1 in one sequence, as --fault #N counts them
     path: str
     body: Any
     identifier: str | None
     fault: FaultKind | None
-    applied: bool  # the revocation was carried out (no fault, or a fault that applies first)
+    applied: bool  # the call was carried out (no fault, or a fault that applies first)
     at: float = 0.0  # time.monotonic() on arrival
     throttled: bool = False  # answered 429 by --sandbox-rate-limit, never reached the API
+    query: dict[str, str] = field(default_factory=dict)  # a lookup's parameters
 
 
 class _Sandbox:
@@ -133,18 +136,23 @@ class _Sandbox:
         return _json(200, {"data": {"accessToken": token, "ttlSeconds": self.config.token_ttl}})
 
     async def revoke_issue(self, request: web.Request) -> web.StreamResponse:
-        return await self._revoke(request, lambda body: self.state.revoke_issue(body))
+        return await self._faulted(request, lambda body: self.state.revoke_issue(body))
 
     async def revoke_earn(self, request: web.Request) -> web.StreamResponse:
         identifier = request.headers.get(IDENTIFIER_HEADER)
-        return await self._revoke(request, lambda body: self.state.revoke_earn(body, identifier))
+        return await self._faulted(request, lambda body: self.state.revoke_earn(body, identifier))
 
-    async def _revoke(
+    async def lookup(self, request: web.Request) -> web.StreamResponse:
+        query = dict(request.query)
+        return await self._faulted(request, lambda _: self.state.lookup(query))
+
+    async def _faulted(
         self, request: web.Request, operation: Callable[[Any], Reply]
     ) -> web.StreamResponse:
+        """A call the faults apply to (the revokes and the lookup), logged as it arrives."""
         fault = self.config.faults.next_fault()
         number = self.config.faults.count
-        body = await _body(request)
+        body = await _body(request) if request.method == "POST" else None
         self.config.requests.append(
             LoggedRequest(
                 number,
@@ -154,6 +162,7 @@ class _Sandbox:
                 fault,
                 fault is None or fault.applies,
                 time.monotonic(),
+                query=dict(request.query),
             )
         )
         if fault is None or fault.applies:
@@ -220,7 +229,17 @@ class _Sandbox:
         limit = self.config.rate_limit
         if limit is not None and self.throttled(caller):
             self.config.requests.append(
-                LoggedRequest(0, request.path, None, None, None, False, time.monotonic(), True)
+                LoggedRequest(
+                    0,
+                    request.path,
+                    None,
+                    None,
+                    None,
+                    False,
+                    time.monotonic(),
+                    True,
+                    dict(request.query),
+                )
             )
             error = envelope(errors=[(429, "Rate limit exceeded")])
             headers = {}
@@ -239,6 +258,7 @@ def make_app(config: SandboxConfig) -> web.Application:
     app.router.add_post(ISSUE_BULK_PATH, sandbox.issue_bulk)
     app.router.add_post(EARN_PATH, sandbox.earn)
     app.router.add_get(READ_BACK_PATH, sandbox.read_back)
+    app.router.add_get(LOOKUP_PATH, sandbox.lookup)
     app.router.add_get(STATE_PATH, sandbox.dump)
     app.router.add_get(REQUESTS_PATH, sandbox.logged)
     return app
@@ -274,7 +294,7 @@ class DemoLogin:
 class RunningSandbox:
     base_url: str
     credentials: DemoLogin
-    requests: list[LoggedRequest] = field(default_factory=list)  # live: revoke requests so far
+    requests: list[LoggedRequest] = field(default_factory=list)  # live: revokes, lookups so far
 
 
 def demo_credentials(state: SandboxState) -> DemoLogin:
