@@ -98,6 +98,7 @@ class RunConfig:
     auto_resume: bool = False
     output_dir: Path = DEFAULT_FOLDER  # where default-named result files go
     cluster: str = ""  # a documented host by name (CLUSTERS), instead of base_url
+    report: Path | None = None  # the HTML report of the run, written when it ends
 
     @property
     def shown_input(self) -> Path:

@@ -59,7 +59,7 @@ class ReadBack:
     read: int = 0  # rows really read back
 
 
-async def verify(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
+async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
     """Read back every row (one call per customer and badge): settled outcomes, and the rows
     shown not applied, to be sent again. Rows left when a stop is requested are in none."""
     found = ReadBack()
