@@ -11,10 +11,8 @@ from batch_revoke.answers import not_present, raced, sent_blind
 from batch_revoke.chunker import Planner
 from batch_revoke.config import ErrorLimit
 from batch_revoke.errors import StorageError
-from batch_revoke.journal import (
-    Journal,
-    Moment,
-)
+from batch_revoke.journal import Journal
+from batch_revoke.journal_db import Moment
 from batch_revoke.model import (
     Batch,
     Mode,

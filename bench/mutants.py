@@ -434,7 +434,7 @@ MUTANTS = [
     ),
     m(
         "chunker-3",
-        "chunker.py",
+        "identifiers.py",
         "if isinstance(number, NotAMobile) or _possible(number) != ValidationResult.IS_POSSIBLE:",
         "if isinstance(number, NotAMobile):",
         "mobiles of no mobile's length in their country accepted",
