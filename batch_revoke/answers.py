@@ -3,7 +3,7 @@ so every documented answer is a table-driven test. The one place that decides me
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -395,3 +395,33 @@ def not_read_back(row: Row, previous: RowOutcome | None) -> RowOutcome | None:
     if "--no-verify" in previous.error_message:
         return None
     return replace(previous, error_message=f"{previous.error_message}; {NOT_READ_BACK}")
+
+
+def as_the_run_left_them(
+    rows: Iterable[int],
+    recorded: Iterable[RowOutcome],
+    in_flight: Container[int],
+    not_sent: str,
+) -> Iterator[RowOutcome]:
+    """Each row's outcome when the run ended, in row order: the journal's (`recorded`, in row
+    order), or for a row in flight when the run stopped `unconfirmed` (its request may have
+    been applied, whatever an earlier unsettled attempt said), or for a row never sent
+    `not_attempted` with the reason `not_sent`. Outcomes of rows past `rows` are left out."""
+    pending = iter(recorded)
+    upcoming = next(pending, None)
+    for row in rows:
+        outcome = None
+        while upcoming is not None and upcoming.row < row:
+            upcoming = next(pending, None)
+        if upcoming is not None and upcoming.row == row:
+            outcome, upcoming = upcoming, next(pending, None)
+        if row in in_flight and (outcome is None or not outcome.settled):
+            outcome = stopped_in_flight(
+                row,
+                outcome.endpoint if outcome else None,
+                "it may or may not have been revoked; --resume settles it (reads it back, or "
+                "sends it again when the read-back cannot take its customer)",
+            )
+        elif outcome is None:
+            outcome = RowOutcome(row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent)
+        yield outcome

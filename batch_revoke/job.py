@@ -15,7 +15,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from batch_revoke.answers import as_the_run_left_them
 from batch_revoke.client import BasicCredentials
 from batch_revoke.config import ErrorLimit, RunConfig
 from batch_revoke.dryrun import dry_run
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError
 from batch_revoke.interrupts import Finishing, raising_interrupts
 from batch_revoke.journal import Journal, JournalIdentity, input_copy_path
-from batch_revoke.model import Record, Tally
+from batch_revoke.model import Tally
 from batch_revoke.outputs import open_copied_run, open_outputs
 from batch_revoke.pacing import Sleep
 from batch_revoke.plan import Plan, planner_for
@@ -251,53 +252,69 @@ def _write_result_file(
     marked INCOMPLETE. `finished`: the run had finished before; its complete file is only
     replaced whole, so an interrupt leaves it as it was, and the run stays finished."""
     reason = f"not sent: {report.aborted or 'the run ended before it was sent'}"
-
-    def joined(records: Iterable[Record]) -> Iterator[tuple[Record, list[str]]]:
-        report.tally = Tally(
-            requests=report.tally.requests,
-            http_calls=report.tally.http_calls,
-            retries=report.tally.retries,
-            duplicates_pending=journal.duplicates_not_revoked(),
-        )
-        for record, outcome in join_outcomes(
-            records, journal.outcomes(), journal.in_flight(), reason
-        ):
-            report.tally.add(outcome)
-            yield record, result_cells(outcome)
-
     try:
         with finishing.writing():
             if journal.missing():
                 journal.restore()
                 log.warning("the journal was gone from its folder: restored at %s", journal.path)
+            joined = join_outcomes(
+                source.just_records(), journal.outcomes(), journal.in_flight(), reason
+            )
             write_results(
                 report.output_path,
                 source.columns,
-                joined(source.just_records()),
+                ((record, result_cells(outcome)) for record, outcome in joined),
                 excel=excel,
             )
     except (KeyboardInterrupt, Exception) as exc:
         if finished and isinstance(exc, KeyboardInterrupt):
             log.warning("interrupted: %s stays as it was, complete", report.output_path)
-            for _ in joined(Record(row, ()) for row in range(1, source.records + 1)):
-                pass  # the counts, from the journal
-            return
-        report.incomplete = True
-        if isinstance(exc, KeyboardInterrupt):
-            report.aborted = report.aborted or "interrupted while writing the result file"
-        elif isinstance(exc, StorageError | InputError):
-            report.aborted = report.aborted or str(exc)
         else:
-            log.debug("writing the result file failed", exc_info=exc)
-            report.aborted = f"writing the result file went wrong: {describe(exc)}" + (
-                f" (after: {report.aborted})" if report.aborted else ""
-            )
-        if not isinstance(exc, StorageError | InputError):
-            with contextlib.suppress(StorageError):
-                # The run's own copy of its input, when it has one, finishes it surely.
-                copy = input_copy_path(report.output_path)
-                mark_incomplete(report.output_path, copy if source.path == copy else source.shown)
-        # The counts still tell what happened, from the journal, without the file.
-        with contextlib.suppress(Exception):
-            for _ in joined(Record(row, ()) for row in range(1, source.records + 1)):
-                pass
+            _left_incomplete(source, report, exc)
+    # The counts, once, from the journal: what the result file says, or would say.
+    with contextlib.suppress(StorageError, sqlite3.Error):
+        report.tally = _final_tally(journal, source.records, reason, report.tally)
+    past, first = journal.outcomes_past(source.records)
+    if past:
+        log.warning(
+            "the journal has outcomes for %d rows past the end of the input (from row %d): "
+            "the input changed during an earlier session; they are left out of the result "
+            "file and kept in the journal",
+            past,
+            first,
+        )
+
+
+def _final_tally(journal: Journal, rows: int, not_sent: str, calls: Tally) -> Tally:
+    tally = Tally(
+        requests=calls.requests,
+        http_calls=calls.http_calls,
+        retries=calls.retries,
+        duplicates_pending=journal.duplicates_not_revoked(),
+    )
+    outcomes = as_the_run_left_them(
+        range(1, rows + 1), journal.outcomes(), journal.in_flight(), not_sent
+    )
+    for outcome in outcomes:
+        tally.add(outcome)
+    return tally
+
+
+def _left_incomplete(source: Source, report: RunReport, exc: BaseException) -> None:
+    """The result file could not be written whole: the run is reported stopped, and the
+    file, marked INCOMPLETE, says how to finish it."""
+    report.incomplete = True
+    if isinstance(exc, KeyboardInterrupt):
+        report.aborted = report.aborted or "interrupted while writing the result file"
+    elif isinstance(exc, StorageError | InputError):
+        report.aborted = report.aborted or str(exc)
+    else:
+        log.debug("writing the result file failed", exc_info=exc)
+        report.aborted = f"writing the result file went wrong: {describe(exc)}" + (
+            f" (after: {report.aborted})" if report.aborted else ""
+        )
+    if not isinstance(exc, StorageError | InputError):
+        with contextlib.suppress(StorageError):
+            # The run's own copy of its input, when it has one, finishes it surely.
+            copy = input_copy_path(report.output_path)
+            mark_incomplete(report.output_path, copy if source.path == copy else source.shown)

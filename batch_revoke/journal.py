@@ -384,6 +384,13 @@ class Journal:
         query = "SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint ORDER BY endpoint"
         return {Endpoint(endpoint): count for endpoint, count in self._db.execute(query)}
 
+    def outcomes_past(self, rows: int) -> tuple[int, int | None]:
+        """How many recorded outcomes are of rows past `rows`, and the first of them: rows an
+        earlier session read from a longer (changed) input."""
+        query = "SELECT COUNT(*), MIN(row) FROM outcomes WHERE row > ?"
+        count, first = self._db.execute(query, (rows,)).fetchone()
+        return int(count), first
+
     def outcome(self, row: int) -> RowOutcome | None:
         values = self._db.execute("SELECT * FROM outcomes WHERE row = ?", (row,)).fetchone()
         return None if values is None else outcome_of(values)

@@ -1,5 +1,5 @@
-"""Input records + the journal's outcomes -> the result CSV, in input order; and the human
-summary."""
+"""Input records + the journal's outcomes -> the result CSV, in input order, written whole or
+not at all (a file marked INCOMPLETE says how to finish it)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from batch_revoke.answers import stopped_in_flight
+from batch_revoke.answers import as_the_run_left_them
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.model import ErrorCode, Record, RowOutcome, Status
+from batch_revoke.model import Record, RowOutcome
 
 log = logging.getLogger(__name__)
 
@@ -168,37 +168,10 @@ def join_outcomes(
     in_flight: Container[int],
     not_sent: str,
 ) -> Iterator[tuple[Record, RowOutcome]]:
-    """Each record with its outcome, in row order: the journal's (`recorded`, in row order),
-    or for a row in flight when the run stopped `unconfirmed`, or for a row never sent
-    `not_attempted` with the reason `not_sent`."""
-    pending = iter(recorded)
-    upcoming = next(pending, None)
-    for record in records:
-        outcome = None
-        if upcoming is not None and upcoming.row == record.row:
-            outcome, upcoming = upcoming, next(pending, None)
-        if record.row in in_flight and (outcome is None or not outcome.settled):
-            outcome = stopped_in_flight(
-                record.row,
-                outcome.endpoint if outcome else None,
-                "it may or may not have been revoked; --resume settles it (reads it back, or "
-                "sends it again when the read-back cannot take its customer)",
-            )
-        elif outcome is None:
-            outcome = RowOutcome(
-                record.row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent
-            )
-        yield record, outcome
-    if upcoming is not None:
-        # Rows an earlier session read from a longer (changed) input: not rows of this one.
-        past = 1 + sum(1 for _ in pending)
-        log.warning(
-            "the journal has outcomes for %d rows past the end of the input (from row %d): "
-            "the input changed during an earlier session; they are left out of the result "
-            "file and kept in the journal",
-            past,
-            upcoming.row,
-        )
+    """Each record with its outcome as the run left it (answers.as_the_run_left_them)."""
+    shown, numbered = itertools.tee(records)  # streamed: tee holds one record at a time
+    rows = (record.row for record in numbered)
+    return zip(shown, as_the_run_left_them(rows, recorded, in_flight, not_sent), strict=True)
 
 
 def _replace(path: Path, write: Callable[[TextIO], object]) -> None:

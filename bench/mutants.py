@@ -477,16 +477,16 @@ MUTANTS = [
     # --- writer.py: the result file -------------------------------------------------------
     m(
         "writer-1",
-        "writer.py",
-        "if record.row in in_flight and (outcome is None or not outcome.settled):",
-        "if record.row in in_flight and outcome is None:",
+        "answers.py",
+        "if row in in_flight and (outcome is None or not outcome.settled):",
+        "if row in in_flight and outcome is None:",
         "in-flight row shows its stale unsettled outcome",
     ),
     m(
         "writer-2",
-        "writer.py",
-        "                record.row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent",
-        "                record.row, Status.FAILED, None, ErrorCode.RUN_ABORTED, not_sent",
+        "answers.py",
+        "outcome = RowOutcome(row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent)",
+        "outcome = RowOutcome(row, Status.FAILED, None, ErrorCode.RUN_ABORTED, not_sent)",
         "rows never sent called failed",
     ),
     m(
