@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batch_revoke.chunker import region_code
 from batch_revoke.client import (
     CLUSTERS,
     NO_CREDENTIALS_FIX,
@@ -98,6 +99,8 @@ class RunConfig:
     auto_resume: bool = False
     output_dir: Path = DEFAULT_FOLDER  # where default-named result files go
     cluster: str = ""  # a documented host by name (CLUSTERS), instead of base_url
+    # The country of mobiles written without their country code (ISO 3166, e.g. "IN").
+    default_region: str | None = None
 
     @property
     def shown_input(self) -> Path:
@@ -131,6 +134,8 @@ class RunConfig:
             if parsed is None:
                 raise TypeError(f"RunConfig.identifier_type {self.identifier_type!r} is unknown")
             object.__setattr__(self, "identifier_type", parsed)
+        if self.default_region is not None:
+            object.__setattr__(self, "default_region", region_code(self.default_region))
 
     def check_options(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -181,6 +186,9 @@ class RunConfig:
             "host": self.host_label or self.base_url.rstrip("/"),
             "identifier_type": self.identifier_type.value,
             "batch_size": str(self.batch_size),
+            # It changes which customer a national mobile names. A journal written before
+            # the option has no such key, and is not asked to match it.
+            "default_region": self.default_region or "",
         }
 
 

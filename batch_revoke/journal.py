@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.model import Batch, Endpoint, RowOutcome, Status
+from batch_revoke.model import Batch, Endpoint, LookupAnswer, RowOutcome, Status
 
-FORMAT = "2"  # 2: pending rows, and whether their request may have been applied
+# 2: pending rows, and whether their request may have been applied; 3: customer lookups,
+# and the id each row was revoked as
+FORMAT = "3"
 JOURNAL_SUFFIX = ".journal"
 
 _SCHEMA = """
@@ -54,7 +56,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
     http_status INTEGER,
     attempts INTEGER NOT NULL,
     duplicate_of INTEGER,
-    settled INTEGER NOT NULL
+    settled INTEGER NOT NULL,
+    resolved_customer_id TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS pending (
     row INTEGER PRIMARY KEY,
@@ -62,6 +65,14 @@ CREATE TABLE IF NOT EXISTS pending (
     maybe_applied INTEGER NOT NULL  -- 0: every answer so far said nothing was done
 );
 CREATE INDEX IF NOT EXISTS pending_request ON pending (request);
+CREATE TABLE IF NOT EXISTS lookups (
+    key TEXT PRIMARY KEY,        -- identifier type and identifier_key: one per customer
+    customer_id TEXT NOT NULL,   -- '' when the API gave none (not found, fraud)
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    http_status INTEGER,
+    at REAL NOT NULL
+);
 """
 
 # The run over time, for the HTML report: added after format 2 without changing it, so a
@@ -217,7 +228,8 @@ class Journal:
             journal._db.executescript(
                 "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS requests; "
                 "DROP TABLE IF EXISTS outcomes; DROP TABLE IF EXISTS pending; "
-                "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS timeline;"
+                "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS timeline; "
+                "DROP TABLE IF EXISTS lookups;"
             )
         except sqlite3.OperationalError as exc:  # disk full, I/O error
             os.close(lock)
@@ -296,8 +308,22 @@ class Journal:
         self._session = cursor.lastrowid
 
     def _upgrade(self) -> None:
-        """A journal of the previous format: its unanswered requests' rows, less those
-        settled since, are pending and may have been applied (what that format meant)."""
+        """A journal of an earlier format, brought to this one: format 1's unanswered
+        requests' rows, less those settled since, are pending and may have been applied
+        (what that format meant); format 2 gains the lookups and the resolved ids."""
+        self._upgrade_1()
+        if self.meta().get("format") != "2":
+            return
+        columns = {name for _, name, *_ in self._db.execute("PRAGMA table_info(outcomes)")}
+        with self._write():
+            if "resolved_customer_id" not in columns:
+                self._db.execute(
+                    "ALTER TABLE outcomes ADD COLUMN resolved_customer_id TEXT NOT NULL DEFAULT ''"
+                )
+            self._set_many({"format": FORMAT})
+        self._db.executescript(_SCHEMA)  # IF NOT EXISTS: adds the lookups table
+
+    def _upgrade_1(self) -> None:
         if self.meta().get("format") != "1":
             return
         self._db.executescript(_SCHEMA)  # IF NOT EXISTS: adds the pending table
@@ -309,7 +335,7 @@ class Journal:
                 "INSERT OR REPLACE INTO pending VALUES (?, ?, 1)",
                 [(row, request) for row, request in pending.items() if row not in settled],
             )
-            self._set_many({"format": FORMAT})
+            self._set_many({"format": "2"})
 
     def identity(self) -> JournalIdentity:
         meta = self.meta()
@@ -443,7 +469,9 @@ class Journal:
 
     def _put(self, outcomes: Iterable[RowOutcome]) -> None:
         self._db.executemany(
-            "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO outcomes (row, status, endpoint, error_code, error_message, "
+            "issued_ids, http_status, attempts, duplicate_of, settled, resolved_customer_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     o.row,
@@ -456,12 +484,44 @@ class Journal:
                     o.attempts,
                     o.duplicate_of,
                     int(o.settled),
+                    o.resolved_customer_id,
                 )
                 for o in outcomes
             ),
         )
 
+    def looked_up(self, key: str, answer: LookupAnswer) -> None:
+        """A customer lookup's definite answer, durable before any row is sent by it, so a
+        resume never asks again."""
+        with self._write():
+            self._db.execute(
+                "INSERT OR REPLACE INTO lookups VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    answer.customer_id,
+                    answer.code,
+                    answer.message,
+                    answer.http_status,
+                    time.time(),
+                ),
+            )
+
     # --- reading -----------------------------------------------------------------------
+
+    def lookups(self, keys: Iterable[str]) -> dict[str, LookupAnswer]:
+        """The recorded answers to lookups of these keys (those that have one)."""
+        wanted = list(keys)
+        found: dict[str, LookupAnswer] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            query = (
+                "SELECT key, customer_id, code, message, http_status FROM lookups "
+                f"WHERE key IN ({marks})"
+            )
+            for key, *answer in self._db.execute(query, part):
+                found[key] = LookupAnswer(*answer)
+        return found
 
     def outcomes(self) -> Iterator[RowOutcome]:
         """Every recorded outcome, in row order, streamed."""
@@ -615,7 +675,7 @@ def _lock(path: Path) -> int:
 
 
 def _outcome(values: tuple[Any, ...]) -> RowOutcome:
-    row, status, endpoint, code, message, ids, http_status, attempts, duplicate_of, _ = values
+    row, status, endpoint, code, message, ids, http_status, attempts, duplicate_of = values[:9]
     return RowOutcome(
         row,
         Status(status),
@@ -626,4 +686,5 @@ def _outcome(values: tuple[Any, ...]) -> RowOutcome:
         http_status,
         attempts,
         duplicate_of,
+        values[10] if len(values) > 10 else "",  # format 2 had no resolved ids
     )

@@ -177,7 +177,7 @@ def test_a_journal_of_the_previous_format_resumes_with_its_requests_in_flight(tm
     journal.close()
     again = Journal.resume(path, IDENTITY)
     assert set(again.in_flight()) == {1}
-    assert again.meta()["format"] == "2"
+    assert again.meta()["format"] == "3"
 
 
 def test_a_row_sent_twice_was_last_sent_by_its_latest_request(tmp_path, monkeypatch):
