@@ -13,10 +13,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Revoke the bundled sample against the embedded sandbox. Exit status 1 is expected:
-# the sample holds rows that cannot be revoked, to show every outcome.
+# the sample holds rows that cannot be revoked, to show every outcome. It also writes the
+# run's HTML report.
 demo: $(STAMP)
-	$(BIN)/batch-revoke run samples/badges.csv --sandbox; status=$$?; \
-	if [ $$status -le 1 ]; then echo "demo finished (exit status $$status)"; else exit $$status; fi
+	$(BIN)/batch-revoke run samples/badges.csv --sandbox --report output/badges-report.html; \
+	status=$$?; \
+	if [ $$status -le 1 ]; then \
+		echo "demo finished (exit status $$status); the report: output/badges-report.html"; \
+	else exit $$status; fi
 
 test: $(STAMP) lint
 	$(BIN)/pytest

@@ -110,6 +110,7 @@ def run(
     sheet: str,
     excel: bool,
     summary_json: str | None,
+    report: Path | None,
     auto_resume: bool,
     dry_run: bool,
     no_verify: bool,
@@ -186,6 +187,7 @@ def run(
         sheet=sheet,
         auto_resume=auto_resume,
         output_dir=output_dir,
+        report=report,
         default_region=default_region,
     )
     local: SandboxConfig | None = None
@@ -232,6 +234,7 @@ def verify(
     sheet: str,
     excel: bool,
     summary_json: str | None,
+    report: Path | None,
 ) -> ExitStatus:
     """Settle the unconfirmed rows of an earlier result file by reading them back.
 
@@ -265,6 +268,7 @@ def verify(
         excel=excel,
         sheet=sheet,
         output_dir=output_dir,
+        report=report,
         default_region=default_region,
     )
     return _outcome(_run_job(config, summary_json, ctx.obj), summary_json)
@@ -323,6 +327,29 @@ def _outcome(report: RunReport, summary_json: str | None) -> ExitStatus:
         else:
             write_text_atomically(Path(summary_json), text)
     return report.exit_status
+
+
+@cli.command()
+@click.argument("result_path", metavar="RESULT.csv", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.html",
+    help="Where the report goes. Default: beside the result file, as RESULT.html.",
+)
+def report(result_path: Path, output: Path | None) -> None:
+    """Write the HTML report of an earlier run's result file.
+
+    \b
+    One self-contained file (no network needed to open it; prints well): how much
+    was revoked, what failed and why, what to do about it, and, from the journal
+    beside the result file when there is one, how the run went over time.
+    The path of the report is printed on stdout.
+    """
+    from batch_revoke.html_report import write_report
+
+    click.echo(str(write_report(result_path, output)))
 
 
 @cli.command()

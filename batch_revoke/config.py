@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batch_revoke.chunker import region_code
 from batch_revoke.client import (
     CLUSTERS,
     NO_CREDENTIALS_FIX,
@@ -16,6 +15,7 @@ from batch_revoke.client import (
     check_base_url,
 )
 from batch_revoke.errors import ConfigError
+from batch_revoke.identifiers import region_code
 from batch_revoke.model import (
     MAX_BATCH_SIZE,
     IdentifierType,
@@ -99,6 +99,7 @@ class RunConfig:
     auto_resume: bool = False
     output_dir: Path = DEFAULT_FOLDER  # where default-named result files go
     cluster: str = ""  # a documented host by name (CLUSTERS), instead of base_url
+    report: Path | None = None  # the HTML report of the run, written when it ends
     # The country of mobiles written without their country code (ISO 3166, e.g. "IN").
     default_region: str | None = None
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -26,7 +27,7 @@ from batch_revoke.client import BasicCredentials
 from batch_revoke.config import ErrorLimit, RunConfig
 from batch_revoke.customers import ByCustomer
 from batch_revoke.dryrun import dry_run
-from batch_revoke.errors import ConfigError, InputError, StorageError
+from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError
 from batch_revoke.interrupts import Finishing, raising_interrupts
 from batch_revoke.journal import Journal, JournalIdentity, input_copy_path
 from batch_revoke.lookup import Lookups
@@ -123,7 +124,24 @@ def run_job(
             report = run(config)
     report.elapsed = time.monotonic() - started
     report.finished_at = now().astimezone().isoformat(timespec="seconds")
+    if config.report is not None:
+        _write_html(config, report, config.report)
     return report
+
+
+def _write_html(config: RunConfig, report: RunReport, target: Path) -> None:
+    """The HTML report of the run that just ended. The run's outcome is decided and its files
+    are written: a report that cannot be written, or is interrupted, is only said."""
+    from batch_revoke.html_report import write_report  # Jinja2: only when a report is asked
+
+    settings = {"concurrency": str(config.concurrency)}
+    if config.rate_limit is not None:
+        settings["rate limit"] = str(config.rate_limit)
+    try:
+        report.html = write_report(report.output_path, target, report=report, settings=settings)
+    except (BatchRevokeError, OSError, KeyboardInterrupt) as exc:
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        log.warning("the HTML report %s was not written: %s", target, why)
 
 
 async def run_job_async(

@@ -18,7 +18,6 @@ journal says of a row is always its latest word.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sqlite3
@@ -26,93 +25,26 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from batch_revoke.errors import ConfigError, StorageError
+from batch_revoke.journal_db import (
+    SCHEMA,
+    TIMELINE_SCHEMA,
+    Moment,
+    Transaction,
+    connect,
+    outcome_of,
+    take_lock,
+)
+
+# Where callers have always found them.
+from batch_revoke.journal_db import in_use as in_use
 from batch_revoke.model import Batch, Endpoint, LookupAnswer, RowOutcome, Status
 
 # 2: pending rows, and whether their request may have been applied; 3: customer lookups,
 # and the id each row was revoked as
 FORMAT = "3"
 JOURNAL_SUFFIX = ".journal"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    endpoint TEXT NOT NULL,
-    badge TEXT NOT NULL,
-    rows TEXT NOT NULL,          -- JSON list of row numbers
-    sent_at REAL NOT NULL,       -- wall-clock seconds, compared with the API's revokedOn
-    answered INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS outcomes (
-    row INTEGER PRIMARY KEY,
-    status TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    error_code TEXT NOT NULL,
-    error_message TEXT NOT NULL,
-    issued_ids TEXT NOT NULL,
-    http_status INTEGER,
-    attempts INTEGER NOT NULL,
-    duplicate_of INTEGER,
-    settled INTEGER NOT NULL,
-    resolved_customer_id TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS pending (
-    row INTEGER PRIMARY KEY,
-    request INTEGER NOT NULL,
-    maybe_applied INTEGER NOT NULL  -- 0: every answer so far said nothing was done
-);
-CREATE INDEX IF NOT EXISTS pending_request ON pending (request);
-CREATE TABLE IF NOT EXISTS lookups (
-    key TEXT PRIMARY KEY,        -- identifier type and identifier_key: one per customer
-    customer_id TEXT NOT NULL,   -- '' when the API gave none (not found, fraud)
-    code TEXT NOT NULL,
-    message TEXT NOT NULL,
-    http_status INTEGER,
-    at REAL NOT NULL
-);
-"""
-
-# The run over time, for the HTML report: added after format 2 without changing it, so a
-# journal written before has neither table (its report says its timings are unavailable) and
-# a resume of it adds them (IF NOT EXISTS). Written in the commits that record outcomes: no
-# fsync of their own. Counts are the session's own, from 0 when it began.
-_TIMELINE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started REAL NOT NULL        -- wall-clock seconds: a new run, or a resume
-);
-CREATE TABLE IF NOT EXISTS timeline (
-    at REAL NOT NULL,            -- wall-clock seconds when these outcomes were recorded
-    session INTEGER NOT NULL,
-    revoked INTEGER NOT NULL,    -- rows of these outcomes revoked
-    not_revoked INTEGER NOT NULL, -- rows of these outcomes answered but not revoked
-    http_calls INTEGER NOT NULL, -- the rest: the session's totals so far
-    retries INTEGER NOT NULL,
-    throttled INTEGER NOT NULL,
-    read_backs INTEGER NOT NULL,
-    pauses INTEGER NOT NULL,
-    paused_seconds REAL NOT NULL,
-    pace INTEGER,                -- calls per `window` seconds the run kept to; NULL: none
-    window REAL
-);
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class Moment:
-    """Where a session stands when outcomes are recorded: its calls so far and its pace."""
-
-    http_calls: int = 0
-    retries: int = 0
-    throttled: int = 0
-    read_backs: int = 0
-    pauses: int = 0
-    paused_seconds: float = 0.0
-    pace: int | None = None  # calls per `window` seconds; None: no pace needed
-    window: float | None = None
 
 
 def journal_path(output: Path) -> Path:
@@ -128,55 +60,6 @@ def input_copy_path(output: Path) -> Path:
     with them, and a resume reads the very rows the run began with, even if the input was
     replaced since. Deleted when the run finishes."""
     return output.with_name(output.name + INPUT_COPY_SUFFIX)
-
-
-@dataclass(frozen=True, slots=True)
-class RunOnDisk:
-    """A run found by its journal in a folder of results."""
-
-    output: Path  # its result file
-    input_sha256: str
-    input_name: str  # the input as named when the run began ("" before this was recorded)
-    finished: bool
-    created: float
-
-    @property
-    def copy(self) -> Path:
-        return input_copy_path(self.output)
-
-
-def run_at(output: Path) -> RunOnDisk | None:
-    """The run whose result file is `output`, read from its journal; None without one."""
-    path = journal_path(output)
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        finally:
-            db.close()
-        created = float(meta.get("created") or path.stat().st_mtime)
-    except (sqlite3.Error, OSError, ValueError):
-        return None  # not a journal, or one being created
-    if "input_sha256" not in meta:
-        return None
-    finished = meta.get("state") == "finished"
-    return RunOnDisk(output, meta["input_sha256"], meta.get("input", ""), finished, created)
-
-
-def runs_in(folder: Path, stem: str = "*") -> list[RunOnDisk]:
-    """The runs whose result files have default names in `folder` (of inputs named `stem`),
-    oldest first."""
-    found = (
-        run_at(path.with_name(path.name.removesuffix(JOURNAL_SUFFIX)))
-        for path in folder.glob(f"{stem}-results-*.csv{JOURNAL_SUFFIX}")
-    )
-    return sorted((run for run in found if run), key=lambda run: (run.created, str(run.output)))
-
-
-def find_journal(folder: Path, stem: str, input_sha256: str) -> RunOnDisk | None:
-    """The newest run of this input (by content) in `folder` that has a journal."""
-    runs = [run for run in runs_in(folder, stem) if run.input_sha256 == input_sha256]
-    return runs[-1] if runs else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +105,9 @@ class Journal:
     def create(cls, path: Path, identity: JournalIdentity) -> Journal:
         """A new journal; one that exists (--overwrite) is emptied in place, so a run still
         holding it keeps its lock and this one is refused."""
-        lock = _lock(path)
+        lock = take_lock(path)
         try:
-            journal = cls(_connect(path), path, lock)
+            journal = cls(connect(path), path, lock)
             journal._db.executescript(
                 "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS requests; "
                 "DROP TABLE IF EXISTS outcomes; DROP TABLE IF EXISTS pending; "
@@ -257,9 +140,9 @@ class Journal:
                 f"no journal at {path}, so there is nothing to resume",
                 "pass the --output of the run to resume, or start a new run without --resume",
             )
-        lock = _lock(path)
+        lock = take_lock(path)
         try:
-            journal = cls(_connect(path), path, lock)
+            journal = cls(connect(path), path, lock)
             journal._upgrade()
             stored = journal.identity()
         except (sqlite3.DatabaseError, KeyError, ValueError) as exc:
@@ -282,7 +165,7 @@ class Journal:
 
     def _create(self, identity: JournalIdentity) -> None:
         try:
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(self.path or Path(":memory:"), str(exc)) from exc
         with self._write():
@@ -300,7 +183,7 @@ class Journal:
     def _begin_session(self) -> None:
         """This process's session of the run: a new run, or a resume."""
         try:
-            self._db.executescript(_TIMELINE_SCHEMA)
+            self._db.executescript(TIMELINE_SCHEMA)
         except sqlite3.OperationalError as exc:  # disk full, I/O error
             raise StorageError(self.path or Path(":memory:"), str(exc)) from exc
         with self._write():
@@ -321,12 +204,12 @@ class Journal:
                     "ALTER TABLE outcomes ADD COLUMN resolved_customer_id TEXT NOT NULL DEFAULT ''"
                 )
             self._set_many({"format": FORMAT})
-        self._db.executescript(_SCHEMA)  # IF NOT EXISTS: adds the lookups table
+        self._db.executescript(SCHEMA)  # IF NOT EXISTS: adds the lookups table
 
     def _upgrade_1(self) -> None:
         if self.meta().get("format") != "1":
             return
-        self._db.executescript(_SCHEMA)  # IF NOT EXISTS: adds the pending table
+        self._db.executescript(SCHEMA)  # IF NOT EXISTS: adds the pending table
         unanswered = self._db.execute("SELECT id, rows FROM requests WHERE answered = 0")
         pending = {row: request for request, listed in unanswered for row in json.loads(listed)}
         settled = self._settled(pending)
@@ -526,12 +409,12 @@ class Journal:
     def outcomes(self) -> Iterator[RowOutcome]:
         """Every recorded outcome, in row order, streamed."""
         for values in self._db.execute("SELECT * FROM outcomes ORDER BY row"):
-            yield _outcome(values)
+            yield outcome_of(values)
 
     def outcomes_between(self, first: int, last: int) -> dict[int, RowOutcome]:
         """The recorded outcomes of rows first..last (a chunk of the input)."""
         query = "SELECT * FROM outcomes WHERE row BETWEEN ? AND ?"
-        return {values[0]: _outcome(values) for values in self._db.execute(query, (first, last))}
+        return {values[0]: outcome_of(values) for values in self._db.execute(query, (first, last))}
 
     def duplicates_not_revoked(self) -> int:
         """Duplicate rows whose original row is not revoked: the run did not do all it asked."""
@@ -554,7 +437,7 @@ class Journal:
 
     def outcome(self, row: int) -> RowOutcome | None:
         values = self._db.execute("SELECT * FROM outcomes WHERE row = ?", (row,)).fetchone()
-        return None if values is None else _outcome(values)
+        return None if values is None else outcome_of(values)
 
     def in_flight(self) -> dict[int, float]:
         """Rows pending in a request that may have been applied, with when it was sent."""
@@ -596,95 +479,5 @@ class Journal:
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items())
         )
 
-    def _write(self) -> _Transaction:
-        return _Transaction(self._db, self.path)
-
-
-class _Transaction:
-    """One commit; a failed write (disk full, folder gone) becomes a StorageError."""
-
-    def __init__(self, db: sqlite3.Connection, path: Path | None) -> None:
-        self._db = db
-        self._path = path
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> None:
-        try:
-            if kind is None:
-                self._db.commit()
-                return
-            self._db.rollback()
-        except sqlite3.Error as failure:
-            raise StorageError(self._path or Path(":memory:"), str(failure)) from failure
-        if isinstance(exc, sqlite3.Error):
-            raise StorageError(self._path or Path(":memory:"), str(exc)) from exc
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is fsynced before it returns, so an intent is on disk before its
-        # request leaves, whatever kills the process afterwards.
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA busy_timeout=5000")
-        # Checkpoint often and keep the write-ahead log small, so a resume on a nearly full
-        # disk needs little more room than the journal itself.
-        db.execute("PRAGMA wal_autocheckpoint=256")
-        db.execute("PRAGMA journal_size_limit=1048576")
-    except (OSError, sqlite3.OperationalError) as exc:
-        raise StorageError(path, str(exc)) from exc
-    return db
-
-
-def in_use(path: Path) -> bool:
-    """Whether another process is running the run of this journal (it holds its lock)."""
-    try:
-        handle = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(handle)  # closing releases a lock taken here
-    return False
-
-
-def _lock(path: Path) -> int:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StorageError(path, exc.strerror or str(exc)) from exc
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(handle)
-        raise ConfigError(
-            f"another batch-revoke run is using {path}",
-            "wait for it to finish (or stop it), then --resume; or pass another --output",
-        ) from None
-    return handle
-
-
-def _outcome(values: tuple[Any, ...]) -> RowOutcome:
-    row, status, endpoint, code, message, ids, http_status, attempts, duplicate_of = values[:9]
-    return RowOutcome(
-        row,
-        Status(status),
-        Endpoint(endpoint) if endpoint else None,
-        code,
-        message,
-        tuple(ids.split(";")) if ids else (),
-        http_status,
-        attempts,
-        duplicate_of,
-        values[10] if len(values) > 10 else "",  # format 2 had no resolved ids
-    )
+    def _write(self) -> Transaction:
+        return Transaction(self._db, self.path)

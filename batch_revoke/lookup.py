@@ -9,8 +9,8 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 
 from batch_revoke.answers import lookup_answer
-from batch_revoke.chunker import identifier_key
 from batch_revoke.errors import AuthError, InputError, StorageError
+from batch_revoke.identifiers import identifier_key
 from batch_revoke.journal import Journal
 from batch_revoke.model import IdentifierType, LookupAnswer, Mode, Record, Row, RowOutcome
 from batch_revoke.sender import Sender, Stopped

@@ -252,7 +252,15 @@ connection = _together(
     identifier_type,
     default_region,
 )
-results = _together(output, resume, overwrite, output_dir, sheet, excel, summary_json)
+report = click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.html",
+    help="Also write an HTML report of the run (one self-contained file to mail or print: "
+    "counts, what each error means and what to do, the run over time, the rows that need a "
+    "person). Replaced if it exists. `batch-revoke report RESULT.csv` makes one later.",
+)
+results = _together(output, resume, overwrite, output_dir, sheet, excel, summary_json, report)
 
 # --- `run` only ----------------------------------------------------------------------------
 

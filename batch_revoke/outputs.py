@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -17,11 +18,8 @@ from batch_revoke.journal import (
     JOURNAL_SUFFIX,
     Journal,
     JournalIdentity,
-    RunOnDisk,
-    find_journal,
     input_copy_path,
     journal_path,
-    run_at,
 )
 from batch_revoke.source import Source, convert_sheet, input_sha256, sheet_in_temp
 from batch_revoke.spreadsheet import (
@@ -33,6 +31,55 @@ from batch_revoke.writer import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOnDisk:
+    """A run found by its journal in a folder of results."""
+
+    output: Path  # its result file
+    input_sha256: str
+    input_name: str  # the input as named when the run began ("" before this was recorded)
+    finished: bool
+    created: float
+
+    @property
+    def copy(self) -> Path:
+        return input_copy_path(self.output)
+
+
+def run_at(output: Path) -> RunOnDisk | None:
+    """The run whose result file is `output`, read from its journal; None without one."""
+    path = journal_path(output)
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            db.close()
+        created = float(meta.get("created") or path.stat().st_mtime)
+    except (sqlite3.Error, OSError, ValueError):
+        return None  # not a journal, or one being created
+    if "input_sha256" not in meta:
+        return None
+    finished = meta.get("state") == "finished"
+    return RunOnDisk(output, meta["input_sha256"], meta.get("input", ""), finished, created)
+
+
+def runs_in(folder: Path, stem: str = "*") -> list[RunOnDisk]:
+    """The runs whose result files have default names in `folder` (of inputs named `stem`),
+    oldest first."""
+    found = (
+        run_at(path.with_name(path.name.removesuffix(JOURNAL_SUFFIX)))
+        for path in folder.glob(f"{stem}-results-*.csv{JOURNAL_SUFFIX}")
+    )
+    return sorted((run for run in found if run), key=lambda run: (run.created, str(run.output)))
+
+
+def find_journal(folder: Path, stem: str, input_sha256: str) -> RunOnDisk | None:
+    """The newest run of this input (by content) in `folder` that has a journal."""
+    runs = [run for run in runs_in(folder, stem) if run.input_sha256 == input_sha256]
+    return runs[-1] if runs else None
 
 
 def open_copied_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Source, Path, Journal]:

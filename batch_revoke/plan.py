@@ -21,10 +21,10 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
+from batch_revoke.readback import Unsettled
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.sender import Sender
 from batch_revoke.source import Source
-from batch_revoke.verify import Unsettled
 
 log = logging.getLogger(__name__)
 

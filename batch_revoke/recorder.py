@@ -12,10 +12,8 @@ from batch_revoke.chunker import Planner
 from batch_revoke.config import ErrorLimit
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import StorageError
-from batch_revoke.journal import (
-    Journal,
-    Moment,
-)
+from batch_revoke.journal import Journal
+from batch_revoke.journal_db import Moment
 from batch_revoke.model import (
     Batch,
     Mode,
@@ -24,8 +22,8 @@ from batch_revoke.model import (
     Status,
 )
 from batch_revoke.pacing import Pacer
+from batch_revoke.readback import ReadBack, Unsettled
 from batch_revoke.sender import Sender, Stop, Stopped
-from batch_revoke.verify import ReadBack, Unsettled
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +131,7 @@ class RunRecorder:
         items, self._unconfirmed = self._unconfirmed, []
         return items
 
-    def read_back(self, found: ReadBack, calls: int) -> None:
+    def record_read_back(self, found: ReadBack, calls: int) -> None:
         """What a read-back round found, and the calls it took."""
         self.read_backs += calls
         self.record(found.outcomes)

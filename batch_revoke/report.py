@@ -1,5 +1,5 @@
 """What a run reports: where it stands (Progress), how it ended (RunReport: the text and
-JSON summaries and the exit status), and a dry run's estimate."""
+JSON summaries; its exit status is status.py's), and a dry run's estimate."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class RunReport:
     earlier: tuple[RunReport, ...] = ()  # --auto-resume: runs stopped earlier, finished first
     note: str = ""  # what a person should know of how this run came about
     finished_at: str = ""  # local time with its offset, ISO 8601
+    html: Path | None = None  # the HTML report, when one was written
 
     @property
     def exit_status(self) -> ExitStatus:
@@ -81,6 +82,8 @@ class RunReport:
             lines.append(f"results: {self.output_path}")
         if self.journal_path is not None:
             lines.append(f"journal: {self.journal_path}")
+        if self.html is not None:
+            lines.append(f"report: {self.html}")
         return "\n".join(lines)
 
     def resume_command(self, argv: Sequence[str]) -> str:
@@ -126,6 +129,7 @@ class RunReport:
             "finished_at": self.finished_at or None,
             "output": str(self.output_path),
             "journal": str(self.journal_path) if self.journal_path else None,
+            "report": str(self.html) if self.html else None,
             "resume_command": resume_command,
             "earlier_runs": [
                 {

@@ -19,10 +19,10 @@ from batch_revoke.interrupts import Interrupts
 from batch_revoke.model import Row, Status
 from batch_revoke.pacing import Pacer, Sleep
 from batch_revoke.plan import Plan, batches_of, give_up_deferred, release_deferred
+from batch_revoke.readback import read_back
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.report import Progress
 from batch_revoke.sender import Sender
-from batch_revoke.verify import verify
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,8 @@ async def _read_back(config: RunConfig, plan: Plan, run: RunRecorder, sender: Se
         )
         return []
     calls = sender.http_calls
-    found = await verify(items, sender, plan.customers.lookups if plan.customers else None)
-    run.read_back(found, sender.http_calls - calls)
+    found = await read_back(items, sender, plan.customers.lookups if plan.customers else None)
+    run.record_read_back(found, sender.http_calls - calls)
     read = found.read
     if read:
         revoked = sum(o.status is Status.REVOKED for o in found.outcomes)

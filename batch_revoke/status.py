@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from batch_revoke.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
+    from batch_revoke.model import Tally
     from batch_revoke.report import RunReport
 
 
@@ -27,10 +28,17 @@ def exit_status(ended: RunReport | BaseException) -> ExitStatus:
     if isinstance(ended, BaseException):
         refused = isinstance(ended, InputError | ConfigError)
         return ExitStatus.USAGE if refused else ExitStatus.ABORTED
-    if ended.aborted or ended.incomplete:
+    stopped = bool(ended.aborted or ended.incomplete)
+    status = run_status(ended.tally, dry_run=ended.dry_run, stopped=stopped)
+    return max([status, *(exit_status(report) for report in ended.earlier)])
+
+
+def run_status(tally: Tally, *, dry_run: bool, stopped: bool) -> ExitStatus:
+    """One run's status from its counts: stopped, all done (every row revoked, or planned in
+    a dry run, a duplicate counting as its original), or not."""
+    if stopped:
         return ExitStatus.ABORTED
     from batch_revoke.model import Status  # model re-exports ExitStatus from here
 
-    done = Status.PLANNED if ended.dry_run else Status.REVOKED
-    status = ExitStatus.OK if ended.tally.all_done(done) else ExitStatus.NOT_ALL_REVOKED
-    return max([status, *(exit_status(report) for report in ended.earlier)])
+    done = Status.PLANNED if dry_run else Status.REVOKED
+    return ExitStatus.OK if tally.all_done(done) else ExitStatus.NOT_ALL_REVOKED

@@ -430,6 +430,7 @@ AS_CONFIG = {
     "identifier_type": ("identifier_type", IdentifierType.parse),
     "output": ("output_path", None),
     "resume": ("resume", None),
+    "report": ("report", None),
     "overwrite": ("overwrite", None),
     "sheet": ("sheet", None),
     "excel": ("excel", None),

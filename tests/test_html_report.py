@@ -23,18 +23,14 @@ import pytest
 from batch_revoke.client import BasicCredentials
 from batch_revoke.codes import CODES, explain, markdown_table
 from batch_revoke.config import ErrorLimit, RunConfig
-from batch_revoke.html_report import (
-    ROWS_PER_GROUP,
-    bucket_seconds,
-    gather,
-    read_results,
-    write_report,
-)
+from batch_revoke.history import ROWS_PER_GROUP, bucket_seconds, read_results
+from batch_revoke.html_report import gather, write_report
 from batch_revoke.job import run_job
 from batch_revoke.journal import Journal, JournalIdentity, journal_path
 from batch_revoke.model import ErrorCode, ExitStatus, Status
 from batch_revoke.report import RunReport
 from batch_revoke.sandbox import RateLimitSpec, SandboxConfig, SandboxState, running_sandbox
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "badges.csv"
@@ -534,3 +530,49 @@ async def _look(ws, html: Path) -> dict:
         "headline": headline,
         "screenshot": base64.b64decode(shot["data"]),
     }
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def test_run_dash_dash_report_writes_it_and_every_summary_names_it(tmp_path):
+    out, html = tmp_path / "out.csv", tmp_path / "reports" / "run.html"
+    done = run_cli(
+        None,
+        *(str(SAMPLE), "--sandbox", "-o", str(out), "--report", str(html)),
+        *("--summary-json", "-"),
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"report: {html}" in done.stderr.splitlines()
+    assert json.loads(done.stdout)["report"] == str(html)
+    assert f"{out.name}</" in html.read_text(encoding="utf-8")
+
+
+def test_the_report_command_writes_beside_the_result_and_prints_the_path(demo, tmp_path):
+    result = tmp_path / demo[0].name
+    shutil.copy(demo[0], result)
+    done = run_cli(None, str(result), command="report")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(result.with_suffix(".html"))
+    assert "<h1" in result.with_suffix(".html").read_text(encoding="utf-8")
+
+
+def test_the_report_command_reads_a_result_file_written_before_resolved_customer_id(demo, tmp_path):
+    result = tmp_path / "old.csv"
+    with demo[0].open(encoding="utf-8", newline="") as source:
+        lines = [cells[:-1] for cells in csv.reader(source)]  # the last column dropped
+    assert lines[0][-1] == "attempts"
+    with result.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(lines)
+    done = run_cli(None, str(result), command="report")
+    assert done.returncode == 0, done.stderr
+    assert "<h1" in result.with_suffix(".html").read_text(encoding="utf-8")
+
+
+def test_the_report_command_refuses_a_file_that_is_no_result_in_one_line(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text("<html></html>\n", encoding="utf-8")
+    done = run_cli(None, str(page), command="report")
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert "not a batch-revoke result file" in line

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from batch_revoke.errors import ConfigError
-from batch_revoke.journal import Journal, JournalIdentity, find_journal, journal_path, runs_in
+from batch_revoke.journal import Journal, JournalIdentity, journal_path
 from batch_revoke.model import Batch, Endpoint, LookupAnswer, Mode, Row, RowOutcome, Status
+from batch_revoke.outputs import find_journal, runs_in
 from tests.conftest import customers_batch
 
 IDENTITY = JournalIdentity("abc", {"host": "https://eu.example", "batch_size": "20"})
@@ -195,7 +196,7 @@ def test_a_row_sent_twice_was_last_sent_by_its_latest_request(tmp_path, monkeypa
 def test_the_run_over_time_is_kept_per_session_in_the_commits_of_outcomes(tmp_path):
     import sqlite3
 
-    from batch_revoke.journal import Moment
+    from batch_revoke.journal_db import Moment
 
     path = tmp_path / "out.csv.journal"
     journal = Journal.create(path, IDENTITY)

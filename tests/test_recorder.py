@@ -14,8 +14,8 @@ from batch_revoke.config import ErrorLimit
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.journal import Journal
 from batch_revoke.model import Batch, Endpoint, ErrorCode, Mode, Row, RowOutcome, Status
+from batch_revoke.readback import ReadBack
 from batch_revoke.recorder import RunRecorder
-from batch_revoke.verify import ReadBack
 from tests.conftest import planner, records
 
 
@@ -150,7 +150,7 @@ def test_the_answer_keeps_the_runs_call_counts_for_a_resume(journal):
     run = recorder(journal)
     pacer = SimpleNamespace(throttled_calls=4, pauses=0, paused_seconds=0.0, pace=None, period=60)
     run.attach(SimpleNamespace(http_calls=3, retries=1, pacer=pacer))
-    run.read_back(ReadBack(), calls=2)
+    run.record_read_back(ReadBack(), calls=2)
     assert run.counts() == {
         "http_calls": 8,
         "retries": 3,
@@ -206,7 +206,7 @@ def test_a_row_sent_again_without_a_read_back_doubts_a_not_present_answer(journa
     row = Row(1, "B", "9800000001", "", "E1")
     batch = Batch(1, Mode.EARN, "B", (row,))
     not_present = RowOutcome(1, Status.FAILED, Endpoint.REVOKE_EARN, "814", "none")
-    run.read_back(ReadBack(blind=[row]), calls=1)  # it could not be read back: sent blind
+    run.record_read_back(ReadBack(blind=[row]), calls=1)  # it could not be read back: sent blind
     run.sending(batch)
     run.answered(batch, [not_present])
     assert journal.outcome(1).status is Status.UNCONFIRMED

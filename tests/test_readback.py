@@ -15,8 +15,8 @@ from batch_revoke.client import (
     TillAuth,
 )
 from batch_revoke.model import Endpoint, IdentifierType, Row, RowOutcome, Status
+from batch_revoke.readback import CLOCK_SLACK, Unsettled, read_back, settle
 from batch_revoke.sender import RetryPolicy, Sender
-from batch_revoke.verify import CLOCK_SLACK, Unsettled, settle, verify
 
 SENT = time.time()
 RECENT = "2030-01-01T00:00:00+00:00"  # any time after SENT
@@ -245,7 +245,7 @@ async def test_verify_reads_back_once_per_customer_and_badge(respx_mock):
     ]
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = Sender(CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))))
-        found = await verify(items, sender)
+        found = await read_back(items, sender)
     assert route.call_count == 1
     assert route.calls[0].request.url.params["includeStatistics"] == "true"
     assert found.resend == []
@@ -263,7 +263,7 @@ async def test_a_row_sent_again_blind_and_told_not_present_is_final():
     sender = Sender(
         CapillaryClient(httpx.AsyncClient(base_url=BASE), TillAuth(BasicCredentials("u", "p")))
     )
-    found = await verify([Unsettled(mobile, told, SENT)], sender)
+    found = await read_back([Unsettled(mobile, told, SENT)], sender)
     assert (found.outcomes, found.blind, found.resend) == ([told], [], [])
 
 
@@ -281,7 +281,7 @@ async def test_a_read_back_that_keeps_failing_leaves_the_row_unconfirmed(respx_m
             RetryPolicy(max_attempts=2),
             sleep=no_wait,
         )
-        found = await verify([Unsettled(ISSUAL, LOST, SENT)], sender)
+        found = await read_back([Unsettled(ISSUAL, LOST, SENT)], sender)
     assert found.resend == []
     (outcome,) = found.outcomes
     assert outcome.status is Status.UNCONFIRMED
@@ -304,7 +304,7 @@ def plain_sender(http: httpx.AsyncClient, **options) -> Sender:
 async def test_a_read_back_that_raises_leaves_its_rows_unconfirmed(respx_mock):
     respx_mock.get(url__regex=r".*/badges/management/.*").mock(side_effect=RuntimeError("boom"))
     async with httpx.AsyncClient(base_url=BASE) as http:
-        found = await verify([Unsettled(ISSUAL, LOST, SENT)], plain_sender(http))
+        found = await read_back([Unsettled(ISSUAL, LOST, SENT)], plain_sender(http))
     assert found.resend == []
     (outcome,) = found.outcomes
     assert outcome.status is Status.UNCONFIRMED
@@ -314,7 +314,7 @@ async def test_a_read_back_that_raises_leaves_its_rows_unconfirmed(respx_mock):
 async def test_a_read_back_of_an_id_too_long_for_a_url_leaves_it_unconfirmed(respx_mock):
     row = Row(1, "B1", "1" * 70_000, "I1")
     async with httpx.AsyncClient(base_url=BASE) as http:
-        found = await verify([Unsettled(row, LOST, SENT)], plain_sender(http))
+        found = await read_back([Unsettled(row, LOST, SENT)], plain_sender(http))
     (outcome,) = found.outcomes
     assert outcome.status is Status.UNCONFIRMED
     assert "read-back could not be sent (InvalidURL" in outcome.error_message
@@ -331,7 +331,7 @@ async def test_an_answer_that_cannot_be_read_leaves_its_rows_unconfirmed(respx_m
         return_value=httpx.Response(200, json=body)
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
-        found = await verify(
+        found = await read_back(
             [Unsettled(ISSUAL, LOST, SENT), Unsettled(other, LOST, SENT)], plain_sender(http)
         )
     by_row = {o.row: o for o in found.outcomes}
@@ -350,7 +350,7 @@ async def test_a_stop_during_a_read_back_ends_it_quietly(respx_mock):
     respx_mock.get(url__regex=r".*/badges/management/.*").mock(side_effect=failing)
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = plain_sender(http)
-        found = await verify([Unsettled(ISSUAL, LOST, SENT)], sender)
+        found = await read_back([Unsettled(ISSUAL, LOST, SENT)], sender)
     # Neither settled nor to send: the journal still says unconfirmed, and --resume reads back.
     assert (found.outcomes, found.resend) == ([], [])
 

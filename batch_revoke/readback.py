@@ -61,7 +61,7 @@ class ReadBack:
     read: int = 0  # rows really read back
 
 
-async def verify(
+async def read_back(
     items: Iterable[Unsettled], sender: Sender, lookups: Lookups | None = None
 ) -> ReadBack:
     """Read back every row (one call per customer and badge): settled outcomes, and the rows

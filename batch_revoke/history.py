@@ -1,0 +1,455 @@
+"""What a run left behind, read back for its report: the result file's counts and the rows
+that need a person (streamed, a few hundred kept per reason), and the journal's sessions and
+timeline (the run over time)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batch_revoke.codes import Explanation, explain
+from batch_revoke.errors import InputError
+from batch_revoke.model import ErrorCode, Status
+from batch_revoke.reader import KNOWN_FIELDS, canonical
+from batch_revoke.writer import EARLIER_RESULT_COLUMNS, INCOMPLETE, RESULT_COLUMNS
+
+ROWS_PER_GROUP = 200  # rows listed per reason: the result file has them all
+MAX_GROUPS = 40  # reasons listed with their rows; more are counted in the table only
+MAX_MESSAGE = 300  # characters of an error message shown per row
+MAX_BUCKETS = 90  # columns of a chart of the run over time
+BUCKET_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
+
+# What the report lists row by row: the rows a person must look at.
+NEED_A_PERSON = (Status.FAILED, Status.UNCONFIRMED, Status.INVALID, Status.NOT_ATTEMPTED)
+_AS_ROW = re.compile(r"\bas row (\d+)\b")
+
+# --- the data --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShownRow:
+    row: int
+    badge: str
+    customer: str
+    ids: str  # issueId or earnedBadgeId
+    message: str
+
+
+@dataclass(slots=True)
+class Group:
+    """Rows that need a person, for one reason: a status and an error code."""
+
+    status: Status
+    code: str
+    explanation: Explanation
+    rows: int = 0
+    shown: list[ShownRow] = field(default_factory=list)
+    select: str = ""  # the command that writes these rows to a CSV of their own
+    retry: str = ""  # the command that sends them again, when that can help
+
+    @property
+    def more(self) -> int:
+        return self.rows - len(self.shown)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeCount:
+    status: Status
+    code: str
+    rows: int
+    explanation: Explanation
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    """What the result file says: counts, and the first rows of each reason."""
+
+    path: Path
+    total: int
+    by_status: dict[Status, int]
+    by_code: list[CodeCount]  # most rows first
+    groups: list[Group]  # most rows first, at most MAX_GROUPS
+    stopped_reason: str  # from rows the run never sent ("" when none)
+    stopped_in_flight: int  # rows in flight when the run stopped
+    duplicates_pending: int  # duplicates whose original row is not revoked
+
+    @property
+    def revoked(self) -> int:
+        return self.by_status.get(Status.REVOKED, 0)
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.stopped_reason or self.stopped_in_flight)
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One column of the run over time: what happened in [start, start + width) seconds."""
+
+    start: float  # seconds after the session began
+    revoked: int = 0
+    not_revoked: int = 0
+    calls: int = 0
+    retries: int = 0
+    throttled: int = 0
+    read_backs: int = 0
+    pauses: int = 0
+    paused_seconds: float = 0.0
+    pace: float | None = None  # calls per bucket the run kept to at the bucket's end
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    number: int
+    started: float  # wall-clock seconds
+    ended: float
+    width: int  # seconds per bucket
+    buckets: tuple[Bucket, ...]
+    exact: bool  # False: an older journal; rows are placed by when their request left
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.ended - self.started)
+
+    def total(self, name: str) -> float:
+        return float(sum(getattr(bucket, name) for bucket in self.buckets))
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    sessions: tuple[Session, ...]
+    note: str = ""  # what is missing, when something is
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFacts:
+    """What the journal says of the run as a whole."""
+
+    path: Path
+    input: str
+    options: dict[str, str]
+    created: float | None
+    finished: bool
+    counts: dict[str, int]
+    requests: dict[str, int]
+    timeline: Timeline
+
+
+# --- reading the result file -----------------------------------------------------------
+
+
+def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
+    """Counts per status and per code, and the first `per_group` rows of each reason that
+    needs a person, streamed: memory does not grow with the file (but for one byte a row,
+    to tell whether a duplicate's original row was revoked)."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(
+            path, exc.strerror or str(exc), "pass a result file of batch-revoke"
+        ) from exc
+    with handle:
+        first = handle.readline()
+        if first.startswith(f"{INCOMPLETE}:"):
+            raise InputError(
+                path,
+                "the result file is marked INCOMPLETE: its run has not finished writing it",
+                first.partition("to finish it: ")[2].strip() or "resume the run first",
+            )
+        handle.seek(0)
+        reader = csv.reader(handle, strict=True)
+        header = next(reader, None)
+        # This version's columns, or those of a file written before resolved_customer_id.
+        results = next(
+            (
+                columns
+                for columns in (RESULT_COLUMNS, EARLIER_RESULT_COLUMNS)
+                if header is not None and tuple(header[-len(columns) :]) == columns
+            ),
+            None,
+        )
+        if header is None or results is None:
+            raise InputError(
+                path,
+                "not a batch-revoke result file (its last columns are not "
+                f"{', '.join(RESULT_COLUMNS)})",
+                "pass the result CSV a run wrote",
+            )
+        fields = {
+            canonical(name): index
+            for index, name in enumerate(header[: -len(results)])
+            if canonical(name) in KNOWN_FIELDS
+        }
+        return _tally(path, reader, len(header), fields, per_group, len(results))
+
+
+def _tally(
+    path: Path,
+    reader: Iterable[list[str]],
+    width: int,
+    fields: dict[str, int],
+    per_group: int,
+    results: int = len(RESULT_COLUMNS),
+) -> Results:
+    base = width - results
+    row_at, status_at, code_at, message_at = base, base + 2, base + 3, base + 4
+    by_status: dict[Status, int] = {}
+    by_code: dict[tuple[Status, str], int] = {}
+    groups: dict[tuple[Status, str], Group] = {}
+    revoked = bytearray()  # revoked[row]: 1 when that row was revoked
+    duplicates: list[int] = []  # the rows duplicates repeat, whose originals are not yet seen
+    stopped_reason, in_flight, total = "", 0, 0
+
+    def value(cells: list[str], name: str) -> str:
+        index = fields.get(name)
+        return cells[index] if index is not None and index < len(cells) else ""
+
+    try:
+        for cells in reader:
+            if len(cells) != width:
+                continue  # not one of ours: the writer writes every line whole
+            total += 1
+            try:
+                status = Status(cells[status_at])
+                row = int(cells[row_at])
+            except ValueError:
+                continue
+            by_status[status] = by_status.get(status, 0) + 1
+            code = cells[code_at]
+            if status is Status.REVOKED:
+                if row >= len(revoked):
+                    revoked.extend(bytes(row + 1 - len(revoked)))
+                revoked[row] = 1
+            elif status is Status.DUPLICATE and (found := _AS_ROW.search(cells[message_at])):
+                duplicates.append(int(found.group(1)))
+            if code == ErrorCode.RUN_ABORTED:
+                if status is Status.NOT_ATTEMPTED and not stopped_reason:
+                    stopped_reason = cells[message_at].removeprefix("not sent: ")
+                elif status is Status.UNCONFIRMED:
+                    in_flight += 1
+            if not code:
+                continue
+            by_code[(status, code)] = by_code.get((status, code), 0) + 1
+            if status not in NEED_A_PERSON:
+                continue
+            group = groups.get((status, code))
+            if group is None:
+                group = groups[(status, code)] = Group(status, code, explain(code))
+            group.rows += 1
+            if len(group.shown) < per_group:
+                ids = value(cells, "issueid") or value(cells, "earnedbadgeid")
+                message = cells[message_at]
+                if len(message) > MAX_MESSAGE:
+                    message = message[: MAX_MESSAGE - 1] + "…"
+                group.shown.append(
+                    ShownRow(
+                        row, value(cells, "badgemetaid"), value(cells, "customerid"), ids, message
+                    )
+                )
+    except csv.Error as exc:
+        raise InputError(
+            path, f"not a readable CSV ({exc})", "pass the result CSV a run wrote"
+        ) from exc
+    pending = sum(1 for row in duplicates if row >= len(revoked) or not revoked[row])
+    ranked = sorted(by_code.items(), key=lambda item: (-item[1], item[0][1], item[0][0]))
+    return Results(
+        path,
+        total,
+        {status: by_status[status] for status in Status if status in by_status},
+        [CodeCount(status, code, rows, explain(code)) for (status, code), rows in ranked],
+        sorted(groups.values(), key=lambda g: (-g.rows, g.status.value, g.code))[:MAX_GROUPS],
+        stopped_reason,
+        in_flight,
+        pending,
+    )
+
+
+# --- reading the journal ---------------------------------------------------------------
+
+
+def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
+    """The run as its journal tells it, read-only. Raises sqlite3.Error or ValueError when
+    the file is not a journal."""
+    try:
+        # Read-write though it only reads: the last connection to close removes the -wal and
+        # -shm files, which a read-only one would leave beside the journal.
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
+    except sqlite3.OperationalError:  # a read-only folder or file
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if "input_sha256" not in meta:
+            raise ValueError("no run recorded in it")
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        requests = dict(db.execute("SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint"))
+        created = float(meta["created"]) if meta.get("created") else None
+        if {"sessions", "timeline"} <= tables:
+            timeline = _timeline(db, result_mtime)
+        else:
+            timeline = _timeline_from_requests(db, created, result_mtime)
+        return JournalFacts(
+            path,
+            meta.get("input", ""),
+            json.loads(meta.get("options") or "{}"),
+            created,
+            meta.get("state") == "finished",
+            {k: int(v) for k, v in json.loads(meta.get("counts") or "{}").items()},
+            {str(k): int(v) for k, v in requests.items()},
+            timeline,
+        )
+    finally:
+        db.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A row of the journal's timeline: the session's totals at `at`, and the rows settled."""
+
+    at: float
+    revoked: int = 0
+    not_revoked: int = 0
+    http_calls: int = 0
+    retries: int = 0
+    throttled: int = 0
+    read_backs: int = 0
+    pauses: int = 0
+    paused_seconds: float = 0.0
+    pace: int | None = None
+    window: float | None = None
+
+
+def _timeline(db: sqlite3.Connection, result_mtime: float | None) -> Timeline:
+    started = db.execute("SELECT id, started FROM sessions ORDER BY id").fetchall()
+    sessions = []
+    for position, (number, start) in enumerate(started):
+        points = [
+            Point(*values)
+            for values in db.execute(
+                "SELECT at, revoked, not_revoked, http_calls, retries, throttled, read_backs, "
+                "pauses, paused_seconds, pace, window FROM timeline WHERE session = ? ORDER BY at",
+                (number,),
+            )
+        ]
+        last = position == len(started) - 1
+        sessions.append(session_of(position + 1, start, points, result_mtime if last else None))
+    return Timeline(tuple(sessions))
+
+
+def _timeline_from_requests(
+    db: sqlite3.Connection, created: float | None, result_mtime: float | None
+) -> Timeline:
+    """A journal written before the timeline: rows revoked and requests sent over time, each
+    row placed by when its latest request left; calls, throttling and pace are not known."""
+    note = (
+        "This journal was written by an earlier version, which kept no timeline: rows are "
+        "placed by when their request left, and calls, throttling, pauses and pace over time "
+        "are unavailable."
+    )
+    try:
+        found = db.execute(
+            "SELECT MAX(r.sent_at), o.status FROM requests AS r, json_each(r.rows) AS j "
+            "JOIN outcomes AS o ON o.row = j.value GROUP BY o.row"
+        ).fetchall()
+        sent = [at for (at,) in db.execute("SELECT sent_at FROM requests ORDER BY sent_at")]
+    except sqlite3.Error:
+        return Timeline((), note)
+    points = [
+        Point(
+            at,
+            revoked=int(status == Status.REVOKED),
+            not_revoked=int(status in (Status.FAILED, Status.UNCONFIRMED)),
+        )
+        for at, status in found
+    ]
+    points += [Point(at, http_calls=1) for at in sent]  # first sends, one each
+    points.sort(key=lambda p: p.at)
+    if not points:
+        return Timeline((), note)
+    start = min(created or points[0].at, points[0].at)
+    session = session_of(1, start, points, result_mtime, cumulative=False)
+    return Timeline((session,), note)
+
+
+def session_of(
+    number: int,
+    started: float,
+    points: list[Point],
+    end_hint: float | None = None,
+    *,
+    cumulative: bool = True,
+) -> Session:
+    """A session's points in buckets. `cumulative`: the points' call counts are the session's
+    totals so far (the timeline's), else each point's own (an older journal's requests)."""
+    ended = max([started, *(p.at for p in points)])
+    if end_hint is not None and started <= end_hint <= ended + 3600:
+        ended = max(ended, end_hint)  # the result file is written last; a copy may be later
+    width = bucket_seconds(ended - started)
+    count = max(1, math.ceil((ended - started) / width)) if points else 0
+    sums: list[dict[str, float]] = [{} for _ in range(count)]
+    paces: list[float | None] = [None] * count
+    previous = Point(started)
+    for point in points:
+        index = min(count - 1, max(0, int((point.at - started) // width)))
+        into = sums[index]
+        step = _step(previous, point) if cumulative else _own(point)
+        for name, amount in step.items():
+            into[name] = into.get(name, 0) + amount
+        if cumulative:
+            previous = point
+            if point.pace and point.window:
+                paces[index] = point.pace * width / point.window
+            else:
+                paces[index] = None
+    # A bucket without points keeps the pace of the one before it.
+    for index in range(1, count):
+        if not sums[index] and paces[index] is None:
+            paces[index] = paces[index - 1]
+    buckets = tuple(
+        Bucket(
+            start=index * width,
+            revoked=int(into.get("revoked", 0)),
+            not_revoked=int(into.get("not_revoked", 0)),
+            calls=int(into.get("http_calls", 0)),
+            retries=int(into.get("retries", 0)),
+            throttled=int(into.get("throttled", 0)),
+            read_backs=int(into.get("read_backs", 0)),
+            pauses=int(into.get("pauses", 0)),
+            paused_seconds=into.get("paused_seconds", 0.0),
+            pace=paces[index],
+        )
+        for index, into in enumerate(sums)
+    )
+    return Session(number, started, ended, width, buckets, cumulative)
+
+
+_TOTALS = ("http_calls", "retries", "throttled", "read_backs", "pauses", "paused_seconds")
+
+
+def _step(previous: Point, point: Point) -> dict[str, float]:
+    step: dict[str, float] = {"revoked": point.revoked, "not_revoked": point.not_revoked}
+    for name in _TOTALS:
+        step[name] = max(0.0, getattr(point, name) - getattr(previous, name))
+    return step
+
+
+def _own(point: Point) -> dict[str, float]:
+    return {
+        "revoked": point.revoked,
+        "not_revoked": point.not_revoked,
+        "http_calls": point.http_calls,
+    }
+
+
+def bucket_seconds(span: float) -> int:
+    """The narrowest column width (from a readable set) that draws `span` in MAX_BUCKETS; at
+    least a minute once the span is 10 minutes, so rates read per minute, as limits are."""
+    for width in BUCKET_SECONDS:
+        if span <= width * MAX_BUCKETS and (width >= 60 or span < 600):
+            return width
+    return math.ceil(span / MAX_BUCKETS / 86400) * 86400
