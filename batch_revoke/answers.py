@@ -16,6 +16,8 @@ from batch_revoke.model import (
     Batch,
     Endpoint,
     ErrorCode,
+    IdentifierType,
+    LookupAnswer,
     Mode,
     Row,
     RowOutcome,
@@ -61,7 +63,22 @@ def outcome(
     attempts: int = 0,
 ) -> RowOutcome:
     """The one RowOutcome builder for answers."""
-    return RowOutcome(row.row, status, batch.endpoint, code, message, ids, http_status, attempts)
+    return RowOutcome(
+        row.row,
+        status,
+        batch.endpoint,
+        code,
+        message,
+        ids,
+        http_status,
+        attempts,
+        resolved_customer_id=resolved_id(row),
+    )
+
+
+def resolved_id(row: Row) -> str:
+    """The id a lookup found for the row, for its result ("" when the row named the id)."""
+    return row.customer_id if row.resolved else ""
 
 
 def failure_of(reply: ApiReply) -> RetryableFailure | None:
@@ -89,6 +106,62 @@ def _brief(reply: ApiReply) -> str:
         code, message = errors[0]
         return f"{code} {message}"[:120]
     return reply.text if len(reply.text) <= 80 else reply.text[:79] + "…"
+
+
+LOOKUP_NOT_FOUND = "816"  # "Customer not found for organization", whatever the HTTP status
+
+
+def lookup_answer(reply: ApiReply) -> LookupAnswer | str:
+    """A final reply to a customer lookup: the customer's id, or the API's reason there is
+    none (816 not found, 618 fraud, another refusal); a str says why the reply is no answer
+    (a shape this version does not know), and the lookup counts as unanswered."""
+    body = reply.body
+    errors = _envelope_errors(body)
+    for code, message in errors:
+        if code == LOOKUP_NOT_FOUND:  # the docs' decision: 816 in the body means not found
+            return LookupAnswer("", code, message or "customer not found", reply.http_status)
+    if reply.http_status < 300 and isinstance(body, dict) and not errors:
+        found = body.get("id")
+        text = str(found) if isinstance(found, int | str) and not isinstance(found, bool) else ""
+        if text.isascii() and text.isdigit():
+            return LookupAnswer(id_key(text), http_status=reply.http_status)
+        return f"HTTP {reply.http_status} without a customer id: {reply.text!r}"
+    if errors:
+        code, message = errors[0]
+        return LookupAnswer("", code, message, reply.http_status)
+    if reply.http_status >= 400:
+        return LookupAnswer("", f"http_{reply.http_status}", reply.text, reply.http_status)
+    return f"HTTP {reply.http_status}: {reply.text!r}"
+
+
+def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
+    """A row whose customer the lookup did not give (not found, fraud): failed, with the
+    API's code, and nothing sent for it."""
+    return RowOutcome(
+        row.row,
+        Status.FAILED,
+        row.mode.endpoint,
+        answer.code,
+        f"customer lookup of {_named(row)}: {answer.message or 'no customer'}; nothing was sent",
+        http_status=answer.http_status,
+    )
+
+
+def lookup_unanswered(row: Row, why: str) -> RowOutcome:
+    """A row whose customer lookup got no answer: not sent, and --resume looks it up again."""
+    return RowOutcome(
+        row.row,
+        Status.NOT_ATTEMPTED,
+        row.mode.endpoint,
+        ErrorCode.LOOKUP_FAILED,
+        f"customer lookup of {_named(row)} got no answer ({why}); nothing was sent, and "
+        "--resume looks it up again",
+    )
+
+
+def _named(row: Row) -> str:
+    kind = row.identifier_type if row.identifier_type is not IdentifierType.ID else "id"
+    return f"{kind} {row.customer_id}"
 
 
 def transport_failure(exc: httpx.TransportError) -> RetryableFailure:
@@ -336,6 +409,7 @@ def revoked_through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | 
         (row.issue_id,),
         covering.http_status,
         0,
+        resolved_customer_id=resolved_id(row),
     )
 
 
@@ -369,6 +443,7 @@ def covering_unknown(row: Row, first: int, covering: RowOutcome | None) -> RowOu
         ErrorCode.COVERING_ROW_UNKNOWN,
         f"not sent: row {first} revokes every enrolment of this customer for this badge and "
         f"its outcome is {status}, so this enrolment may be revoked already",
+        resolved_customer_id=resolved_id(row),
     )
 
 

@@ -85,7 +85,7 @@ class Validator:
             and len(badge) + len(customer) + len(issue) + len(earned) <= MAX_ID_CHARS
             and (badge + issue + earned).isprintable()
         ):
-            usual = self.default_identifier if earned else IdentifierType.ID
+            usual = self.default_identifier
             if usual is IdentifierType.ID:
                 if len(customer) <= 18 and customer.isdigit() and customer.isascii():
                     return Row(record.row, badge, customer, issue, earned, usual)
@@ -133,18 +133,8 @@ class Validator:
                 f"identifierType {_shown(type_text)} is not one of {_CHOICES}",
                 endpoint,
             )
-        if earned:
-            identifier = identifier or self.default_identifier
-        elif identifier not in (None, IdentifierType.ID):
-            return _invalid(
-                record,
-                ErrorCode.BAD_IDENTIFIER_TYPE,
-                f"identifierType {_shown(type_text)} applies to revokeEarn rows only; "
-                "revokeIssue takes the numeric customer id",
-                endpoint,
-            )
-        else:
-            identifier = IdentifierType.ID
+        # revokeIssue takes the numeric id: rows named otherwise are looked up (lookup.py).
+        identifier = identifier or self.default_identifier
         if customer.startswith("'"):
             customer = customer[1:].strip()  # Excel's "keep as text" mark, typed into a cell
         # A numeric id mangled by a spreadsheet (1.23E+11, 1001.0) must not reach the API.
@@ -153,11 +143,7 @@ class Validator:
                 record,
                 ErrorCode.BAD_CUSTOMER_ID,
                 f"customerId {_shown(customer)} is not a numeric customer id"
-                + (
-                    "; for a mobile, email, externalId or cardNumber set identifierType"
-                    if earned
-                    else "; revokeIssue takes the numeric customer id"
-                ),
+                + "; for a mobile, email, externalId or cardNumber set identifierType",
                 endpoint,
             )
         if identifier is IdentifierType.ID:
@@ -304,6 +290,10 @@ class Planner:
                 wanted.append((row.row, (h, _second_hash(parts))))
         found = self._seen.find([key for _, key in wanted])
         return {row: first for (row, _), first in zip(wanted, found, strict=True) if first}
+
+    def first_rows(self, keys: list[tuple[int, int]]) -> list[int | None]:
+        """The first row of each identity (`identity`) among the rows classified so far."""
+        return self._seen.find(keys)
 
     def place(self, row: Row) -> Batch | None:
         """Into its open batch; the batch when it fills up (revokeEarn: at once)."""

@@ -102,6 +102,7 @@ def run(
     max_attempts: int,
     max_unanswered: int,
     identifier_type: str,
+    default_region: str | None,
     output: Path | None,
     resume: bool,
     overwrite: bool,
@@ -133,7 +134,8 @@ def run(
       customerId      required
       issueId         revoke this one enrolment (revokeIssue)
       earnedBadgeId   revoke this earned badge (revokeEarn)
-      identifierType  id|mobile|email|externalId|cardNumber, for revokeEarn rows
+      identifierType  id|mobile|email|externalId|cardNumber (revokeIssue rows
+                      other than id are looked up first, one call per customer)
     A row with neither issueId nor earnedBadgeId revokes every enrolment of the
     customer for that badge. Other columns are copied to the result untouched.
 
@@ -186,6 +188,7 @@ def run(
         auto_resume=auto_resume,
         output_dir=output_dir,
         report=report,
+        default_region=default_region,
     )
     local: SandboxConfig | None = None
     if sandbox and not dry_run:
@@ -223,6 +226,7 @@ def verify(
     max_attempts: int,
     max_unanswered: int,
     identifier_type: str,
+    default_region: str | None,
     output: Path | None,
     resume: bool,
     overwrite: bool,
@@ -265,6 +269,7 @@ def verify(
         sheet=sheet,
         output_dir=output_dir,
         report=report,
+        default_region=default_region,
     )
     return _outcome(_run_job(config, summary_json, ctx.obj), summary_json)
 

@@ -1,5 +1,6 @@
 """The Capillary badge API on the wire: credentials and auth (httpx.Auth classes), the
-requests for the two revoke endpoints and the read-back, and the raw replies.
+requests for the two revoke endpoints, the read-back and the customer lookup, and the raw
+replies.
 
 `build_request` is pure: (batch) -> request; what a reply means for each row is answers.py's.
 """
@@ -32,9 +33,20 @@ log = logging.getLogger(__name__)
 REVOKE_ISSUE_PATH = "/api_gateway/v1/badges/badgeMeta/customer/revokeIssue"
 REVOKE_EARN_PATH = "/api_gateway/v1/badges/customer/revokeEarn"
 READ_BACK_PATH = "/api_gateway/v1/badges/management/{customerId}/badge/{badgeMetaId}"
+LOOKUP_PATH = "/v2/customers/lookup/customerDetails"
 TOKEN_PATH = "/v3/oauth/token/generate"
 IDENTIFIER_HEADER = "X-CAP-CUSTOMER-IDENTIFIER"
 TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
+
+# The lookup's identifierName for each kind of identifier: `cardnumber` with a lower-case n
+# here, unlike revokeEarn's header. `INSTORE` is the source of loyalty customers.
+LOOKUP_NAMES = {
+    IdentifierType.MOBILE: "mobile",
+    IdentifierType.EMAIL: "email",
+    IdentifierType.EXTERNAL_ID: "externalId",
+    IdentifierType.CARD_NUMBER: "cardnumber",
+}
+LOOKUP_SOURCE = "INSTORE"
 
 CLUSTERS = {
     "eu": "https://eu.api.capillarytech.com",
@@ -312,6 +324,19 @@ class CapillaryClient:
                 path,
                 params={"includeStatistics": "true"},
                 headers={"Accept": "application/json"},
+            )
+        )
+
+    async def lookup(self, identifier: IdentifierType, value: str) -> ApiReply:
+        """The customer an identifier names (GET, so safe to repeat)."""
+        params = {
+            "source": LOOKUP_SOURCE,
+            "identifierName": LOOKUP_NAMES[identifier],
+            "identifierValue": value,
+        }
+        return await self._send_built(
+            lambda: self.http.build_request(
+                "GET", LOOKUP_PATH, params=params, headers={"Accept": "application/json"}
             )
         )
 

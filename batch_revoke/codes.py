@@ -24,7 +24,7 @@ STATUS_MEANINGS: dict[Status, str] = {
     Status.INVALID: "never sent: the row itself is wrong",
     Status.DUPLICATE: "never sent: same as an earlier row",
     Status.UNCONFIRMED: "the outcome is unknown and the read-back could not settle it",
-    Status.NOT_ATTEMPTED: "never sent, because the run stopped first",
+    Status.NOT_ATTEMPTED: "never sent: the run stopped first, or its customer lookup got no answer",
     Status.PLANNED: "a dry run: would be sent",
 }
 
@@ -121,6 +121,26 @@ CODES: tuple[Explanation, ...] = (
         _READ_BACK,
     ),
     Explanation(
+        "816",
+        (_F,),
+        "the API's customer lookup: no customer has this mobile, email, externalId or card "
+        "number; nothing was sent for the row",
+        "check customerId and identifierType (a national mobile needs --default-region)",
+    ),
+    Explanation(
+        "618",
+        (_F,),
+        "the API's customer lookup: the customer is marked as fraud; nothing was sent",
+        "ask whoever handles fraud cases in Capillary; revoke by the customer's id if it must go",
+    ),
+    Explanation(
+        ErrorCode.LOOKUP_FAILED,
+        (_N,),
+        "the row's customer lookup got no answer (retries ran out, or the run stopped); "
+        "nothing was sent for it",
+        "`--resume` looks it up again and sends it",
+    ),
+    Explanation(
         ErrorCode.RUN_ABORTED,
         (_N, _U),
         "the run stopped before the row was sent (not_attempted) or while it was in flight "
@@ -148,8 +168,8 @@ CODES: tuple[Explanation, ...] = (
     Explanation(
         ErrorCode.BAD_IDENTIFIER_TYPE,
         (_I,),
-        "identifierType is unknown, or other than id on a revokeIssue row",
-        "use id, mobile, email, externalId or cardNumber; revokeIssue rows take numeric ids",
+        "identifierType is not one of id, mobile, email, externalId, cardNumber",
+        "use one of them (revokeIssue rows other than id are looked up first)",
     ),
     Explanation(
         ErrorCode.BAD_CUSTOMER_ID,

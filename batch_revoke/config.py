@@ -15,6 +15,7 @@ from batch_revoke.client import (
     check_base_url,
 )
 from batch_revoke.errors import ConfigError
+from batch_revoke.identifiers import region_code
 from batch_revoke.model import (
     MAX_BATCH_SIZE,
     IdentifierType,
@@ -99,6 +100,8 @@ class RunConfig:
     output_dir: Path = DEFAULT_FOLDER  # where default-named result files go
     cluster: str = ""  # a documented host by name (CLUSTERS), instead of base_url
     report: Path | None = None  # the HTML report of the run, written when it ends
+    # The country of mobiles written without their country code (ISO 3166, e.g. "IN").
+    default_region: str | None = None
 
     @property
     def shown_input(self) -> Path:
@@ -132,6 +135,8 @@ class RunConfig:
             if parsed is None:
                 raise TypeError(f"RunConfig.identifier_type {self.identifier_type!r} is unknown")
             object.__setattr__(self, "identifier_type", parsed)
+        if self.default_region is not None:
+            object.__setattr__(self, "default_region", region_code(self.default_region))
 
     def check_options(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -182,6 +187,9 @@ class RunConfig:
             "host": self.host_label or self.base_url.rstrip("/"),
             "identifier_type": self.identifier_type.value,
             "batch_size": str(self.batch_size),
+            # It changes which customer a national mobile names. A journal written before
+            # the option has no such key, and is not asked to match it.
+            "default_region": self.default_region or "",
         }
 
 

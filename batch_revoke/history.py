@@ -17,7 +17,7 @@ from batch_revoke.codes import Explanation, explain
 from batch_revoke.errors import InputError
 from batch_revoke.model import ErrorCode, Status
 from batch_revoke.reader import KNOWN_FIELDS, canonical
-from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS
+from batch_revoke.writer import EARLIER_RESULT_COLUMNS, INCOMPLETE, RESULT_COLUMNS
 
 ROWS_PER_GROUP = 200  # rows listed per reason: the result file has them all
 MAX_GROUPS = 40  # reasons listed with their rows; more are counted in the table only
@@ -165,7 +165,16 @@ def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
         handle.seek(0)
         reader = csv.reader(handle, strict=True)
         header = next(reader, None)
-        if header is None or tuple(header[-len(RESULT_COLUMNS) :]) != RESULT_COLUMNS:
+        # This version's columns, or those of a file written before resolved_customer_id.
+        results = next(
+            (
+                columns
+                for columns in (RESULT_COLUMNS, EARLIER_RESULT_COLUMNS)
+                if header is not None and tuple(header[-len(columns) :]) == columns
+            ),
+            None,
+        )
+        if header is None or results is None:
             raise InputError(
                 path,
                 "not a batch-revoke result file (its last columns are not "
@@ -174,10 +183,10 @@ def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
             )
         fields = {
             canonical(name): index
-            for index, name in enumerate(header[: -len(RESULT_COLUMNS)])
+            for index, name in enumerate(header[: -len(results)])
             if canonical(name) in KNOWN_FIELDS
         }
-        return _tally(path, reader, len(header), fields, per_group)
+        return _tally(path, reader, len(header), fields, per_group, len(results))
 
 
 def _tally(
@@ -186,8 +195,9 @@ def _tally(
     width: int,
     fields: dict[str, int],
     per_group: int,
+    results: int = len(RESULT_COLUMNS),
 ) -> Results:
-    base = width - len(RESULT_COLUMNS)
+    base = width - results
     row_at, status_at, code_at, message_at = base, base + 2, base + 3, base + 4
     by_status: dict[Status, int] = {}
     by_code: dict[tuple[Status, str], int] = {}

@@ -26,10 +26,12 @@ import httpx
 from batch_revoke.answers import as_the_run_left_them
 from batch_revoke.client import BasicCredentials
 from batch_revoke.config import ErrorLimit, RunConfig
+from batch_revoke.customers import ByCustomer
 from batch_revoke.dryrun import dry_run
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError
 from batch_revoke.interrupts import Finishing, raising_interrupts
 from batch_revoke.journal import Journal, JournalIdentity, input_copy_path
+from batch_revoke.lookup import Lookups
 from batch_revoke.model import Tally
 from batch_revoke.outputs import open_copied_run, open_outputs
 from batch_revoke.pacing import Sleep
@@ -183,10 +185,11 @@ def _run(
             identity = JournalIdentity(source.sha256, config.identity_options())
             output, journal = open_outputs(config, identity, now)
     planner = planner_for(config, source)
+    customers = ByCustomer(planner, Lookups(journal, config.default_region))
     finished = journal.meta().get("state") == "finished"  # resumed after it finished
     try:
-        run = RunRecorder(journal, config.max_errors, planner, source.records)
-        plan = Plan(source, run)
+        run = RunRecorder(journal, config.max_errors, planner, source.records, customers)
+        plan = Plan(source, run, customers)
         try:
             asyncio.run(send_in_rounds(config, plan, run, transport, sleep, handle_signals))
         except KeyboardInterrupt:  # before its handlers are in, or a library caller's Ctrl-C
@@ -217,6 +220,7 @@ def _run(
                 aborted,
                 journal.path,
                 read_backs=counts["read_backs"],
+                lookups=counts["lookups"],
                 throttled=counts["throttled"],
                 pace=run.pacer.describe()
                 if run.pacer and (run.pacer.pace or run.pacer.stray_429s)
@@ -230,6 +234,7 @@ def _run(
                 if source.path == input_copy_path(output):
                     source.path.unlink(missing_ok=True)  # the run's copy: nothing to resume
     finally:
+        customers.close()
         planner.close()
         journal.close()
     return report

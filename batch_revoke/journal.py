@@ -39,9 +39,11 @@ from batch_revoke.journal_db import (
 
 # Where callers have always found them.
 from batch_revoke.journal_db import in_use as in_use
-from batch_revoke.model import Batch, Endpoint, RowOutcome, Status
+from batch_revoke.model import Batch, Endpoint, LookupAnswer, RowOutcome, Status
 
-FORMAT = "2"  # 2: pending rows, and whether their request may have been applied
+# 2: pending rows, and whether their request may have been applied; 3: customer lookups,
+# and the id each row was revoked as
+FORMAT = "3"
 JOURNAL_SUFFIX = ".journal"
 
 
@@ -109,7 +111,8 @@ class Journal:
             journal._db.executescript(
                 "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS requests; "
                 "DROP TABLE IF EXISTS outcomes; DROP TABLE IF EXISTS pending; "
-                "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS timeline;"
+                "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS timeline; "
+                "DROP TABLE IF EXISTS lookups;"
             )
         except sqlite3.OperationalError as exc:  # disk full, I/O error
             os.close(lock)
@@ -188,8 +191,22 @@ class Journal:
         self._session = cursor.lastrowid
 
     def _upgrade(self) -> None:
-        """A journal of the previous format: its unanswered requests' rows, less those
-        settled since, are pending and may have been applied (what that format meant)."""
+        """A journal of an earlier format, brought to this one: format 1's unanswered
+        requests' rows, less those settled since, are pending and may have been applied
+        (what that format meant); format 2 gains the lookups and the resolved ids."""
+        self._upgrade_1()
+        if self.meta().get("format") != "2":
+            return
+        columns = {name for _, name, *_ in self._db.execute("PRAGMA table_info(outcomes)")}
+        with self._write():
+            if "resolved_customer_id" not in columns:
+                self._db.execute(
+                    "ALTER TABLE outcomes ADD COLUMN resolved_customer_id TEXT NOT NULL DEFAULT ''"
+                )
+            self._set_many({"format": FORMAT})
+        self._db.executescript(SCHEMA)  # IF NOT EXISTS: adds the lookups table
+
+    def _upgrade_1(self) -> None:
         if self.meta().get("format") != "1":
             return
         self._db.executescript(SCHEMA)  # IF NOT EXISTS: adds the pending table
@@ -201,7 +218,7 @@ class Journal:
                 "INSERT OR REPLACE INTO pending VALUES (?, ?, 1)",
                 [(row, request) for row, request in pending.items() if row not in settled],
             )
-            self._set_many({"format": FORMAT})
+            self._set_many({"format": "2"})
 
     def identity(self) -> JournalIdentity:
         meta = self.meta()
@@ -335,7 +352,9 @@ class Journal:
 
     def _put(self, outcomes: Iterable[RowOutcome]) -> None:
         self._db.executemany(
-            "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO outcomes (row, status, endpoint, error_code, error_message, "
+            "issued_ids, http_status, attempts, duplicate_of, settled, resolved_customer_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     o.row,
@@ -348,12 +367,44 @@ class Journal:
                     o.attempts,
                     o.duplicate_of,
                     int(o.settled),
+                    o.resolved_customer_id,
                 )
                 for o in outcomes
             ),
         )
 
+    def looked_up(self, key: str, answer: LookupAnswer) -> None:
+        """A customer lookup's definite answer, durable before any row is sent by it, so a
+        resume never asks again."""
+        with self._write():
+            self._db.execute(
+                "INSERT OR REPLACE INTO lookups VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    answer.customer_id,
+                    answer.code,
+                    answer.message,
+                    answer.http_status,
+                    time.time(),
+                ),
+            )
+
     # --- reading -----------------------------------------------------------------------
+
+    def lookups(self, keys: Iterable[str]) -> dict[str, LookupAnswer]:
+        """The recorded answers to lookups of these keys (those that have one)."""
+        wanted = list(keys)
+        found: dict[str, LookupAnswer] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            query = (
+                "SELECT key, customer_id, code, message, http_status FROM lookups "
+                f"WHERE key IN ({marks})"
+            )
+            for key, *answer in self._db.execute(query, part):
+                found[key] = LookupAnswer(*answer)
+        return found
 
     def outcomes(self) -> Iterator[RowOutcome]:
         """Every recorded outcome, in row order, streamed."""

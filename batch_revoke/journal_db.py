@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
     http_status INTEGER,
     attempts INTEGER NOT NULL,
     duplicate_of INTEGER,
-    settled INTEGER NOT NULL
+    settled INTEGER NOT NULL,
+    resolved_customer_id TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS pending (
     row INTEGER PRIMARY KEY,
@@ -42,6 +43,14 @@ CREATE TABLE IF NOT EXISTS pending (
     maybe_applied INTEGER NOT NULL  -- 0: every answer so far said nothing was done
 );
 CREATE INDEX IF NOT EXISTS pending_request ON pending (request);
+CREATE TABLE IF NOT EXISTS lookups (
+    key TEXT PRIMARY KEY,        -- identifier type and identifier_key: one per customer
+    customer_id TEXT NOT NULL,   -- '' when the API gave none (not found, fraud)
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    http_status INTEGER,
+    at REAL NOT NULL
+);
 """
 
 # The run over time, for the HTML report: added after format 2 without changing it, so a
@@ -159,7 +168,7 @@ def take_lock(path: Path) -> int:
 
 
 def outcome_of(values: tuple[Any, ...]) -> RowOutcome:
-    row, status, endpoint, code, message, ids, http_status, attempts, duplicate_of, _ = values
+    row, status, endpoint, code, message, ids, http_status, attempts, duplicate_of = values[:9]
     return RowOutcome(
         row,
         Status(status),
@@ -170,4 +179,5 @@ def outcome_of(values: tuple[Any, ...]) -> RowOutcome:
         http_status,
         attempts,
         duplicate_of,
+        values[10] if len(values) > 10 else "",  # format 2 had no resolved ids
     )

@@ -83,6 +83,7 @@ class ErrorCode(StrEnum):
     CLIENT_ERROR = "client_error"  # the request failed on our side, not in the API
     RUN_ABORTED = "run_aborted"
     COVERING_ROW_UNKNOWN = "covering_row_unconfirmed"  # waits for a row whose outcome is unknown
+    LOOKUP_FAILED = "lookup_failed"  # the customer lookup got no answer: nothing was sent
 
 
 @dataclass(slots=True)
@@ -104,6 +105,8 @@ class Row:
     issue_id: str = ""
     earned_badge_id: str = ""
     identifier_type: IdentifierType = IdentifierType.ID
+    # customer_id is the id a customer lookup found for the identifier the row named
+    resolved: bool = False
     mode: Mode = field(init=False)  # what the row asks for, from the ids it has
     customer_key: str = field(init=False)  # the customer id as matched: id_key
 
@@ -149,6 +152,7 @@ class RowOutcome:
     http_status: int | None = None
     attempts: int = 0
     duplicate_of: int | None = None  # for duplicates: the row that carries the real outcome
+    resolved_customer_id: str = ""  # the id a lookup found, when the row named an identifier
 
     @property
     def settled(self) -> bool:
@@ -156,6 +160,17 @@ class RowOutcome:
         if self.status in (Status.UNCONFIRMED, Status.NOT_ATTEMPTED):
             return False
         return not (self.status is Status.FAILED and self.error_code in NOTHING_DONE_CODES)
+
+
+@dataclass(frozen=True, slots=True)
+class LookupAnswer:
+    """A customer lookup's definite answer: the customer's id, or (customer_id "") the API's
+    code and message saying why there is none (816 not found, 618 marked as fraud)."""
+
+    customer_id: str = ""
+    code: str = ""
+    message: str = ""
+    http_status: int | None = None
 
 
 @dataclass(slots=True)

@@ -166,7 +166,15 @@ identifier_type = click.option(
     type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
     default=_default("identifier_type"),
     show_default=True,
-    help="What customerId holds in revokeEarn rows without an identifierType column value.",
+    help="What customerId holds in rows without an identifierType column value. For "
+    "revokeIssue rows other than id, each customer is looked up first (one call each).",
+)
+default_region = click.option(
+    "--default-region",
+    metavar="CODE",
+    default=_default("default_region"),
+    help="The country (ISO 3166 code, e.g. IN) of mobiles written without their country "
+    "code (09900000013); without it such a number is invalid.",
 )
 
 # --- the result file and the journal beside it (`run` and `verify`) ------------------------
@@ -242,6 +250,7 @@ connection = _together(
     max_attempts,
     max_unanswered,
     identifier_type,
+    default_region,
 )
 report = click.option(
     "--report",

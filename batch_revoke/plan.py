@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from batch_revoke.answers import covering_unknown, revoked_through
 from batch_revoke.chunker import Planner
 from batch_revoke.config import RunConfig
+from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError
+from batch_revoke.lookup import to_look_up
 from batch_revoke.model import (
     Batch,
+    IdentifierType,
     Record,
     Row,
     RowOutcome,
@@ -20,6 +23,7 @@ from batch_revoke.model import (
 )
 from batch_revoke.readback import Unsettled
 from batch_revoke.recorder import RunRecorder
+from batch_revoke.sender import Sender
 from batch_revoke.source import Source
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,7 @@ def planner_for(config: RunConfig, source: Source) -> Planner:
         config.identifier_type,
         config.batch_size,
         from_workbook=source.from_workbook,
+        default_region=config.default_region,
     )
 
 
@@ -42,13 +47,41 @@ class Plan:
     them. A resume skips settled rows. The batches are made as the sender asks for them, so
     the file is read only as fast as requests go out."""
 
-    def __init__(self, source: Source, run: RunRecorder) -> None:
+    def __init__(
+        self, source: Source, run: RunRecorder, customers: ByCustomer | None = None
+    ) -> None:
         self.source = source
         self.run = run
         self.journal = run.journal
         self.planner = run.planner
+        self.customers = customers  # rows named by an identifier: resolved by their lookup
         self.deferred: dict[int, list[Row]] = {}  # covering row -> the rows waiting for it
         self._unknown: list[tuple[Row, RowOutcome | None]] = []
+
+    async def look_up(self, sender: Sender) -> None:
+        """Before any revoke: look up the customers that rows still to send name by mobile,
+        email, externalId or card number (one lookup each), so that the batches can carry
+        their ids. Nothing to do for a file whose rows all name the customer's id."""
+        if self.customers is None or self.journal.meta().get("state") == "finished":
+            return
+        validate = self.planner.validate
+        if "identifiertype" not in self.source.field_index and (
+            validate.default_identifier is IdentifierType.ID
+        ):
+            return
+        lookups = self.customers.lookups
+        made, calls = lookups.made, sender.http_calls
+        wanted = to_look_up(
+            self.source.chunks(), validate, self.journal, lambda: self.run.stop.requested
+        )
+        await lookups.look_up(sender, wanted)
+        if lookups.made > made:
+            log.info(
+                "looked up %d customers (%d calls)%s",
+                lookups.made - made,
+                sender.http_calls - calls,
+                f"; {len(lookups.unanswered)} got no answer" if lookups.unanswered else "",
+            )
 
     def batches(self) -> Iterator[Batch]:
         if self.journal.meta().get("state") == "finished":
@@ -85,7 +118,30 @@ class Plan:
             self.run.kept(known[number])  # an earlier session's verdicts stand
         self.run.record(v for v in decided if v.row not in kept)
         rows = [v for v in verdicts if isinstance(v, Row)]
-        covered = self.planner.covering(rows)
+        if self.customers is not None:
+            # Sent already (an answer or none): it stays what it was sent as, no duplicate.
+            sent = {
+                row.row
+                for row in rows
+                if row.row in in_flight
+                or (row.row in known and known[row.row].status is not Status.NOT_ATTEMPTED)
+            }
+            items = self.customers.resolve(rows, sent)
+            rows = [item for item in items if isinstance(item, Row)]
+            covered = self.customers.covering(rows)
+            new = []
+            for item in items:
+                if isinstance(item, Row):
+                    continue
+                outcome = known.get(item.row)
+                if outcome is not None and outcome.settled:
+                    self.run.kept(outcome)
+                elif item.row not in sent:
+                    new.append(item)
+                # else sent, with its answer unknown: it stays unknown, and the writer says so
+            self.run.record(new)
+        else:
+            covered = self.planner.covering(rows)
         for row in rows:
             outcome = known.get(row.row)
             if outcome is not None and outcome.settled:

@@ -19,9 +19,11 @@ from typing import Any
 from batch_revoke.answers import NOT_PRESENT_CODES, stopped_in_flight
 from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
+from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     Endpoint,
     IdentifierType,
+    LookupAnswer,
     Mode,
     Row,
     RowOutcome,
@@ -59,15 +61,42 @@ class ReadBack:
     read: int = 0  # rows really read back
 
 
-async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
+async def read_back(
+    items: Iterable[Unsettled], sender: Sender, lookups: Lookups | None = None
+) -> ReadBack:
     """Read back every row (one call per customer and badge): settled outcomes, and the rows
-    shown not applied, to be sent again. Rows left when a stop is requested are in none."""
+    shown not applied, to be sent again. Rows left when a stop is requested are in none. A
+    row naming its customer by mobile, email, … is read back by the id its lookup gives
+    (`lookups`: the run's, so a customer is looked up once)."""
     found = ReadBack()
+    listed = list(items)
+    named = [item.row for item in listed if item.row.identifier_type is not IdentifierType.ID]
+    answers: dict[str, LookupAnswer | str] = {}
+    if named and lookups is not None:
+        await lookups.look_up(sender, ((row.identifier_type, row.customer_id) for row in named))
+        answers = lookups.answers(named)
     groups: dict[tuple[str, str], list[Unsettled]] = {}
-    for item in items:
-        previous = item.previous
-        if item.row.identifier_type is IdentifierType.ID:
-            groups.setdefault((item.row.badge_meta_id, item.row.customer_key), []).append(item)
+    sent_as: dict[tuple[str, str], str] = {}  # the customer id each read-back is sent with
+    resolved: dict[int, str] = {}  # row -> the id its lookup gave
+    for item in listed:
+        previous, row = item.previous, item.row
+        answer = (
+            answers.get(lookups.key(row.identifier_type, row.customer_id))
+            if lookups is not None and row.identifier_type is not IdentifierType.ID
+            else None
+        )
+        if row.identifier_type is IdentifierType.ID:
+            group = (row.badge_meta_id, row.customer_key)
+            groups.setdefault(group, []).append(item)
+            sent_as.setdefault(group, row.customer_id)
+        elif isinstance(answer, LookupAnswer) and answer.customer_id:
+            group = (row.badge_meta_id, answer.customer_id)
+            groups.setdefault(group, []).append(item)
+            sent_as.setdefault(group, answer.customer_id)
+            resolved[row.row] = answer.customer_id
+        elif isinstance(answer, str):
+            why = f"customer lookup got no answer ({answer}), so it was not read back"
+            found.outcomes.append(unconfirmed(item, why))
         elif (
             previous is not None
             and previous.status is Status.UNCONFIRMED
@@ -81,20 +110,19 @@ async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
         log.info("reading back %d rows whose answer was lost (%d calls)", rows, len(groups))
     if found.blind:
         log.info(
-            "sending %d rows again whose answer was lost: their customer is named by "
-            "mobile, email, externalId or cardNumber, which the read-back cannot take",
+            "sending %d rows again whose answer was lost: the lookup of their customer "
+            "(named by mobile, email, externalId or cardNumber) found none to read back",
             len(found.blind),
         )
-    pending = iter(groups.values())
+    pending = iter(groups.items())
 
     async def worker() -> None:
         while not sender.stop.requested:
-            group = next(pending, None)
-            if group is None:
+            key, group = next(pending, (("", ""), []))
+            if not group:
                 return
-            first = group[0].row
             try:
-                reply = await sender.read_back(first.customer_id, first.badge_meta_id)
+                reply = await sender.read_back(sent_as[key], key[0])
             except (Stopped, AuthError):
                 return  # the run stops; these rows stay unknown, and --resume reads them back
             for item in group:
@@ -106,7 +134,11 @@ async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
                 if isinstance(settled, Row):
                     found.resend.append(settled)
                 else:
-                    found.outcomes.append(settled)
+                    found.outcomes.append(
+                        replace(settled, resolved_customer_id=resolved[item.row.row])
+                        if item.row.row in resolved and settled.status is Status.REVOKED
+                        else settled
+                    )
 
     async with asyncio.TaskGroup() as tasks:
         for _ in range(sender.concurrency):

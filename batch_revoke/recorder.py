@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from batch_revoke.answers import not_present, raced, sent_blind
 from batch_revoke.chunker import Planner
 from batch_revoke.config import ErrorLimit
+from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import StorageError
 from batch_revoke.journal import Journal
 from batch_revoke.journal_db import Moment
@@ -32,11 +33,17 @@ class RunRecorder:
     early-stop check. It owns the counts the summary and progress line show."""
 
     def __init__(
-        self, journal: Journal, max_errors: ErrorLimit | None, planner: Planner, rows: int
+        self,
+        journal: Journal,
+        max_errors: ErrorLimit | None,
+        planner: Planner,
+        rows: int,
+        customers: ByCustomer | None = None,
     ) -> None:
         self.journal = journal
         self.max_errors = max_errors
         self.planner = planner
+        self.customers = customers  # covering rows by customer, once looked up
         self.rows = rows  # in the input
         self.rows_done = 0  # with an outcome (kept from an earlier session, or new)
         self.by_status: dict[Status, int] = {}  # the same, per status
@@ -99,7 +106,7 @@ class RunRecorder:
         in the file (so not waited for) was sent: what that means is answers.raced's."""
         if not not_present(outcome):
             return outcome
-        later = self.planner.later_customers_row(row)
+        later = (self.customers or self.planner).later_customers_row(row)
         if later is None:
             return outcome
         return raced(row, outcome, later, self.journal.outcome(later))
@@ -138,6 +145,7 @@ class RunRecorder:
             "retries": sender.retries if sender else 0,
             "read_backs": self.read_backs,
             "throttled": pacer.throttled_calls if pacer else 0,
+            "lookups": self.customers.lookups.made if self.customers else 0,
         }
         return {key: self.earlier.get(key, 0) + value for key, value in now.items()}
 

@@ -24,6 +24,7 @@ class RunReport:
     journal_path: Path | None = None
     incomplete: bool = False  # the result file still says INCOMPLETE; the journal has it all
     read_backs: int = 0
+    lookups: int = 0  # customers looked up (one call each, retries aside)
     throttled: int = 0  # calls answered 429
     pace: str = ""  # the pace the run settled on, for people
     estimate: str = ""  # a dry run's planned calls and, with --rate-limit, how long they take
@@ -63,6 +64,8 @@ class RunReport:
                 parts += f"; {tally.http_calls} HTTP calls, {tally.retries} of them retries"
                 if self.read_backs:
                     parts += f", {self.read_backs} read-backs"
+                if self.lookups:
+                    parts += f", {self.lookups} customer lookups"
             lines.append(f"{'would send' if dry_run else 'requests'}: {parts}")
         if self.estimate:
             lines.append(f"plan: {self.estimate}")
@@ -116,6 +119,7 @@ class RunReport:
             "http_calls": tally.http_calls,
             "retries": tally.retries,
             "read_backs": self.read_backs,
+            "lookups": self.lookups,
             "throttled_calls": self.throttled,
             "pace": self.pace or None,
             "plan": self.estimate or None,
@@ -165,9 +169,12 @@ class Progress:
         )
 
 
-def estimate(calls: int, limit: RateLimit | None) -> str:
-    """ "1,204 calls: about 12 min at 100/min": under a rate limit, time is calls."""
+def estimate(calls: int, limit: RateLimit | None, lookups: int = 0) -> str:
+    """ "1,204 calls: about 12 min at 100/min": under a rate limit, time is calls. `lookups`
+    (customer lookups, counted among the calls) are named apart when there are any."""
     text = f"{calls:,} calls"
+    if lookups:
+        text += f" ({lookups:,} lookups, {calls - lookups:,} revokes)"
     if limit is None:
         return f"{text} (pass --rate-limit for how long they take)"
     seconds = calls / limit.count * limit.period

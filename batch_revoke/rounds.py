@@ -93,6 +93,7 @@ async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sende
     not applied, and release rows that waited for a row covering them. A few rounds at most:
     each is rarer than the last."""
     try:
+        await plan.look_up(sender)
         await sender.send_all(plan.batches(), run)
         run.unconfirmed_to_read_back(plan.unsettled())
         for _ in range(VERIFY_ROUNDS):
@@ -100,13 +101,14 @@ async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sende
                 return
             again = release_deferred(plan, run)
             if run.has_unconfirmed:
-                again += await _read_back(config, run, sender)
+                again += await _read_back(config, plan, run, sender)
                 again += release_deferred(plan, run)  # the read-back may settle a covering row
             if not again or run.stop.requested:
                 break
             await sender.send_all(batches_of(run.planner, again), run)
         if not run.stop.requested:
             give_up_deferred(plan, run)
+            _unanswered_lookups(plan, run)
     finally:
         if run.stop.requested:
             # Rows whose broader row did revoke their enrolment say so even when the run
@@ -114,7 +116,19 @@ async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sende
             release_deferred(plan, run)
 
 
-async def _read_back(config: RunConfig, run: RunRecorder, sender: Sender) -> list[Row]:
+def _unanswered_lookups(plan: Plan, run: RunRecorder) -> None:
+    """Rows whose customer lookup got no answer were not sent (or not read back): the run
+    ends resumable (exit 3), so that --resume looks them up again."""
+    unanswered = plan.customers.lookups.unanswered if plan.customers else {}
+    if unanswered:
+        last = next(reversed(unanswered.values()))
+        run.stop.request(
+            f"{len(unanswered)} customer lookup(s) got no answer (last: {last}); their rows "
+            "were not sent (or not read back): --resume looks them up again"
+        )
+
+
+async def _read_back(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sender) -> list[Row]:
     items = run.take_unconfirmed()
     if not config.verify:
         run.record(
@@ -124,7 +138,7 @@ async def _read_back(config: RunConfig, run: RunRecorder, sender: Sender) -> lis
         )
         return []
     calls = sender.http_calls
-    found = await read_back(items, sender)
+    found = await read_back(items, sender, plan.customers.lookups if plan.customers else None)
     run.record_read_back(found, sender.http_calls - calls)
     read = found.read
     if read:

@@ -251,30 +251,32 @@ class Sender:
 
     async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply | str:
         """The badge read-back, retried like a request; a reason string when it failed."""
+        return await self.fetch(
+            lambda: self.client.read_back(customer_id, badge_meta_id), "read-back"
+        )
+
+    async def fetch(self, call: Callable[[], Awaitable[ApiReply]], what: str) -> ApiReply | str:
+        """A call that only reads (`what`: a read-back, a customer lookup), paced and retried
+        like a request; a reason string when it failed."""
         try:
-            return await self._retried(
-                lambda: self.client.read_back(customer_id, badge_meta_id),
-                _Attempts(),
-                lambda: None,
-                None,
-            )
+            return await self._retried(call, _Attempts(), lambda: None, what)
         except RetryableFailure as failure:
-            return f"read-back failed: {failure.message}"
+            return f"{what} failed: {failure.message}"
         except RequestNotSent as exc:
-            return f"read-back could not be sent ({exc})"
+            return f"{what} could not be sent ({exc})"
         except (Stopped, AuthError):
             raise
         except Exception as exc:
-            # A read-back only reads: whatever went wrong, its rows stay as they were.
-            log.debug("read-back of %s: unexpected error", customer_id[:40], exc_info=True)
-            return f"read-back failed: unexpected error: {describe(exc)}"
+            # It only reads: whatever went wrong, its rows stay as they were.
+            log.debug("%s: unexpected error", what, exc_info=True)
+            return f"{what} failed: unexpected error: {describe(exc)}"
 
     async def _retried(
         self,
         call: Callable[[], Awaitable[ApiReply]],
         state: _Attempts,
         sending: Callable[[], None],
-        batch: Batch | None,
+        batch: Batch | str,
         failed: Callable[[RetryableFailure], None] = lambda _: None,
     ) -> ApiReply:
         """The call until it gets a final answer; RetryableFailure when retries ran out. A
@@ -355,8 +357,8 @@ class Sender:
         self._nothing_done(reply.http_status in NOT_APPLIED_STATUSES, reply.retry_after)
         return reply
 
-    def _retrying(self, batch: Batch | None, state: _Attempts) -> AsyncRetrying:
-        """Tenacity around one request; `batch` None for a read-back. Answers that did nothing
+    def _retrying(self, batch: Batch | str, state: _Attempts) -> AsyncRetrying:
+        """Tenacity around one request; `batch` names a call that reads. Answers that did nothing
         are not counted against --max-attempts."""
         return AsyncRetrying(
             stop=lambda _: state.counted >= self.policy.max_attempts,
@@ -408,7 +410,7 @@ class Sender:
                 f"(last: {type(exc).__name__}: {exc or 'no detail'}); is the host reachable?"
             )
 
-    def _log_retry(self, batch: Batch | None, state: RetryCallState) -> None:
+    def _log_retry(self, batch: Batch | str, state: RetryCallState) -> None:
         _log_retry(batch, state)
 
 
@@ -446,13 +448,13 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text or 'no detail'}"
 
 
-def _log_retry(batch: Batch | None, state: RetryCallState) -> None:
+def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
     failure = state.outcome.exception() if state.outcome is not None else None
     wait = state.next_action.sleep if state.next_action is not None else 0.0
     what = (
         f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
-        if batch is not None
-        else "read-back"
+        if isinstance(batch, Batch)
+        else batch
     )
     when = (
         "retrying when the shared pause ends"
@@ -467,7 +469,7 @@ def _log_retry(batch: Batch | None, state: RetryCallState) -> None:
         when,
         extra={
             "event": "retry",
-            "request": batch.number if batch is not None else None,
+            "request": batch.number if isinstance(batch, Batch) else None,
             "attempt": state.attempt_number,
             "wait_seconds": round(wait, 3),
         },

@@ -29,6 +29,7 @@ from batch_revoke.spreadsheet import (
     workbook_to_csv,
 )
 from batch_revoke.writer import (
+    EARLIER_RESULT_COLUMNS,
     RESULT_COLUMNS,
 )
 
@@ -120,6 +121,9 @@ class Source:
     shown: Path = Path()  # the input as named to people (stdin: -)
     from_workbook: bool = False  # path is the CSV copy of a sheet of `shown`
     sheet: str = ""  # that sheet, as --sheet named it ("": the first)
+    results: tuple[
+        str, ...
+    ] = ()  # an earlier result file's result columns (this version's or older)
 
     @classmethod
     def open(cls, config: RunConfig, *, whole: bool) -> Source:
@@ -151,8 +155,12 @@ class Source:
             raise named.named(exc) from exc
         if not config.settle_result:
             return source
-        width = len(source.columns) - len(RESULT_COLUMNS)
-        if width < 2 or source.columns[width:] != RESULT_COLUMNS:
+        # The newest layout first: a file of this version ends with resolved_customer_id.
+        for results in (RESULT_COLUMNS, EARLIER_RESULT_COLUMNS):
+            width = len(source.columns) - len(results)
+            if width >= 2 and source.columns[width:] == results:
+                break
+        else:
             raise named.named(
                 InputError(
                     path,
@@ -164,7 +172,9 @@ class Source:
             )
         field_index = {key: index for key, index in source.field_index.items() if index < width}
         columns = source.columns[:width]
-        return replace(source, columns=columns, field_index=field_index, earlier=True)
+        return replace(
+            source, columns=columns, field_index=field_index, earlier=True, results=results
+        )
 
     def chunks(self) -> Iterator[tuple[list[Record], list[RowOutcome] | None]]:
         """The records in chunks, with (for a result file) the outcome each one holds."""
@@ -193,7 +203,7 @@ class Source:
     def _split(self, record: Record) -> tuple[Record, RowOutcome]:
         """An earlier result's record: its input columns, and the outcome it holds."""
         width = len(self.columns)
-        cells = dict(zip(RESULT_COLUMNS, record.values[width:], strict=True))
+        cells = dict(zip(self.results, record.values[width:], strict=True))
         try:
             outcome = RowOutcome(
                 record.row,
@@ -204,6 +214,7 @@ class Source:
                 tuple(i for i in cells["issued_ids"].split(";") if i),
                 int(cells["http_status"]) if cells["http_status"] else None,
                 int(cells["attempts"] or 0),
+                resolved_customer_id=cells.get("resolved_customer_id", ""),
             )
         except ValueError as exc:
             raise InputError(

@@ -28,7 +28,10 @@ RESULT_COLUMNS = (
     "issued_ids",
     "http_status",
     "attempts",
+    "resolved_customer_id",  # the id a customer lookup found ("" when the row named the id)
 )
+# The result columns of files written before customers were looked up: still read as input.
+EARLIER_RESULT_COLUMNS = RESULT_COLUMNS[:-1]
 
 
 DEFAULT_FOLDER = Path("output")
@@ -207,4 +210,5 @@ def result_cells(outcome: RowOutcome) -> list[str]:
         ";".join(outcome.issued_ids),
         "" if outcome.http_status is None else str(outcome.http_status),
         str(outcome.attempts),
+        outcome.resolved_customer_id,
     ]

@@ -30,7 +30,14 @@ from types import FrameType
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "batch_revoke"
 TESTS = ROOT / "tests"
-SLOW = {"test_e2e.py", "test_durability.py", "test_wheel.py", "test_recipes.py", "test_signals.py"}
+SLOW = {
+    "test_e2e.py",
+    "test_e2e_lookup.py",
+    "test_durability.py",
+    "test_wheel.py",
+    "test_recipes.py",
+    "test_signals.py",
+}
 SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 UNIT_TIMEOUT = 600  # seconds for a whole unit selection
 E2E_TIMEOUT = 600

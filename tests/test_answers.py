@@ -6,9 +6,24 @@ from __future__ import annotations
 
 import pytest
 
-from batch_revoke.answers import interpret, sent_blind
+from batch_revoke.answers import (
+    failure_of,
+    interpret,
+    lookup_answer,
+    lookup_refused,
+    lookup_unanswered,
+    sent_blind,
+)
 from batch_revoke.client import ApiReply
-from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Row, RowOutcome, Status
+from batch_revoke.model import (
+    Endpoint,
+    ErrorCode,
+    IdentifierType,
+    LookupAnswer,
+    Row,
+    RowOutcome,
+    Status,
+)
 from tests.conftest import customers_batch, earn_batch, issue_batch
 
 
@@ -413,3 +428,92 @@ def test_a_blind_resend_doubts_only_not_present_answers(code, status):
     answer = RowOutcome(1, Status.FAILED, Endpoint.REVOKE_EARN, code, "refused", (), 400, 1)
     blind = sent_blind(answer, row)
     assert (blind.status, blind.error_code) == (status, code)
+
+
+# --- the customer lookup ----------------------------------------------------------------------
+
+NOT_FOUND = {
+    "errors": [{"code": 816, "message": "Customer not found for organization", "reference": None}],
+    "warnings": [],
+}
+FOUND = {
+    "id": 565261498,
+    "profiles": [{"identifiers": [{"type": "mobile", "value": "919900000013"}]}],
+    "warnings": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "http", "expected"),
+    [
+        pytest.param(FOUND, 200, LookupAnswer("565261498", http_status=200), id="found"),
+        pytest.param(
+            {**FOUND, "id": "000777"}, 200, LookupAnswer("777", http_status=200), id="id-as-text"
+        ),
+        pytest.param(
+            NOT_FOUND,
+            400,
+            LookupAnswer("", "816", "Customer not found for organization", 400),
+            id="not-found-400",
+        ),
+        # The status of "not found" is not documented: the 816 in the body decides.
+        pytest.param(
+            NOT_FOUND,
+            200,
+            LookupAnswer("", "816", "Customer not found for organization", 200),
+            id="not-found-200",
+        ),
+        pytest.param(
+            {"errors": [{"code": 618, "message": "customer is marked as fraud"}]},
+            400,
+            LookupAnswer("", "618", "customer is marked as fraud", 400),
+            id="fraud",
+        ),
+        pytest.param(
+            {"errors": [{"code": 400, "message": "source is mandatory"}]},
+            400,
+            LookupAnswer("", "400", "source is mandatory", 400),
+            id="refused",
+        ),
+        pytest.param(None, 404, LookupAnswer("", "http_404", "", 404), id="404-not-json"),
+        pytest.param({"profiles": []}, 200, "without a customer id", id="no-id"),
+        pytest.param({**FOUND, "id": True}, 200, "without a customer id", id="id-not-a-number"),
+        pytest.param({**FOUND, "id": "12ab"}, 200, "without a customer id", id="id-not-digits"),
+        pytest.param({**FOUND, "id": None}, 200, "without a customer id", id="id-null"),
+    ],
+)
+def test_what_a_lookup_answer_means(body, http, expected):
+    answer = lookup_answer(reply(body, http))
+    if isinstance(expected, str):  # no answer: the lookup counts as unanswered
+        assert isinstance(answer, str)
+        assert expected in answer
+    else:
+        assert answer == expected
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504, 521])
+def test_a_lookup_throttled_or_failing_is_retried_like_any_call(status):
+    assert failure_of(reply(NOT_FOUND if status == 429 else None, status)) is not None
+
+
+def test_a_row_whose_customer_is_not_found_fails_with_the_apis_code_and_nothing_sent():
+    row = Row(4, "B1", "919900099999", identifier_type=IdentifierType.MOBILE)
+    answer = lookup_answer(reply(NOT_FOUND, 400))
+    assert isinstance(answer, LookupAnswer)
+    outcome = lookup_refused(row, answer)
+    assert (outcome.status, outcome.error_code, outcome.http_status) == (
+        Status.FAILED,
+        "816",
+        400,
+    )
+    assert outcome.settled
+    assert "nothing was sent" in outcome.error_message
+    assert "mobile 919900099999" in outcome.error_message
+
+
+def test_a_row_whose_lookup_got_no_answer_is_not_attempted_and_resumable():
+    row = Row(4, "B1", "a@b.c", "I1", identifier_type=IdentifierType.EMAIL)
+    outcome = lookup_unanswered(row, "customer lookup failed: HTTP 500")
+    assert (outcome.status, outcome.error_code) == (Status.NOT_ATTEMPTED, ErrorCode.LOOKUP_FAILED)
+    assert not outcome.settled  # --resume looks it up again
+    assert outcome.endpoint is Endpoint.REVOKE_ISSUE

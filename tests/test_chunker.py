@@ -50,12 +50,6 @@ def verdict_of(
             ("B1", "1", "", "E1", "phone"), ErrorCode.BAD_IDENTIFIER_TYPE, "'phone'", id="bad-type"
         ),
         pytest.param(
-            ("B1", "a@b.c", "", "", "email"),
-            ErrorCode.BAD_IDENTIFIER_TYPE,
-            "revokeEarn rows only",
-            id="type-on-issue",
-        ),
-        pytest.param(
             ("B1", "1.23E+11"), ErrorCode.BAD_CUSTOMER_ID, "not a numeric", id="excel-number"
         ),
         pytest.param(
@@ -562,8 +556,11 @@ EVERY_DEFAULT = [pytest.param(t, id=t.value) for t in IdentifierType]
 @pytest.mark.parametrize(
     ("values", "mode", "expected"),
     [
-        pytest.param(("B1", "919900000013"), Mode.CUSTOMERS, "id", id="customers-row"),
-        pytest.param(("B1", "919900000013", "I1"), Mode.ISSUALS, "id", id="issuals-row"),
+        pytest.param(("B1", "919900000013"), Mode.CUSTOMERS, "default", id="customers-row"),
+        pytest.param(("B1", "919900000013", "I1"), Mode.ISSUALS, "default", id="issuals-row"),
+        pytest.param(
+            ("B1", "919900000013", "", "", "id"), Mode.CUSTOMERS, "id", id="customers-row-typed-id"
+        ),
         pytest.param(("B1", "919900000013", "", "E1"), Mode.EARN, "default", id="earn-row"),
         pytest.param(
             ("B1", "919900000013", "", "E1", "id"), Mode.EARN, "id", id="earn-row-typed-id"
@@ -576,33 +573,38 @@ EVERY_DEFAULT = [pytest.param(t, id=t.value) for t in IdentifierType]
         ),
     ],
 )
-def test_the_default_identifier_type_reaches_untyped_revoke_earn_rows_only(
-    values, mode, expected, default
-):
-    """As the README says of --identifier-type: what customerId holds in revokeEarn rows with
-    no identifierType value. revokeIssue takes the numeric customer id whatever the default."""
+def test_the_default_identifier_type_reaches_every_untyped_row(values, mode, expected, default):
+    """As the README says of --identifier-type: what customerId holds in rows with no
+    identifierType value. revokeIssue rows named otherwise than by id are looked up."""
     row = verdict_of(record(1, *values), default)
     assert not isinstance(row, RowOutcome), row
     wanted = default if expected == "default" else IdentifierType(expected)
     assert (row.mode, row.identifier_type) == (mode, wanted)
 
 
-@pytest.mark.parametrize("default", EVERY_DEFAULT)
 @pytest.mark.parametrize(
     "values", [("B1", "a@b.c"), ("B1", "a@b.c", "I1")], ids=["customers-row", "issuals-row"]
 )
-def test_a_revoke_issue_row_needs_a_numeric_id_whatever_the_default(values, default):
-    verdict = verdict_of(record(1, *values), default)
+def test_a_revoke_issue_row_by_email_needs_its_identifier_type(values):
+    verdict = verdict_of(record(1, *values), IdentifierType.ID)
     assert isinstance(verdict, RowOutcome)
     assert verdict.error_code == ErrorCode.BAD_CUSTOMER_ID
+    assert "set identifierType" in verdict.error_message
+    typed = verdict_of(record(1, *values, *[""] * (4 - len(values)), "email"), IdentifierType.ID)
+    assert isinstance(typed, Row)
+    assert (typed.identifier_type, typed.customer_id) == (IdentifierType.EMAIL, "a@b.c")
 
 
 @pytest.mark.parametrize("default", EVERY_DEFAULT)
 @pytest.mark.parametrize(
     ("first", "second"),
     [
-        pytest.param(("B1", "000777"), ("B1", "777"), id="customers-row"),
-        pytest.param(("B1", "000777", "I1"), ("B1", "777", "I1"), id="issuals-row"),
+        pytest.param(
+            ("B1", "000777", "", "", "id"), ("B1", "777", "", "", "Id"), id="customers-row"
+        ),
+        pytest.param(
+            ("B1", "000777", "I1", "", "id"), ("B1", "777", "I1", "", "ID"), id="issuals-row"
+        ),
         pytest.param(
             ("B1", "000777", "", "E1", "id"), ("B1", "777", "", "E1", "ID"), id="earn-row-typed-id"
         ),

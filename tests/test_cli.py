@@ -440,6 +440,7 @@ AS_CONFIG = {
     "max_errors": ("max_errors", None),
     "auto_resume": ("auto_resume", None),
     "output_dir": ("output_dir", None),
+    "default_region": ("default_region", None),
 }
 NOT_CONFIG = {
     "input_path",

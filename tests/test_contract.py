@@ -104,3 +104,43 @@ async def test_oauth_token_and_its_header_on_the_wire():
     assert "Authorization" not in token.headers
     assert revoke.headers["X-CAP-API-OAUTH-TOKEN"] == "T0K"
     assert "Authorization" not in revoke.headers
+
+
+@pytest.mark.parametrize(
+    ("identifier", "value", "query"),
+    [
+        pytest.param(
+            IdentifierType.MOBILE,
+            "919900000013",
+            "source=INSTORE&identifierName=mobile&identifierValue=919900000013",
+            id="mobile",
+        ),
+        pytest.param(
+            IdentifierType.EMAIL,
+            "ana.silva@example.com",
+            "source=INSTORE&identifierName=email&identifierValue=ana.silva%40example.com",
+            id="email",
+        ),
+        pytest.param(
+            IdentifierType.EXTERNAL_ID,
+            "EXT-1",
+            "source=INSTORE&identifierName=externalId&identifierValue=EXT-1",
+            id="externalId",
+        ),
+        pytest.param(
+            IdentifierType.CARD_NUMBER,
+            "4000123412341234",
+            # `cardnumber` with a lower-case n: the lookup's spelling, not revokeEarn's header's
+            "source=INSTORE&identifierName=cardnumber&identifierValue=4000123412341234",
+            id="cardnumber",
+        ),
+    ],
+)
+async def test_customer_lookup_on_the_wire(identifier, value, query):
+    (request,) = await sent(lambda client: client.lookup(identifier, value))
+    assert request.method == "GET"
+    assert request.url.path == "/v2/customers/lookup/customerDetails"
+    assert request.url.query.decode() == query
+    assert request.content == b""
+    assert request.headers["Authorization"].startswith("Basic ")
+    assert "X-CAP-CUSTOMER-IDENTIFIER" not in request.headers

@@ -557,6 +557,18 @@ def test_the_report_command_writes_beside_the_result_and_prints_the_path(demo, t
     assert "<h1" in result.with_suffix(".html").read_text(encoding="utf-8")
 
 
+def test_the_report_command_reads_a_result_file_written_before_resolved_customer_id(demo, tmp_path):
+    result = tmp_path / "old.csv"
+    with demo[0].open(encoding="utf-8", newline="") as source:
+        lines = [cells[:-1] for cells in csv.reader(source)]  # the last column dropped
+    assert lines[0][-1] == "attempts"
+    with result.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(lines)
+    done = run_cli(None, str(result), command="report")
+    assert done.returncode == 0, done.stderr
+    assert "<h1" in result.with_suffix(".html").read_text(encoding="utf-8")
+
+
 def test_the_report_command_refuses_a_file_that_is_no_result_in_one_line(tmp_path):
     page = tmp_path / "page.html"
     page.write_text("<html></html>\n", encoding="utf-8")

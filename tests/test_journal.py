@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 
 from batch_revoke.errors import ConfigError
 from batch_revoke.journal import Journal, JournalIdentity, journal_path
-from batch_revoke.model import Batch, Endpoint, Mode, Row, RowOutcome, Status
+from batch_revoke.model import Batch, Endpoint, LookupAnswer, Mode, Row, RowOutcome, Status
 from batch_revoke.outputs import find_journal, runs_in
 from tests.conftest import customers_batch
 
@@ -178,7 +179,7 @@ def test_a_journal_of_the_previous_format_resumes_with_its_requests_in_flight(tm
     journal.close()
     again = Journal.resume(path, IDENTITY)
     assert set(again.in_flight()) == {1}
-    assert again.meta()["format"] == "2"
+    assert again.meta()["format"] == "3"
 
 
 def test_a_row_sent_twice_was_last_sent_by_its_latest_request(tmp_path, monkeypatch):
@@ -218,3 +219,51 @@ def test_the_run_over_time_is_kept_per_session_in_the_commits_of_outcomes(tmp_pa
     assert db.execute("SELECT COUNT(*) FROM timeline").fetchone() == (0,)
     assert db.execute("SELECT COUNT(*) FROM sessions").fetchone() == (1,)
     db.close()
+
+
+def test_lookup_answers_and_resolved_ids_survive_a_reopening(tmp_path):
+    path = tmp_path / "out.csv.journal"
+    journal = Journal.create(path, IDENTITY)
+    journal.looked_up("mobile:919900000013", LookupAnswer("62090013", http_status=200))
+    journal.looked_up("email:x@y.z", LookupAnswer("", "816", "Customer not found", 400))
+    resolved = replace(outcome(1, Status.REVOKED), resolved_customer_id="62090013")
+    journal.record([resolved])
+    journal.close()
+    again = Journal.resume(path, IDENTITY)
+    assert again.lookups(["mobile:919900000013", "email:x@y.z", "mobile:1"]) == {
+        "mobile:919900000013": LookupAnswer("62090013", http_status=200),
+        "email:x@y.z": LookupAnswer("", "816", "Customer not found", 400),
+    }
+    assert again.outcome(1) == resolved
+    again.close()
+
+
+def test_a_journal_of_format_2_resumes_with_lookups_and_resolved_ids(tmp_path):
+    """Written before customers were looked up: no lookups table, no resolved column. It
+    resumes as it was, and gains both."""
+    path = tmp_path / "old.journal"
+    journal = Journal.create(path, IDENTITY)
+    journal.sending(customers_batch("1", "2"))
+    journal.record([outcome(2, Status.REVOKED)])
+    journal._db.executescript(
+        "DROP TABLE lookups; ALTER TABLE outcomes DROP COLUMN resolved_customer_id;"
+    )
+    journal.set_meta(format="2")
+    journal.close()
+    again = Journal.resume(path, IDENTITY)
+    assert again.meta()["format"] == "3"
+    assert set(again.in_flight()) == {1}
+    assert again.outcome(2) == outcome(2, Status.REVOKED)
+    assert again.lookups(["mobile:1"]) == {}
+    again.looked_up("mobile:1", LookupAnswer("1", http_status=200))
+    assert again.lookups(["mobile:1"]) == {"mobile:1": LookupAnswer("1", http_status=200)}
+    again.close()
+
+
+def test_a_journal_started_without_default_region_still_resumes_and_one_with_it_must_repeat_it():
+    old = JournalIdentity("abc", {"host": "h", "identifier_type": "id", "batch_size": "20"})
+    assert old.mismatch(replace(old, options={**old.options, "default_region": "IN"}), "j") is None
+    new = JournalIdentity("abc", {**old.options, "default_region": "IN"})
+    problem = new.mismatch(replace(new, options={**new.options, "default_region": ""}), "j")
+    assert problem is not None
+    assert "default_region" in str(problem)

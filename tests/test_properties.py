@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from batch_revoke.client import BasicCredentials
@@ -191,3 +191,85 @@ def test_a_crash_on_the_first_request_resumes_to_a_true_result(applies):
         applies,
         1,
     )
+
+
+# --- customers named by mobile -----------------------------------------------------------------
+
+
+def mobile_of(customer: str) -> str:
+    return f"9199000{int(customer):05d}"
+
+
+SPELLINGS = (
+    lambda digits: digits,
+    lambda digits: f"+{digits[:2]} {digits[2:7]} {digits[7:]}",
+    lambda digits: f"00{digits[:2]}-{digits[2:]}",
+    lambda digits: f"0{digits[2:]}",  # national, read with --default-region IN
+)
+
+
+class LookupApi(FakeApi):
+    """FakeApi that also answers the customer lookup from the sandbox's state."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/customers/lookup/customerDetails":
+            return _json(self.state.lookup(dict(request.url.params)))
+        return super().__call__(request)
+
+
+def revocations(table: list[tuple[str, str, str, str]], named: dict[int, int]) -> tuple[list, set]:
+    """Each row's (status, issued ids) and what the server holds revoked after a run of
+    `table`, the rows whose index is drawn in `named` written by mobile (in a drawn
+    spelling), the others by id."""
+    data = initial_state()
+    for customer in data["customers"]:
+        customer["mobile"] = mobile_of(customer["customerId"])
+    state = SandboxState.from_dict(data)
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "in.csv"
+        lines = ["badgeMetaId,customerId,issueId,earnedBadgeId,identifierType"]
+        for n, (badge, customer, issue, earned) in enumerate(table):
+            if n in named:
+                spelled = SPELLINGS[named[n] % len(SPELLINGS)](mobile_of(id_key(customer)))
+                lines.append(f"{badge},{spelled},{issue},{earned},mobile")
+            else:
+                lines.append(f"{badge},{customer},{issue},{earned},id")
+        source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        out = Path(folder) / "out.csv"
+        config = RunConfig(
+            source,
+            out,
+            "http://127.0.0.1:9",
+            BasicCredentials("u", "p"),
+            concurrency=1,
+            default_region="IN",
+        )
+        _run(config, LookupApi(state, [], None, False))
+        with out.open(encoding="utf-8", newline="") as handle:
+            result = [(r["status"], r["issued_ids"]) for r in csv.DictReader(handle)]
+    gone = {i for i, e in state.enrolments.items() if e.issuedStatus == "REVOKED"}
+    return result, gone
+
+
+issue_rows = st.one_of(
+    st.tuples(
+        st.sampled_from(BADGES), st.sampled_from(CUSTOMERS), st.sampled_from(ISSUE_IDS), st.just("")
+    ),
+    st.tuples(st.sampled_from(BADGES), st.sampled_from(CUSTOMERS), st.just(""), st.just("")),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    table=st.lists(issue_rows, min_size=1, max_size=16),
+    named=st.dictionaries(st.integers(0, 15), st.integers(0, len(SPELLINGS) - 1)),
+)
+# A customers row by mobile covers a later enrolment row by id, and the other way round.
+@example(table=[("B1", "2", "", ""), ("B1", "2", "IB120", "")], named={0: 1})
+@example(table=[("B1", "2", "", ""), ("B1", "2", "IB120", "")], named={1: 3})
+@example(table=[("B1", "2", "IB121", ""), ("B1", "2", "", "")], named={1: 2})
+def test_rows_named_by_mobile_revoke_what_rows_named_by_id_do(table, named):
+    """The same customers, named by id or by mobile (any spelling, row by row): the same
+    revocations, and the same status for every row (a duplicate or covered row by mobile is
+    one by id too)."""
+    assert revocations(table, named) == revocations(table, {})

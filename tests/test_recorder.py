@@ -151,7 +151,13 @@ def test_the_answer_keeps_the_runs_call_counts_for_a_resume(journal):
     pacer = SimpleNamespace(throttled_calls=4, pauses=0, paused_seconds=0.0, pace=None, period=60)
     run.attach(SimpleNamespace(http_calls=3, retries=1, pacer=pacer))
     run.record_read_back(ReadBack(), calls=2)
-    assert run.counts() == {"http_calls": 8, "retries": 3, "read_backs": 3, "throttled": 4}
+    assert run.counts() == {
+        "http_calls": 8,
+        "retries": 3,
+        "read_backs": 3,
+        "throttled": 4,
+        "lookups": 0,
+    }
     batch = Batch(1, Mode.CUSTOMERS, "B", (Row(1, "B", "1"),))
     run.sending(batch)
     run.answered(batch, [outcome(1, Status.REVOKED)])

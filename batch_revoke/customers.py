@@ -1,0 +1,139 @@
+"""Rows that name their customer by mobile, email, externalId or card number, once the lookup
+has answered: the row as its customer's id, and duplicates and covering rows by the customer
+rather than its spelling (a row by id and a row by mobile of one customer are one customer)."""
+
+from __future__ import annotations
+
+from collections.abc import Container
+
+from batch_revoke.answers import lookup_refused, lookup_unanswered
+from batch_revoke.chunker import Planner, SeenRows, identity
+from batch_revoke.lookup import Lookups, needs_lookup
+from batch_revoke.model import ErrorCode, IdentifierType, Mode, Row, RowOutcome, Status
+
+NOT_ASKED = "the run stopped before it was asked"
+
+
+class ByCustomer:
+    """Feeds on the planner's rows in file order, a chunk at a time. The spelled identities of
+    every row are the planner's; the identities of rows resolved by a lookup are kept here,
+    on disk like the planner's, so memory stays flat."""
+
+    def __init__(self, planner: Planner, lookups: Lookups) -> None:
+        self.planner = planner
+        self.lookups = lookups
+        self._resolved: SeenRows | None = None  # made when the first row is resolved
+
+    def close(self) -> None:
+        if self._resolved is not None:
+            self._resolved.close()
+
+    def resolve(self, rows: list[Row], keep: Container[int] = ()) -> list[Row | RowOutcome]:
+        """Each row in order: as it is, as its customer's id (its lookup answered), or its
+        outcome: `failed` (no such customer), `not_attempted` (no answer), `duplicate` (an
+        earlier row named the same customer, badge and ids). Rows in `keep` (sent already)
+        never become duplicates: what was sent stands."""
+        wanted = [row for row in rows if needs_lookup(row)]
+        if not wanted and self._resolved is None:
+            return list(rows)  # no row named by an identifier so far: nothing to compare
+        answers = self.lookups.answers(wanted)
+        items: list[Row | RowOutcome] = []
+        for row in rows:
+            if not needs_lookup(row):
+                items.append(row)
+                continue
+            answer = answers.get(self.lookups.key(row.identifier_type, row.customer_id), NOT_ASKED)
+            if isinstance(answer, str):
+                items.append(lookup_unanswered(row, answer))
+            elif not answer.customer_id:
+                items.append(lookup_refused(row, answer))
+            else:
+                items.append(
+                    Row(
+                        row.row,
+                        row.badge_meta_id,
+                        answer.customer_id,
+                        row.issue_id,
+                        row.earned_badge_id,
+                        IdentifierType.ID,
+                        resolved=True,
+                    )
+                )
+        firsts = self._firsts([item for item in items if isinstance(item, Row)])
+        return [
+            _duplicate(item, first)
+            if isinstance(item, Row)
+            and (first := firsts.get(item.row)) is not None
+            and item.row not in keep
+            else item
+            for item in items
+        ]
+
+    def _firsts(self, rows: list[Row]) -> dict[int, int]:
+        """Row -> an earlier row of the same badge, customer and ids, where one is named
+        differently (one by id, one by lookup; or two identifiers of one customer)."""
+        resolved = [row for row in rows if row.resolved]
+        named = [row for row in rows if not row.resolved and row.mode is not Mode.EARN]
+        if resolved and self._resolved is None:
+            self._resolved = SeenRows()
+        if self._resolved is None:
+            return {}
+        found: dict[int, int] = {}
+
+        def earlier(row: Row, first: int | None) -> None:
+            if first is not None and first < row.row:
+                found[row.row] = min(first, found.get(row.row, first))
+
+        keys = [identity(row) for row in resolved]
+        # An identity's first row among the rows by id (the planner's), and among the rows
+        # resolved (this chunk's added; equal identities keep file order).
+        for row, first in zip(resolved, self.planner.first_rows(keys), strict=True):
+            earlier(row, first)
+        again = self._resolved.duplicates(
+            [(h, h2, row.row) for row, (h, h2) in zip(resolved, keys, strict=True)]
+        )
+        for row in resolved:
+            earlier(row, again.get(row.row))
+        by_id = self._resolved.find([identity(row) for row in named])
+        for row, first in zip(named, by_id, strict=True):
+            earlier(row, first)
+        return found
+
+    def covering(self, rows: list[Row]) -> dict[int, int]:
+        """The planner's covering rows (`Planner.covering`), and the customers rows named by
+        an identifier that cover a revokeIssuals row of the same customer and badge."""
+        found = self.planner.covering(rows)
+        issuals = [row for row in rows if row.mode is Mode.ISSUALS]
+        for row, first in zip(issuals, self._customers_rows(issuals), strict=True):
+            if first is not None and first < row.row:
+                found[row.row] = min(first, found.get(row.row, first))
+        return found
+
+    def later_customers_row(self, row: Row) -> int | None:
+        """`Planner.later_customers_row`, also among customers rows named by an identifier."""
+        found = self.planner.later_customers_row(row)
+        if row.mode is Mode.ISSUALS:
+            (first,) = self._customers_rows([row])
+            if first is not None and first > row.row:
+                found = first if found is None else min(found, first)
+        return found
+
+    def _customers_rows(self, rows: list[Row]) -> list[int | None]:
+        if self._resolved is None:
+            return [None] * len(rows)
+        # A customers row's identity: its badge and customer, no issue or earned id.
+        keys = [identity(Row(0, row.badge_meta_id, row.customer_key)) for row in rows]
+        return self._resolved.find(keys)
+
+
+def _duplicate(row: Row, first: int) -> RowOutcome:
+    return RowOutcome(
+        row.row,
+        Status.DUPLICATE,
+        row.mode.endpoint,
+        ErrorCode.DUPLICATE_ROW,
+        f"same badge, customer and ids as row {first} (one names the customer by id or "
+        "another identifier, the lookup says it is the same customer); not sent again",
+        duplicate_of=first,
+        resolved_customer_id=row.customer_id if row.resolved else "",
+    )

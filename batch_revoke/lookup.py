@@ -1,0 +1,156 @@
+"""Customer lookups: the customer id behind a mobile, email, externalId or card number, asked
+once per customer in a run (however many rows name it, however it is spelled), through the
+sender's pace and retries, each answer durable in the journal so a resume never asks again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Iterator
+
+from batch_revoke.answers import lookup_answer
+from batch_revoke.errors import AuthError, InputError, StorageError
+from batch_revoke.identifiers import identifier_key
+from batch_revoke.journal import Journal
+from batch_revoke.model import IdentifierType, LookupAnswer, Mode, Record, Row, RowOutcome
+from batch_revoke.sender import Sender, Stopped
+
+log = logging.getLogger(__name__)
+
+# What a lookup of a key came to: the API's answer, or why there was none.
+Answer = LookupAnswer | str
+
+
+def needs_lookup(row: Row) -> bool:
+    """revokeIssue takes the numeric id: a row naming its customer otherwise is looked up.
+    revokeEarn takes the identifier itself (a header says which kind)."""
+    return (
+        row.mode is not Mode.EARN
+        and row.identifier_type is not IdentifierType.ID
+        and not row.resolved
+    )
+
+
+def lookup_key(identifier: IdentifierType, value: str, default_region: str | None) -> str:
+    """One key per customer: two spellings of one mobile, or an email in two cases, are one
+    lookup."""
+    return f"{identifier.value}:{identifier_key(identifier, value, default_region)}"
+
+
+class Lookups:
+    """The run's customer lookups: their answers in the journal (one per key), and the keys
+    this session could not get an answer for (looked up again only by a resume)."""
+
+    def __init__(self, journal: Journal, default_region: str | None = None) -> None:
+        self.journal = journal
+        self.default_region = default_region
+        self.unanswered: dict[str, str] = {}  # key -> why there is no answer
+        self.made = 0  # lookups sent this session (each is one customer; retries aside)
+        # Keys being looked up now. Answered keys are in the journal, not in memory, so
+        # memory stays flat however many customers the file names.
+        self._busy: set[str] = set()
+
+    def key(self, identifier: IdentifierType, value: str) -> str:
+        return lookup_key(identifier, value, self.default_region)
+
+    def answers(self, rows: Iterable[Row]) -> dict[str, Answer]:
+        """What is known of these rows' customers: recorded answers, or this session's reason
+        for having none. A key missing was never asked."""
+        keys = {self.key(row.identifier_type, row.customer_id) for row in rows}
+        found: dict[str, Answer] = dict(self.journal.lookups(keys))
+        for key in keys - found.keys():
+            if key in self.unanswered:
+                found[key] = self.unanswered[key]
+        return found
+
+    async def look_up(self, sender: Sender, wanted: Iterable[tuple[IdentifierType, str]]) -> None:
+        """Look up each (kind, value) whose customer has no answer yet, `sender.concurrency`
+        at a time; answers go to the journal as they come. Stops with the run."""
+        pending = self._new(wanted)
+
+        async def worker() -> None:
+            while not sender.stop.requested:
+                try:
+                    item = next(pending, None)
+                except (InputError, StorageError) as exc:  # the journal is intact: resumable
+                    sender.stop.request(str(exc))
+                    return
+                if item is None:
+                    return
+                key, identifier, value = item
+                try:
+                    await self._one(sender, key, identifier, value)
+                except (Stopped, AuthError):
+                    return  # not answered: its rows stay not sent, and --resume asks again
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(sender.concurrency):
+                group.create_task(worker())
+
+    def _new(
+        self, wanted: Iterable[tuple[IdentifierType, str]]
+    ) -> Iterator[tuple[str, IdentifierType, str]]:
+        """The (key, kind, value) not asked yet, in batches checked against the journal."""
+        part: dict[str, tuple[IdentifierType, str]] = {}
+
+        def fresh() -> Iterator[tuple[str, IdentifierType, str]]:
+            # Taken together: a key busy now is answered (in the journal) or unanswered by
+            # the time it would be yielded, and only this generator makes keys busy.
+            skip = set(self.journal.lookups(part)) | (
+                part.keys() & (self._busy | self.unanswered.keys())
+            )
+            for key, (identifier, value) in part.items():
+                if key not in skip:
+                    self._busy.add(key)
+                    yield key, identifier, value
+            part.clear()
+
+        for identifier, value in wanted:
+            part.setdefault(self.key(identifier, value), (identifier, value))
+            if len(part) >= 500:
+                yield from fresh()
+        yield from fresh()
+
+    async def _one(self, sender: Sender, key: str, identifier: IdentifierType, value: str) -> None:
+        self.made += 1
+        try:
+            reply = await sender.fetch(
+                lambda: sender.client.lookup(identifier, value), "customer lookup"
+            )
+            answer = reply if isinstance(reply, str) else lookup_answer(reply)
+            if isinstance(answer, str):
+                self.unanswered[key] = answer
+                log.info("customer lookup of %s %s: no answer: %s", identifier, value[:40], answer)
+                return
+            self.unanswered.pop(key, None)
+            try:
+                self.journal.looked_up(key, answer)
+            except StorageError as exc:  # the journal is intact: --resume asks again
+                self.unanswered[key] = str(exc)
+                sender.stop.request(str(exc))
+        finally:
+            self._busy.discard(key)
+
+
+def to_look_up(
+    chunks: Iterable[tuple[list[Record], list[RowOutcome] | None]],
+    validate: Callable[[Record], Row | RowOutcome],
+    journal: Journal,
+    stopped: Callable[[], bool],
+) -> Iterator[tuple[IdentifierType, str]]:
+    """The customers the input's rows still to be sent or read back name by an identifier:
+    rows settled already (by an earlier session, or in the result file `verify` settles)
+    need no lookup. Streamed: the file is read as the lookups go out."""
+    for records, earlier in chunks:
+        if stopped() or not records:
+            return
+        known = journal.outcomes_between(records[0].row, records[-1].row)
+        if earlier is not None:
+            known = {o.row: o for o in earlier} | known
+        for record in records:
+            outcome = known.get(record.row)
+            if outcome is not None and outcome.settled:
+                continue
+            verdict = validate(record)
+            if isinstance(verdict, Row) and needs_lookup(verdict):
+                yield verdict.identifier_type, verdict.customer_id

@@ -1,0 +1,183 @@
+"""End to end, customers named by mobile, email, externalId or card number: the CLI as a
+subprocess against the sandbox as a real server on 127.0.0.1, looking customers up."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from batch_revoke.client import LOOKUP_PATH, REVOKE_EARN_PATH, REVOKE_ISSUE_PATH
+from batch_revoke.sandbox import FaultPlan, SandboxConfig, SandboxState, running_sandbox
+from batch_revoke.sandbox.server import LoggedRequest
+from tests.conftest import (
+    HEADER,
+    SAMPLE_STATE,
+    assert_revoked_really_are,
+    run_cli,
+    sandbox,
+    start_cli,
+    wait_for,
+)
+from tests.conftest import read_rows as results
+
+pytestmark = pytest.mark.e2e
+
+WELCOME = "654bb48766a87827bb61e631"  # the sample's badge: 62090013 has two enrolments of it
+STREAK = "670371e39235f02fd5d71cbd"
+EARNED = "698dae82d30c4f6b3da9dc06"
+
+
+def lookups(requests: list[LoggedRequest]) -> list[str]:
+    return [entry.query["identifierValue"] for entry in requests if entry.path == LOOKUP_PATH]
+
+
+def revokes(requests: list[LoggedRequest]) -> list[LoggedRequest]:
+    return [e for e in requests if e.path in (REVOKE_ISSUE_PATH, REVOKE_EARN_PATH)]
+
+
+def test_spellings_of_one_customer_are_one_lookup_and_an_unknown_mobile_fails_816(
+    tmp_path, write_csv
+):
+    path = write_csv(
+        HEADER
+        + "\n"
+        + f"{WELCOME},+91 99000 00013,,,mobile\n"  # 62090013: every enrolment
+        + f"{WELCOME},919900000013,654cc02b6bccde1274b6d3a7,,mobile\n"  # covered by row 1
+        + f"{WELCOME},0091-99000-00013,,,mobile\n"  # row 1 again, spelled otherwise
+        + f"{WELCOME},ANA.SILVA@example.com,,,email\n"  # the same customer, by email
+        + f"{WELCOME},62090013,,,\n"  # the same customer, by id
+        + f"{STREAK},919900099999,,,mobile\n"  # nobody has this mobile
+        + f"{WELCOME},099000 00123,,,mobile\n"  # customer 123, a national number
+    )
+    out = tmp_path / "out.csv"
+    before = SandboxState.load(SAMPLE_STATE)
+    with sandbox() as (running, state):
+        done = run_cli(running, str(path), "-o", str(out), "--default-region", "in")
+        log = list(running.requests)
+    assert done.returncode == 1, done.stderr  # the unknown mobile is not revoked
+    rows = {int(r["row"]): r for r in results(out)}
+    # One lookup per customer however spelled: the mobile (3 spellings), the email, the
+    # unknown mobile, the national number.
+    assert sorted(lookups(log)) == sorted(
+        ["919900000013", "ANA.SILVA@example.com", "919900099999", "919900000123"]
+    )
+    assert rows[1]["status"] == "revoked"
+    assert rows[1]["resolved_customer_id"] == "62090013"
+    assert sorted(rows[1]["issued_ids"].split(";")) == [
+        "654cc02b6bccde1274b6d3a7",
+        "654cc03e6bccde1274b6d3a9",
+    ]
+    assert rows[2]["status"] == "revoked"
+    assert "through row 1" in rows[2]["error_message"]
+    for row in (3, 4, 5):  # the same customer, badge and ids as row 1
+        assert (rows[row]["status"], rows[row]["error_code"]) == ("duplicate", "duplicate_row")
+        assert "row 1" in rows[row]["error_message"]
+    assert rows[5]["resolved_customer_id"] == ""  # it named the id itself
+    assert (rows[6]["status"], rows[6]["error_code"], rows[6]["http_status"]) == (
+        "failed",
+        "816",
+        "400",
+    )
+    assert "nothing was sent" in rows[6]["error_message"]
+    assert (rows[7]["status"], rows[7]["resolved_customer_id"]) == ("revoked", "123")
+    # Nothing was sent for the unknown mobile, and customer 62090013 was revoked once.
+    sent = [entry.body for entry in revokes(log)]
+    assert all("919900099999" not in json.dumps(body) for body in sent)
+    assert sum(json.dumps(body).count('"62090013"') for body in sent) == 1
+    assert_revoked_really_are(list(rows.values()), before, state)
+    assert "4 customer lookups" in done.stderr
+
+
+def test_lost_answers_of_earns_named_by_mobile_are_all_settled_by_read_back(tmp_path, write_csv):
+    """Both revokeEarn requests are applied and their answers lost; the read-back looks the
+    customers up (once each) and finds the earns revoked."""
+    path = write_csv(
+        HEADER
+        + "\n"
+        + f"{EARNED},919900000013,,6659551c304b6e0b517b7bc7,mobile\n"
+        + f"{EARNED},li.wei@example.com,,6659551c304b6e0b517b7bc8,email\n"
+    )
+    out = tmp_path / "out.csv"
+    before = SandboxState.load(SAMPLE_STATE)
+    # Calls #1 and #2 are the two revokes (earns are sent by identifier, no lookup first).
+    with sandbox("apply-drop:#1,#2") as (running, state):
+        done = run_cli(running, str(path), "-o", str(out), "--max-attempts", "1")
+        log = list(running.requests)
+    assert done.returncode == 0, done.stderr
+    rows = results(out)
+    for row in rows:
+        assert row["status"] == "revoked", row
+        assert "confirmed by read-back" in row["error_message"]
+    assert [r["resolved_customer_id"] for r in rows] == ["62090013", "387403360"]
+    assert sorted(lookups(log)) == ["919900000013", "li.wei@example.com"]
+    assert len(revokes(log)) == 2  # read back, not sent again
+    assert_revoked_really_are(rows, before, state)
+
+
+def many_by_mobile(folder: Path, customers: int) -> tuple[Path, dict]:
+    """`customers` customers with one enrolment each, and a file naming them by mobile."""
+    state: dict = {"badges": ["B"], "customers": [], "enrolments": [], "earns": []}
+    lines = [HEADER]
+    for n in range(customers):
+        customer = str(800_000 + n)
+        state["customers"].append({"customerId": customer, "mobile": f"919900{customer}"})
+        state["enrolments"].append({"issueId": f"I{n}", "badgeMetaId": "B", "customerId": customer})
+        lines.append(f"B,+91 9900 {customer},I{n},,mobile")
+    path = folder / "mobiles.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, state
+
+
+def answered_lookups(journal: Path) -> set[str]:
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        return {key.split(":", 1)[1] for (key,) in db.execute("SELECT key FROM lookups")}
+    finally:
+        db.close()
+
+
+def test_a_kill_during_the_lookups_then_resume_repeats_no_answered_lookup(tmp_path):
+    path, state = many_by_mobile(tmp_path, 60)
+    out = tmp_path / "out.csv"
+    config = SandboxConfig(
+        state=SandboxState.from_dict(json.loads(json.dumps(state))),
+        faults=FaultPlan([], seed=1),
+        latency_ms=(20.0, 20.0),
+    )
+    before = SandboxState.from_dict(json.loads(json.dumps(state)))
+    with running_sandbox(config) as running:
+        process = start_cli(running, str(path), "-o", str(out), "--concurrency", "2")
+        wait_for(lambda: len(lookups(running.requests)) >= 10)  # the lookups are under way
+        process.kill()
+        process.communicate(timeout=30)
+        assert revokes(running.requests) == []  # killed before any revoke
+        answered = answered_lookups(Path(f"{out}.journal"))
+        assert 8 <= len(answered) < 60
+        asked = len(lookups(running.requests))
+        resumed = run_cli(running, str(path), "-o", str(out), "--resume")
+        assert resumed.returncode == 0, resumed.stderr
+        log = list(running.requests)
+    after_kill = lookups(log)[asked:]
+    assert not answered & set(after_kill)  # no lookup the journal had the answer to
+    assert len(set(lookups(log))) == 60
+    # Nothing sent twice: each enrolment in exactly one revoke request.
+    sent = [e["issueId"] for r in revokes(log) for e in r.body["revokeIssuals"]]
+    assert sorted(sent) == sorted(f"I{n}" for n in range(60))
+    rows = results(out)
+    assert {r["status"] for r in rows} == {"revoked"}
+    assert [r["resolved_customer_id"] for r in rows] == [str(800_000 + n) for n in range(60)]
+    assert_revoked_really_are(rows, before, config.state)
+    assert not any(e.issuedStatus == "ACTIVE" for e in config.state.enrolments.values())
+
+
+def test_the_dry_run_counts_the_lookups_and_makes_none(tmp_path):
+    path, _ = many_by_mobile(tmp_path, 30)
+    with open(path, "a", encoding="utf-8") as handle:  # a customer twice, spelled otherwise
+        handle.write("B,919900800000,I99,,mobile\n")
+    dry = str(tmp_path / "dry.csv")
+    done = run_cli(None, str(path), "--dry-run", "-o", dry, "--rate-limit", "100/min")
+    assert done.returncode == 0, done.stderr
+    assert "plan: 32 calls (30 lookups, 2 revokes): about 1 min at 100/min" in done.stderr
