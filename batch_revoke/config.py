@@ -21,7 +21,7 @@ from batch_revoke.model import (
     IdentifierType,
 )
 from batch_revoke.pacing import RateLimit
-from batch_revoke.sender import RetryPolicy
+from batch_revoke.retries import RetryPolicy
 from batch_revoke.writer import (
     DEFAULT_FOLDER,
 )

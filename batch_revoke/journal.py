@@ -28,6 +28,7 @@ from pathlib import Path
 
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.journal_db import (
+    FORMAT,
     SCHEMA,
     TIMELINE_SCHEMA,
     Moment,
@@ -35,15 +36,13 @@ from batch_revoke.journal_db import (
     connect,
     outcome_of,
     take_lock,
+    upgrade,
 )
 
 # Where callers have always found them.
 from batch_revoke.journal_db import in_use as in_use
 from batch_revoke.model import Batch, Endpoint, LookupAnswer, RowOutcome, Status
 
-# 2: pending rows, and whether their request may have been applied; 3: customer lookups,
-# and the id each row was revoked as
-FORMAT = "3"
 JOURNAL_SUFFIX = ".journal"
 
 
@@ -143,7 +142,7 @@ class Journal:
         lock = take_lock(path)
         try:
             journal = cls(connect(path), path, lock)
-            journal._upgrade()
+            upgrade(journal._db, journal.path)
             stored = journal.identity()
         except (sqlite3.DatabaseError, KeyError, ValueError) as exc:
             os.close(lock)
@@ -189,36 +188,6 @@ class Journal:
         with self._write():
             cursor = self._db.execute("INSERT INTO sessions (started) VALUES (?)", (time.time(),))
         self._session = cursor.lastrowid
-
-    def _upgrade(self) -> None:
-        """A journal of an earlier format, brought to this one: format 1's unanswered
-        requests' rows, less those settled since, are pending and may have been applied
-        (what that format meant); format 2 gains the lookups and the resolved ids."""
-        self._upgrade_1()
-        if self.meta().get("format") != "2":
-            return
-        columns = {name for _, name, *_ in self._db.execute("PRAGMA table_info(outcomes)")}
-        with self._write():
-            if "resolved_customer_id" not in columns:
-                self._db.execute(
-                    "ALTER TABLE outcomes ADD COLUMN resolved_customer_id TEXT NOT NULL DEFAULT ''"
-                )
-            self._set_many({"format": FORMAT})
-        self._db.executescript(SCHEMA)  # IF NOT EXISTS: adds the lookups table
-
-    def _upgrade_1(self) -> None:
-        if self.meta().get("format") != "1":
-            return
-        self._db.executescript(SCHEMA)  # IF NOT EXISTS: adds the pending table
-        unanswered = self._db.execute("SELECT id, rows FROM requests WHERE answered = 0")
-        pending = {row: request for request, listed in unanswered for row in json.loads(listed)}
-        settled = self._settled(pending)
-        with self._write():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO pending VALUES (?, ?, 1)",
-                [(row, request) for row, request in pending.items() if row not in settled],
-            )
-            self._set_many({"format": "2"})
 
     def identity(self) -> JournalIdentity:
         meta = self.meta()
@@ -467,16 +436,6 @@ class Journal:
             for row in json.loads(listed):
                 if row in wanted:
                     found[row] = sent_at
-        return found
-
-    def _settled(self, rows: Iterable[int]) -> set[int]:
-        wanted = list(rows)
-        found: set[int] = set()
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            marks = ",".join("?" * len(part))
-            query = f"SELECT row FROM outcomes WHERE settled = 1 AND row IN ({marks})"
-            found.update(row for (row,) in self._db.execute(query, part))
         return found
 
     # --- plumbing ----------------------------------------------------------------------

@@ -5,14 +5,20 @@ keeps two processes off one run."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import Endpoint, RowOutcome, Status
+
+# 2: pending rows, and whether their request may have been applied; 3: customer lookups,
+# and the id each row was revoked as
+FORMAT = "3"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -181,3 +187,43 @@ def outcome_of(values: tuple[Any, ...]) -> RowOutcome:
         duplicate_of,
         values[10] if len(values) > 10 else "",  # format 2 had no resolved ids
     )
+
+
+def upgrade(db: sqlite3.Connection, path: Path | None) -> None:
+    """A journal of an earlier format, brought to this one: format 1's unanswered requests'
+    rows, less those settled since, are pending and may have been applied (what that format
+    meant); format 2 gains the lookups and the resolved ids."""
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    if meta.get("format") == "1":
+        db.executescript(SCHEMA)  # IF NOT EXISTS: adds the pending table
+        unanswered = db.execute("SELECT id, rows FROM requests WHERE answered = 0")
+        pending = {row: request for request, listed in unanswered for row in json.loads(listed)}
+        settled = _settled(db, pending)
+        with Transaction(db, path):
+            db.executemany(
+                "INSERT OR REPLACE INTO pending VALUES (?, ?, 1)",
+                [(row, request) for row, request in pending.items() if row not in settled],
+            )
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('format', '2')")
+        meta["format"] = "2"
+    if meta.get("format") != "2":
+        return
+    columns = {name for _, name, *_ in db.execute("PRAGMA table_info(outcomes)")}
+    with Transaction(db, path):
+        if "resolved_customer_id" not in columns:
+            db.execute(
+                "ALTER TABLE outcomes ADD COLUMN resolved_customer_id TEXT NOT NULL DEFAULT ''"
+            )
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('format', ?)", (FORMAT,))
+    db.executescript(SCHEMA)  # IF NOT EXISTS: adds the lookups table
+
+
+def _settled(db: sqlite3.Connection, rows: Iterable[int]) -> set[int]:
+    wanted = list(rows)
+    found: set[int] = set()
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        marks = ",".join("?" * len(part))
+        query = f"SELECT row FROM outcomes WHERE settled = 1 AND row IN ({marks})"
+        found.update(row for (row,) in db.execute(query, part))
+    return found

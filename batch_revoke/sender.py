@@ -13,7 +13,7 @@ from typing import Protocol
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
-from tenacity.wait import wait_base, wait_exponential_jitter
+from tenacity.wait import wait_exponential_jitter
 
 from batch_revoke.answers import (
     NOT_APPLIED_STATUSES,
@@ -28,38 +28,11 @@ from batch_revoke.client import ApiReply, CapillaryClient, RequestNotSent, Token
 from batch_revoke.errors import AuthError
 from batch_revoke.model import Batch, ErrorCode, RowOutcome
 from batch_revoke.pacing import Answer, Pacer, PaceStopped, RateLimit, Sleep, sleep_or_event
+from batch_revoke.retries import RetryPolicy, WaitRetryAfter
 
 __all__ = ["Pacer", "RateLimit", "RetryPolicy", "Sender", "Stop", "Stopped"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    initial_wait: float = 0.5
-    max_wait: float = 30.0
-    max_retry_after: float = 300.0  # longer Retry-After values are capped, not obeyed blindly
-    max_throttle_wait: float = 1800.0  # answers that did nothing, in a row, before stopping
-
-
-class WaitRetryAfter(wait_base):
-    """Honour the server's Retry-After; otherwise exponential backoff with jitter. A 429 waits
-    here for nothing: the shared pacer pauses every worker instead."""
-
-    def __init__(self, fallback: wait_base, cap: float) -> None:
-        self.fallback = fallback
-        self.cap = cap
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        failure = outcome.exception() if outcome is not None else None
-        if isinstance(failure, RetryableFailure):
-            if failure.http_status == 429:
-                return 0.0
-            if failure.retry_after is not None:
-                return min(failure.retry_after, self.cap)
-        return self.fallback(retry_state)
 
 
 class Stopped(Exception):

@@ -1,10 +1,10 @@
-"""What an answer means: (batch, HTTP answer or failure) -> one outcome per row. Pure: no I/O,
-so every documented answer is a table-driven test. The one place that decides meaning."""
+"""What an answer to one call means: (batch, HTTP answer or failure) -> one outcome per row,
+and a customer lookup's answer. Pure: no I/O, so every documented answer is a table-driven
+test."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,7 +14,6 @@ from batch_revoke.errors import AuthError
 from batch_revoke.model import NOT_APPLIED_STATUSES as NOT_APPLIED_STATUSES  # its home
 from batch_revoke.model import (
     Batch,
-    Endpoint,
     ErrorCode,
     IdentifierType,
     LookupAnswer,
@@ -370,133 +369,3 @@ def _maybe_earlier(message: str, earlier_unknown: str) -> str:
         f"{message}, but an earlier attempt's answer was lost ({earlier_unknown}) and may have "
         "revoked it; check the customer's badge before sending it again"
     )
-
-
-def sent_blind(outcome: RowOutcome, row: Row) -> RowOutcome:
-    """The answer to a row sent again without a read-back (the read-back cannot take its
-    customer) after an attempt whose answer was lost: "nothing there to revoke" may mean that
-    attempt revoked it, and a lost answer again settles nothing, so either says what a person
-    must check instead of claiming anything."""
-    what = f"earned badge {row.earned_badge_id}" if row.earned_badge_id else "the enrolment"
-    check = (
-        f"the read-back takes a customer id, not a {row.identifier_type}: check {what} of "
-        f"badge {row.badge_meta_id} for the customer with {row.identifier_type} "
-        f"{row.customer_id} in the Capillary UI"
-    )
-    if outcome.status is Status.FAILED and outcome.error_code in NOT_PRESENT_CODES:
-        message = (
-            f"{outcome.error_message}; an earlier attempt's answer was lost and may have "
-            f"revoked it ({check}). It is not sent again"
-        )
-    elif outcome.status is Status.UNCONFIRMED:
-        message = f"{outcome.error_message}; {check}, or --resume sends it again"
-    else:
-        return outcome
-    return replace(outcome, status=Status.UNCONFIRMED, error_message=message)
-
-
-def revoked_through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | None:
-    """Revoked through the customers row `first`, when its answer lists this enrolment."""
-    if id_key(row.issue_id) not in {id_key(i) for i in covering.issued_ids}:
-        return None
-    return RowOutcome(
-        row.row,
-        Status.REVOKED,
-        Endpoint.REVOKE_ISSUE,
-        "",
-        f"revoked through row {first}, which revoked every enrolment of this customer for "
-        "this badge",
-        (row.issue_id,),
-        covering.http_status,
-        0,
-        resolved_customer_id=resolved_id(row),
-    )
-
-
-def not_present(outcome: RowOutcome) -> bool:
-    """The API said there was nothing there to revoke (404, 814)."""
-    return outcome.status is Status.FAILED and outcome.error_code in NOT_PRESENT_CODES
-
-
-def raced(row: Row, outcome: RowOutcome, later: int, covering: RowOutcome | None) -> RowOutcome:
-    """A revokeIssuals row told its enrolment is not there, when the customers row `later`
-    (later in the file, so not waited for) may have revoked it first: revoked through that
-    row when its settled answer lists the enrolment, else unknown (read back)."""
-    if covering is not None and covering.settled:
-        return revoked_through(row, later, covering) or outcome
-    return replace(
-        outcome,
-        status=Status.UNCONFIRMED,
-        error_message=f"{outcome.error_message}; row {later}, which revokes every enrolment of "
-        "this customer for this badge, was sent at the same time and may have revoked it first",
-    )
-
-
-def covering_unknown(row: Row, first: int, covering: RowOutcome | None) -> RowOutcome:
-    """A row never sent because the customers row `first` covers it, and that row's outcome
-    stayed unknown: this enrolment may be revoked already."""
-    status = covering.status.value if covering else "no outcome"
-    return RowOutcome(
-        row.row,
-        Status.UNCONFIRMED,
-        Endpoint.REVOKE_ISSUE,
-        ErrorCode.COVERING_ROW_UNKNOWN,
-        f"not sent: row {first} revokes every enrolment of this customer for this badge and "
-        f"its outcome is {status}, so this enrolment may be revoked already",
-        resolved_customer_id=resolved_id(row),
-    )
-
-
-def stopped_in_flight(row: int, endpoint: Endpoint | None, why: str) -> RowOutcome:
-    """A row whose request was on the wire, or whose answer was lost, when the run stopped:
-    it may or may not have been revoked, and `why` says what settles it."""
-    return RowOutcome(
-        row,
-        Status.UNCONFIRMED,
-        endpoint,
-        ErrorCode.RUN_ABORTED,
-        f"in flight when the run stopped: {why}",
-    )
-
-
-NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
-
-
-def not_read_back(row: Row, previous: RowOutcome | None) -> RowOutcome | None:
-    """A row whose outcome is unknown, left so with --no-verify: its unknown outcome says how
-    to read it back (None when it says so already, from an earlier session)."""
-    if previous is None:
-        return stopped_in_flight(row.row, row.mode.endpoint, NOT_READ_BACK)
-    if "--no-verify" in previous.error_message:
-        return None
-    return replace(previous, error_message=f"{previous.error_message}; {NOT_READ_BACK}")
-
-
-def as_the_run_left_them(
-    rows: Iterable[int],
-    recorded: Iterable[RowOutcome],
-    in_flight: Container[int],
-    not_sent: str,
-) -> Iterator[RowOutcome]:
-    """Each row's outcome when the run ended, in row order: the journal's (`recorded`, in row
-    order), or for a row in flight when the run stopped `unconfirmed` (its request may have
-    been applied, whatever an earlier unsettled attempt said), or for a row never sent
-    `not_attempted` with the reason `not_sent`. Outcomes of rows past `rows` are left out."""
-    pending = iter(recorded)
-    upcoming = next(pending, None)
-    for row in rows:
-        outcome = None
-        while upcoming is not None and upcoming.row < row:
-            upcoming = next(pending, None)
-        if upcoming is not None and upcoming.row == row:
-            outcome, upcoming = upcoming, next(pending, None)
-        if row in in_flight and (outcome is None or not outcome.settled):
-            outcome = stopped_in_flight(
-                row,
-                outcome.endpoint if outcome else None,
-                "it may or may not have been revoked; --resume settles it (reads it back, or "
-                "sends it again when the read-back cannot take its customer)",
-            )
-        elif outcome is None:
-            outcome = RowOutcome(row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent)
-        yield outcome

@@ -1,0 +1,39 @@
+"""How a call is retried: the policy (attempts, backoff, how long a Retry-After or throttling
+is borne), and tenacity's wait that honours Retry-After."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tenacity import RetryCallState
+from tenacity.wait import wait_base
+
+from batch_revoke.answers import RetryableFailure
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    max_retry_after: float = 300.0  # longer Retry-After values are capped, not obeyed blindly
+    max_throttle_wait: float = 1800.0  # answers that did nothing, in a row, before stopping
+
+
+class WaitRetryAfter(wait_base):
+    """Honour the server's Retry-After; otherwise exponential backoff with jitter. A 429 waits
+    here for nothing: the shared pacer pauses every worker instead."""
+
+    def __init__(self, fallback: wait_base, cap: float) -> None:
+        self.fallback = fallback
+        self.cap = cap
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        failure = outcome.exception() if outcome is not None else None
+        if isinstance(failure, RetryableFailure):
+            if failure.http_status == 429:
+                return 0.0
+            if failure.retry_after is not None:
+                return min(failure.retry_after, self.cap)
+        return self.fallback(retry_state)
