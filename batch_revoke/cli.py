@@ -19,7 +19,6 @@ from batch_revoke.client import credentials_from_env
 from batch_revoke.config import ErrorLimit, RunConfig
 from batch_revoke.errors import ConfigError
 from batch_revoke.exits import ExitingGroup
-from batch_revoke.job import run_job
 from batch_revoke.logs import Stderr
 from batch_revoke.model import IdentifierType
 from batch_revoke.pacing import RateLimit
@@ -28,7 +27,7 @@ from batch_revoke.startup import hold_interrupts
 from batch_revoke.status import ExitStatus
 from batch_revoke.writer import write_text_atomically
 
-if TYPE_CHECKING:  # the sandbox (aiohttp) and the live display (rich) load only when used
+if TYPE_CHECKING:  # the core, the sandbox (aiohttp) and the live display (rich) load when used
     from batch_revoke.sandbox import SandboxConfig
 
 
@@ -295,6 +294,8 @@ def _run_job(
             raise ConfigError(
                 f"--summary-json {target} {problem}", "pass a file path, or - for stdout"
             )
+    from batch_revoke.job import run_job  # --help and --version need none of the core
+
     if config.dry_run or not session.live:
         return run_job(config, handle_signals=True, sandbox=sandbox)
     from batch_revoke.display import LiveProgress
