@@ -66,6 +66,9 @@ class ErrorLimit:
         return f"{self.percent:g}%" if self.percent is not None else str(self.count)
 
 
+SANDBOX_LABEL = "the embedded sandbox"  # the host a journal records for a --sandbox run
+
+
 @dataclass(frozen=True)
 class RunConfig:
     input_path: Path
@@ -156,6 +159,10 @@ class RunConfig:
             raise ConfigError(f"--timeout {self.timeout} is not positive", "use seconds, e.g. 30")
         if self.output_path is not None and _same_file(self.output_path, self.input_path):
             raise ConfigError("--output is the input file", "pass another path for the results")
+        if self.report is not None:
+            from batch_revoke.html_report import check_target  # Jinja2 loads only to draw
+
+            check_target(self.report, *filter(None, (self.input_path, self.output_path)))
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite both given", "pass one of them")
         if self.resume and self.dry_run:
@@ -180,6 +187,24 @@ class RunConfig:
         check_base_url(self.base_url)
         if self.credentials is None:
             raise ConfigError("no credentials", NO_CREDENTIALS_FIX)
+
+    def resume_args(self) -> list[str]:
+        """The options a resume must repeat (identity_options), as a command line says them:
+        the command that finishes a stopped run works as printed."""
+        args: list[str] = []
+        if self.host_label == SANDBOX_LABEL:
+            args.append("--sandbox")
+        elif self.cluster:
+            args += ["--cluster", self.cluster]
+        elif self.base_url:
+            args += ["--base-url", self.base_url]
+        if self.identifier_type is not IdentifierType.ID:
+            args += ["--identifier-type", self.identifier_type.value]
+        if self.batch_size != MAX_BATCH_SIZE:
+            args += ["--batch-size", str(self.batch_size)]
+        if self.default_region:
+            args += ["--default-region", self.default_region]
+        return args
 
     def identity_options(self) -> dict[str, str]:
         """The options a resume must repeat: they change what is sent, or where."""

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from batch_revoke.codes import STATUS_MEANINGS, nothing_done
-from batch_revoke.errors import StorageError
+from batch_revoke.config import SANDBOX_LABEL
+from batch_revoke.errors import ConfigError
 from batch_revoke.history import (
     NEED_A_PERSON,
     Group,
@@ -205,7 +206,7 @@ def _host_options(facts: JournalFacts | None, command: str) -> list[str]:
     options = facts.options
     host = options.get("host", "")
     args: list[str] = []
-    if host == "the embedded sandbox":
+    if host == SANDBOX_LABEL:
         args += ["--sandbox"] if command == "run" else []
     elif host:
         from batch_revoke.client import CLUSTERS  # httpx: only when a command is shown
@@ -216,6 +217,8 @@ def _host_options(facts: JournalFacts | None, command: str) -> list[str]:
         args += ["--identifier-type", options["identifier_type"]]
     if options.get("batch_size", "20") != "20" and command == "run":
         args += ["--batch-size", options["batch_size"]]
+    if options.get("default_region"):
+        args += ["--default-region", options["default_region"]]
     return args
 
 
@@ -367,7 +370,34 @@ def write_report(
         settings=settings,
     )
     target = out if out is not None else result_csv.with_suffix(".html")
-    if target.resolve() == result_csv.resolve():
-        raise StorageError(target, "the report would replace the result file")
+    check_target(target, result_csv)
     write_text_atomically(target, render(data))
     return target
+
+
+def check_target(target: Path, *keep: Path) -> None:
+    """A report replaces only a report: never the result file, its journal, an input, or any
+    file that is not an HTML page. Raises ConfigError (nothing is written)."""
+    files = [*keep, *(journal_path(path) for path in keep), *(input_copy_path(p) for p in keep)]
+    names = {str(path.resolve()) for path in files}
+    names |= {f"{name}-wal" for name in names} | {f"{name}-shm" for name in names}
+    if str(target.resolve()) in names:
+        raise ConfigError(
+            f"{target} is the run's own file (its input, result file or journal): the report "
+            "is not written over it",
+            "pass a path ending in .html",
+        )
+    if target.is_dir():
+        raise ConfigError(f"{target} is a folder", "pass a file path ending in .html")
+    try:
+        with target.open("rb") as handle:
+            start = handle.read(512).lstrip().lower()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"{target} cannot be read ({exc})", "pass another path") from exc
+    if not start.startswith((b"<!doctype html", b"<html")):
+        raise ConfigError(
+            f"{target} exists and is not an HTML page: the report is not written over it",
+            "pass a new path ending in .html",
+        )

@@ -25,7 +25,7 @@ import httpx
 
 from batch_revoke.answers import as_the_run_left_them
 from batch_revoke.client import BasicCredentials
-from batch_revoke.config import ErrorLimit, RunConfig
+from batch_revoke.config import SANDBOX_LABEL, ErrorLimit, RunConfig
 from batch_revoke.customers import ByCustomer
 from batch_revoke.dryrun import dry_run
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError
@@ -106,7 +106,7 @@ def run_job(
                 credentials=BasicCredentials(
                     running.credentials.username, running.credentials.password
                 ),
-                host_label="the embedded sandbox",
+                host_label=SANDBOX_LABEL,
             )
             return run_job(
                 local, transport=transport, sleep=sleep, now=now, handle_signals=handle_signals
@@ -228,7 +228,15 @@ def _run(
             )
             # A resume writes the result file as the run began it (--excel or not).
             excel = config.excel or journal.meta().get("excel") == "1"
-            _write_result_file(source, journal, report, finishing, excel=excel, finished=finished)
+            _write_result_file(
+                source,
+                journal,
+                report,
+                finishing,
+                excel=excel,
+                finished=finished,
+                resume_args=config.resume_args(),
+            )
             if not aborted and not report.incomplete:
                 journal.set_meta(state="finished")
                 if source.path == input_copy_path(output):
@@ -251,6 +259,7 @@ def _write_result_file(
     *,
     excel: bool,
     finished: bool = False,
+    resume_args: list[str],
 ) -> None:
     """Write the result file: the input re-read, joined with the journal. One more interrupt
     here is noted and the file still written; the next one stops at once and leaves the file
@@ -275,7 +284,7 @@ def _write_result_file(
         if finished and isinstance(exc, KeyboardInterrupt):
             log.warning("interrupted: %s stays as it was, complete", report.output_path)
         else:
-            _left_incomplete(source, report, exc)
+            _left_incomplete(source, report, exc, resume_args)
     # The counts, once, from the journal: what the result file says, or would say.
     with contextlib.suppress(StorageError, sqlite3.Error):
         report.tally = _final_tally(journal, source.records, reason, report.tally)
@@ -305,7 +314,9 @@ def _final_tally(journal: Journal, rows: int, not_sent: str, calls: Tally) -> Ta
     return tally
 
 
-def _left_incomplete(source: Source, report: RunReport, exc: BaseException) -> None:
+def _left_incomplete(
+    source: Source, report: RunReport, exc: BaseException, resume_args: list[str]
+) -> None:
     """The result file could not be written whole: the run is reported stopped, and the
     file, marked INCOMPLETE, says how to finish it."""
     report.incomplete = True
@@ -322,4 +333,5 @@ def _left_incomplete(source: Source, report: RunReport, exc: BaseException) -> N
         with contextlib.suppress(StorageError):
             # The run's own copy of its input, when it has one, finishes it surely.
             copy = input_copy_path(report.output_path)
-            mark_incomplete(report.output_path, copy if source.path == copy else source.shown)
+            shown = copy if source.path == copy else source.shown
+            mark_incomplete(report.output_path, shown, resume_args)

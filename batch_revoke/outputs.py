@@ -163,7 +163,14 @@ def open_outputs(
         try:
             # A finished run's complete file stays until its rewrite replaces it whole.
             if journal.meta().get("state") != "finished":
-                claim_output(output, config.shown_input, now(), replace_existing=True, label=label)
+                claim_output(
+                    output,
+                    config.shown_input,
+                    now(),
+                    replace_existing=True,
+                    label=label,
+                    resume_args=config.resume_args(),
+                )
         except BaseException:
             journal.close()
             raise
@@ -213,6 +220,7 @@ def claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
             label=label,
             # A scheduled run's input may be replaced tonight: its own copy finishes it.
             resume_from=input_copy_path if config.auto_resume else None,
+            resume_args=config.resume_args(),
         )
     except StorageError as exc:
         raise cannot_start(exc) from exc

@@ -47,12 +47,14 @@ def claim_output(
     folder: Path = DEFAULT_FOLDER,
     label: str = "results",
     resume_from: Callable[[Path], Path] | None = None,
+    resume_args: Sequence[str] = (),
 ) -> Path:
     """The result file's name, taken before anything is sent: a default name is created
     exclusively (O_EXCL), so runs started together never share a file; an explicit one that
     exists is refused unless `replace_existing`. It holds a line saying it is incomplete
     until the run writes it, with the command that finishes it (`resume_from`: the input that
-    command names, when the run keeps its own copy beside the file)."""
+    command names, when the run keeps its own copy beside the file; `resume_args`: the options
+    a resume must repeat)."""
     if requested is not None:
         if requested.is_dir():
             raise ConfigError(f"--output {requested} is a directory", "pass a file name")
@@ -64,7 +66,7 @@ def claim_output(
             )
         path = requested
         _make_parent(path)
-        mark_incomplete(path, resume_from(path) if resume_from else input_path)
+        mark_incomplete(path, resume_from(path) if resume_from else input_path, resume_args)
         return path
     stamp = now.strftime("%Y%m%d-%H%M%S")
     _make_parent(folder / "x")
@@ -74,7 +76,7 @@ def claim_output(
         try:
             with path.open("x", encoding="utf-8") as handle:
                 shown = resume_from(path) if resume_from else input_path
-                handle.write(_incomplete_line(path, shown))
+                handle.write(_incomplete_line(path, shown, resume_args))
         except FileExistsError:
             continue
         except OSError as exc:
@@ -94,13 +96,16 @@ def input_stem(input_path: Path) -> str:
     return "stdin" if str(input_path) == "-" else input_path.stem
 
 
-def mark_incomplete(path: Path, input_path: Path) -> None:
-    """Replace the file (atomically) by the line that says it is not complete."""
-    _replace(path, lambda handle: handle.write(_incomplete_line(path, input_path)))
+def mark_incomplete(path: Path, input_path: Path, resume_args: Sequence[str] = ()) -> None:
+    """Replace the file (atomically) by the line that says it is not complete, with the
+    command that finishes the run (`resume_args`: the options a resume must repeat)."""
+    line = _incomplete_line(path, input_path, resume_args)
+    _replace(path, lambda handle: handle.write(line))
 
 
-def _incomplete_line(path: Path, input_path: Path) -> str:
-    command = shlex.join(["batch-revoke", "run", str(input_path), "-o", str(path), "--resume"])
+def _incomplete_line(path: Path, input_path: Path, resume_args: Sequence[str]) -> str:
+    args = ["batch-revoke", "run", str(input_path), *resume_args, "-o", str(path), "--resume"]
+    command = shlex.join(args)
     return (
         f"{INCOMPLETE}: this run has not finished writing its results (it is still going, or "
         f"it was interrupted); to finish it: {command}\n"

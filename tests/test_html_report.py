@@ -576,3 +576,40 @@ def test_the_report_command_refuses_a_file_that_is_no_result_in_one_line(tmp_pat
     assert done.returncode == 2
     (line,) = done.stderr.splitlines()
     assert "not a batch-revoke result file" in line
+
+
+@pytest.mark.parametrize("victim", ["input", "result", "journal", "other"])
+def test_a_report_is_never_written_over_a_file_that_is_not_a_report(tmp_path, victim):
+    """Refused before anything is sent (exit 2), and the file is left as it was."""
+    source = tmp_path / "in.csv"
+    shutil.copy(SAMPLE, source)
+    out = tmp_path / "out.csv"
+    first = run_cli(None, str(source), "--sandbox", "-o", str(out))
+    assert first.returncode == 1, first.stderr
+    other = tmp_path / "notes.txt"
+    other.write_text("my notes\n", encoding="utf-8")
+    target = {
+        "input": source,
+        "result": out,
+        "journal": journal_path(out),
+        "other": other,
+    }[victim]
+    before = target.read_bytes()
+    again = tmp_path / "again.csv"
+    done = run_cli(None, str(source), "--sandbox", "-o", str(again), "--report", str(target))
+    assert done.returncode == 2, done.stderr
+    assert "is not written over it" in done.stderr
+    assert not again.exists()  # refused before the run began
+    later = run_cli(None, str(out), "-o", str(target), command="report")
+    assert later.returncode == 2, later.stderr
+    assert target.read_bytes() == before
+
+
+def test_a_report_replaces_an_earlier_report(demo, tmp_path):
+    target = tmp_path / "r.html"
+    first = run_cli(None, str(demo[0]), "-o", str(target), command="report")
+    assert first.returncode == 0, first.stderr
+    target.write_text(target.read_text(encoding="utf-8").replace("<h1", "<h1 data-old"), "utf-8")
+    second = run_cli(None, str(demo[0]), "-o", str(target), command="report")
+    assert second.returncode == 0, second.stderr
+    assert "data-old" not in target.read_text(encoding="utf-8")

@@ -56,7 +56,7 @@ def test_a_claimed_result_file_says_it_is_incomplete_and_how_to_finish_it(write_
     assert output == tmp_path / "out.csv"
     text = output.read_text(encoding="utf-8")
     assert text.startswith("INCOMPLETE: ")
-    assert f"batch-revoke run {path} -o {output} --resume" in text
+    assert f"batch-revoke run {path} --base-url https://api.invalid -o {output} --resume" in text
 
 
 def test_a_default_name_is_dated_and_never_shared(write_csv, tmp_path):

@@ -58,3 +58,31 @@ def test_a_row_with_no_http_answer_has_an_empty_http_status():
     outcome = RowOutcome(1, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, "not sent")
     cells = ["", "not_attempted", "run_aborted", "not sent", "", "", "0", ""]
     assert result_cells(outcome) == cells
+
+
+def test_the_incomplete_line_names_every_option_a_resume_must_repeat(tmp_path):
+    from datetime import datetime
+
+    from batch_revoke.config import RunConfig
+    from batch_revoke.writer import claim_output
+
+    config = RunConfig(
+        tmp_path / "in.csv",
+        cluster="eu",
+        identifier_type="mobile",
+        batch_size=5,
+        default_region="in",
+    )
+    assert config.resume_args() == [
+        *("--cluster", "eu", "--identifier-type", "mobile"),
+        *("--batch-size", "5", "--default-region", "IN"),
+    ]
+    out = claim_output(
+        tmp_path / "out.csv", config.input_path, datetime.now(), resume_args=config.resume_args()
+    )
+    line = out.read_text(encoding="utf-8")
+    assert line.startswith("INCOMPLETE:")
+    assert line.rstrip().endswith(
+        f"batch-revoke run {config.input_path} --cluster eu --identifier-type mobile "
+        f"--batch-size 5 --default-region IN -o {out} --resume"
+    )
