@@ -206,7 +206,7 @@ def run(
     return _outcome(_run_job(config, summary_json, ctx.obj, sandbox=local), summary_json)
 
 
-@cli.command()
+@cli.command(short_help="Settle the unconfirmed rows of a result file by reading them back.")
 @click.argument("result_path", metavar="RESULT.csv", type=click.Path(path_type=Path))
 @options.connection
 @options.results
@@ -373,8 +373,8 @@ def sandbox(
     """Serve a local stand-in of the Capillary badge API until Ctrl-C.
 
     \b
-    It answers revokeIssue, revokeEarn, issueBulk, earn, the badge read-back and
-    OAuth token generation like the real API, keeps state (a revoked enrolment
+    It answers revokeIssue, revokeEarn, issueBulk, earn, the badge read-back, the
+    customer lookup and OAuth token generation like the real API, keeps state (a revoked enrolment
     stays revoked), and misbehaves on demand (--fault) to show how runs cope.
     The first line printed is the base URL; then the credentials to export.
     """

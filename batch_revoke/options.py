@@ -111,7 +111,8 @@ rate_limit = click.option(
     metavar="N/s|N/min|N/<secs>s",
     envvar="BATCH_REVOKE_RATE_LIMIT",
     show_envvar=True,
-    help="Never start more than N requests (retries and read-backs included) in any "
+    help="Never start more than N calls (retries, read-backs and customer lookups included) "
+    "in any "
     "second/minute. Capillary limits are per minute; demo clusters allow 100/min.",
 )
 rate_window = click.option(
@@ -326,7 +327,8 @@ fault = click.option(
     cls=SandboxSetting,
     metavar="KIND[:WHEN]",
     multiple=True,
-    help="Misbehave on revoke requests (repeatable). KIND: 429, 500, 502, 503, 504, 521, "
+    help="Misbehave on calls: revokes and customer lookups (repeatable). KIND: 429, 500, "
+    "502, 503, 504, 521, "
     "drop, apply-drop, slow, non-json. WHEN: P% of requests, #N,#M by request number, "
     "or omitted for all. E.g. --fault 429:10% --fault apply-drop:#3",
 )
