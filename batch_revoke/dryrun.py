@@ -37,14 +37,20 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
             verdicts = planner.classify(chunk)
             rows = [v for v in verdicts if isinstance(v, Row)]
             covered = planner.covering(rows)  # sent later, and only if still needed
+            for row in rows:
+                if row.row not in covered and (batch := planner.place(row)):
+                    requests[batch.endpoint] += 1
+            planned += len(rows)
+            decided = [v for v in verdicts if isinstance(v, RowOutcome)]
+            for outcome in decided:
+                tally.add(outcome)
+            if not decided:  # the usual chunk: every record planned
+                yield from zip(chunk, [planned_cells[row.mode] for row in rows], strict=True)
+                continue
             for record, verdict in zip(chunk, verdicts, strict=True):
                 if isinstance(verdict, Row):
-                    planned += 1
-                    if verdict.row not in covered and (batch := planner.place(verdict)):
-                        requests[batch.endpoint] += 1
                     yield record, planned_cells[verdict.mode]
                 else:
-                    tally.add(verdict)
                     yield record, result_cells(verdict)
         if not tally.total and not planned:
             raise source.named(no_records(source.path))

@@ -1,0 +1,158 @@
+"""Duplicate detection: each valid row's identity and the first row that had it, held in
+memory as sorted numpy runs up to a size, past it on disk (SeenRows), with the same verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Int64s = npt.NDArray[np.int64]
+
+# Past this many identities (24 bytes each in memory, plus a fixed 8 MiB filter) the rest of
+# the file goes to disk: 2,000,000 rows hold ~56 MiB, which keeps a run of any size within
+# 200 MiB. Below it, detection costs well under a microsecond a row, against ~4 µs on disk.
+MEMORY_ROWS = 2_000_000
+_FILTER_BITS = 1 << 26  # one bit per low 26 bits of the first hash: 8 MiB
+_FILTER_MASK = _FILTER_BITS - 1
+_RUN_CAP = 1 << 18  # runs stop merging at this size, so a merge never copies much at once
+
+
+class OnDisk(Protocol):
+    """What the on-disk set (chunker.SeenRows) offers: the same two calls as FirstRows."""
+
+    def duplicates(self, keys: list[tuple[int, int, int]]) -> dict[int, int]: ...
+
+    def find(self, keys: list[tuple[int, int]]) -> list[int | None]: ...
+
+    def close(self) -> None: ...
+
+
+class FirstRows:
+    """Each identity (two 64-bit hashes, both must agree) with the first row that had it.
+
+    Rows come in file order a chunk at a time. The first hash of every identity kept sets a
+    bit of a fixed-size filter; a row whose bit is clear (almost every row of a file without
+    duplicates) is new at the cost of one vectorised lookup, and only the rest are looked up
+    in the sorted runs, exactly. Once `memory_rows` identities are held, the runs stop
+    growing: later rows are looked up in them first (an identity held there has its first row
+    there), and the rest go to the on-disk set, so memory stays bounded at any file size."""
+
+    def __init__(self, on_disk: Callable[[], OnDisk], memory_rows: int = MEMORY_ROWS) -> None:
+        self._on_disk_factory = on_disk
+        self._on_disk: OnDisk | None = None
+        self._memory_rows = memory_rows
+        self._held = 0
+        self._filter = np.zeros(_FILTER_BITS // 8, dtype=np.uint8)
+        self._runs: list[tuple[Int64s, Int64s, Int64s]] = []  # (hash, hash2, row), by hash
+
+    def close(self) -> None:
+        if self._on_disk is not None:
+            self._on_disk.close()
+
+    def duplicates(self, hashes: list[int], seconds: list[int], rows: list[int]) -> dict[int, int]:
+        """Adds each row's identity (`hashes[i]`, `seconds[i]`, rows in file order); returns
+        row -> first row for the rows whose identity an earlier row already had."""
+        if not rows:
+            return {}
+        first = np.array(hashes, dtype=np.int64)
+        suspect = self._in_filter(first)
+        full = self._held >= self._memory_rows
+        order = np.argsort(first, kind="stable")
+        if not full:  # a hash twice in this chunk: in memory, these rows are looked at too
+            ordered = first[order]
+            twice = np.flatnonzero(ordered[1:] == ordered[:-1])
+            suspect[order[twice]] = True
+            suspect[order[twice + 1]] = True
+        found: dict[int, int] = {}
+        keep = np.ones(len(rows), dtype=bool)
+        if suspect.any():
+            at = np.flatnonzero(suspect)
+            second = np.array(seconds, dtype=np.int64)
+            held = self._held_rows(first[at], second[at])
+            here: dict[tuple[int, int], int] = {}
+            for index, earlier in zip(at.tolist(), held, strict=True):
+                row = rows[index]
+                if earlier is None and not full:
+                    earlier = here.setdefault((hashes[index], seconds[index]), row)
+                if earlier is not None and earlier != row:
+                    found[row] = earlier
+                    keep[index] = False
+        if full:
+            rest = [
+                (hashes[i], seconds[i], rows[i]) for i in range(len(rows)) if keep[i]
+            ]  # their first row, if any, is on disk
+            found.update(self._disk().duplicates(rest))
+            return found
+        self._hold(
+            first,
+            np.array(seconds, dtype=np.int64),
+            np.array(rows, dtype=np.int64),
+            order[keep[order]],
+        )
+        return found
+
+    def find(self, keys: list[tuple[int, int]]) -> list[int | None]:
+        """The first row of each identity, None for one never added."""
+        if not keys:
+            return []
+        first = np.array([h for h, _ in keys], dtype=np.int64)
+        at = np.flatnonzero(self._in_filter(first))
+        found: list[int | None] = [None] * len(keys)
+        if len(at):
+            second = np.array([keys[i][1] for i in at.tolist()], dtype=np.int64)
+            for index, row in zip(at.tolist(), self._held_rows(first[at], second), strict=True):
+                found[index] = row
+        if self._on_disk is not None:
+            missing = [i for i, row in enumerate(found) if row is None]
+            for index, row in zip(
+                missing, self._on_disk.find([keys[i] for i in missing]), strict=True
+            ):
+                found[index] = row
+        return found
+
+    def _disk(self) -> OnDisk:
+        if self._on_disk is None:
+            self._on_disk = self._on_disk_factory()
+        return self._on_disk
+
+    def _in_filter(self, first: Int64s) -> npt.NDArray[np.bool_]:
+        bit = first & _FILTER_MASK
+        bits = (self._filter[bit >> 3] >> (bit & 7).astype(np.uint8)) & 1
+        held: npt.NDArray[np.bool_] = bits.astype(np.bool_)
+        return held
+
+    def _held_rows(self, first: Int64s, second: Int64s) -> list[int | None]:
+        """The row held for each identity (both hashes equal), None where none is held."""
+        found: list[int | None] = [None] * len(first)
+        for hashes, seconds, rows in self._runs:
+            low = np.searchsorted(hashes, first, side="left")
+            high = np.searchsorted(hashes, first, side="right")
+            for index in np.flatnonzero(high > low).tolist():
+                for at in range(int(low[index]), int(high[index])):
+                    if seconds[at] == second[index]:
+                        found[index] = int(rows[at])
+        return found
+
+    def _hold(self, first: Int64s, second: Int64s, rows: Int64s, order: Int64s) -> None:
+        """Keeps the identities at `order` (sorted by first hash) as a new run."""
+        if not len(order):
+            return
+        kept = first[order]
+        bit = kept & _FILTER_MASK
+        np.bitwise_or.at(self._filter, bit >> 3, np.left_shift(1, bit & 7).astype(np.uint8))
+        self._runs.append((kept, second[order], rows[order]))
+        self._held += len(order)
+        # Runs of like size merge (as a binary counter), so a lookup visits few of them.
+        runs = self._runs
+        while len(runs) > 1 and len(runs[-2][0]) <= 2 * len(runs[-1][0]):
+            if len(runs[-2][0]) + len(runs[-1][0]) > _RUN_CAP:
+                break
+            (h1, s1, r1), (h2, s2, r2) = runs.pop(), runs.pop()
+            hashes = np.concatenate((h2, h1))
+            merged = np.argsort(hashes, kind="stable")
+            runs.append(
+                (hashes[merged], np.concatenate((s2, s1))[merged], np.concatenate((r2, r1))[merged])
+            )
