@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 import re
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
@@ -28,6 +30,7 @@ from batch_revoke.model import (
     id_key,
 )
 from batch_revoke.reader import KNOWN_FIELDS
+from batch_revoke.usual import Columns, usual_rows
 
 _CHOICES = ", ".join(member.value for member in IdentifierType)
 # Read once: an enum member read through its class costs ~0.2 µs, on every row.
@@ -38,6 +41,7 @@ _CUSTOMERS, _ISSUALS, _EARN = Mode.CUSTOMERS, Mode.ISSUALS, Mode.EARN
 # and the read-back puts the id in a URL, where 70,000 digits do not fit.
 MAX_CUSTOMER_ID = 2**63 - 1
 _MAX_CUSTOMER_DIGITS = str(MAX_CUSTOMER_ID)
+_USUAL_ID_DIGITS = 18  # always below 2^63: no range check needed
 # Every other id (badgeMetaId, issueId, earnedBadgeId, an email, externalId or cardNumber) is
 # text of a few dozen characters (an email has at most 254): longer is a paste gone wrong,
 # and would otherwise reach a request body or the read-back's URL.
@@ -72,6 +76,30 @@ class Validator:
         self.type_at = field_index.get("identifiertype")
         self.default_identifier = default_identifier
         self.default_region = region_code(default_region) if default_region else None
+        self._columns = Columns(
+            self.badge_at,
+            self.customer_at,
+            self.issue_at,
+            self.earned_at,
+            self.type_at,
+            earned_is_usual=default_identifier is IdentifierType.ID,
+            max_chars=MAX_ID_CHARS,
+            max_id_digits=_USUAL_ID_DIGITS,
+        )
+
+    def many(self, records: Sequence[Record]) -> list[Row | RowOutcome]:
+        """Each record's verdict, as calling the validator on each gives it: the chunk's
+        usual records a column at a time (`usual_rows`, a third of the cost), the rest one by
+        one. A chunk with a usual record that fails there is checked record by record."""
+        found = None if self.formula_fields else usual_rows(records, self._columns)
+        if found is None:
+            return list(map(self, records))
+        usual, rows = found
+        if len(rows) == len(records):
+            return rows
+        fast = iter(rows)
+        slow = map(self, itertools.compress(records, map(operator.not_, usual)))
+        return [next(fast) if plain else next(slow) for plain in usual]
 
     def __call__(self, record: Record) -> Row | RowOutcome:
         if record.defect:
@@ -438,21 +466,14 @@ class Planner:
     def classify(self, records: Sequence[Record]) -> list[Row | RowOutcome]:
         """Each record's verdict, in order: the row to send, or its `invalid` / `duplicate`
         outcome. Records must come in file order, each once."""
-        validate, bits = self.validate, self._customers
-        verdicts = list(map(validate, records))
-        hashes: list[int] = []
-        seconds: list[int] = []
-        rows: list[int] = []
-        for verdict in verdicts:
-            if verdict.__class__ is Row:
-                assert isinstance(verdict, Row)
-                h, h2 = identity(verdict)
-                hashes.append(h)
-                seconds.append(h2)
-                rows.append(verdict.row)
-                if verdict.mode is _CUSTOMERS:
-                    bits[(h & _BIT_MASK) >> 3] |= 1 << (h & 7)
-        duplicates = self._seen.duplicates(hashes, seconds, rows)
+        bits = self._customers
+        verdicts = self.validate.many(records)
+        rows = [verdict for verdict in verdicts if isinstance(verdict, Row)]
+        hashes, seconds = identities(rows)
+        customers = map(operator.is_, map(_MODE, rows), itertools.repeat(_CUSTOMERS))
+        for h in itertools.compress(hashes, customers):
+            bits[(h & _BIT_MASK) >> 3] |= 1 << (h & 7)
+        duplicates = self._seen.duplicates(hashes, seconds, list(map(_NUMBER, rows)))
         if not duplicates:
             return verdicts
         for index, verdict in enumerate(verdicts):
@@ -506,6 +527,11 @@ class Planner:
         del self._open[key]
         return self._batch(row.mode, row.badge_meta_id, rows)
 
+    def place_all(self, rows: Iterable[Row]) -> list[Batch]:
+        """`place` each row in turn; the batches that fill up."""
+        place = self.place
+        return [batch for row in rows if (batch := place(row)) is not None]
+
     def finish(self) -> Iterator[Batch]:
         open_batches, self._open = self._open, {}
         for (mode, badge), rows in open_batches.items():
@@ -533,6 +559,19 @@ def identity(row: Row) -> tuple[int, int]:
         row.identifier_type,
     )
     return hash(parts), _second_hash(parts)
+
+
+_PARTS = operator.attrgetter(
+    "badge_meta_id", "customer_key", "issue_id", "earned_badge_id", "identifier_type"
+)
+_MODE = operator.attrgetter("mode")
+_NUMBER = operator.attrgetter("row")
+
+
+def identities(rows: Sequence[Row]) -> tuple[list[int], list[int]]:
+    """`identity` of each row, as two lists: the same hashes, computed by C-level passes."""
+    parts = list(map(_PARTS, rows))
+    return list(map(hash, parts)), list(map(hash, map("\x1f".join, parts)))
 
 
 def _second_hash(parts: tuple[str, ...]) -> int:

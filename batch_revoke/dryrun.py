@@ -8,13 +8,13 @@ from datetime import datetime
 
 from batch_revoke.config import RunConfig
 from batch_revoke.interrupts import raising_interrupts
-from batch_revoke.model import Endpoint, Mode, Record, Row, RowOutcome, Status, Tally
+from batch_revoke.model import Endpoint, Mode, Row, RowOutcome, Status, Tally
 from batch_revoke.outputs import claim
 from batch_revoke.plan import planner_for
 from batch_revoke.reader import no_records
 from batch_revoke.report import RunReport, estimate
 from batch_revoke.source import Source
-from batch_revoke.writer import result_cells, write_results
+from batch_revoke.writer import ResultPart, result_cells, write_result_parts
 
 
 def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool) -> RunReport:
@@ -30,28 +30,27 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
         mode: result_cells(RowOutcome(0, Status.PLANNED, mode.endpoint)) for mode in Mode
     }
 
-    def planned() -> Iterator[tuple[Record, list[str]]]:
+    def planned() -> Iterator[ResultPart]:
         requests: dict[Endpoint, int] = dict.fromkeys(Endpoint, 0)
         planned = 0
         for chunk, _ in source.chunks():
             verdicts = planner.classify(chunk)
             rows = [v for v in verdicts if isinstance(v, Row)]
             covered = planner.covering(rows)  # sent later, and only if still needed
-            for row in rows:
-                if row.row not in covered and (batch := planner.place(row)):
-                    requests[batch.endpoint] += 1
+            for batch in planner.place_all([row for row in rows if row.row not in covered]):
+                requests[batch.endpoint] += 1
             planned += len(rows)
-            decided = [v for v in verdicts if isinstance(v, RowOutcome)]
-            for outcome in decided:
-                tally.add(outcome)
-            if not decided:  # the usual chunk: every record planned
-                yield from zip(chunk, [planned_cells[row.mode] for row in rows], strict=True)
+            if len(rows) == len(verdicts):  # the usual chunk: every record planned
+                yield chunk, [planned_cells[row.mode] for row in rows]
                 continue
-            for record, verdict in zip(chunk, verdicts, strict=True):
+            cells = []
+            for verdict in verdicts:
                 if isinstance(verdict, Row):
-                    yield record, planned_cells[verdict.mode]
+                    cells.append(planned_cells[verdict.mode])
                 else:
-                    yield record, result_cells(verdict)
+                    tally.add(verdict)
+                    cells.append(result_cells(verdict))
+            yield chunk, cells
         if not tally.total and not planned:
             raise source.named(no_records(source.path))
         for batch in planner.finish():
@@ -61,7 +60,7 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
 
     try:
         with raising_interrupts(handle_signals):
-            write_results(output, source.columns, planned(), excel=config.excel)
+            write_result_parts(output, source.columns, planned(), excel=config.excel)
     except BaseException:
         output.unlink(missing_ok=True)  # a dry run refused or interrupted leaves nothing
         raise
