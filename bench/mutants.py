@@ -542,9 +542,16 @@ MUTANTS = [
     m(
         "writer-7",
         "writer.py",
-        '(guarded if "\\r" in "".join(line) else out).writerow(line)',
-        "out.writerow(line)",
+        '        elif "\\r" in joined:',
+        "        elif False:",
         "a bare \\r left unquoted",
+    ),
+    m(
+        "writer-8",
+        "writer.py",
+        '        and text.count("\\n") == len(texts) - 1',
+        "        and True",
+        "a field holding a line break joined unquoted",
     ),
     # --- interrupts.py: signals -----------------------------------------------------------
     m(
