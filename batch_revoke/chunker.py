@@ -10,7 +10,10 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
+import numpy as np
+import numpy.typing as npt
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
 
@@ -454,9 +457,9 @@ class Planner:
         )
         self.batch_size = batch_size
         self._seen = FirstRows(SeenRows, memory_rows)  # on disk past `memory_rows` rows
-        # One bit per customers row's identity (hash), so most revokeIssuals rows learn they
-        # have no covering row without a lookup. Fixed size: memory stays flat.
-        self._customers = bytearray(_CUSTOMER_BITS // 8)
+        # One bit per customers row's customer (`_customer_keys`), so most revokeIssuals
+        # rows learn they have no covering row without a lookup. Fixed size: memory stays flat.
+        self._customers = np.zeros(_CUSTOMER_BITS // 8, dtype=np.uint8)
         self._open: dict[tuple[Mode, str], list[Row]] = {}
         self._batches = 0
 
@@ -466,13 +469,12 @@ class Planner:
     def classify(self, records: Sequence[Record]) -> list[Row | RowOutcome]:
         """Each record's verdict, in order: the row to send, or its `invalid` / `duplicate`
         outcome. Records must come in file order, each once."""
-        bits = self._customers
         verdicts = self.validate.many(records)
-        rows = [verdict for verdict in verdicts if isinstance(verdict, Row)]
+        rows = valid_rows(verdicts)
         hashes, seconds = identities(rows)
-        customers = map(operator.is_, map(_MODE, rows), itertools.repeat(_CUSTOMERS))
-        for h in itertools.compress(hashes, customers):
-            bits[(h & _BIT_MASK) >> 3] |= 1 << (h & 7)
+        if customers := _of_mode(rows, _CUSTOMERS):
+            bit = _customer_keys(customers) & _BIT_MASK
+            np.bitwise_or.at(self._customers, bit >> 3, np.left_shift(1, bit & 7).astype(np.uint8))
         duplicates = self._seen.duplicates(hashes, seconds, list(map(_NUMBER, rows)))
         if not duplicates:
             return verdicts
@@ -492,7 +494,7 @@ class Planner:
         """Row -> the customers row of its badge and customer (which revokes every enrolment
         of that customer), for the revokeIssuals rows that have one earlier in the file. A
         revokeIssuals row sent alongside it would race it, so it waits for that row."""
-        found = self._customers_rows([row for row in rows if row.mode is _ISSUALS])
+        found = self._customers_rows(_of_mode(rows, _ISSUALS))
         return {row: first for row, first in found.items() if first < row}
 
     def later_customers_row(self, row: Row) -> int | None:
@@ -503,13 +505,14 @@ class Planner:
 
     def _customers_rows(self, rows: list[Row]) -> dict[int, int]:
         """Row -> the first customers row of its badge and customer, where there is one."""
-        bits = self._customers
+        if not rows:
+            return {}
+        bit = _customer_keys(rows) & _BIT_MASK
+        hits = (self._customers[bit >> 3] >> (bit & 7).astype(np.uint8)) & 1
         wanted: list[tuple[int, tuple[int, int]]] = []
-        for row in rows:
+        for row in itertools.compress(rows, hits.tolist()):
             parts = (row.badge_meta_id, row.customer_key, "", "", _ID)
-            h = hash(parts)
-            if bits[(h & _BIT_MASK) >> 3] & (1 << (h & 7)):
-                wanted.append((row.row, (h, _second_hash(parts))))
+            wanted.append((row.row, (hash(parts), _second_hash(parts))))
         found = self._seen.find([key for _, key in wanted])
         return {row: first for (row, _), first in zip(wanted, found, strict=True) if first}
 
@@ -561,6 +564,26 @@ def identity(row: Row) -> tuple[int, int]:
     return hash(parts), _second_hash(parts)
 
 
+def valid_rows(verdicts: Sequence[Row | RowOutcome]) -> list[Row]:
+    """The Rows among verdicts, in order (a C-level pass)."""
+    kept = map(isinstance, verdicts, itertools.repeat(Row))
+    return cast(list[Row], list(itertools.compress(verdicts, kept)))
+
+
+def _of_mode(rows: Sequence[Row], mode: Mode) -> list[Row]:
+    return list(
+        itertools.compress(rows, map(operator.is_, map(_MODE, rows), itertools.repeat(mode)))
+    )
+
+
+def _customer_keys(rows: Sequence[Row]) -> npt.NDArray[np.int64]:
+    """Each row's customer, as a key for the customers rows' bit filter: a row of another
+    badge makes a false hit, which the lookup that follows rules out. Cheap: `identities`
+    hashed (and so cached the hash of) each customer already."""
+    return np.array(list(map(hash, map(_KEY, rows))), dtype=np.int64)
+
+
+_KEY = operator.attrgetter("customer_key")
 _PARTS = operator.attrgetter(
     "badge_meta_id", "customer_key", "issue_id", "earned_badge_id", "identifier_type"
 )

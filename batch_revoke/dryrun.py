@@ -3,9 +3,11 @@ file (planned, invalid, duplicate) with the calls it would make; no journal, no 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
+from batch_revoke.chunker import valid_rows
 from batch_revoke.config import RunConfig
 from batch_revoke.interrupts import raising_interrupts
 from batch_revoke.model import Endpoint, Mode, Row, RowOutcome, Status, Tally
@@ -15,6 +17,8 @@ from batch_revoke.reader import no_records
 from batch_revoke.report import RunReport, estimate
 from batch_revoke.source import Source
 from batch_revoke.writer import ResultPart, result_cells, write_result_parts
+
+_MODE = operator.attrgetter("mode")
 
 
 def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool) -> RunReport:
@@ -35,13 +39,14 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
         planned = 0
         for chunk, _ in source.chunks():
             verdicts = planner.classify(chunk)
-            rows = [v for v in verdicts if isinstance(v, Row)]
+            rows = valid_rows(verdicts)
             covered = planner.covering(rows)  # sent later, and only if still needed
-            for batch in planner.place_all([row for row in rows if row.row not in covered]):
+            placed = [row for row in rows if row.row not in covered] if covered else rows
+            for batch in planner.place_all(placed):
                 requests[batch.endpoint] += 1
             planned += len(rows)
             if len(rows) == len(verdicts):  # the usual chunk: every record planned
-                yield chunk, [planned_cells[row.mode] for row in rows]
+                yield chunk, list(map(planned_cells.__getitem__, map(_MODE, rows)))
                 continue
             cells = []
             for verdict in verdicts:

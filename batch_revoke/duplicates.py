@@ -17,7 +17,8 @@ Int64s = npt.NDArray[np.int64]
 MEMORY_ROWS = 2_000_000
 _FILTER_BITS = 1 << 26  # one bit per low 26 bits of the first hash: 8 MiB
 _FILTER_MASK = _FILTER_BITS - 1
-_RUN_CAP = 1 << 18  # runs stop merging at this size, so a merge never copies much at once
+_RUN_CAP = 1 << 19  # runs stop merging at this size, so a merge never copies much at once
+_MERGED = 8
 
 
 class OnDisk(Protocol):
@@ -145,14 +146,16 @@ class FirstRows:
         np.bitwise_or.at(self._filter, bit >> 3, np.left_shift(1, bit & 7).astype(np.uint8))
         self._runs.append((kept, second[order], rows[order]))
         self._held += len(order)
-        # Runs of like size merge (as a binary counter), so a lookup visits few of them.
+        # Eight runs of like size merge into one (a run is copied once per eightfold growth,
+        # not per doubling): lookups are for the few filter hits, so more runs cost little.
         runs = self._runs
-        while len(runs) > 1 and len(runs[-2][0]) <= 2 * len(runs[-1][0]):
-            if len(runs[-2][0]) + len(runs[-1][0]) > _RUN_CAP:
+        while len(runs) >= _MERGED and len(runs[-_MERGED][0]) <= 2 * len(runs[-1][0]):
+            if sum(len(run[0]) for run in runs[-_MERGED:]) > _RUN_CAP:
                 break
-            (h1, s1, r1), (h2, s2, r2) = runs.pop(), runs.pop()
-            hashes = np.concatenate((h2, h1))
+            merging, runs[-_MERGED:] = runs[-_MERGED:], []
+            hashes = np.concatenate([run[0] for run in merging])
             merged = np.argsort(hashes, kind="stable")
+            seconds = np.concatenate([run[1] for run in merging])[merged]
             runs.append(
-                (hashes[merged], np.concatenate((s2, s1))[merged], np.concatenate((r2, r1))[merged])
+                (hashes[merged], seconds, np.concatenate([run[2] for run in merging])[merged])
             )
