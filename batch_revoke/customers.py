@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Container
 
 from batch_revoke.answers import lookup_refused, lookup_unanswered
-from batch_revoke.chunker import Planner, SeenRows, identity
+from batch_revoke.chunker import Planner, identity
+from batch_revoke.duplicates import SeenRows
 from batch_revoke.lookup import Lookups, needs_lookup
 from batch_revoke.model import ErrorCode, IdentifierType, Mode, Row, RowOutcome, Status
 

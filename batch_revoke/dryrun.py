@@ -3,20 +3,24 @@ file (planned, invalid, duplicate) with the calls it would make; no journal, no 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from batch_revoke.chunker import SeenRows
+from batch_revoke.chunker import valid_rows
 from batch_revoke.config import RunConfig
+from batch_revoke.duplicates import SeenRows
 from batch_revoke.interrupts import raising_interrupts
 from batch_revoke.lookup import lookup_key, needs_lookup
-from batch_revoke.model import Endpoint, Mode, Record, Row, RowOutcome, Status, Tally
+from batch_revoke.model import Endpoint, Mode, Row, RowOutcome, Status, Tally
 from batch_revoke.outputs import claim
 from batch_revoke.plan import planner_for
 from batch_revoke.reader import no_records
 from batch_revoke.report import RunReport, estimate
 from batch_revoke.source import Source
-from batch_revoke.writer import result_cells, write_results
+from batch_revoke.writer import ResultPart, result_cells, write_result_parts
+
+_MODE = operator.attrgetter("mode")
 
 
 def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool) -> RunReport:
@@ -36,13 +40,13 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
         mode: result_cells(RowOutcome(0, Status.PLANNED, mode.endpoint)) for mode in Mode
     }
 
-    def planned() -> Iterator[tuple[Record, list[str]]]:
+    def planned() -> Iterator[ResultPart]:
         nonlocal lookups
         requests: dict[Endpoint, int] = dict.fromkeys(Endpoint, 0)
         planned = 0
         for chunk, _ in source.chunks():
             verdicts = planner.classify(chunk)
-            rows = [v for v in verdicts if isinstance(v, Row)]
+            rows = valid_rows(verdicts)
             covered = planner.covering(rows)  # sent later, and only if still needed
             named = [
                 (lookup_key(row.identifier_type, row.customer_id, config.default_region), row.row)
@@ -52,15 +56,21 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
             if named:
                 keys = [(hash(key), hash(key + "\x1f"), row) for key, row in named]
                 lookups += len(named) - len(customers.duplicates(keys))
-            for record, verdict in zip(chunk, verdicts, strict=True):
+            placed = [row for row in rows if row.row not in covered] if covered else rows
+            for batch in planner.place_all(placed):
+                requests[batch.endpoint] += 1
+            planned += len(rows)
+            if len(rows) == len(verdicts):  # the usual chunk: every record planned
+                yield chunk, list(map(planned_cells.__getitem__, map(_MODE, rows)))
+                continue
+            cells = []
+            for verdict in verdicts:
                 if isinstance(verdict, Row):
-                    planned += 1
-                    if verdict.row not in covered and (batch := planner.place(verdict)):
-                        requests[batch.endpoint] += 1
-                    yield record, planned_cells[verdict.mode]
+                    cells.append(planned_cells[verdict.mode])
                 else:
                     tally.add(verdict)
-                    yield record, result_cells(verdict)
+                    cells.append(result_cells(verdict))
+            yield chunk, cells
         if not tally.total and not planned:
             raise source.named(no_records(source.path))
         for batch in planner.finish():
@@ -70,7 +80,7 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
 
     try:
         with raising_interrupts(handle_signals):
-            write_results(output, source.columns, planned(), excel=config.excel)
+            write_result_parts(output, source.columns, planned(), excel=config.excel)
     except BaseException:
         output.unlink(missing_ok=True)  # a dry run refused or interrupted leaves nothing
         raise

@@ -463,7 +463,7 @@ MUTANTS = [
     m(
         "chunker-6",
         "chunker.py",
-        "            elif usual is not IdentifierType.MOBILE:",
+        "            elif usual is not _MOBILE:",
         "            else:",
         "mobile skips normalisation on the fast path",
     ),
@@ -480,6 +480,28 @@ MUTANTS = [
         "MAX_ID_CHARS = 256",
         "MAX_ID_CHARS = 255",
         "ids of 256 characters refused",
+    ),
+    m(
+        "chunker-9",
+        "identifiers.py",
+        "91[ -]?([6-9][0-9]{4})",
+        "91[ -]?([0-9]{5})",
+        "the Indian fast path takes a number after its trunk 0",
+    ),
+    # --- duplicates.py: duplicate detection in memory ---------------------------------------
+    m(
+        "duplicates-1",
+        "duplicates.py",
+        "                    if seconds[at] == second[index]:",
+        "                    if True:",
+        "identities told apart by their first hash alone",
+    ),
+    m(
+        "duplicates-2",
+        "duplicates.py",
+        "            suspect[order[twice]] = True\n",
+        "",
+        "the first of two rows in one chunk not looked at",
     ),
     # --- writer.py: the result file -------------------------------------------------------
     m(
@@ -527,9 +549,16 @@ MUTANTS = [
     m(
         "writer-7",
         "writer.py",
-        '(guarded if "\\r" in "".join(line) else out).writerow(line)',
-        "out.writerow(line)",
+        '        elif "\\r" in joined:',
+        "        elif False:",
         "a bare \\r left unquoted",
+    ),
+    m(
+        "writer-8",
+        "writer.py",
+        '        and text.count("\\n") == len(texts) - 1',
+        "        and True",
+        "a field holding a line break joined unquoted",
     ),
     # --- interrupts.py: signals -----------------------------------------------------------
     m(

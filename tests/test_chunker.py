@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch_revoke.chunker import Planner, SeenRows
+from batch_revoke.chunker import Planner
+from batch_revoke.duplicates import SeenRows
 from batch_revoke.errors import ConfigError
 from batch_revoke.identifiers import NotAMobile, identifier_key, mobile_number, region_code
 from batch_revoke.model import (

@@ -1,0 +1,89 @@
+"""A chunk's usual records (trimmed printable ids, a numeric customer id, no identifierType)
+made into Rows a column at a time, for the Validator: the verdicts its rules give them."""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from batch_revoke.model import IdentifierType, Record, Row, RowOutcome
+
+_VALUES = operator.attrgetter("values")
+_DEFECT = operator.attrgetter("defect")
+_NUMBER = operator.attrgetter("row")
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Where the validated fields are (None: no such column), and the rules' limits."""
+
+    badge: int
+    customer: int
+    issue: int | None
+    earned: int | None
+    type: int | None
+    earned_is_usual: bool  # revokeEarn rows name customers by id unless told otherwise
+    max_chars: int  # of an id, and of a row's ids together
+    max_id_digits: int  # of a numeric customer id that is always below 2^63
+
+
+def usual_rows(
+    records: Sequence[Record], at: Columns
+) -> tuple[list[bool], list[Row | RowOutcome]] | None:
+    """Which records are usual (with no defect and no identifierType, and revokeEarn rows
+    only when they name customers by id), and their Rows, in order; None when a usual record
+    fails a check here, so the chunk is left to the Validator record by record.
+
+    Every check is a C-level pass over a column. A column whose values joined are printable
+    and hold no space has values that trimming leaves alone and that are printable each;
+    customer ids whose concatenation is ASCII digits are each ASCII digits (or empty, which
+    is looked for apart). A row's ids together are at most the longest of each column added
+    up. These are the rules the Validator's own usual path applies, value by value."""
+    values = list(map(_VALUES, records))
+    blank = [""] * len(values)
+    types = list(map(operator.itemgetter(at.type), values)) if at.type is not None else blank
+    defects = list(map(_DEFECT, records))
+    earned = list(map(operator.itemgetter(at.earned), values)) if at.earned is not None else blank
+    # `not (type + defect)`: neither is set, tested in C for each record.
+    usual = list(map(operator.not_, map(operator.add, types, defects)))
+    if not at.earned_is_usual:
+        usual = list(map(operator.and_, usual, map(operator.not_, earned)))
+    if not all(usual):
+        values = list(itertools.compress(values, usual))
+        earned = list(itertools.compress(earned, usual))
+    if not values:
+        return usual, []
+    badges = list(map(operator.itemgetter(at.badge), values))
+    customers = list(map(operator.itemgetter(at.customer), values))
+    issues = (
+        list(map(operator.itemgetter(at.issue), values))
+        if at.issue is not None
+        else [""] * len(values)
+    )
+    if not (
+        all(badges)
+        and _plain(badges)
+        and _plain(issues)
+        and _plain(earned)
+        and all(customers)
+        and "".join(customers).isdigit()
+        and "".join(customers).isascii()
+        and max(map(len, customers)) <= at.max_id_digits
+        and not (any(issues) and any(earned) and any(map(all, zip(issues, earned, strict=True))))
+        and sum(max(map(len, column)) for column in (badges, customers, issues, earned))
+        <= at.max_chars
+    ):
+        return None
+    numbers = map(_NUMBER, itertools.compress(records, usual))
+    ids = itertools.repeat(IdentifierType.ID)
+    rows: list[Row | RowOutcome] = list(map(Row, numbers, badges, customers, issues, earned, ids))
+    return usual, rows
+
+
+def _plain(column: list[str]) -> bool:
+    """No value holds a space or a character that is not printable (tabs, line breaks,
+    no-break spaces: every other character str.strip removes is one of those)."""
+    joined = ",".join(column)
+    return joined.isprintable() and " " not in joined
