@@ -12,7 +12,7 @@ from batch_revoke.config import RunConfig
 from batch_revoke.duplicates import SeenRows
 from batch_revoke.interrupts import raising_interrupts
 from batch_revoke.lookup import lookup_key, needs_lookup
-from batch_revoke.model import Endpoint, Mode, Row, RowOutcome, Status, Tally
+from batch_revoke.model import Endpoint, IdentifierType, Mode, Row, RowOutcome, Status, Tally
 from batch_revoke.outputs import claim
 from batch_revoke.plan import planner_for
 from batch_revoke.reader import no_records
@@ -35,6 +35,11 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
     # on disk like the planner's rows, so memory stays flat.
     customers = SeenRows()
     lookups = 0
+    # Only a row named by an identifier is looked up: with neither the option nor the
+    # column, no row is, and the usual file skips the check.
+    may_look_up = (
+        config.identifier_type is not IdentifierType.ID or "identifiertype" in source.field_index
+    )
     tally = Tally()
     planned_cells = {
         mode: result_cells(RowOutcome(0, Status.PLANNED, mode.endpoint)) for mode in Mode
@@ -50,7 +55,7 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
             covered = planner.covering(rows)  # sent later, and only if still needed
             named = [
                 (lookup_key(row.identifier_type, row.customer_id, config.default_region), row.row)
-                for row in rows
+                for row in (rows if may_look_up else ())
                 if needs_lookup(row)
             ]
             if named:
