@@ -21,6 +21,8 @@ from batch_revoke.source import Source
 from batch_revoke.writer import ResultPart, result_cells, write_result_parts
 
 _MODE = operator.attrgetter("mode")
+_ID = IdentifierType.ID
+_TYPE = operator.attrgetter("identifier_type")
 
 
 def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool) -> RunReport:
@@ -53,9 +55,10 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
             verdicts = planner.classify(chunk)
             rows = valid_rows(verdicts)
             covered = planner.covering(rows)  # sent later, and only if still needed
+            typed = may_look_up and any(map(_ID.__ne__, map(_TYPE, rows)))  # a C-level pass
             named = [
                 (lookup_key(row.identifier_type, row.customer_id, config.default_region), row.row)
-                for row in (rows if may_look_up else ())
+                for row in (rows if typed else ())
                 if needs_lookup(row)
             ]
             if named:
