@@ -3,6 +3,7 @@ file (planned, invalid, duplicate) with the calls it would make; no journal, no 
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -55,10 +56,13 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
             verdicts = planner.classify(chunk)
             rows = valid_rows(verdicts)
             covered = planner.covering(rows)  # sent later, and only if still needed
-            typed = may_look_up and any(map(_ID.__ne__, map(_TYPE, rows)))  # a C-level pass
+            # The rows named by an identifier, found by a C-level pass: most rows are by id.
+            typed = (
+                itertools.compress(rows, map(_ID.__ne__, map(_TYPE, rows))) if may_look_up else ()
+            )
             named = [
                 (lookup_key(row.identifier_type, row.customer_id, config.default_region), row.row)
-                for row in (rows if typed else ())
+                for row in typed
                 if needs_lookup(row)
             ]
             if named:
