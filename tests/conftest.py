@@ -224,3 +224,20 @@ def catches(pid: int, signum: int) -> bool:
         return False
     (mask,) = [line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")]
     return bool(int(mask, 16) >> (signum - 1) & 1)
+
+
+# The revokeEarn page's example of a revoked earned badge, verbatim.
+EARN_REVOKED = {
+    "data": {
+        "badgeMetaId": "698dae82d30c4f6b3da9dc06",
+        "customerId": 566135941,
+        "earnedBadgeId": "698daf848644c157e72d83f3",
+        "isActive": False,
+    },
+    "errors": [],
+    "warnings": [],
+}
+
+
+def envelope_error(code: int, message: str) -> dict:
+    return {"data": None, "errors": [{"code": code, "message": message, "reference": None}]}

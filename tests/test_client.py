@@ -28,25 +28,9 @@ from batch_revoke.client import (
 )
 from batch_revoke.errors import AuthError, ConfigError
 from batch_revoke.model import IdentifierType
-from tests.conftest import customers_batch, earn_batch, issue_batch
+from tests.conftest import EARN_REVOKED, customers_batch, earn_batch, envelope_error, issue_batch
 
 BASE = "http://127.0.0.1:9"
-
-# The revokeEarn page's example of a revoked earned badge, verbatim.
-EARN_REVOKED = {
-    "data": {
-        "badgeMetaId": "698dae82d30c4f6b3da9dc06",
-        "customerId": 566135941,
-        "earnedBadgeId": "698daf848644c157e72d83f3",
-        "isActive": False,
-    },
-    "errors": [],
-    "warnings": [],
-}
-
-
-def envelope_error(code: int, message: str) -> dict:
-    return {"data": None, "errors": [{"code": code, "message": message, "reference": None}]}
 
 
 # --- requests -------------------------------------------------------------------------------
