@@ -8,7 +8,7 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from batch_revoke.model import IdentifierType, Record, Row, RowOutcome
+from batch_revoke.model import Record, Row, RowOutcome
 
 _VALUES = operator.attrgetter("values")
 _DEFECT = operator.attrgetter("defect")
@@ -62,6 +62,8 @@ def usual_rows(
         if at.issue is not None
         else [""] * len(values)
     )
+    issue_lengths = list(map(len, issues))
+    earned_lengths = list(map(len, earned))
     if not (
         all(badges)
         and _plain(badges)
@@ -71,14 +73,18 @@ def usual_rows(
         and "".join(customers).isdigit()
         and "".join(customers).isascii()
         and max(map(len, customers)) <= at.max_id_digits
-        and not (any(issues) and any(earned) and any(map(all, zip(issues, earned, strict=True))))
-        and sum(max(map(len, column)) for column in (badges, customers, issues, earned))
+        # both ids on one row: the lengths' product is not 0
+        and not any(map(operator.mul, issue_lengths, earned_lengths))
+        and max(map(len, badges))
+        + max(map(len, customers))
+        + max(issue_lengths)
+        + max(earned_lengths)
         <= at.max_chars
     ):
         return None
     numbers = map(_NUMBER, itertools.compress(records, usual))
-    ids = itertools.repeat(IdentifierType.ID)
-    rows: list[Row | RowOutcome] = list(map(Row, numbers, badges, customers, issues, earned, ids))
+    rows: list[Row | RowOutcome] = []
+    rows += Row.from_columns(numbers, badges, customers, issues, earned)
     return usual, rows
 
 
