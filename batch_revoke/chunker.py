@@ -95,7 +95,9 @@ class Validator:
         if len(rows) == len(records):
             return rows
         fast = iter(rows)
-        slow = map(self, itertools.compress(records, map(operator.not_, usual)))
+        # By index: a Chunk makes only these Records.
+        odd = itertools.compress(range(len(records)), map(operator.not_, usual))
+        slow = map(self, map(records.__getitem__, odd))
         return [next(fast) if plain else next(slow) for plain in usual]
 
     def __call__(self, record: Record, *, shortcut: bool = True) -> Row | RowOutcome:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from batch_revoke.answers import lookup_answer
 from batch_revoke.errors import AuthError, InputError, StorageError
@@ -133,7 +133,7 @@ class Lookups:
 
 
 def to_look_up(
-    chunks: Iterable[tuple[list[Record], list[RowOutcome] | None]],
+    chunks: Iterable[tuple[Sequence[Record], list[RowOutcome] | None]],
     validate: Callable[[Record], Row | RowOutcome],
     journal: Journal,
     stopped: Callable[[], bool],

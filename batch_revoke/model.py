@@ -8,10 +8,11 @@ changed copy."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from batch_revoke.status import ExitStatus as ExitStatus  # its home is status.py
 
@@ -108,6 +109,68 @@ class Record:
     row: int  # 1-based position among the file's records (the header is not counted)
     values: tuple[str, ...]
     defect: str = ""  # why the record's shape is broken (wrong number of fields), if it is
+
+
+class Chunk(Sequence[Record]):
+    """Records in file order, held as the reader's columns: each record's field values, its
+    number, and its defect (`defects` None: no record has one). A Record is made only when
+    one is asked for: the usual path (usual.usual_rows, the writer) reads the columns, which
+    saves making an object a row on files of millions of rows."""
+
+    __slots__ = ("_records", "defects", "numbers", "values")
+
+    def __init__(
+        self, values: list[Sequence[str]], numbers: list[int], defects: list[str] | None = None
+    ) -> None:
+        self.values = values
+        self.numbers = numbers
+        self.defects = defects
+        self._records: list[Record] | None = None
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Record]: ...
+
+    def __getitem__(self, index: int | slice) -> Record | list[Record]:
+        if isinstance(index, slice):
+            return self.records[index]
+        defect = self.defects[index] if self.defects is not None else ""
+        return Record(self.numbers[index], tuple(self.values[index]), defect)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    @property
+    def records(self) -> list[Record]:
+        """Every record, made once when first asked for."""
+        if self._records is None:
+            defects = itertools.repeat("") if self.defects is None else self.defects
+            self._records = list(map(Record, self.numbers, map(tuple, self.values), defects))
+        return self._records
+
+
+def columns(
+    records: Sequence[Record],
+) -> tuple[Sequence[Sequence[str]], Sequence[int], Sequence[str] | None]:
+    """Each record's values, number and defect (None: no record has one), as columns: a
+    Chunk's own, or taken from the Records."""
+    if isinstance(records, Chunk):
+        return records.values, records.numbers, records.defects
+    return (
+        list(map(_VALUES, records)),
+        list(map(_NUMBER, records)),
+        list(map(_DEFECT, records)),
+    )
+
+
+_VALUES = operator.attrgetter("values")
+_NUMBER = operator.attrgetter("row")
+_DEFECT = operator.attrgetter("defect")
 
 
 class _RowFields(NamedTuple):

@@ -5,7 +5,7 @@ back, rows waiting for the customers row that covers them); a resume skips settl
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from batch_revoke.answers import covering_unknown, revoked_through
 from batch_revoke.chunker import Planner
@@ -104,7 +104,10 @@ class Plan:
         return [Unsettled(row, previous, sent_at.get(row.row)) for row, previous in items]
 
     def _chunk(
-        self, records: list[Record], earlier: list[RowOutcome] | None, in_flight: dict[int, float]
+        self,
+        records: Sequence[Record],
+        earlier: list[RowOutcome] | None,
+        in_flight: dict[int, float],
     ) -> Iterator[Batch]:
         verdicts = self.planner.classify(records)
         known = self.journal.outcomes_between(records[0].row, records[-1].row)

@@ -15,13 +15,13 @@ import io
 import itertools
 import operator
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from batch_revoke.errors import InputError
-from batch_revoke.model import Record
+from batch_revoke.model import Chunk, Record
 from batch_revoke.spreadsheet import legacy_workbook
 
 # Canonical field -> its name in messages and docs. Headers match ignoring case, spaces, _ and -.
@@ -95,7 +95,7 @@ def header(path: Path) -> tuple[tuple[str, ...], dict[str, int]]:
 
 def records(
     path: Path, stamp: tuple[int, int] | None = None, chunk_rows: int = CHUNK_ROWS
-) -> Iterator[list[Record]]:
+) -> Iterator[Chunk]:
     """The records in file order, in chunks, streamed: memory holds one chunk. With `stamp`
     (from `scan`), a file changed since is refused rather than read half old, half new."""
 
@@ -111,30 +111,41 @@ def records(
     with _open(path, None) as (_, reader):
         width = len(_header(path, reader))
         row = 0
-        chunk: list[Record] = []
+        values: list[Sequence[str]] = []
+        numbers: list[int] = []
+        defects: list[str] | None = None  # None: no record of the chunk has a defect
         try:
-            while block := list(itertools.islice(reader, chunk_rows - len(chunk))):
-                if not chunk:
+            while block := list(itertools.islice(reader, chunk_rows - len(numbers))):
+                if not numbers:
                     unchanged()  # checked again before each chunk: a run may last for hours
-                # The usual block (every record full width, none blank) is made into records
-                # by C-level loops, at half the cost of looking at each record.
+                # The usual block (every record full width, none blank) is kept as read, by
+                # C-level passes, at a fraction of the cost of looking at each record.
                 firsts = list(map(_FIRST, block)) if set(map(len, block)) == {width} else []
                 if firsts and all(firsts) and not any(map(str.isspace, firsts)):
-                    chunk += map(Record, range(row + 1, row + 1 + len(block)), map(tuple, block))
+                    values += block
+                    numbers += range(row + 1, row + 1 + len(block))
+                    if defects is not None:
+                        defects += itertools.repeat("", len(block))
                     row += len(block)
                 else:
                     for fields in block:
                         if (not fields or not fields[0] or fields[0].isspace()) and _blank(fields):
                             continue
                         row += 1
-                        chunk.append(_record(row, fields, width))
-                if len(chunk) >= chunk_rows:
-                    yield chunk
-                    chunk = []
+                        record = _record(row, fields, width)
+                        if record.defect and defects is None:
+                            defects = [""] * len(numbers)
+                        values.append(record.values)
+                        numbers.append(row)
+                        if defects is not None:
+                            defects.append(record.defect)
+                if len(numbers) >= chunk_rows:
+                    yield Chunk(values, numbers, defects)
+                    values, numbers, defects = [], [], None
         except (UnicodeDecodeError, csv.Error) as exc:
             raise _unreadable(path, exc, reader.line_num) from exc
-    if chunk:
-        yield chunk
+    if numbers:
+        yield Chunk(values, numbers, defects)
 
 
 def _blank(fields: list[str]) -> bool:

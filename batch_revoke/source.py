@@ -7,7 +7,7 @@ import contextlib
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -176,7 +176,7 @@ class Source:
             source, columns=columns, field_index=field_index, earlier=True, results=results
         )
 
-    def chunks(self) -> Iterator[tuple[list[Record], list[RowOutcome] | None]]:
+    def chunks(self) -> Iterator[tuple[Sequence[Record], list[RowOutcome] | None]]:
         """The records in chunks, with (for a result file) the outcome each one holds."""
         try:
             for chunk in records(self.path, self.stamp):

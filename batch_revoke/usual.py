@@ -8,11 +8,7 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from batch_revoke.model import Record, Row, RowOutcome
-
-_VALUES = operator.attrgetter("values")
-_DEFECT = operator.attrgetter("defect")
-_NUMBER = operator.attrgetter("row")
+from batch_revoke.model import Record, Row, RowOutcome, columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +37,13 @@ def usual_rows(
     customer ids whose concatenation is ASCII digits are each ASCII digits (or empty, which
     is looked for apart). A row's ids together are at most the longest of each column added
     up. These are the rules the Validator's own usual path applies, value by value."""
-    values = list(map(_VALUES, records))
+    values, numbers, defects = columns(records)
     blank = [""] * len(values)
     types = list(map(operator.itemgetter(at.type), values)) if at.type is not None else blank
-    defects = list(map(_DEFECT, records))
     earned = list(map(operator.itemgetter(at.earned), values)) if at.earned is not None else blank
     # `not (type + defect)`: neither is set, tested in C for each record.
-    usual = list(map(operator.not_, map(operator.add, types, defects)))
+    marks = types if defects is None else map(operator.add, types, defects)
+    usual = list(map(operator.not_, marks))
     if not at.earned_is_usual:
         usual = list(map(operator.and_, usual, map(operator.not_, earned)))
     if not all(usual):
@@ -82,9 +78,8 @@ def usual_rows(
         <= at.max_chars
     ):
         return None
-    numbers = map(_NUMBER, itertools.compress(records, usual))
     rows: list[Row | RowOutcome] = []
-    rows += Row.from_columns(numbers, badges, customers, issues, earned)
+    rows += Row.from_columns(itertools.compress(numbers, usual), badges, customers, issues, earned)
     return usual, rows
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import itertools
 import logging
-import operator
 import os
 import shlex
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
@@ -16,7 +15,7 @@ from typing import Any, TextIO
 
 from batch_revoke.answers import as_the_run_left_them
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.model import Record, RowOutcome
+from batch_revoke.model import Record, RowOutcome, columns
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +161,11 @@ def write_result_parts(
             handle.write("\ufeff")
         out.writerow([_inert(name) if excel else name for name in result_header(input_columns)])
         for records, cells in parts:
-            values = list(map(_VALUES, records))
+            values, numbers, _ = columns(records)
             if excel:
                 values = [tuple(map(_inert, line)) for line in values]
                 cells = [list(map(_inert, line)) for line in cells]
-            _write_lines(handle, out, values, list(map(_NUMBER, records)), cells)
+            _write_lines(handle, out, values, numbers, cells)
 
     _replace(path, write)
 
@@ -179,15 +178,13 @@ def _parts(rows: Iterable[tuple[Record, Sequence[str]]]) -> Iterator[ResultPart]
 
 _LINES_AT_ONCE = 4096
 _NEEDS_QUOTES = '"\r\n'  # besides the comma, counted instead
-_VALUES = operator.attrgetter("values")
-_NUMBER = operator.attrgetter("row")
 
 
 def _write_lines(
     handle: TextIO,
     out: Any,
-    values: list[tuple[str, ...]],
-    numbers: list[int],
+    values: Sequence[Sequence[str]],
+    numbers: Sequence[int],
     cells: Sequence[Sequence[str]],
 ) -> None:
     """Result lines, as csv.writer writes them. A line none of whose fields holds a comma,

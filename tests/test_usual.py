@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch_revoke.chunker import Validator
-from batch_revoke.model import IdentifierType, Record
+from batch_revoke.model import Chunk, IdentifierType, Record
 
 IDS = st.sampled_from(
     ["B1", "B1", "5b0001", " B1", "B 1", "B1\t", "", " ", "ü", "a,b", "=A1", "x" * 250, "\u00a0B"]
@@ -180,3 +180,23 @@ def test_the_usual_rows_path_gives_what_every_check_gives(fields, defect, defaul
     record = Record(4, fields, defect)
     validate = Validator(LAYOUTS[0], default, from_workbook=book, default_region=region)
     assert validate(record) == validate(record, shortcut=False)
+
+
+def as_chunk(records: list[Record]) -> Chunk:
+    """The records as the reader holds them: field lists and numbers as columns."""
+    defects = [record.defect for record in records]
+    return Chunk(
+        [list(record.values) for record in records],
+        [record.row for record in records],
+        defects if any(defects) else None,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunks(), st.sampled_from(LAYOUTS), st.sampled_from(list(IdentifierType)), st.booleans())
+def test_a_chunk_held_as_columns_gets_the_verdicts_of_its_records(records, layout, default, book):
+    chunk = as_chunk(records)
+    assert list(chunk) == records
+    assert [chunk[index] for index in range(len(chunk))] == records
+    validate = Validator(layout, default, from_workbook=book)
+    assert validate.many(chunk) == [validate(record) for record in records]
