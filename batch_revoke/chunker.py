@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import cast
 
 import numpy as np
@@ -349,27 +349,6 @@ class Planner:
             return None
         del self._open[key]
         return self._batch(row.mode, row.badge_meta_id, rows)
-
-    def place_all(self, rows: Iterable[Row]) -> list[Batch]:
-        """`place` each row in turn; the batches that fill up. `place` written out, with its
-        lookups made once: a dry run places every row of the file here."""
-        filled: list[Batch] = []
-        open_rows, size, batch = self._open, self.batch_size, self._batch
-        for row in rows:
-            mode = row.mode
-            if mode is _EARN:
-                filled.append(batch(_EARN, row.badge_meta_id, [row]))
-                continue
-            key = (mode, row.badge_meta_id)
-            held = open_rows.get(key)
-            if held is None:
-                held = open_rows[key] = [row]
-            else:
-                held.append(row)
-            if len(held) >= size:
-                del open_rows[key]
-                filled.append(batch(mode, row.badge_meta_id, held))
-        return filled
 
     def finish(self) -> Iterator[Batch]:
         open_batches, self._open = self._open, {}

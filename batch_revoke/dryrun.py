@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from batch_revoke.chunker import valid_rows
@@ -22,6 +23,8 @@ from batch_revoke.source import Source
 from batch_revoke.writer import ResultPart, result_cells, write_result_parts
 
 _MODE = operator.attrgetter("mode")
+_BADGE = operator.attrgetter("badge_meta_id")
+_EARN = Mode.EARN
 _ID = IdentifierType.ID
 _TYPE = operator.attrgetter("identifier_type")
 
@@ -50,7 +53,7 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
 
     def planned() -> Iterator[ResultPart]:
         nonlocal lookups
-        requests: dict[Endpoint, int] = dict.fromkeys(Endpoint, 0)
+        requests = Requests(planner.batch_size)
         planned = 0
         for chunk, _ in source.chunks():
             verdicts = planner.classify(chunk)
@@ -69,8 +72,7 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
                 keys = [(hash(key), hash(key + "\x1f"), row) for key, row in named]
                 lookups += len(named) - len(customers.duplicates(keys))
             placed = [row for row in rows if row.row not in covered] if covered else rows
-            for batch in planner.place_all(placed):
-                requests[batch.endpoint] += 1
+            requests.add(placed)
             planned += len(rows)
             if len(rows) == len(verdicts):  # the usual chunk: every record planned
                 yield chunk, list(map(planned_cells.__getitem__, map(_MODE, rows)))
@@ -85,10 +87,8 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
             yield chunk, cells
         if not tally.total and not planned:
             raise source.named(no_records(source.path))
-        for batch in planner.finish():
-            requests[batch.endpoint] += 1
         tally.by_status[Status.PLANNED] = planned
-        tally.requests = {endpoint: count for endpoint, count in requests.items() if count}
+        tally.requests = {endpoint: count for endpoint, count in requests.finish().items() if count}
 
     try:
         with raising_interrupts(handle_signals):
@@ -102,3 +102,28 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
     calls = sum(tally.requests.values()) + lookups
     plan = estimate(calls, config.rate_limit, lookups)
     return RunReport(output, tally, 0.0, True, estimate=plan)
+
+
+class Requests:
+    """How many requests the planner's batches of these rows come to (`Planner.place` for
+    each row, then `Planner.finish`), counted without making them: per badge and mode, the
+    rows so far fill `rows // batch_size` batches and leave the rest open; each revokeEarn
+    row is one. A dry run counts every row of the file, so it counts by C-level passes."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self._earn = 0
+        self._full = 0  # revokeIssue batches filled
+        self._open: dict[tuple[Mode, str], int] = {}  # rows of each open revokeIssue batch
+
+    def add(self, rows: Sequence[Row]) -> None:
+        modes = list(map(_MODE, rows))
+        self._earn += modes.count(_EARN)
+        for key, count in Counter(zip(modes, map(_BADGE, rows), strict=True)).items():
+            if key[0] is not _EARN:
+                full, self._open[key] = divmod(self._open.get(key, 0) + count, self.batch_size)
+                self._full += full
+
+    def finish(self) -> dict[Endpoint, int]:
+        issue = self._full + sum(1 for count in self._open.values() if count)
+        return {Endpoint.REVOKE_ISSUE: issue, Endpoint.REVOKE_EARN: self._earn}

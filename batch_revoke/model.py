@@ -206,10 +206,27 @@ class Row(_RowFields):
         resolved: bool = False,
     ) -> Row:
         mode = _EARN if earned_badge_id else _ISSUALS if issue_id else _CUSTOMERS
-        # A mobile's zeros are part of it, unlike an id's.
-        key = id_key(customer_id) if identifier_type is _ID else customer_id
-        fields = (row, badge_meta_id, customer_id, issue_id, earned_badge_id)
-        return tuple.__new__(cls, (*fields, identifier_type, resolved, mode, key))
+        if identifier_type is not _ID:
+            key = customer_id  # a mobile's zeros are part of it, unlike an id's
+        # id_key, inlined: this runs for every row the usual path does not make.
+        elif customer_id.isdigit() and customer_id.isascii():
+            key = customer_id.lstrip("0") or "0"
+        else:
+            key = id_key(customer_id)
+        return tuple.__new__(
+            cls,
+            (
+                row,
+                badge_meta_id,
+                customer_id,
+                issue_id,
+                earned_badge_id,
+                identifier_type,
+                resolved,
+                mode,
+                key,
+            ),
+        )
 
     @classmethod
     def from_columns(

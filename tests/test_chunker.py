@@ -279,29 +279,6 @@ def test_each_badge_and_mode_takes_the_fewest_requests_whatever_the_order(rows):
     assert counts == {key: -(-rows // 20) for key, rows in per_key.items()}
 
 
-@settings(max_examples=100, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.sampled_from(["B1", "B2"]), st.sampled_from(["", "I", "E"])), max_size=60
-    ),
-    st.integers(1, 20),
-    st.integers(1, 60),
-)
-def test_placing_a_chunk_at_once_makes_the_batches_placing_row_by_row_makes(rows, size, cut):
-    """A dry run places each chunk at once (`place_all`); a run places row by row."""
-    made = [
-        Row(n, badge, str(n), f"I{n}" if kind == "I" else "", f"E{n}" if kind == "E" else "")
-        for n, (badge, kind) in enumerate(rows, start=1)
-    ]
-    by_row, at_once = Planner(FIELDS, batch_size=size), Planner(FIELDS, batch_size=size)
-    one_by_one = [batch for row in made if (batch := by_row.place(row)) is not None]
-    chunked = at_once.place_all(made[:cut]) + at_once.place_all(made[cut:])
-    assert chunked == one_by_one
-    assert list(at_once.finish()) == list(by_row.finish())
-    by_row.close()
-    at_once.close()
-
-
 def test_duplicates_are_found_across_chunks_and_in_one():
     records = [record(n, "B1", str(n % 3), "") for n in range(1, 10)]
     _, verdicts = plan(records, chunk=4)
