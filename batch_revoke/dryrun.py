@@ -24,7 +24,7 @@ from batch_revoke.writer import ResultPart, result_cells, write_result_parts
 
 _MODE = operator.attrgetter("mode")
 _BADGE = operator.attrgetter("badge_meta_id")
-_EARN = Mode.EARN
+_EARN, _CUSTOMERS, _ISSUALS = Mode.EARN, Mode.CUSTOMERS, Mode.ISSUALS
 _ID = IdentifierType.ID
 _TYPE = operator.attrgetter("identifier_type")
 
@@ -114,16 +114,21 @@ class Requests:
         self.batch_size = batch_size
         self._earn = 0
         self._full = 0  # revokeIssue batches filled
-        self._open: dict[tuple[Mode, str], int] = {}  # rows of each open revokeIssue batch
+        # Per revokeIssue mode, the rows of each badge's open batch.
+        self._open: dict[Mode, dict[str, int]] = {_CUSTOMERS: {}, _ISSUALS: {}}
 
     def add(self, rows: Sequence[Row]) -> None:
         modes = list(map(_MODE, rows))
+        badges = list(map(_BADGE, rows))
         self._earn += modes.count(_EARN)
-        for key, count in Counter(zip(modes, map(_BADGE, rows), strict=True)).items():
-            if key[0] is not _EARN:
-                full, self._open[key] = divmod(self._open.get(key, 0) + count, self.batch_size)
+        for mode, open_rows in self._open.items():
+            of_mode = itertools.compress(badges, map(operator.is_, modes, itertools.repeat(mode)))
+            for badge, count in Counter(of_mode).items():
+                full, open_rows[badge] = divmod(open_rows.get(badge, 0) + count, self.batch_size)
                 self._full += full
 
     def finish(self) -> dict[Endpoint, int]:
-        issue = self._full + sum(1 for count in self._open.values() if count)
+        issue = self._full + sum(
+            1 for open_rows in self._open.values() for count in open_rows.values() if count
+        )
         return {Endpoint.REVOKE_ISSUE: issue, Endpoint.REVOKE_EARN: self._earn}
