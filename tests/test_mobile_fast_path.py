@@ -21,6 +21,8 @@ def by_phonenumbers(text: str, region: str | None) -> object:
 @example("919900000013", None)
 @example("+91 6000000000", "IN")
 @example("0091-9999999999", "IN")
+@example("+91 (0) 99000 00013", None)
+@example("0091(0)6000000000", "IN")
 def test_every_spelling_the_fast_path_takes_reads_as_phonenumbers_reads_it(text, region):
     assert mobile_number(text, region) == by_phonenumbers(text, region)
 
