@@ -463,8 +463,8 @@ MUTANTS = [
     m(
         "chunker-6",
         "chunker.py",
-        "            elif usual is not _MOBILE:",
-        "            else:",
+        "return Row(record.row, badge, number, issue, earned, usual)",
+        "return Row(record.row, badge, customer, issue, earned, usual)",
         "mobile skips normalisation on the fast path",
     ),
     m(
@@ -484,9 +484,31 @@ MUTANTS = [
     m(
         "chunker-9",
         "identifiers.py",
-        "91[ -]?([6-9][0-9]{4})",
-        "91[ -]?([0-9]{5})",
+        ")([6-9][0-9]{4})",
+        ")([0-9]{5})",
         "the Indian fast path takes a number after its trunk 0",
+    ),
+    # --- dry runs and chunks: counted requests, chunks held as columns ---------------------
+    m(
+        "dryrun-1",
+        "dryrun.py",
+        "divmod(open_rows.get(badge, 0) + count, self.batch_size)",
+        "divmod(count, self.batch_size)",
+        "a badge's open batch is forgotten between chunks",
+    ),
+    m(
+        "reader-1",
+        "reader.py",
+        '                        defects += itertools.repeat("", len(block))',
+        "                        pass",
+        "a usual block after a broken record gets no defects column",
+    ),
+    m(
+        "model-1",
+        "model.py",
+        'keys = [key or "0" for key in keys]',
+        'keys = [key or "" for key in keys]',
+        "customer id 000 made by columns matches no other spelling of 0",
     ),
     # --- duplicates.py: duplicate detection in memory ---------------------------------------
     m(

@@ -63,6 +63,25 @@ def test_records_of_the_wrong_width_keep_their_place(write_csv):
     assert not records[3].defect
 
 
+def test_a_chunk_of_broken_records_and_usual_ones_keeps_each_defect_on_its_record(write_csv):
+    """A blank line makes a chunk from two blocks of lines: one with a broken record, read
+    record by record, then a usual one, kept as read. Each record keeps its own defect."""
+    path = write_csv("badgeMetaId,customerId\nB1\n\nB1,2\nB1,3\nB1,4,x\nB1,5\n")
+    chunks = list(records(path, chunk_rows=3))
+    assert [len(chunk) for chunk in chunks] == [3, 2]
+    listed = [record for chunk in chunks for record in chunk]
+    assert [r.row for r in listed] == [1, 2, 3, 4, 5]
+    assert [bool(r.defect) for r in listed] == [True, False, False, True, False]
+    assert [r.values for r in listed] == [
+        ("B1", ""),
+        ("B1", "2"),
+        ("B1", "3"),
+        ("B1", "4"),
+        ("B1", "5"),
+    ]
+    assert [chunks[0][index] for index in range(3)] == listed[:3]
+
+
 def test_blank_lines_are_not_records(write_csv):
     path = write_csv("badgeMetaId,customerId\n\nB1,1\n\n\nB1,2\n")
     assert [r.values for r in read_input(path).records] == [("B1", "1"), ("B1", "2")]

@@ -16,6 +16,8 @@ CUSTOMERS = st.sampled_from(
     [
         "7",
         "007",
+        "0",
+        "000",
         "100200300",
         " 8",
         "8 ",
@@ -76,7 +78,7 @@ def test_a_chunk_gets_the_verdicts_of_its_records_one_by_one(records, layout, de
     st.lists(
         st.tuples(
             st.sampled_from(["B1", "B2"]),
-            st.sampled_from(["7", "8", "007"]),
+            st.sampled_from(["7", "8", "007", "000"]),
             st.sampled_from(["", "I1", "I2"]),
             st.sampled_from(["", "", "E1"]),
         ),
@@ -92,7 +94,7 @@ def test_a_chunk_of_usual_records_gets_the_verdicts_of_its_records(values, defau
 
 CLEAN = st.tuples(
     st.sampled_from(["B1", "B2"]),
-    st.sampled_from(["7", "8", "007", "9" * 18]),
+    st.sampled_from(["7", "8", "007", "0", "000", "9" * 18]),
     st.sampled_from(["", "I1"]),
     st.sampled_from(["", "", "E1"]),
     st.just(""),
