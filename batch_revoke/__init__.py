@@ -13,8 +13,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from batch_revoke.client import BasicCredentials, OAuthCredentials
     from batch_revoke.config import ErrorLimit, RunConfig
+    from batch_revoke.credentials import BasicCredentials, OAuthCredentials
     from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError
     from batch_revoke.html_report import write_report
     from batch_revoke.job import run_job, run_job_async
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 # Imported on first use, so the command can guard its first instant (batch_revoke.startup)
 # before the second it takes to import the rest.
 _HOMES = {
-    "BasicCredentials": "client",
-    "OAuthCredentials": "client",
+    "BasicCredentials": "credentials",
+    "OAuthCredentials": "credentials",
     "BatchRevokeError": "errors",
     "ConfigError": "errors",
     "InputError": "errors",

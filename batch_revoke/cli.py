@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import click
 
 from batch_revoke import options
-from batch_revoke.client import credentials_from_env
 from batch_revoke.config import ErrorLimit, RunConfig
+from batch_revoke.credentials import credentials_from_env
 from batch_revoke.errors import ConfigError
 from batch_revoke.exits import ExitingGroup
 from batch_revoke.logs import Stderr

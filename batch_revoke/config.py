@@ -8,13 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batch_revoke.client import (
-    CLUSTERS,
-    NO_CREDENTIALS_FIX,
-    Credentials,
-    check_base_url,
-)
+from batch_revoke.credentials import NO_CREDENTIALS_FIX, Credentials
 from batch_revoke.errors import ConfigError
+from batch_revoke.hosts import CLUSTERS, check_base_url
 from batch_revoke.identifiers import region_code
 from batch_revoke.model import (
     MAX_BATCH_SIZE,

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import httpx
 
 from batch_revoke.answers import as_the_run_left_them
-from batch_revoke.client import BasicCredentials
 from batch_revoke.config import SANDBOX_LABEL, ErrorLimit, RunConfig
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.customers import ByCustomer
 from batch_revoke.dryrun import dry_run
 from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError

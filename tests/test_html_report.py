@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from batch_revoke.client import BasicCredentials
 from batch_revoke.codes import CODES, explain, markdown_table
 from batch_revoke.config import ErrorLimit, RunConfig
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.history import ROWS_PER_GROUP, bucket_seconds, read_results
 from batch_revoke.html_report import gather, write_report
 from batch_revoke.job import run_job

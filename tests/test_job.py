@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batch_revoke.client import BasicCredentials
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.job import VERIFY_ROUNDS, ErrorLimit, RunConfig, RunReport, run_job
 from batch_revoke.model import ExitStatus, Status
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from batch_revoke import outputs
-from batch_revoke.client import BasicCredentials
 from batch_revoke.config import RunConfig
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.journal import Journal, JournalIdentity, input_copy_path, journal_path
 from batch_revoke.outputs import (

@@ -13,7 +13,7 @@ import pytest
 from openpyxl import Workbook
 
 from batch_revoke.chunker import Validator
-from batch_revoke.client import BasicCredentials
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.job import ErrorLimit, RunConfig, run_job
 from batch_revoke.journal import input_copy_path
 from batch_revoke.model import ExitStatus, IdentifierType, Record, RowOutcome
