@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Iterable, Iterator, Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,10 @@ from batch_revoke.model import (
 )
 from batch_revoke.reader import KNOWN_FIELDS
 from batch_revoke.usual import Columns, usual_rows
+
+if TYPE_CHECKING:
+    from batch_revoke.config import RunConfig
+    from batch_revoke.source import Source
 
 _CHOICES = ", ".join(member.value for member in IdentifierType)
 # Read once: an enum member read through its class costs ~0.2 µs, on every row.
@@ -355,6 +359,17 @@ class Planner:
     def _batch(self, mode: Mode, badge: str, rows: list[Row]) -> Batch:
         self._batches += 1
         return Batch(self._batches, mode, badge, tuple(rows))
+
+
+def planner_for(config: RunConfig, source: Source) -> Planner:
+    """The chunker as this run's options and input have it."""
+    return Planner(
+        source.field_index,
+        config.identifier_type,
+        config.batch_size,
+        from_workbook=source.from_workbook,
+        default_region=config.default_region,
+    )
 
 
 def identity(row: Row) -> tuple[int, int]:

@@ -12,7 +12,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
 
 from batch_revoke.errors import ConfigError
-from batch_revoke.model import IdentifierType, id_key
+from batch_revoke.model import IdentifierType, Mode, Row, id_key
 
 # What people write around a phone number's digits: spaces, dashes, dots, slashes, brackets
 # (the "(0)" of "+91 (0) 99000 00013" too), and a + in front. Anything else, letters above all,
@@ -184,3 +184,19 @@ def identifier_key(
     if identifier is IdentifierType.ID:
         return id_key(text)
     return text
+
+
+def needs_lookup(row: Row) -> bool:
+    """revokeIssue takes the numeric id: a row naming its customer otherwise is looked up.
+    revokeEarn takes the identifier itself (a header says which kind)."""
+    return (
+        row.mode is not Mode.EARN
+        and row.identifier_type is not IdentifierType.ID
+        and not row.resolved
+    )
+
+
+def lookup_key(identifier: IdentifierType, value: str, default_region: str | None) -> str:
+    """One key per customer: two spellings of one mobile, or an email in two cases, are one
+    lookup."""
+    return f"{identifier.value}:{identifier_key(identifier, value, default_region)}"

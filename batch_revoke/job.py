@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from batch_revoke.answers import as_the_run_left_them
+from batch_revoke.answers import as_the_run_left_them, join_outcomes
+from batch_revoke.chunker import planner_for
 from batch_revoke.config import SANDBOX_LABEL, ErrorLimit, RunConfig
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.customers import ByCustomer
@@ -35,7 +36,7 @@ from batch_revoke.lookup import Lookups
 from batch_revoke.model import Tally
 from batch_revoke.outputs import open_copied_run, open_outputs
 from batch_revoke.pacing import Sleep
-from batch_revoke.plan import Plan, planner_for
+from batch_revoke.plan import Plan
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.report import Progress, RunReport
 from batch_revoke.rounds import VERIFY_ROUNDS, send_in_rounds
@@ -43,7 +44,7 @@ from batch_revoke.scheduled import run_scheduled
 from batch_revoke.sender import describe
 from batch_revoke.source import Source, spooled
 from batch_revoke.spreadsheet import is_workbook
-from batch_revoke.writer import join_outcomes, mark_incomplete, result_cells, write_results
+from batch_revoke.writer import mark_incomplete, result_cells, write_results
 
 if TYPE_CHECKING:  # the sandbox (aiohttp) loads only when a run asks for it
     from batch_revoke.sandbox import SandboxConfig
