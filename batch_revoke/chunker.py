@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from batch_revoke.duplicates import MEMORY_ROWS, FirstRows, SeenRows
-from batch_revoke.identifiers import NotAMobile, mobile_number, region_code
+from batch_revoke.identifiers import mobile_number
 from batch_revoke.model import (
     MAX_BATCH_SIZE,
     Batch,
@@ -19,6 +19,7 @@ from batch_revoke.model import (
     ErrorCode,
     IdentifierType,
     Mode,
+    NotAMobile,
     Record,
     Row,
     RowOutcome,
@@ -74,7 +75,11 @@ class Validator:
         self.earned_at = field_index.get("earnedbadgeid")
         self.type_at = field_index.get("identifiertype")
         self.default_identifier = default_identifier
-        self.default_region = region_code(default_region) if default_region else None
+        if default_region:
+            from batch_revoke.mobiles import region_code  # phonenumbers: only with a region
+
+            default_region = region_code(default_region)
+        self.default_region = default_region or None
         self._columns = Columns(
             self.badge_at,
             self.customer_at,

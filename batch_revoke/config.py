@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from batch_revoke.credentials import NO_CREDENTIALS_FIX, Credentials
 from batch_revoke.errors import ConfigError
 from batch_revoke.hosts import CLUSTERS, check_base_url
-from batch_revoke.identifiers import region_code
 from batch_revoke.model import (
     MAX_BATCH_SIZE,
     IdentifierType,
@@ -173,6 +172,8 @@ class RunConfig:
                 raise TypeError(f"RunConfig.identifier_type {self.identifier_type!r} is unknown")
             object.__setattr__(self, "identifier_type", parsed)
         if self.default_region is not None:
+            from batch_revoke.mobiles import region_code  # phonenumbers: only with a region
+
             object.__setattr__(self, "default_region", region_code(self.default_region))
 
     def check_options(self) -> None:

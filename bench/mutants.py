@@ -441,7 +441,7 @@ MUTANTS = [
     ),
     m(
         "chunker-3",
-        "identifiers.py",
+        "mobiles.py",
         "if isinstance(number, NotAMobile) or _possible(number) != ValidationResult.IS_POSSIBLE:",
         "if isinstance(number, NotAMobile):",
         "mobiles of no mobile's length in their country accepted",
