@@ -28,8 +28,8 @@ from batch_revoke.history import (
     read_results,
 )
 from batch_revoke.hosts import CLUSTERS
-from batch_revoke.journal import input_copy_path, journal_path
 from batch_revoke.model import ErrorCode, ExitStatus, Status, Tally
+from batch_revoke.paths import input_copy_path, journal_path
 from batch_revoke.report import RunReport
 from batch_revoke.status import run_status
 from batch_revoke.writer import write_text_atomically

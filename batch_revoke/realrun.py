@@ -21,11 +21,12 @@ from batch_revoke.config import RunConfig
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.interrupts import Finishing, raising_interrupts
-from batch_revoke.journal import Journal, JournalIdentity, input_copy_path
+from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import Tally
 from batch_revoke.outputs import open_copied_run, open_outputs
 from batch_revoke.pacing import Sleep
+from batch_revoke.paths import input_copy_path
 from batch_revoke.plan import Plan
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.report import RunReport
