@@ -13,20 +13,19 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from batch_revoke.client import BasicCredentials, OAuthCredentials
-    from batch_revoke.config import ErrorLimit, RunConfig
+    from batch_revoke.config import ErrorLimit, RateLimit, RunConfig
+    from batch_revoke.credentials import BasicCredentials, OAuthCredentials
     from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError
     from batch_revoke.html_report import write_report
     from batch_revoke.job import run_job, run_job_async
     from batch_revoke.model import ExitStatus, Status
-    from batch_revoke.pacing import RateLimit
     from batch_revoke.report import RunReport
 
 # Imported on first use, so the command can guard its first instant (batch_revoke.startup)
 # before the second it takes to import the rest.
 _HOMES = {
-    "BasicCredentials": "client",
-    "OAuthCredentials": "client",
+    "BasicCredentials": "credentials",
+    "OAuthCredentials": "credentials",
     "BatchRevokeError": "errors",
     "ConfigError": "errors",
     "InputError": "errors",
@@ -38,7 +37,7 @@ _HOMES = {
     "run_job_async": "job",
     "ExitStatus": "model",
     "Status": "model",
-    "RateLimit": "pacing",
+    "RateLimit": "config",
     "write_report": "html_report",
 }
 

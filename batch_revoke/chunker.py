@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Iterator, Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from batch_revoke.duplicates import MEMORY_ROWS, FirstRows, SeenRows
-from batch_revoke.identifiers import NotAMobile, mobile_number, region_code
+from batch_revoke.identifiers import mobile_number
 from batch_revoke.model import (
     MAX_BATCH_SIZE,
     Batch,
@@ -19,6 +19,7 @@ from batch_revoke.model import (
     ErrorCode,
     IdentifierType,
     Mode,
+    NotAMobile,
     Record,
     Row,
     RowOutcome,
@@ -26,6 +27,10 @@ from batch_revoke.model import (
 )
 from batch_revoke.reader import KNOWN_FIELDS
 from batch_revoke.usual import Columns, usual_rows
+
+if TYPE_CHECKING:
+    from batch_revoke.config import RunConfig
+    from batch_revoke.source import Source
 
 _CHOICES = ", ".join(member.value for member in IdentifierType)
 # Read once: an enum member read through its class costs ~0.2 µs, on every row.
@@ -70,7 +75,11 @@ class Validator:
         self.earned_at = field_index.get("earnedbadgeid")
         self.type_at = field_index.get("identifiertype")
         self.default_identifier = default_identifier
-        self.default_region = region_code(default_region) if default_region else None
+        if default_region:
+            from batch_revoke.mobiles import region_code  # phonenumbers: only with a region
+
+            default_region = region_code(default_region)
+        self.default_region = default_region or None
         self._columns = Columns(
             self.badge_at,
             self.customer_at,
@@ -358,6 +367,17 @@ class Planner:
     def _batch(self, mode: Mode, badge: str, rows: list[Row]) -> Batch:
         self._batches += 1
         return Batch(self._batches, mode, badge, tuple(rows))
+
+
+def planner_for(config: RunConfig, source: Source) -> Planner:
+    """The chunker as this run's options and input have it."""
+    return Planner(
+        source.field_index,
+        config.identifier_type,
+        config.batch_size,
+        from_workbook=source.from_workbook,
+        default_region=config.default_region,
+    )
 
 
 def identity(row: Row) -> tuple[int, int]:

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 import click
 
 from batch_revoke import options
-from batch_revoke.client import credentials_from_env
-from batch_revoke.config import ErrorLimit, RunConfig
+from batch_revoke.config import ErrorLimit, RateLimit, RunConfig
+from batch_revoke.credentials import credentials_from_env
 from batch_revoke.errors import ConfigError
 from batch_revoke.exits import ExitingGroup
 from batch_revoke.logs import Stderr
 from batch_revoke.model import IdentifierType
-from batch_revoke.pacing import RateLimit
 from batch_revoke.report import RunReport
 from batch_revoke.startup import hold_interrupts
 from batch_revoke.status import ExitStatus

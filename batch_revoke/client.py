@@ -1,6 +1,6 @@
-"""The Capillary badge API on the wire: credentials and auth (httpx.Auth classes), the
-requests for the two revoke endpoints, the read-back and the customer lookup, and the raw
-replies.
+"""The Capillary badge API on the wire: auth (httpx.Auth classes, one per kind of
+credentials), the requests for the two revoke endpoints, the read-back and the customer
+lookup, and the raw replies.
 
 `build_request` is pure: (batch) -> request; what a reply means for each row is answers.py's.
 """
@@ -10,25 +10,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import ipaddress
-import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
-from batch_revoke.errors import AuthError, BatchRevokeError, ConfigError
+from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials
+from batch_revoke.errors import AuthError, BatchRevokeError
 from batch_revoke.model import (
     Batch,
     IdentifierType,
     Mode,
 )
-
-log = logging.getLogger(__name__)
 
 REVOKE_ISSUE_PATH = "/api_gateway/v1/badges/badgeMeta/customer/revokeIssue"
 REVOKE_EARN_PATH = "/api_gateway/v1/badges/customer/revokeEarn"
@@ -48,66 +45,18 @@ LOOKUP_NAMES = {
 }
 LOOKUP_SOURCE = "INSTORE"
 
-CLUSTERS = {
-    "eu": "https://eu.api.capillarytech.com",
-    "in": "https://apac.api.capillarytech.com",
-    "apac2": "https://apac2.api.capillarytech.com",
-    "us": "https://us.api.capillarytech.com",
-    "cn": "https://api.capillarytech.cn.com",
-}
+
+# --- authentication ----------------------------------------------------------------------
 
 
-# --- credentials and authentication -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BasicCredentials:
-    username: str
-    password: str = ""
-
-    def auth(self, http: httpx.AsyncClient) -> TillAuth:
-        return TillAuth(self)
-
-
-@dataclass(frozen=True, slots=True)
-class OAuthCredentials:
-    key: str
-    secret: str = ""
-
-    def auth(self, http: httpx.AsyncClient) -> OAuthTokenAuth:
-        """Its tokens come from `http`, the client that the requests go through."""
-        return OAuthTokenAuth(self, http)
-
-
-Credentials = BasicCredentials | OAuthCredentials
-
-
-NO_CREDENTIALS_FIX = (
-    "set CAP_USERNAME and CAP_PASSWORD (till id and password) or CAP_OAUTH_KEY and "
-    "CAP_OAUTH_SECRET in the environment, or use --dry-run or --sandbox"
-)
-
-
-def credentials_from_env(environ: Mapping[str, str]) -> Credentials | None:
-    """Credentials come only from the environment, never from options or files.
-    None when none are set; half a pair is an error."""
-    username, password = environ.get("CAP_USERNAME", ""), environ.get("CAP_PASSWORD", "")
-    key, secret = environ.get("CAP_OAUTH_KEY", ""), environ.get("CAP_OAUTH_SECRET", "")
-    if key or secret:
-        if not (key and secret):
-            missing = "CAP_OAUTH_SECRET" if key else "CAP_OAUTH_KEY"
-            raise ConfigError(
-                f"{missing} is not set", "set both CAP_OAUTH_KEY and CAP_OAUTH_SECRET"
-            )
-        if username or password:
-            log.info("CAP_OAUTH_KEY and CAP_USERNAME are both set: using OAuth (the key)")
-        return OAuthCredentials(key, secret)
-    if username or password:
-        if not (username and password):
-            missing = "CAP_PASSWORD" if username else "CAP_USERNAME"
-            raise ConfigError(f"{missing} is not set", "set both CAP_USERNAME and CAP_PASSWORD")
-        return BasicCredentials(username, password)
-    return None
+def auth_for(credentials: Credentials, http: httpx.AsyncClient) -> ApiAuth:
+    """The auth of the credentials' kind: a till's Basic header, or an OAuth key's tokens,
+    which come from `http`, the client that the requests go through."""
+    match credentials:
+        case BasicCredentials():
+            return TillAuth(credentials)
+        case OAuthCredentials():
+            return OAuthTokenAuth(credentials, http)
 
 
 def basic_header(credentials: BasicCredentials) -> str:
@@ -395,34 +344,3 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def check_base_url(url: str) -> str:
-    """Refuse URLs that would send credentials in clear to another machine."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"base URL {url!r} is not an http(s) URL",
-            "pass the host root, e.g. --base-url https://eu.api.capillarytech.com or --cluster eu",
-        )
-    if parts.path.strip("/") or parts.query or parts.fragment:
-        root = f"{parts.scheme}://{parts.netloc}"
-        raise ConfigError(
-            f"base URL {url!r} has a path; the endpoints' paths are added to it",
-            f"pass the host root only: --base-url {root}",
-        )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigError(
-            f"base URL {url!r} would send credentials unencrypted",
-            "use https (plain http is allowed for 127.0.0.1/localhost only)",
-        )
-    return url.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

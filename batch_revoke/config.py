@@ -1,4 +1,5 @@
-"""The run's settings, RunConfig, and their checks: one place (click's ranges only mirror them)."""
+"""The run's settings, RunConfig (and its parts ErrorLimit, RateLimit, RetryPolicy), and their
+checks: one place (click's ranges only mirror them)."""
 
 from __future__ import annotations
 
@@ -8,26 +9,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batch_revoke.client import (
-    CLUSTERS,
-    NO_CREDENTIALS_FIX,
-    Credentials,
-    check_base_url,
-)
+from batch_revoke.credentials import NO_CREDENTIALS_FIX, Credentials
 from batch_revoke.errors import ConfigError
-from batch_revoke.identifiers import region_code
+from batch_revoke.hosts import CLUSTERS, check_base_url
 from batch_revoke.model import (
     MAX_BATCH_SIZE,
     IdentifierType,
 )
-from batch_revoke.pacing import RateLimit
-from batch_revoke.retries import RetryPolicy
 from batch_revoke.writer import (
     DEFAULT_FOLDER,
 )
 
 if TYPE_CHECKING:
     from batch_revoke.report import Progress
+
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*(?:\.\d+)?)\s*(s|sec|second|m|min|minute)\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +60,43 @@ class ErrorLimit:
 
     def __str__(self) -> str:
         return f"{self.percent:g}%" if self.percent is not None else str(self.count)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """--rate-limit: at most `count` calls started in any `period` seconds."""
+
+    count: int
+    period: float  # seconds
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        match = _RATE.fullmatch(text)
+        if match:
+            count, size = int(match.group(1)), float(match.group(2) or 1)
+            period = size * (60.0 if match.group(3).startswith("m") else 1.0)
+            if count >= 1 and period > 0:
+                return cls(count, period)
+        raise ConfigError(
+            f"rate limit {text!r} is not N/s or N/min",
+            "e.g. --rate-limit 100/min (Capillary demo clusters allow 100 per minute)",
+        )
+
+    def __str__(self) -> str:
+        if self.period == 60.0:
+            return f"{self.count}/min"
+        return f"{self.count}/s" if self.period == 1.0 else f"{self.count}/{self.period:g}s"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a call is retried; the sender's tenacity loop follows it."""
+
+    max_attempts: int = 5
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    max_retry_after: float = 300.0  # longer Retry-After values are capped, not obeyed blindly
+    max_throttle_wait: float = 1800.0  # answers that did nothing, in a row, before stopping
 
 
 SANDBOX_LABEL = "the embedded sandbox"  # the host a journal records for a --sandbox run
@@ -139,6 +172,8 @@ class RunConfig:
                 raise TypeError(f"RunConfig.identifier_type {self.identifier_type!r} is unknown")
             object.__setattr__(self, "identifier_type", parsed)
         if self.default_region is not None:
+            from batch_revoke.mobiles import region_code  # phonenumbers: only with a region
+
             object.__setattr__(self, "default_region", region_code(self.default_region))
 
     def check_options(self) -> None:

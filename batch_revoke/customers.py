@@ -9,7 +9,8 @@ from collections.abc import Container
 from batch_revoke.answers import lookup_refused, lookup_unanswered
 from batch_revoke.chunker import Planner, identity
 from batch_revoke.duplicates import SeenRows
-from batch_revoke.lookup import Lookups, needs_lookup
+from batch_revoke.identifiers import needs_lookup
+from batch_revoke.lookup import Lookups
 from batch_revoke.model import ErrorCode, IdentifierType, Mode, Row, RowOutcome, Status
 
 NOT_ASKED = "the run stopped before it was asked"

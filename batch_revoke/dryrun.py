@@ -9,14 +9,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
-from batch_revoke.chunker import valid_rows
+from batch_revoke.chunker import planner_for, valid_rows
 from batch_revoke.config import RunConfig
 from batch_revoke.duplicates import SeenRows
+from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.interrupts import raising_interrupts
-from batch_revoke.lookup import lookup_key, needs_lookup
 from batch_revoke.model import Endpoint, IdentifierType, Mode, Row, RowOutcome, Status, Tally
-from batch_revoke.outputs import claim
-from batch_revoke.plan import planner_for
+from batch_revoke.paths import claim
 from batch_revoke.reader import no_records
 from batch_revoke.report import RunReport, estimate
 from batch_revoke.source import Source

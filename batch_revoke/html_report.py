@@ -27,8 +27,9 @@ from batch_revoke.history import (
     read_journal,
     read_results,
 )
-from batch_revoke.journal import input_copy_path, journal_path
+from batch_revoke.hosts import CLUSTERS
 from batch_revoke.model import ErrorCode, ExitStatus, Status, Tally
+from batch_revoke.paths import input_copy_path, journal_path
 from batch_revoke.report import RunReport
 from batch_revoke.status import run_status
 from batch_revoke.writer import write_text_atomically
@@ -209,8 +210,6 @@ def _host_options(facts: JournalFacts | None, command: str) -> list[str]:
     if host == SANDBOX_LABEL:
         args += ["--sandbox"] if command == "run" else []
     elif host:
-        from batch_revoke.client import CLUSTERS  # httpx: only when a command is shown
-
         cluster = next((name for name, url in CLUSTERS.items() if url == host), None)
         args += ["--cluster", cluster] if cluster else ["--base-url", host]
     if options.get("identifier_type", "id") != "id":

@@ -3,7 +3,6 @@ cut the result file short."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import threading
@@ -14,7 +13,9 @@ from typing import TYPE_CHECKING
 
 from batch_revoke.startup import SIGNALS, Interrupted
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # asyncio in annotations only: the handlers go on the loop running `work`
+    import asyncio
+
     from batch_revoke.sender import Stop
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class Interrupts:
         self._previous: dict[int, object] = {}
 
     def install(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.work.get_loop()
         for signum in self.SIGNALS:
             previous = signal.getsignal(signum)
             if previous is signal.SIG_IGN:
@@ -45,7 +46,7 @@ class Interrupts:
     def remove(self) -> None:
         """The handlers from before, not the defaults asyncio leaves (SIGTERM's kills with
         143): the run still has its result file to write. Signals wait while they change."""
-        loop = asyncio.get_running_loop()
+        loop = self.work.get_loop()
         with _blocked():
             for signum, handler in self._previous.items():
                 loop.remove_signal_handler(signum)
@@ -63,7 +64,7 @@ class Interrupts:
                 name,
                 self.grace,
             )
-            asyncio.get_running_loop().call_later(self.grace, self.cancel)
+            self.work.get_loop().call_later(self.grace, self.cancel)
             return
         if not self.stop.reason.startswith("interrupted"):
             self.stop.reason = f"interrupted ({name}) after: {self.stop.reason}"

@@ -1,6 +1,6 @@
-"""Orchestration, the importable core: open the input, claim the outputs, plan, send in rounds,
-settle, finish. One call runs reader -> chunker -> plan -> sender -> recorder -> verify ->
-journal -> writer.
+"""Orchestration, the importable core: `run_job` runs one file, as a dry run (dryrun.py: the
+same reading, checks and plan, nothing sent) or as a run that sends (realrun.py: open the input,
+claim the outputs, plan, send in rounds, settle, finish).
 
 from batch_revoke.job import RunConfig, run_job
 report = run_job(RunConfig(Path("file.csv"), base_url=..., credentials=...))
@@ -8,12 +8,10 @@ report = run_job(RunConfig(Path("file.csv"), base_url=..., credentials=...))
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
-import json
 import logging
-import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -21,36 +19,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
-from batch_revoke.answers import as_the_run_left_them
-from batch_revoke.client import BasicCredentials
 from batch_revoke.config import SANDBOX_LABEL, ErrorLimit, RunConfig
-from batch_revoke.customers import ByCustomer
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.dryrun import dry_run
-from batch_revoke.errors import BatchRevokeError, ConfigError, InputError, StorageError
-from batch_revoke.interrupts import Finishing, raising_interrupts
-from batch_revoke.journal import Journal, JournalIdentity, input_copy_path
-from batch_revoke.lookup import Lookups
-from batch_revoke.model import Tally
-from batch_revoke.outputs import open_copied_run, open_outputs
-from batch_revoke.pacing import Sleep
-from batch_revoke.plan import Plan, planner_for
-from batch_revoke.recorder import RunRecorder
+from batch_revoke.errors import BatchRevokeError, ConfigError
 from batch_revoke.report import Progress, RunReport
-from batch_revoke.rounds import VERIFY_ROUNDS, send_in_rounds
-from batch_revoke.scheduled import run_scheduled
-from batch_revoke.sender import describe
-from batch_revoke.source import Source, spooled
-from batch_revoke.spreadsheet import is_workbook
-from batch_revoke.writer import join_outcomes, mark_incomplete, result_cells, write_results
+from batch_revoke.source import spooled
 
-if TYPE_CHECKING:  # the sandbox (aiohttp) loads only when a run asks for it
+if TYPE_CHECKING:  # HTTP and the sandbox (aiohttp) load only when a run sends
+    import httpx
+
+    from batch_revoke.pacing import Sleep
     from batch_revoke.sandbox import SandboxConfig
 
 # Callers import the run's config and report from here too.
 __all__ = [
-    "VERIFY_ROUNDS",
     "ErrorLimit",
     "Progress",
     "RunConfig",
@@ -66,7 +49,7 @@ def run_job(
     config: RunConfig,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
-    sleep: Sleep = asyncio.sleep,
+    sleep: Sleep | None = None,
     now: Callable[[], datetime] = datetime.now,
     handle_signals: bool = False,
     sandbox: SandboxConfig | None = None,
@@ -80,13 +63,10 @@ def run_job(
     last, from the journal. Memory does not grow with the file.
 
     `sandbox`: run against a local sandbox of the API started for this run (on a free
-    loopback port, with its own credentials); a dry run starts none."""
+    loopback port, with its own credentials); a dry run starts none. `transport` and `sleep`
+    (None: asyncio.sleep) are the run's HTTP and waits, for tests to swap."""
     config.check_options()
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass  # no loop running here: the usual case
-    else:
+    if _inside_event_loop():
         raise ConfigError(
             "run_job was called inside a running event loop (Jupyter, an async framework)",
             "await run_job_async(config) instead",
@@ -112,17 +92,16 @@ def run_job(
                 local, transport=transport, sleep=sleep, now=now, handle_signals=handle_signals
             )
 
-    def run(settings: RunConfig) -> RunReport:
-        return _run(settings, transport, sleep, now, handle_signals)
-
     started = time.monotonic()
     with _rare_collections(), spooled(config) as config:
         if config.dry_run:
             report = dry_run(config, now, handle_signals)
-        elif config.auto_resume:
-            report = run_scheduled(config, run)
         else:
-            report = run(config)
+            # Imported here: a dry run, and its start-up, need none of HTTP, the journal or
+            # the rounds.
+            from batch_revoke.realrun import real_run
+
+            report = real_run(config, transport, sleep, now, handle_signals)
     report.elapsed = time.monotonic() - started
     report.finished_at = now().astimezone().isoformat(timespec="seconds")
     if config.report is not None:
@@ -153,7 +132,23 @@ async def run_job_async(
 ) -> RunReport:
     """`run_job` for callers already inside an event loop: the run gets a thread and an event
     loop of its own, so it neither blocks nor shares the caller's. Signals stay the caller's."""
+    import asyncio  # loaded already: the caller's event loop runs on it
+
     return await asyncio.to_thread(run_job, config, transport=transport, now=now)
+
+
+def _inside_event_loop() -> bool:
+    """Whether this thread runs an event loop, where asyncio.run cannot start the run's own.
+    asyncio is looked up, not imported: no loop runs without it, and a dry run's start-up
+    does without it."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -167,171 +162,3 @@ def _rare_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*previous)
-
-
-def _run(
-    config: RunConfig,
-    transport: httpx.AsyncBaseTransport | None,
-    sleep: Sleep,
-    now: Callable[[], datetime],
-    handle_signals: bool,
-) -> RunReport:
-    with raising_interrupts(handle_signals):  # until the run's own handlers take over
-        if is_workbook(config.input_path) or config.auto_resume:
-            source, output, journal = open_copied_run(config, now)
-        else:
-            source = Source.open(config, whole=True)
-            config.check_connection()
-            identity = JournalIdentity(source.sha256, config.identity_options())
-            output, journal = open_outputs(config, identity, now)
-    planner = planner_for(config, source)
-    customers = ByCustomer(planner, Lookups(journal, config.default_region))
-    finished = journal.meta().get("state") == "finished"  # resumed after it finished
-    try:
-        run = RunRecorder(journal, config.max_errors, planner, source.records, customers)
-        plan = Plan(source, run, customers)
-        try:
-            asyncio.run(send_in_rounds(config, plan, run, transport, sleep, handle_signals))
-        except KeyboardInterrupt:  # before its handlers are in, or a library caller's Ctrl-C
-            run.stop.request("interrupted")
-        except Exception as exc:
-            # Whatever it was, the journal holds every outcome so far: write the result file
-            # and stop resumably, rather than leave it INCOMPLETE behind an internal error.
-            log.debug("the run failed", exc_info=exc)
-            run.stop.request(f"the run went wrong: {describe(exc)}; --resume goes on from here")
-        with Finishing(handle_signals) as finishing:
-            aborted = run.stop.reason
-            if run.storage_error is not None:
-                aborted = str(run.storage_error)
-            elif finished:
-                aborted = ""  # nothing was left to send: an interrupt stopped nothing
-            counts = run.counts()
-            with contextlib.suppress(StorageError, sqlite3.Error):
-                journal.set_meta(counts=json.dumps(counts, sort_keys=True))
-            report = RunReport(
-                output,
-                Tally(
-                    requests=journal.requests_by_endpoint(),
-                    http_calls=counts["http_calls"],
-                    retries=counts["retries"],
-                ),
-                0.0,
-                False,
-                aborted,
-                journal.path,
-                read_backs=counts["read_backs"],
-                lookups=counts["lookups"],
-                throttled=counts["throttled"],
-                pace=run.pacer.describe()
-                if run.pacer and (run.pacer.pace or run.pacer.stray_429s)
-                else "",
-            )
-            # A resume writes the result file as the run began it (--excel or not).
-            excel = config.excel or journal.meta().get("excel") == "1"
-            _write_result_file(
-                source,
-                journal,
-                report,
-                finishing,
-                excel=excel,
-                finished=finished,
-                resume_args=config.resume_args(),
-            )
-            if not aborted and not report.incomplete:
-                journal.set_meta(state="finished")
-                if source.path == input_copy_path(output):
-                    source.path.unlink(missing_ok=True)  # the run's copy: nothing to resume
-    finally:
-        customers.close()
-        planner.close()
-        journal.close()
-    return report
-
-
-# --- the result file ---------------------------------------------------------------------
-
-
-def _write_result_file(
-    source: Source,
-    journal: Journal,
-    report: RunReport,
-    finishing: Finishing,
-    *,
-    excel: bool,
-    finished: bool = False,
-    resume_args: list[str],
-) -> None:
-    """Write the result file: the input re-read, joined with the journal. One more interrupt
-    here is noted and the file still written; the next one stops at once and leaves the file
-    marked INCOMPLETE. `finished`: the run had finished before; its complete file is only
-    replaced whole, so an interrupt leaves it as it was, and the run stays finished."""
-    reason = f"not sent: {report.aborted or 'the run ended before it was sent'}"
-    try:
-        with finishing.writing():
-            if journal.missing():
-                journal.restore()
-                log.warning("the journal was gone from its folder: restored at %s", journal.path)
-            joined = join_outcomes(
-                source.just_records(), journal.outcomes(), journal.in_flight(), reason
-            )
-            write_results(
-                report.output_path,
-                source.columns,
-                ((record, result_cells(outcome)) for record, outcome in joined),
-                excel=excel,
-            )
-    except (KeyboardInterrupt, Exception) as exc:
-        if finished and isinstance(exc, KeyboardInterrupt):
-            log.warning("interrupted: %s stays as it was, complete", report.output_path)
-        else:
-            _left_incomplete(source, report, exc, resume_args)
-    # The counts, once, from the journal: what the result file says, or would say.
-    with contextlib.suppress(StorageError, sqlite3.Error):
-        report.tally = _final_tally(journal, source.records, reason, report.tally)
-    past, first = journal.outcomes_past(source.records)
-    if past:
-        log.warning(
-            "the journal has outcomes for %d rows past the end of the input (from row %d): "
-            "the input changed during an earlier session; they are left out of the result "
-            "file and kept in the journal",
-            past,
-            first,
-        )
-
-
-def _final_tally(journal: Journal, rows: int, not_sent: str, calls: Tally) -> Tally:
-    tally = Tally(
-        requests=calls.requests,
-        http_calls=calls.http_calls,
-        retries=calls.retries,
-        duplicates_pending=journal.duplicates_not_revoked(),
-    )
-    outcomes = as_the_run_left_them(
-        range(1, rows + 1), journal.outcomes(), journal.in_flight(), not_sent
-    )
-    for outcome in outcomes:
-        tally.add(outcome)
-    return tally
-
-
-def _left_incomplete(
-    source: Source, report: RunReport, exc: BaseException, resume_args: list[str]
-) -> None:
-    """The result file could not be written whole: the run is reported stopped, and the
-    file, marked INCOMPLETE, says how to finish it."""
-    report.incomplete = True
-    if isinstance(exc, KeyboardInterrupt):
-        report.aborted = report.aborted or "interrupted while writing the result file"
-    elif isinstance(exc, StorageError | InputError):
-        report.aborted = report.aborted or str(exc)
-    else:
-        log.debug("writing the result file failed", exc_info=exc)
-        report.aborted = f"writing the result file went wrong: {describe(exc)}" + (
-            f" (after: {report.aborted})" if report.aborted else ""
-        )
-    if not isinstance(exc, StorageError | InputError):
-        with contextlib.suppress(StorageError):
-            # The run's own copy of its input, when it has one, finishes it surely.
-            copy = input_copy_path(report.output_path)
-            shown = copy if source.path == copy else source.shown
-            mark_incomplete(report.output_path, shown, resume_args)

@@ -43,23 +43,6 @@ from batch_revoke.journal_db import (
 from batch_revoke.journal_db import in_use as in_use
 from batch_revoke.model import Batch, Endpoint, LookupAnswer, RowOutcome, Status
 
-JOURNAL_SUFFIX = ".journal"
-
-
-def journal_path(output: Path) -> Path:
-    return output.with_name(output.name + JOURNAL_SUFFIX)
-
-
-INPUT_COPY_SUFFIX = ".input.csv"
-
-
-def input_copy_path(output: Path) -> Path:
-    """Where a run keeps its own copy of its input, beside its result file and journal: a
-    workbook's sheet as CSV, or (--auto-resume) the CSV it was given. A kill -9 leaves it
-    with them, and a resume reads the very rows the run began with, even if the input was
-    replaced since. Deleted when the run finishes."""
-    return output.with_name(output.name + INPUT_COPY_SUFFIX)
-
 
 @dataclass(frozen=True, slots=True)
 class JournalIdentity:

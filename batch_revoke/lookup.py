@@ -10,31 +10,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from batch_revoke.answers import lookup_answer
 from batch_revoke.errors import AuthError, InputError, StorageError
-from batch_revoke.identifiers import identifier_key
+from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal
-from batch_revoke.model import IdentifierType, LookupAnswer, Mode, Record, Row, RowOutcome
+from batch_revoke.model import IdentifierType, LookupAnswer, Record, Row, RowOutcome
 from batch_revoke.sender import Sender, Stopped
 
 log = logging.getLogger(__name__)
 
 # What a lookup of a key came to: the API's answer, or why there was none.
 Answer = LookupAnswer | str
-
-
-def needs_lookup(row: Row) -> bool:
-    """revokeIssue takes the numeric id: a row naming its customer otherwise is looked up.
-    revokeEarn takes the identifier itself (a header says which kind)."""
-    return (
-        row.mode is not Mode.EARN
-        and row.identifier_type is not IdentifierType.ID
-        and not row.resolved
-    )
-
-
-def lookup_key(identifier: IdentifierType, value: str, default_region: str | None) -> str:
-    """One key per customer: two spellings of one mobile, or an email in two cases, are one
-    lookup."""
-    return f"{identifier.value}:{identifier_key(identifier, value, default_region)}"
 
 
 class Lookups:

@@ -308,6 +308,13 @@ class LookupAnswer:
     http_status: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NotAMobile:
+    """Why a value is no mobile number the API can be sent, said for the row's message."""
+
+    reason: str
+
+
 @dataclass(slots=True)
 class Tally:
     """Counts for the summary, fed one outcome at a time so it never holds the rows."""

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from batch_revoke.client import CLUSTERS
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError
+from batch_revoke.hosts import CLUSTERS
 from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
 F = TypeVar("F", bound=Callable[..., Any])

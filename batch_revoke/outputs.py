@@ -1,5 +1,7 @@
-"""A run's files: claim the result file and its journal, find the run to resume, keep the
-run's own copy of its input beside them, and leave nothing behind when a run cannot start."""
+"""A run's files once it sends: its result file and journal opened together (new, or the run
+to resume, found in a folder of runs), the run's own copy of its input kept beside them, and
+nothing left behind when a run cannot start. Their names, and the claim of a new result
+file, are paths.py's."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from pathlib import Path
 
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.journal import (
+from batch_revoke.journal import Journal, JournalIdentity
+from batch_revoke.paths import (
     JOURNAL_SUFFIX,
-    Journal,
-    JournalIdentity,
+    cannot_start,
+    claim,
     input_copy_path,
     journal_path,
 )
@@ -191,46 +194,6 @@ def open_outputs(
             output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
             remove_journal(journal_path(output))
         raise cannot_start(exc) if isinstance(exc, StorageError) else exc from exc
-
-
-def claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
-    """A new run's result file, claimed before anything is sent."""
-    requested = config.output_path
-    if (
-        requested is not None
-        and not (config.dry_run or config.overwrite)
-        and journal_path(requested).exists()
-    ):
-        raise ConfigError(
-            f"a journal of an earlier run is at {journal_path(requested)}",
-            "pass --resume to continue that run, or --overwrite to start over",
-        )
-    if requested is not None and requested.name.endswith(
-        (JOURNAL_SUFFIX, f"{JOURNAL_SUFFIX}-wal", f"{JOURNAL_SUFFIX}-shm")
-    ):
-        raise ConfigError(f"--output {requested} is a journal", "pass the result CSV's path")
-    label = "verified" if config.settle_result else "results"
-    try:
-        return claim_output(
-            requested,
-            config.shown_input,
-            now(),
-            replace_existing=config.overwrite,
-            folder=config.output_dir,
-            label=label,
-            # A scheduled run's input may be replaced tonight: its own copy finishes it.
-            resume_from=input_copy_path if config.auto_resume else None,
-            resume_args=config.resume_args(),
-        )
-    except StorageError as exc:
-        raise cannot_start(exc) from exc
-
-
-def cannot_start(exc: StorageError) -> ConfigError:
-    return ConfigError(
-        f"{exc}; nothing was sent",
-        "free some space or fix the folder's permissions, or pass another --output",
-    )
 
 
 def remove_journal(path: Path) -> None:

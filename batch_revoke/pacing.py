@@ -23,42 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from enum import Enum
 
-from batch_revoke.errors import ConfigError
+from batch_revoke.config import RateLimit
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
-_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*(?:\.\d+)?)\s*(s|sec|second|m|min|minute)\s*")
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    count: int
-    period: float  # seconds
-
-    @classmethod
-    def parse(cls, text: str) -> RateLimit:
-        match = _RATE.fullmatch(text)
-        if match:
-            count, size = int(match.group(1)), float(match.group(2) or 1)
-            period = size * (60.0 if match.group(3).startswith("m") else 1.0)
-            if count >= 1 and period > 0:
-                return cls(count, period)
-        raise ConfigError(
-            f"rate limit {text!r} is not N/s or N/min",
-            "e.g. --rate-limit 100/min (Capillary demo clusters allow 100 per minute)",
-        )
-
-    def __str__(self) -> str:
-        if self.period == 60.0:
-            return f"{self.count}/min"
-        return f"{self.count}/s" if self.period == 1.0 else f"{self.count}/{self.period:g}s"
 
 
 async def sleep_or_event(sleeping: Awaitable[None], event: asyncio.Event) -> None:

@@ -9,7 +9,6 @@ from collections.abc import Iterator, Sequence
 
 from batch_revoke.answers import covering_unknown, revoked_through
 from batch_revoke.chunker import Planner
-from batch_revoke.config import RunConfig
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.lookup import to_look_up
@@ -27,17 +26,6 @@ from batch_revoke.sender import Sender
 from batch_revoke.source import Source
 
 log = logging.getLogger(__name__)
-
-
-def planner_for(config: RunConfig, source: Source) -> Planner:
-    """The chunker as this run's options and input have it."""
-    return Planner(
-        source.field_index,
-        config.identifier_type,
-        config.batch_size,
-        from_workbook=source.from_workbook,
-        default_region=config.default_region,
-    )
 
 
 class Plan:

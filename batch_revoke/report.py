@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from batch_revoke.config import RateLimit
 from batch_revoke.model import Endpoint, Status, Tally
-from batch_revoke.pacing import RateLimit
 from batch_revoke.status import ExitStatus, exit_status
 
 

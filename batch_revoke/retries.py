@@ -1,23 +1,13 @@
-"""How a call is retried: the policy (attempts, backoff, how long a Retry-After or throttling
-is borne), and tenacity's wait that honours Retry-After."""
+"""How a call waits before it is retried: tenacity's wait that honours Retry-After, within
+the run's policy (config.RetryPolicy: attempts, backoff, how long a Retry-After or throttling
+is borne)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from tenacity import RetryCallState
 from tenacity.wait import wait_base
 
 from batch_revoke.answers import RetryableFailure
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    initial_wait: float = 0.5
-    max_wait: float = 30.0
-    max_retry_after: float = 300.0  # longer Retry-After values are capped, not obeyed blindly
-    max_throttle_wait: float = 1800.0  # answers that did nothing, in a row, before stopping
 
 
 class WaitRetryAfter(wait_base):

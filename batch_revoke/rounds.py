@@ -13,8 +13,9 @@ from dataclasses import replace
 import httpx
 
 from batch_revoke.answers import not_read_back
-from batch_revoke.client import CapillaryClient, check_base_url
+from batch_revoke.client import CapillaryClient, auth_for
 from batch_revoke.config import RunConfig
+from batch_revoke.hosts import check_base_url
 from batch_revoke.interrupts import Interrupts
 from batch_revoke.model import Row, Status
 from batch_revoke.pacing import Pacer, Sleep
@@ -48,7 +49,7 @@ async def send_in_rounds(
         transport=transport,
         headers={"User-Agent": "batch-revoke"},
     ) as http:
-        client = CapillaryClient(http, config.credentials.auth(http))
+        client = CapillaryClient(http, auth_for(config.credentials, http))
         policy = replace(
             config.retry,
             max_attempts=config.max_attempts,

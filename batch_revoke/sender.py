@@ -25,10 +25,11 @@ from batch_revoke.answers import (
     transport_failure,
 )
 from batch_revoke.client import ApiReply, CapillaryClient, RequestNotSent, TokenUnavailable
+from batch_revoke.config import RateLimit, RetryPolicy
 from batch_revoke.errors import AuthError
 from batch_revoke.model import Batch, ErrorCode, RowOutcome
-from batch_revoke.pacing import Answer, Pacer, PaceStopped, RateLimit, Sleep, sleep_or_event
-from batch_revoke.retries import RetryPolicy, WaitRetryAfter
+from batch_revoke.pacing import Answer, Pacer, PaceStopped, Sleep, sleep_or_event
+from batch_revoke.retries import WaitRetryAfter
 
 __all__ = ["Pacer", "RateLimit", "RetryPolicy", "Sender", "Stop", "Stopped"]
 

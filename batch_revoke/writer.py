@@ -8,12 +8,11 @@ import itertools
 import logging
 import os
 import shlex
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from batch_revoke.answers import as_the_run_left_them
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import Record, RowOutcome, columns
 
@@ -226,18 +225,6 @@ def _inert(value: str) -> str:
     a tab or carriage return before them) gets a leading apostrophe, Excel's "this is text"
     mark, as OWASP advises against CSV injection."""
     return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
-
-
-def join_outcomes(
-    records: Iterable[Record],
-    recorded: Iterable[RowOutcome],
-    in_flight: Container[int],
-    not_sent: str,
-) -> Iterator[tuple[Record, RowOutcome]]:
-    """Each record with its outcome as the run left it (answers.as_the_run_left_them)."""
-    shown, numbered = itertools.tee(records)  # streamed: tee holds one record at a time
-    rows = (record.row for record in numbered)
-    return zip(shown, as_the_run_left_them(rows, recorded, in_flight, not_sent), strict=True)
 
 
 def _replace(path: Path, write: Callable[[TextIO], object]) -> None:

@@ -345,7 +345,7 @@ MUTANTS = [
         '"SELECT rows, sent_at FROM requests ORDER BY id DESC"):',
         "a row's first request taken as its latest",
     ),
-    # --- job.py: the run ------------------------------------------------------------------
+    # --- realrun.py: the run --------------------------------------------------------------
     m(
         "job-1",
         "config.py",
@@ -441,7 +441,7 @@ MUTANTS = [
     ),
     m(
         "chunker-3",
-        "identifiers.py",
+        "mobiles.py",
         "if isinstance(number, NotAMobile) or _possible(number) != ValidationResult.IS_POSSIBLE:",
         "if isinstance(number, NotAMobile):",
         "mobiles of no mobile's length in their country accepted",
@@ -609,8 +609,8 @@ MUTANTS = [
     m(
         "interrupts-4",
         "interrupts.py",
-        "asyncio.get_running_loop().call_later(self.grace, self.cancel)",
-        "asyncio.get_running_loop().call_later(self.grace * 60, self.cancel)",
+        "self.work.get_loop().call_later(self.grace, self.cancel)",
+        "self.work.get_loop().call_later(self.grace * 60, self.cancel)",
         "the grace in minutes, not seconds",
         ("tests/test_e2e.py", "-k", "ctrl_c"),
     ),

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import aiohttp
 
-from batch_revoke.client import REVOKE_ISSUE_PATH, BasicCredentials, basic_header
+from batch_revoke.client import REVOKE_ISSUE_PATH, basic_header
+from batch_revoke.credentials import BasicCredentials
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "results"

@@ -7,12 +7,14 @@ from hypothesis import strategies as st
 from batch_revoke.chunker import Planner
 from batch_revoke.duplicates import SeenRows
 from batch_revoke.errors import ConfigError
-from batch_revoke.identifiers import NotAMobile, identifier_key, mobile_number, region_code
+from batch_revoke.identifiers import identifier_key, mobile_number
+from batch_revoke.mobiles import region_code
 from batch_revoke.model import (
     Batch,
     ErrorCode,
     IdentifierType,
     Mode,
+    NotAMobile,
     Record,
     Row,
     RowOutcome,

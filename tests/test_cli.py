@@ -182,6 +182,54 @@ def test_python_dash_m_runs():
     assert "run" in done.stdout
 
 
+# What only a run that sends needs: HTTP above all (httpx also loads its own CLI, with rich),
+# retries, the event loop, the journal; and what a file of customer ids never needs.
+ONLY_WHEN_SENDING = (
+    "httpx",
+    "tenacity",
+    "asyncio",
+    "batch_revoke.client",
+    "batch_revoke.sender",
+    "batch_revoke.journal",
+    "phonenumbers",
+    "rich",
+    "jinja2",
+    "openpyxl",
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(
+            ("-q", "run", "{csv}", "--dry-run", "-o", "{out}", "--overwrite"), id="dry-run"
+        ),
+        pytest.param(("--help",), id="help"),
+        pytest.param(("--version",), id="version"),
+    ],
+)
+def test_a_dry_run_and_help_import_nothing_only_a_sending_run_needs(args, write_csv, tmp_path):
+    """Their start-up stays small: the command's main runs in a fresh interpreter, which then
+    says which of those modules it loaded."""
+    path = write_csv("badgeMetaId,customerId\nB1,1\nB1,2\n")
+    argv = ["batch-revoke", *(arg.format(csv=path, out=tmp_path / "out.csv") for arg in args)]
+    code = (
+        "import sys\n"
+        "from batch_revoke.__main__ import main\n"
+        f"sys.argv = {argv!r}\n"
+        "status = main()\n"
+        f"print('loaded:', [name for name in {ONLY_WHEN_SENDING!r} if name in sys.modules])\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "loaded: []"
+    if "--dry-run" in args:
+        assert [row["status"] for row in read_rows(tmp_path / "out.csv")] == ["planned"] * 2
+
+
 @pytest.mark.parametrize(("path", "command"), COMMANDS)
 def test_every_option_is_in_the_readme(path, command):
     """Every option of every command, the group's own (--verbose, --log-format, …) included,

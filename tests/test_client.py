@@ -13,20 +13,19 @@ from batch_revoke.client import (
     REVOKE_EARN_PATH,
     REVOKE_ISSUE_PATH,
     TOKEN_PATH,
-    BasicCredentials,
     CapillaryClient,
-    OAuthCredentials,
     OAuthTokenAuth,
     RequestNotSent,
     TillAuth,
     TokenUnavailable,
+    auth_for,
     basic_header,
     build_request,
-    check_base_url,
-    credentials_from_env,
     parse_retry_after,
 )
+from batch_revoke.credentials import BasicCredentials, OAuthCredentials, credentials_from_env
 from batch_revoke.errors import AuthError, ConfigError
+from batch_revoke.hosts import check_base_url
 from batch_revoke.model import IdentifierType
 from tests.conftest import EARN_REVOKED, customers_batch, earn_batch, envelope_error, issue_batch
 
@@ -133,8 +132,8 @@ async def test_basic_auth_header_is_sent(respx_mock):
 
 def test_each_kind_of_credentials_makes_its_auth():
     http = httpx.AsyncClient(base_url=BASE)
-    assert isinstance(BasicCredentials("u", "p").auth(http), TillAuth)
-    assert isinstance(OAuthCredentials("k", "s").auth(http), OAuthTokenAuth)
+    assert isinstance(auth_for(BasicCredentials("u", "p"), http), TillAuth)
+    assert isinstance(auth_for(OAuthCredentials("k", "s"), http), OAuthTokenAuth)
 
 
 def token_response(token: str, ttl: int = 300) -> httpx.Response:
@@ -191,7 +190,7 @@ async def test_requests_in_flight_together_share_one_token(respx_mock):
     tokens = respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(side_effect=slow_token)
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
     async with httpx.AsyncClient(base_url=BASE) as http:
-        client = CapillaryClient(http, OAuthCredentials("k", "s").auth(http))
+        client = CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http))
         answers = await asyncio.gather(*(client.send(earn_batch()) for _ in range(5)))
     assert [a.http_status for a in answers] == [200] * 5
     assert tokens.call_count == 1
@@ -202,7 +201,7 @@ async def test_ready_gets_the_token_before_any_request_leaves(respx_mock):
     tokens = respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(return_value=token_response("t1"))
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
     async with httpx.AsyncClient(base_url=BASE) as http:
-        client = CapillaryClient(http, OAuthCredentials("k", "s").auth(http))
+        client = CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http))
         await client.ready()
         assert (tokens.call_count, revoke.call_count) == (1, 0)
         await client.ready()  # still valid: not generated again
@@ -228,7 +227,7 @@ async def test_oauth_401_renews_the_token_once_and_resends(respx_mock):
         ]
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
-        answer = await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).send(
+        answer = await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
             earn_batch()
         )
     assert (answer.http_status, answer.sends) == (200, 2)
@@ -245,7 +244,7 @@ async def test_oauth_read_back_renews_after_a_401_too(respx_mock):
         side_effect=[httpx.Response(401), httpx.Response(200, json={"data": {}})]
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
-        answer = await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).read_back(
+        answer = await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).read_back(
             "7", "B1"
         )
     assert (answer.http_status, answer.sends) == (200, 2)
@@ -260,7 +259,7 @@ async def test_a_401_with_the_new_token_is_the_answer(respx_mock):
         side_effect=[httpx.Response(401), httpx.Response(401, text="still no")]
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
-        answer = await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).send(
+        answer = await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
             earn_batch()
         )
     assert (answer.http_status, answer.sends, answer.text) == (401, 2, "still no")
@@ -280,7 +279,7 @@ async def test_requests_refused_together_renew_the_token_once(respx_mock):
 
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=expired_old)
     async with httpx.AsyncClient(base_url=BASE) as http:
-        client = CapillaryClient(http, OAuthCredentials("k", "s").auth(http))
+        client = CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http))
         answers = await asyncio.gather(*(client.send(earn_batch()) for _ in range(3)))
     assert [(a.http_status, a.sends) for a in answers] == [(200, 2)] * 3
     assert tokens.call_count == 2
@@ -304,7 +303,9 @@ async def test_refused_oauth_key_is_an_auth_error(respx_mock, status):
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
         with pytest.raises(AuthError) as refused:
-            await CapillaryClient(http, OAuthCredentials("k", "bad").auth(http)).send(earn_batch())
+            await CapillaryClient(http, auth_for(OAuthCredentials("k", "bad"), http)).send(
+                earn_batch()
+            )
     assert refused.value.http_status == status
     assert "the token endpoint refused CAP_OAUTH_KEY" in str(refused.value)
     assert len(respx_mock.calls) == 1  # no revoke request left
@@ -330,7 +331,9 @@ async def test_a_token_endpoint_that_does_not_answer_usefully_is_token_unavailab
     respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(side_effect=[answer])
     async with httpx.AsyncClient(base_url=BASE) as http:
         with pytest.raises(TokenUnavailable) as unavailable:
-            await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).send(earn_batch())
+            await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
+                earn_batch()
+            )
     assert (unavailable.value.http_status, unavailable.value.message) == (
         status,
         message,
@@ -346,7 +349,9 @@ async def test_a_token_unavailable_after_a_401_is_raised_not_resent(respx_mock):
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(return_value=httpx.Response(401))
     async with httpx.AsyncClient(base_url=BASE) as http:
         with pytest.raises(TokenUnavailable):
-            await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).send(earn_batch())
+            await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
+                earn_batch()
+            )
     assert (tokens.call_count, revoke.call_count) == (2, 1)
 
 
@@ -354,7 +359,9 @@ async def test_a_token_that_cannot_be_a_header_is_a_request_not_sent(respx_mock)
     respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(return_value=token_response("tøken"))
     async with httpx.AsyncClient(base_url=BASE) as http:
         with pytest.raises(RequestNotSent, match="UnicodeEncodeError"):
-            await CapillaryClient(http, OAuthCredentials("k", "s").auth(http)).send(earn_batch())
+            await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
+                earn_batch()
+            )
     assert len(respx_mock.calls) == 1  # the token call only
 
 
@@ -394,7 +401,7 @@ def test_good_base_urls(url):
 def test_oauth_wins_when_both_pairs_are_set_and_says_so(caplog):
     import logging
 
-    from batch_revoke.client import OAuthCredentials, credentials_from_env
+    from batch_revoke.credentials import OAuthCredentials, credentials_from_env
 
     environ = {
         "CAP_USERNAME": "u",

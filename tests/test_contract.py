@@ -11,7 +11,8 @@ import json
 import httpx
 import pytest
 
-from batch_revoke.client import BasicCredentials, CapillaryClient, OAuthCredentials
+from batch_revoke.client import CapillaryClient, auth_for
+from batch_revoke.credentials import BasicCredentials, OAuthCredentials
 from batch_revoke.model import IdentifierType
 from tests.conftest import customers_batch, earn_batch, issue_batch
 
@@ -29,7 +30,7 @@ async def sent(call, credentials=None) -> list[httpx.Request]:
 
     async with httpx.AsyncClient(base_url=HOST, transport=httpx.MockTransport(api)) as http:
         credentials = credentials or BasicCredentials("store.server", "server123")
-        client = CapillaryClient(http, credentials.auth(http))
+        client = CapillaryClient(http, auth_for(credentials, http))
         await call(client)
     return seen
 

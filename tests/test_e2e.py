@@ -18,9 +18,9 @@ from batch_revoke.client import (
     REVOKE_EARN_PATH,
     REVOKE_ISSUE_PATH,
     TOKEN_PATH,
-    BasicCredentials,
     basic_header,
 )
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.job import RunConfig, run_job
 from batch_revoke.model import ExitStatus
 from batch_revoke.sandbox import (

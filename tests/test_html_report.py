@@ -20,14 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from batch_revoke.client import BasicCredentials
 from batch_revoke.codes import CODES, explain, markdown_table
 from batch_revoke.config import ErrorLimit, RunConfig
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.history import ROWS_PER_GROUP, bucket_seconds, read_results
 from batch_revoke.html_report import gather, write_report
 from batch_revoke.job import run_job
-from batch_revoke.journal import Journal, JournalIdentity, journal_path
+from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import ErrorCode, ExitStatus, Status
+from batch_revoke.paths import journal_path
 from batch_revoke.report import RunReport
 from batch_revoke.sandbox import RateLimitSpec, SandboxConfig, SandboxState, running_sandbox
 from tests.conftest import run_cli

@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batch_revoke.client import BasicCredentials
-from batch_revoke.job import VERIFY_ROUNDS, ErrorLimit, RunConfig, RunReport, run_job
+from batch_revoke.credentials import BasicCredentials
+from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
 from batch_revoke.model import ExitStatus, Status
+from batch_revoke.rounds import VERIFY_ROUNDS
 
 
 def mocked_run(path, tmp_path, api, **options) -> tuple[RunReport, list[dict[str, str]]]:
@@ -266,14 +267,14 @@ def test_an_unexpected_error_after_the_sends_still_writes_the_result(
 def test_a_result_file_that_cannot_be_written_is_left_incomplete_and_resumable(
     write_csv, tmp_path, monkeypatch
 ):
-    import batch_revoke.job
+    import batch_revoke.realrun
 
-    write_results = batch_revoke.job.write_results
+    write_results = batch_revoke.realrun.write_results
 
     def failing(*args, **kwargs):
         raise RuntimeError("writer bug")
 
-    monkeypatch.setattr(batch_revoke.job, "write_results", failing)
+    monkeypatch.setattr(batch_revoke.realrun, "write_results", failing)
     path = write_csv(FIVE)
     config = RunConfig(
         path, tmp_path / "out.csv", "https://api.invalid", BasicCredentials("u", "p")
@@ -285,7 +286,7 @@ def test_a_result_file_that_cannot_be_written_is_left_incomplete_and_resumable(
     assert "writing the result file went wrong: RuntimeError: writer bug" in report.aborted
     assert report.tally.by_status == {Status.REVOKED: 5}  # counted from the journal
     assert (tmp_path / "out.csv").read_text().startswith("INCOMPLETE")
-    monkeypatch.setattr(batch_revoke.job, "write_results", write_results)
+    monkeypatch.setattr(batch_revoke.realrun, "write_results", write_results)
     report, rows = mocked_run(path, tmp_path, api, resume=True)
     assert report.exit_status is ExitStatus.OK
     assert [r["status"] for r in rows] == ["revoked"] * 5

@@ -9,9 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 from batch_revoke.errors import ConfigError
-from batch_revoke.journal import Journal, JournalIdentity, journal_path
+from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import Batch, Endpoint, LookupAnswer, Mode, Row, RowOutcome, Status
 from batch_revoke.outputs import find_journal, runs_in
+from batch_revoke.paths import journal_path
 from tests.conftest import customers_batch
 
 IDENTITY = JournalIdentity("abc", {"host": "https://eu.example", "batch_size": "20"})

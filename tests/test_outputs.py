@@ -1,4 +1,4 @@
-"""A run's files (batch_revoke/outputs.py): the result file and its journal claimed before
+"""A run's files (batch_revoke/outputs.py, paths.py): the result file and its journal claimed before
 anything is sent, never over an earlier run's; the run to resume found by its input's content;
 the run's own copy of its input (.input.csv); nothing left behind when a run cannot start."""
 
@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 
 from batch_revoke import outputs
-from batch_revoke.client import BasicCredentials
 from batch_revoke.config import RunConfig
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.journal import Journal, JournalIdentity, input_copy_path, journal_path
+from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.outputs import (
-    claim,
     open_copied_run,
     open_outputs,
     remove_journal,
     resumable_output,
     this_input_run,
 )
+from batch_revoke.paths import claim, input_copy_path, journal_path
 from batch_revoke.source import input_sha256
 
 ROWS = "badgeMetaId,customerId\nB,1\nB,2\n"

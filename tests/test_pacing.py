@@ -9,8 +9,9 @@ import random
 
 import pytest
 
+from batch_revoke.config import RateLimit
 from batch_revoke.errors import ConfigError
-from batch_revoke.pacing import CONFIRM, HEADROOM, Answer, Pacer, RateLimit
+from batch_revoke.pacing import CONFIRM, HEADROOM, Answer, Pacer
 
 
 class Clock:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from batch_revoke.client import BasicCredentials
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.job import RunConfig, run_job
 from batch_revoke.model import id_key
 from batch_revoke.sandbox import SandboxState

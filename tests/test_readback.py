@@ -10,10 +10,10 @@ import pytest
 from batch_revoke.client import (
     READ_BACK_PATH,
     ApiReply,
-    BasicCredentials,
     CapillaryClient,
     TillAuth,
 )
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.model import Endpoint, IdentifierType, Row, RowOutcome, Status
 from batch_revoke.readback import CLOCK_SLACK, Unsettled, read_back, settle
 from batch_revoke.sender import RetryPolicy, Sender

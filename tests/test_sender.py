@@ -12,12 +12,11 @@ from batch_revoke.client import (
     REVOKE_EARN_PATH,
     REVOKE_ISSUE_PATH,
     TOKEN_PATH,
-    BasicCredentials,
     CapillaryClient,
-    Credentials,
-    OAuthCredentials,
     TillAuth,
+    auth_for,
 )
+from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials
 from batch_revoke.model import Batch, Mode, Row, Status
 from batch_revoke.pacing import Pacer
 from batch_revoke.sender import RetryPolicy, Sender
@@ -96,7 +95,7 @@ def make_sender(
         max_attempts=attempts, initial_wait=0.5, max_wait=30, max_throttle_wait=throttle_wait
     )
     return Sender(
-        CapillaryClient(http, credentials.auth(http)),
+        CapillaryClient(http, auth_for(credentials, http)),
         policy,
         pacer=Pacer(clock=sleeps.clock, wall=sleeps.wall, sleep=sleeps),
         sleep=sleeps,

@@ -13,10 +13,10 @@ import pytest
 from openpyxl import Workbook
 
 from batch_revoke.chunker import Validator
-from batch_revoke.client import BasicCredentials
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.job import ErrorLimit, RunConfig, run_job
-from batch_revoke.journal import input_copy_path
 from batch_revoke.model import ExitStatus, IdentifierType, Record, RowOutcome
+from batch_revoke.paths import input_copy_path
 from batch_revoke.spreadsheet import cell_text, date_text
 from tests.conftest import invoke, read_rows
 

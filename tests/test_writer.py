@@ -6,8 +6,9 @@ import csv
 
 import pytest
 
+from batch_revoke.answers import join_outcomes
 from batch_revoke.model import Endpoint, ErrorCode, Record, RowOutcome, Status
-from batch_revoke.writer import join_outcomes, result_cells, write_results
+from batch_revoke.writer import result_cells, write_results
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ the run stopped or left unknown by --no-verify, and every row as the run left it
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import replace
 
@@ -11,6 +12,7 @@ from batch_revoke.answers.replies import NOT_PRESENT_CODES, resolved_id
 from batch_revoke.model import (
     Endpoint,
     ErrorCode,
+    Record,
     Row,
     RowOutcome,
     Status,
@@ -146,3 +148,16 @@ def as_the_run_left_them(
         elif outcome is None:
             outcome = RowOutcome(row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent)
         yield outcome
+
+
+def join_outcomes(
+    records: Iterable[Record],
+    recorded: Iterable[RowOutcome],
+    in_flight: Container[int],
+    not_sent: str,
+) -> Iterator[tuple[Record, RowOutcome]]:
+    """Each record with its outcome as the run left it (`as_the_run_left_them`), for the
+    result file."""
+    shown, numbered = itertools.tee(records)  # streamed: tee holds one record at a time
+    rows = (record.row for record in numbered)
+    return zip(shown, as_the_run_left_them(rows, recorded, in_flight, not_sent), strict=True)

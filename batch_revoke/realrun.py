@@ -1,0 +1,227 @@
+"""A run that sends: open the input and claim the outputs with a journal, plan, send in
+rounds, settle, and write the result file from the journal. One call runs reader -> chunker ->
+plan -> sender -> recorder -> verify -> journal -> writer. `job.run_job` comes here for every
+run but a dry run, and only then imports it: HTTP, the journal and the rounds load here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+
+from batch_revoke.answers import as_the_run_left_them, join_outcomes
+from batch_revoke.chunker import planner_for
+from batch_revoke.config import RunConfig
+from batch_revoke.customers import ByCustomer
+from batch_revoke.errors import InputError, StorageError
+from batch_revoke.interrupts import Finishing, raising_interrupts
+from batch_revoke.journal import Journal, JournalIdentity
+from batch_revoke.lookup import Lookups
+from batch_revoke.model import Tally
+from batch_revoke.outputs import open_copied_run, open_outputs
+from batch_revoke.pacing import Sleep
+from batch_revoke.paths import input_copy_path
+from batch_revoke.plan import Plan
+from batch_revoke.recorder import RunRecorder
+from batch_revoke.report import RunReport
+from batch_revoke.rounds import send_in_rounds
+from batch_revoke.scheduled import run_scheduled
+from batch_revoke.sender import describe
+from batch_revoke.source import Source
+from batch_revoke.spreadsheet import is_workbook
+from batch_revoke.writer import mark_incomplete, result_cells, write_results
+
+log = logging.getLogger(__name__)
+
+
+def real_run(
+    config: RunConfig,
+    transport: httpx.AsyncBaseTransport | None,
+    sleep: Sleep | None,
+    now: Callable[[], datetime],
+    handle_signals: bool,
+) -> RunReport:
+    """The run of `config`, sending (see `job.run_job`); with --auto-resume, the runs of
+    --output-dir that stopped are finished first. `sleep`: None waits with asyncio.sleep."""
+
+    def run(settings: RunConfig) -> RunReport:
+        waits = asyncio.sleep if sleep is None else sleep
+        return _run(settings, transport, waits, now, handle_signals)
+
+    if config.auto_resume:
+        return run_scheduled(config, run)
+    return run(config)
+
+
+def _run(
+    config: RunConfig,
+    transport: httpx.AsyncBaseTransport | None,
+    sleep: Sleep,
+    now: Callable[[], datetime],
+    handle_signals: bool,
+) -> RunReport:
+    with raising_interrupts(handle_signals):  # until the run's own handlers take over
+        if is_workbook(config.input_path) or config.auto_resume:
+            source, output, journal = open_copied_run(config, now)
+        else:
+            source = Source.open(config, whole=True)
+            config.check_connection()
+            identity = JournalIdentity(source.sha256, config.identity_options())
+            output, journal = open_outputs(config, identity, now)
+    planner = planner_for(config, source)
+    customers = ByCustomer(planner, Lookups(journal, config.default_region))
+    finished = journal.meta().get("state") == "finished"  # resumed after it finished
+    try:
+        run = RunRecorder(journal, config.max_errors, planner, source.records, customers)
+        plan = Plan(source, run, customers)
+        try:
+            asyncio.run(send_in_rounds(config, plan, run, transport, sleep, handle_signals))
+        except KeyboardInterrupt:  # before its handlers are in, or a library caller's Ctrl-C
+            run.stop.request("interrupted")
+        except Exception as exc:
+            # Whatever it was, the journal holds every outcome so far: write the result file
+            # and stop resumably, rather than leave it INCOMPLETE behind an internal error.
+            log.debug("the run failed", exc_info=exc)
+            run.stop.request(f"the run went wrong: {describe(exc)}; --resume goes on from here")
+        with Finishing(handle_signals) as finishing:
+            aborted = run.stop.reason
+            if run.storage_error is not None:
+                aborted = str(run.storage_error)
+            elif finished:
+                aborted = ""  # nothing was left to send: an interrupt stopped nothing
+            counts = run.counts()
+            with contextlib.suppress(StorageError, sqlite3.Error):
+                journal.set_meta(counts=json.dumps(counts, sort_keys=True))
+            report = RunReport(
+                output,
+                Tally(
+                    requests=journal.requests_by_endpoint(),
+                    http_calls=counts["http_calls"],
+                    retries=counts["retries"],
+                ),
+                0.0,
+                False,
+                aborted,
+                journal.path,
+                read_backs=counts["read_backs"],
+                lookups=counts["lookups"],
+                throttled=counts["throttled"],
+                pace=run.pacer.describe()
+                if run.pacer and (run.pacer.pace or run.pacer.stray_429s)
+                else "",
+            )
+            # A resume writes the result file as the run began it (--excel or not).
+            excel = config.excel or journal.meta().get("excel") == "1"
+            _write_result_file(
+                source,
+                journal,
+                report,
+                finishing,
+                excel=excel,
+                finished=finished,
+                resume_args=config.resume_args(),
+            )
+            if not aborted and not report.incomplete:
+                journal.set_meta(state="finished")
+                if source.path == input_copy_path(output):
+                    source.path.unlink(missing_ok=True)  # the run's copy: nothing to resume
+    finally:
+        customers.close()
+        planner.close()
+        journal.close()
+    return report
+
+
+# --- the result file ---------------------------------------------------------------------
+
+
+def _write_result_file(
+    source: Source,
+    journal: Journal,
+    report: RunReport,
+    finishing: Finishing,
+    *,
+    excel: bool,
+    finished: bool = False,
+    resume_args: list[str],
+) -> None:
+    """Write the result file: the input re-read, joined with the journal. One more interrupt
+    here is noted and the file still written; the next one stops at once and leaves the file
+    marked INCOMPLETE. `finished`: the run had finished before; its complete file is only
+    replaced whole, so an interrupt leaves it as it was, and the run stays finished."""
+    reason = f"not sent: {report.aborted or 'the run ended before it was sent'}"
+    try:
+        with finishing.writing():
+            if journal.missing():
+                journal.restore()
+                log.warning("the journal was gone from its folder: restored at %s", journal.path)
+            joined = join_outcomes(
+                source.just_records(), journal.outcomes(), journal.in_flight(), reason
+            )
+            write_results(
+                report.output_path,
+                source.columns,
+                ((record, result_cells(outcome)) for record, outcome in joined),
+                excel=excel,
+            )
+    except (KeyboardInterrupt, Exception) as exc:
+        if finished and isinstance(exc, KeyboardInterrupt):
+            log.warning("interrupted: %s stays as it was, complete", report.output_path)
+        else:
+            _left_incomplete(source, report, exc, resume_args)
+    # The counts, once, from the journal: what the result file says, or would say.
+    with contextlib.suppress(StorageError, sqlite3.Error):
+        report.tally = _final_tally(journal, source.records, reason, report.tally)
+    past, first = journal.outcomes_past(source.records)
+    if past:
+        log.warning(
+            "the journal has outcomes for %d rows past the end of the input (from row %d): "
+            "the input changed during an earlier session; they are left out of the result "
+            "file and kept in the journal",
+            past,
+            first,
+        )
+
+
+def _final_tally(journal: Journal, rows: int, not_sent: str, calls: Tally) -> Tally:
+    tally = Tally(
+        requests=calls.requests,
+        http_calls=calls.http_calls,
+        retries=calls.retries,
+        duplicates_pending=journal.duplicates_not_revoked(),
+    )
+    outcomes = as_the_run_left_them(
+        range(1, rows + 1), journal.outcomes(), journal.in_flight(), not_sent
+    )
+    for outcome in outcomes:
+        tally.add(outcome)
+    return tally
+
+
+def _left_incomplete(
+    source: Source, report: RunReport, exc: BaseException, resume_args: list[str]
+) -> None:
+    """The result file could not be written whole: the run is reported stopped, and the
+    file, marked INCOMPLETE, says how to finish it."""
+    report.incomplete = True
+    if isinstance(exc, KeyboardInterrupt):
+        report.aborted = report.aborted or "interrupted while writing the result file"
+    elif isinstance(exc, StorageError | InputError):
+        report.aborted = report.aborted or str(exc)
+    else:
+        log.debug("writing the result file failed", exc_info=exc)
+        report.aborted = f"writing the result file went wrong: {describe(exc)}" + (
+            f" (after: {report.aborted})" if report.aborted else ""
+        )
+    if not isinstance(exc, StorageError | InputError):
+        with contextlib.suppress(StorageError):
+            # The run's own copy of its input, when it has one, finishes it surely.
+            copy = input_copy_path(report.output_path)
+            shown = copy if source.path == copy else source.shown
+            mark_incomplete(report.output_path, shown, resume_args)
