@@ -5,7 +5,8 @@ import sys
 
 from batch_revoke.startup import SIGNALS, hold_interrupts
 
-# First of all: importing the rest takes about a second, and a scheduler may stop us in it.
+# First of all: importing the rest takes a few hundred milliseconds, and a scheduler may stop
+# us in it.
 hold_interrupts()
 
 

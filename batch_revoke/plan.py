@@ -53,8 +53,10 @@ class Plan:
         if self.customers is None or self.journal.meta().get("state") == "finished":
             return
         validate = self.planner.validate
-        if "identifiertype" not in self.source.field_index and (
-            validate.default_identifier is IdentifierType.ID
+        # The structure pass tells a file no row of which names a customer otherwise: no
+        # pass over it for lookups, so the first revoke leaves at once.
+        if validate.default_identifier is IdentifierType.ID and (
+            "identifiertype" not in self.source.field_index or not self.source.by_identifier
         ):
             return
         lookups = self.customers.lookups

@@ -54,29 +54,66 @@ class InputFile:
     records: int  # how many records (blank lines are not records)
     sha256: str  # of the bytes read, so a resume can tell it is the same file
     stamp: tuple[int, int]  # size and mtime: a later pass refuses a file changed meanwhile
+    # Some record may name its customer by an identifier for revokeIssue (an identifierType
+    # other than id, no earnedBadgeId): only then may a run need customer lookups.
+    by_identifier: bool = True
 
 
 def scan(path: Path) -> InputFile:
     """The structure pass: read the whole file and keep nothing but counts, so a file that is
     not UTF-8, has broken quoting or lacks a required column is refused before anything is
-    sent, in about the time of a bare csv pass."""
+    sent, in about the time of a bare csv pass. It also notes whether any record may name its
+    customer by an identifier for revokeIssue, so a run of a file that names none reads it for
+    customer lookups no more."""
     stamp = _stamp(path)
     digest = hashlib.sha256()
     with _open(path, digest) as (handle, reader):
         columns = _header(path, reader)
         field_index = map_fields(path, columns)
+        typed, earned = field_index.get("identifiertype"), field_index.get("earnedbadgeid")
         count = 0
+        by_identifier = False
         try:
-            for fields in reader:
-                if not _blank(fields):
-                    count += 1
+            while block := list(itertools.islice(reader, CHUNK_ROWS)):
+                count += _records_in(block)
+                if typed is not None and not by_identifier:
+                    by_identifier = _by_identifier(block, typed, earned)
         except (UnicodeDecodeError, csv.Error) as exc:
             raise _unreadable(path, exc, reader.line_num) from exc
         while handle.read(1 << 16):  # past the last record, so the digest covers every byte
             pass
     if not count:
         raise no_records(path)
-    return InputFile(path, columns, field_index, count, digest.hexdigest(), stamp)
+    return InputFile(path, columns, field_index, count, digest.hexdigest(), stamp, by_identifier)
+
+
+def _records_in(block: list[list[str]]) -> int:
+    """How many of the block's lines are records (blank lines are not). A line whose first
+    field holds text is one, and most blocks have only such lines, which C-level passes tell."""
+    firsts = list(map(_FIRST, block)) if all(block) else []
+    if firsts and all(firsts) and not any(map(str.isspace, firsts)):
+        return len(block)
+    return len(block) - sum(map(_blank, block))
+
+
+def _by_identifier(block: list[list[str]], typed: int, earned: int | None) -> bool:
+    """Whether a record of the block may name its customer by an identifier for revokeIssue:
+    its identifierType is other than id (or not a type at all: validation says so later) and
+    it has no earnedBadgeId (revokeEarn takes the identifier itself). Most blocks have no
+    identifierType at all, which one C-level pass tells."""
+    if min(map(len, block)) > typed:
+        types: list[str] = list(map(operator.itemgetter(typed), block))
+    else:
+        types = [fields[typed] if len(fields) > typed else "" for fields in block]
+    if not any(types):
+        return False
+    typed_only = itertools.compress(block, types)
+    for fields, text in zip(typed_only, itertools.compress(types, types), strict=True):
+        if text.strip().lower() in ("", "id"):
+            continue
+        if earned is None or len(fields) <= earned or not fields[earned].strip():
+            return True
+    return False
 
 
 def no_records(path: Path) -> InputError:

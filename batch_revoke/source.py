@@ -124,6 +124,7 @@ class Source:
     results: tuple[
         str, ...
     ] = ()  # an earlier result file's result columns (this version's or older)
+    by_identifier: bool = True  # a record may be named by an identifier (False: none is)
 
     @classmethod
     def open(cls, config: RunConfig, *, whole: bool) -> Source:
@@ -147,6 +148,7 @@ class Source:
                     records=found.records,
                     sha256=found.sha256,
                     stamp=found.stamp,
+                    by_identifier=found.by_identifier,
                 )
             else:
                 columns, field_index = header(path)

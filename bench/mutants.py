@@ -504,6 +504,20 @@ MUTANTS = [
         "a usual block after a broken record gets no defects column",
     ),
     m(
+        "plan-lookups-1",
+        "plan.py",
+        '"identifiertype" not in self.source.field_index or not self.source.by_identifier',
+        '"identifiertype" not in self.source.field_index',
+        "a file of ids with an identifierType column is read again for lookups",
+    ),
+    m(
+        "reader-2",
+        "reader.py",
+        "        if earned is None or len(fields) <= earned or not fields[earned].strip():",
+        "        if earned is None or len(fields) <= earned:",
+        "a revokeIssue row by mobile in a file with an earnedBadgeId column needs no lookup",
+    ),
+    m(
         "model-1",
         "model.py",
         'keys = [key or "0" for key in keys]',

@@ -5,12 +5,26 @@ the journal says what earlier requests did."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from types import SimpleNamespace
+
 import pytest
 
 from batch_revoke.chunker import Planner
 from batch_revoke.config import RunConfig
+from batch_revoke.customers import ByCustomer
 from batch_revoke.journal import Journal
-from batch_revoke.model import Batch, Endpoint, ErrorCode, Mode, Row, RowOutcome, Status
+from batch_revoke.lookup import Lookups
+from batch_revoke.model import (
+    Batch,
+    Endpoint,
+    ErrorCode,
+    IdentifierType,
+    Mode,
+    Row,
+    RowOutcome,
+    Status,
+)
 from batch_revoke.plan import Plan, batches_of, give_up_deferred, release_deferred
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.source import Source
@@ -228,3 +242,37 @@ def test_verify_reads_back_the_unconfirmed_rows_of_a_result_file_and_sends_nothi
         2: (Status.UNCONFIRMED, "timeout", ()),
         3: (Status.FAILED, "404", ()),
     }
+
+
+@pytest.mark.parametrize(
+    ("line", "reads"),
+    [("B,7,,", False), ("B,919900000013,E1,mobile", False), ("B,919900000013,,mobile", True)],
+)
+async def test_the_lookups_read_the_file_only_when_a_row_may_name_a_customer_otherwise(
+    write_csv, journal, monkeypatch, line, reads
+):
+    """A file whose rows all name customer ids (or revokeEarn rows by identifier) is not read
+    for lookups: the first revoke leaves once the structure pass is done."""
+    path = write_csv(f"badgeMetaId,customerId,earnedBadgeId,identifierType\n{line}\n")
+    source = Source.open(RunConfig(path), whole=True)
+    planner = Planner(source.field_index)
+    run = RunRecorder(journal, None, planner, source.records)
+    plan = Plan(source, run, ByCustomer(planner, Lookups(journal)))
+    read: list[int] = []
+    chunks = Source.chunks
+
+    def counted(self: Source):
+        read.append(1)
+        return chunks(self)
+
+    async def asked(self: Lookups, sender: object, wanted: Iterable[object]) -> None:
+        asked.keys = list(wanted)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(Source, "chunks", counted)
+    monkeypatch.setattr(Lookups, "look_up", asked)
+    await plan.look_up(SimpleNamespace(http_calls=0))  # type: ignore[arg-type]
+    assert bool(read) is reads
+    assert getattr(asked, "keys", []) == (
+        [(IdentifierType.MOBILE, "919900000013")] if reads else []
+    )
+    planner.close()

@@ -82,6 +82,42 @@ def test_a_chunk_of_broken_records_and_usual_ones_keeps_each_defect_on_its_recor
     assert [chunks[0][index] for index in range(3)] == listed[:3]
 
 
+@pytest.mark.parametrize(
+    ("text", "by_identifier"),
+    [
+        pytest.param("badgeMetaId,customerId\nB1,1\n", False, id="no-type-column"),
+        pytest.param("badgeMetaId,customerId,identifierType\nB1,1,\nB1,2, id\n", False, id="ids"),
+        pytest.param(
+            "badgeMetaId,customerId,earnedBadgeId,identifierType\nB1,919900000013,E1,mobile\n",
+            False,
+            id="earns-by-mobile",
+        ),
+        pytest.param(
+            "badgeMetaId,customerId,identifierType\nB1,1\nB1,919900000013,Mobile\n",
+            True,
+            id="short-record-then-mobile",
+        ),
+        pytest.param(
+            "badgeMetaId,customerId,earnedBadgeId,identifierType\nB1,a@b.c, ,email\n",
+            True,
+            id="blank-earned",
+        ),
+        pytest.param("badgeMetaId,customerId,identifierType\nB1,7,phone\n", True, id="bad-type"),
+    ],
+)
+def test_the_structure_pass_tells_whether_a_record_may_need_a_customer_lookup(
+    write_csv, text, by_identifier
+):
+    assert scan(write_csv(text)).by_identifier is by_identifier
+
+
+def test_a_record_by_identifier_past_the_first_block_is_noticed(write_csv):
+    lines = "".join(f"B1,{n},\n" for n in range(1, 12_001))
+    path = write_csv(f"badgeMetaId,customerId,identifierType\n{lines}B1,a@b.c,email\n")
+    found = scan(path)
+    assert (found.records, found.by_identifier) == (12_001, True)
+
+
 def test_blank_lines_are_not_records(write_csv):
     path = write_csv("badgeMetaId,customerId\n\nB1,1\n\n\nB1,2\n")
     assert [r.values for r in read_input(path).records] == [("B1", "1"), ("B1", "2")]
