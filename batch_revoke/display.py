@@ -43,7 +43,10 @@ class LiveProgress:
         left = (
             "" if progress.seconds_left is None else f" · {_duration(progress.seconds_left)} left"
         )
-        detail = f"{progress.calls_per_second:.1f} calls/s · {progress.pace} · {counts}{left}"
+        looked_up = f"{progress.lookups} looked up · " if progress.lookups else ""
+        detail = (
+            f"{looked_up}{progress.calls_per_second:.1f} calls/s · {progress.pace} · {counts}{left}"
+        )
         if self._task is None:
             self._task = self.bar.add_task("rows", total=progress.rows, detail=detail)
         self.bar.update(self._task, completed=progress.rows_done, detail=detail)

@@ -156,14 +156,16 @@ class Progress:
     throttled: int
     pace: str  # the pace the run settled on, for people
     seconds_left: float | None  # None while unknown
+    lookups: int = 0  # customers looked up: before the first revoke, the only progress
 
     def line(self) -> str:
         left = "?" if self.seconds_left is None else f"{self.seconds_left:.0f}s"
         share = 100 * self.rows_done / self.rows if self.rows else 100
         counts = ", ".join(f"{count} {status}" for status, count in self.by_status.items())
+        looked_up = f"{self.lookups} customers looked up, " if self.lookups else ""
         return (
             f"progress: {self.rows_done} of {self.rows} rows have an outcome ({share:.0f}%)"
-            f"{': ' + counts if counts else ''}; {self.requests} requests, "
+            f"{': ' + counts if counts else ''}; {looked_up}{self.requests} requests, "
             f"{self.calls_per_second:.1f} calls/s, {self.retries} retries, {self.throttled} "
             f"throttled, {self.pace}; about {left} left"
         )

@@ -178,6 +178,7 @@ async def _report_progress(
             counts["throttled"],
             sender.pacer.describe(),
             (run.rows - done) / rate if rate > 0 else None,
+            counts["lookups"],
         )
         if show is None:
             log.info("%s", progress.line(), extra={"event": "progress"})

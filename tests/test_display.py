@@ -33,6 +33,14 @@ def test_the_display_shows_rows_rate_pace_counts_and_time_left():
     assert "2m05s left" in shown
 
 
+def test_the_display_counts_the_customers_looked_up_before_any_row_has_an_outcome():
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    with LiveProgress(console) as live:
+        live(Progress(0, 100, {}, 0, 3.0, 0, 0, "no limit seen", None, lookups=42))
+    assert "42 looked up" in screen.getvalue()
+
+
 def command(output) -> list[str]:
     run = (sys.executable, "-m", "batch_revoke", "run", str(SAMPLE))
     return [*run, "-o", str(output), "--concurrency", "1"]

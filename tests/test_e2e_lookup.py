@@ -181,3 +181,23 @@ def test_the_dry_run_counts_the_lookups_and_makes_none(tmp_path):
     done = run_cli(None, str(path), "--dry-run", "-o", dry, "--rate-limit", "100/min")
     assert done.returncode == 0, done.stderr
     assert "plan: 32 calls (30 lookups, 2 revokes): about 1 min at 100/min" in done.stderr
+
+
+def test_while_customers_are_looked_up_the_progress_counts_them(tmp_path):
+    """Before the first revoke, lookups are all a run does: its progress says how many."""
+    path, state = many_by_mobile(tmp_path, 20)
+    config = SandboxConfig(
+        state=SandboxState.from_dict(state),
+        faults=FaultPlan([], seed=1),
+        latency_ms=(100.0, 100.0),  # 20 lookups one at a time: 2 s of progress lines at least
+    )
+    with running_sandbox(config) as running:
+        args = ("-o", str(tmp_path / "out.csv"), "--concurrency", "1", "--progress-every", "0.1")
+        done = run_cli(running, str(path), *args)
+    assert done.returncode == 0, done.stderr
+    during = [
+        line
+        for line in done.stderr.splitlines()
+        if "progress: 0 of 20 rows have an outcome" in line and "customers looked up" in line
+    ]
+    assert during, done.stderr

@@ -254,6 +254,12 @@ def test_the_progress_line_says_how_far_the_run_is():
     assert line.endswith("about 42s left")
 
 
+def test_while_customers_are_looked_up_the_progress_line_counts_them():
+    line = Progress(0, 500, {}, 0, 2.0, 0, 0, "no limit seen", None, lookups=120).line()
+    assert "0 of 500 rows have an outcome (0%); 120 customers looked up, 0 requests" in line
+    assert "looked up" not in Progress(0, 500, {}, 0, 2.0, 0, 0, "", None).line()
+
+
 def test_the_progress_of_an_empty_input_is_complete_and_time_left_unknown():
     line = Progress(0, 0, {}, 0, 0.0, 0, 0, "", None).line()
     assert "(100%); 0 requests" in line
