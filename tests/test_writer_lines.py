@@ -37,38 +37,38 @@ def by_csv_writer(columns: tuple[str, ...], rows: list[tuple[Record, list[str]]]
     return handle.getvalue()
 
 
+# Lines of three input fields and seven result cells.
+LINES = st.lists(
+    st.tuples(st.lists(FIELD, min_size=3, max_size=3), st.lists(FIELD, min_size=7, max_size=7)),
+    max_size=30,
+)
+COLUMNS = ("badgeMetaId", "customerId", "note")
+
+
 @settings(max_examples=300, deadline=None)
 @given(
-    st.lists(
-        st.tuples(st.lists(FIELD, min_size=3, max_size=3), st.lists(FIELD, min_size=7, max_size=7)),
-        max_size=30,
-    ),
+    LINES,
     st.booleans(),
     st.sampled_from([1, 2, 7, 4096]),
 )
 def test_result_lines_are_what_csv_writes(tmp_path_factory, lines, excel, part):
-    columns = ("badgeMetaId", "customerId", "note")
     rows = [(Record(n, tuple(values)), cells) for n, (values, cells) in enumerate(lines, 1)]
     path = Path(tmp_path_factory.mktemp("out")) / "result.csv"
     # Parts of any size, so that a part mixes lines that need quotes with lines that do not.
     with mock.patch.object(writer, "_LINES_AT_ONCE", part):
-        write_results(path, columns, rows, excel=excel)
-    assert path.read_bytes().decode("utf-8") == by_csv_writer(columns, rows, excel)
+        write_results(path, COLUMNS, rows, excel=excel)
+    assert path.read_bytes().decode("utf-8") == by_csv_writer(COLUMNS, rows, excel)
 
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.lists(
-        st.tuples(st.lists(FIELD, min_size=3, max_size=3), st.lists(FIELD, min_size=7, max_size=7)),
-        max_size=30,
-    ),
+    LINES,
     st.booleans(),
 )
 def test_a_chunk_held_as_columns_writes_the_same_lines(tmp_path_factory, lines, excel):
     """A dry run hands the writer the reader's chunks, whose records are columns."""
-    columns = ("badgeMetaId", "customerId", "note")
     rows = [(Record(n, tuple(values)), cells) for n, (values, cells) in enumerate(lines, 1)]
     chunk = Chunk([list(values) for values, _ in lines], list(range(1, len(lines) + 1)))
     path = Path(tmp_path_factory.mktemp("out")) / "result.csv"
-    write_result_parts(path, columns, [(chunk, [cells for _, cells in lines])], excel=excel)
-    assert path.read_bytes().decode("utf-8") == by_csv_writer(columns, rows, excel)
+    write_result_parts(path, COLUMNS, [(chunk, [cells for _, cells in lines])], excel=excel)
+    assert path.read_bytes().decode("utf-8") == by_csv_writer(COLUMNS, rows, excel)
