@@ -17,12 +17,14 @@ import operator
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, TextIO
 
 from batch_revoke.errors import InputError
 from batch_revoke.model import Chunk, Record
 from batch_revoke.spreadsheet import legacy_workbook
+from batch_revoke.writer import RESULT_COLUMNS
 
 # Canonical field -> its name in messages and docs. Headers match ignoring case, spaces, _ and -.
 REQUIRED_FIELDS = {"badgemetaid": "badgeMetaId", "customerid": "customerId"}
@@ -291,7 +293,34 @@ def map_fields(path: Path, columns: tuple[str, ...]) -> dict[str, int]:
     missing = [label for key, label in REQUIRED_FIELDS.items() if key not in found]
     if missing:
         raise InputError(path, _missing_columns_problem(missing, columns), _missing_fix(columns))
+    _refuse_misspelt(path, columns, found)
     return found
+
+
+# A column spelt this close to an optional one it is not (difflib's ratio) is taken for a typo.
+_ALIKE = 0.8
+_RESULT_KEYS = frozenset(canonical(name) for name in RESULT_COLUMNS)
+
+
+def _refuse_misspelt(path: Path, columns: tuple[str, ...], found: dict[str, int]) -> None:
+    """Refuses a header with a column that looks like an optional column the header lacks
+    (isueId, earnedBadge, identifer type). Any other column is carried through untouched, so
+    a misspelt one would be too: its rows would revoke every enrolment of the customer (no
+    issueId), an enrolment instead of an earned badge (no earnedBadgeId), or send a mobile as
+    a customer id (no identifierType)."""
+    for name in columns:
+        key = canonical(name)
+        if key in KNOWN_FIELDS or key in _RESULT_KEYS or key.startswith("input"):
+            continue  # known, or a result file's own columns fed back in
+        for field, label in OPTIONAL_FIELDS.items():
+            if field not in found and SequenceMatcher(None, key, field).ratio() >= _ALIKE:
+                raise InputError(
+                    path,
+                    f"column {name!r} is not one batch-revoke reads, but looks like {label}: "
+                    f"misspelt, it would be ignored and its rows sent as if they had no {label}",
+                    f"rename it {label}; if it holds something else, give it a name that does "
+                    f"not look like {label}",
+                )
 
 
 def _missing_columns_problem(missing: list[str], columns: tuple[str, ...]) -> str:

@@ -16,6 +16,7 @@ from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, InputError
 from batch_revoke.model import (
     Endpoint,
+    ErrorCode,
     Record,
     RowOutcome,
     Status,
@@ -125,6 +126,9 @@ class Source:
         str, ...
     ] = ()  # an earlier result file's result columns (this version's or older)
     by_identifier: bool = True  # a record may be named by an identifier (False: none is)
+    # A result file fed to `run`: where its error_code is, which marks the records its run
+    # found of the wrong width and padded or cut to fit (None: not a result file).
+    refitted_at: int | None = None
 
     @classmethod
     def open(cls, config: RunConfig, *, whole: bool) -> Source:
@@ -156,7 +160,7 @@ class Source:
         except InputError as exc:
             raise named.named(exc) from exc
         if not config.settle_result:
-            return source
+            return replace(source, refitted_at=_refitted_at(source.columns))
         # The newest layout first: a file of this version ends with resolved_customer_id.
         for results in (RESULT_COLUMNS, EARLIER_RESULT_COLUMNS):
             width = len(source.columns) - len(results)
@@ -185,6 +189,8 @@ class Source:
                 if self.earlier:
                     split = [self._split(record) for record in chunk]
                     yield [record for record, _ in split], [outcome for _, outcome in split]
+                elif self.refitted_at is not None:
+                    yield _refitted(chunk, self.refitted_at), None
                 else:
                     yield chunk, None
         except InputError as exc:
@@ -232,3 +238,33 @@ def input_sha256(config: RunConfig) -> str:
         with sheet_in_temp(config) as converted:
             return Source.open(converted, whole=True).sha256
     return Source.open(config, whole=True).sha256
+
+
+REFITTED = (
+    "the run that wrote this result file found this record of the wrong width and padded or "
+    "cut its values to fit; fix the record in that run's input, not here"
+)
+
+
+def _refitted_at(columns: tuple[str, ...]) -> int | None:
+    """Where a result file's error_code column is, when `columns` end with a result file's."""
+    for results in (RESULT_COLUMNS, EARLIER_RESULT_COLUMNS):
+        width = len(columns) - len(results)
+        if width >= 2 and columns[width:] == results:
+            return width + results.index("error_code")
+    return None
+
+
+def _refitted(chunk: Sequence[Record], at: int) -> Sequence[Record]:
+    """The chunk, with each record that its earlier run found malformed (and so padded or
+    cut) malformed again: its values are not what anybody wrote, and a padded issueId left
+    blank would revoke every enrolment of the customer."""
+    codes = [record.values[at] if len(record.values) > at else "" for record in chunk]
+    if ErrorCode.MALFORMED_RECORD.value not in codes:
+        return chunk
+    return [
+        Record(record.row, record.values, record.defect or REFITTED)
+        if code == ErrorCode.MALFORMED_RECORD.value
+        else record
+        for record, code in zip(chunk, codes, strict=True)
+    ]

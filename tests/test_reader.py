@@ -118,6 +118,38 @@ def test_a_record_by_identifier_past_the_first_block_is_noticed(write_csv):
     assert (found.records, found.by_identifier) == (12_001, True)
 
 
+@pytest.mark.parametrize(
+    ("column", "meant"),
+    [("isueId", "issueId"), ("earnedBadge", "earnedBadgeId"), ("identifer type", "identifierType")],
+)
+def test_a_column_spelt_like_an_optional_one_is_refused_with_the_name_it_looks_like(
+    write_csv, column, meant
+):
+    """Carried through untouched, a misspelt issueId would make its rows revoke every
+    enrolment of the customer: the file is refused before anything is sent."""
+    path = write_csv(f"badgeMetaId,customerId,{column},note\nB1,1,I1,x\n")
+    with pytest.raises(InputError) as refused:
+        scan(path)
+    assert f"{column!r}" in refused.value.problem
+    assert f"looks like {meant}" in refused.value.problem
+    assert f"rename it {meant}" in refused.value.fix
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "badgeMetaId,customerId,note,ticket,issueDate,earned",
+        "badgeMetaId,customerId,issueId,issue_id_old_system",
+        # a result file fed back in: issued_ids is its own column, not a misspelt issueId
+        "badgeMetaId,customerId,row,endpoint,status,error_code,error_message,issued_ids,"
+        "http_status,attempts,resolved_customer_id",
+    ],
+)
+def test_other_columns_are_carried_through(write_csv, header):
+    width = header.count(",") + 1
+    assert scan(write_csv(f"{header}\n" + ",".join(["B1", "1"] + [""] * (width - 2)) + "\n"))
+
+
 def test_blank_lines_are_not_records(write_csv):
     path = write_csv("badgeMetaId,customerId\n\nB1,1\n\n\nB1,2\n")
     assert [r.values for r in read_input(path).records] == [("B1", "1"), ("B1", "2")]

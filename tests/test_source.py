@@ -15,8 +15,9 @@ from openpyxl import Workbook
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, InputError
 from batch_revoke.model import Endpoint, RowOutcome, Status
-from batch_revoke.source import Source, input_sha256, spooled
+from batch_revoke.source import REFITTED, Source, input_sha256, spooled
 from batch_revoke.writer import RESULT_COLUMNS
+from tests.conftest import read_rows, run_cli
 
 ROWS = "badgeMetaId,customerId,note\nB,1,first\nB,2,second\n"
 
@@ -192,3 +193,22 @@ def test_result_columns_this_version_cannot_read_are_refused_with_the_row(write_
     source = Source.open(RunConfig(path, settle_result=True), whole=True)
     with pytest.raises(InputError, match="row 2 has result columns this version cannot read"):
         list(source.chunks())
+
+
+def test_a_result_file_run_again_keeps_its_malformed_records_malformed(tmp_path, write_csv):
+    """A record of the wrong width is padded in the result file (here its issueId, one field
+    short, comes out blank): run again as input, it must not become a row that revokes every
+    enrolment of the customer."""
+    path = write_csv("badgeMetaId,customerId,note,issueId\nB1,7,I1\nB1,8,x,I2\n")
+    first = tmp_path / "first.csv"
+    done = run_cli(None, str(path), "--dry-run", "-o", str(first))
+    assert done.returncode == 1, done.stderr  # the short record is invalid
+    again = tmp_path / "again.csv"
+    done = run_cli(None, str(first), "--dry-run", "-o", str(again))
+    assert done.returncode == 1, done.stderr
+    rows = read_rows(again)
+    assert [(r["issueId"], r["status"], r["error_code"]) for r in rows] == [
+        ("", "invalid", "malformed_record"),
+        ("I2", "planned", ""),
+    ]
+    assert rows[0]["error_message"] == REFITTED
