@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import uuid
 from dataclasses import dataclass, replace
@@ -57,6 +58,7 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool, log_format: str, traceba
 
     \b
     Try it with no credentials, against a local stand-in of the API:
+      batch-revoke samples            # the sample files, into ./samples
       batch-revoke run samples/badges.csv --sandbox
     Check a file without sending anything:
       batch-revoke run revoke.csv --dry-run
@@ -350,6 +352,34 @@ def report(result_path: Path, output: Path | None) -> None:
     from batch_revoke.html_report import write_report
 
     click.echo(str(write_report(result_path, output)))
+
+
+@cli.command()
+@click.argument(
+    "folder",
+    default="samples",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="[FOLDER]",
+)
+def samples(folder: Path) -> None:
+    """Copy the bundled sample files into FOLDER (default: ./samples).
+
+    \b
+    badges.csv is a file of every kind of row, sandbox-state.json/.csv the data
+    the sandbox serves. A file already there is left as it is. Then:
+      batch-revoke run samples/badges.csv --sandbox
+    """
+    from batch_revoke.sandbox.server import default_state_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    bundled = default_state_path().parent
+    for name in ("badges.csv", "sandbox-state.json", "sandbox-state.csv"):
+        target = folder / name
+        if target.exists():
+            click.echo(f"{target}: already there, left as it is")
+            continue
+        shutil.copyfile(bundled / name, target)
+        click.echo(str(target))
 
 
 @cli.command()

@@ -356,7 +356,10 @@ def _record(row: int, fields: list[str], width: int) -> Record:
 
 def _check_file(path: Path) -> None:
     if not path.exists():
-        raise InputError(path, "no such file", "check the path and the current directory")
+        fix = "check the path and the current directory"
+        if path.parts[:1] == ("samples",):
+            fix += "; for the bundled samples, run `batch-revoke samples` here first"
+        raise InputError(path, "no such file", fix)
     if path.is_dir():
         raise InputError(path, "is a directory, not a CSV file", "pass the CSV file itself")
     try:

@@ -97,6 +97,23 @@ def test_the_installed_tool_runs_a_file_against_its_own_sandbox(installed, tmp_p
     assert str(installed) in where  # the wheel's copy, not this checkout
 
 
+def test_the_help_s_first_example_runs_as_printed_in_an_empty_folder(installed, tmp_path):
+    """`batch-revoke samples`, then the sample against the sandbox, as --help prints them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAP_", "PYTHON"))}
+    command = installed / "bin" / "batch-revoke"
+    shown = subprocess.run([command, "--help"], env=env, capture_output=True, text=True).stdout
+    assert "batch-revoke samples" in shown
+    assert "batch-revoke run samples/badges.csv --sandbox" in shown
+    for args in (["samples"], ["run", "samples/badges.csv", "--sandbox", "-o", "out.csv"]):
+        done = subprocess.run(
+            [command, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode in (0, 1), done.stderr  # the sample holds rows that fail
+    with (tmp_path / "out.csv").open(newline="", encoding="utf-8") as handle:
+        statuses = {row["status"] for row in csv.DictReader(handle)}
+    assert "revoked" in statuses
+
+
 def test_the_installed_package_is_typed_and_exports_its_api(installed, tmp_path):
     code = (
         "import importlib.resources as r, batch_revoke as b;"
