@@ -238,7 +238,7 @@ def test_every_option_is_in_the_readme(path, command):
     if path:
         assert f"batch-revoke {' '.join(path)}" in readme, f"{' '.join(path)} is not documented"
     options = long_options(command)
-    assert options or not command.params
+    assert options or not [param for param in command.params if isinstance(param, click.Option)]
     for option in options:
         named = re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", readme)
         assert named, f"{' '.join(('batch-revoke', *path))} {option} is not in the README"
