@@ -391,6 +391,11 @@ def _unreadable(path: Path, exc: Exception, line: int) -> InputError:
         byte = exc.object[exc.start]
         return InputError(path, f"is not UTF-8 text (byte 0x{byte:02x}{where})", _CSV_UTF8_FIX)
     text = str(exc)
+    # The csv reader fails where the damage shows (a later quote, the file's end), often many
+    # lines after the quote that caused it: name the line its record starts on too.
+    start = _failing_record_start(path)
+    if 0 < start < line:
+        where = f" (in the record that starts on line {start}; found at line {line})"
     if "field larger than" in text:
         return InputError(
             path,
@@ -407,6 +412,21 @@ def _unreadable(path: Path, exc: Exception, line: int) -> InputError:
     return InputError(
         path, f"has broken quoting{where}: {text}", 'quote the whole value and double any " in it'
     )
+
+
+def _failing_record_start(path: Path) -> int:
+    """The line the record that breaks the csv reader starts on, 0 when it cannot be told:
+    the file read again up to the error, once, and only for a refused file."""
+    last = 0
+    try:
+        with _open(path, None) as (_, reader):
+            for _ in reader:
+                last = reader.line_num
+    except csv.Error:
+        return last + 1
+    except (InputError, UnicodeDecodeError):
+        return 0
+    return 0
 
 
 def _first_undecodable_line(path: Path) -> int:

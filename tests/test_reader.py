@@ -176,11 +176,17 @@ def test_blank_lines_are_not_records(write_csv):
         # The records after an unclosed quote would vanish into one field: refuse, never drop.
         pytest.param(
             'badgeMetaId,customerId\nB0,0\nB1,"1\nB2,2\n',
-            "never closed (line 4)",
+            "never closed (in the record that starts on line 3; found at line 4)",
             id="open-quote-mid",
         ),
         pytest.param(
             'badgeMetaId,customerId\nB1,"1"2\n', "broken quoting (line 2)", id="text-after-quote"
+        ),
+        # A quote opened in one record and met again lines later: both lines are named.
+        pytest.param(
+            'badgeMetaId,customerId,note\nB0,0,a\nB1,"1,b\nB2,2,c\nB3,3,"d"\n',
+            "broken quoting (in the record that starts on line 3; found at line 5)",
+            id="quote-met-later",
         ),
         pytest.param(
             "badgeMetaId,customer_id,customerId\nB1,1,1\n", "both mean customerId", id="twice"
@@ -240,5 +246,5 @@ def test_spreadsheet_separators_are_detected(write_csv, content):
 
 
 def test_line_numbers_count_the_sep_line(write_csv):
-    with pytest.raises(InputError, match="never closed \\(line 5\\)"):  # the last line
+    with pytest.raises(InputError, match="starts on line 4; found at line 5"):
         scan(write_csv('sep=;\nbadgeMetaId;customerId\nB0;0\nB1;"1\nB2;2\n'))
