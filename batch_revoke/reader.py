@@ -92,10 +92,16 @@ def scan(path: Path) -> InputFile:
 def _records_in(block: list[list[str]]) -> int:
     """How many of the block's lines are records (blank lines are not). A line whose first
     field holds text is one, and most blocks have only such lines, which C-level passes tell."""
-    firsts = list(map(_FIRST, block)) if all(block) else []
-    if firsts and all(firsts) and not any(map(str.isspace, firsts)):
+    if all(block) and _first_fields_filled(block):
         return len(block)
     return len(block) - sum(map(_blank, block))
+
+
+def _first_fields_filled(block: list[list[str]]) -> bool:
+    """Every line's first field holds text, so none is blank (C-level passes); every line
+    must have a field."""
+    firsts = list(map(_FIRST, block))
+    return all(firsts) and not any(map(str.isspace, firsts))
 
 
 def _by_identifier(block: list[list[str]], typed: int, earned: int | None) -> bool:
@@ -159,8 +165,7 @@ def records(
                     unchanged()  # checked again before each chunk: a run may last for hours
                 # The usual block (every record full width, none blank) is kept as read, by
                 # C-level passes, at a fraction of the cost of looking at each record.
-                firsts = list(map(_FIRST, block)) if set(map(len, block)) == {width} else []
-                if firsts and all(firsts) and not any(map(str.isspace, firsts)):
+                if set(map(len, block)) == {width} and _first_fields_filled(block):
                     values += block
                     numbers += range(row + 1, row + 1 + len(block))
                     if defects is not None:

@@ -20,6 +20,7 @@ from batch_revoke.model import (
     Record,
     RowOutcome,
     Status,
+    columns,
 )
 from batch_revoke.reader import REQUIRED_FIELDS, header, records, scan
 from batch_revoke.spreadsheet import (
@@ -259,7 +260,8 @@ def _refitted(chunk: Sequence[Record], at: int) -> Sequence[Record]:
     """The chunk, with each record that its earlier run found malformed (and so padded or
     cut) malformed again: its values are not what anybody wrote, and a padded issueId left
     blank would revoke every enrolment of the customer."""
-    codes = [record.values[at] if len(record.values) > at else "" for record in chunk]
+    values, _, _ = columns(chunk)  # a Chunk's own: no Record is made for a chunk left as is
+    codes = [line[at] if len(line) > at else "" for line in values]
     if ErrorCode.MALFORMED_RECORD.value not in codes:
         return chunk
     return [
