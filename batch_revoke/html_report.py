@@ -271,8 +271,8 @@ def _settings(
     shown.append(("result file", str(result_csv)))
     if facts is not None:
         shown.append(("journal", str(facts.path)))
-        labels = {"host": "host", "identifier_type": "identifier type", "batch_size": "batch size"}
-        shown += [(labels.get(k, k), v) for k, v in sorted(facts.options.items())]
+        # Option names for people (default_region -> default region); unset shows as "none".
+        shown += [(k.replace("_", " "), v or "none") for k, v in sorted(facts.options.items())]
     for key, value in (given or {}).items():
         if value and all(key != name for name, _ in shown):
             shown.append((key, value))
