@@ -1,8 +1,8 @@
 """An .xlsx workbook -> the CSV the reader takes: every cell as the text Excel shows, so ids
 typed into Excel (and stored by it as numbers) arrive as the digits they were, and dates as
-their format shows them. A formula with no saved value is written as its formula, which the
-validator reports (a workbook's text that starts with = gets Excel's apostrophe, so the two
-never meet)."""
+their format shows them. A formula with no saved value (or one the workbook itself says is
+stale) is written as its formula, which the validator reports (a workbook's text that starts
+with = gets Excel's apostrophe, so the two never meet)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from xml.etree import ElementTree
 
 from batch_revoke.errors import InputError
 
@@ -71,7 +72,8 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
         # Saved values, and beside them the formulas: openpyxl gives one or the other per load.
         values = load_workbook(path, read_only=True, data_only=True)
         formulas = load_workbook(path, read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        stale = _marked_for_recalculation(path)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, ElementTree.ParseError) as exc:
         raise InputError(
             path, f"cannot be read as an Excel workbook ({exc})", "save it again from Excel"
         ) from exc
@@ -90,7 +92,9 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
         for number, (row, as_written) in enumerate(
             zip(shown.iter_rows(), written.iter_rows(), strict=True)
         ):
-            cells = [_cell(cell, source) for cell, source in zip(row, as_written, strict=True)]
+            cells = [
+                _cell(cell, source, stale) for cell, source in zip(row, as_written, strict=True)
+            ]
             if number:
                 _count(found, cells, as_written)
                 # A sheet has no "wrong number of fields": a workbook written without its
@@ -107,8 +111,8 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
         formulas.close()
 
 
-def _cell(cell: Any, source: Any) -> str:
-    if _unsaved_formula(cell, source):
+def _cell(cell: Any, source: Any, stale: bool) -> str:
+    if _unsaved_formula(cell, source, stale):
         # Written by a script and never recalculated (Excel saves every formula's value;
         # openpyxl and the like cannot compute one): there is no value to show.
         formula = source.value if isinstance(source.value, str) else source.value.text
@@ -119,15 +123,38 @@ def _cell(cell: Any, source: Any) -> str:
     return text
 
 
-def _unsaved_formula(cell: Any, source: Any) -> bool:
-    """A formula cell with no saved value. Excel saves an empty text result as type "str"
-    with an empty value: that one is blank, as Excel shows it (formulas dragged below the
-    data must not make records)."""
-    return (
-        cell.value is None
-        and getattr(source, "data_type", "") == "f"
-        and getattr(cell, "data_type", "") != "str"
-    )
+def _unsaved_formula(cell: Any, source: Any, stale: bool) -> bool:
+    """A formula cell with no saved value, or any formula cell of a workbook whose saved
+    values are `stale`. Excel saves an empty text result as type "str" with an empty value:
+    that one is blank, as Excel shows it (formulas dragged below the data must not make
+    records)."""
+    if getattr(source, "data_type", "") != "f":
+        return False
+    return stale or (cell.value is None and getattr(cell, "data_type", "") != "str")
+
+
+_RELATIONSHIPS = "_rels/.rels"
+_WORKBOOK_PART = "xl/workbook.xml"  # where every writer puts it; the relationships say so
+
+
+def _marked_for_recalculation(path: Path) -> bool:
+    """Whether the workbook asks to be recalculated on opening (`fullCalcOnLoad`), which
+    says its saved formula values are not to be trusted: xlsxwriter saves 0 as every
+    formula's value and marks the workbook so (openpyxl saves none and marks it too), while
+    Excel saves the values it calculated and drops the mark. Read from the XML itself:
+    openpyxl takes a calcPr without the attribute for one with it."""
+    with zipfile.ZipFile(path) as book:
+        part = _WORKBOOK_PART
+        if _RELATIONSHIPS in book.namelist():
+            for link in ElementTree.fromstring(book.read(_RELATIONSHIPS)):
+                if link.get("Type", "").endswith("/officeDocument") and link.get("Target"):
+                    part = link.get("Target", "").lstrip("/")
+        workbook = ElementTree.fromstring(book.read(part))
+    for element in workbook:
+        # By local name: strict OOXML files use another namespace than transitional ones.
+        if element.tag.rpartition("}")[2] == "calcPr":
+            return element.get("fullCalcOnLoad", "").lower() in ("1", "true")
+    return False
 
 
 def _count(found: SheetRead, cells: list[str], as_written: Any) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import xlsxwriter
 from openpyxl import Workbook
 
 from batch_revoke.chunker import Validator
@@ -145,6 +146,9 @@ def with_saved_values(path: Path, saved: dict[str, str | None]) -> Path:
     (None: an empty text result, which Excel saves as type "str" with no text)."""
     with zipfile.ZipFile(path) as source:
         parts = {name: source.read(name) for name in source.namelist()}
+    # Excel recalculates a workbook marked fullCalcOnLoad (as openpyxl marks every one) and
+    # saves it without the mark.
+    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(b' fullCalcOnLoad="1"', b"")
     xml = parts["xl/worksheets/sheet1.xml"].decode()
     for cell, value in saved.items():
         xml, count = re.subn(
@@ -216,6 +220,78 @@ def test_a_required_column_of_only_unsaved_formulas_refuses_the_workbook(tmp_pat
         "recalculated: open it in Excel and save it, or write the values"
     ]
     assert not (tmp_path / "o").exists()
+
+
+def xlsxwriter_book(path: Path, *, saved_by_excel: bool = False) -> Path:
+    """A workbook as xlsxwriter writes it: every formula's saved value is 0 unless the script
+    gives one, and the workbook is marked fullCalcOnLoad, so Excel recalculates on opening.
+    `saved_by_excel`: as Excel saves it again, the mark gone and the values its own."""
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("to revoke")
+    sheet.write_row(0, 0, ["badgeMetaId", "customerId", "issueId", "earnedBadgeId", "note"])
+    sheet.write_row(1, 0, [BADGE, 387403362, "", "", "typed"])
+    values = {"C3": "I77", "B4": 387403364, "D5": "E55", "A6": BADGE, "B6": 62090013}
+    formulas = {"C3": '="I"&"77"', "B4": "=B2+2", "D5": '="E"&"55"', "A6": "=A2"}
+    formulas["B6"] = "=62090000+13"
+    for cell, formula in formulas.items():
+        sheet.write_formula(cell, formula, None, *([values[cell]] if saved_by_excel else []))
+    sheet.write_row(2, 0, [BADGE, 387403363])
+    sheet.write_row(3, 0, [BADGE])
+    sheet.write_row(4, 0, [BADGE, 387403365])
+    sheet.write_formula("E3", "=E2", None, *(["typed"] if saved_by_excel else []))
+    book.close()
+    if saved_by_excel:
+        with zipfile.ZipFile(path) as source:
+            parts = {name: source.read(name) for name in source.namelist()}
+        assert b' fullCalcOnLoad="1"' in parts["xl/workbook.xml"]
+        parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(b' fullCalcOnLoad="1"', b"")
+        with zipfile.ZipFile(path, "w") as target:
+            for name, data in parts.items():
+                target.writestr(name, data)
+    return path
+
+
+def test_a_formula_xlsxwriter_wrote_is_invalid_never_sent_as_its_placeholder_0(tmp_path):
+    path = xlsxwriter_book(tmp_path / "xlsxwriter.xlsx")
+    out = tmp_path / "out.csv"
+    done = invoke("run", str(path), "--dry-run", "-o", str(out))
+    assert done.exit_code == ExitStatus.NOT_ALL_REVOKED, done.output
+    rows = read_rows(out)
+    assert [r["status"] for r in rows] == ["planned"] + ["invalid"] * 4
+    assert {r["error_code"] for r in rows[1:]} == {"missing_value"}
+    messages = [r["error_message"] for r in rows[1:]]
+    for message, (label, formula) in zip(
+        messages,
+        [
+            ("issueId", '="I"&"77"'),
+            ("customerId", "=B2+2"),
+            ("earnedBadgeId", '="E"&"55"'),
+            ("badgeMetaId", "=A2"),
+        ],
+        strict=True,
+    ):
+        assert message.startswith(f"{label} is a formula ({formula}) with no saved value"), message
+    assert rows[1]["note"] == "=E2"  # the formula, not a 0 that was never its value
+    assert rows[2]["customerId"] == "=B2+2"
+
+
+def test_a_workbook_not_marked_for_recalculation_keeps_its_formulas_saved_values(tmp_path):
+    path = xlsxwriter_book(tmp_path / "saved.xlsx", saved_by_excel=True)
+    out = tmp_path / "out.csv"
+    done = invoke("run", str(path), "--dry-run", "-o", str(out))
+    assert done.exit_code == ExitStatus.OK, done.output
+    rows = read_rows(out)
+    assert [r["status"] for r in rows] == ["planned"] * 5
+    assert [r["customerId"] for r in rows] == [
+        "387403362",
+        "387403363",
+        "387403364",
+        "387403365",
+        "62090013",
+    ]
+    assert [r["issueId"] for r in rows] == ["", "I77", "", "", ""]
+    assert [r["earnedBadgeId"] for r in rows] == ["", "", "", "E55", ""]
+    assert rows[1]["note"] == "typed"
 
 
 # --- refusals name the workbook and sheet ------------------------------------------
