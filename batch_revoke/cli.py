@@ -8,8 +8,7 @@ import logging
 import os
 import shutil
 import sys
-import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,21 +35,10 @@ def main() -> int:
     return cli.main(prog_name="batch-revoke", standalone_mode=False)
 
 
-@dataclass(frozen=True)
-class Session:
-    """What the group's options decide for every command."""
-
-    live: bool  # a live display: a person watches a terminal
-
-
 @click.group(cls=ExitingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="batch-revoke")
-@options.quiet
-@options.verbose
-@options.log_format
-@options.traceback
-@click.pass_context
-def cli(ctx: click.Context, quiet: bool, verbose: bool, log_format: str, traceback: bool) -> None:
+@options.whole_command_line
+def cli() -> None:
     """Revoke Capillary loyalty badges in bulk from a CSV file.
 
     Every input row gets exactly one line in the result CSV saying what happened:
@@ -66,13 +54,6 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool, log_format: str, traceba
       export CAP_USERNAME=till.id CAP_PASSWORD=secret
       batch-revoke run revoke.csv --cluster eu --rate-limit 100/min
     """
-    ctx.meta["traceback"] = traceback
-    # A live display is for a person at a terminal; a log file gets plain lines.
-    ctx.obj = Session(live=not (quiet or verbose) and sys.stderr.isatty() and log_format == "text")
-    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    Stderr.setup(
-        json_lines=log_format == "json", run_id=Stderr.run_id or uuid.uuid4().hex[:12], level=level
-    )
 
 
 @cli.command()
@@ -87,6 +68,7 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool, log_format: str, traceba
 @options.sandbox
 @options.sandbox_state
 @options.sandbox_settings
+@options.whole_command_line
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -204,13 +186,15 @@ def run(
             slow_seconds=slow_seconds,
             token_ttl=token_ttl,
         )
-    return _outcome(_run_job(config, summary_json, ctx.obj, sandbox=local), summary_json)
+    session = options.session(ctx)
+    return _outcome(_run_job(config, summary_json, session, sandbox=local), summary_json)
 
 
 @cli.command(short_help="Settle the unconfirmed rows of a result file by reading them back.")
 @click.argument("result_path", metavar="RESULT.csv", type=click.Path(path_type=Path))
 @options.connection
 @options.results
+@options.whole_command_line
 @click.pass_context
 def verify(
     ctx: click.Context,
@@ -271,13 +255,13 @@ def verify(
         report=report,
         default_region=default_region,
     )
-    return _outcome(_run_job(config, summary_json, ctx.obj), summary_json)
+    return _outcome(_run_job(config, summary_json, options.session(ctx)), summary_json)
 
 
 def _run_job(
     config: RunConfig,
     summary_json: str | None,
-    session: Session,
+    session: options.Session,
     *,
     sandbox: SandboxConfig | None = None,
 ) -> RunReport:
@@ -340,6 +324,7 @@ def _outcome(report: RunReport, summary_json: str | None) -> ExitStatus:
     metavar="FILE.html",
     help="Where the report goes. Default: beside the result file, as RESULT.html.",
 )
+@options.whole_command_line
 def report(result_path: Path, output: Path | None) -> None:
     """Write the HTML report of an earlier run's result file.
 
@@ -361,6 +346,7 @@ def report(result_path: Path, output: Path | None) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     metavar="[FOLDER]",
 )
+@options.whole_command_line
 def samples(folder: Path) -> None:
     """Copy the bundled sample files into FOLDER (default: ./samples).
 
@@ -387,6 +373,7 @@ def samples(folder: Path) -> None:
 @options.state
 @options.dump_state
 @options.sandbox_settings
+@options.whole_command_line
 def sandbox(
     port: int,
     state_path: Path | None,

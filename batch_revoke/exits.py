@@ -131,11 +131,14 @@ class ExitingGroup(click.Group):
 
 
 def _asks_for_json(argv: Sequence[str]) -> bool:
+    """--log-format json, before the command or after it: the last one given counts, as
+    when click reads them."""
+    asked = False
     for position, arg in enumerate(argv):
         if arg == "--":
             break
-        if arg == "--log-format=json" or (
-            arg == "--log-format" and argv[position + 1 :][:1] == ["json"]
-        ):
-            return True
-    return False
+        if arg.startswith("--log-format="):
+            asked = arg == "--log-format=json"
+        elif arg == "--log-format":
+            asked = argv[position + 1 :][:1] == ["json"]
+    return asked

@@ -3,8 +3,11 @@ variable; commands pick the ones they take. Defaults are the library's (RunConfi
 
 from __future__ import annotations
 
+import logging
+import sys
+import uuid
 from collections.abc import Callable
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +17,7 @@ from click.core import ParameterSource
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError
 from batch_revoke.hosts import CLUSTERS
+from batch_revoke.logs import Stderr
 from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,23 +58,87 @@ def host_choice(ctx: click.Context, base_url: str | None, cluster: str | None) -
     return (base_url, "") if given == ["--base-url"] else ("", cluster)
 
 
-# --- the whole command line ----------------------------------------------------------------
+# --- the whole command line: before the command or after it -------------------------------
 
-quiet = click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary on stderr.")
+
+@dataclass(frozen=True)
+class Session:
+    """What the options of the whole command line decide for every command."""
+
+    quiet: bool = False
+    verbose: bool = False
+    log_format: str = "text"
+    traceback: bool = False
+
+    @property
+    def live(self) -> bool:
+        """A live display: a person watches a terminal; a log file gets plain lines."""
+        return (
+            not (self.quiet or self.verbose) and self.log_format == "text" and sys.stderr.isatty()
+        )
+
+
+_SESSION = "batch_revoke.session"  # in ctx.meta, which a command's context shares with its group's
+
+
+def session(ctx: click.Context) -> Session:
+    """The session the options typed so far decide, before the command and after it."""
+    noted = ctx.meta.get(_SESSION)
+    return noted if isinstance(noted, Session) else Session()
+
+
+def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Note an option of the whole command line and set stderr up as the session now says.
+    Each is taken before the command and after it (`batch-revoke run f.csv -q`), so the
+    command's own options come after the group has set up: one typed after the command wins
+    over the same one before it, and one left out there changes nothing."""
+    name = param.name or ""
+    noted = session(ctx)
+    if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+        noted = replace(noted, **{name: value})
+    ctx.meta[_SESSION] = noted
+    ctx.meta["traceback"] = noted.traceback  # read by exits.ExitingGroup
+    level = logging.WARNING if noted.quiet else logging.DEBUG if noted.verbose else logging.INFO
+    Stderr.setup(
+        json_lines=noted.log_format == "json",
+        run_id=Stderr.run_id or uuid.uuid4().hex[:12],
+        level=level,
+    )
+
+
+quiet = click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    expose_value=False,
+    callback=_note,
+    help="Only warnings and the summary on stderr.",
+)
 verbose = click.option(
-    "-v", "--verbose", is_flag=True, help="Also one line per request (and no live display)."
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    callback=_note,
+    help="Also one line per request (and no live display).",
 )
 log_format = click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
+    expose_value=False,
+    callback=_note,
     help="json: every stderr line one JSON object (time, level, run_id, event, message), "
     "refusals and usage errors included (event 'error'), and the summary as a last line "
     "with event 'summary', for log collectors.",
 )
 traceback = click.option(
-    "--traceback", is_flag=True, help="Show the Python stack on errors (for bug reports)."
+    "--traceback",
+    is_flag=True,
+    expose_value=False,
+    callback=_note,
+    help="Show the Python stack on errors (for bug reports).",
 )
 
 # --- where requests go and how hard they are pushed (`run` and `verify`) -------------------
@@ -237,6 +305,9 @@ def _together(*options: Callable[[F], F]) -> Callable[[F], F]:
 
     return decorate
 
+
+# The options of the whole command line, taken by the group and by every command.
+whole_command_line = _together(quiet, verbose, log_format, traceback)
 
 # The options `run` and `verify` share: where requests go, and the result file.
 connection = _together(

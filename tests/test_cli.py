@@ -544,3 +544,87 @@ def test_a_command_without_options_runs_the_librarys_config(command, write_csv, 
     if command == "verify":
         library = dataclasses.replace(library, settle_result=True)
     assert config == library
+
+
+# --- the whole command line's options, before the command or after it ----------------------
+
+SUBCOMMANDS = [param for param in COMMANDS if param.values[0]]
+GROUP_OPTIONS = (
+    ["-q"],
+    ["--quiet"],
+    ["-v"],
+    ["--verbose"],
+    ["--log-format", "json"],
+    ["--traceback"],
+)
+
+
+@pytest.mark.parametrize(("path", "command"), SUBCOMMANDS)
+@pytest.mark.parametrize("option", GROUP_OPTIONS, ids=lambda option: option[0])
+def test_the_whole_command_lines_options_are_taken_after_the_command(path, command, option):
+    """`batch-revoke run f.csv -q`, not only `batch-revoke -q run f.csv`: one definition."""
+    done = invoke(*path, *option, "--help")
+    assert done.exit_code == 0, done.output
+    assert option[0] in done.output
+
+
+def sandbox_run(tmp_path, *options: str):
+    path = tmp_path / "in.csv"
+    path.write_text("badgeMetaId,customerId\nB1,1\n", encoding="utf-8")
+    return invoke("run", str(path), "--sandbox", "-o", str(tmp_path / "out.csv"), *options)
+
+
+def test_quiet_and_verbose_after_the_command_work_as_before_it(tmp_path):
+    plain = sandbox_run(tmp_path, "--overwrite")
+    assert "sending 1 rows to" in plain.stderr
+    assert "request 1 (revokeIssue" not in plain.stderr
+    quiet = sandbox_run(tmp_path, "--overwrite", "-q")
+    assert "sending" not in quiet.stderr
+    assert "results: " in quiet.stderr  # the summary stays
+    verbose = sandbox_run(tmp_path, "--overwrite", "--verbose")
+    assert "request 1 (revokeIssue, 1 rows): HTTP 200" in verbose.stderr
+
+
+def test_log_format_after_the_command_makes_every_line_json(tmp_path):
+    import json
+
+    done = sandbox_run(tmp_path, "--log-format", "json")
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert lines[-1]["event"] == "summary"
+    assert lines[-1]["summary"]["rows"]["total"] == 1
+    # After the command, it wins over the one before it, as options do.
+    again = invoke("--log-format", "json", "run", "x.csv", "--log-format", "text")
+    assert again.stderr.startswith("batch-revoke: error: x.csv: no such file"), again.stderr
+
+
+def test_verify_and_sandbox_take_log_format_after_the_command(tmp_path):
+    import json
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = invoke("sandbox", "--port", str(port), "--log-format", "json")
+    (line,) = [json.loads(text) for text in done.stderr.splitlines()]
+    assert f"cannot listen on 127.0.0.1:{port}" in line["message"]
+    ran = sandbox_run(tmp_path)
+    assert ran.exit_code == ExitStatus.NOT_ALL_REVOKED, ran.output
+    env = {"CAP_USERNAME": "u", "CAP_PASSWORD": "p", "CAP_BASE_URL": "http://127.0.0.1:9"}
+    out = tmp_path / "verified.csv"
+    verified = invoke(
+        "verify", str(tmp_path / "out.csv"), "-o", str(out), "--log-format", "json", env=env
+    )
+    assert verified.exit_code == ExitStatus.NOT_ALL_REVOKED, verified.output
+    summary = json.loads(verified.stderr.splitlines()[-1])
+    assert summary["event"] == "summary"
+    assert summary["summary"]["output"] == str(out)
+
+
+def test_traceback_after_the_command_shows_the_stack(tmp_path):
+    missing = str(tmp_path / "missing.csv")
+    plain = invoke("report", missing)
+    assert plain.exit_code == ExitStatus.USAGE
+    assert plain.exception is None or isinstance(plain.exception, SystemExit)
+    shown = invoke("report", missing, "--traceback")
+    assert type(shown.exception).__name__ == "InputError", shown.output
