@@ -17,7 +17,7 @@ import click
 from batch_revoke import options
 from batch_revoke.config import ErrorLimit, RateLimit, RunConfig
 from batch_revoke.credentials import credentials_from_env
-from batch_revoke.errors import ConfigError
+from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.exits import ExitingGroup
 from batch_revoke.logs import Stderr
 from batch_revoke.model import IdentifierType
@@ -309,7 +309,10 @@ def _outcome(report: RunReport, summary_json: str | None) -> ExitStatus:
     if summary_json:
         text = json.dumps(report.to_dict(resume), indent=2) + "\n"
         if summary_json == "-":
-            click.echo(text, nl=False)
+            try:
+                click.echo(text, nl=False)
+            except OSError as exc:  # a full disk or a closed pipe: an output not written
+                raise StorageError("standard output", exc.strerror or str(exc)) from exc
         else:
             write_text_atomically(Path(summary_json), text)
     return report.exit_status

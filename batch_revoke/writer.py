@@ -8,6 +8,7 @@ import itertools
 import logging
 import os
 import shlex
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -85,9 +86,26 @@ def claim_output(
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    """A small file (the JSON summary), whole or not at all."""
+    """A small file (the JSON summary), whole or not at all. A device or a pipe it names
+    (/dev/full, a FIFO) is written into: renaming a file over it would put a plain file in
+    place of the device, wherever the folder lets us (as root, /dev itself)."""
+    if _not_a_file(path):
+        try:
+            with path.open("w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise StorageError(path, exc.strerror or str(exc)) from exc
+        return
     _make_parent(path)
     _replace(path, lambda handle: handle.write(text))
+
+
+def _not_a_file(path: Path) -> bool:
+    """`path` exists (its links followed) and is not a regular file."""
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def input_stem(input_path: Path) -> str:

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import os
 import re
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -402,6 +403,51 @@ def test_summary_json_to_stdout_leaves_stdout_for_it_alone(write_csv, tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows"]["planned"] == 1
     assert "planned 1 rows" in done.stderr
+
+
+FULL = "/dev/full"  # every write to it fails with "No space left on device"
+needs_dev_full = pytest.mark.skipif(
+    not (os.path.exists(FULL) and stat.S_ISCHR(os.stat(FULL).st_mode)), reason="no /dev/full"
+)
+
+
+@needs_dev_full
+def test_a_summary_json_that_cannot_be_written_says_so_and_is_a_failed_output(write_csv, tmp_path):
+    """Through a link of our own: the file is never put in place of /dev/full itself (which,
+    as root, was what happened), and the disk-full answer reaches the person."""
+    path = write_csv("badgeMetaId,customerId\nB1,1\n")
+    summary = tmp_path / "summary.json"
+    summary.symlink_to(FULL)
+    done = invoke(
+        "run", str(path), "--dry-run", "-o", str(tmp_path / "o.csv"), "--summary-json", str(summary)
+    )
+    assert done.exit_code == ExitStatus.ABORTED, done.output
+    assert done.stderr.splitlines()[-1] == (
+        f"batch-revoke: error: cannot write {summary}: No space left on device"
+    )
+    assert "planned 1 rows" in done.stderr  # the run's own summary is told first
+    assert summary.is_symlink()
+    assert stat.S_ISCHR(os.stat(FULL).st_mode)
+
+
+@needs_dev_full
+def test_a_summary_json_to_a_full_stdout_says_so_and_is_a_failed_output(write_csv, tmp_path):
+    path = write_csv("badgeMetaId,customerId\nB1,1\n")
+    with open(FULL, "w") as full:
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "batch_revoke", "run", str(path), "--dry-run"),
+                *("-o", str(tmp_path / "o.csv"), "--summary-json", "-"),
+            ],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert done.returncode == ExitStatus.ABORTED, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "batch-revoke: error: cannot write standard output: No space left on device"
+    )
 
 
 def test_excel_output_has_a_bom_and_no_cell_runs_as_a_formula(write_csv, tmp_path):
