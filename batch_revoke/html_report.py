@@ -133,7 +133,8 @@ def gather(
         group.retry = retry_command(result_csv, group, facts, finish)
 
     calls: dict[str, int] = dict(facts.counts) if facts else {}
-    if report is not None:
+    # A finished run run again sent nothing: the report is of the run, as its journal has it.
+    if report is not None and report.finished_before is None:
         calls = {
             "http_calls": report.tally.http_calls,
             "retries": report.tally.retries,

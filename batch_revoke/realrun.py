@@ -29,7 +29,7 @@ from batch_revoke.pacing import Sleep
 from batch_revoke.paths import input_copy_path
 from batch_revoke.plan import Plan
 from batch_revoke.recorder import RunRecorder
-from batch_revoke.report import RunReport
+from batch_revoke.report import RunReport, Sent
 from batch_revoke.rounds import send_in_rounds
 from batch_revoke.scheduled import run_scheduled
 from batch_revoke.sender import describe
@@ -98,23 +98,28 @@ def _run(
             counts = run.counts()
             with contextlib.suppress(StorageError, sqlite3.Error):
                 journal.set_meta(counts=json.dumps(counts, sort_keys=True))
+            requests = journal.requests_by_endpoint()
+            # A finished run run again sent nothing: its figures are this invocation's, and
+            # the run's own are told apart (a resume's count the whole run, as they add up).
+            sent = run.session_counts() if finished else counts
             report = RunReport(
                 output,
                 Tally(
-                    requests=journal.requests_by_endpoint(),
-                    http_calls=counts["http_calls"],
-                    retries=counts["retries"],
+                    requests={} if finished else requests,
+                    http_calls=sent["http_calls"],
+                    retries=sent["retries"],
                 ),
                 0.0,
                 False,
                 aborted,
                 journal.path,
-                read_backs=counts["read_backs"],
-                lookups=counts["lookups"],
-                throttled=counts["throttled"],
+                read_backs=sent["read_backs"],
+                lookups=sent["lookups"],
+                throttled=sent["throttled"],
                 pace=run.pacer.describe()
                 if run.pacer and (run.pacer.pace or run.pacer.stray_429s)
                 else "",
+                finished_before=Sent.of(requests, run.earlier) if finished else None,
             )
             # A resume writes the result file as the run began it (--excel or not).
             excel = config.excel or journal.meta().get("excel") == "1"

@@ -139,15 +139,19 @@ class RunRecorder:
 
     def counts(self) -> dict[str, int]:
         """The whole run's calls: the earlier sessions' and this one's."""
+        now = self.session_counts()
+        return {key: self.earlier.get(key, 0) + value for key, value in now.items()}
+
+    def session_counts(self) -> dict[str, int]:
+        """This session's calls alone."""
         sender, pacer = self.sender, self.pacer
-        now = {
+        return {
             "http_calls": sender.http_calls if sender else 0,
             "retries": sender.retries if sender else 0,
             "read_backs": self.read_backs,
             "throttled": pacer.throttled_calls if pacer else 0,
             "lookups": self.customers.lookups.made if self.customers else 0,
         }
-        return {key: self.earlier.get(key, 0) + value for key, value in now.items()}
 
     def moment(self) -> Moment:
         """This session's calls and pace, for the run over time."""

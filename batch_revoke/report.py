@@ -5,13 +5,53 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from batch_revoke.config import RateLimit
 from batch_revoke.model import Endpoint, Status, Tally
 from batch_revoke.status import ExitStatus, exit_status
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a run sent: requests per endpoint, and the HTTP calls they took."""
+
+    requests: Mapping[Endpoint, int]
+    http_calls: int = 0
+    retries: int = 0
+    read_backs: int = 0
+    lookups: int = 0  # customers looked up
+    throttled: int = 0  # calls answered 429
+
+    @classmethod
+    def of(cls, requests: Mapping[Endpoint, int], counts: Mapping[str, int]) -> Sent:
+        """From a journal's requests per endpoint and its counts of calls."""
+        return cls(
+            dict(requests),
+            http_calls=counts.get("http_calls", 0),
+            retries=counts.get("retries", 0),
+            read_backs=counts.get("read_backs", 0),
+            lookups=counts.get("lookups", 0),
+            throttled=counts.get("throttled", 0),
+        )
+
+    def text(self) -> str:
+        """ "revokeIssue 16; 25 HTTP calls, 2 of them retries, 10 customer lookups" """
+        return _sent_text(
+            self.requests, self.http_calls, self.retries, self.read_backs, self.lookups
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "requests": {endpoint.value: count for endpoint, count in self.requests.items()},
+            "http_calls": self.http_calls,
+            "retries": self.retries,
+            "read_backs": self.read_backs,
+            "lookups": self.lookups,
+            "throttled_calls": self.throttled,
+        }
 
 
 @dataclass
@@ -32,6 +72,8 @@ class RunReport:
     note: str = ""  # what a person should know of how this run came about
     finished_at: str = ""  # local time with its offset, ISO 8601
     html: Path | None = None  # the HTML report, when one was written
+    # The run had finished before this invocation, which sent nothing: what the run sent.
+    finished_before: Sent | None = None
 
     @property
     def exit_status(self) -> ExitStatus:
@@ -54,19 +96,18 @@ class RunReport:
             lines.append("by error code:")
             for (status, code), count in _ranked(tally.by_error):
                 lines.append(f"  {code + ' (' + status.value + ')':<36}{count:>9}")
-        if tally.requests:
-            parts = ", ".join(
-                f"{endpoint.value} {tally.requests[endpoint]}"
-                for endpoint in Endpoint
-                if endpoint in tally.requests
+        if self.finished_before is not None:
+            lines.append(
+                f"requests: none now ({tally.http_calls} HTTP calls); the finished run sent "
+                + self.finished_before.text()
             )
-            if not dry_run:
-                parts += f"; {tally.http_calls} HTTP calls, {tally.retries} of them retries"
-                if self.read_backs:
-                    parts += f", {self.read_backs} read-backs"
-                if self.lookups:
-                    parts += f", {self.lookups} customer lookups"
-            lines.append(f"{'would send' if dry_run else 'requests'}: {parts}")
+        elif dry_run and tally.requests:
+            lines.append(f"would send: {_endpoints(tally.requests)}")
+        elif tally.requests:
+            calls = _sent_text(
+                tally.requests, tally.http_calls, tally.retries, self.read_backs, self.lookups
+            )
+            lines.append(f"requests: {calls}")
         if self.estimate:
             lines.append(f"plan: {self.estimate}")
         if self.throttled or self.pace:
@@ -131,6 +172,7 @@ class RunReport:
             "journal": str(self.journal_path) if self.journal_path else None,
             "report": str(self.html) if self.html else None,
             "resume_command": resume_command,
+            "finished_before": self.finished_before.to_dict() if self.finished_before else None,
             "earlier_runs": [
                 {
                     "output": str(report.output_path),
@@ -182,6 +224,23 @@ def estimate(calls: int, limit: RateLimit | None, lookups: int = 0) -> str:
     seconds = calls / limit.count * limit.period
     took = f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{math.ceil(seconds / 60)} min"
     return f"{text}: about {took} at {limit}"
+
+
+def _endpoints(requests: Mapping[Endpoint, int]) -> str:
+    return ", ".join(
+        f"{endpoint.value} {requests[endpoint]}" for endpoint in Endpoint if endpoint in requests
+    )
+
+
+def _sent_text(
+    requests: Mapping[Endpoint, int], http_calls: int, retries: int, read_backs: int, lookups: int
+) -> str:
+    text = f"{_endpoints(requests)}; {http_calls} HTTP calls, {retries} of them retries"
+    if read_backs:
+        text += f", {read_backs} read-backs"
+    if lookups:
+        text += f", {lookups} customer lookups"
+    return text
 
 
 def _ranked(by_error: dict[tuple[Status, str], int]) -> list[tuple[tuple[Status, str], int]]:

@@ -201,3 +201,50 @@ def test_while_customers_are_looked_up_the_progress_counts_them(tmp_path):
         if "progress: 0 of 20 rows have an outcome" in line and "customers looked up" in line
     ]
     assert during, done.stderr
+
+
+def test_a_finished_run_run_again_reports_what_this_invocation_sent(tmp_path, write_csv):
+    """--auto-resume of an input whose run finished sends nothing: its summary says 0 calls
+    and 0 lookups, and gives the finished run's own figures apart."""
+    path = write_csv(
+        HEADER
+        + "\n"
+        + f"{WELCOME},+91 99000 00013,,,mobile\n"
+        + f"{WELCOME},ana.silva@example.com,,,email\n"
+        + f"{STREAK},919900099999,,,mobile\n"
+    )
+    folder = tmp_path / "out"
+    summary = folder / "last-run.json"
+    args = (str(path), "--output-dir", str(folder), "--auto-resume", "--summary-json", str(summary))
+    with sandbox() as (running, _state):
+        first = run_cli(running, *args)
+        then = json.loads(summary.read_text(encoding="utf-8"))
+        sent = len(running.requests)
+        again = run_cli(running, *args, "--report", str(tmp_path / "report.html"))
+        assert len(running.requests) == sent
+    assert first.returncode == again.returncode == 1, first.stderr + again.stderr
+    assert then["http_calls"] >= 3
+    assert then["lookups"] == 3
+    now = json.loads(summary.read_text(encoding="utf-8"))
+    assert "nothing was sent" in again.stderr
+    assert (now["http_calls"], now["retries"], now["lookups"], now["read_backs"]) == (0, 0, 0, 0)
+    assert now["requests"] == {}
+    assert now["rows"] == then["rows"]
+    assert now["finished_before"] == {
+        "requests": then["requests"],
+        "http_calls": then["http_calls"],
+        "retries": then["retries"],
+        "read_backs": then["read_backs"],
+        "lookups": then["lookups"],
+        "throttled_calls": then["throttled_calls"],
+    }
+    assert then["finished_before"] is None
+    # The HTML report is of the run: the calls it made, not this invocation's none.
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f'<th scope="row">http calls</th><td>{then["http_calls"]}</td>' in html
+    line = next(text for text in again.stderr.splitlines() if text.startswith("requests: "))
+    assert line == (
+        f"requests: none now (0 HTTP calls); the finished run sent revokeIssue "
+        f"{then['requests']['revokeIssue']}"
+        f"; {then['http_calls']} HTTP calls, {then['retries']} of them retries, 3 customer lookups"
+    )
