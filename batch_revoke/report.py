@@ -87,8 +87,7 @@ class RunReport:
     def text(self) -> str:
         """The summary for people (stderr)."""
         tally, dry_run = self.tally, self.dry_run
-        verb = "planned" if dry_run else "processed"
-        lines = [f"{verb} {tally.total} rows in {self.elapsed:.1f}s"]
+        lines = [f"{self._headline()} in {self.elapsed:.1f}s"]
         for status in Status:
             if tally.by_status.get(status):
                 lines.append(f"  {status.value:<14}{tally.by_status[status]:>9}")
@@ -103,7 +102,7 @@ class RunReport:
             )
         elif dry_run and tally.requests:
             lines.append(f"would send: {_endpoints(tally.requests)}")
-        elif tally.requests:
+        elif tally.requests or (tally.http_calls and not dry_run):
             calls = _sent_text(
                 tally.requests, tally.http_calls, tally.retries, self.read_backs, self.lookups
             )
@@ -126,6 +125,20 @@ class RunReport:
         if self.html is not None:
             lines.append(f"report: {self.html}")
         return "\n".join(lines)
+
+    def _headline(self) -> str:
+        """What the run did with the file's rows: a row never attempted was not processed."""
+        total = self.tally.total
+        if self.dry_run:
+            return f"planned {total} rows"
+        waiting = self.tally.by_status.get(Status.NOT_ATTEMPTED, 0)
+        if waiting == total and not self.tally.requests:
+            # Stopped before its first revoke: customer lookups are all it did, if anything.
+            looked_up = f"looked up {self.lookups} customers; " if self.lookups else ""
+            return f"{looked_up}no row was sent ({total} rows not attempted)"
+        if waiting:
+            return f"processed {total - waiting} of {total} rows"
+        return f"processed {total} rows"
 
     def resume_command(self, argv: Sequence[str]) -> str:
         """The command that finishes this run: `argv` (the command's arguments as given)
@@ -235,7 +248,7 @@ def _endpoints(requests: Mapping[Endpoint, int]) -> str:
 def _sent_text(
     requests: Mapping[Endpoint, int], http_calls: int, retries: int, read_backs: int, lookups: int
 ) -> str:
-    text = f"{_endpoints(requests)}; {http_calls} HTTP calls, {retries} of them retries"
+    text = f"{_endpoints(requests) or 'none'}; {http_calls} HTTP calls, {retries} of them retries"
     if read_backs:
         text += f", {read_backs} read-backs"
     if lookups:

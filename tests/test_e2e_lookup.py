@@ -4,6 +4,8 @@ subprocess against the sandbox as a real server on 127.0.0.1, looking customers 
 from __future__ import annotations
 
 import json
+import re
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -248,3 +250,27 @@ def test_a_finished_run_run_again_reports_what_this_invocation_sent(tmp_path, wr
         f"{then['requests']['revokeIssue']}"
         f"; {then['http_calls']} HTTP calls, {then['retries']} of them retries, 3 customer lookups"
     )
+
+
+def test_a_run_interrupted_while_it_looks_customers_up_says_no_row_was_sent(tmp_path):
+    path, state = many_by_mobile(tmp_path, 60)
+    config = SandboxConfig(
+        state=SandboxState.from_dict(state),
+        faults=FaultPlan([], seed=1),
+        latency_ms=(100.0, 100.0),  # 60 lookups one at a time: 6 s, the interrupt comes first
+    )
+    with running_sandbox(config) as running:
+        args = ("-o", str(tmp_path / "out.csv"), "--concurrency", "1")
+        process = start_cli(running, str(path), *args)
+        wait_for(lambda: len(lookups(running.requests)) >= 5)  # the lookups are under way
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert revokes(running.requests) == []
+    assert process.returncode == 3, stderr
+    summary = [line for line in stderr.splitlines() if "customers; no row was sent" in line]
+    assert len(summary) == 1, stderr
+    assert re.fullmatch(
+        r"looked up \d+ customers; no row was sent \(60 rows not attempted\) in [\d.]+s",
+        summary[0],
+    )
+    assert "processed" not in stderr

@@ -170,6 +170,32 @@ def test_the_text_summary_of_a_stopped_incomplete_run_says_so():
     assert lines[-1] == (f"results: {OUT} is marked INCOMPLETE; the journal holds every outcome")
 
 
+def test_a_run_stopped_before_any_revoke_says_what_it_did_not_processed_rows():
+    """Stopped while customers were looked up: every row is not_attempted, none processed."""
+    counted = tally(*[(Status.NOT_ATTEMPTED, "run_aborted")] * 307)
+    counted.http_calls = 120
+    report = RunReport(OUT, counted, 3.0, aborted="interrupted (SIGINT)", lookups=120)
+    lines = report.text().splitlines()
+    assert lines[0] == "looked up 120 customers; no row was sent (307 rows not attempted) in 3.0s"
+    assert "requests: none; 120 HTTP calls, 0 of them retries, 120 customer lookups" in lines
+    assert "processed" not in report.text()
+    before_lookups = RunReport(OUT, tally((Status.NOT_ATTEMPTED, "run_aborted")), 0.5)
+    assert before_lookups.text().splitlines()[0] == (
+        "no row was sent (1 rows not attempted) in 0.5s"
+    )
+
+
+def test_a_run_stopped_halfway_counts_only_the_rows_it_processed():
+    counted = tally(
+        *revoked(2),
+        (Status.INVALID, "missing_value"),
+        *[(Status.NOT_ATTEMPTED, "run_aborted")] * 5,
+        requests={Endpoint.REVOKE_ISSUE: 1},
+    )
+    report = RunReport(OUT, counted, 1.0, aborted="interrupted (SIGINT)")
+    assert report.text().splitlines()[0] == "processed 3 of 8 rows in 1.0s"
+
+
 # --- the JSON summary --------------------------------------------------------------------
 
 
