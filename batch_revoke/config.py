@@ -164,13 +164,30 @@ class RunConfig:
             object.__setattr__(self, "rate_limit", RateLimit.parse(self.rate_limit))
         elif self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
             raise TypeError(f"RunConfig.rate_limit must be e.g. '100/min', not {self.rate_limit!r}")
-        if isinstance(self.identifier_type, str) and not isinstance(
-            self.identifier_type, IdentifierType
-        ):
+        # A wrong type is a TypeError; text that names no choice is the ConfigError the
+        # command line gives for it.
+        if not isinstance(self.identifier_type, IdentifierType):
+            if not isinstance(self.identifier_type, str):
+                raise TypeError(
+                    f"RunConfig.identifier_type must be e.g. 'mobile', not {self.identifier_type!r}"
+                )
             parsed = IdentifierType.parse(self.identifier_type)
             if parsed is None:
-                raise TypeError(f"RunConfig.identifier_type {self.identifier_type!r} is unknown")
+                raise ConfigError(
+                    f"identifier_type {self.identifier_type!r} is unknown",
+                    f"use one of {', '.join(IdentifierType)}",
+                )
             object.__setattr__(self, "identifier_type", parsed)
+        if isinstance(self.max_errors, str | int) and not isinstance(self.max_errors, bool):
+            object.__setattr__(self, "max_errors", ErrorLimit.parse(str(self.max_errors)))
+        elif self.max_errors is not None and not isinstance(self.max_errors, ErrorLimit):
+            raise TypeError(
+                f"RunConfig.max_errors must be e.g. 50 or '5%', not {self.max_errors!r}"
+            )
+        if self.default_region is not None and not isinstance(self.default_region, str):
+            raise TypeError(
+                f"RunConfig.default_region must be e.g. 'IN', not {self.default_region!r}"
+            )
         if self.default_region is not None:
             from batch_revoke.mobiles import region_code  # phonenumbers: only with a region
 

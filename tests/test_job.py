@@ -13,7 +13,7 @@ import pytest
 
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
-from batch_revoke.model import ExitStatus, Status
+from batch_revoke.model import ExitStatus, IdentifierType, Status
 from batch_revoke.rounds import VERIFY_ROUNDS
 
 
@@ -170,6 +170,40 @@ def test_the_python_api_takes_text_and_refuses_wrong_types_at_once(write_csv, tm
 
     asyncio.run(inside_a_loop())
     assert not (tmp_path / "out.csv.journal").exists()
+
+
+def test_the_python_api_refuses_an_unknown_setting_as_the_cli_does_naming_the_choices(tmp_path):
+    """A value of the right type that is not one of the choices is a ConfigError (exit 2 on
+    the command line), as the CLI's own checks give, never a TypeError."""
+    import pytest
+
+    from batch_revoke import ErrorLimit, RunConfig
+    from batch_revoke.errors import ConfigError
+
+    path = tmp_path / "in.csv"
+    with pytest.raises(ConfigError) as raised:
+        RunConfig(path, identifier_type="phone")  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "identifier_type 'phone' is unknown; use one of id, mobile, email, externalId, cardNumber"
+    )
+    spelled = RunConfig(path, identifier_type=" MOBILE")  # type: ignore[arg-type]
+    assert spelled.identifier_type is IdentifierType.MOBILE
+    with pytest.raises(TypeError, match="identifier_type"):
+        RunConfig(path, identifier_type=5)  # type: ignore[arg-type]
+    # --max-errors takes "N" or "N%": so does max_errors, parsed at once, not mid-run.
+    share = RunConfig(path, max_errors="5%")  # type: ignore[arg-type]
+    assert share.max_errors == ErrorLimit(percent=5.0)
+    assert RunConfig(path, max_errors=50).max_errors == ErrorLimit(count=50)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="--max-errors 'lots' is not a number of rows"):
+        RunConfig(path, max_errors="lots")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="max_errors"):
+        RunConfig(path, max_errors=[5])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="is not a region code"):
+        RunConfig(path, default_region="India")
+    with pytest.raises(TypeError, match="default_region"):
+        RunConfig(path, default_region=91)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="cluster 'europe' is unknown; use one of eu, "):
+        RunConfig(path, cluster="europe")
 
 
 class Api:
