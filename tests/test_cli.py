@@ -231,6 +231,42 @@ def test_a_dry_run_and_help_import_nothing_only_a_sending_run_needs(args, write_
         assert [row["status"] for row in read_rows(tmp_path / "out.csv")] == ["planned"] * 2
 
 
+def test_the_packages_names_complete_in_a_notebook_and_import_nothing():
+    """dir(batch_revoke) lists the public API (what a notebook completes) without importing
+    it: the names load on first use."""
+    code = (
+        "import sys\n"
+        "import batch_revoke\n"
+        "names = dir(batch_revoke)\n"
+        "print(names == sorted(batch_revoke.__all__), 'RunConfig' in names)\n"
+        "print([name for name in sys.modules if name.startswith('batch_revoke.')])\n"
+        f"print([name for name in {ONLY_WHEN_SENDING!r} if name in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.stdout.splitlines() == ["True True", "[]", "[]"], done.stderr
+
+
+def test_every_public_name_resolves_and_the_api_a_caller_needs_is_public():
+    import batch_revoke
+
+    for name in batch_revoke.__all__:
+        assert getattr(batch_revoke, name) is not None
+    # What RunConfig's fields and the README's example take, from one import.
+    needed = {"RunConfig", "run_job", "RateLimit", "ErrorLimit", "RetryPolicy", "IdentifierType"}
+    needed |= {"BasicCredentials", "OAuthCredentials", "credentials_from_env", "Progress"}
+    assert needed <= set(batch_revoke.__all__)
+    from batch_revoke import errors
+
+    raised = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.BatchRevokeError)
+    }
+    assert raised <= set(batch_revoke.__all__)  # every error a caller may catch
+
+
 @pytest.mark.parametrize(("path", "command"), COMMANDS)
 def test_every_option_is_in_the_readme(path, command):
     """Every option of every command, the group's own (--verbose, --log-format, …) included,
