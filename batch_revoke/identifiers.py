@@ -29,6 +29,13 @@ def mobile_number(text: str, default_region: str | None = None) -> str | NotAMob
     return _read_once(text, default_region)
 
 
+def card_number(text: str) -> str:
+    """A card number as it is sent and compared: without the spaces people group its digits
+    with (`4111 1111 1111 1111`). Spaces only: the vendor documents no spelling of card
+    numbers, so anything else (a dash, a dot) is sent as written, for the API to judge."""
+    return text.replace(" ", "")
+
+
 @functools.lru_cache(maxsize=16_384)  # a customer named on many rows is read once
 def _read_once(text: str, default_region: str | None) -> str | NotAMobile:
     # Imported here, by the first spelling the fast path cannot read: a file of customer ids,
@@ -44,7 +51,8 @@ def identifier_key(
     """What makes two spellings of a customer the same customer, for one lookup per customer
     and for duplicates: a mobile is its E.164 digits (`+91 99000 00013` and, with region IN,
     `09900000013` are `919900000013`), an email compares case-insensitively, a customer id
-    without its leading zeros, an externalId or cardNumber as written (outer spaces aside).
+    without its leading zeros, a cardNumber without spaces, an externalId as written (outer
+    spaces aside).
     `default_region` as `mobiles.region_code` returns it. A mobile that is no number is compared as
     written: its row is refused before any lookup anyway."""
     text = value.strip()
@@ -58,6 +66,8 @@ def identifier_key(
         return text.lower()
     if identifier is IdentifierType.ID:
         return id_key(text)
+    if identifier is IdentifierType.CARD_NUMBER:
+        return card_number(text)
     return text
 
 

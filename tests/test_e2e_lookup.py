@@ -274,3 +274,30 @@ def test_a_run_interrupted_while_it_looks_customers_up_says_no_row_was_sent(tmp_
         summary[0],
     )
     assert "processed" not in stderr
+
+
+def test_card_numbers_written_with_spaces_are_sent_without_them(tmp_path, write_csv):
+    """`4000 1234 1234 1234` as people write a card: looked up, sent and compared for
+    duplicates as its digits, while the result file keeps it as written."""
+    path = write_csv(
+        HEADER
+        + "\n"
+        + f"{WELCOME},4000 1234 1234 1234,,,cardNumber\n"  # 62090013: every enrolment
+        + f"{EARNED},4000 1234 1234 5941,,698daf848644c157e72d83f3,cardNumber\n"  # 566135941
+        + f"{WELCOME},4000123412341234,,,cardNumber\n"  # row 1, written without spaces
+    )
+    out = tmp_path / "out.csv"
+    before = SandboxState.load(SAMPLE_STATE)
+    with sandbox() as (running, state):
+        done = run_cli(running, str(path), "-o", str(out))
+        log = list(running.requests)
+    assert done.returncode == 0, done.stderr
+    assert lookups(log) == ["4000123412341234"]
+    (earn,) = [entry for entry in revokes(log) if entry.path == REVOKE_EARN_PATH]
+    assert earn.body["customerId"] == "4000123412345941"
+    rows = results(out)
+    assert [r["status"] for r in rows] == ["revoked", "revoked", "duplicate"]
+    assert rows[0]["customerId"] == "4000 1234 1234 1234"
+    assert rows[0]["resolved_customer_id"] == "62090013"
+    assert "row 1" in rows[2]["error_message"]
+    assert_revoked_really_are(rows, before, state)

@@ -33,7 +33,7 @@ CUSTOMERS = st.sampled_from(
         "0" * 300,
     ]
 )
-TYPES = st.sampled_from(["", "", "", "mobile", " ", "id", "email", "nonsense"])
+TYPES = st.sampled_from(["", "", "", "mobile", " ", "id", "email", "cardNumber", "nonsense"])
 DEFECTS = st.sampled_from(["", "", "", "the record has 7 fields but the header has 5"])
 
 # Column layouts: every known column, only the required ones, other orders and extra columns.
@@ -162,6 +162,8 @@ ANY_CUSTOMER = st.one_of(
             "919900000013x",
             "91 99000 0001",
             "CARD-0001",
+            "4000 1234 1234 1234",
+            " 4000  1234 ",
             "e" * 250 + "@b.co",
         ]
     ),
