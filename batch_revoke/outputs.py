@@ -17,6 +17,7 @@ from pathlib import Path
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.journal import Journal, JournalIdentity
+from batch_revoke.journal_db import open_to_read
 from batch_revoke.paths import (
     JOURNAL_SUFFIX,
     cannot_start,
@@ -55,7 +56,7 @@ def run_at(output: Path) -> RunOnDisk | None:
     """The run whose result file is `output`, read from its journal; None without one."""
     path = journal_path(output)
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = open_to_read(path)
         try:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         finally:

@@ -19,7 +19,14 @@ import pytest
 from batch_revoke.journal import in_use
 from batch_revoke.sandbox import SandboxConfig, SandboxState, running_sandbox
 from batch_revoke.sandbox.server import RunningSandbox
-from tests.conftest import ROOT, cli_env, wait_for
+from tests.conftest import (
+    ROOT,
+    SAMPLE,
+    cli_env,
+    run_cli,
+    sandbox,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -222,3 +229,26 @@ def test_a_scheduled_run_overlapping_a_running_one_leaves_it_alone(tmp_path):
     assert first.returncode == 0, stderr
     active = {e.earnedBadgeId for e in config.state.earns.values() if e.isActive}
     assert not {earned for *_, earned in night_rows(1)[0] if earned} & active
+
+
+# --- what a scheduled run leaves in its folder --------------------------------------------------
+
+
+def test_finished_runs_leave_no_sqlite_side_files(tmp_path):
+    """A journal is one file once its run is over: no -wal or -shm beside it, neither after a
+    run nor after an --auto-resume that read every journal of the folder."""
+    out = tmp_path / "out"
+    other = tmp_path / "other.csv"
+    other.write_text(SAMPLE.read_text(encoding="utf-8") + "T,B,1,,,,\n", encoding="utf-8")
+
+    def side_files() -> list[str]:
+        return sorted(p.name for p in out.iterdir() if p.name.endswith(("-wal", "-shm")))
+
+    with sandbox() as (running, _state):
+        first = run_cli(running, str(SAMPLE), "--output-dir", str(out))
+        assert first.returncode == 1, first.stderr  # the sample has rows that are not revoked
+        assert side_files() == []
+        for path in (other, SAMPLE):
+            done = run_cli(running, str(path), "--output-dir", str(out), "--auto-resume")
+            assert done.returncode == 1, done.stderr
+            assert side_files() == []
