@@ -46,6 +46,9 @@ def cron_command(root: Path) -> str:
     )
     command = line.split(None, 5)[5]
     assert "%" not in command.replace("\\%", ""), "an unescaped % is a newline to cron"
+    # The tool by the full path printed (cron's PATH, /usr/bin:/bin, has no other), made ours.
+    installed = Path(sys.executable).parent / "batch-revoke"
+    command = re.sub(r"/\S*/batch-revoke(?= run )", lambda _: str(installed), command)
     return command.replace("\\%", "%").replace("/srv/revokes", str(root))
 
 
@@ -125,7 +128,7 @@ def nights_state() -> SandboxState:
 
 
 RECIPES: dict[str, tuple[Callable[[Path, int], str], Callable[[Path], Path], bool]] = {
-    # recipe: (its command on a night, where its input is, whether it reads cap.env)
+    # recipe: (its command on a night, where its input is, whether cron runs it)
     "cron": (
         lambda root, night: cron_command(root),
         lambda root: root / "in" / "tonight.csv",
@@ -157,30 +160,31 @@ def released(root: Path) -> bool:
     return not any(in_use(path) for path in [*root.rglob("*.journal"), *root.glob(".lock")])
 
 
-def recipe_env(running: RunningSandbox, root: Path, from_file: bool) -> dict[str, str]:
-    """The installed command first on PATH; credentials as each recipe gets them."""
-    env = cli_env(None)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+def recipe_env(running: RunningSandbox, root: Path, cron: bool) -> dict[str, str]:
+    """Credentials as each recipe gets them, and the installed command first on PATH. A cron
+    job gets cron's own environment and no more (PATH=/usr/bin:/bin), and cap.env."""
     credentials = {
         "CAP_BASE_URL": running.base_url,
         "CAP_OAUTH_KEY": "demo-key",
         "CAP_OAUTH_SECRET": "demo-secret",
     }
-    if from_file:
+    if cron:
         lines = [f"export {key}={value}" for key, value in credentials.items()]
         (root / "cap.env").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    else:
-        env.update(credentials)
+        return {"PATH": "/usr/bin:/bin", "SHELL": "/bin/sh", "HOME": str(root), "LOGNAME": "cron"}
+    env = cli_env(None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(credentials)
     return env
 
 
 @pytest.mark.parametrize("recipe", list(RECIPES))
 def test_a_recipe_as_printed_revokes_every_row_of_every_night(tmp_path, recipe):
-    command_of, input_of, from_file = RECIPES[recipe]
+    command_of, input_of, cron = RECIPES[recipe]
     root = tmp_path
     config = SandboxConfig(state=nights_state(), latency_ms=(150.0, 150.0))
     with running_sandbox(config) as running:
-        env = recipe_env(running, root, from_file)
+        env = recipe_env(running, root, cron)
         for night in range(1, NIGHTS + 1):
             write_input(input_of(root), night_rows(night)[0])  # tonight's file replaces the last
             seen = len(running.requests)
