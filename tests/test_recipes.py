@@ -6,23 +6,34 @@ from __future__ import annotations
 
 import ast
 import csv
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from batch_revoke.journal import in_use
-from batch_revoke.sandbox import SandboxConfig, SandboxState, running_sandbox
+from batch_revoke.sandbox import (
+    FaultPlan,
+    FaultSpec,
+    SandboxConfig,
+    SandboxState,
+    running_sandbox,
+)
 from batch_revoke.sandbox.server import RunningSandbox
 from tests.conftest import (
     ROOT,
     SAMPLE,
+    active_earns,
+    active_enrolments,
     cli_env,
+    read_rows,
     run_cli,
     sandbox,
     wait_for,
@@ -143,9 +154,12 @@ RECIPES: dict[str, tuple[Callable[[Path, int], str], Callable[[Path], Path], boo
 }
 
 
-def shell(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+def shell(
+    command: str, cwd: Path, env: dict[str, str], under: Sequence[str] = ()
+) -> subprocess.Popen:
+    """`sh -c command`, `under` a command that starts it (unshare: as a container's PID 1)."""
     return subprocess.Popen(
-        ["sh", "-c", command],
+        [*under, "sh", "-c", command],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -233,6 +247,96 @@ def test_a_scheduled_run_overlapping_a_running_one_leaves_it_alone(tmp_path):
     assert first.returncode == 0, stderr
     active = {e.earnedBadgeId for e in config.state.earns.values() if e.isActive}
     assert not {earned for *_, earned in night_rows(1)[0] if earned} & active
+
+
+# --- stopped by the scheduler -----------------------------------------------------------------
+
+
+def pid_namespace() -> list[str]:
+    """What starts a command as PID 1 of a PID namespace of its own, as a container's first
+    process is; skips the test where this machine allows none."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("no unshare(1) here to start the recipe as PID 1")
+    # As root a PID namespace; otherwise a user namespace too (-U) to be allowed one.
+    own = ["--pid", "--fork", "--mount-proc"] if os.geteuid() == 0 else ["-Urpf", "--mount-proc"]
+    tried = subprocess.run(
+        [unshare, *own, "true"], capture_output=True, text=True, timeout=60, check=False
+    )
+    if tried.returncode != 0:
+        pytest.skip(f"this machine allows no PID namespace: {tried.stderr.strip()}")
+    return [unshare, *own]
+
+
+def namespace_init(parent: int) -> int | None:
+    """The process `parent` (unshare) started as PID 1 of its namespace, by its pid here."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if fields["PPid"].strip() == str(parent) and fields["NSpid"].split()[-1] == "1":
+            return int(status.parent.name)
+    return None
+
+
+def slow_call_state() -> SandboxConfig:
+    """Night 1's data, its 6th call answered 6 s late (carried out at once): a run that has
+    sent it is surely still going, and an interrupted one drains for seconds (grace: 10 s)."""
+    return SandboxConfig(
+        state=nights_state(),
+        faults=FaultPlan([FaultSpec.parse("slow:#6")]),
+        slow_seconds=6.0,
+        latency_ms=(100.0, 100.0),
+    )
+
+
+def assert_sandbox_agrees(rows: list[dict[str, str]], state: SandboxState) -> None:
+    """What the result file says is what the API holds: a row revoked is revoked there, a row
+    not sent (or failed) is still active; an unconfirmed row may be either."""
+    active = active_earns(state) | active_enrolments(state)
+    for row in rows:
+        badge = row["earnedBadgeId"] or row["issueId"]
+        if row["status"] == "revoked":
+            assert badge not in active, row
+        elif row["status"] != "unconfirmed":
+            assert badge in active, row
+
+
+def night_active(state: SandboxState, night: int) -> set[str]:
+    """What the night's input revokes that the API still holds active."""
+    listed = {issue or earned for _, _, issue, earned in night_rows(night)[0]}
+    return listed & (active_earns(state) | active_enrolments(state))
+
+
+def test_the_kubernetes_recipe_as_pid_1_stops_cleanly_on_sigterm(tmp_path):
+    """The container's `sh -c` is PID 1, which the kernel spares every signal it has no
+    handler for: the recipe must pass SIGTERM on to the run and wait for it to stop."""
+    as_pid_1 = pid_namespace()
+    root = tmp_path
+    config = slow_call_state()
+    with running_sandbox(config) as running:
+        env = recipe_env(running, root, False)
+        write_input(root / "in" / "revoke.csv", night_rows(1)[0])
+        pod = shell(kubernetes_command(root), root, env, under=as_pid_1)
+        wait_for(lambda: len(running.requests) >= 6)  # the slow call is in flight
+        init = namespace_init(pod.pid)
+        assert init is not None
+        os.kill(init, signal.SIGTERM)  # the kubelet stopping the container
+        _, stderr = pod.communicate(timeout=120)
+        assert pod.returncode == 3, stderr  # stopped early, resumable
+        summary = json.loads((root / "out" / "last-run.json").read_text(encoding="utf-8"))
+        assert summary["stopped"].startswith("interrupted (SIGTERM)"), summary
+        result = Path(summary["output"])
+        rows = read_rows(result)
+        assert [int(row["row"]) for row in rows] == list(range(1, ROWS + 1)), rows[:3]
+        assert_sandbox_agrees(rows, config.state)
+        # The Job's next pod finishes the run.
+        retried = shell(kubernetes_command(root), root, env)
+        _, stderr = retried.communicate(timeout=120)
+    assert retried.returncode == 0, stderr
+    assert {row["status"] for row in read_rows(result)} == {"revoked"}
+    assert not night_active(config.state, 1)
 
 
 # --- what a scheduled run leaves in its folder --------------------------------------------------
