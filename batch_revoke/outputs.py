@@ -46,6 +46,7 @@ class RunOnDisk:
     input_name: str  # the input as named when the run began ("" before this was recorded)
     finished: bool
     created: float
+    stopping: bool = False  # its process was told to stop, and lets go of it soon
 
     @property
     def copy(self) -> Path:
@@ -66,8 +67,15 @@ def run_at(output: Path) -> RunOnDisk | None:
         return None  # not a journal, or one being created
     if "input_sha256" not in meta:
         return None
-    finished = meta.get("state") == "finished"
-    return RunOnDisk(output, meta["input_sha256"], meta.get("input", ""), finished, created)
+    state = meta.get("state")
+    return RunOnDisk(
+        output,
+        meta["input_sha256"],
+        meta.get("input", ""),
+        state == "finished",
+        created,
+        state == "stopping",
+    )
 
 
 def runs_in(folder: Path, stem: str = "*") -> list[RunOnDisk]:

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from batch_revoke.journal import in_use
+from batch_revoke.journal import Journal, JournalIdentity, in_use
+from batch_revoke.outputs import RunOnDisk, run_at
+from batch_revoke.paths import journal_path
 from batch_revoke.sandbox import (
     FaultPlan,
     FaultSpec,
@@ -27,6 +29,7 @@ from batch_revoke.sandbox import (
     running_sandbox,
 )
 from batch_revoke.sandbox.server import RunningSandbox
+from batch_revoke.scheduled import let_go
 from tests.conftest import (
     ROOT,
     SAMPLE,
@@ -337,6 +340,62 @@ def test_the_kubernetes_recipe_as_pid_1_stops_cleanly_on_sigterm(tmp_path):
     assert retried.returncode == 0, stderr
     assert {row["status"] for row in read_rows(result)} == {"revoked"}
     assert not night_active(config.state, 1)
+
+
+def test_an_airflow_retry_right_after_sigterm_finishes_the_run(tmp_path):
+    """Airflow stops a BashOperator with SIGTERM to its process group: the shell ends at once,
+    so does the task, and its retry starts while the run still drains its requests in flight.
+    The retry waits for that run to let go, then finishes it: every row revoked, once."""
+    root = tmp_path
+    config = slow_call_state()
+    with running_sandbox(config) as running:
+        env = recipe_env(running, root, False)
+        write_input(airflow_input(root), night_rows(1)[0])
+        task = shell(airflow_command(root, 1), root, env)
+        wait_for(lambda: len(running.requests) >= 6)  # the slow call is in flight
+        os.killpg(task.pid, signal.SIGTERM)  # BashOperator.on_kill
+        task.wait(timeout=60)  # the task has ended (its run still writes to its pipes)
+        assert not released(root)  # and the run drains on
+        retry = shell(airflow_command(root, 1), root, env)
+        _, stderr = retry.communicate(timeout=120)
+        drained = task.communicate(timeout=60)[1]
+    assert task.returncode != 0
+    assert "SIGTERM: no new requests" in drained
+    assert retry.returncode == 0, stderr
+    assert "is stopping in another process" in stderr
+    (result,) = root.rglob("*-results-*.csv")
+    rows = read_rows(result)
+    assert {row["status"] for row in rows} == {"revoked"}  # none lost, none revoked twice
+    assert len(rows) == ROWS
+    assert_sandbox_agrees(rows, config.state)
+    assert not night_active(config.state, 1)
+
+
+def test_a_retry_waits_a_bounded_time_and_only_for_a_run_that_is_stopping(tmp_path, caplog):
+    """A run held by a process that is not stopping is left to it at once; one that is
+    stopping is waited for, but not for ever."""
+    output = tmp_path / "in-results-20261121-013000.csv"
+    held = Journal.create(journal_path(output), JournalIdentity("0" * 64, {}))  # locked
+    try:
+        assert let_go(run_at_or_fail(output), wait=60.0) is None
+        assert "waiting" not in caplog.text
+        held.mark_stopping()
+        assert let_go(run_at_or_fail(output), wait=0.2) is None
+        assert "is stopping in another process: waiting up to 0s" in caplog.text
+    finally:
+        held.close()
+    assert let_go(run_at_or_fail(output), wait=0.0) is not None
+    resumed = Journal.resume(journal_path(output), JournalIdentity("0" * 64, {}))
+    try:  # the process that holds it now is not stopping
+        assert resumed.meta()["state"] == "running"
+    finally:
+        resumed.close()
+
+
+def run_at_or_fail(output: Path) -> RunOnDisk:
+    found = run_at(output)
+    assert found is not None
+    return found
 
 
 # --- what a scheduled run leaves in its folder --------------------------------------------------
