@@ -15,6 +15,7 @@ from pathlib import Path
 
 from batch_revoke.codes import Explanation, explain
 from batch_revoke.errors import InputError
+from batch_revoke.journal_db import open_to_read
 from batch_revoke.model import ErrorCode, Status
 from batch_revoke.reader import KNOWN_FIELDS, canonical
 from batch_revoke.writer import EARLIER_RESULT_COLUMNS, INCOMPLETE, RESULT_COLUMNS
@@ -276,12 +277,7 @@ def _tally(
 def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
     """The run as its journal tells it, read-only. Raises sqlite3.Error or ValueError when
     the file is not a journal."""
-    try:
-        # Read-write though it only reads: the last connection to close removes the -wal and
-        # -shm files, which a read-only one would leave beside the journal.
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
-    except sqlite3.OperationalError:  # a read-only folder or file
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    db = open_to_read(path)
     try:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         if "input_sha256" not in meta:

@@ -170,6 +170,10 @@ class Journal:
             raise StorageError(self.path or Path(":memory:"), str(exc)) from exc
         with self._write():
             cursor = self._db.execute("INSERT INTO sessions (started) VALUES (?)", (time.time(),))
+            # Whoever was stopping the run has let go of it: this session holds it now.
+            self._db.execute(
+                "UPDATE meta SET value = 'running' WHERE key = 'state' AND value = 'stopping'"
+            )
         self._session = cursor.lastrowid
 
     def identity(self) -> JournalIdentity:
@@ -184,6 +188,14 @@ class Journal:
     def set_meta(self, **values: str) -> None:
         with self._write():
             self._set_many(values)
+
+    def mark_stopping(self) -> None:
+        """The run is stopping (interrupted, or stopped by itself): no new request starts, and
+        it lets go of the journal once those in flight are settled. A finished run stays so."""
+        with self._write():
+            self._db.execute(
+                "UPDATE meta SET value = 'stopping' WHERE key = 'state' AND value = 'running'"
+            )
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):

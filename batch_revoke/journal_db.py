@@ -141,6 +141,16 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def open_to_read(path: Path) -> sqlite3.Connection:
+    """A connection that only reads the journal at `path`. Read-write all the same: the last
+    connection to close checkpoints the write-ahead log and removes the -wal and -shm files,
+    which a read-only one leaves beside the journal. Raises sqlite3.Error."""
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
+    except sqlite3.OperationalError:  # a read-only folder or file
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
 def in_use(path: Path) -> bool:
     """Whether another process is running the run of this journal (it holds its lock)."""
     try:

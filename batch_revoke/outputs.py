@@ -17,6 +17,7 @@ from pathlib import Path
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.journal import Journal, JournalIdentity
+from batch_revoke.journal_db import open_to_read
 from batch_revoke.paths import (
     JOURNAL_SUFFIX,
     cannot_start,
@@ -45,6 +46,7 @@ class RunOnDisk:
     input_name: str  # the input as named when the run began ("" before this was recorded)
     finished: bool
     created: float
+    stopping: bool = False  # its process was told to stop, and lets go of it soon
 
     @property
     def copy(self) -> Path:
@@ -55,7 +57,7 @@ def run_at(output: Path) -> RunOnDisk | None:
     """The run whose result file is `output`, read from its journal; None without one."""
     path = journal_path(output)
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = open_to_read(path)
         try:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         finally:
@@ -65,8 +67,15 @@ def run_at(output: Path) -> RunOnDisk | None:
         return None  # not a journal, or one being created
     if "input_sha256" not in meta:
         return None
-    finished = meta.get("state") == "finished"
-    return RunOnDisk(output, meta["input_sha256"], meta.get("input", ""), finished, created)
+    state = meta.get("state")
+    return RunOnDisk(
+        output,
+        meta["input_sha256"],
+        meta.get("input", ""),
+        state == "finished",
+        created,
+        state == "stopping",
+    )
 
 
 def runs_in(folder: Path, stem: str = "*") -> list[RunOnDisk]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -47,7 +48,7 @@ class RunRecorder:
         self.rows = rows  # in the input
         self.rows_done = 0  # with an outcome (kept from an earlier session, or new)
         self.by_status: dict[Status, int] = {}  # the same, per status
-        self.stop = Stop()
+        self.stop = Stop(self._stopping)
         self.answered_rows = 0
         self.error_rows = 0
         self.read_backs = 0  # calls of this session's read-backs
@@ -204,6 +205,13 @@ class RunRecorder:
             self.stop.request(str(exc))
             return False
         return True
+
+    def _stopping(self) -> None:
+        """Said in the journal, for a scheduler's retry that finds this run still held: it
+        waits for the run to let go (it drains for a grace period) instead of refusing."""
+        if self.storage_error is None:
+            with contextlib.suppress(StorageError):
+                self.journal.mark_stopping()
 
     def _check_in_place(self) -> None:
         """A journal whose folder was deleted or moved is still written through its open

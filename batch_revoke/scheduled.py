@@ -4,6 +4,7 @@ they were done, then run this input once (resume it, report it, or begin it)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -11,33 +12,44 @@ from pathlib import Path
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import RunInProgress
 from batch_revoke.journal import in_use
-from batch_revoke.outputs import runs_in, this_input_run, when
+from batch_revoke.outputs import RunOnDisk, run_at, runs_in, this_input_run, when
 from batch_revoke.paths import journal_path
 from batch_revoke.report import RunReport
 from batch_revoke.status import ExitStatus
 
 log = logging.getLogger(__name__)
 
+# How long a run stopping in another process is waited for: its requests in flight get 10
+# seconds (the grace), then it writes its result file. A scheduler that stops a task with
+# SIGTERM (Airflow) retries it at once, while the run still drains.
+STOPPING_WAIT = 60.0
 
-def run_scheduled(config: RunConfig, run: Callable[[RunConfig], RunReport]) -> RunReport:
+
+def run_scheduled(
+    config: RunConfig, run: Callable[[RunConfig], RunReport], wait: float = STOPPING_WAIT
+) -> RunReport:
     """--auto-resume, for a scheduler that runs the same command every night: first every
     run in --output-dir that was stopped (killed, interrupted, throttled too long) is
     finished from its own copy of its input, whatever the input is now; then this input
     once: resumed if a run of it is unfinished, reported (nothing sent) if one finished,
-    otherwise a new run with a dated result file, keeping a copy of its input."""
+    otherwise a new run with a dated result file, keeping a copy of its input. A run that
+    another process is stopping is waited for, up to `wait` seconds."""
 
     earlier: list[RunReport] = []
     if config.output_path is None:
-        for stopped in runs_in(config.output_dir):
-            if stopped.finished or not stopped.copy.is_file():
+        for listed in runs_in(config.output_dir):
+            if listed.finished or not listed.copy.is_file():
                 continue
-            if in_use(journal_path(stopped.output)):
+            stopped = let_go(listed, wait)
+            if stopped is None:
                 log.warning(
                     "the run begun %s (results %s) is still going in another process: left to it",
-                    when(stopped.created),
-                    stopped.output,
+                    when(listed.created),
+                    listed.output,
                 )
                 continue
+            if stopped.finished:
+                continue  # its process finished it while we waited
             log.warning(
                 "finishing the run begun %s that stopped before it was done (input %s, results %s)",
                 when(stopped.created),
@@ -61,8 +73,11 @@ def run_scheduled(config: RunConfig, run: Callable[[RunConfig], RunReport]) -> R
                 return replace(report, earlier=tuple(earlier), note="this input was not begun")
             earlier.append(report)
     done = this_input_run(config)
-    if done is not None and in_use(journal_path(done.output)):
-        raise RunInProgress(done.output)
+    if done is not None:
+        free = let_go(done, wait)
+        if free is None:
+            raise RunInProgress(done.output)
+        done = free
     if done is None:
         report = run(config)
     else:
@@ -74,3 +89,27 @@ def run_scheduled(config: RunConfig, run: Callable[[RunConfig], RunReport]) -> R
             )
     report.earlier = tuple(earlier)
     return report
+
+
+def let_go(found: RunOnDisk, wait: float) -> RunOnDisk | None:
+    """The run as it is once no other process holds it: at once, or, when the one holding it
+    is stopping, after waiting up to `wait` seconds for it to let go. None: it is held still."""
+    journal = journal_path(found.output)
+    if not in_use(journal):
+        return found
+    now = run_at(found.output)  # read again: it may have begun to stop since it was listed
+    if now is None or not now.stopping:
+        return None
+    log.warning(
+        "the run begun %s (results %s) is stopping in another process: waiting up to %.0fs "
+        "for it to let go",
+        when(found.created),
+        found.output,
+        wait,
+    )
+    deadline = time.monotonic() + wait
+    while in_use(journal):
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+    return run_at(found.output) or found

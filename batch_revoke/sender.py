@@ -42,11 +42,12 @@ class Stopped(Exception):
 
 class Stop:
     """A shared request to stop: no new request starts, waits for a retry end at once.
-    The first reason given is the one reported."""
+    The first reason given is the one reported; `stopping` is called once, at the first."""
 
-    def __init__(self) -> None:
+    def __init__(self, stopping: Callable[[], None] | None = None) -> None:
         self.reason = ""
         self._event = asyncio.Event()
+        self._stopping = stopping
 
     @property
     def requested(self) -> bool:
@@ -55,7 +56,10 @@ class Stop:
     def request(self, reason: str) -> None:
         if not self.reason:
             self.reason = reason
+        first = not self._event.is_set()
         self._event.set()
+        if first and self._stopping is not None:
+            self._stopping()
 
     async def sleep(self, seconds: float, sleep: Sleep) -> None:
         """`sleep(seconds)`, cut short by a stop (which raises Stopped)."""

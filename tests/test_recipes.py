@@ -6,20 +6,41 @@ from __future__ import annotations
 
 import ast
 import csv
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from batch_revoke.journal import in_use
-from batch_revoke.sandbox import SandboxConfig, SandboxState, running_sandbox
+from batch_revoke.journal import Journal, JournalIdentity, in_use
+from batch_revoke.outputs import RunOnDisk, run_at
+from batch_revoke.paths import journal_path
+from batch_revoke.sandbox import (
+    FaultPlan,
+    FaultSpec,
+    SandboxConfig,
+    SandboxState,
+    running_sandbox,
+)
 from batch_revoke.sandbox.server import RunningSandbox
-from tests.conftest import ROOT, cli_env, wait_for
+from batch_revoke.scheduled import let_go
+from tests.conftest import (
+    ROOT,
+    SAMPLE,
+    active_earns,
+    active_enrolments,
+    cli_env,
+    read_rows,
+    run_cli,
+    sandbox,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -39,6 +60,9 @@ def cron_command(root: Path) -> str:
     )
     command = line.split(None, 5)[5]
     assert "%" not in command.replace("\\%", ""), "an unescaped % is a newline to cron"
+    # The tool by the full path printed (cron's PATH, /usr/bin:/bin, has no other), made ours.
+    installed = Path(sys.executable).parent / "batch-revoke"
+    command = re.sub(r"/\S*/batch-revoke(?= run )", lambda _: str(installed), command)
     return command.replace("\\%", "%").replace("/srv/revokes", str(root))
 
 
@@ -118,7 +142,7 @@ def nights_state() -> SandboxState:
 
 
 RECIPES: dict[str, tuple[Callable[[Path, int], str], Callable[[Path], Path], bool]] = {
-    # recipe: (its command on a night, where its input is, whether it reads cap.env)
+    # recipe: (its command on a night, where its input is, whether cron runs it)
     "cron": (
         lambda root, night: cron_command(root),
         lambda root: root / "in" / "tonight.csv",
@@ -133,9 +157,12 @@ RECIPES: dict[str, tuple[Callable[[Path, int], str], Callable[[Path], Path], boo
 }
 
 
-def shell(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+def shell(
+    command: str, cwd: Path, env: dict[str, str], under: Sequence[str] = ()
+) -> subprocess.Popen:
+    """`sh -c command`, `under` a command that starts it (unshare: as a container's PID 1)."""
     return subprocess.Popen(
-        ["sh", "-c", command],
+        [*under, "sh", "-c", command],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -150,30 +177,31 @@ def released(root: Path) -> bool:
     return not any(in_use(path) for path in [*root.rglob("*.journal"), *root.glob(".lock")])
 
 
-def recipe_env(running: RunningSandbox, root: Path, from_file: bool) -> dict[str, str]:
-    """The installed command first on PATH; credentials as each recipe gets them."""
-    env = cli_env(None)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+def recipe_env(running: RunningSandbox, root: Path, cron: bool) -> dict[str, str]:
+    """Credentials as each recipe gets them, and the installed command first on PATH. A cron
+    job gets cron's own environment and no more (PATH=/usr/bin:/bin), and cap.env."""
     credentials = {
         "CAP_BASE_URL": running.base_url,
         "CAP_OAUTH_KEY": "demo-key",
         "CAP_OAUTH_SECRET": "demo-secret",
     }
-    if from_file:
+    if cron:
         lines = [f"export {key}={value}" for key, value in credentials.items()]
         (root / "cap.env").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    else:
-        env.update(credentials)
+        return {"PATH": "/usr/bin:/bin", "SHELL": "/bin/sh", "HOME": str(root), "LOGNAME": "cron"}
+    env = cli_env(None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(credentials)
     return env
 
 
 @pytest.mark.parametrize("recipe", list(RECIPES))
 def test_a_recipe_as_printed_revokes_every_row_of_every_night(tmp_path, recipe):
-    command_of, input_of, from_file = RECIPES[recipe]
+    command_of, input_of, cron = RECIPES[recipe]
     root = tmp_path
     config = SandboxConfig(state=nights_state(), latency_ms=(150.0, 150.0))
     with running_sandbox(config) as running:
-        env = recipe_env(running, root, from_file)
+        env = recipe_env(running, root, cron)
         for night in range(1, NIGHTS + 1):
             write_input(input_of(root), night_rows(night)[0])  # tonight's file replaces the last
             seen = len(running.requests)
@@ -222,3 +250,172 @@ def test_a_scheduled_run_overlapping_a_running_one_leaves_it_alone(tmp_path):
     assert first.returncode == 0, stderr
     active = {e.earnedBadgeId for e in config.state.earns.values() if e.isActive}
     assert not {earned for *_, earned in night_rows(1)[0] if earned} & active
+
+
+# --- stopped by the scheduler -----------------------------------------------------------------
+
+
+def pid_namespace() -> list[str]:
+    """What starts a command as PID 1 of a PID namespace of its own, as a container's first
+    process is; skips the test where this machine allows none."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("no unshare(1) here to start the recipe as PID 1")
+    # As root a PID namespace; otherwise a user namespace too (-U) to be allowed one.
+    own = ["--pid", "--fork", "--mount-proc"] if os.geteuid() == 0 else ["-Urpf", "--mount-proc"]
+    tried = subprocess.run(
+        [unshare, *own, "true"], capture_output=True, text=True, timeout=60, check=False
+    )
+    if tried.returncode != 0:
+        pytest.skip(f"this machine allows no PID namespace: {tried.stderr.strip()}")
+    return [unshare, *own]
+
+
+def namespace_init(parent: int) -> int | None:
+    """The process `parent` (unshare) started as PID 1 of its namespace, by its pid here."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if fields["PPid"].strip() == str(parent) and fields["NSpid"].split()[-1] == "1":
+            return int(status.parent.name)
+    return None
+
+
+def slow_call_state() -> SandboxConfig:
+    """Night 1's data, its 6th call answered 6 s late (carried out at once): a run that has
+    sent it is surely still going, and an interrupted one drains for seconds (grace: 10 s)."""
+    return SandboxConfig(
+        state=nights_state(),
+        faults=FaultPlan([FaultSpec.parse("slow:#6")]),
+        slow_seconds=6.0,
+        latency_ms=(100.0, 100.0),
+    )
+
+
+def assert_sandbox_agrees(rows: list[dict[str, str]], state: SandboxState) -> None:
+    """What the result file says is what the API holds: a row revoked is revoked there, a row
+    not sent (or failed) is still active; an unconfirmed row may be either."""
+    active = active_earns(state) | active_enrolments(state)
+    for row in rows:
+        badge = row["earnedBadgeId"] or row["issueId"]
+        if row["status"] == "revoked":
+            assert badge not in active, row
+        elif row["status"] != "unconfirmed":
+            assert badge in active, row
+
+
+def night_active(state: SandboxState, night: int) -> set[str]:
+    """What the night's input revokes that the API still holds active."""
+    listed = {issue or earned for _, _, issue, earned in night_rows(night)[0]}
+    return listed & (active_earns(state) | active_enrolments(state))
+
+
+def test_the_kubernetes_recipe_as_pid_1_stops_cleanly_on_sigterm(tmp_path):
+    """The container's `sh -c` is PID 1, which the kernel spares every signal it has no
+    handler for: the recipe must pass SIGTERM on to the run and wait for it to stop."""
+    as_pid_1 = pid_namespace()
+    root = tmp_path
+    config = slow_call_state()
+    with running_sandbox(config) as running:
+        env = recipe_env(running, root, False)
+        write_input(root / "in" / "revoke.csv", night_rows(1)[0])
+        pod = shell(kubernetes_command(root), root, env, under=as_pid_1)
+        wait_for(lambda: len(running.requests) >= 6)  # the slow call is in flight
+        init = namespace_init(pod.pid)
+        assert init is not None
+        os.kill(init, signal.SIGTERM)  # the kubelet stopping the container
+        _, stderr = pod.communicate(timeout=120)
+        assert pod.returncode == 3, stderr  # stopped early, resumable
+        summary = json.loads((root / "out" / "last-run.json").read_text(encoding="utf-8"))
+        assert summary["stopped"].startswith("interrupted (SIGTERM)"), summary
+        result = Path(summary["output"])
+        rows = read_rows(result)
+        assert [int(row["row"]) for row in rows] == list(range(1, ROWS + 1)), rows[:3]
+        assert_sandbox_agrees(rows, config.state)
+        # The Job's next pod finishes the run.
+        retried = shell(kubernetes_command(root), root, env)
+        _, stderr = retried.communicate(timeout=120)
+    assert retried.returncode == 0, stderr
+    assert {row["status"] for row in read_rows(result)} == {"revoked"}
+    assert not night_active(config.state, 1)
+
+
+def test_an_airflow_retry_right_after_sigterm_finishes_the_run(tmp_path):
+    """Airflow stops a BashOperator with SIGTERM to its process group: the shell ends at once,
+    so does the task, and its retry starts while the run still drains its requests in flight.
+    The retry waits for that run to let go, then finishes it: every row revoked, once."""
+    root = tmp_path
+    config = slow_call_state()
+    with running_sandbox(config) as running:
+        env = recipe_env(running, root, False)
+        write_input(airflow_input(root), night_rows(1)[0])
+        task = shell(airflow_command(root, 1), root, env)
+        wait_for(lambda: len(running.requests) >= 6)  # the slow call is in flight
+        os.killpg(task.pid, signal.SIGTERM)  # BashOperator.on_kill
+        task.wait(timeout=60)  # the task has ended (its run still writes to its pipes)
+        assert not released(root)  # and the run drains on
+        retry = shell(airflow_command(root, 1), root, env)
+        _, stderr = retry.communicate(timeout=120)
+        drained = task.communicate(timeout=60)[1]
+    assert task.returncode != 0
+    assert "SIGTERM: no new requests" in drained
+    assert retry.returncode == 0, stderr
+    assert "is stopping in another process" in stderr
+    (result,) = root.rglob("*-results-*.csv")
+    rows = read_rows(result)
+    assert {row["status"] for row in rows} == {"revoked"}  # none lost, none revoked twice
+    assert len(rows) == ROWS
+    assert_sandbox_agrees(rows, config.state)
+    assert not night_active(config.state, 1)
+
+
+def test_a_retry_waits_a_bounded_time_and_only_for_a_run_that_is_stopping(tmp_path, caplog):
+    """A run held by a process that is not stopping is left to it at once; one that is
+    stopping is waited for, but not for ever."""
+    output = tmp_path / "in-results-20261121-013000.csv"
+    held = Journal.create(journal_path(output), JournalIdentity("0" * 64, {}))  # locked
+    try:
+        assert let_go(run_at_or_fail(output), wait=60.0) is None
+        assert "waiting" not in caplog.text
+        held.mark_stopping()
+        assert let_go(run_at_or_fail(output), wait=0.2) is None
+        assert "is stopping in another process: waiting up to 0s" in caplog.text
+    finally:
+        held.close()
+    assert let_go(run_at_or_fail(output), wait=0.0) is not None
+    resumed = Journal.resume(journal_path(output), JournalIdentity("0" * 64, {}))
+    try:  # the process that holds it now is not stopping
+        assert resumed.meta()["state"] == "running"
+    finally:
+        resumed.close()
+
+
+def run_at_or_fail(output: Path) -> RunOnDisk:
+    found = run_at(output)
+    assert found is not None
+    return found
+
+
+# --- what a scheduled run leaves in its folder --------------------------------------------------
+
+
+def test_finished_runs_leave_no_sqlite_side_files(tmp_path):
+    """A journal is one file once its run is over: no -wal or -shm beside it, neither after a
+    run nor after an --auto-resume that read every journal of the folder."""
+    out = tmp_path / "out"
+    other = tmp_path / "other.csv"
+    other.write_text(SAMPLE.read_text(encoding="utf-8") + "T,B,1,,,,\n", encoding="utf-8")
+
+    def side_files() -> list[str]:
+        return sorted(p.name for p in out.iterdir() if p.name.endswith(("-wal", "-shm")))
+
+    with sandbox() as (running, _state):
+        first = run_cli(running, str(SAMPLE), "--output-dir", str(out))
+        assert first.returncode == 1, first.stderr  # the sample has rows that are not revoked
+        assert side_files() == []
+        for path in (other, SAMPLE):
+            done = run_cli(running, str(path), "--output-dir", str(out), "--auto-resume")
+            assert done.returncode == 1, done.stderr
+            assert side_files() == []
