@@ -16,7 +16,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from batch_revoke.answers import NOT_PRESENT_CODES, stopped_in_flight
+from batch_revoke.answers import (
+    NOT_PRESENT_CODES,
+    badge_missing,
+    badge_not_found,
+    stopped_in_flight,
+)
 from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
 from batch_revoke.lookup import Lookups
@@ -149,6 +154,10 @@ async def read_back(
 def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:
     if isinstance(reply, str):
         return unconfirmed(item, reply)
+    said = badge_not_found(reply)
+    if said is not None:
+        # Not "nothing there": the lost request cannot have revoked anything of it either.
+        return badge_missing(item.row, said, reply.http_status, _attempts(item))
     data = reply.body.get("data") if isinstance(reply.body, dict) else None
     if reply.http_status != 200 or not isinstance(data, dict):
         return unconfirmed(item, f"read-back answered HTTP {reply.http_status}: {reply.text!r}")
@@ -219,8 +228,11 @@ def _ours(entry: _Entry, sent_at: float | None) -> bool:
     return entry.revoked_at >= sent_at - CLOCK_SLACK
 
 
+def _attempts(item: Unsettled) -> int:
+    return item.previous.attempts if item.previous else 0
+
+
 def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) -> RowOutcome:
-    attempts = item.previous.attempts if item.previous else 0
     return RowOutcome(
         item.row.row,
         Status.REVOKED,
@@ -229,7 +241,7 @@ def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) 
         f"confirmed by read-back: {what}",
         ids,
         reply.http_status,
-        attempts,
+        _attempts(item),
     )
 
 

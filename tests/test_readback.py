@@ -14,7 +14,7 @@ from batch_revoke.client import (
     TillAuth,
 )
 from batch_revoke.credentials import BasicCredentials
-from batch_revoke.model import Endpoint, IdentifierType, Row, RowOutcome, Status
+from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Row, RowOutcome, Status
 from batch_revoke.readback import CLOCK_SLACK, Unsettled, read_back, settle
 from batch_revoke.sender import RetryPolicy, Sender
 
@@ -392,3 +392,18 @@ def test_another_enrolment_still_active_does_not_unsettle_an_issue_row():
     settled = settle(Unsettled(ISSUAL, LOST, SENT), answer)
     assert isinstance(settled, RowOutcome)
     assert (settled.status, settled.issued_ids) == (Status.REVOKED, ("I1",))
+
+
+# --- a badge the org does not have -------------------------------------------------------
+
+BADGE_NOT_FOUND = {"data": None, "errors": [{"code": 404, "message": "Passed badge is not found"}]}
+
+
+@pytest.mark.parametrize("row", [ISSUAL, CUSTOMER, EARN], ids=["issual", "customer", "earn"])
+def test_a_read_back_of_a_badge_not_found_is_that_failure_never_not_present(row):
+    settled = settle(Unsettled(row, LOST, SENT), reply(status=404, body=BADGE_NOT_FOUND))
+    assert isinstance(settled, RowOutcome)
+    assert (settled.status, settled.error_code) == (Status.FAILED, ErrorCode.BADGE_NOT_FOUND)
+    assert "B1" in settled.error_message
+    assert "check the badgeMetaId" in settled.error_message
+    assert (settled.http_status, settled.attempts) == (404, 2)

@@ -35,6 +35,9 @@ LOOKUP_SOURCES = ("INSTORE", "MARTJACK", "WECHAT", "ALL")
 # customers finds none of them.
 LOOKUP_FINDS_IN = ("INSTORE", "ALL")
 NOT_FOUND = (816, "Customer not found for organization")
+# revokeIssue's OpenAPI responses: a badgeMetaId the org does not have refuses the whole
+# request, HTTP 404 with data null. revokeEarn and the read-back answer it alike.
+BADGE_NOT_FOUND = (404, "Passed badge is not found")
 
 
 @dataclass
@@ -255,6 +258,8 @@ class SandboxState:
         if not isinstance(wanted, list) or len(wanted) > MAX_BATCH_SIZE:
             message = f"Limit for passing customers and revokeIssuals is {MAX_BATCH_SIZE}"
             return 400, envelope(errors=[(400, message)])
+        if badge not in self.badges:
+            return 404, envelope(errors=[BADGE_NOT_FOUND])
         entries: list[dict[str, Any]] = []
         for item in wanted:
             if issuals:
@@ -317,6 +322,8 @@ class SandboxState:
             if not kind:
                 kinds = ", ".join(IDENTIFIER_KINDS)
                 return 400, envelope(errors=[(400, f"X-CAP-CUSTOMER-IDENTIFIER must be {kinds}")])
+        if str(body["badgeMetaId"]) not in self.badges:
+            return 404, envelope(errors=[BADGE_NOT_FOUND])
         customer = self.find_customer(body["customerId"], kind)
         earn = self.earns.get(str(body["earnedBadgeId"]))
         if (
@@ -416,6 +423,8 @@ class SandboxState:
         return 200, body
 
     def read_back(self, customer_id: str, badge: str) -> Reply:
+        if badge not in self.badges:
+            return 404, envelope(errors=[BADGE_NOT_FOUND])
         customer = self.find_customer(customer_id) or Customer(customer_id)
         hidden = ("badgeMetaId", "customerId")
         issuals = [

@@ -1,0 +1,66 @@
+"""End to end, the revoke and read-back answers the vendor documents beyond the pages'
+examples: the CLI as a subprocess against the sandbox as a real server on 127.0.0.1, with
+answers lost on the way back (the `apply-drop` fault: the call is carried out, then the
+connection closed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import HEADER, run_cli, sandbox
+from tests.conftest import read_rows as results
+
+pytestmark = pytest.mark.e2e
+
+STREAK = "670371e39235f02fd5d71cbd"  # 387403362 holds 6703724a9235f02fd5d71cc1
+EARNED = "698dae82d30c4f6b3da9dc06"  # 62090013 (mobile 919900000013) earned ...7bc7
+NO_SUCH_BADGE = "66e3d6335abea9582ae40000"
+
+
+@pytest.mark.parametrize(
+    ("fault", "options"),
+    [
+        pytest.param("apply-drop", ["--max-attempts", "1"], id="read-back-after-a-lost-answer"),
+        pytest.param("apply-drop:#1,#2,#3,#4", [], id="retried-after-a-lost-answer"),
+    ],
+)
+def test_rows_of_a_badge_the_org_does_not_have_fail_as_such(tmp_path, write_csv, fault, options):
+    """Never "not present", never "nothing, if it was revoked before": the summary, its JSON
+    and the report put them under badge_not_found, whose advice is to check the badge."""
+    path = write_csv(
+        HEADER
+        + "\n"
+        + f"{NO_SUCH_BADGE},387403362,,,\n"
+        + f"{NO_SUCH_BADGE},387403362,6703724a9235f02fd5d71cc1,,\n"
+        + f"{NO_SUCH_BADGE},62090013,,6659551c304b6e0b517b7bc7,\n"
+        + f"{STREAK},387403362,6703724a9235f02fd5d71cc1,,\n"
+    )
+    out, summary, report = tmp_path / "out.csv", tmp_path / "s.json", tmp_path / "r.html"
+    with sandbox(fault) as (running, state):
+        done = run_cli(
+            running,
+            str(path),
+            *("-o", str(out), "--concurrency", "1", "--summary-json", str(summary)),
+            *("--report", str(report), *options),
+        )
+    assert done.returncode == 1, done.stderr
+    rows = results(out)
+    for row in rows[:3]:
+        assert (row["status"], row["error_code"], row["http_status"]) == (
+            "failed",
+            "badge_not_found",
+            "404",
+        ), row
+        assert NO_SUCH_BADGE in row["error_message"]
+        assert "check the badgeMetaId" in row["error_message"]
+    assert rows[3]["status"] == "revoked"
+    assert state.enrolments["6703724a9235f02fd5d71cc1"].issuedStatus == "REVOKED"
+    by_code = done.stderr[done.stderr.index("by error code:") :]
+    assert "badge_not_found" in by_code.splitlines()[1]
+    errors = json.loads(summary.read_text())["errors"]
+    assert {"status": "failed", "error_code": "badge_not_found", "rows": 3} in errors
+    html = report.read_text(encoding="utf-8")
+    assert "badge_not_found" in html
+    assert "the org has no badge with this badgeMetaId" in html
