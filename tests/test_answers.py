@@ -189,6 +189,13 @@ MANDATORY_1051 = {
         ),
         pytest.param(
             earn_batch(),
+            envelope_error(814, "Active earn instance is not present"),
+            409,
+            [(Status.FAILED, "814", ())],
+            id="earn-814-409",  # the OpenAPI spec's status
+        ),
+        pytest.param(
+            earn_batch(),
             envelope_error(813, "EarnId is mandatory"),
             400,
             [(Status.FAILED, "813", ())],
@@ -304,6 +311,12 @@ def test_issue_entries_are_matched_by_issue_id_too():
         pytest.param(
             earn_batch(), envelope_error(814, "Active earn instance is not present"), 400, id="814"
         ),
+        pytest.param(
+            earn_batch(),
+            envelope_error(814, "Active earn instance is not present"),
+            409,
+            id="814-409",
+        ),
     ],
 )
 def test_not_present_after_a_lost_answer_is_unconfirmed(batch, body, http):
@@ -339,6 +352,12 @@ def test_the_404_entry_inside_a_200_is_still_not_issued():
     # Same code, other meaning: one customer has no enrolment, the badge exists.
     (outcome,) = interpret(issue_batch(("555567088", "I1")), reply(NOT_ISSUED, 200), 1)
     assert (outcome.status, outcome.error_code) == (Status.FAILED, "404")
+
+
+def test_814_with_the_specs_409_is_a_final_answer_like_any_4xx():
+    assert (
+        failure_of(reply(envelope_error(814, "Active earn instance is not present"), 409)) is None
+    )
 
 
 def test_earn_still_active_is_not_claimed_revoked():

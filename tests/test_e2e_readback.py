@@ -64,3 +64,25 @@ def test_rows_of_a_badge_the_org_does_not_have_fail_as_such(tmp_path, write_csv,
     html = report.read_text(encoding="utf-8")
     assert "badge_not_found" in html
     assert "the org has no badge with this badgeMetaId" in html
+
+
+def test_revoke_earns_814_with_http_409_is_not_present_as_before(tmp_path, write_csv):
+    """The spec's 409 for 814: an earn revoked last week is failed 814; one whose first answer
+    was lost and whose retry is told 814 is read back, and found revoked by that attempt."""
+    path = write_csv(
+        HEADER
+        + f"\n{EARNED},566135941,,698daf848644c157e72d83f3,"
+        + f"\n{EARNED},566135941,,654cbea06bccde1274b6d3a2,\n"
+    )
+    out = tmp_path / "out.csv"
+    with sandbox("apply-drop:#1") as (running, _state):
+        done = run_cli(running, str(path), "-o", str(out), "--concurrency", "1")
+    assert done.returncode == 1, done.stderr
+    first, second = results(out)
+    assert (first["status"], first["issued_ids"]) == ("revoked", "698daf848644c157e72d83f3")
+    assert "confirmed by read-back" in first["error_message"]
+    assert (second["status"], second["error_code"], second["http_status"]) == (
+        "failed",
+        "814",
+        "409",
+    )

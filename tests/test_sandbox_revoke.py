@@ -73,3 +73,12 @@ def test_the_per_entry_404_inside_a_200_stays_for_a_badge_the_org_has():
     (entry,) = answer.json()["data"]["revokedIssuedBadges"]
     assert entry["error"]["code"] == 404
     assert entry["error"]["message"] == "Customer doesn't have issue instance"
+
+
+def test_revoke_earns_814_comes_with_the_specs_409():
+    body = {"badgeMetaId": EARNED, "customerId": "566135941", "earnedBadgeId": "nope"}
+    with sandbox() as (running, _state), api_client(running) as http:
+        answer = http.post(REVOKE_EARN, json=body)
+    assert answer.status_code == 409
+    assert answer.json()["errors"][0]["code"] == 814
+    assert answer.json()["errors"][0]["message"] == "Active earn instance is not present"

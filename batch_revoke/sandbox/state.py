@@ -38,6 +38,8 @@ NOT_FOUND = (816, "Customer not found for organization")
 # revokeIssue's OpenAPI responses: a badgeMetaId the org does not have refuses the whole
 # request, HTTP 404 with data null. revokeEarn and the read-back answer it alike.
 BADGE_NOT_FOUND = (404, "Passed badge is not found")
+# revokeEarn's "nothing active to revoke", with the OpenAPI spec's HTTP 409.
+NOT_ACTIVE = (814, "Active earn instance is not present")
 
 
 @dataclass
@@ -333,7 +335,7 @@ class SandboxState:
             or earn.badgeMetaId != str(body["badgeMetaId"])
             or id_key(earn.customerId) != id_key(customer.customerId)
         ):
-            return 400, envelope(errors=[(814, "Active earn instance is not present")])
+            return 409, envelope(errors=[NOT_ACTIVE])
         earn.isActive = False
         earn.revokedOn = _now()
         data = {
