@@ -71,6 +71,25 @@ def earn(ident: str | int, active: bool = False, revoked_on: object = RECENT) ->
             ("revoked", ("I1",)),
             id="issual-revoked-epoch-millis",
         ),
+        # The badge details page's own form: epoch seconds with a fraction (1728282201.451).
+        pytest.param(
+            ISSUAL,
+            reply([issual("I1", revoked_on=round(SENT + 60, 3))]),
+            ("revoked", ("I1",)),
+            id="issual-revoked-epoch-seconds-with-fraction",
+        ),
+        pytest.param(
+            EARN,
+            reply(earns=[earn("E1", revoked_on=round(SENT + 60, 3))]),
+            ("revoked", ("E1",)),
+            id="earn-revoked-epoch-seconds-with-fraction",
+        ),
+        pytest.param(
+            ISSUAL,
+            reply([issual("I1", revoked_on=1728282201.451)]),
+            "resend",
+            id="issual-revoked-epoch-seconds-long-ago",
+        ),
         pytest.param(
             CUSTOMER,
             reply([issual("I3"), issual("I2"), issual("I9", revoked_on=LONG_AGO)]),

@@ -3,6 +3,8 @@ vendor documents (../shared/api-docs, whose README names the page of each)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.conftest import api_client, sandbox
@@ -82,3 +84,33 @@ def test_revoke_earns_814_comes_with_the_specs_409():
     assert answer.status_code == 409
     assert answer.json()["errors"][0]["code"] == 814
     assert answer.json()["errors"][0]["message"] == "Active earn instance is not present"
+
+
+def test_revoked_on_reads_back_as_epoch_seconds_with_a_fraction():
+    """The badge details page's example: `1728282201.451`. A state file's ISO date (as the
+    sample's earn revoked last week) is served in that form too."""
+    issual = {"customerId": "387403362", "issueId": "6703724a9235f02fd5d71cc1"}
+    with sandbox() as (running, _state), api_client(running) as http:
+        asked = time.time()
+        http.post(REVOKE_ISSUE, json={"badgeMetaId": STREAK, "revokeIssuals": [issual]})
+        http.post(
+            REVOKE_EARN,
+            json={
+                "badgeMetaId": EARNED,
+                "customerId": "919900000013",
+                "earnedBadgeId": "6659551c304b6e0b517b7bc7",
+            },
+            headers={"X-CAP-CUSTOMER-IDENTIFIER": "mobile"},
+        )
+        issuals = http.get(read_back("387403362", STREAK)).json()["data"]["issualDetails"]
+        earns = http.get(read_back("62090013", EARNED)).json()["data"]["earnDetails"]["earns"]
+        earlier = http.get(read_back("566135941", EARNED)).json()["data"]["earnDetails"]["earns"]
+    (revoked,) = [i for i in issuals["issuals"] if i["issueId"] == issual["issueId"]]
+    (earned,) = [e for e in earns if e["earnedBadgeId"] == "6659551c304b6e0b517b7bc7"]
+    (last_week,) = [e for e in earlier if e["earnedBadgeId"] == "654cbea06bccde1274b6d3a2"]
+    for stamp in (revoked["revokedOn"], earned["revokedOn"]):
+        assert isinstance(stamp, float)
+        assert abs(stamp - asked) < 60
+    assert revoked["issuedStatus"] == "REVOKED"
+    # 2026-11-16T10:12:00+00:00 in the sample state
+    assert last_week["revokedOn"] == 1794823920.0

@@ -10,6 +10,7 @@ import csv
 import itertools
 import json
 import random
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -58,7 +59,7 @@ class Enrolment:
     customerId: str
     issuedStatus: str = "ACTIVE"  # becomes REVOKED, as in the read-back endpoint
     issuedOn: str = ""
-    revokedOn: str | None = None
+    revokedOn: float | None = None  # epoch seconds with a fraction, as the read-back gives it
 
 
 @dataclass
@@ -68,7 +69,7 @@ class Earn:
     customerId: str
     isActive: bool = True
     earnedOn: str = ""
-    revokedOn: str | None = None
+    revokedOn: float | None = None
 
 
 @dataclass
@@ -114,6 +115,23 @@ def _api_id(customer_id: str) -> int | str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _stamp() -> float:
+    """A revokedOn as the badge details page's example gives it: epoch seconds with a
+    fraction (`1728282201.451`)."""
+    return round(time.time(), 3)
+
+
+def _epoch(value: float | str | None) -> float | None:
+    """A state file's revokedOn, epoch seconds or an ISO 8601 date (as older dumps wrote),
+    in the page's form."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    stamp = datetime.fromisoformat(value)
+    return round((stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp(), 3)
 
 
 class SandboxState:
@@ -217,6 +235,7 @@ class SandboxState:
 
     def _add_enrolment(self, enrolment: Enrolment) -> None:
         enrolment.issuedOn = enrolment.issuedOn or _now()
+        enrolment.revokedOn = _epoch(enrolment.revokedOn)
         self.badges.add(enrolment.badgeMetaId)
         self.add_customer(Customer(enrolment.customerId))
         self.enrolments[enrolment.issueId] = enrolment
@@ -225,6 +244,7 @@ class SandboxState:
 
     def _add_earn(self, earn: Earn) -> None:
         earn.earnedOn = earn.earnedOn or _now()
+        earn.revokedOn = _epoch(earn.revokedOn)
         self.badges.add(earn.badgeMetaId)
         self.add_customer(Customer(earn.customerId))
         self.earns[earn.earnedBadgeId] = earn
@@ -309,7 +329,7 @@ class SandboxState:
     @staticmethod
     def _revoke(enrolment: Enrolment) -> None:
         enrolment.issuedStatus = "REVOKED"
-        enrolment.revokedOn = _now()
+        enrolment.revokedOn = _stamp()
 
     def revoke_earn(self, body: Any, identifier: str | None) -> Reply:
         if not isinstance(body, dict) or not body.get("badgeMetaId"):
@@ -337,7 +357,7 @@ class SandboxState:
         ):
             return 409, envelope(errors=[NOT_ACTIVE])
         earn.isActive = False
-        earn.revokedOn = _now()
+        earn.revokedOn = _stamp()
         data = {
             "badgeMetaId": earn.badgeMetaId,
             "customerId": _api_id(customer.customerId),
