@@ -182,26 +182,42 @@ class _UnknownShape(Exception):
     pass
 
 
+# The issual states the vendor names: ACTIVE, REVOKED and, among the others, EXPIRED (an
+# earn's isActive is read as ACTIVE or REVOKED). Any other issuedStatus might be active, so a
+# row it could be is not settled.
+ACTIVE, REVOKED, EXPIRED = "ACTIVE", "REVOKED", "EXPIRED"
+_KNOWN_STATES = (ACTIVE, REVOKED, EXPIRED)
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     ident: str
-    active: bool
-    revoked_at: float | None  # seconds since the epoch; None when not given
+    state: object  # an issual's issuedStatus as given, or an earn's ACTIVE / REVOKED
+    revoked_on: object  # as given; read only for an entry that matters
+
+    @property
+    def active(self) -> bool:
+        return self.state == ACTIVE
 
 
 def _settle_issue(item: Unsettled, issuals: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
+    """A revokeIssuals row by its own issual; a customers row by every issual that could be
+    active. An EXPIRED one is neither what the lost request left undone nor what it did."""
     row = item.row
     if row.mode is Mode.ISSUALS:
         mine = [e for e in issuals if _same_id(e.ident, row.issue_id)]
         if any(e.active for e in mine):
             return row  # still active: the lost request was never applied
+        _known(mine)
         ours = [e for e in mine if _ours(e, item.sent_at)]
         if not ours:
-            # Never this customer's, or revoked before we asked: the API's own answer says which.
+            # Never this customer's, expired, or revoked before we asked: the API's own answer
+            # says which.
             return row
         return _revoked(item, reply, (row.issue_id,), "the enrolment is REVOKED")
     if any(e.active for e in issuals):
         return row
+    _known(issuals)
     ours = [e for e in issuals if _ours(e, item.sent_at)]
     if not ours:
         return row  # nothing of ours was revoked: the API's answer (404) is the truth
@@ -217,15 +233,23 @@ def _settle_earn(item: Unsettled, earns: list[_Entry], reply: ApiReply) -> RowOu
     return _revoked(item, reply, (row.earned_badge_id,), "the earned badge is inactive")
 
 
+def _known(entries: list[_Entry]) -> None:
+    """None of the entries that matter is in a state this version does not know."""
+    unknown = [e for e in entries if e.state not in _KNOWN_STATES]
+    if unknown:
+        raise _UnknownShape(f"issual {unknown[0].ident} with issuedStatus {unknown[0].state!r}")
+
+
 def _ours(entry: _Entry, sent_at: float | None) -> bool:
     """Revoked, and (when we know when our request left) not long before it."""
-    if entry.active:
+    if entry.state != REVOKED:
         return False
     if sent_at is None:
         return True
-    if entry.revoked_at is None:
+    revoked_at = _when(entry.revoked_on)
+    if revoked_at is None:
         raise _UnknownShape("a revoked entry without revokedOn")
-    return entry.revoked_at >= sent_at - CLOCK_SLACK
+    return revoked_at >= sent_at - CLOCK_SLACK
 
 
 def _attempts(item: Unsettled) -> int:
@@ -246,21 +270,24 @@ def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) 
 
 
 def _issuals(data: dict[str, Any]) -> list[_Entry]:
-    def active(item: dict[str, Any]) -> bool | None:
-        status = item.get("issuedStatus")
-        return None if status not in ("ACTIVE", "REVOKED") else status == "ACTIVE"
+    return _entries(data, "issualDetails", "issuals", "issueId", _issued_status)
 
-    return _entries(data, "issualDetails", "issuals", "issueId", active)
+
+def _issued_status(item: dict[str, Any]) -> object:
+    # Kept as given, known or not: it matters only for the entries a row could be.
+    return item.get("issuedStatus")
 
 
 def _earns(data: dict[str, Any]) -> list[_Entry]:
     # Undocumented: the vendor's page names earnDetails.earns[] but not its fields. Anything
     # other than {earnedBadgeId, isActive: bool} is refused rather than guessed at.
-    def active(item: dict[str, Any]) -> bool | None:
+    def state(item: dict[str, Any]) -> object:
         flag = item.get("isActive")
-        return flag if isinstance(flag, bool) else None
+        if not isinstance(flag, bool):
+            raise _UnknownShape(f"earns entry {item!r}")
+        return ACTIVE if flag else REVOKED
 
-    return _entries(data, "earnDetails", "earns", "earnedBadgeId", active)
+    return _entries(data, "earnDetails", "earns", "earnedBadgeId", state)
 
 
 def _entries(
@@ -268,27 +295,28 @@ def _entries(
     details_key: str,
     list_key: str,
     id_field: str,
-    active_of: Callable[[dict[str, Any]], bool | None],
+    state_of: Callable[[dict[str, Any]], object],
 ) -> list[_Entry]:
-    """One list of the read-back, every entry checked; None from `active_of`: unknown."""
+    """One list of the read-back, every entry checked (`state_of` raises _UnknownShape for
+    an entry it cannot read)."""
     details = data.get(details_key)
     listed = details.get(list_key) if isinstance(details, dict) else None
     if not isinstance(listed, list):
         raise _UnknownShape(f"no {details_key}.{list_key} list")
     entries = []
     for item in listed:
-        active = active_of(item) if isinstance(item, dict) else None
-        if active is None:
+        if not isinstance(item, dict):
             raise _UnknownShape(f"{list_key} entry {item!r}")
         ident = item.get(id_field)
         if not isinstance(ident, str | int) or ident == "":
             raise _UnknownShape(f"{list_key} entry without {id_field}: {item!r}")
-        entries.append(_Entry(str(ident), active, None if active else _when(item)))
+        entries.append(_Entry(str(ident), state_of(item), item.get("revokedOn")))
     return entries
 
 
-def _when(item: dict[str, Any]) -> float | None:
-    value = item.get("revokedOn")
+def _when(value: object) -> float | None:
+    """revokedOn as seconds since the epoch: the page's epoch seconds with a fraction
+    (1728282201.451), epoch milliseconds, or an ISO 8601 date."""
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from tests.conftest import HEADER, run_cli, sandbox
+from batch_revoke.sandbox import FaultPlan, FaultSpec, SandboxConfig, SandboxState, running_sandbox
+from tests.conftest import HEADER, assert_revoked_really_are, run_cli, sandbox
 from tests.conftest import read_rows as results
 
 pytestmark = pytest.mark.e2e
@@ -86,3 +87,44 @@ def test_revoke_earns_814_with_http_409_is_not_present_as_before(tmp_path, write
         "814",
         "409",
     )
+
+
+EXPIRING = {
+    "badges": ["B"],
+    "customers": [{"customerId": "41"}, {"customerId": "42"}],
+    "enrolments": [
+        {"issueId": "I41-old", "badgeMetaId": "B", "customerId": "41", "issuedStatus": "EXPIRED"},
+        {"issueId": "I41", "badgeMetaId": "B", "customerId": "41"},
+        {"issueId": "I42-old", "badgeMetaId": "B", "customerId": "42", "issuedStatus": "EXPIRED"},
+        {"issueId": "I42", "badgeMetaId": "B", "customerId": "42"},
+    ],
+}
+
+
+def test_an_expired_issual_beside_the_rows_own_does_not_leave_it_unconfirmed(tmp_path, write_csv):
+    """Both requests are carried out and their answers lost; each customer also holds an
+    EXPIRED issual of the badge, which is neither what the request left undone nor what it
+    did."""
+    path = write_csv(HEADER + "\nB,41,I41,,\nB,42,,,\n")
+    out = tmp_path / "out.csv"
+    config = SandboxConfig(
+        state=SandboxState.from_dict(json.loads(json.dumps(EXPIRING))),
+        faults=FaultPlan([FaultSpec.parse("apply-drop")], seed=1),
+    )
+    before = SandboxState.from_dict(json.loads(json.dumps(EXPIRING)))
+    with running_sandbox(config) as running:
+        done = run_cli(running, str(path), "-o", str(out), "--max-attempts", "1")
+    assert done.returncode == 0, done.stderr
+    rows = results(out)
+    assert [(r["status"], r["issued_ids"]) for r in rows] == [
+        ("revoked", "I41"),
+        ("revoked", "I42"),
+    ]
+    assert all("confirmed by read-back" in r["error_message"] for r in rows)
+    assert {e.issueId: e.issuedStatus for e in config.state.enrolments.values()} == {
+        "I41-old": "EXPIRED",
+        "I41": "REVOKED",
+        "I42-old": "EXPIRED",
+        "I42": "REVOKED",
+    }
+    assert_revoked_really_are(rows, before, config.state)

@@ -104,7 +104,7 @@ def earn(ident: str | int, active: bool = False, revoked_on: object = RECENT) ->
         pytest.param(EARN, reply(earns=[earn("E1", active=True)]), "resend", id="earn-active"),
         pytest.param(
             ISSUAL,
-            reply([{"issueId": "I1", "issuedStatus": "EXPIRED"}]),
+            reply([{"issueId": "I1", "issuedStatus": "SUSPENDED"}]),
             "unconfirmed",
             id="unknown-status",
         ),
@@ -201,7 +201,7 @@ def test_a_read_back_earn_is_revoked_only_on_a_definite_false(flag, expected, se
 @pytest.mark.parametrize(
     "issued_status",
     [
-        pytest.param("EXPIRED", id="expired"),
+        pytest.param("SUSPENDED", id="a-state-no-page-names"),
         pytest.param("revoked", id="lower-case-revoked"),
         pytest.param("Revoked", id="title-case-revoked"),
         pytest.param("", id="empty"),
@@ -411,6 +411,67 @@ def test_another_enrolment_still_active_does_not_unsettle_an_issue_row():
     settled = settle(Unsettled(ISSUAL, LOST, SENT), answer)
     assert isinstance(settled, RowOutcome)
     assert (settled.status, settled.issued_ids) == (Status.REVOKED, ("I1",))
+
+
+# --- states besides ACTIVE and REVOKED (EXPIRED, say): a row is judged by what is its own --
+
+
+def expired(ident: str) -> dict:
+    return {"issueId": ident, "issuedStatus": "EXPIRED"}
+
+
+@pytest.mark.parametrize("sent_at", [SENT, None], ids=["sent-now", "old-result-file"])
+@pytest.mark.parametrize(
+    ("row", "issuals", "expected"),
+    [
+        pytest.param(
+            ISSUAL, [expired("I0"), issual("I1")], ("revoked", ("I1",)), id="issual-beside-expired"
+        ),
+        pytest.param(
+            ISSUAL,
+            [{"issueId": "I0", "issuedStatus": "SUSPENDED"}, issual("I1")],
+            ("revoked", ("I1",)),
+            id="issual-beside-an-unknown-state",
+        ),
+        pytest.param(
+            ISSUAL,
+            [
+                {"issueId": "I0", "issuedStatus": "REVOKED", "revokedOn": "last tuesday"},
+                issual("I1"),
+            ],
+            ("revoked", ("I1",)),
+            id="issual-beside-another-with-a-bad-date",
+        ),
+        pytest.param(
+            CUSTOMER,
+            [expired("I0"), issual("I3"), issual("I2")],
+            ("revoked", ("I2", "I3")),
+            id="customer-beside-expired",
+        ),
+        pytest.param(ISSUAL, [expired("I1")], "resend", id="issual-itself-expired"),
+        pytest.param(CUSTOMER, [expired("I0")], "resend", id="customer-only-expired"),
+        pytest.param(
+            CUSTOMER,
+            [{"issueId": "I0", "issuedStatus": "SUSPENDED"}, issual("I2")],
+            "unconfirmed",
+            id="customer-beside-an-unknown-state",
+        ),
+    ],
+)
+def test_an_issual_expired_is_not_active_and_not_ours(row, issuals, expected, sent_at):
+    """EXPIRED is neither what the lost request left undone nor what it did: a revokeIssuals
+    row is judged by its own issual, a customers row by the entries that could still be
+    active (a state this version does not know could be, so it stays unconfirmed)."""
+    settled = settle(Unsettled(row, LOST, sent_at), reply(issuals))
+    if expected == "resend":
+        assert settled == row
+    elif expected == "unconfirmed":
+        assert isinstance(settled, RowOutcome)
+        assert settled.status is Status.UNCONFIRMED
+        assert "SUSPENDED" in settled.error_message
+    else:
+        assert isinstance(settled, RowOutcome)
+        assert (settled.status.value, settled.issued_ids) == expected
 
 
 # --- a badge the org does not have -------------------------------------------------------

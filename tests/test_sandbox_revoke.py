@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from batch_revoke.sandbox import SandboxConfig, SandboxState, running_sandbox
 from tests.conftest import api_client, sandbox
 
 # The vendor's paths, written out here: neither the client's nor the sandbox's constants.
@@ -114,3 +115,42 @@ def test_revoked_on_reads_back_as_epoch_seconds_with_a_fraction():
     assert revoked["issuedStatus"] == "REVOKED"
     # 2026-11-16T10:12:00+00:00 in the sample state
     assert last_week["revokedOn"] == 1794823920.0
+
+
+EXPIRING = {
+    "badges": ["B"],
+    "customers": [{"customerId": "41", "mobile": "919900000041"}],
+    "enrolments": [
+        {"issueId": "I-old", "badgeMetaId": "B", "customerId": "41", "issuedStatus": "EXPIRED"},
+        {"issueId": "I-new", "badgeMetaId": "B", "customerId": "41"},
+    ],
+}
+
+
+def test_a_state_holds_an_expired_issual_and_no_revoke_touches_it(tmp_path):
+    csv_state = tmp_path / "state.csv"
+    csv_state.write_text(
+        "kind,badgeMetaId,customerId,issueId,issuedStatus\n"
+        "enrolment,B,41,I-old,EXPIRED\n"
+        "enrolment,B,41,I-new,\n",
+        encoding="utf-8",
+    )
+    for state in (SandboxState.from_dict(EXPIRING), SandboxState.load(csv_state)):
+        with running_sandbox(SandboxConfig(state=state)) as running, api_client(running) as http:
+            shown = http.get(read_back("41", "B")).json()["data"]["issualDetails"]["issuals"]
+            one = http.post(
+                REVOKE_ISSUE,
+                json={
+                    "badgeMetaId": "B",
+                    "revokeIssuals": [{"customerId": "41", "issueId": "I-old"}],
+                },
+            ).json()
+            every = http.post(REVOKE_ISSUE, json={"badgeMetaId": "B", "customers": ["41"]}).json()
+        assert {i["issueId"]: i["issuedStatus"] for i in shown} == {
+            "I-old": "EXPIRED",
+            "I-new": "ACTIVE",
+        }
+        assert one["data"]["revokedIssuedBadges"][0]["error"]["code"] == 404
+        assert [e["issuedId"] for e in every["data"]["revokedIssuedBadges"]] == ["I-new"]
+        assert state.enrolments["I-old"].issuedStatus == "EXPIRED"
+        assert state.enrolments["I-new"].issuedStatus == "REVOKED"

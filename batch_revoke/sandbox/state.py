@@ -57,7 +57,7 @@ class Enrolment:
     issueId: str
     badgeMetaId: str
     customerId: str
-    issuedStatus: str = "ACTIVE"  # becomes REVOKED, as in the read-back endpoint
+    issuedStatus: str = "ACTIVE"  # becomes REVOKED, as in the read-back; EXPIRED, say, too
     issuedOn: str = ""
     revokedOn: float | None = None  # epoch seconds with a fraction, as the read-back gives it
 
@@ -204,8 +204,11 @@ class SandboxState:
                     Customer(**{k: values.get(k, "") for k in Customer.__annotations__})
                 )
             elif kind == "enrolment":
+                status = values.get("issuedStatus", "ACTIVE")  # EXPIRED, say
                 self._add_enrolment(
-                    Enrolment(values["issueId"], values["badgeMetaId"], values["customerId"])
+                    Enrolment(
+                        values["issueId"], values["badgeMetaId"], values["customerId"], status
+                    )
                 )
             elif kind == "earn":
                 self._add_earn(
