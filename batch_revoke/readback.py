@@ -24,6 +24,7 @@ from batch_revoke.answers import (
 )
 from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
+from batch_revoke.identifiers import identifier_key, needs_lookup
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     Endpoint,
@@ -66,36 +67,51 @@ class ReadBack:
     read: int = 0  # rows really read back
 
 
+# One read-back call: the badge, and the customer as the call names it (by id, or by the
+# identifier the X-CAP-CUSTOMER-IDENTIFIER header names, as revokeEarn takes it).
+_Call = tuple[str, IdentifierType, str]
+
+
 async def read_back(
     items: Iterable[Unsettled], sender: Sender, lookups: Lookups | None = None
 ) -> ReadBack:
     """Read back every row (one call per customer and badge): settled outcomes, and the rows
     shown not applied, to be sent again. Rows left when a stop is requested are in none. A
-    row naming its customer by mobile, email, … is read back by the id its lookup gives
-    (`lookups`: the run's, so a customer is looked up once)."""
+    revokeEarn row naming its customer by mobile, email, … is read back by that identifier,
+    as it was sent; any other row so named (revokeIssue rows are sent by the id their lookup
+    gave, so none should be) by the id its lookup gives (`lookups`: the run's, so a customer
+    is looked up once)."""
     found = ReadBack()
     listed = list(items)
-    named = [item.row for item in listed if item.row.identifier_type is not IdentifierType.ID]
+    named = [item.row for item in listed if needs_lookup(item.row)]
     answers: dict[str, LookupAnswer | str] = {}
     if named and lookups is not None:
         await lookups.look_up(sender, ((row.identifier_type, row.customer_id) for row in named))
         answers = lookups.answers(named)
-    groups: dict[tuple[str, str], list[Unsettled]] = {}
-    sent_as: dict[tuple[str, str], str] = {}  # the customer id each read-back is sent with
+    groups: dict[_Call, list[Unsettled]] = {}
+    sent_as: dict[_Call, str] = {}  # the customer each read-back names, as the call spells it
     resolved: dict[int, str] = {}  # row -> the id its lookup gave
     for item in listed:
         previous, row = item.previous, item.row
         answer = (
             answers.get(lookups.key(row.identifier_type, row.customer_id))
-            if lookups is not None and row.identifier_type is not IdentifierType.ID
+            if lookups is not None and needs_lookup(row)
             else None
         )
         if row.identifier_type is IdentifierType.ID:
-            group = (row.badge_meta_id, row.customer_key)
+            group = (row.badge_meta_id, IdentifierType.ID, row.customer_key)
+            groups.setdefault(group, []).append(item)
+            sent_as.setdefault(group, row.customer_id)
+        elif row.mode is Mode.EARN:
+            # The badge details page takes X-CAP-CUSTOMER-IDENTIFIER as revokeEarn does: one
+            # call, and the customer revokeEarn found (a lookup first would be two calls, and
+            # its INSTORE customers may miss one revokeEarn found).
+            kind = row.identifier_type
+            group = (row.badge_meta_id, kind, identifier_key(kind, row.customer_id))
             groups.setdefault(group, []).append(item)
             sent_as.setdefault(group, row.customer_id)
         elif isinstance(answer, LookupAnswer) and answer.customer_id:
-            group = (row.badge_meta_id, answer.customer_id)
+            group = (row.badge_meta_id, IdentifierType.ID, answer.customer_id)
             groups.setdefault(group, []).append(item)
             sent_as.setdefault(group, answer.customer_id)
             resolved[row.row] = answer.customer_id
@@ -123,11 +139,12 @@ async def read_back(
 
     async def worker() -> None:
         while not sender.stop.requested:
-            key, group = next(pending, (("", ""), []))
+            key, group = next(pending, (("", IdentifierType.ID, ""), []))
             if not group:
                 return
+            badge, kind, _ = key
             try:
-                reply = await sender.read_back(sent_as[key], key[0])
+                reply = await sender.read_back(sent_as[key], badge, kind)
             except (Stopped, AuthError):
                 return  # the run stops; these rows stay unknown, and --resume reads them back
             for item in group:

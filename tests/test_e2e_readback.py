@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from batch_revoke.client import LOOKUP_PATH, REVOKE_EARN_PATH
 from batch_revoke.sandbox import FaultPlan, FaultSpec, SandboxConfig, SandboxState, running_sandbox
 from tests.conftest import HEADER, assert_revoked_really_are, run_cli, sandbox
 from tests.conftest import read_rows as results
@@ -128,3 +129,23 @@ def test_an_expired_issual_beside_the_rows_own_does_not_leave_it_unconfirmed(tmp
         "I42": "REVOKED",
     }
     assert_revoked_really_are(rows, before, config.state)
+
+
+def test_an_earn_named_by_mobile_is_read_back_by_the_mobile_in_one_call(tmp_path, write_csv):
+    """The revokeEarn is carried out and its answer lost: the badge details page, asked by
+    the mobile with X-CAP-CUSTOMER-IDENTIFIER as revokeEarn was, settles it. No customer
+    lookup."""
+    path = write_csv(HEADER + f"\n{EARNED},+91 99000 00013,,6659551c304b6e0b517b7bc7,mobile\n")
+    out = tmp_path / "out.csv"
+    with sandbox("apply-drop:#1") as (running, state):
+        done = run_cli(running, str(path), "-o", str(out), "--max-attempts", "1")
+    assert done.returncode == 0, done.stderr
+    assert [e.path for e in running.requests] == [REVOKE_EARN_PATH]  # no lookup
+    assert not [e for e in running.requests if e.path == LOOKUP_PATH]
+    (call,) = running.read_backs
+    assert call.path.endswith(f"/management/919900000013/badge/{EARNED}")
+    assert call.identifier == "mobile"
+    (row,) = results(out)
+    assert row["status"] == "revoked"
+    assert "confirmed by read-back" in row["error_message"]
+    assert not state.earns["6659551c304b6e0b517b7bc7"].isActive

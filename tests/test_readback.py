@@ -8,12 +8,14 @@ import httpx
 import pytest
 
 from batch_revoke.client import (
+    LOOKUP_PATH,
     READ_BACK_PATH,
     ApiReply,
     CapillaryClient,
     TillAuth,
 )
 from batch_revoke.credentials import BasicCredentials
+from batch_revoke.lookup import Lookups
 from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Row, RowOutcome, Status
 from batch_revoke.readback import CLOCK_SLACK, Unsettled, read_back, settle
 from batch_revoke.sender import RetryPolicy, Sender
@@ -256,34 +258,34 @@ async def test_verify_reads_back_once_per_customer_and_badge(respx_mock):
     route = respx_mock.get(
         BASE + READ_BACK_PATH.format(customerId="000777", badgeMetaId="B1")
     ).mock(return_value=httpx.Response(200, json=reply([issual("I1"), issual("I5")]).body))
-    mobile = Row(4, "B1", "919900000013", "", "E7", IdentifierType.MOBILE)
     items = [
         Unsettled(ISSUAL, LOST, SENT),
         Unsettled(Row(5, "B1", "000777", "I5"), LOST, SENT),
-        Unsettled(mobile, None, SENT),
     ]
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = Sender(CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))))
         found = await read_back(items, sender)
     assert route.call_count == 1
     assert route.calls[0].request.url.params["includeStatistics"] == "true"
+    assert "X-CAP-CUSTOMER-IDENTIFIER" not in route.calls[0].request.headers
     assert found.resend == []
     assert found.read == 2
     by_row = {o.row: o for o in found.outcomes}
     assert (by_row[1].status, by_row[5].status) == (Status.REVOKED, Status.REVOKED)
-    # A customer named by mobile cannot be read back: sent again, never left stuck.
-    assert found.blind == [mobile]
-    assert 4 not in by_row
 
 
-async def test_a_row_sent_again_blind_and_told_not_present_is_final():
+async def test_a_row_an_earlier_version_sent_again_blind_is_read_back_now(respx_mock):
+    # A journal of a version that could not read back an earn named by mobile: it sent the
+    # row again and was told 814, which its lost attempt may have caused. Read back now.
     mobile = Row(4, "B1", "919900000013", "", "E7", IdentifierType.MOBILE)
     told = RowOutcome(4, Status.UNCONFIRMED, Endpoint.REVOKE_EARN, "814", "not active; check")
-    sender = Sender(
-        CapillaryClient(httpx.AsyncClient(base_url=BASE), TillAuth(BasicCredentials("u", "p")))
+    respx_mock.get(BASE + READ_BACK_PATH.format(customerId="919900000013", badgeMetaId="B1")).mock(
+        return_value=httpx.Response(200, json=reply(earns=[earn("E7")]).body)
     )
-    found = await read_back([Unsettled(mobile, told, SENT)], sender)
-    assert (found.outcomes, found.blind, found.resend) == ([told], [], [])
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        found = await read_back([Unsettled(mobile, told, SENT)], plain_sender(http))
+    (outcome,) = found.outcomes
+    assert (outcome.status, found.blind, found.resend) == (Status.REVOKED, [], [])
 
 
 async def test_a_read_back_that_keeps_failing_leaves_the_row_unconfirmed(respx_mock):
@@ -487,3 +489,33 @@ def test_a_read_back_of_a_badge_not_found_is_that_failure_never_not_present(row)
     assert "B1" in settled.error_message
     assert "check the badgeMetaId" in settled.error_message
     assert (settled.http_status, settled.attempts) == (404, 2)
+
+
+# --- a revokeEarn row named by mobile, email, externalId or cardNumber -----------------------
+
+
+async def test_an_earn_named_by_mobile_is_read_back_by_the_mobile_in_one_call(respx_mock, journal):
+    """The badge details page takes X-CAP-CUSTOMER-IDENTIFIER as revokeEarn does: one call,
+    and the customer revokeEarn found, with no customer lookup first."""
+    mobile = Row(4, "B1", "919900000013", "", "E7", IdentifierType.MOBILE)
+    email = Row(5, "B1", "Ana.Silva@example.com", "", "E8", IdentifierType.EMAIL)
+    same_email = Row(6, "B1", "ana.silva@EXAMPLE.com", "", "E9", IdentifierType.EMAIL)
+    lookup = respx_mock.get(BASE + LOOKUP_PATH).mock(return_value=httpx.Response(500))
+    by_mobile = respx_mock.get(
+        BASE + READ_BACK_PATH.format(customerId="919900000013", badgeMetaId="B1")
+    ).mock(return_value=httpx.Response(200, json=reply(earns=[earn("E7")]).body))
+    by_email = respx_mock.get(url__regex=r".*/badges/management/Ana.Silva%40example.com/.*").mock(
+        return_value=httpx.Response(200, json=reply(earns=[earn("E8"), earn("E9")]).body)
+    )
+    items = [Unsettled(row, LOST, SENT) for row in (mobile, email, same_email)]
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        found = await read_back(items, plain_sender(http), Lookups(journal))
+    assert lookup.call_count == 0
+    assert by_mobile.call_count == 1
+    assert by_mobile.calls[0].request.headers["X-CAP-CUSTOMER-IDENTIFIER"] == "mobile"
+    assert by_email.call_count == 1  # one customer, however its email is cased
+    assert by_email.calls[0].request.headers["X-CAP-CUSTOMER-IDENTIFIER"] == "email"
+    assert (found.resend, found.blind, found.read) == ([], [], 3)
+    by_row = {o.row: o for o in found.outcomes}
+    assert [by_row[n].status for n in (4, 5, 6)] == [Status.REVOKED] * 3
+    assert "confirmed by read-back" in by_row[4].error_message

@@ -154,3 +154,50 @@ def test_a_state_holds_an_expired_issual_and_no_revoke_touches_it(tmp_path):
         assert [e["issuedId"] for e in every["data"]["revokedIssuedBadges"]] == ["I-new"]
         assert state.enrolments["I-old"].issuedStatus == "EXPIRED"
         assert state.enrolments["I-new"].issuedStatus == "REVOKED"
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        pytest.param("mobile", "919900000013", id="mobile"),
+        pytest.param("email", "Ana.Silva@Example.com", id="email-any-case"),
+        pytest.param("cardNumber", "4000123412341234", id="card-number"),
+        pytest.param(None, "62090013", id="the-id-itself"),
+    ],
+)
+def test_the_read_back_takes_the_customer_identifier_header_as_revoke_earn_does(header, value):
+    headers = {"X-CAP-CUSTOMER-IDENTIFIER": header} if header else {}
+    with sandbox() as (running, _state), api_client(running) as http:
+        revoked = http.post(
+            REVOKE_EARN,
+            json={
+                "badgeMetaId": EARNED,
+                "customerId": value,
+                "earnedBadgeId": "6659551c304b6e0b517b7bc7",
+            },
+            headers=headers,
+        )
+        answer = http.get(read_back(value, EARNED), headers=headers)
+        logged = list(running.read_backs)
+    assert revoked.status_code == 200
+    data = answer.json()["data"]
+    assert data["customerId"] == 62090013
+    assert [(e["earnedBadgeId"], e["isActive"]) for e in data["earnDetails"]["earns"]] == [
+        ("6659551c304b6e0b517b7bc7", False)
+    ]
+    (call,) = logged  # the sandbox lists its read-backs, apart from revokes and lookups
+    assert call.identifier == header
+    assert call.query == {}
+
+
+def test_a_read_back_with_an_identifier_header_revoke_earn_refuses_is_refused_alike():
+    headers = {"X-CAP-CUSTOMER-IDENTIFIER": "wechat"}
+    with sandbox() as (running, _state), api_client(running) as http:
+        earn = http.post(
+            REVOKE_EARN,
+            json={"badgeMetaId": EARNED, "customerId": "x", "earnedBadgeId": "E"},
+            headers=headers,
+        )
+        answer = http.get(read_back("x", EARNED), headers=headers)
+    assert earn.status_code == answer.status_code == 400
+    assert answer.json()["errors"] == earn.json()["errors"]

@@ -134,6 +134,19 @@ def _epoch(value: float | str | None) -> float | None:
     return round((stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp(), 3)
 
 
+def _identifier_kind(header: str | None) -> str | None:
+    """The customer field X-CAP-CUSTOMER-IDENTIFIER names, "id" without the header; None for
+    a value the API does not take."""
+    if not header:
+        return "id"
+    return next((k for k in IDENTIFIER_KINDS if k.lower() == header.lower()), None)
+
+
+def _bad_identifier() -> Reply:
+    kinds = ", ".join(IDENTIFIER_KINDS)
+    return 400, envelope(errors=[(400, f"X-CAP-CUSTOMER-IDENTIFIER must be {kinds}")])
+
+
 class SandboxState:
     def __init__(self, seed: int = 0) -> None:
         self.credentials = Credentials()
@@ -341,12 +354,9 @@ class SandboxState:
             return 400, envelope(errors=[(813, "EarnId is mandatory")])
         if body.get("customerId") in (None, ""):
             return 400, envelope(errors=[(400, "customerId is mandatory")])
-        kind = "id"
-        if identifier:
-            kind = next((k for k in IDENTIFIER_KINDS if k.lower() == identifier.lower()), "")
-            if not kind:
-                kinds = ", ".join(IDENTIFIER_KINDS)
-                return 400, envelope(errors=[(400, f"X-CAP-CUSTOMER-IDENTIFIER must be {kinds}")])
+        kind = _identifier_kind(identifier)
+        if kind is None:
+            return _bad_identifier()
         if str(body["badgeMetaId"]) not in self.badges:
             return 404, envelope(errors=[BADGE_NOT_FOUND])
         customer = self.find_customer(body["customerId"], kind)
@@ -447,10 +457,15 @@ class SandboxState:
         }
         return 200, body
 
-    def read_back(self, customer_id: str, badge: str) -> Reply:
+    def read_back(self, customer_id: str, badge: str, identifier: str | None = None) -> Reply:
+        """GET .../badges/management/{customerId}/badge/{badgeMetaId}: the customer named as
+        revokeEarn names it (the id, or the identifier X-CAP-CUSTOMER-IDENTIFIER says)."""
+        kind = _identifier_kind(identifier)
+        if kind is None:
+            return _bad_identifier()
         if badge not in self.badges:
             return 404, envelope(errors=[BADGE_NOT_FOUND])
-        customer = self.find_customer(customer_id) or Customer(customer_id)
+        customer = self.find_customer(customer_id, kind) or Customer(customer_id)
         hidden = ("badgeMetaId", "customerId")
         issuals = [
             {k: v for k, v in asdict(e).items() if k not in hidden}
@@ -462,7 +477,7 @@ class SandboxState:
         ]
         data = {
             "badgeMetaId": badge,
-            "customerId": _api_id(customer_id),
+            "customerId": _api_id(customer.customerId),
             "issualDetails": {"issuals": issuals},
             "earnDetails": {"earns": earns},
             "statistics": {
