@@ -262,17 +262,24 @@ class CapillaryClient:
             )
         )
 
-    async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply:
-        """One customer's enrolments and earns of one badge (GET, so safe to repeat)."""
+    async def read_back(
+        self,
+        customer_id: str,
+        badge_meta_id: str,
+        identifier: IdentifierType = IdentifierType.ID,
+    ) -> ApiReply:
+        """One customer's enrolments and earns of one badge (GET, so safe to repeat); the
+        customer named by `identifier` (the page takes X-CAP-CUSTOMER-IDENTIFIER, as
+        revokeEarn does)."""
         path = READ_BACK_PATH.format(
             customerId=quote(customer_id, safe=""), badgeMetaId=quote(badge_meta_id, safe="")
         )
+        headers = {"Accept": "application/json"}
+        if identifier is not IdentifierType.ID:
+            headers[IDENTIFIER_HEADER] = identifier.value
         return await self._send_built(
             lambda: self.http.build_request(
-                "GET",
-                path,
-                params={"includeStatistics": "true"},
-                headers={"Accept": "application/json"},
+                "GET", path, params={"includeStatistics": "true"}, headers=headers
             )
         )
 

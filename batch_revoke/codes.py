@@ -39,6 +39,14 @@ CODES: tuple[Explanation, ...] = (
         "nothing, if it was revoked before; otherwise check the row's customerId and ids",
     ),
     Explanation(
+        ErrorCode.BADGE_NOT_FOUND,
+        (_F,),
+        'the API\'s 404 for the whole request ("Passed badge is not found", or code 1054): '
+        "the org has no badge with this badgeMetaId, so nothing was revoked",
+        "check the row's badgeMetaId (a typo, or a badge of another org or cluster), then run "
+        "the rows again",
+    ),
+    Explanation(
         "814",
         (_F, _U),
         "the API's: the earned badge is not active (revoked before, or never earned)",

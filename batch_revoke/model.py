@@ -92,6 +92,7 @@ class ErrorCode(StrEnum):
     BAD_ID = "bad_id"  # a control character (a line break, a tab) inside an id
     DUPLICATE_ROW = "duplicate_row"
     ISSUE_NOT_OF_CUSTOMER = "issue_not_of_customer"  # the API's error without a code
+    BADGE_NOT_FOUND = "badge_not_found"  # the API's whole-request 404 (or 1054): no such badge
     NOT_IN_RESPONSE = "not_in_response"
     BAD_RESPONSE = "bad_response"
     TIMEOUT = "timeout"

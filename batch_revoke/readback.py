@@ -16,9 +16,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from batch_revoke.answers import NOT_PRESENT_CODES, stopped_in_flight
+from batch_revoke.answers import (
+    NOT_PRESENT_CODES,
+    badge_missing,
+    badge_not_found,
+    stopped_in_flight,
+)
 from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
+from batch_revoke.identifiers import identifier_key, needs_lookup
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     Endpoint,
@@ -61,36 +67,51 @@ class ReadBack:
     read: int = 0  # rows really read back
 
 
+# One read-back call: the badge, and the customer as the call names it (by id, or by the
+# identifier the X-CAP-CUSTOMER-IDENTIFIER header names, as revokeEarn takes it).
+_Call = tuple[str, IdentifierType, str]
+
+
 async def read_back(
     items: Iterable[Unsettled], sender: Sender, lookups: Lookups | None = None
 ) -> ReadBack:
     """Read back every row (one call per customer and badge): settled outcomes, and the rows
     shown not applied, to be sent again. Rows left when a stop is requested are in none. A
-    row naming its customer by mobile, email, … is read back by the id its lookup gives
-    (`lookups`: the run's, so a customer is looked up once)."""
+    revokeEarn row naming its customer by mobile, email, … is read back by that identifier,
+    as it was sent; any other row so named (revokeIssue rows are sent by the id their lookup
+    gave, so none should be) by the id its lookup gives (`lookups`: the run's, so a customer
+    is looked up once)."""
     found = ReadBack()
     listed = list(items)
-    named = [item.row for item in listed if item.row.identifier_type is not IdentifierType.ID]
+    named = [item.row for item in listed if needs_lookup(item.row)]
     answers: dict[str, LookupAnswer | str] = {}
     if named and lookups is not None:
         await lookups.look_up(sender, ((row.identifier_type, row.customer_id) for row in named))
         answers = lookups.answers(named)
-    groups: dict[tuple[str, str], list[Unsettled]] = {}
-    sent_as: dict[tuple[str, str], str] = {}  # the customer id each read-back is sent with
+    groups: dict[_Call, list[Unsettled]] = {}
+    sent_as: dict[_Call, str] = {}  # the customer each read-back names, as the call spells it
     resolved: dict[int, str] = {}  # row -> the id its lookup gave
     for item in listed:
         previous, row = item.previous, item.row
         answer = (
             answers.get(lookups.key(row.identifier_type, row.customer_id))
-            if lookups is not None and row.identifier_type is not IdentifierType.ID
+            if lookups is not None and needs_lookup(row)
             else None
         )
         if row.identifier_type is IdentifierType.ID:
-            group = (row.badge_meta_id, row.customer_key)
+            group = (row.badge_meta_id, IdentifierType.ID, row.customer_key)
+            groups.setdefault(group, []).append(item)
+            sent_as.setdefault(group, row.customer_id)
+        elif row.mode is Mode.EARN:
+            # The badge details page takes X-CAP-CUSTOMER-IDENTIFIER as revokeEarn does: one
+            # call, and the customer revokeEarn found (a lookup first would be two calls, and
+            # its INSTORE customers may miss one revokeEarn found).
+            kind = row.identifier_type
+            group = (row.badge_meta_id, kind, identifier_key(kind, row.customer_id))
             groups.setdefault(group, []).append(item)
             sent_as.setdefault(group, row.customer_id)
         elif isinstance(answer, LookupAnswer) and answer.customer_id:
-            group = (row.badge_meta_id, answer.customer_id)
+            group = (row.badge_meta_id, IdentifierType.ID, answer.customer_id)
             groups.setdefault(group, []).append(item)
             sent_as.setdefault(group, answer.customer_id)
             resolved[row.row] = answer.customer_id
@@ -118,11 +139,12 @@ async def read_back(
 
     async def worker() -> None:
         while not sender.stop.requested:
-            key, group = next(pending, (("", ""), []))
+            key, group = next(pending, (("", IdentifierType.ID, ""), []))
             if not group:
                 return
+            badge, kind, _ = key
             try:
-                reply = await sender.read_back(sent_as[key], key[0])
+                reply = await sender.read_back(sent_as[key], badge, kind)
             except (Stopped, AuthError):
                 return  # the run stops; these rows stay unknown, and --resume reads them back
             for item in group:
@@ -149,6 +171,10 @@ async def read_back(
 def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:
     if isinstance(reply, str):
         return unconfirmed(item, reply)
+    said = badge_not_found(reply)
+    if said is not None:
+        # Not "nothing there": the lost request cannot have revoked anything of it either.
+        return badge_missing(item.row, said, reply.http_status, _attempts(item))
     data = reply.body.get("data") if isinstance(reply.body, dict) else None
     if reply.http_status != 200 or not isinstance(data, dict):
         return unconfirmed(item, f"read-back answered HTTP {reply.http_status}: {reply.text!r}")
@@ -173,26 +199,42 @@ class _UnknownShape(Exception):
     pass
 
 
+# The issual states the vendor names: ACTIVE, REVOKED and, among the others, EXPIRED (an
+# earn's isActive is read as ACTIVE or REVOKED). Any other issuedStatus might be active, so a
+# row it could be is not settled.
+ACTIVE, REVOKED, EXPIRED = "ACTIVE", "REVOKED", "EXPIRED"
+_KNOWN_STATES = (ACTIVE, REVOKED, EXPIRED)
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     ident: str
-    active: bool
-    revoked_at: float | None  # seconds since the epoch; None when not given
+    state: object  # an issual's issuedStatus as given, or an earn's ACTIVE / REVOKED
+    revoked_on: object  # as given; read only for an entry that matters
+
+    @property
+    def active(self) -> bool:
+        return self.state == ACTIVE
 
 
 def _settle_issue(item: Unsettled, issuals: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
+    """A revokeIssuals row by its own issual; a customers row by every issual that could be
+    active. An EXPIRED one is neither what the lost request left undone nor what it did."""
     row = item.row
     if row.mode is Mode.ISSUALS:
         mine = [e for e in issuals if _same_id(e.ident, row.issue_id)]
         if any(e.active for e in mine):
             return row  # still active: the lost request was never applied
+        _known(mine)
         ours = [e for e in mine if _ours(e, item.sent_at)]
         if not ours:
-            # Never this customer's, or revoked before we asked: the API's own answer says which.
+            # Never this customer's, expired, or revoked before we asked: the API's own answer
+            # says which.
             return row
         return _revoked(item, reply, (row.issue_id,), "the enrolment is REVOKED")
     if any(e.active for e in issuals):
         return row
+    _known(issuals)
     ours = [e for e in issuals if _ours(e, item.sent_at)]
     if not ours:
         return row  # nothing of ours was revoked: the API's answer (404) is the truth
@@ -208,19 +250,30 @@ def _settle_earn(item: Unsettled, earns: list[_Entry], reply: ApiReply) -> RowOu
     return _revoked(item, reply, (row.earned_badge_id,), "the earned badge is inactive")
 
 
+def _known(entries: list[_Entry]) -> None:
+    """None of the entries that matter is in a state this version does not know."""
+    unknown = [e for e in entries if e.state not in _KNOWN_STATES]
+    if unknown:
+        raise _UnknownShape(f"issual {unknown[0].ident} with issuedStatus {unknown[0].state!r}")
+
+
 def _ours(entry: _Entry, sent_at: float | None) -> bool:
     """Revoked, and (when we know when our request left) not long before it."""
-    if entry.active:
+    if entry.state != REVOKED:
         return False
     if sent_at is None:
         return True
-    if entry.revoked_at is None:
+    revoked_at = _when(entry.revoked_on)
+    if revoked_at is None:
         raise _UnknownShape("a revoked entry without revokedOn")
-    return entry.revoked_at >= sent_at - CLOCK_SLACK
+    return revoked_at >= sent_at - CLOCK_SLACK
+
+
+def _attempts(item: Unsettled) -> int:
+    return item.previous.attempts if item.previous else 0
 
 
 def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) -> RowOutcome:
-    attempts = item.previous.attempts if item.previous else 0
     return RowOutcome(
         item.row.row,
         Status.REVOKED,
@@ -229,26 +282,29 @@ def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) 
         f"confirmed by read-back: {what}",
         ids,
         reply.http_status,
-        attempts,
+        _attempts(item),
     )
 
 
 def _issuals(data: dict[str, Any]) -> list[_Entry]:
-    def active(item: dict[str, Any]) -> bool | None:
-        status = item.get("issuedStatus")
-        return None if status not in ("ACTIVE", "REVOKED") else status == "ACTIVE"
+    return _entries(data, "issualDetails", "issuals", "issueId", _issued_status)
 
-    return _entries(data, "issualDetails", "issuals", "issueId", active)
+
+def _issued_status(item: dict[str, Any]) -> object:
+    # Kept as given, known or not: it matters only for the entries a row could be.
+    return item.get("issuedStatus")
 
 
 def _earns(data: dict[str, Any]) -> list[_Entry]:
     # Undocumented: the vendor's page names earnDetails.earns[] but not its fields. Anything
     # other than {earnedBadgeId, isActive: bool} is refused rather than guessed at.
-    def active(item: dict[str, Any]) -> bool | None:
+    def state(item: dict[str, Any]) -> object:
         flag = item.get("isActive")
-        return flag if isinstance(flag, bool) else None
+        if not isinstance(flag, bool):
+            raise _UnknownShape(f"earns entry {item!r}")
+        return ACTIVE if flag else REVOKED
 
-    return _entries(data, "earnDetails", "earns", "earnedBadgeId", active)
+    return _entries(data, "earnDetails", "earns", "earnedBadgeId", state)
 
 
 def _entries(
@@ -256,27 +312,28 @@ def _entries(
     details_key: str,
     list_key: str,
     id_field: str,
-    active_of: Callable[[dict[str, Any]], bool | None],
+    state_of: Callable[[dict[str, Any]], object],
 ) -> list[_Entry]:
-    """One list of the read-back, every entry checked; None from `active_of`: unknown."""
+    """One list of the read-back, every entry checked (`state_of` raises _UnknownShape for
+    an entry it cannot read)."""
     details = data.get(details_key)
     listed = details.get(list_key) if isinstance(details, dict) else None
     if not isinstance(listed, list):
         raise _UnknownShape(f"no {details_key}.{list_key} list")
     entries = []
     for item in listed:
-        active = active_of(item) if isinstance(item, dict) else None
-        if active is None:
+        if not isinstance(item, dict):
             raise _UnknownShape(f"{list_key} entry {item!r}")
         ident = item.get(id_field)
         if not isinstance(ident, str | int) or ident == "":
             raise _UnknownShape(f"{list_key} entry without {id_field}: {item!r}")
-        entries.append(_Entry(str(ident), active, None if active else _when(item)))
+        entries.append(_Entry(str(ident), state_of(item), item.get("revokedOn")))
     return entries
 
 
-def _when(item: dict[str, Any]) -> float | None:
-    value = item.get("revokedOn")
+def _when(value: object) -> float | None:
+    """revokedOn as seconds since the epoch: the page's epoch seconds with a fraction
+    (1728282201.451), epoch milliseconds, or an ISO 8601 date."""
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):

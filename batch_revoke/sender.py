@@ -27,7 +27,7 @@ from batch_revoke.answers import (
 from batch_revoke.client import ApiReply, CapillaryClient, RequestNotSent, TokenUnavailable
 from batch_revoke.config import RateLimit, RetryPolicy
 from batch_revoke.errors import AuthError
-from batch_revoke.model import Batch, ErrorCode, RowOutcome
+from batch_revoke.model import Batch, ErrorCode, IdentifierType, RowOutcome
 from batch_revoke.pacing import Answer, Pacer, PaceStopped, Sleep, sleep_or_event
 from batch_revoke.retries import WaitRetryAfter
 
@@ -227,10 +227,15 @@ class Sender:
             return client_failed(batch, problem, state.sends, state.lost, state.on_wire)
         return interpret(batch, reply, state.sends, "; ".join(state.lost))
 
-    async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply | str:
+    async def read_back(
+        self,
+        customer_id: str,
+        badge_meta_id: str,
+        identifier: IdentifierType = IdentifierType.ID,
+    ) -> ApiReply | str:
         """The badge read-back, retried like a request; a reason string when it failed."""
         return await self.fetch(
-            lambda: self.client.read_back(customer_id, badge_meta_id), "read-back"
+            lambda: self.client.read_back(customer_id, badge_meta_id, identifier), "read-back"
         )
 
     async def fetch(self, call: Callable[[], Awaitable[ApiReply]], what: str) -> ApiReply | str:

@@ -186,8 +186,8 @@ MUTANTS = [
     m(
         "verify-2",
         "readback.py",
-        "return entry.revoked_at >= sent_at - CLOCK_SLACK",
-        "return entry.revoked_at >= sent_at + CLOCK_SLACK",
+        "return revoked_at >= sent_at - CLOCK_SLACK",
+        "return revoked_at >= sent_at + CLOCK_SLACK",
         "slack applied the wrong way",
     ),
     m(
@@ -200,9 +200,9 @@ MUTANTS = [
     m(
         "verify-4",
         "readback.py",
-        'return None if status not in ("ACTIVE", "REVOKED") else status == "ACTIVE"',
-        'return None if status is None else status == "ACTIVE"',
-        "unknown issuedStatus (EXPIRED) taken as revoked",
+        "unknown = [e for e in entries if e.state not in _KNOWN_STATES]",
+        "unknown = [e for e in entries if e.state is None]",
+        "an issuedStatus no page names taken as not active",
     ),
     m(
         "verify-5",

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
 from batch_revoke.chunker import Planner
 from batch_revoke.cli import cli
+from batch_revoke.client import basic_header
 from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import Batch, IdentifierType, Mode, Record, Row
 from batch_revoke.reader import map_fields
@@ -131,6 +133,14 @@ def sandbox(*faults: str, **settings) -> Iterator[tuple[RunningSandbox, SandboxS
     )
     with running_sandbox(config) as running:
         yield running, state
+
+
+@contextmanager
+def api_client(running: RunningSandbox) -> Iterator[httpx.Client]:
+    """Calls to the sandbox by hand, as its demo till (Basic auth)."""
+    headers = {"Authorization": basic_header(running.credentials)}
+    with httpx.Client(base_url=running.base_url, headers=headers) as http:
+        yield http
 
 
 def cli_env(running: RunningSandbox | None, env: dict[str, str] | None = None) -> dict[str, str]:

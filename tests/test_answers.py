@@ -97,6 +97,11 @@ NOT_CUSTOMERS_ISSUE = {
     "errors": [],
     "warnings": [],
 }
+# revokeIssue's OpenAPI responses (revokeEarn's likewise): the whole request, HTTP 404.
+BADGE_NOT_FOUND = {
+    "data": None,
+    "errors": [{"code": 404, "message": "Passed badge is not found"}],
+}
 MANDATORY_1051 = {
     "data": None,
     "errors": [
@@ -184,10 +189,45 @@ MANDATORY_1051 = {
         ),
         pytest.param(
             earn_batch(),
+            envelope_error(814, "Active earn instance is not present"),
+            409,
+            [(Status.FAILED, "814", ())],
+            id="earn-814-409",  # the OpenAPI spec's status
+        ),
+        pytest.param(
+            earn_batch(),
             envelope_error(813, "EarnId is mandatory"),
             400,
             [(Status.FAILED, "813", ())],
             id="earn-813",
+        ),
+        pytest.param(
+            customers_batch("1", "2"),
+            BADGE_NOT_FOUND,
+            404,
+            [(Status.FAILED, "badge_not_found", ()), (Status.FAILED, "badge_not_found", ())],
+            id="customers-badge-not-found",
+        ),
+        pytest.param(
+            issue_batch(("1", "I1")),
+            BADGE_NOT_FOUND,
+            404,
+            [(Status.FAILED, "badge_not_found", ())],
+            id="issuals-badge-not-found",
+        ),
+        pytest.param(
+            earn_batch(),
+            BADGE_NOT_FOUND,
+            404,
+            [(Status.FAILED, "badge_not_found", ())],
+            id="earn-badge-not-found",
+        ),
+        pytest.param(
+            customers_batch("1"),
+            envelope_error(1054, "GLOBAL.BADGE_NOT_FOUND"),
+            400,
+            [(Status.FAILED, "badge_not_found", ())],
+            id="badge-not-found-1054",
         ),
         pytest.param(
             customers_batch("62090013", "777"),
@@ -271,6 +311,12 @@ def test_issue_entries_are_matched_by_issue_id_too():
         pytest.param(
             earn_batch(), envelope_error(814, "Active earn instance is not present"), 400, id="814"
         ),
+        pytest.param(
+            earn_batch(),
+            envelope_error(814, "Active earn instance is not present"),
+            409,
+            id="814-409",
+        ),
     ],
 )
 def test_not_present_after_a_lost_answer_is_unconfirmed(batch, body, http):
@@ -279,6 +325,39 @@ def test_not_present_after_a_lost_answer_is_unconfirmed(batch, body, http):
     assert outcome.status is Status.UNCONFIRMED
     assert "earlier attempt" in outcome.error_message
     assert outcome.attempts == 2
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        pytest.param(customers_batch("1", badge="B404"), id="customers"),
+        pytest.param(issue_batch(("1", "I1"), badge="B404"), id="issuals"),
+        pytest.param(earn_batch(badge="B404"), id="earn"),
+    ],
+)
+@pytest.mark.parametrize("lost", ["", "ReadTimeout"], ids=["first-answer", "after-a-lost-answer"])
+def test_a_badge_the_org_does_not_have_is_never_taken_for_already_revoked(batch, lost):
+    # Nothing of a badge that does not exist can have been revoked, by us or anyone: not the
+    # advice for "no active enrolment", and not "maybe our lost attempt did it".
+    (outcome,) = interpret(batch, reply(BADGE_NOT_FOUND, 404), 2, earlier_unknown=lost)
+    assert (outcome.status, outcome.error_code) == (Status.FAILED, ErrorCode.BADGE_NOT_FOUND)
+    assert "B404" in outcome.error_message
+    assert "check the badgeMetaId" in outcome.error_message
+    assert "Passed badge is not found" in outcome.error_message
+    assert "earlier attempt" not in outcome.error_message
+    assert outcome.settled
+
+
+def test_the_404_entry_inside_a_200_is_still_not_issued():
+    # Same code, other meaning: one customer has no enrolment, the badge exists.
+    (outcome,) = interpret(issue_batch(("555567088", "I1")), reply(NOT_ISSUED, 200), 1)
+    assert (outcome.status, outcome.error_code) == (Status.FAILED, "404")
+
+
+def test_814_with_the_specs_409_is_a_final_answer_like_any_4xx():
+    assert (
+        failure_of(reply(envelope_error(814, "Active earn instance is not present"), 409)) is None
+    )
 
 
 def test_earn_still_active_is_not_claimed_revoked():

@@ -8,13 +8,15 @@ import httpx
 import pytest
 
 from batch_revoke.client import (
+    LOOKUP_PATH,
     READ_BACK_PATH,
     ApiReply,
     CapillaryClient,
     TillAuth,
 )
 from batch_revoke.credentials import BasicCredentials
-from batch_revoke.model import Endpoint, IdentifierType, Row, RowOutcome, Status
+from batch_revoke.lookup import Lookups
+from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Row, RowOutcome, Status
 from batch_revoke.readback import CLOCK_SLACK, Unsettled, read_back, settle
 from batch_revoke.sender import RetryPolicy, Sender
 
@@ -71,6 +73,25 @@ def earn(ident: str | int, active: bool = False, revoked_on: object = RECENT) ->
             ("revoked", ("I1",)),
             id="issual-revoked-epoch-millis",
         ),
+        # The badge details page's own form: epoch seconds with a fraction (1728282201.451).
+        pytest.param(
+            ISSUAL,
+            reply([issual("I1", revoked_on=round(SENT + 60, 3))]),
+            ("revoked", ("I1",)),
+            id="issual-revoked-epoch-seconds-with-fraction",
+        ),
+        pytest.param(
+            EARN,
+            reply(earns=[earn("E1", revoked_on=round(SENT + 60, 3))]),
+            ("revoked", ("E1",)),
+            id="earn-revoked-epoch-seconds-with-fraction",
+        ),
+        pytest.param(
+            ISSUAL,
+            reply([issual("I1", revoked_on=1728282201.451)]),
+            "resend",
+            id="issual-revoked-epoch-seconds-long-ago",
+        ),
         pytest.param(
             CUSTOMER,
             reply([issual("I3"), issual("I2"), issual("I9", revoked_on=LONG_AGO)]),
@@ -85,7 +106,7 @@ def earn(ident: str | int, active: bool = False, revoked_on: object = RECENT) ->
         pytest.param(EARN, reply(earns=[earn("E1", active=True)]), "resend", id="earn-active"),
         pytest.param(
             ISSUAL,
-            reply([{"issueId": "I1", "issuedStatus": "EXPIRED"}]),
+            reply([{"issueId": "I1", "issuedStatus": "SUSPENDED"}]),
             "unconfirmed",
             id="unknown-status",
         ),
@@ -182,7 +203,7 @@ def test_a_read_back_earn_is_revoked_only_on_a_definite_false(flag, expected, se
 @pytest.mark.parametrize(
     "issued_status",
     [
-        pytest.param("EXPIRED", id="expired"),
+        pytest.param("SUSPENDED", id="a-state-no-page-names"),
         pytest.param("revoked", id="lower-case-revoked"),
         pytest.param("Revoked", id="title-case-revoked"),
         pytest.param("", id="empty"),
@@ -237,34 +258,34 @@ async def test_verify_reads_back_once_per_customer_and_badge(respx_mock):
     route = respx_mock.get(
         BASE + READ_BACK_PATH.format(customerId="000777", badgeMetaId="B1")
     ).mock(return_value=httpx.Response(200, json=reply([issual("I1"), issual("I5")]).body))
-    mobile = Row(4, "B1", "919900000013", "", "E7", IdentifierType.MOBILE)
     items = [
         Unsettled(ISSUAL, LOST, SENT),
         Unsettled(Row(5, "B1", "000777", "I5"), LOST, SENT),
-        Unsettled(mobile, None, SENT),
     ]
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = Sender(CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))))
         found = await read_back(items, sender)
     assert route.call_count == 1
     assert route.calls[0].request.url.params["includeStatistics"] == "true"
+    assert "X-CAP-CUSTOMER-IDENTIFIER" not in route.calls[0].request.headers
     assert found.resend == []
     assert found.read == 2
     by_row = {o.row: o for o in found.outcomes}
     assert (by_row[1].status, by_row[5].status) == (Status.REVOKED, Status.REVOKED)
-    # A customer named by mobile cannot be read back: sent again, never left stuck.
-    assert found.blind == [mobile]
-    assert 4 not in by_row
 
 
-async def test_a_row_sent_again_blind_and_told_not_present_is_final():
+async def test_a_row_an_earlier_version_sent_again_blind_is_read_back_now(respx_mock):
+    # A journal of a version that could not read back an earn named by mobile: it sent the
+    # row again and was told 814, which its lost attempt may have caused. Read back now.
     mobile = Row(4, "B1", "919900000013", "", "E7", IdentifierType.MOBILE)
     told = RowOutcome(4, Status.UNCONFIRMED, Endpoint.REVOKE_EARN, "814", "not active; check")
-    sender = Sender(
-        CapillaryClient(httpx.AsyncClient(base_url=BASE), TillAuth(BasicCredentials("u", "p")))
+    respx_mock.get(BASE + READ_BACK_PATH.format(customerId="919900000013", badgeMetaId="B1")).mock(
+        return_value=httpx.Response(200, json=reply(earns=[earn("E7")]).body)
     )
-    found = await read_back([Unsettled(mobile, told, SENT)], sender)
-    assert (found.outcomes, found.blind, found.resend) == ([told], [], [])
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        found = await read_back([Unsettled(mobile, told, SENT)], plain_sender(http))
+    (outcome,) = found.outcomes
+    assert (outcome.status, found.blind, found.resend) == (Status.REVOKED, [], [])
 
 
 async def test_a_read_back_that_keeps_failing_leaves_the_row_unconfirmed(respx_mock):
@@ -392,3 +413,109 @@ def test_another_enrolment_still_active_does_not_unsettle_an_issue_row():
     settled = settle(Unsettled(ISSUAL, LOST, SENT), answer)
     assert isinstance(settled, RowOutcome)
     assert (settled.status, settled.issued_ids) == (Status.REVOKED, ("I1",))
+
+
+# --- states besides ACTIVE and REVOKED (EXPIRED, say): a row is judged by what is its own --
+
+
+def expired(ident: str) -> dict:
+    return {"issueId": ident, "issuedStatus": "EXPIRED"}
+
+
+@pytest.mark.parametrize("sent_at", [SENT, None], ids=["sent-now", "old-result-file"])
+@pytest.mark.parametrize(
+    ("row", "issuals", "expected"),
+    [
+        pytest.param(
+            ISSUAL, [expired("I0"), issual("I1")], ("revoked", ("I1",)), id="issual-beside-expired"
+        ),
+        pytest.param(
+            ISSUAL,
+            [{"issueId": "I0", "issuedStatus": "SUSPENDED"}, issual("I1")],
+            ("revoked", ("I1",)),
+            id="issual-beside-an-unknown-state",
+        ),
+        pytest.param(
+            ISSUAL,
+            [
+                {"issueId": "I0", "issuedStatus": "REVOKED", "revokedOn": "last tuesday"},
+                issual("I1"),
+            ],
+            ("revoked", ("I1",)),
+            id="issual-beside-another-with-a-bad-date",
+        ),
+        pytest.param(
+            CUSTOMER,
+            [expired("I0"), issual("I3"), issual("I2")],
+            ("revoked", ("I2", "I3")),
+            id="customer-beside-expired",
+        ),
+        pytest.param(ISSUAL, [expired("I1")], "resend", id="issual-itself-expired"),
+        pytest.param(CUSTOMER, [expired("I0")], "resend", id="customer-only-expired"),
+        pytest.param(
+            CUSTOMER,
+            [{"issueId": "I0", "issuedStatus": "SUSPENDED"}, issual("I2")],
+            "unconfirmed",
+            id="customer-beside-an-unknown-state",
+        ),
+    ],
+)
+def test_an_issual_expired_is_not_active_and_not_ours(row, issuals, expected, sent_at):
+    """EXPIRED is neither what the lost request left undone nor what it did: a revokeIssuals
+    row is judged by its own issual, a customers row by the entries that could still be
+    active (a state this version does not know could be, so it stays unconfirmed)."""
+    settled = settle(Unsettled(row, LOST, sent_at), reply(issuals))
+    if expected == "resend":
+        assert settled == row
+    elif expected == "unconfirmed":
+        assert isinstance(settled, RowOutcome)
+        assert settled.status is Status.UNCONFIRMED
+        assert "SUSPENDED" in settled.error_message
+    else:
+        assert isinstance(settled, RowOutcome)
+        assert (settled.status.value, settled.issued_ids) == expected
+
+
+# --- a badge the org does not have -------------------------------------------------------
+
+BADGE_NOT_FOUND = {"data": None, "errors": [{"code": 404, "message": "Passed badge is not found"}]}
+
+
+@pytest.mark.parametrize("row", [ISSUAL, CUSTOMER, EARN], ids=["issual", "customer", "earn"])
+def test_a_read_back_of_a_badge_not_found_is_that_failure_never_not_present(row):
+    settled = settle(Unsettled(row, LOST, SENT), reply(status=404, body=BADGE_NOT_FOUND))
+    assert isinstance(settled, RowOutcome)
+    assert (settled.status, settled.error_code) == (Status.FAILED, ErrorCode.BADGE_NOT_FOUND)
+    assert "B1" in settled.error_message
+    assert "check the badgeMetaId" in settled.error_message
+    assert (settled.http_status, settled.attempts) == (404, 2)
+
+
+# --- a revokeEarn row named by mobile, email, externalId or cardNumber -----------------------
+
+
+async def test_an_earn_named_by_mobile_is_read_back_by_the_mobile_in_one_call(respx_mock, journal):
+    """The badge details page takes X-CAP-CUSTOMER-IDENTIFIER as revokeEarn does: one call,
+    and the customer revokeEarn found, with no customer lookup first."""
+    mobile = Row(4, "B1", "919900000013", "", "E7", IdentifierType.MOBILE)
+    email = Row(5, "B1", "Ana.Silva@example.com", "", "E8", IdentifierType.EMAIL)
+    same_email = Row(6, "B1", "ana.silva@EXAMPLE.com", "", "E9", IdentifierType.EMAIL)
+    lookup = respx_mock.get(BASE + LOOKUP_PATH).mock(return_value=httpx.Response(500))
+    by_mobile = respx_mock.get(
+        BASE + READ_BACK_PATH.format(customerId="919900000013", badgeMetaId="B1")
+    ).mock(return_value=httpx.Response(200, json=reply(earns=[earn("E7")]).body))
+    by_email = respx_mock.get(url__regex=r".*/badges/management/Ana.Silva%40example.com/.*").mock(
+        return_value=httpx.Response(200, json=reply(earns=[earn("E8"), earn("E9")]).body)
+    )
+    items = [Unsettled(row, LOST, SENT) for row in (mobile, email, same_email)]
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        found = await read_back(items, plain_sender(http), Lookups(journal))
+    assert lookup.call_count == 0
+    assert by_mobile.call_count == 1
+    assert by_mobile.calls[0].request.headers["X-CAP-CUSTOMER-IDENTIFIER"] == "mobile"
+    assert by_email.call_count == 1  # one customer, however its email is cased
+    assert by_email.calls[0].request.headers["X-CAP-CUSTOMER-IDENTIFIER"] == "email"
+    assert (found.resend, found.blind, found.read) == ([], [], 3)
+    by_row = {o.row: o for o in found.outcomes}
+    assert [by_row[n].status for n in (4, 5, 6)] == [Status.REVOKED] * 3
+    assert "confirmed by read-back" in by_row[4].error_message

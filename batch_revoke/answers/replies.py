@@ -27,6 +27,9 @@ from batch_revoke.model import (
 # Per-entry errors meaning "nothing there to revoke". After an attempt whose answer was lost,
 # they may mean our own earlier attempt revoked it, so they cannot be called failures.
 NOT_PRESENT_CODES = {"404", "814"}
+# GLOBAL.BADGE_NOT_FOUND, on badge pages other than the revoke ones: the same as the revoke
+# pages' whole-request 404 "Passed badge is not found".
+BADGE_NOT_FOUND_CODE = "1054"
 
 
 class RetryableFailure(Exception):
@@ -78,6 +81,44 @@ def outcome(
 def resolved_id(row: Row) -> str:
     """The id a lookup found for the row, for its result ("" when the row named the id)."""
     return row.customer_id if row.resolved else ""
+
+
+def badge_not_found(reply: ApiReply) -> str | None:
+    """What the API said, when it refused the whole request because the org has no such
+    badge: HTTP 404 with `data` null and the code 404 ("Passed badge is not found", in
+    revokeIssue's OpenAPI responses; revokeEarn and the read-back alike), or the code 1054. None
+    for any other answer, the 404 entry inside a 200 ("Customer doesn't have issue instance")
+    among them: that one is a customer without the enrolment, of a badge that exists."""
+    body = reply.body
+    if not isinstance(body, dict) or body.get("data"):
+        return None
+    for code, message in _envelope_errors(body):
+        if code == BADGE_NOT_FOUND_CODE or (code == "404" and reply.http_status == 404):
+            return f"{code} {message}".strip()
+    return None
+
+
+def badge_missing(row: Row, said: str, http_status: int | None, attempts: int) -> RowOutcome:
+    """A row of a badge the org does not have: failed for good. Never "not present", even
+    after a lost answer: nothing of a badge that does not exist was revoked, by us or anyone."""
+    return RowOutcome(
+        row.row,
+        Status.FAILED,
+        row.mode.endpoint,
+        ErrorCode.BADGE_NOT_FOUND,
+        _no_such_badge(row.badge_meta_id, said),
+        (),
+        http_status,
+        attempts,
+        resolved_customer_id=resolved_id(row),
+    )
+
+
+def _no_such_badge(badge_meta_id: str, said: str) -> str:
+    return (
+        f"the API has no badge {badge_meta_id} in this org ({said}): check the badgeMetaId "
+        "(a typo, or a badge of another org or cluster); nothing was revoked"
+    )
 
 
 def failure_of(reply: ApiReply) -> RetryableFailure | None:
@@ -232,6 +273,9 @@ def interpret(
         )
         message = f"HTTP {reply.http_status} with a body that is not JSON: {reply.text!r}"
         return [answered(row, status, code, message) for row in batch.rows]
+    said = badge_not_found(reply)
+    if said is not None:
+        return [badge_missing(row, said, reply.http_status, attempts) for row in batch.rows]
     if (errors and not data) or reply.http_status >= 400:
         code, message = errors[0] if errors else (f"http_{reply.http_status}", reply.text)
         if len(errors) > 1:
@@ -323,6 +367,11 @@ def _issue_outcome(
     code, message = failures[0]
     if len(failures) > 1:
         message = "; ".join(f"{c}: {m}" for c, m in failures)
+    if code == BADGE_NOT_FOUND_CODE:
+        code, message = (
+            ErrorCode.BADGE_NOT_FOUND,
+            _no_such_badge(row.badge_meta_id, f"{code} {message}"),
+        )
     if revoked:
         # Some enrolments went, some did not: the row's request is only partly done.
         message = f"{len(revoked)} enrolment(s) revoked, but {message}"

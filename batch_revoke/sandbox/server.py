@@ -57,6 +57,9 @@ class SandboxConfig:
     # Every revoke request and customer lookup as it arrives, for tests and people checking
     # what was sent.
     requests: list[LoggedRequest] = field(default_factory=list)
+    # Every read-back as it arrives, apart: no fault applies to them, and they are not
+    # numbered with the calls that are.
+    read_backs: list[LoggedRequest] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +205,20 @@ class _Sandbox:
             return _json(*self.state.earn(body))
 
     async def read_back(self, request: web.Request) -> web.StreamResponse:
-        info = request.match_info
-        return _json(*self.state.read_back(info["customerId"], info["badgeMetaId"]))
+        info, identifier = request.match_info, request.headers.get(IDENTIFIER_HEADER)
+        self.config.read_backs.append(
+            LoggedRequest(
+                0,
+                request.path,
+                None,
+                identifier,
+                None,
+                True,
+                time.monotonic(),
+                query=dict(request.query),
+            )
+        )
+        return _json(*self.state.read_back(info["customerId"], info["badgeMetaId"], identifier))
 
     async def dump(self, request: web.Request) -> web.StreamResponse:
         return _json(200, self.state.dump())
@@ -295,6 +310,7 @@ class RunningSandbox:
     base_url: str
     credentials: DemoLogin
     requests: list[LoggedRequest] = field(default_factory=list)  # live: revokes, lookups so far
+    read_backs: list[LoggedRequest] = field(default_factory=list)  # live: read-backs so far
 
 
 def demo_credentials(state: SandboxState) -> DemoLogin:
@@ -387,7 +403,10 @@ def running_sandbox(config: SandboxConfig) -> Iterator[RunningSandbox]:
         raise failure[0]
     try:
         yield RunningSandbox(
-            f"http://127.0.0.1:{port}", demo_credentials(config.state), config.requests
+            f"http://127.0.0.1:{port}",
+            demo_credentials(config.state),
+            config.requests,
+            config.read_backs,
         )
     finally:
         loop.call_soon_threadsafe(stop.set)

@@ -10,6 +10,7 @@ import csv
 import itertools
 import json
 import random
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,11 @@ LOOKUP_SOURCES = ("INSTORE", "MARTJACK", "WECHAT", "ALL")
 # customers finds none of them.
 LOOKUP_FINDS_IN = ("INSTORE", "ALL")
 NOT_FOUND = (816, "Customer not found for organization")
+# revokeIssue's OpenAPI responses: a badgeMetaId the org does not have refuses the whole
+# request, HTTP 404 with data null. revokeEarn and the read-back answer it alike.
+BADGE_NOT_FOUND = (404, "Passed badge is not found")
+# revokeEarn's "nothing active to revoke", with the OpenAPI spec's HTTP 409.
+NOT_ACTIVE = (814, "Active earn instance is not present")
 
 
 @dataclass
@@ -51,9 +57,9 @@ class Enrolment:
     issueId: str
     badgeMetaId: str
     customerId: str
-    issuedStatus: str = "ACTIVE"  # becomes REVOKED, as in the read-back endpoint
+    issuedStatus: str = "ACTIVE"  # becomes REVOKED, as in the read-back; EXPIRED, say, too
     issuedOn: str = ""
-    revokedOn: str | None = None
+    revokedOn: float | None = None  # epoch seconds with a fraction, as the read-back gives it
 
 
 @dataclass
@@ -63,7 +69,7 @@ class Earn:
     customerId: str
     isActive: bool = True
     earnedOn: str = ""
-    revokedOn: str | None = None
+    revokedOn: float | None = None
 
 
 @dataclass
@@ -109,6 +115,36 @@ def _api_id(customer_id: str) -> int | str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _stamp() -> float:
+    """A revokedOn as the badge details page's example gives it: epoch seconds with a
+    fraction (`1728282201.451`)."""
+    return round(time.time(), 3)
+
+
+def _epoch(value: float | str | None) -> float | None:
+    """A state file's revokedOn, epoch seconds or an ISO 8601 date (as older dumps wrote),
+    in the page's form."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    stamp = datetime.fromisoformat(value)
+    return round((stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp(), 3)
+
+
+def _identifier_kind(header: str | None) -> str | None:
+    """The customer field X-CAP-CUSTOMER-IDENTIFIER names, "id" without the header; None for
+    a value the API does not take."""
+    if not header:
+        return "id"
+    return next((k for k in IDENTIFIER_KINDS if k.lower() == header.lower()), None)
+
+
+def _bad_identifier() -> Reply:
+    kinds = ", ".join(IDENTIFIER_KINDS)
+    return 400, envelope(errors=[(400, f"X-CAP-CUSTOMER-IDENTIFIER must be {kinds}")])
 
 
 class SandboxState:
@@ -181,8 +217,11 @@ class SandboxState:
                     Customer(**{k: values.get(k, "") for k in Customer.__annotations__})
                 )
             elif kind == "enrolment":
+                status = values.get("issuedStatus", "ACTIVE")  # EXPIRED, say
                 self._add_enrolment(
-                    Enrolment(values["issueId"], values["badgeMetaId"], values["customerId"])
+                    Enrolment(
+                        values["issueId"], values["badgeMetaId"], values["customerId"], status
+                    )
                 )
             elif kind == "earn":
                 self._add_earn(
@@ -212,6 +251,7 @@ class SandboxState:
 
     def _add_enrolment(self, enrolment: Enrolment) -> None:
         enrolment.issuedOn = enrolment.issuedOn or _now()
+        enrolment.revokedOn = _epoch(enrolment.revokedOn)
         self.badges.add(enrolment.badgeMetaId)
         self.add_customer(Customer(enrolment.customerId))
         self.enrolments[enrolment.issueId] = enrolment
@@ -220,6 +260,7 @@ class SandboxState:
 
     def _add_earn(self, earn: Earn) -> None:
         earn.earnedOn = earn.earnedOn or _now()
+        earn.revokedOn = _epoch(earn.revokedOn)
         self.badges.add(earn.badgeMetaId)
         self.add_customer(Customer(earn.customerId))
         self.earns[earn.earnedBadgeId] = earn
@@ -255,6 +296,8 @@ class SandboxState:
         if not isinstance(wanted, list) or len(wanted) > MAX_BATCH_SIZE:
             message = f"Limit for passing customers and revokeIssuals is {MAX_BATCH_SIZE}"
             return 400, envelope(errors=[(400, message)])
+        if badge not in self.badges:
+            return 404, envelope(errors=[BADGE_NOT_FOUND])
         entries: list[dict[str, Any]] = []
         for item in wanted:
             if issuals:
@@ -302,7 +345,7 @@ class SandboxState:
     @staticmethod
     def _revoke(enrolment: Enrolment) -> None:
         enrolment.issuedStatus = "REVOKED"
-        enrolment.revokedOn = _now()
+        enrolment.revokedOn = _stamp()
 
     def revoke_earn(self, body: Any, identifier: str | None) -> Reply:
         if not isinstance(body, dict) or not body.get("badgeMetaId"):
@@ -311,12 +354,11 @@ class SandboxState:
             return 400, envelope(errors=[(813, "EarnId is mandatory")])
         if body.get("customerId") in (None, ""):
             return 400, envelope(errors=[(400, "customerId is mandatory")])
-        kind = "id"
-        if identifier:
-            kind = next((k for k in IDENTIFIER_KINDS if k.lower() == identifier.lower()), "")
-            if not kind:
-                kinds = ", ".join(IDENTIFIER_KINDS)
-                return 400, envelope(errors=[(400, f"X-CAP-CUSTOMER-IDENTIFIER must be {kinds}")])
+        kind = _identifier_kind(identifier)
+        if kind is None:
+            return _bad_identifier()
+        if str(body["badgeMetaId"]) not in self.badges:
+            return 404, envelope(errors=[BADGE_NOT_FOUND])
         customer = self.find_customer(body["customerId"], kind)
         earn = self.earns.get(str(body["earnedBadgeId"]))
         if (
@@ -326,9 +368,9 @@ class SandboxState:
             or earn.badgeMetaId != str(body["badgeMetaId"])
             or id_key(earn.customerId) != id_key(customer.customerId)
         ):
-            return 400, envelope(errors=[(814, "Active earn instance is not present")])
+            return 409, envelope(errors=[NOT_ACTIVE])
         earn.isActive = False
-        earn.revokedOn = _now()
+        earn.revokedOn = _stamp()
         data = {
             "badgeMetaId": earn.badgeMetaId,
             "customerId": _api_id(customer.customerId),
@@ -415,8 +457,15 @@ class SandboxState:
         }
         return 200, body
 
-    def read_back(self, customer_id: str, badge: str) -> Reply:
-        customer = self.find_customer(customer_id) or Customer(customer_id)
+    def read_back(self, customer_id: str, badge: str, identifier: str | None = None) -> Reply:
+        """GET .../badges/management/{customerId}/badge/{badgeMetaId}: the customer named as
+        revokeEarn names it (the id, or the identifier X-CAP-CUSTOMER-IDENTIFIER says)."""
+        kind = _identifier_kind(identifier)
+        if kind is None:
+            return _bad_identifier()
+        if badge not in self.badges:
+            return 404, envelope(errors=[BADGE_NOT_FOUND])
+        customer = self.find_customer(customer_id, kind) or Customer(customer_id)
         hidden = ("badgeMetaId", "customerId")
         issuals = [
             {k: v for k, v in asdict(e).items() if k not in hidden}
@@ -428,7 +477,7 @@ class SandboxState:
         ]
         data = {
             "badgeMetaId": badge,
-            "customerId": _api_id(customer_id),
+            "customerId": _api_id(customer.customerId),
             "issualDetails": {"issuals": issuals},
             "earnDetails": {"earns": earns},
             "statistics": {
