@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from batch_revoke.answers import lookup_answer
+from batch_revoke.answers import lookup_answer, lookup_failure_of
 from batch_revoke.errors import AuthError, InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal
@@ -99,7 +99,9 @@ class Lookups:
         self.made += 1
         try:
             reply = await sender.fetch(
-                lambda: sender.client.lookup(identifier, value), "customer lookup"
+                lambda: sender.client.lookup(identifier, value),
+                "customer lookup",
+                lookup_failure_of,
             )
             answer = reply if isinstance(reply, str) else lookup_answer(reply)
             if isinstance(answer, str):

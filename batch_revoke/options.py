@@ -131,7 +131,8 @@ max_throttle_wait = click.option(
     default=_default("max_throttle_wait"),
     show_default=True,
     metavar="SECONDS",
-    help="Stop (resumable, exit 3) after this long of 429/503/521 answers in a row. "
+    help="Stop (resumable, exit 3) after this long of 429/503/521 answers (or a customer "
+    "lookup's 461) in a row. "
     "Those answers never use up --max-attempts.",
 )
 timeout = click.option(
@@ -329,7 +330,8 @@ fault = click.option(
     multiple=True,
     help="Misbehave on calls: revokes and customer lookups (repeatable). KIND: 429, 500, "
     "502, 503, 504, 521, "
-    "drop, apply-drop, slow, non-json. WHEN: P% of requests, #N,#M by request number, "
+    "drop, apply-drop, slow, non-json; a lookup's own 461 (search engine busy) and 8015 "
+    "(not found). WHEN: P% of requests, #N,#M by request number, "
     "or omitted for all. E.g. --fault 429:10% --fault apply-drop:#3",
 )
 seed = click.option(

@@ -1,6 +1,7 @@
 """Batches -> outcomes: concurrency, the shared pace (pacing.py), and tenacity retries around
-client calls. A 429, 503 or 521 says nothing was done: it never uses up --max-attempts, and is
-bounded by time instead (--max-throttle-wait of throttling in a row stops the run)."""
+client calls. A 429, 503 or 521 (or a lookup's 461) says nothing was done: it never uses up
+--max-attempts, and is bounded by time instead (--max-throttle-wait of throttling in a row stops
+the run)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_exponential_jitter
 
 from batch_revoke.answers import (
-    NOT_APPLIED_STATUSES,
     RetryableFailure,
     client_failed,
     exhausted,
@@ -229,11 +229,17 @@ class Sender:
             lambda: self.client.read_back(customer_id, badge_meta_id), "read-back"
         )
 
-    async def fetch(self, call: Callable[[], Awaitable[ApiReply]], what: str) -> ApiReply | str:
+    async def fetch(
+        self,
+        call: Callable[[], Awaitable[ApiReply]],
+        what: str,
+        classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
+    ) -> ApiReply | str:
         """A call that only reads (`what`: a read-back, a customer lookup), paced and retried
-        like a request; a reason string when it failed."""
+        like a request (`classify`: which of its replies are no final answer); a reason string
+        when it failed."""
         try:
-            return await self._retried(call, _Attempts(), lambda: None, what)
+            return await self._retried(call, _Attempts(), lambda: None, what, classify=classify)
         except RetryableFailure as failure:
             return f"{what} failed: {failure.message}"
         except RequestNotSent as exc:
@@ -252,9 +258,11 @@ class Sender:
         sending: Callable[[], None],
         batch: Batch | str,
         failed: Callable[[RetryableFailure], None] = lambda _: None,
+        classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply:
-        """The call until it gets a final answer; RetryableFailure when retries ran out. A
-        401/403 stops the run (AuthError). `failed` hears of each attempt that failed."""
+        """The call until it gets a final answer (`classify` tells the replies that are not);
+        RetryableFailure when retries ran out. A 401/403 stops the run (AuthError). `failed`
+        hears of each attempt that failed."""
 
         def noted(failure: RetryableFailure) -> RetryableFailure:
             state.noted(failure)
@@ -267,7 +275,8 @@ class Sender:
             except RetryableFailure as failure:
                 raise noted(failure) from None
             state.on_wire = False
-            problem = failure_of(reply)
+            problem = classify(reply)
+            self._nothing_done(problem is not None and problem.did_nothing, reply.retry_after)
             if problem is not None:
                 raise noted(problem)
             return reply
@@ -328,7 +337,6 @@ class Sender:
             started, Answer.THROTTLED if throttled else Answer.OK, reply.retry_after
         )
         self.unanswered = 0
-        self._nothing_done(reply.http_status in NOT_APPLIED_STATUSES, reply.retry_after)
         return reply
 
     def _retrying(self, batch: Batch | str, state: _Attempts) -> AsyncRetrying:
@@ -364,7 +372,8 @@ class Sender:
         limit = self.policy.max_throttle_wait
         if waited >= limit:
             self.stop.request(
-                f"throttled or unavailable (429/503/521) for {waited:.0f}s in a row "
+                f"throttled or unavailable (429/503/521, a busy search engine) for {waited:.0f}s "
+                "in a row "
                 f"(--max-throttle-wait {limit:g}); {self.pacer.describe()}"
             )
         elif (
@@ -406,7 +415,7 @@ class _Attempts:
 
     def noted(self, failure: RetryableFailure) -> RetryableFailure:
         self.on_wire = False
-        if failure.http_status not in NOT_APPLIED_STATUSES:
+        if not failure.did_nothing:
             self.counted += 1
         if failure.maybe_applied:
             self.lost.append(failure.message)

@@ -39,6 +39,7 @@ class RetryableFailure(Exception):
         maybe_applied: bool,
         http_status: int | None = None,
         retry_after: float | None = None,
+        did_nothing: bool | None = None,
     ) -> None:
         super().__init__(code, message)
         self.code = code
@@ -46,6 +47,11 @@ class RetryableFailure(Exception):
         self.maybe_applied = maybe_applied
         self.http_status = http_status
         self.retry_after = retry_after
+        # The answer said nothing was done (429, 503, 521 by default): retried without using
+        # up --max-attempts, for --max-throttle-wait at most.
+        self.did_nothing = (
+            http_status in NOT_APPLIED_STATUSES if did_nothing is None else did_nothing
+        )
 
     def __str__(self) -> str:
         return self.message
@@ -108,17 +114,44 @@ def _brief(reply: ApiReply) -> str:
 
 
 LOOKUP_NOT_FOUND = "816"  # "Customer not found for organization", whatever the HTTP status
+# The lookup's codes that settle it whatever the HTTP status (the docs' decision), with what
+# they mean when the API says no more: 8015 is the Get Customer Details page's own "Customer
+# not found for the given identifiers"; 618 a customer marked as fraud, never one to revoke
+# even when its id comes along.
+LOOKUP_REFUSALS = {
+    LOOKUP_NOT_FOUND: "customer not found",
+    "8015": "customer not found",
+    "618": "customer is marked as fraud",
+}
+# "Search Engine is busy, try after some time", as the HTTP status or a code in the body:
+# nothing was done, so it is retried like a 503.
+LOOKUP_BUSY = "461"
+
+
+def lookup_failure_of(reply: ApiReply) -> RetryableFailure | None:
+    """`failure_of` for a customer lookup: a body carrying 816, 8015 or 618 is a final answer
+    whatever the HTTP status (a 5xx that says not found is not retried), and a busy search
+    engine (461) is retried like a 503."""
+    said = _lookup_codes(reply.body)
+    if any(code in LOOKUP_REFUSALS for code, _ in said):
+        return None
+    if reply.http_status == int(LOOKUP_BUSY) or any(code == LOOKUP_BUSY for code, _ in said):
+        text = f"HTTP {reply.http_status}: {_brief(reply)}"
+        return RetryableFailure(
+            LOOKUP_BUSY, text, False, reply.http_status, reply.retry_after, did_nothing=True
+        )
+    return failure_of(reply)
 
 
 def lookup_answer(reply: ApiReply) -> LookupAnswer | str:
     """A final reply to a customer lookup: the customer's id, or the API's reason there is
-    none (816 not found, 618 fraud, another refusal); a str says why the reply is no answer
-    (a shape this version does not know), and the lookup counts as unanswered."""
+    none (816 or 8015 not found, 618 fraud, another refusal); a str says why the reply is no
+    answer (a shape this version does not know), and the lookup counts as unanswered."""
     body = reply.body
     errors = _envelope_errors(body)
-    for code, message in errors:
-        if code == LOOKUP_NOT_FOUND:  # the docs' decision: 816 in the body means not found
-            return LookupAnswer("", code, message or "customer not found", reply.http_status)
+    for code, message in _lookup_codes(body):
+        if code in LOOKUP_REFUSALS:
+            return LookupAnswer("", code, message or LOOKUP_REFUSALS[code], reply.http_status)
     if reply.http_status < 300 and isinstance(body, dict) and not errors:
         found = body.get("id")
         text = str(found) if isinstance(found, int | str) and not isinstance(found, bool) else ""
@@ -346,11 +379,17 @@ def _earn_outcome(row: Row, data: Any, answered: _OutcomeFactory) -> RowOutcome:
     return answered(row, Status.UNCONFIRMED, ErrorCode.BAD_RESPONSE, message)
 
 
-def _envelope_errors(body: Any) -> list[tuple[str, str]]:
-    raw = body.get("errors") if isinstance(body, dict) else None
+def _envelope_errors(body: Any, key: str = "errors") -> list[tuple[str, str]]:
+    raw = body.get(key) if isinstance(body, dict) else None
     if not isinstance(raw, list):
         return []
     return [_entry_error(item) for item in raw if item]
+
+
+def _lookup_codes(body: Any) -> list[tuple[str, str]]:
+    """The codes a lookup's body carries: its errors, then its warnings (where a v2 answer
+    that has found the customer says more about it)."""
+    return _envelope_errors(body) + _envelope_errors(body, "warnings")
 
 
 def _entry_error(error: Any) -> tuple[str, str]:

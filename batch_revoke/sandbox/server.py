@@ -23,7 +23,14 @@ from aiohttp import web
 
 from batch_revoke.errors import ConfigError
 from batch_revoke.sandbox.faults import FaultKind, FaultPlan, RateLimitSpec
-from batch_revoke.sandbox.state import Reply, SandboxState, envelope
+from batch_revoke.sandbox.state import (
+    NOT_FOUND_8015,
+    SEARCH_BUSY,
+    Reply,
+    SandboxState,
+    envelope,
+    v2_errors,
+)
 
 # The vendor's paths and headers, copied from its pages rather than imported from the client:
 # the sandbox is an independent check, so a wrong constant in the client fails a test.
@@ -144,14 +151,16 @@ class _Sandbox:
 
     async def lookup(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)
-        return await self._faulted(request, lambda _: self.state.lookup(query))
+        return await self._faulted(request, lambda _: self.state.lookup(query), lookup=True)
 
     async def _faulted(
-        self, request: web.Request, operation: Callable[[Any], Reply]
+        self, request: web.Request, operation: Callable[[Any], Reply], lookup: bool = False
     ) -> web.StreamResponse:
         """A call the faults apply to (the revokes and the lookup), logged as it arrives."""
         fault = self.config.faults.next_fault()
         number = self.config.faults.count
+        if fault is not None and fault.lookup_only and not lookup:
+            fault = None  # the lookup's own answers: a revoke gets its usual one
         body = await _body(request) if request.method == "POST" else None
         self.config.requests.append(
             LoggedRequest(
@@ -180,6 +189,11 @@ class _Sandbox:
         if fault is FaultKind.NON_JSON:
             page = "<html><body><h1>Service temporarily unavailable</h1></body></html>"
             return web.Response(status=200, text=page, content_type="text/html")
+        if fault is FaultKind.SEARCH_BUSY:
+            return _json(461, v2_errors(SEARCH_BUSY), reason="Search Engine Busy")
+        if fault is FaultKind.NOT_FOUND_8015:
+            # Its HTTP status is undocumented, like 816's: the sandbox answers both with 400.
+            return _json(400, v2_errors(NOT_FOUND_8015))
         http_status = fault.http_status or 500
         retry_after = self.config.retry_after
         headers = (
@@ -271,8 +285,10 @@ async def _body(request: web.Request) -> Any:
         return None
 
 
-def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(payload, status=status, headers=headers)
+def _json(
+    status: int, payload: Any, headers: dict[str, str] | None = None, reason: str | None = None
+) -> web.Response:
+    return web.json_response(payload, status=status, headers=headers, reason=reason)
 
 
 def _seconds(value: float) -> str:

@@ -35,6 +35,9 @@ LOOKUP_SOURCES = ("INSTORE", "MARTJACK", "WECHAT", "ALL")
 # customers finds none of them.
 LOOKUP_FINDS_IN = ("INSTORE", "ALL")
 NOT_FOUND = (816, "Customer not found for organization")
+# The Get Customer Details page's own answers, given on demand (--fault 8015, --fault 461).
+NOT_FOUND_8015 = (8015, "Customer not found for the given identifiers")
+SEARCH_BUSY = (461, "Search Engine is busy, try after some time")
 
 
 @dataclass
