@@ -13,7 +13,7 @@ from click.core import ParameterSource
 
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError
-from batch_revoke.hosts import CLUSTERS
+from batch_revoke.hosts import CLUSTER_ALIASES, CLUSTERS, cluster_names
 from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -84,11 +84,13 @@ base_url = click.option(
 )
 cluster = click.option(
     "--cluster",
-    type=click.Choice(sorted(CLUSTERS)),
+    type=click.Choice(sorted([*CLUSTERS, *CLUSTER_ALIASES])),
     envvar="CAP_CLUSTER",
     show_envvar=True,
     help="Pick a documented host instead of --base-url: "
-    + ", ".join(f"{k}={v.removeprefix('https://')}" for k, v in CLUSTERS.items()),
+    + ", ".join(
+        f"{'/'.join(cluster_names(k))}={v.removeprefix('https://')}" for k, v in CLUSTERS.items()
+    ),
 )
 batch_size = click.option(
     "--batch-size",
