@@ -230,6 +230,7 @@ def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) 
         ids,
         reply.http_status,
         attempts,
+        request_id=reply.request_id,
     )
 
 

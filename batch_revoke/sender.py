@@ -169,14 +169,20 @@ class Sender:
                     {f"{o.status}{' ' + o.error_code if o.error_code else ''}" for o in outcomes}
                 )
             )
+            answer_id = next((o.request_id for o in outcomes if o.request_id), "")
             log.debug(
-                "request %d (%s, %d rows): HTTP %s, %s",
+                "request %d (%s, %d rows): HTTP %s, %s%s",
                 batch.number,
                 batch.endpoint,
                 len(batch.rows),
                 outcomes[0].http_status if outcomes else "-",
                 said,
-                extra={"event": "request", "request": batch.number},
+                _traced(answer_id),
+                extra={
+                    "event": "request",
+                    "request": batch.number,
+                    "request_id": answer_id or None,
+                },
             )
         recorder.answered(batch, outcomes)
 
@@ -225,9 +231,19 @@ class Sender:
 
     async def read_back(self, customer_id: str, badge_meta_id: str) -> ApiReply | str:
         """The badge read-back, retried like a request; a reason string when it failed."""
-        return await self.fetch(
+        reply = await self.fetch(
             lambda: self.client.read_back(customer_id, badge_meta_id), "read-back"
         )
+        if isinstance(reply, ApiReply):
+            log.debug(
+                "read-back of customer %s, badge %s: HTTP %s%s",
+                customer_id,
+                badge_meta_id,
+                reply.http_status,
+                _traced(reply.request_id),
+                extra={"event": "read-back", "request_id": reply.request_id or None},
+            )
+        return reply
 
     async def fetch(
         self,
@@ -431,8 +447,14 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text or 'no detail'}"
 
 
+def _traced(request_id: str) -> str:
+    """An answer's X-Cap-Requestid for a log line, when it had one."""
+    return f"; X-Cap-Requestid {request_id}" if request_id else ""
+
+
 def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
     failure = state.outcome.exception() if state.outcome is not None else None
+    answer_id = failure.request_id if isinstance(failure, RetryableFailure) else ""
     wait = state.next_action.sleep if state.next_action is not None else 0.0
     what = (
         f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
@@ -445,14 +467,16 @@ def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
         else f"retrying in {wait:.1f}s"
     )
     log.info(
-        "%s: attempt %d failed (%s); %s",
+        "%s: attempt %d failed (%s%s); %s",
         what,
         state.attempt_number,
         failure,
+        _traced(answer_id),
         when,
         extra={
             "event": "retry",
             "request": batch.number if isinstance(batch, Batch) else None,
+            "request_id": answer_id or None,
             "attempt": state.attempt_number,
             "wait_seconds": round(wait, 3),
         },

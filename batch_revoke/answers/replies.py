@@ -40,6 +40,7 @@ class RetryableFailure(Exception):
         http_status: int | None = None,
         retry_after: float | None = None,
         did_nothing: bool | None = None,
+        request_id: str = "",
     ) -> None:
         super().__init__(code, message)
         self.code = code
@@ -52,6 +53,7 @@ class RetryableFailure(Exception):
         self.did_nothing = (
             http_status in NOT_APPLIED_STATUSES if did_nothing is None else did_nothing
         )
+        self.request_id = request_id  # of the answer, when there was one
 
     def __str__(self) -> str:
         return self.message
@@ -66,6 +68,7 @@ def outcome(
     ids: tuple[str, ...] = (),
     http_status: int | None = None,
     attempts: int = 0,
+    request_id: str = "",
 ) -> RowOutcome:
     """The one RowOutcome builder for answers."""
     return RowOutcome(
@@ -78,6 +81,7 @@ def outcome(
         http_status,
         attempts,
         resolved_customer_id=resolved_id(row),
+        request_id=request_id,
     )
 
 
@@ -96,10 +100,14 @@ def failure_of(reply: ApiReply) -> RetryableFailure | None:
         applied = status not in NOT_APPLIED_STATUSES
         said = _brief(reply)
         text = f"HTTP {status}" + (f": {said}" if said else "")
-        return RetryableFailure(f"http_{status}", text, applied, status, reply.retry_after)
+        return RetryableFailure(
+            f"http_{status}", text, applied, status, reply.retry_after, request_id=reply.request_id
+        )
     if status < 300 and not isinstance(reply.body, dict):
         text = f"HTTP {status} with a body that is not JSON: {reply.text!r}"
-        return RetryableFailure(ErrorCode.BAD_RESPONSE, text, True, status)
+        return RetryableFailure(
+            ErrorCode.BAD_RESPONSE, text, True, status, request_id=reply.request_id
+        )
     return None
 
 
@@ -138,7 +146,13 @@ def lookup_failure_of(reply: ApiReply) -> RetryableFailure | None:
     if reply.http_status == int(LOOKUP_BUSY) or any(code == LOOKUP_BUSY for code, _ in said):
         text = f"HTTP {reply.http_status}: {_brief(reply)}"
         return RetryableFailure(
-            LOOKUP_BUSY, text, False, reply.http_status, reply.retry_after, did_nothing=True
+            LOOKUP_BUSY,
+            text,
+            False,
+            reply.http_status,
+            reply.retry_after,
+            did_nothing=True,
+            request_id=reply.request_id,
         )
     return failure_of(reply)
 
@@ -149,21 +163,22 @@ def lookup_answer(reply: ApiReply) -> LookupAnswer | str:
     answer (a shape this version does not know), and the lookup counts as unanswered."""
     body = reply.body
     errors = _envelope_errors(body)
+    status, said = reply.http_status, reply.request_id
     for code, message in _lookup_codes(body):
         if code in LOOKUP_REFUSALS:
-            return LookupAnswer("", code, message or LOOKUP_REFUSALS[code], reply.http_status)
-    if reply.http_status < 300 and isinstance(body, dict) and not errors:
+            return LookupAnswer("", code, message or LOOKUP_REFUSALS[code], status, said)
+    if status < 300 and isinstance(body, dict) and not errors:
         found = body.get("id")
         text = str(found) if isinstance(found, int | str) and not isinstance(found, bool) else ""
         if text.isascii() and text.isdigit():
-            return LookupAnswer(id_key(text), http_status=reply.http_status)
-        return f"HTTP {reply.http_status} without a customer id: {reply.text!r}"
+            return LookupAnswer(id_key(text), http_status=status, request_id=said)
+        return f"HTTP {status} without a customer id: {reply.text!r}"
     if errors:
         code, message = errors[0]
-        return LookupAnswer("", code, message, reply.http_status)
-    if reply.http_status >= 400:
-        return LookupAnswer("", f"http_{reply.http_status}", reply.text, reply.http_status)
-    return f"HTTP {reply.http_status}: {reply.text!r}"
+        return LookupAnswer("", code, message, status, said)
+    if status >= 400:
+        return LookupAnswer("", f"http_{status}", reply.text, status, said)
+    return f"HTTP {status}: {reply.text!r}"
 
 
 def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
@@ -176,6 +191,7 @@ def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
         answer.code,
         f"customer lookup of {_named(row)}: {answer.message or 'no customer'}; nothing was sent",
         http_status=answer.http_status,
+        request_id=answer.request_id,
     )
 
 
@@ -221,7 +237,17 @@ def exhausted(
         status = Status.FAILED
         message = f"gave up after {sends} attempt(s), none carried out; last: {failure.message}"
     return [
-        outcome(batch, row, status, failure.code, message, (), failure.http_status, sends)
+        outcome(
+            batch,
+            row,
+            status,
+            failure.code,
+            message,
+            (),
+            failure.http_status,
+            sends,
+            failure.request_id,
+        )
         for row in batch.rows
     ]
 
@@ -253,7 +279,9 @@ def interpret(
     def answered(
         row: Row, status: Status, code: str = "", message: str = "", ids: tuple[str, ...] = ()
     ) -> RowOutcome:
-        return outcome(batch, row, status, code, message, ids, reply.http_status, attempts)
+        return outcome(
+            batch, row, status, code, message, ids, reply.http_status, attempts, reply.request_id
+        )
 
     body = reply.body
     errors = _envelope_errors(body)

@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ REVOKE_EARN_PATH = "/api_gateway/v1/badges/customer/revokeEarn"
 TOKEN_PATH = "/v3/oauth/token/generate"
 IDENTIFIER_HEADER = "X-CAP-CUSTOMER-IDENTIFIER"
 TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
+REQUEST_ID_HEADER = "X-Cap-Requestid"  # on every answer, "for end-to-end tracing"
 ISSUE_BULK_PATH = "/api_gateway/v1/badges/badgeMeta/customer/issueBulk"
 EARN_PATH = "/api_gateway/v1/badges/customer/earn"
 READ_BACK_PATH = "/api_gateway/v1/badges/management/{customerId}/badge/{badgeMetaId}"
@@ -64,6 +66,8 @@ class SandboxConfig:
     # Every revoke request and customer lookup as it arrives, for tests and people checking
     # what was sent.
     requests: list[LoggedRequest] = field(default_factory=list)
+    # Every answer of the API's routes, by the X-Cap-Requestid it carried.
+    answers: list[SentAnswer] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,17 @@ class LoggedRequest:
     at: float = 0.0  # time.monotonic() on arrival
     throttled: bool = False  # answered 429 by --sandbox-rate-limit, never reached the API
     query: dict[str, str] = field(default_factory=dict)  # a lookup's parameters
+    request_id: str = ""  # the X-Cap-Requestid of its answer
+
+
+@dataclass(frozen=True, slots=True)
+class SentAnswer:
+    """An answer as it left: the id it carried, what it answered, and its status."""
+
+    request_id: str
+    method: str
+    path: str
+    status: int
 
 
 class _Sandbox:
@@ -88,6 +103,8 @@ class _Sandbox:
         self.throttled_calls = 0
         self.random = random.Random(config.seed)
         self.lock = asyncio.Lock()  # state changes are atomic per request
+        # The X-Cap-Requestid each request's answer will carry, by id(request) until it leaves.
+        self.request_ids: dict[int, str] = {}
 
     # --- auth and limits ----------------------------------------------------------------
 
@@ -172,6 +189,7 @@ class _Sandbox:
                 fault is None or fault.applies,
                 time.monotonic(),
                 query=dict(request.query),
+                request_id=self.request_ids[id(request)],
             )
         )
         if fault is None or fault.applies:
@@ -234,6 +252,7 @@ class _Sandbox:
     @web.middleware
     async def gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Latency, then auth, then the per-minute limit, as a gateway would apply them."""
+        self.request_ids[id(request)] = str(uuid.uuid4())  # its answer's, whatever it is
         await self.delay()
         if request.path in (TOKEN_PATH, STATE_PATH, REQUESTS_PATH):
             return await handler(request)
@@ -253,6 +272,7 @@ class _Sandbox:
                     time.monotonic(),
                     True,
                     dict(request.query),
+                    self.request_ids[id(request)],
                 )
             )
             error = envelope(errors=[(429, "Rate limit exceeded")])
@@ -262,10 +282,21 @@ class _Sandbox:
             return _json(429, error, headers)
         return await handler(request)
 
+    async def traced(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every answer carries its X-Cap-Requestid, errors, 401s and 429s included; the
+        answers of the API's routes are logged by it."""
+        request_id = self.request_ids.pop(id(request), None) or str(uuid.uuid4())
+        response.headers[REQUEST_ID_HEADER] = request_id
+        if request.path not in (STATE_PATH, REQUESTS_PATH):
+            self.config.answers.append(
+                SentAnswer(request_id, request.method, request.path, response.status)
+            )
+
 
 def make_app(config: SandboxConfig) -> web.Application:
     sandbox = _Sandbox(config)
     app = web.Application(middlewares=[sandbox.gate], client_max_size=1024**2)
+    app.on_response_prepare.append(sandbox.traced)
     app.router.add_post(TOKEN_PATH, sandbox.token)
     app.router.add_post(REVOKE_ISSUE_PATH, sandbox.revoke_issue)
     app.router.add_post(REVOKE_EARN_PATH, sandbox.revoke_earn)
@@ -311,6 +342,7 @@ class RunningSandbox:
     base_url: str
     credentials: DemoLogin
     requests: list[LoggedRequest] = field(default_factory=list)  # live: revokes, lookups so far
+    answers: list[SentAnswer] = field(default_factory=list)  # live: every answer so far
 
 
 def demo_credentials(state: SandboxState) -> DemoLogin:
@@ -403,7 +435,10 @@ def running_sandbox(config: SandboxConfig) -> Iterator[RunningSandbox]:
         raise failure[0]
     try:
         yield RunningSandbox(
-            f"http://127.0.0.1:{port}", demo_credentials(config.state), config.requests
+            f"http://127.0.0.1:{port}",
+            demo_credentials(config.state),
+            config.requests,
+            config.answers,
         )
     finally:
         loop.call_soon_threadsafe(stop.set)
