@@ -34,6 +34,8 @@ LOOKUP_PATH = "/v2/customers/lookup/customerDetails"
 TOKEN_PATH = "/v3/oauth/token/generate"
 IDENTIFIER_HEADER = "X-CAP-CUSTOMER-IDENTIFIER"
 TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
+# On every answer, for tracing it end to end: the id the vendor's support asks for.
+REQUEST_ID_HEADER = "X-Cap-Requestid"
 
 # The lookup's identifierName for each kind of identifier: `cardnumber` with a lower-case n
 # here, unlike revokeEarn's header. `INSTORE` is the source of loyalty customers.
@@ -235,6 +237,7 @@ class ApiReply:
     text: str  # the start of the raw body, for messages
     retry_after: float | None
     sends: int  # HTTP requests it took (2 when a 401 made us renew the token and resend)
+    request_id: str = ""  # its X-Cap-Requestid ("" when the answer had none)
 
 
 class CapillaryClient:
@@ -320,6 +323,7 @@ def _reply(response: httpx.Response, sends: int) -> ApiReply:
         _snippet(response.text),
         parse_retry_after(response.headers.get("Retry-After")),
         sends,
+        response.headers.get(REQUEST_ID_HEADER, ""),
     )
 
 

@@ -30,6 +30,11 @@ STATUS_MEANINGS: dict[Status, str] = {
 
 _F, _I, _U, _N = Status.FAILED, Status.INVALID, Status.UNCONFIRMED, Status.NOT_ATTEMPTED
 _READ_BACK = "`batch-revoke verify RESULT.csv` reads it back and writes a settled result file"
+_NOT_FOUND = (
+    "the API's customer lookup: no customer has this mobile, email, externalId or card number; "
+    "nothing was sent for the row"
+)
+_CHECK_IDENTIFIER = "check customerId and identifierType (a national mobile needs --default-region)"
 
 CODES: tuple[Explanation, ...] = (
     Explanation(
@@ -128,13 +133,9 @@ CODES: tuple[Explanation, ...] = (
         "unknown outcome",
         _READ_BACK,
     ),
-    Explanation(
-        "816",
-        (_F,),
-        "the API's customer lookup: no customer has this mobile, email, externalId or card "
-        "number; nothing was sent for the row",
-        "check customerId and identifierType (a national mobile needs --default-region)",
-    ),
+    Explanation("816", (_F,), _NOT_FOUND, _CHECK_IDENTIFIER),
+    # "Customer not found for the given identifiers", the Get Customer Details page's own.
+    Explanation("8015", (_F,), _NOT_FOUND, _CHECK_IDENTIFIER),
     Explanation(
         "618",
         (_F,),

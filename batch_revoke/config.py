@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from batch_revoke.credentials import NO_CREDENTIALS_FIX, Credentials
 from batch_revoke.errors import ConfigError
-from batch_revoke.hosts import CLUSTERS, check_base_url
+from batch_revoke.hosts import CLUSTERS, check_base_url, cluster_named
 from batch_revoke.model import (
     MAX_BATCH_SIZE,
     IdentifierType,
@@ -147,10 +147,12 @@ class RunConfig:
         # Library callers may pass text where the CLI passes parsed values; anything else is
         # refused here, at construction, not half-way through a run.
         if self.cluster:
-            if self.cluster not in CLUSTERS:
+            named = cluster_named(self.cluster)
+            if named is None:
                 raise ConfigError(
                     f"cluster {self.cluster!r} is unknown", f"use one of {', '.join(CLUSTERS)}"
                 )
+            object.__setattr__(self, "cluster", named)  # by its name in the vendor's host list
             if self.base_url and self.base_url != CLUSTERS[self.cluster]:
                 raise ConfigError("a base URL and a cluster both given", "pass one of them")
             object.__setattr__(self, "base_url", CLUSTERS[self.cluster])

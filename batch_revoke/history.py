@@ -18,7 +18,7 @@ from batch_revoke.errors import InputError
 from batch_revoke.journal_db import open_to_read
 from batch_revoke.model import ErrorCode, Status
 from batch_revoke.reader import KNOWN_FIELDS, canonical
-from batch_revoke.writer import EARLIER_RESULT_COLUMNS, INCOMPLETE, RESULT_COLUMNS
+from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, RESULT_LAYOUTS
 
 ROWS_PER_GROUP = 200  # rows listed per reason: the result file has them all
 MAX_GROUPS = 40  # reasons listed with their rows; more are counted in the table only
@@ -40,6 +40,7 @@ class ShownRow:
     customer: str
     ids: str  # issueId or earnedBadgeId
     message: str
+    request_id: str = ""  # of the answer that decided the row ("" when none did)
 
 
 @dataclass(slots=True)
@@ -166,11 +167,11 @@ def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
         handle.seek(0)
         reader = csv.reader(handle, strict=True)
         header = next(reader, None)
-        # This version's columns, or those of a file written before resolved_customer_id.
+        # This version's columns, or those of a file an earlier version wrote.
         results = next(
             (
                 columns
-                for columns in (RESULT_COLUMNS, EARLIER_RESULT_COLUMNS)
+                for columns in RESULT_LAYOUTS
                 if header is not None and tuple(header[-len(columns) :]) == columns
             ),
             None,
@@ -187,7 +188,7 @@ def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
             for index, name in enumerate(header[: -len(results)])
             if canonical(name) in KNOWN_FIELDS
         }
-        return _tally(path, reader, len(header), fields, per_group, len(results))
+        return _tally(path, reader, len(header), fields, per_group, results)
 
 
 def _tally(
@@ -196,10 +197,11 @@ def _tally(
     width: int,
     fields: dict[str, int],
     per_group: int,
-    results: int = len(RESULT_COLUMNS),
+    results: tuple[str, ...] = RESULT_COLUMNS,
 ) -> Results:
-    base = width - results
+    base = width - len(results)
     row_at, status_at, code_at, message_at = base, base + 2, base + 3, base + 4
+    request_at = base + results.index("request_id") if "request_id" in results else None
     by_status: dict[Status, int] = {}
     by_code: dict[tuple[Status, str], int] = {}
     groups: dict[tuple[Status, str], Group] = {}
@@ -250,7 +252,12 @@ def _tally(
                     message = message[: MAX_MESSAGE - 1] + "…"
                 group.shown.append(
                     ShownRow(
-                        row, value(cells, "badgemetaid"), value(cells, "customerid"), ids, message
+                        row,
+                        value(cells, "badgemetaid"),
+                        value(cells, "customerid"),
+                        ids,
+                        message,
+                        cells[request_at] if request_at is not None else "",
                     )
                 )
     except csv.Error as exc:

@@ -15,6 +15,19 @@ CLUSTERS = {
     "us": "https://us.api.capillarytech.com",
     "cn": "https://api.capillarytech.cn.com",
 }
+# Other names the vendor's pages give clusters: "in (India)", "apac2 (Asia, South-East Asia)".
+# Only those: a name guessed for a host could send the credentials to another cluster.
+CLUSTER_ALIASES = {"india": "in", "asia": "apac2", "sea": "apac2"}
+
+
+def cluster_named(name: str) -> str | None:
+    """The cluster `name` stands for (its name in CLUSTERS, or an alias); None if none."""
+    return name if name in CLUSTERS else CLUSTER_ALIASES.get(name)
+
+
+def cluster_names(cluster: str) -> list[str]:
+    """A cluster's name, then its aliases: apac2, asia, sea."""
+    return [cluster, *(alias for alias, named in CLUSTER_ALIASES.items() if named == cluster)]
 
 
 def check_base_url(url: str) -> str:

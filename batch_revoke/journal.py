@@ -29,6 +29,7 @@ from pathlib import Path
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.journal_db import (
     FORMAT,
+    OUTCOME_COLUMNS,
     SCHEMA,
     TIMELINE_SCHEMA,
     Moment,
@@ -317,8 +318,8 @@ class Journal:
     def _put(self, outcomes: Iterable[RowOutcome]) -> None:
         self._db.executemany(
             "INSERT OR REPLACE INTO outcomes (row, status, endpoint, error_code, error_message, "
-            "issued_ids, http_status, attempts, duplicate_of, settled, resolved_customer_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "issued_ids, http_status, attempts, duplicate_of, settled, resolved_customer_id, "
+            "request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     o.row,
@@ -332,6 +333,7 @@ class Journal:
                     o.duplicate_of,
                     int(o.settled),
                     o.resolved_customer_id,
+                    o.request_id,
                 )
                 for o in outcomes
             ),
@@ -342,7 +344,8 @@ class Journal:
         resume never asks again."""
         with self._write():
             self._db.execute(
-                "INSERT OR REPLACE INTO lookups VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO lookups (key, customer_id, code, message, http_status, "
+                "at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     answer.customer_id,
@@ -350,6 +353,7 @@ class Journal:
                     answer.message,
                     answer.http_status,
                     time.time(),
+                    answer.request_id,
                 ),
             )
 
@@ -363,7 +367,7 @@ class Journal:
             part = wanted[start : start + 500]
             marks = ",".join("?" * len(part))
             query = (
-                "SELECT key, customer_id, code, message, http_status FROM lookups "
+                "SELECT key, customer_id, code, message, http_status, request_id FROM lookups "
                 f"WHERE key IN ({marks})"
             )
             for key, *answer in self._db.execute(query, part):
@@ -372,12 +376,12 @@ class Journal:
 
     def outcomes(self) -> Iterator[RowOutcome]:
         """Every recorded outcome, in row order, streamed."""
-        for values in self._db.execute("SELECT * FROM outcomes ORDER BY row"):
+        for values in self._db.execute(f"SELECT {OUTCOME_COLUMNS} FROM outcomes ORDER BY row"):
             yield outcome_of(values)
 
     def outcomes_between(self, first: int, last: int) -> dict[int, RowOutcome]:
         """The recorded outcomes of rows first..last (a chunk of the input)."""
-        query = "SELECT * FROM outcomes WHERE row BETWEEN ? AND ?"
+        query = f"SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE row BETWEEN ? AND ?"
         return {values[0]: outcome_of(values) for values in self._db.execute(query, (first, last))}
 
     def duplicates_not_revoked(self) -> int:
@@ -407,7 +411,8 @@ class Journal:
         return int(count), first
 
     def outcome(self, row: int) -> RowOutcome | None:
-        values = self._db.execute("SELECT * FROM outcomes WHERE row = ?", (row,)).fetchone()
+        query = f"SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE row = ?"
+        values = self._db.execute(query, (row,)).fetchone()
         return None if values is None else outcome_of(values)
 
     def in_flight(self) -> dict[int, float]:

@@ -17,8 +17,10 @@ from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import Endpoint, RowOutcome, Status
 
 # 2: pending rows, and whether their request may have been applied; 3: customer lookups,
-# and the id each row was revoked as
-FORMAT = "3"
+# and the id each row was revoked as; 4: the X-Cap-Requestid of the answer that decided each
+# row and lookup (a new format, so that an earlier version, which writes a lookup's columns by
+# position, refuses the journal instead)
+FORMAT = "4"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,7 +43,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
     attempts INTEGER NOT NULL,
     duplicate_of INTEGER,
     settled INTEGER NOT NULL,
-    resolved_customer_id TEXT NOT NULL DEFAULT ''
+    resolved_customer_id TEXT NOT NULL DEFAULT '',
+    request_id TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS pending (
     row INTEGER PRIMARY KEY,
@@ -55,7 +58,8 @@ CREATE TABLE IF NOT EXISTS lookups (
     code TEXT NOT NULL,
     message TEXT NOT NULL,
     http_status INTEGER,
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    request_id TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -183,7 +187,16 @@ def take_lock(path: Path) -> int:
     return handle
 
 
+# An outcome's columns as outcome_of reads them: named, since in a journal upgraded from an
+# earlier format the columns added since stand in the order they were added.
+OUTCOME_COLUMNS = (
+    "row, status, endpoint, error_code, error_message, issued_ids, http_status, attempts, "
+    "duplicate_of, settled, resolved_customer_id, request_id"
+)
+
+
 def outcome_of(values: tuple[Any, ...]) -> RowOutcome:
+    """An outcome from its OUTCOME_COLUMNS."""
     row, status, endpoint, code, message, ids, http_status, attempts, duplicate_of = values[:9]
     return RowOutcome(
         row,
@@ -195,14 +208,15 @@ def outcome_of(values: tuple[Any, ...]) -> RowOutcome:
         http_status,
         attempts,
         duplicate_of,
-        values[10] if len(values) > 10 else "",  # format 2 had no resolved ids
+        values[10],
+        values[11],
     )
 
 
 def upgrade(db: sqlite3.Connection, path: Path | None) -> None:
     """A journal of an earlier format, brought to this one: format 1's unanswered requests'
     rows, less those settled since, are pending and may have been applied (what that format
-    meant); format 2 gains the lookups and the resolved ids."""
+    meant); format 2 gains the lookups and the resolved ids, format 3 the request ids."""
     meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     if meta.get("format") == "1":
         db.executescript(SCHEMA)  # IF NOT EXISTS: adds the pending table
@@ -216,16 +230,19 @@ def upgrade(db: sqlite3.Connection, path: Path | None) -> None:
             )
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('format', '2')")
         meta["format"] = "2"
-    if meta.get("format") != "2":
+    if meta.get("format") not in ("2", "3"):
         return
-    columns = {name for _, name, *_ in db.execute("PRAGMA table_info(outcomes)")}
+    db.executescript(SCHEMA)  # IF NOT EXISTS: adds the lookups table (format 2 had none)
+    added = (
+        ("outcomes", "resolved_customer_id"),  # format 3
+        ("outcomes", "request_id"),  # format 4
+        ("lookups", "request_id"),
+    )
     with Transaction(db, path):
-        if "resolved_customer_id" not in columns:
-            db.execute(
-                "ALTER TABLE outcomes ADD COLUMN resolved_customer_id TEXT NOT NULL DEFAULT ''"
-            )
+        for table, column in added:
+            if column not in {name for _, name, *_ in db.execute(f"PRAGMA table_info({table})")}:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('format', ?)", (FORMAT,))
-    db.executescript(SCHEMA)  # IF NOT EXISTS: adds the lookups table
 
 
 def _settled(db: sqlite3.Connection, rows: Iterable[int]) -> set[int]:

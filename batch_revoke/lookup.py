@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from batch_revoke.answers import lookup_answer
+from batch_revoke.answers import lookup_answer, lookup_failure_of
 from batch_revoke.errors import AuthError, InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal
@@ -99,9 +99,28 @@ class Lookups:
         self.made += 1
         try:
             reply = await sender.fetch(
-                lambda: sender.client.lookup(identifier, value), "customer lookup"
+                lambda: sender.client.lookup(identifier, value),
+                "customer lookup",
+                lookup_failure_of,
             )
             answer = reply if isinstance(reply, str) else lookup_answer(reply)
+            if not isinstance(reply, str):
+                found = (
+                    answer
+                    if isinstance(answer, str)
+                    else f"customer {answer.customer_id}"
+                    if answer.customer_id
+                    else f"{answer.code} {answer.message}"
+                )
+                log.debug(
+                    "customer lookup of %s %s: HTTP %s, %s%s",
+                    identifier,
+                    value[:40],
+                    reply.http_status,
+                    found,
+                    f"; X-Cap-Requestid {reply.request_id}" if reply.request_id else "",
+                    extra={"event": "lookup", "request_id": reply.request_id or None},
+                )
             if isinstance(answer, str):
                 self.unanswered[key] = answer
                 log.info("customer lookup of %s %s: no answer: %s", identifier, value[:40], answer)

@@ -289,6 +289,9 @@ class RowOutcome:
     attempts: int = 0
     duplicate_of: int | None = None  # for duplicates: the row that carries the real outcome
     resolved_customer_id: str = ""  # the id a lookup found, when the row named an identifier
+    # The X-Cap-Requestid of the answer that decided the row (the revoke, the lookup that
+    # found no customer, the read-back that settled it): what the vendor's support asks for.
+    request_id: str = ""
 
     @property
     def settled(self) -> bool:
@@ -307,6 +310,7 @@ class LookupAnswer:
     code: str = ""
     message: str = ""
     http_status: int | None = None
+    request_id: str = ""  # the answer's X-Cap-Requestid
 
 
 @dataclass(frozen=True, slots=True)

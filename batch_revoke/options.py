@@ -16,7 +16,7 @@ from click.core import ParameterSource
 
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError
-from batch_revoke.hosts import CLUSTERS
+from batch_revoke.hosts import CLUSTER_ALIASES, CLUSTERS, cluster_names
 from batch_revoke.logs import Stderr
 from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
@@ -152,11 +152,13 @@ base_url = click.option(
 )
 cluster = click.option(
     "--cluster",
-    type=click.Choice(sorted(CLUSTERS)),
+    type=click.Choice(sorted([*CLUSTERS, *CLUSTER_ALIASES])),
     envvar="CAP_CLUSTER",
     show_envvar=True,
     help="Pick a documented host instead of --base-url: "
-    + ", ".join(f"{k}={v.removeprefix('https://')}" for k, v in CLUSTERS.items()),
+    + ", ".join(
+        f"{'/'.join(cluster_names(k))}={v.removeprefix('https://')}" for k, v in CLUSTERS.items()
+    ),
 )
 batch_size = click.option(
     "--batch-size",
@@ -199,7 +201,8 @@ max_throttle_wait = click.option(
     default=_default("max_throttle_wait"),
     show_default=True,
     metavar="SECONDS",
-    help="Stop (resumable, exit 3) after this long of 429/503/521 answers in a row. "
+    help="Stop (resumable, exit 3) after this long of 429/503/521 answers (or a customer "
+    "lookup's 461) in a row. "
     "Those answers never use up --max-attempts.",
 )
 timeout = click.option(
@@ -400,7 +403,8 @@ fault = click.option(
     multiple=True,
     help="Misbehave on calls: revokes and customer lookups (repeatable). KIND: 429, 500, "
     "502, 503, 504, 521, "
-    "drop, apply-drop, slow, non-json. WHEN: P% of requests, #N,#M by request number, "
+    "drop, apply-drop, slow, non-json; a lookup's own 461 (search engine busy) and 8015 "
+    "(not found). WHEN: P% of requests, #N,#M by request number, "
     "or omitted for all. E.g. --fault 429:10% --fault apply-drop:#3",
 )
 seed = click.option(

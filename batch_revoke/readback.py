@@ -174,7 +174,7 @@ def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:
     said = badge_not_found(reply)
     if said is not None:
         # Not "nothing there": the lost request cannot have revoked anything of it either.
-        return badge_missing(item.row, said, reply.http_status, _attempts(item))
+        return badge_missing(item.row, said, reply.http_status, _attempts(item), reply.request_id)
     data = reply.body.get("data") if isinstance(reply.body, dict) else None
     if reply.http_status != 200 or not isinstance(data, dict):
         return unconfirmed(item, f"read-back answered HTTP {reply.http_status}: {reply.text!r}")
@@ -283,6 +283,7 @@ def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) 
         ids,
         reply.http_status,
         _attempts(item),
+        request_id=reply.request_id,
     )
 
 

@@ -1,6 +1,7 @@
 """Batches -> outcomes: concurrency, the shared pace (pacing.py), and tenacity retries around
-client calls. A 429, 503 or 521 says nothing was done: it never uses up --max-attempts, and is
-bounded by time instead (--max-throttle-wait of throttling in a row stops the run)."""
+client calls. A 429, 503 or 521 (or a lookup's 461) says nothing was done: it never uses up
+--max-attempts, and is bounded by time instead (--max-throttle-wait of throttling in a row stops
+the run)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_exponential_jitter
 
 from batch_revoke.answers import (
-    NOT_APPLIED_STATUSES,
     RetryableFailure,
     client_failed,
     exhausted,
@@ -173,14 +173,20 @@ class Sender:
                     {f"{o.status}{' ' + o.error_code if o.error_code else ''}" for o in outcomes}
                 )
             )
+            answer_id = next((o.request_id for o in outcomes if o.request_id), "")
             log.debug(
-                "request %d (%s, %d rows): HTTP %s, %s",
+                "request %d (%s, %d rows): HTTP %s, %s%s",
                 batch.number,
                 batch.endpoint,
                 len(batch.rows),
                 outcomes[0].http_status if outcomes else "-",
                 said,
-                extra={"event": "request", "request": batch.number},
+                _traced(answer_id),
+                extra={
+                    "event": "request",
+                    "request": batch.number,
+                    "request_id": answer_id or None,
+                },
             )
         recorder.answered(batch, outcomes)
 
@@ -234,15 +240,31 @@ class Sender:
         identifier: IdentifierType = IdentifierType.ID,
     ) -> ApiReply | str:
         """The badge read-back, retried like a request; a reason string when it failed."""
-        return await self.fetch(
+        reply = await self.fetch(
             lambda: self.client.read_back(customer_id, badge_meta_id, identifier), "read-back"
         )
+        if isinstance(reply, ApiReply):
+            log.debug(
+                "read-back of customer %s, badge %s: HTTP %s%s",
+                customer_id,
+                badge_meta_id,
+                reply.http_status,
+                _traced(reply.request_id),
+                extra={"event": "read-back", "request_id": reply.request_id or None},
+            )
+        return reply
 
-    async def fetch(self, call: Callable[[], Awaitable[ApiReply]], what: str) -> ApiReply | str:
+    async def fetch(
+        self,
+        call: Callable[[], Awaitable[ApiReply]],
+        what: str,
+        classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
+    ) -> ApiReply | str:
         """A call that only reads (`what`: a read-back, a customer lookup), paced and retried
-        like a request; a reason string when it failed."""
+        like a request (`classify`: which of its replies are no final answer); a reason string
+        when it failed."""
         try:
-            return await self._retried(call, _Attempts(), lambda: None, what)
+            return await self._retried(call, _Attempts(), lambda: None, what, classify=classify)
         except RetryableFailure as failure:
             return f"{what} failed: {failure.message}"
         except RequestNotSent as exc:
@@ -261,9 +283,11 @@ class Sender:
         sending: Callable[[], None],
         batch: Batch | str,
         failed: Callable[[RetryableFailure], None] = lambda _: None,
+        classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply:
-        """The call until it gets a final answer; RetryableFailure when retries ran out. A
-        401/403 stops the run (AuthError). `failed` hears of each attempt that failed."""
+        """The call until it gets a final answer (`classify` tells the replies that are not);
+        RetryableFailure when retries ran out. A 401/403 stops the run (AuthError). `failed`
+        hears of each attempt that failed."""
 
         def noted(failure: RetryableFailure) -> RetryableFailure:
             state.noted(failure)
@@ -276,7 +300,8 @@ class Sender:
             except RetryableFailure as failure:
                 raise noted(failure) from None
             state.on_wire = False
-            problem = failure_of(reply)
+            problem = classify(reply)
+            self._nothing_done(problem is not None and problem.did_nothing, reply.retry_after)
             if problem is not None:
                 raise noted(problem)
             return reply
@@ -337,7 +362,6 @@ class Sender:
             started, Answer.THROTTLED if throttled else Answer.OK, reply.retry_after
         )
         self.unanswered = 0
-        self._nothing_done(reply.http_status in NOT_APPLIED_STATUSES, reply.retry_after)
         return reply
 
     def _retrying(self, batch: Batch | str, state: _Attempts) -> AsyncRetrying:
@@ -373,7 +397,8 @@ class Sender:
         limit = self.policy.max_throttle_wait
         if waited >= limit:
             self.stop.request(
-                f"throttled or unavailable (429/503/521) for {waited:.0f}s in a row "
+                f"throttled or unavailable (429/503/521, a busy search engine) for {waited:.0f}s "
+                "in a row "
                 f"(--max-throttle-wait {limit:g}); {self.pacer.describe()}"
             )
         elif (
@@ -415,7 +440,7 @@ class _Attempts:
 
     def noted(self, failure: RetryableFailure) -> RetryableFailure:
         self.on_wire = False
-        if failure.http_status not in NOT_APPLIED_STATUSES:
+        if not failure.did_nothing:
             self.counted += 1
         if failure.maybe_applied:
             self.lost.append(failure.message)
@@ -431,8 +456,14 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text or 'no detail'}"
 
 
+def _traced(request_id: str) -> str:
+    """An answer's X-Cap-Requestid for a log line, when it had one."""
+    return f"; X-Cap-Requestid {request_id}" if request_id else ""
+
+
 def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
     failure = state.outcome.exception() if state.outcome is not None else None
+    answer_id = failure.request_id if isinstance(failure, RetryableFailure) else ""
     wait = state.next_action.sleep if state.next_action is not None else 0.0
     what = (
         f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
@@ -445,14 +476,16 @@ def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
         else f"retrying in {wait:.1f}s"
     )
     log.info(
-        "%s: attempt %d failed (%s); %s",
+        "%s: attempt %d failed (%s%s); %s",
         what,
         state.attempt_number,
         failure,
+        _traced(answer_id),
         when,
         extra={
             "event": "retry",
             "request": batch.number if isinstance(batch, Batch) else None,
+            "request_id": answer_id or None,
             "attempt": state.attempt_number,
             "wait_seconds": round(wait, 3),
         },

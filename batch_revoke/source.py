@@ -31,8 +31,8 @@ from batch_revoke.spreadsheet import (
     workbook_to_csv,
 )
 from batch_revoke.writer import (
-    EARLIER_RESULT_COLUMNS,
     RESULT_COLUMNS,
+    RESULT_LAYOUTS,
 )
 
 
@@ -162,8 +162,8 @@ class Source:
             raise named.named(exc) from exc
         if not config.settle_result:
             return replace(source, refitted_at=_refitted_at(source.columns))
-        # The newest layout first: a file of this version ends with resolved_customer_id.
-        for results in (RESULT_COLUMNS, EARLIER_RESULT_COLUMNS):
+        # The newest layout first: a file of this version ends with request_id.
+        for results in RESULT_LAYOUTS:
             width = len(source.columns) - len(results)
             if width >= 2 and source.columns[width:] == results:
                 break
@@ -224,6 +224,7 @@ class Source:
                 int(cells["http_status"]) if cells["http_status"] else None,
                 int(cells["attempts"] or 0),
                 resolved_customer_id=cells.get("resolved_customer_id", ""),
+                request_id=cells.get("request_id", ""),
             )
         except ValueError as exc:
             raise InputError(
@@ -249,7 +250,7 @@ REFITTED = (
 
 def _refitted_at(columns: tuple[str, ...]) -> int | None:
     """Where a result file's error_code column is, when `columns` end with a result file's."""
-    for results in (RESULT_COLUMNS, EARLIER_RESULT_COLUMNS):
+    for results in RESULT_LAYOUTS:
         width = len(columns) - len(results)
         if width >= 2 and columns[width:] == results:
             return width + results.index("error_code")

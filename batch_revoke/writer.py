@@ -29,9 +29,13 @@ RESULT_COLUMNS = (
     "http_status",
     "attempts",
     "resolved_customer_id",  # the id a customer lookup found ("" when the row named the id)
+    "request_id",  # the X-Cap-Requestid of the answer that decided the row
 )
 # The result columns of files written before customers were looked up: still read as input.
-EARLIER_RESULT_COLUMNS = RESULT_COLUMNS[:-1]
+EARLIER_RESULT_COLUMNS = RESULT_COLUMNS[:-2]
+# Every layout of result columns a result file may end with, the newest first: this
+# version's, then those of files written before request_id, and before resolved_customer_id.
+RESULT_LAYOUTS = (RESULT_COLUMNS, RESULT_COLUMNS[:-1], EARLIER_RESULT_COLUMNS)
 
 
 DEFAULT_FOLDER = Path("output")
@@ -279,4 +283,5 @@ def result_cells(outcome: RowOutcome) -> list[str]:
         "" if outcome.http_status is None else str(outcome.http_status),
         str(outcome.attempts),
         outcome.resolved_customer_id,
+        outcome.request_id,
     ]

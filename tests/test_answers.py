@@ -10,11 +10,13 @@ from batch_revoke.answers import (
     failure_of,
     interpret,
     lookup_answer,
+    lookup_failure_of,
     lookup_refused,
     lookup_unanswered,
     sent_blind,
 )
 from batch_revoke.client import ApiReply
+from batch_revoke.codes import explain
 from batch_revoke.model import (
     Endpoint,
     ErrorCode,
@@ -500,6 +502,16 @@ NOT_FOUND = {
     "errors": [{"code": 816, "message": "Customer not found for organization", "reference": None}],
     "warnings": [],
 }
+NOT_FOUND_8015 = {
+    "errors": [
+        {"code": 8015, "message": "Customer not found for the given identifiers", "reference": None}
+    ],
+    "warnings": [],
+}
+BUSY = {
+    "errors": [{"code": 461, "message": "Search Engine is busy, try after some time"}],
+    "warnings": [],
+}
 FOUND = {
     "id": 565261498,
     "profiles": [{"identifiers": [{"type": "mobile", "value": "919900000013"}]}],
@@ -540,6 +552,32 @@ FOUND = {
             id="refused",
         ),
         pytest.param(None, 404, LookupAnswer("", "http_404", "", 404), id="404-not-json"),
+        # The Get Customer Details page's own "not found": like 816, whatever the status.
+        pytest.param(
+            NOT_FOUND_8015,
+            404,
+            LookupAnswer("", "8015", "Customer not found for the given identifiers", 404),
+            id="not-found-8015",
+        ),
+        pytest.param(
+            {"errors": [{"code": 400, "message": "profile"}, *NOT_FOUND_8015["errors"]]},
+            400,
+            LookupAnswer("", "8015", "Customer not found for the given identifiers", 400),
+            id="8015-after-another-error",
+        ),
+        # A customer marked as fraud is never one to revoke, even when its id comes along.
+        pytest.param(
+            {**FOUND, "warnings": [{"code": 618, "message": "customer is marked as fraud"}]},
+            200,
+            LookupAnswer("", "618", "customer is marked as fraud", 200),
+            id="fraud-warned-alongside-an-id",
+        ),
+        pytest.param(
+            {**FOUND, "errors": [{"code": 618, "message": "customer is marked as fraud"}]},
+            200,
+            LookupAnswer("", "618", "customer is marked as fraud", 200),
+            id="fraud-alongside-an-id",
+        ),
         pytest.param({"profiles": []}, 200, "without a customer id", id="no-id"),
         pytest.param({**FOUND, "id": True}, 200, "without a customer id", id="id-not-a-number"),
         pytest.param({**FOUND, "id": "12ab"}, 200, "without a customer id", id="id-not-digits"),
@@ -557,7 +595,49 @@ def test_what_a_lookup_answer_means(body, http, expected):
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504, 521])
 def test_a_lookup_throttled_or_failing_is_retried_like_any_call(status):
-    assert failure_of(reply(NOT_FOUND if status == 429 else None, status)) is not None
+    assert lookup_failure_of(reply(None, status)) is not None
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param(BUSY, 461, id="461-in-both"),
+        pytest.param(None, 461, id="http-461"),
+        pytest.param(BUSY, 200, id="461-in-a-200"),
+        pytest.param(BUSY, 400, id="461-in-a-400"),
+        pytest.param(BUSY, 500, id="461-in-a-500"),
+    ],
+)
+def test_a_busy_search_engine_did_nothing_and_is_retried_like_a_503(body, status):
+    failure = lookup_failure_of(reply(body, status))
+    assert failure is not None
+    assert not failure.maybe_applied
+    assert failure.did_nothing  # like 503: never uses up --max-attempts
+    assert failure.did_nothing == lookup_failure_of(reply(None, 503)).did_nothing
+
+
+@pytest.mark.parametrize("status", [200, 400, 404, 429, 461, 500, 503])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(NOT_FOUND, id="816"),
+        pytest.param(NOT_FOUND_8015, id="8015"),
+        pytest.param({"errors": [{"code": 618, "message": "fraud"}]}, id="618"),
+        pytest.param({**FOUND, "warnings": [{"code": 618, "message": "fraud"}]}, id="618-id"),
+    ],
+)
+def test_a_body_carrying_816_8015_or_618_is_that_answer_whatever_the_status(body, status):
+    assert lookup_failure_of(reply(body, status)) is None  # final: not retried
+    answer = lookup_answer(reply(body, status))
+    assert isinstance(answer, LookupAnswer)
+    assert answer.customer_id == ""
+    assert answer.code == str(body.get("errors", body.get("warnings"))[0]["code"])
+
+
+def test_8015_is_explained_like_816():
+    assert explain("8015").meaning == explain("816").meaning
+    assert explain("8015").todo == explain("816").todo
+    assert explain("8015").statuses == (Status.FAILED,)
 
 
 def test_a_row_whose_customer_is_not_found_fails_with_the_apis_code_and_nothing_sent():

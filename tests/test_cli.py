@@ -710,3 +710,49 @@ def test_traceback_after_the_command_shows_the_stack(tmp_path):
     assert plain.exception is None or isinstance(plain.exception, SystemExit)
     shown = invoke("report", missing, "--traceback")
     assert type(shown.exception).__name__ == "InputError", shown.output
+
+
+# The names the vendor's pages also give the clusters: "in (India)", "apac2 (Asia, South-East
+# Asia)" (../shared/api-docs/README.md).
+CLUSTER_ALIASES = {
+    "india": "https://apac.api.capillarytech.com",
+    "asia": "https://apac2.api.capillarytech.com",
+    "sea": "https://apac2.api.capillarytech.com",
+}
+
+
+@pytest.mark.parametrize(("alias", "host"), CLUSTER_ALIASES.items())
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_a_cluster_by_the_vendors_other_name_is_that_cluster(
+    write_csv, monkeypatch, alias, host, given
+):
+    import batch_revoke.cli as cli_module
+
+    seen: list[RunConfig] = []
+
+    def captured(config: RunConfig, *_: object, **__: object):
+        seen.append(config)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli_module, "_run_job", captured)
+    path = write_csv("badgeMetaId,customerId\nB1,1\n")
+    env = {"CAP_USERNAME": "u", "CAP_PASSWORD": "p"}
+    args = ["--cluster", alias] if given == "option" else []
+    if given == "environment":
+        env["CAP_CLUSTER"] = alias
+    done = invoke("run", str(path), *args, env=env)
+    assert done.exit_code == 0, done.output
+    (config,) = seen
+    assert config.base_url == host
+    # The cluster by its name in the vendor's host list, as a resume command repeats it.
+    assert config.resume_args()[:2] == ["--cluster", {"india": "in"}.get(alias, "apac2")]
+
+
+def test_the_clusters_other_names_are_in_help_and_the_readme():
+    shown = " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if line.startswith("| `--cluster ")]
+    for alias in CLUSTER_ALIASES:
+        assert re.search(rf"\b{alias}\b", shown), alias
+        assert re.search(rf"\b{alias}\b", row), alias
+    assert RunConfig(ROOT / "x.csv", cluster="sea").base_url == CLUSTER_ALIASES["sea"]

@@ -17,6 +17,7 @@ from batch_revoke.sandbox.server import LoggedRequest
 from tests.conftest import (
     HEADER,
     SAMPLE_STATE,
+    active_enrolments,
     assert_revoked_really_are,
     run_cli,
     sandbox,
@@ -301,3 +302,55 @@ def test_card_numbers_written_with_spaces_are_sent_without_them(tmp_path, write_
     assert rows[0]["resolved_customer_id"] == "62090013"
     assert "row 1" in rows[2]["error_message"]
     assert_revoked_really_are(rows, before, state)
+
+
+def test_a_lookup_answered_8015_fails_its_row_and_sends_nothing_for_it(tmp_path, write_csv):
+    """8015, "Customer not found for the given identifiers", is a not-found like 816."""
+    path = write_csv(HEADER + "\n" + f"{WELCOME},919900000013,,,mobile\n" + f"{WELCOME},123,,,\n")
+    out = tmp_path / "out.csv"
+    with sandbox("8015:#1") as (running, state):  # #1: the one lookup, sent before any revoke
+        done = run_cli(running, str(path), "-o", str(out))
+        log = list(running.requests)
+    assert done.returncode == 1, done.stderr
+    rows = results(out)
+    assert (rows[0]["status"], rows[0]["error_code"]) == ("failed", "8015")
+    assert "Customer not found for the given identifiers" in rows[0]["error_message"]
+    assert "nothing was sent" in rows[0]["error_message"]
+    assert rows[1]["status"] == "revoked"
+    assert lookups(log) == ["919900000013"]  # not asked again: a definite answer
+    assert all("62090013" not in json.dumps(entry.body) for entry in revokes(log))
+    assert {e.issueId for e in state.enrolments.values() if e.customerId == "62090013"} <= (
+        active_enrolments(state)
+    )
+
+
+def test_a_busy_search_engine_is_asked_again_until_it_answers(tmp_path, write_csv):
+    path = write_csv(HEADER + "\n" + f"{WELCOME},ana.silva@example.com,,,email\n")
+    out = tmp_path / "out.csv"
+    with sandbox("461:#1,#2") as (running, _state):
+        done = run_cli(running, str(path), "-o", str(out), "--max-attempts", "1")
+        log = list(running.requests)
+    assert done.returncode == 0, done.stderr
+    (row,) = results(out)
+    assert (row["status"], row["resolved_customer_id"]) == ("revoked", "62090013")
+    # Two busy answers, then the answer: never counted against --max-attempts 1.
+    assert lookups(log) == ["ana.silva@example.com"] * 3
+    assert [entry.fault and entry.fault.value for entry in log[:2]] == ["461", "461"]
+    assert "Search Engine is busy" in done.stderr  # the retry lines say why
+
+
+@pytest.mark.parametrize("kind", ["461", "503"])
+def test_a_search_engine_busy_for_good_leaves_its_rows_not_attempted_like_a_503(
+    tmp_path, write_csv, kind
+):
+    path = write_csv(HEADER + "\n" + f"{WELCOME},ana.silva@example.com,,,email\n")
+    out = tmp_path / "out.csv"
+    with sandbox(kind) as (running, _state):
+        done = run_cli(running, str(path), "-o", str(out), "--max-throttle-wait", "1")
+        log = list(running.requests)
+    assert done.returncode == 3, done.stderr  # stopped, resumable: --resume looks it up again
+    (row,) = results(out)
+    assert (row["status"], row["error_code"]) == ("not_attempted", "run_aborted")
+    assert "--max-throttle-wait" in row["error_message"]
+    assert len(lookups(log)) >= 2
+    assert revokes(log) == []

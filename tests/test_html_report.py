@@ -558,11 +558,18 @@ def test_the_report_command_writes_beside_the_result_and_prints_the_path(demo, t
     assert "<h1" in result.with_suffix(".html").read_text(encoding="utf-8")
 
 
-def test_the_report_command_reads_a_result_file_written_before_resolved_customer_id(demo, tmp_path):
+@pytest.mark.parametrize(
+    ("dropped", "last"),
+    [
+        pytest.param(1, "resolved_customer_id", id="before-request_id"),
+        pytest.param(2, "attempts", id="before-resolved_customer_id"),
+    ],
+)
+def test_the_report_command_reads_a_result_file_of_an_earlier_layout(demo, tmp_path, dropped, last):
     result = tmp_path / "old.csv"
     with demo[0].open(encoding="utf-8", newline="") as source:
-        lines = [cells[:-1] for cells in csv.reader(source)]  # the last column dropped
-    assert lines[0][-1] == "attempts"
+        lines = [cells[:-dropped] for cells in csv.reader(source)]  # the last columns dropped
+    assert lines[0][-1] == last
     with result.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerows(lines)
     done = run_cli(None, str(result), command="report")

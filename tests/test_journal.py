@@ -180,7 +180,7 @@ def test_a_journal_of_the_previous_format_resumes_with_its_requests_in_flight(tm
     journal.close()
     again = Journal.resume(path, IDENTITY)
     assert set(again.in_flight()) == {1}
-    assert again.meta()["format"] == "3"
+    assert again.meta()["format"] == "4"
 
 
 def test_a_row_sent_twice_was_last_sent_by_its_latest_request(tmp_path, monkeypatch):
@@ -252,7 +252,7 @@ def test_a_journal_of_format_2_resumes_with_lookups_and_resolved_ids(tmp_path):
     journal.set_meta(format="2")
     journal.close()
     again = Journal.resume(path, IDENTITY)
-    assert again.meta()["format"] == "3"
+    assert again.meta()["format"] == "4"
     assert set(again.in_flight()) == {1}
     assert again.outcome(2) == outcome(2, Status.REVOKED)
     assert again.lookups(["mobile:1"]) == {}

@@ -215,6 +215,7 @@ def test_an_input_changed_during_the_run_stops_it_rather_than_raising(write_csv,
     "columns",
     [
         pytest.param(RESULT_COLUMNS, id="this-version"),
+        pytest.param(RESULT_COLUMNS[:-1], id="without-request_id"),
         pytest.param(EARLIER_RESULT_COLUMNS, id="without-resolved_customer_id"),
     ],
 )

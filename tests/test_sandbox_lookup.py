@@ -209,6 +209,34 @@ def test_faults_count_lookups_and_revokes_in_one_sequence():
     assert shown[0]["body"] is None
 
 
+def test_the_lookups_own_answers_461_and_8015_on_demand_and_no_revoke_gets_them():
+    earn = {"badgeMetaId": "698dae82d30c4f6b3da9dc06", "customerId": "566135941"}
+    earn["earnedBadgeId"] = "698daf848644c157e72d83f3"
+    with api("461:#1", "8015:#2", "8015:#3") as (running, http):
+        busy = lookup(http, "mobile", "919900000013")
+        missing = lookup(http, "mobile", "919900000013")
+        revoked = http.post("/api_gateway/v1/badges/customer/revokeEarn", json=earn)
+        found = lookup(http, "mobile", "919900000013")
+        faults = [e.fault and e.fault.value for e in running.requests]
+    assert busy.status_code == 461
+    assert busy.json() == {
+        "errors": [
+            {
+                "code": 461,
+                "message": "Search Engine is busy, try after some time",
+                "reference": None,
+            }
+        ],
+        "warnings": [],
+    }
+    assert missing.json()["errors"] == [
+        {"code": 8015, "message": "Customer not found for the given identifiers", "reference": None}
+    ]
+    assert revoked.status_code == 200  # call #3 is a revoke: the lookup's answer is not its
+    assert found.json()["id"] == 62090013
+    assert faults == ["461", "8015", None, None]
+
+
 @pytest.mark.parametrize("kind", ["apply-drop", "drop"])
 def test_a_dropped_lookup_answers_nothing(kind):
     with api(f"{kind}:#1") as (_running, http):

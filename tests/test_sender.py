@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from batch_revoke.client import (
+    LOOKUP_PATH,
     REVOKE_EARN_PATH,
     REVOKE_ISSUE_PATH,
     TOKEN_PATH,
@@ -17,7 +18,8 @@ from batch_revoke.client import (
     auth_for,
 )
 from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials
-from batch_revoke.model import Batch, Mode, Row, Status
+from batch_revoke.lookup import Lookups
+from batch_revoke.model import Batch, IdentifierType, LookupAnswer, Mode, Row, Status
 from batch_revoke.pacing import Pacer
 from batch_revoke.sender import RetryPolicy, Sender
 from tests.conftest import customers_batch, earn_batch
@@ -441,6 +443,107 @@ async def test_a_read_back_that_fails_unexpectedly_says_why(respx_mock):
     async with httpx.AsyncClient(base_url=BASE) as http:
         said = await make_sender(http, Sleeps()).read_back("1", "B1")
     assert said == "read-back failed: unexpected error: RuntimeError: boom"
+
+
+# --- customer lookups: what the answers of "Get Customer Details" lead to ------------------
+
+LOOKUP_URL = f"{BASE}{LOOKUP_PATH}"
+FOUND_7 = {"id": 7, "profiles": [], "warnings": []}
+SOMEONE = (IdentifierType.EMAIL, "ana@example.com")
+
+
+def v2_error(code: int, message: str) -> dict:
+    return {"errors": [{"code": code, "message": message, "reference": None}], "warnings": []}
+
+
+BUSY = v2_error(461, "Search Engine is busy, try after some time")
+
+
+async def look_up(
+    journal, attempts: int = 5, sleeps: Sleeps | None = None, throttle_wait: float = 1800.0
+) -> tuple[LookupAnswer | str | None, Sender]:
+    """SOMEONE looked up as a run looks customers up: the journal's answer (a reason when
+    there is none), and the sender."""
+    lookups = Lookups(journal)
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        sender = make_sender(http, sleeps or Sleeps(), attempts, throttle_wait)
+        await lookups.look_up(sender, [SOMEONE])
+    key = lookups.key(*SOMEONE)
+    return lookups.answers([Row(1, "B", SOMEONE[1], identifier_type=SOMEONE[0])]).get(key), sender
+
+
+@pytest.mark.parametrize("status", [400, 404, 500, 503])
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (816, "Customer not found for organization"),
+        (8015, "Customer not found for the given identifiers"),
+    ],
+)
+async def test_a_customer_not_found_is_one_call_whatever_the_status(
+    respx_mock, journal, status, code, message
+):
+    route = respx_mock.get(LOOKUP_URL).mock(
+        side_effect=[httpx.Response(status, json=v2_error(code, message))] * 5
+    )
+    answer, _ = await look_up(journal)
+    assert answer == LookupAnswer("", str(code), message, status)
+    assert route.call_count == 1  # the body said not found: nothing to retry
+
+
+@pytest.mark.parametrize(
+    "busy",
+    [
+        pytest.param(httpx.Response(461, json=BUSY), id="461-in-both"),
+        pytest.param(httpx.Response(461, text="busy"), id="http-461"),
+        pytest.param(httpx.Response(200, json=BUSY), id="461-in-a-200"),
+        pytest.param(httpx.Response(500, json=BUSY), id="461-in-a-500"),
+    ],
+)
+async def test_a_busy_search_engine_is_retried_like_a_503(respx_mock, journal, busy):
+    route = respx_mock.get(LOOKUP_URL).mock(
+        side_effect=[busy] * 4 + [httpx.Response(200, json=FOUND_7)]
+    )
+    sleeps = Sleeps()
+    answer, _ = await look_up(journal, attempts=2, sleeps=sleeps)
+    assert answer == LookupAnswer("7", http_status=200)
+    # Never uses up --max-attempts (2), and waits as after a 503: backoff with jitter.
+    assert route.call_count == 5
+    assert len(sleeps.waits) == 4
+    for n, wait in enumerate(sleeps.waits):
+        assert 0.5 * 2**n <= wait <= 0.5 * 2**n + 1
+
+
+@pytest.mark.parametrize("status", [461, 503])
+async def test_a_search_engine_busy_past_max_throttle_wait_leaves_the_lookup_unanswered(
+    respx_mock, journal, status
+):
+    respx_mock.get(LOOKUP_URL).mock(return_value=httpx.Response(status, json=BUSY))
+    sleeps = Sleeps()
+    answer, sender = await look_up(journal, attempts=2, sleeps=sleeps, throttle_wait=600.0)
+    assert answer is None  # not answered: its rows are not sent, and --resume asks again
+    assert journal.lookups([Lookups(journal).key(*SOMEONE)]) == {}
+    assert "--max-throttle-wait" in sender.stop.reason
+    assert 600.0 <= sleeps.now < 700.0
+
+
+@pytest.mark.parametrize(
+    "marked",
+    [
+        pytest.param(httpx.Response(200, json={**FOUND_7, **v2_error(618, "fraud")}), id="200"),
+        pytest.param(
+            httpx.Response(200, json={**FOUND_7, "warnings": v2_error(618, "fraud")["errors"]}),
+            id="200-warned",
+        ),
+        pytest.param(httpx.Response(500, json=v2_error(618, "fraud")), id="500"),
+    ],
+)
+async def test_a_customer_marked_as_fraud_is_no_customer_to_revoke(respx_mock, journal, marked):
+    route = respx_mock.get(LOOKUP_URL).mock(side_effect=[marked] * 5)
+    answer, _ = await look_up(journal)
+    assert isinstance(answer, LookupAnswer)
+    assert (answer.customer_id, answer.code) == ("", "618")
+    assert route.call_count == 1
 
 
 async def test_an_answer_python_cannot_parse_is_a_bad_response(respx_mock):

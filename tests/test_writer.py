@@ -57,7 +57,7 @@ def test_a_row_in_flight_is_unconfirmed_whatever_an_earlier_unsettled_attempt_sa
 
 def test_a_row_with_no_http_answer_has_an_empty_http_status():
     outcome = RowOutcome(1, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, "not sent")
-    cells = ["", "not_attempted", "run_aborted", "not sent", "", "", "0", ""]
+    cells = ["", "not_attempted", "run_aborted", "not sent", "", "", "0", "", ""]
     assert result_cells(outcome) == cells
 
 

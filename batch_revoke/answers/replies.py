@@ -42,6 +42,8 @@ class RetryableFailure(Exception):
         maybe_applied: bool,
         http_status: int | None = None,
         retry_after: float | None = None,
+        did_nothing: bool | None = None,
+        request_id: str = "",
     ) -> None:
         super().__init__(code, message)
         self.code = code
@@ -49,6 +51,12 @@ class RetryableFailure(Exception):
         self.maybe_applied = maybe_applied
         self.http_status = http_status
         self.retry_after = retry_after
+        # The answer said nothing was done (429, 503, 521 by default): retried without using
+        # up --max-attempts, for --max-throttle-wait at most.
+        self.did_nothing = (
+            http_status in NOT_APPLIED_STATUSES if did_nothing is None else did_nothing
+        )
+        self.request_id = request_id  # of the answer, when there was one
 
     def __str__(self) -> str:
         return self.message
@@ -63,6 +71,7 @@ def outcome(
     ids: tuple[str, ...] = (),
     http_status: int | None = None,
     attempts: int = 0,
+    request_id: str = "",
 ) -> RowOutcome:
     """The one RowOutcome builder for answers."""
     return RowOutcome(
@@ -75,6 +84,7 @@ def outcome(
         http_status,
         attempts,
         resolved_customer_id=resolved_id(row),
+        request_id=request_id,
     )
 
 
@@ -98,7 +108,9 @@ def badge_not_found(reply: ApiReply) -> str | None:
     return None
 
 
-def badge_missing(row: Row, said: str, http_status: int | None, attempts: int) -> RowOutcome:
+def badge_missing(
+    row: Row, said: str, http_status: int | None, attempts: int, request_id: str = ""
+) -> RowOutcome:
     """A row of a badge the org does not have: failed for good. Never "not present", even
     after a lost answer: nothing of a badge that does not exist was revoked, by us or anyone."""
     return RowOutcome(
@@ -111,6 +123,7 @@ def badge_missing(row: Row, said: str, http_status: int | None, attempts: int) -
         http_status,
         attempts,
         resolved_customer_id=resolved_id(row),
+        request_id=request_id,
     )
 
 
@@ -131,10 +144,14 @@ def failure_of(reply: ApiReply) -> RetryableFailure | None:
         applied = status not in NOT_APPLIED_STATUSES
         said = _brief(reply)
         text = f"HTTP {status}" + (f": {said}" if said else "")
-        return RetryableFailure(f"http_{status}", text, applied, status, reply.retry_after)
+        return RetryableFailure(
+            f"http_{status}", text, applied, status, reply.retry_after, request_id=reply.request_id
+        )
     if status < 300 and not isinstance(reply.body, dict):
         text = f"HTTP {status} with a body that is not JSON: {reply.text!r}"
-        return RetryableFailure(ErrorCode.BAD_RESPONSE, text, True, status)
+        return RetryableFailure(
+            ErrorCode.BAD_RESPONSE, text, True, status, request_id=reply.request_id
+        )
     return None
 
 
@@ -149,29 +166,63 @@ def _brief(reply: ApiReply) -> str:
 
 
 LOOKUP_NOT_FOUND = "816"  # "Customer not found for organization", whatever the HTTP status
+# The lookup's codes that settle it whatever the HTTP status (the docs' decision), with what
+# they mean when the API says no more: 8015 is the Get Customer Details page's own "Customer
+# not found for the given identifiers"; 618 a customer marked as fraud, never one to revoke
+# even when its id comes along.
+LOOKUP_REFUSALS = {
+    LOOKUP_NOT_FOUND: "customer not found",
+    "8015": "customer not found",
+    "618": "customer is marked as fraud",
+}
+# "Search Engine is busy, try after some time", as the HTTP status or a code in the body:
+# nothing was done, so it is retried like a 503.
+LOOKUP_BUSY = "461"
+
+
+def lookup_failure_of(reply: ApiReply) -> RetryableFailure | None:
+    """`failure_of` for a customer lookup: a body carrying 816, 8015 or 618 is a final answer
+    whatever the HTTP status (a 5xx that says not found is not retried), and a busy search
+    engine (461) is retried like a 503."""
+    said = _lookup_codes(reply.body)
+    if any(code in LOOKUP_REFUSALS for code, _ in said):
+        return None
+    if reply.http_status == int(LOOKUP_BUSY) or any(code == LOOKUP_BUSY for code, _ in said):
+        text = f"HTTP {reply.http_status}: {_brief(reply)}"
+        return RetryableFailure(
+            LOOKUP_BUSY,
+            text,
+            False,
+            reply.http_status,
+            reply.retry_after,
+            did_nothing=True,
+            request_id=reply.request_id,
+        )
+    return failure_of(reply)
 
 
 def lookup_answer(reply: ApiReply) -> LookupAnswer | str:
     """A final reply to a customer lookup: the customer's id, or the API's reason there is
-    none (816 not found, 618 fraud, another refusal); a str says why the reply is no answer
-    (a shape this version does not know), and the lookup counts as unanswered."""
+    none (816 or 8015 not found, 618 fraud, another refusal); a str says why the reply is no
+    answer (a shape this version does not know), and the lookup counts as unanswered."""
     body = reply.body
     errors = _envelope_errors(body)
-    for code, message in errors:
-        if code == LOOKUP_NOT_FOUND:  # the docs' decision: 816 in the body means not found
-            return LookupAnswer("", code, message or "customer not found", reply.http_status)
-    if reply.http_status < 300 and isinstance(body, dict) and not errors:
+    status, said = reply.http_status, reply.request_id
+    for code, message in _lookup_codes(body):
+        if code in LOOKUP_REFUSALS:
+            return LookupAnswer("", code, message or LOOKUP_REFUSALS[code], status, said)
+    if status < 300 and isinstance(body, dict) and not errors:
         found = body.get("id")
         text = str(found) if isinstance(found, int | str) and not isinstance(found, bool) else ""
         if text.isascii() and text.isdigit():
-            return LookupAnswer(id_key(text), http_status=reply.http_status)
-        return f"HTTP {reply.http_status} without a customer id: {reply.text!r}"
+            return LookupAnswer(id_key(text), http_status=status, request_id=said)
+        return f"HTTP {status} without a customer id: {reply.text!r}"
     if errors:
         code, message = errors[0]
-        return LookupAnswer("", code, message, reply.http_status)
-    if reply.http_status >= 400:
-        return LookupAnswer("", f"http_{reply.http_status}", reply.text, reply.http_status)
-    return f"HTTP {reply.http_status}: {reply.text!r}"
+        return LookupAnswer("", code, message, status, said)
+    if status >= 400:
+        return LookupAnswer("", f"http_{status}", reply.text, status, said)
+    return f"HTTP {status}: {reply.text!r}"
 
 
 def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
@@ -184,6 +235,7 @@ def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
         answer.code,
         f"customer lookup of {_named(row)}: {answer.message or 'no customer'}; nothing was sent",
         http_status=answer.http_status,
+        request_id=answer.request_id,
     )
 
 
@@ -229,7 +281,17 @@ def exhausted(
         status = Status.FAILED
         message = f"gave up after {sends} attempt(s), none carried out; last: {failure.message}"
     return [
-        outcome(batch, row, status, failure.code, message, (), failure.http_status, sends)
+        outcome(
+            batch,
+            row,
+            status,
+            failure.code,
+            message,
+            (),
+            failure.http_status,
+            sends,
+            failure.request_id,
+        )
         for row in batch.rows
     ]
 
@@ -261,7 +323,9 @@ def interpret(
     def answered(
         row: Row, status: Status, code: str = "", message: str = "", ids: tuple[str, ...] = ()
     ) -> RowOutcome:
-        return outcome(batch, row, status, code, message, ids, reply.http_status, attempts)
+        return outcome(
+            batch, row, status, code, message, ids, reply.http_status, attempts, reply.request_id
+        )
 
     body = reply.body
     errors = _envelope_errors(body)
@@ -275,7 +339,10 @@ def interpret(
         return [answered(row, status, code, message) for row in batch.rows]
     said = badge_not_found(reply)
     if said is not None:
-        return [badge_missing(row, said, reply.http_status, attempts) for row in batch.rows]
+        return [
+            badge_missing(row, said, reply.http_status, attempts, reply.request_id)
+            for row in batch.rows
+        ]
     if (errors and not data) or reply.http_status >= 400:
         code, message = errors[0] if errors else (f"http_{reply.http_status}", reply.text)
         if len(errors) > 1:
@@ -395,11 +462,17 @@ def _earn_outcome(row: Row, data: Any, answered: _OutcomeFactory) -> RowOutcome:
     return answered(row, Status.UNCONFIRMED, ErrorCode.BAD_RESPONSE, message)
 
 
-def _envelope_errors(body: Any) -> list[tuple[str, str]]:
-    raw = body.get("errors") if isinstance(body, dict) else None
+def _envelope_errors(body: Any, key: str = "errors") -> list[tuple[str, str]]:
+    raw = body.get(key) if isinstance(body, dict) else None
     if not isinstance(raw, list):
         return []
     return [_entry_error(item) for item in raw if item]
+
+
+def _lookup_codes(body: Any) -> list[tuple[str, str]]:
+    """The codes a lookup's body carries: its errors, then its warnings (where a v2 answer
+    that has found the customer says more about it)."""
+    return _envelope_errors(body) + _envelope_errors(body, "warnings")
 
 
 def _entry_error(error: Any) -> tuple[str, str]:

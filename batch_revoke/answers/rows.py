@@ -58,6 +58,7 @@ def revoked_through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | 
         covering.http_status,
         0,
         resolved_customer_id=resolved_id(row),
+        request_id=covering.request_id,  # that row's answer decided this one
     )
 
 

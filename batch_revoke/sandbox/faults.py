@@ -2,12 +2,15 @@
 
 A fault spec is KIND[:WHEN]:
     KIND  429 | 500 | 502 | 503 | 504 | 521 | drop | apply-drop | slow | non-json
+          | 461 | 8015 (a customer lookup's own answers)
     WHEN  P%        that share of calls, drawn with the seed (e.g. 5%)
           #N[,M..]  those calls, counted from 1 in arrival order (e.g. #1,#3 or #1,3)
           omitted   every call
 The calls faulted and counted (in one sequence) are the two revoke endpoints and the customer
 lookup; the first matching spec wins. A lookup changes nothing, so `apply-drop` and `slow` on
-it are a dropped and a late answer.
+it are a dropped and a late answer. `461` (HTTP 461, "Search Engine is busy, try after some
+time") and `8015` ("Customer not found for the given identifiers", whoever the customer is) are
+answers of the lookup only: a revoke they fall on is answered as usual.
 """
 
 from __future__ import annotations
@@ -32,15 +35,27 @@ class FaultKind(StrEnum):
     APPLY_DROP = "apply-drop"  # carry out the call, then close without answering
     SLOW = "slow"  # carry out the call, answer after --slow-seconds
     NON_JSON = "non-json"  # an HTML error page with status 200, nothing done
+    SEARCH_BUSY = "461"  # a lookup's "Search Engine is busy, try after some time"
+    NOT_FOUND_8015 = "8015"  # a lookup's "Customer not found for the given identifiers"
 
     @property
     def http_status(self) -> int | None:
+        if self in _LOOKUP_ONLY:
+            return None  # the lookup's own answers: their status is the sandbox's to pick
         return int(self.value) if self.value.isdigit() else None
+
+    @property
+    def lookup_only(self) -> bool:
+        """An answer only the customer lookup gives: no fault on a revoke."""
+        return self in _LOOKUP_ONLY
 
     @property
     def applies(self) -> bool:
         """Whether the call is carried out before the fault shows."""
         return self in (FaultKind.APPLY_DROP, FaultKind.SLOW)
+
+
+_LOOKUP_ONLY = frozenset({FaultKind.SEARCH_BUSY, FaultKind.NOT_FOUND_8015})
 
 
 @dataclass(frozen=True, slots=True)

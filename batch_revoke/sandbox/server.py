@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -23,7 +24,14 @@ from aiohttp import web
 
 from batch_revoke.errors import ConfigError
 from batch_revoke.sandbox.faults import FaultKind, FaultPlan, RateLimitSpec
-from batch_revoke.sandbox.state import Reply, SandboxState, envelope
+from batch_revoke.sandbox.state import (
+    NOT_FOUND_8015,
+    SEARCH_BUSY,
+    Reply,
+    SandboxState,
+    envelope,
+    v2_errors,
+)
 
 # The vendor's paths and headers, copied from its pages rather than imported from the client:
 # the sandbox is an independent check, so a wrong constant in the client fails a test.
@@ -32,6 +40,7 @@ REVOKE_EARN_PATH = "/api_gateway/v1/badges/customer/revokeEarn"
 TOKEN_PATH = "/v3/oauth/token/generate"
 IDENTIFIER_HEADER = "X-CAP-CUSTOMER-IDENTIFIER"
 TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
+REQUEST_ID_HEADER = "X-Cap-Requestid"  # on every answer, "for end-to-end tracing"
 ISSUE_BULK_PATH = "/api_gateway/v1/badges/badgeMeta/customer/issueBulk"
 EARN_PATH = "/api_gateway/v1/badges/customer/earn"
 READ_BACK_PATH = "/api_gateway/v1/badges/management/{customerId}/badge/{badgeMetaId}"
@@ -60,6 +69,8 @@ class SandboxConfig:
     # Every read-back as it arrives, apart: no fault applies to them, and they are not
     # numbered with the calls that are.
     read_backs: list[LoggedRequest] = field(default_factory=list)
+    # Every answer of the API's routes, by the X-Cap-Requestid it carried.
+    answers: list[SentAnswer] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +84,17 @@ class LoggedRequest:
     at: float = 0.0  # time.monotonic() on arrival
     throttled: bool = False  # answered 429 by --sandbox-rate-limit, never reached the API
     query: dict[str, str] = field(default_factory=dict)  # a lookup's parameters
+    request_id: str = ""  # the X-Cap-Requestid of its answer
+
+
+@dataclass(frozen=True, slots=True)
+class SentAnswer:
+    """An answer as it left: the id it carried, what it answered, and its status."""
+
+    request_id: str
+    method: str
+    path: str
+    status: int
 
 
 class _Sandbox:
@@ -84,6 +106,8 @@ class _Sandbox:
         self.throttled_calls = 0
         self.random = random.Random(config.seed)
         self.lock = asyncio.Lock()  # state changes are atomic per request
+        # The X-Cap-Requestid each request's answer will carry, by id(request) until it leaves.
+        self.request_ids: dict[int, str] = {}
 
     # --- auth and limits ----------------------------------------------------------------
 
@@ -147,14 +171,16 @@ class _Sandbox:
 
     async def lookup(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)
-        return await self._faulted(request, lambda _: self.state.lookup(query))
+        return await self._faulted(request, lambda _: self.state.lookup(query), lookup=True)
 
     async def _faulted(
-        self, request: web.Request, operation: Callable[[Any], Reply]
+        self, request: web.Request, operation: Callable[[Any], Reply], lookup: bool = False
     ) -> web.StreamResponse:
         """A call the faults apply to (the revokes and the lookup), logged as it arrives."""
         fault = self.config.faults.next_fault()
         number = self.config.faults.count
+        if fault is not None and fault.lookup_only and not lookup:
+            fault = None  # the lookup's own answers: a revoke gets its usual one
         body = await _body(request) if request.method == "POST" else None
         self.config.requests.append(
             LoggedRequest(
@@ -166,6 +192,7 @@ class _Sandbox:
                 fault is None or fault.applies,
                 time.monotonic(),
                 query=dict(request.query),
+                request_id=self.request_ids[id(request)],
             )
         )
         if fault is None or fault.applies:
@@ -183,6 +210,11 @@ class _Sandbox:
         if fault is FaultKind.NON_JSON:
             page = "<html><body><h1>Service temporarily unavailable</h1></body></html>"
             return web.Response(status=200, text=page, content_type="text/html")
+        if fault is FaultKind.SEARCH_BUSY:
+            return _json(461, v2_errors(SEARCH_BUSY), reason="Search Engine Busy")
+        if fault is FaultKind.NOT_FOUND_8015:
+            # Its HTTP status is undocumented, like 816's: the sandbox answers both with 400.
+            return _json(400, v2_errors(NOT_FOUND_8015))
         http_status = fault.http_status or 500
         retry_after = self.config.retry_after
         headers = (
@@ -235,6 +267,7 @@ class _Sandbox:
     @web.middleware
     async def gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Latency, then auth, then the per-minute limit, as a gateway would apply them."""
+        self.request_ids[id(request)] = str(uuid.uuid4())  # its answer's, whatever it is
         await self.delay()
         if request.path in (TOKEN_PATH, STATE_PATH, REQUESTS_PATH):
             return await handler(request)
@@ -254,6 +287,7 @@ class _Sandbox:
                     time.monotonic(),
                     True,
                     dict(request.query),
+                    self.request_ids[id(request)],
                 )
             )
             error = envelope(errors=[(429, "Rate limit exceeded")])
@@ -263,10 +297,21 @@ class _Sandbox:
             return _json(429, error, headers)
         return await handler(request)
 
+    async def traced(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every answer carries its X-Cap-Requestid, errors, 401s and 429s included; the
+        answers of the API's routes are logged by it."""
+        request_id = self.request_ids.pop(id(request), None) or str(uuid.uuid4())
+        response.headers[REQUEST_ID_HEADER] = request_id
+        if request.path not in (STATE_PATH, REQUESTS_PATH):
+            self.config.answers.append(
+                SentAnswer(request_id, request.method, request.path, response.status)
+            )
+
 
 def make_app(config: SandboxConfig) -> web.Application:
     sandbox = _Sandbox(config)
     app = web.Application(middlewares=[sandbox.gate], client_max_size=1024**2)
+    app.on_response_prepare.append(sandbox.traced)
     app.router.add_post(TOKEN_PATH, sandbox.token)
     app.router.add_post(REVOKE_ISSUE_PATH, sandbox.revoke_issue)
     app.router.add_post(REVOKE_EARN_PATH, sandbox.revoke_earn)
@@ -286,8 +331,10 @@ async def _body(request: web.Request) -> Any:
         return None
 
 
-def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(payload, status=status, headers=headers)
+def _json(
+    status: int, payload: Any, headers: dict[str, str] | None = None, reason: str | None = None
+) -> web.Response:
+    return web.json_response(payload, status=status, headers=headers, reason=reason)
 
 
 def _seconds(value: float) -> str:
@@ -311,6 +358,7 @@ class RunningSandbox:
     credentials: DemoLogin
     requests: list[LoggedRequest] = field(default_factory=list)  # live: revokes, lookups so far
     read_backs: list[LoggedRequest] = field(default_factory=list)  # live: read-backs so far
+    answers: list[SentAnswer] = field(default_factory=list)  # live: every answer so far
 
 
 def demo_credentials(state: SandboxState) -> DemoLogin:
@@ -407,6 +455,7 @@ def running_sandbox(config: SandboxConfig) -> Iterator[RunningSandbox]:
             demo_credentials(config.state),
             config.requests,
             config.read_backs,
+            config.answers,
         )
     finally:
         loop.call_soon_threadsafe(stop.set)

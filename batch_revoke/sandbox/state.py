@@ -41,6 +41,9 @@ NOT_FOUND = (816, "Customer not found for organization")
 BADGE_NOT_FOUND = (404, "Passed badge is not found")
 # revokeEarn's "nothing active to revoke", with the OpenAPI spec's HTTP 409.
 NOT_ACTIVE = (814, "Active earn instance is not present")
+# The Get Customer Details page's own answers, given on demand (--fault 8015, --fault 461).
+NOT_FOUND_8015 = (8015, "Customer not found for the given identifiers")
+SEARCH_BUSY = (461, "Search Engine is busy, try after some time")
 
 
 @dataclass
