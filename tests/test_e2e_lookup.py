@@ -117,6 +117,40 @@ def test_lost_answers_of_earns_named_by_mobile_are_all_settled_by_read_back(tmp_
     assert_revoked_really_are(rows, before, state)
 
 
+@pytest.mark.parametrize("mobile_first", [True, False], ids=["mobile-then-id", "id-then-mobile"])
+def test_one_earned_badge_named_by_mobile_and_by_id_is_one_row_dry_and_sent(
+    tmp_path, write_csv, mobile_first
+):
+    """earnedBadgeId names the earn on its own: the second row is a duplicate of the first,
+    in the dry run and in the run, which sends one revokeEarn and exits 0."""
+    by_mobile = f"{EARNED},+91 99000 00013,,6659551c304b6e0b517b7bc7,mobile\n"
+    by_id = f"{EARNED},62090013,,6659551c304b6e0b517b7bc7,\n"
+    path = write_csv(HEADER + "\n" + (by_mobile + by_id if mobile_first else by_id + by_mobile))
+    dry = tmp_path / "dry.csv"
+    planned = run_cli(None, str(path), "--dry-run", "-o", str(dry))
+    assert planned.returncode == 0, planned.stderr
+    assert [(r["status"], r["error_code"]) for r in results(dry)] == [
+        ("planned", ""),
+        ("duplicate", "duplicate_row"),
+    ]
+    assert "as row 1" in results(dry)[1]["error_message"]
+    assert "revokeEarn 1" in planned.stderr
+    out = tmp_path / "out.csv"
+    before = SandboxState.load(SAMPLE_STATE)
+    with sandbox() as (running, state):
+        done = run_cli(running, str(path), "-o", str(out))
+        log = list(running.requests)
+    assert done.returncode == 0, done.stderr
+    rows = results(out)
+    assert [(r["status"], r["error_code"]) for r in rows] == [
+        ("revoked", ""),
+        ("duplicate", "duplicate_row"),
+    ]
+    assert "as row 1" in rows[1]["error_message"]
+    assert len(revokes(log)) == 1
+    assert_revoked_really_are(rows, before, state)
+
+
 def many_by_mobile(folder: Path, customers: int) -> tuple[Path, dict]:
     """`customers` customers with one enrolment each, and a file naming them by mobile."""
     state: dict = {"badges": ["B"], "customers": [], "enrolments": [], "earns": []}
