@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from batch_revoke.answers import NOT_PRESENT_CODES, stopped_in_flight
+from batch_revoke.answers import NOT_PRESENT_CODES, resolved_id, stopped_in_flight
 from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
 from batch_revoke.lookup import Lookups
@@ -46,6 +46,7 @@ class Unsettled:
     row: Row
     previous: RowOutcome | None  # None: in flight when the run stopped, no answer at all
     sent_at: float | None  # when its latest request left; None when not known
+    sends: int = 0  # how many times its latest request was sent, as the journal counted
 
 
 @dataclass(slots=True)
@@ -77,7 +78,6 @@ async def read_back(
         answers = lookups.answers(named)
     groups: dict[tuple[str, str], list[Unsettled]] = {}
     sent_as: dict[tuple[str, str], str] = {}  # the customer id each read-back is sent with
-    resolved: dict[int, str] = {}  # row -> the id its lookup gave
     for item in listed:
         previous, row = item.previous, item.row
         answer = (
@@ -93,7 +93,6 @@ async def read_back(
             group = (row.badge_meta_id, answer.customer_id)
             groups.setdefault(group, []).append(item)
             sent_as.setdefault(group, answer.customer_id)
-            resolved[row.row] = answer.customer_id
         elif isinstance(answer, str):
             why = f"customer lookup got no answer ({answer}), so it was not read back"
             found.outcomes.append(unconfirmed(item, why))
@@ -134,11 +133,7 @@ async def read_back(
                 if isinstance(settled, Row):
                     found.resend.append(settled)
                 else:
-                    found.outcomes.append(
-                        replace(settled, resolved_customer_id=resolved[item.row.row])
-                        if item.row.row in resolved and settled.status is Status.REVOKED
-                        else settled
-                    )
+                    found.outcomes.append(settled)
 
     async with asyncio.TaskGroup() as tasks:
         for _ in range(sender.concurrency):
@@ -163,7 +158,8 @@ def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:
 def unconfirmed(item: Unsettled, why: str) -> RowOutcome:
     earlier = item.previous
     if earlier is None:
-        return stopped_in_flight(item.row.row, item.row.mode.endpoint, why)
+        in_flight = stopped_in_flight(item.row.row, item.row.mode.endpoint, why)
+        return replace(in_flight, attempts=item.sends, resolved_customer_id=resolved_id(item.row))
     return replace(
         earlier, status=Status.UNCONFIRMED, error_message=f"{earlier.error_message}; {why}"
     )
@@ -220,7 +216,9 @@ def _ours(entry: _Entry, sent_at: float | None) -> bool:
 
 
 def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) -> RowOutcome:
-    attempts = item.previous.attempts if item.previous else 0
+    # The sends of the request whose answer was lost: its own answer's count, or, for a row
+    # a kill left in flight, the journal's.
+    attempts = item.previous.attempts if item.previous else item.sends
     return RowOutcome(
         item.row.row,
         Status.REVOKED,
@@ -230,6 +228,7 @@ def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) 
         ids,
         reply.http_status,
         attempts,
+        resolved_customer_id=resolved_id(item.row),
     )
 
 
