@@ -310,12 +310,17 @@ class Planner:
             return verdicts
         for index, verdict in enumerate(verdicts):
             if isinstance(verdict, Row) and (original := duplicates.get(verdict.row)):
+                same = (
+                    "same badge and earnedBadgeId"
+                    if verdict.mode is _EARN
+                    else "same badge, customer and ids"
+                )
                 verdicts[index] = RowOutcome(
                     verdict.row,
                     Status.DUPLICATE,
                     verdict.mode.endpoint,
                     ErrorCode.DUPLICATE_ROW,
-                    f"same badge, customer and ids as row {original}; not sent again",
+                    f"{same} as row {original}; not sent again",
                     duplicate_of=original,
                 )
         return verdicts
@@ -388,19 +393,16 @@ def planner_for(config: RunConfig, source: Source) -> Planner:
 def identity(row: Row) -> tuple[int, int]:
     """Two independent 64-bit hashes of what makes a row the same request as another: its
     badge, customer (the identifier type is part of who the customer is: 9800000001 as a
-    mobile is not customer id 9800000001) and ids. Rows match only when both agree, so two
-    different rows are taken for one about once in 2^128 pairs.
+    mobile is not customer id 9800000001) and ids; for a revokeEarn row, its badge and
+    earnedBadgeId alone (`_earn_parts`). Rows match only when both agree, so two different
+    rows are taken for one about once in 2^128 pairs.
 
     The tuple's hash combines its parts' hashes; the joined text's hash does not, so a
     collision of one says nothing about the other. Python's hashes are salted per process,
     which is all a run's duplicate detection needs."""
-    parts = (
-        row.badge_meta_id,
-        row.customer_key,
-        row.issue_id,
-        row.earned_badge_id,
-        row.identifier_type,
-    )
+    parts = _PARTS(row)
+    if row.earned_badge_id:
+        parts = _earn_parts(parts)
     return hash(parts), _second_hash(parts)
 
 
@@ -431,6 +433,7 @@ _PARTS = operator.itemgetter(
         ("badge_meta_id", "customer_key", "issue_id", "earned_badge_id", "identifier_type"),
     )
 )
+_EARNED = operator.itemgetter(3)  # of _PARTS: the earnedBadgeId
 _MODE = operator.attrgetter("mode")
 _NUMBER = operator.attrgetter("row")
 
@@ -438,7 +441,17 @@ _NUMBER = operator.attrgetter("row")
 def identities(rows: Sequence[Row]) -> tuple[list[int], list[int]]:
     """`identity` of each row, as two lists: the same hashes, computed by C-level passes."""
     parts = list(map(_PARTS, rows))
+    if any(map(_EARNED, parts)):  # revokeEarn rows, rare in most files: one more pass
+        parts = [_earn_parts(part) if part[3] else part for part in parts]
     return list(map(hash, parts)), list(map(hash, map("\x1f".join, parts)))
+
+
+def _earn_parts(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """A revokeEarn row's identity: its badge and earnedBadgeId, not its customer. The id
+    names one earn of the badge on its own, so the same earn named by mobile on one row and
+    by customer id on another is one row (sent twice, the second would fail 814). Other
+    rows' earnedBadgeId is empty, so no other identity can equal one of these."""
+    return (parts[0], "", "", parts[3], "")
 
 
 def _second_hash(parts: tuple[str, ...]) -> int:

@@ -202,7 +202,8 @@ CODES: tuple[Explanation, ...] = (
     Explanation(
         ErrorCode.DUPLICATE_ROW,
         (Status.DUPLICATE,),
-        "same badge, customer and ids as an earlier row (named in error_message)",
+        "same badge, customer and ids as an earlier row (named in error_message); for an "
+        "earned badge, the same badge and earnedBadgeId, however the customer is named",
         "nothing: the earlier row's outcome is this row's",
     ),
 )

@@ -4,14 +4,25 @@ rather than its spelling (a row by id and a row by mobile of one customer are on
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Sequence
+from dataclasses import replace
 
 from batch_revoke.answers import lookup_refused, lookup_unanswered
 from batch_revoke.chunker import Planner, identity
 from batch_revoke.duplicates import SeenRows
 from batch_revoke.identifiers import needs_lookup
 from batch_revoke.lookup import Lookups
-from batch_revoke.model import ErrorCode, IdentifierType, Mode, Row, RowOutcome, Status
+from batch_revoke.model import (
+    Endpoint,
+    ErrorCode,
+    IdentifierType,
+    LookupAnswer,
+    Mode,
+    Record,
+    Row,
+    RowOutcome,
+    Status,
+)
 
 NOT_ASKED = "the run stopped before it was asked"
 
@@ -70,6 +81,43 @@ class ByCustomer:
             else item
             for item in items
         ]
+
+    def with_customer_ids(
+        self, verdicts: list[RowOutcome], records: Sequence[Record]
+    ) -> list[RowOutcome]:
+        """The planner's verdicts, its duplicates of rows that name their customer by an
+        identifier given the id its lookup found, as every other row so named shows it
+        (`answers.resolved_id`): a duplicate spelt like its first row, found before any
+        lookup, must not show less than one spelt otherwise. Records: the chunk's."""
+        validate = self.planner.validate
+        if validate.type_at is None and validate.default_identifier is IdentifierType.ID:
+            return verdicts  # no row of this file names a customer otherwise
+        first = records[0].row if records else 0
+        rows: dict[int, Row] = {}
+        for verdict in verdicts:
+            if verdict.status is Status.DUPLICATE and verdict.endpoint is Endpoint.REVOKE_ISSUE:
+                at = verdict.row - first  # records are numbered in order, one apart
+                record = records[at] if 0 <= at < len(records) else None
+                if record is None or record.row != verdict.row:
+                    record = next(r for r in records if r.row == verdict.row)
+                named = validate(record)
+                if isinstance(named, Row) and needs_lookup(named):
+                    rows[verdict.row] = named
+        if not rows:
+            return verdicts
+        answers = self.lookups.answers(rows.values())
+        found = []
+        for verdict in verdicts:
+            row = rows.get(verdict.row)
+            answer = (
+                answers.get(self.lookups.key(row.identifier_type, row.customer_id))
+                if row is not None
+                else None
+            )
+            if isinstance(answer, LookupAnswer) and answer.customer_id:
+                verdict = replace(verdict, resolved_customer_id=answer.customer_id)
+            found.append(verdict)
+        return found
 
     def _firsts(self, rows: list[Row]) -> dict[int, int]:
         """Row -> an earlier row of the same badge, customer and ids, where one is named

@@ -4,13 +4,14 @@ timeline (the run over time)."""
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 import math
 import re
 import sqlite3
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batch_revoke.codes import Explanation, explain
@@ -41,6 +42,7 @@ class ShownRow:
     ids: str  # issueId or earnedBadgeId
     message: str
     request_id: str = ""  # of the answer that decided the row ("" when none did)
+    resolved: str = ""  # resolved_customer_id: the id a lookup found for the customer
 
 
 @dataclass(slots=True)
@@ -82,6 +84,11 @@ class Results:
     duplicates_pending: int  # duplicates whose original row is not revoked
 
     @property
+    def shows_resolved(self) -> bool:
+        """Some row listed has a resolved_customer_id: the lists give it a column."""
+        return any(row.resolved for group in self.groups for row in group.shown)
+
+    @property
     def revoked(self) -> int:
         return self.by_status.get(Status.REVOKED, 0)
 
@@ -94,7 +101,7 @@ class Results:
 class Bucket:
     """One column of the run over time: what happened in [start, start + width) seconds."""
 
-    start: float  # seconds after the session began
+    start: float  # seconds after the session began (the whole run's: of its running time)
     revoked: int = 0
     not_revoked: int = 0
     calls: int = 0
@@ -104,6 +111,17 @@ class Bucket:
     pauses: int = 0
     paused_seconds: float = 0.0
     pace: float | None = None  # calls per bucket the run kept to at the bucket's end
+    session: int = 0  # the whole run's columns: the session the column begins in
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one point of the journal's timeline adds to the column it falls in."""
+
+    at: float  # seconds after its session began (or on the whole run's axis)
+    amounts: dict[str, float]
+    pace: float | None  # calls per second the run kept to; None: no pace
+    paced: bool  # the point says what the pace was (an older journal's say nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,19 +132,69 @@ class Session:
     width: int  # seconds per bucket
     buckets: tuple[Bucket, ...]
     exact: bool  # False: an older journal; rows are placed by when their request left
+    steps: tuple[Step, ...] = ()
 
     @property
     def seconds(self) -> float:
         return max(0.0, self.ended - self.started)
+
+    @property
+    def sent_nothing(self) -> bool:
+        """No call made and no row settled: a resume of a finished run, say."""
+        return not any(b.calls or b.revoked or b.not_revoked for b in self.buckets)
 
     def total(self, name: str) -> float:
         return float(sum(getattr(bucket, name) for bucket in self.buckets))
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """Where a session lies on the whole run's axis of running time."""
+
+    session: int
+    at: float  # seconds of running time before it
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Timeline:
+    """The run over time: each session, and the whole run on one axis of running time (the
+    sessions that sent something one after another, the time between them left out, each
+    marked where it begins), so a run resumed many times reads as one."""
+
     sessions: tuple[Session, ...]
     note: str = ""  # what is missing, when something is
+    width: int = 1  # seconds per column of the whole run
+    buckets: tuple[Bucket, ...] = ()  # the whole run's columns
+    marks: tuple[Mark, ...] = ()  # the sessions on them: those that sent something
+
+    @classmethod
+    def of(cls, sessions: Sequence[Session], note: str = "") -> Timeline:
+        marks: list[Mark] = []
+        steps: list[Step] = []
+        at = 0.0
+        for session in sessions:
+            if session.sent_nothing:
+                continue  # listed with the sessions, not drawn: it would be an empty stretch
+            marks.append(Mark(session.number, at, session.seconds))
+            steps += [replace(step, at=at + step.at) for step in session.steps]
+            at += session.seconds
+        if not marks:
+            return cls(tuple(sessions), note)
+        width = bucket_seconds(at)
+        return cls(tuple(sessions), note, width, _columns(steps, at, width, marks), tuple(marks))
+
+    @property
+    def seconds(self) -> float:
+        """The running time drawn: the sessions that sent something."""
+        return sum(mark.seconds for mark in self.marks)
+
+    @property
+    def exact(self) -> bool:
+        return all(session.exact for session in self.sessions)
+
+    def total(self, name: str) -> float:
+        return float(sum(getattr(bucket, name) for bucket in self.buckets))
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +270,9 @@ def _tally(
     base = width - len(results)
     row_at, status_at, code_at, message_at = base, base + 2, base + 3, base + 4
     request_at = base + results.index("request_id") if "request_id" in results else None
+    resolved_at = (
+        base + results.index("resolved_customer_id") if "resolved_customer_id" in results else None
+    )
     by_status: dict[Status, int] = {}
     by_code: dict[tuple[Status, str], int] = {}
     groups: dict[tuple[Status, str], Group] = {}
@@ -258,6 +329,7 @@ def _tally(
                         ids,
                         message,
                         cells[request_at] if request_at is not None else "",
+                        cells[resolved_at] if resolved_at is not None else "",
                     )
                 )
     except csv.Error as exc:
@@ -341,7 +413,7 @@ def _timeline(db: sqlite3.Connection, result_mtime: float | None) -> Timeline:
         ]
         last = position == len(started) - 1
         sessions.append(session_of(position + 1, start, points, result_mtime if last else None))
-    return Timeline(tuple(sessions))
+    return Timeline.of(sessions)
 
 
 def _timeline_from_requests(
@@ -376,7 +448,7 @@ def _timeline_from_requests(
         return Timeline((), note)
     start = min(created or points[0].at, points[0].at)
     session = session_of(1, start, points, result_mtime, cumulative=False)
-    return Timeline((session,), note)
+    return Timeline.of([session], note)
 
 
 def session_of(
@@ -393,27 +465,42 @@ def session_of(
     if end_hint is not None and started <= end_hint <= ended + 3600:
         ended = max(ended, end_hint)  # the result file is written last; a copy may be later
     width = bucket_seconds(ended - started)
-    count = max(1, math.ceil((ended - started) / width)) if points else 0
-    sums: list[dict[str, float]] = [{} for _ in range(count)]
-    paces: list[float | None] = [None] * count
+    steps = tuple(_steps(started, points, cumulative))
+    buckets = _columns(steps, ended - started, width) if points else ()
+    return Session(number, started, ended, width, buckets, cumulative, steps)
+
+
+def _steps(started: float, points: list[Point], cumulative: bool) -> Iterator[Step]:
     previous = Point(started)
     for point in points:
-        index = min(count - 1, max(0, int((point.at - started) // width)))
-        into = sums[index]
-        step = _step(previous, point) if cumulative else _own(point)
-        for name, amount in step.items():
-            into[name] = into.get(name, 0) + amount
+        amounts = _step(previous, point) if cumulative else _own(point)
+        pace = point.pace / point.window if point.pace and point.window else None
         if cumulative:
             previous = point
-            if point.pace and point.window:
-                paces[index] = point.pace * width / point.window
-            else:
-                paces[index] = None
+        yield Step(point.at - started, amounts, pace if cumulative else None, cumulative)
+
+
+def _columns(
+    steps: Sequence[Step], span: float, width: int, marks: Sequence[Mark] = ()
+) -> tuple[Bucket, ...]:
+    """Steps (`at` on one axis, `span` seconds long) summed in columns `width` seconds wide;
+    with `marks`, each column says the session it begins in."""
+    count = max(1, math.ceil(span / width))
+    sums: list[dict[str, float]] = [{} for _ in range(count)]
+    paces: list[float | None] = [None] * count
+    for step in steps:
+        index = min(count - 1, max(0, int(step.at // width)))
+        into = sums[index]
+        for name, amount in step.amounts.items():
+            into[name] = into.get(name, 0) + amount
+        if step.paced:
+            paces[index] = step.pace * width if step.pace else None
     # A bucket without points keeps the pace of the one before it.
     for index in range(1, count):
         if not sums[index] and paces[index] is None:
             paces[index] = paces[index - 1]
-    buckets = tuple(
+    begins = [mark.at for mark in marks]
+    return tuple(
         Bucket(
             start=index * width,
             revoked=int(into.get("revoked", 0)),
@@ -425,10 +512,12 @@ def session_of(
             pauses=int(into.get("pauses", 0)),
             paused_seconds=into.get("paused_seconds", 0.0),
             pace=paces[index],
+            session=marks[max(0, bisect.bisect_right(begins, index * width) - 1)].session
+            if marks
+            else 0,
         )
         for index, into in enumerate(sums)
     )
-    return Session(number, started, ended, width, buckets, cumulative)
 
 
 _TOTALS = ("http_calls", "retries", "throttled", "read_backs", "pauses", "paused_seconds")

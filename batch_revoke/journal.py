@@ -245,7 +245,8 @@ class Journal:
 
     def nothing_done(self, batch: Batch, nothing: bool = True) -> None:
         """Every answer to the request so far said nothing was done (`nothing`): a resume
-        sends its rows again. False, before the next attempt leaves: it may be applied."""
+        sends its rows again. False, before the next attempt leaves: it may be applied (and
+        it is one more send)."""
         request = self._requests.get(batch.number)
         if request is not None:
             with self._write():
@@ -253,6 +254,19 @@ class Journal:
                     "UPDATE pending SET maybe_applied = ? WHERE request = ?",
                     (int(not nothing), request),
                 )
+                if not nothing:
+                    self._sent_again(request)
+
+    def sending_again(self, batch: Batch) -> None:
+        """Another attempt of the request is about to leave: counted, so a row whose answer
+        a kill lost shows how often it was sent once it is read back."""
+        request = self._requests.get(batch.number)
+        if request is not None:
+            with self._write():
+                self._sent_again(request)
+
+    def _sent_again(self, request: int) -> None:
+        self._db.execute("UPDATE requests SET sends = sends + 1 WHERE id = ?", (request,))
 
     def answered(
         self,
@@ -428,14 +442,16 @@ class Journal:
         query = "SELECT row FROM pending WHERE maybe_applied = 0"
         return {row for (row,) in self._db.execute(query)}
 
-    def last_sent(self, rows: Iterable[int]) -> dict[int, float]:
-        """When each row's latest request left (for rows that were sent)."""
+    def last_requests(self, rows: Iterable[int]) -> dict[int, tuple[float, int]]:
+        """When each row's latest request left, and how many times it was sent (retries
+        included), for rows that were sent."""
         wanted = set(rows)
-        found: dict[int, float] = {}
-        for listed, sent_at in self._db.execute("SELECT rows, sent_at FROM requests ORDER BY id"):
+        found: dict[int, tuple[float, int]] = {}
+        query = "SELECT rows, sent_at, sends FROM requests ORDER BY id"
+        for listed, sent_at, sends in self._db.execute(query):
             for row in json.loads(listed):
                 if row in wanted:
-                    found[row] = sent_at
+                    found[row] = (sent_at, sends)
         return found
 
     # --- plumbing ----------------------------------------------------------------------

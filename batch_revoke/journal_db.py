@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS requests (
     badge TEXT NOT NULL,
     rows TEXT NOT NULL,          -- JSON list of row numbers
     sent_at REAL NOT NULL,       -- wall-clock seconds, compared with the API's revokedOn
-    answered INTEGER NOT NULL DEFAULT 0
+    answered INTEGER NOT NULL DEFAULT 0,
+    sends INTEGER NOT NULL DEFAULT 1  -- attempts that left, retries included
 );
 CREATE TABLE IF NOT EXISTS outcomes (
     row INTEGER PRIMARY KEY,
@@ -216,7 +217,10 @@ def outcome_of(values: tuple[Any, ...]) -> RowOutcome:
 def upgrade(db: sqlite3.Connection, path: Path | None) -> None:
     """A journal of an earlier format, brought to this one: format 1's unanswered requests'
     rows, less those settled since, are pending and may have been applied (what that format
-    meant); format 2 gains the lookups and the resolved ids, format 3 the request ids."""
+    meant); format 2 gains the lookups and the resolved ids, format 3 the request ids; any
+    format, the count of each request's attempts (1 where it was not counted: each was sent at
+    least once)."""
+    _count_sends(db, path)
     meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     if meta.get("format") == "1":
         db.executescript(SCHEMA)  # IF NOT EXISTS: adds the pending table
@@ -243,6 +247,13 @@ def upgrade(db: sqlite3.Connection, path: Path | None) -> None:
             if column not in {name for _, name, *_ in db.execute(f"PRAGMA table_info({table})")}:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('format', ?)", (FORMAT,))
+
+
+def _count_sends(db: sqlite3.Connection, path: Path | None) -> None:
+    columns = {name for _, name, *_ in db.execute("PRAGMA table_info(requests)")}
+    if "sends" not in columns:
+        with Transaction(db, path):
+            db.execute("ALTER TABLE requests ADD COLUMN sends INTEGER NOT NULL DEFAULT 1")
 
 
 def _settled(db: sqlite3.Connection, rows: Iterable[int]) -> set[int]:

@@ -88,10 +88,11 @@ class Plan:
         yield from self.planner.finish()
 
     def unsettled(self) -> list[Unsettled]:
-        """The rows to read back, with when their latest request left."""
+        """The rows to read back, with when their latest request left and how many times
+        it was sent."""
         items, self._unknown = self._unknown, []
-        sent_at = self.journal.last_sent(row.row for row, _ in items)
-        return [Unsettled(row, previous, sent_at.get(row.row)) for row, previous in items]
+        sent = self.journal.last_requests(row.row for row, _ in items)
+        return [Unsettled(row, previous, *sent.get(row.row, (None, 0))) for row, previous in items]
 
     def _chunk(
         self,
@@ -106,6 +107,8 @@ class Plan:
             self.run.record(new)
             known.update((outcome.row, outcome) for outcome in new)
         decided = [v for v in verdicts if isinstance(v, RowOutcome)]
+        if self.customers is not None and decided:
+            decided = self.customers.with_customer_ids(decided, records)
         kept = {v.row for v in decided if v.row in known and known[v.row].settled}
         for number in kept:
             self.run.kept(known[number])  # an earlier session's verdicts stand

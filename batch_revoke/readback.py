@@ -20,6 +20,7 @@ from batch_revoke.answers import (
     NOT_PRESENT_CODES,
     badge_missing,
     badge_not_found,
+    resolved_id,
     stopped_in_flight,
 )
 from batch_revoke.client import ApiReply
@@ -52,6 +53,7 @@ class Unsettled:
     row: Row
     previous: RowOutcome | None  # None: in flight when the run stopped, no answer at all
     sent_at: float | None  # when its latest request left; None when not known
+    sends: int = 0  # how many times its latest request was sent, as the journal counted
 
 
 @dataclass(slots=True)
@@ -90,7 +92,6 @@ async def read_back(
         answers = lookups.answers(named)
     groups: dict[_Call, list[Unsettled]] = {}
     sent_as: dict[_Call, str] = {}  # the customer each read-back names, as the call spells it
-    resolved: dict[int, str] = {}  # row -> the id its lookup gave
     for item in listed:
         previous, row = item.previous, item.row
         answer = (
@@ -114,7 +115,6 @@ async def read_back(
             group = (row.badge_meta_id, IdentifierType.ID, answer.customer_id)
             groups.setdefault(group, []).append(item)
             sent_as.setdefault(group, answer.customer_id)
-            resolved[row.row] = answer.customer_id
         elif isinstance(answer, str):
             why = f"customer lookup got no answer ({answer}), so it was not read back"
             found.outcomes.append(unconfirmed(item, why))
@@ -156,11 +156,7 @@ async def read_back(
                 if isinstance(settled, Row):
                     found.resend.append(settled)
                 else:
-                    found.outcomes.append(
-                        replace(settled, resolved_customer_id=resolved[item.row.row])
-                        if item.row.row in resolved and settled.status is Status.REVOKED
-                        else settled
-                    )
+                    found.outcomes.append(settled)
 
     async with asyncio.TaskGroup() as tasks:
         for _ in range(sender.concurrency):
@@ -189,7 +185,8 @@ def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:
 def unconfirmed(item: Unsettled, why: str) -> RowOutcome:
     earlier = item.previous
     if earlier is None:
-        return stopped_in_flight(item.row.row, item.row.mode.endpoint, why)
+        in_flight = stopped_in_flight(item.row.row, item.row.mode.endpoint, why)
+        return replace(in_flight, attempts=item.sends, resolved_customer_id=resolved_id(item.row))
     return replace(
         earlier, status=Status.UNCONFIRMED, error_message=f"{earlier.error_message}; {why}"
     )
@@ -270,7 +267,9 @@ def _ours(entry: _Entry, sent_at: float | None) -> bool:
 
 
 def _attempts(item: Unsettled) -> int:
-    return item.previous.attempts if item.previous else 0
+    """The sends of the request whose answer was lost: its own answer's count, or, for a row
+    a kill left in flight, the journal's."""
+    return item.previous.attempts if item.previous else item.sends
 
 
 def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) -> RowOutcome:
@@ -283,6 +282,7 @@ def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) 
         ids,
         reply.http_status,
         _attempts(item),
+        resolved_customer_id=resolved_id(item.row),
         request_id=reply.request_id,
     )
 

@@ -75,6 +75,9 @@ class RunRecorder:
         if not self._to_journal(self.journal.nothing_done, batch, nothing) and not nothing:
             raise Stopped  # no durable "may be applied", no attempt
 
+    def sending_again(self, batch: Batch) -> None:
+        self._to_journal(self.journal.sending_again, batch)
+
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
         sent_at = self._sent_at.pop(batch.number, None)
         rows = {row.row: row for row in batch.rows}

@@ -135,7 +135,7 @@ async def _read_back(config: RunConfig, plan: Plan, run: RunRecorder, sender: Se
         run.record(
             outcome
             for item in items
-            if (outcome := not_read_back(item.row, item.previous)) is not None
+            if (outcome := not_read_back(item.row, item.previous, item.sends)) is not None
         )
         return []
     calls = sender.http_calls

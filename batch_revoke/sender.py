@@ -80,6 +80,9 @@ class Recorder(Protocol):
         """`nothing`: every answer so far said nothing was done, so the rows were not
         applied; False: another attempt is about to leave, so from here on they may be."""
 
+    def sending_again(self, batch: Batch) -> None:
+        """Another attempt is about to leave, after one that may have been applied."""
+
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
         """Every row of the batch has its outcome."""
 
@@ -152,6 +155,8 @@ class Sender:
                 recorder.sending(batch)
             elif state.nothing_done:
                 recorder.nothing_done(batch, False)  # this attempt may be applied
+            else:
+                recorder.sending_again(batch)  # counted: a lost answer's row shows its sends
 
         def nothing_done() -> None:
             recorder.nothing_done(batch, True)
@@ -201,9 +206,8 @@ class Sender:
         nothing was done, when no earlier attempt may have been applied either."""
 
         def sending() -> None:
-            if not state.announced or state.nothing_done:
-                announce()
-                state.announced, state.nothing_done = True, False
+            announce()
+            state.announced, state.nothing_done = True, False
             state.on_wire = True
 
         def failed(failure: RetryableFailure) -> None:

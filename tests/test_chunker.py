@@ -327,13 +327,36 @@ def test_duplicates_point_at_the_first_row_and_are_not_sent():
         record(1, "B1", "000777"),
         record(2, "B1", "777"),  # the same customer id as the API reads it
         record(3, "B1", "777", "I1"),
-        record(4, "B1", "919900000013", "", "E1", "mobile"),
-        record(5, "B1", "919900000013", "", "E1"),  # a customer id, not a mobile: not the same
+        record(4, "B1", "919900000013", "I2", "", "mobile"),
+        record(5, "B1", "919900000013", "I2"),  # a customer id, not a mobile: not the same
     ]
     batches, verdicts = plan(records)
     assert [(v.row, v.status, v.duplicate_of) for v in verdicts] == [(2, Status.DUPLICATE, 1)]
     assert "row 1" in verdicts[0].error_message
     assert sorted(r.row for b in batches for r in b.rows) == [1, 3, 4, 5]
+
+
+def test_an_earned_badge_is_one_row_whichever_way_its_customer_is_named():
+    """earnedBadgeId names one earn of its badge on its own: a later row of the same badge
+    and earnedBadgeId is a duplicate, by mobile, id or email alike."""
+    records = [
+        record(1, "B1", "+91 99000 00013", "", "E1", "mobile"),
+        record(2, "B1", "62090013", "", "E1"),  # the same earn, by customer id
+        record(3, "B1", "ana.silva@example.com", "", "E1", "email"),  # and by email
+        record(4, "B2", "62090013", "", "E1"),  # another badge: another earn
+        record(5, "B1", "62090013", "", "E2"),  # another earn
+        record(6, "B1", "0062090013", "", "E2", "id"),  # E2 again
+    ]
+    batches, verdicts = plan(records)
+    assert [(v.row, v.status, v.duplicate_of) for v in verdicts] == [
+        (2, Status.DUPLICATE, 1),
+        (3, Status.DUPLICATE, 1),
+        (6, Status.DUPLICATE, 5),
+    ]
+    assert all(v.error_code == ErrorCode.DUPLICATE_ROW for v in verdicts)
+    assert "as row 1" in verdicts[0].error_message
+    assert "earnedBadgeId" in verdicts[0].error_message
+    assert sorted(r.row for b in batches for r in b.rows) == [1, 4, 5]
 
 
 def test_earn_rows_are_one_request_each():
@@ -469,8 +492,8 @@ def test_a_national_zero_is_refused_without_a_region_and_two_numbers_are_two_row
     assert isinstance(national, RowOutcome)
     assert "country code" in national.error_message
     records = [
-        record(1, "B1", "+919900000013", "", "E1", "mobile"),
-        record(2, "B1", "+919900000031", "", "E1", "mobile"),  # another number, not a duplicate
+        record(1, "B1", "+919900000013", "I1", "", "mobile"),
+        record(2, "B1", "+919900000031", "I1", "", "mobile"),  # another number, not a duplicate
     ]
     _, verdicts = plan(records)
     assert verdicts == []

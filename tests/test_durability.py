@@ -159,6 +159,29 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, uninterrupted
     assert not (applied_before & sent_after) - exempt
 
 
+def test_a_row_killed_on_its_second_attempt_shows_two_sends_once_read_back(tmp_path, write_csv):
+    """The first attempt answers 500, the second is applied and its answer never comes: the
+    kill leaves it in flight, the resume reads it back, and attempts says it was sent twice."""
+    path = write_csv(
+        "badgeMetaId,customerId,earnedBadgeId\n"
+        "698dae82d30c4f6b3da9dc06,566135941,698daf848644c157e72d83f3\n"
+    )
+    out = tmp_path / "out.csv"
+    with sandbox("500:#1", "slow:#2") as (running, state):
+        process = start_cli(running, str(path), "-o", str(out))
+        wait_for(lambda: len(running.requests) >= 2)  # the second attempt, applied
+        process.kill()
+        process.communicate(timeout=30)
+        resumed = run_cli(running, str(path), "-o", str(out), "--resume")
+        sent = len(running.requests)
+    assert resumed.returncode == 0, resumed.stderr
+    (row,) = results(out)
+    assert (row["status"], row["attempts"]) == ("revoked", "2")
+    assert "confirmed by read-back" in row["error_message"]
+    assert sent == 2  # read back, not sent again
+    assert not state.earns["698daf848644c157e72d83f3"].isActive
+
+
 def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path, uninterrupted):
     path, state, expected, _ = uninterrupted
     out = tmp_path / "out.csv"
@@ -528,7 +551,8 @@ def test_a_lost_answer_for_an_earn_named_by_mobile_is_read_back_by_its_customer(
     assert by_earn[not_applied]["status"] == "revoked"
     assert by_earn[applied]["status"] == "revoked"
     assert "confirmed by read-back" in by_earn[applied]["error_message"]
-    assert by_earn[applied]["resolved_customer_id"] == ""  # no lookup was made
+    # A revokeEarn row is sent by its identifier: no id shows, as in a clean run.
+    assert by_earn[applied]["resolved_customer_id"] == ""
     assert active(config) == set()
 
 

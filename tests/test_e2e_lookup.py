@@ -114,9 +114,45 @@ def test_lost_answers_of_earns_named_by_mobile_are_all_settled_by_read_back(tmp_
     for row in rows:
         assert row["status"] == "revoked", row
         assert "confirmed by read-back" in row["error_message"]
-    assert [r["resolved_customer_id"] for r in rows] == ["", ""]  # no lookup was made
+    # revokeEarn rows are sent and read back by the identifier itself: no lookup is made, and
+    # no id shows whichever path settled them (answers.resolved_id).
+    assert [r["resolved_customer_id"] for r in rows] == ["", ""]
     assert lookups(log) == []
     assert len(revokes(log)) == 2  # read back, not sent again
+    assert_revoked_really_are(rows, before, state)
+
+
+@pytest.mark.parametrize("mobile_first", [True, False], ids=["mobile-then-id", "id-then-mobile"])
+def test_one_earned_badge_named_by_mobile_and_by_id_is_one_row_dry_and_sent(
+    tmp_path, write_csv, mobile_first
+):
+    """earnedBadgeId names the earn on its own: the second row is a duplicate of the first,
+    in the dry run and in the run, which sends one revokeEarn and exits 0."""
+    by_mobile = f"{EARNED},+91 99000 00013,,6659551c304b6e0b517b7bc7,mobile\n"
+    by_id = f"{EARNED},62090013,,6659551c304b6e0b517b7bc7,\n"
+    path = write_csv(HEADER + "\n" + (by_mobile + by_id if mobile_first else by_id + by_mobile))
+    dry = tmp_path / "dry.csv"
+    planned = run_cli(None, str(path), "--dry-run", "-o", str(dry))
+    assert planned.returncode == 0, planned.stderr
+    assert [(r["status"], r["error_code"]) for r in results(dry)] == [
+        ("planned", ""),
+        ("duplicate", "duplicate_row"),
+    ]
+    assert "as row 1" in results(dry)[1]["error_message"]
+    assert "revokeEarn 1" in planned.stderr
+    out = tmp_path / "out.csv"
+    before = SandboxState.load(SAMPLE_STATE)
+    with sandbox() as (running, state):
+        done = run_cli(running, str(path), "-o", str(out))
+        log = list(running.requests)
+    assert done.returncode == 0, done.stderr
+    rows = results(out)
+    assert [(r["status"], r["error_code"]) for r in rows] == [
+        ("revoked", ""),
+        ("duplicate", "duplicate_row"),
+    ]
+    assert "as row 1" in rows[1]["error_message"]
+    assert len(revokes(log)) == 1
     assert_revoked_really_are(rows, before, state)
 
 
@@ -174,6 +210,66 @@ def test_a_kill_during_the_lookups_then_resume_repeats_no_answered_lookup(tmp_pa
     assert [r["resolved_customer_id"] for r in rows] == [str(800_000 + n) for n in range(60)]
     assert_revoked_really_are(rows, before, config.state)
     assert not any(e.issuedStatus == "ACTIVE" for e in config.state.enrolments.values())
+
+
+# Rows by mobile, email, externalId and id, revokeIssue and revokeEarn, duplicates spelt the
+# same and otherwise, with the resolved_customer_id each must show: the id a lookup found for
+# a revokeIssue row that named its customer by an identifier (duplicates included); empty
+# for a row that named the id and for every revokeEarn row (sent by the identifier itself).
+MIXED = [
+    (f"{STREAK},+91 99000 00362,6703724a9235f02fd5d71cc1,,mobile", "387403362"),
+    (f"{STREAK},387403360,6703724a9235f02fd5d71cc2,,", ""),
+    (f"{WELCOME},919900000123,,,mobile", "123"),  # every enrolment of customer 123
+    (f"{EARNED},919900000013,,6659551c304b6e0b517b7bc7,mobile", ""),
+    (f"{EARNED},566135941,,698daf848644c157e72d83f3,", ""),
+    (f"{STREAK},919900000362,6703724a9235f02fd5d71cc1,,mobile", "387403362"),  # row 1, same
+    (f"{STREAK},EXT-387403362,6703724a9235f02fd5d71cc1,,externalId", "387403362"),  # row 1
+    (f"{STREAK},387403362,6703724a9235f02fd5d71cc1,,", ""),  # row 1, by id
+    (f"{EARNED},li.wei@example.com,,6659551c304b6e0b517b7bc8,email", ""),
+    (f"{EARNED},62090013,,6659551c304b6e0b517b7bc7,", ""),  # row 4's earn, by id
+    (f"{WELCOME},0091-99000-00123,,,mobile", "123"),  # row 3, spelt otherwise
+    (f"{WELCOME},777,,,", ""),
+    (f"{WELCOME},ana.silva@example.com,654cc02b6bccde1274b6d3a7,,email", "62090013"),
+    (f"{STREAK},919900000360,6703724a9235f02fd5d71cc9,,mobile", "387403360"),
+    (f"{STREAK},555567088,,,", ""),  # never enrolled: 404
+    (f"{STREAK},919900000088,,,mobile", "555567088"),  # row 15 by mobile: its duplicate
+]
+MIXED_LOOKUPS = 6  # 919900000362, 919900000123, EXT-387403362, ana.silva@, …360, …088
+MIXED_REVOKES = 7  # 3 revokeEarn; revokeIssue: 3 + 14, 3 + 12, 13, 15
+
+
+def test_a_killed_and_resumed_run_writes_what_a_clean_run_writes(tmp_path, write_csv):
+    """SIGKILL while four revokes are on the wire (applied, their answers not yet sent):
+    the resume reads them back. Its result equals a clean run's, column by column, but for
+    error_message: a row settled by read-back says "confirmed by read-back" where a clean
+    run's answer said nothing."""
+    path = write_csv("\n".join([HEADER, *(line for line, _ in MIXED)]) + "\n")
+    clean = tmp_path / "clean.csv"
+    with sandbox() as (running, _state):
+        done = run_cli(running, str(path), "-o", str(clean))
+        assert len(lookups(running.requests)) == MIXED_LOOKUPS
+        assert len(revokes(running.requests)) == MIXED_REVOKES
+    assert done.returncode == 1, done.stderr  # row 15: never enrolled
+    expected = results(clean)
+    assert [r["resolved_customer_id"] for r in expected] == [found for _, found in MIXED]
+    out = tmp_path / "out.csv"
+    first_revokes = range(MIXED_LOOKUPS + 1, MIXED_LOOKUPS + 5)  # the lookups go first
+    slow = "slow:" + ",".join(f"#{n}" for n in first_revokes)
+    with sandbox(slow) as (running, state):
+        process = start_cli(running, str(path), "-o", str(out), "--concurrency", "4")
+        wait_for(lambda: len(revokes(running.requests)) >= 4)  # on the wire, all applied
+        process.kill()
+        process.communicate(timeout=30)
+        resumed = run_cli(running, str(path), "-o", str(out), "--resume")
+    assert resumed.returncode == 1, resumed.stderr
+    rows = results(out)
+    read_back = [r["row"] for r in rows if "confirmed by read-back" in r["error_message"]]
+    assert len(read_back) >= 4, rows  # rows of the four requests on the wire
+    for row, want in zip(rows, expected, strict=True):
+        assert {k: v for k, v in row.items() if k != "error_message"} == {
+            k: v for k, v in want.items() if k != "error_message"
+        }, row["row"]
+    assert_revoked_really_are(rows, SandboxState.load(SAMPLE_STATE), state)
 
 
 def test_the_dry_run_counts_the_lookups_and_makes_none(tmp_path):

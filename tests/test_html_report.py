@@ -282,9 +282,95 @@ def test_the_run_over_time_comes_from_the_journal(tmp_path):
     assert session.total("pauses") >= 1
     assert any(bucket.pace for bucket in session.buckets)  # the learned pace
     page = Page(write_report(out, tmp_path / "r.html", report=report).read_text())
-    desc = page.text_by_id["calls-1-desc"]
+    desc = page.text_by_id["calls-run-desc"]
     assert f"of which {report.throttled} were throttled (429)" in desc
     assert "The rate limit held the run back." in desc
+
+
+def resumed_many_times(folder: Path) -> tuple[Path, int]:
+    """A run of 40 revokeEarn rows, every other one not active (814), stopped by
+    --max-errors 1 at each of those and resumed until it finished (21 sessions, the last
+    sending nothing), then resumed twice more (a finished run: nothing sent). Its result
+    file and the number of sessions."""
+    from tests.test_e2e import earn_file
+
+    path, state = earn_file(folder, 40)
+    for earn in state["earns"][1::2]:
+        earn.update(isActive=False, revokedOn="2026-01-01T00:00:00+00:00")
+    out = folder / "out.csv"
+    sessions = 0
+    with running_sandbox(SandboxConfig(state=SandboxState.from_dict(state))) as running:
+        credentials = BasicCredentials(running.credentials.username, running.credentials.password)
+        finished = 0
+        while finished < 3:
+            report = run_job(
+                RunConfig(
+                    path,
+                    out,
+                    running.base_url,
+                    credentials,
+                    host_label=SANDBOX,
+                    resume=sessions > 0,
+                    concurrency=1,
+                    max_errors=ErrorLimit.parse("1"),
+                )
+            )
+            sessions += 1
+            finished += report.exit_status is not ExitStatus.ABORTED
+    return out, sessions
+
+
+def test_a_run_resumed_many_times_is_one_timeline_with_its_sessions_marked(tmp_path):
+    """One chart of rows and one of calls for the whole run, titled, each session that sent
+    something marked on them; the sessions that sent nothing are listed, not drawn."""
+    out, sessions = resumed_many_times(tmp_path)
+    assert sessions == 23
+    rows = result_rows(out)
+    assert Counter(r["status"] for r in rows) == {"revoked": 20, "failed": 20}
+    data = gather(out)
+    assert data.journal is not None
+    timeline = data.journal.timeline
+    assert len(timeline.sessions) == 23
+    # The whole run's columns count every session's rows and calls.
+    assert sum(b.revoked for b in timeline.buckets) == 20
+    assert sum(b.not_revoked for b in timeline.buckets) == 20
+    assert sum(b.calls for b in timeline.buckets) == data.calls["http_calls"]
+    html = write_report(out, tmp_path / "r.html")
+    text = html.read_text(encoding="utf-8")
+    page = Page(text)
+    charts = [i for i, a in page.attrs_by_id.items() if a.get("role") == "img"]
+    assert sorted(c for c in charts if not c.startswith("chart-")) == ["calls-run", "rows-run"]
+    assert "Rows settled per" in page.text_by_id["rows-run-caption"]  # titled on the page
+    assert "HTTP calls per" in page.text_by_id["calls-run-caption"]
+    marked = sorted({int(m) for m in re.findall(r'data-session="(\d+)"', text)})
+    assert marked == list(range(1, 21))  # sessions 21 to 23 sent nothing
+    assert "not charted" not in text
+    assert "Nothing was sent in this session" not in text
+    listed = page.text_by_id["table-sessions"]
+    for number in range(1, 24):
+        assert f"{number} " in listed
+    assert listed.count("sent nothing") == 3
+    assert "resumed 22 times" in page.text_by_id["run-facts"]
+
+
+def test_the_rows_that_need_a_person_show_the_customer_id_a_lookup_found(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "badgeMetaId,customerId,identifierType\n"
+        "670371e39235f02fd5d71cbd,919900000088,mobile\n"  # customer 555567088: not enrolled
+        "670371e39235f02fd5d71cbd,555567088,\n",  # the same customer by id: a duplicate
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.csv"
+    report = sandbox_run(path, out)
+    assert [r["resolved_customer_id"] for r in result_rows(out)] == ["555567088", ""]
+    text = write_report(out, tmp_path / "r.html", report=report).read_text()
+    page = Page(text)
+    assert page.rows_by_group == {"group-failed-404": [1]}
+    assert "resolved_customer_id" in page.text_by_id["group-failed-404"]  # a column
+    (row,) = re.findall(r'<tr data-row="1">.*?</tr>', text)
+    assert "<td>919900000088</td>" in row  # the customer as the row named it
+    assert "<td>555567088</td>" in row  # and as the lookup found it
 
 
 def test_a_stopped_run_says_so_and_gives_the_command_that_finishes_it(tmp_path):

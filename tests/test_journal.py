@@ -183,6 +183,17 @@ def test_a_journal_of_the_previous_format_resumes_with_its_requests_in_flight(tm
     assert again.meta()["format"] == "4"
 
 
+def test_a_journal_that_did_not_count_attempts_resumes_with_one_each(tmp_path):
+    path = tmp_path / "old.journal"
+    journal = Journal.create(path, IDENTITY)
+    journal.sending(customers_batch("1"))
+    journal._db.execute("ALTER TABLE requests DROP COLUMN sends")
+    journal.close()  # as if killed
+    again = Journal.resume(path, IDENTITY)
+    assert [sends for _, sends in again.last_requests([1]).values()] == [1]
+    again.close()
+
+
 def test_a_row_sent_twice_was_last_sent_by_its_latest_request(tmp_path, monkeypatch):
     # The read-back compares revokedOn with when the row's latest request left: taking the
     # first one instead would call a revocation by someone else in between ours.
@@ -191,7 +202,22 @@ def test_a_row_sent_twice_was_last_sent_by_its_latest_request(tmp_path, monkeypa
     monkeypatch.setattr("batch_revoke.journal.time", SimpleNamespace(time=lambda: next(clock)))
     journal.sending(customers_batch("1", "2"))
     journal.sending(Batch(2, Mode.CUSTOMERS, "B1", (Row(2, "B1", "2"),)))
-    assert journal.last_sent([1, 2]) == {1: 1000.0, 2: 2000.0}
+    assert journal.last_requests([1, 2]) == {1: (1000.0, 1), 2: (2000.0, 1)}
+
+
+def test_every_attempt_of_a_request_is_counted_for_its_rows(tmp_path):
+    """A row read back after a kill shows how many times it was sent: the journal counts
+    every attempt as it leaves, retries after an answer that did nothing included."""
+    journal = Journal.create(tmp_path / "j", IDENTITY)
+    first = customers_batch("1", "2")
+    journal.sending(first)
+    journal.sending_again(first)  # after a 500 or a timeout
+    journal.nothing_done(first, True)  # a 429 answered that one
+    journal.nothing_done(first, False)  # and one more attempt leaves
+    journal.sending(Batch(2, Mode.CUSTOMERS, "B1", (Row(3, "B1", "3"),)))
+    sent = journal.last_requests([1, 2, 3, 4])
+    assert {row: sends for row, (_, sends) in sent.items()} == {1: 3, 2: 3, 3: 1}
+    journal.close()
 
 
 def test_the_run_over_time_is_kept_per_session_in_the_commits_of_outcomes(tmp_path):

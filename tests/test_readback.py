@@ -163,6 +163,28 @@ def test_in_flight_rows_without_an_answer_say_so():
     assert "in flight" in settled.error_message
 
 
+# A revokeIssuals row that named its customer by mobile, as its lookup resolved it.
+BY_MOBILE = Row(4, "B1", "777", "I1", "", IdentifierType.ID, resolved=True)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(reply([issual("I1")]), id="revoked"),
+        pytest.param("read-back failed: ConnectError", id="still-unknown"),
+    ],
+)
+def test_a_row_a_kill_left_in_flight_shows_its_sends_and_its_customers_id(answer):
+    """As a clean run's answer would: the journal's count of sends, and the id its lookup
+    found (answers.resolved_id), whether the read-back settles the row or not."""
+    settled = settle(Unsettled(BY_MOBILE, None, SENT, sends=3), answer)
+    assert isinstance(settled, RowOutcome)
+    assert (settled.attempts, settled.resolved_customer_id) == (3, "777")
+    plain = settle(Unsettled(ISSUAL, None, SENT, sends=1), answer)
+    assert isinstance(plain, RowOutcome)
+    assert (plain.attempts, plain.resolved_customer_id) == (1, "")
+
+
 MISSING = object()
 LONG_AGO_MILLIS = int((SENT - 30 * 86400) * 1000)  # a month before we asked, in ms
 BEFORE_SLACK = SENT - CLOCK_SLACK - 60  # a minute more than the slack before we asked

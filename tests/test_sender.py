@@ -53,6 +53,7 @@ class Recorded:
         self.sent: list[int] = []
         self.dropped: list[int] = []
         self.said: list[str] = []  # what the journal would hold between attempts
+        self.sent_again: list[int] = []  # later attempts announced, for the journal's count
 
     def sending(self, batch: Batch) -> None:
         self.sent.append(batch.number)
@@ -65,6 +66,9 @@ class Recorded:
 
     def nothing_done(self, batch: Batch, nothing: bool) -> None:
         self.said.append("nothing done" if nothing else "may be applied")
+
+    def sending_again(self, batch: Batch) -> None:
+        self.sent_again.append(batch.number)
 
 
 class Sleeps:
@@ -154,6 +158,29 @@ async def test_answers_that_did_nothing_never_use_up_attempts(respx_mock, status
     )
     (outcome,) = await send(customers_batch("1"), attempts=2)
     assert (outcome.status, outcome.attempts) == (Status.REVOKED, 7)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        pytest.param([500, 429, 200], id="500-429"),
+        pytest.param([429, 500, 200], id="429-500"),
+        pytest.param([503, 503, 502, 200], id="503-503-502"),
+    ],
+)
+async def test_every_attempt_is_announced_so_the_journal_counts_the_sends(respx_mock, answers):
+    """The first attempt as `sending`, each later one as `sending_again` (or, after answers
+    that did nothing, as "may be applied"): the journal's count is the outcome's attempts."""
+    respx_mock.post(ISSUE_URL).mock(
+        side_effect=[httpx.Response(s, json=REVOKED_1 if s == 200 else {}) for s in answers]
+    )
+    recorded = Recorded()
+    async with httpx.AsyncClient(base_url=BASE) as http:
+        await make_sender(http, Sleeps()).send_recorded(customers_batch("1"), recorded)
+    (outcome,) = recorded.outcomes
+    assert outcome.attempts == len(answers)
+    again = recorded.said.count("may be applied")  # after answers that did nothing
+    assert len(recorded.sent) + len(recorded.sent_again) + again == len(answers)
 
 
 @pytest.mark.parametrize("status", [429, 503, 521])

@@ -89,7 +89,14 @@ def outcome(
 
 
 def resolved_id(row: Row) -> str:
-    """The id a lookup found for the row, for its result ("" when the row named the id)."""
+    """The id a lookup found for the row, for its result ("" when the row named the id).
+
+    The rule of resolved_customer_id, the same whatever path settles the row (its answer,
+    a read-back after a kill, a covering row, a duplicate): filled for a revokeIssue row
+    that named its customer by mobile, email, externalId or cardNumber once its lookup
+    found the id (only such rows are `resolved`); empty for a row that named the id, for one
+    whose lookup found no customer, and for every revokeEarn row, which is sent with the
+    identifier itself and needs no lookup, so that a clean run never knows its id."""
     return row.customer_id if row.resolved else ""
 
 

@@ -111,11 +111,13 @@ def stopped_in_flight(row: int, endpoint: Endpoint | None, why: str) -> RowOutco
 NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
 
 
-def not_read_back(row: Row, previous: RowOutcome | None) -> RowOutcome | None:
+def not_read_back(row: Row, previous: RowOutcome | None, sends: int = 0) -> RowOutcome | None:
     """A row whose outcome is unknown, left so with --no-verify: its unknown outcome says how
-    to read it back (None when it says so already, from an earlier session)."""
+    to read it back (None when it says so already, from an earlier session). `sends`: how
+    many times its request was sent, for a row left in flight (`previous` None)."""
     if previous is None:
-        return stopped_in_flight(row.row, row.mode.endpoint, NOT_READ_BACK)
+        in_flight = stopped_in_flight(row.row, row.mode.endpoint, NOT_READ_BACK)
+        return replace(in_flight, attempts=sends, resolved_customer_id=resolved_id(row))
     if "--no-verify" in previous.error_message:
         return None
     return replace(previous, error_message=f"{previous.error_message}; {NOT_READ_BACK}")
