@@ -89,6 +89,8 @@ class Kept:
 
     def sending(self, batch) -> None: ...
 
+    def sending_again(self, batch) -> None: ...
+
     def nothing_done(self, batch, nothing: bool) -> None: ...
 
     def abandoned(self, batch) -> None: ...
@@ -269,7 +271,10 @@ def answered_ids(running) -> dict[str, str]:
 def test_the_sandbox_sends_a_unique_id_on_every_answer():
     from batch_revoke.client import basic_header
 
-    with sandbox("503:#2", rate_limit=RateLimitSpec.parse("5/86400s")) as (running, _state):
+    one_window = RateLimitSpec.parse(
+        "5/1000000000s"
+    )  # windows align to the epoch: none ends before 2033
+    with sandbox("503:#2", rate_limit=one_window) as (running, _state):
         good = {"Authorization": basic_header(running.credentials)}
         with httpx.Client(base_url=running.base_url) as http:
             token = {"key": "demo-key", "secret": "demo-secret"}
@@ -283,7 +288,7 @@ def test_the_sandbox_sends_a_unique_id_on_every_answer():
                     headers=good,
                 ),  # 400
                 http.post(REVOKE_ISSUE_PATH, json={"badgeMetaId": "B"}, headers=good),  # fault 503
-                http.get(READ_BACK_PATH.format(customerId="1", badgeMetaId="B"), headers=good),
+                http.get(READ_BACK_PATH.format(customerId="1", badgeMetaId=WELCOME), headers=good),
                 http.get("/no/such/route", headers=good),  # 404
                 http.post(REVOKE_ISSUE_PATH, json={"badgeMetaId": "B"}, headers=good),  # 400
                 http.post(REVOKE_ISSUE_PATH, json={"badgeMetaId": "B"}, headers=good),  # 429
