@@ -265,10 +265,14 @@ def test_a_killed_and_resumed_run_writes_what_a_clean_run_writes(tmp_path, write
     rows = results(out)
     read_back = [r["row"] for r in rows if "confirmed by read-back" in r["error_message"]]
     assert len(read_back) >= 4, rows  # rows of the four requests on the wire
+    # error_message says "confirmed by read-back"; request_id names the answer that decided
+    # the row, another answer in each run, so only whether there was one must agree.
+    apart = {"error_message", "request_id"}
     for row, want in zip(rows, expected, strict=True):
-        assert {k: v for k, v in row.items() if k != "error_message"} == {
-            k: v for k, v in want.items() if k != "error_message"
+        assert {k: v for k, v in row.items() if k not in apart} == {
+            k: v for k, v in want.items() if k not in apart
         }, row["row"]
+        assert bool(row["request_id"]) == bool(want["request_id"]), row["row"]
     assert_revoked_really_are(rows, SandboxState.load(SAMPLE_STATE), state)
 
 
