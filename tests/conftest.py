@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -145,6 +146,14 @@ def cli_env(running: RunningSandbox | None, env: dict[str, str] | None = None) -
     return environ
 
 
+def default_sigint() -> None:
+    """For a CLI subprocess, before it starts: SIGINT as a terminal gives it. A suite started
+    where SIGINT is ignored (`pytest &` in a non-interactive shell, some CI runners) would
+    otherwise hand the ignored SIGINT on, and the tool rightly keeps an ignored signal ignored,
+    so a Ctrl-C test would check how the suite was started instead of the code."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(
     running: RunningSandbox | None,
     *args: str,
@@ -164,13 +173,22 @@ def run_cli(
 def start_cli(
     running: RunningSandbox | None, *args: str, env: dict[str, str] | None = None, **popen
 ) -> subprocess.Popen:
-    """The CLI in the background, to be interrupted; stderr is piped."""
+    """The CLI in the background, to be interrupted; stderr is piped. A `preexec_fn` given
+    runs after SIGINT is made the default."""
+    then = popen.pop("preexec_fn", None)
+
+    def before_exec() -> None:
+        default_sigint()
+        if then is not None:
+            then()
+
     return subprocess.Popen(
         [sys.executable, "-m", "batch_revoke", "run", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(running, env),
+        preexec_fn=before_exec,
         **popen,
     )
 
