@@ -4,7 +4,9 @@ real run can show it, and through the read-back's own function where it can."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -213,3 +215,29 @@ def test_a_resume_with_another_default_region_is_refused(tmp_path, write_csv):
     assert again.returncode == 2, again.stderr
     assert "default_region" in again.stderr or "--default-region" in again.stderr
     assert out.read_bytes() == before
+
+
+# --- --max-errors and customers the lookup does not find ---------------------------------
+
+
+def unknown_mobiles(folder: Path, count: int) -> Path:
+    lines = [HEADER] + [f"{WELCOME},9188{n:08d},I{n},,mobile" for n in range(count)]
+    path = folder / "unknown.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_max_errors_counts_customers_the_lookup_did_not_find(tmp_path):
+    path = unknown_mobiles(tmp_path, 2000)
+    out = tmp_path / "out.csv"
+    with sandbox() as (running, _state):
+        done = run_cli(
+            running, str(path), "-o", str(out), "--max-errors", "10", "--concurrency", "2"
+        )
+        asked = lookups(running.requests)
+    assert done.returncode == 3, done.stderr
+    assert "--max-errors 10 reached" in done.stderr
+    assert 10 <= len(asked) <= 10 + 2  # the limit, and the lookups in flight when it was met
+    assert issue_entries(running.requests) == []
+    statuses = json.dumps([r["status"] for r in results(out)])
+    assert "revoked" not in statuses
