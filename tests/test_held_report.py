@@ -10,6 +10,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from batch_revoke.html_report import gather, render, write_report
 from batch_revoke.model import Status
 from batch_revoke.writer import RESULT_COLUMNS
@@ -97,3 +99,25 @@ def test_auto_resume_with_dry_run_is_refused_and_creates_nothing(tmp_path):
     assert done.exit_code == 2, done.output
     assert "--auto-resume and --dry-run both given" in done.output
     assert not folder.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug, left to the report-timeline rework: the journal's timeline counts a row "
+    "each time an outcome of it is recorded, so a row left unconfirmed by a lost answer and then "
+    "read back (revoked, sent again, or still unconfirmed; or with --no-verify, marked not read "
+    "back) is counted twice, and the chart says more rows than the summary",
+)
+@pytest.mark.parametrize("verify", [[], ["--no-verify"]], ids=["read-back", "no-verify"])
+def test_the_chart_counts_a_row_read_back_after_a_lost_answer_once(tmp_path, verify):
+    out = tmp_path / "out.csv"
+    with sandbox("apply-drop:#1,#3") as (running, _state):
+        args = ("--max-attempts", "1", "--concurrency", "1", *verify)
+        done = run_cli(running, str(SAMPLE), "-o", str(out), *args)
+    assert done.returncode == 1, done.stderr
+    by_status = Counter(row["status"] for row in read_rows(out))
+    data = gather(out)
+    assert data.journal is not None
+    (session,) = data.journal.timeline.sessions
+    assert session.total("revoked") == by_status["revoked"]
+    assert session.total("not_revoked") == by_status["failed"] + by_status["unconfirmed"]
