@@ -63,8 +63,8 @@ class RunRecorder:
         self._blind: set[int] = set()  # rows sent again without a read-back
         self._sent_at: dict[int, float] = {}
         self._checked = 0.0  # when the journal was last seen in its folder
-        # Customers the lookups before the sends did not find: their rows fail (counted when
-        # recorded), so they count against --max-errors as each answer comes.
+        # Customers the lookups before the sends did not find: their rows fail, and are counted
+        # when recorded, after the lookups; until then these count against --max-errors.
         self._refused = 0
 
     # Recorder, for the sender
@@ -189,10 +189,6 @@ class RunRecorder:
                 f"revoked ({self._refused} customers the lookup did not find; last: "
                 f"{answer.code} {answer.message})"
             )
-
-    def lookups_over(self) -> None:
-        """The lookups before the sends are over: from now on their rows count as recorded."""
-        self._refused = 0
 
     def _count(self, outcomes: list[RowOutcome]) -> None:
         self.rows_done += len(outcomes)

@@ -241,3 +241,19 @@ def test_max_errors_counts_customers_the_lookup_did_not_find(tmp_path):
     assert issue_entries(running.requests) == []
     statuses = json.dumps([r["status"] for r in results(out)])
     assert "revoked" not in statuses
+
+
+def test_customers_the_lookup_did_not_find_count_once_against_max_errors(tmp_path):
+    # 5 customers not found, --max-errors 8: counted as their lookups answer and again when
+    # their rows are recorded, they would make 10 and stop a run that has only 5 failures.
+    lines = [HEADER] + [f"{WELCOME},9188{n:08d},I{n},,mobile" for n in range(5)]
+    lines.append(f"{WELCOME},919900000013,{ANA_ENROLMENT},,mobile")
+    path = tmp_path / "input.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    with sandbox() as (running, _state):
+        done = run_cli(running, str(path), "-o", str(out), "--max-errors", "8")
+    assert done.returncode == 1, done.stderr  # finished: not stopped by --max-errors
+    assert [(r["status"], r["error_code"]) for r in results(out)] == [("failed", "816")] * 5 + [
+        ("revoked", "")
+    ]
