@@ -47,9 +47,15 @@ class Lookups:
                 found[key] = self.unanswered[key]
         return found
 
-    async def look_up(self, sender: Sender, wanted: Iterable[tuple[IdentifierType, str]]) -> None:
+    async def look_up(
+        self,
+        sender: Sender,
+        wanted: Iterable[tuple[IdentifierType, str]],
+        refused: Callable[[LookupAnswer], None] | None = None,
+    ) -> None:
         """Look up each (kind, value) whose customer has no answer yet, `sender.concurrency`
-        at a time; answers go to the journal as they come. Stops with the run."""
+        at a time; answers go to the journal as they come, and `refused` hears of each that
+        gives no customer (not found, fraud) as it comes. Stops with the run."""
         pending = self._new(wanted)
 
         async def worker() -> None:
@@ -63,9 +69,11 @@ class Lookups:
                     return
                 key, identifier, value = item
                 try:
-                    await self._one(sender, key, identifier, value)
+                    answer = await self._one(sender, key, identifier, value)
                 except (Stopped, AuthError):
                     return  # not answered: its rows stay not sent, and --resume asks again
+                if refused is not None and answer is not None and not answer.customer_id:
+                    refused(answer)
 
         async with asyncio.TaskGroup() as group:
             for _ in range(sender.concurrency):
@@ -95,7 +103,10 @@ class Lookups:
                 yield from fresh()
         yield from fresh()
 
-    async def _one(self, sender: Sender, key: str, identifier: IdentifierType, value: str) -> None:
+    async def _one(
+        self, sender: Sender, key: str, identifier: IdentifierType, value: str
+    ) -> LookupAnswer | None:
+        """The answer, recorded; None when there is none (yet)."""
         self.made += 1
         try:
             reply = await sender.fetch(
@@ -124,13 +135,15 @@ class Lookups:
             if isinstance(answer, str):
                 self.unanswered[key] = answer
                 log.info("customer lookup of %s %s: no answer: %s", identifier, value[:40], answer)
-                return
+                return None
             self.unanswered.pop(key, None)
             try:
                 self.journal.looked_up(key, answer)
             except StorageError as exc:  # the journal is intact: --resume asks again
                 self.unanswered[key] = str(exc)
                 sender.stop.request(str(exc))
+                return None
+            return answer
         finally:
             self._busy.discard(key)
 

@@ -17,6 +17,7 @@ from batch_revoke.journal import Journal
 from batch_revoke.journal_db import Moment
 from batch_revoke.model import (
     Batch,
+    LookupAnswer,
     Mode,
     Row,
     RowOutcome,
@@ -63,6 +64,9 @@ class RunRecorder:
         self._blind: set[int] = set()  # rows sent again without a read-back
         self._sent_at: dict[int, float] = {}
         self._checked = 0.0  # when the journal was last seen in its folder
+        # Customers the lookups before the sends did not find: their rows fail, and are counted
+        # when recorded, after the lookups; until then these count against --max-errors.
+        self._refused = 0
 
     # Recorder, for the sender
 
@@ -180,6 +184,19 @@ class RunRecorder:
         listed = list(outcomes)
         if self._to_journal(self.journal.record, listed, self.moment()):
             self._count(listed)
+
+    def lookup_refused(self, answer: LookupAnswer) -> None:
+        """A customer the lookup did not find (or refused): nothing will be sent for its rows,
+        which fail. It counts against --max-errors now, so a file of customers unknown to
+        the API stops after the limit, not after every lookup."""
+        self._refused += 1
+        errors, answered = self.error_rows + self._refused, self.answered_rows + self._refused
+        if self.max_errors is not None and self.max_errors.exceeded(errors, answered):
+            self.stop.request(
+                f"--max-errors {self.max_errors} reached: {errors} of {answered} rows were not "
+                f"revoked ({self._refused} customers the lookup did not find; last: "
+                f"{answer.code} {answer.message})"
+            )
 
     def _count(self, outcomes: list[RowOutcome]) -> None:
         self.rows_done += len(outcomes)

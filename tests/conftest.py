@@ -4,8 +4,11 @@ these from here, never from one another."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -20,8 +23,10 @@ from click.testing import CliRunner
 from batch_revoke.chunker import Planner
 from batch_revoke.cli import cli
 from batch_revoke.client import basic_header
+from batch_revoke.config import RateLimit
 from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import Batch, IdentifierType, Mode, Record, Row
+from batch_revoke.pacing import Answer, Pacer
 from batch_revoke.reader import map_fields
 from batch_revoke.sandbox import (
     FaultPlan,
@@ -101,6 +106,59 @@ def records(*lines: str, first: int = 1) -> list[Record]:
     return [Record(n, tuple(line.split(","))) for n, line in enumerate(lines, start=first)]
 
 
+# --- the pace, on a clock that only its sleeps move ------------------------------------------
+
+
+class Clock:
+    """Monotonic and wall time together; sleeping moves both."""
+
+    def __init__(self, wall: float = 1_000_020.0) -> None:  # 20 s into a minute
+        self.now = 0.0
+        self.offset = wall
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return self.now + self.offset
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def pacer(clock: Clock, limit: RateLimit | None = None, window: float = 60.0) -> Pacer:
+    return Pacer(limit, window, clock=clock.monotonic, wall=clock.wall, sleep=clock.sleep)
+
+
+class Server:
+    """Allows `limit` calls per clock-aligned window and answers 429 above it; and, with
+    `stray`, answers that share of calls 429 at random, as a gateway's burst limiter or
+    another job on the till does."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        limit: int | None,
+        period: float = 60.0,
+        stray: float = 0.0,
+        seed: int = 1,
+    ) -> None:
+        self.clock, self.limit, self.period = clock, limit, period
+        self.stray, self.rng = stray, random.Random(seed)
+        self.windows: dict[int, int] = {}
+        self.throttled = 0
+
+    def call(self) -> Answer:
+        window = int(self.clock.wall() // self.period)
+        stray = self.stray and self.rng.random() < self.stray
+        if stray or (self.limit is not None and self.windows.get(window, 0) >= self.limit):
+            self.throttled += 1
+            return Answer.THROTTLED
+        self.windows[window] = self.windows.get(window, 0) + 1
+        return Answer.OK
+
+
 # --- the command line -----------------------------------------------------------------------
 
 
@@ -155,6 +213,14 @@ def cli_env(running: RunningSandbox | None, env: dict[str, str] | None = None) -
     return environ
 
 
+def default_sigint() -> None:
+    """For a CLI subprocess, before it starts: SIGINT as a terminal gives it. A suite started
+    where SIGINT is ignored (`pytest &` in a non-interactive shell, some CI runners) would
+    otherwise hand the ignored SIGINT on, and the tool rightly keeps an ignored signal ignored,
+    so a Ctrl-C test would check how the suite was started instead of the code."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(
     running: RunningSandbox | None,
     *args: str,
@@ -174,13 +240,22 @@ def run_cli(
 def start_cli(
     running: RunningSandbox | None, *args: str, env: dict[str, str] | None = None, **popen
 ) -> subprocess.Popen:
-    """The CLI in the background, to be interrupted; stderr is piped."""
+    """The CLI in the background, to be interrupted; stderr is piped. A `preexec_fn` given
+    runs after SIGINT is made the default."""
+    then = popen.pop("preexec_fn", None)
+
+    def before_exec() -> None:
+        default_sigint()
+        if then is not None:
+            then()
+
     return subprocess.Popen(
         [sys.executable, "-m", "batch_revoke", "run", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(running, env),
+        preexec_fn=before_exec,
         **popen,
     )
 

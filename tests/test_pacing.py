@@ -5,63 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 
 import pytest
 
 from batch_revoke.config import RateLimit
 from batch_revoke.errors import ConfigError
 from batch_revoke.pacing import CONFIRM, HEADROOM, Answer, Pacer
-
-
-class Clock:
-    """Monotonic and wall time together; sleeping moves both."""
-
-    def __init__(self, wall: float = 1_000_020.0) -> None:  # 20 s into a minute
-        self.now = 0.0
-        self.offset = wall
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wall(self) -> float:
-        return self.now + self.offset
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
-def pacer(clock: Clock, limit: RateLimit | None = None, window: float = 60.0) -> Pacer:
-    return Pacer(limit, window, clock=clock.monotonic, wall=clock.wall, sleep=clock.sleep)
-
-
-class Server:
-    """Allows `limit` calls per clock-aligned window and answers 429 above it; and, with
-    `stray`, answers that share of calls 429 at random, as a gateway's burst limiter or
-    another job on the till does."""
-
-    def __init__(
-        self,
-        clock: Clock,
-        limit: int | None,
-        period: float = 60.0,
-        stray: float = 0.0,
-        seed: int = 1,
-    ) -> None:
-        self.clock, self.limit, self.period = clock, limit, period
-        self.stray, self.rng = stray, random.Random(seed)
-        self.windows: dict[int, int] = {}
-        self.throttled = 0
-
-    def call(self) -> Answer:
-        window = int(self.clock.wall() // self.period)
-        stray = self.stray and self.rng.random() < self.stray
-        if stray or (self.limit is not None and self.windows.get(window, 0) >= self.limit):
-            self.throttled += 1
-            return Answer.THROTTLED
-        self.windows[window] = self.windows.get(window, 0) + 1
-        return Answer.OK
+from tests.conftest import Clock, Server, pacer
 
 
 async def run_calls(p: Pacer, server: Server, calls: int, workers: int = 4) -> list[float]:

@@ -266,7 +266,7 @@ async def test_the_lookups_read_the_file_only_when_a_row_may_name_a_customer_oth
         read.append(1)
         return chunks(self)
 
-    async def asked(self: Lookups, sender: object, wanted: Iterable[object]) -> None:
+    async def asked(self: Lookups, sender: object, wanted: Iterable[object], *_: object) -> None:
         asked.keys = list(wanted)  # type: ignore[attr-defined]
 
     monkeypatch.setattr(Source, "chunks", counted)

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE, catches, cli_env, sandbox, start_cli, wait_for
+from tests.conftest import (
+    SAMPLE,
+    catches,
+    cli_env,
+    default_sigint,
+    sandbox,
+    start_cli,
+    wait_for,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -43,6 +51,7 @@ def start(*args: str, running=None) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(running),
+        preexec_fn=default_sigint,
     )
 
 
