@@ -29,7 +29,8 @@ def result_file(folder: Path, *rows: tuple[str, str, str, str]) -> Path:
         out.writerow(["badgeMetaId", "customerId", "issueId", *RESULT_COLUMNS])
         for number, (customer, status, code, message) in enumerate(rows, start=1):
             endpoint = "" if status in ("invalid", "not_attempted") else "revokeIssue"
-            out.writerow([B, customer, "", number, endpoint, status, code, message, "", "", 0, ""])
+            cells = [number, endpoint, status, code, message, "", "", 0]
+            out.writerow([B, customer, "", *cells, *[""] * (len(RESULT_COLUMNS) - len(cells))])
     return path
 
 

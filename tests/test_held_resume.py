@@ -13,6 +13,7 @@ import pytest
 
 from batch_revoke.client import (
     LOOKUP_PATH,
+    READ_BACK_PATH,
     REVOKE_ISSUE_PATH,
     CapillaryClient,
     TillAuth,
@@ -25,7 +26,6 @@ from batch_revoke.model import (
     Endpoint,
     ErrorCode,
     IdentifierType,
-    LookupAnswer,
     Row,
     RowOutcome,
     Status,
@@ -173,22 +173,25 @@ def test_a_row_by_id_thousands_of_rows_after_its_customer_by_mobile_is_never_sen
 
 
 async def test_a_lost_answer_of_a_row_by_mobile_whose_customer_is_not_found_is_sent_again(
-    journal: Journal,
+    respx_mock, journal: Journal
 ):
-    # revokeEarn takes the mobile itself, so the row was sent; its answer was lost, and the
-    # read-back, which takes a customer id, finds no customer for the mobile: sending it again
-    # is the only way to know, and revoking twice does nothing twice.
+    # revokeEarn takes the mobile itself, so the row was sent; its answer was lost. The
+    # read-back asks by the mobile too, and the API holds no earn of it for that mobile (no
+    # such customer): nothing shows it applied, so it is sent again, and revoking twice does
+    # nothing twice. No lookup is made: the read-back takes the mobile as revokeEarn did.
     row = Row(1, "B3", "919900099999", "", "E1", IdentifierType.MOBILE)
     lost = RowOutcome(1, Status.UNCONFIRMED, Endpoint.REVOKE_EARN, ErrorCode.TIMEOUT, "ReadTimeout")
-    found = Lookups(journal)
-    journal.looked_up(
-        found.key(IdentifierType.MOBILE, row.customer_id),
-        LookupAnswer("", "816", "Customer not found for organization", 400),
-    )
-    async with httpx.AsyncClient(base_url="http://127.0.0.1:9") as http:
+    base = "http://127.0.0.1:9"
+    lookup = respx_mock.get(base + LOOKUP_PATH).mock(return_value=httpx.Response(500))
+    empty = {"badgeMetaId": "B3", "issualDetails": {"issuals": []}, "earnDetails": {"earns": []}}
+    read = respx_mock.get(
+        base + READ_BACK_PATH.format(customerId="919900099999", badgeMetaId="B3")
+    ).mock(return_value=httpx.Response(200, json={"data": empty, "errors": [], "warnings": []}))
+    async with httpx.AsyncClient(base_url=base) as http:
         sender = Sender(CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))))
-        back = await read_back([Unsettled(row, lost, time.time())], sender, found)
-    assert (back.blind, back.outcomes, back.resend) == ([row], [], [])
+        back = await read_back([Unsettled(row, lost, time.time())], sender, Lookups(journal))
+    assert (back.resend, back.outcomes, back.blind) == ([row], [], [])
+    assert (read.call_count, lookup.call_count) == (1, 0)
 
 
 # --- mobiles read with --default-region ---------------------------------------------------
