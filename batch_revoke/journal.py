@@ -44,6 +44,10 @@ from batch_revoke.journal_db import (
 from batch_revoke.journal_db import in_use as in_use
 from batch_revoke.model import Batch, Endpoint, LookupAnswer, RowOutcome, Status
 
+# The statuses the run over time charts, as the summary counts them: revoked, and answered
+# without being revoked.
+_CHARTED = (Status.REVOKED, Status.FAILED, Status.UNCONFIRMED)
+
 
 @dataclass(frozen=True, slots=True)
 class JournalIdentity:
@@ -95,7 +99,7 @@ class Journal:
                 "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS requests; "
                 "DROP TABLE IF EXISTS outcomes; DROP TABLE IF EXISTS pending; "
                 "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS timeline; "
-                "DROP TABLE IF EXISTS lookups;"
+                "DROP TABLE IF EXISTS counted; DROP TABLE IF EXISTS lookups;"
             )
         except sqlite3.OperationalError as exc:  # disk full, I/O error
             os.close(lock)
@@ -301,17 +305,27 @@ class Journal:
             self._mark(listed, moment)
 
     def _mark(self, outcomes: list[RowOutcome], moment: Moment | None) -> None:
+        """A point of the run over time: the rows these outcomes revoked, and those answered
+        without being revoked. A row is counted once, at its latest outcome: one recorded
+        again (read back after a lost answer, sent again by a resume) leaves the point that
+        counted it, so the chart adds up to the summary."""
         if moment is None or self._session is None:
             return
-        revoked = sum(o.status is Status.REVOKED for o in outcomes)
-        answered = sum(o.status in (Status.FAILED, Status.UNCONFIRMED) for o in outcomes)
-        self._db.execute(
+        earlier = self._counted_at([o.row for o in outcomes])
+        self._db.executemany(
+            "UPDATE timeline SET revoked = revoked - ?, not_revoked = not_revoked - ? "
+            "WHERE rowid = ?",
+            [(revoked, 1 - revoked, point) for point, revoked in earlier.values()],
+        )
+        counted = [o for o in outcomes if o.status in _CHARTED]
+        revoked = sum(o.status is Status.REVOKED for o in counted)
+        point = self._db.execute(
             "INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 time.time(),
                 self._session,
                 revoked,
-                answered,
+                len(counted) - revoked,
                 moment.http_calls,
                 moment.retries,
                 moment.throttled,
@@ -321,7 +335,24 @@ class Journal:
                 moment.pace,
                 moment.window,
             ),
+        ).lastrowid
+        self._db.executemany("DELETE FROM counted WHERE row = ?", [(row,) for row in earlier])
+        self._db.executemany(
+            "INSERT INTO counted VALUES (?, ?, ?)",
+            [(o.row, point, int(o.status is Status.REVOKED)) for o in counted],
         )
+
+    def _counted_at(self, rows: list[int]) -> dict[int, tuple[int, int]]:
+        """The rows the timeline counts already: row -> (its point, 1 if counted revoked)."""
+        found: dict[int, tuple[int, int]] = {}
+        for start in range(0, len(rows), 500):
+            part = rows[start : start + 500]
+            marks = ",".join("?" * len(part))
+            query = f"SELECT row, point, revoked FROM counted WHERE row IN ({marks})"
+            found.update(
+                (row, (point, revoked)) for row, point, revoked in self._db.execute(query, part)
+            )
+        return found
 
     def _close_request(self, batch: Batch) -> None:
         request = self._requests.pop(batch.number, None)

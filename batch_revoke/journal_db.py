@@ -87,6 +87,11 @@ CREATE TABLE IF NOT EXISTS timeline (
     pace INTEGER,                -- calls per `window` seconds the run kept to; NULL: none
     window REAL
 );
+CREATE TABLE IF NOT EXISTS counted (
+    row INTEGER PRIMARY KEY,     -- a row the timeline counts: once, at its latest outcome
+    point INTEGER NOT NULL,      -- the timeline's rowid that counts it
+    revoked INTEGER NOT NULL     -- 1: counted revoked; 0: answered and not revoked
+);
 """
 
 

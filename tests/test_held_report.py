@@ -102,13 +102,6 @@ def test_auto_resume_with_dry_run_is_refused_and_creates_nothing(tmp_path):
     assert not folder.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, left to the report-timeline rework: the journal's timeline counts a row "
-    "each time an outcome of it is recorded, so a row left unconfirmed by a lost answer and then "
-    "read back (revoked, sent again, or still unconfirmed; or with --no-verify, marked not read "
-    "back) is counted twice, and the chart says more rows than the summary",
-)
 @pytest.mark.parametrize("verify", [[], ["--no-verify"]], ids=["read-back", "no-verify"])
 def test_the_chart_counts_a_row_read_back_after_a_lost_answer_once(tmp_path, verify):
     out = tmp_path / "out.csv"

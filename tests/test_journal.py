@@ -294,3 +294,30 @@ def test_a_journal_started_without_default_region_still_resumes_and_one_with_it_
     problem = new.mismatch(replace(new, options={**new.options, "default_region": ""}), "j")
     assert problem is not None
     assert "default_region" in str(problem)
+
+
+def test_the_run_over_time_counts_each_row_once_at_its_latest_outcome(tmp_path):
+    """A row answered "nothing done" (503) in one session and revoked by the resume, and a
+    row left unconfirmed then read back: each counted once, where its latest outcome was
+    recorded, so the whole run's chart adds up to the result file's counts."""
+    from batch_revoke.history import read_journal
+    from batch_revoke.journal_db import Moment
+
+    path = tmp_path / "out.csv.journal"
+    journal = Journal.create(path, IDENTITY)
+    first = customers_batch("1", "2", "3")
+    journal.sending(first)
+    lost = [outcome(2, Status.UNCONFIRMED, "timeout"), outcome(3, Status.REVOKED)]
+    journal.answered(first, [outcome(1, Status.FAILED, "http_503"), *lost], None, Moment())
+    journal.record([outcome(2, Status.REVOKED)], Moment(read_backs=1))  # read back
+    journal.close()
+    again = Journal.resume(path, IDENTITY)
+    resent = customers_batch("1")
+    again.sending(resent)
+    again.answered(resent, [outcome(1, Status.REVOKED)], None, Moment(http_calls=1))
+    again.close()
+    timeline = read_journal(path).timeline
+    first_session, second_session = timeline.sessions
+    assert (first_session.total("revoked"), first_session.total("not_revoked")) == (2, 0)
+    assert (second_session.total("revoked"), second_session.total("not_revoked")) == (1, 0)
+    assert (timeline.total("revoked"), timeline.total("not_revoked")) == (3, 0)
