@@ -33,8 +33,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-# The mutation pass: realistic one-line bugs, each run against the tests that should catch it.
+# The mutation pass: mutmut's mutants of the core modules (the score per module and its
+# survivors: bench/mutation_scores.py), then the hand-made ones only end-to-end tests or a
+# signal can catch. Takes an hour or more on two cores.
 mutants: $(STAMP)
+	$(BIN)/mutmut run
+	$(BIN)/python bench/mutation_scores.py --survivors
 	$(BIN)/python bench/mutants.py
 
 clean:
