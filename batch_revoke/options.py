@@ -84,7 +84,12 @@ _SESSION = "batch_revoke.session"  # in ctx.meta, which a command's context shar
 def session(ctx: click.Context) -> Session:
     """The session the options typed so far decide, before the command and after it."""
     noted = ctx.meta.get(_SESSION)
-    return noted if isinstance(noted, Session) else Session()
+    if isinstance(noted, Session):
+        return noted
+    # Before any is noted: the format the whole command line asks for (exits reads it before
+    # click parses), so that a usage error found before --log-format is parsed (an unknown
+    # option after it, a bad value before it) comes in the format asked for.
+    return Session(log_format="json" if Stderr.json else "text")
 
 
 def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:

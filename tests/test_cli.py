@@ -756,3 +756,23 @@ def test_the_clusters_other_names_are_in_help_and_the_readme():
         assert re.search(rf"\b{alias}\b", shown), alias
         assert re.search(rf"\b{alias}\b", row), alias
     assert RunConfig(ROOT / "x.csv", cluster="sea").base_url == CLUSTER_ALIASES["sea"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["run", "x.csv", "--log-format", "json", "--bogus"], id="unknown-after-it"),
+        pytest.param(
+            ["run", "x.csv", "--concurrency", "0", "--log-format", "json"], id="bad-before"
+        ),
+        pytest.param(["--log-format", "json", "run", "x.csv", "--bogus"], id="before-the-command"),
+    ],
+)
+def test_a_usage_error_comes_as_json_wherever_log_format_json_stands(args):
+    import json
+
+    done = invoke(*args)
+    assert done.exit_code == ExitStatus.USAGE
+    (line,) = [json.loads(text) for text in done.stderr.splitlines()]
+    assert (line["event"], line["exit_status"]) == ("error", 2)
+    assert "--help" in line["message"]
