@@ -384,10 +384,11 @@ class Journal:
             ),
         )
 
-    def looked_up(self, key: str, answer: LookupAnswer) -> None:
+    def looked_up(self, key: str, answer: LookupAnswer, moment: Moment | None = None) -> None:
         """A customer lookup's definite answer, durable before any row is sent by it, so a
-        resume never asks again."""
+        resume never asks again; with `moment`, a point of the run over time (its calls)."""
         with self._write():
+            self._mark([], moment)
             self._db.execute(
                 "INSERT OR REPLACE INTO lookups (key, customer_id, code, message, http_status, "
                 "at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Protocol
 
 from batch_revoke.answers import lookup_answer, lookup_failure_of
 from batch_revoke.errors import AuthError, InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal
+from batch_revoke.journal_db import Moment
 from batch_revoke.model import IdentifierType, LookupAnswer, Record, Row, RowOutcome
 from batch_revoke.sender import Sender, Stopped
 
@@ -19,6 +21,16 @@ log = logging.getLogger(__name__)
 
 # What a lookup of a key came to: the API's answer, or why there was none.
 Answer = LookupAnswer | str
+
+
+class Listener(Protocol):
+    """The run, as the lookups tell it what they found."""
+
+    def moment(self) -> Moment:
+        """The session's calls and pace now, kept with each answer for the run over time."""
+
+    def lookup_refused(self, answer: LookupAnswer) -> None:
+        """A lookup gave no customer (not found, fraud): its rows will fail."""
 
 
 class Lookups:
@@ -51,11 +63,12 @@ class Lookups:
         self,
         sender: Sender,
         wanted: Iterable[tuple[IdentifierType, str]],
-        refused: Callable[[LookupAnswer], None] | None = None,
+        run: Listener | None = None,
     ) -> None:
         """Look up each (kind, value) whose customer has no answer yet, `sender.concurrency`
-        at a time; answers go to the journal as they come, and `refused` hears of each that
-        gives no customer (not found, fraud) as it comes. Stops with the run."""
+        at a time; answers go to the journal as they come (with `run`'s moment, so the run
+        over time shows the lookups), and `run` hears of each that gives no customer (not
+        found, fraud) as it comes. Stops with the run."""
         pending = self._new(wanted)
 
         async def worker() -> None:
@@ -69,11 +82,11 @@ class Lookups:
                     return
                 key, identifier, value = item
                 try:
-                    answer = await self._one(sender, key, identifier, value)
+                    answer = await self._one(sender, key, identifier, value, run)
                 except (Stopped, AuthError):
                     return  # not answered: its rows stay not sent, and --resume asks again
-                if refused is not None and answer is not None and not answer.customer_id:
-                    refused(answer)
+                if run is not None and answer is not None and not answer.customer_id:
+                    run.lookup_refused(answer)
 
         async with asyncio.TaskGroup() as group:
             for _ in range(sender.concurrency):
@@ -104,7 +117,12 @@ class Lookups:
         yield from fresh()
 
     async def _one(
-        self, sender: Sender, key: str, identifier: IdentifierType, value: str
+        self,
+        sender: Sender,
+        key: str,
+        identifier: IdentifierType,
+        value: str,
+        run: Listener | None = None,
     ) -> LookupAnswer | None:
         """The answer, recorded; None when there is none (yet)."""
         self.made += 1
@@ -138,7 +156,7 @@ class Lookups:
                 return None
             self.unanswered.pop(key, None)
             try:
-                self.journal.looked_up(key, answer)
+                self.journal.looked_up(key, answer, run.moment() if run is not None else None)
             except StorageError as exc:  # the journal is intact: --resume asks again
                 self.unanswered[key] = str(exc)
                 sender.stop.request(str(exc))

@@ -64,7 +64,7 @@ class Plan:
         wanted = to_look_up(
             self.source.chunks(), validate, self.journal, lambda: self.run.stop.requested
         )
-        await lookups.look_up(sender, wanted, self.run.lookup_refused)
+        await lookups.look_up(sender, wanted, self.run)
         if lookups.made > made:
             log.info(
                 "looked up %d customers (%d calls)%s",

@@ -454,3 +454,37 @@ def test_a_search_engine_busy_for_good_leaves_its_rows_not_attempted_like_a_503(
     assert "--max-throttle-wait" in row["error_message"]
     assert len(lookups(log)) >= 2
     assert revokes(log) == []
+
+
+def test_the_report_of_a_run_stopped_during_its_lookups_charts_them(tmp_path):
+    """A session that only looked customers up made calls: the run over time draws them
+    where they were made, and its calls add up to the summary's HTTP calls."""
+    from batch_revoke.html_report import gather
+
+    path, state = many_by_mobile(tmp_path, 30)
+    config = SandboxConfig(
+        state=SandboxState.from_dict(state),
+        faults=FaultPlan([], seed=1),
+        latency_ms=(50.0, 50.0),  # 30 lookups one at a time: the interrupt comes first
+    )
+    out = tmp_path / "out.csv"
+    summaries = [tmp_path / "first.json", tmp_path / "second.json"]
+    with running_sandbox(config) as running:
+        args = ("-o", str(out), "--concurrency", "1")
+        process = start_cli(running, str(path), *args, "--summary-json", str(summaries[0]))
+        wait_for(lambda: len(lookups(running.requests)) >= 5)
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+        assert revokes(running.requests) == []
+        resumed = run_cli(
+            running, str(path), *args, "--resume", "--summary-json", str(summaries[1])
+        )
+    assert (process.returncode, resumed.returncode) == (3, 0), resumed.stderr
+    calls = [json.loads(summary.read_text(encoding="utf-8"))["http_calls"] for summary in summaries]
+    journal = gather(out).journal
+    assert journal is not None
+    first, _ = journal.timeline.sessions
+    assert not first.sent_nothing
+    assert first.total("calls") == calls[0] >= 5
+    # The resumed run's summary counts the whole run's calls, the first session's included.
+    assert journal.timeline.total("calls") == calls[1] > calls[0]
