@@ -132,6 +132,7 @@ class Validator:
             and not (issue and earned)
             and len(badge) + len(customer) + len(issue) + len(earned) <= MAX_ID_CHARS
             and (badge + issue + earned).isprintable()
+            and '"' not in badge + issue + earned
         ):
             usual = IdentifierType.parse(type_text) if type_text else self.default_identifier
             if usual is _ID:
@@ -170,6 +171,16 @@ class Validator:
                     ErrorCode.BAD_ID,
                     f"{label} {_shown(text)} holds a line break, tab or other control "
                     "character, which no id has: fix the cell (a quoted value spanning lines?)",
+                    endpoint,
+                )
+        for label, text in (("badgeMetaId", badge), ("issueId", issue), ("earnedBadgeId", earned)):
+            # The csv module keeps a quote inside an unquoted field as part of the value.
+            if '"' in text:
+                return _invalid(
+                    record,
+                    ErrorCode.BAD_ID,
+                    f"{label} {_shown(text)} holds a quote, which no id has: a stray quote in "
+                    "the file? fix the cell",
                     endpoint,
                 )
         if issue and earned:

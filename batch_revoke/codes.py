@@ -196,7 +196,8 @@ CODES: tuple[Explanation, ...] = (
     Explanation(
         ErrorCode.BAD_ID,
         (_I,),
-        "an id holds a line break, a tab or another control character",
+        "an id holds a line break, a tab or another control character, or a badgeMetaId, "
+        "issueId or earnedBadgeId holds a quote (a stray quote in the file)",
         "fix the cell (often a quoted cell spanning lines), and run the row again",
     ),
     Explanation(

@@ -85,6 +85,7 @@ def usual_rows(
 
 def _plain(column: list[str]) -> bool:
     """No value holds a space or a character that is not printable (tabs, line breaks,
-    no-break spaces: every other character str.strip removes is one of those)."""
+    no-break spaces: every other character str.strip removes is one of those), nor a quote,
+    which no id has."""
     joined = ",".join(column)
-    return joined.isprintable() and " " not in joined
+    return joined.isprintable() and " " not in joined and '"' not in joined
