@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from batch_revoke.errors import InputError
 from batch_revoke.model import Chunk, Record
-from batch_revoke.spreadsheet import legacy_workbook
+from batch_revoke.spreadsheet import OLE2, legacy_workbook
 from batch_revoke.writer import RESULT_COLUMNS
 
 # Canonical field -> its name in messages and docs. Headers match ignoring case, spaces, _ and -.
@@ -37,7 +37,6 @@ KNOWN_FIELDS = {**REQUIRED_FIELDS, **OPTIONAL_FIELDS}
 
 CHUNK_ROWS = 5_000  # small enough that the first request leaves at once
 MAX_FIELD_CHARS = 1_000_000  # a runaway quoted field fails loudly instead of eating the file
-_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # how an Excel 97-2003 (.xls) file begins
 _CSV_UTF8_FIX = "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'"
 _FIRST = operator.itemgetter(0)
 
@@ -380,7 +379,7 @@ def _check_file(path: Path) -> None:
             "is an Excel workbook (or another zip), not a CSV",
             "name it .xlsx to read it as a workbook, or " + _CSV_UTF8_FIX,
         )
-    if head.startswith(_OLE2):
+    if head.startswith(OLE2):
         raise legacy_workbook(path)
     if b"\x00" in head:
         raise InputError(path, "is a binary file, not a CSV", _CSV_UTF8_FIX)

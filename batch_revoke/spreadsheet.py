@@ -19,6 +19,7 @@ from batch_revoke.errors import InputError
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 LEGACY_SUFFIXES = (".xls",)
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # how an Excel 97-2003 (.xls) file begins
 SAVE_AS_XLSX = "open it in Excel and save it as .xlsx (Excel Workbook)"
 _ZEROS = re.compile(r'^"?0+"?$')  # a format like 000000: Excel pads with zeros
 
@@ -28,7 +29,17 @@ def is_workbook(path: Path) -> bool:
 
 
 def is_legacy_workbook(path: Path) -> bool:
-    return path.suffix.lower() in LEGACY_SUFFIXES
+    """A file named .xls that Excel alone reads: a 97-2003 workbook, or the web page Excel
+    also saves as .xls. Plain text named .xls (a CSV some exports name so) is read as the
+    CSV it is."""
+    if path.suffix.lower() not in LEGACY_SUFFIXES:
+        return False
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return False  # the reader says why it cannot be read
+    return head.startswith(OLE2[:4]) or head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
 def legacy_workbook(path: Path | str) -> InputError:

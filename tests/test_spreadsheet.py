@@ -459,3 +459,13 @@ def test_a_workbook_written_row_by_row_keeps_rows_with_blank_trailing_cells(tmp_
     rows = read_rows(tmp_path / "out.csv")
     assert [r["status"] for r in rows] == ["planned"] * 3
     assert [r["endpoint"] for r in rows] == ["revokeIssue"] * 3
+
+
+def test_a_csv_named_xls_is_read_as_the_csv_it_is(tmp_path):
+    """Some exports name a CSV .xls: its content decides, not its name."""
+    path = tmp_path / "export.xls"
+    path.write_text("badgeMetaId,customerId\nB1,1\nB1,2\n", encoding="utf-8")
+    out = tmp_path / "dry.csv"
+    done = invoke("run", str(path), "--dry-run", "-o", str(out))
+    assert done.exit_code == ExitStatus.OK, done.output
+    assert [row["status"] for row in read_rows(out)] == ["planned", "planned"]
