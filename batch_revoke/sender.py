@@ -179,12 +179,13 @@ class Sender:
                 )
             )
             answer_id = next((o.request_id for o in outcomes if o.request_id), "")
+            status = outcomes[0].http_status if outcomes else None
             log.debug(
-                "request %d (%s, %d rows): HTTP %s, %s%s",
+                "request %d (%s, %d rows): %s, %s%s",
                 batch.number,
                 batch.endpoint,
                 len(batch.rows),
-                outcomes[0].http_status if outcomes else "-",
+                f"HTTP {status}" if status is not None else "no answer",
                 said,
                 _traced(answer_id),
                 extra={

@@ -765,3 +765,18 @@ def test_a_worker_that_fails_unexpectedly_costs_only_its_row(tmp_path, write_csv
     assert again.returncode == 1, again.stderr
     assert "internal error" not in again.stderr
     assert results(out) == rows
+
+
+def test_a_verbose_line_of_a_request_without_an_answer_says_so(tmp_path):
+    """-v's line of a request whose connection dropped: "no answer", not "HTTP None"."""
+    out = tmp_path / "out.csv"
+    with sandbox("drop:#1") as (running, _state):
+        done = run_cli(
+            running, str(SAMPLE), "-o", str(out), "--max-attempts", "1", "--concurrency", "1", "-v"
+        )
+    lines = [
+        line for line in done.stderr.splitlines() if "request 1 (" in line and "rows):" in line
+    ]
+    assert lines, done.stderr
+    assert "rows): no answer, unconfirmed" in lines[0]
+    assert "HTTP None" not in done.stderr
