@@ -4,6 +4,7 @@ looked up at all."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -288,3 +289,29 @@ def test_revoke_issue_rows_named_otherwise_than_by_id_are_looked_up(row, looked_
 )
 def test_one_lookup_key_per_customer(kind, value, region, key):
     assert lookup_key(kind, value, region) == key
+
+
+async def test_a_customer_named_again_while_its_lookup_is_out_is_asked_once(respx_mock, journal):
+    """The first customer's answer is held back until the last customer is asked: it is
+    named again past the first 500 customers, while its lookup is still out."""
+    others = [f"c{n}@x.com" for n in range(1, 501)]
+    held = asyncio.Event()
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        value = request.url.params["identifierValue"]
+        if value == "c0@x.com":
+            asked.append(value)
+            if len(asked) == 1:
+                await held.wait()
+        elif value == others[-1]:
+            held.set()
+        return httpx.Response(200, json={"id": 7})
+
+    asked: list[str] = []
+    respx_mock.get(LOOKUP_URL).mock(side_effect=answer)
+    wanted = [(EMAIL, "c0@x.com"), *((EMAIL, o) for o in others[:-1])]
+    wanted += [(EMAIL, others[-1]), (EMAIL, "c0@x.com")]
+    lookups = Lookups(journal)
+    await look_up(lookups, wanted)
+    assert lookups.made == 501
+    assert asked == ["c0@x.com"]
