@@ -171,9 +171,9 @@ def test_customers_rows_named_by_an_identifier_cover_and_follow_revoke_issuals_r
     chunk = records(
         "B1,ana@example.com,,email",  # customer 777's every enrolment of B1
         "B1,777,I1,id",  # covered by row 1
-        "B1,888,I2,id",  # followed by row 4 (customer 888, by email) and row 5 (by id)
-        "B1,li@example.com,,email",
+        "B1,888,I2,id",  # followed by row 4 (customer 888, by id) and row 5 (by email)
         "B1,888,,id",
+        "B1,li@example.com,,email",
         "B1,999,I3,id",  # nobody's
     )
     items = customers.resolve(rows_of(customers, chunk))

@@ -104,7 +104,8 @@ async def test_each_customer_is_asked_once_and_what_it_came_to_is_told(respx_moc
                     200, json={"id": 7}, headers={"X-Cap-Requestid": "req-7"}
                 ),
                 "ana@example.com": httpx.Response(400, json=NOT_FOUND),
-                LONG: httpx.Response(500, text="down"),
+                "bo@x.com": httpx.Response(500, text="down"),
+                LONG: httpx.Response(200, json={"profiles": []}),
             }
         )
     )
@@ -114,14 +115,15 @@ async def test_each_customer_is_asked_once_and_what_it_came_to_is_told(respx_moc
         (MOBILE, "+91 99000 00013"),
         (MOBILE, "919900000013"),  # the same customer, spelt otherwise
         (EMAIL, "ana@example.com"),
+        (EMAIL, "bo@x.com"),
         (EMAIL, LONG),
     ]
     with caplog.at_level(logging.DEBUG, logger="batch_revoke.lookup"):
         sender = await look_up(lookups, wanted, refused=heard.append)
-    assert route.call_count == 1 + 1 + 3  # the last one tried --max-attempts times
-    assert lookups.made == 3
+    assert route.call_count == 1 + 1 + 3 + 1  # bo@x.com tried --max-attempts times
+    assert lookups.made == 4
     assert not sender.stop.requested
-    found, not_found, none = answers(lookups, *wanted[1:])
+    found, not_found, none, odd = answers(lookups, *wanted[1:])
     assert found == LookupAnswer("7", http_status=200, request_id="req-7")
     assert not_found == LookupAnswer("", "816", "Customer not found for organization", 400)
     assert isinstance(none, str)
@@ -145,8 +147,13 @@ async def test_each_customer_is_asked_once_and_what_it_came_to_is_told(respx_moc
         )
     ]
     assert (other.event, other.request_id) == ("lookup", None)
-    # A long identifier is cut to its first 40 characters.
-    assert (logging.INFO, f"customer lookup of email {LONG[:40]}: no answer: {none}") in lines
+    assert (logging.INFO, f"customer lookup of email bo@x.com: no answer: {none}") in lines
+    # An answer of a shape this version does not know is no answer; a long identifier is cut
+    # to its first 40 characters.
+    assert odd == "HTTP 200 without a customer id: '{\"profiles\":[]}'"
+    said = f"customer lookup of email {LONG[:40]}"
+    assert (logging.DEBUG, f"{said}: HTTP 200, {odd}") in lines
+    assert (logging.INFO, f"{said}: no answer: {odd}") in lines
 
 
 async def test_what_is_answered_or_refused_this_session_is_not_asked_again(respx_mock, journal):
