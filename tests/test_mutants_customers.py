@@ -186,6 +186,15 @@ def test_customers_rows_named_by_an_identifier_cover_and_follow_revoke_issuals_r
     assert customers.later_customers_row(by_row[1]) is None  # a customers row itself
 
 
+def test_a_revoke_issuals_row_waits_for_the_earliest_customers_row_that_covers_it(
+    customers, lookups
+):
+    answered(lookups, EMAIL, "ana@example.com", "777")
+    chunk = records("B1,777,,id", "B1,ana@example.com,,email", "B1,777,I1,id")
+    rows = [item for item in customers.resolve(rows_of(customers, chunk)) if isinstance(item, Row)]
+    assert customers.covering(rows) == {3: 1}
+
+
 def test_a_customers_row_by_identifier_alone_follows_a_revoke_issuals_row(customers, lookups):
     answered(lookups, EMAIL, "li@example.com", "888")
     chunk = records("B1,888,I2,id", "B1,li@example.com,,email")

@@ -23,8 +23,9 @@ from batch_revoke.model import NotAMobile
         # Under region IN these ten digits have a mobile's length, but no Indian mobile starts
         # with 4; with their country code they are a Danish mobile in use: that reading wins.
         pytest.param("4520123456", "IN", "4520123456", id="number-in-use-wins"),
-        # Neither reading is a number in use; the region's has a mobile's length: it is taken.
-        pytest.param("1234567890", "IN", "911234567890", id="right-length-when-none-in-use"),
+        # Neither reading is a number in use; the one with a mobile's length is taken.
+        pytest.param("5555555555", "IN", "915555555555", id="right-length-national"),
+        pytest.param("11111111111", "IN", "11111111111", id="right-length-with-country-code"),
         pytest.param("+91 12345 67890", None, "911234567890", id="plus-right-length-only"),
     ],
 )
@@ -79,6 +80,18 @@ def test_a_mobile_is_read_as_its_digits_with_the_country_code(written, region, d
             "; if it is a national number, pass --default-region (e.g. --default-region IN) "
             "to read it as one",
             id="maybe-national",
+        ),
+        # Up to 17 digits may be a national number written without its region; more may not.
+        pytest.param(
+            "12345678901234567",
+            None,
+            "it is too long for a mobile of +1 (US)"
+            "; if it is a national number, pass --default-region (e.g. --default-region IN) "
+            "to read it as one",
+            id="17-digits",
+        ),
+        pytest.param(
+            "123456789012345678", None, "it is too long for a mobile of +1 (US)", id="18-digits"
         ),
     ],
 )
