@@ -17,6 +17,7 @@ from batch_revoke.credentials import BasicCredentials
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal
+from batch_revoke.journal_db import Moment
 from batch_revoke.lookup import Lookups, to_look_up
 from batch_revoke.model import (
     Endpoint,
@@ -66,8 +67,21 @@ def answer_by_value(customers: dict[str, httpx.Response]):
     return answer
 
 
+class Run:
+    """The run as the lookups tell it: the customers refused, and a moment for each answer."""
+
+    def __init__(self) -> None:
+        self.refused: list[LookupAnswer] = []
+
+    def moment(self) -> Moment:
+        return Moment()
+
+    def lookup_refused(self, answer: LookupAnswer) -> None:
+        self.refused.append(answer)
+
+
 async def look_up(
-    lookups: Lookups, wanted, attempts: int = 3, refused=None, concurrency: int = 2
+    lookups: Lookups, wanted, attempts: int = 3, run: Run | None = None, concurrency: int = 2
 ) -> Sender:
     waits = NoWait()
     async with httpx.AsyncClient(base_url=BASE) as http:
@@ -79,7 +93,7 @@ async def look_up(
             sleep=waits,
             clock=waits.clock,
         )
-        await lookups.look_up(sender, wanted, refused)
+        await lookups.look_up(sender, wanted, run)
     return sender
 
 
@@ -109,7 +123,7 @@ async def test_each_customer_is_asked_once_and_what_it_came_to_is_told(respx_moc
             }
         )
     )
-    heard: list[LookupAnswer] = []
+    run = Run()
     lookups = Lookups(journal)
     wanted = [
         (MOBILE, "+91 99000 00013"),
@@ -119,7 +133,7 @@ async def test_each_customer_is_asked_once_and_what_it_came_to_is_told(respx_moc
         (EMAIL, LONG),
     ]
     with caplog.at_level(logging.DEBUG, logger="batch_revoke.lookup"):
-        sender = await look_up(lookups, wanted, refused=heard.append)
+        sender = await look_up(lookups, wanted, run=run)
     assert route.call_count == 1 + 1 + 3 + 1  # bo@x.com tried --max-attempts times
     assert lookups.made == 4
     assert not sender.stop.requested
@@ -128,7 +142,7 @@ async def test_each_customer_is_asked_once_and_what_it_came_to_is_told(respx_moc
     assert not_found == LookupAnswer("", "816", "Customer not found for organization", 400)
     assert isinstance(none, str)
     assert none.startswith("customer lookup failed: ")
-    assert heard == [not_found]  # the customer that is not there, as it is answered
+    assert run.refused == [not_found]  # the customer that is not there, as it is answered
 
     lines = {(r.levelno, r.getMessage()): r for r in caplog.records}
     one = lines[
@@ -206,7 +220,7 @@ async def test_an_answer_the_journal_cannot_keep_stops_the_run_and_is_asked_agai
 ):
     respx_mock.get(LOOKUP_URL).mock(return_value=httpx.Response(200, json={"id": 7}))
 
-    def full(key: str, answer: LookupAnswer) -> None:
+    def full(key: str, answer: LookupAnswer, moment: Moment | None = None) -> None:
         raise StorageError(journal.path, "No space left on device")
 
     monkeypatch.setattr(journal, "looked_up", full)
