@@ -1,0 +1,236 @@
+"""What a user reads of an answer, a lookup or a failure (batch_revoke/answers/replies.py):
+the columns of each row's result (its endpoint, HTTP status, attempts, the answer's request
+id, the customer id a lookup found) and the key words of its message, which tell a person
+what happened and what to do next."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from batch_revoke.answers import (
+    client_failed,
+    exhausted,
+    interpret,
+    lookup_answer,
+    lookup_failure_of,
+    lookup_refused,
+    lookup_unanswered,
+    transport_failure,
+)
+from batch_revoke.answers.replies import RetryableFailure
+from batch_revoke.client import ApiReply
+from batch_revoke.model import (
+    Batch,
+    Endpoint,
+    ErrorCode,
+    IdentifierType,
+    LookupAnswer,
+    Mode,
+    Row,
+    Status,
+)
+from tests.conftest import customers_batch, earn_batch, envelope_error, issue_batch
+
+TRACE = "req-7f3a"  # the answer's X-Cap-Requestid, which the vendor's support asks for
+
+
+def reply(body, status: int = 200, text: str = "", retry_after: float | None = None) -> ApiReply:
+    return ApiReply(status, body, text, retry_after, 1, TRACE)
+
+
+# A revokeIssuals row whose customer was named by mobile and found by its lookup.
+RESOLVED = Row(1, "B404", "565261498", "I1", "", IdentifierType.ID, resolved=True)
+BADGE_NOT_FOUND = {"data": None, "errors": [{"code": 404, "message": "Passed badge is not found"}]}
+NOT_ISSUED = {"code": 404, "message": "Customer doesn't have issue instance"}
+
+
+# --- a badge the org does not have ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("batch", "endpoint"),
+    [
+        pytest.param(
+            Batch(1, Mode.ISSUALS, "B404", (RESOLVED,)), Endpoint.REVOKE_ISSUE, id="issue"
+        ),
+        pytest.param(earn_batch(badge="B404"), Endpoint.REVOKE_EARN, id="earn"),
+    ],
+)
+def test_a_badge_not_found_row_says_where_it_was_sent_and_which_answer_said_so(batch, endpoint):
+    (outcome,) = interpret(batch, reply(BADGE_NOT_FOUND, 404), attempts=3)
+    assert outcome.endpoint is endpoint
+    assert (outcome.http_status, outcome.attempts, outcome.request_id) == (404, 3, TRACE)
+    assert outcome.resolved_customer_id == ("565261498" if batch.rows[0].resolved else "")
+    assert "a typo, or a badge of another org or cluster" in outcome.error_message
+    assert outcome.error_message.endswith("nothing was revoked")
+
+
+# --- not present after a lost answer: what to check -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("batch", "body", "http"),
+    [
+        pytest.param(earn_batch(), envelope_error(814, "Active earn instance is not present"), 409),
+        pytest.param(
+            issue_batch(("7", "I1")),
+            {"data": {"revokedIssuedBadges": [{"customerId": 7, "error": NOT_ISSUED}]}},
+            200,
+        ),
+    ],
+    ids=["whole-request-814", "entry-404"],
+)
+def test_nothing_there_after_a_lost_answer_says_to_check_the_badge_before_sending_again(
+    batch, body, http
+):
+    (outcome,) = interpret(batch, reply(body, http), 2, earlier_unknown="ReadTimeout")
+    assert outcome.status is Status.UNCONFIRMED
+    assert "(ReadTimeout) and may have revoked it" in outcome.error_message
+    assert "check the customer's badge before sending it again" in outcome.error_message
+
+
+# --- the customer lookup -----------------------------------------------------------------
+
+
+def test_a_busy_search_engine_keeps_the_answers_status_wait_and_request_id():
+    busy = {"errors": [{"code": 461, "message": "Search Engine is busy, try after some time"}]}
+    failure = lookup_failure_of(reply(busy, 503, retry_after=7.0))
+    assert failure is not None
+    assert (failure.code, failure.maybe_applied, failure.did_nothing) == ("461", False, True)
+    assert (failure.http_status, failure.retry_after, failure.request_id) == (503, 7.0, TRACE)
+    assert str(failure) == "HTTP 503: 461 Search Engine is busy, try after some time"
+
+
+@pytest.mark.parametrize(
+    ("body", "http", "expected"),
+    [
+        pytest.param(
+            {"id": 565261498, "warnings": []},
+            200,
+            LookupAnswer("565261498", http_status=200, request_id=TRACE),
+            id="found",
+        ),
+        pytest.param(
+            envelope_error(400, "source is mandatory"),
+            400,
+            LookupAnswer("", "400", "source is mandatory", 400, TRACE),
+            id="refused",
+        ),
+        pytest.param(
+            None, 404, LookupAnswer("", "http_404", "Not Found", 404, TRACE), id="404-not-json"
+        ),
+    ],
+)
+def test_a_lookups_answer_keeps_its_request_id(body, http, expected):
+    assert lookup_answer(reply(body, http, text="Not Found" if body is None else "")) == expected
+
+
+@pytest.mark.parametrize("status", [300, 301, 302])
+def test_a_redirect_to_the_lookup_is_no_answer_even_with_an_id(status):
+    # Only a 2xx carries the customer: a redirect was never the lookup's answer.
+    answer = lookup_answer(reply({"id": 565261498, "warnings": []}, status, text="moved"))
+    assert answer == f"HTTP {status}: 'moved'"
+
+
+def test_a_row_whose_customer_is_not_found_says_which_row_endpoint_and_answer():
+    row = Row(9, "B1", "919900099999", "I1", identifier_type=IdentifierType.MOBILE)
+    answer = LookupAnswer("", "816", "", 400, TRACE)  # the API said no more than its code
+    outcome = lookup_refused(row, answer)
+    assert (outcome.row, outcome.endpoint, outcome.request_id) == (9, Endpoint.REVOKE_ISSUE, TRACE)
+    assert outcome.error_message == (
+        "customer lookup of mobile 919900099999: no customer; nothing was sent"
+    )
+
+
+def test_a_row_whose_lookup_got_no_answer_says_resume_looks_it_up_again():
+    row = Row(9, "B1", "a@b.c", identifier_type=IdentifierType.EMAIL)
+    outcome = lookup_unanswered(row, "HTTP 500")
+    assert (outcome.row, outcome.endpoint) == (9, Endpoint.REVOKE_ISSUE)
+    assert outcome.error_message == (
+        "customer lookup of email a@b.c got no answer (HTTP 500); nothing was sent, and "
+        "--resume looks it up again"
+    )
+
+
+# --- failures on the way -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "message", "maybe_applied"),
+    [
+        pytest.param(
+            httpx.ConnectError("refused"),
+            ErrorCode.CONNECTION_ERROR,
+            "ConnectError before sending",
+            False,
+            id="connect",
+        ),
+        pytest.param(
+            httpx.ReadTimeout(""), ErrorCode.TIMEOUT, "ReadTimeout: no detail", True, id="read"
+        ),
+        pytest.param(
+            httpx.RemoteProtocolError("peer closed"),
+            ErrorCode.CONNECTION_ERROR,
+            "RemoteProtocolError: peer closed",
+            True,
+            id="dropped",
+        ),
+    ],
+)
+def test_a_transport_failure_says_what_broke_and_whether_it_may_have_applied(
+    exc, code, message, maybe_applied
+):
+    failure = transport_failure(exc)
+    assert (failure.code, str(failure), failure.maybe_applied) == (code, message, maybe_applied)
+
+
+def test_retries_run_out_after_a_lost_answer_unconfirmed_with_the_last_answers_status():
+    last = RetryableFailure("http_503", "HTTP 503", False, 503, request_id=TRACE)
+    outcomes = exhausted(customers_batch("1", "2"), last, sends=4, lost=["ReadTimeout"])
+    assert [(o.row, o.status, o.http_status, o.attempts) for o in outcomes] == [
+        (1, Status.UNCONFIRMED, 503, 4),
+        (2, Status.UNCONFIRMED, 503, 4),
+    ]
+    assert outcomes[0].error_message == (
+        "no definite answer after 4 attempt(s); last: HTTP 503; "
+        "the revocation may or may not have happened"
+    )
+
+
+@pytest.mark.parametrize(
+    ("lost", "maybe_sent", "status", "message"),
+    [
+        pytest.param(
+            [],
+            False,
+            Status.FAILED,
+            "InvalidURL: too long; nothing was sent",
+            id="nothing-sent",
+        ),
+        pytest.param(
+            [],
+            True,
+            Status.UNCONFIRMED,
+            "InvalidURL: too long; the revocation may or may not have happened",
+            id="this-attempt-may-have-reached-it",
+        ),
+        pytest.param(
+            ["ReadTimeout", "RemoteProtocolError"],
+            False,
+            Status.UNCONFIRMED,
+            "InvalidURL: too long; an earlier attempt's answer was lost (ReadTimeout; "
+            "RemoteProtocolError); the revocation may or may not have happened",
+            id="earlier-answers-lost",
+        ),
+    ],
+)
+def test_a_failure_on_our_side_says_whether_anything_can_have_reached_the_api(
+    lost, maybe_sent, status, message
+):
+    (outcome,) = client_failed(
+        issue_batch(("7", "I1")), "InvalidURL: too long", 2, lost, maybe_sent
+    )
+    assert (outcome.status, outcome.error_code) == (status, ErrorCode.CLIENT_ERROR)
+    assert (outcome.http_status, outcome.attempts) == (None, 2)
+    assert outcome.error_message == message
