@@ -1,28 +1,20 @@
 """What a read-back means for a row whose answer was lost (batch_revoke/readback.py), as a
 user reads it: the endpoint, HTTP status and request id of the read-back that settled it, the
 words saying what it found, why a read-back it could not read leaves the row unconfirmed, and
-a customer named by mobile on a revokeIssue row read back by the id its lookup gives."""
+when a revocation it shows counts as the lost request's."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from batch_revoke.client import (
-    LOOKUP_PATH,
-    READ_BACK_PATH,
     ApiReply,
-    CapillaryClient,
-    TillAuth,
 )
-from batch_revoke.credentials import BasicCredentials
-from batch_revoke.lookup import Lookups
-from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Row, RowOutcome, Status
-from batch_revoke.readback import CLOCK_SLACK, Unsettled, read_back, settle
-from batch_revoke.sender import RetryPolicy, Sender
+from batch_revoke.model import Endpoint, ErrorCode, Row, RowOutcome, Status
+from batch_revoke.readback import CLOCK_SLACK, Unsettled, settle
 
 SENT = 1_800_000_000.0  # when the lost request left (2027-01-15), exact in a float
 TRACE = "rb-42"
@@ -261,68 +253,3 @@ def test_an_iso_revokedon_is_read_in_its_own_zone_or_utc(revoked_on, ours):
         assert settled.status is Status.REVOKED
     else:
         assert settled == ISSUAL
-
-
-# --- a revokeIssue row that named its customer by mobile, read back after a resume ----------
-
-BASE = "http://127.0.0.1:9"
-
-
-async def no_wait(_: float) -> None:
-    return None
-
-
-def sender(http: httpx.AsyncClient) -> Sender:
-    auth = TillAuth(BasicCredentials("u", "p"))
-    return Sender(CapillaryClient(http, auth), RetryPolicy(max_attempts=2), sleep=no_wait)
-
-
-def lost(row: Row) -> Unsettled:
-    told = RowOutcome(row.row, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout", "ReadTimeout")
-    return Unsettled(row, told, SENT)
-
-
-async def test_an_issue_row_named_by_mobile_is_read_back_by_the_id_its_lookup_gives(
-    respx_mock, journal
-):
-    # A resume rebuilds the row from the file: by mobile, not yet looked up. Two rows of one
-    # customer and badge: one lookup, one read-back, by the id it gives.
-    first = Row(4, "B1", "919900000013", "I1", "", IdentifierType.MOBILE)
-    second = Row(5, "B1", "919900000013", "I2", "", IdentifierType.MOBILE)
-    lookup = respx_mock.get(BASE + LOOKUP_PATH).mock(
-        return_value=httpx.Response(200, json={"id": 565261498, "warnings": []})
-    )
-    by_id = respx_mock.get(
-        BASE + READ_BACK_PATH.format(customerId="565261498", badgeMetaId="B1")
-    ).mock(
-        return_value=httpx.Response(
-            200, json=answer([issual("I1"), issual("I2", issuedStatus="ACTIVE")]).body
-        )
-    )
-    async with httpx.AsyncClient(base_url=BASE) as http:
-        found = await read_back([lost(first), lost(second)], sender(http), Lookups(journal))
-    assert lookup.call_count == 1
-    assert lookup.calls[0].request.url.params["identifierValue"] == "919900000013"
-    assert by_id.call_count == 1
-    assert "X-CAP-CUSTOMER-IDENTIFIER" not in by_id.calls[0].request.headers
-    assert found.read == 2
-    (outcome,) = found.outcomes
-    assert (outcome.row, outcome.status, outcome.issued_ids) == (4, Status.REVOKED, ("I1",))
-    assert found.resend == [second]
-    assert found.blind == []
-
-
-async def test_an_issue_row_whose_lookup_got_no_answer_is_not_read_back(respx_mock, journal):
-    row = Row(4, "B1", "919900000013", "I1", "", IdentifierType.MOBILE)
-    respx_mock.get(BASE + LOOKUP_PATH).mock(return_value=httpx.Response(500))
-    read = respx_mock.get(url__regex=r".*/badges/management/.*").mock(
-        return_value=httpx.Response(500)
-    )
-    async with httpx.AsyncClient(base_url=BASE) as http:
-        found = await read_back([lost(row)], sender(http), Lookups(journal))
-    assert read.call_count == 0
-    (outcome,) = found.outcomes
-    assert outcome.status is Status.UNCONFIRMED
-    assert outcome.error_message.startswith("ReadTimeout; customer lookup got no answer (")
-    assert outcome.error_message.endswith("), so it was not read back")
-    assert (found.resend, found.blind, found.read) == ([], [], 0)

@@ -11,6 +11,7 @@ import pytest
 from batch_revoke.answers import (
     client_failed,
     exhausted,
+    failure_of,
     interpret,
     lookup_answer,
     lookup_failure_of,
@@ -234,3 +235,25 @@ def test_a_failure_on_our_side_says_whether_anything_can_have_reached_the_api(
     assert (outcome.status, outcome.error_code) == (status, ErrorCode.CLIENT_ERROR)
     assert (outcome.http_status, outcome.attempts) == (None, 2)
     assert outcome.error_message == message
+
+
+LONG = "x" * 200
+
+
+@pytest.mark.parametrize(
+    ("body", "text", "message"),
+    [
+        pytest.param(
+            envelope_error(500, "boom"), "a page", "HTTP 500: 500 boom", id="the-apis-words"
+        ),
+        pytest.param(envelope_error(500, LONG), "", f"HTTP 500: 500 {'x' * 116}", id="cut-at-120"),
+        pytest.param(None, "y" * 80, f"HTTP 500: {'y' * 80}", id="80-characters-whole"),
+        pytest.param(None, "y" * 81, f"HTTP 500: {'y' * 79}…", id="81-characters-cut"),
+        pytest.param(None, "", "HTTP 500", id="nothing-said"),
+    ],
+)
+def test_a_failing_answer_is_said_in_a_few_words(body, text, message):
+    failure = failure_of(reply(body, 500, text=text))
+    assert failure is not None
+    assert (failure.code, failure.request_id) == ("http_500", TRACE)
+    assert str(failure) == message
