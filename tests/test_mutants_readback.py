@@ -5,16 +5,23 @@ when a revocation it shows counts as the lost request's."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from batch_revoke.client import (
+    READ_BACK_PATH,
     ApiReply,
+    CapillaryClient,
+    TillAuth,
 )
+from batch_revoke.credentials import BasicCredentials
 from batch_revoke.model import Endpoint, ErrorCode, Row, RowOutcome, Status
-from batch_revoke.readback import CLOCK_SLACK, Unsettled, settle
+from batch_revoke.readback import CLOCK_SLACK, Unsettled, read_back, settle
+from batch_revoke.sender import RetryPolicy, Sender
 
 SENT = 1_800_000_000.0  # when the lost request left (2027-01-15), exact in a float
 TRACE = "rb-42"
@@ -253,3 +260,27 @@ def test_an_iso_revokedon_is_read_in_its_own_zone_or_utc(revoked_on, ours):
         assert settled.status is Status.REVOKED
     else:
         assert settled == ISSUAL
+
+
+# --- what the run says on stderr while it reads back ---------------------------------------
+
+BASE = "http://127.0.0.1:9"
+
+
+async def no_wait(_: float) -> None:
+    return None
+
+
+async def test_the_run_says_how_many_rows_it_reads_back_in_how_many_calls(respx_mock, caplog):
+    respx_mock.get(BASE + READ_BACK_PATH.format(customerId="777", badgeMetaId="B1")).mock(
+        return_value=httpx.Response(200, json=answer([issual("I1"), issual("I2")]).body)
+    )
+    items = [Unsettled(ISSUAL, LOST, SENT), Unsettled(Row(4, "B1", "0777", "I2"), LOST, SENT)]
+    auth = TillAuth(BasicCredentials("u", "p"))
+    with caplog.at_level(logging.INFO, logger="batch_revoke"):
+        async with httpx.AsyncClient(base_url=BASE) as http:
+            sender = Sender(CapillaryClient(http, auth), RetryPolicy(max_attempts=2), sleep=no_wait)
+            found = await read_back(items, sender)
+    assert [o.status for o in found.outcomes] == [Status.REVOKED, Status.REVOKED]
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert "reading back 2 rows whose answer was lost (1 calls)" in said
