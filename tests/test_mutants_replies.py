@@ -257,3 +257,92 @@ def test_a_failing_answer_is_said_in_a_few_words(body, text, message):
     assert failure is not None
     assert (failure.code, failure.request_id) == ("http_500", TRACE)
     assert str(failure) == message
+
+
+# --- revoke answers that settle nothing: what the row's message says -------------------------
+
+
+def earn_reply(**data: object) -> ApiReply:
+    return reply({"data": data, "errors": [], "warnings": []})
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "message"),
+    [
+        pytest.param(
+            earn_reply(earnedBadgeId="E1"),
+            ErrorCode.NOT_IN_RESPONSE,
+            "the answer has no isActive flag",
+            id="no-isActive",
+        ),
+        pytest.param(
+            earn_reply(earnedBadgeId="E2", isActive=False),
+            ErrorCode.NOT_IN_RESPONSE,
+            "the answer is about earnedBadgeId E2, not this row's",
+            id="another-earned-badge",
+        ),
+        pytest.param(
+            earn_reply(earnedBadgeId="E1", isActive=True),
+            ErrorCode.BAD_RESPONSE,
+            "the API answered without error but reports the earned badge still active",
+            id="still-active",
+        ),
+    ],
+)
+def test_an_earn_answer_that_settles_nothing_says_why(answer, code, message):
+    (outcome,) = interpret(earn_batch("7", "E1"), answer, attempts=2)
+    assert (outcome.row, outcome.status, outcome.error_code) == (1, Status.UNCONFIRMED, code)
+    assert (outcome.http_status, outcome.attempts, outcome.request_id) == (200, 2, TRACE)
+    assert outcome.error_message == message
+
+
+def entries(*listed: object) -> ApiReply:
+    return reply({"data": {"revokedIssuedBadges": list(listed)}, "errors": []}, 201)
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        pytest.param(
+            customers_batch("7", "8"),
+            "the answer does not mention this customer",
+            id="customers",
+        ),
+        pytest.param(
+            issue_batch(("7", "I1"), ("8", "I2")),
+            "the answer does not mention this customer and issue",
+            id="issuals",
+        ),
+    ],
+)
+def test_a_row_the_answer_does_not_mention_is_unconfirmed_and_says_so(batch, message):
+    # An entry without a customer names no row: it is passed over, not taken for anyone's.
+    answer = entries(
+        {"customerId": 7, "issuedId": "I1", "error": None}, {"issuedId": "I2", "error": None}
+    )
+    first, second = interpret(batch, answer, attempts=1)
+    assert (first.status, first.issued_ids) == (Status.REVOKED, ("I1",))
+    assert (second.status, second.error_code) == (Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE)
+    assert second.error_message == message
+
+
+def test_an_error_entry_with_an_empty_issued_id_is_the_rows_no_entry_named():
+    answer = entries(
+        {"customerId": 7, "issuedId": "I1", "error": None},
+        {"customerId": 7, "issuedId": "", "error": NOT_ISSUED},
+    )
+    first, second = interpret(issue_batch(("7", "I1"), ("7", "I2")), answer, attempts=1)
+    assert (first.status, second.status, second.error_code) == (
+        Status.REVOKED,
+        Status.FAILED,
+        "404",
+    )
+    assert second.error_message == "Customer doesn't have issue instance"
+
+
+def test_rows_of_one_customer_told_the_same_404_each_read_it_once():
+    answer = entries({"customerId": 7, "error": NOT_ISSUED}, {"customerId": 7, "error": NOT_ISSUED})
+    outcomes = interpret(issue_batch(("7", "I1"), ("7", "I2")), answer, attempts=1)
+    assert [(o.status, o.error_code, o.error_message) for o in outcomes] == [
+        (Status.FAILED, "404", "Customer doesn't have issue instance")
+    ] * 2
