@@ -346,3 +346,27 @@ def test_rows_of_one_customer_told_the_same_404_each_read_it_once():
     assert [(o.status, o.error_code, o.error_message) for o in outcomes] == [
         (Status.FAILED, "404", "Customer doesn't have issue instance")
     ] * 2
+
+
+def test_every_error_the_answer_gives_a_rows_customer_is_in_its_message():
+    answer = entries(
+        {"customerId": 7, "error": NOT_ISSUED},
+        {"customerId": 7, "error": {"code": 500, "message": "boom"}},
+    )
+    (outcome,) = interpret(issue_batch(("7", "I1")), answer, attempts=1)
+    assert (outcome.status, outcome.error_code) == (Status.FAILED, "404")
+    assert outcome.error_message == "404: Customer doesn't have issue instance; 500: boom"
+
+
+def test_errors_that_cannot_be_told_apart_name_the_rows_they_may_be_about():
+    answer = entries({"customerId": 7, "error": NOT_ISSUED})
+    batch = Batch(1, Mode.ISSUALS, "B1", (Row(4, "B1", "7", "I1"), Row(9, "B1", "7", "I2")))
+    outcomes = interpret(batch, answer, attempts=1)
+    assert [(o.row, o.status, o.error_code) for o in outcomes] == [
+        (4, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE),
+        (9, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE),
+    ]
+    assert outcomes[1].error_message == (
+        "the answer has 1 error(s) for this customer that name no issue, for 2 of its rows "
+        "(rows 4, 9): which row each is about cannot be told"
+    )
