@@ -370,3 +370,54 @@ def test_errors_that_cannot_be_told_apart_name_the_rows_they_may_be_about():
         "the answer has 1 error(s) for this customer that name no issue, for 2 of its rows "
         "(rows 4, 9): which row each is about cannot be told"
     )
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        pytest.param("boom", "api_error", "boom", id="not-an-object"),
+        pytest.param({"code": 500}, "500", "", id="no-message"),
+        pytest.param(
+            {"code": "", "message": "Issue doesn't BELONG to customer"},
+            ErrorCode.ISSUE_NOT_OF_CUSTOMER,
+            "Issue doesn't BELONG to customer",
+            id="empty-code-not-of-customer",
+        ),
+        pytest.param(
+            {"message": "something else went wrong"},
+            "api_error",
+            "something else went wrong",
+            id="no-code",
+        ),
+    ],
+)
+def test_an_entrys_error_keeps_the_apis_code_or_gets_a_stable_one(error, code, message):
+    answer = entries({"customerId": 7, "issuedId": "I1", "error": error})
+    (outcome,) = interpret(issue_batch(("7", "I1")), answer, attempts=1)
+    assert (outcome.status, outcome.error_code, outcome.error_message) == (
+        Status.FAILED,
+        code,
+        message,
+    )
+
+
+def test_an_entry_saying_the_badge_is_not_found_is_that_failure():
+    error = {"code": 1054, "message": "GLOBAL.BADGE_NOT_FOUND"}
+    answer = entries({"customerId": 7, "error": error})
+    (outcome,) = interpret(issue_batch(("7", "I1"), badge="B404"), answer, attempts=1)
+    assert (outcome.status, outcome.error_code) == (Status.FAILED, ErrorCode.BADGE_NOT_FOUND)
+    assert outcome.error_message.startswith(
+        "the API has no badge B404 in this org (1054 GLOBAL.BADGE_NOT_FOUND): check the badgeMetaId"
+    )
+
+
+def test_a_revoked_row_has_no_message_and_a_doubted_404_keeps_the_apis_words():
+    answer = entries(
+        {"customerId": 7, "issuedId": "I1", "error": None}, {"customerId": 8, "error": NOT_ISSUED}
+    )
+    revoked, doubted = interpret(
+        issue_batch(("7", "I1"), ("8", "I2")), answer, 2, earlier_unknown="ReadTimeout"
+    )
+    assert (revoked.status, revoked.error_message) == (Status.REVOKED, "")
+    assert doubted.status is Status.UNCONFIRMED
+    assert doubted.error_message.startswith("Customer doesn't have issue instance, but ")

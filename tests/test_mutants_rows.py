@@ -9,6 +9,7 @@ import pytest
 
 from batch_revoke.answers import (
     NOT_READ_BACK,
+    as_the_run_left_them,
     covering_unknown,
     not_read_back,
     raced,
@@ -115,3 +116,34 @@ def test_a_row_whose_answer_was_lost_says_how_to_read_it_back_once():
     assert outcome.error_message == f"ReadTimeout; {NOT_READ_BACK}"
     # A later session with --no-verify again: the message says so already, nothing to add.
     assert not_read_back(BY_ID, outcome, sends=2) is None
+
+
+# --- every row as the run left it, for the result file -------------------------------------
+
+NOT_SENT = "the run stopped before this row was sent; --resume sends it"
+
+
+def test_each_row_as_the_run_left_it():
+    recorded = [
+        RowOutcome(1, Status.REVOKED, Endpoint.REVOKE_ISSUE, issued_ids=("I1",)),
+        RowOutcome(2, Status.FAILED, Endpoint.REVOKE_ISSUE, "1051", "mandatory"),  # not asked
+        RowOutcome(3, Status.UNCONFIRMED, Endpoint.REVOKE_EARN, "timeout", "ReadTimeout"),
+        RowOutcome(5, Status.REVOKED, Endpoint.REVOKE_ISSUE, issued_ids=("I5",)),
+    ]
+    left = list(
+        as_the_run_left_them([1, 3, 4, 5, 6, 7], recorded, in_flight={3, 5, 7}, not_sent=NOT_SENT)
+    )
+    assert [(o.row, o.status, o.endpoint, o.error_code) for o in left] == [
+        (1, Status.REVOKED, Endpoint.REVOKE_ISSUE, ""),
+        # in flight when the run stopped, its earlier answer unsettled: it may be revoked now
+        (3, Status.UNCONFIRMED, Endpoint.REVOKE_EARN, ErrorCode.RUN_ABORTED),
+        (4, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED),
+        (5, Status.REVOKED, Endpoint.REVOKE_ISSUE, ""),  # settled: the answer stands
+        (6, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED),
+        (7, Status.UNCONFIRMED, None, ErrorCode.RUN_ABORTED),  # in flight, no answer at all
+    ]
+    assert left[1].error_message == (
+        "in flight when the run stopped: it may or may not have been revoked; --resume settles "
+        "it (reads it back, or sends it again when the read-back cannot take its customer)"
+    )
+    assert left[2].error_message == NOT_SENT
