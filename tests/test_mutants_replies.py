@@ -71,22 +71,30 @@ def test_a_badge_not_found_row_says_where_it_was_sent_and_which_answer_said_so(b
 
 
 @pytest.mark.parametrize(
-    ("batch", "body", "http"),
+    ("batch", "body", "http", "said"),
     [
-        pytest.param(earn_batch(), envelope_error(814, "Active earn instance is not present"), 409),
+        pytest.param(
+            earn_batch(),
+            envelope_error(814, "Active earn instance is not present"),
+            409,
+            "Active earn instance is not present",
+            id="whole-request-814",
+        ),
         pytest.param(
             issue_batch(("7", "I1")),
             {"data": {"revokedIssuedBadges": [{"customerId": 7, "error": NOT_ISSUED}]}},
             200,
+            "Customer doesn't have issue instance",
+            id="entry-404",
         ),
     ],
-    ids=["whole-request-814", "entry-404"],
 )
 def test_nothing_there_after_a_lost_answer_says_to_check_the_badge_before_sending_again(
-    batch, body, http
+    batch, body, http, said
 ):
     (outcome,) = interpret(batch, reply(body, http), 2, earlier_unknown="ReadTimeout")
     assert outcome.status is Status.UNCONFIRMED
+    assert outcome.error_message.startswith(f"{said}, but an earlier attempt's answer was lost")
     assert "(ReadTimeout) and may have revoked it" in outcome.error_message
     assert "check the customer's badge before sending it again" in outcome.error_message
 
@@ -421,3 +429,62 @@ def test_a_revoked_row_has_no_message_and_a_doubted_404_keeps_the_apis_words():
     assert (revoked.status, revoked.error_message) == (Status.REVOKED, "")
     assert doubted.status is Status.UNCONFIRMED
     assert doubted.error_message.startswith("Customer doesn't have issue instance, but ")
+
+
+# --- whole-request answers: what every row's message says ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "code", "message"),
+    [
+        pytest.param(
+            reply({"data": {"badgeMetaId": "B1"}, "errors": []}),
+            Status.UNCONFIRMED,
+            ErrorCode.NOT_IN_RESPONSE,
+            "the answer has no revokedIssuedBadges list",
+            id="no-entries",
+        ),
+        pytest.param(
+            reply(None, 302, text="<html>moved</html>"),
+            Status.UNCONFIRMED,
+            ErrorCode.BAD_RESPONSE,
+            "HTTP 302 with a body that is not JSON: '<html>moved</html>'",
+            id="redirect-not-json",
+        ),
+        pytest.param(
+            reply({"data": {"revokedIssuedBadges": []}}, 400, text="Bad Request"),
+            Status.FAILED,
+            "http_400",
+            "Bad Request",
+            id="400-without-errors",
+        ),
+        pytest.param(
+            reply(envelope_error(1051, "RevokeIssuals or CustomerId is mandatory"), 400),
+            Status.FAILED,
+            "1051",
+            "RevokeIssuals or CustomerId is mandatory",
+            id="one-error",
+        ),
+        pytest.param(
+            reply(
+                {
+                    "data": None,
+                    "errors": [
+                        {"code": 715, "message": "badge meta id is mandatory"},
+                        {"code": 1051, "message": "RevokeIssuals or CustomerId is mandatory"},
+                    ],
+                },
+                400,
+            ),
+            Status.FAILED,
+            "715",
+            "715: badge meta id is mandatory; 1051: RevokeIssuals or CustomerId is mandatory",
+            id="every-error",
+        ),
+    ],
+)
+def test_what_a_whole_request_answer_tells_every_row(answer, status, code, message):
+    outcomes = interpret(customers_batch("7", "8"), answer, attempts=1)
+    assert [(o.status, o.error_code, o.error_message) for o in outcomes] == [
+        (status, code, message)
+    ] * 2
