@@ -21,6 +21,7 @@ from batch_revoke.answers import (
 )
 from batch_revoke.answers.replies import RetryableFailure
 from batch_revoke.client import ApiReply
+from batch_revoke.errors import AuthError
 from batch_revoke.model import (
     Batch,
     Endpoint,
@@ -488,3 +489,51 @@ def test_what_a_whole_request_answer_tells_every_row(answer, status, code, messa
     assert [(o.status, o.error_code, o.error_message) for o in outcomes] == [
         (status, code, message)
     ] * 2
+    assert [o.endpoint for o in outcomes] == [Endpoint.REVOKE_ISSUE] * 2
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "said"),
+    [
+        pytest.param(401, "", "HTTP 401 authentication failed; check CAP_USERNAME", id="401"),
+        pytest.param(403, "", "HTTP 403 not permitted; the credentials lack", id="403"),
+        pytest.param(401, "token expired", "HTTP 401 token expired; check", id="401-said"),
+    ],
+)
+def test_credentials_refused_stop_the_run_saying_what_the_api_said(status, text, said):
+    with pytest.raises(AuthError) as refused:
+        failure_of(reply(None, status, text=text))
+    assert str(refused.value).startswith(said)
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "code"),
+    [
+        # A 404 status, but the API's code is another refusal: not "no such badge".
+        pytest.param(
+            reply(envelope_error(715, "badge meta id is mandatory"), 404),
+            Status.FAILED,
+            "715",
+            id="404-with-another-code",
+        ),
+        # The code 404 without the status: a refusal of its own, not "no such badge".
+        pytest.param(
+            reply(envelope_error(404, "no such route"), 400), Status.FAILED, "404", id="code-404"
+        ),
+        # Entries came back: they say what was revoked, whatever else the envelope says.
+        pytest.param(
+            reply(
+                {
+                    "data": {"revokedIssuedBadges": [{"customerId": 7, "issuedId": "I7"}]},
+                    "errors": [{"code": 1054, "message": "GLOBAL.BADGE_NOT_FOUND"}],
+                }
+            ),
+            Status.REVOKED,
+            "",
+            id="entries-beside-1054",
+        ),
+    ],
+)
+def test_only_a_refusal_of_the_whole_request_says_the_badge_is_not_found(answer, status, code):
+    (outcome,) = interpret(customers_batch("7"), answer, attempts=1)
+    assert (outcome.status, outcome.error_code) == (status, code)
