@@ -242,7 +242,7 @@ def test_a_failure_on_our_side_says_whether_anything_can_have_reached_the_api(
         issue_batch(("7", "I1")), "InvalidURL: too long", 2, lost, maybe_sent
     )
     assert (outcome.status, outcome.error_code) == (status, ErrorCode.CLIENT_ERROR)
-    assert (outcome.http_status, outcome.attempts) == (None, 2)
+    assert (outcome.http_status, outcome.attempts, outcome.request_id) == (None, 2, "")
     assert outcome.error_message == message
 
 
