@@ -537,3 +537,21 @@ def test_credentials_refused_stop_the_run_saying_what_the_api_said(status, text,
 def test_only_a_refusal_of_the_whole_request_says_the_badge_is_not_found(answer, status, code):
     (outcome,) = interpret(customers_batch("7"), answer, attempts=1)
     assert (outcome.status, outcome.error_code) == (status, code)
+
+
+def test_a_2xx_whose_body_is_not_json_is_retried_as_maybe_applied():
+    failure = failure_of(reply(None, 200, text="<html>ok</html>"))
+    assert failure is not None
+    assert (failure.code, failure.maybe_applied, failure.did_nothing) == (
+        ErrorCode.BAD_RESPONSE,
+        True,
+        False,
+    )
+    assert (failure.http_status, failure.request_id) == (200, TRACE)
+    assert str(failure) == "HTTP 200 with a body that is not JSON: '<html>ok</html>'"
+
+
+@pytest.mark.parametrize("status", [300, 302])
+def test_a_redirect_whose_body_is_not_json_is_a_final_answer_not_a_retry(status):
+    # Not retried: interpret leaves its rows unconfirmed (read back), as any 3xx.
+    assert failure_of(reply(None, status, text="moved")) is None
