@@ -147,3 +147,14 @@ def test_each_row_as_the_run_left_it():
         "it (reads it back, or sends it again when the read-back cannot take its customer)"
     )
     assert left[2].error_message == NOT_SENT
+
+
+def test_a_row_after_the_last_recorded_outcome_was_not_sent():
+    # The journal's last outcome is of a row the file no longer holds (row 2): row 3 after
+    # it has none, so it was not sent.
+    recorded = [
+        RowOutcome(1, Status.REVOKED, Endpoint.REVOKE_ISSUE, issued_ids=("I1",)),
+        RowOutcome(2, Status.REVOKED, Endpoint.REVOKE_ISSUE, issued_ids=("I2",)),
+    ]
+    left = list(as_the_run_left_them([1, 3], recorded, in_flight=set(), not_sent=NOT_SENT))
+    assert [(o.row, o.status) for o in left] == [(1, Status.REVOKED), (3, Status.NOT_ATTEMPTED)]
