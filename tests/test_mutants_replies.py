@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from batch_revoke.answers import (
+    RetryableFailure,
     client_failed,
     exhausted,
     failure_of,
@@ -19,7 +20,6 @@ from batch_revoke.answers import (
     lookup_unanswered,
     transport_failure,
 )
-from batch_revoke.answers.replies import RetryableFailure
 from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
 from batch_revoke.model import (
