@@ -4,9 +4,11 @@
     .venv/bin/python bench/mutation_scores.py --survivors   # and every survivor's name
 
 A mutant listed in bench/equivalent-mutants.txt (its name, then why) is one no test can tell
-from the code: it counts neither way. The score is killed / (killed + survived), timeouts
-counted as killed (the mutant hung a test) and mutants no in-process test reaches left out
-(they are named: end-to-end tests start the CLI in a subprocess, which mutmut cannot see).
+from the code: it counts neither way. One listed in bench/unreachable-mutants.txt is in code
+no row reaches (dead code a refactor removes): shown apart, and in the second score counted as
+a survivor. The score is killed / (killed + survived), timeouts counted as killed (the mutant
+hung a test) and mutants no in-process test reaches left out (they are named: end-to-end tests
+start the CLI in a subprocess, which mutmut cannot see).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT = ROOT / "bench" / "equivalent-mutants.txt"
+UNREACHABLE = ROOT / "bench" / "unreachable-mutants.txt"
 KILLED = {"killed", "timeout"}
 
 
@@ -45,10 +48,11 @@ def module_of(mutant: str) -> str:
     return "/".join(parts[1:-1]) + ".py"
 
 
-def equivalent() -> set[str]:
-    if not EQUIVALENT.exists():
+def listed(path: Path) -> set[str]:
+    """The mutants a list names: the first word of each line that is not a comment."""
+    if not path.exists():
         return set()
-    lines = EQUIVALENT.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     return {line.split()[0] for line in lines if line.strip() and not line.startswith("#")}
 
 
@@ -56,19 +60,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--survivors", action="store_true", help="list every survivor")
     args = parser.parse_args()
-    same = equivalent()
+    same, dead = listed(EQUIVALENT), listed(UNREACHABLE)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     survivors: dict[str, list[str]] = defaultdict(list)
     for mutant, status in results():
         module = module_of(mutant)
-        if mutant in same:
-            counts[module]["equivalent"] += 1
+        if mutant in same or mutant in dead:
+            counts[module]["equivalent" if mutant in same else "dead code"] += 1
             continue
         counts[module][status] += 1
         if status == "survived":
             survivors[module].append(mutant)
-    print("| module | mutants | killed | survived | equivalent | no in-process test | score |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| module | mutants | killed | survived | equivalent | dead code | no in-process test "
+        "| score | dead code as survived |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     total: Counter[str] = Counter()
     for module in sorted(counts):
         c = counts[module]
@@ -86,11 +93,15 @@ def main() -> int:
 def row(name: str, c: Counter[str]) -> str:
     killed = sum(c[s] for s in KILLED)
     judged = killed + c["survived"]
-    score = f"{100 * killed / judged:.0f}%" if judged else "-"
     return (
         f"| {name} | {sum(c.values())} | {killed} | {c['survived']} | {c['equivalent']} "
-        f"| {c['no tests']} | {score} |"
+        f"| {c['dead code']} | {c['no tests']} | {percent(killed, judged)} "
+        f"| {percent(killed, judged + c['dead code'])} |"
     )
+
+
+def percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
 if __name__ == "__main__":

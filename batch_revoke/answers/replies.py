@@ -271,7 +271,7 @@ def transport_failure(exc: httpx.TransportError) -> RetryableFailure:
     # Nothing reached the server on these; on the others the request may have been processed.
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return RetryableFailure(code, f"{name} before sending", maybe_applied=False)
-    return RetryableFailure(code, f"{name}: {exc or 'no detail'}", maybe_applied=True)
+    return RetryableFailure(code, f"{name}: {str(exc) or 'no detail'}", maybe_applied=True)
 
 
 def exhausted(
