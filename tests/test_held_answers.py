@@ -22,7 +22,7 @@ from batch_revoke.model import (
 )
 from batch_revoke.readback import Unsettled, read_back
 from batch_revoke.sender import Sender
-from tests.conftest import issue_batch, planner, records
+from tests.conftest import EVERY_VALIDATION_PATH, issue_batch, planner, records
 
 BASE = "http://127.0.0.1:9"
 
@@ -137,26 +137,12 @@ FULLWIDTH = "\uff11\uff12\uff13"  # １２３
 
 
 @pytest.mark.parametrize("customer", [ARABIC_INDIC, FULLWIDTH], ids=["arabic-indic", "fullwidth"])
-@pytest.mark.parametrize(
-    ("columns", "neighbour", "odd"),
-    [
-        # Every record usual: the chunk is checked a column at a time.
-        pytest.param("badgeMetaId,customerId,issueId", "B1,8,I2", "B1,{},I1", id="columns"),
-        # A record with an identifierType: records one by one, the usual row's shortcut.
-        pytest.param(
-            "badgeMetaId,customerId,issueId,identifierType",
-            "B1,a@b.c,I2,email",
-            "B1,{},I1,",
-            id="shortcut",
-        ),
-        # Excel's "keep as text" mark: past the shortcut, every check.
-        pytest.param("badgeMetaId,customerId,issueId", "B1,8,I2", "B1,'{},I1", id="full-checks"),
-    ],
-)
+@EVERY_VALIDATION_PATH
 def test_digits_that_are_not_ascii_make_a_customer_id_invalid_on_every_path(
     customer, columns, neighbour, odd
 ):
-    good, bad = planner(columns).classify(records(neighbour, odd.format(customer)))
+    odd = odd.format(customer=customer, issue="I1")
+    good, bad = planner(columns).classify(records(neighbour, odd))
     assert isinstance(good, Row)
     assert isinstance(bad, RowOutcome), bad
     assert (bad.status, bad.error_code) == (Status.INVALID, ErrorCode.BAD_CUSTOMER_ID)
