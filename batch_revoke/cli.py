@@ -20,10 +20,9 @@ from batch_revoke.credentials import credentials_from_env
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.exits import ExitingGroup
 from batch_revoke.logs import Stderr
-from batch_revoke.model import IdentifierType
+from batch_revoke.model import ExitStatus, IdentifierType
 from batch_revoke.report import RunReport
 from batch_revoke.startup import hold_interrupts
-from batch_revoke.status import ExitStatus
 from batch_revoke.writer import write_text_atomically
 
 if TYPE_CHECKING:  # the core, the sandbox (aiohttp) and the live display (rich) load when used

@@ -22,6 +22,7 @@ import httpx
 from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials
 from batch_revoke.errors import AuthError, BatchRevokeError
 from batch_revoke.model import (
+    ApiReply,
     Batch,
     IdentifierType,
     Mode,
@@ -228,16 +229,6 @@ class RequestNotSent(BatchRevokeError):
 
     def __str__(self) -> str:
         return f"{type(self.cause).__name__}: {self.cause or 'no detail'}"
-
-
-@dataclass(frozen=True, slots=True)
-class ApiReply:
-    http_status: int
-    body: Any  # the parsed JSON, or None when the body is not JSON
-    text: str  # the start of the raw body, for messages
-    retry_after: float | None
-    sends: int  # HTTP requests it took (2 when a 401 made us renew the token and resend)
-    request_id: str = ""  # its X-Cap-Requestid ("" when the answer had none)
 
 
 class CapillaryClient:

@@ -10,14 +10,14 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from batch_revoke.chunker import planner_for, valid_rows
-from batch_revoke.config import RunConfig
+from batch_revoke.config import RunConfig, estimate
 from batch_revoke.duplicates import SeenRows
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.interrupts import raising_interrupts
 from batch_revoke.model import Endpoint, IdentifierType, Mode, Row, RowOutcome, Status, Tally
 from batch_revoke.paths import claim
 from batch_revoke.reader import no_records
-from batch_revoke.report import RunReport, estimate
+from batch_revoke.report import RunReport
 from batch_revoke.source import Source
 from batch_revoke.writer import ResultPart, result_cells, write_result_parts
 

@@ -15,8 +15,9 @@ import click
 from batch_revoke.errors import BatchRevokeError
 from batch_revoke.interrupts import raising_interrupts
 from batch_revoke.logs import Stderr
+from batch_revoke.model import ExitStatus
+from batch_revoke.report import exit_status
 from batch_revoke.startup import Interrupted, hold_interrupts, take_held
-from batch_revoke.status import ExitStatus, exit_status
 
 
 class Failed(Exception):

@@ -17,7 +17,6 @@ from typing import Any
 
 from batch_revoke.codes import STATUS_MEANINGS, nothing_done
 from batch_revoke.config import SANDBOX_LABEL
-from batch_revoke.errors import ConfigError
 from batch_revoke.history import (
     NEED_A_PERSON,
     Group,
@@ -29,9 +28,8 @@ from batch_revoke.history import (
 )
 from batch_revoke.hosts import CLUSTERS
 from batch_revoke.model import ErrorCode, ExitStatus, Status, Tally
-from batch_revoke.paths import input_copy_path, journal_path
-from batch_revoke.report import RunReport
-from batch_revoke.status import run_status
+from batch_revoke.paths import check_target, input_copy_path, journal_path
+from batch_revoke.report import RunReport, run_status
 from batch_revoke.writer import write_text_atomically
 
 _SELECT = (
@@ -373,31 +371,3 @@ def write_report(
     check_target(target, result_csv)
     write_text_atomically(target, render(data))
     return target
-
-
-def check_target(target: Path, *keep: Path) -> None:
-    """A report replaces only a report: never the result file, its journal, an input, or any
-    file that is not an HTML page. Raises ConfigError (nothing is written)."""
-    files = [*keep, *(journal_path(path) for path in keep), *(input_copy_path(p) for p in keep)]
-    names = {str(path.resolve()) for path in files}
-    names |= {f"{name}-wal" for name in names} | {f"{name}-shm" for name in names}
-    if str(target.resolve()) in names:
-        raise ConfigError(
-            f"{target} is the run's own file (its input, result file or journal): the report "
-            "is not written over it",
-            "pass a path ending in .html",
-        )
-    if target.is_dir():
-        raise ConfigError(f"{target} is a folder", "pass a file path ending in .html")
-    try:
-        with target.open("rb") as handle:
-            start = handle.read(512).lstrip().lower()
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise ConfigError(f"{target} cannot be read ({exc})", "pass another path") from exc
-    if not start.startswith((b"<!doctype html", b"<html")):
-        raise ConfigError(
-            f"{target} exists and is not an HTML page: the report is not written over it",
-            "pass a new path ending in .html",
-        )

@@ -23,6 +23,7 @@ from batch_revoke.config import SANDBOX_LABEL, ErrorLimit, RunConfig
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.dryrun import dry_run
 from batch_revoke.errors import BatchRevokeError, ConfigError
+from batch_revoke.paths import check_targets
 from batch_revoke.report import Progress, RunReport
 from batch_revoke.source import spooled
 
@@ -66,6 +67,7 @@ def run_job(
     loopback port, with its own credentials); a dry run starts none. `transport` and `sleep`
     (None: asyncio.sleep) are the run's HTTP and waits, for tests to swap."""
     config.check_options()
+    check_targets(config)
     if _inside_event_loop():
         raise ConfigError(
             "run_job was called inside a running event loop (Jupyter, an async framework)",

@@ -11,10 +11,8 @@ import itertools
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import NamedTuple, overload
-
-from batch_revoke.status import ExitStatus as ExitStatus  # its home is status.py
+from enum import IntEnum, StrEnum
+from typing import Any, NamedTuple, overload
 
 MAX_BATCH_SIZE = 20  # the API's limit for customers / revokeIssuals per revokeIssue request
 
@@ -26,6 +24,15 @@ NOT_APPLIED_STATUSES = frozenset({429, 503, 521})
 NOTHING_DONE_CODES = frozenset(
     {f"http_{status}" for status in NOT_APPLIED_STATUSES} | {"connection_error"}
 )
+
+
+class ExitStatus(IntEnum):
+    """The process exit statuses, documented in the README."""
+
+    OK = 0  # every record revoked (duplicates of revoked records allowed)
+    NOT_ALL_REVOKED = 1  # the run finished, but some records are not revoked
+    USAGE = 2  # bad options or unreadable input: nothing was sent
+    ABORTED = 3  # the run stopped early (authentication refused, interrupted)
 
 
 class Status(StrEnum):
@@ -357,3 +364,15 @@ def id_key(value: object) -> str:
     if text.isascii() and text.isdigit():
         return text.lstrip("0") or "0"
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class ApiReply:
+    """One answer of the API, as the wire gave it: what the answers package judges."""
+
+    http_status: int
+    body: Any  # the parsed JSON, or None when the body is not JSON
+    text: str  # the start of the raw body, for messages
+    retry_after: float | None
+    sends: int  # HTTP requests it took (2 when a 401 made us renew the token and resend)
+    request_id: str = ""  # its X-Cap-Requestid ("" when the answer had none)

@@ -23,11 +23,11 @@ from batch_revoke.answers import (
     resolved_id,
     stopped_in_flight,
 )
-from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
 from batch_revoke.identifiers import identifier_key, needs_lookup
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
+    ApiReply,
     Endpoint,
     IdentifierType,
     LookupAnswer,

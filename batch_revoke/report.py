@@ -1,17 +1,16 @@
 """What a run reports: where it stands (Progress), how it ended (RunReport: the text and
-JSON summaries; its exit status is status.py's), and a dry run's estimate."""
+JSON summaries), and the one mapping from how a command ended (a finished run's report, or
+an exception) to its exit status."""
 
 from __future__ import annotations
 
-import math
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from batch_revoke.config import RateLimit
-from batch_revoke.model import Endpoint, Status, Tally
-from batch_revoke.status import ExitStatus, exit_status
+from batch_revoke.errors import ConfigError, InputError
+from batch_revoke.model import Endpoint, ExitStatus, Status, Tally
 
 
 @dataclass(frozen=True)
@@ -226,19 +225,6 @@ class Progress:
         )
 
 
-def estimate(calls: int, limit: RateLimit | None, lookups: int = 0) -> str:
-    """ "1,204 calls: about 12 min at 100/min": under a rate limit, time is calls. `lookups`
-    (customer lookups, counted among the calls) are named apart when there are any."""
-    text = f"{calls:,} calls"
-    if lookups:
-        text += f" ({lookups:,} lookups, {calls - lookups:,} revokes)"
-    if limit is None:
-        return f"{text} (pass --rate-limit for how long they take)"
-    seconds = calls / limit.count * limit.period
-    took = f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{math.ceil(seconds / 60)} min"
-    return f"{text}: about {took} at {limit}"
-
-
 def _endpoints(requests: Mapping[Endpoint, int]) -> str:
     return ", ".join(
         f"{endpoint.value} {requests[endpoint]}" for endpoint in Endpoint if endpoint in requests
@@ -273,3 +259,23 @@ def resume_command(argv: Sequence[str], output: Path) -> str:
     if "--resume" not in args:
         args.append("--resume")
     return shlex.join(["batch-revoke", *args])
+
+
+def exit_status(ended: RunReport | BaseException) -> ExitStatus:
+    """A finished run's status (an earlier run's, with --auto-resume, when that is worse), or
+    a failure's: refused input or options are usage errors; anything else stopped the run."""
+    if isinstance(ended, BaseException):
+        refused = isinstance(ended, InputError | ConfigError)
+        return ExitStatus.USAGE if refused else ExitStatus.ABORTED
+    stopped = bool(ended.aborted or ended.incomplete)
+    status = run_status(ended.tally, dry_run=ended.dry_run, stopped=stopped)
+    return max([status, *(exit_status(report) for report in ended.earlier)])
+
+
+def run_status(tally: Tally, *, dry_run: bool, stopped: bool) -> ExitStatus:
+    """One run's status from its counts: stopped, all done (every row revoked, or planned in
+    a dry run, a duplicate counting as its original), or not."""
+    if stopped:
+        return ExitStatus.ABORTED
+    done = Status.PLANNED if dry_run else Status.REVOKED
+    return ExitStatus.OK if tally.all_done(done) else ExitStatus.NOT_ALL_REVOKED

@@ -22,12 +22,11 @@ from batch_revoke.answers import (
     exhausted,
     failure_of,
     interpret,
-    transport_failure,
 )
-from batch_revoke.client import ApiReply, CapillaryClient, RequestNotSent, TokenUnavailable
+from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailable
 from batch_revoke.config import RateLimit, RetryPolicy
 from batch_revoke.errors import AuthError
-from batch_revoke.model import Batch, ErrorCode, IdentifierType, RowOutcome
+from batch_revoke.model import ApiReply, Batch, ErrorCode, IdentifierType, RowOutcome
 from batch_revoke.pacing import Answer, Pacer, PaceStopped, Sleep, sleep_or_event
 from batch_revoke.retries import WaitRetryAfter
 
@@ -495,3 +494,14 @@ def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
             "wait_seconds": round(wait, 3),
         },
     )
+
+
+def transport_failure(exc: httpx.TransportError) -> RetryableFailure:
+    name = type(exc).__name__
+    code = (
+        ErrorCode.TIMEOUT if isinstance(exc, httpx.TimeoutException) else ErrorCode.CONNECTION_ERROR
+    )
+    # Nothing reached the server on these; on the others the request may have been processed.
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return RetryableFailure(code, f"{name} before sending", maybe_applied=False)
+    return RetryableFailure(code, f"{name}: {str(exc) or 'no detail'}", maybe_applied=True)

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from batch_revoke.config import DEFAULT_FOLDER
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import Record, RowOutcome, columns
 
@@ -38,7 +39,6 @@ EARLIER_RESULT_COLUMNS = RESULT_COLUMNS[:-2]
 RESULT_LAYOUTS = (RESULT_COLUMNS, RESULT_COLUMNS[:-1], EARLIER_RESULT_COLUMNS)
 
 
-DEFAULT_FOLDER = Path("output")
 INCOMPLETE = "INCOMPLETE"  # the first word of a result file that is not (yet) complete
 
 

@@ -15,9 +15,9 @@ from batch_revoke.answers import (
     lookup_unanswered,
     sent_blind,
 )
-from batch_revoke.client import ApiReply
 from batch_revoke.codes import explain
 from batch_revoke.model import (
+    ApiReply,
     Endpoint,
     ErrorCode,
     IdentifierType,

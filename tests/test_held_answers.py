@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from batch_revoke.answers import interpret, lookup_answer, raced
-from batch_revoke.client import READ_BACK_PATH, ApiReply, CapillaryClient, TillAuth
+from batch_revoke.client import READ_BACK_PATH, CapillaryClient, TillAuth
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.model import (
+    ApiReply,
     Endpoint,
     ErrorCode,
     LookupAnswer,

@@ -18,11 +18,10 @@ from batch_revoke.answers import (
     lookup_failure_of,
     lookup_refused,
     lookup_unanswered,
-    transport_failure,
 )
-from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
 from batch_revoke.model import (
+    ApiReply,
     Batch,
     Endpoint,
     ErrorCode,
@@ -32,6 +31,7 @@ from batch_revoke.model import (
     Row,
     Status,
 )
+from batch_revoke.sender import transport_failure
 from tests.conftest import customers_batch, earn_batch, envelope_error, issue_batch
 
 TRACE = "req-7f3a"  # the answer's X-Cap-Requestid, which the vendor's support asks for

@@ -19,7 +19,6 @@ from batch_revoke.answers.replies import (
     lookup_unanswered,
     outcome,
     resolved_id,
-    transport_failure,
 )
 from batch_revoke.answers.rows import (
     NOT_READ_BACK,
@@ -61,5 +60,4 @@ __all__ = [
     "revoked_through",
     "sent_blind",
     "stopped_in_flight",
-    "transport_failure",
 ]

@@ -7,12 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
-from batch_revoke.client import ApiReply
 from batch_revoke.errors import AuthError
 from batch_revoke.model import NOT_APPLIED_STATUSES as NOT_APPLIED_STATUSES  # its home
 from batch_revoke.model import (
+    ApiReply,
     Batch,
     ErrorCode,
     IdentifierType,
@@ -261,17 +259,6 @@ def lookup_unanswered(row: Row, why: str) -> RowOutcome:
 def _named(row: Row) -> str:
     kind = row.identifier_type if row.identifier_type is not IdentifierType.ID else "id"
     return f"{kind} {row.customer_id}"
-
-
-def transport_failure(exc: httpx.TransportError) -> RetryableFailure:
-    name = type(exc).__name__
-    code = (
-        ErrorCode.TIMEOUT if isinstance(exc, httpx.TimeoutException) else ErrorCode.CONNECTION_ERROR
-    )
-    # Nothing reached the server on these; on the others the request may have been processed.
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return RetryableFailure(code, f"{name} before sending", maybe_applied=False)
-    return RetryableFailure(code, f"{name}: {str(exc) or 'no detail'}", maybe_applied=True)
 
 
 def exhausted(
