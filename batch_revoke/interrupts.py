@@ -16,7 +16,7 @@ from batch_revoke.startup import SIGNALS, Interrupted
 if TYPE_CHECKING:  # asyncio in annotations only: the handlers go on the loop running `work`
     import asyncio
 
-    from batch_revoke.sender import Stop
+    from batch_revoke.stop import Stop
 
 log = logging.getLogger(__name__)
 

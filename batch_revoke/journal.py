@@ -247,27 +247,26 @@ class Journal:
             )
         self._requests[batch.number] = request
 
-    def nothing_done(self, batch: Batch, nothing: bool = True) -> None:
-        """Every answer to the request so far said nothing was done (`nothing`): a resume
-        sends its rows again. False, before the next attempt leaves: it may be applied (and
-        it is one more send)."""
+    def nothing_done(self, batch: Batch) -> None:
+        """Every answer to the request so far said nothing was done: a resume sends its rows
+        again."""
+        self._may_be_applied(batch, False)
+
+    def sending_again(self, batch: Batch) -> None:
+        """Another attempt of the request is about to leave: it may be applied from here on,
+        and it is counted, so a row whose answer a kill lost shows how often it was sent once
+        it is read back."""
+        self._may_be_applied(batch, True)
+
+    def _may_be_applied(self, batch: Batch, maybe: bool) -> None:
         request = self._requests.get(batch.number)
         if request is not None:
             with self._write():
                 self._db.execute(
-                    "UPDATE pending SET maybe_applied = ? WHERE request = ?",
-                    (int(not nothing), request),
+                    "UPDATE pending SET maybe_applied = ? WHERE request = ?", (int(maybe), request)
                 )
-                if not nothing:
+                if maybe:
                     self._sent_again(request)
-
-    def sending_again(self, batch: Batch) -> None:
-        """Another attempt of the request is about to leave: counted, so a row whose answer
-        a kill lost shows how often it was sent once it is read back."""
-        request = self._requests.get(batch.number)
-        if request is not None:
-            with self._write():
-                self._sent_again(request)
 
     def _sent_again(self, request: int) -> None:
         self._db.execute("UPDATE requests SET sends = sends + 1 WHERE id = ?", (request,))

@@ -15,7 +15,8 @@ from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal
 from batch_revoke.journal_db import Moment
 from batch_revoke.model import IdentifierType, LookupAnswer, Record, Row, RowOutcome
-from batch_revoke.sender import Sender, Stopped
+from batch_revoke.sender import Sender
+from batch_revoke.stop import Stopped
 
 log = logging.getLogger(__name__)
 

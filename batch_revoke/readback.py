@@ -37,7 +37,8 @@ from batch_revoke.model import (
     Status,
     id_key,
 )
-from batch_revoke.sender import Sender, Stopped, describe
+from batch_revoke.sender import Sender, describe
+from batch_revoke.stop import Stopped
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ from batch_revoke.model import (
 )
 from batch_revoke.pacing import Pacer
 from batch_revoke.readback import ReadBack, Unsettled
-from batch_revoke.sender import Sender, Stop, Stopped
+from batch_revoke.sender import Sender
+from batch_revoke.stop import Stop, Stopped
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,12 @@ class RunRecorder:
             raise Stopped  # no durable intent, no request
         self._sent_at[batch.number] = time.time()
 
-    def nothing_done(self, batch: Batch, nothing: bool) -> None:
-        if not self._to_journal(self.journal.nothing_done, batch, nothing) and not nothing:
-            raise Stopped  # no durable "may be applied", no attempt
+    def nothing_done(self, batch: Batch) -> None:
+        self._to_journal(self.journal.nothing_done, batch)
 
     def sending_again(self, batch: Batch) -> None:
-        self._to_journal(self.journal.sending_again, batch)
+        if not self._to_journal(self.journal.sending_again, batch):
+            raise Stopped  # no durable "may be applied", no attempt
 
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
         sent_at = self._sent_at.pop(batch.number, None)

@@ -9,7 +9,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
@@ -27,46 +26,13 @@ from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailabl
 from batch_revoke.config import RateLimit, RetryPolicy
 from batch_revoke.errors import AuthError
 from batch_revoke.model import ApiReply, Batch, ErrorCode, IdentifierType, RowOutcome
-from batch_revoke.pacing import Answer, Pacer, PaceStopped, Sleep, sleep_or_event
+from batch_revoke.pacing import Answer, Pacer, PaceStopped, Sleep
 from batch_revoke.retries import WaitRetryAfter
+from batch_revoke.stop import Stop, Stopped
 
-__all__ = ["Pacer", "RateLimit", "RetryPolicy", "Sender", "Stop", "Stopped"]
+__all__ = ["Pacer", "RateLimit", "RetryPolicy", "Sender"]
 
 log = logging.getLogger(__name__)
-
-
-class Stopped(Exception):
-    """A stop was requested while a request waited to be retried."""
-
-
-class Stop:
-    """A shared request to stop: no new request starts, waits for a retry end at once.
-    The first reason given is the one reported; `stopping` is called once, at the first."""
-
-    def __init__(self, stopping: Callable[[], None] | None = None) -> None:
-        self.reason = ""
-        self._event = asyncio.Event()
-        self._stopping = stopping
-
-    @property
-    def requested(self) -> bool:
-        return self._event.is_set()
-
-    def request(self, reason: str) -> None:
-        if not self.reason:
-            self.reason = reason
-        first = not self._event.is_set()
-        self._event.set()
-        if first and self._stopping is not None:
-            self._stopping()
-
-    async def sleep(self, seconds: float, sleep: Sleep) -> None:
-        """`sleep(seconds)`, cut short by a stop (which raises Stopped)."""
-        if self.requested:
-            raise Stopped
-        await sleep_or_event(sleep(seconds), self._event)
-        if self.requested:
-            raise Stopped
 
 
 class Recorder(Protocol):
@@ -75,12 +41,11 @@ class Recorder(Protocol):
     def sending(self, batch: Batch) -> None:
         """Before the request first leaves: from here on it may be applied."""
 
-    def nothing_done(self, batch: Batch, nothing: bool) -> None:
-        """`nothing`: every answer so far said nothing was done, so the rows were not
-        applied; False: another attempt is about to leave, so from here on they may be."""
+    def nothing_done(self, batch: Batch) -> None:
+        """Every answer so far said nothing was done: the rows were not applied."""
 
     def sending_again(self, batch: Batch) -> None:
-        """Another attempt is about to leave, after one that may have been applied."""
+        """Another attempt is about to leave: from here on the rows may be applied."""
 
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
         """Every row of the batch has its outcome."""
@@ -147,21 +112,9 @@ class Sender:
     async def send_recorded(self, batch: Batch, recorder: Recorder) -> None:
         """One batch, reported: answered, abandoned, or (interrupted on the wire) left in
         flight for the journal to say so."""
-        state = _Attempts()
-
-        def announce() -> None:
-            if not state.announced:
-                recorder.sending(batch)
-            elif state.nothing_done:
-                recorder.nothing_done(batch, False)  # this attempt may be applied
-            else:
-                recorder.sending_again(batch)  # counted: a lost answer's row shows its sends
-
-        def nothing_done() -> None:
-            recorder.nothing_done(batch, True)
-
+        state = Attempts(batch, recorder)
         try:
-            outcomes = await self._send(batch, state, announce, nothing_done)
+            outcomes = await self._send(batch, state)
         except (Stopped, AuthError):
             if not state.maybe_applied:
                 recorder.abandoned(batch)
@@ -195,30 +148,10 @@ class Sender:
             )
         recorder.answered(batch, outcomes)
 
-    async def _send(
-        self,
-        batch: Batch,
-        state: _Attempts,
-        announce: Callable[[], None],
-        nothing_done: Callable[[], None],
-    ) -> list[RowOutcome]:
-        """`announce` before each attempt leaves; `nothing_done` after an answer that says
-        nothing was done, when no earlier attempt may have been applied either."""
-
-        def sending() -> None:
-            announce()
-            state.announced, state.nothing_done = True, False
-            state.on_wire = True
-
-        def failed(failure: RetryableFailure) -> None:
-            if not state.maybe_applied and not state.nothing_done:
-                nothing_done()
-                state.nothing_done = True
-
+    async def _send(self, batch: Batch, state: Attempts) -> list[RowOutcome]:
+        """The batch's outcomes, once its attempts end (`state` tells the recorder of each)."""
         try:
-            reply = await self._retried(
-                lambda: self.client.send(batch), state, sending, batch, failed
-            )
+            reply = await self._retried(lambda: self.client.send(batch), state, batch)
         except RetryableFailure as failure:
             return exhausted(batch, failure, state.sends, state.lost)
         except RequestNotSent as exc:
@@ -268,7 +201,7 @@ class Sender:
         like a request (`classify`: which of its replies are no final answer); a reason string
         when it failed."""
         try:
-            return await self._retried(call, _Attempts(), lambda: None, what, classify=classify)
+            return await self._retried(call, Attempts(), what, classify=classify)
         except RetryableFailure as failure:
             return f"{what} failed: {failure.message}"
         except RequestNotSent as exc:
@@ -283,31 +216,23 @@ class Sender:
     async def _retried(
         self,
         call: Callable[[], Awaitable[ApiReply]],
-        state: _Attempts,
-        sending: Callable[[], None],
+        state: Attempts,
         batch: Batch | str,
-        failed: Callable[[RetryableFailure], None] = lambda _: None,
         classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply:
         """The call until it gets a final answer (`classify` tells the replies that are not);
-        RetryableFailure when retries ran out. A 401/403 stops the run (AuthError). `failed`
-        hears of each attempt that failed."""
-
-        def noted(failure: RetryableFailure) -> RetryableFailure:
-            state.noted(failure)
-            failed(failure)
-            return failure
+        RetryableFailure when retries ran out. A 401/403 stops the run (AuthError)."""
 
         async def attempt() -> ApiReply:
             try:
-                reply = await self._call(call, state, sending)
+                reply = await self._call(call, state)
             except RetryableFailure as failure:
-                raise noted(failure) from None
+                raise state.failed(failure) from None
             state.on_wire = False
             problem = classify(reply)
             self._nothing_done(problem is not None and problem.did_nothing, reply.retry_after)
             if problem is not None:
-                raise noted(problem)
+                raise state.failed(problem)
             return reply
 
         try:
@@ -317,12 +242,7 @@ class Sender:
             raise
         return reply
 
-    async def _call(
-        self,
-        call: Callable[[], Awaitable[ApiReply]],
-        state: _Attempts,
-        sending: Callable[[], None],
-    ) -> ApiReply:
+    async def _call(self, call: Callable[[], Awaitable[ApiReply]], state: Attempts) -> ApiReply:
         """One HTTP call in its turn: the pace, the answer told to the pacer and the
         counters. Raises RetryableFailure when no answer came."""
         try:
@@ -336,7 +256,7 @@ class Sender:
         except TokenUnavailable as exc:
             self.pacer.answered(started, Answer.NONE)
             raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
-        sending()
+        state.leaving()
         self.http_calls += 1  # counted as it leaves, so a call cut off still counts
         if state.tried:
             self.retries += 1  # counted when the retry leaves, not when it is planned
@@ -368,7 +288,7 @@ class Sender:
         self.unanswered = 0
         return reply
 
-    def _retrying(self, batch: Batch | str, state: _Attempts) -> AsyncRetrying:
+    def _retrying(self, batch: Batch | str, state: Attempts) -> AsyncRetrying:
         """Tenacity around one request; `batch` names a call that reads. Answers that did nothing
         are not counted against --max-attempts."""
         return AsyncRetrying(
@@ -426,28 +346,46 @@ class Sender:
         _log_retry(batch, state)
 
 
-@dataclass(slots=True)
-class _Attempts:
-    """What one request's attempts have shown so far."""
+class Attempts:
+    """One call's attempts: what they have shown so far and, for a request, the recorder told
+    of each as it happens, so the journal always knows whether its rows may be applied."""
 
-    sends: int = 0
-    tried: bool = False  # a call has left: the next one is a retry
-    counted: int = 0  # attempts that count against --max-attempts
-    announced: bool = False  # the intent was recorded
-    nothing_done: bool = False  # recorded: every answer so far said nothing was done
-    on_wire: bool = False  # a request is out and its answer not yet in
-    lost: list[str] = field(default_factory=list)  # attempts whose answer never came
+    def __init__(self, batch: Batch | None = None, recorder: Recorder | None = None) -> None:
+        self.batch, self.recorder = batch, recorder  # none for a call that only reads
+        self.sends = 0
+        self.tried = False  # a call has left: the next one is a retry
+        self.counted = 0  # attempts that count against --max-attempts
+        self.announced = False  # the request's intent was recorded
+        self.nothing_done = False  # recorded: every answer so far said nothing was done
+        self.on_wire = False  # a request is out and its answer not yet in
+        self.lost: list[str] = []  # attempts whose answer never came
 
     @property
     def maybe_applied(self) -> bool:
         return self.on_wire or bool(self.lost)
 
-    def noted(self, failure: RetryableFailure) -> RetryableFailure:
+    def leaving(self) -> None:
+        """An attempt is about to leave, recorded first (a failed write raises Stopped)."""
+        if self.batch is None or self.recorder is None:
+            return
+        if self.announced:
+            self.recorder.sending_again(self.batch)  # counted: a lost answer shows its sends
+        else:
+            self.recorder.sending(self.batch)
+        self.announced, self.nothing_done, self.on_wire = True, False, True
+
+    def failed(self, failure: RetryableFailure) -> RetryableFailure:
+        """An attempt that got no final answer; a request whose answers so far all did
+        nothing is recorded as not applied."""
         self.on_wire = False
         if not failure.did_nothing:
             self.counted += 1
         if failure.maybe_applied:
             self.lost.append(failure.message)
+        quiet = not self.maybe_applied and not self.nothing_done
+        if quiet and self.batch is not None and self.recorder is not None:
+            self.recorder.nothing_done(self.batch)
+            self.nothing_done = True
         return failure
 
 

@@ -7,7 +7,7 @@ import os
 import signal
 
 from batch_revoke.interrupts import Interrupts
-from batch_revoke.sender import Stop
+from batch_revoke.stop import Stop
 
 
 async def test_a_signal_the_process_was_started_ignoring_stays_ignored():

@@ -149,7 +149,7 @@ def test_a_request_whose_every_answer_did_nothing_is_sent_again_not_read_back(tm
     journal.nothing_done(throttled)  # a 429: nothing was done
     journal.sending(maybe)
     journal.nothing_done(maybe)
-    journal.nothing_done(maybe, False)  # the retry left: it may be applied now
+    journal.sending_again(maybe)  # the retry left: it may be applied now
     journal.close()  # as if killed
 
     again = Journal.resume(path, IDENTITY)
@@ -212,8 +212,8 @@ def test_every_attempt_of_a_request_is_counted_for_its_rows(tmp_path):
     first = customers_batch("1", "2")
     journal.sending(first)
     journal.sending_again(first)  # after a 500 or a timeout
-    journal.nothing_done(first, True)  # a 429 answered that one
-    journal.nothing_done(first, False)  # and one more attempt leaves
+    journal.nothing_done(first)  # a 429 answered that one
+    journal.sending_again(first)  # and one more attempt leaves
     journal.sending(Batch(2, Mode.CUSTOMERS, "B1", (Row(3, "B1", "3"),)))
     sent = journal.last_requests([1, 2, 3, 4])
     assert {row: sends for row, (_, sends) in sent.items()} == {1: 3, 2: 3, 3: 1}

@@ -248,7 +248,7 @@ def test_a_journal_write_that_fails_stops_the_run_and_counts_nothing(journal, mo
 
 
 def test_no_request_leaves_without_its_intent_in_the_journal(journal, monkeypatch):
-    from batch_revoke.sender import Stopped
+    from batch_revoke.stop import Stopped
 
     run = recorder(journal)
 

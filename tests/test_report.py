@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from batch_revoke.config import RateLimit
+from batch_revoke.config import RateLimit, estimate
 from batch_revoke.model import Endpoint, ExitStatus, RowOutcome, Status, Tally
-from batch_revoke.config import estimate
 from batch_revoke.report import Progress, RunReport
 
 OUT = Path("out/results.csv")
