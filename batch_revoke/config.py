@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -235,24 +236,6 @@ class RunConfig:
         if self.credentials is None:
             raise ConfigError("no credentials", NO_CREDENTIALS_FIX)
 
-    def resume_args(self) -> list[str]:
-        """The options a resume must repeat (identity_options), as a command line says them:
-        the command that finishes a stopped run works as printed."""
-        args: list[str] = []
-        if self.host_label == SANDBOX_LABEL:
-            args.append("--sandbox")
-        elif self.cluster:
-            args += ["--cluster", self.cluster]
-        elif self.base_url:
-            args += ["--base-url", self.base_url]
-        if self.identifier_type is not IdentifierType.ID:
-            args += ["--identifier-type", self.identifier_type.value]
-        if self.batch_size != MAX_BATCH_SIZE:
-            args += ["--batch-size", str(self.batch_size)]
-        if self.default_region:
-            args += ["--default-region", self.default_region]
-        return args
-
     def identity_options(self) -> dict[str, str]:
         """The options a resume must repeat: they change what is sent, or where."""
         return {
@@ -276,3 +259,31 @@ def estimate(calls: int, limit: RateLimit | None, lookups: int = 0) -> str:
     seconds = calls / limit.count * limit.period
     took = f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{math.ceil(seconds / 60)} min"
     return f"{text}: about {took} at {limit}"
+
+
+def resume_options(options: Mapping[str, str], command: str = "run") -> list[str]:
+    """The options a resume must repeat, as `RunConfig.identity_options` gives them and a
+    journal keeps them, said as a command line says them (`verify` takes no --sandbox and no
+    --batch-size)."""
+    host = options.get("host", "")
+    args: list[str] = []
+    if host == SANDBOX_LABEL:
+        args += ["--sandbox"] if command == "run" else []
+    elif host:
+        cluster = next((name for name, url in CLUSTERS.items() if url == host), None)
+        args += ["--cluster", cluster] if cluster else ["--base-url", host]
+    if options.get("identifier_type", "id") != "id":
+        args += ["--identifier-type", options["identifier_type"]]
+    if options.get("batch_size", str(MAX_BATCH_SIZE)) != str(MAX_BATCH_SIZE) and command == "run":
+        args += ["--batch-size", options["batch_size"]]
+    if options.get("default_region"):
+        args += ["--default-region", options["default_region"]]
+    return args
+
+
+def finish_command(input_path: str | Path, output: Path, options: Mapping[str, str]) -> str:
+    """The command that finishes a stopped run, as printed in its result file, its report and
+    wherever only the run's recorded options are known (the command line that started a run
+    prints the command as typed, with --resume: report.resume_command)."""
+    args = ["batch-revoke", "run", str(input_path), *resume_options(options)]
+    return shlex.join([*args, "-o", str(output), "--resume"])

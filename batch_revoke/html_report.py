@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from batch_revoke.codes import STATUS_MEANINGS, nothing_done
-from batch_revoke.config import SANDBOX_LABEL
+from batch_revoke.config import finish_command, resume_options
 from batch_revoke.history import (
     NEED_A_PERSON,
     Group,
@@ -26,7 +26,6 @@ from batch_revoke.history import (
     read_journal,
     read_results,
 )
-from batch_revoke.hosts import CLUSTERS
 from batch_revoke.model import ErrorCode, ExitStatus, Status, Tally
 from batch_revoke.paths import check_target, input_copy_path, journal_path
 from batch_revoke.report import RunReport, run_status
@@ -196,28 +195,7 @@ def finishing_command(result_csv: Path, facts: JournalFacts | None) -> str:
         source = facts.input
     else:
         source = "INPUT.csv"  # not recorded: the reader knows what the run was given
-    host = _host_options(facts, "run")
-    return shlex.join(["batch-revoke", "run", source, *host, "-o", str(result_csv), "--resume"])
-
-
-def _host_options(facts: JournalFacts | None, command: str) -> list[str]:
-    if facts is None:
-        return []
-    options = facts.options
-    host = options.get("host", "")
-    args: list[str] = []
-    if host == SANDBOX_LABEL:
-        args += ["--sandbox"] if command == "run" else []
-    elif host:
-        cluster = next((name for name, url in CLUSTERS.items() if url == host), None)
-        args += ["--cluster", cluster] if cluster else ["--base-url", host]
-    if options.get("identifier_type", "id") != "id":
-        args += ["--identifier-type", options["identifier_type"]]
-    if options.get("batch_size", "20") != "20" and command == "run":
-        args += ["--batch-size", options["batch_size"]]
-    if options.get("default_region"):
-        args += ["--default-region", options["default_region"]]
-    return args
+    return finish_command(source, result_csv, facts.options if facts is not None else {})
 
 
 def select_command(result_csv: Path, group: Group) -> str:
@@ -243,7 +221,12 @@ def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, fi
         return finish  # the resume reads back, and sends again, exactly these
     if status is Status.UNCONFIRMED:
         return shlex.join(
-            ["batch-revoke", "verify", str(result_csv), *_host_options(facts, "verify")]
+            [
+                "batch-revoke",
+                "verify",
+                str(result_csv),
+                *resume_options(facts.options if facts else {}, "verify"),
+            ]
         )
     retryable = (
         nothing_done(code)
@@ -257,7 +240,9 @@ def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, fi
     )
     if status is Status.FAILED and retryable:
         target = result_csv.with_name(f"{result_csv.stem}-{status.value}-{code}.csv")
-        return shlex.join(["batch-revoke", "run", str(target), *_host_options(facts, "run")])
+        return shlex.join(
+            ["batch-revoke", "run", str(target), *resume_options(facts.options if facts else {})]
+        )
     return ""
 
 

@@ -181,7 +181,7 @@ def open_outputs(
                     now(),
                     replace_existing=True,
                     label=label,
-                    resume_args=config.resume_args(),
+                    resume_options=config.identity_options(),
                 )
         except BaseException:
             journal.close()

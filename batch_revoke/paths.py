@@ -57,7 +57,7 @@ def claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
             label=label,
             # A scheduled run's input may be replaced tonight: its own copy finishes it.
             resume_from=input_copy_path if config.auto_resume else None,
-            resume_args=config.resume_args(),
+            resume_options=config.identity_options(),
         )
     except StorageError as exc:
         raise cannot_start(exc) from exc

@@ -130,7 +130,7 @@ def _run(
                 finishing,
                 excel=excel,
                 finished=finished,
-                resume_args=config.resume_args(),
+                resume_options=config.identity_options(),
             )
             if not aborted and not report.incomplete:
                 journal.set_meta(state="finished")
@@ -154,7 +154,7 @@ def _write_result_file(
     *,
     excel: bool,
     finished: bool = False,
-    resume_args: list[str],
+    resume_options: dict[str, str],
 ) -> None:
     """Write the result file: the input re-read, joined with the journal. One more interrupt
     here is noted and the file still written; the next one stops at once and leaves the file
@@ -179,7 +179,7 @@ def _write_result_file(
         if finished and isinstance(exc, KeyboardInterrupt):
             log.warning("interrupted: %s stays as it was, complete", report.output_path)
         else:
-            _left_incomplete(source, report, exc, resume_args)
+            _left_incomplete(source, report, exc, resume_options)
     # The counts, once, from the journal: what the result file says, or would say.
     with contextlib.suppress(StorageError, sqlite3.Error):
         report.tally = _final_tally(journal, source.records, reason, report.tally)
@@ -210,7 +210,7 @@ def _final_tally(journal: Journal, rows: int, not_sent: str, calls: Tally) -> Ta
 
 
 def _left_incomplete(
-    source: Source, report: RunReport, exc: BaseException, resume_args: list[str]
+    source: Source, report: RunReport, exc: BaseException, resume_options: dict[str, str]
 ) -> None:
     """The result file could not be written whole: the run is reported stopped, and the
     file, marked INCOMPLETE, says how to finish it."""
@@ -229,4 +229,4 @@ def _left_incomplete(
             # The run's own copy of its input, when it has one, finishes it surely.
             copy = input_copy_path(report.output_path)
             shown = copy if source.path == copy else source.shown
-            mark_incomplete(report.output_path, shown, resume_args)
+            mark_incomplete(report.output_path, shown, resume_options)

@@ -7,14 +7,13 @@ import csv
 import itertools
 import logging
 import os
-import shlex
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from batch_revoke.config import DEFAULT_FOLDER
+from batch_revoke.config import DEFAULT_FOLDER, finish_command
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import Record, RowOutcome, columns
 
@@ -51,14 +50,14 @@ def claim_output(
     folder: Path = DEFAULT_FOLDER,
     label: str = "results",
     resume_from: Callable[[Path], Path] | None = None,
-    resume_args: Sequence[str] = (),
+    resume_options: Mapping[str, str] | None = None,
 ) -> Path:
     """The result file's name, taken before anything is sent: a default name is created
     exclusively (O_EXCL), so runs started together never share a file; an explicit one that
     exists is refused unless `replace_existing`. It holds a line saying it is incomplete
     until the run writes it, with the command that finishes it (`resume_from`: the input that
-    command names, when the run keeps its own copy beside the file; `resume_args`: the options
-    a resume must repeat)."""
+    command names, when the run keeps its own copy beside the file; `resume_options`: the
+    options a resume must repeat, RunConfig.identity_options)."""
     if requested is not None:
         if requested.is_dir():
             raise ConfigError(f"--output {requested} is a directory", "pass a file name")
@@ -70,7 +69,7 @@ def claim_output(
             )
         path = requested
         _make_parent(path)
-        mark_incomplete(path, resume_from(path) if resume_from else input_path, resume_args)
+        mark_incomplete(path, resume_from(path) if resume_from else input_path, resume_options)
         return path
     stamp = now.strftime("%Y%m%d-%H%M%S")
     _make_parent(folder / "x")
@@ -80,7 +79,7 @@ def claim_output(
         try:
             with path.open("x", encoding="utf-8") as handle:
                 shown = resume_from(path) if resume_from else input_path
-                handle.write(_incomplete_line(path, shown, resume_args))
+                handle.write(_incomplete_line(path, shown, resume_options))
         except FileExistsError:
             continue
         except OSError as exc:
@@ -117,16 +116,17 @@ def input_stem(input_path: Path) -> str:
     return "stdin" if str(input_path) == "-" else input_path.stem
 
 
-def mark_incomplete(path: Path, input_path: Path, resume_args: Sequence[str] = ()) -> None:
+def mark_incomplete(
+    path: Path, input_path: Path, resume_options: Mapping[str, str] | None = None
+) -> None:
     """Replace the file (atomically) by the line that says it is not complete, with the
-    command that finishes the run (`resume_args`: the options a resume must repeat)."""
-    line = _incomplete_line(path, input_path, resume_args)
+    command that finishes the run (`resume_options`: the options a resume must repeat)."""
+    line = _incomplete_line(path, input_path, resume_options)
     _replace(path, lambda handle: handle.write(line))
 
 
-def _incomplete_line(path: Path, input_path: Path, resume_args: Sequence[str]) -> str:
-    args = ["batch-revoke", "run", str(input_path), *resume_args, "-o", str(path), "--resume"]
-    command = shlex.join(args)
+def _incomplete_line(path: Path, input_path: Path, resume_options: Mapping[str, str] | None) -> str:
+    command = finish_command(input_path, path, resume_options or {})
     return (
         f"{INCOMPLETE}: this run has not finished writing its results (it is still going, or "
         f"it was interrupted); to finish it: {command}\n"

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_revoke.cli import cli
+from batch_revoke.config import resume_options
 from batch_revoke.job import RunConfig
 from batch_revoke.model import ExitStatus, IdentifierType
 from batch_revoke.writer import RESULT_COLUMNS
@@ -745,7 +746,8 @@ def test_a_cluster_by_the_vendors_other_name_is_that_cluster(
     (config,) = seen
     assert config.base_url == host
     # The cluster by its name in the vendor's host list, as a resume command repeats it.
-    assert config.resume_args()[:2] == ["--cluster", {"india": "in"}.get(alias, "apac2")]
+    finish = resume_options(config.identity_options())
+    assert finish[:2] == ["--cluster", {"india": "in"}.get(alias, "apac2")]
 
 
 def test_the_clusters_other_names_are_in_help_and_the_readme():

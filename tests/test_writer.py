@@ -64,7 +64,7 @@ def test_a_row_with_no_http_answer_has_an_empty_http_status():
 def test_the_incomplete_line_names_every_option_a_resume_must_repeat(tmp_path):
     from datetime import datetime
 
-    from batch_revoke.config import RunConfig
+    from batch_revoke.config import RunConfig, resume_options
     from batch_revoke.writer import claim_output
 
     config = RunConfig(
@@ -74,12 +74,15 @@ def test_the_incomplete_line_names_every_option_a_resume_must_repeat(tmp_path):
         batch_size=5,
         default_region="in",
     )
-    assert config.resume_args() == [
+    assert resume_options(config.identity_options()) == [
         *("--cluster", "eu", "--identifier-type", "mobile"),
         *("--batch-size", "5", "--default-region", "IN"),
     ]
     out = claim_output(
-        tmp_path / "out.csv", config.input_path, datetime.now(), resume_args=config.resume_args()
+        tmp_path / "out.csv",
+        config.input_path,
+        datetime.now(),
+        resume_options=config.identity_options(),
     )
     line = out.read_text(encoding="utf-8")
     assert line.startswith("INCOMPLETE:")
