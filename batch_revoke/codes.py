@@ -233,6 +233,22 @@ def nothing_done(code: str) -> bool:
     return code in NOTHING_DONE_CODES
 
 
+_SERVER_ERROR = re.compile(r"http_5\d\d")
+_NO_ANSWER = frozenset({ErrorCode.TIMEOUT, ErrorCode.CONNECTION_ERROR, ErrorCode.CLIENT_ERROR})
+
+
+def retryable(status: Status, code: str) -> bool:
+    """Whether sending the row again can still revoke it: it was never sent, its outcome is
+    unknown, or it failed without a final answer (throttled or unavailable, a server error,
+    no answer, a request that could not be made). Never a final answer of the API (404, 814,
+    816, badge_not_found) nor a row that is wrong (invalid) or a duplicate."""
+    if status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED):
+        return True
+    return status is Status.FAILED and (
+        nothing_done(code) or code in _NO_ANSWER or bool(_SERVER_ERROR.fullmatch(code))
+    )
+
+
 def markdown_table() -> str:
     """The README's table of error codes."""
     lines = ["| `error_code` | status | what it means | what to do |", "|---|---|---|---|"]

@@ -6,7 +6,6 @@ is the template's (`render`); `write_report` does both."""
 from __future__ import annotations
 
 import math
-import re
 import shlex
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -15,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from batch_revoke.codes import STATUS_MEANINGS, nothing_done
+from batch_revoke.codes import STATUS_MEANINGS, nothing_done, retryable
 from batch_revoke.config import finish_command, resume_options
 from batch_revoke.history import (
     NEED_A_PERSON,
@@ -228,17 +227,7 @@ def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, fi
                 *resume_options(facts.options if facts else {}, "verify"),
             ]
         )
-    retryable = (
-        nothing_done(code)
-        or code
-        in (
-            ErrorCode.TIMEOUT,
-            ErrorCode.CONNECTION_ERROR,
-            ErrorCode.CLIENT_ERROR,
-        )
-        or bool(re.fullmatch(r"http_5\d\d", code))
-    )
-    if status is Status.FAILED and retryable:
+    if status is Status.FAILED and retryable(status, code):
         target = result_csv.with_name(f"{result_csv.stem}-{status.value}-{code}.csv")
         return shlex.join(
             ["batch-revoke", "run", str(target), *resume_options(facts.options if facts else {})]
