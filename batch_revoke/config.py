@@ -209,6 +209,8 @@ class RunConfig:
             )
         if not self.rate_window > 0:
             raise ConfigError(f"--rate-window {self.rate_window} is not positive", "e.g. 60")
+        if not self.grace >= 0:
+            raise ConfigError(f"--grace {self.grace} is negative", "use seconds, e.g. 10")
         if not self.timeout > 0:
             raise ConfigError(f"--timeout {self.timeout} is not positive", "use seconds, e.g. 30")
         if self.resume and self.overwrite:

@@ -230,6 +230,18 @@ max_attempts = click.option(
     "backoff with jitter; Retry-After is honoured). 429, 503 and 521 say nothing was "
     "done and never use up attempts: --max-throttle-wait bounds them.",
 )
+grace = click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=_default("grace"),
+    show_default=True,
+    envvar="BATCH_REVOKE_GRACE",
+    show_envvar=True,
+    metavar="SECONDS",
+    help="After a stop (Ctrl-C, SIGTERM, SIGHUP), how long requests in flight get to finish; "
+    "then they are abandoned, their rows unconfirmed until --resume reads them back. Keep "
+    "it below a scheduler's own grace (Kubernetes: terminationGracePeriodSeconds).",
+)
 max_unanswered = click.option(
     "--max-unanswered",
     type=click.IntRange(min=0),
@@ -329,6 +341,7 @@ connection = _together(
     timeout,
     max_attempts,
     max_unanswered,
+    grace,
     identifier_type,
     default_region,
 )

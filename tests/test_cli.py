@@ -558,6 +558,7 @@ AS_CONFIG = {
     "timeout": ("timeout", None),
     "max_attempts": ("max_attempts", None),
     "max_unanswered": ("max_unanswered", None),
+    "grace": ("grace", None),
     "identifier_type": ("identifier_type", IdentifierType.parse),
     "output": ("output_path", None),
     "resume": ("resume", None),

@@ -417,7 +417,7 @@ def test_ctrl_c_lets_the_request_in_flight_finish_then_resume_completes(tmp_path
     assert [r["status"] for r in results(out)].count("revoked") == 8
 
 
-GRACE = RunConfig.__dataclass_fields__["grace"].default  # 10 s for requests in flight
+GRACE = 2.0  # --grace: seconds requests in flight get after a stop (10 by default)
 
 
 def test_one_ctrl_c_while_a_request_hangs_exits_3_within_the_grace(tmp_path):
@@ -425,7 +425,9 @@ def test_one_ctrl_c_while_a_request_hangs_exits_3_within_the_grace(tmp_path):
     request is abandoned (its rows unconfirmed, for --resume to read back) and the run ends."""
     out = tmp_path / "out.csv"
     with sandbox("slow", slow_seconds=600.0) as (running, _state):
-        process = start_cli(running, str(SAMPLE), "-o", str(out), "--concurrency", "1")
+        process = start_cli(
+            running, str(SAMPLE), "-o", str(out), "--concurrency", "1", "--grace", str(GRACE)
+        )
         wait_for(lambda: len(running.requests) >= 1)  # the request has reached the server
         interrupted = time.monotonic()
         process.send_signal(signal.SIGINT)
