@@ -15,7 +15,6 @@ from batch_revoke.model import NOT_APPLIED_STATUSES as NOT_APPLIED_STATUSES  # i
 from batch_revoke.model import (
     Batch,
     ErrorCode,
-    IdentifierType,
     LookupAnswer,
     Mode,
     Row,
@@ -259,8 +258,7 @@ def lookup_unanswered(row: Row, why: str) -> RowOutcome:
 
 
 def _named(row: Row) -> str:
-    kind = row.identifier_type if row.identifier_type is not IdentifierType.ID else "id"
-    return f"{kind} {row.customer_id}"
+    return f"{row.identifier_type} {row.customer_id}"
 
 
 def transport_failure(exc: httpx.TransportError) -> RetryableFailure:
