@@ -30,14 +30,15 @@ from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.journal_db import (
     FORMAT,
     OUTCOME_COLUMNS,
+    REFUSAL_FIX,
     SCHEMA,
-    TIMELINE_SCHEMA,
     Moment,
     Transaction,
     connect,
     outcome_of,
+    refusal,
     take_lock,
-    upgrade,
+    written_by,
 )
 
 # Where callers have always found them.
@@ -130,7 +131,9 @@ class Journal:
         lock = take_lock(path)
         try:
             journal = cls(connect(path), path, lock)
-            upgrade(journal._db, journal.path)
+            why = refusal(path, journal.meta())
+            if why is not None:
+                raise ConfigError(why, REFUSAL_FIX)
             stored = journal.identity()
         except (sqlite3.DatabaseError, KeyError, ValueError) as exc:
             os.close(lock)
@@ -159,6 +162,7 @@ class Journal:
             self._set_many(
                 {
                     "format": FORMAT,
+                    "version": written_by(),
                     "input_sha256": identity.input_sha256,
                     "options": json.dumps(identity.options, sort_keys=True),
                     "state": "running",
@@ -169,10 +173,6 @@ class Journal:
 
     def _begin_session(self) -> None:
         """This process's session of the run: a new run, or a resume."""
-        try:
-            self._db.executescript(TIMELINE_SCHEMA)
-        except sqlite3.OperationalError as exc:  # disk full, I/O error
-            raise StorageError(self.path or Path(":memory:"), str(exc)) from exc
         with self._write():
             cursor = self._db.execute("INSERT INTO sessions (started) VALUES (?)", (time.time(),))
             # Whoever was stopping the run has let go of it: this session holds it now.

@@ -5,21 +5,18 @@ keeps two processes off one run."""
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import Endpoint, RowOutcome, Status
 
-# 2: pending rows, and whether their request may have been applied; 3: customer lookups,
-# and the id each row was revoked as; 4: the X-Cap-Requestid of the answer that decided each
-# row and lookup (a new format, so that an earlier version, which writes a lookup's columns by
-# position, refuses the journal instead)
+# The one format this version reads and writes. A journal of another is refused (`refusal`):
+# 0.1.0 is the first release, and what came before it is not carried along.
 FORMAT = "4"
 
 SCHEMA = """
@@ -62,13 +59,8 @@ CREATE TABLE IF NOT EXISTS lookups (
     at REAL NOT NULL,
     request_id TEXT NOT NULL DEFAULT ''
 );
-"""
-
-# The run over time, for the HTML report: added after format 2 without changing it, so a
-# journal written before has neither table (its report says its timings are unavailable) and
-# a resume of it adds them (IF NOT EXISTS). Written in the commits that record outcomes: no
-# fsync of their own. Counts are the session's own, from 0 when it began.
-TIMELINE_SCHEMA = """
+-- The run over time, for the HTML report. Written in the commits that record outcomes: no
+-- fsync of their own. Counts are the session's own, from 0 when it began.
 CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started REAL NOT NULL        -- wall-clock seconds: a new run, or a resume
@@ -151,6 +143,28 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def written_by() -> str:
+    """This version, as a journal records who wrote it: so that a later version that cannot
+    read it can say which one can."""
+    try:
+        return version("batch-revoke")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return ""
+
+
+def refusal(path: Path, meta: dict[str, str]) -> str | None:
+    """Why the journal at `path` cannot be read by this version (None: it can, or it records
+    no format, so it is no journal of ours): which version wrote it, and its format."""
+    if meta.get("format", FORMAT) == FORMAT:
+        return None
+    writer = meta.get("version")
+    by = f"batch-revoke {writer}" if writer else "an earlier batch-revoke"
+    return f"{path} was written by {by} (journal format {meta['format']})"
+
+
+REFUSAL_FIX = "finish that run with the version that wrote it, or start again with --overwrite"
+
+
 def open_to_read(path: Path) -> sqlite3.Connection:
     """A connection that only reads the journal at `path`. Read-write all the same: the last
     connection to close checkpoints the write-ahead log and removes the -wal and -shm files,
@@ -193,8 +207,7 @@ def take_lock(path: Path) -> int:
     return handle
 
 
-# An outcome's columns as outcome_of reads them: named, since in a journal upgraded from an
-# earlier format the columns added since stand in the order they were added.
+# An outcome's columns as outcome_of reads them.
 OUTCOME_COLUMNS = (
     "row, status, endpoint, error_code, error_message, issued_ids, http_status, attempts, "
     "duplicate_of, settled, resolved_customer_id, request_id"
@@ -217,56 +230,3 @@ def outcome_of(values: tuple[Any, ...]) -> RowOutcome:
         values[10],
         values[11],
     )
-
-
-def upgrade(db: sqlite3.Connection, path: Path | None) -> None:
-    """A journal of an earlier format, brought to this one: format 1's unanswered requests'
-    rows, less those settled since, are pending and may have been applied (what that format
-    meant); format 2 gains the lookups and the resolved ids, format 3 the request ids; any
-    format, the count of each request's attempts (1 where it was not counted: each was sent at
-    least once)."""
-    _count_sends(db, path)
-    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    if meta.get("format") == "1":
-        db.executescript(SCHEMA)  # IF NOT EXISTS: adds the pending table
-        unanswered = db.execute("SELECT id, rows FROM requests WHERE answered = 0")
-        pending = {row: request for request, listed in unanswered for row in json.loads(listed)}
-        settled = _settled(db, pending)
-        with Transaction(db, path):
-            db.executemany(
-                "INSERT OR REPLACE INTO pending VALUES (?, ?, 1)",
-                [(row, request) for row, request in pending.items() if row not in settled],
-            )
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('format', '2')")
-        meta["format"] = "2"
-    if meta.get("format") not in ("2", "3"):
-        return
-    db.executescript(SCHEMA)  # IF NOT EXISTS: adds the lookups table (format 2 had none)
-    added = (
-        ("outcomes", "resolved_customer_id"),  # format 3
-        ("outcomes", "request_id"),  # format 4
-        ("lookups", "request_id"),
-    )
-    with Transaction(db, path):
-        for table, column in added:
-            if column not in {name for _, name, *_ in db.execute(f"PRAGMA table_info({table})")}:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('format', ?)", (FORMAT,))
-
-
-def _count_sends(db: sqlite3.Connection, path: Path | None) -> None:
-    columns = {name for _, name, *_ in db.execute("PRAGMA table_info(requests)")}
-    if "sends" not in columns:
-        with Transaction(db, path):
-            db.execute("ALTER TABLE requests ADD COLUMN sends INTEGER NOT NULL DEFAULT 1")
-
-
-def _settled(db: sqlite3.Connection, rows: Iterable[int]) -> set[int]:
-    wanted = list(rows)
-    found: set[int] = set()
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
-        marks = ",".join("?" * len(part))
-        query = f"SELECT row FROM outcomes WHERE settled = 1 AND row IN ({marks})"
-        found.update(row for (row,) in db.execute(query, part))
-    return found
