@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from batch_revoke.model import NOTHING_DONE_CODES, ErrorCode, Status
+from batch_revoke.model import ErrorCode, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,11 +226,6 @@ def explain(code: str) -> Explanation:
         "the API's code, not one this version knows",
         "read error_message",
     )
-
-
-def nothing_done(code: str) -> bool:
-    """A failed row with this code was not applied: sending it again cannot double anything."""
-    return code in NOTHING_DONE_CODES
 
 
 def markdown_table() -> str:

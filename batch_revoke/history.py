@@ -9,14 +9,13 @@ import csv
 import json
 import math
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batch_revoke.codes import Explanation, explain
 from batch_revoke.errors import InputError
-from batch_revoke.journal_db import open_to_read, refusal
+from batch_revoke.journal_db import read_run
 from batch_revoke.model import ErrorCode, Status
 from batch_revoke.reader import KNOWN_FIELDS, canonical
 from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
@@ -341,30 +340,31 @@ def _tally(
 
 
 def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
-    """The run as its journal tells it, read-only. Raises sqlite3.Error or ValueError when
-    the file is not a journal."""
-    db = open_to_read(path)
-    try:
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        if "input_sha256" not in meta:
-            raise ValueError("no run recorded in it")
-        if (why := refusal(path, meta)) is not None:
-            raise ValueError(why)
-        requests = dict(db.execute("SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint"))
-        created = float(meta["created"]) if meta.get("created") else None
-        timeline = _timeline(db, result_mtime)
-        return JournalFacts(
-            path,
-            meta.get("input", ""),
-            json.loads(meta.get("options") or "{}"),
-            created,
-            meta.get("state") == "finished",
-            {k: int(v) for k, v in json.loads(meta.get("counts") or "{}").items()},
-            {str(k): int(v) for k, v in requests.items()},
-            timeline,
+    """The run as its journal tells it, read-only. Raises ValueError (or OSError) when the
+    file is not a journal this version reads."""
+    record = read_run(path)
+    meta = record.meta
+    created = float(meta["created"]) if meta.get("created") else None
+    last = len(record.sessions) - 1
+    sessions = [
+        session_of(
+            position + 1,
+            started,
+            [Point(*values) for values in points],
+            result_mtime if position == last else None,
         )
-    finally:
-        db.close()
+        for position, (started, points) in enumerate(record.sessions)
+    ]
+    return JournalFacts(
+        path,
+        meta.get("input", ""),
+        json.loads(meta.get("options") or "{}"),
+        created,
+        meta.get("state") == "finished",
+        {k: int(v) for k, v in json.loads(meta.get("counts") or "{}").items()},
+        record.requests,
+        Timeline.of(sessions),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,23 +382,6 @@ class Point:
     paused_seconds: float = 0.0
     pace: int | None = None
     window: float | None = None
-
-
-def _timeline(db: sqlite3.Connection, result_mtime: float | None) -> Timeline:
-    started = db.execute("SELECT id, started FROM sessions ORDER BY id").fetchall()
-    sessions = []
-    for position, (number, start) in enumerate(started):
-        points = [
-            Point(*values)
-            for values in db.execute(
-                "SELECT at, revoked, not_revoked, http_calls, retries, throttled, read_backs, "
-                "pauses, paused_seconds, pace, window FROM timeline WHERE session = ? ORDER BY at",
-                (number,),
-            )
-        ]
-        last = position == len(started) - 1
-        sessions.append(session_of(position + 1, start, points, result_mtime if last else None))
-    return Timeline.of(sessions)
 
 
 def session_of(

@@ -8,14 +8,13 @@ from __future__ import annotations
 import math
 import re
 import shlex
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from batch_revoke.codes import STATUS_MEANINGS, nothing_done
+from batch_revoke.codes import STATUS_MEANINGS
 from batch_revoke.config import SANDBOX_LABEL
 from batch_revoke.errors import ConfigError
 from batch_revoke.history import (
@@ -28,7 +27,7 @@ from batch_revoke.history import (
     read_results,
 )
 from batch_revoke.hosts import CLUSTERS
-from batch_revoke.model import ErrorCode, ExitStatus, Status, Tally
+from batch_revoke.model import ErrorCode, ExitStatus, Status, Tally, nothing_done
 from batch_revoke.paths import input_copy_path, journal_path
 from batch_revoke.report import RunReport
 from batch_revoke.status import run_status
@@ -102,7 +101,7 @@ def gather(
     else:
         try:
             facts = read_journal(path, result_mtime)
-        except (sqlite3.Error, ValueError, OSError) as exc:
+        except (ValueError, OSError) as exc:
             note = (
                 f"{path} could not be read as a journal ({exc}): the timing parts are unavailable."
             )
@@ -239,7 +238,7 @@ def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, fi
     if resumable and (
         status is Status.NOT_ATTEMPTED
         or code == ErrorCode.RUN_ABORTED
-        or (status is Status.FAILED and nothing_done(code))
+        or nothing_done(status, code)
         or status is Status.UNCONFIRMED
     ):
         return finish  # the resume reads back, and sends again, exactly these
@@ -248,7 +247,7 @@ def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, fi
             ["batch-revoke", "verify", str(result_csv), *_host_options(facts, "verify")]
         )
     retryable = (
-        nothing_done(code)
+        nothing_done(status, code)
         or code
         in (
             ErrorCode.TIMEOUT,

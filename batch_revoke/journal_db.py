@@ -1,9 +1,12 @@
-"""The journal's SQLite file: its schema, a connection that survives kill -9 (WAL,
-synchronous=FULL), one commit as a StorageError when the disk refuses it, and the lock that
-keeps two processes off one run."""
+"""The journal's SQLite file, and the one door to it: no other module opens it (or imports
+sqlite3 for it). Its schema and format; a connection that survives kill -9 (WAL,
+synchronous=FULL) for the run that holds it, opened new or to resume; one commit as a
+StorageError when the disk refuses it; the lock that keeps two processes off one run; and
+reads for those that only look (the folder of runs, the report)."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -14,6 +17,11 @@ from typing import Any
 
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import Endpoint, RowOutcome, Status
+
+# The connection a Journal writes through, and what a read of it raises: named here, so that
+# no caller imports sqlite3.
+Connection = sqlite3.Connection
+ReadError = sqlite3.Error
 
 # The one format this version reads and writes. A journal of another is refused (`refusal`):
 # 0.1.0 is the first release, and what came before it is not carried along.
@@ -125,6 +133,69 @@ class Transaction:
             raise StorageError(self._path or Path(":memory:"), str(exc)) from exc
 
 
+_TABLES = ("meta", "requests", "outcomes", "pending", "sessions", "timeline", "counted", "lookups")
+
+
+def open_new(path: Path) -> tuple[Connection, int]:
+    """A new journal at `path`, locked; one that exists (--overwrite) is emptied in place, so
+    a run still holding it keeps its lock and this one is refused."""
+    lock = take_lock(path)
+    try:
+        db = connect(path)
+        db.executescript("".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES))
+        db.executescript(SCHEMA)
+    except sqlite3.OperationalError as exc:  # disk full, I/O error
+        os.close(lock)
+        raise StorageError(path, str(exc)) from exc
+    except sqlite3.DatabaseError as exc:
+        os.close(lock)
+        raise ConfigError(
+            f"{path} exists and is not a batch-revoke journal ({exc})",
+            "pass another --output, or move that file away",
+        ) from exc
+    except BaseException:
+        os.close(lock)
+        raise
+    return db, lock
+
+
+def open_to_resume(path: Path) -> tuple[Connection, int]:
+    """The journal at `path`, locked; one another version wrote is refused before anything
+    is written to it, so that version can still finish it."""
+    lock = take_lock(path)
+    try:
+        why = refusal(path, read_meta(path))
+        if why is not None:
+            raise ConfigError(why, REFUSAL_FIX)
+        return connect(path), lock
+    except (sqlite3.DatabaseError, OSError) as exc:
+        os.close(lock)
+        raise ConfigError(
+            f"{path} is not a batch-revoke journal ({exc})", "start a new run without --resume"
+        ) from exc
+    except BaseException:
+        os.close(lock)
+        raise
+
+
+def close(db: Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        db.close()
+
+
+def copy_to(db: Connection, path: Path) -> None:
+    """The open journal written whole to `path` (its folder was deleted or moved)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target = sqlite3.connect(path)
+        try:
+            db.backup(target)
+        finally:
+            target.close()
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(path, str(exc)) from exc
+
+
 def connect(path: Path) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,7 +236,7 @@ def refusal(path: Path, meta: dict[str, str]) -> str | None:
 REFUSAL_FIX = "finish that run with the version that wrote it, or start again with --overwrite"
 
 
-def open_to_read(path: Path) -> sqlite3.Connection:
+def _open_to_read(path: Path) -> sqlite3.Connection:
     """A connection that only reads the journal at `path`. Read-write all the same: the last
     connection to close checkpoints the write-ahead log and removes the -wal and -shm files,
     which a read-only one leaves beside the journal. Raises sqlite3.Error."""
@@ -173,6 +244,57 @@ def open_to_read(path: Path) -> sqlite3.Connection:
         return sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
     except sqlite3.OperationalError:  # a read-only folder or file
         return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def read_meta(path: Path) -> dict[str, str]:
+    """The journal's meta (what run it is, its format, its state), read only. Raises
+    ReadError when the file is no SQLite file, or one without meta."""
+    db = _open_to_read(path)
+    try:
+        return dict(db.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        db.close()
+
+
+# One point of a session's timeline, in the columns of the timeline table from `at` on.
+TimelineRow = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """What the report reads of a journal: its meta, the requests per endpoint, and each
+    session's start with its timeline rows, in order."""
+
+    meta: dict[str, str]
+    requests: dict[str, int]
+    sessions: list[tuple[float, list[TimelineRow]]]
+
+
+def read_run(path: Path) -> RunRecord:
+    """The run as the journal at `path` records it, read only. Raises ValueError when the
+    file is not a journal this version reads."""
+    try:
+        db = _open_to_read(path)
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if "input_sha256" not in meta:
+                raise ValueError("no run recorded in it")
+            if (why := refusal(path, meta)) is not None:
+                raise ValueError(why)
+            requests = db.execute("SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint")
+            started = db.execute("SELECT id, started FROM sessions ORDER BY id").fetchall()
+            sessions = [(at, db.execute(_POINTS, (number,)).fetchall()) for number, at in started]
+            return RunRecord(meta, {str(k): int(v) for k, v in requests}, sessions)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise ValueError(str(exc)) from exc
+
+
+_POINTS = (
+    "SELECT at, revoked, not_revoked, http_calls, retries, throttled, read_backs, pauses, "
+    "paused_seconds, pace, window FROM timeline WHERE session = ? ORDER BY at"
+)
 
 
 def in_use(path: Path) -> bool:

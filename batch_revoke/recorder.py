@@ -16,6 +16,8 @@ from batch_revoke.errors import StorageError
 from batch_revoke.journal import Journal
 from batch_revoke.journal_db import Moment
 from batch_revoke.model import (
+    ANSWERED,
+    NOT_REVOKED,
     Batch,
     LookupAnswer,
     Mode,
@@ -190,9 +192,9 @@ class RunRecorder:
         self.rows_done += len(outcomes)
         for outcome in outcomes:
             self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
-            if outcome.status in (Status.REVOKED, Status.FAILED, Status.UNCONFIRMED):
+            if outcome.status in ANSWERED:
                 self.answered_rows += 1
-                self.error_rows += outcome.status is not Status.REVOKED
+                self.error_rows += outcome.status in NOT_REVOKED
         if self.max_errors is not None and self.max_errors.exceeded(
             self.error_rows, self.answered_rows
         ):
