@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from batch_revoke.model import NOTHING_DONE_CODES, ErrorCode, Status
+from batch_revoke.model import ErrorCode, Status, nothing_done
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,11 +228,6 @@ def explain(code: str) -> Explanation:
     )
 
 
-def nothing_done(code: str) -> bool:
-    """A failed row with this code was not applied: sending it again cannot double anything."""
-    return code in NOTHING_DONE_CODES
-
-
 _SERVER_ERROR = re.compile(r"http_5\d\d")
 _NO_ANSWER = frozenset({ErrorCode.TIMEOUT, ErrorCode.CONNECTION_ERROR, ErrorCode.CLIENT_ERROR})
 
@@ -245,7 +240,7 @@ def retryable(status: Status, code: str) -> bool:
     if status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED):
         return True
     return status is Status.FAILED and (
-        nothing_done(code) or code in _NO_ANSWER or bool(_SERVER_ERROR.fullmatch(code))
+        nothing_done(status, code) or code in _NO_ANSWER or bool(_SERVER_ERROR.fullmatch(code))
     )
 
 

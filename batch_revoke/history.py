@@ -9,17 +9,16 @@ import csv
 import json
 import math
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batch_revoke.codes import Explanation, explain
 from batch_revoke.errors import InputError
-from batch_revoke.journal_db import open_to_read
+from batch_revoke.journal_db import read_run
 from batch_revoke.model import ErrorCode, Status
 from batch_revoke.reader import KNOWN_FIELDS, canonical
-from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, RESULT_LAYOUTS
+from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
 
 ROWS_PER_GROUP = 200  # rows listed per reason: the result file has them all
 MAX_GROUPS = 40  # reasons listed with their rows; more are counted in the table only
@@ -121,7 +120,6 @@ class Step:
     at: float  # seconds after its session began (or on the whole run's axis)
     amounts: dict[str, float]
     pace: float | None  # calls per second the run kept to; None: no pace
-    paced: bool  # the point says what the pace was (an older journal's say nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +129,6 @@ class Session:
     ended: float
     width: int  # seconds per bucket
     buckets: tuple[Bucket, ...]
-    exact: bool  # False: an older journal; rows are placed by when their request left
     steps: tuple[Step, ...] = ()
 
     @property
@@ -189,10 +186,6 @@ class Timeline:
         """The running time drawn: the sessions that sent something."""
         return sum(mark.seconds for mark in self.marks)
 
-    @property
-    def exact(self) -> bool:
-        return all(session.exact for session in self.sessions)
-
     def total(self, name: str) -> float:
         return float(sum(getattr(bucket, name) for bucket in self.buckets))
 
@@ -235,16 +228,8 @@ def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
         handle.seek(0)
         reader = csv.reader(handle, strict=True)
         header = next(reader, None)
-        # This version's columns, or those of a file an earlier version wrote.
-        results = next(
-            (
-                columns
-                for columns in RESULT_LAYOUTS
-                if header is not None and tuple(header[-len(columns) :]) == columns
-            ),
-            None,
-        )
-        if header is None or results is None:
+        base = None if header is None else result_columns_at(path, header)
+        if header is None or base is None:
             raise InputError(
                 path,
                 "not a batch-revoke result file (its last columns are not "
@@ -253,10 +238,10 @@ def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
             )
         fields = {
             canonical(name): index
-            for index, name in enumerate(header[: -len(results)])
+            for index, name in enumerate(header[:base])
             if canonical(name) in KNOWN_FIELDS
         }
-        return _tally(path, reader, len(header), fields, per_group, results)
+        return _tally(path, reader, len(header), fields, per_group)
 
 
 def _tally(
@@ -265,14 +250,15 @@ def _tally(
     width: int,
     fields: dict[str, int],
     per_group: int,
-    results: tuple[str, ...] = RESULT_COLUMNS,
 ) -> Results:
-    base = width - len(results)
-    row_at, status_at, code_at, message_at = base, base + 2, base + 3, base + 4
-    request_at = base + results.index("request_id") if "request_id" in results else None
-    resolved_at = (
-        base + results.index("resolved_customer_id") if "resolved_customer_id" in results else None
+    at = {name: width - len(RESULT_COLUMNS) + i for i, name in enumerate(RESULT_COLUMNS)}
+    row_at, status_at, code_at, message_at = (
+        at["row"],
+        at["status"],
+        at["error_code"],
+        at["error_message"],
     )
+    request_at, resolved_at = at["request_id"], at["resolved_customer_id"]
     by_status: dict[Status, int] = {}
     by_code: dict[tuple[Status, str], int] = {}
     groups: dict[tuple[Status, str], Group] = {}
@@ -328,8 +314,8 @@ def _tally(
                         value(cells, "customerid"),
                         ids,
                         message,
-                        cells[request_at] if request_at is not None else "",
-                        cells[resolved_at] if resolved_at is not None else "",
+                        cells[request_at],
+                        cells[resolved_at],
                     )
                 )
     except csv.Error as exc:
@@ -354,32 +340,31 @@ def _tally(
 
 
 def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
-    """The run as its journal tells it, read-only. Raises sqlite3.Error or ValueError when
-    the file is not a journal."""
-    db = open_to_read(path)
-    try:
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        if "input_sha256" not in meta:
-            raise ValueError("no run recorded in it")
-        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
-        requests = dict(db.execute("SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint"))
-        created = float(meta["created"]) if meta.get("created") else None
-        if {"sessions", "timeline"} <= tables:
-            timeline = _timeline(db, result_mtime)
-        else:
-            timeline = _timeline_from_requests(db, created, result_mtime)
-        return JournalFacts(
-            path,
-            meta.get("input", ""),
-            json.loads(meta.get("options") or "{}"),
-            created,
-            meta.get("state") == "finished",
-            {k: int(v) for k, v in json.loads(meta.get("counts") or "{}").items()},
-            {str(k): int(v) for k, v in requests.items()},
-            timeline,
+    """The run as its journal tells it, read-only. Raises ValueError (or OSError) when the
+    file is not a journal this version reads."""
+    record = read_run(path)
+    meta = record.meta
+    created = float(meta["created"]) if meta.get("created") else None
+    last = len(record.sessions) - 1
+    sessions = [
+        session_of(
+            position + 1,
+            started,
+            [Point(*values) for values in points],
+            result_mtime if position == last else None,
         )
-    finally:
-        db.close()
+        for position, (started, points) in enumerate(record.sessions)
+    ]
+    return JournalFacts(
+        path,
+        meta.get("input", ""),
+        json.loads(meta.get("options") or "{}"),
+        created,
+        meta.get("state") == "finished",
+        {k: int(v) for k, v in json.loads(meta.get("counts") or "{}").items()},
+        record.requests,
+        Timeline.of(sessions),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,85 +384,29 @@ class Point:
     window: float | None = None
 
 
-def _timeline(db: sqlite3.Connection, result_mtime: float | None) -> Timeline:
-    started = db.execute("SELECT id, started FROM sessions ORDER BY id").fetchall()
-    sessions = []
-    for position, (number, start) in enumerate(started):
-        points = [
-            Point(*values)
-            for values in db.execute(
-                "SELECT at, revoked, not_revoked, http_calls, retries, throttled, read_backs, "
-                "pauses, paused_seconds, pace, window FROM timeline WHERE session = ? ORDER BY at",
-                (number,),
-            )
-        ]
-        last = position == len(started) - 1
-        sessions.append(session_of(position + 1, start, points, result_mtime if last else None))
-    return Timeline.of(sessions)
-
-
-def _timeline_from_requests(
-    db: sqlite3.Connection, created: float | None, result_mtime: float | None
-) -> Timeline:
-    """A journal written before the timeline: rows revoked and requests sent over time, each
-    row placed by when its latest request left; calls, throttling and pace are not known."""
-    note = (
-        "This journal was written by an earlier version, which kept no timeline: rows are "
-        "placed by when their request left, and calls, throttling, pauses and pace over time "
-        "are unavailable."
-    )
-    try:
-        found = db.execute(
-            "SELECT MAX(r.sent_at), o.status FROM requests AS r, json_each(r.rows) AS j "
-            "JOIN outcomes AS o ON o.row = j.value GROUP BY o.row"
-        ).fetchall()
-        sent = [at for (at,) in db.execute("SELECT sent_at FROM requests ORDER BY sent_at")]
-    except sqlite3.Error:
-        return Timeline((), note)
-    points = [
-        Point(
-            at,
-            revoked=int(status == Status.REVOKED),
-            not_revoked=int(status in (Status.FAILED, Status.UNCONFIRMED)),
-        )
-        for at, status in found
-    ]
-    points += [Point(at, http_calls=1) for at in sent]  # first sends, one each
-    points.sort(key=lambda p: p.at)
-    if not points:
-        return Timeline((), note)
-    start = min(created or points[0].at, points[0].at)
-    session = session_of(1, start, points, result_mtime, cumulative=False)
-    return Timeline.of([session], note)
-
-
 def session_of(
     number: int,
     started: float,
     points: list[Point],
     end_hint: float | None = None,
-    *,
-    cumulative: bool = True,
 ) -> Session:
-    """A session's points in buckets. `cumulative`: the points' call counts are the session's
-    totals so far (the timeline's), else each point's own (an older journal's requests)."""
+    """A session's points in buckets; the points' call counts are the session's totals so
+    far."""
     ended = max([started, *(p.at for p in points)])
     if end_hint is not None and started <= end_hint <= ended + 3600:
         ended = max(ended, end_hint)  # the result file is written last; a copy may be later
     width = bucket_seconds(ended - started)
-    steps = tuple(_steps(started, points, cumulative))
+    steps = tuple(_steps(started, points))
     buckets = _columns(steps, ended - started, width) if points else ()
-    return Session(number, started, ended, width, buckets, cumulative, steps)
+    return Session(number, started, ended, width, buckets, steps)
 
 
-def _steps(started: float, points: list[Point], cumulative: bool) -> Iterator[Step]:
+def _steps(started: float, points: list[Point]) -> Iterator[Step]:
     previous = Point(started)
     for point in points:
-        amounts = _step(previous, point) if cumulative else _own(point)
         pace = point.pace / point.window if point.pace and point.window else None
-        if cumulative:
-            previous = point
-        yield Step(point.at - started, amounts, pace if cumulative else None, cumulative)
+        yield Step(point.at - started, _step(previous, point), pace)
+        previous = point
 
 
 def _columns(
@@ -493,8 +422,7 @@ def _columns(
         into = sums[index]
         for name, amount in step.amounts.items():
             into[name] = into.get(name, 0) + amount
-        if step.paced:
-            paces[index] = step.pace * width if step.pace else None
+        paces[index] = step.pace * width if step.pace else None
     # A bucket without points keeps the pace of the one before it.
     for index in range(1, count):
         if not sums[index] and paces[index] is None:
@@ -528,14 +456,6 @@ def _step(previous: Point, point: Point) -> dict[str, float]:
     for name in _TOTALS:
         step[name] = max(0.0, getattr(point, name) - getattr(previous, name))
     return step
-
-
-def _own(point: Point) -> dict[str, float]:
-    return {
-        "revoked": point.revoked,
-        "not_revoked": point.not_revoked,
-        "http_calls": point.http_calls,
-    }
 
 
 def bucket_seconds(span: float) -> int:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import math
 import shlex
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from batch_revoke.codes import STATUS_MEANINGS, nothing_done, retryable
+from batch_revoke.codes import STATUS_MEANINGS, retryable
 from batch_revoke.config import finish_command, resume_options
 from batch_revoke.history import (
     NEED_A_PERSON,
@@ -25,7 +24,7 @@ from batch_revoke.history import (
     read_journal,
     read_results,
 )
-from batch_revoke.model import ErrorCode, ExitStatus, Status, Tally
+from batch_revoke.model import ErrorCode, ExitStatus, Status, Tally, nothing_done
 from batch_revoke.paths import check_target, input_copy_path, journal_path
 from batch_revoke.report import RunReport, run_status
 from batch_revoke.writer import write_text_atomically
@@ -98,7 +97,7 @@ def gather(
     else:
         try:
             facts = read_journal(path, result_mtime)
-        except (sqlite3.Error, ValueError, OSError) as exc:
+        except (ValueError, OSError) as exc:
             note = (
                 f"{path} could not be read as a journal ({exc}): the timing parts are unavailable."
             )
@@ -214,7 +213,7 @@ def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, fi
     if resumable and (
         status is Status.NOT_ATTEMPTED
         or code == ErrorCode.RUN_ABORTED
-        or (status is Status.FAILED and nothing_done(code))
+        or nothing_done(status, code)
         or status is Status.UNCONFIRMED
     ):
         return finish  # the resume reads back, and sends again, exactly these

@@ -17,36 +17,32 @@ journal says of a row is always its latest word.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from batch_revoke.errors import ConfigError, StorageError
+from batch_revoke.errors import ConfigError
 from batch_revoke.journal_db import (
     FORMAT,
     OUTCOME_COLUMNS,
-    SCHEMA,
-    TIMELINE_SCHEMA,
+    Connection,
     Moment,
+    ReadError,
     Transaction,
-    connect,
+    close,
+    copy_to,
+    open_new,
+    open_to_resume,
     outcome_of,
-    take_lock,
-    upgrade,
+    written_by,
 )
 
 # Where callers have always found them.
 from batch_revoke.journal_db import in_use as in_use
-from batch_revoke.model import Batch, Endpoint, LookupAnswer, RowOutcome, Status
-
-# The statuses the run over time charts, as the summary counts them: revoked, and answered
-# without being revoked.
-_CHARTED = (Status.REVOKED, Status.FAILED, Status.UNCONFIRMED)
+from batch_revoke.model import ANSWERED, Batch, Endpoint, LookupAnswer, RowOutcome, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +73,7 @@ class JournalIdentity:
 
 
 class Journal:
-    def __init__(
-        self, connection: sqlite3.Connection, path: Path | None, lock: int | None = None
-    ) -> None:
+    def __init__(self, connection: Connection, path: Path | None, lock: int | None = None) -> None:
         self._db = connection
         self.path = path
         self._lock = lock  # an flock on the journal file: one run at a time
@@ -92,29 +86,21 @@ class Journal:
     def create(cls, path: Path, identity: JournalIdentity) -> Journal:
         """A new journal; one that exists (--overwrite) is emptied in place, so a run still
         holding it keeps its lock and this one is refused."""
-        lock = take_lock(path)
+        db, lock = open_new(path)
+        journal = cls(db, path, lock)
         try:
-            journal = cls(connect(path), path, lock)
-            journal._db.executescript(
-                "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS requests; "
-                "DROP TABLE IF EXISTS outcomes; DROP TABLE IF EXISTS pending; "
-                "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS timeline; "
-                "DROP TABLE IF EXISTS counted; DROP TABLE IF EXISTS lookups;"
-            )
-        except sqlite3.OperationalError as exc:  # disk full, I/O error
-            os.close(lock)
-            raise StorageError(path, str(exc)) from exc
-        except sqlite3.DatabaseError as exc:
-            os.close(lock)
-            raise ConfigError(
-                f"{path} exists and is not a batch-revoke journal ({exc})",
-                "pass another --output, or move that file away",
-            ) from exc
-        except BaseException:
-            os.close(lock)
-            raise
-        try:
-            journal._create(identity)
+            with journal._write():
+                journal._set_many(
+                    {
+                        "format": FORMAT,
+                        "version": written_by(),
+                        "input_sha256": identity.input_sha256,
+                        "options": json.dumps(identity.options, sort_keys=True),
+                        "state": "running",
+                        "created": str(time.time()),
+                    }
+                )
+            journal._begin_session()
         except BaseException:
             journal.close()
             raise
@@ -127,19 +113,15 @@ class Journal:
                 f"no journal at {path}, so there is nothing to resume",
                 "pass the --output of the run to resume, or start a new run without --resume",
             )
-        lock = take_lock(path)
+        db, lock = open_to_resume(path)
+        journal = cls(db, path, lock)
         try:
-            journal = cls(connect(path), path, lock)
-            upgrade(journal._db, journal.path)
             stored = journal.identity()
-        except (sqlite3.DatabaseError, KeyError, ValueError) as exc:
-            os.close(lock)
+        except (ReadError, KeyError, ValueError) as exc:
+            journal.close()
             raise ConfigError(
                 f"{path} is not a batch-revoke journal ({exc})", "start a new run without --resume"
             ) from exc
-        except BaseException:
-            os.close(lock)
-            raise
         problem = stored.mismatch(identity, path)
         if problem is not None:
             raise problem
@@ -150,29 +132,8 @@ class Journal:
             raise
         return journal
 
-    def _create(self, identity: JournalIdentity) -> None:
-        try:
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise StorageError(self.path or Path(":memory:"), str(exc)) from exc
-        with self._write():
-            self._set_many(
-                {
-                    "format": FORMAT,
-                    "input_sha256": identity.input_sha256,
-                    "options": json.dumps(identity.options, sort_keys=True),
-                    "state": "running",
-                    "created": str(time.time()),
-                }
-            )
-        self._begin_session()
-
     def _begin_session(self) -> None:
         """This process's session of the run: a new run, or a resume."""
-        try:
-            self._db.executescript(TIMELINE_SCHEMA)
-        except sqlite3.OperationalError as exc:  # disk full, I/O error
-            raise StorageError(self.path or Path(":memory:"), str(exc)) from exc
         with self._write():
             cursor = self._db.execute("INSERT INTO sessions (started) VALUES (?)", (time.time(),))
             # Whoever was stopping the run has let go of it: this session holds it now.
@@ -203,8 +164,7 @@ class Journal:
             )
 
     def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self._db.close()
+        close(self._db)
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
@@ -216,15 +176,7 @@ class Journal:
     def restore(self) -> None:
         """Write the journal back where it belongs, from the open connection."""
         assert self.path is not None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            target = sqlite3.connect(self.path)
-            try:
-                self._db.backup(target)
-            finally:
-                target.close()
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageError(self.path, str(exc)) from exc
+        copy_to(self._db, self.path)
 
     # --- recording ---------------------------------------------------------------------
 
@@ -316,7 +268,7 @@ class Journal:
             "WHERE rowid = ?",
             [(revoked, 1 - revoked, point) for point, revoked in earlier.values()],
         )
-        counted = [o for o in outcomes if o.status in _CHARTED]
+        counted = [o for o in outcomes if o.status in ANSWERED]
         revoked = sum(o.status is Status.REVOKED for o in counted)
         point = self._db.execute(
             "INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

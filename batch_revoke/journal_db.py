@@ -1,25 +1,30 @@
-"""The journal's SQLite file: its schema, a connection that survives kill -9 (WAL,
-synchronous=FULL), one commit as a StorageError when the disk refuses it, and the lock that
-keeps two processes off one run."""
+"""The journal's SQLite file, and the one door to it: no other module opens it (or imports
+sqlite3 for it). Its schema and format; a connection that survives kill -9 (WAL,
+synchronous=FULL) for the run that holds it, opened new or to resume; one commit as a
+StorageError when the disk refuses it; the lock that keeps two processes off one run; and
+reads for those that only look (the folder of runs, the report)."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
-import json
 import os
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import Endpoint, RowOutcome, Status
 
-# 2: pending rows, and whether their request may have been applied; 3: customer lookups,
-# and the id each row was revoked as; 4: the X-Cap-Requestid of the answer that decided each
-# row and lookup (a new format, so that an earlier version, which writes a lookup's columns by
-# position, refuses the journal instead)
+# The connection a Journal writes through, and what a read of it raises: named here, so that
+# no caller imports sqlite3.
+Connection = sqlite3.Connection
+ReadError = sqlite3.Error
+
+# The one format this version reads and writes. A journal of another is refused (`refusal`):
+# 0.1.0 is the first release, and what came before it is not carried along.
 FORMAT = "4"
 
 SCHEMA = """
@@ -62,13 +67,8 @@ CREATE TABLE IF NOT EXISTS lookups (
     at REAL NOT NULL,
     request_id TEXT NOT NULL DEFAULT ''
 );
-"""
-
-# The run over time, for the HTML report: added after format 2 without changing it, so a
-# journal written before has neither table (its report says its timings are unavailable) and
-# a resume of it adds them (IF NOT EXISTS). Written in the commits that record outcomes: no
-# fsync of their own. Counts are the session's own, from 0 when it began.
-TIMELINE_SCHEMA = """
+-- The run over time, for the HTML report. Written in the commits that record outcomes: no
+-- fsync of their own. Counts are the session's own, from 0 when it began.
 CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started REAL NOT NULL        -- wall-clock seconds: a new run, or a resume
@@ -133,6 +133,69 @@ class Transaction:
             raise StorageError(self._path or Path(":memory:"), str(exc)) from exc
 
 
+_TABLES = ("meta", "requests", "outcomes", "pending", "sessions", "timeline", "counted", "lookups")
+
+
+def open_new(path: Path) -> tuple[Connection, int]:
+    """A new journal at `path`, locked; one that exists (--overwrite) is emptied in place, so
+    a run still holding it keeps its lock and this one is refused."""
+    lock = take_lock(path)
+    try:
+        db = connect(path)
+        db.executescript("".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES))
+        db.executescript(SCHEMA)
+    except sqlite3.OperationalError as exc:  # disk full, I/O error
+        os.close(lock)
+        raise StorageError(path, str(exc)) from exc
+    except sqlite3.DatabaseError as exc:
+        os.close(lock)
+        raise ConfigError(
+            f"{path} exists and is not a batch-revoke journal ({exc})",
+            "pass another --output, or move that file away",
+        ) from exc
+    except BaseException:
+        os.close(lock)
+        raise
+    return db, lock
+
+
+def open_to_resume(path: Path) -> tuple[Connection, int]:
+    """The journal at `path`, locked; one another version wrote is refused before anything
+    is written to it, so that version can still finish it."""
+    lock = take_lock(path)
+    try:
+        why = refusal(path, read_meta(path))
+        if why is not None:
+            raise ConfigError(why, REFUSAL_FIX)
+        return connect(path), lock
+    except (sqlite3.DatabaseError, OSError) as exc:
+        os.close(lock)
+        raise ConfigError(
+            f"{path} is not a batch-revoke journal ({exc})", "start a new run without --resume"
+        ) from exc
+    except BaseException:
+        os.close(lock)
+        raise
+
+
+def close(db: Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        db.close()
+
+
+def copy_to(db: Connection, path: Path) -> None:
+    """The open journal written whole to `path` (its folder was deleted or moved)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target = sqlite3.connect(path)
+        try:
+            db.backup(target)
+        finally:
+            target.close()
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(path, str(exc)) from exc
+
+
 def connect(path: Path) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +214,29 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-def open_to_read(path: Path) -> sqlite3.Connection:
+def written_by() -> str:
+    """This version, as a journal records who wrote it: so that a later version that cannot
+    read it can say which one can."""
+    try:
+        return version("batch-revoke")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return ""
+
+
+def refusal(path: Path, meta: dict[str, str]) -> str | None:
+    """Why the journal at `path` cannot be read by this version (None: it can, or it records
+    no format, so it is no journal of ours): which version wrote it, and its format."""
+    if meta.get("format", FORMAT) == FORMAT:
+        return None
+    writer = meta.get("version")
+    by = f"batch-revoke {writer}" if writer else "an earlier batch-revoke"
+    return f"{path} was written by {by} (journal format {meta['format']})"
+
+
+REFUSAL_FIX = "finish that run with the version that wrote it, or start again with --overwrite"
+
+
+def _open_to_read(path: Path) -> sqlite3.Connection:
     """A connection that only reads the journal at `path`. Read-write all the same: the last
     connection to close checkpoints the write-ahead log and removes the -wal and -shm files,
     which a read-only one leaves beside the journal. Raises sqlite3.Error."""
@@ -159,6 +244,57 @@ def open_to_read(path: Path) -> sqlite3.Connection:
         return sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
     except sqlite3.OperationalError:  # a read-only folder or file
         return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def read_meta(path: Path) -> dict[str, str]:
+    """The journal's meta (what run it is, its format, its state), read only. Raises
+    ReadError when the file is no SQLite file, or one without meta."""
+    db = _open_to_read(path)
+    try:
+        return dict(db.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        db.close()
+
+
+# One point of a session's timeline, in the columns of the timeline table from `at` on.
+TimelineRow = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """What the report reads of a journal: its meta, the requests per endpoint, and each
+    session's start with its timeline rows, in order."""
+
+    meta: dict[str, str]
+    requests: dict[str, int]
+    sessions: list[tuple[float, list[TimelineRow]]]
+
+
+def read_run(path: Path) -> RunRecord:
+    """The run as the journal at `path` records it, read only. Raises ValueError when the
+    file is not a journal this version reads."""
+    try:
+        db = _open_to_read(path)
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if "input_sha256" not in meta:
+                raise ValueError("no run recorded in it")
+            if (why := refusal(path, meta)) is not None:
+                raise ValueError(why)
+            requests = db.execute("SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint")
+            started = db.execute("SELECT id, started FROM sessions ORDER BY id").fetchall()
+            sessions = [(at, db.execute(_POINTS, (number,)).fetchall()) for number, at in started]
+            return RunRecord(meta, {str(k): int(v) for k, v in requests}, sessions)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise ValueError(str(exc)) from exc
+
+
+_POINTS = (
+    "SELECT at, revoked, not_revoked, http_calls, retries, throttled, read_backs, pauses, "
+    "paused_seconds, pace, window FROM timeline WHERE session = ? ORDER BY at"
+)
 
 
 def in_use(path: Path) -> bool:
@@ -193,8 +329,7 @@ def take_lock(path: Path) -> int:
     return handle
 
 
-# An outcome's columns as outcome_of reads them: named, since in a journal upgraded from an
-# earlier format the columns added since stand in the order they were added.
+# An outcome's columns as outcome_of reads them.
 OUTCOME_COLUMNS = (
     "row, status, endpoint, error_code, error_message, issued_ids, http_status, attempts, "
     "duplicate_of, settled, resolved_customer_id, request_id"
@@ -217,56 +352,3 @@ def outcome_of(values: tuple[Any, ...]) -> RowOutcome:
         values[10],
         values[11],
     )
-
-
-def upgrade(db: sqlite3.Connection, path: Path | None) -> None:
-    """A journal of an earlier format, brought to this one: format 1's unanswered requests'
-    rows, less those settled since, are pending and may have been applied (what that format
-    meant); format 2 gains the lookups and the resolved ids, format 3 the request ids; any
-    format, the count of each request's attempts (1 where it was not counted: each was sent at
-    least once)."""
-    _count_sends(db, path)
-    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    if meta.get("format") == "1":
-        db.executescript(SCHEMA)  # IF NOT EXISTS: adds the pending table
-        unanswered = db.execute("SELECT id, rows FROM requests WHERE answered = 0")
-        pending = {row: request for request, listed in unanswered for row in json.loads(listed)}
-        settled = _settled(db, pending)
-        with Transaction(db, path):
-            db.executemany(
-                "INSERT OR REPLACE INTO pending VALUES (?, ?, 1)",
-                [(row, request) for row, request in pending.items() if row not in settled],
-            )
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('format', '2')")
-        meta["format"] = "2"
-    if meta.get("format") not in ("2", "3"):
-        return
-    db.executescript(SCHEMA)  # IF NOT EXISTS: adds the lookups table (format 2 had none)
-    added = (
-        ("outcomes", "resolved_customer_id"),  # format 3
-        ("outcomes", "request_id"),  # format 4
-        ("lookups", "request_id"),
-    )
-    with Transaction(db, path):
-        for table, column in added:
-            if column not in {name for _, name, *_ in db.execute(f"PRAGMA table_info({table})")}:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('format', ?)", (FORMAT,))
-
-
-def _count_sends(db: sqlite3.Connection, path: Path | None) -> None:
-    columns = {name for _, name, *_ in db.execute("PRAGMA table_info(requests)")}
-    if "sends" not in columns:
-        with Transaction(db, path):
-            db.execute("ALTER TABLE requests ADD COLUMN sends INTEGER NOT NULL DEFAULT 1")
-
-
-def _settled(db: sqlite3.Connection, rows: Iterable[int]) -> set[int]:
-    wanted = list(rows)
-    found: set[int] = set()
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
-        marks = ",".join("?" * len(part))
-        query = f"SELECT row FROM outcomes WHERE settled = 1 AND row IN ({marks})"
-        found.update(row for (row,) in db.execute(query, part))
-    return found

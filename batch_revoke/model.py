@@ -45,6 +45,18 @@ class Status(StrEnum):
     PLANNED = "planned"
 
 
+# A row a request was answered for, revoked or not: what --max-errors counts and the run over
+# time charts. Every other status was never answered (invalid, duplicate, not sent, planned).
+NOT_REVOKED = frozenset({Status.FAILED, Status.UNCONFIRMED})
+ANSWERED = NOT_REVOKED | {Status.REVOKED}
+
+
+def nothing_done(status: Status, code: str) -> bool:
+    """A row failed on an answer that did nothing (429, 503, 521, a refused connection):
+    not settled, and sending it again cannot double anything."""
+    return status is Status.FAILED and code in NOTHING_DONE_CODES
+
+
 class Endpoint(StrEnum):
     REVOKE_ISSUE = "revokeIssue"
     REVOKE_EARN = "revokeEarn"
@@ -305,7 +317,7 @@ class RowOutcome:
         """Done for good: a resume keeps it. Unknown or nothing-done outcomes are not."""
         if self.status in (Status.UNCONFIRMED, Status.NOT_ATTEMPTED):
             return False
-        return not (self.status is Status.FAILED and self.error_code in NOTHING_DONE_CODES)
+        return not nothing_done(self.status, self.error_code)
 
 
 @dataclass(frozen=True, slots=True)

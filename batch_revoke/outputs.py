@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,7 +16,7 @@ from pathlib import Path
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.journal import Journal, JournalIdentity
-from batch_revoke.journal_db import open_to_read
+from batch_revoke.journal_db import ReadError, read_meta
 from batch_revoke.paths import (
     JOURNAL_SUFFIX,
     cannot_start,
@@ -57,13 +56,9 @@ def run_at(output: Path) -> RunOnDisk | None:
     """The run whose result file is `output`, read from its journal; None without one."""
     path = journal_path(output)
     try:
-        db = open_to_read(path)
-        try:
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        finally:
-            db.close()
+        meta = read_meta(path)
         created = float(meta.get("created") or path.stat().st_mtime)
-    except (sqlite3.Error, OSError, ValueError):
+    except (ReadError, OSError, ValueError):
         return None  # not a journal, or one being created
     if "input_sha256" not in meta:
         return None

@@ -16,21 +16,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from batch_revoke.answers import (
-    NOT_PRESENT_CODES,
-    badge_missing,
-    badge_not_found,
-    resolved_id,
-    stopped_in_flight,
-)
+from batch_revoke.answers import badge_missing, badge_not_found, resolved_id, stopped_in_flight
 from batch_revoke.errors import AuthError
-from batch_revoke.identifiers import identifier_key, needs_lookup
-from batch_revoke.lookup import Lookups
+from batch_revoke.identifiers import identifier_key
 from batch_revoke.model import (
     ApiReply,
     Endpoint,
     IdentifierType,
-    LookupAnswer,
     Mode,
     Row,
     RowOutcome,
@@ -63,10 +55,6 @@ class ReadBack:
 
     outcomes: list[RowOutcome] = field(default_factory=list)  # settled, or still unknown
     resend: list[Row] = field(default_factory=list)  # shown not applied: send again
-    # Rows the read-back cannot take (a customer named by mobile, email, …): sent again
-    # blind, since revoking twice does nothing twice; a "nothing there" answer to that stays
-    # unconfirmed, as the lost attempt may have done it (answers.sent_blind).
-    blind: list[Row] = field(default_factory=list)
     read: int = 0  # rows really read back
 
 
@@ -75,67 +63,26 @@ class ReadBack:
 _Call = tuple[str, IdentifierType, str]
 
 
-async def read_back(
-    items: Iterable[Unsettled], sender: Sender, lookups: Lookups | None = None
-) -> ReadBack:
+async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
     """Read back every row (one call per customer and badge): settled outcomes, and the rows
     shown not applied, to be sent again. Rows left when a stop is requested are in none. A
-    revokeEarn row naming its customer by mobile, email, … is read back by that identifier,
-    as it was sent; any other row so named (revokeIssue rows are sent by the id their lookup
-    gave, so none should be) by the id its lookup gives (`lookups`: the run's, so a customer
-    is looked up once)."""
+    row is read back by the customer it was sent with: a revokeIssue row by its id (a row
+    that named its customer otherwise was resolved to the id its lookup found before it was
+    sent), a revokeEarn row by the identifier it names, in the X-CAP-CUSTOMER-IDENTIFIER
+    header as revokeEarn takes it (one call, and the customer revokeEarn found: a lookup
+    first would be two calls, and its INSTORE customers may miss one revokeEarn found)."""
     found = ReadBack()
-    listed = list(items)
-    named = [item.row for item in listed if needs_lookup(item.row)]
-    answers: dict[str, LookupAnswer | str] = {}
-    if named and lookups is not None:
-        await lookups.look_up(sender, ((row.identifier_type, row.customer_id) for row in named))
-        answers = lookups.answers(named)
     groups: dict[_Call, list[Unsettled]] = {}
     sent_as: dict[_Call, str] = {}  # the customer each read-back names, as the call spells it
-    for item in listed:
-        previous, row = item.previous, item.row
-        answer = (
-            answers.get(lookups.key(row.identifier_type, row.customer_id))
-            if lookups is not None and needs_lookup(row)
-            else None
-        )
-        if row.identifier_type is IdentifierType.ID:
-            group = (row.badge_meta_id, IdentifierType.ID, row.customer_key)
-            groups.setdefault(group, []).append(item)
-            sent_as.setdefault(group, row.customer_id)
-        elif row.mode is Mode.EARN:
-            # The badge details page takes X-CAP-CUSTOMER-IDENTIFIER as revokeEarn does: one
-            # call, and the customer revokeEarn found (a lookup first would be two calls, and
-            # its INSTORE customers may miss one revokeEarn found).
-            kind = row.identifier_type
-            group = (row.badge_meta_id, kind, identifier_key(kind, row.customer_id))
-            groups.setdefault(group, []).append(item)
-            sent_as.setdefault(group, row.customer_id)
-        elif isinstance(answer, LookupAnswer) and answer.customer_id:
-            group = (row.badge_meta_id, IdentifierType.ID, answer.customer_id)
-            groups.setdefault(group, []).append(item)
-            sent_as.setdefault(group, answer.customer_id)
-        elif isinstance(answer, str):
-            why = f"customer lookup got no answer ({answer}), so it was not read back"
-            found.outcomes.append(unconfirmed(item, why))
-        elif (
-            previous is not None
-            and previous.status is Status.UNCONFIRMED
-            and previous.error_code in NOT_PRESENT_CODES
-        ):
-            found.outcomes.append(previous)  # sent again already: its message says what to check
-        else:
-            found.blind.append(item.row)
+    for item in items:
+        row = item.row
+        kind = row.identifier_type
+        group = (row.badge_meta_id, kind, identifier_key(kind, row.customer_id))
+        groups.setdefault(group, []).append(item)
+        sent_as.setdefault(group, row.customer_id)
     if groups:
         rows = sum(len(group) for group in groups.values())
         log.info("reading back %d rows whose answer was lost (%d calls)", rows, len(groups))
-    if found.blind:
-        log.info(
-            "sending %d rows again whose answer was lost: the lookup of their customer "
-            "(named by mobile, email, externalId or cardNumber) found none to read back",
-            len(found.blind),
-        )
     pending = iter(groups.items())
 
     async def worker() -> None:

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 
@@ -22,6 +21,7 @@ from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.interrupts import Finishing, raising_interrupts
 from batch_revoke.journal import Journal, JournalIdentity
+from batch_revoke.journal_db import ReadError
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import Tally
 from batch_revoke.outputs import open_copied_run, open_outputs
@@ -96,7 +96,7 @@ def _run(
             elif finished:
                 aborted = ""  # nothing was left to send: an interrupt stopped nothing
             counts = run.counts()
-            with contextlib.suppress(StorageError, sqlite3.Error):
+            with contextlib.suppress(StorageError, ReadError):
                 journal.set_meta(counts=json.dumps(counts, sort_keys=True))
             requests = journal.requests_by_endpoint()
             # A finished run run again sent nothing: its figures are this invocation's, and
@@ -181,7 +181,7 @@ def _write_result_file(
         else:
             _left_incomplete(source, report, exc, resume_options)
     # The counts, once, from the journal: what the result file says, or would say.
-    with contextlib.suppress(StorageError, sqlite3.Error):
+    with contextlib.suppress(StorageError, ReadError):
         report.tally = _final_tally(journal, source.records, reason, report.tally)
     past, first = journal.outcomes_past(source.records)
     if past:

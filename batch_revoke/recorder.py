@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from batch_revoke.answers import not_present, raced, sent_blind
+from batch_revoke.answers import not_present, raced
 from batch_revoke.chunker import Planner
 from batch_revoke.config import ErrorLimit
 from batch_revoke.customers import ByCustomer
@@ -16,6 +16,8 @@ from batch_revoke.errors import StorageError
 from batch_revoke.journal import Journal
 from batch_revoke.journal_db import Moment
 from batch_revoke.model import (
+    ANSWERED,
+    NOT_REVOKED,
     Batch,
     LookupAnswer,
     Mode,
@@ -62,7 +64,6 @@ class RunRecorder:
         self.pacer: Pacer | None = None
         self.sender: Sender | None = None
         self._unconfirmed: list[Unsettled] = []  # to read back after the sends
-        self._blind: set[int] = set()  # rows sent again without a read-back
         self._sent_at: dict[int, float] = {}
         self._checked = 0.0  # when the journal was last seen in its folder
         # Customers the lookups before the sends did not find: their rows fail, and are counted
@@ -88,8 +89,6 @@ class RunRecorder:
         rows = {row.row: row for row in batch.rows}
         if batch.mode is Mode.ISSUALS:
             outcomes = [self._raced(rows[o.row], o) for o in outcomes]
-        if self._blind:
-            outcomes = [self._unblinded(o, rows[o.row]) for o in outcomes]
         moment = self.moment()
         if not self._to_journal(self.journal.answered, batch, outcomes, self.counts(), moment):
             return
@@ -101,14 +100,6 @@ class RunRecorder:
     def abandoned(self, batch: Batch) -> None:
         self._sent_at.pop(batch.number, None)
         self._to_journal(self.journal.abandoned, batch)
-
-    def _unblinded(self, outcome: RowOutcome, row: Row) -> RowOutcome:
-        """The answer to a row sent again without a read-back: what it means is
-        answers.sent_blind's."""
-        if outcome.row not in self._blind:
-            return outcome
-        self._blind.discard(outcome.row)
-        return sent_blind(outcome, row)
 
     def _raced(self, row: Row, outcome: RowOutcome) -> RowOutcome:
         """A revokeIssuals row told its enrolment is not there, while a customers row later
@@ -144,7 +135,6 @@ class RunRecorder:
         """What a read-back round found, and the calls it took."""
         self.read_backs += calls
         self.record(found.outcomes)
-        self._blind.update(row.row for row in found.blind)
 
     def counts(self) -> dict[str, int]:
         """The whole run's calls: the earlier sessions' and this one's."""
@@ -203,9 +193,9 @@ class RunRecorder:
         self.rows_done += len(outcomes)
         for outcome in outcomes:
             self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
-            if outcome.status in (Status.REVOKED, Status.FAILED, Status.UNCONFIRMED):
+            if outcome.status in ANSWERED:
                 self.answered_rows += 1
-                self.error_rows += outcome.status is not Status.REVOKED
+                self.error_rows += outcome.status in NOT_REVOKED
         if self.max_errors is not None and self.max_errors.exceeded(
             self.error_rows, self.answered_rows
         ):

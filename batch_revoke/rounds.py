@@ -139,12 +139,12 @@ async def _read_back(config: RunConfig, plan: Plan, run: RunRecorder, sender: Se
         )
         return []
     calls = sender.http_calls
-    found = await read_back(items, sender, plan.customers.lookups if plan.customers else None)
+    found = await read_back(items, sender)
     run.record_read_back(found, sender.http_calls - calls)
     read = found.read
     if read:
         revoked = sum(o.status is Status.REVOKED for o in found.outcomes)
-        left = len(items) - len(found.outcomes) - len(found.resend) - len(found.blind)
+        left = len(items) - len(found.outcomes) - len(found.resend)
         log.info(
             "read back %d rows: %d revoked, %d not applied (sent again), %d still unknown%s",
             read,
@@ -153,7 +153,7 @@ async def _read_back(config: RunConfig, plan: Plan, run: RunRecorder, sender: Se
             read - revoked - len(found.resend),
             f"; {left} not read back (the run stopped)" if left else "",
         )
-    return found.resend + found.blind
+    return found.resend
 
 
 async def _report_progress(

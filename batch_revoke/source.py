@@ -30,10 +30,7 @@ from batch_revoke.spreadsheet import (
     legacy_workbook,
     workbook_to_csv,
 )
-from batch_revoke.writer import (
-    RESULT_COLUMNS,
-    RESULT_LAYOUTS,
-)
+from batch_revoke.writer import RESULT_COLUMNS, result_columns_at
 
 
 @contextlib.contextmanager
@@ -123,9 +120,6 @@ class Source:
     shown: Path = Path()  # the input as named to people (stdin: -)
     from_workbook: bool = False  # path is the CSV copy of a sheet of `shown`
     sheet: str = ""  # that sheet, as --sheet named it ("": the first)
-    results: tuple[
-        str, ...
-    ] = ()  # an earlier result file's result columns (this version's or older)
     by_identifier: bool = True  # a record may be named by an identifier (False: none is)
     # A result file fed to `run`: where its error_code is, which marks the records its run
     # found of the wrong width and padded or cut to fit (None: not a result file).
@@ -158,16 +152,16 @@ class Source:
             else:
                 columns, field_index = header(path)
                 source = replace(named, columns=columns, field_index=field_index)
+            width = result_columns_at(path, source.columns)  # refuses an earlier layout
         except InputError as exc:
             raise named.named(exc) from exc
+        if width is not None and width < 2:
+            width = None  # result columns with no input columns before them: not ours
         if not config.settle_result:
-            return replace(source, refitted_at=_refitted_at(source.columns))
-        # The newest layout first: a file of this version ends with request_id.
-        for results in RESULT_LAYOUTS:
-            width = len(source.columns) - len(results)
-            if width >= 2 and source.columns[width:] == results:
-                break
-        else:
+            # A result file fed to `run`: where its error_code is.
+            at = None if width is None else width + RESULT_COLUMNS.index("error_code")
+            return replace(source, refitted_at=at)
+        if width is None:
             raise named.named(
                 InputError(
                     path,
@@ -179,9 +173,7 @@ class Source:
             )
         field_index = {key: index for key, index in source.field_index.items() if index < width}
         columns = source.columns[:width]
-        return replace(
-            source, columns=columns, field_index=field_index, earlier=True, results=results
-        )
+        return replace(source, columns=columns, field_index=field_index, earlier=True)
 
     def chunks(self) -> Iterator[tuple[Sequence[Record], list[RowOutcome] | None]]:
         """The records in chunks, with (for a result file) the outcome each one holds."""
@@ -212,7 +204,7 @@ class Source:
     def _split(self, record: Record) -> tuple[Record, RowOutcome]:
         """An earlier result's record: its input columns, and the outcome it holds."""
         width = len(self.columns)
-        cells = dict(zip(self.results, record.values[width:], strict=True))
+        cells = dict(zip(RESULT_COLUMNS, record.values[width:], strict=True))
         try:
             outcome = RowOutcome(
                 record.row,
@@ -223,8 +215,8 @@ class Source:
                 tuple(i for i in cells["issued_ids"].split(";") if i),
                 int(cells["http_status"]) if cells["http_status"] else None,
                 int(cells["attempts"] or 0),
-                resolved_customer_id=cells.get("resolved_customer_id", ""),
-                request_id=cells.get("request_id", ""),
+                resolved_customer_id=cells["resolved_customer_id"],
+                request_id=cells["request_id"],
             )
         except ValueError as exc:
             raise InputError(
@@ -246,15 +238,6 @@ REFITTED = (
     "the run that wrote this result file found this record of the wrong width and padded or "
     "cut its values to fit; fix the record in that run's input, not here"
 )
-
-
-def _refitted_at(columns: tuple[str, ...]) -> int | None:
-    """Where a result file's error_code column is, when `columns` end with a result file's."""
-    for results in RESULT_LAYOUTS:
-        width = len(columns) - len(results)
-        if width >= 2 and columns[width:] == results:
-            return width + results.index("error_code")
-    return None
 
 
 def _refitted(chunk: Sequence[Record], at: int) -> Sequence[Record]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from batch_revoke.config import DEFAULT_FOLDER, finish_command
-from batch_revoke.errors import ConfigError, StorageError
+from batch_revoke.errors import ConfigError, InputError, StorageError
 from batch_revoke.model import Record, RowOutcome, columns
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,26 @@ RESULT_COLUMNS = (
     "resolved_customer_id",  # the id a customer lookup found ("" when the row named the id)
     "request_id",  # the X-Cap-Requestid of the answer that decided the row
 )
-# The result columns of files written before customers were looked up: still read as input.
-EARLIER_RESULT_COLUMNS = RESULT_COLUMNS[:-2]
-# Every layout of result columns a result file may end with, the newest first: this
-# version's, then those of files written before request_id, and before resolved_customer_id.
-RESULT_LAYOUTS = (RESULT_COLUMNS, RESULT_COLUMNS[:-1], EARLIER_RESULT_COLUMNS)
+
+
+def result_columns_at(path: Path, header: Sequence[str]) -> int | None:
+    """Where a result file's own columns (RESULT_COLUMNS, last in its header) begin; None
+    when `header` is no result file's. One an earlier batch-revoke wrote, before the last of
+    them (request_id, or resolved_customer_id too), is refused: this version reads its own
+    layout only, and a file read otherwise would lose what those columns hold."""
+    width = len(header) - len(RESULT_COLUMNS)
+    if width >= 0 and tuple(header[width:]) == RESULT_COLUMNS:
+        return width
+    for missing in (1, 2):
+        kept = RESULT_COLUMNS[:-missing]
+        if tuple(header[-len(kept) :]) == kept:
+            raise InputError(
+                path,
+                "a result file of an earlier batch-revoke (no "
+                f"{' or '.join(RESULT_COLUMNS[-missing:])} column)",
+                "read it with the version that wrote it",
+            )
+    return None
 
 
 INCOMPLETE = "INCOMPLETE"  # the first word of a result file that is not (yet) complete

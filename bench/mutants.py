@@ -140,8 +140,8 @@ MUTANTS = [
     m(
         "job-3",
         "recorder.py",
-        "if outcome.status in (Status.REVOKED, Status.FAILED, Status.UNCONFIRMED):",
-        "if outcome.status in (Status.REVOKED, Status.FAILED):",
+        "self.error_rows += outcome.status in NOT_REVOKED",
+        "self.error_rows += outcome.status is Status.FAILED",
         "--max-errors ignores lost answers",
     ),
     m(

@@ -13,7 +13,6 @@ from batch_revoke.answers import (
     lookup_failure_of,
     lookup_refused,
     lookup_unanswered,
-    sent_blind,
 )
 from batch_revoke.codes import explain
 from batch_revoke.model import (
@@ -23,7 +22,6 @@ from batch_revoke.model import (
     IdentifierType,
     LookupAnswer,
     Row,
-    RowOutcome,
     Status,
 )
 from tests.conftest import EARN_REVOKED, customers_batch, earn_batch, envelope_error, issue_batch
@@ -407,7 +405,7 @@ def test_rows_of_one_customer_share_a_request_and_each_gets_its_own_answer(rows,
         assert "cannot be told" in outcomes[0].error_message
 
 
-# --- revokeEarn's isActive, ids echoed as numbers, blind resends ---------------------------
+# --- revokeEarn's isActive, ids echoed as numbers ---------------------------------------
 
 EARNED = "698daf848644c157e72d83f3"
 MISSING = object()
@@ -476,24 +474,6 @@ def test_an_earned_badge_id_echoed_as_a_number_is_this_rows():
     body = {"data": {"earnedBadgeId": 123, "isActive": False}, "errors": []}
     (outcome,) = interpret(earn_batch("5", "000123"), ApiReply(200, body, "", None, 1), 1)
     assert (outcome.status, outcome.issued_ids) == (Status.REVOKED, ("123",))
-
-
-@pytest.mark.parametrize(
-    ("code", "status"),
-    [
-        pytest.param("814", Status.UNCONFIRMED, id="814-may-be-the-lost-attempt"),
-        pytest.param("404", Status.UNCONFIRMED, id="404-may-be-the-lost-attempt"),
-        pytest.param("1051", Status.FAILED, id="1051-is-the-apis-word"),
-        pytest.param("813", Status.FAILED, id="813-is-the-apis-word"),
-    ],
-)
-def test_a_blind_resend_doubts_only_not_present_answers(code, status):
-    # Sent again without a read-back (a mobile): only "nothing there" may be the lost
-    # attempt's doing; any other refusal is the API's answer and stays failed.
-    row = Row(1, "B3", "919900000013", "", "E1", IdentifierType.MOBILE)
-    answer = RowOutcome(1, Status.FAILED, Endpoint.REVOKE_EARN, code, "refused", (), 400, 1)
-    blind = sent_blind(answer, row)
-    assert (blind.status, blind.error_code) == (status, code)
 
 
 # --- the customer lookup ----------------------------------------------------------------------

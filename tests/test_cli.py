@@ -779,3 +779,104 @@ def test_a_usage_error_comes_as_json_wherever_log_format_json_stands(args):
     (line,) = [json.loads(text) for text in done.stderr.splitlines()]
     assert (line["event"], line["exit_status"]) == ("error", 2)
     assert "--help" in line["message"]
+
+
+# --- files an earlier batch-revoke wrote: refused in one line --------------------------------
+
+
+def old_journal(path, meta: dict[str, str]) -> None:
+    """A journal as an earlier batch-revoke left it: its meta, the only part a refusal reads."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+    db.commit()
+    db.close()
+
+
+def old_meta(path) -> dict[str, str]:
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    try:
+        return dict(db.execute("SELECT key, value FROM meta"))
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("meta", "writer"),
+    [
+        pytest.param({"format": "3"}, "an earlier batch-revoke (journal format 3)", id="format-3"),
+        pytest.param(
+            {"format": "5", "version": "0.2.0"},
+            "batch-revoke 0.2.0 (journal format 5)",
+            id="named-version",
+        ),
+    ],
+)
+def test_a_journal_of_another_format_is_refused_in_one_line_and_left_as_it_is(
+    tmp_path, meta, writer
+):
+    path = tmp_path / "in.csv"
+    path.write_text("badgeMetaId,customerId\nB1,1\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    journal = tmp_path / "out.csv.journal"
+    old_journal(journal, {**meta, "input_sha256": "0" * 64, "options": "{}", "state": "running"})
+    env = {"CAP_USERNAME": "u", "CAP_PASSWORD": "p", "CAP_BASE_URL": "http://127.0.0.1:9"}
+    done = invoke("run", str(path), "-o", str(out), "--resume", env=env)
+    assert done.exit_code == ExitStatus.USAGE, done.output
+    (line,) = done.stderr.splitlines()
+    assert line == (
+        f"batch-revoke: error: {journal} was written by {writer}; finish that run with the "
+        "version that wrote it, or start again with --overwrite"
+    )
+    assert old_meta(journal) == {
+        **meta,
+        "input_sha256": "0" * 64,
+        "options": "{}",
+        "state": "running",
+    }
+
+
+def test_a_new_journal_names_the_version_that_wrote_it(tmp_path):
+    from importlib.metadata import version
+
+    from batch_revoke.journal import Journal, JournalIdentity
+
+    journal = Journal.create(tmp_path / "out.csv.journal", JournalIdentity("0" * 64, {}))
+    assert journal.meta()["version"] == version("batch-revoke")
+    journal.close()
+
+
+@pytest.mark.parametrize(
+    ("layout", "missing"),
+    [
+        pytest.param(RESULT_COLUMNS[:-1], "request_id", id="before-request_id"),
+        pytest.param(
+            RESULT_COLUMNS[:-2], "resolved_customer_id or request_id", id="before-resolved"
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["verify", "report", "run"])
+def test_a_result_file_of_an_earlier_layout_is_refused_in_one_line(
+    tmp_path, layout, missing, command
+):
+    cells = ["B1", "1", "1", "revokeIssue", "unconfirmed", "timeout", "lost", "", "", "1", "", ""]
+    path = tmp_path / "old.csv"
+    path.write_text(
+        ",".join(["badgeMetaId", "customerId", *layout])
+        + "\n"
+        + ",".join(cells[: 2 + len(layout)])
+        + "\n",
+        encoding="utf-8",
+    )
+    env = {"CAP_USERNAME": "u", "CAP_PASSWORD": "p", "CAP_BASE_URL": "http://127.0.0.1:9"}
+    done = invoke(command, str(path), "-o", str(tmp_path / "new.csv"), env=env)
+    assert done.exit_code == ExitStatus.USAGE, done.output
+    (line,) = done.stderr.splitlines()
+    assert line == (
+        f"batch-revoke: error: {path}: a result file of an earlier batch-revoke (no {missing} "
+        "column); read it with the version that wrote it"
+    )

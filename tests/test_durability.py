@@ -497,7 +497,7 @@ def active(config: SandboxConfig) -> set[str]:
 
 def test_rows_killed_in_a_429_pause_are_sent_again_on_resume_whatever_names_them(tmp_path):
     """Throttled rows were never applied: the journal says so, and a resume sends them again
-    even when the read-back cannot take their customer (named by mobile)."""
+    without reading them back, whatever names their customer (here a mobile)."""
     path, state = mobile_earns(tmp_path, 4)
     out = tmp_path / "out.csv"
     config = SandboxConfig(
@@ -514,7 +514,7 @@ def test_rows_killed_in_a_429_pause_are_sent_again_on_resume_whatever_names_them
         for _ in range(2):  # a second resume changes nothing
             resumed = run_cli(running, str(path), "-o", str(out), "--resume", "--rate-window", "3")
             assert resumed.returncode == 0, resumed.stderr
-            # Known not applied: sent as they are, neither read back nor sent blind.
+            # Known not applied: sent as they are, not read back.
             assert "whose answer was lost" not in resumed.stderr
     rows = results(out)
     assert {r["status"] for r in rows} == {"revoked"}

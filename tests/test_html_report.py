@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import shutil
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -26,7 +25,6 @@ from batch_revoke.credentials import BasicCredentials
 from batch_revoke.history import ROWS_PER_GROUP, bucket_seconds, read_results
 from batch_revoke.html_report import gather, write_report
 from batch_revoke.job import run_job
-from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import ErrorCode, ExitStatus, Status
 from batch_revoke.paths import journal_path
 from batch_revoke.report import RunReport
@@ -275,7 +273,6 @@ def test_the_run_over_time_comes_from_the_journal(tmp_path):
     data = gather(out, report=report)
     assert data.journal is not None
     (session,) = data.journal.timeline.sessions
-    assert session.exact
     assert session.total("revoked") == 40
     assert session.total("throttled") == report.throttled
     assert session.total("calls") == report.tally.http_calls
@@ -410,30 +407,6 @@ def test_a_result_file_without_its_journal_renders_and_says_timings_are_unavaila
     assert number(page.text_by_id["rows-total"]) == 17
     assert "unavailable" in page.text_by_id["timing-unavailable"]
     assert "No journal beside the result file" in page.text_by_id["journal-note"]
-
-
-def test_a_journal_from_before_the_timeline_still_opens_and_reports(demo, tmp_path):
-    out, _, _ = demo
-    older = tmp_path / "older.csv"
-    shutil.copy(out, older)
-    shutil.copy(journal_path(out), journal_path(older))
-    db = sqlite3.connect(journal_path(older))
-    db.executescript("DROP TABLE timeline; DROP TABLE sessions;")
-    db.close()
-    data = gather(older)
-    assert data.journal is not None
-    (session,) = data.journal.timeline.sessions
-    assert not session.exact
-    assert "earlier version" in data.journal.timeline.note
-    assert session.total("revoked") == 8
-    page = Page(write_report(older, tmp_path / "older.html").read_text(encoding="utf-8"))
-    assert "earlier version" in page.text_by_id["timeline-note"]
-    # A resume of it adds the timeline and goes on.
-    meta = dict(sqlite3.connect(journal_path(older)).execute("SELECT key, value FROM meta"))
-    identity = JournalIdentity(meta["input_sha256"], json.loads(meta["options"]))
-    Journal.resume(journal_path(older), identity).close()
-    tables = sqlite3.connect(journal_path(older)).execute("SELECT name FROM sqlite_master")
-    assert {"sessions", "timeline"} <= {name for (name,) in tables}
 
 
 def test_a_result_file_that_is_not_one_is_refused_with_the_fix(tmp_path):
@@ -641,25 +614,6 @@ def test_the_report_command_writes_beside_the_result_and_prints_the_path(demo, t
     done = run_cli(None, str(result), command="report")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(result.with_suffix(".html"))
-    assert "<h1" in result.with_suffix(".html").read_text(encoding="utf-8")
-
-
-@pytest.mark.parametrize(
-    ("dropped", "last"),
-    [
-        pytest.param(1, "resolved_customer_id", id="before-request_id"),
-        pytest.param(2, "attempts", id="before-resolved_customer_id"),
-    ],
-)
-def test_the_report_command_reads_a_result_file_of_an_earlier_layout(demo, tmp_path, dropped, last):
-    result = tmp_path / "old.csv"
-    with demo[0].open(encoding="utf-8", newline="") as source:
-        lines = [cells[:-dropped] for cells in csv.reader(source)]  # the last columns dropped
-    assert lines[0][-1] == last
-    with result.open("w", encoding="utf-8", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows(lines)
-    done = run_cli(None, str(result), command="report")
-    assert done.returncode == 0, done.stderr
     assert "<h1" in result.with_suffix(".html").read_text(encoding="utf-8")
 
 

@@ -170,30 +170,6 @@ def test_a_new_attempt_supersedes_an_unsettled_outcome_and_an_outcome_ends_pendi
     assert journal.outcomes_between(1, 1)[1].error_code == "814"
 
 
-def test_a_journal_of_the_previous_format_resumes_with_its_requests_in_flight(tmp_path):
-    path = tmp_path / "old.journal"
-    journal = Journal.create(path, IDENTITY)
-    journal.sending(customers_batch("1", "2"))
-    journal.record([outcome(2, Status.REVOKED)])
-    journal._db.execute("DROP TABLE pending")
-    journal.set_meta(format="1")
-    journal.close()
-    again = Journal.resume(path, IDENTITY)
-    assert set(again.in_flight()) == {1}
-    assert again.meta()["format"] == "4"
-
-
-def test_a_journal_that_did_not_count_attempts_resumes_with_one_each(tmp_path):
-    path = tmp_path / "old.journal"
-    journal = Journal.create(path, IDENTITY)
-    journal.sending(customers_batch("1"))
-    journal._db.execute("ALTER TABLE requests DROP COLUMN sends")
-    journal.close()  # as if killed
-    again = Journal.resume(path, IDENTITY)
-    assert [sends for _, sends in again.last_requests([1]).values()] == [1]
-    again.close()
-
-
 def test_a_row_sent_twice_was_last_sent_by_its_latest_request(tmp_path, monkeypatch):
     # The read-back compares revokedOn with when the row's latest request left: taking the
     # first one instead would call a revocation by someone else in between ours.
@@ -262,28 +238,6 @@ def test_lookup_answers_and_resolved_ids_survive_a_reopening(tmp_path):
         "email:x@y.z": LookupAnswer("", "816", "Customer not found", 400),
     }
     assert again.outcome(1) == resolved
-    again.close()
-
-
-def test_a_journal_of_format_2_resumes_with_lookups_and_resolved_ids(tmp_path):
-    """Written before customers were looked up: no lookups table, no resolved column. It
-    resumes as it was, and gains both."""
-    path = tmp_path / "old.journal"
-    journal = Journal.create(path, IDENTITY)
-    journal.sending(customers_batch("1", "2"))
-    journal.record([outcome(2, Status.REVOKED)])
-    journal._db.executescript(
-        "DROP TABLE lookups; ALTER TABLE outcomes DROP COLUMN resolved_customer_id;"
-    )
-    journal.set_meta(format="2")
-    journal.close()
-    again = Journal.resume(path, IDENTITY)
-    assert again.meta()["format"] == "4"
-    assert set(again.in_flight()) == {1}
-    assert again.outcome(2) == outcome(2, Status.REVOKED)
-    assert again.lookups(["mobile:1"]) == {}
-    again.looked_up("mobile:1", LookupAnswer("1", http_status=200))
-    assert again.lookups(["mobile:1"]) == {"mobile:1": LookupAnswer("1", http_status=200)}
     again.close()
 
 

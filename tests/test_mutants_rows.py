@@ -144,7 +144,7 @@ def test_each_row_as_the_run_left_it():
     ]
     assert left[1].error_message == (
         "in flight when the run stopped: it may or may not have been revoked; --resume settles "
-        "it (reads it back, or sends it again when the read-back cannot take its customer)"
+        "it (reads it back, and sends it again if it was not applied)"
     )
     assert left[2].error_message == NOT_SENT
 

@@ -15,7 +15,6 @@ from batch_revoke.client import (
     TillAuth,
 )
 from batch_revoke.credentials import BasicCredentials
-from batch_revoke.lookup import Lookups
 from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Row, RowOutcome, Status
 from batch_revoke.readback import CLOCK_SLACK, Unsettled, read_back, settle
 from batch_revoke.sender import RetryPolicy, Sender
@@ -296,20 +295,6 @@ async def test_verify_reads_back_once_per_customer_and_badge(respx_mock):
     assert (by_row[1].status, by_row[5].status) == (Status.REVOKED, Status.REVOKED)
 
 
-async def test_a_row_an_earlier_version_sent_again_blind_is_read_back_now(respx_mock):
-    # A journal of a version that could not read back an earn named by mobile: it sent the
-    # row again and was told 814, which its lost attempt may have caused. Read back now.
-    mobile = Row(4, "B1", "919900000013", "", "E7", IdentifierType.MOBILE)
-    told = RowOutcome(4, Status.UNCONFIRMED, Endpoint.REVOKE_EARN, "814", "not active; check")
-    respx_mock.get(BASE + READ_BACK_PATH.format(customerId="919900000013", badgeMetaId="B1")).mock(
-        return_value=httpx.Response(200, json=reply(earns=[earn("E7")]).body)
-    )
-    async with httpx.AsyncClient(base_url=BASE) as http:
-        found = await read_back([Unsettled(mobile, told, SENT)], plain_sender(http))
-    (outcome,) = found.outcomes
-    assert (outcome.status, found.blind, found.resend) == (Status.REVOKED, [], [])
-
-
 async def test_a_read_back_that_keeps_failing_leaves_the_row_unconfirmed(respx_mock):
     respx_mock.get(url__regex=r".*/badges/management/.*").mock(
         side_effect=httpx.ConnectError("refused")
@@ -516,7 +501,7 @@ def test_a_read_back_of_a_badge_not_found_is_that_failure_never_not_present(row)
 # --- a revokeEarn row named by mobile, email, externalId or cardNumber -----------------------
 
 
-async def test_an_earn_named_by_mobile_is_read_back_by_the_mobile_in_one_call(respx_mock, journal):
+async def test_an_earn_named_by_mobile_is_read_back_by_the_mobile_in_one_call(respx_mock):
     """The badge details page takes X-CAP-CUSTOMER-IDENTIFIER as revokeEarn does: one call,
     and the customer revokeEarn found, with no customer lookup first."""
     mobile = Row(4, "B1", "919900000013", "", "E7", IdentifierType.MOBILE)
@@ -531,13 +516,13 @@ async def test_an_earn_named_by_mobile_is_read_back_by_the_mobile_in_one_call(re
     )
     items = [Unsettled(row, LOST, SENT) for row in (mobile, email, same_email)]
     async with httpx.AsyncClient(base_url=BASE) as http:
-        found = await read_back(items, plain_sender(http), Lookups(journal))
+        found = await read_back(items, plain_sender(http))
     assert lookup.call_count == 0
     assert by_mobile.call_count == 1
     assert by_mobile.calls[0].request.headers["X-CAP-CUSTOMER-IDENTIFIER"] == "mobile"
     assert by_email.call_count == 1  # one customer, however its email is cased
     assert by_email.calls[0].request.headers["X-CAP-CUSTOMER-IDENTIFIER"] == "email"
-    assert (found.resend, found.blind, found.read) == ([], [], 3)
+    assert (found.resend, found.read) == ([], 3)
     by_row = {o.row: o for o in found.outcomes}
     assert [by_row[n].status for n in (4, 5, 6)] == [Status.REVOKED] * 3
     assert "confirmed by read-back" in by_row[4].error_message

@@ -201,21 +201,6 @@ def test_a_refusal_of_its_own_is_not_blamed_on_a_later_customers_row(journal):
     assert (journal.outcome(1).status, journal.outcome(1).error_code) == (Status.FAILED, "1051")
 
 
-def test_a_row_sent_again_without_a_read_back_doubts_a_not_present_answer(journal):
-    run = recorder(journal)
-    row = Row(1, "B", "9800000001", "", "E1")
-    batch = Batch(1, Mode.EARN, "B", (row,))
-    not_present = RowOutcome(1, Status.FAILED, Endpoint.REVOKE_EARN, "814", "none")
-    run.record_read_back(ReadBack(blind=[row]), calls=1)  # it could not be read back: sent blind
-    run.sending(batch)
-    run.answered(batch, [not_present])
-    assert journal.outcome(1).status is Status.UNCONFIRMED
-    # Once: the next answer for the row is taken as it is.
-    run.sending(batch)
-    run.answered(batch, [not_present])
-    assert (journal.outcome(1).status, journal.outcome(1).error_code) == (Status.FAILED, "814")
-
-
 def test_an_abandoned_request_leaves_its_rows_without_an_outcome(journal):
     run = recorder(journal)
     batch = Batch(1, Mode.CUSTOMERS, "B", (Row(1, "B", "1"),))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
@@ -197,22 +196,17 @@ def test_the_result_file_has_a_request_id_column_and_fed_back_in_it_is_input_req
     assert "input_request_id" in header
 
 
-@pytest.mark.parametrize("layout", ["this-version", "without-request_id"])
-def test_a_result_file_read_back_keeps_each_rows_request_id(write_csv, layout):
-    columns = RESULT_COLUMNS if layout == "this-version" else RESULT_COLUMNS[:-1]
+def test_a_result_file_read_back_keeps_each_rows_request_id(write_csv):
     cells = ["B", "1", "1", "revokeIssue", "revoked", "", "", "I1", "200", "1", "", "r-3"]
     path = write_csv(
-        ",".join(["badgeMetaId", "customerId", *columns])
-        + "\n"
-        + ",".join(cells[: 2 + len(columns)])
-        + "\n"
+        ",".join(["badgeMetaId", "customerId", *RESULT_COLUMNS]) + "\n" + ",".join(cells) + "\n"
     )
     source = Source.open(RunConfig(path, settle_result=True), whole=True)
     assert source.columns == ("badgeMetaId", "customerId")
     ((_, (outcome,)),) = list(source.chunks())
-    assert outcome.request_id == ("r-3" if layout == "this-version" else "")
+    assert outcome.request_id == "r-3"
     plain = Source.open(RunConfig(path), whole=True)  # fed to `run`: input columns all
-    assert plain.columns[-1] == columns[-1]
+    assert plain.columns[-1] == RESULT_COLUMNS[-1]
 
 
 IDENTITY = JournalIdentity("0" * 64, {"host": "https://eu.example", "batch_size": "20"})
@@ -228,29 +222,6 @@ def test_the_journal_keeps_the_ids_so_a_resumed_run_writes_them(tmp_path):
     again = Journal.resume(path, IDENTITY)
     assert again.outcome(1) == decided
     assert again.lookups(["email:a@b.c"])["email:a@b.c"].request_id == "r-2"
-    again.close()
-
-
-def test_a_journal_of_format_3_resumes_and_gains_the_request_ids(tmp_path):
-    path = tmp_path / "old.journal"
-    journal = Journal.create(path, IDENTITY)
-    journal.record([RowOutcome(1, Status.REVOKED, Endpoint.REVOKE_ISSUE)])
-    journal.looked_up("email:a@b.c", LookupAnswer("7", http_status=200))
-    journal.close()
-    db = sqlite3.connect(path)
-    db.executescript(
-        "ALTER TABLE outcomes DROP COLUMN request_id; ALTER TABLE lookups DROP COLUMN request_id;"
-        "UPDATE meta SET value = '3' WHERE key = 'format';"
-    )
-    db.close()
-    again = Journal.resume(path, IDENTITY)
-    assert again.outcome(1) == RowOutcome(1, Status.REVOKED, Endpoint.REVOKE_ISSUE)
-    assert again.lookups(["email:a@b.c"]) == {"email:a@b.c": LookupAnswer("7", http_status=200)}
-    again.record([RowOutcome(2, Status.FAILED, Endpoint.REVOKE_ISSUE, "404", request_id="r")])
-    again.looked_up("email:x@y.z", LookupAnswer("8", http_status=200, request_id="s"))
-    assert again.outcome(2).request_id == "r"
-    assert again.lookups(["email:x@y.z"])["email:x@y.z"].request_id == "s"
-    assert again.meta()["format"] != "3"
     again.close()
 
 

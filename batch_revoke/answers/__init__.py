@@ -1,6 +1,6 @@
 """What an answer, or its absence, means for each row: the one place that decides. `replies`:
 an answer to one call (a revoke, a customer lookup) or its failure; `rows`: a row among the
-others (covering rows, races, rows sent again blind) and every row as the run left it."""
+others (covering rows, races) and every row as the run left it."""
 
 from batch_revoke.answers.replies import (
     LOOKUP_NOT_FOUND,
@@ -29,7 +29,6 @@ from batch_revoke.answers.rows import (
     not_read_back,
     raced,
     revoked_through,
-    sent_blind,
     stopped_in_flight,
 )
 
@@ -58,6 +57,5 @@ __all__ = [
     "raced",
     "resolved_id",
     "revoked_through",
-    "sent_blind",
     "stopped_in_flight",
 ]

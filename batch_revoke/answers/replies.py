@@ -13,7 +13,6 @@ from batch_revoke.model import (
     ApiReply,
     Batch,
     ErrorCode,
-    IdentifierType,
     LookupAnswer,
     Mode,
     Row,
@@ -257,8 +256,7 @@ def lookup_unanswered(row: Row, why: str) -> RowOutcome:
 
 
 def _named(row: Row) -> str:
-    kind = row.identifier_type if row.identifier_type is not IdentifierType.ID else "id"
-    return f"{kind} {row.customer_id}"
+    return f"{row.identifier_type} {row.customer_id}"
 
 
 def exhausted(

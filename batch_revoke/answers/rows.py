@@ -1,6 +1,6 @@
 """What a row's outcome is among the others and when the run ends: a row covered by a later
-customers row, a 404 that raced one, a row sent again without a read-back, one in flight when
-the run stopped or left unknown by --no-verify, and every row as the run left it."""
+customers row, a 404 that raced one, one in flight when the run stopped or left unknown by
+--no-verify, and every row as the run left it."""
 
 from __future__ import annotations
 
@@ -18,29 +18,6 @@ from batch_revoke.model import (
     Status,
     id_key,
 )
-
-
-def sent_blind(outcome: RowOutcome, row: Row) -> RowOutcome:
-    """The answer to a row sent again without a read-back (the read-back cannot take its
-    customer) after an attempt whose answer was lost: "nothing there to revoke" may mean that
-    attempt revoked it, and a lost answer again settles nothing, so either says what a person
-    must check instead of claiming anything."""
-    what = f"earned badge {row.earned_badge_id}" if row.earned_badge_id else "the enrolment"
-    check = (
-        f"the read-back takes a customer id, not a {row.identifier_type}: check {what} of "
-        f"badge {row.badge_meta_id} for the customer with {row.identifier_type} "
-        f"{row.customer_id} in the Capillary UI"
-    )
-    if outcome.status is Status.FAILED and outcome.error_code in NOT_PRESENT_CODES:
-        message = (
-            f"{outcome.error_message}; an earlier attempt's answer was lost and may have "
-            f"revoked it ({check}). It is not sent again"
-        )
-    elif outcome.status is Status.UNCONFIRMED:
-        message = f"{outcome.error_message}; {check}, or --resume sends it again"
-    else:
-        return outcome
-    return replace(outcome, status=Status.UNCONFIRMED, error_message=message)
 
 
 def revoked_through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | None:
@@ -145,8 +122,8 @@ def as_the_run_left_them(
             outcome = stopped_in_flight(
                 row,
                 outcome.endpoint if outcome else None,
-                "it may or may not have been revoked; --resume settles it (reads it back, or "
-                "sends it again when the read-back cannot take its customer)",
+                "it may or may not have been revoked; --resume settles it (reads it back, and "
+                "sends it again if it was not applied)",
             )
         elif outcome is None:
             outcome = RowOutcome(row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent)
