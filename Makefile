@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench mutants clean
+.PHONY: demo test lint docs docs-build docs-pages bench mutants clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +22,26 @@ demo: $(STAMP)
 		echo "demo finished (exit status $$status); the report: output/badges-report.html"; \
 	else exit $$status; fi
 
-test: $(STAMP) lint
-	$(BIN)/pytest
+test: $(STAMP) lint docs-build
+	$(BIN)/pytest -n 4
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The documentation site (docs/, mkdocs.yml): served locally, rebuilt as pages change.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+# The strict build fails on a broken link, a missing anchor or a page left out of the nav.
+docs-build: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The reference pages (docs/reference/) and the README's table of statuses, from the code.
+docs-pages: $(STAMP)
+	$(BIN)/python docs/generate.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
@@ -43,4 +55,4 @@ mutants: $(STAMP)
 	$(BIN)/python bench/mutants.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site

@@ -52,6 +52,8 @@ def cli() -> None:
     Run it for real:
       export CAP_USERNAME=till.id CAP_PASSWORD=secret
       batch-revoke run revoke.csv --cluster eu --rate-limit 100/min
+
+    Guide: docs/index.md
     """
 
 
@@ -136,6 +138,8 @@ def run(
     Exit status: 0 every row revoked, 1 some rows not revoked, 2 bad usage or
     unreadable input (nothing sent), 3 run stopped (credentials refused,
     interrupted, --max-errors, host unreachable, disk full): resumable.
+
+    Guide: docs/support.md
     """
     settings = [p.name for p in ctx.command.params if isinstance(p, options.SandboxSetting)]
     if not sandbox and (stray := options.typed(ctx, *(name for name in settings if name))):
@@ -231,6 +235,8 @@ def verify(
       unconfirmed    the read-back failed or has a shape this version does not know
     Every other row is copied as it is. The new result file has the same columns.
     Default output: output/<name>-verified-<timestamp>.csv
+
+    Guide: docs/support.md
     """
     base_url, cluster = options.host_choice(ctx, base_url, cluster)
     config = RunConfig(
@@ -339,6 +345,8 @@ def report(result_path: Path, output: Path | None) -> None:
     was revoked, what failed and why, what to do about it, and, from the journal
     beside the result file when there is one, how the run went over time.
     The path of the report is printed on stdout.
+
+    Guide: docs/support.md
     """
     from batch_revoke.html_report import write_report
 
@@ -360,6 +368,8 @@ def samples(folder: Path) -> None:
     badges.csv is a file of every kind of row, sandbox-state.json/.csv the data
     the sandbox serves. A file already there is left as it is. Then:
       batch-revoke run samples/badges.csv --sandbox
+
+    Guide: docs/sandbox.md
     """
     from batch_revoke.sandbox.server import default_state_path
 
@@ -399,6 +409,8 @@ def sandbox(
     customer lookup and OAuth token generation like the real API, keeps state (a revoked enrolment
     stays revoked), and misbehaves on demand (--fault) to show how runs cope.
     The first line printed is the base URL; then the credentials to export.
+
+    Guide: docs/sandbox.md
     """
     from batch_revoke.sandbox import configure
     from batch_revoke.sandbox.server import bind_loopback, demo_credentials, serve_forever

@@ -310,7 +310,7 @@ excel = click.option(
 summary_json = click.option(
     "--summary-json",
     metavar="FILE|-",
-    help="Also write the summary as JSON (schema in the README) to FILE, or to stdout "
+    help="Also write the summary as JSON (schema: docs/scheduling.md) to FILE, or to stdout "
     "with -: counts per status and error code, calls, exit status, paths.",
 )
 

@@ -254,7 +254,7 @@ def test_every_public_name_resolves_and_the_api_a_caller_needs_is_public():
 
     for name in batch_revoke.__all__:
         assert getattr(batch_revoke, name) is not None
-    # What RunConfig's fields and the README's example take, from one import.
+    # What RunConfig's fields and the Python page's example (docs/python.md) take, from one import.
     needed = {"RunConfig", "run_job", "RateLimit", "ErrorLimit", "RetryPolicy", "IdentifierType"}
     needed |= {"BasicCredentials", "OAuthCredentials", "credentials_from_env", "Progress"}
     assert needed <= set(batch_revoke.__all__)
@@ -268,18 +268,29 @@ def test_every_public_name_resolves_and_the_api_a_caller_needs_is_public():
     assert raised <= set(batch_revoke.__all__)  # every error a caller may catch
 
 
+# The pages a person writes (docs/reference/ is generated from the code, so it names every
+# option whatever the guides say).
+GUIDES = sorted((ROOT / "docs").glob("*.md"))
+
+
+def guide_pages() -> str:
+    return "\n".join(page.read_text(encoding="utf-8") for page in GUIDES)
+
+
 @pytest.mark.parametrize(("path", "command"), COMMANDS)
-def test_every_option_is_in_the_readme(path, command):
+def test_every_option_is_explained_in_a_guide_page(path, command):
     """Every option of every command, the group's own (--verbose, --log-format, …) included,
-    is named in the README as a whole word (--state is not found inside --sandbox-state)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    is named in a guide page (docs/*.md) as a whole word (--state is not found inside
+    --sandbox-state): not only in the generated reference."""
+    assert len(GUIDES) >= 5
+    guides = guide_pages()
     if path:
-        assert f"batch-revoke {' '.join(path)}" in readme, f"{' '.join(path)} is not documented"
+        assert f"batch-revoke {' '.join(path)}" in guides, f"{' '.join(path)} is not documented"
     options = long_options(command)
     assert options or not [param for param in command.params if isinstance(param, click.Option)]
     for option in options:
-        named = re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", readme)
-        assert named, f"{' '.join(('batch-revoke', *path))} {option} is not in the README"
+        named = re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", guides)
+        assert named, f"{' '.join(('batch-revoke', *path))} {option} is in no page of docs/"
 
 
 def test_every_status_and_exit_code_is_in_the_readme():
@@ -751,13 +762,18 @@ def test_a_cluster_by_the_vendors_other_name_is_that_cluster(
     assert finish[:2] == ["--cluster", {"india": "in"}.get(alias, "apac2")]
 
 
-def test_the_clusters_other_names_are_in_help_and_the_readme():
+def test_the_clusters_other_names_are_in_help_and_the_docs():
     shown = " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    (row,) = [line for line in readme.splitlines() if line.startswith("| `--cluster ")]
+    reference = (ROOT / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
+    rows = [line for line in reference.splitlines() if line.startswith("| `--cluster")]
+    assert len(rows) == 2  # run and verify
+    support = (ROOT / "docs" / "support.md").read_text(encoding="utf-8")
+    (item,) = [part for part in support.split("\n- ") if part.startswith("`--base-url")]
     for alias in CLUSTER_ALIASES:
         assert re.search(rf"\b{alias}\b", shown), alias
-        assert re.search(rf"\b{alias}\b", row), alias
+        assert re.search(rf"\b{alias}\b", item), alias
+        for row in rows:
+            assert re.search(rf"\b{alias}\b", row), alias
     assert RunConfig(ROOT / "x.csv", cluster="sea").base_url == CLUSTER_ALIASES["sea"]
 
 

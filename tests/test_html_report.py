@@ -199,15 +199,16 @@ def test_every_code_the_package_can_write_has_an_explanation():
     assert "not one this version knows" in explain("99999").meaning
 
 
-def test_the_readmes_table_of_error_codes_is_the_packages():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_table_of_error_codes_is_the_packages():
+    page = (ROOT / "docs" / "reference" / "codes.md").read_text(encoding="utf-8")
     begin, end = "<!-- error codes: from batch_revoke/codes.py -->\n", "<!-- end of error codes -->"
-    assert begin in readme, "the README's table of error codes is marked"
-    assert end in readme
-    table = readme.split(begin, 1)[1].split(end, 1)[0]
-    assert table == markdown_table(), "regenerate it: print(batch_revoke.codes.markdown_table())"
-    # The Input section's table names the same codes for invalid rows.
-    invalid = set(re.findall(r"\| `([a-z_]+)` \|\n", readme.split("## Output")[0]))
+    assert begin in page, "the reference's table of error codes is marked"
+    assert end in page
+    table = page.split(begin, 1)[1].split(end, 1)[0]
+    assert table == markdown_table(), "regenerate it: python docs/generate.py"
+    # The input page's table names the same codes for invalid rows.
+    files = (ROOT / "docs" / "files.md").read_text(encoding="utf-8")
+    invalid = set(re.findall(r"\| `([a-z_]+)` \|\n", files.split("## Output")[0]))
     invalid.discard("error_code")  # its header
     assert invalid == {e.code for e in CODES if e.statuses == (Status.INVALID,)}
 

@@ -1,6 +1,7 @@
-"""The README's scheduler recipes, run as printed on three consecutive nights against the
-sandbox as a real server: a new input each night, the second night killed mid-run. Every row
-of every night must end revoked, and each night's exit status must be what the README says."""
+"""The scheduler recipes of docs/scheduling.md, run as printed on three consecutive nights
+against the sandbox as a real server: a new input each night, the second night killed mid-run.
+Every row of every night must end revoked, and each night's exit status must be what the page
+says."""
 
 from __future__ import annotations
 
@@ -43,13 +44,13 @@ from tests.conftest import (
 )
 
 pytestmark = pytest.mark.e2e
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+PAGE = (ROOT / "docs" / "scheduling.md").read_text(encoding="utf-8")
 NIGHTS = 3
 ROWS = 40  # a night: 30 revokeEarn rows (a call each) and 10 revokeIssuals rows
 
 
 def code_block(language: str, containing: str) -> str:
-    blocks = re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+    blocks = re.findall(rf"```{language}\n(.*?)```", PAGE, flags=re.S)
     return next(block for block in blocks if containing in block)
 
 
