@@ -334,3 +334,16 @@ def test_a_journal_records_the_options_a_resume_must_repeat(tmp_path):
         "batch_size": "7",
         "default_region": "IN",
     }
+
+
+def test_an_output_whose_name_cannot_be_looked_at_is_not_said_to_be_the_input(tmp_path):
+    # The file system refuses the name (too long): that is told when the file is made, not
+    # mistaken here for the input.
+    source = tmp_path / "in.csv"
+    source.write_text("badgeMetaId,customerId\nB,1\n", encoding="utf-8")
+    RunConfig(source, tmp_path / ("o" * 300 + ".csv")).check_options()
+
+
+def test_a_journal_records_the_host_as_given_less_its_trailing_slash(tmp_path):
+    options = settings(tmp_path, base_url="https://SANDBOX-X/").identity_options()
+    assert options["host"] == "https://SANDBOX-X"
