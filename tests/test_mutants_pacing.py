@@ -57,12 +57,12 @@ async def test_each_probe_that_finds_no_room_doubles_the_clean_minutes_before_th
 async def test_a_probe_that_finds_a_tenth_more_counts_as_no_room_and_is_seen_twice():
     # The server allows 22 from minute 3: the probe in minute 5 finds 22, a tenth above the
     # 20 learned. The limit read is 22, seen twice (20 and 22 are within a tenth), and the
-    # next probe waits 4 clean minutes as after a probe that found nothing.
-    p, probing, _ = await minutes([20] * 3 + [22] * 9)
+    # next probe waits 4 clean minutes as after a probe that found nothing: it is out in minute 10.
+    p, probing, _ = await minutes([20] * 3 + [22] * 7)
     assert probing == [2, 5, 10]
     assert (p.learned, p.confirmed) == (22, True)
     assert p.describe() == (
-        "pace 22/min, kept a little under (learned: the server allowed 22 in a window, seen twice)"
+        "pace 44/min, probing for more (learned: the server allowed 22 in a window, seen twice)"
     )
 
 
@@ -100,6 +100,22 @@ async def test_a_window_that_allowed_nothing_teaches_nothing_even_after_one_that
         p.answered(await p.acquire(), Answer.THROTTLED)
     assert p.learned is None
     assert p.pace is None
+
+
+# --- what the summary and the timeline count ------------------------------------------------
+
+
+async def test_a_spent_window_counts_its_429s_one_pause_and_the_seconds_to_the_reset():
+    clock = Clock()  # at a minute's start
+    p = pacer(clock)
+    await spend(p, 20)  # 20 calls, then 3 throttled: the first at 0 s, the last at 0.5 s
+    assert p.throttled_calls == CONFIRM + 1
+    assert p.throttled_since == 0.0  # since the first of them
+    assert p.pauses == 1
+    assert p.paused_seconds == pytest.approx(59.5 + p.margin)  # to the reset, plus the margin
+    p.answered(await p.acquire(), Answer.OK)  # the probe after the reset gets through
+    assert p.throttled_since is None
+    assert (p.throttled_calls, p.pauses) == (CONFIRM + 1, 1)
 
 
 # --- a stray 429 ----------------------------------------------------------------------------
