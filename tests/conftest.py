@@ -240,8 +240,10 @@ def default_sigint() -> None:
     """For a CLI subprocess, before it starts: SIGINT as a terminal gives it. A suite started
     where SIGINT is ignored (`pytest &` in a non-interactive shell, some CI runners) would
     otherwise hand the ignored SIGINT on, and the tool rightly keeps an ignored signal ignored,
-    so a Ctrl-C test would check how the suite was started instead of the code."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    so a Ctrl-C test would check how the suite was started instead of the code. SIGHUP and
+    SIGTERM likewise (`nohup pytest` ignores SIGHUP)."""
+    for number in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def run_cli(

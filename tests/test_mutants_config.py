@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from batch_revoke.config import SANDBOX_LABEL, ErrorLimit, RateLimit, RunConfig
+from batch_revoke.config import SANDBOX_LABEL, ErrorLimit, RateLimit, RunConfig, resume_options
 from batch_revoke.credentials import NO_CREDENTIALS_FIX, BasicCredentials
 from batch_revoke.errors import ConfigError
 from batch_revoke.hosts import CLUSTERS
 from batch_revoke.model import IdentifierType
+from batch_revoke.paths import check_targets
 
 MAX_ERRORS_FIX = "e.g. --max-errors 50 or --max-errors 5%; leave it out for no limit"
 RATE_LIMIT_FIX = "e.g. --rate-limit 100/min (Capillary demo clusters allow 100 per minute)"
@@ -168,20 +169,20 @@ def test_the_output_may_not_be_the_input_by_any_name(tmp_path):
     (tmp_path / "hard.csv").hardlink_to(source)
     for output in (source, tmp_path / "link.csv", tmp_path / "hard.csv"):
         with pytest.raises(ConfigError) as raised:
-            RunConfig(source, output).check_options()
+            check_targets(RunConfig(source, output))
         assert (raised.value.problem, raised.value.fix) == (
             "--output is the input file",
             "pass another path for the results",
         )
     (tmp_path / "copy.csv").write_bytes(source.read_bytes())
-    RunConfig(source, tmp_path / "copy.csv").check_options()  # the same content is another file
-    RunConfig(source, tmp_path / "new.csv").check_options()
+    check_targets(RunConfig(source, tmp_path / "copy.csv"))  # the same content is another file
+    check_targets(RunConfig(source, tmp_path / "new.csv"))
 
 
 def test_a_report_is_not_written_over_the_result_file(tmp_path):
     with pytest.raises(ConfigError, match="is the run's own file"):
-        settings(tmp_path, report=tmp_path / "out.csv").check_options()
-    settings(tmp_path, report=tmp_path / "report.html").check_options()
+        check_targets(settings(tmp_path, report=tmp_path / "out.csv"))
+    check_targets(settings(tmp_path, report=tmp_path / "report.html"))
 
 
 # --- RunConfig: where requests go and with what ---------------------------------------------
@@ -294,15 +295,19 @@ def test_an_identifier_type_that_names_no_choice_is_refused_as_the_command_line_
 
 
 def test_the_command_that_finishes_a_run_repeats_what_changes_what_is_sent(tmp_path):
-    assert settings(tmp_path).resume_args() == ["--base-url", "https://api.invalid"]
-    assert RunConfig(tmp_path / "in.csv", cluster="india").resume_args() == ["--cluster", "in"]
+    def finish(config: RunConfig) -> list[str]:
+        return resume_options(config.identity_options())
+
+    assert finish(settings(tmp_path)) == ["--base-url", "https://api.invalid"]
+    assert finish(RunConfig(tmp_path / "in.csv", cluster="india")) == ["--cluster", "in"]
     sandboxed = settings(tmp_path, host_label=SANDBOX_LABEL, cluster="eu", base_url="")
-    assert sandboxed.resume_args() == ["--sandbox"]
-    assert RunConfig(tmp_path / "in.csv").resume_args() == []
+    assert finish(sandboxed) == ["--sandbox"]
+    assert resume_options(sandboxed.identity_options(), "verify") == []  # verify has none
+    assert finish(RunConfig(tmp_path / "in.csv")) == []
     odd = settings(
         tmp_path, identifier_type=IdentifierType.EMAIL, batch_size=5, default_region="GB"
     )
-    assert odd.resume_args() == [
+    assert finish(odd) == [
         "--base-url",
         "https://api.invalid",
         "--identifier-type",
@@ -311,6 +316,10 @@ def test_the_command_that_finishes_a_run_repeats_what_changes_what_is_sent(tmp_p
         "5",
         "--default-region",
         "GB",
+    ]
+    assert resume_options(odd.identity_options(), "verify") == [
+        *("--base-url", "https://api.invalid", "--identifier-type", "email"),
+        *("--default-region", "GB"),
     ]
 
 
