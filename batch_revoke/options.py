@@ -4,24 +4,30 @@ variable; commands pick the ones they take. Defaults are the library's (RunConfi
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from batch_revoke.config import RunConfig
+from batch_revoke.credentials import credentials_from_env
 from batch_revoke.errors import ConfigError
 from batch_revoke.hosts import CLUSTER_ALIASES, CLUSTERS, cluster_names
 from batch_revoke.logs import Stderr
 from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
+if TYPE_CHECKING:
+    from batch_revoke.sandbox import SandboxConfig
+
 F = TypeVar("F", bound=Callable[..., Any])
 
+_FIELDS = {f.name for f in fields(RunConfig)}
 _LIBRARY = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
 
 
@@ -35,7 +41,51 @@ class SandboxSetting(click.Option):
     """An option that shapes the embedded sandbox: `run` takes it with --sandbox only."""
 
 
-def typed(ctx: click.Context, *names: str) -> list[str]:
+def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> RunConfig:
+    """The RunConfig the options of `run` or `verify` describe, refused first when they
+    contradict one another: each option named as a field lands in it; the few that say a field
+    another way (the host, the credentials, --no-verify, an empty limit) are turned into it here."""
+    sandbox, dry_run = params.get("sandbox", False), params.get("dry_run", False)
+    settings = [p.name or "" for p in ctx.command.params if isinstance(p, SandboxSetting)]
+    if not sandbox and (stray := _typed(ctx, *settings)):
+        raise ConfigError(f"{', '.join(stray)} applies to --sandbox runs only", "add --sandbox")
+    if sandbox and not dry_run and (clash := _typed(ctx, "base_url", "cluster")):
+        raise ConfigError(f"--sandbox and {clash[0]} both given", "pass one of them")
+    base_url, cluster = params["base_url"] or "", params["cluster"] or ""
+    if sandbox:  # its host is the sandbox: CAP_BASE_URL and CAP_CLUSTER are not asked
+        base_url = cluster = ""
+    elif base_url and cluster:  # the command line wins over the environment; both from one: no
+        given = _typed(ctx, "base_url", "cluster")
+        if len(given) != 1:
+            where = (
+                "on the command line" if given else "in the environment (CAP_BASE_URL, CAP_CLUSTER)"
+            )
+            raise ConfigError(f"--base-url and --cluster both given {where}", "pass one of them")
+        base_url, cluster = (base_url, "") if given == ["--base-url"] else ("", cluster)
+    return RunConfig(
+        **{name: value for name, value in params.items() if name in _FIELDS}
+        | {
+            "base_url": base_url,
+            "cluster": cluster,
+            "credentials": None if dry_run or sandbox else credentials_from_env(os.environ),
+            "rate_limit": params["rate_limit"] or None,
+            "max_errors": params.get("max_errors") or None,
+            "verify": not params.get("no_verify"),
+            **fixed,
+        }
+    )
+
+
+def sandbox_config(state: Path | None, params: Mapping[str, Any]) -> SandboxConfig:
+    """The sandbox its settings describe (`--fault 429:2%`, `--latency-ms 20-80`)."""
+    from batch_revoke.sandbox import configure  # aiohttp: only for a sandbox
+
+    settings = ("latency_ms", "faults", "seed", "retry_after", "slow_seconds", "token_ttl")
+    given = {name: params[name] for name in settings}
+    return configure(state, rate_limit=params["sandbox_rate_limit"], **given)
+
+
+def _typed(ctx: click.Context, *names: str) -> list[str]:
     """The options among `names` typed on the command line (not defaults or environment), as
     spelled there."""
     params = {param.name: param for param in ctx.command.params}
@@ -44,18 +94,6 @@ def typed(ctx: click.Context, *names: str) -> list[str]:
         for name in names
         if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
     ]
-
-
-def host_choice(ctx: click.Context, base_url: str | None, cluster: str | None) -> tuple[str, str]:
-    """--base-url and --cluster as the run takes them: the command line wins over the
-    environment; both from the same one is a mistake."""
-    if not (base_url and cluster):
-        return base_url or "", cluster or ""
-    given = typed(ctx, "base_url", "cluster")
-    if len(given) != 1:
-        where = "on the command line" if given else "in the environment (CAP_BASE_URL, CAP_CLUSTER)"
-        raise ConfigError(f"--base-url and --cluster both given {where}", "pass one of them")
-    return (base_url, "") if given == ["--base-url"] else ("", cluster)
 
 
 # --- the whole command line: before the command or after it -------------------------------
@@ -271,6 +309,7 @@ default_region = click.option(
 output = click.option(
     "-o",
     "--output",
+    "output_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Result CSV; its journal is written beside it as <file>.journal. "
     "Default: output/<input name>-results-<timestamp>.csv (verify: -verified-).",
