@@ -26,12 +26,9 @@ if TYPE_CHECKING:  # the core, the sandbox (aiohttp) and the live display (rich)
     from batch_revoke.sandbox import SandboxConfig
 
 
-def main() -> int:
-    """The `batch-revoke` command: its exit status (`batch_revoke.__main__` exits with it)."""
-    return cli.main(prog_name="batch-revoke", standalone_mode=False)
-
-
-@click.group(cls=ExitingGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=ExitingGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True}
+)
 @click.version_option(package_name="batch-revoke")
 @options.whole_command_line
 def cli() -> None:

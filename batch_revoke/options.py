@@ -37,8 +37,16 @@ def _default(name: str) -> Any:
     return default.value if isinstance(default, IdentifierType) else default
 
 
-class SandboxSetting(click.Option):
-    """An option that shapes the embedded sandbox: `run` takes it with --sandbox only."""
+# The options that shape the sandbox (`run` takes them with --sandbox only), as --help lists them.
+_SANDBOX = [
+    "latency_ms",
+    "faults",
+    "seed",
+    "sandbox_rate_limit",
+    "retry_after",
+    "slow_seconds",
+    "token_ttl",
+]
 
 
 def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> RunConfig:
@@ -46,8 +54,7 @@ def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> R
     contradict one another: each option named as a field lands in it; the few that say a field
     another way (the host, the credentials, --no-verify, an empty limit) are turned into it here."""
     sandbox, dry_run = params.get("sandbox", False), params.get("dry_run", False)
-    settings = [p.name or "" for p in ctx.command.params if isinstance(p, SandboxSetting)]
-    if not sandbox and (stray := _typed(ctx, *settings)):
+    if not sandbox and (stray := _typed(ctx, "sandbox_state", *_SANDBOX)):
         raise ConfigError(f"{', '.join(stray)} applies to --sandbox runs only", "add --sandbox")
     if sandbox and not dry_run and (clash := _typed(ctx, "base_url", "cluster")):
         raise ConfigError(f"--sandbox and {clash[0]} both given", "pass one of them")
@@ -80,8 +87,7 @@ def sandbox_config(state: Path | None, params: Mapping[str, Any]) -> SandboxConf
     """The sandbox its settings describe (`--fault 429:2%`, `--latency-ms 20-80`)."""
     from batch_revoke.sandbox import configure  # aiohttp: only for a sandbox
 
-    settings = ("latency_ms", "faults", "seed", "retry_after", "slow_seconds", "token_ttl")
-    given = {name: params[name] for name in settings}
+    given = {name: params[name] for name in _SANDBOX if name != "sandbox_rate_limit"}
     return configure(state, rate_limit=params["sandbox_rate_limit"], **given)
 
 
@@ -140,7 +146,6 @@ def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
         noted = replace(noted, **{name: value})
     ctx.meta[_SESSION] = noted
-    ctx.meta["traceback"] = noted.traceback  # read by exits.ExitingGroup
     level = logging.WARNING if noted.quiet else logging.DEBUG if noted.verbose else logging.INFO
     Stderr.setup(
         json_lines=noted.log_format == "json",
@@ -169,7 +174,6 @@ log_format = click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
-    show_default=True,
     expose_value=False,
     callback=_note,
     help="json: every stderr line one JSON object (time, level, run_id, event, message), "
@@ -207,14 +211,12 @@ batch_size = click.option(
     "--batch-size",
     type=click.IntRange(1, MAX_BATCH_SIZE),
     default=_default("batch_size"),
-    show_default=True,
     help="revokeIssue entries per request (the API allows at most 20).",
 )
 concurrency = click.option(
     "--concurrency",
     type=click.IntRange(min=1),
     default=_default("concurrency"),
-    show_default=True,
     envvar="BATCH_REVOKE_CONCURRENCY",
     show_envvar=True,
     help="Requests in flight at once.",
@@ -232,7 +234,6 @@ rate_window = click.option(
     "--rate-window",
     type=click.FloatRange(min=0, min_open=True),
     default=_default("rate_window"),
-    show_default=True,
     metavar="SECONDS",
     help="How long the server's rate-limit window is, when --rate-limit is not given "
     "(Capillary counts per minute). After a 429 without Retry-After, every request "
@@ -242,7 +243,6 @@ max_throttle_wait = click.option(
     "--max-throttle-wait",
     type=click.FloatRange(min=0, min_open=True),
     default=_default("max_throttle_wait"),
-    show_default=True,
     metavar="SECONDS",
     help="Stop (resumable, exit 3) after this long of 429/503/521 answers (or a customer "
     "lookup's 461) in a row. "
@@ -252,7 +252,6 @@ timeout = click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=_default("timeout"),
-    show_default=True,
     envvar="BATCH_REVOKE_TIMEOUT",
     show_envvar=True,
     help="Seconds to wait for connecting, sending, and each read.",
@@ -261,7 +260,6 @@ max_attempts = click.option(
     "--max-attempts",
     type=click.IntRange(min=1),
     default=_default("max_attempts"),
-    show_default=True,
     envvar="BATCH_REVOKE_MAX_ATTEMPTS",
     show_envvar=True,
     help="Tries per request on 5xx, timeouts and dropped connections (exponential "
@@ -272,7 +270,6 @@ grace = click.option(
     "--grace",
     type=click.FloatRange(min=0),
     default=_default("grace"),
-    show_default=True,
     envvar="BATCH_REVOKE_GRACE",
     show_envvar=True,
     metavar="SECONDS",
@@ -284,7 +281,6 @@ max_unanswered = click.option(
     "--max-unanswered",
     type=click.IntRange(min=0),
     default=_default("max_unanswered"),
-    show_default=True,
     help="Stop (resumable, exit 3) after this many HTTP calls in a row got no answer "
     "at all: the host is down or unreachable. 0 never stops.",
 )
@@ -292,7 +288,6 @@ identifier_type = click.option(
     "--identifier-type",
     type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
     default=_default("identifier_type"),
-    show_default=True,
     help="What customerId holds in rows without an identifierType column value. For "
     "revokeIssue rows other than id, each customer is looked up first (one call each).",
 )
@@ -330,13 +325,13 @@ output_dir = click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=_default("output_dir"),
-    show_default=True,
     help="Where result files get their default dated names, and where --resume and "
     "--auto-resume look for runs.",
 )
 sheet = click.option(
     "--sheet",
     default=_default("sheet"),
+    show_default=False,  # "" is "the first", as the help says
     metavar="NAME",
     help="For an .xlsx input: the sheet to read (default: the first).",
 )
@@ -418,7 +413,6 @@ progress_every = click.option(
     "--progress-every",
     type=click.FloatRange(min=0.1),
     default=_default("progress_every"),
-    show_default=True,
     metavar="SECONDS",
     help="How often a progress line is logged when stderr is not a terminal (at a "
     "terminal a live display shows rows done, calls/s, the pace, counts and time left).",
@@ -437,7 +431,6 @@ sandbox = click.option(
 )
 sandbox_state = click.option(
     "--sandbox-state",
-    cls=SandboxSetting,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Sandbox data (JSON or CSV). Default: samples/sandbox-state.json",
 )
@@ -446,16 +439,13 @@ sandbox_state = click.option(
 
 latency_ms = click.option(
     "--latency-ms",
-    cls=SandboxSetting,
     metavar="N|MIN-MAX",
     default="0",
-    show_default=True,
     help="Delay every sandbox answer by N ms, or a random MIN-MAX ms (never blocking).",
 )
 fault = click.option(
     "--fault",
     "faults",
-    cls=SandboxSetting,
     metavar="KIND[:WHEN]",
     multiple=True,
     help="Misbehave on calls: revokes and customer lookups (repeatable). KIND: 429, 500, "
@@ -466,15 +456,12 @@ fault = click.option(
 )
 seed = click.option(
     "--seed",
-    cls=SandboxSetting,
     type=int,
     default=0,
-    show_default=True,
     help="Seed for faults and ids.",
 )
 sandbox_rate_limit = click.option(
     "--sandbox-rate-limit",
-    cls=SandboxSetting,
     metavar="N/min|N/s|N/<secs>s",
     help="Answer 429 above N calls per till in windows aligned to the clock (a minute "
     "starts at :00), like Capillary's per-minute limits. No Retry-After unless "
@@ -482,7 +469,6 @@ sandbox_rate_limit = click.option(
 )
 retry_after = click.option(
     "--retry-after",
-    cls=SandboxSetting,
     type=click.FloatRange(min=0),
     metavar="SECONDS",
     help="Send Retry-After with 429s (Capillary documents none): the 429 fault asks for "
@@ -490,18 +476,14 @@ retry_after = click.option(
 )
 slow_seconds = click.option(
     "--slow-seconds",
-    cls=SandboxSetting,
     type=click.FloatRange(min=0),
     default=60.0,
-    show_default=True,
     help="How late a `slow` fault answers.",
 )
 token_ttl = click.option(
     "--token-ttl",
-    cls=SandboxSetting,
     type=click.IntRange(min=1),
     default=300,
-    show_default=True,
     help="Lifetime of the sandbox's OAuth tokens, in seconds.",
 )
 
@@ -515,7 +497,6 @@ port = click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=8765,
-    show_default=True,
     help="Port on 127.0.0.1; 0 picks a free one.",
 )
 state = click.option(
