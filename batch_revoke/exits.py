@@ -22,7 +22,7 @@ from batch_revoke.startup import Interrupted, hold_interrupts, take_held
 
 
 class Failed(Exception):
-    """A failure worded for people, with its exit status; shown by `ExitingGroup.main`."""
+    """A failure worded for people, with its exit status; told by `ExitingGroup.end`."""
 
     def __init__(
         self, message: str, status: ExitStatus, level: int = logging.ERROR, *, prefix: str = ""
@@ -90,10 +90,6 @@ class ExitingGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except BatchRevokeError as exc:
-            if session(ctx).traceback:
-                raise
-            raise Failed(str(exc), exit_status(exc), prefix="error: ") from exc
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, Failed):
             raise
         except KeyboardInterrupt as exc:
@@ -102,6 +98,8 @@ class ExitingGroup(click.Group):
         except Exception as exc:
             if session(ctx).traceback:
                 raise
+            if isinstance(exc, BatchRevokeError):
+                raise Failed(str(exc), exit_status(exc), prefix="error: ") from exc
             raise Failed(
                 f"internal error: {type(exc).__name__}: {exc} "
                 "(rerun with --traceback and report it)",
