@@ -11,9 +11,9 @@ hold_interrupts()
 
 
 def main() -> int:
-    from batch_revoke.cli import main as command  # after the handlers, on purpose
+    from batch_revoke.cli import cli  # after the handlers, on purpose
 
-    status = command()
+    status = cli.main(prog_name="batch-revoke", standalone_mode=False)
     # The outcome is decided and told: an interrupt from here to the end changes nothing.
     # (Python puts the default handlers back as it shuts down, and those end with 130/143.)
     for signum in SIGNALS:

@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from batch_revoke import options
-from batch_revoke.config import ErrorLimit, RateLimit, RunConfig
-from batch_revoke.credentials import credentials_from_env
+from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.exits import ExitingGroup
 from batch_revoke.logs import Stderr
-from batch_revoke.model import ExitStatus, IdentifierType
-from batch_revoke.report import RunReport
+from batch_revoke.model import ExitStatus
 from batch_revoke.startup import hold_interrupts
 from batch_revoke.writer import write_text_atomically
 
@@ -29,12 +26,9 @@ if TYPE_CHECKING:  # the core, the sandbox (aiohttp) and the live display (rich)
     from batch_revoke.sandbox import SandboxConfig
 
 
-def main() -> int:
-    """The `batch-revoke` command: its exit status (`batch_revoke.__main__` exits with it)."""
-    return cli.main(prog_name="batch-revoke", standalone_mode=False)
-
-
-@click.group(cls=ExitingGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=ExitingGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True}
+)
 @click.version_option(package_name="batch-revoke")
 @options.whole_command_line
 def cli() -> None:
@@ -71,45 +65,7 @@ def cli() -> None:
 @options.sandbox_settings
 @options.whole_command_line
 @click.pass_context
-def run(
-    ctx: click.Context,
-    input_path: Path,
-    base_url: str | None,
-    cluster: str | None,
-    batch_size: int,
-    concurrency: int,
-    rate_limit: str | None,
-    rate_window: float,
-    max_throttle_wait: float,
-    timeout: float,
-    max_attempts: int,
-    max_unanswered: int,
-    grace: float,
-    identifier_type: str,
-    default_region: str | None,
-    output: Path | None,
-    resume: bool,
-    overwrite: bool,
-    output_dir: Path,
-    sheet: str,
-    excel: bool,
-    summary_json: str | None,
-    report: Path | None,
-    auto_resume: bool,
-    dry_run: bool,
-    no_verify: bool,
-    progress_every: float,
-    max_errors: str | None,
-    sandbox: bool,
-    sandbox_state: Path | None,
-    latency_ms: str,
-    faults: tuple[str, ...],
-    seed: int,
-    sandbox_rate_limit: str | None,
-    retry_after: float | None,
-    slow_seconds: float,
-    token_ttl: int,
-) -> ExitStatus:
+def run(ctx: click.Context, /, **params: Any) -> ExitStatus:
     """Revoke the badges listed in INPUT.csv and write a result CSV.
 
     \b
@@ -141,91 +97,19 @@ def run(
 
     Guide: docs/support.md
     """
-    settings = [p.name for p in ctx.command.params if isinstance(p, options.SandboxSetting)]
-    if not sandbox and (stray := options.typed(ctx, *(name for name in settings if name))):
-        raise ConfigError(f"{', '.join(stray)} applies to --sandbox runs only", "add --sandbox")
-    if sandbox and not dry_run and (clash := options.typed(ctx, "base_url", "cluster")):
-        raise ConfigError(f"--sandbox and {clash[0]} both given", "pass one of them")
-    # A sandbox run's host is the sandbox: CAP_BASE_URL and CAP_CLUSTER are not asked.
-    base_url, cluster = ("", "") if sandbox else options.host_choice(ctx, base_url, cluster)
-    config = RunConfig(
-        input_path,
-        output,
-        base_url=base_url,
-        cluster=cluster,
-        credentials=None if dry_run or sandbox else credentials_from_env(os.environ),
-        dry_run=dry_run,
-        batch_size=batch_size,
-        concurrency=concurrency,
-        rate_limit=RateLimit.parse(rate_limit) if rate_limit else None,
-        timeout=timeout,
-        max_attempts=max_attempts,
-        identifier_type=IdentifierType.parse(identifier_type) or IdentifierType.ID,
-        progress_every=progress_every,
-        resume=resume,
-        overwrite=overwrite,
-        verify=not no_verify,
-        max_errors=ErrorLimit.parse(max_errors) if max_errors else None,
-        max_unanswered=max_unanswered,
-        grace=grace,
-        max_throttle_wait=max_throttle_wait,
-        rate_window=rate_window,
-        excel=excel,
-        sheet=sheet,
-        auto_resume=auto_resume,
-        output_dir=output_dir,
-        report=report,
-        default_region=default_region,
-    )
-    local: SandboxConfig | None = None
-    if sandbox and not dry_run:
-        from batch_revoke.sandbox import configure
-
-        local = configure(
-            sandbox_state,
-            latency_ms=latency_ms,
-            faults=faults,
-            seed=seed,
-            rate_limit=sandbox_rate_limit,
-            retry_after=retry_after,
-            slow_seconds=slow_seconds,
-            token_ttl=token_ttl,
-        )
-    session = options.session(ctx)
-    return _outcome(_run_job(config, summary_json, session, sandbox=local), summary_json)
+    config = options.run_config(ctx, params)
+    local = params["sandbox"] and not config.dry_run  # the sandbox is the host: none to start
+    sandbox = options.sandbox_config(params["sandbox_state"], params) if local else None
+    return _run(ctx, config, params["summary_json"], sandbox)
 
 
 @cli.command(short_help="Settle the unconfirmed rows of a result file by reading them back.")
-@click.argument("result_path", metavar="RESULT.csv", type=click.Path(path_type=Path))
+@click.argument("input_path", metavar="RESULT.csv", type=click.Path(path_type=Path))
 @options.connection
 @options.results
 @options.whole_command_line
 @click.pass_context
-def verify(
-    ctx: click.Context,
-    result_path: Path,
-    base_url: str | None,
-    cluster: str | None,
-    batch_size: int,
-    concurrency: int,
-    rate_limit: str | None,
-    rate_window: float,
-    max_throttle_wait: float,
-    timeout: float,
-    max_attempts: int,
-    max_unanswered: int,
-    grace: float,
-    identifier_type: str,
-    default_region: str | None,
-    output: Path | None,
-    resume: bool,
-    overwrite: bool,
-    output_dir: Path,
-    sheet: str,
-    excel: bool,
-    summary_json: str | None,
-    report: Path | None,
-) -> ExitStatus:
+def verify(ctx: click.Context, /, **params: Any) -> ExitStatus:
     """Settle the unconfirmed rows of an earlier result file by reading them back.
 
     \b
@@ -238,43 +122,19 @@ def verify(
 
     Guide: docs/support.md
     """
-    base_url, cluster = options.host_choice(ctx, base_url, cluster)
-    config = RunConfig(
-        result_path,
-        output,
-        base_url=base_url,
-        cluster=cluster,
-        credentials=credentials_from_env(os.environ),
-        batch_size=batch_size,
-        concurrency=concurrency,
-        rate_limit=RateLimit.parse(rate_limit) if rate_limit else None,
-        timeout=timeout,
-        max_attempts=max_attempts,
-        identifier_type=IdentifierType.parse(identifier_type) or IdentifierType.ID,
-        resume=resume,
-        overwrite=overwrite,
-        max_unanswered=max_unanswered,
-        grace=grace,
-        max_throttle_wait=max_throttle_wait,
-        rate_window=rate_window,
-        settle_result=True,
-        excel=excel,
-        sheet=sheet,
-        output_dir=output_dir,
-        report=report,
-        default_region=default_region,
-    )
-    return _outcome(_run_job(config, summary_json, options.session(ctx)), summary_json)
+    config = options.run_config(ctx, params, settle_result=True)
+    return _run(ctx, config, params["summary_json"])
 
 
-def _run_job(
+def _run(
+    ctx: click.Context,
     config: RunConfig,
     summary_json: str | None,
-    session: options.Session,
-    *,
     sandbox: SandboxConfig | None = None,
-) -> RunReport:
-    """The run, with the live display when a person watches a terminal."""
+) -> ExitStatus:
+    """The run (with the live display when a person watches a terminal), then its summary told
+    on stderr and as JSON when asked; from then to the process's end an interrupt is only
+    noted: the outcome is decided."""
     if summary_json and summary_json != "-":
         # Found before anything is sent, not after the whole run. Its folder is made, as the
         # result file's is: a scheduled job's first night finds none.
@@ -290,18 +150,14 @@ def _run_job(
             )
     from batch_revoke.job import run_job  # --help and --version need none of the core
 
-    if config.dry_run or not session.live:
-        return run_job(config, handle_signals=True, sandbox=sandbox)
-    from batch_revoke.display import LiveProgress
+    if config.dry_run or not options.session(ctx).live:
+        report = run_job(config, handle_signals=True, sandbox=sandbox)
+    else:
+        from batch_revoke.display import LiveProgress
 
-    with LiveProgress() as live:
-        shown = replace(config, show_progress=live, progress_every=0.5)
-        return run_job(shown, handle_signals=True, sandbox=sandbox)
-
-
-def _outcome(report: RunReport, summary_json: str | None) -> ExitStatus:
-    """The run is over: its summary is told (on stderr, and as JSON when asked), and from
-    here to the process's end an interrupt is only noted: the outcome is decided."""
+        with LiveProgress() as live:
+            shown = replace(config, show_progress=live, progress_every=0.5)
+            report = run_job(shown, handle_signals=True, sandbox=sandbox)
     hold_interrupts()
     summary = report.summary()
     resume = report.resume_command(sys.argv[1:]) if report.resumable else None
@@ -390,18 +246,7 @@ def samples(folder: Path) -> None:
 @options.dump_state
 @options.sandbox_settings
 @options.whole_command_line
-def sandbox(
-    port: int,
-    state_path: Path | None,
-    dump_state: Path | None,
-    latency_ms: str,
-    faults: tuple[str, ...],
-    seed: int,
-    sandbox_rate_limit: str | None,
-    retry_after: float | None,
-    slow_seconds: float,
-    token_ttl: int,
-) -> None:
+def sandbox(port: int, state_path: Path | None, dump_state: Path | None, **settings: Any) -> None:
     """Serve a local stand-in of the Capillary badge API until Ctrl-C.
 
     \b
@@ -412,19 +257,9 @@ def sandbox(
 
     Guide: docs/sandbox.md
     """
-    from batch_revoke.sandbox import configure
     from batch_revoke.sandbox.server import bind_loopback, demo_credentials, serve_forever
 
-    config = configure(
-        state_path,
-        latency_ms=latency_ms,
-        faults=faults,
-        seed=seed,
-        rate_limit=sandbox_rate_limit,
-        retry_after=retry_after,
-        slow_seconds=slow_seconds,
-        token_ttl=token_ttl,
-    )
+    config = options.sandbox_config(state_path, settings)
     sock = bind_loopback(port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     demo = demo_credentials(config.state)

@@ -15,13 +15,13 @@ class LiveProgress:
     """Rows done of the total, calls/s, the pace, the counts so far and the time left, redrawn
     in place; log lines (retries, pauses) scroll above it."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self) -> None:
         self.bar = Bar(
             TextColumn("rows"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
-            console=console or Console(stderr=True),
+            console=Console(stderr=True),
             redirect_stderr=True,
         )
         self._task: TaskID | None = None

@@ -16,12 +16,13 @@ from batch_revoke.errors import BatchRevokeError
 from batch_revoke.interrupts import raising_interrupts
 from batch_revoke.logs import Stderr
 from batch_revoke.model import ExitStatus
+from batch_revoke.options import session
 from batch_revoke.report import exit_status
 from batch_revoke.startup import Interrupted, hold_interrupts, take_held
 
 
 class Failed(Exception):
-    """A failure worded for people, with its exit status; shown by `ExitingGroup.main`."""
+    """A failure worded for people, with its exit status; told by `ExitingGroup.end`."""
 
     def __init__(
         self, message: str, status: ExitStatus, level: int = logging.ERROR, *, prefix: str = ""
@@ -39,18 +40,15 @@ class Failed(Exception):
         click.echo(f"batch-revoke: {self.prefix}{self.message}", err=True)
 
 
-def interrupted(exc: BaseException) -> Failed:
+def interrupted(exc: BaseException, more: str = "") -> Failed:
     """An interrupt that reached the command, not a run: before anything was sent."""
     name = exc.name if isinstance(exc, Interrupted) else "SIGINT"
-    return Failed(
-        f"interrupted ({name}) before anything was sent", ExitStatus.ABORTED, logging.WARNING
-    )
+    text = f"interrupted ({name}) before anything was sent{more}"
+    return Failed(text, ExitStatus.ABORTED, logging.WARNING)
 
 
 class ExitingGroup(click.Group):
-    """The command line's one exit point: every way it ends (a summary, a refusal, click's
-    usage errors, an interrupt at any moment) is one exit status and, on stderr, lines in the
-    --log-format asked for."""
+    """The command group, ending as this module says."""
 
     def main(  # type: ignore[override]
         self,
@@ -66,21 +64,13 @@ class ExitingGroup(click.Group):
         with raising_interrupts(enabled=True):
             try:
                 if (held := take_held()) is not None:  # came while Python imported the package
-                    failure = interrupted(held)
-                    raise Failed(
-                        f"{failure.message}; nothing was created", ExitStatus.ABORTED, failure.level
-                    )
+                    raise interrupted(held, "; nothing was created")
                 code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
                 status = code if isinstance(code, int) else ExitStatus.OK
             except (Failed, click.ClickException) as exc:
-                hold_interrupts()  # the outcome is decided: told, not cut short
-                self.show(exc)
-                status = exc.exit_code
+                status = self.end(exc)
             except (KeyboardInterrupt, click.exceptions.Abort) as exc:
-                hold_interrupts()
-                failure = interrupted(exc.__cause__ or exc)
-                self.show(failure)
-                status = failure.exit_code
+                status = self.end(interrupted(exc.__cause__ or exc))
         if standalone_mode:
             sys.exit(status)
         return status
@@ -100,35 +90,36 @@ class ExitingGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except BatchRevokeError as exc:
-            if ctx.meta.get("traceback"):
-                raise
-            raise Failed(str(exc), exit_status(exc), prefix="error: ") from exc
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, Failed):
             raise
         except KeyboardInterrupt as exc:
             # Interrupts during sending are handled by the core; this is before it.
             raise interrupted(exc) from exc
         except Exception as exc:
-            if ctx.meta.get("traceback"):
+            if session(ctx).traceback:
                 raise
+            if isinstance(exc, BatchRevokeError):
+                raise Failed(str(exc), exit_status(exc), prefix="error: ") from exc
             raise Failed(
                 f"internal error: {type(exc).__name__}: {exc} "
                 "(rerun with --traceback and report it)",
                 exit_status(exc),
             ) from exc
 
-    def show(self, exc: Failed | click.ClickException) -> None:
-        """A failure on stderr: click's own wording, or one JSON object."""
+    def end(self, exc: Failed | click.ClickException) -> int:
+        """A failure told on stderr (click's own wording, or one JSON object), and its exit
+        status. The outcome is decided: from here an interrupt is only noted."""
+        hold_interrupts()
         if not Stderr.json:
             exc.show()
-            return
+            return exc.exit_code
         message = exc.format_message()
         if isinstance(exc, click.UsageError):
             command = exc.ctx.command_path if exc.ctx else "batch-revoke"
             message = f"{message} (see {command} --help)"
         level = exc.level if isinstance(exc, Failed) else logging.ERROR
         Stderr.say(message, level=level, event="error", exit_status=exc.exit_code)
+        return exc.exit_code
 
 
 def _asks_for_json(argv: Sequence[str]) -> bool:

@@ -4,24 +4,30 @@ variable; commands pick the ones they take. Defaults are the library's (RunConfi
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from batch_revoke.config import RunConfig
+from batch_revoke.credentials import credentials_from_env
 from batch_revoke.errors import ConfigError
 from batch_revoke.hosts import CLUSTER_ALIASES, CLUSTERS, cluster_names
 from batch_revoke.logs import Stderr
 from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
+if TYPE_CHECKING:
+    from batch_revoke.sandbox import SandboxConfig
+
 F = TypeVar("F", bound=Callable[..., Any])
 
+_FIELDS = {f.name for f in fields(RunConfig)}
 _LIBRARY = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
 
 
@@ -31,11 +37,61 @@ def _default(name: str) -> Any:
     return default.value if isinstance(default, IdentifierType) else default
 
 
-class SandboxSetting(click.Option):
-    """An option that shapes the embedded sandbox: `run` takes it with --sandbox only."""
+# The options that shape the sandbox (`run` takes them with --sandbox only), as --help lists them.
+_SANDBOX = [
+    "latency_ms",
+    "faults",
+    "seed",
+    "sandbox_rate_limit",
+    "retry_after",
+    "slow_seconds",
+    "token_ttl",
+]
 
 
-def typed(ctx: click.Context, *names: str) -> list[str]:
+def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> RunConfig:
+    """The RunConfig the options of `run` or `verify` describe, refused first when they
+    contradict one another: each option named as a field lands in it; the few that say a field
+    another way (the host, the credentials, --no-verify, an empty limit) are turned into it here."""
+    sandbox, dry_run = params.get("sandbox", False), params.get("dry_run", False)
+    if not sandbox and (stray := _typed(ctx, "sandbox_state", *_SANDBOX)):
+        raise ConfigError(f"{', '.join(stray)} applies to --sandbox runs only", "add --sandbox")
+    if sandbox and not dry_run and (clash := _typed(ctx, "base_url", "cluster")):
+        raise ConfigError(f"--sandbox and {clash[0]} both given", "pass one of them")
+    base_url, cluster = params["base_url"] or "", params["cluster"] or ""
+    if sandbox:  # its host is the sandbox: CAP_BASE_URL and CAP_CLUSTER are not asked
+        base_url = cluster = ""
+    elif base_url and cluster:  # the command line wins over the environment; both from one: no
+        given = _typed(ctx, "base_url", "cluster")
+        if len(given) != 1:
+            where = (
+                "on the command line" if given else "in the environment (CAP_BASE_URL, CAP_CLUSTER)"
+            )
+            raise ConfigError(f"--base-url and --cluster both given {where}", "pass one of them")
+        base_url, cluster = (base_url, "") if given == ["--base-url"] else ("", cluster)
+    return RunConfig(
+        **{name: value for name, value in params.items() if name in _FIELDS}
+        | {
+            "base_url": base_url,
+            "cluster": cluster,
+            "credentials": None if dry_run or sandbox else credentials_from_env(os.environ),
+            "rate_limit": params["rate_limit"] or None,
+            "max_errors": params.get("max_errors") or None,
+            "verify": not params.get("no_verify"),
+            **fixed,
+        }
+    )
+
+
+def sandbox_config(state: Path | None, params: Mapping[str, Any]) -> SandboxConfig:
+    """The sandbox its settings describe (`--fault 429:2%`, `--latency-ms 20-80`)."""
+    from batch_revoke.sandbox import configure  # aiohttp: only for a sandbox
+
+    given = {name: params[name] for name in _SANDBOX if name != "sandbox_rate_limit"}
+    return configure(state, rate_limit=params["sandbox_rate_limit"], **given)
+
+
+def _typed(ctx: click.Context, *names: str) -> list[str]:
     """The options among `names` typed on the command line (not defaults or environment), as
     spelled there."""
     params = {param.name: param for param in ctx.command.params}
@@ -44,18 +100,6 @@ def typed(ctx: click.Context, *names: str) -> list[str]:
         for name in names
         if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
     ]
-
-
-def host_choice(ctx: click.Context, base_url: str | None, cluster: str | None) -> tuple[str, str]:
-    """--base-url and --cluster as the run takes them: the command line wins over the
-    environment; both from the same one is a mistake."""
-    if not (base_url and cluster):
-        return base_url or "", cluster or ""
-    given = typed(ctx, "base_url", "cluster")
-    if len(given) != 1:
-        where = "on the command line" if given else "in the environment (CAP_BASE_URL, CAP_CLUSTER)"
-        raise ConfigError(f"--base-url and --cluster both given {where}", "pass one of them")
-    return (base_url, "") if given == ["--base-url"] else ("", cluster)
 
 
 # --- the whole command line: before the command or after it -------------------------------
@@ -102,7 +146,6 @@ def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
         noted = replace(noted, **{name: value})
     ctx.meta[_SESSION] = noted
-    ctx.meta["traceback"] = noted.traceback  # read by exits.ExitingGroup
     level = logging.WARNING if noted.quiet else logging.DEBUG if noted.verbose else logging.INFO
     Stderr.setup(
         json_lines=noted.log_format == "json",
@@ -131,7 +174,6 @@ log_format = click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
-    show_default=True,
     expose_value=False,
     callback=_note,
     help="json: every stderr line one JSON object (time, level, run_id, event, message), "
@@ -169,14 +211,12 @@ batch_size = click.option(
     "--batch-size",
     type=click.IntRange(1, MAX_BATCH_SIZE),
     default=_default("batch_size"),
-    show_default=True,
     help="revokeIssue entries per request (the API allows at most 20).",
 )
 concurrency = click.option(
     "--concurrency",
     type=click.IntRange(min=1),
     default=_default("concurrency"),
-    show_default=True,
     envvar="BATCH_REVOKE_CONCURRENCY",
     show_envvar=True,
     help="Requests in flight at once.",
@@ -194,7 +234,6 @@ rate_window = click.option(
     "--rate-window",
     type=click.FloatRange(min=0, min_open=True),
     default=_default("rate_window"),
-    show_default=True,
     metavar="SECONDS",
     help="How long the server's rate-limit window is, when --rate-limit is not given "
     "(Capillary counts per minute). After a 429 without Retry-After, every request "
@@ -204,7 +243,6 @@ max_throttle_wait = click.option(
     "--max-throttle-wait",
     type=click.FloatRange(min=0, min_open=True),
     default=_default("max_throttle_wait"),
-    show_default=True,
     metavar="SECONDS",
     help="Stop (resumable, exit 3) after this long of 429/503/521 answers (or a customer "
     "lookup's 461) in a row. "
@@ -214,7 +252,6 @@ timeout = click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=_default("timeout"),
-    show_default=True,
     envvar="BATCH_REVOKE_TIMEOUT",
     show_envvar=True,
     help="Seconds to wait for connecting, sending, and each read.",
@@ -223,7 +260,6 @@ max_attempts = click.option(
     "--max-attempts",
     type=click.IntRange(min=1),
     default=_default("max_attempts"),
-    show_default=True,
     envvar="BATCH_REVOKE_MAX_ATTEMPTS",
     show_envvar=True,
     help="Tries per request on 5xx, timeouts and dropped connections (exponential "
@@ -234,7 +270,6 @@ grace = click.option(
     "--grace",
     type=click.FloatRange(min=0),
     default=_default("grace"),
-    show_default=True,
     envvar="BATCH_REVOKE_GRACE",
     show_envvar=True,
     metavar="SECONDS",
@@ -246,7 +281,6 @@ max_unanswered = click.option(
     "--max-unanswered",
     type=click.IntRange(min=0),
     default=_default("max_unanswered"),
-    show_default=True,
     help="Stop (resumable, exit 3) after this many HTTP calls in a row got no answer "
     "at all: the host is down or unreachable. 0 never stops.",
 )
@@ -254,7 +288,6 @@ identifier_type = click.option(
     "--identifier-type",
     type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
     default=_default("identifier_type"),
-    show_default=True,
     help="What customerId holds in rows without an identifierType column value. For "
     "revokeIssue rows other than id, each customer is looked up first (one call each).",
 )
@@ -271,6 +304,7 @@ default_region = click.option(
 output = click.option(
     "-o",
     "--output",
+    "output_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Result CSV; its journal is written beside it as <file>.journal. "
     "Default: output/<input name>-results-<timestamp>.csv (verify: -verified-).",
@@ -291,13 +325,13 @@ output_dir = click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=_default("output_dir"),
-    show_default=True,
     help="Where result files get their default dated names, and where --resume and "
     "--auto-resume look for runs.",
 )
 sheet = click.option(
     "--sheet",
     default=_default("sheet"),
+    show_default=False,  # "" is "the first", as the help says
     metavar="NAME",
     help="For an .xlsx input: the sheet to read (default: the first).",
 )
@@ -379,7 +413,6 @@ progress_every = click.option(
     "--progress-every",
     type=click.FloatRange(min=0.1),
     default=_default("progress_every"),
-    show_default=True,
     metavar="SECONDS",
     help="How often a progress line is logged when stderr is not a terminal (at a "
     "terminal a live display shows rows done, calls/s, the pace, counts and time left).",
@@ -398,7 +431,6 @@ sandbox = click.option(
 )
 sandbox_state = click.option(
     "--sandbox-state",
-    cls=SandboxSetting,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Sandbox data (JSON or CSV). Default: samples/sandbox-state.json",
 )
@@ -407,16 +439,13 @@ sandbox_state = click.option(
 
 latency_ms = click.option(
     "--latency-ms",
-    cls=SandboxSetting,
     metavar="N|MIN-MAX",
     default="0",
-    show_default=True,
     help="Delay every sandbox answer by N ms, or a random MIN-MAX ms (never blocking).",
 )
 fault = click.option(
     "--fault",
     "faults",
-    cls=SandboxSetting,
     metavar="KIND[:WHEN]",
     multiple=True,
     help="Misbehave on calls: revokes and customer lookups (repeatable). KIND: 429, 500, "
@@ -427,15 +456,12 @@ fault = click.option(
 )
 seed = click.option(
     "--seed",
-    cls=SandboxSetting,
     type=int,
     default=0,
-    show_default=True,
     help="Seed for faults and ids.",
 )
 sandbox_rate_limit = click.option(
     "--sandbox-rate-limit",
-    cls=SandboxSetting,
     metavar="N/min|N/s|N/<secs>s",
     help="Answer 429 above N calls per till in windows aligned to the clock (a minute "
     "starts at :00), like Capillary's per-minute limits. No Retry-After unless "
@@ -443,7 +469,6 @@ sandbox_rate_limit = click.option(
 )
 retry_after = click.option(
     "--retry-after",
-    cls=SandboxSetting,
     type=click.FloatRange(min=0),
     metavar="SECONDS",
     help="Send Retry-After with 429s (Capillary documents none): the 429 fault asks for "
@@ -451,18 +476,14 @@ retry_after = click.option(
 )
 slow_seconds = click.option(
     "--slow-seconds",
-    cls=SandboxSetting,
     type=click.FloatRange(min=0),
     default=60.0,
-    show_default=True,
     help="How late a `slow` fault answers.",
 )
 token_ttl = click.option(
     "--token-ttl",
-    cls=SandboxSetting,
     type=click.IntRange(min=1),
     default=300,
-    show_default=True,
     help="Lifetime of the sandbox's OAuth tokens, in seconds.",
 )
 
@@ -476,7 +497,6 @@ port = click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=8765,
-    show_default=True,
     help="Port on 127.0.0.1; 0 picks a free one.",
 )
 state = click.option(

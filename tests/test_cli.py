@@ -571,7 +571,7 @@ AS_CONFIG = {
     "max_unanswered": ("max_unanswered", None),
     "grace": ("grace", None),
     "identifier_type": ("identifier_type", IdentifierType.parse),
-    "output": ("output_path", None),
+    "output_path": ("output_path", None),
     "resume": ("resume", None),
     "report": ("report", None),
     "overwrite": ("overwrite", None),
@@ -587,7 +587,6 @@ AS_CONFIG = {
 }
 NOT_CONFIG = {
     "input_path",
-    "result_path",
     "cluster",  # a name for a base_url
     "summary_json",
     "sandbox",
@@ -618,7 +617,7 @@ def test_every_option_default_is_the_librarys(command, monkeypatch):
 @pytest.mark.parametrize("command", ["run", "verify"])
 def test_a_command_without_options_runs_the_librarys_config(command, write_csv, monkeypatch):
     """What reaches run_job, not only what --help shows: each option lands in its own field."""
-    import batch_revoke.cli as cli_module
+    import batch_revoke.job
 
     seen: list[RunConfig] = []
 
@@ -628,7 +627,7 @@ def test_a_command_without_options_runs_the_librarys_config(command, write_csv, 
 
     for name in [n for n in os.environ if n.startswith(("CAP_", "BATCH_REVOKE_"))]:
         monkeypatch.delenv(name)
-    monkeypatch.setattr(cli_module, "_run_job", captured)
+    monkeypatch.setattr(batch_revoke.job, "run_job", captured)
     path = write_csv("badgeMetaId,customerId\nB1,1\n")
     base = "https://eu.api.capillarytech.com"
     env = {"CAP_USERNAME": "u", "CAP_PASSWORD": "p", "CAP_BASE_URL": base}
@@ -739,7 +738,7 @@ CLUSTER_ALIASES = {
 def test_a_cluster_by_the_vendors_other_name_is_that_cluster(
     write_csv, monkeypatch, alias, host, given
 ):
-    import batch_revoke.cli as cli_module
+    import batch_revoke.job
 
     seen: list[RunConfig] = []
 
@@ -747,7 +746,7 @@ def test_a_cluster_by_the_vendors_other_name_is_that_cluster(
         seen.append(config)
         raise SystemExit(0)
 
-    monkeypatch.setattr(cli_module, "_run_job", captured)
+    monkeypatch.setattr(batch_revoke.job, "run_job", captured)
     path = write_csv("badgeMetaId,customerId\nB1,1\n")
     env = {"CAP_USERNAME": "u", "CAP_PASSWORD": "p"}
     args = ["--cluster", alias] if given == "option" else []

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import os
 import pty
 import subprocess
 import sys
 
-from rich.console import Console
+import pytest
 
 from batch_revoke.display import LiveProgress
 from batch_revoke.job import Progress
@@ -16,16 +15,22 @@ from batch_revoke.model import Status
 from tests.conftest import SAMPLE, cli_env, sandbox
 
 
-def test_the_display_shows_rows_rate_pace_counts_and_time_left():
-    screen = io.StringIO()
-    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
-    with LiveProgress(console) as live:
+@pytest.fixture
+def terminal(monkeypatch, capsys):
+    """stderr as a 160-column terminal without colours: what the display draws, as text."""
+    for name, value in {"FORCE_COLOR": "1", "NO_COLOR": "1", "COLUMNS": "160"}.items():
+        monkeypatch.setenv(name, value)
+    return lambda: capsys.readouterr().err
+
+
+def test_the_display_shows_rows_rate_pace_counts_and_time_left(terminal):
+    with LiveProgress() as live:
         live(
             Progress(
                 40, 100, {Status.REVOKED: 38, Status.FAILED: 2}, 2, 1.5, 1, 0, "pace 95/min", 125.0
             )
         )
-    shown = screen.getvalue()
+    shown = terminal()
     assert "40/100" in shown
     assert "1.5 calls/s" in shown
     assert "pace 95/min" in shown
@@ -33,12 +38,10 @@ def test_the_display_shows_rows_rate_pace_counts_and_time_left():
     assert "2m05s left" in shown
 
 
-def test_the_display_counts_the_customers_looked_up_before_any_row_has_an_outcome():
-    screen = io.StringIO()
-    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
-    with LiveProgress(console) as live:
+def test_the_display_counts_the_customers_looked_up_before_any_row_has_an_outcome(terminal):
+    with LiveProgress() as live:
         live(Progress(0, 100, {}, 0, 3.0, 0, 0, "no limit seen", None, lookups=42))
-    assert "42 looked up" in screen.getvalue()
+    assert "42 looked up" in terminal()
 
 
 def command(output) -> list[str]:
