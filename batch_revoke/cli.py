@@ -122,7 +122,7 @@ def verify(ctx: click.Context, /, **params: Any) -> ExitStatus:
 
     Guide: docs/support.md
     """
-    config = options.run_config(ctx, params, settle_result=True)
+    config = options.run_config(ctx, params, input_is_result=True)
     return _run(ctx, config, params["summary_json"])
 
 

@@ -127,7 +127,7 @@ class RunConfig:
     rate_window: float = 60.0  # the server's rate-limit window when --rate-limit is not given
     grace: float = 10.0  # seconds requests in flight get to finish after a stop
     host_label: str = ""  # what the journal records as the host, when base_url is not stable
-    settle_result: bool = False  # input_path is an earlier result file: settle its unconfirmed
+    input_is_result: bool = False  # an earlier result file (verify): unconfirmed rows read back
     input_name: Path | None = None  # the input as named to people, when input_path is a copy
     excel: bool = False  # the result file for Excel: a BOM, and no cell runs as a formula
     sheet: str = ""  # of an .xlsx input; "": the first
@@ -217,7 +217,7 @@ class RunConfig:
             raise ConfigError("--resume and --overwrite both given", "pass one of them")
         if self.resume and self.dry_run:
             raise ConfigError("--resume and --dry-run both given", "a dry run has no journal")
-        if self.auto_resume and self.settle_result:
+        if self.auto_resume and self.input_is_result:
             raise ConfigError("--auto-resume is for `run`", "leave it out of `verify`")
         if self.auto_resume and (self.resume or self.overwrite or self.dry_run):
             other = "--resume" if self.resume else "--overwrite" if self.overwrite else "--dry-run"

@@ -163,7 +163,7 @@ def open_outputs(
 ) -> tuple[Path, Journal]:
     """The result file and its journal. A resume checks the journal before touching the file;
     a new run claims the file first, and leaves nothing behind if its journal cannot start."""
-    label = "verified" if config.settle_result else "results"
+    label = "verified" if config.input_is_result else "results"
     if config.resume:
         output = config.output_path or resumable_output(config, identity)
         journal = Journal.resume(journal_path(output), identity)

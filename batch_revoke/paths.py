@@ -46,7 +46,7 @@ def claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
         (JOURNAL_SUFFIX, f"{JOURNAL_SUFFIX}-wal", f"{JOURNAL_SUFFIX}-shm")
     ):
         raise ConfigError(f"--output {requested} is a journal", "pass the result CSV's path")
-    label = "verified" if config.settle_result else "results"
+    label = "verified" if config.input_is_result else "results"
     try:
         return claim_output(
             requested,

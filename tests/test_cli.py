@@ -636,7 +636,7 @@ def test_a_command_without_options_runs_the_librarys_config(command, write_csv, 
     (config,) = seen
     library = RunConfig(path, base_url=base, credentials=config.credentials)
     if command == "verify":
-        library = dataclasses.replace(library, settle_result=True)
+        library = dataclasses.replace(library, input_is_result=True)
     assert config == library
 
 

@@ -118,7 +118,7 @@ def settings(tmp_path: Path, **options) -> RunConfig:
             "a dry run has no journal",
         ),
         (
-            {"auto_resume": True, "settle_result": True},
+            {"auto_resume": True, "input_is_result": True},
             "--auto-resume is for `run`",
             "leave it out of `verify`",
         ),

@@ -66,7 +66,7 @@ def test_a_default_name_is_dated_and_never_shared(write_csv, tmp_path):
     assert first.name == "input-results-21000102-030405.csv"
     assert second.name == "input-results-21000102-030405-2.csv"
     assert first.parent == second.parent == tmp_path / "results"
-    verified = claim(config(path, output_dir=tmp_path / "results", settle_result=True), now)
+    verified = claim(config(path, output_dir=tmp_path / "results", input_is_result=True), now)
     assert verified.name == "input-verified-21000102-030405.csv"
 
 

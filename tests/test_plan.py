@@ -34,7 +34,7 @@ HEADER = "badgeMetaId,customerId,issueId\n"
 
 
 def plan_of(path, journal: Journal, *, batch_size: int = 20, settle: bool = False) -> Plan:
-    source = Source.open(RunConfig(path, settle_result=settle), whole=True)
+    source = Source.open(RunConfig(path, input_is_result=settle), whole=True)
     planner = Planner(source.field_index, batch_size=batch_size)
     return Plan(source, RunRecorder(journal, None, planner, source.records))
 

@@ -201,7 +201,7 @@ def test_a_result_file_read_back_keeps_each_rows_request_id(write_csv):
     path = write_csv(
         ",".join(["badgeMetaId", "customerId", *RESULT_COLUMNS]) + "\n" + ",".join(cells) + "\n"
     )
-    source = Source.open(RunConfig(path, settle_result=True), whole=True)
+    source = Source.open(RunConfig(path, input_is_result=True), whole=True)
     assert source.columns == ("badgeMetaId", "customerId")
     ((_, (outcome,)),) = list(source.chunks())
     assert outcome.request_id == "r-3"

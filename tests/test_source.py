@@ -162,7 +162,7 @@ def test_a_result_file_gives_its_input_columns_and_the_outcome_of_each_row(write
         ["B", "2", "I3", "2", "revokeIssue", "unconfirmed", "timeout", "lost", "", "", "3"],
         ["B", "", "", "3", "", "invalid", "missing_value", "blank", "", "", ""],
     )
-    source = Source.open(RunConfig(path, settle_result=True), whole=True)
+    source = Source.open(RunConfig(path, input_is_result=True), whole=True)
     assert source.earlier
     assert source.columns == ("badgeMetaId", "customerId", "issueId")
     assert source.field_index == {"badgemetaid": 0, "customerid": 1, "issueid": 2}
@@ -178,7 +178,7 @@ def test_a_result_file_gives_its_input_columns_and_the_outcome_of_each_row(write
 def test_a_file_that_is_not_a_result_file_is_refused_for_verify(write_csv):
     path = write_csv(ROWS)
     with pytest.raises(InputError, match="is not a batch-revoke result file"):
-        Source.open(RunConfig(path, settle_result=True), whole=True)
+        Source.open(RunConfig(path, input_is_result=True), whole=True)
     # An input read as a run's input has no outcomes of its own.
     ((_, outcomes),) = list(Source.open(RunConfig(path), whole=True).chunks())
     assert outcomes is None
@@ -190,7 +190,7 @@ def test_result_columns_this_version_cannot_read_are_refused_with_the_row(write_
         ["B", "1", "", "1", "revokeIssue", "revoked", "", "", "I1", "200", "1"],
         ["B", "2", "", "2", "revokeIssue", "half-revoked", "", "", "", "", "1"],
     )
-    source = Source.open(RunConfig(path, settle_result=True), whole=True)
+    source = Source.open(RunConfig(path, input_is_result=True), whole=True)
     with pytest.raises(InputError, match="row 2 has result columns this version cannot read"):
         list(source.chunks())
 
