@@ -39,17 +39,18 @@ class LiveProgress:
         self.bar.stop()
 
     def __call__(self, progress: Progress) -> None:
-        counts = " ".join(f"{status}:{count}" for status, count in progress.by_status.items())
+        tally = progress.counts
+        counts = " ".join(f"{status}:{count}" for status, count in tally.by_status.items())
         left = (
             "" if progress.seconds_left is None else f" · {_duration(progress.seconds_left)} left"
         )
-        looked_up = f"{progress.lookups} looked up · " if progress.lookups else ""
+        looked_up = f"{tally.lookups} looked up · " if tally.lookups else ""
         detail = (
             f"{looked_up}{progress.calls_per_second:.1f} calls/s · {progress.pace} · {counts}{left}"
         )
         if self._task is None:
             self._task = self.bar.add_task("rows", total=progress.rows, detail=detail)
-        self.bar.update(self._task, completed=progress.rows_done, detail=detail)
+        self.bar.update(self._task, completed=tally.total, detail=detail)
 
 
 def _duration(seconds: float) -> str:

@@ -14,7 +14,7 @@ from batch_revoke.config import RunConfig, estimate
 from batch_revoke.duplicates import SeenRows
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.interrupts import raising_interrupts
-from batch_revoke.model import Endpoint, IdentifierType, Mode, Row, RowOutcome, Status, Tally
+from batch_revoke.model import Counts, Endpoint, IdentifierType, Mode, Row, RowOutcome, Status
 from batch_revoke.paths import claim
 from batch_revoke.reader import no_records
 from batch_revoke.report import RunReport
@@ -45,13 +45,13 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
     may_look_up = (
         config.identifier_type is not IdentifierType.ID or "identifiertype" in source.field_index
     )
-    tally = Tally()
+    tally = Counts()  # the rows not planned (invalid, duplicate), chunk by chunk
     planned_cells = {
         mode: result_cells(RowOutcome(0, Status.PLANNED, mode.endpoint)) for mode in Mode
     }
 
     def planned() -> Iterator[ResultPart]:
-        nonlocal lookups
+        nonlocal lookups, tally
         requests = Requests(planner.batch_size)
         planned = 0
         for chunk, _ in source.chunks():
@@ -76,18 +76,16 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
             if len(rows) == len(verdicts):  # the usual chunk: every record planned
                 yield chunk, list(map(planned_cells.__getitem__, map(_MODE, rows)))
                 continue
-            cells = []
-            for verdict in verdicts:
-                if isinstance(verdict, Row):
-                    cells.append(planned_cells[verdict.mode])
-                else:
-                    tally.add(verdict)
-                    cells.append(result_cells(verdict))
+            cells = [
+                planned_cells[verdict.mode] if isinstance(verdict, Row) else result_cells(verdict)
+                for verdict in verdicts
+            ]
+            tally += Counts.of(verdict for verdict in verdicts if not isinstance(verdict, Row))
             yield chunk, cells
         if not tally.total and not planned:
             raise source.named(no_records(source.path))
-        tally.by_status[Status.PLANNED] = planned
-        tally.requests = {endpoint: count for endpoint, count in requests.finish().items() if count}
+        sent = {endpoint: count for endpoint, count in requests.finish().items() if count}
+        tally += Counts({Status.PLANNED: planned}, requests=sent)
 
     try:
         with raising_interrupts(handle_signals):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from batch_revoke.codes import Explanation, explain
 from batch_revoke.errors import InputError
-from batch_revoke.journal_db import read_run
-from batch_revoke.model import ErrorCode, Status
+from batch_revoke.journal_db import Point, calls_of, read_run
+from batch_revoke.model import CALLS, Counts, ErrorCode, Status
 from batch_revoke.reader import KNOWN_FIELDS, canonical
 from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
 
@@ -101,25 +101,15 @@ class Bucket:
     """One column of the run over time: what happened in [start, start + width) seconds."""
 
     start: float  # seconds after the session began (the whole run's: of its running time)
-    revoked: int = 0
-    not_revoked: int = 0
-    calls: int = 0
-    retries: int = 0
-    throttled: int = 0
-    read_backs: int = 0
-    pauses: int = 0
-    paused_seconds: float = 0.0
+    counts: Counts  # the rows revoked and not, and the calls
     pace: float | None = None  # calls per bucket the run kept to at the bucket's end
     session: int = 0  # the whole run's columns: the session the column begins in
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """What one point of the journal's timeline adds to the column it falls in."""
-
-    at: float  # seconds after its session began (or on the whole run's axis)
-    amounts: dict[str, float]
-    pace: float | None  # calls per second the run kept to; None: no pace
+def total(buckets: Iterable[Bucket], name: str) -> float:
+    """A count of the columns (`calls`: HTTP calls), added up."""
+    counts = sum((bucket.counts for bucket in buckets), Counts())
+    return float(getattr(counts, "http_calls" if name == "calls" else name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +119,9 @@ class Session:
     ended: float
     width: int  # seconds per bucket
     buckets: tuple[Bucket, ...]
-    steps: tuple[Step, ...] = ()
+    # What each point of the journal's timeline adds to the column it falls in: its rows and
+    # the calls since the point before, `at` seconds after the session began.
+    steps: tuple[Point, ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -138,10 +130,10 @@ class Session:
     @property
     def sent_nothing(self) -> bool:
         """No call made and no row settled: a resume of a finished run, say."""
-        return not any(b.calls or b.revoked or b.not_revoked for b in self.buckets)
+        return not any(self.total(name) for name in ("calls", "revoked", "not_revoked"))
 
     def total(self, name: str) -> float:
-        return float(sum(getattr(bucket, name) for bucket in self.buckets))
+        return total(self.buckets, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +160,13 @@ class Timeline:
     @classmethod
     def of(cls, sessions: Sequence[Session], note: str = "") -> Timeline:
         marks: list[Mark] = []
-        steps: list[Step] = []
+        steps: list[Point] = []
         at = 0.0
         for session in sessions:
             if session.sent_nothing:
                 continue  # listed with the sessions, not drawn: it would be an empty stretch
             marks.append(Mark(session.number, at, session.seconds))
-            steps += [replace(step, at=at + step.at) for step in session.steps]
+            steps += [(at + began, counts, pace) for began, counts, pace in session.steps]
             at += session.seconds
         if not marks:
             return cls(tuple(sessions), note)
@@ -187,7 +179,7 @@ class Timeline:
         return sum(mark.seconds for mark in self.marks)
 
     def total(self, name: str) -> float:
-        return float(sum(getattr(bucket, name) for bucket in self.buckets))
+        return total(self.buckets, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +191,7 @@ class JournalFacts:
     options: dict[str, str]
     created: float | None
     finished: bool
-    counts: dict[str, int]
-    requests: dict[str, int]
+    counts: Counts  # the whole run's calls, as last recorded, and its requests
     timeline: Timeline
 
 
@@ -347,12 +338,7 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
     created = float(meta["created"]) if meta.get("created") else None
     last = len(record.sessions) - 1
     sessions = [
-        session_of(
-            position + 1,
-            started,
-            [Point(*values) for values in points],
-            result_mtime if position == last else None,
-        )
+        session_of(position + 1, started, points, result_mtime if position == last else None)
         for position, (started, points) in enumerate(record.sessions)
     ]
     return JournalFacts(
@@ -361,27 +347,9 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
         json.loads(meta.get("options") or "{}"),
         created,
         meta.get("state") == "finished",
-        {k: int(v) for k, v in json.loads(meta.get("counts") or "{}").items()},
-        record.requests,
+        calls_of(meta) + Counts(requests=record.requests),
         Timeline.of(sessions),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    """A row of the journal's timeline: the session's totals at `at`, and the rows settled."""
-
-    at: float
-    revoked: int = 0
-    not_revoked: int = 0
-    http_calls: int = 0
-    retries: int = 0
-    throttled: int = 0
-    read_backs: int = 0
-    pauses: int = 0
-    paused_seconds: float = 0.0
-    pace: int | None = None
-    window: float | None = None
 
 
 def session_of(
@@ -392,7 +360,7 @@ def session_of(
 ) -> Session:
     """A session's points in buckets; the points' call counts are the session's totals so
     far."""
-    ended = max([started, *(p.at for p in points)])
+    ended = max([started, *(at for at, _, _ in points)])
     if end_hint is not None and started <= end_hint <= ended + 3600:
         ended = max(ended, end_hint)  # the result file is written last; a copy may be later
     width = bucket_seconds(ended - started)
@@ -401,61 +369,42 @@ def session_of(
     return Session(number, started, ended, width, buckets, steps)
 
 
-def _steps(started: float, points: list[Point]) -> Iterator[Step]:
-    previous = Point(started)
-    for point in points:
-        pace = point.pace / point.window if point.pace and point.window else None
-        yield Step(point.at - started, _step(previous, point), pace)
-        previous = point
+def _steps(started: float, points: list[Point]) -> Iterator[Point]:
+    """Each point's rows, and the calls made since the point before it."""
+    previous = Counts()
+    for at, counts, pace in points:
+        calls = {name: max(0, getattr(counts, name) - getattr(previous, name)) for name in CALLS}
+        yield at - started, replace(counts, **calls), pace
+        previous = counts
 
 
 def _columns(
-    steps: Sequence[Step], span: float, width: int, marks: Sequence[Mark] = ()
+    steps: Sequence[Point], span: float, width: int, marks: Sequence[Mark] = ()
 ) -> tuple[Bucket, ...]:
     """Steps (`at` on one axis, `span` seconds long) summed in columns `width` seconds wide;
     with `marks`, each column says the session it begins in."""
     count = max(1, math.ceil(span / width))
-    sums: list[dict[str, float]] = [{} for _ in range(count)]
+    sums: list[Counts | None] = [None] * count
     paces: list[float | None] = [None] * count
-    for step in steps:
-        index = min(count - 1, max(0, int(step.at // width)))
+    for at, counts, pace in steps:
+        index = min(count - 1, max(0, int(at // width)))
         into = sums[index]
-        for name, amount in step.amounts.items():
-            into[name] = into.get(name, 0) + amount
-        paces[index] = step.pace * width if step.pace else None
+        sums[index] = counts if into is None else into + counts
+        paces[index] = pace * width if pace else None
     # A bucket without points keeps the pace of the one before it.
     for index in range(1, count):
-        if not sums[index] and paces[index] is None:
+        if sums[index] is None and paces[index] is None:
             paces[index] = paces[index - 1]
     begins = [mark.at for mark in marks]
     return tuple(
         Bucket(
-            start=index * width,
-            revoked=int(into.get("revoked", 0)),
-            not_revoked=int(into.get("not_revoked", 0)),
-            calls=int(into.get("http_calls", 0)),
-            retries=int(into.get("retries", 0)),
-            throttled=int(into.get("throttled", 0)),
-            read_backs=int(into.get("read_backs", 0)),
-            pauses=int(into.get("pauses", 0)),
-            paused_seconds=into.get("paused_seconds", 0.0),
-            pace=paces[index],
-            session=marks[max(0, bisect.bisect_right(begins, index * width) - 1)].session
-            if marks
-            else 0,
+            index * width,
+            into or Counts(),
+            paces[index],
+            marks[max(0, bisect.bisect_right(begins, index * width) - 1)].session if marks else 0,
         )
         for index, into in enumerate(sums)
     )
-
-
-_TOTALS = ("http_calls", "retries", "throttled", "read_backs", "pauses", "paused_seconds")
-
-
-def _step(previous: Point, point: Point) -> dict[str, float]:
-    step: dict[str, float] = {"revoked": point.revoked, "not_revoked": point.not_revoked}
-    for name in _TOTALS:
-        step[name] = max(0.0, getattr(point, name) - getattr(previous, name))
-    return step
 
 
 def bucket_seconds(span: float) -> int:

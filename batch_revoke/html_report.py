@@ -24,11 +24,15 @@ from batch_revoke.history import (
     read_journal,
     read_results,
 )
-from batch_revoke.model import ErrorCode, ExitStatus, Status, Tally, nothing_done
+from batch_revoke.model import Counts, Endpoint, ErrorCode, ExitStatus, Status, nothing_done
 from batch_revoke.paths import check_target, input_copy_path, journal_path
 from batch_revoke.report import RunReport, run_status
 from batch_revoke.writer import write_text_atomically
 
+# The calls the facts of the run list: as the run that just ended counted them, or as its
+# journal recorded them.
+_RUN_CALLS = ("http_calls", "retries", "read_backs", "throttled")
+_JOURNAL_CALLS = ("http_calls", "lookups", "read_backs", "retries", "throttled")
 _SELECT = (
     'import csv,sys;f=open(sys.argv[1],newline="",encoding="utf-8-sig");'
     'r=csv.DictReader(f);w=csv.DictWriter(sys.stdout,r.fieldnames,lineterminator="\\n");'
@@ -116,9 +120,7 @@ def gather(
     if report is not None:
         status = report.exit_status
     else:
-        counts = Tally(
-            by_status=dict(results.by_status), duplicates_pending=results.duplicates_pending
-        )
+        counts = Counts(results.by_status, duplicates_pending=results.duplicates_pending)
         status = run_status(counts, dry_run=Status.PLANNED in results.by_status, stopped=stopped)
     finish = ""
     if stopped:
@@ -127,19 +129,15 @@ def gather(
         group.select = select_command(result_csv, group)
         group.retry = retry_command(result_csv, group, facts, finish)
 
-    calls: dict[str, int] = dict(facts.counts) if facts else {}
     # A finished run run again sent nothing: the report is of the run, as its journal has it.
-    if report is not None and report.finished_before is None:
-        calls = {
-            "http_calls": report.tally.http_calls,
-            "retries": report.tally.retries,
-            "read_backs": report.read_backs,
-            "throttled": report.throttled,
-        }
-    requests = dict(facts.requests) if facts else {}
+    ran = report.tally if report is not None and report.finished_before is None else None
+    names = _RUN_CALLS if ran else _JOURNAL_CALLS
+    shown = ran or (facts.counts if facts else None)
+    calls = {name: getattr(shown, name) for name in names} if shown else {}
+    requests: Mapping[Endpoint, int] = facts.counts.requests if facts else {}
     if report is not None and report.tally.requests:
-        requests = {endpoint.value: count for endpoint, count in report.tally.requests.items()}
-    calls.update({f"requests {endpoint}": count for endpoint, count in sorted(requests.items())})
+        requests = report.tally.requests
+    calls.update({f"requests {endpoint}": requests[endpoint] for endpoint in sorted(requests)})
 
     sessions = facts.timeline.sessions if facts else ()
     started = facts.created if facts and facts.created else None

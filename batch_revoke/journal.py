@@ -28,21 +28,33 @@ from batch_revoke.errors import ConfigError
 from batch_revoke.journal_db import (
     FORMAT,
     OUTCOME_COLUMNS,
+    REQUESTS,
+    TIMELINE_CALLS,
     Connection,
-    Moment,
+    Pace,
     ReadError,
     Transaction,
+    calls_of,
     close,
     copy_to,
     open_new,
     open_to_resume,
     outcome_of,
+    stored_calls,
     written_by,
 )
 
 # Where callers have always found them.
 from batch_revoke.journal_db import in_use as in_use
-from batch_revoke.model import ANSWERED, Batch, Endpoint, LookupAnswer, RowOutcome, Status
+from batch_revoke.model import (
+    ANSWERED,
+    Batch,
+    Counts,
+    Endpoint,
+    LookupAnswer,
+    RowOutcome,
+    Status,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,8 @@ class Journal:
         self._lock = lock  # an flock on the journal file: one run at a time
         self._requests: dict[int, int] = {}  # batch number -> request id, this process only
         self._session: int | None = None  # this process's row of `sessions`
+        # The calls of the run's earlier sessions, as last recorded, and their requests.
+        self.earlier = Counts()
 
     # --- opening -----------------------------------------------------------------------
 
@@ -141,6 +155,7 @@ class Journal:
                 "UPDATE meta SET value = 'running' WHERE key = 'state' AND value = 'stopping'"
             )
         self._session = cursor.lastrowid
+        self.earlier = self.counts()
 
     def identity(self) -> JournalIdentity:
         meta = self.meta()
@@ -227,40 +242,49 @@ class Journal:
         self,
         batch: Batch,
         outcomes: Iterable[RowOutcome],
-        counts: dict[str, int] | None = None,
-        moment: Moment | None = None,
+        session: Counts | None = None,
+        pace: Pace = None,
     ) -> None:
-        """The request's outcomes; with `counts`, the run's calls so far (`counts()`), kept in
-        the same commit so a resume after a kill -9 counts the whole run; with `moment`, a
-        point of the run over time."""
+        """The request's outcomes; with `session`, this session's calls so far, kept in the
+        same commit (so a resume after a kill -9 counts the whole run) as a point of the run
+        over time, with its `pace`."""
         listed = list(outcomes)
         with self._write():
             self._close_request(batch)
             self._put(listed)
-            if counts is not None:
-                self._set_many({"counts": json.dumps(counts, sort_keys=True)})
-            self._mark(listed, moment)
+            self._mark(listed, session, pace)
 
     def abandoned(self, batch: Batch) -> None:
         """Stopped before anything could have been applied: its rows are simply not sent."""
         with self._write():
             self._close_request(batch)
 
-    def record(self, outcomes: Iterable[RowOutcome], moment: Moment | None = None) -> None:
+    def record(
+        self, outcomes: Iterable[RowOutcome], session: Counts | None = None, pace: Pace = None
+    ) -> None:
         """Outcomes decided without a request of their own (invalid, duplicate, read-back):
-        the latest word on their rows, which are no longer pending."""
+        the latest word on their rows, which are no longer pending. `session`, `pace`: as
+        for `answered`."""
         listed = list(outcomes)
         with self._write():
             self._put(listed)
             self._db.executemany("DELETE FROM pending WHERE row = ?", [(o.row,) for o in listed])
-            self._mark(listed, moment)
+            self._mark(listed, session, pace)
 
-    def _mark(self, outcomes: list[RowOutcome], moment: Moment | None) -> None:
-        """A point of the run over time: the rows these outcomes revoked, and those answered
-        without being revoked. A row is counted once, at its latest outcome: one recorded
-        again (read back after a lost answer, sent again by a resume) leaves the point that
-        counted it, so the chart adds up to the summary."""
-        if moment is None or self._session is None:
+    def counted(self, session: Counts) -> None:
+        """This session's calls so far, with the earlier sessions' (`counts()`)."""
+        with self._write():
+            self._set_many({"counts": stored_calls(self.earlier + session)})
+
+    def _mark(self, outcomes: list[RowOutcome], session: Counts | None, pace: Pace) -> None:
+        """A point of the run over time: the session's calls, the rows these outcomes revoked,
+        and those answered without being revoked. A row is counted once, at its latest
+        outcome: one recorded again (read back after a lost answer, sent again by a resume)
+        leaves the point that counted it, so the chart adds up to the summary."""
+        if session is None:
+            return
+        self._set_many({"counts": stored_calls(self.earlier + session)})
+        if self._session is None:
             return
         earlier = self._counted_at([o.row for o in outcomes])
         self._db.executemany(
@@ -277,14 +301,8 @@ class Journal:
                 self._session,
                 revoked,
                 len(counted) - revoked,
-                moment.http_calls,
-                moment.retries,
-                moment.throttled,
-                moment.read_backs,
-                moment.pauses,
-                moment.paused_seconds,
-                moment.pace,
-                moment.window,
+                *(getattr(session, name) for name in TIMELINE_CALLS),
+                *(pace or (None, None)),
             ),
         ).lastrowid
         self._db.executemany("DELETE FROM counted WHERE row = ?", [(row,) for row in earlier])
@@ -335,11 +353,13 @@ class Journal:
             ),
         )
 
-    def looked_up(self, key: str, answer: LookupAnswer, moment: Moment | None = None) -> None:
+    def looked_up(
+        self, key: str, answer: LookupAnswer, session: Counts | None = None, pace: Pace = None
+    ) -> None:
         """A customer lookup's definite answer, durable before any row is sent by it, so a
-        resume never asks again; with `moment`, a point of the run over time (its calls)."""
+        resume never asks again. `session`, `pace`: as for `answered`."""
         with self._write():
-            self._mark([], moment)
+            self._mark([], session, pace)
             self._db.execute(
                 "INSERT OR REPLACE INTO lookups (key, customer_id, code, message, http_status, "
                 "at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -390,15 +410,13 @@ class Journal:
         (count,) = self._db.execute(query).fetchone()
         return int(count)
 
-    def counts(self) -> dict[str, int]:
-        """The calls of the run's earlier sessions (http_calls, retries, read_backs,
-        throttled), as last recorded."""
-        return {k: int(v) for k, v in json.loads(self.meta().get("counts") or "{}").items()}
+    def counts(self) -> Counts:
+        """The run's calls, as last recorded, and its requests per endpoint."""
+        return calls_of(self.meta()) + Counts(requests=self.requests_by_endpoint())
 
     def requests_by_endpoint(self) -> dict[Endpoint, int]:
         """Requests of the whole run, every session's, per endpoint."""
-        query = "SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint ORDER BY endpoint"
-        return {Endpoint(endpoint): count for endpoint, count in self._db.execute(query)}
+        return {Endpoint(endpoint): count for endpoint, count in self._db.execute(REQUESTS)}
 
     def outcomes_past(self, rows: int) -> tuple[int, int | None]:
         """How many recorded outcomes are of rows past `rows`, and the first of them: rows an

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.model import Endpoint, RowOutcome, Status
+from batch_revoke.model import Counts, Endpoint, RowOutcome, Status
 
 # The connection a Journal writes through, and what a read of it raises: named here, so that
 # no caller imports sqlite3.
@@ -95,18 +96,13 @@ CREATE TABLE IF NOT EXISTS counted (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Moment:
-    """Where a session stands when outcomes are recorded: its calls so far and its pace."""
+# The pace a session keeps to when outcomes are recorded: calls per `window` seconds (None: it
+# needs none), kept with its Counts in the journal's timeline.
+Pace = tuple[int, float] | None
 
-    http_calls: int = 0
-    retries: int = 0
-    throttled: int = 0
-    read_backs: int = 0
-    pauses: int = 0
-    paused_seconds: float = 0.0
-    pace: int | None = None  # calls per `window` seconds; None: no pace needed
-    window: float | None = None
+# One point of a session's timeline: when, the session's counts then (its calls so far, and
+# the rows revoked and not revoked these outcomes settled) and its pace (calls per second).
+Point = tuple[float, Counts, float | None]
 
 
 class Transaction:
@@ -256,18 +252,14 @@ def read_meta(path: Path) -> dict[str, str]:
         db.close()
 
 
-# One point of a session's timeline, in the columns of the timeline table from `at` on.
-TimelineRow = tuple[Any, ...]
-
-
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     """What the report reads of a journal: its meta, the requests per endpoint, and each
-    session's start with its timeline rows, in order."""
+    session's start with its timeline, in order."""
 
     meta: dict[str, str]
-    requests: dict[str, int]
-    sessions: list[tuple[float, list[TimelineRow]]]
+    requests: dict[Endpoint, int]
+    sessions: list[tuple[float, list[Point]]]
 
 
 def read_run(path: Path) -> RunRecord:
@@ -281,20 +273,50 @@ def read_run(path: Path) -> RunRecord:
                 raise ValueError("no run recorded in it")
             if (why := refusal(path, meta)) is not None:
                 raise ValueError(why)
-            requests = db.execute("SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint")
+            requests = db.execute(REQUESTS)
             started = db.execute("SELECT id, started FROM sessions ORDER BY id").fetchall()
-            sessions = [(at, db.execute(_POINTS, (number,)).fetchall()) for number, at in started]
-            return RunRecord(meta, {str(k): int(v) for k, v in requests}, sessions)
+            sessions = [
+                (at, [_point(*row) for row in db.execute(_POINTS, (number,))])
+                for number, at in started
+            ]
+            return RunRecord(meta, {Endpoint(k): int(v) for k, v in requests}, sessions)
         finally:
             db.close()
     except sqlite3.Error as exc:
         raise ValueError(str(exc)) from exc
 
 
+# The calls the meta keeps for the whole run (its "counts").
+_STORED = ("http_calls", "lookups", "read_backs", "retries", "throttled")
+
+
+def calls_of(meta: dict[str, str]) -> Counts:
+    """The whole run's calls, as the meta last recorded them."""
+    stored = json.loads(meta.get("counts") or "{}")
+    calls: dict[str, Any] = {name: int(stored.get(name, 0)) for name in _STORED}
+    return Counts(**calls)
+
+
+def stored_calls(calls: Counts) -> str:
+    """The whole run's calls, as the meta keeps them."""
+    return json.dumps({name: getattr(calls, name) for name in _STORED}, sort_keys=True)
+
+
+REQUESTS = "SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint ORDER BY endpoint"
+# The calls a point of the timeline keeps: the session's so far.
+TIMELINE_CALLS = ("http_calls", "retries", "throttled", "read_backs", "pauses", "paused_seconds")
 _POINTS = (
-    "SELECT at, revoked, not_revoked, http_calls, retries, throttled, read_backs, pauses, "
-    "paused_seconds, pace, window FROM timeline WHERE session = ? ORDER BY at"
+    f"SELECT at, revoked, not_revoked, {', '.join(TIMELINE_CALLS)}, pace, window "
+    "FROM timeline WHERE session = ? ORDER BY at"
 )
+
+
+def _point(at: float, revoked: int, not_revoked: int, *rest: Any) -> Point:
+    """A row of the timeline. It tells revoked rows from the rest answered, counted failed."""
+    *calls, pace, window = rest
+    rows = {Status.REVOKED: revoked, Status.FAILED: not_revoked}
+    counts = Counts(rows, **dict(zip(TIMELINE_CALLS, calls, strict=True)))
+    return at, counts, pace / window if pace and window else None
 
 
 def in_use(path: Path) -> bool:

@@ -13,8 +13,8 @@ from batch_revoke.answers import lookup_answer, lookup_failure_of
 from batch_revoke.errors import AuthError, InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal
-from batch_revoke.journal_db import Moment
-from batch_revoke.model import IdentifierType, LookupAnswer, Record, Row, RowOutcome
+from batch_revoke.journal_db import Pace
+from batch_revoke.model import Counts, IdentifierType, LookupAnswer, Record, Row, RowOutcome
 from batch_revoke.sender import Sender
 from batch_revoke.stop import Stopped
 
@@ -27,7 +27,7 @@ Answer = LookupAnswer | str
 class Listener(Protocol):
     """The run, as the lookups tell it what they found."""
 
-    def moment(self) -> Moment:
+    def now(self) -> tuple[Counts, Pace]:
         """The session's calls and pace now, kept with each answer for the run over time."""
 
     def lookup_refused(self, answer: LookupAnswer) -> None:
@@ -67,7 +67,7 @@ class Lookups:
         run: Listener | None = None,
     ) -> None:
         """Look up each (kind, value) whose customer has no answer yet, `sender.concurrency`
-        at a time; answers go to the journal as they come (with `run`'s moment, so the run
+        at a time; answers go to the journal as they come (with `run`'s calls, so the run
         over time shows the lookups), and `run` hears of each that gives no customer (not
         found, fraud) as it comes. Stops with the run."""
         pending = self._new(wanted)
@@ -157,7 +157,7 @@ class Lookups:
                 return None
             self.unanswered.pop(key, None)
             try:
-                self.journal.looked_up(key, answer, run.moment() if run is not None else None)
+                self.journal.looked_up(key, answer, *(run.now() if run is not None else ()))
             except StorageError as exc:  # the journal is intact: --resume asks again
                 self.unanswered[key] = str(exc)
                 sender.stop.request(str(exc))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 MAX_BATCH_SIZE = 20  # the API's limit for customers / revokeIssuals per revokeIssue request
 
@@ -339,26 +339,63 @@ class NotAMobile:
     reason: str
 
 
-@dataclass(slots=True)
-class Tally:
-    """Counts for the summary, fed one outcome at a time so it never holds the rows."""
+_K = TypeVar("_K")
 
-    by_status: dict[Status, int] = field(default_factory=dict)
-    by_error: dict[tuple[Status, str], int] = field(default_factory=dict)
-    requests: dict[Endpoint, int] = field(default_factory=dict)
-    http_calls: int = 0  # retries and token renewals included
+# The calls of a run in Counts, in the order of its fields: what adds up from session to session.
+CALLS = ("http_calls", "retries", "throttled", "read_backs", "lookups", "pauses", "paused_seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """A run's counters, the one type its progress line, its summaries, the journal's timeline
+    and the report are drawn from: rows per status and per error code, requests per endpoint,
+    and calls. Made from outcomes in one pass (`of`), and added up (`+`)."""
+
+    by_status: Mapping[Status, int] = field(default_factory=dict)
+    by_error: Mapping[tuple[Status, str], int] = field(default_factory=dict)
+    requests: Mapping[Endpoint, int] = field(default_factory=dict)
+    http_calls: int = 0  # retries, token renewals, read-backs and lookups included
     retries: int = 0
+    throttled: int = 0  # calls answered 429
+    read_backs: int = 0  # calls
+    lookups: int = 0  # customers looked up (one call each, retries aside)
+    pauses: int = 0  # times every call was held back (a spent window, a Retry-After)
+    paused_seconds: float = 0.0  # how long those pauses were set to last, together
     duplicates_pending: int = 0  # duplicates whose original row is not revoked
 
-    def add(self, outcome: RowOutcome) -> None:
-        self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
-        if outcome.error_code:
-            key = (outcome.status, outcome.error_code)
-            self.by_error[key] = self.by_error.get(key, 0) + 1
+    @classmethod
+    def of(cls, outcomes: Iterable[RowOutcome]) -> Counts:
+        """The rows of these outcomes per status and per error code, counted in one pass."""
+        by_status: dict[Status, int] = {}
+        by_error: dict[tuple[Status, str], int] = {}
+        for outcome in outcomes:
+            by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
+            if outcome.error_code:
+                key = (outcome.status, outcome.error_code)
+                by_error[key] = by_error.get(key, 0) + 1
+        return cls(by_status, by_error)
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            _added(self.by_status, other.by_status),
+            _added(self.by_error, other.by_error),
+            _added(self.requests, other.requests),
+            duplicates_pending=self.duplicates_pending + other.duplicates_pending,
+            **{name: getattr(self, name) + getattr(other, name) for name in CALLS},
+        )
 
     @property
     def total(self) -> int:
         return sum(self.by_status.values())
+
+    @property
+    def revoked(self) -> int:
+        return self.by_status.get(Status.REVOKED, 0)
+
+    @property
+    def not_revoked(self) -> int:
+        """Rows answered and not revoked: what --max-errors counts."""
+        return sum(self.by_status.get(status, 0) for status in NOT_REVOKED)
 
     def all_done(self, done: Status = Status.REVOKED) -> bool:
         """True when every record reached `done`, a duplicate counting as its original."""
@@ -368,6 +405,14 @@ class Tally:
             if status is not Status.DUPLICATE:
                 return False
         return done is not Status.REVOKED or not self.duplicates_pending
+
+
+def _added(one: Mapping[_K, int], other: Mapping[_K, int]) -> dict[_K, int]:
+    """Two counts per key added up, in the order their keys first came."""
+    added = dict(one)
+    for key, count in other.items():
+        added[key] = added.get(key, 0) + count
+    return added
 
 
 def id_key(value: object) -> str:

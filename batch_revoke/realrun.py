@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 import httpx
@@ -23,13 +23,13 @@ from batch_revoke.interrupts import Finishing, raising_interrupts
 from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.journal_db import ReadError
 from batch_revoke.lookup import Lookups
-from batch_revoke.model import Tally
+from batch_revoke.model import Counts
 from batch_revoke.outputs import open_copied_run, open_outputs
 from batch_revoke.pacing import Sleep
 from batch_revoke.paths import input_copy_path
 from batch_revoke.plan import Plan
 from batch_revoke.recorder import RunRecorder
-from batch_revoke.report import RunReport, Sent
+from batch_revoke.report import RunReport
 from batch_revoke.rounds import send_in_rounds
 from batch_revoke.scheduled import run_scheduled
 from batch_revoke.sender import describe
@@ -95,31 +95,25 @@ def _run(
                 aborted = str(run.storage_error)
             elif finished:
                 aborted = ""  # nothing was left to send: an interrupt stopped nothing
-            counts = run.counts()
+            session = run.calls()
             with contextlib.suppress(StorageError, ReadError):
-                journal.set_meta(counts=json.dumps(counts, sort_keys=True))
+                journal.counted(session)
+            # A finished run run again sent nothing: its calls are this invocation's, and the
+            # run's own are told apart (a resume's count the whole run, as they add up). The
+            # rows are counted once the result file is written.
             requests = journal.requests_by_endpoint()
-            # A finished run run again sent nothing: its figures are this invocation's, and
-            # the run's own are told apart (a resume's count the whole run, as they add up).
-            sent = run.session_counts() if finished else counts
+            whole = replace(journal.earlier + session, requests=requests)
             report = RunReport(
                 output,
-                Tally(
-                    requests={} if finished else requests,
-                    http_calls=sent["http_calls"],
-                    retries=sent["retries"],
-                ),
+                replace(session, requests={}) if finished else whole,
                 0.0,
                 False,
                 aborted,
                 journal.path,
-                read_backs=sent["read_backs"],
-                lookups=sent["lookups"],
-                throttled=sent["throttled"],
                 pace=run.pacer.describe()
                 if run.pacer and (run.pacer.pace or run.pacer.stray_429s)
                 else "",
-                finished_before=Sent.of(requests, run.earlier) if finished else None,
+                finished_before=journal.earlier if finished else None,
             )
             # A resume writes the result file as the run began it (--excel or not).
             excel = config.excel or journal.meta().get("excel") == "1"
@@ -194,19 +188,13 @@ def _write_result_file(
         )
 
 
-def _final_tally(journal: Journal, rows: int, not_sent: str, calls: Tally) -> Tally:
-    tally = Tally(
-        requests=calls.requests,
-        http_calls=calls.http_calls,
-        retries=calls.retries,
-        duplicates_pending=journal.duplicates_not_revoked(),
-    )
+def _final_tally(journal: Journal, rows: int, not_sent: str, calls: Counts) -> Counts:
+    """The run's calls, with its rows as the result file says (or would say) they are."""
     outcomes = as_the_run_left_them(
         range(1, rows + 1), journal.outcomes(), journal.in_flight(), not_sent
     )
-    for outcome in outcomes:
-        tally.add(outcome)
-    return tally
+    pending = journal.duplicates_not_revoked()
+    return replace(calls, duplicates_pending=pending) + Counts.of(outcomes)
 
 
 def _left_incomplete(

@@ -1,5 +1,5 @@
-"""Outcomes as they come: to the journal, into the run's one tally, and against
---max-errors. What the sender reports to; it exposes little else."""
+"""Outcomes as they come: to the journal, into the run's counts, and against --max-errors.
+What the sender reports to; besides, it offers the run's Counts and its stop."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from batch_revoke.answers import not_present, raced
 from batch_revoke.chunker import Planner
@@ -14,11 +15,13 @@ from batch_revoke.config import ErrorLimit
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import StorageError
 from batch_revoke.journal import Journal
-from batch_revoke.journal_db import Moment
+from batch_revoke.journal_db import Pace
 from batch_revoke.model import (
     ANSWERED,
     NOT_REVOKED,
     Batch,
+    Counts,
+    Endpoint,
     LookupAnswer,
     Mode,
     Row,
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 
 class RunRecorder:
     """The stages after the sender: outcomes go to the journal, the run's counts, and the
-    early-stop check. It owns the counts the summary and progress line show."""
+    early-stop check. It owns the counts the progress line shows (`tally`)."""
 
     def __init__(
         self,
@@ -50,16 +53,15 @@ class RunRecorder:
         self.planner = planner
         self.customers = customers  # covering rows by customer, once looked up
         self.rows = rows  # in the input
-        self.rows_done = 0  # with an outcome (kept from an earlier session, or new)
-        self.by_status: dict[Status, int] = {}  # the same, per status
         self.stop = Stop(self._stopping)
-        self.answered_rows = 0
-        self.error_rows = 0
-        self.read_backs = 0  # calls of this session's read-backs
-        # The whole run counts every session: the calls of the earlier ones, as the journal
-        # last recorded them, and of the requests it holds.
-        self.earlier = journal.counts()
-        self.earlier_requests = sum(journal.requests_by_endpoint().values())
+        # Rows with an outcome (kept from an earlier session, or new) per status; this
+        # session's requests answered, and its read-back calls.
+        self._rows: dict[Status, int] = {}
+        self._requests: dict[Endpoint, int] = {}
+        self._read_backs = 0
+        # This session's rows answered, and those not revoked: what --max-errors counts.
+        self._answered = 0
+        self._errors = 0
         self.storage_error: StorageError | None = None
         self.pacer: Pacer | None = None
         self.sender: Sender | None = None
@@ -86,11 +88,11 @@ class RunRecorder:
 
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
         sent_at = self._sent_at.pop(batch.number, None)
+        self._requests[batch.endpoint] = self._requests.get(batch.endpoint, 0) + 1
         rows = {row.row: row for row in batch.rows}
         if batch.mode is Mode.ISSUALS:
             outcomes = [self._raced(rows[o.row], o) for o in outcomes]
-        moment = self.moment()
-        if not self._to_journal(self.journal.answered, batch, outcomes, self.counts(), moment):
+        if not self._to_journal(self.journal.answered, batch, outcomes, *self.now()):
             return
         for outcome in outcomes:
             if outcome.status is Status.UNCONFIRMED:
@@ -133,47 +135,39 @@ class RunRecorder:
 
     def record_read_back(self, found: ReadBack, calls: int) -> None:
         """What a read-back round found, and the calls it took."""
-        self.read_backs += calls
+        self._read_backs += calls
         self.record(found.outcomes)
 
-    def counts(self) -> dict[str, int]:
-        """The whole run's calls: the earlier sessions' and this one's."""
-        now = self.session_counts()
-        return {key: self.earlier.get(key, 0) + value for key, value in now.items()}
-
-    def session_counts(self) -> dict[str, int]:
-        """This session's calls alone."""
+    def calls(self) -> Counts:
+        """This session's calls, and its requests answered."""
         sender, pacer = self.sender, self.pacer
-        return {
-            "http_calls": sender.http_calls if sender else 0,
-            "retries": sender.retries if sender else 0,
-            "read_backs": self.read_backs,
-            "throttled": pacer.throttled_calls if pacer else 0,
-            "lookups": self.customers.lookups.made if self.customers else 0,
-        }
-
-    def moment(self) -> Moment:
-        """This session's calls and pace, for the run over time."""
-        sender, pacer = self.sender, self.pacer
-        return Moment(
+        return Counts(
+            requests=dict(self._requests),
             http_calls=sender.http_calls if sender else 0,
             retries=sender.retries if sender else 0,
             throttled=pacer.throttled_calls if pacer else 0,
-            read_backs=self.read_backs,
+            read_backs=self._read_backs,
+            lookups=self.customers.lookups.made if self.customers else 0,
             pauses=pacer.pauses if pacer else 0,
             paused_seconds=pacer.paused_seconds if pacer else 0.0,
-            pace=pacer.pace if pacer else None,
-            window=pacer.period if pacer else None,
         )
+
+    def tally(self) -> Counts:
+        """The run so far: its rows with an outcome, and every session's requests and calls."""
+        return replace(self.journal.earlier + self.calls(), by_status=dict(self._rows))
+
+    def now(self) -> tuple[Counts, Pace]:
+        """This session's calls and the pace it keeps, for the run over time."""
+        pacer = self.pacer
+        return self.calls(), (pacer.pace, pacer.period) if pacer and pacer.pace else None
 
     def kept(self, outcome: RowOutcome) -> None:
         """An earlier session's outcome that stands."""
-        self.rows_done += 1
-        self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
+        self._rows[outcome.status] = self._rows.get(outcome.status, 0) + 1
 
     def record(self, outcomes: Iterable[RowOutcome]) -> None:
         listed = list(outcomes)
-        if self._to_journal(self.journal.record, listed, self.moment()):
+        if self._to_journal(self.journal.record, listed, *self.now()):
             self._count(listed)
 
     def lookup_refused(self, answer: LookupAnswer) -> None:
@@ -181,7 +175,7 @@ class RunRecorder:
         which fail. It counts against --max-errors now, so a file of customers unknown to
         the API stops after the limit, not after every lookup."""
         self._refused += 1
-        errors, answered = self.error_rows + self._refused, self.answered_rows + self._refused
+        errors, answered = self._errors + self._refused, self._answered + self._refused
         if self.max_errors is not None and self.max_errors.exceeded(errors, answered):
             self.stop.request(
                 f"--max-errors {self.max_errors} reached: {errors} of {answered} rows were not "
@@ -190,18 +184,15 @@ class RunRecorder:
             )
 
     def _count(self, outcomes: list[RowOutcome]) -> None:
-        self.rows_done += len(outcomes)
         for outcome in outcomes:
-            self.by_status[outcome.status] = self.by_status.get(outcome.status, 0) + 1
+            self._rows[outcome.status] = self._rows.get(outcome.status, 0) + 1
             if outcome.status in ANSWERED:
-                self.answered_rows += 1
-                self.error_rows += outcome.status in NOT_REVOKED
-        if self.max_errors is not None and self.max_errors.exceeded(
-            self.error_rows, self.answered_rows
-        ):
+                self._answered += 1
+                self._errors += outcome.status in NOT_REVOKED
+        if self.max_errors is not None and self.max_errors.exceeded(self._errors, self._answered):
             self.stop.request(
-                f"--max-errors {self.max_errors} reached: {self.error_rows} of "
-                f"{self.answered_rows} rows sent were not revoked"
+                f"--max-errors {self.max_errors} reached: {self._errors} of "
+                f"{self._answered} rows sent were not revoked"
             )
 
     def _to_journal(self, write: Callable[..., None], *args: object) -> bool:

@@ -1,6 +1,6 @@
-"""What a run reports: where it stands (Progress), how it ended (RunReport: the text and
-JSON summaries), and the one mapping from how a command ended (a finished run's report, or
-an exception) to its exit status."""
+"""What a run reports, drawn from its Counts: where it stands (Progress), how it ended
+(RunReport: the text and JSON summaries), and the one mapping from how a command ended (a
+finished run's report, or an exception) to its exit status."""
 
 from __future__ import annotations
 
@@ -10,61 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batch_revoke.errors import ConfigError, InputError
-from batch_revoke.model import Endpoint, ExitStatus, Status, Tally
-
-
-@dataclass(frozen=True)
-class Sent:
-    """What a run sent: requests per endpoint, and the HTTP calls they took."""
-
-    requests: Mapping[Endpoint, int]
-    http_calls: int = 0
-    retries: int = 0
-    read_backs: int = 0
-    lookups: int = 0  # customers looked up
-    throttled: int = 0  # calls answered 429
-
-    @classmethod
-    def of(cls, requests: Mapping[Endpoint, int], counts: Mapping[str, int]) -> Sent:
-        """From a journal's requests per endpoint and its counts of calls."""
-        return cls(
-            dict(requests),
-            http_calls=counts.get("http_calls", 0),
-            retries=counts.get("retries", 0),
-            read_backs=counts.get("read_backs", 0),
-            lookups=counts.get("lookups", 0),
-            throttled=counts.get("throttled", 0),
-        )
-
-    def text(self) -> str:
-        """ "revokeIssue 16; 25 HTTP calls, 2 of them retries, 10 customer lookups" """
-        return _sent_text(
-            self.requests, self.http_calls, self.retries, self.read_backs, self.lookups
-        )
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "requests": {endpoint.value: count for endpoint, count in self.requests.items()},
-            "http_calls": self.http_calls,
-            "retries": self.retries,
-            "read_backs": self.read_backs,
-            "lookups": self.lookups,
-            "throttled_calls": self.throttled,
-        }
+from batch_revoke.model import Counts, Endpoint, ExitStatus, Status
 
 
 @dataclass
 class RunReport:
     output_path: Path
-    tally: Tally
+    tally: Counts  # the whole run's (a run finished before: this invocation's calls alone)
     elapsed: float
     dry_run: bool = False
     aborted: str = ""
     journal_path: Path | None = None
     incomplete: bool = False  # the result file still says INCOMPLETE; the journal has it all
-    read_backs: int = 0
-    lookups: int = 0  # customers looked up (one call each, retries aside)
-    throttled: int = 0  # calls answered 429
     pace: str = ""  # the pace the run settled on, for people
     estimate: str = ""  # a dry run's planned calls and, with --rate-limit, how long they take
     earlier: tuple[RunReport, ...] = ()  # --auto-resume: runs stopped earlier, finished first
@@ -72,7 +29,7 @@ class RunReport:
     finished_at: str = ""  # local time with its offset, ISO 8601
     html: Path | None = None  # the HTML report, when one was written
     # The run had finished before this invocation, which sent nothing: what the run sent.
-    finished_before: Sent | None = None
+    finished_before: Counts | None = None
 
     @property
     def exit_status(self) -> ExitStatus:
@@ -97,20 +54,17 @@ class RunReport:
         if self.finished_before is not None:
             lines.append(
                 f"requests: none now ({tally.http_calls} HTTP calls); the finished run sent "
-                + self.finished_before.text()
+                + _sent_text(self.finished_before)
             )
         elif dry_run and tally.requests:
             lines.append(f"would send: {_endpoints(tally.requests)}")
         elif tally.requests or (tally.http_calls and not dry_run):
-            calls = _sent_text(
-                tally.requests, tally.http_calls, tally.retries, self.read_backs, self.lookups
-            )
-            lines.append(f"requests: {calls}")
+            lines.append(f"requests: {_sent_text(tally)}")
         if self.estimate:
             lines.append(f"plan: {self.estimate}")
-        if self.throttled or self.pace:
+        if tally.throttled or self.pace:
             pace = f"; {self.pace}" if self.pace else ""
-            lines.append(f"rate: {self.throttled} calls throttled (429){pace}")
+            lines.append(f"rate: {tally.throttled} calls throttled (429){pace}")
         if self.aborted:
             lines.append(f"STOPPED: {self.aborted}")
         if self.incomplete:
@@ -133,7 +87,8 @@ class RunReport:
         waiting = self.tally.by_status.get(Status.NOT_ATTEMPTED, 0)
         if waiting == total and not self.tally.requests:
             # Stopped before its first revoke: customer lookups are all it did, if anything.
-            looked_up = f"looked up {self.lookups} customers; " if self.lookups else ""
+            lookups = self.tally.lookups
+            looked_up = f"looked up {lookups} customers; " if lookups else ""
             return f"{looked_up}no row was sent ({total} rows not attempted)"
         if waiting:
             return f"processed {total - waiting} of {total} rows"
@@ -168,12 +123,7 @@ class RunReport:
                 {"status": status.value, "error_code": code, "rows": count}
                 for (status, code), count in _ranked(tally.by_error)
             ],
-            "requests": {endpoint.value: count for endpoint, count in tally.requests.items()},
-            "http_calls": tally.http_calls,
-            "retries": tally.retries,
-            "read_backs": self.read_backs,
-            "lookups": self.lookups,
-            "throttled_calls": self.throttled,
+            **_sent(tally),
             "pace": self.pace or None,
             "plan": self.estimate or None,
             "stopped": self.aborted or None,
@@ -184,7 +134,7 @@ class RunReport:
             "journal": str(self.journal_path) if self.journal_path else None,
             "report": str(self.html) if self.html else None,
             "resume_command": resume_command,
-            "finished_before": self.finished_before.to_dict() if self.finished_before else None,
+            "finished_before": _sent(self.finished_before) if self.finished_before else None,
             "earlier_runs": [
                 {
                     "output": str(report.output_path),
@@ -199,29 +149,29 @@ class RunReport:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """Where a run stands, for a live display or a log line."""
+    """Where a run stands, for a live display or a log line: its counts so far (rows with an
+    outcome, kept from an earlier session or new; every session's requests and calls), and
+    how fast it goes."""
 
-    rows_done: int  # rows with an outcome
+    counts: Counts
     rows: int  # in the input
-    by_status: dict[Status, int]  # outcomes this session (revoked, failed, unconfirmed, …)
-    requests: int  # answered
     calls_per_second: float  # over the session so far
-    retries: int
-    throttled: int
     pace: str  # the pace the run settled on, for people
     seconds_left: float | None  # None while unknown
-    lookups: int = 0  # customers looked up: before the first revoke, the only progress
 
     def line(self) -> str:
+        counted, rows = self.counts, self.rows
         left = "?" if self.seconds_left is None else f"{self.seconds_left:.0f}s"
-        share = 100 * self.rows_done / self.rows if self.rows else 100
-        counts = ", ".join(f"{count} {status}" for status, count in self.by_status.items())
-        looked_up = f"{self.lookups} customers looked up, " if self.lookups else ""
+        share = 100 * counted.total / rows if rows else 100
+        by_status = ", ".join(f"{count} {status}" for status, count in counted.by_status.items())
+        # Before the first revoke, the lookups are the only progress.
+        looked_up = f"{counted.lookups} customers looked up, " if counted.lookups else ""
         return (
-            f"progress: {self.rows_done} of {self.rows} rows have an outcome ({share:.0f}%)"
-            f"{': ' + counts if counts else ''}; {looked_up}{self.requests} requests, "
-            f"{self.calls_per_second:.1f} calls/s, {self.retries} retries, {self.throttled} "
-            f"throttled, {self.pace}; about {left} left"
+            f"progress: {counted.total} of {rows} rows have an outcome ({share:.0f}%)"
+            f"{': ' + by_status if by_status else ''}; {looked_up}"
+            f"{sum(counted.requests.values())} requests, {self.calls_per_second:.1f} calls/s, "
+            f"{counted.retries} retries, {counted.throttled} throttled, {self.pace}; "
+            f"about {left} left"
         )
 
 
@@ -231,18 +181,30 @@ def _endpoints(requests: Mapping[Endpoint, int]) -> str:
     )
 
 
-def _sent_text(
-    requests: Mapping[Endpoint, int], http_calls: int, retries: int, read_backs: int, lookups: int
-) -> str:
-    text = f"{_endpoints(requests) or 'none'}; {http_calls} HTTP calls, {retries} of them retries"
-    if read_backs:
-        text += f", {read_backs} read-backs"
-    if lookups:
-        text += f", {lookups} customer lookups"
+def _sent_text(sent: Counts) -> str:
+    """ "revokeIssue 16; 25 HTTP calls, 2 of them retries, 10 customer lookups" """
+    text = f"{_endpoints(sent.requests) or 'none'}; {sent.http_calls} HTTP calls, "
+    text += f"{sent.retries} of them retries"
+    if sent.read_backs:
+        text += f", {sent.read_backs} read-backs"
+    if sent.lookups:
+        text += f", {sent.lookups} customer lookups"
     return text
 
 
-def _ranked(by_error: dict[tuple[Status, str], int]) -> list[tuple[tuple[Status, str], int]]:
+def _sent(sent: Counts) -> dict[str, object]:
+    """What a run sent, for machines."""
+    return {
+        "requests": {endpoint.value: count for endpoint, count in sent.requests.items()},
+        "http_calls": sent.http_calls,
+        "retries": sent.retries,
+        "read_backs": sent.read_backs,
+        "lookups": sent.lookups,
+        "throttled_calls": sent.throttled,
+    }
+
+
+def _ranked(by_error: Mapping[tuple[Status, str], int]) -> list[tuple[tuple[Status, str], int]]:
     """The most frequent error codes first; equal counts in code order."""
     return sorted(by_error.items(), key=lambda item: (-item[1], item[0][1]))
 
@@ -272,7 +234,7 @@ def exit_status(ended: RunReport | BaseException) -> ExitStatus:
     return max([status, *(exit_status(report) for report in ended.earlier)])
 
 
-def run_status(tally: Tally, *, dry_run: bool, stopped: bool) -> ExitStatus:
+def run_status(tally: Counts, *, dry_run: bool, stopped: bool) -> ExitStatus:
     """One run's status from its counts: stopped, all done (every row revoked, or planned in
     a dry run, a duplicate counting as its original), or not."""
     if stopped:

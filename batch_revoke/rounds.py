@@ -161,24 +161,18 @@ async def _report_progress(
 ) -> None:
     """Every `every` seconds, where the run stands: to `show` (a live display), or as a plain
     log line, so a long run is never silent (stderr may be a log file)."""
-    started, done_before = time.monotonic(), run.rows_done
+    started, done_before = time.monotonic(), run.tally().total
     while True:
         await asyncio.sleep(every)
-        done = run.rows_done
+        tally = run.tally()
         elapsed = time.monotonic() - started
-        rate = (done - done_before) / elapsed
-        counts = run.counts()
+        rate = (tally.total - done_before) / elapsed
         progress = Progress(
-            done,
+            tally,
             run.rows,
-            dict(run.by_status),
-            run.earlier_requests + sender.batches_done,
             sender.http_calls / elapsed,
-            counts["retries"],
-            counts["throttled"],
             sender.pacer.describe(),
-            (run.rows - done) / rate if rate > 0 else None,
-            counts["lookups"],
+            (run.rows - tally.total) / rate if rate > 0 else None,
         )
         if show is None:
             log.info("%s", progress.line(), extra={"event": "progress"})

@@ -79,8 +79,7 @@ class Sender:
         self.stop = stop or Stop()
         self.max_unanswered = max_unanswered
         self._clock = clock
-        # Running counts, read by the progress line and the summary.
-        self.batches_done = 0
+        # The calls made, retries among them: the run's Counts take them from here.
         self.http_calls = 0
         self.retries = 0
         self.unanswered = 0  # HTTP calls in a row that got no answer at all
@@ -123,7 +122,6 @@ class Sender:
             if state.announced and not state.maybe_applied:
                 recorder.abandoned(batch)
             raise
-        self.batches_done += 1
         if log.isEnabledFor(logging.DEBUG):
             said = ", ".join(
                 sorted(

@@ -11,7 +11,7 @@ import pytest
 
 from batch_revoke.display import LiveProgress
 from batch_revoke.job import Progress
-from batch_revoke.model import Status
+from batch_revoke.model import Counts, Status
 from tests.conftest import SAMPLE, cli_env, sandbox
 
 
@@ -26,9 +26,7 @@ def terminal(monkeypatch, capsys):
 def test_the_display_shows_rows_rate_pace_counts_and_time_left(terminal):
     with LiveProgress() as live:
         live(
-            Progress(
-                40, 100, {Status.REVOKED: 38, Status.FAILED: 2}, 2, 1.5, 1, 0, "pace 95/min", 125.0
-            )
+            Progress(Counts({Status.REVOKED: 38, Status.FAILED: 2}), 100, 1.5, "pace 95/min", 125.0)
         )
     shown = terminal()
     assert "40/100" in shown
@@ -40,7 +38,7 @@ def test_the_display_shows_rows_rate_pace_counts_and_time_left(terminal):
 
 def test_the_display_counts_the_customers_looked_up_before_any_row_has_an_outcome(terminal):
     with LiveProgress() as live:
-        live(Progress(0, 100, {}, 0, 3.0, 0, 0, "no limit seen", None, lookups=42))
+        live(Progress(Counts(lookups=42), 100, 3.0, "no limit seen", None))
     assert "42 looked up" in terminal()
 
 

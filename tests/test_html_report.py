@@ -270,18 +270,18 @@ def test_the_run_over_time_comes_from_the_journal(tmp_path):
     )
     report = sandbox_run(path, out, limited, rate_window=1.0)
     assert report.exit_status is ExitStatus.OK
-    assert report.throttled > 0
+    assert report.tally.throttled > 0
     data = gather(out, report=report)
     assert data.journal is not None
     (session,) = data.journal.timeline.sessions
     assert session.total("revoked") == 40
-    assert session.total("throttled") == report.throttled
+    assert session.total("throttled") == report.tally.throttled
     assert session.total("calls") == report.tally.http_calls
     assert session.total("pauses") >= 1
     assert any(bucket.pace for bucket in session.buckets)  # the learned pace
     page = Page(write_report(out, tmp_path / "r.html", report=report).read_text())
     desc = page.text_by_id["calls-run-desc"]
-    assert f"of which {report.throttled} were throttled (429)" in desc
+    assert f"of which {report.tally.throttled} were throttled (429)" in desc
     assert "The rate limit held the run back." in desc
 
 
@@ -330,9 +330,9 @@ def test_a_run_resumed_many_times_is_one_timeline_with_its_sessions_marked(tmp_p
     timeline = data.journal.timeline
     assert len(timeline.sessions) == 23
     # The whole run's columns count every session's rows and calls.
-    assert sum(b.revoked for b in timeline.buckets) == 20
-    assert sum(b.not_revoked for b in timeline.buckets) == 20
-    assert sum(b.calls for b in timeline.buckets) == data.calls["http_calls"]
+    assert timeline.total("revoked") == 20
+    assert timeline.total("not_revoked") == 20
+    assert timeline.total("calls") == data.calls["http_calls"]
     html = write_report(out, tmp_path / "r.html")
     text = html.read_text(encoding="utf-8")
     page = Page(text)

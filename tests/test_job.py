@@ -246,7 +246,7 @@ def test_an_unexpected_error_on_one_request_is_its_rows_outcome(write_csv, tmp_p
         ("unconfirmed", "client_error")
     ] + [("revoked", "")] * 2
     assert "RuntimeError: transport broke on 3" in rows[2]["error_message"]
-    assert report.read_backs == VERIFY_ROUNDS  # read back (still active) and sent again
+    assert report.tally.read_backs == VERIFY_ROUNDS  # read back (still active) and sent again
     # The run finished: a resume sends nothing and writes the same result.
     again, same = mocked_run(path, tmp_path, api, batch_size=1, resume=True)
     assert again.exit_status is ExitStatus.NOT_ALL_REVOKED
@@ -386,7 +386,7 @@ def test_a_row_whose_answer_is_lost_twice_is_still_settled_by_read_back(write_cs
     path = write_csv("badgeMetaId,customerId\nB,7\n")
     report, rows = mocked_run(path, tmp_path, api, max_attempts=1)
     assert len(sends) == 2
-    assert report.read_backs == 2
+    assert report.tally.read_backs == 2
     assert [(r["status"], r["issued_ids"]) for r in rows] == [("revoked", "I7")]
     assert "confirmed by read-back" in rows[0]["error_message"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from batch_revoke.errors import ConfigError
 from batch_revoke.journal import Journal, JournalIdentity
-from batch_revoke.model import Batch, Endpoint, LookupAnswer, Mode, Row, RowOutcome, Status
+from batch_revoke.model import Batch, Counts, Endpoint, LookupAnswer, Mode, Row, RowOutcome, Status
 from batch_revoke.outputs import find_journal, runs_in
 from batch_revoke.paths import journal_path
 from tests.conftest import customers_batch
@@ -199,17 +199,15 @@ def test_every_attempt_of_a_request_is_counted_for_its_rows(tmp_path):
 def test_the_run_over_time_is_kept_per_session_in_the_commits_of_outcomes(tmp_path):
     import sqlite3
 
-    from batch_revoke.journal_db import Moment
-
     path = tmp_path / "out.csv.journal"
     journal = Journal.create(path, IDENTITY)
     batch = customers_batch("1", "2")
     journal.sending(batch)
-    moment = Moment(http_calls=3, retries=1, throttled=1, pauses=1, paused_seconds=2.5, pace=8)
+    session = Counts(http_calls=3, retries=1, throttled=1, pauses=1, paused_seconds=2.5)
     journal.answered(
-        batch, [outcome(1, Status.REVOKED), outcome(2, Status.FAILED, "404")], None, moment
+        batch, [outcome(1, Status.REVOKED), outcome(2, Status.FAILED, "404")], session, (8, 60.0)
     )
-    journal.record([outcome(3, Status.INVALID, "missing_value")])  # no moment: no point
+    journal.record([outcome(3, Status.INVALID, "missing_value")])  # no calls: no point
     journal.close()
     Journal.resume(path, IDENTITY).close()
     db = sqlite3.connect(path)
@@ -255,20 +253,19 @@ def test_the_run_over_time_counts_each_row_once_at_its_latest_outcome(tmp_path):
     row left unconfirmed then read back: each counted once, where its latest outcome was
     recorded, so the whole run's chart adds up to the result file's counts."""
     from batch_revoke.history import read_journal
-    from batch_revoke.journal_db import Moment
 
     path = tmp_path / "out.csv.journal"
     journal = Journal.create(path, IDENTITY)
     first = customers_batch("1", "2", "3")
     journal.sending(first)
     lost = [outcome(2, Status.UNCONFIRMED, "timeout"), outcome(3, Status.REVOKED)]
-    journal.answered(first, [outcome(1, Status.FAILED, "http_503"), *lost], None, Moment())
-    journal.record([outcome(2, Status.REVOKED)], Moment(read_backs=1))  # read back
+    journal.answered(first, [outcome(1, Status.FAILED, "http_503"), *lost], Counts())
+    journal.record([outcome(2, Status.REVOKED)], Counts(read_backs=1))  # read back
     journal.close()
     again = Journal.resume(path, IDENTITY)
     resent = customers_batch("1")
     again.sending(resent)
-    again.answered(resent, [outcome(1, Status.REVOKED)], None, Moment(http_calls=1))
+    again.answered(resent, [outcome(1, Status.REVOKED)], Counts(http_calls=1))
     again.close()
     timeline = read_journal(path).timeline
     first_session, second_session = timeline.sessions

@@ -17,9 +17,9 @@ from batch_revoke.credentials import BasicCredentials
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal
-from batch_revoke.journal_db import Moment
 from batch_revoke.lookup import Lookups, to_look_up
 from batch_revoke.model import (
+    Counts,
     Endpoint,
     ErrorCode,
     IdentifierType,
@@ -68,13 +68,13 @@ def answer_by_value(customers: dict[str, httpx.Response]):
 
 
 class Run:
-    """The run as the lookups tell it: the customers refused, and a moment for each answer."""
+    """The run as the lookups tell it: the customers refused, and its calls for each answer."""
 
     def __init__(self) -> None:
         self.refused: list[LookupAnswer] = []
 
-    def moment(self) -> Moment:
-        return Moment()
+    def now(self) -> tuple[Counts, None]:
+        return Counts(), None
 
     def lookup_refused(self, answer: LookupAnswer) -> None:
         self.refused.append(answer)
@@ -220,7 +220,7 @@ async def test_an_answer_the_journal_cannot_keep_stops_the_run_and_is_asked_agai
 ):
     respx_mock.get(LOOKUP_URL).mock(return_value=httpx.Response(200, json={"id": 7}))
 
-    def full(key: str, answer: LookupAnswer, moment: Moment | None = None) -> None:
+    def full(key: str, answer: LookupAnswer, *now: object) -> None:
         raise StorageError(journal.path, "No space left on device")
 
     monkeypatch.setattr(journal, "looked_up", full)

@@ -20,7 +20,7 @@ from batch_revoke.config import RunConfig
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.errors import RunInProgress
 from batch_revoke.journal import Journal
-from batch_revoke.model import ExitStatus, Status, Tally
+from batch_revoke.model import Counts, ExitStatus, Status
 from batch_revoke.outputs import open_copied_run, run_at, when
 from batch_revoke.paths import input_copy_path
 from batch_revoke.report import RunReport
@@ -80,7 +80,7 @@ class Runs:
     def __call__(self, settings: RunConfig) -> RunReport:
         self.asked.append(settings)
         output = settings.output_path or settings.output_dir / "new.csv"
-        tally = Tally({Status.REVOKED: 2})
+        tally = Counts({Status.REVOKED: 2})
         if settings.shown_input in self.stops:
             return RunReport(output, tally, 0.0, aborted="throttled too long")
         return RunReport(output, tally, 0.0)

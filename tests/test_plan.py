@@ -73,7 +73,7 @@ def test_invalid_and_duplicate_rows_go_to_the_journal_not_into_a_batch(write_csv
         2: (Status.INVALID, ErrorCode.MISSING_VALUE, None),
         3: (Status.DUPLICATE, ErrorCode.DUPLICATE_ROW, 1),
     }
-    assert plan.run.rows_done == 2
+    assert plan.run.tally().total == 2
 
 
 def test_batches_of_places_rows_and_closes_the_open_batches(write_csv):
@@ -164,8 +164,8 @@ def test_a_resume_keeps_settled_rows_and_sends_the_rest(write_csv, journal):
     )
     plan = plan_of(path, journal)
     assert shape(list(plan.batches())) == [(Mode.CUSTOMERS, "B", [3, 4])]
-    assert plan.run.rows_done == 2
-    assert plan.run.by_status == {Status.REVOKED: 1, Status.FAILED: 1}
+    assert plan.run.tally().total == 2
+    assert plan.run.tally().by_status == {Status.REVOKED: 1, Status.FAILED: 1}
     assert plan.unsettled() == []
 
 
@@ -188,7 +188,7 @@ def test_a_finished_run_resumed_plans_nothing(write_csv, journal):
     journal.set_meta(state="finished")
     plan = plan_of(path, journal)
     assert list(plan.batches()) == []
-    assert plan.run.rows_done == 0
+    assert plan.run.tally().total == 0
 
 
 def test_nothing_more_is_planned_once_the_run_is_asked_to_stop(write_csv, journal):

@@ -5,7 +5,7 @@ made here, as the sender would hand them on."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -45,25 +45,32 @@ def test_record_writes_each_outcome_to_the_journal_and_counts_it(journal):
         2: (Status.INVALID, "missing_value", ()),
         3: (Status.FAILED, "404", ()),
     }
-    assert run.rows_done == 3
-    assert run.by_status == {Status.REVOKED: 1, Status.INVALID: 1, Status.FAILED: 1}
-    # Only rows the API answered count towards --max-errors: the invalid row was never sent.
-    assert (run.answered_rows, run.error_rows) == (2, 1)
+    assert run.tally().by_status == {Status.REVOKED: 1, Status.INVALID: 1, Status.FAILED: 1}
+
+
+def test_only_rows_the_api_answered_count_towards_max_errors(journal):
+    run = recorder(journal, "2")
+    run.record([outcome(1, Status.INVALID, ErrorCode.MISSING_VALUE)] * 3)  # never sent
+    run.record([outcome(2, Status.FAILED, "404"), outcome(3, Status.REVOKED)])
+    assert not run.stop.requested
+    run.record([outcome(4, Status.FAILED, "404")])
+    assert run.stop.reason == "--max-errors 2 reached: 2 of 3 rows sent were not revoked"
 
 
 def test_record_takes_a_generator(journal):
     run = recorder(journal)
     run.record(outcome(n, Status.REVOKED) for n in (4, 5))
     assert [o.row for o in journal.outcomes()] == [4, 5]
-    assert run.rows_done == 2
+    assert run.tally().total == 2
 
 
 def test_an_earlier_sessions_outcome_is_counted_not_written_again(journal):
-    run = recorder(journal)
+    run = recorder(journal, "1")
     run.kept(outcome(7, Status.REVOKED, "", "I7"))
+    run.kept(outcome(8, Status.FAILED, "404"))
     assert journal.outcome(7) is None
-    assert (run.rows_done, run.by_status) == (1, {Status.REVOKED: 1})
-    assert run.answered_rows == 0  # an earlier session's rows do not count towards --max-errors
+    assert run.tally().by_status == {Status.REVOKED: 1, Status.FAILED: 1}
+    assert not run.stop.requested  # an earlier session's rows do not count towards --max-errors
 
 
 # --- --max-errors ------------------------------------------------------------------------
@@ -83,7 +90,6 @@ def test_max_errors_as_a_share_waits_for_100_rows_sent(journal):
     run = recorder(journal, "5%")
     run.record([outcome(n, Status.FAILED, "404") for n in range(1, 6)])
     run.record([outcome(n, Status.REVOKED) for n in range(6, 100)])
-    assert (run.answered_rows, run.error_rows) == (99, 5)
     assert not run.stop.requested  # too few rows to tell a share
     run.record([outcome(100, Status.REVOKED)])
     assert run.stop.reason == "--max-errors 5% reached: 5 of 100 rows sent were not revoked"
@@ -92,7 +98,7 @@ def test_max_errors_as_a_share_waits_for_100_rows_sent(journal):
 def test_without_max_errors_nothing_stops_the_run(journal):
     run = recorder(journal)
     run.record([outcome(n, Status.FAILED, "404") for n in range(1, 201)])
-    assert run.error_rows == 200
+    assert run.tally().not_revoked == 200
     assert not run.stop.requested
 
 
@@ -142,26 +148,38 @@ def test_an_answer_closes_its_request_and_unknown_rows_wait_for_a_read_back(jour
     assert waiting.row is rows[1]
     assert waiting.previous.error_code == "not_in_response"
     assert waiting.sent_at is not None
-    assert (run.rows_done, run.answered_rows, run.error_rows) == (2, 2, 1)
+    tally = run.tally()
+    assert tally.by_status == {Status.REVOKED: 1, Status.UNCONFIRMED: 1}
+    assert tally.requests == {Endpoint.REVOKE_ISSUE: 1}
+
+
+def sent(run: RunRecorder, number: int, http_calls: int, retries: int, throttled: int) -> None:
+    """The run's sender made these calls, and request `number` was answered."""
+    pacer = SimpleNamespace(throttled_calls=throttled, pauses=0, paused_seconds=0.0, pace=None)
+    run.attach(SimpleNamespace(http_calls=http_calls, retries=retries, pacer=pacer))
+    batch = Batch(number, Mode.CUSTOMERS, "B", (Row(number, "B", str(number)),))
+    run.sending(batch)
+    run.answered(batch, [outcome(number, Status.REVOKED)])
 
 
 def test_the_answer_keeps_the_runs_call_counts_for_a_resume(journal):
-    journal.set_meta(counts=json.dumps({"http_calls": 5, "retries": 2, "read_backs": 1}))
-    run = recorder(journal)
-    pacer = SimpleNamespace(throttled_calls=4, pauses=0, paused_seconds=0.0, pace=None, period=60)
-    run.attach(SimpleNamespace(http_calls=3, retries=1, pacer=pacer))
+    """Each answer's commit keeps the calls so far, so a resume after a kill -9 (which ends
+    nothing) counts every session's."""
+    first = recorder(journal)
+    first.record_read_back(ReadBack(), calls=1)
+    sent(first, 1, http_calls=5, retries=2, throttled=4)
+    identity = journal.identity()
+    journal.close()
+    assert journal.path is not None
+    again = Journal.resume(journal.path, identity)
+    run = recorder(again)
     run.record_read_back(ReadBack(), calls=2)
-    assert run.counts() == {
-        "http_calls": 8,
-        "retries": 3,
-        "read_backs": 3,
-        "throttled": 4,
-        "lookups": 0,
-    }
-    batch = Batch(1, Mode.CUSTOMERS, "B", (Row(1, "B", "1"),))
-    run.sending(batch)
-    run.answered(batch, [outcome(1, Status.REVOKED)])
-    assert journal.counts() == run.counts()
+    sent(run, 2, http_calls=3, retries=1, throttled=0)
+    tally = run.tally()
+    assert (tally.http_calls, tally.retries, tally.read_backs, tally.throttled) == (8, 3, 3, 4)
+    assert tally.requests == {Endpoint.REVOKE_ISSUE: 2}
+    assert again.counts() == replace(tally, by_status={})
+    again.close()
 
 
 def raced_run(journal: Journal) -> tuple[RunRecorder, Batch]:
@@ -208,7 +226,7 @@ def test_an_abandoned_request_leaves_its_rows_without_an_outcome(journal):
     run.abandoned(batch)
     assert journal.in_flight() == {}
     assert journal.outcome(1) is None
-    assert run.rows_done == 0
+    assert run.tally().total == 0
 
 
 # --- a journal that cannot be written -------------------------------------------------------
@@ -225,11 +243,11 @@ def test_a_journal_write_that_fails_stops_the_run_and_counts_nothing(journal, mo
     assert run.stop.requested
     assert "No space left on device" in run.stop.reason
     assert run.storage_error is not None
-    assert run.rows_done == 0
+    assert run.tally().total == 0
     monkeypatch.undo()
     run.record([outcome(2, Status.REVOKED)])  # the run stopped: nothing more is written
     assert journal.outcome(2) is None
-    assert run.rows_done == 0
+    assert run.tally().total == 0
 
 
 def test_no_request_leaves_without_its_intent_in_the_journal(journal, monkeypatch):
@@ -253,4 +271,4 @@ def test_a_journal_whose_folder_was_deleted_stops_the_run(journal):
     run.record([outcome(1, Status.REVOKED)])
     assert run.stop.requested
     assert "the journal disappeared" in run.stop.reason
-    assert run.rows_done == 0
+    assert run.tally().total == 0

@@ -4,23 +4,28 @@ the progress line and a dry run's estimate, from counts made up here, without a 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from batch_revoke.config import RateLimit, estimate
-from batch_revoke.model import Endpoint, ExitStatus, RowOutcome, Status, Tally
+from batch_revoke.model import Counts, Endpoint, ExitStatus, RowOutcome, Status
 from batch_revoke.report import Progress, RunReport
 
 OUT = Path("out/results.csv")
 
 
-def tally(*outcomes: tuple[Status, str], requests: dict[Endpoint, int] | None = None) -> Tally:
-    """A tally fed outcomes as a run feeds it: (status, error code) each."""
-    counted = Tally(requests=dict(requests or {}))
-    for row, (status, code) in enumerate(outcomes, start=1):
-        counted.add(RowOutcome(row, status, Endpoint.REVOKE_ISSUE, code))
-    return counted
+def tally(
+    *outcomes: tuple[Status, str], requests: dict[Endpoint, int] | None = None, **calls: int
+) -> Counts:
+    """The counts of outcomes, as a run counts them: (status, error code) each; with the
+    requests and calls given."""
+    counted = Counts.of(
+        RowOutcome(row, status, Endpoint.REVOKE_ISSUE, code)
+        for row, (status, code) in enumerate(outcomes, start=1)
+    )
+    return replace(counted, requests=dict(requests or {}), **calls)
 
 
 def revoked(count: int) -> list[tuple[Status, str]]:
@@ -96,8 +101,7 @@ def test_the_exit_status_says_how_the_run_ended(report, status):
 
 
 def test_a_duplicate_whose_original_is_not_revoked_is_not_all_revoked():
-    counted = tally(*revoked(2), (Status.DUPLICATE, "duplicate_row"))
-    counted.duplicates_pending = 1
+    counted = tally(*revoked(2), (Status.DUPLICATE, "duplicate_row"), duplicates_pending=1)
     assert RunReport(OUT, counted, 1.0).exit_status is ExitStatus.NOT_ALL_REVOKED
 
 
@@ -125,11 +129,11 @@ def test_the_text_summary_counts_every_status_and_ranks_error_codes():
         (Status.FAILED, "404"),
         (Status.INVALID, "missing_value"),
         requests={Endpoint.REVOKE_ISSUE: 2, Endpoint.REVOKE_EARN: 3},
+        http_calls=7,
+        retries=2,
+        read_backs=1,
     )
-    counted.http_calls, counted.retries = 7, 2
-    report = RunReport(
-        OUT, counted, 2.25, journal_path=Path("out/results.csv.journal"), read_backs=1
-    )
+    report = RunReport(OUT, counted, 2.25, journal_path=Path("out/results.csv.journal"))
     lines = report.text().splitlines()
     assert lines[0] == "processed 8 rows in 2.2s"
     counts = [line.split() for line in lines[1:4]]
@@ -145,8 +149,8 @@ def test_the_text_summary_counts_every_status_and_ranks_error_codes():
 
 
 def test_the_text_summary_of_a_dry_run_says_what_would_be_sent():
-    counted = tally((Status.PLANNED, ""), requests={Endpoint.REVOKE_EARN: 1})
-    counted.http_calls = 99  # a dry run sends nothing: no HTTP line
+    # A dry run sends nothing: no HTTP line.
+    counted = tally((Status.PLANNED, ""), requests={Endpoint.REVOKE_EARN: 1}, http_calls=99)
     text = RunReport(OUT, counted, 0.0, dry_run=True, estimate="1 calls").text()
     assert text.splitlines()[0] == "planned 1 rows in 0.0s"
     assert "would send: revokeEarn 1" in text.splitlines()
@@ -157,11 +161,10 @@ def test_the_text_summary_of_a_dry_run_says_what_would_be_sent():
 def test_the_text_summary_of_a_stopped_incomplete_run_says_so():
     report = RunReport(
         OUT,
-        tally(*revoked(1)),
+        tally(*revoked(1), throttled=3),
         1.0,
         aborted="--max-errors 1 reached",
         incomplete=True,
-        throttled=3,
         pace="settled at 90/min",
     )
     lines = report.text().splitlines()
@@ -172,9 +175,8 @@ def test_the_text_summary_of_a_stopped_incomplete_run_says_so():
 
 def test_a_run_stopped_before_any_revoke_says_what_it_did_not_processed_rows():
     """Stopped while customers were looked up: every row is not_attempted, none processed."""
-    counted = tally(*[(Status.NOT_ATTEMPTED, "run_aborted")] * 307)
-    counted.http_calls = 120
-    report = RunReport(OUT, counted, 3.0, aborted="interrupted (SIGINT)", lookups=120)
+    counted = tally(*[(Status.NOT_ATTEMPTED, "run_aborted")] * 307, http_calls=120, lookups=120)
+    report = RunReport(OUT, counted, 3.0, aborted="interrupted (SIGINT)")
     lines = report.text().splitlines()
     assert lines[0] == "looked up 120 customers; no row was sent (307 rows not attempted) in 3.0s"
     assert "requests: none; 120 HTTP calls, 0 of them retries, 120 customer lookups" in lines
@@ -264,16 +266,13 @@ def test_the_json_summary_of_a_clean_run_has_nulls_not_empty_text():
 
 
 def test_the_progress_line_says_how_far_the_run_is():
-    line = Progress(
-        rows_done=25,
-        rows=200,
-        by_status={Status.REVOKED: 20, Status.FAILED: 5},
-        requests=3,
-        calls_per_second=1.25,
+    counts = Counts(
+        {Status.REVOKED: 20, Status.FAILED: 5},
+        requests={Endpoint.REVOKE_ISSUE: 2, Endpoint.REVOKE_EARN: 1},
         retries=1,
-        throttled=0,
-        pace="no limit seen",
-        seconds_left=41.6,
+    )
+    line = Progress(
+        counts, rows=200, calls_per_second=1.25, pace="no limit seen", seconds_left=41.6
     ).line()
     assert line.startswith("progress: 25 of 200 rows have an outcome (12%): 20 revoked, 5 failed;")
     assert "3 requests, 1.2 calls/s, 1 retries, 0 throttled, no limit seen" in line
@@ -281,13 +280,13 @@ def test_the_progress_line_says_how_far_the_run_is():
 
 
 def test_while_customers_are_looked_up_the_progress_line_counts_them():
-    line = Progress(0, 500, {}, 0, 2.0, 0, 0, "no limit seen", None, lookups=120).line()
+    line = Progress(Counts(lookups=120), 500, 2.0, "no limit seen", None).line()
     assert "0 of 500 rows have an outcome (0%); 120 customers looked up, 0 requests" in line
-    assert "looked up" not in Progress(0, 500, {}, 0, 2.0, 0, 0, "", None).line()
+    assert "looked up" not in Progress(Counts(), 500, 2.0, "", None).line()
 
 
 def test_the_progress_of_an_empty_input_is_complete_and_time_left_unknown():
-    line = Progress(0, 0, {}, 0, 0.0, 0, 0, "", None).line()
+    line = Progress(Counts(), 0, 0.0, "", None).line()
     assert "(100%); 0 requests" in line
     assert line.endswith("about ? left")
 
