@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 _CHOICES = ", ".join(member.value for member in IdentifierType)
 # Read once: an enum member read through its class costs ~0.2 µs, on every row.
-_ID, _MOBILE, _CARD = IdentifierType.ID, IdentifierType.MOBILE, IdentifierType.CARD_NUMBER
+_ID, _CARD = IdentifierType.ID, IdentifierType.CARD_NUMBER
 _CUSTOMERS, _ISSUALS, _EARN = Mode.CUSTOMERS, Mode.ISSUALS, Mode.EARN
 
 # The API takes a numeric customer id as a 64-bit number: a longer one can only fail there,
@@ -109,8 +109,7 @@ class Validator:
         slow = map(self, map(records.__getitem__, odd))
         return [next(fast) if plain else next(slow) for plain in usual]
 
-    def __call__(self, record: Record, *, shortcut: bool = True) -> Row | RowOutcome:
-        """`shortcut=False` skips the usual row's path: the tests check it gives the same."""
+    def __call__(self, record: Record) -> Row | RowOutcome:
         if record.defect:
             return _invalid(record, ErrorCode.MALFORMED_RECORD, record.defect)
         values = record.values
@@ -122,30 +121,6 @@ class Validator:
         issue = "" if self.issue_at is None else values[self.issue_at].strip()
         earned = "" if self.earned_at is None else values[self.earned_at].strip()
         type_text = "" if self.type_at is None else values[self.type_at].strip()
-        # The usual row, at the least cost: every check below passes for it (18 digits are
-        # always below 2^63, and no part is longer than MAX_ID_CHARS when all are not). A row
-        # this path does not take is checked below from the start.
-        if (
-            shortcut
-            and badge
-            and customer
-            and not (issue and earned)
-            and len(badge) + len(customer) + len(issue) + len(earned) <= MAX_ID_CHARS
-            and (badge + issue + earned).isprintable()
-            and '"' not in badge + issue + earned
-        ):
-            usual = IdentifierType.parse(type_text) if type_text else self.default_identifier
-            if usual is _ID:
-                if len(customer) <= 18 and customer.isdigit() and customer.isascii():
-                    return Row(record.row, badge, customer, issue, earned)
-            elif usual is not None and customer.isprintable() and not customer.startswith("'"):
-                if usual is _CARD:
-                    return Row(record.row, badge, card_number(customer), issue, earned, usual)
-                if usual is not _MOBILE:
-                    return Row(record.row, badge, customer, issue, earned, usual)
-                number = mobile_number(customer, self.default_region)
-                if not isinstance(number, NotAMobile):
-                    return Row(record.row, badge, number, issue, earned, usual)
         endpoint = Endpoint.REVOKE_EARN if earned else Endpoint.REVOKE_ISSUE
         if not (badge and customer):
             blank = [
