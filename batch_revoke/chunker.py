@@ -33,9 +33,6 @@ if TYPE_CHECKING:
     from batch_revoke.source import Source
 
 _CHOICES = ", ".join(member.value for member in IdentifierType)
-# Read once: an enum member read through its class costs ~0.2 µs, on every row.
-_ID, _CARD = IdentifierType.ID, IdentifierType.CARD_NUMBER
-_CUSTOMERS, _ISSUALS, _EARN = Mode.CUSTOMERS, Mode.ISSUALS, Mode.EARN
 
 # The API takes a numeric customer id as a 64-bit number: a longer one can only fail there,
 # and the read-back puts the id in a URL, where 70,000 digits do not fit.
@@ -96,7 +93,7 @@ class Validator:
         usual records a column at a time (`usual_rows`, a third of the cost), the rest one by
         one. A chunk with a usual record that fails there is checked record by record."""
         # --identifier-type other than id makes every row's customer an identifier to check.
-        plain = not self.formula_fields and self.default_identifier is _ID
+        plain = not self.formula_fields and self.default_identifier is IdentifierType.ID
         found = usual_rows(records, self._columns) if plain else None
         if found is None:
             return list(map(self, records))
@@ -201,7 +198,7 @@ class Validator:
             if len(customer) > MAX_ID_CHARS:  # in range, but padded with zeros
                 return _too_long(record, "customerId", customer, endpoint)
         elif identifier is not IdentifierType.MOBILE:
-            if identifier is _CARD:
+            if identifier is IdentifierType.CARD_NUMBER:
                 customer = card_number(customer)
             if len(customer) > MAX_ID_CHARS:
                 return _too_long(record, "customerId", customer, endpoint)
@@ -288,7 +285,7 @@ class Planner:
         verdicts = self.validate.many(records)
         rows = valid_rows(verdicts)
         hashes, seconds = identities(rows)
-        if customers := _of_mode(rows, _CUSTOMERS):
+        if customers := _of_mode(rows, Mode.CUSTOMERS):
             bit = _customer_keys(customers) & _BIT_MASK
             np.bitwise_or.at(self._customers, bit >> 3, np.left_shift(1, bit & 7).astype(np.uint8))
         duplicates = self._seen.duplicates(hashes, seconds, list(map(_NUMBER, rows)))
@@ -298,7 +295,7 @@ class Planner:
             if isinstance(verdict, Row) and (original := duplicates.get(verdict.row)):
                 same = (
                     "same badge and earnedBadgeId"
-                    if verdict.mode is _EARN
+                    if verdict.mode is Mode.EARN
                     else "same badge, customer and ids"
                 )
                 verdicts[index] = RowOutcome(
@@ -315,13 +312,13 @@ class Planner:
         """Row -> the customers row of its badge and customer (which revokes every enrolment
         of that customer), for the revokeIssuals rows that have one earlier in the file. A
         revokeIssuals row sent alongside it would race it, so it waits for that row."""
-        found = self._customers_rows(_of_mode(rows, _ISSUALS))
+        found = self._customers_rows(_of_mode(rows, Mode.ISSUALS))
         return {row: first for row, first in found.items() if first < row}
 
     def later_customers_row(self, row: Row) -> int | None:
         """A customers row of this revokeIssuals row's badge and customer, later in the file
         and planned already: it may have revoked this row's enrolment before this row's turn."""
-        first = self._customers_rows([row]).get(row.row) if row.mode is _ISSUALS else None
+        first = self._customers_rows([row]).get(row.row) if row.mode is Mode.ISSUALS else None
         return first if first is not None and first > row.row else None
 
     def _customers_rows(self, rows: list[Row]) -> dict[int, int]:
@@ -332,7 +329,7 @@ class Planner:
         hits = (self._customers[bit >> 3] >> (bit & 7).astype(np.uint8)) & 1
         wanted: list[tuple[int, tuple[int, int]]] = []
         for row in itertools.compress(rows, hits.tolist()):
-            parts = (row.badge_meta_id, row.customer_key, "", "", _ID)
+            parts = (row.badge_meta_id, row.customer_key, "", "", IdentifierType.ID)
             wanted.append((row.row, (hash(parts), _second_hash(parts))))
         found = self._seen.find([key for _, key in wanted])
         return {row: first for (row, _), first in zip(wanted, found, strict=True) if first}
@@ -343,8 +340,8 @@ class Planner:
 
     def place(self, row: Row) -> Batch | None:
         """Into its open batch; the batch when it fills up (revokeEarn: at once)."""
-        if row.mode is _EARN:
-            return self._batch(_EARN, row.badge_meta_id, [row])
+        if row.mode is Mode.EARN:
+            return self._batch(Mode.EARN, row.badge_meta_id, [row])
         key = (row.mode, row.badge_meta_id)
         rows = self._open.get(key)
         if rows is None:

@@ -23,8 +23,6 @@ from batch_revoke.writer import ResultPart, result_cells, write_result_parts
 
 _MODE = operator.attrgetter("mode")
 _BADGE = operator.attrgetter("badge_meta_id")
-_EARN, _CUSTOMERS, _ISSUALS = Mode.EARN, Mode.CUSTOMERS, Mode.ISSUALS
-_ID = IdentifierType.ID
 _TYPE = operator.attrgetter("identifier_type")
 
 
@@ -60,7 +58,9 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
             covered = planner.covering(rows)  # sent later, and only if still needed
             # The rows named by an identifier, found by a C-level pass: most rows are by id.
             typed = (
-                itertools.compress(rows, map(_ID.__ne__, map(_TYPE, rows))) if may_look_up else ()
+                itertools.compress(rows, map(IdentifierType.ID.__ne__, map(_TYPE, rows)))
+                if may_look_up
+                else ()
             )
             named = [
                 (lookup_key(row.identifier_type, row.customer_id, config.default_region), row.row)
@@ -114,12 +114,12 @@ class Requests:
         self._earn = 0
         self._full = 0  # revokeIssue batches filled
         # Per revokeIssue mode, the rows of each badge's open batch.
-        self._open: dict[Mode, dict[str, int]] = {_CUSTOMERS: {}, _ISSUALS: {}}
+        self._open: dict[Mode, dict[str, int]] = {Mode.CUSTOMERS: {}, Mode.ISSUALS: {}}
 
     def add(self, rows: Sequence[Row]) -> None:
         modes = list(map(_MODE, rows))
         badges = list(map(_BADGE, rows))
-        self._earn += modes.count(_EARN)
+        self._earn += modes.count(Mode.EARN)
         for mode, open_rows in self._open.items():
             of_mode = itertools.compress(badges, map(operator.is_, modes, itertools.repeat(mode)))
             for badge, count in Counter(of_mode).items():
