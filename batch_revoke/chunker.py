@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import numpy.typing as npt
 
-from batch_revoke.duplicates import MEMORY_ROWS, FirstRows, SeenRows
+from batch_revoke.duplicates import FirstRows
 from batch_revoke.identifiers import card_number, mobile_number
 from batch_revoke.model import (
     MAX_BATCH_SIZE,
@@ -260,7 +260,6 @@ class Planner:
         *,
         from_workbook: bool = False,
         default_region: str | None = None,
-        memory_rows: int = MEMORY_ROWS,
     ) -> None:
         self.validate = Validator(
             field_index,
@@ -269,7 +268,7 @@ class Planner:
             default_region=default_region,
         )
         self.batch_size = batch_size
-        self._seen = FirstRows(SeenRows, memory_rows)  # on disk past `memory_rows` rows
+        self._seen = FirstRows()  # on disk past duplicates.MEMORY_ROWS rows
         # One bit per customers row's customer (`_customer_keys`), so most revokeIssuals
         # rows learn they have no covering row without a lookup. Fixed size: memory stays flat.
         self._customers = np.zeros(_CUSTOMER_BITS // 8, dtype=np.uint8)

@@ -137,9 +137,7 @@ def header(path: Path) -> tuple[tuple[str, ...], dict[str, int]]:
     return columns, map_fields(path, columns)
 
 
-def records(
-    path: Path, stamp: tuple[int, int] | None = None, chunk_rows: int = CHUNK_ROWS
-) -> Iterator[Chunk]:
+def records(path: Path, stamp: tuple[int, int] | None = None) -> Iterator[Chunk]:
     """The records in file order, in chunks, streamed: memory holds one chunk. With `stamp`
     (from `scan`), a file changed since is refused rather than read half old, half new."""
 
@@ -154,6 +152,7 @@ def records(
     unchanged()
     with _open(path, None) as (_, reader):
         width = len(_header(path, reader))
+        chunk_rows = CHUNK_ROWS
         row = 0
         values: list[Sequence[str]] = []
         numbers: list[int] = []
