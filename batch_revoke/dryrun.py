@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from batch_revoke.chunker import planner_for, valid_rows
@@ -22,9 +22,6 @@ from batch_revoke.source import Source
 from batch_revoke.writer import ResultPart, result_cells, write_result_parts
 
 _MODE = operator.attrgetter("mode")
-_BADGE = operator.attrgetter("badge_meta_id")
-_EARN, _CUSTOMERS, _ISSUALS = Mode.EARN, Mode.CUSTOMERS, Mode.ISSUALS
-_ID = IdentifierType.ID
 _TYPE = operator.attrgetter("identifier_type")
 
 
@@ -52,7 +49,7 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
 
     def planned() -> Iterator[ResultPart]:
         nonlocal lookups, tally
-        requests = Requests(planner.batch_size)
+        requests: Counter[Endpoint] = Counter()
         planned = 0
         for chunk, _ in source.chunks():
             verdicts = planner.classify(chunk)
@@ -60,7 +57,9 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
             covered = planner.covering(rows)  # sent later, and only if still needed
             # The rows named by an identifier, found by a C-level pass: most rows are by id.
             typed = (
-                itertools.compress(rows, map(_ID.__ne__, map(_TYPE, rows))) if may_look_up else ()
+                itertools.compress(rows, map(IdentifierType.ID.__ne__, map(_TYPE, rows)))
+                if may_look_up
+                else ()
             )
             named = [
                 (lookup_key(row.identifier_type, row.customer_id, config.default_region), row.row)
@@ -71,7 +70,9 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
                 keys = [(hash(key), hash(key + "\x1f"), row) for key, row in named]
                 lookups += len(named) - len(customers.duplicates(keys))
             placed = [row for row in rows if row.row not in covered] if covered else rows
-            requests.add(placed)
+            for row in placed:
+                if planner.place(row) is not None:
+                    requests[row.mode.endpoint] += 1
             planned += len(rows)
             if len(rows) == len(verdicts):  # the usual chunk: every record planned
                 yield chunk, list(map(planned_cells.__getitem__, map(_MODE, rows)))
@@ -84,7 +85,8 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
             yield chunk, cells
         if not tally.total and not planned:
             raise source.named(no_records(source.path))
-        sent = {endpoint: count for endpoint, count in requests.finish().items() if count}
+        requests.update(batch.endpoint for batch in planner.finish())
+        sent = {endpoint: requests[endpoint] for endpoint in Endpoint if requests[endpoint]}
         tally += Counts({Status.PLANNED: planned}, requests=sent)
 
     try:
@@ -99,33 +101,3 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
     calls = sum(tally.requests.values()) + lookups
     plan = estimate(calls, config.rate_limit, lookups)
     return RunReport(output, tally, 0.0, True, estimate=plan)
-
-
-class Requests:
-    """How many requests the planner's batches of these rows come to (`Planner.place` for
-    each row, then `Planner.finish`), counted without making them: per badge and mode, the
-    rows so far fill `rows // batch_size` batches and leave the rest open; each revokeEarn
-    row is one. A dry run counts every row of the file, so it counts by C-level passes."""
-
-    def __init__(self, batch_size: int) -> None:
-        self.batch_size = batch_size
-        self._earn = 0
-        self._full = 0  # revokeIssue batches filled
-        # Per revokeIssue mode, the rows of each badge's open batch.
-        self._open: dict[Mode, dict[str, int]] = {_CUSTOMERS: {}, _ISSUALS: {}}
-
-    def add(self, rows: Sequence[Row]) -> None:
-        modes = list(map(_MODE, rows))
-        badges = list(map(_BADGE, rows))
-        self._earn += modes.count(_EARN)
-        for mode, open_rows in self._open.items():
-            of_mode = itertools.compress(badges, map(operator.is_, modes, itertools.repeat(mode)))
-            for badge, count in Counter(of_mode).items():
-                full, open_rows[badge] = divmod(open_rows.get(badge, 0) + count, self.batch_size)
-                self._full += full
-
-    def finish(self) -> dict[Endpoint, int]:
-        issue = self._full + sum(
-            1 for open_rows in self._open.values() for count in open_rows.values() if count
-        )
-        return {Endpoint.REVOKE_ISSUE: issue, Endpoint.REVOKE_EARN: self._earn}

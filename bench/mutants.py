@@ -158,14 +158,7 @@ MUTANTS = [
         "            if outcome.status is Status.FAILED:\n                self._unconfirmed",
         "failed rows read back instead of unconfirmed ones",
     ),
-    # --- dry runs and chunks: counted requests, chunks held as columns ---------------------
-    m(
-        "dryrun-1",
-        "dryrun.py",
-        "divmod(open_rows.get(badge, 0) + count, self.batch_size)",
-        "divmod(count, self.batch_size)",
-        "a badge's open batch is forgotten between chunks",
-    ),
+    # --- chunks held as columns -----------------------------------------------------------
     m(
         "reader-1",
         "reader.py",

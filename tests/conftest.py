@@ -106,10 +106,10 @@ def records(*lines: str, first: int = 1) -> list[Record]:
     return [Record(n, tuple(line.split(","))) for n, line in enumerate(lines, start=first)]
 
 
-# The Validator's three paths, for a test that one odd record is judged alike on each: a
-# chunk of usual records is checked a column at a time; a record with an identifierType one
-# by one, through the usual row's shortcut; a customer with Excel's "keep as text" mark past
-# the shortcut, through every check. `odd` takes the record's customerId and issueId.
+# The Validator's two paths, for a test that one odd record is judged alike on each: a
+# chunk of usual records is checked a column at a time; a record of a file with an
+# identifierType column, or a customer with Excel's "keep as text" mark, one record at a
+# time. `odd` takes the record's customerId and issueId.
 EVERY_VALIDATION_PATH = pytest.mark.parametrize(
     ("columns", "neighbour", "odd"),
     [
@@ -120,7 +120,7 @@ EVERY_VALIDATION_PATH = pytest.mark.parametrize(
             "badgeMetaId,customerId,issueId,identifierType",
             "B1,a@b.c,I2,email",
             "B1,{customer},{issue},",
-            id="shortcut",
+            id="typed-file",
         ),
         pytest.param(
             "badgeMetaId,customerId,issueId", "B1,8,I2", "B1,'{customer},{issue}", id="full-checks"

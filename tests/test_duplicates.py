@@ -4,9 +4,12 @@ file goes to disk."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from batch_revoke import duplicates
 from batch_revoke.chunker import Planner, identities, identity
 from batch_revoke.duplicates import FirstRows, SeenRows
 from batch_revoke.model import Record, Row, RowOutcome, Status
@@ -15,6 +18,18 @@ FIELDS = {"badgemetaid": 0, "customerid": 1, "issueid": 2, "earnedbadgeid": 3, "
 
 # Sizes past which the rest goes to disk: at once, part-way through a file, never.
 MEMORY_SIZES = [0, 1, 3, 17, 10**9]
+
+
+def first_rows(memory_rows: int) -> FirstRows:
+    """A FirstRows that holds `memory_rows` identities in memory."""
+    with mock.patch.object(duplicates, "MEMORY_ROWS", memory_rows):
+        return FirstRows()
+
+
+def planner(memory_rows: int) -> Planner:
+    with mock.patch.object(duplicates, "MEMORY_ROWS", memory_rows):
+        return Planner(FIELDS)
+
 
 # Few distinct hashes, so first hashes collide with and without their second hash agreeing.
 KEYS = st.lists(st.tuples(st.integers(-3, 3), st.integers(0, 2)), max_size=40)
@@ -28,7 +43,7 @@ CHUNKS = st.lists(KEYS, max_size=6)
     st.lists(st.tuples(st.integers(-3, 3), st.integers(0, 2))),
 )
 def test_first_rows_agree_with_the_on_disk_set_for_any_identities(chunks, memory_rows, asked):
-    on_disk, in_memory = SeenRows(), FirstRows(SeenRows, memory_rows)
+    on_disk, in_memory = SeenRows(), first_rows(memory_rows)
     try:
         row = 0
         for keys in chunks:
@@ -46,7 +61,7 @@ def test_first_rows_agree_with_the_on_disk_set_for_any_identities(chunks, memory
 
 
 def test_an_identity_held_in_memory_is_found_after_the_rest_went_to_disk():
-    seen = FirstRows(SeenRows, memory_rows=2)
+    seen = first_rows(2)
     try:
         assert seen.duplicates([5, 6], [1, 1], [1, 2]) == {}
         # Full now: row 4 goes to disk, row 3 and row 5 name the rows held in memory.
@@ -90,9 +105,9 @@ def test_a_file_gets_the_same_verdicts_in_memory_and_on_disk(values, sizes):
             break
         chunks.append(records[start : start + size])
         start += size
-    expected = verdicts(Planner(FIELDS, memory_rows=0), chunks)  # every row on disk
+    expected = verdicts(planner(0), chunks)  # every row on disk
     for memory_rows in MEMORY_SIZES[1:]:
-        assert verdicts(Planner(FIELDS, memory_rows=memory_rows), chunks) == expected
+        assert verdicts(planner(memory_rows), chunks) == expected
     # And each duplicate names the earliest row of the same request.
     validate = Planner(FIELDS).validate
     first: dict[tuple[object, ...], int] = {}

@@ -3,9 +3,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+from batch_revoke import reader
 from batch_revoke.errors import InputError
 from batch_revoke.model import Record
 from batch_revoke.reader import records, scan
@@ -21,7 +23,8 @@ class Read:
 def read_input(path: Path) -> Read:
     """Both passes, as a run makes them: the structure pass, then the records streamed."""
     found = scan(path)
-    listed = [record for chunk in records(path, found.stamp, chunk_rows=2) for record in chunk]
+    with mock.patch.object(reader, "CHUNK_ROWS", 2):
+        listed = [record for chunk in records(path, found.stamp) for record in chunk]
     assert found.records == len(listed)
     return Read(found.columns, found.field_index, listed)
 
@@ -67,7 +70,8 @@ def test_a_chunk_of_broken_records_and_usual_ones_keeps_each_defect_on_its_recor
     """A blank line makes a chunk from two blocks of lines: one with a broken record, read
     record by record, then a usual one, kept as read. Each record keeps its own defect."""
     path = write_csv("badgeMetaId,customerId\nB1\n\nB1,2\nB1,3\nB1,4,x\nB1,5\n")
-    chunks = list(records(path, chunk_rows=3))
+    with mock.patch.object(reader, "CHUNK_ROWS", 3):
+        chunks = list(records(path))
     assert [len(chunk) for chunk in chunks] == [3, 2]
     listed = [record for chunk in chunks for record in chunk]
     assert [r.row for r in listed] == [1, 2, 3, 4, 5]

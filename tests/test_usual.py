@@ -146,46 +146,6 @@ def test_one_record_off_the_usual_path_gets_its_own_verdict(values, odd, at, def
     assert validate.many(records) == [validate(record) for record in records]
 
 
-# Customers of every kind, as people write them: the usual row's path reads some of them.
-ANY_CUSTOMER = st.one_of(
-    CUSTOMERS,
-    st.sampled_from(
-        [
-            "'a@b.c",
-            "a\tb@c.d",
-            "A@B.C",
-            "'919900000013",
-            "09900000013",
-            "99000 00013",
-            "0091-9900000013",
-            "+1 650 253 0000",
-            "919900000013x",
-            "91 99000 0001",
-            "CARD-0001",
-            "4000 1234 1234 1234",
-            " 4000  1234 ",
-            "e" * 250 + "@b.co",
-        ]
-    ),
-)
-
-
-@settings(max_examples=500, deadline=None)
-@given(
-    st.tuples(IDS, ANY_CUSTOMER, IDS, st.sampled_from(["", "E1", " "]), TYPES),
-    DEFECTS,
-    st.sampled_from(list(IdentifierType)),
-    st.sampled_from([None, "IN", "US"]),
-    st.booleans(),
-)
-def test_the_usual_rows_path_gives_what_every_check_gives(fields, defect, default, region, book):
-    """The Validator's shortcut for the usual row (by id, or by a well-written identifier)
-    agrees with the full checks on every record: same Row, or the same refusal."""
-    record = Record(4, fields, defect)
-    validate = Validator(LAYOUTS[0], default, from_workbook=book, default_region=region)
-    assert validate(record) == validate(record, shortcut=False)
-
-
 def as_chunk(records: list[Record]) -> Chunk:
     """The records as the reader holds them: field lists and numbers as columns."""
     defects = [record.defect for record in records]
