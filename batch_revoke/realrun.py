@@ -20,11 +20,11 @@ from batch_revoke.config import RunConfig
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.interrupts import Finishing, raising_interrupts
-from batch_revoke.journal import Journal, JournalIdentity
+from batch_revoke.journal import Journal
 from batch_revoke.journal_db import ReadError
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import Counts
-from batch_revoke.outputs import open_copied_run, open_outputs
+from batch_revoke.outputs import open_run
 from batch_revoke.pacing import Sleep
 from batch_revoke.paths import input_copy_path
 from batch_revoke.plan import Plan
@@ -34,7 +34,6 @@ from batch_revoke.rounds import send_in_rounds
 from batch_revoke.scheduled import run_scheduled
 from batch_revoke.sender import describe
 from batch_revoke.source import Source
-from batch_revoke.spreadsheet import is_workbook
 from batch_revoke.writer import mark_incomplete, result_cells, write_results
 
 log = logging.getLogger(__name__)
@@ -67,13 +66,7 @@ def _run(
     handle_signals: bool,
 ) -> RunReport:
     with raising_interrupts(handle_signals):  # until the run's own handlers take over
-        if is_workbook(config.input_path) or config.auto_resume:
-            source, output, journal = open_copied_run(config, now)
-        else:
-            source = Source.open(config, whole=True)
-            config.check_connection()
-            identity = JournalIdentity(source.sha256, config.identity_options())
-            output, journal = open_outputs(config, identity, now)
+        source, output, journal = open_run(config, now)
     planner = planner_for(config, source)
     customers = ByCustomer(planner, Lookups(journal, config.default_region))
     finished = journal.meta().get("state") == "finished"  # resumed after it finished

@@ -198,20 +198,8 @@ def cell_text(value: Any, number_format: str = "General") -> str:
 
 # --- dates and times as their number format shows them ---------------------------------------
 
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August"]
+_MONTHS += ["September", "October", "November", "December"]
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 # Excel shows these built-in formats in the system's short date (openpyxl names them by
 # their stored codes): as Excel in English (United States) shows them.
@@ -224,7 +212,8 @@ def date_text(value: dt.datetime | dt.date | dt.time | dt.timedelta, number_form
     """A date, time or duration as Excel shows it under `number_format`: the common codes
     (y, m, d, h, m, s, AM/PM, [h], fractions of a second, quoted text). General, which Excel
     shows as a serial number, is shown as Excel's default date format instead."""
-    code = _first_section(number_format or "General")
+    tokens = _TOKEN.findall(number_format or "General")
+    code = "".join(tokens[: tokens.index(";")] if ";" in tokens else tokens)  # positive values
     code = _SHORT_DATE.get(code.lower(), code)
     if isinstance(value, dt.timedelta):
         moment = _EPOCH + value
@@ -236,26 +225,10 @@ def date_text(value: dt.datetime | dt.date | dt.time | dt.timedelta, number_form
         moment = dt.datetime.combine(_EPOCH.date(), value)
     tokens = _TOKEN.findall(code)
     if not any(t[0].lower() in "ymdhs" or t.lower().startswith("[h") for t in tokens):
-        if isinstance(value, dt.time):
-            code = "h:mm:ss"
-        elif isinstance(value, dt.timedelta):
-            code = "[h]:mm:ss"
-        else:
-            has_time = moment.time() != dt.time()
-            code = "m/d/yyyy h:mm" if has_time else "m/d/yyyy"
+        code = "m/d/yyyy h:mm" if moment.time() != dt.time() else "m/d/yyyy"
+        code = {dt.time: "h:mm:ss", dt.timedelta: "[h]:mm:ss"}.get(type(value), code)
         tokens = _TOKEN.findall(code)
     return _render(tokens, moment, value)
-
-
-def _first_section(code: str) -> str:
-    """The format for positive values: the text before the first unquoted `;`."""
-    quoted = False
-    for position, char in enumerate(code):
-        if char == '"':
-            quoted = not quoted
-        elif char == ";" and not quoted:
-            return code[:position]
-    return code
 
 
 def _render(tokens: list[str], moment: dt.datetime, value: object) -> str:
