@@ -50,12 +50,9 @@ def real_run(
     --output-dir that stopped are finished first. `sleep`: None waits with asyncio.sleep."""
 
     def run(settings: RunConfig) -> RunReport:
-        waits = asyncio.sleep if sleep is None else sleep
-        return _run(settings, transport, waits, now, handle_signals)
+        return _run(settings, transport, sleep or asyncio.sleep, now, handle_signals)
 
-    if config.auto_resume:
-        return run_scheduled(config, run)
-    return run(config)
+    return run_scheduled(config, run) if config.auto_resume else run(config)
 
 
 def _run(
@@ -108,17 +105,7 @@ def _run(
                 else "",
                 finished_before=journal.earlier if finished else None,
             )
-            # A resume writes the result file as the run began it (--excel or not).
-            excel = config.excel or journal.meta().get("excel") == "1"
-            _write_result_file(
-                source,
-                journal,
-                report,
-                finishing,
-                excel=excel,
-                finished=finished,
-                resume_options=config.identity_options(),
-            )
+            _write_result_file(config, source, journal, report, finishing, finished)
             if not aborted and not report.incomplete:
                 journal.set_meta(state="finished")
                 if source.path == input_copy_path(output):
@@ -134,20 +121,20 @@ def _run(
 
 
 def _write_result_file(
+    config: RunConfig,
     source: Source,
     journal: Journal,
     report: RunReport,
     finishing: Finishing,
-    *,
-    excel: bool,
-    finished: bool = False,
-    resume_options: dict[str, str],
+    finished: bool,
 ) -> None:
     """Write the result file: the input re-read, joined with the journal. One more interrupt
     here is noted and the file still written; the next one stops at once and leaves the file
     marked INCOMPLETE. `finished`: the run had finished before; its complete file is only
     replaced whole, so an interrupt leaves it as it was, and the run stays finished."""
     reason = f"not sent: {report.aborted or 'the run ended before it was sent'}"
+    # A resume writes the result file as the run began it (--excel or not).
+    excel = config.excel or journal.meta().get("excel") == "1"
     try:
         with finishing.writing():
             if journal.missing():
@@ -166,10 +153,13 @@ def _write_result_file(
         if finished and isinstance(exc, KeyboardInterrupt):
             log.warning("interrupted: %s stays as it was, complete", report.output_path)
         else:
-            _left_incomplete(source, report, exc, resume_options)
+            _left_incomplete(source, report, exc, config.identity_options())
     # The counts, once, from the journal: what the result file says, or would say.
     with contextlib.suppress(StorageError, ReadError):
-        report.tally = _final_tally(journal, source.records, reason, report.tally)
+        rows = range(1, source.records + 1)
+        outcomes = as_the_run_left_them(rows, journal.outcomes(), journal.in_flight(), reason)
+        pending = journal.duplicates_not_revoked()
+        report.tally = replace(report.tally, duplicates_pending=pending) + Counts.of(outcomes)
     past, first = journal.outcomes_past(source.records)
     if past:
         log.warning(
@@ -179,15 +169,6 @@ def _write_result_file(
             past,
             first,
         )
-
-
-def _final_tally(journal: Journal, rows: int, not_sent: str, calls: Counts) -> Counts:
-    """The run's calls, with its rows as the result file says (or would say) they are."""
-    outcomes = as_the_run_left_them(
-        range(1, rows + 1), journal.outcomes(), journal.in_flight(), not_sent
-    )
-    pending = journal.duplicates_not_revoked()
-    return replace(calls, duplicates_pending=pending) + Counts.of(outcomes)
 
 
 def _left_incomplete(

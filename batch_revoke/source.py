@@ -39,7 +39,7 @@ def spooled(config: RunConfig) -> Iterator[RunConfig]:
     standard input (`-`), a pipe or a device is first copied to a temporary file, deleted
     when the run ends. The copy keeps the input's name in file names and hints. A workbook's
     sheet is converted to CSV: by a dry run here, into a temporary file; by a run beside its
-    result file, once that is claimed (`_open_workbook_run`)."""
+    result file, once that is claimed (`outputs.open_run`)."""
     path = config.input_path
     if is_legacy_workbook(path) and path.is_file():
         raise legacy_workbook(path)
@@ -228,10 +228,10 @@ class Source:
 
 
 def input_sha256(config: RunConfig) -> str:
-    if is_workbook(config.input_path):
-        with sheet_in_temp(config) as converted:
-            return Source.open(converted, whole=True).sha256
-    return Source.open(config, whole=True).sha256
+    """The input's identity in a journal: the hash of its rows (of a workbook, its sheet's)."""
+    workbook = is_workbook(config.input_path)
+    with sheet_in_temp(config) if workbook else contextlib.nullcontext(config) as read:
+        return Source.open(read, whole=True).sha256
 
 
 REFITTED = (
