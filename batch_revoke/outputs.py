@@ -55,17 +55,10 @@ def run_at(output: Path) -> RunOnDisk | None:
         created = float(meta.get("created") or path.stat().st_mtime)
     except (ReadError, OSError, ValueError):
         return None  # not a journal, or one being created
-    if "input_sha256" not in meta:
+    if (sha256 := meta.get("input_sha256")) is None:
         return None
-    state = meta.get("state")
-    return RunOnDisk(
-        output,
-        meta["input_sha256"],
-        meta.get("input", ""),
-        state == "finished",
-        created,
-        state == "stopping",
-    )
+    finished, stopping = (meta.get("state") == state for state in ("finished", "stopping"))
+    return RunOnDisk(output, sha256, meta.get("input", ""), finished, created, stopping)
 
 
 def runs_in(folder: Path, stem: str = "*") -> list[RunOnDisk]:
@@ -153,7 +146,6 @@ def open_outputs(
 ) -> tuple[Path, Journal]:
     """The result file and its journal. A resume checks the journal before touching the file;
     a new run claims the file first, and leaves nothing behind if its journal cannot start."""
-    label = "verified" if config.input_is_result else "results"
     if config.resume:
         output = config.output_path or resumable_output(config, identity.input_sha256)
         journal = Journal.resume(journal_path(output), identity)
@@ -165,7 +157,7 @@ def open_outputs(
                     config.shown_input,
                     now(),
                     replace_existing=True,
-                    label=label,
+                    label="verified" if config.input_is_result else "results",
                     resume_options=config.identity_options(),
                 )
         except BaseException:

@@ -1,7 +1,6 @@
-"""A run that sends: open the input and claim the outputs with a journal, plan, send in
-rounds, settle, and write the result file from the journal. One call runs reader -> chunker ->
-plan -> sender -> recorder -> verify -> journal -> writer. `job.run_job` comes here for every
-run but a dry run, and only then imports it: HTTP, the journal and the rounds load here."""
+"""A run that sends: open the input and its outputs, plan, send in rounds, settle, and write the
+result file from the journal. `job.run_job` imports it only for a run that sends: HTTP, the
+journal and the rounds load here."""
 
 from __future__ import annotations
 

@@ -28,12 +28,10 @@ STOPPING_WAIT = 60.0
 def run_scheduled(
     config: RunConfig, run: Callable[[RunConfig], RunReport], wait: float = STOPPING_WAIT
 ) -> RunReport:
-    """--auto-resume, for a scheduler that runs the same command every night: first every
-    run in --output-dir that was stopped (killed, interrupted, throttled too long) is
-    finished from its own copy of its input, whatever the input is now; then this input
-    once: resumed if a run of it is unfinished, reported (nothing sent) if one finished,
-    otherwise a new run with a dated result file, keeping a copy of its input. A run that
-    another process is stopping is waited for, up to `wait` seconds."""
+    """The runs of --output-dir that stopped (killed, interrupted, throttled too long) finished
+    from their own copies of their inputs, then this input: resumed, reported (nothing sent)
+    if a run of it finished, or begun. A run another process is stopping is waited for, up to
+    `wait` seconds."""
 
     earlier: list[RunReport] = []
     if config.output_path is None:

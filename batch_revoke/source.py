@@ -44,11 +44,8 @@ def spooled(config: RunConfig) -> Iterator[RunConfig]:
     if is_legacy_workbook(path) and path.is_file():
         raise legacy_workbook(path)
     if is_workbook(path) and path.is_file():
-        if not config.dry_run:
-            yield config
-            return
-        with sheet_in_temp(config) as converted:
-            yield converted
+        with sheet_in_temp(config) if config.dry_run else contextlib.nullcontext(config) as read:
+            yield read
         return
     if config.sheet:
         raise ConfigError(f"--sheet {config.sheet!r} given for a file that is not .xlsx", "")
@@ -57,11 +54,9 @@ def spooled(config: RunConfig) -> Iterator[RunConfig]:
         return
     with tempfile.NamedTemporaryFile(prefix="batch-revoke-input-", suffix=".csv") as copy:
         try:
-            if str(path) == "-":
-                shutil.copyfileobj(sys.stdin.buffer, copy)
-            else:
-                with path.open("rb") as source:
-                    shutil.copyfileobj(source, copy)
+            stdin = str(path) == "-"
+            with contextlib.nullcontext(sys.stdin.buffer) if stdin else path.open("rb") as given:
+                shutil.copyfileobj(given, copy)
             copy.flush()
         except OSError as exc:
             raise InputError(path, f"cannot be read ({exc.strerror or exc})", "") from exc
