@@ -5,6 +5,7 @@ file, are paths.py's."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -91,12 +92,13 @@ def open_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Source, Pa
     kept = input_copy_path(config.output_path) if config.resume and config.output_path else None
     if kept is not None and kept.exists():
         log.info("resuming from the copy of the sheet the run began with: %s", kept)
-        if _mtime(workbook) > _mtime(kept):
-            log.warning(
-                "%s changed since the run began; the run goes on with the rows it began with "
-                "(a new run without --resume reads the workbook as it is now)",
-                workbook,
-            )
+        with contextlib.suppress(OSError):  # a workbook gone since has not changed
+            if workbook.stat().st_mtime > kept.stat().st_mtime:
+                log.warning(
+                    "%s changed since the run began; the run goes on with the rows it began "
+                    "with (a new run without --resume reads the workbook as it is now)",
+                    workbook,
+                )
         return _opened(config, replace(config, input_path=kept, input_name=workbook), now)
     # Converted beside where the result goes, then named after it once the run holds the
     # journal's lock: a run refused (or an --overwrite of a run still going) touches no copy.
@@ -132,13 +134,6 @@ def _opened(
     config.check_connection()
     identity = JournalIdentity(source.sha256, config.identity_options())
     return source, *open_outputs(read, identity, now)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def open_outputs(

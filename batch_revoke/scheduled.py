@@ -54,28 +54,20 @@ def run_scheduled(
                 stopped.input_name or "?",
                 stopped.output,
             )
+            name = Path(stopped.input_name) if stopped.input_name else None
+            own_copy = replace(config, input_path=stopped.copy, input_name=name, sheet="")
             report = run(
-                replace(
-                    config,
-                    input_path=stopped.copy,
-                    input_name=Path(stopped.input_name) if stopped.input_name else None,
-                    output_path=stopped.output,
-                    resume=True,
-                    auto_resume=False,
-                    sheet="",
-                )
+                replace(own_copy, output_path=stopped.output, resume=True, auto_resume=False)
             )
             if report.exit_status is ExitStatus.ABORTED:
                 # It stopped again: this input would meet the same wall. The next run
                 # finishes both.
                 return replace(report, earlier=tuple(earlier), note="this input was not begun")
             earlier.append(report)
-    done = this_input_run(config)
-    if done is not None:
-        free = let_go(done, wait)
-        if free is None:
-            raise RunInProgress(done.output)
-        done = free
+    found = this_input_run(config)
+    done = found and let_go(found, wait)
+    if found is not None and done is None:
+        raise RunInProgress(found.output)
     if done is None:
         report = run(config)
     else:
