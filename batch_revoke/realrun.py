@@ -90,8 +90,8 @@ def _run(
             # A finished run run again sent nothing: its calls are this invocation's, and the
             # run's own are told apart (a resume's count the whole run, as they add up). The
             # rows are counted once the result file is written.
-            requests = journal.requests_by_endpoint()
-            whole = replace(journal.earlier + session, requests=requests)
+            whole = replace(journal.earlier + session, requests=journal.requests_by_endpoint())
+            pacer = run.pacer
             report = RunReport(
                 output,
                 replace(session, requests={}) if finished else whole,
@@ -99,9 +99,7 @@ def _run(
                 False,
                 aborted,
                 journal.path,
-                pace=run.pacer.describe()
-                if run.pacer and (run.pacer.pace or run.pacer.stray_429s)
-                else "",
+                pace=pacer.describe() if pacer and (pacer.pace or pacer.stray_429s) else "",
                 finished_before=journal.earlier if finished else None,
             )
             _write_result_file(config, source, journal, report, finishing, finished)

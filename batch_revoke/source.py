@@ -157,15 +157,10 @@ class Source:
             at = None if width is None else width + RESULT_COLUMNS.index("error_code")
             return replace(source, refitted_at=at)
         if width is None:
-            raise named.named(
-                InputError(
-                    path,
-                    "is not a batch-revoke result file (its last columns are not "
-                    + ", ".join(RESULT_COLUMNS)
-                    + ")",
-                    "pass a result file written by `batch-revoke run`",
-                )
-            )
+            ours = ", ".join(RESULT_COLUMNS)
+            problem = f"is not a batch-revoke result file (its last columns are not {ours})"
+            fix = "pass a result file written by `batch-revoke run`"
+            raise named.named(InputError(path, problem, fix))
         field_index = {key: index for key, index in source.field_index.items() if index < width}
         columns = source.columns[:width]
         return replace(source, columns=columns, field_index=field_index, earlier=True)

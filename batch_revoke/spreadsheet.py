@@ -6,6 +6,7 @@ with = gets Excel's apostrophe, so the two never meet)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import re
@@ -52,13 +53,10 @@ def first_sheet_name(path: Path) -> str:
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(path, read_only=True)
+        with contextlib.closing(load_workbook(path, read_only=True)) as book:
+            return str(book.worksheets[0].title)
     except Exception:  # only a message depends on it; the read itself reports the problem
         return "1"
-    try:
-        return str(book.worksheets[0].title)
-    finally:
-        book.close()
 
 
 @dataclass
