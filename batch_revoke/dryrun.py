@@ -26,9 +26,8 @@ _TYPE = operator.attrgetter("identifier_type")
 
 
 def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool) -> RunReport:
-    """The same reading, checks and plan as a run, streamed straight into the result file:
-    nothing is sent, so nothing needs a journal. A file found broken half-way is refused
-    and its partial result removed."""
+    """The dry run of `config`. A file found broken half-way is refused and its partial result
+    removed."""
     with raising_interrupts(handle_signals):
         source = Source.open(config, whole=False)
         output = claim(config, now)

@@ -144,13 +144,10 @@ def _inside_event_loop() -> bool:
     asyncio is looked up, not imported: no loop runs without it, and a dry run's start-up
     does without it."""
     asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
-        return False
     try:
-        asyncio.get_running_loop()
+        return asyncio is not None and bool(asyncio.get_running_loop())
     except RuntimeError:
         return False
-    return True
 
 
 # saves 21% of the 1M dry run (4.52 s -> 3.57 s CPU; bench, 2026-12)

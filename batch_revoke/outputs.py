@@ -5,6 +5,7 @@ file, are paths.py's."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -24,14 +25,9 @@ from batch_revoke.paths import (
     input_copy_path,
     journal_path,
 )
-from batch_revoke.source import Source, convert_sheet, input_sha256, sheet_in_temp
-from batch_revoke.spreadsheet import (
-    is_workbook,
-)
-from batch_revoke.writer import (
-    claim_output,
-    input_stem,
-)
+from batch_revoke.source import Source, convert_sheet, input_sha256
+from batch_revoke.spreadsheet import is_workbook
+from batch_revoke.writer import claim_output, input_stem
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +56,10 @@ def run_at(output: Path) -> RunOnDisk | None:
         created = float(meta.get("created") or path.stat().st_mtime)
     except (ReadError, OSError, ValueError):
         return None  # not a journal, or one being created
-    if "input_sha256" not in meta:
+    if (sha256 := meta.get("input_sha256")) is None:
         return None
-    state = meta.get("state")
-    return RunOnDisk(
-        output,
-        meta["input_sha256"],
-        meta.get("input", ""),
-        state == "finished",
-        created,
-        state == "stopping",
-    )
+    finished, stopping = (meta.get("state") == state for state in ("finished", "stopping"))
+    return RunOnDisk(output, sha256, meta.get("input", ""), finished, created, stopping)
 
 
 def runs_in(folder: Path, stem: str = "*") -> list[RunOnDisk]:
@@ -89,29 +78,28 @@ def find_journal(folder: Path, stem: str, input_sha256: str) -> RunOnDisk | None
     return runs[-1] if runs else None
 
 
-def open_copied_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Source, Path, Journal]:
-    """A run that reads its own copy of its input, beside the result file and journal
-    (`input_copy_path`): a workbook's sheet as CSV, or (--auto-resume) the CSV itself. A kill
-    -9 leaves it there, not in /tmp, and --resume reads that copy, so the rows and the
-    journal's identity of the input are the ones the run began with, even when the input
-    was replaced since. The copy is deleted when the run finishes."""
+def open_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Source, Path, Journal]:
+    """The input read, and its result file and journal opened. A workbook's sheet (as CSV),
+    or with --auto-resume the CSV, is read from the run's own copy beside them
+    (`input_copy_path`): a kill -9 leaves it there, not in /tmp, and --resume reads that
+    copy, so the rows and the journal's identity of the input are the ones the run began
+    with, even when the input was replaced since. The copy is deleted when the run finishes."""
     workbook = config.input_path
+    if not (is_workbook(workbook) or config.auto_resume):
+        return _opened(config, config, now)
     if config.resume and config.output_path is None:
-        config = replace(config, output_path=resumable_workbook_output(config))
+        config = replace(config, output_path=resumable_output(config, input_sha256(config)))
     kept = input_copy_path(config.output_path) if config.resume and config.output_path else None
     if kept is not None and kept.exists():
         log.info("resuming from the copy of the sheet the run began with: %s", kept)
-        if _mtime(workbook) > _mtime(kept):
-            log.warning(
-                "%s changed since the run began; the run goes on with the rows it began with "
-                "(a new run without --resume reads the workbook as it is now)",
-                workbook,
-            )
-        converted = replace(config, input_path=kept, input_name=workbook)
-        source = Source.open(converted, whole=True)
-        config.check_connection()
-        identity = JournalIdentity(source.sha256, config.identity_options())
-        return source, *open_outputs(converted, identity, now)
+        with contextlib.suppress(OSError):  # a workbook gone since has not changed
+            if workbook.stat().st_mtime > kept.stat().st_mtime:
+                log.warning(
+                    "%s changed since the run began; the run goes on with the rows it began "
+                    "with (a new run without --resume reads the workbook as it is now)",
+                    workbook,
+                )
+        return _opened(config, replace(config, input_path=kept, input_name=workbook), now)
     # Converted beside where the result goes, then named after it once the run holds the
     # journal's lock: a run refused (or an --overwrite of a run still going) touches no copy.
     folder = config.output_path.parent if config.output_path else config.output_dir
@@ -129,10 +117,7 @@ def open_copied_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Sou
         else:
             with open(handle, "wb") as out, workbook.open("rb") as given:
                 shutil.copyfileobj(given, out)
-        source = Source.open(converted, whole=True)
-        config.check_connection()
-        identity = JournalIdentity(source.sha256, config.identity_options())
-        output, journal = open_outputs(converted, identity, now)
+        source, output, journal = _opened(config, converted, now)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -141,21 +126,14 @@ def open_copied_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Sou
     return replace(source, path=copy), output, journal
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def resumable_workbook_output(config: RunConfig) -> Path:
-    """--resume of a workbook without --output: the run of this sheet's rows, found by
-    the content of a fresh conversion (its own copy is then read, not this one)."""
-    with sheet_in_temp(config) as converted:
-        source = Source.open(converted, whole=True)
-        return resumable_output(
-            converted, JournalIdentity(source.sha256, config.identity_options())
-        )
+def _opened(
+    config: RunConfig, read: RunConfig, now: Callable[[], datetime]
+) -> tuple[Source, Path, Journal]:
+    """`read`'s input through its structure pass, then (the host checked) its outputs."""
+    source = Source.open(read, whole=True)
+    config.check_connection()
+    identity = JournalIdentity(source.sha256, config.identity_options())
+    return source, *open_outputs(read, identity, now)
 
 
 def open_outputs(
@@ -163,9 +141,8 @@ def open_outputs(
 ) -> tuple[Path, Journal]:
     """The result file and its journal. A resume checks the journal before touching the file;
     a new run claims the file first, and leaves nothing behind if its journal cannot start."""
-    label = "verified" if config.input_is_result else "results"
     if config.resume:
-        output = config.output_path or resumable_output(config, identity)
+        output = config.output_path or resumable_output(config, identity.input_sha256)
         journal = Journal.resume(journal_path(output), identity)
         try:
             # A finished run's complete file stays until its rewrite replaces it whole.
@@ -175,7 +152,7 @@ def open_outputs(
                     config.shown_input,
                     now(),
                     replace_existing=True,
-                    label=label,
+                    label="verified" if config.input_is_result else "results",
                     resume_options=config.identity_options(),
                 )
         except BaseException:
@@ -189,15 +166,14 @@ def open_outputs(
         # copy may be all that is left of it) and whether the result file is for Excel.
         journal.set_meta(input=str(config.shown_input), excel="1" if config.excel else "")
         return output, journal
-    except KeyboardInterrupt:
-        output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
-        remove_journal(journal_path(output))
-        raise
-    except (StorageError, ConfigError) as exc:
-        if isinstance(exc, StorageError) or not journal_path(output).exists():
-            output.unlink(missing_ok=True)  # nothing was sent: leave nothing behind
+    except (KeyboardInterrupt, StorageError, ConfigError) as exc:
+        # Nothing was sent: nothing is left behind (but the journal of another run).
+        if not isinstance(exc, ConfigError) or not journal_path(output).exists():
+            output.unlink(missing_ok=True)
             remove_journal(journal_path(output))
-        raise cannot_start(exc) if isinstance(exc, StorageError) else exc from exc
+        if isinstance(exc, StorageError):
+            raise cannot_start(exc) from exc
+        raise
 
 
 def remove_journal(path: Path) -> None:
@@ -205,11 +181,11 @@ def remove_journal(path: Path) -> None:
         Path(name).unlink(missing_ok=True)
 
 
-def resumable_output(config: RunConfig, identity: JournalIdentity) -> Path:
+def resumable_output(config: RunConfig, sha256: str) -> Path:
     """--resume without --output: the newest run in --output-dir of this very file, when it
     has not finished (resuming a finished run is asked for by naming it with -o)."""
     folder = config.output_dir
-    found = find_journal(folder, input_stem(config.shown_input), identity.input_sha256)
+    found = find_journal(folder, input_stem(config.shown_input), sha256)
     if found is None:
         raise ConfigError(
             f"no journal of a run of {config.shown_input} in {folder}/",

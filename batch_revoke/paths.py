@@ -23,10 +23,7 @@ INPUT_COPY_SUFFIX = ".input.csv"
 
 
 def input_copy_path(output: Path) -> Path:
-    """Where a run keeps its own copy of its input, beside its result file and journal: a
-    workbook's sheet as CSV, or (--auto-resume) the CSV it was given. A kill -9 leaves it
-    with them, and a resume reads the very rows the run began with, even if the input was
-    replaced since. Deleted when the run finishes."""
+    """Where a run keeps its own copy of its input (see `outputs.open_run`)."""
     return output.with_name(output.name + INPUT_COPY_SUFFIX)
 
 

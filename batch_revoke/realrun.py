@@ -1,7 +1,6 @@
-"""A run that sends: open the input and claim the outputs with a journal, plan, send in
-rounds, settle, and write the result file from the journal. One call runs reader -> chunker ->
-plan -> sender -> recorder -> verify -> journal -> writer. `job.run_job` comes here for every
-run but a dry run, and only then imports it: HTTP, the journal and the rounds load here."""
+"""A run that sends: open the input and its outputs, plan, send in rounds, settle, and write the
+result file from the journal. `job.run_job` imports it only for a run that sends: HTTP, the
+journal and the rounds load here."""
 
 from __future__ import annotations
 
@@ -20,11 +19,11 @@ from batch_revoke.config import RunConfig
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.interrupts import Finishing, raising_interrupts
-from batch_revoke.journal import Journal, JournalIdentity
+from batch_revoke.journal import Journal
 from batch_revoke.journal_db import ReadError
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import Counts
-from batch_revoke.outputs import open_copied_run, open_outputs
+from batch_revoke.outputs import open_run
 from batch_revoke.pacing import Sleep
 from batch_revoke.paths import input_copy_path
 from batch_revoke.plan import Plan
@@ -34,7 +33,6 @@ from batch_revoke.rounds import send_in_rounds
 from batch_revoke.scheduled import run_scheduled
 from batch_revoke.sender import describe
 from batch_revoke.source import Source
-from batch_revoke.spreadsheet import is_workbook
 from batch_revoke.writer import mark_incomplete, result_cells, write_results
 
 log = logging.getLogger(__name__)
@@ -51,12 +49,9 @@ def real_run(
     --output-dir that stopped are finished first. `sleep`: None waits with asyncio.sleep."""
 
     def run(settings: RunConfig) -> RunReport:
-        waits = asyncio.sleep if sleep is None else sleep
-        return _run(settings, transport, waits, now, handle_signals)
+        return _run(settings, transport, sleep or asyncio.sleep, now, handle_signals)
 
-    if config.auto_resume:
-        return run_scheduled(config, run)
-    return run(config)
+    return run_scheduled(config, run) if config.auto_resume else run(config)
 
 
 def _run(
@@ -67,13 +62,7 @@ def _run(
     handle_signals: bool,
 ) -> RunReport:
     with raising_interrupts(handle_signals):  # until the run's own handlers take over
-        if is_workbook(config.input_path) or config.auto_resume:
-            source, output, journal = open_copied_run(config, now)
-        else:
-            source = Source.open(config, whole=True)
-            config.check_connection()
-            identity = JournalIdentity(source.sha256, config.identity_options())
-            output, journal = open_outputs(config, identity, now)
+        source, output, journal = open_run(config, now)
     planner = planner_for(config, source)
     customers = ByCustomer(planner, Lookups(journal, config.default_region))
     finished = journal.meta().get("state") == "finished"  # resumed after it finished
@@ -101,8 +90,8 @@ def _run(
             # A finished run run again sent nothing: its calls are this invocation's, and the
             # run's own are told apart (a resume's count the whole run, as they add up). The
             # rows are counted once the result file is written.
-            requests = journal.requests_by_endpoint()
-            whole = replace(journal.earlier + session, requests=requests)
+            whole = replace(journal.earlier + session, requests=journal.requests_by_endpoint())
+            pacer = run.pacer
             report = RunReport(
                 output,
                 replace(session, requests={}) if finished else whole,
@@ -110,22 +99,10 @@ def _run(
                 False,
                 aborted,
                 journal.path,
-                pace=run.pacer.describe()
-                if run.pacer and (run.pacer.pace or run.pacer.stray_429s)
-                else "",
+                pace=pacer.describe() if pacer and (pacer.pace or pacer.stray_429s) else "",
                 finished_before=journal.earlier if finished else None,
             )
-            # A resume writes the result file as the run began it (--excel or not).
-            excel = config.excel or journal.meta().get("excel") == "1"
-            _write_result_file(
-                source,
-                journal,
-                report,
-                finishing,
-                excel=excel,
-                finished=finished,
-                resume_options=config.identity_options(),
-            )
+            _write_result_file(config, source, journal, report, finishing, finished)
             if not aborted and not report.incomplete:
                 journal.set_meta(state="finished")
                 if source.path == input_copy_path(output):
@@ -141,20 +118,20 @@ def _run(
 
 
 def _write_result_file(
+    config: RunConfig,
     source: Source,
     journal: Journal,
     report: RunReport,
     finishing: Finishing,
-    *,
-    excel: bool,
-    finished: bool = False,
-    resume_options: dict[str, str],
+    finished: bool,
 ) -> None:
     """Write the result file: the input re-read, joined with the journal. One more interrupt
     here is noted and the file still written; the next one stops at once and leaves the file
     marked INCOMPLETE. `finished`: the run had finished before; its complete file is only
     replaced whole, so an interrupt leaves it as it was, and the run stays finished."""
     reason = f"not sent: {report.aborted or 'the run ended before it was sent'}"
+    # A resume writes the result file as the run began it (--excel or not).
+    excel = config.excel or journal.meta().get("excel") == "1"
     try:
         with finishing.writing():
             if journal.missing():
@@ -173,10 +150,13 @@ def _write_result_file(
         if finished and isinstance(exc, KeyboardInterrupt):
             log.warning("interrupted: %s stays as it was, complete", report.output_path)
         else:
-            _left_incomplete(source, report, exc, resume_options)
+            _left_incomplete(source, report, exc, config.identity_options())
     # The counts, once, from the journal: what the result file says, or would say.
     with contextlib.suppress(StorageError, ReadError):
-        report.tally = _final_tally(journal, source.records, reason, report.tally)
+        rows = range(1, source.records + 1)
+        outcomes = as_the_run_left_them(rows, journal.outcomes(), journal.in_flight(), reason)
+        pending = journal.duplicates_not_revoked()
+        report.tally = replace(report.tally, duplicates_pending=pending) + Counts.of(outcomes)
     past, first = journal.outcomes_past(source.records)
     if past:
         log.warning(
@@ -186,15 +166,6 @@ def _write_result_file(
             past,
             first,
         )
-
-
-def _final_tally(journal: Journal, rows: int, not_sent: str, calls: Counts) -> Counts:
-    """The run's calls, with its rows as the result file says (or would say) they are."""
-    outcomes = as_the_run_left_them(
-        range(1, rows + 1), journal.outcomes(), journal.in_flight(), not_sent
-    )
-    pending = journal.duplicates_not_revoked()
-    return replace(calls, duplicates_pending=pending) + Counts.of(outcomes)
 
 
 def _left_incomplete(

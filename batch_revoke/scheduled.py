@@ -28,12 +28,10 @@ STOPPING_WAIT = 60.0
 def run_scheduled(
     config: RunConfig, run: Callable[[RunConfig], RunReport], wait: float = STOPPING_WAIT
 ) -> RunReport:
-    """--auto-resume, for a scheduler that runs the same command every night: first every
-    run in --output-dir that was stopped (killed, interrupted, throttled too long) is
-    finished from its own copy of its input, whatever the input is now; then this input
-    once: resumed if a run of it is unfinished, reported (nothing sent) if one finished,
-    otherwise a new run with a dated result file, keeping a copy of its input. A run that
-    another process is stopping is waited for, up to `wait` seconds."""
+    """The runs of --output-dir that stopped (killed, interrupted, throttled too long) finished
+    from their own copies of their inputs, then this input: resumed, reported (nothing sent)
+    if a run of it finished, or begun. A run another process is stopping is waited for, up to
+    `wait` seconds."""
 
     earlier: list[RunReport] = []
     if config.output_path is None:
@@ -56,28 +54,20 @@ def run_scheduled(
                 stopped.input_name or "?",
                 stopped.output,
             )
+            name = Path(stopped.input_name) if stopped.input_name else None
+            own_copy = replace(config, input_path=stopped.copy, input_name=name, sheet="")
             report = run(
-                replace(
-                    config,
-                    input_path=stopped.copy,
-                    input_name=Path(stopped.input_name) if stopped.input_name else None,
-                    output_path=stopped.output,
-                    resume=True,
-                    auto_resume=False,
-                    sheet="",
-                )
+                replace(own_copy, output_path=stopped.output, resume=True, auto_resume=False)
             )
             if report.exit_status is ExitStatus.ABORTED:
                 # It stopped again: this input would meet the same wall. The next run
                 # finishes both.
                 return replace(report, earlier=tuple(earlier), note="this input was not begun")
             earlier.append(report)
-    done = this_input_run(config)
-    if done is not None:
-        free = let_go(done, wait)
-        if free is None:
-            raise RunInProgress(done.output)
-        done = free
+    found = this_input_run(config)
+    done = found and let_go(found, wait)
+    if found is not None and done is None:
+        raise RunInProgress(found.output)
     if done is None:
         report = run(config)
     else:

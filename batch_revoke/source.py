@@ -39,16 +39,13 @@ def spooled(config: RunConfig) -> Iterator[RunConfig]:
     standard input (`-`), a pipe or a device is first copied to a temporary file, deleted
     when the run ends. The copy keeps the input's name in file names and hints. A workbook's
     sheet is converted to CSV: by a dry run here, into a temporary file; by a run beside its
-    result file, once that is claimed (`_open_workbook_run`)."""
+    result file, once that is claimed (`outputs.open_run`)."""
     path = config.input_path
     if is_legacy_workbook(path) and path.is_file():
         raise legacy_workbook(path)
     if is_workbook(path) and path.is_file():
-        if not config.dry_run:
-            yield config
-            return
-        with sheet_in_temp(config) as converted:
-            yield converted
+        with sheet_in_temp(config) if config.dry_run else contextlib.nullcontext(config) as read:
+            yield read
         return
     if config.sheet:
         raise ConfigError(f"--sheet {config.sheet!r} given for a file that is not .xlsx", "")
@@ -57,11 +54,9 @@ def spooled(config: RunConfig) -> Iterator[RunConfig]:
         return
     with tempfile.NamedTemporaryFile(prefix="batch-revoke-input-", suffix=".csv") as copy:
         try:
-            if str(path) == "-":
-                shutil.copyfileobj(sys.stdin.buffer, copy)
-            else:
-                with path.open("rb") as source:
-                    shutil.copyfileobj(source, copy)
+            stdin = str(path) == "-"
+            with contextlib.nullcontext(sys.stdin.buffer) if stdin else path.open("rb") as given:
+                shutil.copyfileobj(given, copy)
             copy.flush()
         except OSError as exc:
             raise InputError(path, f"cannot be read ({exc.strerror or exc})", "") from exc
@@ -162,15 +157,10 @@ class Source:
             at = None if width is None else width + RESULT_COLUMNS.index("error_code")
             return replace(source, refitted_at=at)
         if width is None:
-            raise named.named(
-                InputError(
-                    path,
-                    "is not a batch-revoke result file (its last columns are not "
-                    + ", ".join(RESULT_COLUMNS)
-                    + ")",
-                    "pass a result file written by `batch-revoke run`",
-                )
-            )
+            ours = ", ".join(RESULT_COLUMNS)
+            problem = f"is not a batch-revoke result file (its last columns are not {ours})"
+            fix = "pass a result file written by `batch-revoke run`"
+            raise named.named(InputError(path, problem, fix))
         field_index = {key: index for key, index in source.field_index.items() if index < width}
         columns = source.columns[:width]
         return replace(source, columns=columns, field_index=field_index, earlier=True)
@@ -228,10 +218,10 @@ class Source:
 
 
 def input_sha256(config: RunConfig) -> str:
-    if is_workbook(config.input_path):
-        with sheet_in_temp(config) as converted:
-            return Source.open(converted, whole=True).sha256
-    return Source.open(config, whole=True).sha256
+    """The input's identity in a journal: the hash of its rows (of a workbook, its sheet's)."""
+    workbook = is_workbook(config.input_path)
+    with sheet_in_temp(config) if workbook else contextlib.nullcontext(config) as read:
+        return Source.open(read, whole=True).sha256
 
 
 REFITTED = (

@@ -6,10 +6,12 @@ with = gets Excel's apostrophe, so the two never meet)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import re
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -51,13 +53,10 @@ def first_sheet_name(path: Path) -> str:
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(path, read_only=True)
+        with contextlib.closing(load_workbook(path, read_only=True)) as book:
+            return str(book.worksheets[0].title)
     except Exception:  # only a message depends on it; the read itself reports the problem
         return "1"
-    try:
-        return str(book.worksheets[0].title)
-    finally:
-        book.close()
 
 
 @dataclass
@@ -66,13 +65,12 @@ class SheetRead:
     cells hold a value and how many of those are formulas with no saved value."""
 
     name: str
-    filled: dict[int, int] = field(default_factory=dict)
-    unsaved: dict[int, int] = field(default_factory=dict)
+    filled: Counter[int] = field(default_factory=Counter)
+    unsaved: Counter[int] = field(default_factory=Counter)
 
     def only_unsaved_formulas(self, column: int) -> bool:
         """Every value of the column below the header is a formula with no saved value."""
-        filled = self.filled.get(column, 0)
-        return filled > 0 and self.unsaved.get(column, 0) == filled
+        return self.filled[column] > 0 and self.unsaved[column] == self.filled[column]
 
 
 def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
@@ -92,11 +90,8 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
         if sheet and sheet not in values.sheetnames:
             names = ", ".join(repr(name) for name in values.sheetnames)
             raise InputError(path, f"has no sheet {sheet!r}", f"its sheets are {names}")
-        shown, written = (
-            (values[sheet], formulas[sheet])
-            if sheet
-            else (values.worksheets[0], formulas.worksheets[0])
-        )
+        shown = values[sheet] if sheet else values.worksheets[0]
+        written = formulas[sheet] if sheet else formulas.worksheets[0]
         found = SheetRead(str(shown.title))
         writer = csv.writer(out, lineterminator="\n")
         width = 0
@@ -107,7 +102,12 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
                 _cell(cell, source, stale) for cell, source in zip(row, as_written, strict=True)
             ]
             if number:
-                _count(found, cells, as_written)
+                found.filled.update(column for column, text in enumerate(cells) if text.strip())
+                found.unsaved.update(  # see _cell
+                    column
+                    for column, (text, source) in enumerate(zip(cells, as_written, strict=True))
+                    if text.startswith("=") and source.data_type == "f"
+                )
                 # A sheet has no "wrong number of fields": a workbook written without its
                 # dimensions (openpyxl's write-only mode) ends each row at its last value.
                 while len(cells) > width and not cells[-1]:
@@ -168,14 +168,6 @@ def _marked_for_recalculation(path: Path) -> bool:
     return False
 
 
-def _count(found: SheetRead, cells: list[str], as_written: Any) -> None:
-    for column, (text, source) in enumerate(zip(cells, as_written, strict=True)):
-        if text.strip():
-            found.filled[column] = found.filled.get(column, 0) + 1
-            if text.startswith("=") and getattr(source, "data_type", "") == "f":  # see _cell
-                found.unsaved[column] = found.unsaved.get(column, 0) + 1
-
-
 def cell_text(value: Any, number_format: str = "General") -> str:
     """What Excel shows for a cell, for the values ids come as. A whole number is its
     digits (never 6.209E+07); a zero-padding format (000000) keeps its zeros; text is as
@@ -198,20 +190,8 @@ def cell_text(value: Any, number_format: str = "General") -> str:
 
 # --- dates and times as their number format shows them ---------------------------------------
 
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August"]
+_MONTHS += ["September", "October", "November", "December"]
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 # Excel shows these built-in formats in the system's short date (openpyxl names them by
 # their stored codes): as Excel in English (United States) shows them.
@@ -224,7 +204,8 @@ def date_text(value: dt.datetime | dt.date | dt.time | dt.timedelta, number_form
     """A date, time or duration as Excel shows it under `number_format`: the common codes
     (y, m, d, h, m, s, AM/PM, [h], fractions of a second, quoted text). General, which Excel
     shows as a serial number, is shown as Excel's default date format instead."""
-    code = _first_section(number_format or "General")
+    tokens = _TOKEN.findall(number_format or "General")
+    code = "".join(tokens[: tokens.index(";")] if ";" in tokens else tokens)  # positive values
     code = _SHORT_DATE.get(code.lower(), code)
     if isinstance(value, dt.timedelta):
         moment = _EPOCH + value
@@ -236,35 +217,20 @@ def date_text(value: dt.datetime | dt.date | dt.time | dt.timedelta, number_form
         moment = dt.datetime.combine(_EPOCH.date(), value)
     tokens = _TOKEN.findall(code)
     if not any(t[0].lower() in "ymdhs" or t.lower().startswith("[h") for t in tokens):
-        if isinstance(value, dt.time):
-            code = "h:mm:ss"
-        elif isinstance(value, dt.timedelta):
-            code = "[h]:mm:ss"
-        else:
-            has_time = moment.time() != dt.time()
-            code = "m/d/yyyy h:mm" if has_time else "m/d/yyyy"
+        code = "m/d/yyyy h:mm" if moment.time() != dt.time() else "m/d/yyyy"
+        code = {dt.time: "h:mm:ss", dt.timedelta: "[h]:mm:ss"}.get(type(value), code)
         tokens = _TOKEN.findall(code)
     return _render(tokens, moment, value)
 
 
-def _first_section(code: str) -> str:
-    """The format for positive values: the text before the first unquoted `;`."""
-    quoted = False
-    for position, char in enumerate(code):
-        if char == '"':
-            quoted = not quoted
-        elif char == ";" and not quoted:
-            return code[:position]
-    return code
-
-
 def _render(tokens: list[str], moment: dt.datetime, value: object) -> str:
-    twelve = any(t.lower() in ("am/pm", "a/p") for t in tokens)
     lowered = [t.lower() for t in tokens]
+    twelve = "am/pm" in lowered or "a/p" in lowered
+    hour = (moment.hour % 12 or 12) if twelve else moment.hour
     parts: list[str] = []
     for index, token in enumerate(tokens):
         low = lowered[index]
-        head = low[0]
+        head, width = low[0], len(low)
         if token.startswith('"'):
             parts.append(token[1:-1])
         elif head == "\\" or head == "_":
@@ -274,20 +240,17 @@ def _render(tokens: list[str], moment: dt.datetime, value: object) -> str:
         elif head == "[":
             parts.append(_elapsed(low, moment, value))
         elif head == "y":
-            parts.append(f"{moment.year % 100:02d}" if len(low) <= 2 else f"{moment.year:04d}")
-        elif head == "m" and low not in ("am/pm",) and _is_minutes(lowered, index):
-            parts.append(f"{moment.minute:02d}" if len(low) >= 2 else str(moment.minute))
-        elif head == "m" and low != "am/pm":
-            parts.append(_month(moment, len(low)))
-        elif head == "d":
-            parts.append(_day(moment, len(low)))
-        elif head == "h":
-            hour = (moment.hour % 12 or 12) if twelve else moment.hour
-            parts.append(f"{hour:02d}" if len(low) >= 2 else str(hour))
-        elif head == "s":
-            parts.append(f"{moment.second:02d}" if len(low) >= 2 else str(moment.second))
-        elif head == "." and len(low) > 1:
-            parts.append("." + f"{moment.microsecond:06d}"[: len(low) - 1])
+            parts.append(f"{moment.year % 100:02d}" if width <= 2 else f"{moment.year:04d}")
+        elif head == "m" and _is_minutes(lowered, index):
+            parts.append(str(moment.minute).zfill(min(width, 2)))
+        elif head in "md" and width > 2:
+            name = _MONTHS[moment.month - 1] if head == "m" else _DAYS[moment.weekday()]
+            parts.append(name[:3] if width == 3 else name[0] if (head, width) == ("m", 5) else name)
+        elif head in "mdhs":
+            number = {"m": moment.month, "d": moment.day, "h": hour, "s": moment.second}[head]
+            parts.append(str(number).zfill(min(width, 2)))
+        elif head == "." and width > 1:
+            parts.append("." + f"{moment.microsecond:06d}"[: width - 1])
         elif low in ("am/pm", "a/p"):
             after = moment.hour >= 12
             text = ("PM" if after else "AM") if low == "am/pm" else ("P" if after else "A")
@@ -309,28 +272,11 @@ def _is_minutes(lowered: list[str], index: int) -> bool:
     return False
 
 
-def _month(moment: dt.datetime, width: int) -> str:
-    name = _MONTHS[moment.month - 1]
-    return {1: str(moment.month), 2: f"{moment.month:02d}", 3: name[:3], 5: name[0]}.get(
-        width, name
-    )
-
-
-def _day(moment: dt.datetime, width: int) -> str:
-    name = _DAYS[moment.weekday()]
-    return {1: str(moment.day), 2: f"{moment.day:02d}", 3: name[:3]}.get(width, name)
-
-
 def _elapsed(token: str, moment: dt.datetime, value: object) -> str:
     """[h], [mm], [ss]: a duration's total hours, minutes or seconds; other brackets (a
     colour, a locale) show nothing."""
     span = value if isinstance(value, dt.timedelta) else moment - _EPOCH
     seconds = int(span.total_seconds())
     unit = token.strip("[]")
-    if unit and set(unit) == {"h"}:
-        return str(seconds // 3600).zfill(len(unit))
-    if unit and set(unit) == {"m"}:
-        return str(seconds // 60).zfill(len(unit))
-    if unit and set(unit) == {"s"}:
-        return str(seconds).zfill(len(unit))
-    return ""
+    per = {"h": 3600, "m": 60, "s": 1}.get(unit[:1])
+    return str(seconds // per).zfill(len(unit)) if per and set(unit) == {unit[0]} else ""

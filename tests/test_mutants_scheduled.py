@@ -21,7 +21,7 @@ from batch_revoke.credentials import BasicCredentials
 from batch_revoke.errors import RunInProgress
 from batch_revoke.journal import Journal
 from batch_revoke.model import Counts, ExitStatus, Status
-from batch_revoke.outputs import open_copied_run, run_at, when
+from batch_revoke.outputs import open_run, run_at, when
 from batch_revoke.paths import input_copy_path
 from batch_revoke.report import RunReport
 from batch_revoke.scheduled import run_scheduled
@@ -49,7 +49,7 @@ def night(path: Path, folder: Path, **options) -> RunConfig:
 
 def begin(path: Path, folder: Path) -> tuple[Path, Journal]:
     """A run of `path` begun by an earlier night: its journal open, as its process holds it."""
-    _source, output, journal = open_copied_run(night(path, folder), now)
+    _source, output, journal = open_run(night(path, folder), now)
     return output, journal
 
 

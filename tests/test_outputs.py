@@ -15,8 +15,8 @@ from batch_revoke.credentials import BasicCredentials
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.outputs import (
-    open_copied_run,
     open_outputs,
+    open_run,
     remove_journal,
     resumable_output,
     this_input_run,
@@ -198,14 +198,14 @@ def test_resume_without_output_finds_the_newest_unfinished_run_of_this_input(wri
     start(config(write_csv(ROWS + "B,3\n", name="input.tsv"), output_dir=folder))  # other rows
     settings = config(path, output_dir=folder, resume=True)
     assert older != newer
-    assert resumable_output(settings, identity_of(settings)) == newer
+    assert resumable_output(settings, input_sha256(settings)) == newer
 
 
 def test_resume_without_output_and_no_run_of_this_input_is_refused(write_csv, tmp_path):
     path = write_csv(ROWS)
     settings = config(path, output_dir=tmp_path / "results", resume=True)
     with pytest.raises(ConfigError, match="no journal of a run of"):
-        resumable_output(settings, identity_of(settings))
+        resumable_output(settings, input_sha256(settings))
 
 
 def test_resume_without_output_of_a_finished_run_says_how_to_rewrite_it(write_csv, tmp_path):
@@ -216,7 +216,7 @@ def test_resume_without_output_of_a_finished_run_says_how_to_rewrite_it(write_cs
     journal.close()
     resumed = config(path, output_dir=tmp_path / "results", resume=True)
     with pytest.raises(ConfigError, match="there is nothing to resume") as raised:
-        resumable_output(resumed, identity_of(resumed))
+        resumable_output(resumed, input_sha256(resumed))
     assert f"-o {output} --resume" in raised.value.fix
 
 
@@ -246,7 +246,7 @@ def test_auto_resume_with_an_output_of_another_inputs_run_is_refused(write_csv, 
 def test_a_scheduled_run_keeps_a_copy_of_its_input_beside_its_result(write_csv, tmp_path):
     path = write_csv(ROWS)
     settings = config(path, output_dir=tmp_path / "results", auto_resume=True)
-    source, output, journal = open_copied_run(settings, now)
+    source, output, journal = open_run(settings, now)
     journal.close()
     copy = input_copy_path(output)
     assert copy.name == output.name + ".input.csv"
@@ -261,7 +261,7 @@ def test_a_scheduled_run_keeps_a_copy_of_its_input_beside_its_result(write_csv, 
     # The run finishes from its copy, whatever the input became since.
     path.write_text(ROWS + "B,3\n", encoding="utf-8")
     resumed = config(path, output, resume=True, auto_resume=True)
-    source, again, journal = open_copied_run(resumed, now)
+    source, again, journal = open_run(resumed, now)
     journal.close()
     assert (again, source.path, source.records) == (output, copy, 2)
 
@@ -271,7 +271,7 @@ def test_a_copied_run_that_is_refused_leaves_no_copy(write_csv, tmp_path):
     (tmp_path / "out.csv").write_text("someone else's file\n")
     settings = config(path, tmp_path / "out.csv", auto_resume=True)
     with pytest.raises(ConfigError, match="already exists"):
-        open_copied_run(settings, now)
+        open_run(settings, now)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.csv", "out.csv"]
 
 
@@ -279,7 +279,7 @@ def test_a_copied_run_without_a_host_is_refused_before_anything_is_claimed(write
     path = write_csv(ROWS)
     settings = RunConfig(path, tmp_path / "out.csv", auto_resume=True)
     with pytest.raises(ConfigError, match="no API host"):
-        open_copied_run(settings, now)
+        open_run(settings, now)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.csv"]
 
 
