@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from batch_revoke.codes import Explanation, explain
 from batch_revoke.errors import InputError
 from batch_revoke.journal_db import Point, calls_of, read_run
 from batch_revoke.model import CALLS, Counts, ErrorCode, Status
@@ -50,7 +49,6 @@ class Group:
 
     status: Status
     code: str
-    explanation: Explanation
     rows: int = 0
     shown: list[ShownRow] = field(default_factory=list)
     select: str = ""  # the command that writes these rows to a CSV of their own
@@ -62,34 +60,30 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
-class CodeCount:
-    status: Status
-    code: str
-    rows: int
-    explanation: Explanation
-
-
-@dataclass(frozen=True, slots=True)
 class Results:
-    """What the result file says: counts, and the first rows of each reason."""
+    """What the result file says: its counts, and the first rows of each reason."""
 
     path: Path
-    total: int
-    by_status: dict[Status, int]
-    by_code: list[CodeCount]  # most rows first
+    total: int  # its rows, one whose status or number does not read included
+    counts: Counts  # rows per status and per error code, and duplicates_pending
     groups: list[Group]  # most rows first, at most MAX_GROUPS
     stopped_reason: str  # from rows the run never sent ("" when none)
     stopped_in_flight: int  # rows in flight when the run stopped
-    duplicates_pending: int  # duplicates whose original row is not revoked
+
+    @property
+    def by_code(self) -> list[tuple[Status, str, int]]:
+        """Rows per status and error code, most rows first."""
+        ranked = sorted(self.counts.by_error.items(), key=lambda i: (-i[1], i[0][1], i[0][0]))
+        return [(status, code, rows) for (status, code), rows in ranked]
+
+    @property
+    def not_revoked(self) -> int:
+        return sum(self.counts.by_status.get(status, 0) for status in NEED_A_PERSON)
 
     @property
     def shows_resolved(self) -> bool:
         """Some row listed has a resolved_customer_id: the lists give it a column."""
         return any(row.resolved for group in self.groups for row in group.shown)
-
-    @property
-    def revoked(self) -> int:
-        return self.by_status.get(Status.REVOKED, 0)
 
     @property
     def stopped(self) -> bool:
@@ -106,14 +100,18 @@ class Bucket:
     session: int = 0  # the whole run's columns: the session the column begins in
 
 
-def total(buckets: Iterable[Bucket], name: str) -> float:
-    """A count of the columns (`calls`: HTTP calls), added up."""
-    counts = sum((bucket.counts for bucket in buckets), Counts())
-    return float(getattr(counts, "http_calls" if name == "calls" else name))
+class _Columns:
+    __slots__ = ()
+    buckets: tuple[Bucket, ...]
+
+    def total(self, name: str) -> float:
+        """A count of the columns (`calls`: HTTP calls), added up."""
+        counts = sum((bucket.counts for bucket in self.buckets), Counts())
+        return float(getattr(counts, "http_calls" if name == "calls" else name))
 
 
 @dataclass(frozen=True, slots=True)
-class Session:
+class Session(_Columns):
     number: int
     started: float  # wall-clock seconds
     ended: float
@@ -132,9 +130,6 @@ class Session:
         """No call made and no row settled: a resume of a finished run, say."""
         return not any(self.total(name) for name in ("calls", "revoked", "not_revoked"))
 
-    def total(self, name: str) -> float:
-        return total(self.buckets, name)
-
 
 @dataclass(frozen=True, slots=True)
 class Mark:
@@ -146,7 +141,7 @@ class Mark:
 
 
 @dataclass(frozen=True, slots=True)
-class Timeline:
+class Timeline(_Columns):
     """The run over time: each session, and the whole run on one axis of running time (the
     sessions that sent something one after another, the time between them left out, each
     marked where it begins), so a run resumed many times reads as one."""
@@ -177,9 +172,6 @@ class Timeline:
     def seconds(self) -> float:
         """The running time drawn: the sessions that sent something."""
         return sum(mark.seconds for mark in self.marks)
-
-    def total(self, name: str) -> float:
-        return total(self.buckets, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,24 +224,14 @@ def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
             for index, name in enumerate(header[:base])
             if canonical(name) in KNOWN_FIELDS
         }
-        return _tally(path, reader, len(header), fields, per_group)
+        return _tally(path, reader, base, fields, per_group)
 
 
 def _tally(
-    path: Path,
-    reader: Iterable[list[str]],
-    width: int,
-    fields: dict[str, int],
-    per_group: int,
+    path: Path, reader: Iterable[list[str]], base: int, fields: dict[str, int], per_group: int
 ) -> Results:
-    at = {name: width - len(RESULT_COLUMNS) + i for i, name in enumerate(RESULT_COLUMNS)}
-    row_at, status_at, code_at, message_at = (
-        at["row"],
-        at["status"],
-        at["error_code"],
-        at["error_message"],
-    )
-    request_at, resolved_at = at["request_id"], at["resolved_customer_id"]
+    at = {name: base + i for i, name in enumerate(RESULT_COLUMNS)}
+    width, message_at = base + len(RESULT_COLUMNS), at["error_message"]
     by_status: dict[Status, int] = {}
     by_code: dict[tuple[Status, str], int] = {}
     groups: dict[tuple[Status, str], Group] = {}
@@ -267,12 +249,12 @@ def _tally(
                 continue  # not one of ours: the writer writes every line whole
             total += 1
             try:
-                status = Status(cells[status_at])
-                row = int(cells[row_at])
+                status = Status(cells[at["status"]])
+                row = int(cells[at["row"]])
             except ValueError:
                 continue
             by_status[status] = by_status.get(status, 0) + 1
-            code = cells[code_at]
+            code = cells[at["error_code"]]
             if status is Status.REVOKED:
                 if row >= len(revoked):
                     revoked.extend(bytes(row + 1 - len(revoked)))
@@ -291,7 +273,7 @@ def _tally(
                 continue
             group = groups.get((status, code))
             if group is None:
-                group = groups[(status, code)] = Group(status, code, explain(code))
+                group = groups[(status, code)] = Group(status, code)
             group.rows += 1
             if len(group.shown) < per_group:
                 ids = value(cells, "issueid") or value(cells, "earnedbadgeid")
@@ -305,8 +287,8 @@ def _tally(
                         value(cells, "customerid"),
                         ids,
                         message,
-                        cells[request_at],
-                        cells[resolved_at],
+                        cells[at["request_id"]],
+                        cells[at["resolved_customer_id"]],
                     )
                 )
     except csv.Error as exc:
@@ -314,16 +296,17 @@ def _tally(
             path, f"not a readable CSV ({exc})", "pass the result CSV a run wrote"
         ) from exc
     pending = sum(1 for row in duplicates if row >= len(revoked) or not revoked[row])
-    ranked = sorted(by_code.items(), key=lambda item: (-item[1], item[0][1], item[0][0]))
     return Results(
         path,
         total,
-        {status: by_status[status] for status in Status if status in by_status},
-        [CodeCount(status, code, rows, explain(code)) for (status, code), rows in ranked],
+        Counts(
+            {status: by_status[status] for status in Status if status in by_status},
+            by_code,
+            duplicates_pending=pending,
+        ),
         sorted(groups.values(), key=lambda g: (-g.rows, g.status.value, g.code))[:MAX_GROUPS],
         stopped_reason,
         in_flight,
-        pending,
     )
 
 
