@@ -92,34 +92,28 @@ class Results:
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """One column of the run over time: what happened in [start, start + width) seconds."""
+    """One column of the run over time: what happened in [start, start + width) seconds of
+    its running time."""
 
-    start: float  # seconds after the session began (the whole run's: of its running time)
+    start: float
     counts: Counts  # the rows revoked and not, and the calls
-    pace: float | None = None  # calls per bucket the run kept to at the bucket's end
-    session: int = 0  # the whole run's columns: the session the column begins in
+    pace: float | None  # calls per column the run kept to at the column's end
+    session: int  # the session the column begins in
 
 
-class _Columns:
-    __slots__ = ()
-    buckets: tuple[Bucket, ...]
-
-    def total(self, name: str) -> float:
-        """A count of the columns (`calls`: HTTP calls), added up."""
-        counts = sum((bucket.counts for bucket in self.buckets), Counts())
-        return float(getattr(counts, "http_calls" if name == "calls" else name))
+def _total(counts: Iterable[Counts], name: str) -> float:
+    """One count (`calls`: HTTP calls) added up."""
+    return float(getattr(sum(counts, Counts()), "http_calls" if name == "calls" else name))
 
 
 @dataclass(frozen=True, slots=True)
-class Session(_Columns):
+class Session:
     number: int
     started: float  # wall-clock seconds
     ended: float
-    width: int  # seconds per bucket
-    buckets: tuple[Bucket, ...]
-    # What each point of the journal's timeline adds to the column it falls in: its rows and
-    # the calls since the point before, `at` seconds after the session began.
-    steps: tuple[Point, ...] = ()
+    # The journal's points, `at` seconds after the session began: each one's rows, and the
+    # calls since the point before.
+    steps: tuple[Point, ...]
 
     @property
     def seconds(self) -> float:
@@ -129,6 +123,9 @@ class Session(_Columns):
     def sent_nothing(self) -> bool:
         """No call made and no row settled: a resume of a finished run, say."""
         return not any(self.total(name) for name in ("calls", "revoked", "not_revoked"))
+
+    def total(self, name: str) -> float:
+        return _total((counts for _, counts, _ in self.steps), name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,19 +138,18 @@ class Mark:
 
 
 @dataclass(frozen=True, slots=True)
-class Timeline(_Columns):
+class Timeline:
     """The run over time: each session, and the whole run on one axis of running time (the
     sessions that sent something one after another, the time between them left out, each
     marked where it begins), so a run resumed many times reads as one."""
 
     sessions: tuple[Session, ...]
-    note: str = ""  # what is missing, when something is
-    width: int = 1  # seconds per column of the whole run
-    buckets: tuple[Bucket, ...] = ()  # the whole run's columns
-    marks: tuple[Mark, ...] = ()  # the sessions on them: those that sent something
+    width: int = 1  # seconds per column
+    buckets: tuple[Bucket, ...] = ()
+    marks: tuple[Mark, ...] = ()  # the sessions drawn: those that sent something
 
     @classmethod
-    def of(cls, sessions: Sequence[Session], note: str = "") -> Timeline:
+    def of(cls, sessions: Sequence[Session]) -> Timeline:
         marks: list[Mark] = []
         steps: list[Point] = []
         at = 0.0
@@ -164,14 +160,17 @@ class Timeline(_Columns):
             steps += [(at + began, counts, pace) for began, counts, pace in session.steps]
             at += session.seconds
         if not marks:
-            return cls(tuple(sessions), note)
+            return cls(tuple(sessions))
         width = bucket_seconds(at)
-        return cls(tuple(sessions), note, width, _columns(steps, at, width, marks), tuple(marks))
+        return cls(tuple(sessions), width, _columns(steps, at, width, marks), tuple(marks))
 
     @property
     def seconds(self) -> float:
         """The running time drawn: the sessions that sent something."""
         return sum(mark.seconds for mark in self.marks)
+
+    def total(self, name: str) -> float:
+        return _total((bucket.counts for bucket in self.buckets), name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,20 +335,13 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
 
 
 def session_of(
-    number: int,
-    started: float,
-    points: list[Point],
-    end_hint: float | None = None,
+    number: int, started: float, points: list[Point], end_hint: float | None = None
 ) -> Session:
-    """A session's points in buckets; the points' call counts are the session's totals so
-    far."""
+    """A session from its points, whose call counts are the session's so far."""
     ended = max([started, *(at for at, _, _ in points)])
     if end_hint is not None and started <= end_hint <= ended + 3600:
         ended = max(ended, end_hint)  # the result file is written last; a copy may be later
-    width = bucket_seconds(ended - started)
-    steps = tuple(_steps(started, points))
-    buckets = _columns(steps, ended - started, width) if points else ()
-    return Session(number, started, ended, width, buckets, steps)
+    return Session(number, started, ended, tuple(_steps(started, points)))
 
 
 def _steps(started: float, points: list[Point]) -> Iterator[Point]:
@@ -362,10 +354,10 @@ def _steps(started: float, points: list[Point]) -> Iterator[Point]:
 
 
 def _columns(
-    steps: Sequence[Point], span: float, width: int, marks: Sequence[Mark] = ()
+    steps: Sequence[Point], span: float, width: int, marks: Sequence[Mark]
 ) -> tuple[Bucket, ...]:
-    """Steps (`at` on one axis, `span` seconds long) summed in columns `width` seconds wide;
-    with `marks`, each column says the session it begins in."""
+    """Steps (`at` on one axis, `span` seconds long) summed in columns `width` seconds wide,
+    each with the session it begins in."""
     count = max(1, math.ceil(span / width))
     sums: list[Counts | None] = [None] * count
     paces: list[float | None] = [None] * count
@@ -384,7 +376,7 @@ def _columns(
             index * width,
             into or Counts(),
             paces[index],
-            marks[max(0, bisect.bisect_right(begins, index * width) - 1)].session if marks else 0,
+            marks[max(0, bisect.bisect_right(begins, index * width) - 1)].session,
         )
         for index, into in enumerate(sums)
     )

@@ -236,10 +236,9 @@ def _settings(
 
 def _last_pace(sessions: Iterable[Session]) -> str:
     for session in reversed(list(sessions)):
-        for bucket in reversed(session.buckets):
-            if bucket.pace:
-                per_minute = bucket.pace * 60 / session.width
-                return f"about {per_minute:.0f} calls a minute (as the run last kept to)"
+        for _, _, pace in reversed(session.steps):
+            if pace:
+                return f"about {pace * 60:.0f} calls a minute (as the run last kept to)"
     return ""
 
 

@@ -278,7 +278,7 @@ def test_the_run_over_time_comes_from_the_journal(tmp_path):
     assert session.total("throttled") == report.tally.throttled
     assert session.total("calls") == report.tally.http_calls
     assert session.total("pauses") >= 1
-    assert any(bucket.pace for bucket in session.buckets)  # the learned pace
+    assert any(bucket.pace for bucket in data.journal.timeline.buckets)  # the learned pace
     page = Page(write_report(out, tmp_path / "r.html", report=report).read_text())
     desc = page.text_by_id["calls-run-desc"]
     assert f"of which {report.tally.throttled} were throttled (429)" in desc
