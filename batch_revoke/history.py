@@ -51,8 +51,6 @@ class Group:
     code: str
     rows: int = 0
     shown: list[ShownRow] = field(default_factory=list)
-    select: str = ""  # the command that writes these rows to a CSV of their own
-    retry: str = ""  # the command that sends them again, when that can help
 
     @property
     def more(self) -> int:

@@ -121,9 +121,6 @@ def gather(
     finish = ""
     if stopped:
         finish = resume_command or finishing_command(result_csv, facts)
-    for group in results.groups:
-        group.select = select_command(result_csv, group)
-        group.retry = retry_command(result_csv, group, facts, finish)
 
     # A finished run run again sent nothing: the report is of the run, as its journal has it.
     ran = report.tally if report is not None and report.finished_before is None else None
@@ -282,6 +279,8 @@ def render(data: ReportData) -> str:
         STATUS_MEANINGS=STATUS_MEANINGS,
         NEED_A_PERSON=NEED_A_PERSON,
         explain=explain,
+        select_command=select_command,
+        retry_command=retry_command,
     )
 
 

@@ -23,7 +23,7 @@ from batch_revoke.codes import CODES, explain, markdown_table
 from batch_revoke.config import ErrorLimit, RunConfig
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.history import ROWS_PER_GROUP, bucket_seconds, read_results
-from batch_revoke.html_report import gather, write_report
+from batch_revoke.html_report import gather, select_command, write_report
 from batch_revoke.job import run_job
 from batch_revoke.model import ErrorCode, ExitStatus, Status
 from batch_revoke.paths import journal_path
@@ -249,7 +249,11 @@ def test_the_command_that_takes_a_groups_rows_out_writes_exactly_them(demo, tmp_
     data = gather(out)
     (group,) = [g for g in data.results.groups if g.code == "malformed_record"]
     done = subprocess.run(
-        ["bash", "-c", group.select.replace("python3 ", f"{shlex.quote(sys.executable)} ", 1)],
+        [
+            "bash",
+            "-c",
+            select_command(out, group).replace("python3 ", f"{shlex.quote(sys.executable)} ", 1),
+        ],
         capture_output=True,
         text=True,
         check=False,
