@@ -16,7 +16,7 @@ from pathlib import Path
 from batch_revoke.errors import InputError
 from batch_revoke.journal_db import Point, calls_of, read_run
 from batch_revoke.model import CALLS, Counts, ErrorCode, Status
-from batch_revoke.reader import KNOWN_FIELDS, canonical
+from batch_revoke.reader import canonical
 from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
 
 ROWS_PER_GROUP = 200  # rows listed per reason: the result file has them all
@@ -28,6 +28,7 @@ BUCKET_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200,
 # What the report lists row by row: the rows a person must look at.
 NEED_A_PERSON = (Status.FAILED, Status.UNCONFIRMED, Status.INVALID, Status.NOT_ATTEMPTED)
 _AS_ROW = re.compile(r"\bas row (\d+)\b")
+_SHOWN_FIELDS = ("badgemetaid", "customerid", "issueid", "earnedbadgeid")  # as reader names them
 
 # --- the data --------------------------------------------------------------------------
 
@@ -216,17 +217,13 @@ def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
                 f"{', '.join(RESULT_COLUMNS)})",
                 "pass the result CSV a run wrote",
             )
-        fields = {
-            canonical(name): index
-            for index, name in enumerate(header[:base])
-            if canonical(name) in KNOWN_FIELDS
-        }
-        return _tally(path, reader, base, fields, per_group)
+        return _tally(path, reader, header, base, per_group)
 
 
 def _tally(
-    path: Path, reader: Iterable[list[str]], base: int, fields: dict[str, int], per_group: int
+    path: Path, reader: Iterable[list[str]], header: list[str], base: int, per_group: int
 ) -> Results:
+    fields = {canonical(name): i for i, name in enumerate(header[:base])}
     at = {name: base + i for i, name in enumerate(RESULT_COLUMNS)}
     width, message_at = base + len(RESULT_COLUMNS), at["error_message"]
     by_status: dict[Status, int] = {}
@@ -237,8 +234,7 @@ def _tally(
     stopped_reason, in_flight, total = "", 0, 0
 
     def value(cells: list[str], name: str) -> str:
-        index = fields.get(name)
-        return cells[index] if index is not None and index < len(cells) else ""
+        return cells[fields[name]] if name in fields else ""
 
     try:
         for cells in reader:
@@ -268,26 +264,18 @@ def _tally(
             by_code[(status, code)] = by_code.get((status, code), 0) + 1
             if status not in NEED_A_PERSON:
                 continue
-            group = groups.get((status, code))
-            if group is None:
-                group = groups[(status, code)] = Group(status, code)
+            group = groups.setdefault((status, code), Group(status, code))
             group.rows += 1
             if len(group.shown) < per_group:
-                ids = value(cells, "issueid") or value(cells, "earnedbadgeid")
+                badge, customer, issue, earned, request, resolved = (
+                    *(value(cells, name) for name in _SHOWN_FIELDS),
+                    *(cells[at[name]] for name in ("request_id", "resolved_customer_id")),
+                )
                 message = cells[message_at]
                 if len(message) > MAX_MESSAGE:
                     message = message[: MAX_MESSAGE - 1] + "…"
-                group.shown.append(
-                    ShownRow(
-                        row,
-                        value(cells, "badgemetaid"),
-                        value(cells, "customerid"),
-                        ids,
-                        message,
-                        cells[at["request_id"]],
-                        cells[at["resolved_customer_id"]],
-                    )
-                )
+                shown = ShownRow(row, badge, customer, issue or earned, message, request, resolved)
+                group.shown.append(shown)
     except csv.Error as exc:
         raise InputError(
             path, f"not a readable CSV ({exc})", "pass the result CSV a run wrote"

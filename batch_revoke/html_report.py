@@ -42,15 +42,13 @@ _SELECT = (
 
 @dataclass(frozen=True, slots=True)
 class ReportData:
-    """Everything the template draws, and nothing it must compute beyond scaling."""
+    """What the template draws: the files' facts, and what is made of them."""
 
-    title: str
     generated: str
     results: Results
     journal: JournalFacts | None
     journal_note: str  # why the journal's parts are missing, when they are
     exit_status: ExitStatus
-    exit_words: str
     stopped: bool
     stopped_reason: str
     finish_command: str
@@ -138,13 +136,11 @@ def gather(
         started = min(started or sessions[0].started, sessions[0].started)
     moment = now or datetime.now().astimezone()
     return ReportData(
-        title=f"batch-revoke report: {result_csv.name}",
         generated=moment.isoformat(timespec="seconds"),
         results=results,
         journal=facts,
         journal_note=note,
         exit_status=status,
-        exit_words=exit_words(status, results),
         stopped=stopped,
         stopped_reason=reason,
         finish_command=finish,
@@ -279,6 +275,7 @@ def render(data: ReportData) -> str:
         STATUS_MEANINGS=STATUS_MEANINGS,
         NEED_A_PERSON=NEED_A_PERSON,
         explain=explain,
+        exit_words=exit_words,
         select_command=select_command,
         retry_command=retry_command,
     )
