@@ -84,10 +84,6 @@ class Results:
         """Some row listed has a resolved_customer_id: the lists give it a column."""
         return any(row.resolved for group in self.groups for row in group.shown)
 
-    @property
-    def stopped(self) -> bool:
-        return bool(self.stopped_reason or self.stopped_in_flight)
-
 
 @dataclass(frozen=True, slots=True)
 class Bucket:

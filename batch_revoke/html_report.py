@@ -24,7 +24,7 @@ from batch_revoke.history import (
     read_journal,
     read_results,
 )
-from batch_revoke.model import Endpoint, ErrorCode, ExitStatus, Status, nothing_done
+from batch_revoke.model import Endpoint, ExitStatus, Status, nothing_done
 from batch_revoke.paths import check_target, input_copy_path, journal_path
 from batch_revoke.report import RunReport, run_status
 from batch_revoke.writer import write_text_atomically
@@ -103,7 +103,8 @@ def gather(
     if report is not None:
         stopped = bool(report.aborted or report.incomplete)
     else:  # a journal says "finished" only of a run that did not stop
-        stopped = results.stopped or (facts is not None and not facts.finished)
+        stopped = bool(results.stopped_reason or results.stopped_in_flight)
+        stopped = stopped or (facts is not None and not facts.finished)
     reason = (report.aborted if report else "") or results.stopped_reason
     if stopped and not reason:
         reason = (
@@ -194,10 +195,7 @@ def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, fi
     status, code = group.status, group.code
     options = facts.options if facts else {}
     if finish and (
-        status is Status.NOT_ATTEMPTED
-        or code == ErrorCode.RUN_ABORTED
-        or nothing_done(status, code)
-        or status is Status.UNCONFIRMED
+        status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED) or nothing_done(status, code)
     ):
         return finish  # the resume reads back, and sends again, exactly these
     if status is Status.UNCONFIRMED:
@@ -297,10 +295,7 @@ def nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if value <= step * power:
-            return float(step * power)
-    return float(10 * power)
+    return float(next(step * power for step in (1, 2, 5, 10) if value <= step * power))
 
 
 def write_report(
