@@ -71,7 +71,8 @@ class Results:
 
     @property
     def by_code(self) -> list[tuple[Status, str, int]]:
-        """Rows per status and error code, most rows first."""
+        """Rows per status and error code, most rows first; one code's statuses in status
+        order (the summary, whose text must not change, keeps them in the order first met)."""
         ranked = sorted(self.counts.by_error.items(), key=lambda i: (-i[1], i[0][1], i[0][0]))
         return [(status, code, rows) for (status, code), rows in ranked]
 
