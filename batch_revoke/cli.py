@@ -19,6 +19,7 @@ from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.exits import ExitingGroup
 from batch_revoke.logs import Stderr
 from batch_revoke.model import ExitStatus
+from batch_revoke.report import resume_command
 from batch_revoke.startup import hold_interrupts
 from batch_revoke.writer import write_text_atomically
 
@@ -160,7 +161,7 @@ def _run(
             report = run_job(shown, handle_signals=True, sandbox=sandbox)
     hold_interrupts()
     summary = report.summary()
-    resume = report.resume_command(sys.argv[1:]) if report.resumable else None
+    resume = resume_command(sys.argv[1:], report.output_path) if report.resumable else None
     if Stderr.json:
         logging.getLogger("batch_revoke").warning(
             "%s",

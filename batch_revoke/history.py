@@ -13,11 +13,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from batch_revoke.codes import Explanation, explain
 from batch_revoke.errors import InputError
 from batch_revoke.journal_db import Point, calls_of, read_run
 from batch_revoke.model import CALLS, Counts, ErrorCode, Status
-from batch_revoke.reader import KNOWN_FIELDS, canonical
+from batch_revoke.reader import canonical
 from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
 
 ROWS_PER_GROUP = 200  # rows listed per reason: the result file has them all
@@ -29,6 +28,7 @@ BUCKET_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200,
 # What the report lists row by row: the rows a person must look at.
 NEED_A_PERSON = (Status.FAILED, Status.UNCONFIRMED, Status.INVALID, Status.NOT_ATTEMPTED)
 _AS_ROW = re.compile(r"\bas row (\d+)\b")
+_SHOWN_FIELDS = ("badgemetaid", "customerid", "issueid", "earnedbadgeid")  # as reader names them
 
 # --- the data --------------------------------------------------------------------------
 
@@ -50,11 +50,8 @@ class Group:
 
     status: Status
     code: str
-    explanation: Explanation
     rows: int = 0
     shown: list[ShownRow] = field(default_factory=list)
-    select: str = ""  # the command that writes these rows to a CSV of their own
-    retry: str = ""  # the command that sends them again, when that can help
 
     @property
     def more(self) -> int:
@@ -62,54 +59,47 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
-class CodeCount:
-    status: Status
-    code: str
-    rows: int
-    explanation: Explanation
-
-
-@dataclass(frozen=True, slots=True)
 class Results:
-    """What the result file says: counts, and the first rows of each reason."""
+    """What the result file says: its counts, and the first rows of each reason."""
 
     path: Path
-    total: int
-    by_status: dict[Status, int]
-    by_code: list[CodeCount]  # most rows first
+    total: int  # its rows, one whose status or number does not read included
+    counts: Counts  # rows per status and per error code, and duplicates_pending
     groups: list[Group]  # most rows first, at most MAX_GROUPS
     stopped_reason: str  # from rows the run never sent ("" when none)
     stopped_in_flight: int  # rows in flight when the run stopped
-    duplicates_pending: int  # duplicates whose original row is not revoked
+
+    @property
+    def by_code(self) -> list[tuple[Status, str, int]]:
+        """Rows per status and error code, most rows first; one code's statuses in status
+        order (the summary, whose text must not change, keeps them in the order first met)."""
+        ranked = sorted(self.counts.by_error.items(), key=lambda i: (-i[1], i[0][1], i[0][0]))
+        return [(status, code, rows) for (status, code), rows in ranked]
+
+    @property
+    def not_revoked(self) -> int:
+        return sum(self.counts.by_status.get(status, 0) for status in NEED_A_PERSON)
 
     @property
     def shows_resolved(self) -> bool:
         """Some row listed has a resolved_customer_id: the lists give it a column."""
         return any(row.resolved for group in self.groups for row in group.shown)
 
-    @property
-    def revoked(self) -> int:
-        return self.by_status.get(Status.REVOKED, 0)
-
-    @property
-    def stopped(self) -> bool:
-        return bool(self.stopped_reason or self.stopped_in_flight)
-
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """One column of the run over time: what happened in [start, start + width) seconds."""
+    """One column of the run over time: what happened in [start, start + width) seconds of
+    its running time."""
 
-    start: float  # seconds after the session began (the whole run's: of its running time)
+    start: float
     counts: Counts  # the rows revoked and not, and the calls
-    pace: float | None = None  # calls per bucket the run kept to at the bucket's end
-    session: int = 0  # the whole run's columns: the session the column begins in
+    pace: float | None  # calls per column the run kept to at the column's end
+    session: int  # the session the column begins in
 
 
-def total(buckets: Iterable[Bucket], name: str) -> float:
-    """A count of the columns (`calls`: HTTP calls), added up."""
-    counts = sum((bucket.counts for bucket in buckets), Counts())
-    return float(getattr(counts, "http_calls" if name == "calls" else name))
+def _total(counts: Iterable[Counts], name: str) -> float:
+    """One count (`calls`: HTTP calls) added up."""
+    return float(getattr(sum(counts, Counts()), "http_calls" if name == "calls" else name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +107,9 @@ class Session:
     number: int
     started: float  # wall-clock seconds
     ended: float
-    width: int  # seconds per bucket
-    buckets: tuple[Bucket, ...]
-    # What each point of the journal's timeline adds to the column it falls in: its rows and
-    # the calls since the point before, `at` seconds after the session began.
-    steps: tuple[Point, ...] = ()
+    # The journal's points, `at` seconds after the session began: each one's rows, and the
+    # calls since the point before.
+    steps: tuple[Point, ...]
 
     @property
     def seconds(self) -> float:
@@ -133,7 +121,7 @@ class Session:
         return not any(self.total(name) for name in ("calls", "revoked", "not_revoked"))
 
     def total(self, name: str) -> float:
-        return total(self.buckets, name)
+        return _total((counts for _, counts, _ in self.steps), name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +140,12 @@ class Timeline:
     marked where it begins), so a run resumed many times reads as one."""
 
     sessions: tuple[Session, ...]
-    note: str = ""  # what is missing, when something is
-    width: int = 1  # seconds per column of the whole run
-    buckets: tuple[Bucket, ...] = ()  # the whole run's columns
-    marks: tuple[Mark, ...] = ()  # the sessions on them: those that sent something
+    width: int = 1  # seconds per column
+    buckets: tuple[Bucket, ...] = ()
+    marks: tuple[Mark, ...] = ()  # the sessions drawn: those that sent something
 
     @classmethod
-    def of(cls, sessions: Sequence[Session], note: str = "") -> Timeline:
+    def of(cls, sessions: Sequence[Session]) -> Timeline:
         marks: list[Mark] = []
         steps: list[Point] = []
         at = 0.0
@@ -169,9 +156,9 @@ class Timeline:
             steps += [(at + began, counts, pace) for began, counts, pace in session.steps]
             at += session.seconds
         if not marks:
-            return cls(tuple(sessions), note)
+            return cls(tuple(sessions))
         width = bucket_seconds(at)
-        return cls(tuple(sessions), note, width, _columns(steps, at, width, marks), tuple(marks))
+        return cls(tuple(sessions), width, _columns(steps, at, width, marks), tuple(marks))
 
     @property
     def seconds(self) -> float:
@@ -179,7 +166,7 @@ class Timeline:
         return sum(mark.seconds for mark in self.marks)
 
     def total(self, name: str) -> float:
-        return total(self.buckets, name)
+        return _total((bucket.counts for bucket in self.buckets), name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,29 +214,15 @@ def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
                 f"{', '.join(RESULT_COLUMNS)})",
                 "pass the result CSV a run wrote",
             )
-        fields = {
-            canonical(name): index
-            for index, name in enumerate(header[:base])
-            if canonical(name) in KNOWN_FIELDS
-        }
-        return _tally(path, reader, len(header), fields, per_group)
+        return _tally(path, reader, header, base, per_group)
 
 
 def _tally(
-    path: Path,
-    reader: Iterable[list[str]],
-    width: int,
-    fields: dict[str, int],
-    per_group: int,
+    path: Path, reader: Iterable[list[str]], header: list[str], base: int, per_group: int
 ) -> Results:
-    at = {name: width - len(RESULT_COLUMNS) + i for i, name in enumerate(RESULT_COLUMNS)}
-    row_at, status_at, code_at, message_at = (
-        at["row"],
-        at["status"],
-        at["error_code"],
-        at["error_message"],
-    )
-    request_at, resolved_at = at["request_id"], at["resolved_customer_id"]
+    fields = {canonical(name): i for i, name in enumerate(header[:base])}
+    at = {name: base + i for i, name in enumerate(RESULT_COLUMNS)}
+    width, message_at = base + len(RESULT_COLUMNS), at["error_message"]
     by_status: dict[Status, int] = {}
     by_code: dict[tuple[Status, str], int] = {}
     groups: dict[tuple[Status, str], Group] = {}
@@ -258,8 +231,7 @@ def _tally(
     stopped_reason, in_flight, total = "", 0, 0
 
     def value(cells: list[str], name: str) -> str:
-        index = fields.get(name)
-        return cells[index] if index is not None and index < len(cells) else ""
+        return cells[fields[name]] if name in fields else ""
 
     try:
         for cells in reader:
@@ -267,12 +239,12 @@ def _tally(
                 continue  # not one of ours: the writer writes every line whole
             total += 1
             try:
-                status = Status(cells[status_at])
-                row = int(cells[row_at])
+                status = Status(cells[at["status"]])
+                row = int(cells[at["row"]])
             except ValueError:
                 continue
             by_status[status] = by_status.get(status, 0) + 1
-            code = cells[code_at]
+            code = cells[at["error_code"]]
             if status is Status.REVOKED:
                 if row >= len(revoked):
                     revoked.extend(bytes(row + 1 - len(revoked)))
@@ -289,41 +261,34 @@ def _tally(
             by_code[(status, code)] = by_code.get((status, code), 0) + 1
             if status not in NEED_A_PERSON:
                 continue
-            group = groups.get((status, code))
-            if group is None:
-                group = groups[(status, code)] = Group(status, code, explain(code))
+            group = groups.setdefault((status, code), Group(status, code))
             group.rows += 1
             if len(group.shown) < per_group:
-                ids = value(cells, "issueid") or value(cells, "earnedbadgeid")
+                badge, customer, issue, earned, request, resolved = (
+                    *(value(cells, name) for name in _SHOWN_FIELDS),
+                    *(cells[at[name]] for name in ("request_id", "resolved_customer_id")),
+                )
                 message = cells[message_at]
                 if len(message) > MAX_MESSAGE:
                     message = message[: MAX_MESSAGE - 1] + "…"
-                group.shown.append(
-                    ShownRow(
-                        row,
-                        value(cells, "badgemetaid"),
-                        value(cells, "customerid"),
-                        ids,
-                        message,
-                        cells[request_at],
-                        cells[resolved_at],
-                    )
-                )
+                shown = ShownRow(row, badge, customer, issue or earned, message, request, resolved)
+                group.shown.append(shown)
     except csv.Error as exc:
         raise InputError(
             path, f"not a readable CSV ({exc})", "pass the result CSV a run wrote"
         ) from exc
     pending = sum(1 for row in duplicates if row >= len(revoked) or not revoked[row])
-    ranked = sorted(by_code.items(), key=lambda item: (-item[1], item[0][1], item[0][0]))
     return Results(
         path,
         total,
-        {status: by_status[status] for status in Status if status in by_status},
-        [CodeCount(status, code, rows, explain(code)) for (status, code), rows in ranked],
+        Counts(
+            {status: by_status[status] for status in Status if status in by_status},
+            by_code,
+            duplicates_pending=pending,
+        ),
         sorted(groups.values(), key=lambda g: (-g.rows, g.status.value, g.code))[:MAX_GROUPS],
         stopped_reason,
         in_flight,
-        pending,
     )
 
 
@@ -353,20 +318,13 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
 
 
 def session_of(
-    number: int,
-    started: float,
-    points: list[Point],
-    end_hint: float | None = None,
+    number: int, started: float, points: list[Point], end_hint: float | None = None
 ) -> Session:
-    """A session's points in buckets; the points' call counts are the session's totals so
-    far."""
+    """A session from its points, whose call counts are the session's so far."""
     ended = max([started, *(at for at, _, _ in points)])
     if end_hint is not None and started <= end_hint <= ended + 3600:
         ended = max(ended, end_hint)  # the result file is written last; a copy may be later
-    width = bucket_seconds(ended - started)
-    steps = tuple(_steps(started, points))
-    buckets = _columns(steps, ended - started, width) if points else ()
-    return Session(number, started, ended, width, buckets, steps)
+    return Session(number, started, ended, tuple(_steps(started, points)))
 
 
 def _steps(started: float, points: list[Point]) -> Iterator[Point]:
@@ -379,10 +337,10 @@ def _steps(started: float, points: list[Point]) -> Iterator[Point]:
 
 
 def _columns(
-    steps: Sequence[Point], span: float, width: int, marks: Sequence[Mark] = ()
+    steps: Sequence[Point], span: float, width: int, marks: Sequence[Mark]
 ) -> tuple[Bucket, ...]:
-    """Steps (`at` on one axis, `span` seconds long) summed in columns `width` seconds wide;
-    with `marks`, each column says the session it begins in."""
+    """Steps (`at` on one axis, `span` seconds long) summed in columns `width` seconds wide,
+    each with the session it begins in."""
     count = max(1, math.ceil(span / width))
     sums: list[Counts | None] = [None] * count
     paces: list[float | None] = [None] * count
@@ -401,7 +359,7 @@ def _columns(
             index * width,
             into or Counts(),
             paces[index],
-            marks[max(0, bisect.bisect_right(begins, index * width) - 1)].session if marks else 0,
+            marks[max(0, bisect.bisect_right(begins, index * width) - 1)].session,
         )
         for index, into in enumerate(sums)
     )

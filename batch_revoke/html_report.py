@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from batch_revoke.codes import STATUS_MEANINGS, retryable
+from batch_revoke.codes import STATUS_MEANINGS, explain, retryable
 from batch_revoke.config import finish_command, resume_options
 from batch_revoke.history import (
     NEED_A_PERSON,
@@ -24,7 +24,7 @@ from batch_revoke.history import (
     read_journal,
     read_results,
 )
-from batch_revoke.model import Counts, Endpoint, ErrorCode, ExitStatus, Status, nothing_done
+from batch_revoke.model import Endpoint, ExitStatus, Status, nothing_done
 from batch_revoke.paths import check_target, input_copy_path, journal_path
 from batch_revoke.report import RunReport, run_status
 from batch_revoke.writer import write_text_atomically
@@ -42,30 +42,24 @@ _SELECT = (
 
 @dataclass(frozen=True, slots=True)
 class ReportData:
-    """Everything the template draws, and nothing it must compute beyond scaling."""
+    """What the template draws: the files' facts, and what is made of them."""
 
-    title: str
     generated: str
     results: Results
     journal: JournalFacts | None
     journal_note: str  # why the journal's parts are missing, when they are
     exit_status: ExitStatus
-    exit_words: str
     stopped: bool
     stopped_reason: str
     finish_command: str
     settings: list[tuple[str, str]]
-    started: str
-    ended: str
-    duration: str
+    started: float | None  # the journal's, or its first session's when that is earlier
     pace: str
     calls: dict[str, int]
-    earlier_sessions: int  # resumes the run went through
 
     @property
     def not_revoked(self) -> int:
-        by = self.results.by_status
-        return sum(by.get(status, 0) for status in NEED_A_PERSON)
+        return sum(self.results.counts.by_status.get(status, 0) for status in NEED_A_PERSON)
 
 
 # --- the whole report ------------------------------------------------------------------
@@ -91,7 +85,7 @@ def gather(
     path = journal if journal is not None else journal_path(result_csv)
     facts: JournalFacts | None = None
     note = ""
-    if not path.exists() and Status.PLANNED in results.by_status:
+    if not path.exists() and Status.PLANNED in results.counts.by_status:
         note = "A dry run sends nothing and keeps no journal: there is no run over time."
     elif not path.exists():
         note = (
@@ -109,7 +103,8 @@ def gather(
     if report is not None:
         stopped = bool(report.aborted or report.incomplete)
     else:  # a journal says "finished" only of a run that did not stop
-        stopped = results.stopped or (facts is not None and not facts.finished)
+        stopped = bool(results.stopped_reason or results.stopped_in_flight)
+        stopped = stopped or (facts is not None and not facts.finished)
     reason = (report.aborted if report else "") or results.stopped_reason
     if stopped and not reason:
         reason = (
@@ -120,14 +115,11 @@ def gather(
     if report is not None:
         status = report.exit_status
     else:
-        counts = Counts(results.by_status, duplicates_pending=results.duplicates_pending)
-        status = run_status(counts, dry_run=Status.PLANNED in results.by_status, stopped=stopped)
+        dry_run = Status.PLANNED in results.counts.by_status
+        status = run_status(results.counts, dry_run=dry_run, stopped=stopped)
     finish = ""
     if stopped:
         finish = resume_command or finishing_command(result_csv, facts)
-    for group in results.groups:
-        group.select = select_command(result_csv, group)
-        group.retry = retry_command(result_csv, group, facts, finish)
 
     # A finished run run again sent nothing: the report is of the run, as its journal has it.
     ran = report.tally if report is not None and report.finished_before is None else None
@@ -143,36 +135,30 @@ def gather(
     started = facts.created if facts and facts.created else None
     if sessions:
         started = min(started or sessions[0].started, sessions[0].started)
-    ended = sessions[-1].ended if sessions else None
-    active = sum(session.seconds for session in sessions)
     moment = now or datetime.now().astimezone()
     return ReportData(
-        title=f"batch-revoke report: {result_csv.name}",
         generated=moment.isoformat(timespec="seconds"),
         results=results,
         journal=facts,
         journal_note=note,
         exit_status=status,
-        exit_words=exit_words(status, results),
         stopped=stopped,
         stopped_reason=reason,
         finish_command=finish,
         settings=_settings(result_csv, facts, settings),
-        started=_when(started),
-        ended=_when(ended),
-        duration=_duration(active) if sessions else "",
+        started=started,
         pace=(report.pace if report else "") or _last_pace(sessions),
         calls=calls,
-        earlier_sessions=max(0, len(sessions) - 1),
     )
 
 
 def exit_words(status: ExitStatus, results: Results) -> str:
+    dry_run = Status.PLANNED in results.counts.by_status
     if status is ExitStatus.OK:
-        if Status.PLANNED in results.by_status:
+        if dry_run:
             return "exit status 0: a dry run; every row would be sent"
         return "exit status 0: every row revoked"
-    if status is ExitStatus.NOT_ALL_REVOKED and Status.PLANNED in results.by_status:
+    if status is ExitStatus.NOT_ALL_REVOKED and dry_run:
         return "exit status 1: a dry run; some rows would not be sent"
     if status is ExitStatus.NOT_ALL_REVOKED:
         return "exit status 1: the run finished, but some rows are not revoked"
@@ -207,28 +193,18 @@ def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, fi
     """The command that settles or sends the group's rows again, when one can help; "" when
     the rows need fixing first (or nothing: the API's answer stands)."""
     status, code = group.status, group.code
-    resumable = bool(finish)
-    if resumable and (
-        status is Status.NOT_ATTEMPTED
-        or code == ErrorCode.RUN_ABORTED
-        or nothing_done(status, code)
-        or status is Status.UNCONFIRMED
+    options = facts.options if facts else {}
+    if finish and (
+        status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED) or nothing_done(status, code)
     ):
         return finish  # the resume reads back, and sends again, exactly these
     if status is Status.UNCONFIRMED:
         return shlex.join(
-            [
-                "batch-revoke",
-                "verify",
-                str(result_csv),
-                *resume_options(facts.options if facts else {}, "verify"),
-            ]
+            ["batch-revoke", "verify", str(result_csv), *resume_options(options, "verify")]
         )
     if status is Status.FAILED and retryable(status, code):
         target = result_csv.with_name(f"{result_csv.stem}-{status.value}-{code}.csv")
-        return shlex.join(
-            ["batch-revoke", "run", str(target), *resume_options(facts.options if facts else {})]
-        )
+        return shlex.join(["batch-revoke", "run", str(target), *resume_options(options)])
     return ""
 
 
@@ -251,10 +227,9 @@ def _settings(
 
 def _last_pace(sessions: Iterable[Session]) -> str:
     for session in reversed(list(sessions)):
-        for bucket in reversed(session.buckets):
-            if bucket.pace:
-                per_minute = bucket.pace * 60 / session.width
-                return f"about {per_minute:.0f} calls a minute (as the run last kept to)"
+        for _, _, pace in reversed(session.steps):
+            if pace:
+                return f"about {pace * 60:.0f} calls a minute (as the run last kept to)"
     return ""
 
 
@@ -292,7 +267,16 @@ def render(data: ReportData) -> str:
     environment.filters["nice_max"] = nice_max
     environment.filters["when"] = _when
     template = environment.get_template("report.html.j2")
-    return template.render(data=data, Status=Status, STATUS_MEANINGS=STATUS_MEANINGS)
+    return template.render(
+        data=data,
+        Status=Status,
+        STATUS_MEANINGS=STATUS_MEANINGS,
+        NEED_A_PERSON=NEED_A_PERSON,
+        explain=explain,
+        exit_words=exit_words,
+        select_command=select_command,
+        retry_command=retry_command,
+    )
 
 
 def _code_spans(text: str) -> Any:
@@ -311,10 +295,7 @@ def nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if value <= step * power:
-            return float(step * power)
-    return float(10 * power)
+    return float(next(step * power for step in (1, 2, 5, 10) if value <= step * power))
 
 
 def write_report(
@@ -326,11 +307,9 @@ def write_report(
     resume_command: str | None = None,
     settings: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write the HTML report of a result file (`out`: beside it, `<result>.html`, when None)
-    and return its path. The journal beside the result file is read when there is one; a run
-    that just ended passes its `report` (and `resume_command`, `settings`) for what only it
-    knows. Raises InputError for a file that is not a complete result file, StorageError
-    when the report cannot be written."""
+    """Write the HTML report of a result file (`out`: `<result>.html` when None) and return
+    its path; the arguments are gather's. Raises InputError for a file that is not a complete
+    result file, StorageError when the report cannot be written."""
     data = gather(  # first: a file that is not a result file is refused as such
         result_csv,
         journal=journal,

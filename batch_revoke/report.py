@@ -94,11 +94,6 @@ class RunReport:
             return f"processed {total - waiting} of {total} rows"
         return f"processed {total} rows"
 
-    def resume_command(self, argv: Sequence[str]) -> str:
-        """The command that finishes this run: `argv` (the command's arguments as given)
-        with the result file named and --resume added."""
-        return resume_command(argv, self.output_path)
-
     def summary(self) -> str:
         """What a person reads at the end: the runs --auto-resume finished first, how this run
         came about, and its summary."""
@@ -117,8 +112,7 @@ class RunReport:
             "exit_status": int(self.exit_status),
             "exit_meaning": self.exit_status.name.lower(),
             "dry_run": self.dry_run,
-            "rows": {"total": tally.total}
-            | {status.value: tally.by_status.get(status, 0) for status in Status},
+            "rows": _rows(tally),
             "errors": [
                 {"status": status.value, "error_code": code, "rows": count}
                 for (status, code), count in _ranked(tally.by_error)
@@ -139,8 +133,7 @@ class RunReport:
                 {
                     "output": str(report.output_path),
                     "exit_status": int(report.exit_status),
-                    "rows": {"total": report.tally.total}
-                    | {s.value: report.tally.by_status.get(s, 0) for s in Status},
+                    "rows": _rows(report.tally),
                 }
                 for report in self.earlier
             ],
@@ -190,6 +183,10 @@ def _sent_text(sent: Counts) -> str:
     if sent.lookups:
         text += f", {sent.lookups} customer lookups"
     return text
+
+
+def _rows(counts: Counts) -> dict[str, int]:
+    return {"total": counts.total} | {s.value: counts.by_status.get(s, 0) for s in Status}
 
 
 def _sent(sent: Counts) -> dict[str, object]:

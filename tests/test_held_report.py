@@ -65,7 +65,7 @@ def test_a_duplicate_of_the_row_just_after_the_last_revoked_one_renders(tmp_path
         ("8", "duplicate", "duplicate_row", "same badge, customer and ids as row 2; not sent"),
     )
     html = write_report(path, tmp_path / "out.html").read_text(encoding="utf-8")
-    assert gather(path).results.duplicates_pending == 1  # row 2 was not revoked
+    assert gather(path).results.counts.duplicates_pending == 1  # row 2 was not revoked
     assert shown(html, "rows-duplicate") == "1"
 
 

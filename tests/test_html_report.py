@@ -23,7 +23,7 @@ from batch_revoke.codes import CODES, explain, markdown_table
 from batch_revoke.config import ErrorLimit, RunConfig
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.history import ROWS_PER_GROUP, bucket_seconds, read_results
-from batch_revoke.html_report import gather, write_report
+from batch_revoke.html_report import gather, select_command, write_report
 from batch_revoke.job import run_job
 from batch_revoke.model import ErrorCode, ExitStatus, Status
 from batch_revoke.paths import journal_path
@@ -249,7 +249,11 @@ def test_the_command_that_takes_a_groups_rows_out_writes_exactly_them(demo, tmp_
     data = gather(out)
     (group,) = [g for g in data.results.groups if g.code == "malformed_record"]
     done = subprocess.run(
-        ["bash", "-c", group.select.replace("python3 ", f"{shlex.quote(sys.executable)} ", 1)],
+        [
+            "bash",
+            "-c",
+            select_command(out, group).replace("python3 ", f"{shlex.quote(sys.executable)} ", 1),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -278,7 +282,7 @@ def test_the_run_over_time_comes_from_the_journal(tmp_path):
     assert session.total("throttled") == report.tally.throttled
     assert session.total("calls") == report.tally.http_calls
     assert session.total("pauses") >= 1
-    assert any(bucket.pace for bucket in session.buckets)  # the learned pace
+    assert any(bucket.pace for bucket in data.journal.timeline.buckets)  # the learned pace
     page = Page(write_report(out, tmp_path / "r.html", report=report).read_text())
     desc = page.text_by_id["calls-run-desc"]
     assert f"of which {report.tally.throttled} were throttled (429)" in desc
