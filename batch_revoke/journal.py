@@ -18,11 +18,11 @@ journal says of a row is always its latest word.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from batch_revoke.journal_db import Connection, Pace, ReadError, transaction
 from batch_revoke.model import ANSWERED, Batch, Counts, Endpoint, LookupAnswer, RowOutcome, Status
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class JournalIdentity:
     """What a journal belongs to: a resume must match it, or it would mix two runs."""
 
@@ -299,17 +299,9 @@ class Journal:
         with transaction(self._db, self.path):
             self._put([], session, pace)
             self._db.execute(
-                "INSERT OR REPLACE INTO lookups (key, customer_id, code, message, http_status, "
-                "at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    answer.customer_id,
-                    answer.code,
-                    answer.message,
-                    answer.http_status,
-                    time.time(),
-                    answer.request_id,
-                ),
+                "INSERT OR REPLACE INTO lookups VALUES "
+                "(:key, :customer_id, :code, :message, :http_status, :at, :request_id)",
+                {"key": key, "at": time.time(), **dataclasses.asdict(answer)},
             )
 
     # --- reading -----------------------------------------------------------------------
