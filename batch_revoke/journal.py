@@ -29,7 +29,7 @@ from typing import Any
 from batch_revoke import journal_db
 from batch_revoke.errors import ConfigError
 from batch_revoke.journal_db import Connection, Pace, ReadError, transaction
-from batch_revoke.model import ANSWERED, Batch, Counts, Endpoint, LookupAnswer, RowOutcome, Status
+from batch_revoke.model import ANSWERED, Batch, Counts, LookupAnswer, RowOutcome, Status
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -336,11 +336,7 @@ class Journal:
 
     def counts(self) -> Counts:
         """The run's calls, as last recorded, and its requests per endpoint."""
-        return journal_db.calls_of(self.meta()) + Counts(requests=self.requests_by_endpoint())
-
-    def requests_by_endpoint(self) -> dict[Endpoint, int]:
-        """Requests of the whole run, every session's, per endpoint."""
-        return journal_db.requests_of(self._db)
+        return journal_db.calls_of(self.meta()) + Counts(requests=journal_db.requests_of(self._db))
 
     def outcomes_past(self, rows: int) -> tuple[int, int | None]:
         """How many recorded outcomes are of rows past `rows`, and the first of them: rows an

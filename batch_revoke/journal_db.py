@@ -176,7 +176,6 @@ def copy_to(db: Connection, path: Path) -> None:
 
 def connect(path: Path) -> Connection:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is fsynced before it returns, so an intent is on disk before its

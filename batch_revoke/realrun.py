@@ -101,7 +101,7 @@ def _run(
             # A finished run run again sent nothing: its calls are this invocation's, and the
             # run's own are told apart (a resume's count the whole run, as they add up). The
             # rows are counted once the result file is written.
-            requests = journal.requests_by_endpoint()
+            requests = journal.counts().requests
             whole = replace(journal.earlier + session, requests=requests)
             report = RunReport(
                 output,
