@@ -10,7 +10,9 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -105,31 +107,19 @@ Pace = tuple[int, float] | None
 Point = tuple[float, Counts, float | None]
 
 
-class Transaction:
+@contextlib.contextmanager
+def transaction(db: Connection, path: Path) -> Iterator[None]:
     """One commit; a failed write (disk full, folder gone) becomes a StorageError."""
-
-    def __init__(self, db: sqlite3.Connection, path: Path | None) -> None:
-        self._db = db
-        self._path = path
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
         try:
-            if kind is None:
-                self._db.commit()
-                return
-            self._db.rollback()
-        except sqlite3.Error as failure:
-            raise StorageError(self._path or Path(":memory:"), str(failure)) from failure
-        if isinstance(exc, sqlite3.Error):
-            raise StorageError(self._path or Path(":memory:"), str(exc)) from exc
-
-
-_TABLES = ("meta", "requests", "outcomes", "pending", "sessions", "timeline", "counted", "lookups")
+            yield
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+    except sqlite3.Error as exc:
+        raise StorageError(path, str(exc)) from exc
 
 
 def open_new(path: Path) -> tuple[Connection, int]:
@@ -138,21 +128,20 @@ def open_new(path: Path) -> tuple[Connection, int]:
     lock = take_lock(path)
     try:
         db = connect(path)
-        db.executescript("".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES))
+        tables = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA)
+        db.executescript("".join(f"DROP TABLE IF EXISTS {table};" for table in tables))
         db.executescript(SCHEMA)
-    except sqlite3.OperationalError as exc:  # disk full, I/O error
+        return db, lock
+    except BaseException as exc:
         os.close(lock)
-        raise StorageError(path, str(exc)) from exc
-    except sqlite3.DatabaseError as exc:
-        os.close(lock)
-        raise ConfigError(
-            f"{path} exists and is not a batch-revoke journal ({exc})",
-            "pass another --output, or move that file away",
-        ) from exc
-    except BaseException:
-        os.close(lock)
+        if isinstance(exc, sqlite3.OperationalError):  # disk full, I/O error
+            raise StorageError(path, str(exc)) from exc
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise ConfigError(
+                f"{path} exists and is not a batch-revoke journal ({exc})",
+                "pass another --output, or move that file away",
+            ) from exc
         raise
-    return db, lock
 
 
 def open_to_resume(path: Path) -> tuple[Connection, int]:
@@ -160,41 +149,33 @@ def open_to_resume(path: Path) -> tuple[Connection, int]:
     is written to it, so that version can still finish it."""
     lock = take_lock(path)
     try:
-        why = refusal(path, read_meta(path))
-        if why is not None:
-            raise ConfigError(why, REFUSAL_FIX)
+        if (why := refusal(path, read_meta(path))) is not None:
+            raise ConfigError(
+                why,
+                "finish that run with the version that wrote it, or start again with --overwrite",
+            )
         return connect(path), lock
-    except (sqlite3.DatabaseError, OSError) as exc:
+    except BaseException as exc:
         os.close(lock)
-        raise ConfigError(
-            f"{path} is not a batch-revoke journal ({exc})", "start a new run without --resume"
-        ) from exc
-    except BaseException:
-        os.close(lock)
+        if isinstance(exc, sqlite3.DatabaseError | OSError):
+            raise ConfigError(
+                f"{path} is not a batch-revoke journal ({exc})", "start a new run without --resume"
+            ) from exc
         raise
-
-
-def close(db: Connection) -> None:
-    with contextlib.suppress(sqlite3.Error):
-        db.close()
 
 
 def copy_to(db: Connection, path: Path) -> None:
     """The open journal written whole to `path` (its folder was deleted or moved)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        target = sqlite3.connect(path)
-        try:
+        with contextlib.closing(sqlite3.connect(path)) as target:
             db.backup(target)
-        finally:
-            target.close()
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(path, str(exc)) from exc
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path) -> Connection:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is fsynced before it returns, so an intent is on disk before its
@@ -212,10 +193,10 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def written_by() -> str:
     """This version, as a journal records who wrote it: so that a later version that cannot
-    read it can say which one can."""
+    read it can say which one can ("" when run from a source tree never installed)."""
     try:
         return version("batch-revoke")
-    except PackageNotFoundError:  # run from a source tree that was never installed
+    except PackageNotFoundError:
         return ""
 
 
@@ -229,10 +210,7 @@ def refusal(path: Path, meta: dict[str, str]) -> str | None:
     return f"{path} was written by {by} (journal format {meta['format']})"
 
 
-REFUSAL_FIX = "finish that run with the version that wrote it, or start again with --overwrite"
-
-
-def _open_to_read(path: Path) -> sqlite3.Connection:
+def _open_to_read(path: Path) -> Connection:
     """A connection that only reads the journal at `path`. Read-write all the same: the last
     connection to close checkpoints the write-ahead log and removes the -wal and -shm files,
     which a read-only one leaves beside the journal. Raises sqlite3.Error."""
@@ -242,14 +220,16 @@ def _open_to_read(path: Path) -> sqlite3.Connection:
         return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
 
 
+def meta_of(db: Connection) -> dict[str, str]:
+    """The journal's meta: what run it is, its format, its state, its calls."""
+    return dict(db.execute("SELECT key, value FROM meta").fetchall())
+
+
 def read_meta(path: Path) -> dict[str, str]:
-    """The journal's meta (what run it is, its format, its state), read only. Raises
-    ReadError when the file is no SQLite file, or one without meta."""
-    db = _open_to_read(path)
-    try:
-        return dict(db.execute("SELECT key, value FROM meta").fetchall())
-    finally:
-        db.close()
+    """The journal's meta, read only. Raises ReadError when the file is no SQLite file, or one
+    without meta."""
+    with contextlib.closing(_open_to_read(path)) as db:
+        return meta_of(db)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,24 +246,26 @@ def read_run(path: Path) -> RunRecord:
     """The run as the journal at `path` records it, read only. Raises ValueError when the
     file is not a journal this version reads."""
     try:
-        db = _open_to_read(path)
-        try:
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        with contextlib.closing(_open_to_read(path)) as db:
+            meta = meta_of(db)
             if "input_sha256" not in meta:
                 raise ValueError("no run recorded in it")
             if (why := refusal(path, meta)) is not None:
                 raise ValueError(why)
-            requests = db.execute(REQUESTS)
             started = db.execute("SELECT id, started FROM sessions ORDER BY id").fetchall()
             sessions = [
                 (at, [_point(*row) for row in db.execute(_POINTS, (number,))])
                 for number, at in started
             ]
-            return RunRecord(meta, {Endpoint(k): int(v) for k, v in requests}, sessions)
-        finally:
-            db.close()
+            return RunRecord(meta, requests_of(db), sessions)
     except sqlite3.Error as exc:
         raise ValueError(str(exc)) from exc
+
+
+def requests_of(db: Connection) -> dict[Endpoint, int]:
+    """The run's requests, every session's, per endpoint."""
+    query = "SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint ORDER BY endpoint"
+    return {Endpoint(endpoint): int(count) for endpoint, count in db.execute(query)}
 
 
 # The calls the meta keeps for the whole run (its "counts").
@@ -302,7 +284,6 @@ def stored_calls(calls: Counts) -> str:
     return json.dumps({name: getattr(calls, name) for name in _STORED}, sort_keys=True)
 
 
-REQUESTS = "SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint ORDER BY endpoint"
 # The calls a point of the timeline keeps: the session's so far.
 TIMELINE_CALLS = ("http_calls", "retries", "throttled", "read_backs", "pauses", "paused_seconds")
 _POINTS = (
@@ -351,16 +332,35 @@ def take_lock(path: Path) -> int:
     return handle
 
 
-# An outcome's columns as outcome_of reads them.
+# An outcome's columns, as outcome_values writes them and outcome_of reads them.
 OUTCOME_COLUMNS = (
     "row, status, endpoint, error_code, error_message, issued_ids, http_status, attempts, "
     "duplicate_of, settled, resolved_customer_id, request_id"
 )
 
 
+def outcome_values(o: RowOutcome) -> tuple[Any, ...]:
+    """An outcome as its OUTCOME_COLUMNS."""
+    endpoint = o.endpoint.value if o.endpoint else ""
+    return (
+        o.row,
+        o.status.value,
+        endpoint,
+        o.error_code,
+        o.error_message,
+        ";".join(o.issued_ids),
+        o.http_status,
+        o.attempts,
+        o.duplicate_of,
+        int(o.settled),
+        o.resolved_customer_id,
+        o.request_id,
+    )
+
+
 def outcome_of(values: tuple[Any, ...]) -> RowOutcome:
-    """An outcome from its OUTCOME_COLUMNS."""
-    row, status, endpoint, code, message, ids, http_status, attempts, duplicate_of = values[:9]
+    """An outcome from its OUTCOME_COLUMNS (`settled` is the outcome's own, not read)."""
+    row, status, endpoint, code, message, ids = values[:6]
     return RowOutcome(
         row,
         Status(status),
@@ -368,9 +368,6 @@ def outcome_of(values: tuple[Any, ...]) -> RowOutcome:
         code,
         message,
         tuple(ids.split(";")) if ids else (),
-        http_status,
-        attempts,
-        duplicate_of,
-        values[10],
-        values[11],
+        *values[6:9],
+        *values[10:],
     )

@@ -64,7 +64,7 @@ class Lookups:
         self,
         sender: Sender,
         wanted: Iterable[tuple[IdentifierType, str]],
-        run: Listener | None = None,
+        run: Listener,
     ) -> None:
         """Look up each (kind, value) whose customer has no answer yet, `sender.concurrency`
         at a time; answers go to the journal as they come (with `run`'s calls, so the run
@@ -86,7 +86,7 @@ class Lookups:
                     answer = await self._one(sender, key, identifier, value, run)
                 except (Stopped, AuthError):
                     return  # not answered: its rows stay not sent, and --resume asks again
-                if run is not None and answer is not None and not answer.customer_id:
+                if answer is not None and not answer.customer_id:
                     run.lookup_refused(answer)
 
         async with asyncio.TaskGroup() as group:
@@ -123,7 +123,7 @@ class Lookups:
         key: str,
         identifier: IdentifierType,
         value: str,
-        run: Listener | None = None,
+        run: Listener,
     ) -> LookupAnswer | None:
         """The answer, recorded; None when there is none (yet)."""
         self.made += 1
@@ -155,9 +155,8 @@ class Lookups:
                 self.unanswered[key] = answer
                 log.info("customer lookup of %s %s: no answer: %s", identifier, value[:40], answer)
                 return None
-            self.unanswered.pop(key, None)
             try:
-                self.journal.looked_up(key, answer, *(run.now() if run is not None else ()))
+                self.journal.looked_up(key, answer, *run.now())
             except StorageError as exc:  # the journal is intact: --resume asks again
                 self.unanswered[key] = str(exc)
                 sender.stop.request(str(exc))

@@ -90,7 +90,7 @@ def _run(
             # A finished run run again sent nothing: its calls are this invocation's, and the
             # run's own are told apart (a resume's count the whole run, as they add up). The
             # rows are counted once the result file is written.
-            whole = replace(journal.earlier + session, requests=journal.requests_by_endpoint())
+            whole = replace(journal.earlier + session, requests=journal.counts().requests)
             pacer = run.pacer
             report = RunReport(
                 output,

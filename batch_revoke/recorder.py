@@ -101,7 +101,7 @@ class RunRecorder:
 
     def abandoned(self, batch: Batch) -> None:
         self._sent_at.pop(batch.number, None)
-        self._to_journal(self.journal.abandoned, batch)
+        self._to_journal(self.journal.answered, batch)
 
     def _raced(self, row: Row, outcome: RowOutcome) -> RowOutcome:
         """A revokeIssuals row told its enrolment is not there, while a customers row later

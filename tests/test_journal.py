@@ -58,7 +58,7 @@ def test_an_abandoned_request_leaves_its_rows_unsent(tmp_path):
     journal = Journal.create(tmp_path / "j", IDENTITY)
     batch = customers_batch("1")
     journal.sending(batch)
-    journal.abandoned(batch)
+    journal.answered(batch)  # abandoned: no outcomes
     assert journal.in_flight() == {}
     assert journal.outcomes_between(1, 1) == {}
 
@@ -153,9 +153,9 @@ def test_a_request_whose_every_answer_did_nothing_is_sent_again_not_read_back(tm
     journal.close()  # as if killed
 
     again = Journal.resume(path, IDENTITY)
-    assert set(again.in_flight()) == {2}
-    assert again.not_applied() == {1}
+    assert set(again.in_flight()) == {2}  # row 1 is not read back: it is sent again
     assert again.outcomes_between(1, 2) == {}
+    assert set(again.last_requests([1, 2])) == {1, 2}  # though it was sent
 
 
 def test_a_new_attempt_supersedes_an_unsettled_outcome_and_an_outcome_ends_pending(tmp_path):

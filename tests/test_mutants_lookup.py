@@ -93,7 +93,7 @@ async def look_up(
             sleep=waits,
             clock=waits.clock,
         )
-        await lookups.look_up(sender, wanted, run)
+        await lookups.look_up(sender, wanted, run or Run())
     return sender
 
 

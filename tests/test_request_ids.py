@@ -10,6 +10,7 @@ import logging
 import subprocess
 import sys
 from dataclasses import replace
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -31,6 +32,7 @@ from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.logs import JsonLines
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
+    Counts,
     Endpoint,
     IdentifierType,
     LookupAnswer,
@@ -61,6 +63,9 @@ REVOKED_1 = {
     "data": {"revokedIssuedBadges": [{"customerId": 1, "issuedId": "I1", "error": None}]},
     "errors": [],
 }
+
+# The run, as the lookups tell it: no calls to keep, no refusal to hear of.
+QUIET_RUN = SimpleNamespace(now=lambda: (Counts(), None), lookup_refused=lambda answer: None)
 
 
 def answer(status: int, request_id: str, **kwargs) -> httpx.Response:
@@ -157,7 +162,7 @@ async def test_a_customer_not_found_has_the_lookups_id(respx_mock, journal, capl
     lookups = Lookups(journal)
     with caplog.at_level(logging.DEBUG, logger="batch_revoke"):
         async with httpx.AsyncClient(base_url=BASE) as http:
-            await lookups.look_up(sender_for(http), [(IdentifierType.EMAIL, "a@b.c")])
+            await lookups.look_up(sender_for(http), [(IdentifierType.EMAIL, "a@b.c")], QUIET_RUN)
     row = Row(1, "B", "a@b.c", identifier_type=IdentifierType.EMAIL)
     (found,) = lookups.answers([row]).values()
     assert isinstance(found, LookupAnswer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from batch_revoke.client import (
 )
 from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials
 from batch_revoke.lookup import Lookups
-from batch_revoke.model import Batch, IdentifierType, LookupAnswer, Mode, Row, Status
+from batch_revoke.model import Batch, Counts, IdentifierType, LookupAnswer, Mode, Row, Status
 from batch_revoke.pacing import Pacer
 from batch_revoke.sender import RetryPolicy, Sender
 from tests.conftest import customers_batch, earn_batch
@@ -485,6 +486,9 @@ def v2_error(code: int, message: str) -> dict:
     return {"errors": [{"code": code, "message": message, "reference": None}], "warnings": []}
 
 
+# The run, as the lookups tell it: no calls to keep, no refusal to hear of.
+QUIET_RUN = SimpleNamespace(now=lambda: (Counts(), None), lookup_refused=lambda answer: None)
+
 BUSY = v2_error(461, "Search Engine is busy, try after some time")
 
 
@@ -496,7 +500,7 @@ async def look_up(
     lookups = Lookups(journal)
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = make_sender(http, sleeps or Sleeps(), attempts, throttle_wait)
-        await lookups.look_up(sender, [SOMEONE])
+        await lookups.look_up(sender, [SOMEONE], QUIET_RUN)
     key = lookups.key(*SOMEONE)
     return lookups.answers([Row(1, "B", SOMEONE[1], identifier_type=SOMEONE[0])]).get(key), sender
 
