@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 
-from batch_revoke.answers import covering_unknown, revoked_through
+from batch_revoke.answers import Unsettled, covering_unknown, revoked_through
 from batch_revoke.chunker import Planner
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError
@@ -20,7 +20,6 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
-from batch_revoke.readback import Unsettled
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.sender import Sender
 from batch_revoke.source import Source

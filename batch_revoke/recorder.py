@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from batch_revoke.answers import not_present, raced
+from batch_revoke.answers import Unsettled, not_present, raced
 from batch_revoke.chunker import Planner
 from batch_revoke.config import ErrorLimit
 from batch_revoke.customers import ByCustomer
@@ -26,7 +26,7 @@ from batch_revoke.model import (
     Status,
 )
 from batch_revoke.pacing import Pacer
-from batch_revoke.readback import ReadBack, Unsettled
+from batch_revoke.readback import ReadBack
 from batch_revoke.sender import Sender
 from batch_revoke.stop import Stop, Stopped
 
