@@ -31,6 +31,7 @@ from batch_revoke.answers.rows import (
     not_read_back,
     raced,
     revoked_through,
+    same_customer,
     stopped_in_flight,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "raced",
     "resolved_id",
     "revoked_through",
+    "same_customer",
     "settle",
     "stopped_in_flight",
     "unconfirmed",
