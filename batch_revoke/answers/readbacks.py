@@ -87,23 +87,18 @@ def _settle_issue(item: Unsettled, issuals: list[_Entry], reply: ApiReply) -> Ro
     """A revokeIssuals row by its own issual; a customers row by every issual that could be
     active. An EXPIRED one is neither what the lost request left undone nor what it did."""
     row = item.row
-    if row.mode is Mode.ISSUALS:
-        mine = [e for e in issuals if _same_id(e.ident, row.issue_id)]
-        if any(e.active for e in mine):
-            return row  # still active: the lost request was never applied
-        _known(mine)
-        ours = [e for e in mine if _ours(e, item.sent_at)]
-        if not ours:
-            # Never this customer's, expired, or revoked before we asked: the API's own answer
-            # says which.
-            return row
-        return _revoked(item, reply, (row.issue_id,), "the enrolment is REVOKED")
-    if any(e.active for e in issuals):
-        return row
-    _known(issuals)
-    ours = [e for e in issuals if _ours(e, item.sent_at)]
+    by_id = row.mode is Mode.ISSUALS
+    mine = [e for e in issuals if _same_id(e.ident, row.issue_id)] if by_id else issuals
+    if any(e.active for e in mine):
+        return row  # still active: the lost request was never applied
+    _known(mine)
+    ours = [e for e in mine if _ours(e, item.sent_at)]
     if not ours:
-        return row  # nothing of ours was revoked: the API's answer (404) is the truth
+        # Never this customer's, expired, or revoked before we asked: the API's own answer
+        # (a 404) says which.
+        return row
+    if by_id:
+        return _revoked(item, reply, (row.issue_id,), "the enrolment is REVOKED")
     ids = tuple(sorted(e.ident for e in ours))
     return _revoked(item, reply, ids, "no ACTIVE enrolment is left")
 
@@ -157,12 +152,8 @@ def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) 
 
 
 def _issuals(data: dict[str, Any]) -> list[_Entry]:
-    return _entries(data, "issualDetails", "issuals", "issueId", _issued_status)
-
-
-def _issued_status(item: dict[str, Any]) -> object:
-    # Kept as given, known or not: it matters only for the entries a row could be.
-    return item.get("issuedStatus")
+    # issuedStatus kept as given, known or not: it matters only for the entries a row could be.
+    return _entries(data, "issualDetails", "issuals", "issueId", lambda e: e.get("issuedStatus"))
 
 
 def _earns(data: dict[str, Any]) -> list[_Entry]:
