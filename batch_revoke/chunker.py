@@ -315,11 +315,12 @@ class Planner:
         found = self._customers_rows(_of_mode(rows, Mode.ISSUALS))
         return {row: first for row, first in found.items() if first < row}
 
-    def later_customers_row(self, row: Row) -> int | None:
-        """A customers row of this revokeIssuals row's badge and customer, later in the file
-        and planned already: it may have revoked this row's enrolment before this row's turn."""
-        first = self._customers_rows([row]).get(row.row) if row.mode is Mode.ISSUALS else None
-        return first if first is not None and first > row.row else None
+    def later_customers_rows(self, rows: Sequence[Row]) -> dict[int, int]:
+        """Row -> the customers row of its badge and customer, for the revokeIssuals rows
+        whose one is later in the file and planned already: it may revoke their enrolment
+        before their turn."""
+        found = self._customers_rows(_of_mode(rows, Mode.ISSUALS))
+        return {row: first for row, first in found.items() if first > row}
 
     def _customers_rows(self, rows: list[Row]) -> dict[int, int]:
         """Row -> the first customers row of its badge and customer, where there is one."""

@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from dataclasses import replace
 
-from batch_revoke.answers import lookup_refused, lookup_unanswered
+from batch_revoke.answers import lookup_refused, lookup_unanswered, same_customer
 from batch_revoke.chunker import Planner, identity
 from batch_revoke.duplicates import SeenRows
 from batch_revoke.identifiers import needs_lookup
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     Endpoint,
-    ErrorCode,
     IdentifierType,
     LookupAnswer,
     Mode,
@@ -74,7 +73,7 @@ class ByCustomer:
                 )
         firsts = self._firsts([item for item in items if isinstance(item, Row)])
         return [
-            _duplicate(item, first)
+            same_customer(item, first)
             if isinstance(item, Row)
             and (first := firsts.get(item.row)) is not None
             and item.row not in keep
@@ -149,41 +148,26 @@ class ByCustomer:
             earlier(row, first)
         return found
 
-    def covering(self, rows: list[Row]) -> dict[int, int]:
+    def covering(self, rows: Sequence[Row]) -> dict[int, int]:
         """The planner's covering rows (`Planner.covering`), and the customers rows named by
         an identifier that cover a revokeIssuals row of the same customer and badge."""
-        found = self.planner.covering(rows)
+        return self._customers_rows(self.planner.covering(rows), rows, earlier=True)
+
+    def later_customers_rows(self, rows: Sequence[Row]) -> dict[int, int]:
+        """`Planner.later_customers_rows`, also among customers rows named by an identifier."""
+        return self._customers_rows(self.planner.later_customers_rows(rows), rows, earlier=False)
+
+    def _customers_rows(
+        self, found: dict[int, int], rows: Sequence[Row], *, earlier: bool
+    ) -> dict[int, int]:
+        """`found`, with the customers rows resolved by a lookup, earlier or later in the
+        file than the revokeIssuals row of their customer and badge (the first such row)."""
         issuals = [row for row in rows if row.mode is Mode.ISSUALS]
-        for row, first in zip(issuals, self._customers_rows(issuals), strict=True):
-            if first is not None and first < row.row:
+        if self._resolved is None or not issuals:
+            return found
+        # A customers row's identity: its badge and customer, no issue or earned id.
+        keys = [identity(Row(0, row.badge_meta_id, row.customer_key)) for row in issuals]
+        for row, first in zip(issuals, self._resolved.find(keys), strict=True):
+            if first is not None and (first < row.row if earlier else first > row.row):
                 found[row.row] = min(first, found.get(row.row, first))
         return found
-
-    def later_customers_row(self, row: Row) -> int | None:
-        """`Planner.later_customers_row`, also among customers rows named by an identifier."""
-        found = self.planner.later_customers_row(row)
-        if row.mode is Mode.ISSUALS:
-            (first,) = self._customers_rows([row])
-            if first is not None and first > row.row:
-                found = first if found is None else min(found, first)
-        return found
-
-    def _customers_rows(self, rows: list[Row]) -> list[int | None]:
-        if self._resolved is None:
-            return [None] * len(rows)
-        # A customers row's identity: its badge and customer, no issue or earned id.
-        keys = [identity(Row(0, row.badge_meta_id, row.customer_key)) for row in rows]
-        return self._resolved.find(keys)
-
-
-def _duplicate(row: Row, first: int) -> RowOutcome:
-    return RowOutcome(
-        row.row,
-        Status.DUPLICATE,
-        row.mode.endpoint,
-        ErrorCode.DUPLICATE_ROW,
-        f"same badge, customer and ids as row {first} (one names the customer by id or "
-        "another identifier, the lookup says it is the same customer); not sent again",
-        duplicate_of=first,
-        resolved_customer_id=row.customer_id if row.resolved else "",
-    )

@@ -272,7 +272,7 @@ class Row(_RowFields):
         return list(map(tuple.__new__, itertools.repeat(cls), columns))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Batch:
     """One request: up to 20 rows of one badge and one mode (revokeEarn: exactly one row)."""
 
@@ -280,6 +280,10 @@ class Batch:
     mode: Mode
     badge_meta_id: str
     rows: tuple[Row, ...]
+    # Row -> the customers row of its badge and customer later in the file, for revokeIssuals
+    # rows that have one planned: it may revoke their enrolment first (`answers.raced`). Kept
+    # up to date by the plan while the request is out.
+    later: dict[int, int] = field(default_factory=dict, compare=False)
 
     @property
     def endpoint(self) -> Endpoint:

@@ -5,9 +5,10 @@ back, rows waiting for the customers row that covers them); a resume skips settl
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator, Sequence
 
-from batch_revoke.answers import covering_unknown, revoked_through
+from batch_revoke.answers import Unsettled, covering_unknown, revoked_through
 from batch_revoke.chunker import Planner
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError
@@ -15,12 +16,12 @@ from batch_revoke.lookup import to_look_up
 from batch_revoke.model import (
     Batch,
     IdentifierType,
+    Mode,
     Record,
     Row,
     RowOutcome,
     Status,
 )
-from batch_revoke.readback import Unsettled
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.sender import Sender
 from batch_revoke.source import Source
@@ -36,15 +37,22 @@ class Plan:
     the file is read only as fast as requests go out."""
 
     def __init__(
-        self, source: Source, run: RunRecorder, customers: ByCustomer | None = None
+        self,
+        source: Source,
+        run: RunRecorder,
+        planner: Planner,
+        customers: ByCustomer | None = None,
     ) -> None:
         self.source = source
         self.run = run
         self.journal = run.journal
-        self.planner = run.planner
+        self.planner = planner
         self.customers = customers  # rows named by an identifier: resolved by their lookup
         self.deferred: dict[int, list[Row]] = {}  # covering row -> the rows waiting for it
         self._unknown: list[tuple[Row, RowOutcome | None]] = []
+        self._later = (customers or planner).later_customers_rows
+        # The revokeIssuals batches given to the sender, held weakly: gone once it lets go.
+        self._out: weakref.WeakSet[Batch] = weakref.WeakSet()
 
     async def look_up(self, sender: Sender) -> None:
         """Before any revoke: look up the customers that rows still to send name by mobile,
@@ -85,7 +93,21 @@ class Plan:
         except (InputError, StorageError) as exc:  # the journal is intact: --resume goes on
             self.run.stop.request(str(exc))
             return
-        yield from self.planner.finish()
+        yield from map(self._leaving, self.planner.finish())
+
+    def batches_of(self, rows: list[Row]) -> list[Batch]:
+        """Rows to send again, in batches."""
+        batches = [batch for row in rows if (batch := self.planner.place(row)) is not None]
+        return list(map(self._leaving, batches + list(self.planner.finish())))
+
+    def _leaving(self, batch: Batch) -> Batch:
+        """A batch as it goes to the sender, with the customers rows later in the file that
+        may revoke its revokeIssuals rows' enrolments first (`Batch.later`), kept up to date
+        as more of the file is planned while it is out (`_chunk`)."""
+        if batch.mode is Mode.ISSUALS:
+            batch.later.update(self._later(batch.rows))
+            self._out.add(batch)
+        return batch
 
     def unsettled(self) -> list[Unsettled]:
         """The rows to read back, with when their latest request left and how many times
@@ -138,6 +160,8 @@ class Plan:
             self.run.record(new)
         else:
             covered = self.planner.covering(rows)
+        for out in list(self._out):  # this chunk's customers rows may race those out already
+            out.later.update(self._later(out.rows))
         for row in rows:
             outcome = known.get(row.row)
             if outcome is not None and outcome.settled:
@@ -149,12 +173,7 @@ class Plan:
             elif (first := covered.get(row.row)) is not None:
                 self.deferred.setdefault(first, []).append(row)
             elif (batch := self.planner.place(row)) is not None:
-                yield batch
-
-
-def batches_of(planner: Planner, rows: list[Row]) -> list[Batch]:
-    batches = [batch for row in rows if (batch := planner.place(row)) is not None]
-    return batches + list(planner.finish())
+                yield self._leaving(batch)
 
 
 def release_deferred(plan: Plan, run: RunRecorder) -> list[Row]:

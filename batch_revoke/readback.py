@@ -1,52 +1,22 @@
 """Read-back verification: rows whose answer was lost are settled by asking the API what the
-customer holds (GET .../badges/management/{customerId}/badge/{badgeMetaId}).
-
-`settle` is pure: (row, read-back) -> `revoked`, still `unconfirmed`, or the row itself, which
-means "not applied: send it again". It never guesses: a read-back that failed, or that has a
-shape this code does not know, leaves the row `unconfirmed`.
-"""
+customer holds (GET .../badges/management/{customerId}/badge/{badgeMetaId}): one call per
+customer and badge, each answer's meaning for each row asked of `answers.settle`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from batch_revoke.answers import badge_missing, badge_not_found, resolved_id, stopped_in_flight
+from batch_revoke.answers import Unsettled, settle, unconfirmed
 from batch_revoke.errors import AuthError
 from batch_revoke.identifiers import identifier_key
-from batch_revoke.model import (
-    ApiReply,
-    Endpoint,
-    IdentifierType,
-    Mode,
-    Row,
-    RowOutcome,
-    Status,
-    id_key,
-)
+from batch_revoke.model import IdentifierType, Row, RowOutcome
 from batch_revoke.sender import Sender, describe
 from batch_revoke.stop import Stopped
 
 log = logging.getLogger(__name__)
-
-# Our clock and the API's may disagree: a revocation stamped up to this long before our
-# request left still counts as ours. One stamped earlier was someone else's.
-CLOCK_SLACK = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class Unsettled:
-    """A row whose outcome is unknown: sent (maybe applied) with no definite answer."""
-
-    row: Row
-    previous: RowOutcome | None  # None: in flight when the run stopped, no answer at all
-    sent_at: float | None  # when its latest request left; None when not known
-    sends: int = 0  # how many times its latest request was sent, as the journal counted
 
 
 @dataclass(slots=True)
@@ -86,13 +56,11 @@ async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
     pending = iter(groups.items())
 
     async def worker() -> None:
-        while not sender.stop.requested:
-            key, group = next(pending, (("", IdentifierType.ID, ""), []))
-            if not group:
+        for (badge, kind, customer), group in pending:  # shared: each worker takes the next
+            if sender.stop.requested:
                 return
-            badge, kind, _ = key
             try:
-                reply = await sender.read_back(sent_as[key], badge, kind)
+                reply = await sender.read_back(sent_as[badge, kind, customer], badge, kind)
             except (Stopped, AuthError):
                 return  # the run stops; these rows stay unknown, and --resume reads them back
             for item in group:
@@ -110,191 +78,3 @@ async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
         for _ in range(sender.concurrency):
             tasks.create_task(worker())
     return found
-
-
-def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:
-    if isinstance(reply, str):
-        return unconfirmed(item, reply)
-    said = badge_not_found(reply)
-    if said is not None:
-        # Not "nothing there": the lost request cannot have revoked anything of it either.
-        return badge_missing(item.row, said, reply.http_status, _attempts(item), reply.request_id)
-    data = reply.body.get("data") if isinstance(reply.body, dict) else None
-    if reply.http_status != 200 or not isinstance(data, dict):
-        return unconfirmed(item, f"read-back answered HTTP {reply.http_status}: {reply.text!r}")
-    try:
-        if item.row.mode is Mode.EARN:
-            return _settle_earn(item, _earns(data), reply)
-        return _settle_issue(item, _issuals(data), reply)
-    except _UnknownShape as shape:
-        return unconfirmed(item, f"read-back has a shape this version does not know ({shape})")
-
-
-def unconfirmed(item: Unsettled, why: str) -> RowOutcome:
-    earlier = item.previous
-    if earlier is None:
-        in_flight = stopped_in_flight(item.row.row, item.row.mode.endpoint, why)
-        return replace(in_flight, attempts=item.sends, resolved_customer_id=resolved_id(item.row))
-    return replace(
-        earlier, status=Status.UNCONFIRMED, error_message=f"{earlier.error_message}; {why}"
-    )
-
-
-class _UnknownShape(Exception):
-    pass
-
-
-# The issual states the vendor names: ACTIVE, REVOKED and, among the others, EXPIRED (an
-# earn's isActive is read as ACTIVE or REVOKED). Any other issuedStatus might be active, so a
-# row it could be is not settled.
-ACTIVE, REVOKED, EXPIRED = "ACTIVE", "REVOKED", "EXPIRED"
-_KNOWN_STATES = (ACTIVE, REVOKED, EXPIRED)
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    ident: str
-    state: object  # an issual's issuedStatus as given, or an earn's ACTIVE / REVOKED
-    revoked_on: object  # as given; read only for an entry that matters
-
-    @property
-    def active(self) -> bool:
-        return self.state == ACTIVE
-
-
-def _settle_issue(item: Unsettled, issuals: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
-    """A revokeIssuals row by its own issual; a customers row by every issual that could be
-    active. An EXPIRED one is neither what the lost request left undone nor what it did."""
-    row = item.row
-    if row.mode is Mode.ISSUALS:
-        mine = [e for e in issuals if _same_id(e.ident, row.issue_id)]
-        if any(e.active for e in mine):
-            return row  # still active: the lost request was never applied
-        _known(mine)
-        ours = [e for e in mine if _ours(e, item.sent_at)]
-        if not ours:
-            # Never this customer's, expired, or revoked before we asked: the API's own answer
-            # says which.
-            return row
-        return _revoked(item, reply, (row.issue_id,), "the enrolment is REVOKED")
-    if any(e.active for e in issuals):
-        return row
-    _known(issuals)
-    ours = [e for e in issuals if _ours(e, item.sent_at)]
-    if not ours:
-        return row  # nothing of ours was revoked: the API's answer (404) is the truth
-    ids = tuple(sorted(e.ident for e in ours))
-    return _revoked(item, reply, ids, "no ACTIVE enrolment is left")
-
-
-def _settle_earn(item: Unsettled, earns: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
-    row = item.row
-    mine = [e for e in earns if _same_id(e.ident, row.earned_badge_id)]
-    if any(e.active for e in mine) or not any(_ours(e, item.sent_at) for e in mine):
-        return row
-    return _revoked(item, reply, (row.earned_badge_id,), "the earned badge is inactive")
-
-
-def _known(entries: list[_Entry]) -> None:
-    """None of the entries that matter is in a state this version does not know."""
-    unknown = [e for e in entries if e.state not in _KNOWN_STATES]
-    if unknown:
-        raise _UnknownShape(f"issual {unknown[0].ident} with issuedStatus {unknown[0].state!r}")
-
-
-def _ours(entry: _Entry, sent_at: float | None) -> bool:
-    """Revoked, and (when we know when our request left) not long before it."""
-    if entry.state != REVOKED:
-        return False
-    if sent_at is None:
-        return True
-    revoked_at = _when(entry.revoked_on)
-    if revoked_at is None:
-        raise _UnknownShape("a revoked entry without revokedOn")
-    return revoked_at >= sent_at - CLOCK_SLACK
-
-
-def _attempts(item: Unsettled) -> int:
-    """The sends of the request whose answer was lost: its own answer's count, or, for a row
-    a kill left in flight, the journal's."""
-    return item.previous.attempts if item.previous else item.sends
-
-
-def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) -> RowOutcome:
-    return RowOutcome(
-        item.row.row,
-        Status.REVOKED,
-        Endpoint.REVOKE_EARN if item.row.mode is Mode.EARN else Endpoint.REVOKE_ISSUE,
-        "",
-        f"confirmed by read-back: {what}",
-        ids,
-        reply.http_status,
-        _attempts(item),
-        resolved_customer_id=resolved_id(item.row),
-        request_id=reply.request_id,
-    )
-
-
-def _issuals(data: dict[str, Any]) -> list[_Entry]:
-    return _entries(data, "issualDetails", "issuals", "issueId", _issued_status)
-
-
-def _issued_status(item: dict[str, Any]) -> object:
-    # Kept as given, known or not: it matters only for the entries a row could be.
-    return item.get("issuedStatus")
-
-
-def _earns(data: dict[str, Any]) -> list[_Entry]:
-    # Undocumented: the vendor's page names earnDetails.earns[] but not its fields. Anything
-    # other than {earnedBadgeId, isActive: bool} is refused rather than guessed at.
-    def state(item: dict[str, Any]) -> object:
-        flag = item.get("isActive")
-        if not isinstance(flag, bool):
-            raise _UnknownShape(f"earns entry {item!r}")
-        return ACTIVE if flag else REVOKED
-
-    return _entries(data, "earnDetails", "earns", "earnedBadgeId", state)
-
-
-def _entries(
-    data: dict[str, Any],
-    details_key: str,
-    list_key: str,
-    id_field: str,
-    state_of: Callable[[dict[str, Any]], object],
-) -> list[_Entry]:
-    """One list of the read-back, every entry checked (`state_of` raises _UnknownShape for
-    an entry it cannot read)."""
-    details = data.get(details_key)
-    listed = details.get(list_key) if isinstance(details, dict) else None
-    if not isinstance(listed, list):
-        raise _UnknownShape(f"no {details_key}.{list_key} list")
-    entries = []
-    for item in listed:
-        if not isinstance(item, dict):
-            raise _UnknownShape(f"{list_key} entry {item!r}")
-        ident = item.get(id_field)
-        if not isinstance(ident, str | int) or ident == "":
-            raise _UnknownShape(f"{list_key} entry without {id_field}: {item!r}")
-        entries.append(_Entry(str(ident), state_of(item), item.get("revokedOn")))
-    return entries
-
-
-def _when(value: object) -> float | None:
-    """revokedOn as seconds since the epoch: the page's epoch seconds with a fraction
-    (1728282201.451), epoch milliseconds, or an ISO 8601 date."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return value / 1000 if value > 1e11 else float(value)  # epoch seconds or milliseconds
-    if isinstance(value, str):
-        try:
-            stamp = datetime.fromisoformat(value)
-        except ValueError:
-            raise _UnknownShape(f"revokedOn {value!r} is not a date") from None
-        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
-    raise _UnknownShape(f"revokedOn {value!r} is not a date")
-
-
-def _same_id(a: str, b: str) -> bool:
-    return id_key(a) == id_key(b)

@@ -67,8 +67,8 @@ def _run(
     customers = ByCustomer(planner, Lookups(journal, config.default_region))
     finished = journal.meta().get("state") == "finished"  # resumed after it finished
     try:
-        run = RunRecorder(journal, config.max_errors, planner, source.records, customers)
-        plan = Plan(source, run, customers)
+        run = RunRecorder(journal, config.max_errors, source.records, customers)
+        plan = Plan(source, run, planner, customers)
         try:
             asyncio.run(send_in_rounds(config, plan, run, transport, sleep, handle_signals))
         except KeyboardInterrupt:  # before its handlers are in, or a library caller's Ctrl-C

@@ -9,8 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from batch_revoke.answers import not_present, raced
-from batch_revoke.chunker import Planner
+from batch_revoke.answers import Unsettled, raced
 from batch_revoke.config import ErrorLimit
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import StorageError
@@ -23,13 +22,11 @@ from batch_revoke.model import (
     Counts,
     Endpoint,
     LookupAnswer,
-    Mode,
-    Row,
     RowOutcome,
     Status,
 )
 from batch_revoke.pacing import Pacer
-from batch_revoke.readback import ReadBack, Unsettled
+from batch_revoke.readback import ReadBack
 from batch_revoke.sender import Sender
 from batch_revoke.stop import Stop, Stopped
 
@@ -44,13 +41,11 @@ class RunRecorder:
         self,
         journal: Journal,
         max_errors: ErrorLimit | None,
-        planner: Planner,
         rows: int,
         customers: ByCustomer | None = None,
     ) -> None:
         self.journal = journal
         self.max_errors = max_errors
-        self.planner = planner
         self.customers = customers  # covering rows by customer, once looked up
         self.rows = rows  # in the input
         self.stop = Stop(self._stopping)
@@ -90,8 +85,13 @@ class RunRecorder:
         sent_at = self._sent_at.pop(batch.number, None)
         self._requests[batch.endpoint] = self._requests.get(batch.endpoint, 0) + 1
         rows = {row.row: row for row in batch.rows}
-        if batch.mode is Mode.ISSUALS:
-            outcomes = [self._raced(rows[o.row], o) for o in outcomes]
+        if batch.later:  # a customers row later in the file may have revoked some first
+            outcomes = [
+                o
+                if (later := batch.later.get(o.row)) is None
+                else raced(rows[o.row], o, later, self.journal.outcome(later))
+                for o in outcomes
+            ]
         if not self._to_journal(self.journal.answered, batch, outcomes, *self.now()):
             return
         for outcome in outcomes:
@@ -102,16 +102,6 @@ class RunRecorder:
     def abandoned(self, batch: Batch) -> None:
         self._sent_at.pop(batch.number, None)
         self._to_journal(self.journal.answered, batch)
-
-    def _raced(self, row: Row, outcome: RowOutcome) -> RowOutcome:
-        """A revokeIssuals row told its enrolment is not there, while a customers row later
-        in the file (so not waited for) was sent: what that means is answers.raced's."""
-        if not not_present(outcome):
-            return outcome
-        later = (self.customers or self.planner).later_customers_row(row)
-        if later is None:
-            return outcome
-        return raced(row, outcome, later, self.journal.outcome(later))
 
     # the rest of the run
 

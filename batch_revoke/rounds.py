@@ -19,7 +19,7 @@ from batch_revoke.hosts import check_base_url
 from batch_revoke.interrupts import Interrupts
 from batch_revoke.model import Row, Status
 from batch_revoke.pacing import Pacer, Sleep
-from batch_revoke.plan import Plan, batches_of, give_up_deferred, release_deferred
+from batch_revoke.plan import Plan, give_up_deferred, release_deferred
 from batch_revoke.readback import read_back
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.report import Progress
@@ -106,7 +106,7 @@ async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sende
                 again += release_deferred(plan, run)  # the read-back may settle a covering row
             if not again or run.stop.requested:
                 break
-            await sender.send_all(batches_of(run.planner, again), run)
+            await sender.send_all(plan.batches_of(again), run)
         if not run.stop.requested:
             give_up_deferred(plan, run)
             _unanswered_lookups(plan, run)

@@ -318,8 +318,7 @@ def test_a_revoke_issuals_row_waits_for_an_earlier_customers_row_only():
     )
     rows = [v for v in verdicts if not isinstance(v, RowOutcome)]
     assert planner.covering(rows) == {3: 2}
-    assert planner.later_customers_row(rows[0]) == 2
-    assert planner.later_customers_row(rows[2]) is None
+    assert planner.later_customers_rows(rows) == {1: 2}
     planner.close()
 
 

@@ -88,8 +88,7 @@ def verdicts(planner: Planner, chunks: list[list[Record]]) -> list[object]:
         for chunk in chunks:
             decided = planner.classify(chunk)
             rows = [v for v in decided if isinstance(v, Row)]
-            found += [*decided, planner.covering(rows)]
-            found += [planner.later_customers_row(row) for row in rows]
+            found += [*decided, planner.covering(rows), planner.later_customers_rows(rows)]
     finally:
         planner.close()
     return found

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from batch_revoke.answers import interpret, lookup_answer, raced
+from batch_revoke.answers import Unsettled, interpret, lookup_answer, raced
 from batch_revoke.client import READ_BACK_PATH, CapillaryClient, TillAuth
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.model import (
@@ -21,7 +21,7 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
-from batch_revoke.readback import Unsettled, read_back
+from batch_revoke.readback import read_back
 from batch_revoke.sender import Sender
 from tests.conftest import EVERY_VALIDATION_PATH, issue_batch, planner, records
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from batch_revoke.answers import Unsettled
 from batch_revoke.client import (
     LOOKUP_PATH,
     READ_BACK_PATH,
@@ -28,7 +29,7 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
-from batch_revoke.readback import Unsettled, read_back
+from batch_revoke.readback import read_back
 from batch_revoke.reader import CHUNK_ROWS
 from batch_revoke.sandbox.server import LoggedRequest
 from batch_revoke.sender import Sender

@@ -179,11 +179,8 @@ def test_customers_rows_named_by_an_identifier_cover_and_follow_revoke_issuals_r
     items = customers.resolve(rows_of(customers, chunk))
     rows = [item for item in items if isinstance(item, Row)]
     assert customers.covering(rows) == {2: 1}
-    by_row = {row.row: row for row in rows}
-    assert customers.later_customers_row(by_row[3]) == 4
-    assert customers.later_customers_row(by_row[6]) is None
-    assert customers.later_customers_row(by_row[2]) is None  # row 1 is earlier
-    assert customers.later_customers_row(by_row[1]) is None  # a customers row itself
+    # Not row 6 (nobody's), row 2 (row 1 is earlier), row 1 (a customers row itself).
+    assert customers.later_customers_rows(rows) == {3: 4}
 
 
 def test_a_revoke_issuals_row_waits_for_the_earliest_customers_row_that_covers_it(
@@ -199,7 +196,7 @@ def test_a_customers_row_by_identifier_alone_follows_a_revoke_issuals_row(custom
     answered(lookups, EMAIL, "li@example.com", "888")
     chunk = records("B1,888,I2,id", "B1,li@example.com,,email")
     rows = [item for item in customers.resolve(rows_of(customers, chunk)) if isinstance(item, Row)]
-    assert customers.later_customers_row(rows[0]) == 2
+    assert customers.later_customers_rows(rows) == {1: 2}
 
 
 def duplicates_named(

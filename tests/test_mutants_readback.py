@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from batch_revoke.answers.readbacks import CLOCK_SLACK, Unsettled, settle
 from batch_revoke.client import (
     READ_BACK_PATH,
     ApiReply,
@@ -20,7 +21,7 @@ from batch_revoke.client import (
 )
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.model import Endpoint, ErrorCode, Row, RowOutcome, Status
-from batch_revoke.readback import CLOCK_SLACK, Unsettled, read_back, settle
+from batch_revoke.readback import read_back
 from batch_revoke.sender import RetryPolicy, Sender
 
 SENT = 1_800_000_000.0  # when the lost request left (2027-01-15), exact in a float

@@ -57,6 +57,23 @@ def test_a_404_that_raced_a_later_customers_row_says_it_may_have_revoked_it_firs
 
 
 @pytest.mark.parametrize(
+    ("code", "status"), [("814", Status.FAILED), ("1051", Status.FAILED), ("", Status.REVOKED)]
+)
+def test_only_not_there_can_be_a_later_customers_rows_doing(code, status):
+    """An 814 is "not there" too; a 1051 or a revocation is the row's own answer, whatever a
+    later customers row did."""
+    told = RowOutcome(3, status, Endpoint.REVOKE_ISSUE, code, "said")
+    outcome = raced(BY_ID, told, 9, COVERING)
+    if code == "814":
+        assert (outcome.status, outcome.error_message) == (Status.REVOKED, RAN_THROUGH)
+    else:
+        assert outcome is told
+
+
+RAN_THROUGH = "revoked through row 9, which revoked every enrolment of this customer for this badge"
+
+
+@pytest.mark.parametrize(
     ("row", "resolved"), [(RESOLVED, "565261498"), (BY_ID, "")], ids=["by-mobile", "by-id"]
 )
 def test_a_row_waiting_on_a_covering_row_left_unknown_says_so(row, resolved):

@@ -25,7 +25,7 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
-from batch_revoke.plan import Plan, batches_of, give_up_deferred, release_deferred
+from batch_revoke.plan import Plan, give_up_deferred, release_deferred
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.source import Source
 from batch_revoke.writer import RESULT_COLUMNS
@@ -36,7 +36,7 @@ HEADER = "badgeMetaId,customerId,issueId\n"
 def plan_of(path, journal: Journal, *, batch_size: int = 20, settle: bool = False) -> Plan:
     source = Source.open(RunConfig(path, input_is_result=settle), whole=True)
     planner = Planner(source.field_index, batch_size=batch_size)
-    return Plan(source, RunRecorder(journal, None, planner, source.records))
+    return Plan(source, RunRecorder(journal, None, source.records), planner)
 
 
 def shape(batches: list[Batch]) -> list[tuple[Mode, str, list[int]]]:
@@ -76,14 +76,37 @@ def test_invalid_and_duplicate_rows_go_to_the_journal_not_into_a_batch(write_csv
     assert plan.run.tally().total == 2
 
 
-def test_batches_of_places_rows_and_closes_the_open_batches(write_csv):
-    planner = Planner({"badgemetaid": 0, "customerid": 1, "issueid": 2}, batch_size=2)
+def test_rows_sent_again_are_placed_in_batches_and_the_open_batches_closed(write_csv, journal):
+    plan = plan_of(write_csv(HEADER + "B,1,\nB,2,\nB,3,\nC,4,I4\nC,4,\n"), journal, batch_size=2)
+    list(plan.batches())
     rows = [Row(1, "B", "1"), Row(2, "B", "2"), Row(3, "B", "3"), Row(4, "C", "4", "I4")]
-    assert shape(batches_of(planner, rows)) == [
+    again = plan.batches_of(rows)
+    assert shape(again) == [
         (Mode.CUSTOMERS, "B", [1, 2]),
         (Mode.CUSTOMERS, "B", [3]),
         (Mode.ISSUALS, "C", [4]),
     ]
+    assert again[2].later == {4: 5}  # row 5 revokes every enrolment of customer 4 of C
+
+
+def test_a_request_says_which_customers_row_later_in_the_file_may_revoke_its_rows_first(
+    write_csv, journal, monkeypatch
+):
+    """Row 1 (enrolment I1 of customer 7) leaves, in a full request, before row 3 (every
+    enrolment of customer 7) is read from the file: once row 3 is planned, the request still
+    out says so, for `answers.raced` to read when its answer comes. Row 2 is another
+    customer's."""
+    whole = Source.chunks
+    monkeypatch.setattr(
+        Source, "chunks", lambda self: (([r], e) for c, e in whole(self) for r in c)
+    )
+    plan = plan_of(write_csv(HEADER + "B,7,I1\nB,8,I2\nB,7,\n"), journal, batch_size=1)
+    batches = plan.batches()
+    first = next(batches)
+    assert (shape([first]), first.later) == ([(Mode.ISSUALS, "B", [1])], {})
+    rest = list(batches)
+    assert first.later == {1: 3}
+    assert [(b.rows[0].row, b.later) for b in rest] == [(2, {}), (3, {})]
 
 
 # --- rows that wait for the customers row that covers them -----------------------------------
@@ -248,8 +271,8 @@ async def test_the_lookups_read_the_file_only_when_a_row_may_name_a_customer_oth
     path = write_csv(f"badgeMetaId,customerId,earnedBadgeId,identifierType\n{line}\n")
     source = Source.open(RunConfig(path), whole=True)
     planner = Planner(source.field_index)
-    run = RunRecorder(journal, None, planner, source.records)
-    plan = Plan(source, run, ByCustomer(planner, Lookups(journal)))
+    run = RunRecorder(journal, None, source.records)
+    plan = Plan(source, run, planner, ByCustomer(planner, Lookups(journal)))
     read: list[int] = []
     chunks = Source.chunks
 

@@ -7,6 +7,7 @@ import time
 import httpx
 import pytest
 
+from batch_revoke.answers.readbacks import CLOCK_SLACK, Unsettled, settle
 from batch_revoke.client import (
     LOOKUP_PATH,
     READ_BACK_PATH,
@@ -16,7 +17,7 @@ from batch_revoke.client import (
 )
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Row, RowOutcome, Status
-from batch_revoke.readback import CLOCK_SLACK, Unsettled, read_back, settle
+from batch_revoke.readback import read_back
 from batch_revoke.sender import RetryPolicy, Sender
 
 SENT = time.time()

@@ -16,7 +16,6 @@ from batch_revoke.journal import Journal
 from batch_revoke.model import Batch, Endpoint, ErrorCode, Mode, Row, RowOutcome, Status
 from batch_revoke.readback import ReadBack
 from batch_revoke.recorder import RunRecorder
-from tests.conftest import planner, records
 
 
 def outcome(row: int, status: Status, code: str = "", *ids: str) -> RowOutcome:
@@ -24,7 +23,7 @@ def outcome(row: int, status: Status, code: str = "", *ids: str) -> RowOutcome:
 
 
 def recorder(journal: Journal, limit: str | None = None, rows: int = 10) -> RunRecorder:
-    return RunRecorder(journal, ErrorLimit.parse(limit) if limit else None, planner(), rows)
+    return RunRecorder(journal, ErrorLimit.parse(limit) if limit else None, rows)
 
 
 # --- record(): the journal and the tally --------------------------------------------------
@@ -184,11 +183,8 @@ def test_the_answer_keeps_the_runs_call_counts_for_a_resume(journal):
 
 def raced_run(journal: Journal) -> tuple[RunRecorder, Batch]:
     """Row 1 asks for enrolment I1 of customer 7; row 2, later in the file, for every
-    enrolment of that customer: row 1 does not wait for it."""
-    run = RunRecorder(journal, None, planner(), 2)
-    verdicts = run.planner.classify(records("B,7,I1", "B,7,"))
-    assert all(isinstance(v, Row) for v in verdicts)
-    return run, Batch(1, Mode.ISSUALS, "B", (verdicts[0],))
+    enrolment of that customer: row 1 does not wait for it, and its request says so."""
+    return recorder(journal, rows=2), Batch(1, Mode.ISSUALS, "B", (Row(1, "B", "7", "I1"),), {1: 2})
 
 
 def test_a_404_while_a_later_customers_row_is_unanswered_is_unconfirmed(journal):

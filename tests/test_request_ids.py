@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from batch_revoke.answers import lookup_refused, revoked_through
+from batch_revoke.answers import Unsettled, lookup_refused, revoked_through, settle
 from batch_revoke.client import (
     LOOKUP_PATH,
     READ_BACK_PATH,
@@ -41,7 +41,6 @@ from batch_revoke.model import (
     Status,
 )
 from batch_revoke.pacing import Pacer
-from batch_revoke.readback import Unsettled, settle
 from batch_revoke.sandbox import RateLimitSpec
 from batch_revoke.sender import RetryPolicy, Sender
 from batch_revoke.source import Source

@@ -1,7 +1,9 @@
 """What an answer, or its absence, means for each row: the one place that decides. `replies`:
-an answer to one call (a revoke, a customer lookup) or its failure; `rows`: a row among the
-others (covering rows, races) and every row as the run left it."""
+an answer to one call (a revoke, a customer lookup) or its failure; `readbacks`: a read-back of
+a row whose answer was lost; `rows`: a row among the others (covering rows, races) and every
+row as the run left it."""
 
+from batch_revoke.answers.readbacks import Unsettled, settle, unconfirmed
 from batch_revoke.answers.replies import (
     LOOKUP_NOT_FOUND,
     NOT_APPLIED_STATUSES,
@@ -29,6 +31,7 @@ from batch_revoke.answers.rows import (
     not_read_back,
     raced,
     revoked_through,
+    same_customer,
     stopped_in_flight,
 )
 
@@ -38,6 +41,7 @@ __all__ = [
     "NOT_PRESENT_CODES",
     "NOT_READ_BACK",
     "RetryableFailure",
+    "Unsettled",
     "as_the_run_left_them",
     "badge_missing",
     "badge_not_found",
@@ -57,5 +61,8 @@ __all__ = [
     "raced",
     "resolved_id",
     "revoked_through",
+    "same_customer",
+    "settle",
     "stopped_in_flight",
+    "unconfirmed",
 ]

@@ -1,6 +1,6 @@
 """What a row's outcome is among the others and when the run ends: a row covered by a later
-customers row, a 404 that raced one, one in flight when the run stopped or left unknown by
---no-verify, and every row as the run left it."""
+customers row, a 404 that raced one, a duplicate found through a lookup, one in flight when
+the run stopped or left unknown by --no-verify, and every row as the run left it."""
 
 from __future__ import annotations
 
@@ -45,9 +45,12 @@ def not_present(outcome: RowOutcome) -> bool:
 
 
 def raced(row: Row, outcome: RowOutcome, later: int, covering: RowOutcome | None) -> RowOutcome:
-    """A revokeIssuals row told its enrolment is not there, when the customers row `later`
-    (later in the file, so not waited for) may have revoked it first: revoked through that
-    row when its settled answer lists the enrolment, else unknown (read back)."""
+    """A revokeIssuals row's outcome, when the customers row `later` (later in the file, so
+    not waited for) may have revoked its enrolment first: told it is not there, revoked
+    through that row when its settled answer lists the enrolment, else unknown (read back);
+    any other outcome is the row's own."""
+    if not not_present(outcome):
+        return outcome
     if covering is not None and covering.settled:
         return revoked_through(row, later, covering) or outcome
     return replace(
@@ -55,6 +58,21 @@ def raced(row: Row, outcome: RowOutcome, later: int, covering: RowOutcome | None
         status=Status.UNCONFIRMED,
         error_message=f"{outcome.error_message}; row {later}, which revokes every enrolment of "
         "this customer for this badge, was sent at the same time and may have revoked it first",
+    )
+
+
+def same_customer(row: Row, first: int) -> RowOutcome:
+    """A duplicate of row `first` found through a lookup: one of them names the customer by
+    an identifier, and the lookup found the customer the other names."""
+    return RowOutcome(
+        row.row,
+        Status.DUPLICATE,
+        row.mode.endpoint,
+        ErrorCode.DUPLICATE_ROW,
+        f"same badge, customer and ids as row {first} (one names the customer by id or "
+        "another identifier, the lookup says it is the same customer); not sent again",
+        duplicate_of=first,
+        resolved_customer_id=row.customer_id if row.resolved else "",
     )
 
 
