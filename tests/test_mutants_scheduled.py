@@ -20,12 +20,11 @@ from batch_revoke.config import RunConfig
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.errors import RunInProgress
 from batch_revoke.journal import Journal
-from batch_revoke.model import Status, Tally
+from batch_revoke.model import ExitStatus, Status, Tally
 from batch_revoke.outputs import open_copied_run, run_at, when
 from batch_revoke.paths import input_copy_path
 from batch_revoke.report import RunReport
 from batch_revoke.scheduled import run_scheduled
-from batch_revoke.model import ExitStatus
 
 STAMP = datetime(2100, 1, 2, 3, 4, 5)
 TONIGHT = "badgeMetaId,customerId\nB,1\nB,2\n"
