@@ -1,8 +1,10 @@
 """The shared pace where one slip costs calls or 429s (batch_revoke/pacing.py): how often the
-pace probes upward after a probe that found no room (and after one that found some), when two
-readings of the limit count as the same, which thin windows teach nothing, what a stray 429
-leaves behind, and what the log says. Time is a fake clock that only the pacer's sleeps move,
-and the server a fake that allows so many calls a clock-aligned minute."""
+pace probes upward after a probe that found no room (and after one that found some), which
+minutes count as sent at pace, when two readings of the limit count as the same, which thin
+windows teach nothing, the margin and the holds on windows other than a minute, what counts as
+one pause and for how long, which 429s count as in a row, what a stray 429 leaves behind, and
+what the log says. Time is a fake clock that only the pacer's sleeps move, and the server a fake
+that allows so many calls a clock-aligned minute."""
 
 from __future__ import annotations
 
@@ -79,7 +81,9 @@ async def test_readings_two_apart_on_a_small_limit_are_two_limits():
     p, _, _ = await minutes([5] * 3 + [7] * 3)
     assert p.learned == 7
     assert not p.confirmed
-    assert "seen once" in p.describe()
+    assert p.describe() == (
+        "pace 7/min, kept a little under (learned: the server allowed 7 in a window, seen once)"
+    )
 
 
 async def test_a_window_that_allowed_three_calls_is_learned_at_once():
@@ -102,7 +106,146 @@ async def test_a_window_that_allowed_nothing_teaches_nothing_even_after_one_that
     assert p.pace is None
 
 
+async def minute_after_a_spent_one(calls: int) -> Pacer:
+    """The server allowed 21 calls in minute 0 (learned, the pace is 21); in minute 1 the run
+    has only `calls` to send (a small file, slow answers); returns the pacer as the first call
+    of minute 2 is answered."""
+    clock = Clock()  # at a minute's start
+    p = pacer(clock)
+    await spend(p, 21)
+    for _ in range(calls):
+        started = await p.acquire()
+        assert 60 <= clock.now < 120  # minute 1
+        p.answered(started, Answer.OK)
+    clock.now = 120.0  # minute 2
+    p.answered(await p.acquire(), Answer.OK)
+    return p
+
+
+async def test_a_minute_that_sent_nine_tenths_of_the_pace_counts_as_clean_and_the_pace_probes():
+    # 9/10 of 21 is 18.9, rounded down: 18 calls are a minute at pace, and the next doubles.
+    p = await minute_after_a_spent_one(18)
+    assert p.pace == 42
+    assert p.describe() == (
+        "pace 42/min, probing for more (learned: the server allowed 21 in a window, seen once)"
+    )
+
+
+async def test_a_minute_that_sent_under_nine_tenths_of_the_pace_says_nothing_of_more_room():
+    p = await minute_after_a_spent_one(17)
+    assert p.pace == 21
+    assert p.describe() == (
+        "pace 21/min, kept a little under (learned: the server allowed 21 in a window, seen once)"
+    )
+
+
+async def test_a_server_that_allows_one_call_a_minute_is_still_probed_for_more():
+    # Learned in minute 1 (one call, seen twice); minute 2 sends its one call: clean, so
+    # minute 3 tries two; that finds no room, and the next try waits for 2 clean minutes.
+    p, probing, _ = await minutes([1] * 8)
+    assert (p.learned, p.confirmed) == (1, True)
+    assert probing == [3, 6]
+
+
+async def test_an_upward_probe_that_finds_no_room_costs_one_429():
+    # The first spent minute costs three 429s in a row (one alone may be stray); once the limit
+    # is measured, the 429 that comes at that count spends the window at once: one 429 for each
+    # of the three upward probes.
+    p, probing, server = await minutes([20] * 12)
+    assert probing == [2, 5, 10]
+    assert server.throttled == CONFIRM + 1 + 3
+    assert p.pauses == 1 + 3
+
+
+async def test_a_learned_limit_equal_to_the_rate_limit_is_never_said_to_probe_for_more():
+    # A bad-luck reading (4) recovers to --rate-limit 10: from then on the pace stays there,
+    # and the progress line never says it is probing above it.
+    clock = Clock()
+    p = pacer(clock, RateLimit(10, 60.0))
+    await spend(p, 4)
+    while p.learned != 10:
+        assert clock.now < 600, "the pace never came back to --rate-limit"
+        p.answered(await p.acquire(), Answer.OK)
+    end = clock.now + 600
+    lines = set()
+    while clock.now < end:
+        p.answered(await p.acquire(), Answer.OK)
+        lines.add(p.describe())
+    assert lines == {
+        "pace 10/min, kept a little under (learned: the server allowed 10 in a window, seen once)"
+    }
+
+
+# --- windows other than a minute, and a pacer made with the defaults -----------------------
+
+
+@pytest.mark.parametrize(
+    ("limit", "gap"),
+    [
+        (RateLimit(5, 1.0), 1.11),  # a tenth of the second, plus 1%
+        (RateLimit(5, 2.0), 2.22),
+        (RateLimit(5, 600.0), 606.25),  # a quarter second at most, plus 1%
+    ],
+)
+async def test_a_given_limit_is_kept_over_its_own_window_plus_the_margin(limit, gap):
+    clock = Clock()
+    p = pacer(clock, limit)
+    first = await p.acquire()
+    for _ in range(limit.count):
+        started = await p.acquire()
+    assert started - first == pytest.approx(gap)
+
+
+@pytest.mark.parametrize(("window", "hold"), [(60.0, 0.25), (10.0, 10.0 / 240), (600.0, 0.25)])
+async def test_a_single_429_holds_everyone_a_240th_of_the_window_at_most_a_quarter_second(
+    window, hold
+):
+    clock = Clock()
+    p = pacer(clock, window=window)
+    first = await p.acquire()
+    p.answered(first, Answer.THROTTLED)
+    assert await p.acquire() - first == pytest.approx(hold)
+
+
+@pytest.mark.parametrize("allowed", [0, 5])
+async def test_on_a_short_window_the_first_throttled_probe_pauses_a_twelfth_of_it(allowed):
+    clock = Clock()
+    p = pacer(clock, window=10.0)
+    await spend(p, allowed)
+    probe = await p.acquire()  # after the reset
+    p.answered(probe, Answer.THROTTLED)
+    assert await p.acquire() - probe == pytest.approx(10.0 / 12)
+
+
+async def test_a_pacer_made_without_a_window_counts_in_minutes_and_caps_retry_after_at_5_min():
+    clock = Clock()  # at a minute's start
+    p = Pacer(clock=clock.monotonic, wall=clock.wall, sleep=clock.sleep)
+    await spend(p, 20)
+    assert p.describe() == (
+        "pace 20/min, kept a little under (learned: the server allowed 20 in a window, seen once)"
+    )
+    assert p.paused_seconds == pytest.approx(59.5 + 0.85)  # to the minute's reset, plus margin
+    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=3600.0)
+    assert p.paused_seconds == pytest.approx(59.5 + 0.85 + 300.0)
+
+
 # --- what the summary and the timeline count ------------------------------------------------
+
+
+async def test_a_pacer_that_has_seen_no_answer_has_learned_and_counted_nothing():
+    p = pacer(Clock())
+    assert (p.learned, p.confirmed, p.pace) == (None, False, None)
+    assert (p.throttled_calls, p.stray_429s, p.throttled_since) == (0, 0, None)
+    assert (p.pauses, p.paused_seconds) == (0, 0.0)
+
+
+async def test_a_run_of_429s_from_the_very_first_answer_is_dated_from_that_answer():
+    clock = Clock()
+    p = pacer(clock)
+    clock.now = 5.0
+    p.answered(await p.acquire(), Answer.THROTTLED)
+    p.answered(await p.acquire(), Answer.THROTTLED)
+    assert p.throttled_since == 5.0
 
 
 async def test_a_spent_window_counts_its_429s_one_pause_and_the_seconds_to_the_reset():
@@ -118,6 +261,32 @@ async def test_a_spent_window_counts_its_429s_one_pause_and_the_seconds_to_the_r
     assert (p.throttled_calls, p.pauses) == (CONFIRM + 1, 1)
 
 
+async def test_a_retry_after_of_zero_is_no_pause():
+    clock = Clock()
+    p = pacer(clock)
+    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=0.0)
+    assert (p.pauses, p.paused_seconds) == (0, 0.0)
+
+
+async def test_a_retry_after_right_as_the_last_pause_ends_is_a_second_pause_and_they_add_up():
+    clock = Clock()
+    p = pacer(clock)
+    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=10.0)
+    started = await p.acquire()
+    assert clock.now == 10.0  # the moment the pause ends
+    p.answered(started, Answer.THROTTLED, retry_after=10.0)
+    assert (p.pauses, p.paused_seconds) == (2, 20.0)
+
+
+async def test_429s_that_lengthen_a_pause_count_as_one_pause_of_the_whole_length():
+    clock = Clock()
+    p = pacer(clock)
+    out = [await p.acquire() for _ in range(3)]  # in flight together
+    for started, retry_after in zip(out, [10.0, 4.0, 12.5], strict=True):
+        p.answered(started, Answer.THROTTLED, retry_after=retry_after)
+    assert (p.pauses, p.paused_seconds) == (1, 12.5)
+
+
 # --- a stray 429 ----------------------------------------------------------------------------
 
 
@@ -131,6 +300,7 @@ async def test_after_a_stray_429_calls_go_out_together_again(caplog):
     assert caplog.messages == [
         "a 429 that later calls got past: not the rate limit; nothing learned"
     ]
+    assert p.describe() == "no pace needed yet; 1 stray 429s ignored"
     # Nothing is probing any more: two calls start without one waiting for the other's answer.
     before = clock.now
     never_waits = lambda: clock.now > before  # noqa: E731
@@ -149,6 +319,90 @@ async def test_while_a_probe_is_out_the_other_calls_wait_for_its_answer():
         await p.acquire(lambda: clock.now > before + 5)
 
 
+async def test_two_calls_that_left_together_and_came_back_429_are_one_429_not_two_in_a_row():
+    # The second left at the same moment as the first, not after its 429: it says nothing
+    # more, and it takes two probes throttled after it to spend the window.
+    clock = Clock()
+    p = pacer(clock)
+    first, second = await p.acquire(), await p.acquire()
+    assert first == second
+    p.answered(first, Answer.THROTTLED)
+    p.answered(second, Answer.THROTTLED)
+    p.answered(await p.acquire(), Answer.THROTTLED)  # the probe: the second in a row
+    probe = await p.acquire()
+    assert probe - first < 1.0  # a moment's hold again, not the wait for the window's reset
+    assert p.pauses == 0
+
+
+async def test_while_the_second_probe_is_out_the_other_calls_wait_for_its_answer():
+    clock = Clock()
+    p = pacer(clock)
+    p.answered(await p.acquire(), Answer.THROTTLED)
+    p.answered(await p.acquire(), Answer.THROTTLED)  # the first probe, throttled too
+    await p.acquire()  # the second probe, not answered yet
+    before = clock.now
+    with pytest.raises(PaceStopped):
+        await p.acquire(lambda: clock.now > before + 5)
+
+
+async def test_a_call_that_left_with_the_last_probe_does_not_end_the_hold_of_a_new_429():
+    clock = Clock()
+    p = pacer(clock)
+    p.answered(await p.acquire(), Answer.THROTTLED)
+    probe = await p.acquire()
+    p.answered(probe, Answer.OK)  # the probe got through: that 429 was stray
+    went_along, throttled = await p.acquire(), await p.acquire()
+    assert went_along == throttled == probe  # both left the moment the probe came back
+    p.answered(throttled, Answer.THROTTLED)  # a new 429: a moment's hold, then one probe
+    p.answered(went_along, Answer.OK)  # left with the throttled call, not after it: says nothing
+    await p.acquire()  # the new probe, not answered yet
+    before = clock.now
+    with pytest.raises(PaceStopped):
+        await p.acquire(lambda: clock.now > before + 5)
+
+
+async def test_a_429_on_the_first_call_after_a_window_that_allowed_one_is_only_held_a_moment():
+    # A window that allowed one call taught nothing; the next window's first 429 is one 429
+    # like any other: a moment's hold and probes, not a wait for the window's reset.
+    clock = Clock()  # at a minute's start
+    p = pacer(clock)
+    await spend(p, 1)  # minute 0
+    p.answered(await p.acquire(), Answer.OK)  # minute 1, after the pause: the probe passes
+    clock.now = 120.0  # minute 2
+    starts = []
+    for _ in range(CONFIRM + 1):
+        started = await p.acquire()
+        starts.append(started)
+        p.answered(started, Answer.THROTTLED)
+    assert starts[-1] - starts[0] < 1.0
+
+
+async def test_a_stop_asked_during_a_pause_is_noticed_within_a_second():
+    clock = Clock()
+    p = pacer(clock)
+    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=30.0)
+    with pytest.raises(PaceStopped):
+        await p.acquire(lambda: clock.now >= 10.5)
+    assert clock.now <= 11.5
+
+
+async def test_with_the_wall_clock_set_back_the_pace_still_reads_as_the_rate_limit_given():
+    # The wall clock is set back a minute mid-run: the server's minute then sees 17 calls of
+    # a 10/min pace before its 429s. A pace slower than what was learned is --rate-limit's.
+    clock = Clock()  # at a minute's start
+    p = pacer(clock, RateLimit(10, 60.0))
+    for _ in range(10):
+        p.answered(await p.acquire(), Answer.OK)
+        clock.now += 1.0
+    clock.offset -= 60.0
+    for answer in [Answer.OK] * 7 + [Answer.THROTTLED] * (CONFIRM + 1):
+        started = await p.acquire()
+        assert started // 60 == 1_000_020 // 60  # the same minute again
+        p.answered(started, answer)
+    assert (p.learned, p.pace) == (17, 10)
+    assert p.describe() == "pace 10/min (--rate-limit)"
+
+
 # --- what the log says ----------------------------------------------------------------------
 
 
@@ -164,3 +418,43 @@ async def test_a_spent_window_is_logged_as_a_pause_until_it_resets(caplog):
 async def test_a_known_limit_reads_as_the_rate_limit_given():
     p = pacer(Clock(), RateLimit(10, 60.0))
     assert p.describe() == "pace 10/min (--rate-limit)"
+
+
+async def test_a_retry_after_is_said_with_the_seconds_it_asks(caplog):
+    clock = Clock()
+    p = pacer(clock)
+    with caplog.at_level(logging.INFO, logger="batch_revoke.pacing"):
+        p.answered(await p.acquire(), Answer.THROTTLED, retry_after=30.0)
+    assert caplog.messages == [
+        "429: every request pauses 30s (as Retry-After asks); no pace needed yet"
+    ]
+
+
+async def test_a_429_that_lengthens_the_pause_by_a_second_or_less_is_not_said_again(caplog):
+    # Calls in flight together come back 429 one after the other: only a pause more than a
+    # second past the one already said is said again.
+    clock = Clock()
+    p = pacer(clock)
+    out = [await p.acquire() for _ in range(4)]
+    with caplog.at_level(logging.INFO, logger="batch_revoke.pacing"):
+        for started, retry_after in zip(out, [10.0, 9.5, 11.0, 12.6], strict=True):
+            p.answered(started, Answer.THROTTLED, retry_after=retry_after)
+    assert caplog.messages == [
+        "429: every request pauses 10s (as Retry-After asks); no pace needed yet",
+        "429: every request pauses 13s (as Retry-After asks); no pace needed yet",
+    ]
+
+
+async def test_each_throttled_probe_after_the_reset_doubles_the_pause_up_to_the_window(caplog):
+    clock = Clock()
+    p = pacer(clock)
+    with caplog.at_level(logging.INFO, logger="batch_revoke.pacing"):
+        for _ in range(CONFIRM + 1 + 6):
+            p.answered(await p.acquire(), Answer.THROTTLED)
+    assert caplog.messages == [
+        "429: every request pauses until the window resets; no pace needed yet",
+        *(
+            f"429: every request pauses {s}s (the probe was throttled too); no pace needed yet"
+            for s in (5, 10, 20, 40, 60, 60)
+        ),
+    ]
