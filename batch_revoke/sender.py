@@ -250,7 +250,7 @@ class Sender:
         if self.stop.requested:
             raise Stopped
         try:
-            await self.client.ready()  # a refused key raises AuthError here, before sending
+            await self.client.auth.ready()  # a refused key raises AuthError here, before sending
         except TokenUnavailable as exc:
             self.pacer.answered(started, Answer.NONE)
             raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
