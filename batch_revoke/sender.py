@@ -27,7 +27,6 @@ from batch_revoke.config import RateLimit, RetryPolicy
 from batch_revoke.errors import AuthError
 from batch_revoke.model import ApiReply, Batch, ErrorCode, IdentifierType, RowOutcome
 from batch_revoke.pacing import Answer, Pacer, PaceStopped, Sleep
-from batch_revoke.retries import WaitRetryAfter
 from batch_revoke.stop import Stop, Stopped
 
 __all__ = ["Pacer", "RateLimit", "RetryPolicy", "Sender"]
@@ -137,7 +136,7 @@ class Sender:
                 len(batch.rows),
                 f"HTTP {status}" if status is not None else "no answer",
                 said,
-                _traced(answer_id),
+                traced(answer_id),
                 extra={
                     "event": "request",
                     "request": batch.number,
@@ -184,7 +183,7 @@ class Sender:
                 customer_id,
                 badge_meta_id,
                 reply.http_status,
-                _traced(reply.request_id),
+                traced(reply.request_id),
                 extra={"event": "read-back", "request_id": reply.request_id or None},
             )
         return reply
@@ -251,15 +250,11 @@ class Sender:
             raise Stopped
         try:
             await self.client.auth.ready()  # a refused key raises AuthError here, before sending
-        except TokenUnavailable as exc:
-            self.pacer.answered(started, Answer.NONE)
-            raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
-        state.leaving()
-        self.http_calls += 1  # counted as it leaves, so a call cut off still counts
-        if state.tried:
-            self.retries += 1  # counted when the retry leaves, not when it is planned
-        state.tried = True
-        try:
+            state.leaving()
+            self.http_calls += 1  # counted as it leaves, so a call cut off still counts
+            if state.tried:
+                self.retries += 1  # counted when the retry leaves, not when it is planned
+            state.tried = True
             reply = await call()
         except TokenUnavailable as exc:
             self.pacer.answered(started, Answer.NONE)
@@ -289,17 +284,26 @@ class Sender:
     def _retrying(self, batch: Batch | str, state: Attempts) -> AsyncRetrying:
         """Tenacity around one request; `batch` names a call that reads. Answers that did nothing
         are not counted against --max-attempts."""
+        policy = self.policy
+        backoff = wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait)
+
+        def wait(retry: RetryCallState) -> float:
+            """The server's Retry-After, capped; else backoff with jitter. A 429 waits here for
+            nothing: the shared pacer pauses every worker instead."""
+            failure = retry.outcome.exception() if retry.outcome is not None else None
+            if isinstance(failure, RetryableFailure):
+                if failure.http_status == 429:
+                    return 0.0
+                if failure.retry_after is not None:
+                    return min(failure.retry_after, policy.max_retry_after)
+            return backoff(retry)
+
         return AsyncRetrying(
-            stop=lambda _: state.counted >= self.policy.max_attempts,
-            wait=WaitRetryAfter(
-                wait_exponential_jitter(
-                    multiplier=self.policy.initial_wait, max=self.policy.max_wait
-                ),
-                self.policy.max_retry_after,
-            ),
+            stop=lambda _: state.counted >= policy.max_attempts,
+            wait=wait,
             retry=retry_if_exception_type(RetryableFailure),
             sleep=lambda seconds: self.stop.sleep(seconds, self.sleep),
-            before_sleep=lambda retry: self._log_retry(batch, retry),
+            before_sleep=lambda retry: _log_retry(batch, retry),
             reraise=True,
         )
 
@@ -339,9 +343,6 @@ class Sender:
                 f"{self.unanswered} requests in a row got no answer at all "
                 f"(last: {type(exc).__name__}: {exc or 'no detail'}); is the host reachable?"
             )
-
-    def _log_retry(self, batch: Batch | str, state: RetryCallState) -> None:
-        _log_retry(batch, state)
 
 
 class Attempts:
@@ -396,7 +397,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text or 'no detail'}"
 
 
-def _traced(request_id: str) -> str:
+def traced(request_id: str) -> str:
     """An answer's X-Cap-Requestid for a log line, when it had one."""
     return f"; X-Cap-Requestid {request_id}" if request_id else ""
 
@@ -420,7 +421,7 @@ def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
         what,
         state.attempt_number,
         failure,
-        _traced(answer_id),
+        traced(answer_id),
         when,
         extra={
             "event": "retry",
