@@ -23,13 +23,11 @@ from batch_revoke.answers import (
     interpret,
 )
 from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailable
-from batch_revoke.config import RateLimit, RetryPolicy
+from batch_revoke.config import RetryPolicy
 from batch_revoke.errors import AuthError
 from batch_revoke.model import ApiReply, Batch, ErrorCode, IdentifierType, RowOutcome
 from batch_revoke.pacing import Answer, Pacer, PaceStopped, Sleep
 from batch_revoke.stop import Stop, Stopped
-
-__all__ = ["Pacer", "RateLimit", "RetryPolicy", "Sender"]
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +244,6 @@ class Sender:
             started = await self.pacer.acquire(lambda: self.stop.requested)
         except PaceStopped:
             raise Stopped from None
-        if self.stop.requested:
-            raise Stopped
         try:
             await self.client.auth.ready()  # a refused key raises AuthError here, before sending
             state.leaving()
@@ -256,28 +252,22 @@ class Sender:
                 self.retries += 1  # counted when the retry leaves, not when it is planned
             state.tried = True
             reply = await call()
-        except TokenUnavailable as exc:
-            self.pacer.answered(started, Answer.NONE)
-            raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
-        except RequestNotSent:
-            self.pacer.answered(started, Answer.NONE)
-            self.http_calls -= 1  # it never left
-            state.on_wire = False
-            raise
-        except httpx.TransportError as exc:
-            state.sends += 1
-            self.pacer.answered(started, Answer.NONE)
-            self._no_answer(exc)
-            raise transport_failure(exc) from exc
-        except Exception:
+        except Exception as exc:
             self.pacer.answered(started, Answer.NONE)  # a probe that never ends stalls them all
+            if isinstance(exc, TokenUnavailable):
+                raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
+            if isinstance(exc, RequestNotSent):
+                self.http_calls -= 1  # it never left
+                state.on_wire = False
+            elif isinstance(exc, httpx.TransportError):
+                state.sends += 1
+                self._no_answer(exc)
+                raise transport_failure(exc) from exc
             raise
         state.sends += reply.sends
         self.http_calls += reply.sends - 1  # a token renewed after a 401 sent it twice
-        throttled = reply.http_status == 429
-        self.pacer.answered(
-            started, Answer.THROTTLED if throttled else Answer.OK, reply.retry_after
-        )
+        answer = Answer.THROTTLED if reply.http_status == 429 else Answer.OK
+        self.pacer.answered(started, answer, reply.retry_after)
         self.unanswered = 0
         return reply
 
