@@ -90,8 +90,6 @@ class ApiAuth(httpx.Auth):
 
 
 class TillAuth(ApiAuth):
-    """Basic auth: the till id and the MD5 hex digest of its password."""
-
     def __init__(self, credentials: BasicCredentials) -> None:
         self._header = basic_header(credentials)
 
@@ -161,7 +159,7 @@ class OAuthTokenAuth(ApiAuth):
         token_data = data.get("data") if isinstance(data, dict) else None
         token = token_data.get("accessToken") if isinstance(token_data, dict) else None
         if response.status_code != 200 or not isinstance(token, str) or not token:
-            raise TokenUnavailable(_snippet(response.text), response.status_code)
+            raise TokenUnavailable(snippet(response.text), response.status_code)
         ttl = token_data.get("ttlSeconds") if isinstance(token_data, dict) else None
         lifetime = float(ttl) if isinstance(ttl, int | float) and ttl > 0 else 300.0
         # Renew ahead of expiry, but never sooner than half-way through a short-lived token.
@@ -280,19 +278,15 @@ class CapillaryClient:
             # Refused by httpx itself before the request was complete on the wire: the server
             # cannot have acted on it (a TransportError, but nothing a retry would change).
             raise RequestNotSent(exc) from exc
-        # Each answer the auth flow sent the request again after is in the history.
-        return _reply(response, sends=len(response.history) + 1)
-
-
-def _reply(response: httpx.Response, sends: int) -> ApiReply:
-    return ApiReply(
-        response.status_code,
-        _json(response),
-        _snippet(response.text),
-        parse_retry_after(response.headers.get("Retry-After")),
-        sends,
-        response.headers.get(REQUEST_ID_HEADER, ""),
-    )
+        # Each answer the auth flow sent the request again after is in the history: its sends.
+        return ApiReply(
+            response.status_code,
+            _json(response),
+            snippet(response.text),
+            parse_retry_after(response.headers.get("Retry-After")),
+            len(response.history) + 1,
+            response.headers.get(REQUEST_ID_HEADER, ""),
+        )
 
 
 def _json(response: httpx.Response) -> Any:
@@ -304,7 +298,8 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-def _snippet(text: str, limit: int = 200) -> str:
+def snippet(text: str, limit: int = 200) -> str:
+    """Text on one line, cut to `limit` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 

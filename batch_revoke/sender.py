@@ -22,7 +22,7 @@ from batch_revoke.answers import (
     failure_of,
     interpret,
 )
-from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailable
+from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailable, snippet
 from batch_revoke.config import RetryPolicy
 from batch_revoke.errors import AuthError
 from batch_revoke.model import ApiReply, Batch, ErrorCode, IdentifierType, RowOutcome
@@ -382,9 +382,7 @@ def describe(exc: BaseException) -> str:
     """An unexpected error in one line: its type and message (the first of a group's)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    text = " ".join(str(exc).split())
-    text = text if len(text) <= 200 else text[:199] + "…"
-    return f"{type(exc).__name__}: {text or 'no detail'}"
+    return f"{type(exc).__name__}: {snippet(str(exc)) or 'no detail'}"
 
 
 def traced(request_id: str) -> str:
