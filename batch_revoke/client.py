@@ -12,7 +12,7 @@ import base64
 import hashlib
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -82,16 +82,14 @@ class TokenUnavailable(BatchRevokeError):
 
 
 class ApiAuth(httpx.Auth):
-    """One of the API's auth schemes, as an httpx.Auth; `ready` gets what a request needs
-    before it leaves."""
+    """One of the API's auth schemes; `ready` gets what a request needs before it leaves, so
+    a refused key stops the run with nothing sent."""
 
     async def ready(self) -> None:
         """Nothing to fetch ahead: the header is made from the credentials alone."""
 
 
 class TillAuth(ApiAuth):
-    """Basic auth: the till id and the MD5 hex digest of its password."""
-
     def __init__(self, credentials: BasicCredentials) -> None:
         self._header = basic_header(credentials)
 
@@ -122,13 +120,7 @@ class OAuthTokenAuth(ApiAuth):
         self._lock = asyncio.Lock()
 
     async def ready(self) -> None:
-        """A token in hand, generated if due, so a refused key stops the run before sending."""
         await self._current_token()
-
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        raise RuntimeError("OAuthTokenAuth generates its tokens through an httpx.AsyncClient")
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -167,7 +159,7 @@ class OAuthTokenAuth(ApiAuth):
         token_data = data.get("data") if isinstance(data, dict) else None
         token = token_data.get("accessToken") if isinstance(token_data, dict) else None
         if response.status_code != 200 or not isinstance(token, str) or not token:
-            raise TokenUnavailable(_snippet(response.text), response.status_code)
+            raise TokenUnavailable(snippet(response.text), response.status_code)
         ttl = token_data.get("ttlSeconds") if isinstance(token_data, dict) else None
         lifetime = float(ttl) if isinstance(ttl, int | float) and ttl > 0 else 300.0
         # Renew ahead of expiry, but never sooner than half-way through a short-lived token.
@@ -190,45 +182,46 @@ def _attach(request: httpx.Request, token: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ApiRequest:
+    method: str
     path: str
-    body: dict[str, Any]
-    headers: dict[str, str]
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] | None = None
+
+
+def identified(identifier: IdentifierType) -> dict[str, str]:
+    """The header that names the customer otherwise than by id (revokeEarn, the read-back)."""
+    return {} if identifier is IdentifierType.ID else {IDENTIFIER_HEADER: identifier.value}
 
 
 def build_request(batch: Batch) -> ApiRequest:
     """IDs go out as the text the file holds: a JSON number would lose leading zeros."""
     if batch.mode is Mode.EARN:
         (row,) = batch.rows
-        headers = {}
-        if row.identifier_type is not IdentifierType.ID:
-            headers[IDENTIFIER_HEADER] = row.identifier_type.value
-        body = {
+        body: dict[str, Any] = {
             "badgeMetaId": batch.badge_meta_id,
             "customerId": row.customer_id,
             "earnedBadgeId": row.earned_badge_id,
         }
-        return ApiRequest(REVOKE_EARN_PATH, body, headers)
+        return ApiRequest("POST", REVOKE_EARN_PATH, body, identified(row.identifier_type))
     if batch.mode is Mode.ISSUALS:
         entries = [{"customerId": r.customer_id, "issueId": r.issue_id} for r in batch.rows]
-        return ApiRequest(
-            REVOKE_ISSUE_PATH, {"badgeMetaId": batch.badge_meta_id, "revokeIssuals": entries}, {}
-        )
-    customers = [r.customer_id for r in batch.rows]
-    return ApiRequest(
-        REVOKE_ISSUE_PATH, {"badgeMetaId": batch.badge_meta_id, "customers": customers}, {}
-    )
+        body = {"badgeMetaId": batch.badge_meta_id, "revokeIssuals": entries}
+    else:
+        body = {
+            "badgeMetaId": batch.badge_meta_id,
+            "customers": [r.customer_id for r in batch.rows],
+        }
+    return ApiRequest("POST", REVOKE_ISSUE_PATH, body)
 
 
 class RequestNotSent(BatchRevokeError):
     """The request could not be made or was refused by httpx before it could reach the
     server, so nothing can have been applied; trying it again would fail the same way."""
 
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(cause)
-        self.cause = cause
-
     def __str__(self) -> str:
-        return f"{type(self.cause).__name__}: {self.cause or 'no detail'}"
+        cause = self.args[0]
+        return f"{type(cause).__name__}: {cause or 'no detail'}"
 
 
 class CapillaryClient:
@@ -238,23 +231,8 @@ class CapillaryClient:
         self.http = http
         self.auth = auth
 
-    async def ready(self) -> None:
-        """The credentials in hand (an OAuth token fetched if due) before a request leaves, so
-        a refused key stops the run with nothing sent."""
-        await self.auth.ready()
-
     async def send(self, batch: Batch) -> ApiReply:
-        """Raises RequestNotSent when the request could not be made (nothing left)."""
-        try:
-            request = build_request(batch)
-        except Exception as exc:
-            raise RequestNotSent(exc) from exc
-        headers = {"Accept": "application/json", **request.headers}
-        return await self._send_built(
-            lambda: self.http.build_request(
-                "POST", request.path, json=request.body, headers=headers
-            )
-        )
+        return await self._send(lambda: build_request(batch))
 
     async def read_back(
         self,
@@ -262,19 +240,13 @@ class CapillaryClient:
         badge_meta_id: str,
         identifier: IdentifierType = IdentifierType.ID,
     ) -> ApiReply:
-        """One customer's enrolments and earns of one badge (GET, so safe to repeat); the
-        customer named by `identifier` (the page takes X-CAP-CUSTOMER-IDENTIFIER, as
-        revokeEarn does)."""
+        """One customer's enrolments and earns of one badge (GET, so safe to repeat)."""
         path = READ_BACK_PATH.format(
             customerId=quote(customer_id, safe=""), badgeMetaId=quote(badge_meta_id, safe="")
         )
-        headers = {"Accept": "application/json"}
-        if identifier is not IdentifierType.ID:
-            headers[IDENTIFIER_HEADER] = identifier.value
-        return await self._send_built(
-            lambda: self.http.build_request(
-                "GET", path, params={"includeStatistics": "true"}, headers=headers
-            )
+        params = {"includeStatistics": "true"}
+        return await self._send(
+            lambda: ApiRequest("GET", path, None, identified(identifier), params)
         )
 
     async def lookup(self, identifier: IdentifierType, value: str) -> ApiReply:
@@ -284,17 +256,20 @@ class CapillaryClient:
             "identifierName": LOOKUP_NAMES[identifier],
             "identifierValue": value,
         }
-        return await self._send_built(
-            lambda: self.http.build_request(
-                "GET", LOOKUP_PATH, params=params, headers={"Accept": "application/json"}
-            )
-        )
+        return await self._send(lambda: ApiRequest("GET", LOOKUP_PATH, params=params))
 
-    async def _send_built(self, build: Callable[[], httpx.Request]) -> ApiReply:
+    async def _send(self, make: Callable[[], ApiRequest]) -> ApiReply:
         """The request made first, then sent, so that what fails before any byte leaves (a
         URL too long, a header httpx refuses) is told apart from what fails on the wire."""
         try:
-            request = build()
+            made = make()
+            request = self.http.build_request(
+                made.method,
+                made.path,
+                json=made.body,
+                params=made.params,
+                headers={"Accept": "application/json", **made.headers},
+            )
         except Exception as exc:
             raise RequestNotSent(exc) from exc
         try:
@@ -303,19 +278,15 @@ class CapillaryClient:
             # Refused by httpx itself before the request was complete on the wire: the server
             # cannot have acted on it (a TransportError, but nothing a retry would change).
             raise RequestNotSent(exc) from exc
-        # Each answer the auth flow sent the request again after is in the history.
-        return _reply(response, sends=len(response.history) + 1)
-
-
-def _reply(response: httpx.Response, sends: int) -> ApiReply:
-    return ApiReply(
-        response.status_code,
-        _json(response),
-        _snippet(response.text),
-        parse_retry_after(response.headers.get("Retry-After")),
-        sends,
-        response.headers.get(REQUEST_ID_HEADER, ""),
-    )
+        # Each answer the auth flow sent the request again after is in the history: its sends.
+        return ApiReply(
+            response.status_code,
+            _json(response),
+            snippet(response.text),
+            parse_retry_after(response.headers.get("Retry-After")),
+            len(response.history) + 1,
+            response.headers.get(REQUEST_ID_HEADER, ""),
+        )
 
 
 def _json(response: httpx.Response) -> Any:
@@ -327,7 +298,8 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-def _snippet(text: str, limit: int = 200) -> str:
+def snippet(text: str, limit: int = 200) -> str:
+    """Text on one line, cut to `limit` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 

@@ -15,7 +15,7 @@ from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal
 from batch_revoke.journal_db import Pace
 from batch_revoke.model import Counts, IdentifierType, LookupAnswer, Record, Row, RowOutcome
-from batch_revoke.sender import Sender
+from batch_revoke.sender import Sender, traced
 from batch_revoke.stop import Stopped
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class Lookups:
                     value[:40],
                     reply.http_status,
                     found,
-                    f"; X-Cap-Requestid {reply.request_id}" if reply.request_id else "",
+                    traced(reply.request_id),
                     extra={"event": "lookup", "request_id": reply.request_id or None},
                 )
             if isinstance(answer, str):

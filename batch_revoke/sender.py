@@ -22,15 +22,12 @@ from batch_revoke.answers import (
     failure_of,
     interpret,
 )
-from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailable
-from batch_revoke.config import RateLimit, RetryPolicy
+from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailable, snippet
+from batch_revoke.config import RetryPolicy
 from batch_revoke.errors import AuthError
 from batch_revoke.model import ApiReply, Batch, ErrorCode, IdentifierType, RowOutcome
 from batch_revoke.pacing import Answer, Pacer, PaceStopped, Sleep
-from batch_revoke.retries import WaitRetryAfter
 from batch_revoke.stop import Stop, Stopped
-
-__all__ = ["Pacer", "RateLimit", "RetryPolicy", "Sender"]
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +134,7 @@ class Sender:
                 len(batch.rows),
                 f"HTTP {status}" if status is not None else "no answer",
                 said,
-                _traced(answer_id),
+                traced(answer_id),
                 extra={
                     "event": "request",
                     "request": batch.number,
@@ -184,7 +181,7 @@ class Sender:
                 customer_id,
                 badge_meta_id,
                 reply.http_status,
-                _traced(reply.request_id),
+                traced(reply.request_id),
                 extra={"event": "read-back", "request_id": reply.request_id or None},
             )
         return reply
@@ -247,59 +244,56 @@ class Sender:
             started = await self.pacer.acquire(lambda: self.stop.requested)
         except PaceStopped:
             raise Stopped from None
-        if self.stop.requested:
-            raise Stopped
         try:
-            await self.client.ready()  # a refused key raises AuthError here, before sending
-        except TokenUnavailable as exc:
-            self.pacer.answered(started, Answer.NONE)
-            raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
-        state.leaving()
-        self.http_calls += 1  # counted as it leaves, so a call cut off still counts
-        if state.tried:
-            self.retries += 1  # counted when the retry leaves, not when it is planned
-        state.tried = True
-        try:
+            await self.client.auth.ready()  # a refused key raises AuthError here, before sending
+            state.leaving()
+            self.http_calls += 1  # counted as it leaves, so a call cut off still counts
+            if state.tried:
+                self.retries += 1  # counted when the retry leaves, not when it is planned
+            state.tried = True
             reply = await call()
-        except TokenUnavailable as exc:
-            self.pacer.answered(started, Answer.NONE)
-            raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
-        except RequestNotSent:
-            self.pacer.answered(started, Answer.NONE)
-            self.http_calls -= 1  # it never left
-            state.on_wire = False
-            raise
-        except httpx.TransportError as exc:
-            state.sends += 1
-            self.pacer.answered(started, Answer.NONE)
-            self._no_answer(exc)
-            raise transport_failure(exc) from exc
-        except Exception:
+        except Exception as exc:
             self.pacer.answered(started, Answer.NONE)  # a probe that never ends stalls them all
+            if isinstance(exc, TokenUnavailable):
+                raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
+            if isinstance(exc, RequestNotSent):
+                self.http_calls -= 1  # it never left
+                state.on_wire = False
+            elif isinstance(exc, httpx.TransportError):
+                state.sends += 1
+                self._no_answer(exc)
+                raise transport_failure(exc) from exc
             raise
         state.sends += reply.sends
         self.http_calls += reply.sends - 1  # a token renewed after a 401 sent it twice
-        throttled = reply.http_status == 429
-        self.pacer.answered(
-            started, Answer.THROTTLED if throttled else Answer.OK, reply.retry_after
-        )
+        answer = Answer.THROTTLED if reply.http_status == 429 else Answer.OK
+        self.pacer.answered(started, answer, reply.retry_after)
         self.unanswered = 0
         return reply
 
     def _retrying(self, batch: Batch | str, state: Attempts) -> AsyncRetrying:
         """Tenacity around one request; `batch` names a call that reads. Answers that did nothing
         are not counted against --max-attempts."""
+        policy = self.policy
+        backoff = wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait)
+
+        def wait(retry: RetryCallState) -> float:
+            """The server's Retry-After, capped; else backoff with jitter. A 429 waits here for
+            nothing: the shared pacer pauses every worker instead."""
+            failure = retry.outcome.exception() if retry.outcome is not None else None
+            if isinstance(failure, RetryableFailure):
+                if failure.http_status == 429:
+                    return 0.0
+                if failure.retry_after is not None:
+                    return min(failure.retry_after, policy.max_retry_after)
+            return backoff(retry)
+
         return AsyncRetrying(
-            stop=lambda _: state.counted >= self.policy.max_attempts,
-            wait=WaitRetryAfter(
-                wait_exponential_jitter(
-                    multiplier=self.policy.initial_wait, max=self.policy.max_wait
-                ),
-                self.policy.max_retry_after,
-            ),
+            stop=lambda _: state.counted >= policy.max_attempts,
+            wait=wait,
             retry=retry_if_exception_type(RetryableFailure),
             sleep=lambda seconds: self.stop.sleep(seconds, self.sleep),
-            before_sleep=lambda retry: self._log_retry(batch, retry),
+            before_sleep=lambda retry: _log_retry(batch, retry),
             reraise=True,
         )
 
@@ -339,9 +333,6 @@ class Sender:
                 f"{self.unanswered} requests in a row got no answer at all "
                 f"(last: {type(exc).__name__}: {exc or 'no detail'}); is the host reachable?"
             )
-
-    def _log_retry(self, batch: Batch | str, state: RetryCallState) -> None:
-        _log_retry(batch, state)
 
 
 class Attempts:
@@ -391,12 +382,10 @@ def describe(exc: BaseException) -> str:
     """An unexpected error in one line: its type and message (the first of a group's)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    text = " ".join(str(exc).split())
-    text = text if len(text) <= 200 else text[:199] + "…"
-    return f"{type(exc).__name__}: {text or 'no detail'}"
+    return f"{type(exc).__name__}: {snippet(str(exc)) or 'no detail'}"
 
 
-def _traced(request_id: str) -> str:
+def traced(request_id: str) -> str:
     """An answer's X-Cap-Requestid for a log line, when it had one."""
     return f"; X-Cap-Requestid {request_id}" if request_id else ""
 
@@ -420,7 +409,7 @@ def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
         what,
         state.attempt_number,
         failure,
-        _traced(answer_id),
+        traced(answer_id),
         when,
         extra={
             "event": "retry",

@@ -295,15 +295,15 @@ MUTANTS = [
     m(
         "sender-4",
         "sender.py",
-        "stop=lambda _: state.counted >= self.policy.max_attempts,",
-        "stop=lambda _: state.counted > self.policy.max_attempts,",
+        "stop=lambda _: state.counted >= policy.max_attempts,",
+        "stop=lambda _: state.counted > policy.max_attempts,",
         "one attempt more than --max-attempts",
     ),
     m(
         "sender-5",
-        "retries.py",
-        "                return min(failure.retry_after, self.cap)",
-        "                return failure.retry_after",
+        "sender.py",
+        "                    return min(failure.retry_after, policy.max_retry_after)",
+        "                    return failure.retry_after",
         "Retry-After wait not capped",
     ),
     m(
@@ -348,8 +348,8 @@ MUTANTS = [
     m(
         "sender-11",
         "sender.py",
-        "        if state.tried:\n            self.retries += 1",
-        "        if True:\n            self.retries += 1",
+        "            if state.tried:\n                self.retries += 1",
+        "            if True:\n                self.retries += 1",
         "first attempts counted as retries",
     ),
 ]

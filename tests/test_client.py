@@ -202,9 +202,9 @@ async def test_ready_gets_the_token_before_any_request_leaves(respx_mock):
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
     async with httpx.AsyncClient(base_url=BASE) as http:
         client = CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http))
-        await client.ready()
+        await client.auth.ready()
         assert (tokens.call_count, revoke.call_count) == (1, 0)
-        await client.ready()  # still valid: not generated again
+        await client.auth.ready()  # still valid: not generated again
         await client.send(earn_batch())
     assert (tokens.call_count, revoke.call_count) == (1, 1)
     assert revoke.calls.last.request.headers["X-CAP-API-OAUTH-TOKEN"] == "t1"
@@ -212,7 +212,7 @@ async def test_ready_gets_the_token_before_any_request_leaves(respx_mock):
 
 async def test_basic_auth_has_nothing_to_get_ready(respx_mock):
     async with httpx.AsyncClient(base_url=BASE) as http:
-        await CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))).ready()
+        await CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))).auth.ready()
     assert not respx_mock.calls
 
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from batch_revoke.client import LOOKUP_PATH, CapillaryClient, auth_for
+from batch_revoke.config import RetryPolicy
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
@@ -30,7 +31,7 @@ from batch_revoke.model import (
     Status,
 )
 from batch_revoke.pacing import Pacer
-from batch_revoke.sender import RetryPolicy, Sender
+from batch_revoke.sender import Sender
 from tests.conftest import planner, records
 
 BASE = "http://127.0.0.1:9"

@@ -19,10 +19,11 @@ from batch_revoke.client import (
     CapillaryClient,
     TillAuth,
 )
+from batch_revoke.config import RetryPolicy
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.model import Endpoint, ErrorCode, Row, RowOutcome, Status
 from batch_revoke.readback import read_back
-from batch_revoke.sender import RetryPolicy, Sender
+from batch_revoke.sender import Sender
 
 SENT = 1_800_000_000.0  # when the lost request left (2027-01-15), exact in a float
 TRACE = "rb-42"

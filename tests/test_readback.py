@@ -15,10 +15,11 @@ from batch_revoke.client import (
     CapillaryClient,
     TillAuth,
 )
+from batch_revoke.config import RetryPolicy
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Row, RowOutcome, Status
 from batch_revoke.readback import read_back
-from batch_revoke.sender import RetryPolicy, Sender
+from batch_revoke.sender import Sender
 
 SENT = time.time()
 RECENT = "2030-01-01T00:00:00+00:00"  # any time after SENT

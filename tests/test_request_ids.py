@@ -24,7 +24,7 @@ from batch_revoke.client import (
     CapillaryClient,
     TillAuth,
 )
-from batch_revoke.config import RunConfig
+from batch_revoke.config import RetryPolicy, RunConfig
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.history import read_results
 from batch_revoke.html_report import write_report
@@ -42,7 +42,7 @@ from batch_revoke.model import (
 )
 from batch_revoke.pacing import Pacer
 from batch_revoke.sandbox import RateLimitSpec
-from batch_revoke.sender import RetryPolicy, Sender
+from batch_revoke.sender import Sender
 from batch_revoke.source import Source
 from batch_revoke.writer import RESULT_COLUMNS, result_cells, result_header
 from tests.conftest import (

@@ -18,11 +18,12 @@ from batch_revoke.client import (
     TillAuth,
     auth_for,
 )
+from batch_revoke.config import RetryPolicy
 from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import Batch, Counts, IdentifierType, LookupAnswer, Mode, Row, Status
 from batch_revoke.pacing import Pacer
-from batch_revoke.sender import RetryPolicy, Sender
+from batch_revoke.sender import Sender
 from tests.conftest import customers_batch, earn_batch
 
 BASE = "http://127.0.0.1:9"
