@@ -118,6 +118,30 @@ class Validator:
         issue = "" if self.issue_at is None else values[self.issue_at].strip()
         earned = "" if self.earned_at is None else values[self.earned_at].strip()
         type_text = "" if self.type_at is None else values[self.type_at].strip()
+        # The well-written row, at the least cost: every check below passes for it (18 digits
+        # are always below 2^63, and no part is longer than MAX_ID_CHARS when all are not). A
+        # row this path does not take is checked below from the start. It saves a tenth of a
+        # 1,000,000-row dry run of rows named by mobile (5.6 s against 6.2 s CPU, bench).
+        if (
+            badge
+            and customer
+            and not (issue and earned)
+            and len(badge) + len(customer) + len(issue) + len(earned) <= MAX_ID_CHARS
+            and (badge + issue + earned).isprintable()
+            and '"' not in badge + issue + earned
+        ):
+            usual = IdentifierType.parse(type_text) if type_text else self.default_identifier
+            if usual is IdentifierType.ID:
+                if len(customer) <= 18 and customer.isdigit() and customer.isascii():
+                    return Row(record.row, badge, customer, issue, earned)
+            elif usual is not None and customer.isprintable() and not customer.startswith("'"):
+                if usual is IdentifierType.CARD_NUMBER:
+                    return Row(record.row, badge, card_number(customer), issue, earned, usual)
+                if usual is not IdentifierType.MOBILE:
+                    return Row(record.row, badge, customer, issue, earned, usual)
+                number = mobile_number(customer, self.default_region)
+                if not isinstance(number, NotAMobile):
+                    return Row(record.row, badge, number, issue, earned, usual)
         endpoint = Endpoint.REVOKE_EARN if earned else Endpoint.REVOKE_ISSUE
         if not (badge and customer):
             blank = [

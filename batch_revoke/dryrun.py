@@ -70,7 +70,11 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
                 lookups += len(named) - len(customers.duplicates(keys))
             placed = [row for row in rows if row.row not in covered] if covered else rows
             for row in placed:
-                if planner.place(row) is not None:
+                # A revokeEarn row is a request of its own: counted, not made into a batch,
+                # which costs a third of a dry run of a million of them (bench).
+                if row.mode is Mode.EARN:
+                    requests[Endpoint.REVOKE_EARN] += 1
+                elif planner.place(row) is not None:
                     requests[row.mode.endpoint] += 1
             planned += len(rows)
             if len(rows) == len(verdicts):  # the usual chunk: every record planned
