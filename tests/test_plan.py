@@ -147,6 +147,19 @@ def test_waiting_rows_are_released_once_their_covering_row_is_settled(write_csv,
     assert set(plan.deferred) == {4}  # row 4 is still unanswered
 
 
+def test_a_covering_row_answered_releases_its_rows_while_an_earlier_one_still_waits(
+    write_csv, journal
+):
+    """Covering rows answer in any order: rows waiting for the second one answered go on
+    even while the first one in the file has no answer yet."""
+    path = write_csv(HEADER + "B,7,\nB,7,I1\nB,8,\nB,8,I5\n")
+    plan = plan_of(path, journal)
+    list(plan.batches())
+    plan.run.record([RowOutcome(3, Status.FAILED, Endpoint.REVOKE_ISSUE, "404")])
+    assert [r.row for r in release_deferred(plan, plan.run)] == [4]
+    assert set(plan.deferred) == {1}  # row 1 still unanswered: row 2 keeps waiting
+
+
 def test_a_failed_covering_row_sends_its_waiting_rows_on_their_own(write_csv, journal):
     path = write_csv(HEADER + "B,7,\nB,7,I1\n")
     plan = plan_of(path, journal)
