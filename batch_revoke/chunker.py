@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import numpy.typing as npt
 
+from batch_revoke.column_checks import Columns, check_columns
 from batch_revoke.duplicates import FirstRows
 from batch_revoke.identifiers import card_number, mobile_number
 from batch_revoke.model import (
@@ -26,7 +27,6 @@ from batch_revoke.model import (
     Status,
 )
 from batch_revoke.reader import KNOWN_FIELDS
-from batch_revoke.usual import Columns, usual_rows
 
 if TYPE_CHECKING:
     from batch_revoke.config import RunConfig
@@ -38,7 +38,6 @@ _CHOICES = ", ".join(member.value for member in IdentifierType)
 # and the read-back puts the id in a URL, where 70,000 digits do not fit.
 MAX_CUSTOMER_ID = 2**63 - 1
 _MAX_CUSTOMER_DIGITS = str(MAX_CUSTOMER_ID)
-_USUAL_ID_DIGITS = 18  # always below 2^63: no range check needed
 # Every other id (badgeMetaId, issueId, earnedBadgeId, an email, externalId or cardNumber) is
 # text of a few dozen characters (an email has at most 254): longer is a paste gone wrong,
 # and would otherwise reach a request body or the read-back's URL.
@@ -83,28 +82,28 @@ class Validator:
             self.issue_at,
             self.earned_at,
             self.type_at,
-            earned_is_usual=default_identifier is IdentifierType.ID,
+            earned_is_plain=default_identifier is IdentifierType.ID,
             max_chars=MAX_ID_CHARS,
-            max_id_digits=_USUAL_ID_DIGITS,
+            max_id_digits=18,  # always below 2^63: no range check needed
         )
 
     def many(self, records: Sequence[Record]) -> list[Row | RowOutcome]:
         """Each record's verdict, as calling the validator on each gives it: the chunk's
-        usual records a column at a time (`usual_rows`, a third of the cost), the rest one by
-        one. A chunk with a usual record that fails there is checked record by record."""
+        plain records a column at a time (`check_columns`, a third of the cost), the rest one
+        by one. A chunk with a plain record that fails there is checked record by record."""
         # --identifier-type other than id makes every row's customer an identifier to check.
-        plain = not self.formula_fields and self.default_identifier is IdentifierType.ID
-        found = usual_rows(records, self._columns) if plain else None
+        simple = not self.formula_fields and self.default_identifier is IdentifierType.ID
+        found = check_columns(records, self._columns) if simple else None
         if found is None:
             return list(map(self, records))
-        usual, rows = found
+        plain, rows = found
         if len(rows) == len(records):
             return rows
         fast = iter(rows)
         # By index: a Chunk makes only these Records.
-        odd = itertools.compress(range(len(records)), map(operator.not_, usual))
+        odd = itertools.compress(range(len(records)), map(operator.not_, plain))
         slow = map(self, map(records.__getitem__, odd))
-        return [next(fast) if plain else next(slow) for plain in usual]
+        return [next(fast) if checked else next(slow) for checked in plain]
 
     def __call__(self, record: Record) -> Row | RowOutcome:
         if record.defect:
@@ -112,7 +111,13 @@ class Validator:
         values = record.values
         for label, at in self.formula_fields:
             if values[at].startswith("="):
-                return _invalid(record, ErrorCode.MISSING_VALUE, unsaved_formula(label, values[at]))
+                return _invalid(
+                    record,
+                    ErrorCode.MISSING_VALUE,
+                    f"{label} is a formula ({values[at]}) with no saved value: the workbook was "
+                    "written by a script and never recalculated; open it in Excel and save it, "
+                    "or write the values",
+                )
         badge = values[self.badge_at].strip()
         customer = values[self.customer_at].strip()
         issue = "" if self.issue_at is None else values[self.issue_at].strip()
@@ -239,13 +244,6 @@ class Validator:
         return Row(record.row, badge, customer, issue, earned, identifier)
 
 
-def unsaved_formula(label: str, formula: str) -> str:
-    return (
-        f"{label} is a formula ({formula}) with no saved value: the workbook was written by a "
-        "script and never recalculated; open it in Excel and save it, or write the values"
-    )
-
-
 def _invalid(
     record: Record, code: ErrorCode, message: str, endpoint: Endpoint | None = None
 ) -> RowOutcome:
@@ -293,7 +291,7 @@ class Planner:
         )
         self.batch_size = batch_size
         self._seen = FirstRows()  # on disk past duplicates.MEMORY_ROWS rows
-        # One bit per customers row's customer (`_customer_keys`), so most revokeIssuals
+        # One bit per customers row's customer (`_customer_bits`), so most revokeIssuals
         # rows learn they have no covering row without a lookup. Fixed size: memory stays flat.
         # Saves 10-12% of the 1M dry run (covering: 0.60 s -> 0.16 s CPU of ~4 s; 2026-12).
         self._customers = np.zeros(_CUSTOMER_BITS // 8, dtype=np.uint8)
@@ -310,9 +308,10 @@ class Planner:
         rows = valid_rows(verdicts)
         hashes, seconds = identities(rows)
         if customers := _of_mode(rows, Mode.CUSTOMERS):
-            bit = _customer_keys(customers) & _BIT_MASK
+            bit = _customer_bits(customers)
             np.bitwise_or.at(self._customers, bit >> 3, np.left_shift(1, bit & 7).astype(np.uint8))
-        duplicates = self._seen.duplicates(hashes, seconds, list(map(_NUMBER, rows)))
+        numbers = list(map(operator.attrgetter("row"), rows))
+        duplicates = self._seen.duplicates(hashes, seconds, numbers)
         if not duplicates:
             return verdicts
         for index, verdict in enumerate(verdicts):
@@ -336,28 +335,28 @@ class Planner:
         """Row -> the customers row of its badge and customer (which revokes every enrolment
         of that customer), for the revokeIssuals rows that have one earlier in the file. A
         revokeIssuals row sent alongside it would race it, so it waits for that row."""
-        found = self._customers_rows(_of_mode(rows, Mode.ISSUALS))
-        return {row: first for row, first in found.items() if first < row}
+        return self._customers_rows(rows, earlier=True)
 
     def later_customers_rows(self, rows: Sequence[Row]) -> dict[int, int]:
         """Row -> the customers row of its badge and customer, for the revokeIssuals rows
         whose one is later in the file and planned already: it may revoke their enrolment
         before their turn."""
-        found = self._customers_rows(_of_mode(rows, Mode.ISSUALS))
-        return {row: first for row, first in found.items() if first > row}
+        return self._customers_rows(rows, earlier=False)
 
-    def _customers_rows(self, rows: list[Row]) -> dict[int, int]:
-        """Row -> the first customers row of its badge and customer, where there is one."""
-        if not rows:
+    def _customers_rows(self, rows: Sequence[Row], *, earlier: bool) -> dict[int, int]:
+        issuals = _of_mode(rows, Mode.ISSUALS)
+        if not issuals:
             return {}
-        bit = _customer_keys(rows) & _BIT_MASK
+        bit = _customer_bits(issuals)
         hits = (self._customers[bit >> 3] >> (bit & 7).astype(np.uint8)) & 1
-        wanted: list[tuple[int, tuple[int, int]]] = []
-        for row in itertools.compress(rows, hits.tolist()):
-            parts = (row.badge_meta_id, row.customer_key, "", "", IdentifierType.ID)
-            wanted.append((row.row, (hash(parts), _second_hash(parts))))
-        found = self._seen.find([key for _, key in wanted])
-        return {row: first for (row, _), first in zip(wanted, found, strict=True) if first}
+        wanted = list(itertools.compress(issuals, hits.tolist()))
+        parts = [(row.badge_meta_id, row.customer_key, "", "", IdentifierType.ID) for row in wanted]
+        found = self._seen.find(list(zip(*_hashes(parts), strict=True)))
+        return {
+            row.row: first
+            for row, first in zip(wanted, found, strict=True)
+            if first and (first < row.row if earlier else first > row.row)
+        }
 
     def first_rows(self, keys: list[tuple[int, int]]) -> list[int | None]:
         """The first row of each identity (`identity`) among the rows classified so far."""
@@ -398,22 +397,6 @@ def planner_for(config: RunConfig, source: Source) -> Planner:
     )
 
 
-def identity(row: Row) -> tuple[int, int]:
-    """Two independent 64-bit hashes of what makes a row the same request as another: its
-    badge, customer (the identifier type is part of who the customer is: 9800000001 as a
-    mobile is not customer id 9800000001) and ids; for a revokeEarn row, its badge and
-    earnedBadgeId alone (`_earn_parts`). Rows match only when both agree, so two different
-    rows are taken for one about once in 2^128 pairs.
-
-    The tuple's hash combines its parts' hashes; the joined text's hash does not, so a
-    collision of one says nothing about the other. Python's hashes are salted per process,
-    which is all a run's duplicate detection needs."""
-    parts = _PARTS(row)
-    if row.earned_badge_id:
-        parts = _earn_parts(parts)
-    return hash(parts), _second_hash(parts)
-
-
 def valid_rows(verdicts: Sequence[Row | RowOutcome]) -> list[Row]:
     """The Rows among verdicts, in order (a C-level pass)."""
     kept = map(isinstance, verdicts, itertools.repeat(Row))
@@ -421,19 +404,19 @@ def valid_rows(verdicts: Sequence[Row | RowOutcome]) -> list[Row]:
 
 
 def _of_mode(rows: Sequence[Row], mode: Mode) -> list[Row]:
-    return list(
-        itertools.compress(rows, map(operator.is_, map(_MODE, rows), itertools.repeat(mode)))
-    )
+    modes = map(operator.attrgetter("mode"), rows)
+    return list(itertools.compress(rows, map(operator.is_, modes, itertools.repeat(mode))))
 
 
-def _customer_keys(rows: Sequence[Row]) -> npt.NDArray[np.int64]:
-    """Each row's customer, as a key for the customers rows' bit filter: a row of another
-    badge makes a false hit, which the lookup that follows rules out. Cheap: `identities`
-    hashed (and so cached the hash of) each customer already."""
-    return np.array(list(map(hash, map(_KEY, rows))), dtype=np.int64)
+def _customer_bits(rows: Sequence[Row]) -> npt.NDArray[np.int64]:
+    """Each row's customer, as its bit in the customers rows' filter: a row of another badge
+    makes a false hit, which the lookup that follows rules out. Cheap: `identities` hashed
+    (and so cached the hash of) each customer already."""
+    keys = map(hash, map(operator.attrgetter("customer_key"), rows))
+    return np.array(list(keys), dtype=np.int64) & (_CUSTOMER_BITS - 1)
 
 
-_KEY = operator.attrgetter("customer_key")
+_CUSTOMER_BITS = 1 << 25  # 4 MiB: few false hits even with millions of customers rows
 # A Row is a tuple: its parts taken by position, which is cheaper than by name.
 _PARTS = operator.itemgetter(
     *map(
@@ -441,31 +424,32 @@ _PARTS = operator.itemgetter(
         ("badge_meta_id", "customer_key", "issue_id", "earned_badge_id", "identifier_type"),
     )
 )
-_EARNED = operator.itemgetter(3)  # of _PARTS: the earnedBadgeId
-_MODE = operator.attrgetter("mode")
-_NUMBER = operator.attrgetter("row")
+
+
+def identity(row: Row) -> tuple[int, int]:
+    """What makes a row the same request as another, as two independent 64-bit hashes: its
+    badge, customer (the identifier type is part of who the customer is: 9800000001 as a
+    mobile is not customer id 9800000001) and ids. Rows match only when both agree, so two
+    different rows are taken for one about once in 2^128 pairs."""
+    (first,), (second,) = identities([row])
+    return first, second
 
 
 def identities(rows: Sequence[Row]) -> tuple[list[int], list[int]]:
-    """`identity` of each row, as two lists: the same hashes, computed by C-level passes."""
+    """`identity` of each row, as two lists, computed by C-level passes."""
     parts = list(map(_PARTS, rows))
-    if any(map(_EARNED, parts)):  # revokeEarn rows, rare in most files: one more pass
-        parts = [_earn_parts(part) if part[3] else part for part in parts]
+    # A revokeEarn row's identity is its badge and earnedBadgeId, not its customer: the id
+    # names one earn of the badge, so the same earn named by mobile on one row and by
+    # customer id on another is one row (sent twice, the second would fail 814). Other rows'
+    # earnedBadgeId is empty, so no other identity can equal one of these. Such rows are rare
+    # in most files: one more pass only when there are some.
+    if any(map(operator.itemgetter(3), parts)):
+        parts = [(part[0], "", "", part[3], "") if part[3] else part for part in parts]
+    return _hashes(parts)
+
+
+def _hashes(parts: Sequence[tuple[str, ...]]) -> tuple[list[int], list[int]]:
+    """The tuple's hash combines its parts' hashes; the joined text's hash does not, so a
+    collision of one says nothing about the other. Python's hashes are salted per process,
+    which is all a run's duplicate detection needs."""
     return list(map(hash, parts)), list(map(hash, map("\x1f".join, parts)))
-
-
-def _earn_parts(parts: tuple[str, ...]) -> tuple[str, ...]:
-    """A revokeEarn row's identity: its badge and earnedBadgeId, not its customer. The id
-    names one earn of the badge on its own, so the same earn named by mobile on one row and
-    by customer id on another is one row (sent twice, the second would fail 814). Other
-    rows' earnedBadgeId is empty, so no other identity can equal one of these."""
-    return (parts[0], "", "", parts[3], "")
-
-
-def _second_hash(parts: tuple[str, ...]) -> int:
-    """The other half of an identity (see `identity`), computed only where needed."""
-    return hash("\x1f".join(parts))
-
-
-_CUSTOMER_BITS = 1 << 25  # 4 MiB: few false hits even with millions of customers rows
-_BIT_MASK = _CUSTOMER_BITS - 1

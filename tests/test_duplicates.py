@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch_revoke import duplicates
-from batch_revoke.chunker import Planner, identities, identity
+from batch_revoke.chunker import Planner
 from batch_revoke.duplicates import FirstRows, SeenRows
 from batch_revoke.model import Record, Row, RowOutcome, Status
 
@@ -133,11 +133,3 @@ def test_a_file_gets_the_same_verdicts_in_memory_and_on_disk(values, sizes):
         else:
             assert verdict.status is Status.DUPLICATE
             assert verdict.duplicate_of == first[key]
-
-
-@given(st.lists(ROWS, max_size=30))
-def test_identities_of_a_chunk_are_each_rows_identity(values):
-    validate = Planner(FIELDS).validate
-    rows = [row for n, v in enumerate(values, 1) if isinstance(row := validate(Record(n, v)), Row)]
-    hashes, seconds = identities(rows)
-    assert list(zip(hashes, seconds, strict=True)) == [identity(row) for row in rows]
