@@ -37,7 +37,6 @@ KNOWN_FIELDS = {**REQUIRED_FIELDS, **OPTIONAL_FIELDS}
 CHUNK_ROWS = 5_000  # small enough that the first request leaves at once
 MAX_FIELD_CHARS = 1_000_000  # a runaway quoted field fails loudly instead of eating the file
 _CSV_UTF8_FIX = "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'"
-_FIRST = operator.itemgetter(0)
 
 
 def canonical(name: str) -> str:
@@ -63,23 +62,14 @@ def scan(path: Path) -> InputFile:
     not UTF-8, has broken quoting or lacks a required column is refused before anything is
     sent, in about the time of a bare csv pass."""
     stamp = _stamp(path)
-    with _open(path) as reader:
-        columns = _header(path, reader)
-        field_index = map_fields(path, columns)
-        typed, earned = field_index.get("identifiertype"), field_index.get("earnedbadgeid")
-        count = 0
-        by_identifier = False
-        try:
-            while block := list(itertools.islice(reader, CHUNK_ROWS)):
-                # Blank lines are not records; most blocks have none, which C-level passes tell.
-                if all(block) and _first_fields_filled(block):
-                    count += len(block)
-                else:
-                    count += len(block) - sum(map(_blank, block))
-                if typed is not None and not by_identifier:
-                    by_identifier = _by_identifier(block, typed, earned)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise _unreadable(path, exc, reader.line_num) from exc
+    columns, field_index = header(path)
+    typed, earned = field_index.get("identifiertype"), field_index.get("earnedbadgeid")
+    count = 0
+    by_identifier = False
+    for chunk in records(path):
+        count += len(chunk)
+        if typed is not None and not by_identifier:
+            by_identifier = _by_identifier(chunk.values, typed, earned)
     if not count:
         raise no_records(path)
     with path.open("rb") as raw:  # a file changed since fails its stamp on the next pass
@@ -89,26 +79,23 @@ def scan(path: Path) -> InputFile:
 
 def _first_fields_filled(block: list[list[str]]) -> bool:
     """Every line's first field holds text, so none is blank; every line must have a field."""
-    firsts = list(map(_FIRST, block))
+    firsts = list(map(operator.itemgetter(0), block))
     return all(firsts) and not any(map(str.isspace, firsts))
 
 
-def _by_identifier(block: list[list[str]], typed: int, earned: int | None) -> bool:
-    """Whether a record of the block may name its customer by an identifier for revokeIssue:
-    its identifierType is other than id (or not a type at all: validation says so later) and
-    it has no earnedBadgeId (revokeEarn takes the identifier itself). Most blocks have no
+def _by_identifier(values: Sequence[Sequence[str]], typed: int, earned: int | None) -> bool:
+    """Whether a record may name its customer by an identifier for revokeIssue: its
+    identifierType is other than id (or not a type at all: validation says so later) and it
+    has no earnedBadgeId (revokeEarn takes the identifier itself). Most chunks have no
     identifierType at all, which one C-level pass tells."""
-    if min(map(len, block)) > typed:
-        types: list[str] = list(map(operator.itemgetter(typed), block))
-    else:
-        types = [fields[typed] if len(fields) > typed else "" for fields in block]
+    types: list[str] = list(map(operator.itemgetter(typed), values))
     if not any(types):
         return False
-    typed_only = itertools.compress(block, types)
+    typed_only = itertools.compress(values, types)
     for fields, text in zip(typed_only, itertools.compress(types, types), strict=True):
         if text.strip().lower() in ("", "id"):
             continue
-        if earned is None or len(fields) <= earned or not fields[earned].strip():
+        if earned is None or not fields[earned].strip():
             return True
     return False
 

@@ -169,7 +169,7 @@ MUTANTS = [
     m(
         "reader-2",
         "reader.py",
-        "        if earned is None or len(fields) <= earned or not fields[earned].strip():",
+        "        if earned is None or not fields[earned].strip():",
         "        if earned is None or len(fields) <= earned:",
         "a revokeIssue row by mobile in a file with an earnedBadgeId column needs no lookup",
     ),
