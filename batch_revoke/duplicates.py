@@ -27,13 +27,10 @@ _MERGED = 8
 class FirstRows:
     """Each identity (two 64-bit hashes, both must agree) with the first row that had it.
 
-    Rows come in file order a chunk at a time. The first hash of every identity kept sets a
-    bit of a fixed-size filter; a row whose bit is clear (almost every row of a file without
-    duplicates) is new at the cost of one vectorised lookup, and only the rest are looked up
-    in the sorted runs, exactly. Once MEMORY_ROWS identities are held, the runs stop
-    growing: later rows are looked up in them first (an identity held there has its first row
-    there), and the rest go to the on-disk set (SeenRows), so memory stays bounded at any file
-    size."""
+    A fixed-size filter of the first hashes tells almost every new row at the cost of one
+    vectorised lookup; only the rest are looked up in the sorted runs. Past MEMORY_ROWS
+    identities the runs stop growing (an identity held there has its first row there) and
+    the rest go to the on-disk set, so memory stays bounded at any file size."""
 
     def __init__(self) -> None:
         self._on_disk: SeenRows | None = None
@@ -52,6 +49,7 @@ class FirstRows:
         if not rows:
             return {}
         first = np.array(hashes, dtype=np.int64)
+        second = np.array(seconds, dtype=np.int64)
         suspect = self._in_filter(first)
         full = self._held >= self._memory_rows
         order = np.argsort(first, kind="stable")
@@ -64,7 +62,6 @@ class FirstRows:
         keep = np.ones(len(rows), dtype=bool)
         if suspect.any():
             at = np.flatnonzero(suspect)
-            second = np.array(seconds, dtype=np.int64)
             held = self._held_rows(first[at], second[at])
             here: dict[tuple[int, int], int] = {}
             for index, earlier in zip(at.tolist(), held, strict=True):
@@ -74,18 +71,13 @@ class FirstRows:
                 if earlier is not None and earlier != row:
                     found[row] = earlier
                     keep[index] = False
-        if full:
-            rest = [
-                (hashes[i], seconds[i], rows[i]) for i in range(len(rows)) if keep[i]
-            ]  # their first row, if any, is on disk
-            found.update(self._disk().duplicates(rest))
+        if full:  # the other rows' first row, if any, is on disk
+            if self._on_disk is None:
+                self._on_disk = SeenRows()
+            rest = [(hashes[i], seconds[i], rows[i]) for i in range(len(rows)) if keep[i]]
+            found.update(self._on_disk.duplicates(rest))
             return found
-        self._hold(
-            first,
-            np.array(seconds, dtype=np.int64),
-            np.array(rows, dtype=np.int64),
-            order[keep[order]],
-        )
+        self._hold(first, second, np.array(rows, dtype=np.int64), order[keep[order]])
         return found
 
     def find(self, keys: list[tuple[int, int]]) -> list[int | None]:
@@ -106,11 +98,6 @@ class FirstRows:
             ):
                 found[index] = row
         return found
-
-    def _disk(self) -> SeenRows:
-        if self._on_disk is None:
-            self._on_disk = SeenRows()
-        return self._on_disk
 
     def _in_filter(self, first: Int64s) -> npt.NDArray[np.bool_]:
         bit = first & _FILTER_MASK
