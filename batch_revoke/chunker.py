@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from batch_revoke.config import RunConfig
     from batch_revoke.source import Source
 
-_CHOICES = ", ".join(member.value for member in IdentifierType)
-
 # The API takes a numeric customer id as a 64-bit number: a longer one can only fail there,
 # and the read-back puts the id in a URL, where 70,000 digits do not fit.
 MAX_CUSTOMER_ID = 2**63 - 1
@@ -157,15 +155,11 @@ class Validator:
             verb = "are" if len(blank) > 1 else "is"
             message = f"{' and '.join(blank)} {verb} blank"
             return _invalid(record, ErrorCode.MISSING_VALUE, message, endpoint)
-        for label, text in (("badgeMetaId", badge), ("issueId", issue), ("earnedBadgeId", earned)):
+        ids = (("badgeMetaId", badge), ("issueId", issue), ("earnedBadgeId", earned))
+        for label, text in ids:
             if len(text) > MAX_ID_CHARS:
                 return _too_long(record, label, text, endpoint)
-        for label, text in (
-            ("badgeMetaId", badge),
-            ("customerId", customer),
-            ("issueId", issue),
-            ("earnedBadgeId", earned),
-        ):
+        for label, text in (ids[0], ("customerId", customer), *ids[1:]):
             if not text.isprintable():
                 return _invalid(
                     record,
@@ -174,7 +168,7 @@ class Validator:
                     "character, which no id has: fix the cell (a quoted value spanning lines?)",
                     endpoint,
                 )
-        for label, text in (("badgeMetaId", badge), ("issueId", issue), ("earnedBadgeId", earned)):
+        for label, text in ids:
             # The csv module keeps a quote inside an unquoted field as part of the value.
             if '"' in text:
                 return _invalid(
@@ -196,27 +190,25 @@ class Validator:
             return _invalid(
                 record,
                 ErrorCode.BAD_IDENTIFIER_TYPE,
-                f"identifierType {_shown(type_text)} is not one of {_CHOICES}",
+                f"identifierType {_shown(type_text)} is not one of {', '.join(IdentifierType)}",
                 endpoint,
             )
         # revokeIssue takes the numeric id: rows named otherwise are looked up (lookup.py).
         identifier = identifier or self.default_identifier
         if customer.startswith("'"):
             customer = customer[1:].strip()  # Excel's "keep as text" mark, typed into a cell
-        # A numeric id mangled by a spreadsheet (1.23E+11, 1001.0) must not reach the API.
-        if identifier is IdentifierType.ID and not (customer.isascii() and customer.isdigit()):
-            return _invalid(
-                record,
-                ErrorCode.BAD_CUSTOMER_ID,
-                f"customerId {_shown(customer)} is not a numeric customer id"
-                + "; for a mobile, email, externalId or cardNumber set identifierType",
-                endpoint,
-            )
         if identifier is IdentifierType.ID:
+            # A numeric id mangled by a spreadsheet (1.23E+11, 1001.0) must not reach the API.
+            if not (customer.isascii() and customer.isdigit()):
+                return _invalid(
+                    record,
+                    ErrorCode.BAD_CUSTOMER_ID,
+                    f"customerId {_shown(customer)} is not a numeric customer id"
+                    + "; for a mobile, email, externalId or cardNumber set identifierType",
+                    endpoint,
+                )
             digits = customer.lstrip("0")
-            if len(digits) > len(_MAX_CUSTOMER_DIGITS) or (
-                len(digits) == len(_MAX_CUSTOMER_DIGITS) and digits > _MAX_CUSTOMER_DIGITS
-            ):
+            if (len(digits), digits) > (len(_MAX_CUSTOMER_DIGITS), _MAX_CUSTOMER_DIGITS):
                 return _invalid(
                     record,
                     ErrorCode.BAD_CUSTOMER_ID,
@@ -226,12 +218,7 @@ class Validator:
                 )
             if len(customer) > MAX_ID_CHARS:  # in range, but padded with zeros
                 return _too_long(record, "customerId", customer, endpoint)
-        elif identifier is not IdentifierType.MOBILE:
-            if identifier is IdentifierType.CARD_NUMBER:
-                customer = card_number(customer)
-            if len(customer) > MAX_ID_CHARS:
-                return _too_long(record, "customerId", customer, endpoint)
-        if identifier is IdentifierType.MOBILE:
+        elif identifier is IdentifierType.MOBILE:
             number = mobile_number(customer, self.default_region)
             if isinstance(number, NotAMobile):
                 return _invalid(
@@ -241,6 +228,11 @@ class Validator:
                     endpoint,
                 )
             customer = number
+        else:
+            if identifier is IdentifierType.CARD_NUMBER:
+                customer = card_number(customer)
+            if len(customer) > MAX_ID_CHARS:
+                return _too_long(record, "customerId", customer, endpoint)
         return Row(record.row, badge, customer, issue, earned, identifier)
 
 
