@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import numpy.typing as npt
 
-from batch_revoke.column_checks import Columns, check_columns
+from batch_revoke.column_checks import check_columns
 from batch_revoke.duplicates import FirstRows
 from batch_revoke.identifiers import card_number, mobile_number
 from batch_revoke.model import (
@@ -74,16 +74,7 @@ class Validator:
 
             default_region = region_code(default_region)
         self.default_region = default_region or None
-        self._columns = Columns(
-            self.badge_at,
-            self.customer_at,
-            self.issue_at,
-            self.earned_at,
-            self.type_at,
-            earned_is_plain=default_identifier is IdentifierType.ID,
-            max_chars=MAX_ID_CHARS,
-            max_id_digits=18,  # always below 2^63: no range check needed
-        )
+        self._field_index = field_index
 
     def many(self, records: Sequence[Record]) -> list[Row | RowOutcome]:
         """Each record's verdict, as calling the validator on each gives it: the chunk's
@@ -91,7 +82,7 @@ class Validator:
         by one. A chunk with a plain record that fails there is checked record by record."""
         # --identifier-type other than id makes every row's customer an identifier to check.
         simple = not self.formula_fields and self.default_identifier is IdentifierType.ID
-        found = check_columns(records, self._columns) if simple else None
+        found = check_columns(records, self._field_index, MAX_ID_CHARS) if simple else None
         if found is None:
             return list(map(self, records))
         plain, rows = found
