@@ -132,7 +132,7 @@ def records(path: Path, stamp: tuple[int, int] | None = None) -> Iterator[Chunk]
         row = 0
         values: list[Sequence[str]] = []
         numbers: list[int] = []
-        defects: list[str] | None = None  # None: no record of the chunk has a defect
+        defects: list[str] = []
         try:
             while block := list(itertools.islice(reader, CHUNK_ROWS - len(numbers))):
                 if not numbers:
@@ -143,8 +143,7 @@ def records(path: Path, stamp: tuple[int, int] | None = None) -> Iterator[Chunk]
                 if set(map(len, block)) == {width} and _first_fields_filled(block):
                     values += block
                     numbers += range(row + 1, row + 1 + len(block))
-                    if defects is not None:
-                        defects += itertools.repeat("", len(block))
+                    defects += itertools.repeat("", len(block))
                     row += len(block)
                 else:
                     for fields in block:
@@ -152,19 +151,16 @@ def records(path: Path, stamp: tuple[int, int] | None = None) -> Iterator[Chunk]
                             continue
                         row += 1
                         record = _record(row, fields, width)
-                        if record.defect and defects is None:
-                            defects = [""] * len(numbers)
                         values.append(record.values)
                         numbers.append(row)
-                        if defects is not None:
-                            defects.append(record.defect)
+                        defects.append(record.defect)
                 if len(numbers) >= CHUNK_ROWS:
-                    yield Chunk(values, numbers, defects)
-                    values, numbers, defects = [], [], None
+                    yield Chunk(values, numbers, defects if any(defects) else None)
+                    values, numbers, defects = [], [], []
         except (UnicodeDecodeError, csv.Error) as exc:
             raise _unreadable(path, exc, reader.line_num) from exc
     if numbers:
-        yield Chunk(values, numbers, defects)
+        yield Chunk(values, numbers, defects if any(defects) else None)
 
 
 def _blank(fields: list[str]) -> bool:

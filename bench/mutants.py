@@ -162,9 +162,9 @@ MUTANTS = [
     m(
         "reader-1",
         "reader.py",
-        '                        defects += itertools.repeat("", len(block))',
-        "                        pass",
-        "a usual block after a broken record gets no defects column",
+        '                    defects += itertools.repeat("", len(block))',
+        "                    pass",
+        "a usual block gets no defects column: a broken record's defect lands on another row",
     ),
     m(
         "reader-2",
