@@ -65,6 +65,8 @@ def revoke_frame(frame: pd.DataFrame, config: RunConfig, **run: Any) -> pd.DataF
             "finish it",
             report.aborted,
         )
+    elif report.note:  # the same frame again, after its run finished
+        log.warning("%s", report.note)
     result = read_result(report.output_path)
     if len(kept) != len(frame):  # blank rows are not records: they get blank results
         filled = pd.DataFrame("", index=range(len(frame)), columns=result.columns)

@@ -134,7 +134,9 @@ def test_a_stopped_run_is_finished_by_calling_again_with_the_same_frame_and_conf
     assert list(done["status"]) == ["revoked"] * 2
     assert list(done["issued_ids"]) == ["I007", "I8"]
     assert done.attrs["report"]["output"] == str(tmp_path / "out.csv")  # the same run
+    caplog.clear()
     again = revoke_frame(frame, config, transport=granted)  # finished: nothing sent again
+    assert "nothing was sent, and its result file was written again" in caplog.text
     assert len(sent) == 2
     assert list(again["status"]) == ["revoked"] * 2
 
