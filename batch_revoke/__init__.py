@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         RunInProgress,
         StorageError,
     )
+    from batch_revoke.frames import read_result, revoke_frame, revoke_frame_async
     from batch_revoke.html_report import write_report
     from batch_revoke.job import run_job, run_job_async
     from batch_revoke.model import ExitStatus, IdentifierType, Status
@@ -56,6 +57,9 @@ _HOMES = {
     "Status": "model",
     "RateLimit": "config",
     "write_report": "html_report",
+    "revoke_frame": "frames",
+    "revoke_frame_async": "frames",
+    "read_result": "frames",
 }
 
 
@@ -91,6 +95,9 @@ __all__ = [
     "Status",
     "StorageError",
     "credentials_from_env",
+    "read_result",
+    "revoke_frame",
+    "revoke_frame_async",
     "run_job",
     "run_job_async",
     "write_report",

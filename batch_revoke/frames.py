@@ -1,0 +1,169 @@
+"""A pandas DataFrame in, a DataFrame out (`pip install 'batch-revoke[pandas]'`): the frame
+is written as the run's input CSV, run as a CSV is (journal, resume, report), and the result
+file read back as a frame. The only module that imports pandas, and only when called.
+
+df = pd.read_csv("revoke.csv", dtype=str, keep_default_na=False)
+out = revoke_frame(df, RunConfig("revoke-input.csv", base_url=..., credentials=...))
+out[out.status != "revoked"]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import os
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from batch_revoke.config import RunConfig
+from batch_revoke.errors import ConfigError, InputError
+from batch_revoke.job import run_job
+from batch_revoke.reader import canonical
+from batch_revoke.writer import INCOMPLETE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+_ID_FIELDS = frozenset({"badgemetaid", "customerid", "issueid", "earnedbadgeid"})
+# An id as Python writes a float: 62090013.0, 6.209e+07 (Excel writes 6.209E+07, which the
+# run reports row by row, as it does in a CSV).
+_FLOAT_TEXT = re.compile(r"-?\d+\.0|\d(?:\.\d+)?e[+-]\d+")
+
+
+def revoke_frame(frame: pd.DataFrame, config: RunConfig, **run: Any) -> pd.DataFrame:
+    """Revoke the frame's rows (the columns a CSV has, every value sent as its text; missing
+    values are blank) and return a new frame: the input columns as the result file has them,
+    the frame's index, and the result columns. The frame is written as CSV to
+    `config.input_path` and run as `run_job` runs a file; `run` takes run_job's keywords
+    (`sandbox=`, `transport=`). Called again with the same frame and config, it goes on with
+    the run as --auto-resume does: a stopped run is resumed, a finished one is not sent again.
+    `frame.attrs["report"]` is the run's summary (`RunReport.to_dict()`)."""
+    pd = _pandas()
+    if _inside_event_loop():
+        raise ConfigError(
+            "revoke_frame was called inside a running event loop (Jupyter, an async framework)",
+            "await revoke_frame_async(frame, config) instead",
+        )
+    _refuse_floats(frame)
+    if config.input_path.suffix.lower() != ".csv":
+        raise ConfigError(
+            f"RunConfig.input_path {config.input_path} is where the frame is written as CSV",
+            "name a .csv file",
+        )
+    kept = _write_csv(frame, config.input_path)
+    if not (config.resume or config.overwrite or config.dry_run or config.auto_resume):
+        config = replace(config, auto_resume=True)
+    report = run_job(config, **run)
+    if report.aborted:
+        log.warning(
+            "the run stopped (%s): call revoke_frame again with the same frame and config to "
+            "finish it",
+            report.aborted,
+        )
+    elif report.note:  # the same frame again, after its run finished
+        log.warning("%s", report.note)
+    result = read_result(report.output_path)
+    if len(kept) != len(frame):  # blank rows are not records: they get blank results
+        filled = pd.DataFrame("", index=range(len(frame)), columns=result.columns)
+        filled.iloc[kept] = result.to_numpy()
+        result = filled
+    result.index = frame.index
+    result.attrs["report"] = report.to_dict()
+    return result
+
+
+async def revoke_frame_async(frame: pd.DataFrame, config: RunConfig, **run: Any) -> pd.DataFrame:
+    """`revoke_frame` for callers inside an event loop (Jupyter): the run gets a thread and an
+    event loop of its own, as `run_job_async` does."""
+    return await asyncio.to_thread(revoke_frame, frame, config, **run)
+
+
+def read_result(path: str | Path) -> pd.DataFrame:
+    """A result file (or any CSV) as a frame of text: ids keep their leading zeros, blank
+    cells are "" (never NaN). A result file still marked INCOMPLETE is refused."""
+    pd = _pandas()
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            first = handle.readline()
+    except OSError as exc:
+        raise InputError(path, f"cannot be read ({exc.strerror or exc})", "") from exc
+    if first.startswith(INCOMPLETE):
+        _, _, finish = first.strip().partition("to finish it: ")
+        raise InputError(
+            path,
+            "the run has not finished writing its results",
+            f"finish it: {finish}, or call revoke_frame again with the same frame and config",
+        )
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError(
+            "batch-revoke's DataFrame functions need pandas: pip install 'batch-revoke[pandas]'"
+        ) from exc
+    return pandas
+
+
+def _inside_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _refuse_floats(frame: pd.DataFrame) -> None:
+    """An id column pandas has read as numbers with a gap (float64), or such numbers turned
+    back into text, has lost what it was: 62090013 is 62090013.0, long ids are rounded,
+    leading zeros are gone. Refused before any file is written, with the fix."""
+    for position, name in enumerate(frame.columns):
+        if canonical(str(name)) not in _ID_FIELDS:
+            continue
+        column = frame.iloc[:, position]
+        values = column[column.notna()]
+        floats = [
+            (label, value)
+            for label, value in values.items()
+            if isinstance(value, float) or _FLOAT_TEXT.fullmatch(str(value))
+        ]
+        if floats:
+            label, value = floats[0]
+            raise ConfigError(
+                f"column {name!r} holds ids that pandas read as numbers ({value} at index "
+                f"{label}): leading zeros and long ids are lost",
+                "read the file with pd.read_csv(path, dtype=str, keep_default_na=False)",
+            )
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> list[int]:
+    """The frame as the run's input CSV, every value as its text and a missing one blank,
+    written whole (a new file renamed over the old). Returns the positions of the rows that
+    are records (a row blank in every column is not one, as in a CSV)."""
+    texts = [_as_text(frame.iloc[:, position]) for position in range(frame.shape[1])]
+    rows = list(zip(*texts, strict=True)) if texts else [()] * len(frame)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("w", encoding="utf-8", newline="") as handle:
+            out = csv.writer(handle, lineterminator="\n")
+            out.writerow([str(name) for name in frame.columns])
+            out.writerows(rows)
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ConfigError(f"the frame cannot be written to {path} ({exc})", "") from exc
+    return [position for position, row in enumerate(rows) if any(v.strip() for v in row)]
+
+
+def _as_text(column: pd.Series) -> list[str]:
+    values, missing = column.tolist(), column.isna().tolist()
+    return ["" if gone else str(value) for value, gone in zip(values, missing, strict=True)]
