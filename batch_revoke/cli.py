@@ -9,12 +9,11 @@ import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from batch_revoke import options
-from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.exits import ExitingGroup
 from batch_revoke.logs import Stderr
@@ -22,9 +21,6 @@ from batch_revoke.model import ExitStatus
 from batch_revoke.report import resume_command
 from batch_revoke.startup import hold_interrupts
 from batch_revoke.writer import write_text_atomically
-
-if TYPE_CHECKING:  # the core, the sandbox (aiohttp) and the live display (rich) load when used
-    from batch_revoke.sandbox import SandboxConfig
 
 
 @click.group(
@@ -98,10 +94,7 @@ def run(ctx: click.Context, /, **params: Any) -> ExitStatus:
 
     Guide: docs/support.md
     """
-    config = options.run_config(ctx, params)
-    local = params["sandbox"] and not config.dry_run  # the sandbox is the host: none to start
-    sandbox = options.sandbox_config(params["sandbox_state"], params) if local else None
-    return _run(ctx, config, params["summary_json"], sandbox)
+    return _run(ctx, params)
 
 
 @cli.command(short_help="Settle the unconfirmed rows of a result file by reading them back.")
@@ -123,19 +116,18 @@ def verify(ctx: click.Context, /, **params: Any) -> ExitStatus:
 
     Guide: docs/support.md
     """
-    config = options.run_config(ctx, params, input_is_result=True)
-    return _run(ctx, config, params["summary_json"])
+    return _run(ctx, params, input_is_result=True)
 
 
-def _run(
-    ctx: click.Context,
-    config: RunConfig,
-    summary_json: str | None,
-    sandbox: SandboxConfig | None = None,
-) -> ExitStatus:
-    """The run (with the live display when a person watches a terminal), then its summary told
-    on stderr and as JSON when asked; from then to the process's end an interrupt is only
-    noted: the outcome is decided."""
+def _run(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> ExitStatus:
+    """The run its options describe (with the live display when a person watches a terminal),
+    then its summary told on stderr and as JSON when asked; from then to the process's end an
+    interrupt is only noted: the outcome is decided."""
+    config = options.run_config(ctx, params, **fixed)
+    sandbox = None
+    if params.get("sandbox") and not config.dry_run:  # the sandbox is the host: none to start
+        sandbox = options.sandbox_config(params["sandbox_state"], params)
+    summary_json = params["summary_json"]
     if summary_json and summary_json != "-":
         # Found before anything is sent, not after the whole run. Its folder is made, as the
         # result file's is: a scheduled job's first night finds none.
@@ -156,7 +148,8 @@ def _run(
     else:
         from batch_revoke.display import LiveProgress
 
-        with LiveProgress() as live:
+        live = LiveProgress()
+        with live:
             shown = replace(config, show_progress=live, progress_every=0.5)
             report = run_job(shown, handle_signals=True, sandbox=sandbox)
     hold_interrupts()

@@ -7,7 +7,7 @@ import math
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,7 +115,6 @@ class RunConfig:
     timeout: float = 30.0
     max_attempts: int = 5
     identifier_type: IdentifierType = IdentifierType.ID
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress_every: float = 15.0  # seconds between progress reports
     show_progress: Callable[[Progress], None] | None = None  # a live display; None: log lines
     resume: bool = False  # continue the run recorded in the output's journal
