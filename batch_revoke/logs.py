@@ -54,9 +54,7 @@ class Stderr:
         """Log records of the package to stderr, at `level`, in the format asked for."""
         cls.json, cls.run_id = json_lines, run_id
         handler = logging.StreamHandler(_CurrentStderr())
-        handler.setFormatter(
-            JsonLines(run_id) if json_lines else logging.Formatter("batch-revoke: %(message)s")
-        )
+        handler.setFormatter(cls._formatter())
         root = logging.getLogger("batch_revoke")
         root.handlers[:] = [handler]
         root.setLevel(level)
@@ -68,16 +66,16 @@ class Stderr:
     ) -> None:
         """A line on stderr that is not a log record (a refusal, a usage error), in the
         format asked for, whatever the log level."""
-        if not cls.json:
-            sys.stderr.write(f"batch-revoke: {message}\n")
-            sys.stderr.flush()
-            return
         record = logging.makeLogRecord(
             {"msg": message, "levelno": level, "levelname": logging.getLevelName(level), **fields}
         )
         record.__dict__.setdefault("event", event)
-        sys.stderr.write(JsonLines(cls.run_id).format(record) + "\n")
+        sys.stderr.write(cls._formatter().format(record) + "\n")
         sys.stderr.flush()
+
+    @classmethod
+    def _formatter(cls) -> logging.Formatter:
+        return JsonLines(cls.run_id) if cls.json else logging.Formatter("batch-revoke: %(message)s")
 
 
 class _CurrentStderr:

@@ -8,7 +8,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,8 +27,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_FIELDS = {f.name for f in fields(RunConfig)}
-_LIBRARY = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
+_LIBRARY = {f.name: f.default for f in fields(RunConfig)}
 
 
 def _default(name: str) -> Any:
@@ -70,7 +69,7 @@ def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> R
             raise ConfigError(f"--base-url and --cluster both given {where}", "pass one of them")
         base_url, cluster = (base_url, "") if given == ["--base-url"] else ("", cluster)
     return RunConfig(
-        **{name: value for name, value in params.items() if name in _FIELDS}
+        **{name: value for name, value in params.items() if name in _LIBRARY}
         | {
             "base_url": base_url,
             "cluster": cluster,
@@ -127,13 +126,11 @@ _SESSION = "batch_revoke.session"  # in ctx.meta, which a command's context shar
 
 def session(ctx: click.Context) -> Session:
     """The session the options typed so far decide, before the command and after it."""
-    noted = ctx.meta.get(_SESSION)
-    if isinstance(noted, Session):
-        return noted
     # Before any is noted: the format the whole command line asks for (exits reads it before
     # click parses), so that a usage error found before --log-format is parsed (an unknown
     # option after it, a bad value before it) comes in the format asked for.
-    return Session(log_format="json" if Stderr.json else "text")
+    noted: Session = ctx.meta.get(_SESSION) or Session(log_format="json" if Stderr.json else "text")
+    return noted
 
 
 def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
@@ -227,8 +224,7 @@ rate_limit = click.option(
     envvar="BATCH_REVOKE_RATE_LIMIT",
     show_envvar=True,
     help="Never start more than N calls (retries, read-backs and customer lookups included) "
-    "in any "
-    "second/minute. Capillary limits are per minute; demo clusters allow 100/min.",
+    "in any second/minute. Capillary limits are per minute; demo clusters allow 100/min.",
 )
 rate_window = click.option(
     "--rate-window",
@@ -245,8 +241,7 @@ max_throttle_wait = click.option(
     default=_default("max_throttle_wait"),
     metavar="SECONDS",
     help="Stop (resumable, exit 3) after this long of 429/503/521 answers (or a customer "
-    "lookup's 461) in a row. "
-    "Those answers never use up --max-attempts.",
+    "lookup's 461) in a row. Those answers never use up --max-attempts.",
 )
 timeout = click.option(
     "--timeout",
@@ -449,10 +444,9 @@ fault = click.option(
     metavar="KIND[:WHEN]",
     multiple=True,
     help="Misbehave on calls: revokes and customer lookups (repeatable). KIND: 429, 500, "
-    "502, 503, 504, 521, "
-    "drop, apply-drop, slow, non-json; a lookup's own 461 (search engine busy) and 8015 "
-    "(not found). WHEN: P% of requests, #N,#M by request number, "
-    "or omitted for all. E.g. --fault 429:10% --fault apply-drop:#3",
+    "502, 503, 504, 521, drop, apply-drop, slow, non-json; a lookup's own 461 (search engine "
+    "busy) and 8015 (not found). WHEN: P% of requests, #N,#M by request number, or omitted "
+    "for all. E.g. --fault 429:10% --fault apply-drop:#3",
 )
 seed = click.option(
     "--seed",
@@ -463,9 +457,8 @@ seed = click.option(
 sandbox_rate_limit = click.option(
     "--sandbox-rate-limit",
     metavar="N/min|N/s|N/<secs>s",
-    help="Answer 429 above N calls per till in windows aligned to the clock (a minute "
-    "starts at :00), like Capillary's per-minute limits. No Retry-After unless "
-    "--retry-after is given.",
+    help="Answer 429 above N calls per till in windows aligned to the clock (a minute starts "
+    "at :00), like Capillary's per-minute limits. No Retry-After unless --retry-after is given.",
 )
 retry_after = click.option(
     "--retry-after",
