@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import uuid
 from datetime import UTC, datetime
 
 
@@ -47,12 +48,12 @@ class Stderr:
     """Where stderr lines go, and in which format (--log-format), for the process."""
 
     json = False
-    run_id = ""
+    run_id = uuid.uuid4().hex[:12]  # the command draws one of its own (exits.ExitingGroup.main)
 
     @classmethod
-    def setup(cls, *, json_lines: bool, run_id: str, level: int) -> None:
+    def setup(cls, *, json_lines: bool, level: int) -> None:
         """Log records of the package to stderr, at `level`, in the format asked for."""
-        cls.json, cls.run_id = json_lines, run_id
+        cls.json = json_lines
         handler = logging.StreamHandler(_CurrentStderr())
         handler.setFormatter(cls._formatter())
         root = logging.getLogger("batch_revoke")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -144,11 +143,7 @@ def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         noted = replace(noted, **{name: value})
     ctx.meta[_SESSION] = noted
     level = logging.WARNING if noted.quiet else logging.DEBUG if noted.verbose else logging.INFO
-    Stderr.setup(
-        json_lines=noted.log_format == "json",
-        run_id=Stderr.run_id or uuid.uuid4().hex[:12],
-        level=level,
-    )
+    Stderr.setup(json_lines=noted.log_format == "json", level=level)
 
 
 quiet = click.option(
