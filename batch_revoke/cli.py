@@ -257,14 +257,12 @@ def sandbox(port: int, state_path: Path | None, dump_state: Path | None, **setti
     sock = bind_loopback(port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     demo = demo_credentials(config.state)
-    lines = [
-        url,
-        f"export CAP_BASE_URL={url} CAP_USERNAME={demo.username} CAP_PASSWORD={demo.password}",
-    ]
+    click.echo(url)
+    click.echo(
+        f"export CAP_BASE_URL={url} CAP_USERNAME={demo.username} CAP_PASSWORD={demo.password}"
+    )
     for key, secret in config.state.credentials.oauth.items():
-        lines.append(f"# or OAuth: export CAP_OAUTH_KEY={key} CAP_OAUTH_SECRET={secret}")
-    click.echo("\n".join(lines))
-    sys.stdout.flush()
+        click.echo(f"# or OAuth: export CAP_OAUTH_KEY={key} CAP_OAUTH_SECRET={secret}")
     Stderr.say(
         f"sandbox serving {len(config.state.enrolments)} enrolments and "
         f"{len(config.state.earns)} earns; Ctrl-C stops it"

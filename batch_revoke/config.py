@@ -130,13 +130,11 @@ class RunConfig:
     input_name: Path | None = None  # the input as named to people, when input_path is a copy
     excel: bool = False  # the result file for Excel: a BOM, and no cell runs as a formula
     sheet: str = ""  # of an .xlsx input; "": the first
-    # For schedulers: finish any run stopped earlier, then this input once (see _scheduled).
-    auto_resume: bool = False
+    auto_resume: bool = False  # for schedulers: finish any run stopped earlier, then this input
     output_dir: Path = DEFAULT_FOLDER  # where default-named result files go
     cluster: str = ""  # a documented host by name (CLUSTERS), instead of base_url
     report: Path | None = None  # the HTML report of the run, written when it ends
-    # The country of mobiles written without their country code (ISO 3166, e.g. "IN").
-    default_region: str | None = None
+    default_region: str | None = None  # of mobiles written without their country code, e.g. IN
 
     @property
     def shown_input(self) -> Path:

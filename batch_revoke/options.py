@@ -29,10 +29,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 _LIBRARY = {f.name: f.default for f in fields(RunConfig)}
 
 
-def _default(name: str) -> Any:
-    """RunConfig's default for `name`: an option's default is the library's, defined once."""
-    default = _LIBRARY[name]
-    return default.value if isinstance(default, IdentifierType) else default
+def _setting(option: str, **attrs: Any) -> Callable[[F], F]:
+    """The option for RunConfig's field of its name, with the library's default (defined once)
+    and, when it has one, the environment variable a scheduler may set instead."""
+    default = _LIBRARY[option.removeprefix("--").replace("-", "_")]
+    default = default.value if isinstance(default, IdentifierType) else default
+    return click.option(option, default=default, show_envvar=True, **attrs)
 
 
 # The options that shape the sandbox (`run` takes them with --sandbox only), as --help lists them.
@@ -90,8 +92,7 @@ def sandbox_config(state: Path | None, params: Mapping[str, Any]) -> SandboxConf
 
 
 def _typed(ctx: click.Context, *names: str) -> list[str]:
-    """The options among `names` typed on the command line (not defaults or environment), as
-    spelled there."""
+    """The options among `names` typed on the command line (not the environment), as spelled."""
     params = {param.name: param for param in ctx.command.params}
     return [
         next(opt for opt in params[name].opts if opt.startswith("--"))
@@ -146,38 +147,25 @@ def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     Stderr.setup(json_lines=noted.log_format == "json", level=level)
 
 
-quiet = click.option(
-    "-q",
-    "--quiet",
-    is_flag=True,
-    expose_value=False,
-    callback=_note,
-    help="Only warnings and the summary on stderr.",
+def _noted(*decls: str, **attrs: Any) -> Callable[[F], F]:
+    """An option of the whole command line: noted in the session, not passed to the command."""
+    return click.option(*decls, expose_value=False, callback=_note, **attrs)
+
+
+quiet = _noted("-q", "--quiet", is_flag=True, help="Only warnings and the summary on stderr.")
+verbose = _noted(
+    "-v", "--verbose", is_flag=True, help="Also one line per request (and no live display)."
 )
-verbose = click.option(
-    "-v",
-    "--verbose",
-    is_flag=True,
-    expose_value=False,
-    callback=_note,
-    help="Also one line per request (and no live display).",
-)
-log_format = click.option(
+log_format = _noted(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
-    expose_value=False,
-    callback=_note,
     help="json: every stderr line one JSON object (time, level, run_id, event, message), "
     "refusals and usage errors included (event 'error'), and the summary as a last line "
     "with event 'summary', for log collectors.",
 )
-traceback = click.option(
-    "--traceback",
-    is_flag=True,
-    expose_value=False,
-    callback=_note,
-    help="Show the Python stack on errors (for bug reports).",
+traceback = _noted(
+    "--traceback", is_flag=True, help="Show the Python stack on errors (for bug reports)."
 )
 
 # --- where requests go and how hard they are pushed (`run` and `verify`) -------------------
@@ -199,18 +187,15 @@ cluster = click.option(
         f"{'/'.join(cluster_names(k))}={v.removeprefix('https://')}" for k, v in CLUSTERS.items()
     ),
 )
-batch_size = click.option(
+batch_size = _setting(
     "--batch-size",
     type=click.IntRange(1, MAX_BATCH_SIZE),
-    default=_default("batch_size"),
     help="revokeIssue entries per request (the API allows at most 20).",
 )
-concurrency = click.option(
+concurrency = _setting(
     "--concurrency",
     type=click.IntRange(min=1),
-    default=_default("concurrency"),
     envvar="BATCH_REVOKE_CONCURRENCY",
-    show_envvar=True,
     help="Requests in flight at once.",
 )
 rate_limit = click.option(
@@ -221,70 +206,59 @@ rate_limit = click.option(
     help="Never start more than N calls (retries, read-backs and customer lookups included) "
     "in any second/minute. Capillary limits are per minute; demo clusters allow 100/min.",
 )
-rate_window = click.option(
+rate_window = _setting(
     "--rate-window",
     type=click.FloatRange(min=0, min_open=True),
-    default=_default("rate_window"),
     metavar="SECONDS",
     help="How long the server's rate-limit window is, when --rate-limit is not given "
     "(Capillary counts per minute). After a 429 without Retry-After, every request "
     "waits for the next window.",
 )
-max_throttle_wait = click.option(
+max_throttle_wait = _setting(
     "--max-throttle-wait",
     type=click.FloatRange(min=0, min_open=True),
-    default=_default("max_throttle_wait"),
     metavar="SECONDS",
     help="Stop (resumable, exit 3) after this long of 429/503/521 answers (or a customer "
     "lookup's 461) in a row. Those answers never use up --max-attempts.",
 )
-timeout = click.option(
+timeout = _setting(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
-    default=_default("timeout"),
     envvar="BATCH_REVOKE_TIMEOUT",
-    show_envvar=True,
     help="Seconds to wait for connecting, sending, and each read.",
 )
-max_attempts = click.option(
+max_attempts = _setting(
     "--max-attempts",
     type=click.IntRange(min=1),
-    default=_default("max_attempts"),
     envvar="BATCH_REVOKE_MAX_ATTEMPTS",
-    show_envvar=True,
     help="Tries per request on 5xx, timeouts and dropped connections (exponential "
     "backoff with jitter; Retry-After is honoured). 429, 503 and 521 say nothing was "
     "done and never use up attempts: --max-throttle-wait bounds them.",
 )
-grace = click.option(
+grace = _setting(
     "--grace",
     type=click.FloatRange(min=0),
-    default=_default("grace"),
     envvar="BATCH_REVOKE_GRACE",
-    show_envvar=True,
     metavar="SECONDS",
     help="After a stop (Ctrl-C, SIGTERM, SIGHUP), how long requests in flight get to finish; "
     "then they are abandoned, their rows unconfirmed until --resume reads them back. Keep "
     "it below a scheduler's own grace (Kubernetes: terminationGracePeriodSeconds).",
 )
-max_unanswered = click.option(
+max_unanswered = _setting(
     "--max-unanswered",
     type=click.IntRange(min=0),
-    default=_default("max_unanswered"),
     help="Stop (resumable, exit 3) after this many HTTP calls in a row got no answer "
     "at all: the host is down or unreachable. 0 never stops.",
 )
-identifier_type = click.option(
+identifier_type = _setting(
     "--identifier-type",
     type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
-    default=_default("identifier_type"),
     help="What customerId holds in rows without an identifierType column value. For "
     "revokeIssue rows other than id, each customer is looked up first (one call each).",
 )
-default_region = click.option(
+default_region = _setting(
     "--default-region",
     metavar="CODE",
-    default=_default("default_region"),
     help="The country (ISO 3166 code, e.g. IN) of mobiles written without their country "
     "code (09900000013); without it such a number is invalid.",
 )
@@ -311,16 +285,14 @@ overwrite = click.option(
     is_flag=True,
     help="Replace an existing --output and its journal (otherwise refused).",
 )
-output_dir = click.option(
+output_dir = _setting(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=_default("output_dir"),
     help="Where result files get their default dated names, and where --resume and "
     "--auto-resume look for runs.",
 )
-sheet = click.option(
+sheet = _setting(
     "--sheet",
-    default=_default("sheet"),
     show_default=False,  # "" is "the first", as the help says
     metavar="NAME",
     help="For an .xlsx input: the sheet to read (default: the first).",
@@ -399,10 +371,9 @@ no_verify = click.option(
     is_flag=True,
     help="Leave unconfirmed rows unconfirmed instead of reading them back.",
 )
-progress_every = click.option(
+progress_every = _setting(
     "--progress-every",
     type=click.FloatRange(min=0.1),
-    default=_default("progress_every"),
     metavar="SECONDS",
     help="How often a progress line is logged when stderr is not a terminal (at a "
     "terminal a live display shows rows done, calls/s, the pace, counts and time left).",
@@ -443,12 +414,7 @@ fault = click.option(
     "busy) and 8015 (not found). WHEN: P% of requests, #N,#M by request number, or omitted "
     "for all. E.g. --fault 429:10% --fault apply-drop:#3",
 )
-seed = click.option(
-    "--seed",
-    type=int,
-    default=0,
-    help="Seed for faults and ids.",
-)
+seed = click.option("--seed", type=int, default=0, help="Seed for faults and ids.")
 sandbox_rate_limit = click.option(
     "--sandbox-rate-limit",
     metavar="N/min|N/s|N/<secs>s",
