@@ -37,18 +37,6 @@ def _setting(option: str, **attrs: Any) -> Callable[[F], F]:
     return click.option(option, default=default, show_envvar=True, **attrs)
 
 
-# The options that shape the sandbox (`run` takes them with --sandbox only), as --help lists them.
-_SANDBOX = [
-    "latency_ms",
-    "faults",
-    "seed",
-    "sandbox_rate_limit",
-    "retry_after",
-    "slow_seconds",
-    "token_ttl",
-]
-
-
 def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> RunConfig:
     """The RunConfig the options of `run` or `verify` describe, refused first when they
     contradict one another: each option named as a field lands in it; the few that say a field
@@ -398,52 +386,53 @@ sandbox_state = click.option(
 
 # --- how the sandbox behaves (`sandbox`, and `run --sandbox`) ------------------------------
 
-latency_ms = click.option(
-    "--latency-ms",
-    metavar="N|MIN-MAX",
-    default="0",
-    help="Delay every sandbox answer by N ms, or a random MIN-MAX ms (never blocking).",
-)
-fault = click.option(
-    "--fault",
-    "faults",
-    metavar="KIND[:WHEN]",
-    multiple=True,
-    help="Misbehave on calls: revokes and customer lookups (repeatable). KIND: 429, 500, "
-    "502, 503, 504, 521, drop, apply-drop, slow, non-json; a lookup's own 461 (search engine "
-    "busy) and 8015 (not found). WHEN: P% of requests, #N,#M by request number, or omitted "
-    "for all. E.g. --fault 429:10% --fault apply-drop:#3",
-)
-seed = click.option("--seed", type=int, default=0, help="Seed for faults and ids.")
-sandbox_rate_limit = click.option(
-    "--sandbox-rate-limit",
-    metavar="N/min|N/s|N/<secs>s",
-    help="Answer 429 above N calls per till in windows aligned to the clock (a minute starts "
-    "at :00), like Capillary's per-minute limits. No Retry-After unless --retry-after is given.",
-)
-retry_after = click.option(
-    "--retry-after",
-    type=click.FloatRange(min=0),
-    metavar="SECONDS",
-    help="Send Retry-After with 429s (Capillary documents none): the 429 fault asks for "
-    "SECONDS, the rate limit for what is left of its window.",
-)
-slow_seconds = click.option(
-    "--slow-seconds",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    help="How late a `slow` fault answers.",
-)
-token_ttl = click.option(
-    "--token-ttl",
-    type=click.IntRange(min=1),
-    default=300,
-    help="Lifetime of the sandbox's OAuth tokens, in seconds.",
-)
-
-sandbox_settings = _together(
-    latency_ms, fault, seed, sandbox_rate_limit, retry_after, slow_seconds, token_ttl
-)
+# By their parameter's name, as --help lists them (`run` takes them with --sandbox only).
+_SANDBOX = {
+    "latency_ms": click.option(
+        "--latency-ms",
+        metavar="N|MIN-MAX",
+        default="0",
+        help="Delay every sandbox answer by N ms, or a random MIN-MAX ms (never blocking).",
+    ),
+    "faults": click.option(
+        "--fault",
+        "faults",
+        metavar="KIND[:WHEN]",
+        multiple=True,
+        help="Misbehave on calls: revokes and customer lookups (repeatable). KIND: 429, 500, "
+        "502, 503, 504, 521, drop, apply-drop, slow, non-json; a lookup's own 461 (search "
+        "engine busy) and 8015 (not found). WHEN: P% of requests, #N,#M by request number, or "
+        "omitted for all. E.g. --fault 429:10% --fault apply-drop:#3",
+    ),
+    "seed": click.option("--seed", type=int, default=0, help="Seed for faults and ids."),
+    "sandbox_rate_limit": click.option(
+        "--sandbox-rate-limit",
+        metavar="N/min|N/s|N/<secs>s",
+        help="Answer 429 above N calls per till in windows aligned to the clock (a minute "
+        "starts at :00), like Capillary's per-minute limits. No Retry-After unless "
+        "--retry-after is given.",
+    ),
+    "retry_after": click.option(
+        "--retry-after",
+        type=click.FloatRange(min=0),
+        metavar="SECONDS",
+        help="Send Retry-After with 429s (Capillary documents none): the 429 fault asks for "
+        "SECONDS, the rate limit for what is left of its window.",
+    ),
+    "slow_seconds": click.option(
+        "--slow-seconds",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        help="How late a `slow` fault answers.",
+    ),
+    "token_ttl": click.option(
+        "--token-ttl",
+        type=click.IntRange(min=1),
+        default=300,
+        help="Lifetime of the sandbox's OAuth tokens, in seconds.",
+    ),
+}
+sandbox_settings = _together(*_SANDBOX.values())
 
 # --- `sandbox` only ------------------------------------------------------------------------
 
