@@ -89,6 +89,17 @@ def _typed(ctx: click.Context, *names: str) -> list[str]:
     ]
 
 
+def _together(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Several options as one decorator, listed in --help in the order given."""
+
+    def decorate(function: F) -> F:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
 # --- the whole command line: before the command or after it -------------------------------
 
 
@@ -156,99 +167,105 @@ traceback = _noted(
     "--traceback", is_flag=True, help="Show the Python stack on errors (for bug reports)."
 )
 
+# The options of the whole command line, taken by the group and by every command.
+whole_command_line = _together(quiet, verbose, log_format, traceback)
+
 # --- where requests go and how hard they are pushed (`run` and `verify`) -------------------
 
-base_url = click.option(
-    "--base-url",
-    envvar="CAP_BASE_URL",
-    show_envvar=True,
-    metavar="URL",
-    help="API host root, e.g. https://eu.api.capillarytech.com (paths are fixed).",
-)
-cluster = click.option(
-    "--cluster",
-    type=click.Choice(sorted([*CLUSTERS, *CLUSTER_ALIASES])),
-    envvar="CAP_CLUSTER",
-    show_envvar=True,
-    help="Pick a documented host instead of --base-url: "
-    + ", ".join(
-        f"{'/'.join(cluster_names(k))}={v.removeprefix('https://')}" for k, v in CLUSTERS.items()
+connection = _together(
+    click.option(
+        "--base-url",
+        envvar="CAP_BASE_URL",
+        show_envvar=True,
+        metavar="URL",
+        help="API host root, e.g. https://eu.api.capillarytech.com (paths are fixed).",
     ),
-)
-batch_size = _setting(
-    "--batch-size",
-    type=click.IntRange(1, MAX_BATCH_SIZE),
-    help="revokeIssue entries per request (the API allows at most 20).",
-)
-concurrency = _setting(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    envvar="BATCH_REVOKE_CONCURRENCY",
-    help="Requests in flight at once.",
-)
-rate_limit = click.option(
-    "--rate-limit",
-    metavar="N/s|N/min|N/<secs>s",
-    envvar="BATCH_REVOKE_RATE_LIMIT",
-    show_envvar=True,
-    help="Never start more than N calls (retries, read-backs and customer lookups included) "
-    "in any second/minute. Capillary limits are per minute; demo clusters allow 100/min.",
-)
-rate_window = _setting(
-    "--rate-window",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="SECONDS",
-    help="How long the server's rate-limit window is, when --rate-limit is not given "
-    "(Capillary counts per minute). After a 429 without Retry-After, every request "
-    "waits for the next window.",
-)
-max_throttle_wait = _setting(
-    "--max-throttle-wait",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="SECONDS",
-    help="Stop (resumable, exit 3) after this long of 429/503/521 answers (or a customer "
-    "lookup's 461) in a row. Those answers never use up --max-attempts.",
-)
-timeout = _setting(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    envvar="BATCH_REVOKE_TIMEOUT",
-    help="Seconds to wait for connecting, sending, and each read.",
-)
-max_attempts = _setting(
-    "--max-attempts",
-    type=click.IntRange(min=1),
-    envvar="BATCH_REVOKE_MAX_ATTEMPTS",
-    help="Tries per request on 5xx, timeouts and dropped connections (exponential "
-    "backoff with jitter; Retry-After is honoured). 429, 503 and 521 say nothing was "
-    "done and never use up attempts: --max-throttle-wait bounds them.",
-)
-grace = _setting(
-    "--grace",
-    type=click.FloatRange(min=0),
-    envvar="BATCH_REVOKE_GRACE",
-    metavar="SECONDS",
-    help="After a stop (Ctrl-C, SIGTERM, SIGHUP), how long requests in flight get to finish; "
-    "then they are abandoned, their rows unconfirmed until --resume reads them back. Keep "
-    "it below a scheduler's own grace (Kubernetes: terminationGracePeriodSeconds).",
-)
-max_unanswered = _setting(
-    "--max-unanswered",
-    type=click.IntRange(min=0),
-    help="Stop (resumable, exit 3) after this many HTTP calls in a row got no answer "
-    "at all: the host is down or unreachable. 0 never stops.",
-)
-identifier_type = _setting(
-    "--identifier-type",
-    type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
-    help="What customerId holds in rows without an identifierType column value. For "
-    "revokeIssue rows other than id, each customer is looked up first (one call each).",
-)
-default_region = _setting(
-    "--default-region",
-    metavar="CODE",
-    help="The country (ISO 3166 code, e.g. IN) of mobiles written without their country "
-    "code (09900000013); without it such a number is invalid.",
+    click.option(
+        "--cluster",
+        type=click.Choice(sorted([*CLUSTERS, *CLUSTER_ALIASES])),
+        envvar="CAP_CLUSTER",
+        show_envvar=True,
+        help="Pick a documented host instead of --base-url: "
+        + ", ".join(
+            f"{'/'.join(cluster_names(k))}={v.removeprefix('https://')}"
+            for k, v in CLUSTERS.items()
+        ),
+    ),
+    _setting(
+        "--batch-size",
+        type=click.IntRange(1, MAX_BATCH_SIZE),
+        help="revokeIssue entries per request (the API allows at most 20).",
+    ),
+    _setting(
+        "--concurrency",
+        type=click.IntRange(min=1),
+        envvar="BATCH_REVOKE_CONCURRENCY",
+        help="Requests in flight at once.",
+    ),
+    click.option(
+        "--rate-limit",
+        metavar="N/s|N/min|N/<secs>s",
+        envvar="BATCH_REVOKE_RATE_LIMIT",
+        show_envvar=True,
+        help="Never start more than N calls (retries, read-backs and customer lookups included) "
+        "in any second/minute. Capillary limits are per minute; demo clusters allow 100/min.",
+    ),
+    _setting(
+        "--rate-window",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        help="How long the server's rate-limit window is, when --rate-limit is not given "
+        "(Capillary counts per minute). After a 429 without Retry-After, every request "
+        "waits for the next window.",
+    ),
+    _setting(
+        "--max-throttle-wait",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        help="Stop (resumable, exit 3) after this long of 429/503/521 answers (or a customer "
+        "lookup's 461) in a row. Those answers never use up --max-attempts.",
+    ),
+    _setting(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        envvar="BATCH_REVOKE_TIMEOUT",
+        help="Seconds to wait for connecting, sending, and each read.",
+    ),
+    _setting(
+        "--max-attempts",
+        type=click.IntRange(min=1),
+        envvar="BATCH_REVOKE_MAX_ATTEMPTS",
+        help="Tries per request on 5xx, timeouts and dropped connections (exponential "
+        "backoff with jitter; Retry-After is honoured). 429, 503 and 521 say nothing was "
+        "done and never use up attempts: --max-throttle-wait bounds them.",
+    ),
+    _setting(
+        "--max-unanswered",
+        type=click.IntRange(min=0),
+        help="Stop (resumable, exit 3) after this many HTTP calls in a row got no answer "
+        "at all: the host is down or unreachable. 0 never stops.",
+    ),
+    _setting(
+        "--grace",
+        type=click.FloatRange(min=0),
+        envvar="BATCH_REVOKE_GRACE",
+        metavar="SECONDS",
+        help="After a stop (Ctrl-C, SIGTERM, SIGHUP), how long requests in flight get to finish; "
+        "then they are abandoned, their rows unconfirmed until --resume reads them back. Keep "
+        "it below a scheduler's own grace (Kubernetes: terminationGracePeriodSeconds).",
+    ),
+    _setting(
+        "--identifier-type",
+        type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
+        help="What customerId holds in rows without an identifierType column value. For "
+        "revokeIssue rows other than id, each customer is looked up first (one call each).",
+    ),
+    _setting(
+        "--default-region",
+        metavar="CODE",
+        help="The country (ISO 3166 code, e.g. IN) of mobiles written without their country "
+        "code (09900000013); without it such a number is invalid.",
+    ),
 )
 
 # --- the result file and the journal beside it (`run` and `verify`) ------------------------
@@ -299,36 +316,6 @@ summary_json = click.option(
 )
 
 
-def _together(*options: Callable[[F], F]) -> Callable[[F], F]:
-    """Several options as one decorator, listed in --help in the order given."""
-
-    def decorate(function: F) -> F:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return decorate
-
-
-# The options of the whole command line, taken by the group and by every command.
-whole_command_line = _together(quiet, verbose, log_format, traceback)
-
-# The options `run` and `verify` share: where requests go, and the result file.
-connection = _together(
-    base_url,
-    cluster,
-    batch_size,
-    concurrency,
-    rate_limit,
-    rate_window,
-    max_throttle_wait,
-    timeout,
-    max_attempts,
-    max_unanswered,
-    grace,
-    identifier_type,
-    default_region,
-)
 report = click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
