@@ -14,10 +14,7 @@ from typing import TYPE_CHECKING
 from batch_revoke.credentials import NO_CREDENTIALS_FIX, Credentials
 from batch_revoke.errors import ConfigError
 from batch_revoke.hosts import CLUSTERS, check_base_url, cluster_named
-from batch_revoke.model import (
-    MAX_BATCH_SIZE,
-    IdentifierType,
-)
+from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
 if TYPE_CHECKING:
     from batch_revoke.report import Progress

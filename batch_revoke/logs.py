@@ -14,15 +14,8 @@ class JsonLines(logging.Formatter):
     """One JSON object per line. Only the message and the fields the code attaches are
     written: credentials are never in either."""
 
-    FIELDS = (
-        "event",
-        "request",
-        "request_id",  # the answer's X-Cap-Requestid, what the vendor's support asks for
-        "attempt",
-        "wait_seconds",
-        "summary",
-        "exit_status",
-    )
+    # request_id: the answer's X-Cap-Requestid, what the vendor's support asks for.
+    FIELDS = ("event", "request", "request_id", "attempt", "wait_seconds", "summary", "exit_status")
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
