@@ -52,13 +52,7 @@ def cli() -> None:
 @click.argument("input_path", metavar="INPUT.csv", type=click.Path(path_type=Path))
 @options.connection
 @options.results
-@options.auto_resume
-@options.dry_run
-@options.no_verify
-@options.progress_every
-@options.max_errors
-@options.sandbox
-@options.sandbox_state
+@options.run_only
 @options.sandbox_settings
 @options.whole_command_line
 @click.pass_context

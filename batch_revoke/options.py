@@ -328,47 +328,49 @@ results = _together(output, resume, overwrite, output_dir, sheet, excel, summary
 
 # --- `run` only ----------------------------------------------------------------------------
 
-auto_resume = click.option(
-    "--auto-resume",
-    is_flag=True,
-    help="For a job run on a schedule: first finish every run in --output-dir that "
-    "stopped before it was done (from its own copy of its input), then run INPUT once: "
-    "resume its unfinished run, report a finished one (nothing sent), or start a new "
-    "run with a dated result file. The same command works every night.",
-)
-dry_run = click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Validate and plan only; no HTTP call. Rows become planned/invalid/duplicate.",
-)
-no_verify = click.option(
-    "--no-verify",
-    is_flag=True,
-    help="Leave unconfirmed rows unconfirmed instead of reading them back.",
-)
-progress_every = _setting(
-    "--progress-every",
-    type=click.FloatRange(min=0.1),
-    metavar="SECONDS",
-    help="How often a progress line is logged when stderr is not a terminal (at a "
-    "terminal a live display shows rows done, calls/s, the pace, counts and time left).",
-)
-max_errors = click.option(
-    "--max-errors",
-    metavar="N|N%",
-    help="Stop (resumable, exit 3) once N rows sent were not revoked, or N% of them "
-    "(counted after 100 rows have an outcome).",
-)
-sandbox = click.option(
-    "--sandbox",
-    is_flag=True,
-    help="Start a local sandbox of the API on a free 127.0.0.1 port and run against it "
-    "(no credentials needed; nothing leaves the machine).",
-)
-sandbox_state = click.option(
-    "--sandbox-state",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Sandbox data (JSON or CSV). Default: samples/sandbox-state.json",
+run_only = _together(
+    click.option(
+        "--auto-resume",
+        is_flag=True,
+        help="For a job run on a schedule: first finish every run in --output-dir that "
+        "stopped before it was done (from its own copy of its input), then run INPUT once: "
+        "resume its unfinished run, report a finished one (nothing sent), or start a new "
+        "run with a dated result file. The same command works every night.",
+    ),
+    click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Validate and plan only; no HTTP call. Rows become planned/invalid/duplicate.",
+    ),
+    click.option(
+        "--no-verify",
+        is_flag=True,
+        help="Leave unconfirmed rows unconfirmed instead of reading them back.",
+    ),
+    _setting(
+        "--progress-every",
+        type=click.FloatRange(min=0.1),
+        metavar="SECONDS",
+        help="How often a progress line is logged when stderr is not a terminal (at a "
+        "terminal a live display shows rows done, calls/s, the pace, counts and time left).",
+    ),
+    click.option(
+        "--max-errors",
+        metavar="N|N%",
+        help="Stop (resumable, exit 3) once N rows sent were not revoked, or N% of them "
+        "(counted after 100 rows have an outcome).",
+    ),
+    click.option(
+        "--sandbox",
+        is_flag=True,
+        help="Start a local sandbox of the API on a free 127.0.0.1 port and run against it "
+        "(no credentials needed; nothing leaves the machine).",
+    ),
+    click.option(
+        "--sandbox-state",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Sandbox data (JSON or CSV). Default: samples/sandbox-state.json",
+    ),
 )
 
 # --- how the sandbox behaves (`sandbox`, and `run --sandbox`) ------------------------------
