@@ -34,11 +34,8 @@ class Interrupts:
 
     def install(self) -> None:
         loop = self.work.get_loop()
-        for signum in SIGNALS:
-            previous = signal.getsignal(signum)
-            if previous is signal.SIG_IGN:
-                continue  # started ignoring it (nohup): keep ignoring it
-            self._previous[signum] = previous
+        for signum in catchable():  # one the process was started ignoring (nohup) stays so
+            self._previous[signum] = signal.getsignal(signum)
             loop.add_signal_handler(signum, self.received, signum)
 
     def remove(self) -> None:
