@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from batch_revoke.credentials import NO_CREDENTIALS_FIX, Credentials
 from batch_revoke.errors import ConfigError
-from batch_revoke.hosts import CLUSTERS, check_base_url, cluster_named
+from batch_revoke.hosts import CLUSTER_ALIASES, CLUSTERS, check_base_url
 from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ class RunConfig:
         # Library callers may pass text where the CLI passes parsed values; anything else is
         # refused here, at construction, not half-way through a run.
         if self.cluster:
-            named = cluster_named(self.cluster)
+            named = self.cluster if self.cluster in CLUSTERS else CLUSTER_ALIASES.get(self.cluster)
             if named is None:
                 raise ConfigError(
                     f"cluster {self.cluster!r} is unknown", f"use one of {', '.join(CLUSTERS)}"
