@@ -17,15 +17,11 @@ class JsonLines(logging.Formatter):
     # request_id: the answer's X-Cap-Requestid, what the vendor's support asks for.
     FIELDS = ("event", "request", "request_id", "attempt", "wait_seconds", "summary", "exit_status")
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__()
-        self.run_id = run_id
-
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
-            "run_id": self.run_id,
+            "run_id": Stderr.run_id,
             "event": "log",
             "message": record.getMessage(),
         }
@@ -69,7 +65,7 @@ class Stderr:
 
     @classmethod
     def _formatter(cls) -> logging.Formatter:
-        return JsonLines(cls.run_id) if cls.json else logging.Formatter("batch-revoke: %(message)s")
+        return JsonLines() if cls.json else logging.Formatter("batch-revoke: %(message)s")
 
 
 class _CurrentStderr:
