@@ -9,12 +9,11 @@ import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from batch_revoke import options
-from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.exits import ExitingGroup
 from batch_revoke.logs import Stderr
@@ -22,9 +21,6 @@ from batch_revoke.model import ExitStatus
 from batch_revoke.report import resume_command
 from batch_revoke.startup import hold_interrupts
 from batch_revoke.writer import write_text_atomically
-
-if TYPE_CHECKING:  # the core, the sandbox (aiohttp) and the live display (rich) load when used
-    from batch_revoke.sandbox import SandboxConfig
 
 
 @click.group(
@@ -56,13 +52,7 @@ def cli() -> None:
 @click.argument("input_path", metavar="INPUT.csv", type=click.Path(path_type=Path))
 @options.connection
 @options.results
-@options.auto_resume
-@options.dry_run
-@options.no_verify
-@options.progress_every
-@options.max_errors
-@options.sandbox
-@options.sandbox_state
+@options.run_only
 @options.sandbox_settings
 @options.whole_command_line
 @click.pass_context
@@ -98,10 +88,7 @@ def run(ctx: click.Context, /, **params: Any) -> ExitStatus:
 
     Guide: docs/support.md
     """
-    config = options.run_config(ctx, params)
-    local = params["sandbox"] and not config.dry_run  # the sandbox is the host: none to start
-    sandbox = options.sandbox_config(params["sandbox_state"], params) if local else None
-    return _run(ctx, config, params["summary_json"], sandbox)
+    return _run(ctx, params)
 
 
 @cli.command(short_help="Settle the unconfirmed rows of a result file by reading them back.")
@@ -123,19 +110,18 @@ def verify(ctx: click.Context, /, **params: Any) -> ExitStatus:
 
     Guide: docs/support.md
     """
-    config = options.run_config(ctx, params, input_is_result=True)
-    return _run(ctx, config, params["summary_json"])
+    return _run(ctx, params, input_is_result=True)
 
 
-def _run(
-    ctx: click.Context,
-    config: RunConfig,
-    summary_json: str | None,
-    sandbox: SandboxConfig | None = None,
-) -> ExitStatus:
-    """The run (with the live display when a person watches a terminal), then its summary told
-    on stderr and as JSON when asked; from then to the process's end an interrupt is only
-    noted: the outcome is decided."""
+def _run(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> ExitStatus:
+    """The run its options describe (with the live display when a person watches a terminal),
+    then its summary told on stderr and as JSON when asked; from then to the process's end an
+    interrupt is only noted: the outcome is decided."""
+    config = options.run_config(ctx, params, **fixed)
+    sandbox = None
+    if params.get("sandbox") and not config.dry_run:  # the sandbox is the host: none to start
+        sandbox = options.sandbox_config(params["sandbox_state"], params)
+    summary_json = params["summary_json"]
     if summary_json and summary_json != "-":
         # Found before anything is sent, not after the whole run. Its folder is made, as the
         # result file's is: a scheduled job's first night finds none.
@@ -156,7 +142,8 @@ def _run(
     else:
         from batch_revoke.display import LiveProgress
 
-        with LiveProgress() as live:
+        live = LiveProgress()
+        with live:
             shown = replace(config, show_progress=live, progress_every=0.5)
             report = run_job(shown, handle_signals=True, sandbox=sandbox)
     hold_interrupts()
@@ -264,14 +251,12 @@ def sandbox(port: int, state_path: Path | None, dump_state: Path | None, **setti
     sock = bind_loopback(port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     demo = demo_credentials(config.state)
-    lines = [
-        url,
-        f"export CAP_BASE_URL={url} CAP_USERNAME={demo.username} CAP_PASSWORD={demo.password}",
-    ]
+    click.echo(url)
+    click.echo(
+        f"export CAP_BASE_URL={url} CAP_USERNAME={demo.username} CAP_PASSWORD={demo.password}"
+    )
     for key, secret in config.state.credentials.oauth.items():
-        lines.append(f"# or OAuth: export CAP_OAUTH_KEY={key} CAP_OAUTH_SECRET={secret}")
-    click.echo("\n".join(lines))
-    sys.stdout.flush()
+        click.echo(f"# or OAuth: export CAP_OAUTH_KEY={key} CAP_OAUTH_SECRET={secret}")
     Stderr.say(
         f"sandbox serving {len(config.state.enrolments)} enrolments and "
         f"{len(config.state.earns)} earns; Ctrl-C stops it"

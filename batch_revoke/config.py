@@ -7,17 +7,14 @@ import math
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batch_revoke.credentials import NO_CREDENTIALS_FIX, Credentials
 from batch_revoke.errors import ConfigError
-from batch_revoke.hosts import CLUSTERS, check_base_url, cluster_named
-from batch_revoke.model import (
-    MAX_BATCH_SIZE,
-    IdentifierType,
-)
+from batch_revoke.hosts import CLUSTER_ALIASES, CLUSTERS, check_base_url
+from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
 if TYPE_CHECKING:
     from batch_revoke.report import Progress
@@ -115,7 +112,6 @@ class RunConfig:
     timeout: float = 30.0
     max_attempts: int = 5
     identifier_type: IdentifierType = IdentifierType.ID
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress_every: float = 15.0  # seconds between progress reports
     show_progress: Callable[[Progress], None] | None = None  # a live display; None: log lines
     resume: bool = False  # continue the run recorded in the output's journal
@@ -131,13 +127,11 @@ class RunConfig:
     input_name: Path | None = None  # the input as named to people, when input_path is a copy
     excel: bool = False  # the result file for Excel: a BOM, and no cell runs as a formula
     sheet: str = ""  # of an .xlsx input; "": the first
-    # For schedulers: finish any run stopped earlier, then this input once (see _scheduled).
-    auto_resume: bool = False
+    auto_resume: bool = False  # for schedulers: finish any run stopped earlier, then this input
     output_dir: Path = DEFAULT_FOLDER  # where default-named result files go
     cluster: str = ""  # a documented host by name (CLUSTERS), instead of base_url
     report: Path | None = None  # the HTML report of the run, written when it ends
-    # The country of mobiles written without their country code (ISO 3166, e.g. "IN").
-    default_region: str | None = None
+    default_region: str | None = None  # of mobiles written without their country code, e.g. IN
 
     @property
     def shown_input(self) -> Path:
@@ -147,7 +141,7 @@ class RunConfig:
         # Library callers may pass text where the CLI passes parsed values; anything else is
         # refused here, at construction, not half-way through a run.
         if self.cluster:
-            named = cluster_named(self.cluster)
+            named = self.cluster if self.cluster in CLUSTERS else CLUSTER_ALIASES.get(self.cluster)
             if named is None:
                 raise ConfigError(
                     f"cluster {self.cluster!r} is unknown", f"use one of {', '.join(CLUSTERS)}"

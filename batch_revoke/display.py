@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn
 from rich.progress import Progress as Bar
@@ -11,12 +9,12 @@ from rich.progress import Progress as Bar
 from batch_revoke.report import Progress
 
 
-class LiveProgress:
+class LiveProgress(Bar):
     """Rows done of the total, calls/s, the pace, the counts so far and the time left, redrawn
     in place; log lines (retries, pauses) scroll above it."""
 
     def __init__(self) -> None:
-        self.bar = Bar(
+        super().__init__(
             TextColumn("rows"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -24,19 +22,7 @@ class LiveProgress:
             console=Console(stderr=True),
             redirect_stderr=True,
         )
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> LiveProgress:
-        self.bar.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.bar.stop()
+        self._rows: TaskID | None = None
 
     def __call__(self, progress: Progress) -> None:
         tally = progress.counts
@@ -48,9 +34,9 @@ class LiveProgress:
         detail = (
             f"{looked_up}{progress.calls_per_second:.1f} calls/s · {progress.pace} · {counts}{left}"
         )
-        if self._task is None:
-            self._task = self.bar.add_task("rows", total=progress.rows, detail=detail)
-        self.bar.update(self._task, completed=tally.total, detail=detail)
+        if self._rows is None:
+            self._rows = self.add_task("rows", total=progress.rows, detail=detail)
+        self.update(self._rows, completed=tally.total, detail=detail)
 
 
 def _duration(seconds: float) -> str:

@@ -75,15 +75,9 @@ class ExitingGroup(click.Group):
             sys.exit(status)
         return status
 
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
+    def make_context(self, *args: Any, **extra: Any) -> click.Context:
         try:
-            return super().make_context(info_name, args, parent, **extra)
+            return super().make_context(*args, **extra)
         except KeyboardInterrupt as exc:  # click would print an empty line and "Aborted!"
             raise interrupted(exc) from exc
 

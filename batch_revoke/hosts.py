@@ -20,11 +20,6 @@ CLUSTERS = {
 CLUSTER_ALIASES = {"india": "in", "asia": "apac2", "sea": "apac2"}
 
 
-def cluster_named(name: str) -> str | None:
-    """The cluster `name` stands for (its name in CLUSTERS, or an alias); None if none."""
-    return name if name in CLUSTERS else CLUSTER_ALIASES.get(name)
-
-
 def cluster_names(cluster: str) -> list[str]:
     """A cluster's name, then its aliases: apac2, asia, sea."""
     return [cluster, *(alias for alias, named in CLUSTER_ALIASES.items() if named == cluster)]

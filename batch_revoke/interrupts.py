@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from batch_revoke.startup import SIGNALS, Interrupted
+from batch_revoke.startup import SIGNALS, Interrupted, catchable
 
 if TYPE_CHECKING:  # asyncio in annotations only: the handlers go on the loop running `work`
     import asyncio
@@ -25,8 +25,6 @@ class Interrupts:
     """SIGINT, SIGTERM, SIGHUP: the first stops new requests and gives those in flight
     `grace` seconds; the second (or the end of the grace) cancels them."""
 
-    SIGNALS = SIGNALS
-
     def __init__(self, stop: Stop, work: asyncio.Task[None], grace: float) -> None:
         self.stop = stop
         self.work = work
@@ -36,11 +34,8 @@ class Interrupts:
 
     def install(self) -> None:
         loop = self.work.get_loop()
-        for signum in self.SIGNALS:
-            previous = signal.getsignal(signum)
-            if previous is signal.SIG_IGN:
-                continue  # started ignoring it (nohup): keep ignoring it
-            self._previous[signum] = previous
+        for signum in catchable():  # one the process was started ignoring (nohup) stays so
+            self._previous[signum] = signal.getsignal(signum)
             loop.add_signal_handler(signum, self.received, signum)
 
     def remove(self) -> None:
@@ -95,7 +90,7 @@ class Finishing:
 
     def __enter__(self) -> Finishing:
         if self.enabled:
-            for signum in Interrupts.SIGNALS:
+            for signum in SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._received)
         return self
 
@@ -136,11 +131,7 @@ def raising_interrupts(enabled: bool) -> Iterator[None]:
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(signum)
 
-    previous = {
-        signum: signal.signal(signum, interrupt)
-        for signum in SIGNALS
-        if signal.getsignal(signum) is not signal.SIG_IGN
-    }
+    previous = {signum: signal.signal(signum, interrupt) for signum in catchable()}
     try:
         yield
     finally:

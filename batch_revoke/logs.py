@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import uuid
 from datetime import UTC, datetime
 
 
@@ -13,25 +14,14 @@ class JsonLines(logging.Formatter):
     """One JSON object per line. Only the message and the fields the code attaches are
     written: credentials are never in either."""
 
-    FIELDS = (
-        "event",
-        "request",
-        "request_id",  # the answer's X-Cap-Requestid, what the vendor's support asks for
-        "attempt",
-        "wait_seconds",
-        "summary",
-        "exit_status",
-    )
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__()
-        self.run_id = run_id
+    # request_id: the answer's X-Cap-Requestid, what the vendor's support asks for.
+    FIELDS = ("event", "request", "request_id", "attempt", "wait_seconds", "summary", "exit_status")
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
-            "run_id": self.run_id,
+            "run_id": Stderr.run_id,
             "event": "log",
             "message": record.getMessage(),
         }
@@ -47,16 +37,14 @@ class Stderr:
     """Where stderr lines go, and in which format (--log-format), for the process."""
 
     json = False
-    run_id = ""
+    run_id = uuid.uuid4().hex[:12]  # the command draws one of its own (exits.ExitingGroup.main)
 
     @classmethod
-    def setup(cls, *, json_lines: bool, run_id: str, level: int) -> None:
+    def setup(cls, *, json_lines: bool, level: int) -> None:
         """Log records of the package to stderr, at `level`, in the format asked for."""
-        cls.json, cls.run_id = json_lines, run_id
+        cls.json = json_lines
         handler = logging.StreamHandler(_CurrentStderr())
-        handler.setFormatter(
-            JsonLines(run_id) if json_lines else logging.Formatter("batch-revoke: %(message)s")
-        )
+        handler.setFormatter(cls._formatter())
         root = logging.getLogger("batch_revoke")
         root.handlers[:] = [handler]
         root.setLevel(level)
@@ -68,16 +56,16 @@ class Stderr:
     ) -> None:
         """A line on stderr that is not a log record (a refusal, a usage error), in the
         format asked for, whatever the log level."""
-        if not cls.json:
-            sys.stderr.write(f"batch-revoke: {message}\n")
-            sys.stderr.flush()
-            return
         record = logging.makeLogRecord(
             {"msg": message, "levelno": level, "levelname": logging.getLevelName(level), **fields}
         )
         record.__dict__.setdefault("event", event)
-        sys.stderr.write(JsonLines(cls.run_id).format(record) + "\n")
+        sys.stderr.write(cls._formatter().format(record) + "\n")
         sys.stderr.flush()
+
+    @classmethod
+    def _formatter(cls) -> logging.Formatter:
+        return JsonLines() if cls.json else logging.Formatter("batch-revoke: %(message)s")
 
 
 class _CurrentStderr:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,26 +26,15 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_FIELDS = {f.name for f in fields(RunConfig)}
-_LIBRARY = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
+_LIBRARY = {f.name: f.default for f in fields(RunConfig)}
 
 
-def _default(name: str) -> Any:
-    """RunConfig's default for `name`: an option's default is the library's, defined once."""
-    default = _LIBRARY[name]
-    return default.value if isinstance(default, IdentifierType) else default
-
-
-# The options that shape the sandbox (`run` takes them with --sandbox only), as --help lists them.
-_SANDBOX = [
-    "latency_ms",
-    "faults",
-    "seed",
-    "sandbox_rate_limit",
-    "retry_after",
-    "slow_seconds",
-    "token_ttl",
-]
+def _setting(option: str, **attrs: Any) -> Callable[[F], F]:
+    """The option for RunConfig's field of its name, with the library's default (defined once)
+    and, when it has one, the environment variable a scheduler may set instead."""
+    default = _LIBRARY[option.removeprefix("--").replace("-", "_")]
+    default = default.value if isinstance(default, IdentifierType) else default
+    return click.option(option, default=default, show_envvar=True, **attrs)
 
 
 def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> RunConfig:
@@ -70,7 +58,7 @@ def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> R
             raise ConfigError(f"--base-url and --cluster both given {where}", "pass one of them")
         base_url, cluster = (base_url, "") if given == ["--base-url"] else ("", cluster)
     return RunConfig(
-        **{name: value for name, value in params.items() if name in _FIELDS}
+        **{name: value for name, value in params.items() if name in _LIBRARY}
         | {
             "base_url": base_url,
             "cluster": cluster,
@@ -92,14 +80,24 @@ def sandbox_config(state: Path | None, params: Mapping[str, Any]) -> SandboxConf
 
 
 def _typed(ctx: click.Context, *names: str) -> list[str]:
-    """The options among `names` typed on the command line (not defaults or environment), as
-    spelled there."""
+    """The options among `names` typed on the command line (not the environment), as spelled."""
     params = {param.name: param for param in ctx.command.params}
     return [
         next(opt for opt in params[name].opts if opt.startswith("--"))
         for name in names
         if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
     ]
+
+
+def _together(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Several options as one decorator, listed in --help in the order given."""
+
+    def decorate(function: F) -> F:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
 
 
 # --- the whole command line: before the command or after it -------------------------------
@@ -127,13 +125,11 @@ _SESSION = "batch_revoke.session"  # in ctx.meta, which a command's context shar
 
 def session(ctx: click.Context) -> Session:
     """The session the options typed so far decide, before the command and after it."""
-    noted = ctx.meta.get(_SESSION)
-    if isinstance(noted, Session):
-        return noted
     # Before any is noted: the format the whole command line asks for (exits reads it before
     # click parses), so that a usage error found before --log-format is parsed (an unknown
     # option after it, a bad value before it) comes in the format asked for.
-    return Session(log_format="json" if Stderr.json else "text")
+    noted: Session = ctx.meta.get(_SESSION) or Session(log_format="json" if Stderr.json else "text")
+    return noted
 
 
 def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
@@ -147,156 +143,129 @@ def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         noted = replace(noted, **{name: value})
     ctx.meta[_SESSION] = noted
     level = logging.WARNING if noted.quiet else logging.DEBUG if noted.verbose else logging.INFO
-    Stderr.setup(
-        json_lines=noted.log_format == "json",
-        run_id=Stderr.run_id or uuid.uuid4().hex[:12],
-        level=level,
-    )
+    Stderr.setup(json_lines=noted.log_format == "json", level=level)
 
 
-quiet = click.option(
-    "-q",
-    "--quiet",
-    is_flag=True,
-    expose_value=False,
-    callback=_note,
-    help="Only warnings and the summary on stderr.",
+def _noted(*decls: str, **attrs: Any) -> Callable[[F], F]:
+    """An option of the whole command line: noted in the session, not passed to the command."""
+    return click.option(*decls, expose_value=False, callback=_note, **attrs)
+
+
+quiet = _noted("-q", "--quiet", is_flag=True, help="Only warnings and the summary on stderr.")
+verbose = _noted(
+    "-v", "--verbose", is_flag=True, help="Also one line per request (and no live display)."
 )
-verbose = click.option(
-    "-v",
-    "--verbose",
-    is_flag=True,
-    expose_value=False,
-    callback=_note,
-    help="Also one line per request (and no live display).",
-)
-log_format = click.option(
+log_format = _noted(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
-    expose_value=False,
-    callback=_note,
     help="json: every stderr line one JSON object (time, level, run_id, event, message), "
     "refusals and usage errors included (event 'error'), and the summary as a last line "
     "with event 'summary', for log collectors.",
 )
-traceback = click.option(
-    "--traceback",
-    is_flag=True,
-    expose_value=False,
-    callback=_note,
-    help="Show the Python stack on errors (for bug reports).",
+traceback = _noted(
+    "--traceback", is_flag=True, help="Show the Python stack on errors (for bug reports)."
 )
+
+# The options of the whole command line, taken by the group and by every command.
+whole_command_line = _together(quiet, verbose, log_format, traceback)
 
 # --- where requests go and how hard they are pushed (`run` and `verify`) -------------------
 
-base_url = click.option(
-    "--base-url",
-    envvar="CAP_BASE_URL",
-    show_envvar=True,
-    metavar="URL",
-    help="API host root, e.g. https://eu.api.capillarytech.com (paths are fixed).",
-)
-cluster = click.option(
-    "--cluster",
-    type=click.Choice(sorted([*CLUSTERS, *CLUSTER_ALIASES])),
-    envvar="CAP_CLUSTER",
-    show_envvar=True,
-    help="Pick a documented host instead of --base-url: "
-    + ", ".join(
-        f"{'/'.join(cluster_names(k))}={v.removeprefix('https://')}" for k, v in CLUSTERS.items()
+connection = _together(
+    click.option(
+        "--base-url",
+        envvar="CAP_BASE_URL",
+        show_envvar=True,
+        metavar="URL",
+        help="API host root, e.g. https://eu.api.capillarytech.com (paths are fixed).",
     ),
-)
-batch_size = click.option(
-    "--batch-size",
-    type=click.IntRange(1, MAX_BATCH_SIZE),
-    default=_default("batch_size"),
-    help="revokeIssue entries per request (the API allows at most 20).",
-)
-concurrency = click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=_default("concurrency"),
-    envvar="BATCH_REVOKE_CONCURRENCY",
-    show_envvar=True,
-    help="Requests in flight at once.",
-)
-rate_limit = click.option(
-    "--rate-limit",
-    metavar="N/s|N/min|N/<secs>s",
-    envvar="BATCH_REVOKE_RATE_LIMIT",
-    show_envvar=True,
-    help="Never start more than N calls (retries, read-backs and customer lookups included) "
-    "in any "
-    "second/minute. Capillary limits are per minute; demo clusters allow 100/min.",
-)
-rate_window = click.option(
-    "--rate-window",
-    type=click.FloatRange(min=0, min_open=True),
-    default=_default("rate_window"),
-    metavar="SECONDS",
-    help="How long the server's rate-limit window is, when --rate-limit is not given "
-    "(Capillary counts per minute). After a 429 without Retry-After, every request "
-    "waits for the next window.",
-)
-max_throttle_wait = click.option(
-    "--max-throttle-wait",
-    type=click.FloatRange(min=0, min_open=True),
-    default=_default("max_throttle_wait"),
-    metavar="SECONDS",
-    help="Stop (resumable, exit 3) after this long of 429/503/521 answers (or a customer "
-    "lookup's 461) in a row. "
-    "Those answers never use up --max-attempts.",
-)
-timeout = click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=_default("timeout"),
-    envvar="BATCH_REVOKE_TIMEOUT",
-    show_envvar=True,
-    help="Seconds to wait for connecting, sending, and each read.",
-)
-max_attempts = click.option(
-    "--max-attempts",
-    type=click.IntRange(min=1),
-    default=_default("max_attempts"),
-    envvar="BATCH_REVOKE_MAX_ATTEMPTS",
-    show_envvar=True,
-    help="Tries per request on 5xx, timeouts and dropped connections (exponential "
-    "backoff with jitter; Retry-After is honoured). 429, 503 and 521 say nothing was "
-    "done and never use up attempts: --max-throttle-wait bounds them.",
-)
-grace = click.option(
-    "--grace",
-    type=click.FloatRange(min=0),
-    default=_default("grace"),
-    envvar="BATCH_REVOKE_GRACE",
-    show_envvar=True,
-    metavar="SECONDS",
-    help="After a stop (Ctrl-C, SIGTERM, SIGHUP), how long requests in flight get to finish; "
-    "then they are abandoned, their rows unconfirmed until --resume reads them back. Keep "
-    "it below a scheduler's own grace (Kubernetes: terminationGracePeriodSeconds).",
-)
-max_unanswered = click.option(
-    "--max-unanswered",
-    type=click.IntRange(min=0),
-    default=_default("max_unanswered"),
-    help="Stop (resumable, exit 3) after this many HTTP calls in a row got no answer "
-    "at all: the host is down or unreachable. 0 never stops.",
-)
-identifier_type = click.option(
-    "--identifier-type",
-    type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
-    default=_default("identifier_type"),
-    help="What customerId holds in rows without an identifierType column value. For "
-    "revokeIssue rows other than id, each customer is looked up first (one call each).",
-)
-default_region = click.option(
-    "--default-region",
-    metavar="CODE",
-    default=_default("default_region"),
-    help="The country (ISO 3166 code, e.g. IN) of mobiles written without their country "
-    "code (09900000013); without it such a number is invalid.",
+    click.option(
+        "--cluster",
+        type=click.Choice(sorted([*CLUSTERS, *CLUSTER_ALIASES])),
+        envvar="CAP_CLUSTER",
+        show_envvar=True,
+        help="Pick a documented host instead of --base-url: "
+        + ", ".join(
+            f"{'/'.join(cluster_names(k))}={v.removeprefix('https://')}"
+            for k, v in CLUSTERS.items()
+        ),
+    ),
+    _setting(
+        "--batch-size",
+        type=click.IntRange(1, MAX_BATCH_SIZE),
+        help="revokeIssue entries per request (the API allows at most 20).",
+    ),
+    _setting(
+        "--concurrency",
+        type=click.IntRange(min=1),
+        envvar="BATCH_REVOKE_CONCURRENCY",
+        help="Requests in flight at once.",
+    ),
+    click.option(
+        "--rate-limit",
+        metavar="N/s|N/min|N/<secs>s",
+        envvar="BATCH_REVOKE_RATE_LIMIT",
+        show_envvar=True,
+        help="Never start more than N calls (retries, read-backs and customer lookups included) "
+        "in any second/minute. Capillary limits are per minute; demo clusters allow 100/min.",
+    ),
+    _setting(
+        "--rate-window",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        help="How long the server's rate-limit window is, when --rate-limit is not given "
+        "(Capillary counts per minute). After a 429 without Retry-After, every request "
+        "waits for the next window.",
+    ),
+    _setting(
+        "--max-throttle-wait",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        help="Stop (resumable, exit 3) after this long of 429/503/521 answers (or a customer "
+        "lookup's 461) in a row. Those answers never use up --max-attempts.",
+    ),
+    _setting(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        envvar="BATCH_REVOKE_TIMEOUT",
+        help="Seconds to wait for connecting, sending, and each read.",
+    ),
+    _setting(
+        "--max-attempts",
+        type=click.IntRange(min=1),
+        envvar="BATCH_REVOKE_MAX_ATTEMPTS",
+        help="Tries per request on 5xx, timeouts and dropped connections (exponential "
+        "backoff with jitter; Retry-After is honoured). 429, 503 and 521 say nothing was "
+        "done and never use up attempts: --max-throttle-wait bounds them.",
+    ),
+    _setting(
+        "--max-unanswered",
+        type=click.IntRange(min=0),
+        help="Stop (resumable, exit 3) after this many HTTP calls in a row got no answer "
+        "at all: the host is down or unreachable. 0 never stops.",
+    ),
+    _setting(
+        "--grace",
+        type=click.FloatRange(min=0),
+        envvar="BATCH_REVOKE_GRACE",
+        metavar="SECONDS",
+        help="After a stop (Ctrl-C, SIGTERM, SIGHUP), how long requests in flight get to finish; "
+        "then they are abandoned, their rows unconfirmed until --resume reads them back. Keep "
+        "it below a scheduler's own grace (Kubernetes: terminationGracePeriodSeconds).",
+    ),
+    _setting(
+        "--identifier-type",
+        type=click.Choice([t.value for t in IdentifierType], case_sensitive=False),
+        help="What customerId holds in rows without an identifierType column value. For "
+        "revokeIssue rows other than id, each customer is looked up first (one call each).",
+    ),
+    _setting(
+        "--default-region",
+        metavar="CODE",
+        help="The country (ISO 3166 code, e.g. IN) of mobiles written without their country "
+        "code (09900000013); without it such a number is invalid.",
+    ),
 )
 
 # --- the result file and the journal beside it (`run` and `verify`) ------------------------
@@ -321,16 +290,14 @@ overwrite = click.option(
     is_flag=True,
     help="Replace an existing --output and its journal (otherwise refused).",
 )
-output_dir = click.option(
+output_dir = _setting(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=_default("output_dir"),
     help="Where result files get their default dated names, and where --resume and "
     "--auto-resume look for runs.",
 )
-sheet = click.option(
+sheet = _setting(
     "--sheet",
-    default=_default("sheet"),
     show_default=False,  # "" is "the first", as the help says
     metavar="NAME",
     help="For an .xlsx input: the sheet to read (default: the first).",
@@ -349,36 +316,6 @@ summary_json = click.option(
 )
 
 
-def _together(*options: Callable[[F], F]) -> Callable[[F], F]:
-    """Several options as one decorator, listed in --help in the order given."""
-
-    def decorate(function: F) -> F:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return decorate
-
-
-# The options of the whole command line, taken by the group and by every command.
-whole_command_line = _together(quiet, verbose, log_format, traceback)
-
-# The options `run` and `verify` share: where requests go, and the result file.
-connection = _together(
-    base_url,
-    cluster,
-    batch_size,
-    concurrency,
-    rate_limit,
-    rate_window,
-    max_throttle_wait,
-    timeout,
-    max_attempts,
-    max_unanswered,
-    grace,
-    identifier_type,
-    default_region,
-)
 report = click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -391,105 +328,100 @@ results = _together(output, resume, overwrite, output_dir, sheet, excel, summary
 
 # --- `run` only ----------------------------------------------------------------------------
 
-auto_resume = click.option(
-    "--auto-resume",
-    is_flag=True,
-    help="For a job run on a schedule: first finish every run in --output-dir that "
-    "stopped before it was done (from its own copy of its input), then run INPUT once: "
-    "resume its unfinished run, report a finished one (nothing sent), or start a new "
-    "run with a dated result file. The same command works every night.",
-)
-dry_run = click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Validate and plan only; no HTTP call. Rows become planned/invalid/duplicate.",
-)
-no_verify = click.option(
-    "--no-verify",
-    is_flag=True,
-    help="Leave unconfirmed rows unconfirmed instead of reading them back.",
-)
-progress_every = click.option(
-    "--progress-every",
-    type=click.FloatRange(min=0.1),
-    default=_default("progress_every"),
-    metavar="SECONDS",
-    help="How often a progress line is logged when stderr is not a terminal (at a "
-    "terminal a live display shows rows done, calls/s, the pace, counts and time left).",
-)
-max_errors = click.option(
-    "--max-errors",
-    metavar="N|N%",
-    help="Stop (resumable, exit 3) once N rows sent were not revoked, or N% of them "
-    "(counted after 100 rows have an outcome).",
-)
-sandbox = click.option(
-    "--sandbox",
-    is_flag=True,
-    help="Start a local sandbox of the API on a free 127.0.0.1 port and run against it "
-    "(no credentials needed; nothing leaves the machine).",
-)
-sandbox_state = click.option(
-    "--sandbox-state",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Sandbox data (JSON or CSV). Default: samples/sandbox-state.json",
+run_only = _together(
+    click.option(
+        "--auto-resume",
+        is_flag=True,
+        help="For a job run on a schedule: first finish every run in --output-dir that "
+        "stopped before it was done (from its own copy of its input), then run INPUT once: "
+        "resume its unfinished run, report a finished one (nothing sent), or start a new "
+        "run with a dated result file. The same command works every night.",
+    ),
+    click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Validate and plan only; no HTTP call. Rows become planned/invalid/duplicate.",
+    ),
+    click.option(
+        "--no-verify",
+        is_flag=True,
+        help="Leave unconfirmed rows unconfirmed instead of reading them back.",
+    ),
+    _setting(
+        "--progress-every",
+        type=click.FloatRange(min=0.1),
+        metavar="SECONDS",
+        help="How often a progress line is logged when stderr is not a terminal (at a "
+        "terminal a live display shows rows done, calls/s, the pace, counts and time left).",
+    ),
+    click.option(
+        "--max-errors",
+        metavar="N|N%",
+        help="Stop (resumable, exit 3) once N rows sent were not revoked, or N% of them "
+        "(counted after 100 rows have an outcome).",
+    ),
+    click.option(
+        "--sandbox",
+        is_flag=True,
+        help="Start a local sandbox of the API on a free 127.0.0.1 port and run against it "
+        "(no credentials needed; nothing leaves the machine).",
+    ),
+    click.option(
+        "--sandbox-state",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Sandbox data (JSON or CSV). Default: samples/sandbox-state.json",
+    ),
 )
 
 # --- how the sandbox behaves (`sandbox`, and `run --sandbox`) ------------------------------
 
-latency_ms = click.option(
-    "--latency-ms",
-    metavar="N|MIN-MAX",
-    default="0",
-    help="Delay every sandbox answer by N ms, or a random MIN-MAX ms (never blocking).",
-)
-fault = click.option(
-    "--fault",
-    "faults",
-    metavar="KIND[:WHEN]",
-    multiple=True,
-    help="Misbehave on calls: revokes and customer lookups (repeatable). KIND: 429, 500, "
-    "502, 503, 504, 521, "
-    "drop, apply-drop, slow, non-json; a lookup's own 461 (search engine busy) and 8015 "
-    "(not found). WHEN: P% of requests, #N,#M by request number, "
-    "or omitted for all. E.g. --fault 429:10% --fault apply-drop:#3",
-)
-seed = click.option(
-    "--seed",
-    type=int,
-    default=0,
-    help="Seed for faults and ids.",
-)
-sandbox_rate_limit = click.option(
-    "--sandbox-rate-limit",
-    metavar="N/min|N/s|N/<secs>s",
-    help="Answer 429 above N calls per till in windows aligned to the clock (a minute "
-    "starts at :00), like Capillary's per-minute limits. No Retry-After unless "
-    "--retry-after is given.",
-)
-retry_after = click.option(
-    "--retry-after",
-    type=click.FloatRange(min=0),
-    metavar="SECONDS",
-    help="Send Retry-After with 429s (Capillary documents none): the 429 fault asks for "
-    "SECONDS, the rate limit for what is left of its window.",
-)
-slow_seconds = click.option(
-    "--slow-seconds",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    help="How late a `slow` fault answers.",
-)
-token_ttl = click.option(
-    "--token-ttl",
-    type=click.IntRange(min=1),
-    default=300,
-    help="Lifetime of the sandbox's OAuth tokens, in seconds.",
-)
-
-sandbox_settings = _together(
-    latency_ms, fault, seed, sandbox_rate_limit, retry_after, slow_seconds, token_ttl
-)
+# By their parameter's name, as --help lists them (`run` takes them with --sandbox only).
+_SANDBOX = {
+    "latency_ms": click.option(
+        "--latency-ms",
+        metavar="N|MIN-MAX",
+        default="0",
+        help="Delay every sandbox answer by N ms, or a random MIN-MAX ms (never blocking).",
+    ),
+    "faults": click.option(
+        "--fault",
+        "faults",
+        metavar="KIND[:WHEN]",
+        multiple=True,
+        help="Misbehave on calls: revokes and customer lookups (repeatable). KIND: 429, 500, "
+        "502, 503, 504, 521, drop, apply-drop, slow, non-json; a lookup's own 461 (search "
+        "engine busy) and 8015 (not found). WHEN: P% of requests, #N,#M by request number, or "
+        "omitted for all. E.g. --fault 429:10% --fault apply-drop:#3",
+    ),
+    "seed": click.option("--seed", type=int, default=0, help="Seed for faults and ids."),
+    "sandbox_rate_limit": click.option(
+        "--sandbox-rate-limit",
+        metavar="N/min|N/s|N/<secs>s",
+        help="Answer 429 above N calls per till in windows aligned to the clock (a minute "
+        "starts at :00), like Capillary's per-minute limits. No Retry-After unless "
+        "--retry-after is given.",
+    ),
+    "retry_after": click.option(
+        "--retry-after",
+        type=click.FloatRange(min=0),
+        metavar="SECONDS",
+        help="Send Retry-After with 429s (Capillary documents none): the 429 fault asks for "
+        "SECONDS, the rate limit for what is left of its window.",
+    ),
+    "slow_seconds": click.option(
+        "--slow-seconds",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        help="How late a `slow` fault answers.",
+    ),
+    "token_ttl": click.option(
+        "--token-ttl",
+        type=click.IntRange(min=1),
+        default=300,
+        help="Lifetime of the sandbox's OAuth tokens, in seconds.",
+    ),
+}
+sandbox_settings = _together(*_SANDBOX.values())
 
 # --- `sandbox` only ------------------------------------------------------------------------
 

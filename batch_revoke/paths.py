@@ -19,31 +19,24 @@ def journal_path(output: Path) -> Path:
     return output.with_name(output.name + JOURNAL_SUFFIX)
 
 
-INPUT_COPY_SUFFIX = ".input.csv"
-
-
 def input_copy_path(output: Path) -> Path:
     """Where a run keeps its own copy of its input (see `outputs.open_run`)."""
-    return output.with_name(output.name + INPUT_COPY_SUFFIX)
+    return output.with_name(output.name + ".input.csv")
 
 
 def claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
     """A new run's result file, claimed before anything is sent."""
     requested = config.output_path
-    if (
-        requested is not None
-        and not (config.dry_run or config.overwrite)
-        and journal_path(requested).exists()
-    ):
-        raise ConfigError(
-            f"a journal of an earlier run is at {journal_path(requested)}",
-            "pass --resume to continue that run, or --overwrite to start over",
-        )
-    if requested is not None and requested.name.endswith(
-        (JOURNAL_SUFFIX, f"{JOURNAL_SUFFIX}-wal", f"{JOURNAL_SUFFIX}-shm")
-    ):
-        raise ConfigError(f"--output {requested} is a journal", "pass the result CSV's path")
-    label = "verified" if config.input_is_result else "results"
+    if requested is not None:
+        if not (config.dry_run or config.overwrite) and journal_path(requested).exists():
+            raise ConfigError(
+                f"a journal of an earlier run is at {journal_path(requested)}",
+                "pass --resume to continue that run, or --overwrite to start over",
+            )
+        if requested.name.endswith(
+            (JOURNAL_SUFFIX, f"{JOURNAL_SUFFIX}-wal", f"{JOURNAL_SUFFIX}-shm")
+        ):
+            raise ConfigError(f"--output {requested} is a journal", "pass the result CSV's path")
     try:
         return claim_output(
             requested,
@@ -51,7 +44,7 @@ def claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
             now(),
             replace_existing=config.overwrite,
             folder=config.output_dir,
-            label=label,
+            label="verified" if config.input_is_result else "results",
             # A scheduled run's input may be replaced tonight: its own copy finishes it.
             resume_from=input_copy_path if config.auto_resume else None,
             resume_options=config.identity_options(),

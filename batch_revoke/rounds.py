@@ -8,13 +8,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 import httpx
 
 from batch_revoke.answers import not_read_back
 from batch_revoke.client import CapillaryClient, auth_for
-from batch_revoke.config import RunConfig
+from batch_revoke.config import RetryPolicy, RunConfig
 from batch_revoke.hosts import check_base_url
 from batch_revoke.interrupts import Interrupts
 from batch_revoke.model import Row, Status
@@ -50,10 +49,8 @@ async def send_in_rounds(
         headers={"User-Agent": "batch-revoke"},
     ) as http:
         client = CapillaryClient(http, auth_for(config.credentials, http))
-        policy = replace(
-            config.retry,
-            max_attempts=config.max_attempts,
-            max_throttle_wait=config.max_throttle_wait,
+        policy = RetryPolicy(
+            max_attempts=config.max_attempts, max_throttle_wait=config.max_throttle_wait
         )
         pacer = Pacer(
             config.rate_limit,

@@ -24,7 +24,7 @@ def hold_interrupts() -> None:
     """Remember an interrupt instead of dying of it (Python's default for SIGTERM ends the
     process with status 143, its SIGINT with a traceback), until the command takes over.
     A signal the process was started ignoring (nohup) stays ignored."""
-    for signum in _catchable():
+    for signum in catchable():
         signal.signal(signum, _hold)
 
 
@@ -35,7 +35,8 @@ def take_held() -> Interrupted | None:
     return first
 
 
-def _catchable() -> list[int]:
+def catchable() -> list[int]:
+    """The signals the process was not started ignoring (nohup ignores SIGHUP)."""
     return [signum for signum in SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
 
 

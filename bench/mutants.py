@@ -241,9 +241,9 @@ MUTANTS = [
     # --- interrupts.py: signals -----------------------------------------------------------
     m(
         "interrupts-1",
-        "interrupts.py",
-        "            if previous is signal.SIG_IGN:\n                continue",
-        "            if previous is signal.SIG_DFL:\n                continue",
+        "startup.py",
+        "if signal.getsignal(signum) is not signal.SIG_IGN]",
+        "if signal.getsignal(signum) is not signal.SIG_DFL]",
         "default handlers skipped, ignored ones replaced",
     ),
     m(

@@ -231,7 +231,7 @@ def test_the_journal_keeps_the_ids_so_a_resumed_run_writes_them(tmp_path):
 
 def test_json_log_lines_carry_the_request_id():
     record = logging.makeLogRecord({"msg": "request 1", "event": "request", "request_id": "r-1"})
-    assert json.loads(JsonLines("run").format(record))["request_id"] == "r-1"
+    assert json.loads(JsonLines().format(record))["request_id"] == "r-1"
 
 
 # --- end to end: the sandbox's ids, in the result file and its report --------------------
