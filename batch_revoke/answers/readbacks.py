@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from batch_revoke.answers.replies import badge_missing, badge_not_found, resolved_id
-from batch_revoke.answers.rows import stopped_in_flight
-from batch_revoke.model import ApiReply, Endpoint, Mode, Row, RowOutcome, Status, id_key
+from batch_revoke.answers.replies import badge_missing, badge_not_found, outcome
+from batch_revoke.answers.rows import row_in_flight
+from batch_revoke.model import ApiReply, Mode, Row, RowOutcome, Status, id_key
 
 # Our clock and the API's may disagree: a revocation stamped up to this long before our
 # request left still counts as ours. One stamped earlier was someone else's.
@@ -54,8 +54,7 @@ def unconfirmed(item: Unsettled, why: str) -> RowOutcome:
     """Still unknown, and `why`."""
     earlier = item.previous
     if earlier is None:
-        in_flight = stopped_in_flight(item.row.row, item.row.mode.endpoint, why)
-        return replace(in_flight, attempts=item.sends, resolved_customer_id=resolved_id(item.row))
+        return row_in_flight(item.row, item.sends, why)
     return replace(
         earlier, status=Status.UNCONFIRMED, error_message=f"{earlier.error_message}; {why}"
     )
@@ -137,17 +136,15 @@ def _attempts(item: Unsettled) -> int:
 
 
 def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) -> RowOutcome:
-    return RowOutcome(
-        item.row.row,
+    return outcome(
+        item.row,
         Status.REVOKED,
-        Endpoint.REVOKE_EARN if item.row.mode is Mode.EARN else Endpoint.REVOKE_ISSUE,
         "",
         f"confirmed by read-back: {what}",
         ids,
         reply.http_status,
         _attempts(item),
-        resolved_customer_id=resolved_id(item.row),
-        request_id=reply.request_id,
+        reply.request_id,
     )
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from batch_revoke.errors import AuthError
-from batch_revoke.model import NOT_APPLIED_STATUSES as NOT_APPLIED_STATUSES  # its home
 from batch_revoke.model import (
+    NOT_APPLIED_STATUSES,
     ApiReply,
     Batch,
     ErrorCode,
@@ -60,7 +60,6 @@ class RetryableFailure(Exception):
 
 
 def outcome(
-    batch: Batch,
     row: Row,
     status: Status,
     code: str = "",
@@ -70,11 +69,11 @@ def outcome(
     attempts: int = 0,
     request_id: str = "",
 ) -> RowOutcome:
-    """The one RowOutcome builder for answers."""
+    """The one RowOutcome builder for a row that was sent, looked up or read back."""
     return RowOutcome(
         row.row,
         status,
-        batch.endpoint,
+        row.mode.endpoint,
         code,
         message,
         ids,
@@ -117,17 +116,15 @@ def badge_missing(
 ) -> RowOutcome:
     """A row of a badge the org does not have: failed for good. Never "not present", even
     after a lost answer: nothing of a badge that does not exist was revoked, by us or anyone."""
-    return RowOutcome(
-        row.row,
+    return outcome(
+        row,
         Status.FAILED,
-        row.mode.endpoint,
         ErrorCode.BADGE_NOT_FOUND,
         _no_such_badge(row.badge_meta_id, said),
         (),
         http_status,
         attempts,
-        resolved_customer_id=resolved_id(row),
-        request_id=request_id,
+        request_id,
     )
 
 
@@ -232,10 +229,9 @@ def lookup_answer(reply: ApiReply) -> LookupAnswer | str:
 def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
     """A row whose customer the lookup did not give (not found, fraud): failed, with the
     API's code, and nothing sent for it."""
-    return RowOutcome(
-        row.row,
+    return outcome(
+        row,
         Status.FAILED,
-        row.mode.endpoint,
         answer.code,
         f"customer lookup of {_named(row)}: {answer.message or 'no customer'}; nothing was sent",
         http_status=answer.http_status,
@@ -245,10 +241,9 @@ def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
 
 def lookup_unanswered(row: Row, why: str) -> RowOutcome:
     """A row whose customer lookup got no answer: not sent, and --resume looks it up again."""
-    return RowOutcome(
-        row.row,
+    return outcome(
+        row,
         Status.NOT_ATTEMPTED,
-        row.mode.endpoint,
         ErrorCode.LOOKUP_FAILED,
         f"customer lookup of {_named(row)} got no answer ({why}); nothing was sent, and "
         "--resume looks it up again",
@@ -274,15 +269,7 @@ def exhausted(
         message = f"gave up after {sends} attempt(s), none carried out; last: {failure.message}"
     return [
         outcome(
-            batch,
-            row,
-            status,
-            failure.code,
-            message,
-            (),
-            failure.http_status,
-            sends,
-            failure.request_id,
+            row, status, failure.code, message, (), failure.http_status, sends, failure.request_id
         )
         for row in batch.rows
     ]
@@ -301,8 +288,7 @@ def client_failed(
         status = Status.FAILED
         message = f"{problem}; nothing was sent"
     return [
-        outcome(batch, row, status, ErrorCode.CLIENT_ERROR, message, (), None, sends)
-        for row in batch.rows
+        outcome(row, status, ErrorCode.CLIENT_ERROR, message, (), None, sends) for row in batch.rows
     ]
 
 
@@ -316,7 +302,7 @@ def interpret(
         row: Row, status: Status, code: str = "", message: str = "", ids: tuple[str, ...] = ()
     ) -> RowOutcome:
         return outcome(
-            batch, row, status, code, message, ids, reply.http_status, attempts, reply.request_id
+            row, status, code, message, ids, reply.http_status, attempts, reply.request_id
         )
 
     body = reply.body
