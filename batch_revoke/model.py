@@ -19,7 +19,7 @@ MAX_BATCH_SIZE = 20  # the API's limit for customers / revokeIssuals per revokeI
 # Answers that say the request was not carried out (throttled, unavailable, busy), so sending
 # it again cannot double anything.
 NOT_APPLIED_STATUSES = frozenset({429, 503, 521})
-# The error codes of `failed` rows with such an answer (or a refused connection): not settled,
+# The error codes of `failed` rows with such an answer (or a refused connection): not final,
 # so an interrupted run's --resume sends them again.
 NOTHING_DONE_CODES = frozenset(
     {f"http_{status}" for status in NOT_APPLIED_STATUSES} | {"connection_error"}
@@ -53,7 +53,7 @@ ANSWERED = NOT_REVOKED | {Status.REVOKED}
 
 def nothing_done(status: Status, code: str) -> bool:
     """A row failed on an answer that did nothing (429, 503, 521, a refused connection):
-    not settled, and sending it again cannot double anything."""
+    not final, and sending it again cannot double anything."""
     return status is Status.FAILED and code in NOTHING_DONE_CODES
 
 
@@ -309,7 +309,7 @@ class RowOutcome:
     request_id: str = ""
 
     @property
-    def settled(self) -> bool:
+    def final(self) -> bool:
         """Done for good: a resume keeps it. Unknown or nothing-done outcomes are not."""
         if self.status in (Status.UNCONFIRMED, Status.NOT_ATTEMPTED):
             return False

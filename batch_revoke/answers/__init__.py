@@ -3,7 +3,7 @@ an answer to one call (a revoke, a customer lookup) or its failure; `readbacks`:
 a row whose answer was lost; `rows`: a row among the others (covering rows, races) and every
 row as the run left it."""
 
-from batch_revoke.answers.readbacks import Unsettled, settle, unconfirmed
+from batch_revoke.answers.readbacks import InDoubt, read_back_verdict, unconfirmed
 from batch_revoke.answers.replies import (
     RetryableFailure,
     client_failed,
@@ -29,8 +29,8 @@ from batch_revoke.answers.rows import (
 
 __all__ = [
     "NOT_READ_BACK",
+    "InDoubt",
     "RetryableFailure",
-    "Unsettled",
     "as_the_run_left_them",
     "client_failed",
     "covering_unknown",
@@ -44,9 +44,9 @@ __all__ = [
     "lookup_unanswered",
     "not_read_back",
     "raced",
+    "read_back_verdict",
     "revoked_through",
     "same_customer",
-    "settle",
     "stopped_in_flight",
     "unconfirmed",
 ]

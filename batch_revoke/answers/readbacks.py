@@ -1,7 +1,7 @@
 """What a read-back (GET .../badges/management/{customerId}/badge/{badgeMetaId}) says about a
-row whose answer was lost: `settle` gives `revoked`, still `unconfirmed`, `failed` (no such
-badge), or the row itself, which means "not applied: send it again". It never guesses: a
-read-back that failed, or that has a shape this code does not know, leaves the row
+row whose answer was lost: `read_back_verdict` gives `revoked`, still `unconfirmed`, `failed`
+(no such badge), or the row itself, which means "not applied: send it again". It never
+guesses: a read-back that failed, or that has a shape this code does not know, leaves the row
 `unconfirmed`."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ CLOCK_SLACK = 300.0
 
 
 @dataclass(frozen=True, slots=True)
-class Unsettled:
+class InDoubt:
     """A row whose outcome is unknown: sent (maybe applied) with no definite answer."""
 
     row: Row
@@ -31,7 +31,7 @@ class Unsettled:
     sends: int = 0  # how many times its latest request was sent, as the journal counted
 
 
-def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:
+def read_back_verdict(item: InDoubt, reply: ApiReply | str) -> RowOutcome | Row:
     """What the read-back `reply` (or why there is none) says of the row: see the module."""
     if isinstance(reply, str):
         return unconfirmed(item, reply)
@@ -44,13 +44,13 @@ def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:
         return unconfirmed(item, f"read-back answered HTTP {reply.http_status}: {reply.text!r}")
     try:
         if item.row.mode is Mode.EARN:
-            return _settle_earn(item, _earns(data), reply)
-        return _settle_issue(item, _issuals(data), reply)
+            return _earn_verdict(item, _earns(data), reply)
+        return _issue_verdict(item, _issuals(data), reply)
     except _UnknownShape as shape:
         return unconfirmed(item, f"read-back has a shape this version does not know ({shape})")
 
 
-def unconfirmed(item: Unsettled, why: str) -> RowOutcome:
+def unconfirmed(item: InDoubt, why: str) -> RowOutcome:
     """Still unknown, and `why`."""
     earlier = item.previous
     if earlier is None:
@@ -82,7 +82,7 @@ class _Entry:
         return self.state == ACTIVE
 
 
-def _settle_issue(item: Unsettled, issuals: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
+def _issue_verdict(item: InDoubt, issuals: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
     """A revokeIssuals row by its own issual; a customers row by every issual that could be
     active. An EXPIRED one is neither what the lost request left undone nor what it did."""
     row = item.row
@@ -102,7 +102,7 @@ def _settle_issue(item: Unsettled, issuals: list[_Entry], reply: ApiReply) -> Ro
     return _revoked(item, reply, ids, "no ACTIVE enrolment is left")
 
 
-def _settle_earn(item: Unsettled, earns: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
+def _earn_verdict(item: InDoubt, earns: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
     row = item.row
     mine = [e for e in earns if _same_id(e.ident, row.earned_badge_id)]
     if any(e.active for e in mine) or not any(_ours(e, item.sent_at) for e in mine):
@@ -129,13 +129,13 @@ def _ours(entry: _Entry, sent_at: float | None) -> bool:
     return revoked_at >= sent_at - CLOCK_SLACK
 
 
-def _attempts(item: Unsettled) -> int:
+def _attempts(item: InDoubt) -> int:
     """The sends of the request whose answer was lost: its own answer's count, or, for a row
     a kill left in flight, the journal's."""
     return item.previous.attempts if item.previous else item.sends
 
 
-def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) -> RowOutcome:
+def _revoked(item: InDoubt, reply: ApiReply, ids: tuple[str, ...], what: str) -> RowOutcome:
     return outcome(
         item.row,
         Status.REVOKED,

@@ -39,11 +39,11 @@ def revoked_through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | 
 def raced(row: Row, outcome: RowOutcome, later: int, covering: RowOutcome | None) -> RowOutcome:
     """A revokeIssuals row's outcome, when the customers row `later` (later in the file, so
     not waited for) may have revoked its enrolment first: told it is not there, revoked
-    through that row when its settled answer lists the enrolment, else unknown (read back);
+    through that row when its final answer lists the enrolment, else unknown (read back);
     any other outcome is the row's own."""
     if outcome.status is not Status.FAILED or outcome.error_code not in NOT_PRESENT_CODES:
         return outcome  # not "nothing there to revoke" (404, 814)
-    if covering is not None and covering.settled:
+    if covering is not None and covering.final:
         return revoked_through(row, later, covering) or outcome
     return replace(
         outcome,
@@ -115,8 +115,8 @@ def as_the_run_left_them(
 ) -> Iterator[RowOutcome]:
     """Each row's outcome when the run ended, in row order: the journal's (`recorded`, in row
     order), or for a row in flight when the run stopped `unconfirmed` (its request may have
-    been applied, whatever an earlier unsettled attempt said), or for a row never sent
-    `not_attempted` with the reason `not_sent`. Outcomes of rows past `rows` are left out."""
+    been applied, whatever an earlier attempt that was not final said), or for a row never
+    sent `not_attempted` with the reason `not_sent`. Outcomes of rows past `rows` are left out."""
     pending = iter(recorded)
     upcoming = next(pending, None)
     for row in rows:
@@ -125,7 +125,7 @@ def as_the_run_left_them(
             upcoming = next(pending, None)
         if upcoming is not None and upcoming.row == row:
             outcome, upcoming = upcoming, next(pending, None)
-        if row in in_flight and (outcome is None or not outcome.settled):
+        if row in in_flight and (outcome is None or not outcome.final):
             outcome = stopped_in_flight(
                 row,
                 outcome.endpoint if outcome else None,
