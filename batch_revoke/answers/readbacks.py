@@ -68,7 +68,6 @@ class _UnknownShape(Exception):
 # earn's isActive is read as ACTIVE or REVOKED). Any other issuedStatus might be active, so a
 # row it could be is not settled.
 ACTIVE, REVOKED, EXPIRED = "ACTIVE", "REVOKED", "EXPIRED"
-_KNOWN_STATES = (ACTIVE, REVOKED, EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,20 +76,18 @@ class _Entry:
     state: object  # an issual's issuedStatus as given, or an earn's ACTIVE / REVOKED
     revoked_on: object  # as given; read only for an entry that matters
 
-    @property
-    def active(self) -> bool:
-        return self.state == ACTIVE
-
 
 def _issue_verdict(item: InDoubt, issuals: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
     """A revokeIssuals row by its own issual; a customers row by every issual that could be
     active. An EXPIRED one is neither what the lost request left undone nor what it did."""
     row = item.row
     by_id = row.mode is Mode.ISSUALS
-    mine = [e for e in issuals if _same_id(e.ident, row.issue_id)] if by_id else issuals
-    if any(e.active for e in mine):
+    mine = [e for e in issuals if id_key(e.ident) == id_key(row.issue_id)] if by_id else issuals
+    if any(e.state == ACTIVE for e in mine):
         return row  # still active: the lost request was never applied
-    _known(mine)
+    unknown = [e for e in mine if e.state not in (ACTIVE, REVOKED, EXPIRED)]
+    if unknown:
+        raise _UnknownShape(f"issual {unknown[0].ident} with issuedStatus {unknown[0].state!r}")
     ours = [e for e in mine if _ours(e, item.sent_at)]
     if not ours:
         # Never this customer's, expired, or revoked before we asked: the API's own answer
@@ -104,17 +101,10 @@ def _issue_verdict(item: InDoubt, issuals: list[_Entry], reply: ApiReply) -> Row
 
 def _earn_verdict(item: InDoubt, earns: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
     row = item.row
-    mine = [e for e in earns if _same_id(e.ident, row.earned_badge_id)]
-    if any(e.active for e in mine) or not any(_ours(e, item.sent_at) for e in mine):
+    mine = [e for e in earns if id_key(e.ident) == id_key(row.earned_badge_id)]
+    if any(e.state == ACTIVE for e in mine) or not any(_ours(e, item.sent_at) for e in mine):
         return row
     return _revoked(item, reply, (row.earned_badge_id,), "the earned badge is inactive")
-
-
-def _known(entries: list[_Entry]) -> None:
-    """None of the entries that matter is in a state this version does not know."""
-    unknown = [e for e in entries if e.state not in _KNOWN_STATES]
-    if unknown:
-        raise _UnknownShape(f"issual {unknown[0].ident} with issuedStatus {unknown[0].state!r}")
 
 
 def _ours(entry: _Entry, sent_at: float | None) -> bool:
@@ -203,7 +193,3 @@ def _when(value: object) -> float | None:
             raise _UnknownShape(f"revokedOn {value!r} is not a date") from None
         return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
     raise _UnknownShape(f"revokedOn {value!r} is not a date")
-
-
-def _same_id(a: str, b: str) -> bool:
-    return id_key(a) == id_key(b)

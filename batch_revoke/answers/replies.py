@@ -85,14 +85,9 @@ def outcome(
 
 
 def resolved_id(row: Row) -> str:
-    """The id a lookup found for the row, for its result ("" when the row named the id).
-
-    The rule of resolved_customer_id, the same whatever path settles the row (its answer,
-    a read-back after a kill, a covering row, a duplicate): filled for a revokeIssue row
-    that named its customer by mobile, email, externalId or cardNumber once its lookup
-    found the id (only such rows are `resolved`); empty for a row that named the id, for one
-    whose lookup found no customer, and for every revokeEarn row, which is sent with the
-    identifier itself and needs no lookup, so that a clean run never knows its id."""
+    """The id a lookup found for the row, whatever decides it: only a revokeIssue row named by
+    mobile, email, externalId or cardNumber whose lookup found the id is `resolved`. A
+    revokeEarn row is sent with the identifier itself, so a clean run never knows its id."""
     return row.customer_id if row.resolved else ""
 
 
@@ -166,13 +161,12 @@ def _brief(reply: ApiReply) -> str:
     return reply.text if len(reply.text) <= 80 else reply.text[:79] + "…"
 
 
-LOOKUP_NOT_FOUND = "816"  # "Customer not found for organization", whatever the HTTP status
-# The lookup's codes that settle it whatever the HTTP status (the docs' decision), with what
-# they mean when the API says no more: 8015 is the Get Customer Details page's own "Customer
-# not found for the given identifiers"; 618 a customer marked as fraud, never one to revoke
-# even when its id comes along.
+# The lookup's codes that are its final answer whatever the HTTP status (the docs' decision),
+# with what they mean when the API says no more: 816 "Customer not found for organization";
+# 8015 the Get Customer Details page's own "Customer not found for the given identifiers";
+# 618 a customer marked as fraud, never one to revoke even when its id comes along.
 LOOKUP_REFUSALS = {
-    LOOKUP_NOT_FOUND: "customer not found",
+    "816": "customer not found",
     "8015": "customer not found",
     "618": "customer is marked as fraud",
 }
@@ -370,7 +364,9 @@ def _entries_per_row(batch: Batch, entries: list[Any]) -> list[list[dict[str, An
             unanswered.setdefault(row.customer_key, []).append(position)
     for customer, positions in unanswered.items():
         nameless = [e for e in by_customer.get(customer, []) if e.get("issuedId") in (None, "")]
-        if len(positions) == 1 or (len(nameless) == len(positions) and _alike(nameless)):
+        # Errors all alike: it does not matter which row gets which.
+        alike = len({repr(entry.get("error")) for entry in nameless}) == 1
+        if len(positions) == 1 or (len(nameless) == len(positions) and alike):
             for position in positions:
                 found[position] = nameless[:1] if len(positions) > 1 else nameless
         elif nameless:
@@ -382,11 +378,6 @@ def _entries_per_row(batch: Batch, entries: list[Any]) -> list[list[dict[str, An
                     "is about cannot be told"
                 )
     return found
-
-
-def _alike(entries: list[dict[str, Any]]) -> bool:
-    """The same error, so it does not matter which row gets which."""
-    return len({repr(entry.get("error")) for entry in entries}) == 1
 
 
 _OutcomeFactory = Callable[..., RowOutcome]
