@@ -174,15 +174,10 @@ def columns(
     if isinstance(records, Chunk):
         return records.values, records.numbers, records.defects
     return (
-        list(map(_VALUES, records)),
-        list(map(_NUMBER, records)),
-        list(map(_DEFECT, records)),
+        list(map(operator.attrgetter("values"), records)),
+        list(map(operator.attrgetter("row"), records)),
+        list(map(operator.attrgetter("defect"), records)),
     )
-
-
-_VALUES = operator.attrgetter("values")
-_NUMBER = operator.attrgetter("row")
-_DEFECT = operator.attrgetter("defect")
 
 
 class _RowFields(NamedTuple):
