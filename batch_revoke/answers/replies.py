@@ -5,6 +5,7 @@ test."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from batch_revoke.errors import AuthError
@@ -29,31 +30,22 @@ NOT_PRESENT_CODES = {"404", "814"}
 BADGE_NOT_FOUND_CODE = "1054"
 
 
+@dataclass(eq=False, repr=False)
 class RetryableFailure(Exception):
     """One attempt ended without a final answer."""
 
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        maybe_applied: bool,
-        http_status: int | None = None,
-        retry_after: float | None = None,
-        did_nothing: bool | None = None,
-        request_id: str = "",
-    ) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-        self.maybe_applied = maybe_applied
-        self.http_status = http_status
-        self.retry_after = retry_after
-        # The answer said nothing was done (429, 503, 521 by default): retried without using
-        # up --max-attempts, for --max-throttle-wait at most.
-        self.did_nothing = (
-            http_status in NOT_APPLIED_STATUSES if did_nothing is None else did_nothing
-        )
-        self.request_id = request_id  # of the answer, when there was one
+    code: str
+    message: str
+    maybe_applied: bool
+    http_status: int | None = None
+    retry_after: float | None = None
+    request_id: str = ""  # of the answer, when there was one
+
+    @property
+    def did_nothing(self) -> bool:
+        """The answer said nothing was done (429, 503, 521, a busy search engine): retried
+        without using up --max-attempts, for --max-throttle-wait at most."""
+        return self.http_status in NOT_APPLIED_STATUSES or self.code == LOOKUP_BUSY
 
     def __str__(self) -> str:
         return self.message
@@ -185,13 +177,7 @@ def lookup_failure_of(reply: ApiReply) -> RetryableFailure | None:
     if reply.http_status == int(LOOKUP_BUSY) or any(code == LOOKUP_BUSY for code, _ in said):
         text = f"HTTP {reply.http_status}: {_brief(reply)}"
         return RetryableFailure(
-            LOOKUP_BUSY,
-            text,
-            False,
-            reply.http_status,
-            reply.retry_after,
-            did_nothing=True,
-            request_id=reply.request_id,
+            LOOKUP_BUSY, text, False, reply.http_status, reply.retry_after, reply.request_id
         )
     return failure_of(reply)
 
