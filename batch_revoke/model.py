@@ -390,12 +390,12 @@ class Counts:
 
     def all_done(self, done: Status = Status.REVOKED) -> bool:
         """True when every record reached `done`, a duplicate counting as its original."""
-        for status, count in self.by_status.items():
-            if status is done or count == 0:
-                continue
-            if status is not Status.DUPLICATE:
-                return False
-        return done is not Status.REVOKED or not self.duplicates_pending
+        others = {
+            status for status, count in self.by_status.items() if count and status is not done
+        }
+        return others <= {Status.DUPLICATE} and (
+            done is not Status.REVOKED or not self.duplicates_pending
+        )
 
 
 def _added(one: Mapping[_K, int], other: Mapping[_K, int]) -> dict[_K, int]:
