@@ -44,8 +44,8 @@ def read_back_verdict(item: InDoubt, reply: ApiReply | str) -> RowOutcome | Row:
         return unconfirmed(item, f"read-back answered HTTP {reply.http_status}: {reply.text!r}")
     try:
         if item.row.mode is Mode.EARN:
-            return _earn_verdict(item, _earns(data), reply)
-        return _issue_verdict(item, _issuals(data), reply)
+            return _earn_verdict(item, data, reply)
+        return _issue_verdict(item, data, reply)
     except _UnknownShape as shape:
         return unconfirmed(item, f"read-back has a shape this version does not know ({shape})")
 
@@ -77,9 +77,11 @@ class _Entry:
     revoked_on: object  # as given; read only for an entry that matters
 
 
-def _issue_verdict(item: InDoubt, issuals: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
+def _issue_verdict(item: InDoubt, data: dict[str, Any], reply: ApiReply) -> RowOutcome | Row:
     """A revokeIssuals row by its own issual; a customers row by every issual that could be
     active. An EXPIRED one is neither what the lost request left undone nor what it did."""
+    # issuedStatus kept as given, known or not: it matters only for the entries a row could be.
+    issuals = _entries(data, "issualDetails", "issuals", "issueId", lambda e: e.get("issuedStatus"))
     row = item.row
     by_id = row.mode is Mode.ISSUALS
     mine = [e for e in issuals if id_key(e.ident) == id_key(row.issue_id)] if by_id else issuals
@@ -99,7 +101,16 @@ def _issue_verdict(item: InDoubt, issuals: list[_Entry], reply: ApiReply) -> Row
     return _revoked(item, reply, ids, "no ACTIVE enrolment is left")
 
 
-def _earn_verdict(item: InDoubt, earns: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
+def _earn_verdict(item: InDoubt, data: dict[str, Any], reply: ApiReply) -> RowOutcome | Row:
+    # Undocumented: the vendor's page names earnDetails.earns[] but not its fields. Anything
+    # other than {earnedBadgeId, isActive: bool} is refused rather than guessed at.
+    def state(entry: dict[str, Any]) -> object:
+        flag = entry.get("isActive")
+        if not isinstance(flag, bool):
+            raise _UnknownShape(f"earns entry {entry!r}")
+        return ACTIVE if flag else REVOKED
+
+    earns = _entries(data, "earnDetails", "earns", "earnedBadgeId", state)
     row = item.row
     mine = [e for e in earns if id_key(e.ident) == id_key(row.earned_badge_id)]
     if any(e.state == ACTIVE for e in mine) or not any(_ours(e, item.sent_at) for e in mine):
@@ -136,23 +147,6 @@ def _revoked(item: InDoubt, reply: ApiReply, ids: tuple[str, ...], what: str) ->
         _attempts(item),
         reply.request_id,
     )
-
-
-def _issuals(data: dict[str, Any]) -> list[_Entry]:
-    # issuedStatus kept as given, known or not: it matters only for the entries a row could be.
-    return _entries(data, "issualDetails", "issuals", "issueId", lambda e: e.get("issuedStatus"))
-
-
-def _earns(data: dict[str, Any]) -> list[_Entry]:
-    # Undocumented: the vendor's page names earnDetails.earns[] but not its fields. Anything
-    # other than {earnedBadgeId, isActive: bool} is refused rather than guessed at.
-    def state(item: dict[str, Any]) -> object:
-        flag = item.get("isActive")
-        if not isinstance(flag, bool):
-            raise _UnknownShape(f"earns entry {item!r}")
-        return ACTIVE if flag else REVOKED
-
-    return _entries(data, "earnDetails", "earns", "earnedBadgeId", state)
 
 
 def _entries(

@@ -9,15 +9,7 @@ from collections.abc import Container, Iterable, Iterator
 from dataclasses import replace
 
 from batch_revoke.answers.replies import NOT_PRESENT_CODES, outcome
-from batch_revoke.model import (
-    Endpoint,
-    ErrorCode,
-    Record,
-    Row,
-    RowOutcome,
-    Status,
-    id_key,
-)
+from batch_revoke.model import Endpoint, ErrorCode, Record, Row, RowOutcome, Status, id_key
 
 
 def revoked_through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | None:
