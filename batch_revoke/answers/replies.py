@@ -366,11 +366,11 @@ def _entries_per_row(batch: Batch, entries: list[Any]) -> list[list[dict[str, An
     return found
 
 
-_OutcomeFactory = Callable[..., RowOutcome]
-
-
 def _issue_outcome(
-    row: Row, entries: list[dict[str, Any]], earlier_unknown: str, answered: _OutcomeFactory
+    row: Row,
+    entries: list[dict[str, Any]],
+    earlier_unknown: str,
+    answered: Callable[..., RowOutcome],
 ) -> RowOutcome:
     if not entries:
         return answered(
@@ -402,7 +402,7 @@ def _issue_outcome(
     return answered(row, Status.FAILED, code, message, revoked)
 
 
-def _earn_outcome(row: Row, data: Any, answered: _OutcomeFactory) -> RowOutcome:
+def _earn_outcome(row: Row, data: Any, answered: Callable[..., RowOutcome]) -> RowOutcome:
     if not isinstance(data, dict) or "isActive" not in data:
         return answered(
             row, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, "the answer has no isActive flag"
