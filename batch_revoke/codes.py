@@ -210,7 +210,6 @@ CODES: tuple[Explanation, ...] = (
 )
 
 _BY_CODE = {entry.code: entry for entry in CODES}
-_HTTP = re.compile(r"http_(\d{3})")
 
 
 def explain(code: str) -> Explanation:
@@ -218,7 +217,7 @@ def explain(code: str) -> Explanation:
     this version does not know (an API code not listed) a generic one."""
     if code in _BY_CODE:
         return _BY_CODE[code]
-    if _HTTP.fullmatch(code):
+    if re.fullmatch(r"http_\d{3}", code):
         return _BY_CODE["http_<status>"]
     return Explanation(
         code,
@@ -228,10 +227,6 @@ def explain(code: str) -> Explanation:
     )
 
 
-_SERVER_ERROR = re.compile(r"http_5\d\d")
-_NO_ANSWER = frozenset({ErrorCode.TIMEOUT, ErrorCode.CONNECTION_ERROR, ErrorCode.CLIENT_ERROR})
-
-
 def retryable(status: Status, code: str) -> bool:
     """Whether sending the row again can still revoke it: it was never sent, its outcome is
     unknown, or it failed without a final answer (throttled or unavailable, a server error,
@@ -239,9 +234,9 @@ def retryable(status: Status, code: str) -> bool:
     816, badge_not_found) nor a row that is wrong (invalid) or a duplicate."""
     if status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED):
         return True
-    return status is Status.FAILED and (
-        nothing_done(status, code) or code in _NO_ANSWER or bool(_SERVER_ERROR.fullmatch(code))
-    )
+    no_answer = code in (ErrorCode.TIMEOUT, ErrorCode.CONNECTION_ERROR, ErrorCode.CLIENT_ERROR)
+    server_error = re.fullmatch(r"http_5\d\d", code) is not None
+    return status is Status.FAILED and (nothing_done(status, code) or no_answer or server_error)
 
 
 def markdown_table() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -25,13 +26,12 @@ class InputError(BatchRevokeError):
         return f"{text}; {self.fix}" if self.fix else text
 
 
+@dataclass(eq=False, repr=False)
 class ConfigError(BatchRevokeError):
     """An option, environment variable or credential is missing or wrong; nothing was sent."""
 
-    def __init__(self, problem: str, fix: str = "") -> None:
-        super().__init__(problem, fix)
-        self.problem = problem
-        self.fix = fix
+    problem: str
+    fix: str = ""
 
     def __str__(self) -> str:
         return f"{self.problem}; {self.fix}" if self.fix else self.problem

@@ -19,13 +19,12 @@ from batch_revoke.model import IdentifierType, Mode, NotAMobile, Row, id_key
 _USUAL_MOBILE = re.compile(
     r"(?:(?:\+|00)91[ -]?(?:\(0\)[ -]?)?|91[ -]?)([6-9][0-9]{4})[ -]?([0-9]{5})"
 )
-_USUAL_REGIONS = (None, "IN")
 
 
 def mobile_number(text: str, default_region: str | None = None) -> str | NotAMobile:
     """A mobile in the form the API matches, as `mobiles.read_mobile` reads it: the usual
     Indian spelling at once, any other by phonenumbers, once per spelling."""
-    if default_region in _USUAL_REGIONS and (usual := _USUAL_MOBILE.fullmatch(text)):
+    if default_region in (None, "IN") and (usual := _USUAL_MOBILE.fullmatch(text)):
         return "91" + usual[1] + usual[2]
     return _read_once(text, default_region)
 
@@ -50,12 +49,8 @@ def identifier_key(
     identifier: IdentifierType, value: str, default_region: str | None = None
 ) -> str:
     """What makes two spellings of a customer the same customer, for one lookup per customer
-    and for duplicates: a mobile is its E.164 digits (`+91 99000 00013` and, with region IN,
-    `09900000013` are `919900000013`), an email compares case-insensitively, a customer id
-    without its leading zeros, a cardNumber without spaces, an externalId as written (outer
-    spaces aside).
-    `default_region` as `mobiles.region_code` returns it. A mobile that is no number is compared as
-    written: its row is refused before any lookup anyway."""
+    and for duplicates (`+91 99000 00013` and, with region IN, `09900000013` are one mobile).
+    A mobile that is no number is compared as written: its row is refused before any lookup."""
     text = value.strip()
     if identifier is IdentifierType.MOBILE:
         number = mobile_number(text, default_region)
@@ -83,6 +78,5 @@ def needs_lookup(row: Row) -> bool:
 
 
 def lookup_key(identifier: IdentifierType, value: str, default_region: str | None) -> str:
-    """One key per customer: two spellings of one mobile, or an email in two cases, are one
-    lookup."""
+    """One key per customer, of any identifier type: one lookup per customer."""
     return f"{identifier.value}:{identifier_key(identifier, value, default_region)}"

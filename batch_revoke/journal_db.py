@@ -352,7 +352,7 @@ def outcome_values(o: RowOutcome) -> tuple[Any, ...]:
         o.http_status,
         o.attempts,
         o.duplicate_of,
-        int(o.settled),
+        int(o.final),
         o.resolved_customer_id,
         o.request_id,
     )

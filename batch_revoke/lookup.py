@@ -183,7 +183,7 @@ def to_look_up(
             known = {o.row: o for o in earlier} | known
         for record in records:
             outcome = known.get(record.row)
-            if outcome is not None and outcome.settled:
+            if outcome is not None and outcome.final:
                 continue
             verdict = validate(record)
             if isinstance(verdict, Row) and needs_lookup(verdict):

@@ -19,7 +19,7 @@ MAX_BATCH_SIZE = 20  # the API's limit for customers / revokeIssuals per revokeI
 # Answers that say the request was not carried out (throttled, unavailable, busy), so sending
 # it again cannot double anything.
 NOT_APPLIED_STATUSES = frozenset({429, 503, 521})
-# The error codes of `failed` rows with such an answer (or a refused connection): not settled,
+# The error codes of `failed` rows with such an answer (or a refused connection): not final,
 # so an interrupted run's --resume sends them again.
 NOTHING_DONE_CODES = frozenset(
     {f"http_{status}" for status in NOT_APPLIED_STATUSES} | {"connection_error"}
@@ -53,7 +53,7 @@ ANSWERED = NOT_REVOKED | {Status.REVOKED}
 
 def nothing_done(status: Status, code: str) -> bool:
     """A row failed on an answer that did nothing (429, 503, 521, a refused connection):
-    not settled, and sending it again cannot double anything."""
+    not final, and sending it again cannot double anything."""
     return status is Status.FAILED and code in NOTHING_DONE_CODES
 
 
@@ -174,15 +174,10 @@ def columns(
     if isinstance(records, Chunk):
         return records.values, records.numbers, records.defects
     return (
-        list(map(_VALUES, records)),
-        list(map(_NUMBER, records)),
-        list(map(_DEFECT, records)),
+        list(map(operator.attrgetter("values"), records)),
+        list(map(operator.attrgetter("row"), records)),
+        list(map(operator.attrgetter("defect"), records)),
     )
-
-
-_VALUES = operator.attrgetter("values")
-_NUMBER = operator.attrgetter("row")
-_DEFECT = operator.attrgetter("defect")
 
 
 class _RowFields(NamedTuple):
@@ -309,7 +304,7 @@ class RowOutcome:
     request_id: str = ""
 
     @property
-    def settled(self) -> bool:
+    def final(self) -> bool:
         """Done for good: a resume keeps it. Unknown or nothing-done outcomes are not."""
         if self.status in (Status.UNCONFIRMED, Status.NOT_ATTEMPTED):
             return False
@@ -395,12 +390,12 @@ class Counts:
 
     def all_done(self, done: Status = Status.REVOKED) -> bool:
         """True when every record reached `done`, a duplicate counting as its original."""
-        for status, count in self.by_status.items():
-            if status is done or count == 0:
-                continue
-            if status is not Status.DUPLICATE:
-                return False
-        return done is not Status.REVOKED or not self.duplicates_pending
+        others = {
+            status for status, count in self.by_status.items() if count and status is not done
+        }
+        return others <= {Status.DUPLICATE} and (
+            done is not Status.REVOKED or not self.duplicates_pending
+        )
 
 
 def _added(one: Mapping[_K, int], other: Mapping[_K, int]) -> dict[_K, int]:

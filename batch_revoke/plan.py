@@ -8,7 +8,7 @@ import logging
 import weakref
 from collections.abc import Iterator, Sequence
 
-from batch_revoke.answers import Unsettled, covering_unknown, revoked_through
+from batch_revoke.answers import InDoubt, covering_unknown, revoked_through
 from batch_revoke.chunker import Planner
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError
@@ -109,12 +109,12 @@ class Plan:
             self._out.add(batch)
         return batch
 
-    def unsettled(self) -> list[Unsettled]:
+    def unsettled(self) -> list[InDoubt]:
         """The rows to read back, with when their latest request left and how many times
         it was sent."""
         items, self._unknown = self._unknown, []
         sent = self.journal.last_requests(row.row for row, _ in items)
-        return [Unsettled(row, previous, *sent.get(row.row, (None, 0))) for row, previous in items]
+        return [InDoubt(row, previous, *sent.get(row.row, (None, 0))) for row, previous in items]
 
     def _chunk(
         self,
@@ -131,7 +131,7 @@ class Plan:
         decided = [v for v in verdicts if isinstance(v, RowOutcome)]
         if self.customers is not None and decided:
             decided = self.customers.with_customer_ids(decided, records)
-        kept = {v.row for v in decided if v.row in known and known[v.row].settled}
+        kept = {v.row for v in decided if v.row in known and known[v.row].final}
         for number in kept:
             self.run.kept(known[number])  # an earlier session's verdicts stand
         self.run.record(v for v in decided if v.row not in kept)
@@ -152,7 +152,7 @@ class Plan:
                 if isinstance(item, Row):
                     continue
                 outcome = known.get(item.row)
-                if outcome is not None and outcome.settled:
+                if outcome is not None and outcome.final:
                     self.run.kept(outcome)
                 elif item.row not in sent:
                     new.append(item)
@@ -164,7 +164,7 @@ class Plan:
             out.later.update(self._later(out.rows))
         for row in rows:
             outcome = known.get(row.row)
-            if outcome is not None and outcome.settled:
+            if outcome is not None and outcome.final:
                 self.run.kept(outcome)
             elif row.row in in_flight or (outcome and outcome.status is Status.UNCONFIRMED):
                 self._unknown.append((row, outcome))
@@ -181,7 +181,7 @@ def release_deferred(plan: Plan, run: RunRecorder) -> list[Row]:
     send: list[Row] = []
     for first in list(plan.deferred):
         covering = run.journal.outcome(first)
-        if covering is None or not covering.settled:
+        if covering is None or not covering.final:
             continue
         settled = []
         for row in plan.deferred.pop(first):

@@ -1,6 +1,6 @@
 """Read-back verification: rows whose answer was lost are settled by asking the API what the
 customer holds (GET .../badges/management/{customerId}/badge/{badgeMetaId}): one call per
-customer and badge, each answer's meaning for each row asked of `answers.settle`."""
+customer and badge, each answer's meaning for each row asked of `answers.read_back_verdict`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from batch_revoke.answers import Unsettled, settle, unconfirmed
+from batch_revoke.answers import InDoubt, read_back_verdict, unconfirmed
 from batch_revoke.errors import AuthError
 from batch_revoke.identifiers import identifier_key
 from batch_revoke.model import IdentifierType, Row, RowOutcome
@@ -33,7 +33,7 @@ class ReadBack:
 _Call = tuple[str, IdentifierType, str]
 
 
-async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
+async def read_back(items: Iterable[InDoubt], sender: Sender) -> ReadBack:
     """Read back every row (one call per customer and badge): settled outcomes, and the rows
     shown not applied, to be sent again. Rows left when a stop is requested are in none. A
     row is read back by the customer it was sent with: a revokeIssue row by its id (a row
@@ -42,7 +42,7 @@ async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
     header as revokeEarn takes it (one call, and the customer revokeEarn found: a lookup
     first would be two calls, and its INSTORE customers may miss one revokeEarn found)."""
     found = ReadBack()
-    groups: dict[_Call, list[Unsettled]] = {}
+    groups: dict[_Call, list[InDoubt]] = {}
     sent_as: dict[_Call, str] = {}  # the customer each read-back names, as the call spells it
     for item in items:
         row = item.row
@@ -66,7 +66,7 @@ async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
             for item in group:
                 found.read += 1
                 try:
-                    settled = settle(item, reply)
+                    settled = read_back_verdict(item, reply)
                 except Exception as exc:  # one odd answer must not end the read-backs
                     settled = unconfirmed(item, f"read-back could not be read: {describe(exc)}")
                 if isinstance(settled, Row):

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from batch_revoke.answers import Unsettled, raced
+from batch_revoke.answers import InDoubt, raced
 from batch_revoke.config import ErrorLimit
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import StorageError
@@ -60,7 +60,7 @@ class RunRecorder:
         self.storage_error: StorageError | None = None
         self.pacer: Pacer | None = None
         self.sender: Sender | None = None
-        self._unconfirmed: list[Unsettled] = []  # to read back after the sends
+        self._unconfirmed: list[InDoubt] = []  # to read back after the sends
         self._sent_at: dict[int, float] = {}
         self._checked = 0.0  # when the journal was last seen in its folder
         # Customers the lookups before the sends did not find: their rows fail, and are counted
@@ -96,7 +96,7 @@ class RunRecorder:
             return
         for outcome in outcomes:
             if outcome.status is Status.UNCONFIRMED:
-                self._unconfirmed.append(Unsettled(rows[outcome.row], outcome, sent_at))
+                self._unconfirmed.append(InDoubt(rows[outcome.row], outcome, sent_at))
         self._count(outcomes)
 
     def abandoned(self, batch: Batch) -> None:
@@ -113,11 +113,11 @@ class RunRecorder:
     def has_unconfirmed(self) -> bool:
         return bool(self._unconfirmed)
 
-    def unconfirmed_to_read_back(self, items: Iterable[Unsettled]) -> None:
+    def unconfirmed_to_read_back(self, items: Iterable[InDoubt]) -> None:
         """Rows an earlier session left unknown: read back with this session's."""
         self._unconfirmed.extend(items)
 
-    def take_unconfirmed(self) -> list[Unsettled]:
+    def take_unconfirmed(self) -> list[InDoubt]:
         """The rows whose outcome is unknown so far, to read back; from now on the list is
         the next round's."""
         items, self._unconfirmed = self._unconfirmed, []

@@ -34,7 +34,9 @@ class RunReport:
     @property
     def exit_status(self) -> ExitStatus:
         """This run's status, or an earlier run's (--auto-resume) when that is worse."""
-        return exit_status(self)
+        stopped = bool(self.aborted or self.incomplete)
+        status = run_status(self.tally, dry_run=self.dry_run, stopped=stopped)
+        return max([status, *(report.exit_status for report in self.earlier)])
 
     @property
     def resumable(self) -> bool:
@@ -220,15 +222,10 @@ def resume_command(argv: Sequence[str], output: Path) -> str:
     return shlex.join(["batch-revoke", *args])
 
 
-def exit_status(ended: RunReport | BaseException) -> ExitStatus:
-    """A finished run's status (an earlier run's, with --auto-resume, when that is worse), or
-    a failure's: refused input or options are usage errors; anything else stopped the run."""
-    if isinstance(ended, BaseException):
-        refused = isinstance(ended, InputError | ConfigError)
-        return ExitStatus.USAGE if refused else ExitStatus.ABORTED
-    stopped = bool(ended.aborted or ended.incomplete)
-    status = run_status(ended.tally, dry_run=ended.dry_run, stopped=stopped)
-    return max([status, *(exit_status(report) for report in ended.earlier)])
+def exit_status(failure: BaseException) -> ExitStatus:
+    """A failure's status (a finished run's is its report's): refused input or options are
+    usage errors; anything else stopped the run."""
+    return ExitStatus.USAGE if isinstance(failure, InputError | ConfigError) else ExitStatus.ABORTED
 
 
 def run_status(tally: Counts, *, dry_run: bool, stopped: bool) -> ExitStatus:

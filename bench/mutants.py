@@ -111,7 +111,7 @@ MUTANTS = [
     m(
         "journal-5",
         "journal.py",
-        "                    int(o.settled),",
+        "                    int(o.final),",
         "                    1,",
         "every outcome recorded as settled",
     ),

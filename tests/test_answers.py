@@ -345,7 +345,7 @@ def test_a_badge_the_org_does_not_have_is_never_taken_for_already_revoked(batch,
     assert "check the badgeMetaId" in outcome.error_message
     assert "Passed badge is not found" in outcome.error_message
     assert "earlier attempt" not in outcome.error_message
-    assert outcome.settled
+    assert outcome.final
 
 
 def test_the_404_entry_inside_a_200_is_still_not_issued():
@@ -630,7 +630,7 @@ def test_a_row_whose_customer_is_not_found_fails_with_the_apis_code_and_nothing_
         "816",
         400,
     )
-    assert outcome.settled
+    assert outcome.final
     assert "nothing was sent" in outcome.error_message
     assert "mobile 919900099999" in outcome.error_message
 
@@ -639,5 +639,5 @@ def test_a_row_whose_lookup_got_no_answer_is_not_attempted_and_resumable():
     row = Row(4, "B1", "a@b.c", "I1", identifier_type=IdentifierType.EMAIL)
     outcome = lookup_unanswered(row, "customer lookup failed: HTTP 500")
     assert (outcome.status, outcome.error_code) == (Status.NOT_ATTEMPTED, ErrorCode.LOOKUP_FAILED)
-    assert not outcome.settled  # --resume looks it up again
+    assert not outcome.final  # --resume looks it up again
     assert outcome.endpoint is Endpoint.REVOKE_ISSUE

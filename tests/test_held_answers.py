@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from batch_revoke.answers import Unsettled, interpret, lookup_answer, raced
+from batch_revoke.answers import InDoubt, interpret, lookup_answer, raced
 from batch_revoke.client import READ_BACK_PATH, CapillaryClient, TillAuth
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.model import (
@@ -167,8 +167,8 @@ async def test_read_backs_of_000777_and_777_are_one_call(respx_mock):
     lost = RowOutcome(1, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout", "ReadTimeout")
     sent = time.time() - 1
     items = [
-        Unsettled(Row(1, "B1", "000777", "I1"), lost, sent),
-        Unsettled(Row(2, "B1", "777", "I2"), lost, sent),
+        InDoubt(Row(1, "B1", "000777", "I1"), lost, sent),
+        InDoubt(Row(2, "B1", "777", "I2"), lost, sent),
     ]
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = Sender(CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))))

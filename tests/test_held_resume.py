@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batch_revoke.answers import Unsettled
+from batch_revoke.answers import InDoubt
 from batch_revoke.client import (
     LOOKUP_PATH,
     READ_BACK_PATH,
@@ -188,7 +188,7 @@ async def test_a_lost_answer_of_a_row_by_mobile_whose_customer_is_not_found_is_s
     ).mock(return_value=httpx.Response(200, json={"data": empty, "errors": [], "warnings": []}))
     async with httpx.AsyncClient(base_url=base) as http:
         sender = Sender(CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))))
-        back = await read_back([Unsettled(row, lost, time.time())], sender)
+        back = await read_back([InDoubt(row, lost, time.time())], sender)
     assert (back.resend, back.outcomes) == ([row], [])
     assert (read.call_count, lookup.call_count) == (1, 0)
 

@@ -33,7 +33,7 @@ def test_a_request_without_its_answer_is_in_flight_after_reopening(tmp_path):
     journal.close()  # as if killed: nothing more is written
 
     again = Journal.resume(path, IDENTITY)
-    assert {row for row, o in again.outcomes_between(1, 3).items() if o.settled} == {1, 2}
+    assert {row for row, o in again.outcomes_between(1, 3).items() if o.final} == {1, 2}
     assert set(again.in_flight()) == {3}
     assert next(iter(again.outcomes())) == outcome(1, Status.REVOKED)
 
@@ -50,8 +50,8 @@ def test_nothing_done_failures_and_unconfirmed_rows_are_not_settled(tmp_path):
         ]
     )
     known = journal.outcomes_between(1, 5)
-    assert {row for row, o in known.items() if o.settled} == {4, 5}
-    assert {row for row, o in known.items() if not o.settled} == {1, 2, 3}
+    assert {row for row, o in known.items() if o.final} == {4, 5}
+    assert {row for row, o in known.items() if not o.final} == {1, 2, 3}
 
 
 def test_an_abandoned_request_leaves_its_rows_unsent(tmp_path):

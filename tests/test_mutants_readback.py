@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from batch_revoke.answers.readbacks import CLOCK_SLACK, Unsettled, settle
+from batch_revoke.answers.readbacks import CLOCK_SLACK, InDoubt, read_back_verdict
 from batch_revoke.client import (
     READ_BACK_PATH,
     ApiReply,
@@ -81,7 +81,7 @@ def earn(ident: object = "E1", revoked_on: object = SENT + 1) -> dict:
 def test_a_row_the_read_back_confirms_says_what_it_found_and_which_answer(
     row, reply, endpoint, ids, message
 ):
-    settled = settle(Unsettled(row, LOST, SENT), reply)
+    settled = read_back_verdict(InDoubt(row, LOST, SENT), reply)
     assert isinstance(settled, RowOutcome)
     assert (settled.status, settled.endpoint, settled.error_code, settled.issued_ids) == (
         Status.REVOKED,
@@ -95,7 +95,7 @@ def test_a_row_the_read_back_confirms_says_what_it_found_and_which_answer(
 
 def test_a_read_back_of_a_badge_not_found_quotes_the_api_and_keeps_its_request_id():
     body = {"data": None, "errors": [{"code": 404, "message": "Passed badge is not found"}]}
-    settled = settle(Unsettled(ISSUAL, LOST, SENT), answer(status=404, body=body))
+    settled = read_back_verdict(InDoubt(ISSUAL, LOST, SENT), answer(status=404, body=body))
     assert isinstance(settled, RowOutcome)
     assert (settled.error_code, settled.request_id) == (ErrorCode.BADGE_NOT_FOUND, TRACE)
     assert "(404 Passed badge is not found)" in settled.error_message
@@ -165,7 +165,7 @@ def test_a_read_back_of_a_badge_not_found_quotes_the_api_and_keeps_its_request_i
     ],
 )
 def test_a_read_back_of_a_shape_this_version_does_not_know_says_what_it_found(row, reply, why):
-    settled = settle(Unsettled(row, LOST, SENT), reply)
+    settled = read_back_verdict(InDoubt(row, LOST, SENT), reply)
     assert isinstance(settled, RowOutcome)
     assert settled.status is Status.UNCONFIRMED
     assert settled.error_message == (
@@ -183,14 +183,16 @@ def test_a_read_back_of_a_shape_this_version_does_not_know_says_what_it_found(ro
     ],
 )
 def test_a_read_back_that_failed_leaves_the_row_unconfirmed_whatever_its_body(reply, said):
-    settled = settle(Unsettled(ISSUAL, LOST, SENT), reply)
+    settled = read_back_verdict(InDoubt(ISSUAL, LOST, SENT), reply)
     assert isinstance(settled, RowOutcome)
     assert settled.status is Status.UNCONFIRMED
     assert settled.error_message == f"ReadTimeout; read-back answered {said}"
 
 
 def test_a_row_a_kill_left_in_flight_says_so_with_its_row_and_endpoint():
-    settled = settle(Unsettled(EARN, None, SENT, sends=2), "read-back failed: ConnectError")
+    settled = read_back_verdict(
+        InDoubt(EARN, None, SENT, sends=2), "read-back failed: ConnectError"
+    )
     assert isinstance(settled, RowOutcome)
     assert (settled.row, settled.status, settled.endpoint, settled.attempts) == (
         3,
@@ -207,7 +209,7 @@ def test_a_row_sent_again_after_nothing_was_done_and_not_read_back_is_unconfirme
     # Its last answer said nothing was done (a 503), then its next request was in flight when
     # the run stopped: whatever that answer said, the row may be revoked now.
     nothing = RowOutcome(1, Status.NOT_ATTEMPTED, Endpoint.REVOKE_ISSUE, "http_503", "HTTP 503")
-    settled = settle(Unsettled(ISSUAL, nothing, SENT), "read-back failed: ConnectError")
+    settled = read_back_verdict(InDoubt(ISSUAL, nothing, SENT), "read-back failed: ConnectError")
     assert isinstance(settled, RowOutcome)
     assert settled.status is Status.UNCONFIRMED
     assert settled.error_message == "HTTP 503; read-back failed: ConnectError"
@@ -226,7 +228,9 @@ def test_a_row_sent_again_after_nothing_was_done_and_not_read_back_is_unconfirme
     ],
 )
 def test_when_a_revocation_counts_as_ours(revoked_on, ours):
-    settled = settle(Unsettled(ISSUAL, LOST, SENT), answer([issual(revoked_on=revoked_on)]))
+    settled = read_back_verdict(
+        InDoubt(ISSUAL, LOST, SENT), answer([issual(revoked_on=revoked_on)])
+    )
     if ours:
         assert isinstance(settled, RowOutcome)
         assert settled.status is Status.REVOKED
@@ -256,7 +260,9 @@ def new_york() -> Iterator[None]:
 )
 @pytest.mark.usefixtures("new_york")
 def test_an_iso_revokedon_is_read_in_its_own_zone_or_utc(revoked_on, ours):
-    settled = settle(Unsettled(ISSUAL, LOST, SENT), answer([issual(revoked_on=revoked_on)]))
+    settled = read_back_verdict(
+        InDoubt(ISSUAL, LOST, SENT), answer([issual(revoked_on=revoked_on)])
+    )
     if ours:
         assert isinstance(settled, RowOutcome)
         assert settled.status is Status.REVOKED
@@ -277,7 +283,7 @@ async def test_the_run_says_how_many_rows_it_reads_back_in_how_many_calls(respx_
     respx_mock.get(BASE + READ_BACK_PATH.format(customerId="777", badgeMetaId="B1")).mock(
         return_value=httpx.Response(200, json=answer([issual("I1"), issual("I2")]).body)
     )
-    items = [Unsettled(ISSUAL, LOST, SENT), Unsettled(Row(4, "B1", "0777", "I2"), LOST, SENT)]
+    items = [InDoubt(ISSUAL, LOST, SENT), InDoubt(Row(4, "B1", "0777", "I2"), LOST, SENT)]
     auth = TillAuth(BasicCredentials("u", "p"))
     with caplog.at_level(logging.INFO, logger="batch_revoke"):
         async with httpx.AsyncClient(base_url=BASE) as http:

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from batch_revoke.answers.readbacks import CLOCK_SLACK, Unsettled, settle
+from batch_revoke.answers.readbacks import CLOCK_SLACK, InDoubt, read_back_verdict
 from batch_revoke.client import (
     LOOKUP_PATH,
     READ_BACK_PATH,
@@ -129,7 +129,7 @@ def earn(ident: str | int, active: bool = False, revoked_on: object = RECENT) ->
     ],
 )
 def test_settle(row, answer, expected):
-    settled = settle(Unsettled(row, LOST, SENT), answer)
+    settled = read_back_verdict(InDoubt(row, LOST, SENT), answer)
     if expected == "resend":
         assert settled == row
     elif expected == "unconfirmed":
@@ -145,20 +145,24 @@ def test_settle(row, answer, expected):
 
 def test_without_a_send_time_any_revocation_counts():
     """`verify` of an old result file cannot know when its request left."""
-    settled = settle(Unsettled(ISSUAL, LOST, None), reply([issual("I1", revoked_on=LONG_AGO)]))
+    settled = read_back_verdict(
+        InDoubt(ISSUAL, LOST, None), reply([issual("I1", revoked_on=LONG_AGO)])
+    )
     assert isinstance(settled, RowOutcome)
     assert settled.status is Status.REVOKED
 
 
 def test_clock_slack_tolerates_a_server_clock_behind_ours():
     just_before = SENT - CLOCK_SLACK / 2
-    settled = settle(Unsettled(ISSUAL, LOST, SENT), reply([issual("I1", revoked_on=just_before)]))
+    settled = read_back_verdict(
+        InDoubt(ISSUAL, LOST, SENT), reply([issual("I1", revoked_on=just_before)])
+    )
     assert isinstance(settled, RowOutcome)
     assert settled.status is Status.REVOKED
 
 
 def test_in_flight_rows_without_an_answer_say_so():
-    settled = settle(Unsettled(ISSUAL, None, SENT), "read-back failed: ConnectError")
+    settled = read_back_verdict(InDoubt(ISSUAL, None, SENT), "read-back failed: ConnectError")
     assert isinstance(settled, RowOutcome)
     assert (settled.status, settled.error_code) == (Status.UNCONFIRMED, "run_aborted")
     assert "in flight" in settled.error_message
@@ -178,10 +182,10 @@ BY_MOBILE = Row(4, "B1", "777", "I1", "", IdentifierType.ID, resolved=True)
 def test_a_row_a_kill_left_in_flight_shows_its_sends_and_its_customers_id(answer):
     """As a clean run's answer would: the journal's count of sends, and the id its lookup
     found (answers.resolved_id), whether the read-back settles the row or not."""
-    settled = settle(Unsettled(BY_MOBILE, None, SENT, sends=3), answer)
+    settled = read_back_verdict(InDoubt(BY_MOBILE, None, SENT, sends=3), answer)
     assert isinstance(settled, RowOutcome)
     assert (settled.attempts, settled.resolved_customer_id) == (3, "777")
-    plain = settle(Unsettled(ISSUAL, None, SENT, sends=1), answer)
+    plain = read_back_verdict(InDoubt(ISSUAL, None, SENT, sends=1), answer)
     assert isinstance(plain, RowOutcome)
     assert (plain.attempts, plain.resolved_customer_id) == (1, "")
 
@@ -212,7 +216,7 @@ def with_flag(entry: dict, key: str, value: object) -> dict:
 )
 def test_a_read_back_earn_is_revoked_only_on_a_definite_false(flag, expected, sent_at):
     entry = with_flag(earn("E1"), "isActive", flag)  # revokedOn stays: it looks revoked
-    settled = settle(Unsettled(EARN, LOST, sent_at), reply(earns=[entry]))
+    settled = read_back_verdict(InDoubt(EARN, LOST, sent_at), reply(earns=[entry]))
     if expected == "resend":
         assert settled == EARN
     else:
@@ -236,7 +240,7 @@ def test_a_read_back_earn_is_revoked_only_on_a_definite_false(flag, expected, se
 )
 def test_an_issual_neither_active_nor_revoked_is_never_settled(issued_status, row, sent_at):
     entry = with_flag(issual("I1"), "issuedStatus", issued_status)  # revokedOn stays
-    settled = settle(Unsettled(row, LOST, sent_at), reply([entry]))
+    settled = read_back_verdict(InDoubt(row, LOST, sent_at), reply([entry]))
     assert isinstance(settled, RowOutcome)
     assert settled.status is Status.UNCONFIRMED
     assert "shape this version does not know" in settled.error_message
@@ -271,7 +275,7 @@ def test_an_issual_neither_active_nor_revoked_is_never_settled(issued_status, ro
 )
 def test_a_revocation_from_before_our_request_is_somebody_elses(row, answer):
     """The row is sent again, so the API's own answer (404, 814) is what gets reported."""
-    assert settle(Unsettled(row, LOST, SENT), answer) == row
+    assert read_back_verdict(InDoubt(row, LOST, SENT), answer) == row
 
 
 BASE = "http://127.0.0.1:9"
@@ -282,8 +286,8 @@ async def test_verify_reads_back_once_per_customer_and_badge(respx_mock):
         BASE + READ_BACK_PATH.format(customerId="000777", badgeMetaId="B1")
     ).mock(return_value=httpx.Response(200, json=reply([issual("I1"), issual("I5")]).body))
     items = [
-        Unsettled(ISSUAL, LOST, SENT),
-        Unsettled(Row(5, "B1", "000777", "I5"), LOST, SENT),
+        InDoubt(ISSUAL, LOST, SENT),
+        InDoubt(Row(5, "B1", "000777", "I5"), LOST, SENT),
     ]
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = Sender(CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))))
@@ -311,7 +315,7 @@ async def test_a_read_back_that_keeps_failing_leaves_the_row_unconfirmed(respx_m
             RetryPolicy(max_attempts=2),
             sleep=no_wait,
         )
-        found = await read_back([Unsettled(ISSUAL, LOST, SENT)], sender)
+        found = await read_back([InDoubt(ISSUAL, LOST, SENT)], sender)
     assert found.resend == []
     (outcome,) = found.outcomes
     assert outcome.status is Status.UNCONFIRMED
@@ -334,7 +338,7 @@ def plain_sender(http: httpx.AsyncClient, **options) -> Sender:
 async def test_a_read_back_that_raises_leaves_its_rows_unconfirmed(respx_mock):
     respx_mock.get(url__regex=r".*/badges/management/.*").mock(side_effect=RuntimeError("boom"))
     async with httpx.AsyncClient(base_url=BASE) as http:
-        found = await read_back([Unsettled(ISSUAL, LOST, SENT)], plain_sender(http))
+        found = await read_back([InDoubt(ISSUAL, LOST, SENT)], plain_sender(http))
     assert found.resend == []
     (outcome,) = found.outcomes
     assert outcome.status is Status.UNCONFIRMED
@@ -344,7 +348,7 @@ async def test_a_read_back_that_raises_leaves_its_rows_unconfirmed(respx_mock):
 async def test_a_read_back_of_an_id_too_long_for_a_url_leaves_it_unconfirmed(respx_mock):
     row = Row(1, "B1", "1" * 70_000, "I1")
     async with httpx.AsyncClient(base_url=BASE) as http:
-        found = await read_back([Unsettled(row, LOST, SENT)], plain_sender(http))
+        found = await read_back([InDoubt(row, LOST, SENT)], plain_sender(http))
     (outcome,) = found.outcomes
     assert outcome.status is Status.UNCONFIRMED
     assert "read-back could not be sent (InvalidURL" in outcome.error_message
@@ -362,7 +366,7 @@ async def test_an_answer_that_cannot_be_read_leaves_its_rows_unconfirmed(respx_m
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
         found = await read_back(
-            [Unsettled(ISSUAL, LOST, SENT), Unsettled(other, LOST, SENT)], plain_sender(http)
+            [InDoubt(ISSUAL, LOST, SENT), InDoubt(other, LOST, SENT)], plain_sender(http)
         )
     by_row = {o.row: o for o in found.outcomes}
     assert by_row[1].status is Status.UNCONFIRMED
@@ -380,7 +384,7 @@ async def test_a_stop_during_a_read_back_ends_it_quietly(respx_mock):
     respx_mock.get(url__regex=r".*/badges/management/.*").mock(side_effect=failing)
     async with httpx.AsyncClient(base_url=BASE) as http:
         sender = plain_sender(http)
-        found = await read_back([Unsettled(ISSUAL, LOST, SENT)], sender)
+        found = await read_back([InDoubt(ISSUAL, LOST, SENT)], sender)
     # Neither settled nor to send: the journal still says unconfirmed, and --resume reads back.
     assert (found.outcomes, found.resend) == ([], [])
 
@@ -396,7 +400,9 @@ def test_the_clock_slack_is_five_minutes(minutes_before, expected):
     # The README's promise: stamped more than 5 minutes before our request left, it was
     # somebody else's revocation (the row is sent again); within 5 minutes, it was ours.
     stamp = SENT - minutes_before * 60
-    settled = settle(Unsettled(ISSUAL, LOST, SENT), reply([issual("I1", revoked_on=stamp)]))
+    settled = read_back_verdict(
+        InDoubt(ISSUAL, LOST, SENT), reply([issual("I1", revoked_on=stamp)])
+    )
     if expected is None:
         assert settled == ISSUAL
     else:
@@ -406,11 +412,11 @@ def test_the_clock_slack_is_five_minutes(minutes_before, expected):
 
 def test_a_read_back_id_without_the_rows_zeros_is_the_rows():
     row = Row(1, "B1", "777", "0042", "")
-    settled = settle(Unsettled(row, LOST, SENT), reply([issual(42)]))
+    settled = read_back_verdict(InDoubt(row, LOST, SENT), reply([issual(42)]))
     assert isinstance(settled, RowOutcome)
     assert (settled.status, settled.issued_ids) == (Status.REVOKED, ("0042",))
     earn_row = Row(3, "B1", "777", "", "000123")
-    settled = settle(Unsettled(earn_row, LOST, SENT), reply(earns=[earn(123)]))
+    settled = read_back_verdict(InDoubt(earn_row, LOST, SENT), reply(earns=[earn(123)]))
     assert isinstance(settled, RowOutcome)
     assert settled.status is Status.REVOKED
 
@@ -419,7 +425,7 @@ def test_another_enrolment_still_active_does_not_unsettle_an_issue_row():
     # The row names one enrolment: the customer's other enrolments of the badge are not its
     # business. Its own is revoked, by us: it is revoked, not sent again (that would be a 404).
     answer = reply([issual("I2", "ACTIVE"), issual("I1")])
-    settled = settle(Unsettled(ISSUAL, LOST, SENT), answer)
+    settled = read_back_verdict(InDoubt(ISSUAL, LOST, SENT), answer)
     assert isinstance(settled, RowOutcome)
     assert (settled.status, settled.issued_ids) == (Status.REVOKED, ("I1",))
 
@@ -473,7 +479,7 @@ def test_an_issual_expired_is_not_active_and_not_ours(row, issuals, expected, se
     """EXPIRED is neither what the lost request left undone nor what it did: a revokeIssuals
     row is judged by its own issual, a customers row by the entries that could still be
     active (a state this version does not know could be, so it stays unconfirmed)."""
-    settled = settle(Unsettled(row, LOST, sent_at), reply(issuals))
+    settled = read_back_verdict(InDoubt(row, LOST, sent_at), reply(issuals))
     if expected == "resend":
         assert settled == row
     elif expected == "unconfirmed":
@@ -492,7 +498,7 @@ BADGE_NOT_FOUND = {"data": None, "errors": [{"code": 404, "message": "Passed bad
 
 @pytest.mark.parametrize("row", [ISSUAL, CUSTOMER, EARN], ids=["issual", "customer", "earn"])
 def test_a_read_back_of_a_badge_not_found_is_that_failure_never_not_present(row):
-    settled = settle(Unsettled(row, LOST, SENT), reply(status=404, body=BADGE_NOT_FOUND))
+    settled = read_back_verdict(InDoubt(row, LOST, SENT), reply(status=404, body=BADGE_NOT_FOUND))
     assert isinstance(settled, RowOutcome)
     assert (settled.status, settled.error_code) == (Status.FAILED, ErrorCode.BADGE_NOT_FOUND)
     assert "B1" in settled.error_message
@@ -516,7 +522,7 @@ async def test_an_earn_named_by_mobile_is_read_back_by_the_mobile_in_one_call(re
     by_email = respx_mock.get(url__regex=r".*/badges/management/Ana.Silva%40example.com/.*").mock(
         return_value=httpx.Response(200, json=reply(earns=[earn("E8"), earn("E9")]).body)
     )
-    items = [Unsettled(row, LOST, SENT) for row in (mobile, email, same_email)]
+    items = [InDoubt(row, LOST, SENT) for row in (mobile, email, same_email)]
     async with httpx.AsyncClient(base_url=BASE) as http:
         found = await read_back(items, plain_sender(http))
     assert lookup.call_count == 0

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from batch_revoke.answers import Unsettled, lookup_refused, revoked_through, settle
+from batch_revoke.answers import InDoubt, lookup_refused, read_back_verdict, revoked_through
 from batch_revoke.client import (
     LOOKUP_PATH,
     READ_BACK_PATH,
@@ -173,10 +173,10 @@ async def test_a_customer_not_found_has_the_lookups_id(respx_mock, journal, capl
 
 def test_a_row_settled_by_read_back_has_the_read_backs_id():
     lost = RowOutcome(1, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout", "lost", (), None, 1)
-    item = Unsettled(Row(1, "B1", "777", "I1"), lost, None)
+    item = InDoubt(Row(1, "B1", "777", "I1"), lost, None)
     issuals = [{"issueId": "I1", "issuedStatus": "REVOKED", "revokedOn": 1.0}]
     body = {"data": {"issualDetails": {"issuals": issuals}, "earnDetails": {"earns": []}}}
-    settled = settle(item, ApiReply(200, body, "", None, 1, "read-back-5"))
+    settled = read_back_verdict(item, ApiReply(200, body, "", None, 1, "read-back-5"))
     assert isinstance(settled, RowOutcome)
     assert (settled.status, settled.request_id) == (Status.REVOKED, "read-back-5")
 

@@ -3,14 +3,9 @@ an answer to one call (a revoke, a customer lookup) or its failure; `readbacks`:
 a row whose answer was lost; `rows`: a row among the others (covering rows, races) and every
 row as the run left it."""
 
-from batch_revoke.answers.readbacks import Unsettled, settle, unconfirmed
+from batch_revoke.answers.readbacks import InDoubt, read_back_verdict, unconfirmed
 from batch_revoke.answers.replies import (
-    LOOKUP_NOT_FOUND,
-    NOT_APPLIED_STATUSES,
-    NOT_PRESENT_CODES,
     RetryableFailure,
-    badge_missing,
-    badge_not_found,
     client_failed,
     exhausted,
     failure_of,
@@ -19,15 +14,12 @@ from batch_revoke.answers.replies import (
     lookup_failure_of,
     lookup_refused,
     lookup_unanswered,
-    outcome,
-    resolved_id,
 )
 from batch_revoke.answers.rows import (
     NOT_READ_BACK,
     as_the_run_left_them,
     covering_unknown,
     join_outcomes,
-    not_present,
     not_read_back,
     raced,
     revoked_through,
@@ -36,15 +28,10 @@ from batch_revoke.answers.rows import (
 )
 
 __all__ = [
-    "LOOKUP_NOT_FOUND",
-    "NOT_APPLIED_STATUSES",
-    "NOT_PRESENT_CODES",
     "NOT_READ_BACK",
+    "InDoubt",
     "RetryableFailure",
-    "Unsettled",
     "as_the_run_left_them",
-    "badge_missing",
-    "badge_not_found",
     "client_failed",
     "covering_unknown",
     "exhausted",
@@ -55,14 +42,11 @@ __all__ = [
     "lookup_failure_of",
     "lookup_refused",
     "lookup_unanswered",
-    "not_present",
     "not_read_back",
-    "outcome",
     "raced",
-    "resolved_id",
+    "read_back_verdict",
     "revoked_through",
     "same_customer",
-    "settle",
     "stopped_in_flight",
     "unconfirmed",
 ]

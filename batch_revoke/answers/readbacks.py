@@ -1,7 +1,7 @@
 """What a read-back (GET .../badges/management/{customerId}/badge/{badgeMetaId}) says about a
-row whose answer was lost: `settle` gives `revoked`, still `unconfirmed`, `failed` (no such
-badge), or the row itself, which means "not applied: send it again". It never guesses: a
-read-back that failed, or that has a shape this code does not know, leaves the row
+row whose answer was lost: `read_back_verdict` gives `revoked`, still `unconfirmed`, `failed`
+(no such badge), or the row itself, which means "not applied: send it again". It never
+guesses: a read-back that failed, or that has a shape this code does not know, leaves the row
 `unconfirmed`."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from batch_revoke.answers.replies import badge_missing, badge_not_found, resolved_id
-from batch_revoke.answers.rows import stopped_in_flight
-from batch_revoke.model import ApiReply, Endpoint, Mode, Row, RowOutcome, Status, id_key
+from batch_revoke.answers.replies import badge_missing, badge_not_found, outcome
+from batch_revoke.answers.rows import row_in_flight
+from batch_revoke.model import ApiReply, Mode, Row, RowOutcome, Status, id_key
 
 # Our clock and the API's may disagree: a revocation stamped up to this long before our
 # request left still counts as ours. One stamped earlier was someone else's.
@@ -22,7 +22,7 @@ CLOCK_SLACK = 300.0
 
 
 @dataclass(frozen=True, slots=True)
-class Unsettled:
+class InDoubt:
     """A row whose outcome is unknown: sent (maybe applied) with no definite answer."""
 
     row: Row
@@ -31,7 +31,7 @@ class Unsettled:
     sends: int = 0  # how many times its latest request was sent, as the journal counted
 
 
-def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:
+def read_back_verdict(item: InDoubt, reply: ApiReply | str) -> RowOutcome | Row:
     """What the read-back `reply` (or why there is none) says of the row: see the module."""
     if isinstance(reply, str):
         return unconfirmed(item, reply)
@@ -44,18 +44,17 @@ def settle(item: Unsettled, reply: ApiReply | str) -> RowOutcome | Row:
         return unconfirmed(item, f"read-back answered HTTP {reply.http_status}: {reply.text!r}")
     try:
         if item.row.mode is Mode.EARN:
-            return _settle_earn(item, _earns(data), reply)
-        return _settle_issue(item, _issuals(data), reply)
+            return _earn_verdict(item, data, reply)
+        return _issue_verdict(item, data, reply)
     except _UnknownShape as shape:
         return unconfirmed(item, f"read-back has a shape this version does not know ({shape})")
 
 
-def unconfirmed(item: Unsettled, why: str) -> RowOutcome:
+def unconfirmed(item: InDoubt, why: str) -> RowOutcome:
     """Still unknown, and `why`."""
     earlier = item.previous
     if earlier is None:
-        in_flight = stopped_in_flight(item.row.row, item.row.mode.endpoint, why)
-        return replace(in_flight, attempts=item.sends, resolved_customer_id=resolved_id(item.row))
+        return row_in_flight(item.row, item.sends, why)
     return replace(
         earlier, status=Status.UNCONFIRMED, error_message=f"{earlier.error_message}; {why}"
     )
@@ -69,7 +68,6 @@ class _UnknownShape(Exception):
 # earn's isActive is read as ACTIVE or REVOKED). Any other issuedStatus might be active, so a
 # row it could be is not settled.
 ACTIVE, REVOKED, EXPIRED = "ACTIVE", "REVOKED", "EXPIRED"
-_KNOWN_STATES = (ACTIVE, REVOKED, EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +76,20 @@ class _Entry:
     state: object  # an issual's issuedStatus as given, or an earn's ACTIVE / REVOKED
     revoked_on: object  # as given; read only for an entry that matters
 
-    @property
-    def active(self) -> bool:
-        return self.state == ACTIVE
 
-
-def _settle_issue(item: Unsettled, issuals: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
+def _issue_verdict(item: InDoubt, data: dict[str, Any], reply: ApiReply) -> RowOutcome | Row:
     """A revokeIssuals row by its own issual; a customers row by every issual that could be
     active. An EXPIRED one is neither what the lost request left undone nor what it did."""
+    # issuedStatus kept as given, known or not: it matters only for the entries a row could be.
+    issuals = _entries(data, "issualDetails", "issuals", "issueId", lambda e: e.get("issuedStatus"))
     row = item.row
     by_id = row.mode is Mode.ISSUALS
-    mine = [e for e in issuals if _same_id(e.ident, row.issue_id)] if by_id else issuals
-    if any(e.active for e in mine):
+    mine = [e for e in issuals if id_key(e.ident) == id_key(row.issue_id)] if by_id else issuals
+    if any(e.state == ACTIVE for e in mine):
         return row  # still active: the lost request was never applied
-    _known(mine)
+    unknown = [e for e in mine if e.state not in (ACTIVE, REVOKED, EXPIRED)]
+    if unknown:
+        raise _UnknownShape(f"issual {unknown[0].ident} with issuedStatus {unknown[0].state!r}")
     ours = [e for e in mine if _ours(e, item.sent_at)]
     if not ours:
         # Never this customer's, expired, or revoked before we asked: the API's own answer
@@ -103,19 +101,21 @@ def _settle_issue(item: Unsettled, issuals: list[_Entry], reply: ApiReply) -> Ro
     return _revoked(item, reply, ids, "no ACTIVE enrolment is left")
 
 
-def _settle_earn(item: Unsettled, earns: list[_Entry], reply: ApiReply) -> RowOutcome | Row:
+def _earn_verdict(item: InDoubt, data: dict[str, Any], reply: ApiReply) -> RowOutcome | Row:
+    # Undocumented: the vendor's page names earnDetails.earns[] but not its fields. Anything
+    # other than {earnedBadgeId, isActive: bool} is refused rather than guessed at.
+    def state(entry: dict[str, Any]) -> object:
+        flag = entry.get("isActive")
+        if not isinstance(flag, bool):
+            raise _UnknownShape(f"earns entry {entry!r}")
+        return ACTIVE if flag else REVOKED
+
+    earns = _entries(data, "earnDetails", "earns", "earnedBadgeId", state)
     row = item.row
-    mine = [e for e in earns if _same_id(e.ident, row.earned_badge_id)]
-    if any(e.active for e in mine) or not any(_ours(e, item.sent_at) for e in mine):
+    mine = [e for e in earns if id_key(e.ident) == id_key(row.earned_badge_id)]
+    if any(e.state == ACTIVE for e in mine) or not any(_ours(e, item.sent_at) for e in mine):
         return row
     return _revoked(item, reply, (row.earned_badge_id,), "the earned badge is inactive")
-
-
-def _known(entries: list[_Entry]) -> None:
-    """None of the entries that matter is in a state this version does not know."""
-    unknown = [e for e in entries if e.state not in _KNOWN_STATES]
-    if unknown:
-        raise _UnknownShape(f"issual {unknown[0].ident} with issuedStatus {unknown[0].state!r}")
 
 
 def _ours(entry: _Entry, sent_at: float | None) -> bool:
@@ -130,42 +130,23 @@ def _ours(entry: _Entry, sent_at: float | None) -> bool:
     return revoked_at >= sent_at - CLOCK_SLACK
 
 
-def _attempts(item: Unsettled) -> int:
+def _attempts(item: InDoubt) -> int:
     """The sends of the request whose answer was lost: its own answer's count, or, for a row
     a kill left in flight, the journal's."""
     return item.previous.attempts if item.previous else item.sends
 
 
-def _revoked(item: Unsettled, reply: ApiReply, ids: tuple[str, ...], what: str) -> RowOutcome:
-    return RowOutcome(
-        item.row.row,
+def _revoked(item: InDoubt, reply: ApiReply, ids: tuple[str, ...], what: str) -> RowOutcome:
+    return outcome(
+        item.row,
         Status.REVOKED,
-        Endpoint.REVOKE_EARN if item.row.mode is Mode.EARN else Endpoint.REVOKE_ISSUE,
         "",
         f"confirmed by read-back: {what}",
         ids,
         reply.http_status,
         _attempts(item),
-        resolved_customer_id=resolved_id(item.row),
-        request_id=reply.request_id,
+        reply.request_id,
     )
-
-
-def _issuals(data: dict[str, Any]) -> list[_Entry]:
-    # issuedStatus kept as given, known or not: it matters only for the entries a row could be.
-    return _entries(data, "issualDetails", "issuals", "issueId", lambda e: e.get("issuedStatus"))
-
-
-def _earns(data: dict[str, Any]) -> list[_Entry]:
-    # Undocumented: the vendor's page names earnDetails.earns[] but not its fields. Anything
-    # other than {earnedBadgeId, isActive: bool} is refused rather than guessed at.
-    def state(item: dict[str, Any]) -> object:
-        flag = item.get("isActive")
-        if not isinstance(flag, bool):
-            raise _UnknownShape(f"earns entry {item!r}")
-        return ACTIVE if flag else REVOKED
-
-    return _entries(data, "earnDetails", "earns", "earnedBadgeId", state)
 
 
 def _entries(
@@ -206,7 +187,3 @@ def _when(value: object) -> float | None:
             raise _UnknownShape(f"revokedOn {value!r} is not a date") from None
         return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
     raise _UnknownShape(f"revokedOn {value!r} is not a date")
-
-
-def _same_id(a: str, b: str) -> bool:
-    return id_key(a) == id_key(b)

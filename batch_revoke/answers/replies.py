@@ -5,11 +5,12 @@ test."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from batch_revoke.errors import AuthError
-from batch_revoke.model import NOT_APPLIED_STATUSES as NOT_APPLIED_STATUSES  # its home
 from batch_revoke.model import (
+    NOT_APPLIED_STATUSES,
     ApiReply,
     Batch,
     ErrorCode,
@@ -29,38 +30,28 @@ NOT_PRESENT_CODES = {"404", "814"}
 BADGE_NOT_FOUND_CODE = "1054"
 
 
+@dataclass(eq=False, repr=False)
 class RetryableFailure(Exception):
     """One attempt ended without a final answer."""
 
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        maybe_applied: bool,
-        http_status: int | None = None,
-        retry_after: float | None = None,
-        did_nothing: bool | None = None,
-        request_id: str = "",
-    ) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-        self.maybe_applied = maybe_applied
-        self.http_status = http_status
-        self.retry_after = retry_after
-        # The answer said nothing was done (429, 503, 521 by default): retried without using
-        # up --max-attempts, for --max-throttle-wait at most.
-        self.did_nothing = (
-            http_status in NOT_APPLIED_STATUSES if did_nothing is None else did_nothing
-        )
-        self.request_id = request_id  # of the answer, when there was one
+    code: str
+    message: str
+    maybe_applied: bool
+    http_status: int | None = None
+    retry_after: float | None = None
+    request_id: str = ""  # of the answer, when there was one
+
+    @property
+    def did_nothing(self) -> bool:
+        """The answer said nothing was done (429, 503, 521, a busy search engine): retried
+        without using up --max-attempts, for --max-throttle-wait at most."""
+        return self.http_status in NOT_APPLIED_STATUSES or self.code == LOOKUP_BUSY
 
     def __str__(self) -> str:
         return self.message
 
 
 def outcome(
-    batch: Batch,
     row: Row,
     status: Status,
     code: str = "",
@@ -70,11 +61,11 @@ def outcome(
     attempts: int = 0,
     request_id: str = "",
 ) -> RowOutcome:
-    """The one RowOutcome builder for answers."""
+    """The one RowOutcome builder for a row that was sent, looked up or read back."""
     return RowOutcome(
         row.row,
         status,
-        batch.endpoint,
+        row.mode.endpoint,
         code,
         message,
         ids,
@@ -86,14 +77,9 @@ def outcome(
 
 
 def resolved_id(row: Row) -> str:
-    """The id a lookup found for the row, for its result ("" when the row named the id).
-
-    The rule of resolved_customer_id, the same whatever path settles the row (its answer,
-    a read-back after a kill, a covering row, a duplicate): filled for a revokeIssue row
-    that named its customer by mobile, email, externalId or cardNumber once its lookup
-    found the id (only such rows are `resolved`); empty for a row that named the id, for one
-    whose lookup found no customer, and for every revokeEarn row, which is sent with the
-    identifier itself and needs no lookup, so that a clean run never knows its id."""
+    """The id a lookup found for the row, whatever decides it: only a revokeIssue row named by
+    mobile, email, externalId or cardNumber whose lookup found the id is `resolved`. A
+    revokeEarn row is sent with the identifier itself, so a clean run never knows its id."""
     return row.customer_id if row.resolved else ""
 
 
@@ -117,17 +103,15 @@ def badge_missing(
 ) -> RowOutcome:
     """A row of a badge the org does not have: failed for good. Never "not present", even
     after a lost answer: nothing of a badge that does not exist was revoked, by us or anyone."""
-    return RowOutcome(
-        row.row,
+    return outcome(
+        row,
         Status.FAILED,
-        row.mode.endpoint,
         ErrorCode.BADGE_NOT_FOUND,
         _no_such_badge(row.badge_meta_id, said),
         (),
         http_status,
         attempts,
-        resolved_customer_id=resolved_id(row),
-        request_id=request_id,
+        request_id,
     )
 
 
@@ -169,13 +153,12 @@ def _brief(reply: ApiReply) -> str:
     return reply.text if len(reply.text) <= 80 else reply.text[:79] + "…"
 
 
-LOOKUP_NOT_FOUND = "816"  # "Customer not found for organization", whatever the HTTP status
-# The lookup's codes that settle it whatever the HTTP status (the docs' decision), with what
-# they mean when the API says no more: 8015 is the Get Customer Details page's own "Customer
-# not found for the given identifiers"; 618 a customer marked as fraud, never one to revoke
-# even when its id comes along.
+# The lookup's codes that are its final answer whatever the HTTP status (the docs' decision),
+# with what they mean when the API says no more: 816 "Customer not found for organization";
+# 8015 the Get Customer Details page's own "Customer not found for the given identifiers";
+# 618 a customer marked as fraud, never one to revoke even when its id comes along.
 LOOKUP_REFUSALS = {
-    LOOKUP_NOT_FOUND: "customer not found",
+    "816": "customer not found",
     "8015": "customer not found",
     "618": "customer is marked as fraud",
 }
@@ -194,13 +177,7 @@ def lookup_failure_of(reply: ApiReply) -> RetryableFailure | None:
     if reply.http_status == int(LOOKUP_BUSY) or any(code == LOOKUP_BUSY for code, _ in said):
         text = f"HTTP {reply.http_status}: {_brief(reply)}"
         return RetryableFailure(
-            LOOKUP_BUSY,
-            text,
-            False,
-            reply.http_status,
-            reply.retry_after,
-            did_nothing=True,
-            request_id=reply.request_id,
+            LOOKUP_BUSY, text, False, reply.http_status, reply.retry_after, reply.request_id
         )
     return failure_of(reply)
 
@@ -232,10 +209,9 @@ def lookup_answer(reply: ApiReply) -> LookupAnswer | str:
 def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
     """A row whose customer the lookup did not give (not found, fraud): failed, with the
     API's code, and nothing sent for it."""
-    return RowOutcome(
-        row.row,
+    return outcome(
+        row,
         Status.FAILED,
-        row.mode.endpoint,
         answer.code,
         f"customer lookup of {_named(row)}: {answer.message or 'no customer'}; nothing was sent",
         http_status=answer.http_status,
@@ -245,10 +221,9 @@ def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
 
 def lookup_unanswered(row: Row, why: str) -> RowOutcome:
     """A row whose customer lookup got no answer: not sent, and --resume looks it up again."""
-    return RowOutcome(
-        row.row,
+    return outcome(
+        row,
         Status.NOT_ATTEMPTED,
-        row.mode.endpoint,
         ErrorCode.LOOKUP_FAILED,
         f"customer lookup of {_named(row)} got no answer ({why}); nothing was sent, and "
         "--resume looks it up again",
@@ -274,15 +249,7 @@ def exhausted(
         message = f"gave up after {sends} attempt(s), none carried out; last: {failure.message}"
     return [
         outcome(
-            batch,
-            row,
-            status,
-            failure.code,
-            message,
-            (),
-            failure.http_status,
-            sends,
-            failure.request_id,
+            row, status, failure.code, message, (), failure.http_status, sends, failure.request_id
         )
         for row in batch.rows
     ]
@@ -301,8 +268,7 @@ def client_failed(
         status = Status.FAILED
         message = f"{problem}; nothing was sent"
     return [
-        outcome(batch, row, status, ErrorCode.CLIENT_ERROR, message, (), None, sends)
-        for row in batch.rows
+        outcome(row, status, ErrorCode.CLIENT_ERROR, message, (), None, sends) for row in batch.rows
     ]
 
 
@@ -316,7 +282,7 @@ def interpret(
         row: Row, status: Status, code: str = "", message: str = "", ids: tuple[str, ...] = ()
     ) -> RowOutcome:
         return outcome(
-            batch, row, status, code, message, ids, reply.http_status, attempts, reply.request_id
+            row, status, code, message, ids, reply.http_status, attempts, reply.request_id
         )
 
     body = reply.body
@@ -384,7 +350,9 @@ def _entries_per_row(batch: Batch, entries: list[Any]) -> list[list[dict[str, An
             unanswered.setdefault(row.customer_key, []).append(position)
     for customer, positions in unanswered.items():
         nameless = [e for e in by_customer.get(customer, []) if e.get("issuedId") in (None, "")]
-        if len(positions) == 1 or (len(nameless) == len(positions) and _alike(nameless)):
+        # Errors all alike: it does not matter which row gets which.
+        alike = len({repr(entry.get("error")) for entry in nameless}) == 1
+        if len(positions) == 1 or (len(nameless) == len(positions) and alike):
             for position in positions:
                 found[position] = nameless[:1] if len(positions) > 1 else nameless
         elif nameless:
@@ -398,16 +366,11 @@ def _entries_per_row(batch: Batch, entries: list[Any]) -> list[list[dict[str, An
     return found
 
 
-def _alike(entries: list[dict[str, Any]]) -> bool:
-    """The same error, so it does not matter which row gets which."""
-    return len({repr(entry.get("error")) for entry in entries}) == 1
-
-
-_OutcomeFactory = Callable[..., RowOutcome]
-
-
 def _issue_outcome(
-    row: Row, entries: list[dict[str, Any]], earlier_unknown: str, answered: _OutcomeFactory
+    row: Row,
+    entries: list[dict[str, Any]],
+    earlier_unknown: str,
+    answered: Callable[..., RowOutcome],
 ) -> RowOutcome:
     if not entries:
         return answered(
@@ -439,7 +402,7 @@ def _issue_outcome(
     return answered(row, Status.FAILED, code, message, revoked)
 
 
-def _earn_outcome(row: Row, data: Any, answered: _OutcomeFactory) -> RowOutcome:
+def _earn_outcome(row: Row, data: Any, answered: Callable[..., RowOutcome]) -> RowOutcome:
     if not isinstance(data, dict) or "isActive" not in data:
         return answered(
             row, Status.UNCONFIRMED, ErrorCode.NOT_IN_RESPONSE, "the answer has no isActive flag"

@@ -8,50 +8,34 @@ import itertools
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import replace
 
-from batch_revoke.answers.replies import NOT_PRESENT_CODES, resolved_id
-from batch_revoke.model import (
-    Endpoint,
-    ErrorCode,
-    Record,
-    Row,
-    RowOutcome,
-    Status,
-    id_key,
-)
+from batch_revoke.answers.replies import NOT_PRESENT_CODES, outcome
+from batch_revoke.model import Endpoint, ErrorCode, Record, Row, RowOutcome, Status, id_key
 
 
 def revoked_through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | None:
     """Revoked through the customers row `first`, when its answer lists this enrolment."""
     if id_key(row.issue_id) not in {id_key(i) for i in covering.issued_ids}:
         return None
-    return RowOutcome(
-        row.row,
+    return outcome(
+        row,
         Status.REVOKED,
-        Endpoint.REVOKE_ISSUE,
         "",
         f"revoked through row {first}, which revoked every enrolment of this customer for "
         "this badge",
         (row.issue_id,),
         covering.http_status,
-        0,
-        resolved_customer_id=resolved_id(row),
         request_id=covering.request_id,  # that row's answer decided this one
     )
-
-
-def not_present(outcome: RowOutcome) -> bool:
-    """The API said there was nothing there to revoke (404, 814)."""
-    return outcome.status is Status.FAILED and outcome.error_code in NOT_PRESENT_CODES
 
 
 def raced(row: Row, outcome: RowOutcome, later: int, covering: RowOutcome | None) -> RowOutcome:
     """A revokeIssuals row's outcome, when the customers row `later` (later in the file, so
     not waited for) may have revoked its enrolment first: told it is not there, revoked
-    through that row when its settled answer lists the enrolment, else unknown (read back);
+    through that row when its final answer lists the enrolment, else unknown (read back);
     any other outcome is the row's own."""
-    if not not_present(outcome):
-        return outcome
-    if covering is not None and covering.settled:
+    if outcome.status is not Status.FAILED or outcome.error_code not in NOT_PRESENT_CODES:
+        return outcome  # not "nothing there to revoke" (404, 814)
+    if covering is not None and covering.final:
         return revoked_through(row, later, covering) or outcome
     return replace(
         outcome,
@@ -64,46 +48,44 @@ def raced(row: Row, outcome: RowOutcome, later: int, covering: RowOutcome | None
 def same_customer(row: Row, first: int) -> RowOutcome:
     """A duplicate of row `first` found through a lookup: one of them names the customer by
     an identifier, and the lookup found the customer the other names."""
-    return RowOutcome(
-        row.row,
+    duplicate = outcome(
+        row,
         Status.DUPLICATE,
-        row.mode.endpoint,
         ErrorCode.DUPLICATE_ROW,
         f"same badge, customer and ids as row {first} (one names the customer by id or "
         "another identifier, the lookup says it is the same customer); not sent again",
-        duplicate_of=first,
-        resolved_customer_id=row.customer_id if row.resolved else "",
     )
+    return replace(duplicate, duplicate_of=first)
 
 
 def covering_unknown(row: Row, first: int, covering: RowOutcome | None) -> RowOutcome:
     """A row never sent because the customers row `first` covers it, and that row's outcome
     stayed unknown: this enrolment may be revoked already."""
     status = covering.status.value if covering else "no outcome"
-    return RowOutcome(
-        row.row,
+    return outcome(
+        row,
         Status.UNCONFIRMED,
-        Endpoint.REVOKE_ISSUE,
         ErrorCode.COVERING_ROW_UNKNOWN,
         f"not sent: row {first} revokes every enrolment of this customer for this badge and "
         f"its outcome is {status}, so this enrolment may be revoked already",
-        resolved_customer_id=resolved_id(row),
     )
+
+
+IN_FLIGHT = "in flight when the run stopped: "
 
 
 def stopped_in_flight(row: int, endpoint: Endpoint | None, why: str) -> RowOutcome:
     """A row whose request was on the wire, or whose answer was lost, when the run stopped:
     it may or may not have been revoked, and `why` says what settles it."""
-    return RowOutcome(
-        row,
-        Status.UNCONFIRMED,
-        endpoint,
-        ErrorCode.RUN_ABORTED,
-        f"in flight when the run stopped: {why}",
-    )
+    return RowOutcome(row, Status.UNCONFIRMED, endpoint, ErrorCode.RUN_ABORTED, IN_FLIGHT + why)
 
 
 NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
+
+
+def row_in_flight(row: Row, sends: int, why: str) -> RowOutcome:
+    """`stopped_in_flight` for a row whose request was sent `sends` times."""
+    return outcome(row, Status.UNCONFIRMED, ErrorCode.RUN_ABORTED, IN_FLIGHT + why, attempts=sends)
 
 
 def not_read_back(row: Row, previous: RowOutcome | None, sends: int = 0) -> RowOutcome | None:
@@ -111,8 +93,7 @@ def not_read_back(row: Row, previous: RowOutcome | None, sends: int = 0) -> RowO
     to read it back (None when it says so already, from an earlier session). `sends`: how
     many times its request was sent, for a row left in flight (`previous` None)."""
     if previous is None:
-        in_flight = stopped_in_flight(row.row, row.mode.endpoint, NOT_READ_BACK)
-        return replace(in_flight, attempts=sends, resolved_customer_id=resolved_id(row))
+        return row_in_flight(row, sends, NOT_READ_BACK)
     if "--no-verify" in previous.error_message:
         return None
     return replace(previous, error_message=f"{previous.error_message}; {NOT_READ_BACK}")
@@ -126,8 +107,8 @@ def as_the_run_left_them(
 ) -> Iterator[RowOutcome]:
     """Each row's outcome when the run ended, in row order: the journal's (`recorded`, in row
     order), or for a row in flight when the run stopped `unconfirmed` (its request may have
-    been applied, whatever an earlier unsettled attempt said), or for a row never sent
-    `not_attempted` with the reason `not_sent`. Outcomes of rows past `rows` are left out."""
+    been applied, whatever an earlier attempt that was not final said), or for a row never
+    sent `not_attempted` with the reason `not_sent`. Outcomes of rows past `rows` are left out."""
     pending = iter(recorded)
     upcoming = next(pending, None)
     for row in rows:
@@ -136,7 +117,7 @@ def as_the_run_left_them(
             upcoming = next(pending, None)
         if upcoming is not None and upcoming.row == row:
             outcome, upcoming = upcoming, next(pending, None)
-        if row in in_flight and (outcome is None or not outcome.settled):
+        if row in in_flight and (outcome is None or not outcome.final):
             outcome = stopped_in_flight(
                 row,
                 outcome.endpoint if outcome else None,
