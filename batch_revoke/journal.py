@@ -235,9 +235,7 @@ class Journal:
                 self._db.execute("DELETE FROM pending WHERE request = ?", (request,))
             self._put(listed, session, pace)
 
-    def record(
-        self, outcomes: Iterable[RowOutcome], session: Counts | None = None, pace: Pace = None
-    ) -> None:
+    def record(self, outcomes: Iterable[RowOutcome], session: Counts, pace: Pace) -> None:
         """Outcomes decided without a request of their own (invalid, duplicate, read-back):
         the latest word on their rows, which are no longer pending. `session`, `pace`: as
         for `answered`."""
@@ -291,9 +289,7 @@ class Journal:
             [(o.row, point, int(o.status is Status.REVOKED)) for o in counted],
         )
 
-    def looked_up(
-        self, key: str, answer: LookupAnswer, session: Counts | None = None, pace: Pace = None
-    ) -> None:
+    def looked_up(self, key: str, answer: LookupAnswer, session: Counts, pace: Pace) -> None:
         """A customer lookup's definite answer, durable before any row is sent by it, so a
         resume never asks again. `session`, `pace`: as for `answered`."""
         with transaction(self._db, self.path):
