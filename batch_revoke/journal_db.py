@@ -269,19 +269,19 @@ def requests_of(db: Connection) -> dict[Endpoint, int]:
 
 
 # The calls the meta keeps for the whole run (its "counts").
-_STORED = ("http_calls", "lookups", "read_backs", "retries", "throttled")
+STORED_CALLS = ("http_calls", "lookups", "read_backs", "retries", "throttled")
 
 
 def calls_of(meta: dict[str, str]) -> Counts:
     """The whole run's calls, as the meta last recorded them."""
     stored = json.loads(meta.get("counts") or "{}")
-    calls: dict[str, Any] = {name: int(stored.get(name, 0)) for name in _STORED}
+    calls: dict[str, Any] = {name: int(stored.get(name, 0)) for name in STORED_CALLS}
     return Counts(**calls)
 
 
 def stored_calls(calls: Counts) -> str:
     """The whole run's calls, as the meta keeps them."""
-    return json.dumps({name: getattr(calls, name) for name in _STORED}, sort_keys=True)
+    return json.dumps({name: getattr(calls, name) for name in STORED_CALLS}, sort_keys=True)
 
 
 # The calls a point of the timeline keeps: the session's so far.
