@@ -76,8 +76,7 @@ class Journal:
 
     @classmethod
     def create(cls, path: Path, identity: JournalIdentity) -> Journal:
-        """A new journal; one that exists (--overwrite) is emptied in place, so a run still
-        holding it keeps its lock and this one is refused."""
+        """A new journal (one that exists, --overwrite, is emptied in place: open_new)."""
         journal = cls(*journal_db.open_new(path), path)
         meta = {
             "format": journal_db.FORMAT,
@@ -94,8 +93,7 @@ class Journal:
 
     @classmethod
     def resume(cls, path: Path, identity: JournalIdentity) -> Journal:
-        """The journal of the run `identity` is, to go on with it; refused if it is another
-        run's."""
+        """The journal of the run `identity` is, to go on with; refused if another run's."""
         if not path.is_file():
             raise ConfigError(
                 f"no journal at {path}, so there is nothing to resume",

@@ -153,7 +153,6 @@ class Source:
         if width is not None and width < 2:
             width = None  # result columns with no input columns before them: not ours
         if not config.input_is_result:
-            # A result file fed to `run`: where its error_code is.
             at = None if width is None else width + RESULT_COLUMNS.index("error_code")
             return replace(source, refitted_at=at)
         if width is None:
