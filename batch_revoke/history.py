@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batch_revoke.errors import InputError
-from batch_revoke.journal_db import Point, calls_of, read_run
+from batch_revoke.journal_db import Point, read_run
 from batch_revoke.model import CALLS, Counts, ErrorCode, Status
 from batch_revoke.reader import canonical
 from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
@@ -312,7 +312,7 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
         json.loads(meta.get("options") or "{}"),
         created,
         meta.get("state") == "finished",
-        calls_of(meta) + Counts(requests=record.requests),
+        record.counts,
         Timeline.of(sessions),
     )
 

@@ -330,7 +330,7 @@ class Journal:
 
     def counts(self) -> Counts:
         """The run's calls, as last recorded, and its requests per endpoint."""
-        return journal_db.calls_of(self.meta()) + Counts(requests=journal_db.requests_of(self._db))
+        return journal_db.counts_of(self._db, self.meta())
 
     def outcomes_past(self, rows: int) -> tuple[int, int | None]:
         """How many recorded outcomes are of rows past `rows`, and the first of them: rows an
