@@ -229,10 +229,6 @@ def _tally(
     revoked = bytearray()  # revoked[row]: 1 when that row was revoked
     duplicates: list[int] = []  # the rows duplicates repeat, whose originals are not yet seen
     stopped_reason, in_flight, total = "", 0, 0
-
-    def value(cells: list[str], name: str) -> str:
-        return cells[fields[name]] if name in fields else ""
-
     try:
         for cells in reader:
             if len(cells) != width:
@@ -264,10 +260,10 @@ def _tally(
             group = groups.setdefault((status, code), Group(status, code))
             group.rows += 1
             if len(group.shown) < per_group:
-                badge, customer, issue, earned, request, resolved = (
-                    *(value(cells, name) for name in _SHOWN_FIELDS),
-                    *(cells[at[name]] for name in ("request_id", "resolved_customer_id")),
+                badge, customer, issue, earned = (
+                    cells[fields[name]] if name in fields else "" for name in _SHOWN_FIELDS
                 )
+                request, resolved = cells[at["request_id"]], cells[at["resolved_customer_id"]]
                 message = cells[message_at]
                 if len(message) > MAX_MESSAGE:
                     message = message[: MAX_MESSAGE - 1] + "…"
