@@ -78,16 +78,15 @@ class Journal:
     def create(cls, path: Path, identity: JournalIdentity) -> Journal:
         """A new journal (one that exists, --overwrite, is emptied in place: open_new)."""
         journal = cls(*journal_db.open_new(path), path)
-        meta = {
-            "format": journal_db.FORMAT,
-            "version": journal_db.written_by(),
-            "input_sha256": identity.input_sha256,
-            "options": json.dumps(identity.options, sort_keys=True),
-            "state": "running",
-            "created": str(time.time()),
-        }
         with journal._closed_on_error():
-            journal.set_meta(**meta)
+            journal.set_meta(
+                format=journal_db.FORMAT,
+                version=journal_db.written_by(),
+                input_sha256=identity.input_sha256,
+                options=json.dumps(identity.options, sort_keys=True),
+                state="running",
+                created=str(time.time()),
+            )
             journal._begin_session()
         return journal
 
