@@ -296,7 +296,6 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
     file is not a journal this version reads."""
     record = read_run(path)
     meta = record.meta
-    created = float(meta["created"]) if meta.get("created") else None
     last = len(record.sessions) - 1
     sessions = [
         session_of(position + 1, started, points, result_mtime if position == last else None)
@@ -306,7 +305,7 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
         path,
         meta.get("input", ""),
         json.loads(meta.get("options") or "{}"),
-        created,
+        float(meta["created"]) if meta.get("created") else None,
         meta.get("state") == "finished",
         record.counts,
         Timeline.of(sessions),

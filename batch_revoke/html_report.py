@@ -127,9 +127,8 @@ def gather(
     started = facts.created if facts and facts.created else None
     if sessions:
         started = min(started or sessions[0].started, sessions[0].started)
-    moment = now or datetime.now().astimezone()
     return ReportData(
-        generated=moment.isoformat(timespec="seconds"),
+        generated=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
         results=results,
         journal=facts,
         journal_note=note,
