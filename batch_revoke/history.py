@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batch_revoke.errors import InputError
-from batch_revoke.journal_db import Point, calls_of, read_run
+from batch_revoke.journal_db import Point, read_run
 from batch_revoke.model import CALLS, Counts, ErrorCode, Status
 from batch_revoke.reader import canonical
 from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
@@ -229,10 +229,6 @@ def _tally(
     revoked = bytearray()  # revoked[row]: 1 when that row was revoked
     duplicates: list[int] = []  # the rows duplicates repeat, whose originals are not yet seen
     stopped_reason, in_flight, total = "", 0, 0
-
-    def value(cells: list[str], name: str) -> str:
-        return cells[fields[name]] if name in fields else ""
-
     try:
         for cells in reader:
             if len(cells) != width:
@@ -264,10 +260,10 @@ def _tally(
             group = groups.setdefault((status, code), Group(status, code))
             group.rows += 1
             if len(group.shown) < per_group:
-                badge, customer, issue, earned, request, resolved = (
-                    *(value(cells, name) for name in _SHOWN_FIELDS),
-                    *(cells[at[name]] for name in ("request_id", "resolved_customer_id")),
+                badge, customer, issue, earned = (
+                    cells[fields[name]] if name in fields else "" for name in _SHOWN_FIELDS
                 )
+                request, resolved = cells[at["request_id"]], cells[at["resolved_customer_id"]]
                 message = cells[message_at]
                 if len(message) > MAX_MESSAGE:
                     message = message[: MAX_MESSAGE - 1] + "…"
@@ -300,7 +296,6 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
     file is not a journal this version reads."""
     record = read_run(path)
     meta = record.meta
-    created = float(meta["created"]) if meta.get("created") else None
     last = len(record.sessions) - 1
     sessions = [
         session_of(position + 1, started, points, result_mtime if position == last else None)
@@ -310,9 +305,9 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
         path,
         meta.get("input", ""),
         json.loads(meta.get("options") or "{}"),
-        created,
+        float(meta["created"]) if meta.get("created") else None,
         meta.get("state") == "finished",
-        calls_of(meta) + Counts(requests=record.requests),
+        record.counts,
         Timeline.of(sessions),
     )
 

@@ -24,15 +24,15 @@ from batch_revoke.history import (
     read_journal,
     read_results,
 )
+from batch_revoke.journal_db import STORED_CALLS
 from batch_revoke.model import Endpoint, ExitStatus, Status, nothing_done
 from batch_revoke.paths import check_target, input_copy_path, journal_path
 from batch_revoke.report import RunReport, run_status
 from batch_revoke.writer import write_text_atomically
 
-# The calls the facts of the run list: as the run that just ended counted them, or as its
-# journal recorded them.
+# The calls the facts of the run list as the run that just ended counted them (its journal's:
+# STORED_CALLS).
 _RUN_CALLS = ("http_calls", "retries", "read_backs", "throttled")
-_JOURNAL_CALLS = ("http_calls", "lookups", "read_backs", "retries", "throttled")
 _SELECT = (
     'import csv,sys;f=open(sys.argv[1],newline="",encoding="utf-8-sig");'
     'r=csv.DictReader(f);w=csv.DictWriter(sys.stdout,r.fieldnames,lineterminator="\\n");'
@@ -56,10 +56,6 @@ class ReportData:
     started: float | None  # the journal's, or its first session's when that is earlier
     pace: str
     calls: dict[str, int]
-
-    @property
-    def not_revoked(self) -> int:
-        return sum(self.results.counts.by_status.get(status, 0) for status in NEED_A_PERSON)
 
 
 # --- the whole report ------------------------------------------------------------------
@@ -102,9 +98,12 @@ def gather(
 
     if report is not None:
         stopped = bool(report.aborted or report.incomplete)
+        status = report.exit_status
     else:  # a journal says "finished" only of a run that did not stop
         stopped = bool(results.stopped_reason or results.stopped_in_flight)
         stopped = stopped or (facts is not None and not facts.finished)
+        dry_run = Status.PLANNED in results.counts.by_status
+        status = run_status(results.counts, dry_run=dry_run, stopped=stopped)
     reason = (report.aborted if report else "") or results.stopped_reason
     if stopped and not reason:
         reason = (
@@ -112,18 +111,11 @@ def gather(
             if results.stopped_in_flight
             else "its journal says it did not finish (the reason is in the run's log)"
         )
-    if report is not None:
-        status = report.exit_status
-    else:
-        dry_run = Status.PLANNED in results.counts.by_status
-        status = run_status(results.counts, dry_run=dry_run, stopped=stopped)
-    finish = ""
-    if stopped:
-        finish = resume_command or finishing_command(result_csv, facts)
+    finish = (resume_command or finishing_command(result_csv, facts)) if stopped else ""
 
     # A finished run run again sent nothing: the report is of the run, as its journal has it.
     ran = report.tally if report is not None and report.finished_before is None else None
-    names = _RUN_CALLS if ran else _JOURNAL_CALLS
+    names = _RUN_CALLS if ran else STORED_CALLS
     shown = ran or (facts.counts if facts else None)
     calls = {name: getattr(shown, name) for name in names} if shown else {}
     requests: Mapping[Endpoint, int] = facts.counts.requests if facts else {}
@@ -135,9 +127,8 @@ def gather(
     started = facts.created if facts and facts.created else None
     if sessions:
         started = min(started or sessions[0].started, sessions[0].started)
-    moment = now or datetime.now().astimezone()
     return ReportData(
-        generated=moment.isoformat(timespec="seconds"),
+        generated=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
         results=results,
         journal=facts,
         journal_note=note,

@@ -76,26 +76,23 @@ class Journal:
 
     @classmethod
     def create(cls, path: Path, identity: JournalIdentity) -> Journal:
-        """A new journal; one that exists (--overwrite) is emptied in place, so a run still
-        holding it keeps its lock and this one is refused."""
+        """A new journal (one that exists, --overwrite, is emptied in place: open_new)."""
         journal = cls(*journal_db.open_new(path), path)
-        meta = {
-            "format": journal_db.FORMAT,
-            "version": journal_db.written_by(),
-            "input_sha256": identity.input_sha256,
-            "options": json.dumps(identity.options, sort_keys=True),
-            "state": "running",
-            "created": str(time.time()),
-        }
         with journal._closed_on_error():
-            journal.set_meta(**meta)
+            journal.set_meta(
+                format=journal_db.FORMAT,
+                version=journal_db.written_by(),
+                input_sha256=identity.input_sha256,
+                options=json.dumps(identity.options, sort_keys=True),
+                state="running",
+                created=str(time.time()),
+            )
             journal._begin_session()
         return journal
 
     @classmethod
     def resume(cls, path: Path, identity: JournalIdentity) -> Journal:
-        """The journal of the run `identity` is, to go on with it; refused if it is another
-        run's."""
+        """The journal of the run `identity` is, to go on with; refused if another run's."""
         if not path.is_file():
             raise ConfigError(
                 f"no journal at {path}, so there is nothing to resume",
@@ -235,9 +232,7 @@ class Journal:
                 self._db.execute("DELETE FROM pending WHERE request = ?", (request,))
             self._put(listed, session, pace)
 
-    def record(
-        self, outcomes: Iterable[RowOutcome], session: Counts | None = None, pace: Pace = None
-    ) -> None:
+    def record(self, outcomes: Iterable[RowOutcome], session: Counts, pace: Pace) -> None:
         """Outcomes decided without a request of their own (invalid, duplicate, read-back):
         the latest word on their rows, which are no longer pending. `session`, `pace`: as
         for `answered`."""
@@ -291,9 +286,7 @@ class Journal:
             [(o.row, point, int(o.status is Status.REVOKED)) for o in counted],
         )
 
-    def looked_up(
-        self, key: str, answer: LookupAnswer, session: Counts | None = None, pace: Pace = None
-    ) -> None:
+    def looked_up(self, key: str, answer: LookupAnswer, session: Counts, pace: Pace) -> None:
         """A customer lookup's definite answer, durable before any row is sent by it, so a
         resume never asks again. `session`, `pace`: as for `answered`."""
         with transaction(self._db, self.path):
@@ -336,7 +329,7 @@ class Journal:
 
     def counts(self) -> Counts:
         """The run's calls, as last recorded, and its requests per endpoint."""
-        return journal_db.calls_of(self.meta()) + Counts(requests=journal_db.requests_of(self._db))
+        return journal_db.counts_of(self._db, self.meta())
 
     def outcomes_past(self, rows: int) -> tuple[int, int | None]:
         """How many recorded outcomes are of rows past `rows`, and the first of them: rows an

@@ -234,11 +234,11 @@ def read_meta(path: Path) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
-    """What the report reads of a journal: its meta, the requests per endpoint, and each
+    """What the report reads of a journal: its meta, the run's calls and requests, and each
     session's start with its timeline, in order."""
 
     meta: dict[str, str]
-    requests: dict[Endpoint, int]
+    counts: Counts
     sessions: list[tuple[float, list[Point]]]
 
 
@@ -257,31 +257,28 @@ def read_run(path: Path) -> RunRecord:
                 (at, [_point(*row) for row in db.execute(_POINTS, (number,))])
                 for number, at in started
             ]
-            return RunRecord(meta, requests_of(db), sessions)
+            return RunRecord(meta, counts_of(db, meta), sessions)
     except sqlite3.Error as exc:
         raise ValueError(str(exc)) from exc
 
 
-def requests_of(db: Connection) -> dict[Endpoint, int]:
-    """The run's requests, every session's, per endpoint."""
-    query = "SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint ORDER BY endpoint"
-    return {Endpoint(endpoint): int(count) for endpoint, count in db.execute(query)}
-
-
 # The calls the meta keeps for the whole run (its "counts").
-_STORED = ("http_calls", "lookups", "read_backs", "retries", "throttled")
+STORED_CALLS = ("http_calls", "lookups", "read_backs", "retries", "throttled")
 
 
-def calls_of(meta: dict[str, str]) -> Counts:
-    """The whole run's calls, as the meta last recorded them."""
+def counts_of(db: Connection, meta: dict[str, str]) -> Counts:
+    """The whole run's calls, as the meta last recorded them, and its requests per endpoint,
+    every session's."""
     stored = json.loads(meta.get("counts") or "{}")
-    calls: dict[str, Any] = {name: int(stored.get(name, 0)) for name in _STORED}
-    return Counts(**calls)
+    calls: dict[str, Any] = {name: int(stored.get(name, 0)) for name in STORED_CALLS}
+    query = "SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint ORDER BY endpoint"
+    requests = {Endpoint(endpoint): int(count) for endpoint, count in db.execute(query)}
+    return Counts(requests=requests, **calls)
 
 
 def stored_calls(calls: Counts) -> str:
     """The whole run's calls, as the meta keeps them."""
-    return json.dumps({name: getattr(calls, name) for name in _STORED}, sort_keys=True)
+    return json.dumps({name: getattr(calls, name) for name in STORED_CALLS}, sort_keys=True)
 
 
 # The calls a point of the timeline keeps: the session's so far.

@@ -152,7 +152,6 @@ def open_outputs(
                     config.shown_input,
                     now(),
                     replace_existing=True,
-                    label="verified" if config.input_is_result else "results",
                     resume_options=config.identity_options(),
                 )
         except BaseException:

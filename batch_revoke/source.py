@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -133,17 +133,8 @@ class Source:
             sheet=config.sheet,
         )
         try:
-            if whole:
-                found = scan(path)
-                source = replace(
-                    named,
-                    columns=found.columns,
-                    field_index=found.field_index,
-                    records=found.records,
-                    sha256=found.sha256,
-                    stamp=found.stamp,
-                    by_identifier=found.by_identifier,
-                )
+            if whole:  # all the structure pass found
+                source = replace(named, **asdict(scan(path)))
             else:
                 columns, field_index = header(path)
                 source = replace(named, columns=columns, field_index=field_index)
@@ -153,7 +144,6 @@ class Source:
         if width is not None and width < 2:
             width = None  # result columns with no input columns before them: not ours
         if not config.input_is_result:
-            # A result file fed to `run`: where its error_code is.
             at = None if width is None else width + RESULT_COLUMNS.index("error_code")
             return replace(source, refitted_at=at)
         if width is None:
@@ -162,8 +152,9 @@ class Source:
             fix = "pass a result file written by `batch-revoke run`"
             raise named.named(InputError(path, problem, fix))
         field_index = {key: index for key, index in source.field_index.items() if index < width}
-        columns = source.columns[:width]
-        return replace(source, columns=columns, field_index=field_index, earlier=True)
+        return replace(
+            source, columns=source.columns[:width], field_index=field_index, earlier=True
+        )
 
     def chunks(self) -> Iterator[tuple[Sequence[Record], list[RowOutcome] | None]]:
         """The records in chunks, with (for a result file) the outcome each one holds."""

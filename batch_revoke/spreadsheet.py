@@ -19,22 +19,19 @@ from xml.etree import ElementTree
 
 from batch_revoke.errors import InputError
 
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
-LEGACY_SUFFIXES = (".xls",)
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # how an Excel 97-2003 (.xls) file begins
-SAVE_AS_XLSX = "open it in Excel and save it as .xlsx (Excel Workbook)"
 _ZEROS = re.compile(r'^"?0+"?$')  # a format like 000000: Excel pads with zeros
 
 
 def is_workbook(path: Path) -> bool:
-    return path.suffix.lower() in WORKBOOK_SUFFIXES
+    return path.suffix.lower() in (".xlsx", ".xlsm")
 
 
 def is_legacy_workbook(path: Path) -> bool:
     """A file named .xls that Excel alone reads: a 97-2003 workbook, or the web page Excel
     also saves as .xls. Plain text named .xls (a CSV some exports name so) is read as the
     CSV it is."""
-    if path.suffix.lower() not in LEGACY_SUFFIXES:
+    if path.suffix.lower() != ".xls":
         return False
     try:
         with path.open("rb") as handle:
@@ -45,7 +42,11 @@ def is_legacy_workbook(path: Path) -> bool:
 
 
 def legacy_workbook(path: Path | str) -> InputError:
-    return InputError(path, "is a legacy Excel 97-2003 workbook (.xls), not .xlsx", SAVE_AS_XLSX)
+    return InputError(
+        path,
+        "is a legacy Excel 97-2003 workbook (.xls), not .xlsx",
+        "open it in Excel and save it as .xlsx (Excel Workbook)",
+    )
 
 
 def first_sheet_name(path: Path) -> str:
@@ -123,9 +124,14 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
 
 
 def _cell(cell: Any, source: Any, stale: bool) -> str:
-    if _unsaved_formula(cell, source, stale):
-        # Written by a script and never recalculated (Excel saves every formula's value;
-        # openpyxl and the like cannot compute one): there is no value to show.
+    # A formula cell with no saved value, or any formula cell of a workbook whose saved values
+    # are `stale`: written by a script and never recalculated (Excel saves every formula's
+    # value; openpyxl and the like cannot compute one), so there is no value to show. Excel
+    # saves an empty text result as type "str" with an empty value: that one is blank, as
+    # Excel shows it (formulas dragged below the data must not make records).
+    if getattr(source, "data_type", "") == "f" and (
+        stale or (cell.value is None and getattr(cell, "data_type", "") != "str")
+    ):
         formula = source.value if isinstance(source.value, str) else source.value.text
         return str(formula) if str(formula).startswith("=") else f"={formula}"
     text = cell_text(cell.value, getattr(cell, "number_format", "General"))
@@ -134,18 +140,7 @@ def _cell(cell: Any, source: Any, stale: bool) -> str:
     return text
 
 
-def _unsaved_formula(cell: Any, source: Any, stale: bool) -> bool:
-    """A formula cell with no saved value, or any formula cell of a workbook whose saved
-    values are `stale`. Excel saves an empty text result as type "str" with an empty value:
-    that one is blank, as Excel shows it (formulas dragged below the data must not make
-    records)."""
-    if getattr(source, "data_type", "") != "f":
-        return False
-    return stale or (cell.value is None and getattr(cell, "data_type", "") != "str")
-
-
 _RELATIONSHIPS = "_rels/.rels"
-_WORKBOOK_PART = "xl/workbook.xml"  # where every writer puts it; the relationships say so
 
 
 def _marked_for_recalculation(path: Path) -> bool:
@@ -155,7 +150,7 @@ def _marked_for_recalculation(path: Path) -> bool:
     Excel saves the values it calculated and drops the mark. Read from the XML itself:
     openpyxl takes a calcPr without the attribute for one with it."""
     with zipfile.ZipFile(path) as book:
-        part = _WORKBOOK_PART
+        part = "xl/workbook.xml"  # where every writer puts it; the relationships say so
         if _RELATIONSHIPS in book.namelist():
             for link in ElementTree.fromstring(book.read(_RELATIONSHIPS)):
                 if link.get("Type", "").endswith("/officeDocument") and link.get("Target"):

@@ -107,7 +107,11 @@ def write_text_atomically(path: Path, text: str) -> None:
     """A small file (the JSON summary), whole or not at all. A device or a pipe it names
     (/dev/full, a FIFO) is written into: renaming a file over it would put a plain file in
     place of the device, wherever the folder lets us (as root, /dev itself)."""
-    if _not_a_file(path):
+    try:
+        special = not stat.S_ISREG(path.stat().st_mode)  # its links followed
+    except OSError:
+        special = False  # not there yet
+    if special:
         try:
             with path.open("w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
@@ -116,14 +120,6 @@ def write_text_atomically(path: Path, text: str) -> None:
         return
     _make_parent(path)
     _replace(path, lambda handle: handle.write(text))
-
-
-def _not_a_file(path: Path) -> bool:
-    """`path` exists (its links followed) and is not a regular file."""
-    try:
-        return not stat.S_ISREG(path.stat().st_mode)
-    except OSError:
-        return False
 
 
 def input_stem(input_path: Path) -> str:

@@ -49,7 +49,7 @@ def test_rows_never_sent_are_listed_among_those_that_need_a_person_and_not_revok
         ("10", "not_attempted", "run_aborted", "not sent: --max-errors 1 reached"),
     )
     data = gather(path)
-    assert data.not_revoked == 3
+    assert data.results.not_revoked == 3
     groups = {(g.status, g.code): [r.row for r in g.shown] for g in data.results.groups}
     assert groups[(Status.NOT_ATTEMPTED, "run_aborted")] == [3, 4]
     html = render(data)

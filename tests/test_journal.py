@@ -47,7 +47,9 @@ def test_nothing_done_failures_and_unconfirmed_rows_are_not_settled(tmp_path):
             outcome(3, Status.UNCONFIRMED, "timeout"),
             outcome(4, Status.FAILED, "814"),
             outcome(5, Status.INVALID, "missing_value"),
-        ]
+        ],
+        Counts(),
+        None,
     )
     known = journal.outcomes_between(1, 5)
     assert {row for row, o in known.items() if o.final} == {4, 5}
@@ -130,7 +132,7 @@ def test_one_run_at_a_time_per_journal(tmp_path):
 def test_a_journal_deleted_mid_run_is_restored_from_the_open_file(tmp_path):
     folder = tmp_path / "out"
     journal = Journal.create(folder / "r.csv.journal", IDENTITY)
-    journal.record([outcome(1, Status.REVOKED)])
+    journal.record([outcome(1, Status.REVOKED)], Counts(), None)
     for item in sorted(folder.iterdir(), reverse=True):
         item.unlink()
     folder.rmdir()
@@ -161,11 +163,11 @@ def test_a_request_whose_every_answer_did_nothing_is_sent_again_not_read_back(tm
 def test_a_new_attempt_supersedes_an_unsettled_outcome_and_an_outcome_ends_pending(tmp_path):
     journal = Journal.create(tmp_path / "j", IDENTITY)
     batch = customers_batch("1")
-    journal.record([outcome(1, Status.UNCONFIRMED, "timeout")])
+    journal.record([outcome(1, Status.UNCONFIRMED, "timeout")], Counts(), None)
     journal.sending(batch)
     assert journal.outcomes_between(1, 1) == {}  # the latest word is "in flight"
     assert set(journal.in_flight()) == {1}
-    journal.record([outcome(1, Status.UNCONFIRMED, "814")])  # a read-back's word
+    journal.record([outcome(1, Status.UNCONFIRMED, "814")], Counts(), None)  # a read-back's word
     assert journal.in_flight() == {}
     assert journal.outcomes_between(1, 1)[1].error_code == "814"
 
@@ -207,13 +209,14 @@ def test_the_run_over_time_is_kept_per_session_in_the_commits_of_outcomes(tmp_pa
     journal.answered(
         batch, [outcome(1, Status.REVOKED), outcome(2, Status.FAILED, "404")], session, (8, 60.0)
     )
-    journal.record([outcome(3, Status.INVALID, "missing_value")])  # no calls: no point
+    # An invalid row is counted neither revoked nor answered.
+    journal.record([outcome(3, Status.INVALID, "missing_value")], session, (8, 60.0))
     journal.close()
     Journal.resume(path, IDENTITY).close()
     db = sqlite3.connect(path)
     assert [n for (n,) in db.execute("SELECT id FROM sessions")] == [1, 2]
     points = db.execute("SELECT session, revoked, not_revoked, http_calls, pace FROM timeline")
-    assert points.fetchall() == [(1, 1, 1, 3, 8)]
+    assert points.fetchall() == [(1, 1, 1, 3, 8), (1, 0, 0, 3, 8)]
     db.close()
     Journal.create(path, IDENTITY).close()  # --overwrite starts the timeline afresh
     db = sqlite3.connect(path)
@@ -225,10 +228,14 @@ def test_the_run_over_time_is_kept_per_session_in_the_commits_of_outcomes(tmp_pa
 def test_lookup_answers_and_resolved_ids_survive_a_reopening(tmp_path):
     path = tmp_path / "out.csv.journal"
     journal = Journal.create(path, IDENTITY)
-    journal.looked_up("mobile:919900000013", LookupAnswer("62090013", http_status=200))
-    journal.looked_up("email:x@y.z", LookupAnswer("", "816", "Customer not found", 400))
+    journal.looked_up(
+        "mobile:919900000013", LookupAnswer("62090013", http_status=200), Counts(), None
+    )
+    journal.looked_up(
+        "email:x@y.z", LookupAnswer("", "816", "Customer not found", 400), Counts(), None
+    )
     resolved = replace(outcome(1, Status.REVOKED), resolved_customer_id="62090013")
-    journal.record([resolved])
+    journal.record([resolved], Counts(), None)
     journal.close()
     again = Journal.resume(path, IDENTITY)
     assert again.lookups(["mobile:919900000013", "email:x@y.z", "mobile:1"]) == {
@@ -260,7 +267,7 @@ def test_the_run_over_time_counts_each_row_once_at_its_latest_outcome(tmp_path):
     journal.sending(first)
     lost = [outcome(2, Status.UNCONFIRMED, "timeout"), outcome(3, Status.REVOKED)]
     journal.answered(first, [outcome(1, Status.FAILED, "http_503"), *lost], Counts())
-    journal.record([outcome(2, Status.REVOKED)], Counts(read_backs=1))  # read back
+    journal.record([outcome(2, Status.REVOKED)], Counts(read_backs=1), None)  # read back
     journal.close()
     again = Journal.resume(path, IDENTITY)
     resent = customers_batch("1")

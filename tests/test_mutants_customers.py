@@ -14,6 +14,7 @@ from batch_revoke.customers import NOT_ASKED, ByCustomer
 from batch_revoke.journal import Journal
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
+    Counts,
     Endpoint,
     ErrorCode,
     IdentifierType,
@@ -50,7 +51,7 @@ def answered(lookups: Lookups, kind: IdentifierType, value: str, customer: str) 
         if customer
         else LookupAnswer("", "816", "Customer not found for organization", 400, "req-816")
     )
-    lookups.journal.looked_up(lookups.key(kind, value), answer)
+    lookups.journal.looked_up(lookups.key(kind, value), answer, Counts(), None)
 
 
 def rows_of(by_customer: ByCustomer, chunk: list[Record]) -> list[Row]:

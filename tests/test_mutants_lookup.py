@@ -256,7 +256,7 @@ def test_only_rows_still_to_send_that_name_a_customer_otherwise_are_looked_up(jo
         "B1,+919900000013,,mobile",
     )
     later = records("B1,e@x.com,I1,email", first=8)
-    journal.record([settled(1), not_sent(2)])
+    journal.record([settled(1), not_sent(2)], Counts(), None)
     earlier = [settled(4), RowOutcome(6, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE), settled(8)]
     validate = planner(COLUMNS).validate
     found = to_look_up([(chunk, earlier), (later, None)], validate, journal, lambda: False)

@@ -17,6 +17,7 @@ from batch_revoke.journal import Journal
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     Batch,
+    Counts,
     Endpoint,
     ErrorCode,
     IdentifierType,
@@ -196,7 +197,9 @@ def test_a_resume_keeps_settled_rows_and_sends_the_rest(write_csv, journal):
             revoked(1, "I1"),
             RowOutcome(2, Status.FAILED, Endpoint.REVOKE_ISSUE, "404"),
             RowOutcome(3, Status.FAILED, Endpoint.REVOKE_ISSUE, "http_429"),  # nothing done
-        ]
+        ],
+        Counts(),
+        None,
     )
     plan = plan_of(path, journal)
     assert shape(list(plan.batches())) == [(Mode.CUSTOMERS, "B", [3, 4])]
@@ -208,7 +211,9 @@ def test_a_resume_keeps_settled_rows_and_sends_the_rest(write_csv, journal):
 def test_a_resume_reads_back_rows_in_flight_or_unconfirmed_instead_of_sending(write_csv, journal):
     path = write_csv(HEADER + "B,1,\nB,2,\nB,3,\n")
     journal.sending(Batch(1, Mode.CUSTOMERS, "B", (Row(1, "B", "1"),)))  # never answered
-    journal.record([RowOutcome(2, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout")])
+    journal.record(
+        [RowOutcome(2, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout")], Counts(), None
+    )
     plan = plan_of(path, journal)
     assert shape(list(plan.batches())) == [(Mode.CUSTOMERS, "B", [3])]
     unsettled = {u.row.row: u for u in plan.unsettled()}

@@ -220,8 +220,10 @@ def test_the_journal_keeps_the_ids_so_a_resumed_run_writes_them(tmp_path):
     path = tmp_path / "out.csv.journal"
     journal = Journal.create(path, IDENTITY)
     decided = RowOutcome(1, Status.REVOKED, Endpoint.REVOKE_ISSUE, request_id="r-1")
-    journal.record([decided])
-    journal.looked_up("email:a@b.c", LookupAnswer("", "816", "not found", 400, "r-2"))
+    journal.record([decided], Counts(), None)
+    journal.looked_up(
+        "email:a@b.c", LookupAnswer("", "816", "not found", 400, "r-2"), Counts(), None
+    )
     journal.close()
     again = Journal.resume(path, IDENTITY)
     assert again.outcome(1) == decided
