@@ -510,3 +510,22 @@ dump_state = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the state as JSON here when stopped (also live at GET /_sandbox/state).",
 )
+
+# --- `retry` only --------------------------------------------------------------------------
+
+retry_selection = _together(
+    click.option(
+        "--status",
+        "statuses",
+        multiple=True,
+        metavar="STATUS",
+        help="Retry the rows of this status (repeatable) instead of those a retry can help.",
+    ),
+    click.option(
+        "--code",
+        "codes",
+        multiple=True,
+        metavar="CODE",
+        help="Retry the rows of this error_code (repeatable); with --status, rows of both.",
+    ),
+)
