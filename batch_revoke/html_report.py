@@ -196,9 +196,11 @@ def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, fi
 
 
 def _retry(result_csv: Path, group: Group, facts: JournalFacts | None, *more: str) -> str:
-    """`batch-revoke retry` of the group's rows, with the options the earlier run needs."""
+    """`batch-revoke retry` of the group's rows, with the options the earlier run needs (a
+    dry run: no host)."""
     args = ["retry", str(result_csv), "--status", group.status.value, "--code", group.code]
-    options = resume_options(facts.options if facts else {})
+    kept = {k: v for k, v in (facts.options if facts else {}).items() if k != "host" or not more}
+    options = resume_options(kept)
     return shlex.join(["batch-revoke", *args, *options, *more])
 
 
