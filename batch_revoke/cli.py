@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import shutil
 import sys
+import tempfile
+from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from batch_revoke import options
+from batch_revoke.config import SANDBOX_LABEL, RunConfig, finish_command
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.exits import ExitingGroup
 from batch_revoke.logs import Stderr
-from batch_revoke.model import ExitStatus
+from batch_revoke.model import ExitStatus, Status
 from batch_revoke.report import resume_command
 from batch_revoke.startup import hold_interrupts
 from batch_revoke.writer import write_text_atomically
@@ -52,7 +58,8 @@ def cli() -> None:
 @click.argument("input_path", metavar="INPUT.csv", type=click.Path(path_type=Path))
 @options.connection
 @options.results
-@options.run_only
+@options.auto_resume
+@options.run_and_retry
 @options.sandbox_settings
 @options.whole_command_line
 @click.pass_context
@@ -113,11 +120,88 @@ def verify(ctx: click.Context, /, **params: Any) -> ExitStatus:
     return _run(ctx, params, input_is_result=True)
 
 
-def _run(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> ExitStatus:
+@cli.command(short_help="Run again the rows of a result file that can still be revoked.")
+@click.argument("result_path", metavar="RESULT.csv", type=click.Path(path_type=Path))
+@options.retry_selection
+@options.connection
+@options.output
+@options.overwrite
+@options.output_dir
+@options.excel
+@options.summary_json
+@options.report
+@options.run_and_retry
+@options.sandbox_settings
+@options.whole_command_line
+@click.pass_context
+def retry(ctx: click.Context, /, result_path: Path, **params: Any) -> ExitStatus:
+    """Run again the rows of an earlier result file that can still be revoked.
+
+    \b
+    Chosen: the rows a retry can help (not_attempted, unconfirmed, server errors,
+    429/503/521, timeouts, refused connections, client_error); never a final answer
+    (404, 814, 816, badge_not_found), an invalid row or a duplicate. --status and
+    --code choose instead (a row of both, when both are given). Unconfirmed rows are
+    read back first: they are sent again only if the lost request was not applied.
+    The options a resume checks (host, --identifier-type, --batch-size,
+    --default-region) come from the earlier run's journal; others are refused.
+
+    \b
+    The chosen rows, all their columns, go to RESULT-retry-<timestamp>-input.csv and
+    are run as a new run: results RESULT-retry-<timestamp>.csv and its journal,
+    beside RESULT.csv (or in --output-dir, or -o). Each result row keeps where it
+    came from: input_row, input_status, input_error_code.
+      batch-revoke retry output/badges-results-20250101-120000.csv --dry-run
+      batch-revoke retry output/badges-results-20250101-120000.csv --code http_503
+
+    Guide: docs/support.md
+    """
+    from batch_revoke import retry as again
+
+    selection = again.Selection.of(params.pop("statuses"), params.pop("codes"))
+    stored = again.earlier_options(result_path)
+    given = [n for n in params if ctx.get_parameter_source(n) is not ParameterSource.DEFAULT]
+    if stored is None and result_path.is_file():
+        Stderr.say(f"no journal beside {result_path}: the options are the command line's")
+    params = again.with_earlier(params, given, stored or {})
+    folder = params["output_dir"] if "output_dir" in given else None
+    rows, output = again.paths(result_path, params["output_path"], folder, datetime.now())
+    named = {"input_path": rows, "output_path": output}
+    config = options.run_config(ctx, params | named, retry_of=result_path)
+    if stored is not None:
+        again.check_same(stored, config, params["sandbox"], result_path)
+    if rows.exists() and not config.overwrite:
+        raise ConfigError(f"{rows} already exists", "pass another -o, or --overwrite")
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch, rows.name) if config.dry_run else rows
+        chosen, every = again.choose(result_path, selection, target)
+        if not chosen:
+            Stderr.say(f"no row of {result_path} to retry: {again.described(every) or 'none'}")
+            return ExitStatus.OK
+        kept = f"their input: {rows}; " if not config.dry_run else ""
+        Stderr.say(
+            f"{'would retry' if config.dry_run else 'retrying'} {chosen.total()} rows of "
+            f"{result_path} ({again.described(chosen)}); "
+            f"{kept}results: {output}"
+        )
+        if config.dry_run:
+            config = replace(config, input_path=target, input_name=rows)
+        host = SANDBOX_LABEL if params["sandbox"] and not config.dry_run else ""
+        finish = finish_command(rows, output, replace(config, host_label=host).identity_options())
+        return _run(ctx, params, config=config, finish=finish)
+
+
+def _run(
+    ctx: click.Context,
+    params: dict[str, Any],
+    config: RunConfig | None = None,
+    finish: str | None = None,
+    **fixed: Any,
+) -> ExitStatus:
     """The run its options describe (with the live display when a person watches a terminal),
     then its summary told on stderr and as JSON when asked; from then to the process's end an
     interrupt is only noted: the outcome is decided."""
-    config = options.run_config(ctx, params, **fixed)
+    config = config or options.run_config(ctx, params, **fixed)
     sandbox = None
     if params.get("sandbox") and not config.dry_run:  # the sandbox is the host: none to start
         sandbox = options.sandbox_config(params["sandbox_state"], params)
@@ -148,7 +232,9 @@ def _run(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> ExitStatus
             report = run_job(shown, handle_signals=True, sandbox=sandbox)
     hold_interrupts()
     summary = report.summary()
-    resume = resume_command(sys.argv[1:], report.output_path) if report.resumable else None
+    resume = None
+    if report.resumable:
+        resume = finish or resume_command(sys.argv[1:], report.output_path)
     if Stderr.json:
         logging.getLogger("batch_revoke").warning(
             "%s",
@@ -159,6 +245,9 @@ def _run(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> ExitStatus
         click.echo(summary, err=True)
         if resume:
             click.echo(f"to finish it: {resume}", err=True)
+        elif not config.dry_run and (again := _retryable(report.tally.by_error)):
+            retry = shlex.join(["batch-revoke", "retry", str(report.output_path)])
+            click.echo(f"{again} rows can be retried: {retry}", err=True)
     if summary_json:
         text = json.dumps(report.to_dict(resume), indent=2) + "\n"
         if summary_json == "-":
@@ -169,6 +258,12 @@ def _run(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> ExitStatus
         else:
             write_text_atomically(Path(summary_json), text)
     return report.exit_status
+
+
+def _retryable(by_error: Mapping[tuple[Status, str], int]) -> int:
+    from batch_revoke.codes import retryable
+
+    return sum(rows for (status, code), rows in by_error.items() if retryable(status, code))
 
 
 @cli.command()

@@ -92,8 +92,8 @@ CODES: tuple[Explanation, ...] = (
         (_F, _U),
         "an HTTP status without an API code: 429, 503, 521 say nothing was done; another 5xx "
         "ran out of --max-attempts; another 4xx was refused",
-        "429, 503, 521: run the rows again later (`--resume` of a stopped run sends them); "
-        "a 4xx: read error_message",
+        "429, 503, 521, another 5xx: `batch-revoke retry RESULT.csv` sends them again later "
+        "(`--resume` of a stopped run sends them); a 4xx: read error_message",
     ),
     Explanation(
         ErrorCode.TIMEOUT,
@@ -105,7 +105,7 @@ CODES: tuple[Explanation, ...] = (
         ErrorCode.CONNECTION_ERROR,
         (_F, _U),
         "the connection was refused (failed: nothing was done) or dropped (unconfirmed)",
-        "failed: run the rows again; unconfirmed: " + _READ_BACK,
+        "failed: `batch-revoke retry RESULT.csv` sends them again; unconfirmed: " + _READ_BACK,
     ),
     Explanation(
         ErrorCode.BAD_RESPONSE,
@@ -124,7 +124,9 @@ CODES: tuple[Explanation, ...] = (
         (_F, _U),
         "the request failed on our side (failed: it never reached the API; unconfirmed: it "
         "may have left)",
-        "failed: run the rows again; unconfirmed: " + _READ_BACK + "; run with -v if it recurs",
+        "failed: `batch-revoke retry RESULT.csv` sends them again; unconfirmed: "
+        + _READ_BACK
+        + "; run with -v if it recurs",
     ),
     Explanation(
         ErrorCode.COVERING_ROW_UNKNOWN,
@@ -147,7 +149,8 @@ CODES: tuple[Explanation, ...] = (
         (_N,),
         "the row's customer lookup got no answer (retries ran out, or the run stopped); "
         "nothing was sent for it",
-        "`--resume` looks it up again and sends it",
+        "`batch-revoke retry RESULT.csv` looks it up again and sends it (or `--resume`, while "
+        "the run is unfinished)",
     ),
     Explanation(
         ErrorCode.RUN_ABORTED,

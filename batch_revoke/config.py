@@ -125,6 +125,7 @@ class RunConfig:
     host_label: str = ""  # what the journal records as the host, when base_url is not stable
     input_is_result: bool = False  # an earlier result file (verify): unconfirmed rows read back
     input_name: Path | None = None  # the input as named to people, when input_path is a copy
+    retry_of: Path | None = None  # `retry`: the earlier result file its rows come from
     excel: bool = False  # the result file for Excel: a BOM, and no cell runs as a formula
     sheet: str = ""  # of an .xlsx input; "": the first
     auto_resume: bool = False  # for schedulers: finish any run stopped earlier, then this input

@@ -68,6 +68,8 @@ class Results:
     groups: list[Group]  # most rows first, at most MAX_GROUPS
     stopped_reason: str  # from rows the run never sent ("" when none)
     stopped_in_flight: int  # rows in flight when the run stopped
+    # A run of an earlier result file (`retry`): per earlier (status, code), its rows now.
+    lineage: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
     @property
     def by_code(self) -> list[tuple[Status, str, int]]:
@@ -180,6 +182,7 @@ class JournalFacts:
     finished: bool
     counts: Counts  # the whole run's calls, as last recorded, and its requests
     timeline: Timeline
+    retry_of: str = ""  # `retry`: the earlier result file its rows come from
 
 
 # --- reading the result file -----------------------------------------------------------
@@ -229,6 +232,12 @@ def _tally(
     revoked = bytearray()  # revoked[row]: 1 when that row was revoked
     duplicates: list[int] = []  # the rows duplicates repeat, whose originals are not yet seen
     stopped_reason, in_flight, total = "", 0, 0
+    lineage: dict[tuple[str, str], dict[str, int]] = {}
+    was_status, was_code = fields.get("inputstatus"), fields.get("inputerrorcode")
+
+    def value(cells: list[str], name: str) -> str:
+        return cells[fields[name]] if name in fields else ""
+
     try:
         for cells in reader:
             if len(cells) != width:
@@ -241,6 +250,9 @@ def _tally(
                 continue
             by_status[status] = by_status.get(status, 0) + 1
             code = cells[at["error_code"]]
+            if was_status is not None and was_code is not None:
+                now = lineage.setdefault((cells[was_status], cells[was_code]), {})
+                now[status.value] = now.get(status.value, 0) + 1
             if status is Status.REVOKED:
                 if row >= len(revoked):
                     revoked.extend(bytes(row + 1 - len(revoked)))
@@ -285,6 +297,7 @@ def _tally(
         sorted(groups.values(), key=lambda g: (-g.rows, g.status.value, g.code))[:MAX_GROUPS],
         stopped_reason,
         in_flight,
+        lineage,
     )
 
 
@@ -309,6 +322,7 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
         meta.get("state") == "finished",
         record.counts,
         Timeline.of(sessions),
+        meta.get("retry_of", ""),
     )
 
 

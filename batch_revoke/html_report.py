@@ -33,11 +33,6 @@ from batch_revoke.writer import write_text_atomically
 # The calls the facts of the run list as the run that just ended counted them (its journal's:
 # STORED_CALLS).
 _RUN_CALLS = ("http_calls", "retries", "read_backs", "throttled")
-_SELECT = (
-    'import csv,sys;f=open(sys.argv[1],newline="",encoding="utf-8-sig");'
-    'r=csv.DictReader(f);w=csv.DictWriter(sys.stdout,r.fieldnames,lineterminator="\\n");'
-    'w.writeheader();w.writerows(x for x in r if [x["status"],x["error_code"]]==sys.argv[2:])'
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,32 +166,33 @@ def finishing_command(result_csv: Path, facts: JournalFacts | None) -> str:
     return finish_command(source, result_csv, facts.options if facts is not None else {})
 
 
-def select_command(result_csv: Path, group: Group) -> str:
-    """A command that writes the group's rows, as a CSV of their own, beside the result."""
-    target = result_csv.with_name(f"{result_csv.stem}-{group.status.value}-{group.code}.csv")
-    command = shlex.join(
-        ["python3", "-c", _SELECT, str(result_csv), group.status.value, group.code]
-    )
-    return f"{command} > {shlex.quote(str(target))}"
+def select_command(result_csv: Path, group: Group, facts: JournalFacts | None = None) -> str:
+    """The command that takes the group's rows out, to fix them or look into them: a dry run
+    of sending them again writes them, all their columns, to a result file of their own."""
+    return _retry(result_csv, group, facts, "--dry-run")
 
 
 def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, finish: str) -> str:
     """The command that settles or sends the group's rows again, when one can help; "" when
     the rows need fixing first (or nothing: the API's answer stands)."""
     status, code = group.status, group.code
-    options = facts.options if facts else {}
     if finish and (
         status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED) or nothing_done(status, code)
     ):
         return finish  # the resume reads back, and sends again, exactly these
     if status is Status.UNCONFIRMED:
-        return shlex.join(
-            ["batch-revoke", "verify", str(result_csv), *resume_options(options, "verify")]
-        )
-    if status is Status.FAILED and retryable(status, code):
-        target = result_csv.with_name(f"{result_csv.stem}-{status.value}-{code}.csv")
-        return shlex.join(["batch-revoke", "run", str(target), *resume_options(options)])
-    return ""
+        options = resume_options(facts.options if facts else {}, "verify")
+        return shlex.join(["batch-revoke", "verify", str(result_csv), *options])
+    return _retry(result_csv, group, facts) if retryable(status, code) else ""
+
+
+def _retry(result_csv: Path, group: Group, facts: JournalFacts | None, *more: str) -> str:
+    """`batch-revoke retry` of the group's rows, with the options the earlier run needs (a
+    dry run: no host)."""
+    args = ["retry", str(result_csv), "--status", group.status.value, "--code", group.code]
+    kept = {k: v for k, v in (facts.options if facts else {}).items() if k != "host" or not more}
+    options = resume_options(kept)
+    return shlex.join(["batch-revoke", *args, *options, *more])
 
 
 def _settings(

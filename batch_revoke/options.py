@@ -328,15 +328,18 @@ results = _together(output, resume, overwrite, output_dir, sheet, excel, summary
 
 # --- `run` only ----------------------------------------------------------------------------
 
-run_only = _together(
-    click.option(
-        "--auto-resume",
-        is_flag=True,
-        help="For a job run on a schedule: first finish every run in --output-dir that "
-        "stopped before it was done (from its own copy of its input), then run INPUT once: "
-        "resume its unfinished run, report a finished one (nothing sent), or start a new "
-        "run with a dated result file. The same command works every night.",
-    ),
+auto_resume = click.option(
+    "--auto-resume",
+    is_flag=True,
+    help="For a job run on a schedule: first finish every run in --output-dir that "
+    "stopped before it was done (from its own copy of its input), then run INPUT once: "
+    "resume its unfinished run, report a finished one (nothing sent), or start a new "
+    "run with a dated result file. The same command works every night.",
+)
+
+# --- `run` and `retry` ----------------------------------------------------------------------
+
+run_and_retry = _together(
     click.option(
         "--dry-run",
         is_flag=True,
@@ -441,4 +444,23 @@ dump_state = click.option(
     "--dump-state",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the state as JSON here when stopped (also live at GET /_sandbox/state).",
+)
+
+# --- `retry` only --------------------------------------------------------------------------
+
+retry_selection = _together(
+    click.option(
+        "--status",
+        "statuses",
+        multiple=True,
+        metavar="STATUS",
+        help="Retry the rows of this status (repeatable) instead of those a retry can help.",
+    ),
+    click.option(
+        "--code",
+        "codes",
+        multiple=True,
+        metavar="CODE",
+        help="Retry the rows of this error_code (repeatable); with --status, rows of both.",
+    ),
 )

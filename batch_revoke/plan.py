@@ -124,6 +124,7 @@ class Plan:
     ) -> Iterator[Batch]:
         verdicts = self.planner.classify(records)
         known = self.journal.outcomes_between(records[0].row, records[-1].row)
+        carried = self.source.carried_unconfirmed(records)  # `retry`: read back, then sent
         if earlier is not None:  # `verify`: the result file's outcomes are the starting point
             new = [outcome for outcome in earlier if outcome.row not in known]
             self.run.record(new)
@@ -166,8 +167,12 @@ class Plan:
             outcome = known.get(row.row)
             if outcome is not None and outcome.final:
                 self.run.kept(outcome)
-            elif row.row in in_flight or (outcome and outcome.status is Status.UNCONFIRMED):
-                self._unknown.append((row, outcome))
+            elif (
+                row.row in in_flight
+                or (outcome and outcome.status is Status.UNCONFIRMED)
+                or row.row in carried
+            ):
+                self._unknown.append((row, outcome or carried.get(row.row)))
             elif earlier is not None:
                 continue  # `verify` of a result file touches its unconfirmed rows only
             elif (first := covered.get(row.row)) is not None:

@@ -182,9 +182,24 @@ class Source:
         for chunk, _ in self.chunks():
             yield from chunk
 
-    def _split(self, record: Record) -> tuple[Record, RowOutcome]:
+    def carried_unconfirmed(self, records: Sequence[Record]) -> dict[int, RowOutcome]:
+        """A result file fed to `run` (`retry`): its records whose carried status is
+        unconfirmed, with the outcome they carry. They may have been applied: the run reads
+        them back before it sends them again."""
+        if self.refitted_at is None:
+            return {}
+        width = self.refitted_at - RESULT_COLUMNS.index("error_code")
+        at = width + RESULT_COLUMNS.index("status")
+        values, numbers, _ = columns(records)
+        return {
+            number: self._split(Record(number, tuple(line)), width)[1]
+            for line, number in zip(values, numbers, strict=True)
+            if len(line) == width + len(RESULT_COLUMNS) and line[at] == Status.UNCONFIRMED.value
+        }
+
+    def _split(self, record: Record, width: int = 0) -> tuple[Record, RowOutcome]:
         """An earlier result's record: its input columns, and the outcome it holds."""
-        width = len(self.columns)
+        width = width or len(self.columns)
         cells = dict(zip(RESULT_COLUMNS, record.values[width:], strict=True))
         try:
             outcome = RowOutcome(

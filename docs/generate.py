@@ -53,7 +53,7 @@ STATUS_TODO: dict[Status, str] = {
     Status.INVALID: "fix the row, run it again",
     Status.DUPLICATE: "nothing: the earlier row's outcome is its",
     Status.UNCONFIRMED: "`batch-revoke verify RESULT.csv`",
-    Status.NOT_ATTEMPTED: "`--resume` sends it",
+    Status.NOT_ATTEMPTED: "`--resume` sends it (a finished run: `batch-revoke retry RESULT.csv`)",
     Status.PLANNED: "run without `--dry-run`",
 }
 

@@ -241,26 +241,22 @@ def test_rows_that_need_a_person_are_grouped_by_reason_with_their_row_numbers(de
             expected.setdefault(group, []).append(int(row["row"]))
     assert page.rows_by_group == expected
     failed_404 = page.text_by_id["group-failed-404"]
-    assert "python3 -c" in failed_404  # the command that takes the rows out
+    # the command that takes the rows out
+    assert f"batch-revoke retry {out} --status failed --code 404" in failed_404
+    assert "python3" not in html.read_text(encoding="utf-8")
 
 
 def test_the_command_that_takes_a_groups_rows_out_writes_exactly_them(demo, tmp_path):
     out, _, _ = demo
     data = gather(out)
     (group,) = [g for g in data.results.groups if g.code == "malformed_record"]
-    done = subprocess.run(
-        [
-            "bash",
-            "-c",
-            select_command(out, group).replace("python3 ", f"{shlex.quote(sys.executable)} ", 1),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    written = out.with_name(f"{out.stem}-invalid-malformed_record.csv")
-    assert [row["row"] for row in result_rows(written)] == ["17"]
+    command = select_command(out, group, data.journal)
+    assert command.endswith("--dry-run")
+    args = [*shlex.split(command)[2:], "-o", str(tmp_path / "rows.csv")]
+    done = run_cli(None, *args, command="retry")
+    assert done.returncode == 1, done.stderr  # the rows are invalid still
+    assert [row["input_row"] for row in result_rows(tmp_path / "rows.csv")] == ["17"]
+    assert not (tmp_path / "rows-input.csv").exists()  # a dry run keeps no input
 
 
 def test_the_run_over_time_comes_from_the_journal(tmp_path):

@@ -108,7 +108,8 @@ def test_each_row_becomes_its_customers_id_or_says_why_not(customers, lookups):
             Endpoint.REVOKE_ISSUE,
             ErrorCode.LOOKUP_FAILED,
             f"customer lookup of email bo@example.com got no answer ({NOT_ASKED}); nothing "
-            "was sent, and --resume looks it up again",
+            "was sent, and batch-revoke retry (or --resume while the run is unfinished) looks it "
+            "up again",
         ),
         Row(5, "B1", "888", "I2", identifier_type=ID, resolved=True),
         same_customer(6, 5, "888"),

@@ -159,7 +159,7 @@ def test_a_row_whose_lookup_got_no_answer_says_resume_looks_it_up_again():
     assert (outcome.row, outcome.endpoint) == (9, Endpoint.REVOKE_ISSUE)
     assert outcome.error_message == (
         "customer lookup of email a@b.c got no answer (HTTP 500); nothing was sent, and "
-        "--resume looks it up again"
+        "batch-revoke retry (or --resume while the run is unfinished) looks it up again"
     )
 
 

@@ -220,13 +220,14 @@ def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
 
 
 def lookup_unanswered(row: Row, why: str) -> RowOutcome:
-    """A row whose customer lookup got no answer: not sent, and --resume looks it up again."""
+    """A row whose customer lookup got no answer: not sent, and `retry` (or --resume of the
+    unfinished run) looks it up again."""
     return outcome(
         row,
         Status.NOT_ATTEMPTED,
         ErrorCode.LOOKUP_FAILED,
         f"customer lookup of {_named(row)} got no answer ({why}); nothing was sent, and "
-        "--resume looks it up again",
+        "batch-revoke retry (or --resume while the run is unfinished) looks it up again",
     )
 
 

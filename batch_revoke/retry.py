@@ -1,0 +1,183 @@
+"""`batch-revoke retry RESULT.csv`: the rows of an earlier result file that sending again can
+still revoke (`codes.retryable`, or the --status / --code asked for), written verbatim to an
+input file of their own and run as a new run, with its own result file and journal. The
+earlier result columns ride along as `input_row`, `input_status`, … (writer.result_header):
+the lineage. Its rows that were `unconfirmed` are read back before they are sent (plan.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from batch_revoke.codes import retryable
+from batch_revoke.config import SANDBOX_LABEL, RunConfig
+from batch_revoke.errors import ConfigError, InputError
+from batch_revoke.hosts import CLUSTERS
+from batch_revoke.journal import JournalIdentity
+from batch_revoke.journal_db import ReadError, read_meta
+from batch_revoke.model import Status
+from batch_revoke.paths import journal_path
+from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
+
+Tally = Counter[tuple[str, str]]  # rows per (status, error_code)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rows go again: those a retry can help (the default), or those of the statuses
+    and codes asked for (either list empty: any)."""
+
+    statuses: frozenset[Status] = frozenset()
+    codes: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, statuses: Iterable[str], codes: Iterable[str]) -> Selection:
+        parsed = set()
+        for text in statuses:
+            if text not in {status.value for status in Status}:
+                names = ", ".join(s.value for s in Status if s is not Status.REVOKED)
+                raise ConfigError(f"--status {text!r} is not a status", f"use one of {names}")
+            if text == Status.REVOKED:
+                raise ConfigError("--status revoked: a revoked row is done", "leave it out")
+            parsed.add(Status(text))
+        return cls(frozenset(parsed), frozenset(codes))
+
+    def chooses(self, status: Status, code: str) -> bool:
+        if status is Status.REVOKED:
+            return False
+        if not (self.statuses or self.codes):
+            return retryable(status, code)
+        return (not self.statuses or status in self.statuses) and (
+            not self.codes or code in self.codes
+        )
+
+
+def choose(result: Path, selection: Selection, target: Path | None) -> tuple[Tally, Tally]:
+    """The rows of `result` per status and code: those chosen, and all of them. The chosen
+    ones, header first, are written verbatim to `target` (None: counted only); nothing is
+    left there when none is chosen."""
+    chosen, every = Tally(), Tally()
+    partial = target.with_name(f".{target.name}.partial") if target else None
+    try:
+        with result.open(newline="", encoding="utf-8-sig") as given:
+            rows = csv.reader(given, strict=True)
+            header = next(rows, [])
+            if header[:1] and header[0].startswith(INCOMPLETE):
+                fix = "finish its run first (the file's first line says how), then retry"
+                raise InputError(result, "is marked INCOMPLETE: its run has not finished", fix)
+            width = result_columns_at(result, header)
+            if width is None or width < 2:
+                ours = ", ".join(RESULT_COLUMNS)
+                problem = f"is not a batch-revoke result file (its last columns are not {ours})"
+                raise InputError(result, problem, "pass a result file written by batch-revoke")
+            with partial.open("w", encoding="utf-8", newline="") if partial else _Nowhere() as out:
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(header)
+                for record in rows:
+                    status, code = _outcome(result, rows.line_num, record, width)
+                    every[status.value, code] += 1
+                    if selection.chooses(status, code):
+                        chosen[status.value, code] += 1
+                        writer.writerow(record)
+    except csv.Error as exc:
+        raise InputError(result, f"line {rows.line_num}: {exc}", "") from exc
+    except OSError as exc:
+        raise InputError(result, f"cannot be read ({exc.strerror or exc})", "") from exc
+    finally:
+        if partial is not None and not chosen:
+            partial.unlink(missing_ok=True)
+    if partial is not None and target is not None and chosen:
+        partial.replace(target)
+    return chosen, every
+
+
+def _outcome(path: Path, line: int, record: list[str], width: int) -> tuple[Status, str]:
+    cells = dict(zip(RESULT_COLUMNS, record[width:], strict=False))
+    try:
+        if len(record) != width + len(RESULT_COLUMNS):
+            raise ValueError(f"{len(record)} fields, not {width + len(RESULT_COLUMNS)}")
+        return Status(cells["status"]), cells["error_code"]
+    except ValueError as exc:
+        fix = "pass the result file as batch-revoke wrote it"
+        raise InputError(path, f"line {line} cannot be read as a result ({exc})", fix) from exc
+
+
+class _Nowhere:
+    """A file that keeps nothing: `choose` when it only counts."""
+
+    def __enter__(self) -> _Nowhere:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def described(tally: Tally) -> str:
+    """ "failed http_503 3, unconfirmed timeout 1" (most rows first)."""
+    ranked = sorted(tally.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{status} {code or '(no code)'} {rows}" for (status, code), rows in ranked)
+
+
+def paths(
+    result: Path, output: Path | None, folder: Path | None, now: datetime
+) -> tuple[Path, Path]:
+    """The retry's input file (the chosen rows) and result file: `-o`, or
+    `<result stem>-retry-<timestamp>.csv` beside RESULT (in `folder` when given); the input is
+    the result's name with `-input` added."""
+    if output is not None:
+        return output.with_name(f"{output.stem}-input.csv"), output
+    stem = f"{result.stem}-retry-{now.strftime('%Y%m%d-%H%M%S')}"
+    where, counter = folder or result.parent, 1
+    while (where / f"{stem}.csv").exists() or (where / f"{stem}-input.csv").exists():
+        counter += 1
+        stem = f"{result.stem}-retry-{now.strftime('%Y%m%d-%H%M%S')}-{counter}"
+    return where / f"{stem}-input.csv", where / f"{stem}.csv"
+
+
+def earlier_options(result: Path) -> dict[str, str] | None:
+    """The options a resume checks, as the earlier run's journal recorded them; None without
+    a journal that reads."""
+    try:
+        return dict(json.loads(read_meta(journal_path(result)).get("options") or "{}"))
+    except (ReadError, OSError, ValueError):
+        return None
+
+
+def with_earlier(
+    params: Mapping[str, Any], given: Iterable[str], stored: Mapping[str, str]
+) -> dict[str, Any]:
+    """The command's parameters, with each option a resume checks taken from the earlier
+    run's journal where neither the command line nor the environment gives it (`given`)."""
+    out, given = dict(params), set(given)
+    host = stored.get("host", "")
+    if host and not (params.get("sandbox") or params.get("base_url") or params.get("cluster")):
+        cluster = next((name for name, url in CLUSTERS.items() if url == host), None)
+        if host == SANDBOX_LABEL:
+            out["sandbox"] = True
+        elif cluster:
+            out["cluster"] = cluster
+        else:
+            out["base_url"] = host
+    for name in ("identifier_type", "batch_size", "default_region"):
+        if name in stored and name not in given:
+            out[name] = int(stored[name]) if name == "batch_size" else stored[name] or None
+    return out
+
+
+def check_same(stored: Mapping[str, str], config: RunConfig, sandbox: bool, result: Path) -> None:
+    """Refuse, as a resume refuses, options that differ from the earlier run's (a dry run
+    has no host to compare)."""
+    mine = replace(config, host_label=SANDBOX_LABEL if sandbox else "").identity_options()
+    theirs = {k: v for k, v in stored.items() if k != "host" or not config.dry_run}
+    problem = JournalIdentity("", theirs).mismatch(JournalIdentity("", mine), journal_path(result))
+    if problem is not None:
+        raise problem
