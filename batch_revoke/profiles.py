@@ -7,18 +7,20 @@ from __future__ import annotations
 import logging
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from batch_revoke.config import RateLimit
+from batch_revoke.config import RunConfig
 from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials
 from batch_revoke.errors import AuthError, BatchRevokeError, ConfigError
-from batch_revoke.hosts import CLUSTERS, check_base_url, cluster_named
+from batch_revoke.hosts import check_base_url
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +66,8 @@ class Profile:
             param = next(p for p in ctx.command.params if p.name == name)
             try:
                 given[name] = param.type.convert(value, param, ctx)
-                if name == "rate_limit":  # checked here, to name the file
-                    RateLimit.parse(str(value))
-            except (click.BadParameter, ConfigError) as exc:
-                why = exc.message if isinstance(exc, click.BadParameter) else exc.problem
-                raise _bad(f"[{self.name}] {name} = {value!r}: {why}", "fix it") from exc
+            except click.BadParameter as exc:
+                raise _bad(f"[{self.name}] {name} = {value!r}: {exc.message}", "fix it") from exc
         return given
 
 
@@ -109,6 +108,12 @@ def _profile(name: str, table: Any) -> Profile:
     key = str(table.get("oauth_key", ""))
     username = key or str(table.get("username", ""))
     settings = {k: v for k, v in table.items() if k in SETTINGS}
+    try:  # RunConfig's own checks of a cluster, a rate limit, an identifier type
+        RunConfig(Path(name), **settings)
+    except ConfigError as exc:
+        raise _bad(f"[{name}] {exc.problem}", exc.fix) from exc
+    except TypeError as exc:  # a number where text is meant
+        raise _bad(f"[{name}] {exc}", "write it as text in quotes") from exc
     return Profile(name, settings, username, key, source)
 
 
@@ -119,28 +124,29 @@ def load(name: str) -> Profile:
     return profile
 
 
-def no_keyring(exc: Exception) -> ConfigError:
-    """The one line a machine without an OS keyring (a headless server) gets."""
-    from keyring.errors import NoKeyringError
+@contextmanager
+def _keyring() -> Iterator[ModuleType]:
+    """The keyring module; a machine without an OS keyring (a headless server) gets one line."""
+    import keyring
+    from keyring.errors import KeyringError, NoKeyringError
 
-    why = "keyring found no backend" if isinstance(exc, NoKeyringError) else str(exc)[:120]
-    return ConfigError(
-        f"no OS keyring on this machine ({why})",
-        'set CAP_USERNAME/CAP_PASSWORD in the job\'s environment, or use credentials = "prompt"',
-    )
+    try:
+        yield keyring
+    except KeyringError as exc:
+        why = "keyring found no backend" if isinstance(exc, NoKeyringError) else str(exc)[:120]
+        raise ConfigError(
+            f"no OS keyring on this machine ({why})",
+            "set CAP_USERNAME/CAP_PASSWORD in the job's environment, "
+            'or use credentials = "prompt"',
+        ) from exc
 
 
 def stored(profile: Profile) -> tuple[str, str]:
     """(username, secret) the keyring holds for the profile; "" for what it lacks."""
-    import keyring
-    from keyring.errors import KeyringError
-
-    try:
+    with _keyring() as keyring:
         username = profile.username or keyring.get_password(SERVICE, profile.name) or ""
         entry = f"{profile.name}:{username}"
         return username, (keyring.get_password(SERVICE, entry) or "") if username else ""
-    except KeyringError as exc:
-        raise no_keyring(exc) from exc
 
 
 def credentials_for(profile: Profile) -> Credentials | None:
@@ -204,16 +210,10 @@ def check(base_url: str, credentials: Credentials, timeout: float = 30.0) -> Non
 
 def host(profile: Profile) -> str:
     """The profile's API host, checked before any secret is typed for it."""
-    cluster, base_url = profile.settings.get("cluster"), profile.settings.get("base_url")
-    if cluster:
-        if (named := cluster_named(str(cluster))) is None:
-            raise _bad(
-                f"[{profile.name}] cluster = {cluster!r}", f"use one of {', '.join(CLUSTERS)}"
-            )
-        return CLUSTERS[named]
-    if base_url:
-        return check_base_url(str(base_url))
-    raise _bad(f"[{profile.name}] has no cluster or base_url", "add one, or pass --sandbox")
+    url = RunConfig(Path(profile.name), **profile.settings).base_url
+    if not url:
+        raise _bad(f"[{profile.name}] has no cluster or base_url", "add one, or pass --sandbox")
+    return check_base_url(url)
 
 
 def login(profile: Profile, sandbox: bool) -> str:
@@ -221,14 +221,14 @@ def login(profile: Profile, sandbox: bool) -> str:
     stored(profile)  # no keyring, or no host: said before anything is typed
     url = "" if sandbox else host(profile)
     username, secret = ask(profile)
-    kind = OAuthCredentials if profile.oauth_key else BasicCredentials
+    credentials = (OAuthCredentials if profile.oauth_key else BasicCredentials)(username, secret)
     if sandbox:
         from batch_revoke.sandbox import configure, running_sandbox
 
         with running_sandbox(configure()) as running:
-            check(running.base_url, kind(username, secret))
+            check(running.base_url, credentials)
     else:
-        check(url, kind(username, secret))
+        check(url, credentials)
     return f"accepted; {store(profile, username, secret)}"
 
 
@@ -244,16 +244,10 @@ def held(profile: Profile) -> str:
 
 def store(profile: Profile, username: str, secret: str) -> str:
     """The credentials in the OS keyring; where, said for the person who typed them."""
-    import keyring
-    from keyring.errors import KeyringError
-
-    try:
+    with _keyring() as keyring:
         if not profile.username:
             keyring.set_password(SERVICE, profile.name, username)
         keyring.set_password(SERVICE, f"{profile.name}:{username}", secret)
         backend = keyring.get_keyring().name
-    except KeyringError as exc:
-        raise no_keyring(exc) from exc
-    return (
-        f"stored in the OS keyring ({backend}): service {SERVICE}, entry {profile.name}:{username}"
-    )
+    where = f"service {SERVICE}, entry {profile.name}:{username}"
+    return f"stored in the OS keyring ({backend}): {where}"

@@ -83,8 +83,13 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[RunConfig]:
         pytest.param(PROFILE, ["y"], "no profile [y]", id="absent"),
         pytest.param("[x\n", ["x"], "is not valid TOML: ", id="toml"),
         pytest.param(PROFILE + "credentials2 = 1\n", ["x"], "credentials2 is not", id="near"),
-        pytest.param(PROFILE.replace("100/min", "fast"), ["x"], "rate_limit = 'fast'", id="rate"),
-        pytest.param(PROFILE + "identifier_type = 'phone'\n", ["x"], "'phone' is not", id="type"),
+        pytest.param(PROFILE + "rate_limit = 100\n", ["x"], "is not valid TOML", id="twice"),
+        pytest.param(PROFILE + "concurrency = 'many'\n", ["x"], "'many' is not", id="number"),
+        pytest.param(PROFILE + "cluster = 'mars'\n", ["x"], "'mars' is unknown", id="cluster"),
+        pytest.param(PROFILE.replace("100/min", "fast"), ["x"], "[x] rate limit 'fast'", id="rate"),
+        pytest.param(
+            PROFILE + "identifier_type = 'phone'\n", ["x"], "'phone' is unknown", id="type"
+        ),
     ],
 )
 def test_a_broken_profile_is_refused_in_one_line(config_home, text, args, said, write_csv):
