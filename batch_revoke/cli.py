@@ -78,9 +78,11 @@ def run(ctx: click.Context, /, **params: Any) -> ExitStatus:
     customer for that badge. Other columns are copied to the result untouched.
 
     \b
-    Credentials come from the environment only:
+    Credentials come from the environment:
       CAP_USERNAME + CAP_PASSWORD        Basic auth (the password is sent as MD5)
       CAP_OAUTH_KEY + CAP_OAUTH_SECRET   OAuth token, renewed before it expires
+    or, with --profile NAME, from the OS keyring (`batch-revoke login`) or a
+    hidden prompt at a terminal: never from options, files or shell history.
 
     \b
     Every request is recorded in a journal beside the result file before it is
@@ -360,3 +362,54 @@ def sandbox(port: int, state_path: Path | None, dump_state: Path | None, **setti
     if dump_state is not None:
         dump_state.write_text(json.dumps(config.state.dump(), indent=2), encoding="utf-8")
         Stderr.say(f"state written to {dump_state}")
+
+
+@cli.command()
+@options.login_profile
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Check them against a local sandbox of the API (its till: demo.till / demo-password).",
+)
+@options.whole_command_line
+def login(profile: str, sandbox: bool) -> None:
+    """Check a profile's credentials against the API and keep them in the OS keyring.
+
+    \b
+    Asks for the password (hidden; and the till id if the profile has none), or
+    for the OAuth secret if the profile has an oauth_key, makes one call that
+    changes nothing (a customer lookup of a value that cannot exist, or the OAuth
+    token call) to the profile's cluster or base_url, and stores them only if
+    the API accepts them. Then:
+      batch-revoke run revoke.csv --profile NAME
+    A server without an OS keyring: set CAP_USERNAME/CAP_PASSWORD in the job's
+    environment, or write credentials = "prompt" in the profile.
+
+    Guide: docs/support.md
+    """
+    from batch_revoke import profiles
+
+    click.echo(profiles.login(profiles.load(profile), sandbox), err=True)
+
+
+@cli.command(name="profiles")
+@options.whole_command_line
+def list_profiles() -> None:
+    """Show where profiles.toml is, and each profile's settings.
+
+    \b
+    Each profile: its settings, where its credentials come from, and whether
+    the OS keyring holds them (never the secret itself). When the file is not
+    there yet, a sample to paste into it.
+
+    Guide: docs/support.md
+    """
+    from batch_revoke import profiles
+
+    click.echo(str(profiles.profiles_path()))
+    found = profiles.read_all()
+    if not found:
+        click.echo(f"(not there yet) a sample to paste into it:\n\n{profiles.SAMPLE}", nl=False)
+    for name, profile in found.items():
+        settings = " ".join(f"{k}={v}" for k, v in profile.settings.items())
+        click.echo(f"[{name}] {settings} username={profile.username}: {profiles.held(profile)}")

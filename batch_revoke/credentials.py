@@ -1,5 +1,6 @@
 """The API credentials: a till's (Basic auth) or an OAuth key's, taken from the environment
-only. Plain values: client.py makes each one's auth on the wire (`auth_for`)."""
+(or, with a profile, from profiles.py's keyring or prompt). Plain values: client.py makes
+each one's auth on the wire (`auth_for`)."""
 
 from __future__ import annotations
 
@@ -29,12 +30,13 @@ Credentials = BasicCredentials | OAuthCredentials
 
 NO_CREDENTIALS_FIX = (
     "set CAP_USERNAME and CAP_PASSWORD (till id and password) or CAP_OAUTH_KEY and "
-    "CAP_OAUTH_SECRET in the environment, or use --dry-run or --sandbox"
+    "CAP_OAUTH_SECRET in the environment, store them with `batch-revoke login --profile NAME` "
+    "and pass --profile NAME, or use --dry-run or --sandbox"
 )
 
 
 def credentials_from_env(environ: Mapping[str, str]) -> Credentials | None:
-    """Credentials come only from the environment, never from options or files.
+    """Credentials from the environment, never from options or files.
     None when none are set; half a pair is an error."""
     username, password = environ.get("CAP_USERNAME", ""), environ.get("CAP_PASSWORD", "")
     key, secret = environ.get("CAP_OAUTH_KEY", ""), environ.get("CAP_OAUTH_SECRET", "")

@@ -64,8 +64,9 @@ def run_job(
     last, from the journal. Memory does not grow with the file.
 
     `sandbox`: run against a local sandbox of the API started for this run (on a free
-    loopback port, with its own credentials); a dry run starts none. `transport` and `sleep`
-    (None: asyncio.sleep) are the run's HTTP and waits, for tests to swap."""
+    loopback port, with its demo till unless credentials are given); a dry run starts none.
+    `transport` and `sleep` (None: asyncio.sleep) are the run's HTTP and waits, for tests to
+    swap."""
     config.check_options()
     check_targets(config)
     if _inside_event_loop():
@@ -74,20 +75,18 @@ def run_job(
             "await run_job_async(config) instead",
         )
     if sandbox is not None and not config.dry_run:
-        if config.base_url or config.credentials is not None:
-            raise ConfigError(
-                "a sandbox run was also given a host or credentials", "leave them out"
-            )
+        if config.base_url:
+            raise ConfigError("a sandbox run was also given a host", "leave it out")
         from batch_revoke.sandbox import running_sandbox
 
         with running_sandbox(sandbox) as running:
             log.info("sandbox running on %s", running.base_url)
+            # Credentials given (a profile's) are tried on the sandbox; else its demo till's.
+            demo = BasicCredentials(running.credentials.username, running.credentials.password)
             local = replace(
                 config,
                 base_url=running.base_url,
-                credentials=BasicCredentials(
-                    running.credentials.username, running.credentials.password
-                ),
+                credentials=config.credentials or demo,
                 host_label=SANDBOX_LABEL,
             )
             return run_job(

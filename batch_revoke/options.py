@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from batch_revoke import profiles
 from batch_revoke.config import RunConfig
 from batch_revoke.credentials import credentials_from_env
 from batch_revoke.errors import ConfigError
@@ -42,6 +43,9 @@ def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> R
     contradict one another: each option named as a field lands in it; the few that say a field
     another way (the host, the credentials, --no-verify, an empty limit) are turned into it here."""
     sandbox, dry_run = params.get("sandbox", False), params.get("dry_run", False)
+    profile = profiles.load(params["profile"]) if params.get("profile") else None
+    if profile is not None:
+        params = profile.apply(ctx, params)
     if not sandbox and (stray := _typed(ctx, "sandbox_state", *_SANDBOX)):
         raise ConfigError(f"{', '.join(stray)} applies to --sandbox runs only", "add --sandbox")
     if sandbox and not dry_run and (clash := _typed(ctx, "base_url", "cluster")):
@@ -57,7 +61,7 @@ def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> R
             )
             raise ConfigError(f"--base-url and --cluster both given {where}", "pass one of them")
         base_url, cluster = (base_url, "") if given == ["--base-url"] else ("", cluster)
-    return RunConfig(
+    config = RunConfig(
         **{name: value for name, value in params.items() if name in _LIBRARY}
         | {
             "base_url": base_url,
@@ -69,6 +73,11 @@ def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> R
             **fixed,
         }
     )
+    # Asked once the options are known to be right. A sandbox run takes a profile's (to try
+    # a login), never CAP_*'s.
+    if profile is not None and not dry_run and config.credentials is None:
+        config = replace(config, credentials=profiles.credentials_for(profile))
+    return config
 
 
 def sandbox_config(state: Path | None, params: Mapping[str, Any]) -> SandboxConfig:
@@ -170,6 +179,25 @@ traceback = _noted(
 # The options of the whole command line, taken by the group and by every command.
 whole_command_line = _together(quiet, verbose, log_format, traceback)
 
+
+def _profile(required: bool) -> Callable[[F], F]:
+    return click.option(
+        "--profile",
+        envvar="BATCH_REVOKE_PROFILE",
+        show_envvar=True,
+        required=required,
+        metavar="NAME",
+        help="Settings and credentials of the profile NAME in profiles.toml (`batch-revoke "
+        "profiles` shows where): options typed here win over it, it over the environment's "
+        "settings. Credentials: the environment's, else the OS keyring's (`batch-revoke "
+        "login`), else a hidden prompt at a terminal.",
+    )
+
+
+profile = _profile(required=False)
+login_profile = _profile(required=True)
+
+
 # --- where requests go and how hard they are pushed (`run` and `verify`) -------------------
 
 connection = _together(
@@ -266,7 +294,9 @@ connection = _together(
         help="The country (ISO 3166 code, e.g. IN) of mobiles written without their country "
         "code (09900000013); without it such a number is invalid.",
     ),
+    profile,
 )
+
 
 # --- the result file and the journal beside it (`run` and `verify`) ------------------------
 

@@ -588,6 +588,7 @@ AS_CONFIG = {
 NOT_CONFIG = {
     "input_path",
     "cluster",  # a name for a base_url
+    "profile",  # settings read from profiles.toml, and credentials
     "summary_json",
     "sandbox",
     "sandbox_state",
