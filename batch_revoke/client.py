@@ -72,13 +72,8 @@ def basic_header(credentials: BasicCredentials) -> str:
 class TokenUnavailable(BatchRevokeError):
     """The token endpoint did not answer usefully; no revoke request was sent."""
 
-    def __init__(self, message: str, http_status: int | None = None) -> None:
-        super().__init__(message, http_status)
-        self.message = message
-        self.http_status = http_status
-
     def __str__(self) -> str:
-        return f"could not get an OAuth token: {self.message}"
+        return f"could not get an OAuth token: {self.args[0]}"
 
 
 class ApiAuth(httpx.Auth):
@@ -131,15 +126,11 @@ class OAuthTokenAuth(ApiAuth):
         if response.status_code != 401:
             return
         await response.aread()  # done with: its connection goes back before the token call
-        await self._renew(token)
+        async with self._lock:  # the rejected token dropped, unless another request renewed it
+            if self._token == token:
+                self._token = ""
         _attach(request, await self._current_token())
         yield request
-
-    async def _renew(self, rejected: str) -> None:
-        """After a 401: the rejected token dropped, unless another request already renewed it."""
-        async with self._lock:
-            if self._token == rejected:
-                self._token = ""
 
     async def _current_token(self) -> str:
         async with self._lock:
@@ -159,7 +150,7 @@ class OAuthTokenAuth(ApiAuth):
         token_data = data.get("data") if isinstance(data, dict) else None
         token = token_data.get("accessToken") if isinstance(token_data, dict) else None
         if response.status_code != 200 or not isinstance(token, str) or not token:
-            raise TokenUnavailable(snippet(response.text), response.status_code)
+            raise TokenUnavailable(snippet(response.text))
         ttl = token_data.get("ttlSeconds") if isinstance(token_data, dict) else None
         lifetime = float(ttl) if isinstance(ttl, int | float) and ttl > 0 else 300.0
         # Renew ahead of expiry, but never sooner than half-way through a short-lived token.

@@ -91,7 +91,6 @@ class Pacer:
         self.confirmed = False  # the same limit was measured twice
         self.throttled_calls = 0
         self.stray_429s = 0  # 429s that other calls' answers showed were not the limit
-        self.throttled_since: float | None = None  # start of the current run of 429s
         self.pauses = 0  # times every call was stopped (a spent window, a Retry-After)
         self.paused_seconds = 0.0  # how long those pauses were set to last, together
         # Latency jitter between our start and the server's count: 0.25 s + 1% on a minute.
@@ -189,10 +188,14 @@ class Pacer:
             self._throttled(started, retry_after, probe)
         elif answer is Answer.OK:
             self._successes[window] = self._successes.get(window, 0) + 1
-            self.throttled_since = None
             self._widen = 0.0
             if self._state is _State.SUSPECT and started > (self._suspect or 0.0):
-                self._stray()  # a call that left after the 429 got through
+                # A call that left after the 429 got through: it was stray, nothing is learned.
+                self.stray_429s += 1
+                self._state, self._suspect, self._probing = _State.CLEAR, None, False
+                self._held_until = 0.0
+                self._changed.set()
+                log.debug("a 429 that later calls got past: not the rate limit; nothing learned")
             elif probe:  # the window has reset: carry on
                 self._state, self._probing = _State.CLEAR, False
                 self._changed.set()
@@ -203,8 +206,6 @@ class Pacer:
     def _throttled(self, started: float, retry_after: float | None, probe: bool) -> None:
         self.throttled_calls += 1
         now = self._clock()
-        if self.throttled_since is None:
-            self.throttled_since = now
         if retry_after is not None:
             # The server says when to come back: its word is enough, nothing is learned.
             pause = min(retry_after, self._max_retry_after)
@@ -249,7 +250,10 @@ class Pacer:
         self._state, self._suspect = _State.WAITING, None
         self._held_until = 0.0
         self._probing = True
-        self._pause(now + self._until_reset(), "until the window resets")
+        # To the next clock-aligned window start, plus the margin.
+        wall = self._wall()
+        left = math.floor(wall / self.period + 1) * self.period - wall
+        self._pause(now + left + self.margin, "until the window resets")
 
     def _pause(self, until: float, why: str) -> None:
         now = self._clock()
@@ -260,14 +264,6 @@ class Pacer:
             log.info("429: every request pauses %s; %s", why, self.describe())
         self._paused_until = max(self._paused_until, until)
         self._changed.set()
-
-    def _stray(self) -> None:
-        self.stray_429s += 1
-        self._state, self._suspect = _State.CLEAR, None
-        self._held_until = 0.0
-        self._probing = False
-        self._changed.set()
-        log.debug("a 429 that later calls got past: not the rate limit; nothing learned")
 
     def _reached(self, window: int) -> None:
         """The window was cut short: learn from the calls it allowed, when that says enough."""
@@ -307,12 +303,6 @@ class Pacer:
         self._raised = self.learned * 2
         if self.ceiling is not None:
             self._raised = min(self._raised, self.ceiling.count)
-
-    def _until_reset(self) -> float:
-        """Seconds to the next clock-aligned window start, plus the margin."""
-        now = self._wall()
-        left = math.floor(now / self.period + 1) * self.period - now
-        return left + self.margin
 
     def _window(self, wall: float) -> int:
         return int(wall // self.period)
