@@ -25,34 +25,19 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from enum import Enum
 
 from batch_revoke.config import RateLimit
+from batch_revoke.stop import Sleep, Stopped, sleep_or_event
 
 log = logging.getLogger(__name__)
-Sleep = Callable[[float], Awaitable[None]]
-
-
-async def sleep_or_event(sleeping: Awaitable[None], event: asyncio.Event) -> None:
-    """Wait for `sleeping`, or less if `event` is set first."""
-    waiting = asyncio.ensure_future(sleeping)
-    watching = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait({waiting, watching}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiting.cancel()
-        watching.cancel()
 
 
 class Answer(Enum):
     OK = "ok"  # any HTTP answer but a 429
     THROTTLED = "throttled"  # 429
     NONE = "none"  # no answer at all (timeout, connection error)
-
-
-class PaceStopped(Exception):
-    """The shared `stopped` check said to stop while a call waited for its turn."""
 
 
 class _State(Enum):
@@ -138,7 +123,7 @@ class Pacer:
         """Wait for this call's turn; returns the wall time it starts at (for `answered`)."""
         while True:
             if stopped():
-                raise PaceStopped
+                raise Stopped
             now = self._clock()
             until = max(self._paused_until, self._held_until)
             if now < until:

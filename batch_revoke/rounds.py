@@ -18,12 +18,13 @@ from batch_revoke.config import RunConfig
 from batch_revoke.hosts import check_base_url
 from batch_revoke.interrupts import Interrupts
 from batch_revoke.model import Row, Status
-from batch_revoke.pacing import Pacer, Sleep
+from batch_revoke.pacing import Pacer
 from batch_revoke.plan import Plan, give_up_deferred, release_deferred
 from batch_revoke.readback import read_back
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.report import Progress
 from batch_revoke.sender import Sender
+from batch_revoke.stop import Sleep
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailabl
 from batch_revoke.config import RetryPolicy
 from batch_revoke.errors import AuthError
 from batch_revoke.model import ApiReply, Batch, ErrorCode, IdentifierType, RowOutcome
-from batch_revoke.pacing import Answer, Pacer, PaceStopped, Sleep
-from batch_revoke.stop import Stop, Stopped
+from batch_revoke.pacing import Answer, Pacer
+from batch_revoke.stop import Sleep, Stop, Stopped
 
 log = logging.getLogger(__name__)
 
@@ -240,10 +240,7 @@ class Sender:
     async def _call(self, call: Callable[[], Awaitable[ApiReply]], state: Attempts) -> ApiReply:
         """One HTTP call in its turn: the pace, the answer told to the pacer and the
         counters. Raises RetryableFailure when no answer came."""
-        try:
-            started = await self.pacer.acquire(lambda: self.stop.requested)
-        except PaceStopped:
-            raise Stopped from None
+        started = await self.pacer.acquire(lambda: self.stop.requested)
         try:
             await self.client.auth.ready()  # a refused key raises AuthError here, before sending
             state.leaving()

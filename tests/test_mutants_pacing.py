@@ -13,7 +13,8 @@ import logging
 import pytest
 
 from batch_revoke.config import RateLimit
-from batch_revoke.pacing import CONFIRM, Answer, Pacer, PaceStopped
+from batch_revoke.pacing import CONFIRM, Answer, Pacer
+from batch_revoke.stop import Stopped
 from tests.conftest import Clock, Server, pacer
 
 
@@ -304,7 +305,7 @@ async def test_while_a_probe_is_out_the_other_calls_wait_for_its_answer():
     p.answered(await p.acquire(), Answer.THROTTLED)
     await p.acquire()  # the probe, not answered yet
     before = clock.now
-    with pytest.raises(PaceStopped):
+    with pytest.raises(Stopped):
         await p.acquire(lambda: clock.now > before + 5)
 
 
@@ -330,7 +331,7 @@ async def test_while_the_second_probe_is_out_the_other_calls_wait_for_its_answer
     p.answered(await p.acquire(), Answer.THROTTLED)  # the first probe, throttled too
     await p.acquire()  # the second probe, not answered yet
     before = clock.now
-    with pytest.raises(PaceStopped):
+    with pytest.raises(Stopped):
         await p.acquire(lambda: clock.now > before + 5)
 
 
@@ -346,7 +347,7 @@ async def test_a_call_that_left_with_the_last_probe_does_not_end_the_hold_of_a_n
     p.answered(went_along, Answer.OK)  # left with the throttled call, not after it: says nothing
     await p.acquire()  # the new probe, not answered yet
     before = clock.now
-    with pytest.raises(PaceStopped):
+    with pytest.raises(Stopped):
         await p.acquire(lambda: clock.now > before + 5)
 
 
@@ -370,7 +371,7 @@ async def test_a_stop_asked_during_a_pause_is_noticed_within_a_second():
     clock = Clock()
     p = pacer(clock)
     p.answered(await p.acquire(), Answer.THROTTLED, retry_after=30.0)
-    with pytest.raises(PaceStopped):
+    with pytest.raises(Stopped):
         await p.acquire(lambda: clock.now >= 10.5)
     assert clock.now <= 11.5
 
