@@ -102,12 +102,10 @@ class OAuthTokenAuth(ApiAuth):
         credentials: OAuthCredentials,
         http: httpx.AsyncClient,
         clock: Callable[[], float] = time.monotonic,
-        renew_margin: float = 30.0,
     ) -> None:
         self.credentials = credentials
         self._http = http  # where the tokens come from: the client the requests go through
         self._clock = clock
-        self._renew_margin = renew_margin
         self._token = ""
         self._expires_at = 0.0
         # Held while a token is generated, so requests in flight together wait for one token
@@ -153,8 +151,8 @@ class OAuthTokenAuth(ApiAuth):
             raise TokenUnavailable(snippet(response.text))
         ttl = token_data.get("ttlSeconds") if isinstance(token_data, dict) else None
         lifetime = float(ttl) if isinstance(ttl, int | float) and ttl > 0 else 300.0
-        # Renew ahead of expiry, but never sooner than half-way through a short-lived token.
-        self._expires_at = self._clock() + max(lifetime - self._renew_margin, lifetime / 2)
+        # Renew 30 s ahead of expiry, but never sooner than half-way through a short-lived token.
+        self._expires_at = self._clock() + max(lifetime - 30.0, lifetime / 2)
         self._token = token
 
 

@@ -109,14 +109,6 @@ class RunRecorder:
         """The sender (and its pace) whose calls this run counts."""
         self.sender, self.pacer = sender, sender.pacer
 
-    @property
-    def has_unconfirmed(self) -> bool:
-        return bool(self._unconfirmed)
-
-    def unconfirmed_to_read_back(self, items: Iterable[Unsettled]) -> None:
-        """Rows an earlier session left unknown: read back with this session's."""
-        self._unconfirmed.extend(items)
-
     def take_unconfirmed(self) -> list[Unsettled]:
         """The rows whose outcome is unknown so far, to read back; from now on the list is
         the next round's."""

@@ -147,9 +147,7 @@ async def test_oauth_token_is_generated_once_and_renewed_before_expiry(respx_moc
     )
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
     async with httpx.AsyncClient(base_url=BASE) as http:
-        auth = OAuthTokenAuth(
-            OAuthCredentials("k", "s"), http, clock=lambda: now[0], renew_margin=30
-        )
+        auth = OAuthTokenAuth(OAuthCredentials("k", "s"), http, clock=lambda: now[0])
         client = CapillaryClient(http, auth)
         await client.send(earn_batch())
         now[0] += 200  # still valid
@@ -169,9 +167,7 @@ async def test_a_short_lived_token_is_renewed_half_way_not_at_once(respx_mock):
     )
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
     async with httpx.AsyncClient(base_url=BASE) as http:
-        auth = OAuthTokenAuth(
-            OAuthCredentials("k", "s"), http, clock=lambda: now[0], renew_margin=30
-        )
+        auth = OAuthTokenAuth(OAuthCredentials("k", "s"), http, clock=lambda: now[0])
         client = CapillaryClient(http, auth)
         await client.send(earn_batch())
         now[0] += 19  # 40 s ttl - 30 s margin = 10 s, but half of 40 s is kept
