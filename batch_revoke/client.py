@@ -221,7 +221,7 @@ class CapillaryClient:
         self.auth = auth
 
     async def send(self, batch: Batch) -> ApiReply:
-        return await self._send(lambda: build_request(batch))
+        return await self._send(build_request(batch))
 
     async def read_back(
         self,
@@ -234,9 +234,7 @@ class CapillaryClient:
             customerId=quote(customer_id, safe=""), badgeMetaId=quote(badge_meta_id, safe="")
         )
         params = {"includeStatistics": "true"}
-        return await self._send(
-            lambda: ApiRequest("GET", path, None, identified(identifier), params)
-        )
+        return await self._send(ApiRequest("GET", path, None, identified(identifier), params))
 
     async def lookup(self, identifier: IdentifierType, value: str) -> ApiReply:
         """The customer an identifier names (GET, so safe to repeat)."""
@@ -245,13 +243,12 @@ class CapillaryClient:
             "identifierName": LOOKUP_NAMES[identifier],
             "identifierValue": value,
         }
-        return await self._send(lambda: ApiRequest("GET", LOOKUP_PATH, params=params))
+        return await self._send(ApiRequest("GET", LOOKUP_PATH, params=params))
 
-    async def _send(self, make: Callable[[], ApiRequest]) -> ApiReply:
+    async def _send(self, made: ApiRequest) -> ApiReply:
         """The request made first, then sent, so that what fails before any byte leaves (a
         URL too long, a header httpx refuses) is told apart from what fails on the wire."""
         try:
-            made = make()
             request = self.http.build_request(
                 made.method,
                 made.path,

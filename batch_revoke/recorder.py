@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class RunRecorder:
-    """The stages after the sender: outcomes go to the journal, the run's counts, and the
-    early-stop check. It owns the counts the progress line shows (`tally`)."""
+    """The stages after the sender; it owns the counts the progress line shows (`tally`)."""
 
     def __init__(
         self,

@@ -98,7 +98,10 @@ class Sender:
                     # the run with no result file; a stop instead lets the run end as usual,
                     # resumable, the batch in the journal as it stood.
                     what = f"request {batch.number}" if batch is not None else "planning"
-                    self.fail(f"{what} went wrong", exc)
+                    log.debug("%s went wrong", what, exc_info=exc)  # the stack with -v
+                    self.stop.request(
+                        f"{what} went wrong: {describe(exc)}; --resume goes on from here"
+                    )
                     return
 
         async with asyncio.TaskGroup() as group:
@@ -293,11 +296,6 @@ class Sender:
             before_sleep=lambda retry: _log_retry(batch, retry),
             reraise=True,
         )
-
-    def fail(self, what: str, exc: BaseException) -> None:
-        """Stop the run over an error nothing else handled: one line, the stack with -v."""
-        log.debug("%s", what, exc_info=exc)
-        self.stop.request(f"{what}: {describe(exc)}; --resume goes on from here")
 
     def _nothing_done(self, nothing_done: bool, retry_after: float | None) -> None:
         if not nothing_done:
