@@ -8,12 +8,13 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from batch_revoke.answers import Unsettled, settle, unconfirmed
 from batch_revoke.errors import AuthError
 from batch_revoke.identifiers import identifier_key
-from batch_revoke.model import IdentifierType, Row, RowOutcome
-from batch_revoke.sender import Sender, describe
+from batch_revoke.model import ApiReply, IdentifierType, Row, RowOutcome
+from batch_revoke.sender import Sender, describe, traced
 from batch_revoke.stop import Stopped
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,21 @@ async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
         for (badge, kind, customer), group in pending:  # shared: each worker takes the next
             if sender.stop.requested:
                 return
+            customer_id = sent_as[badge, kind, customer]
+            call = partial(sender.client.read_back, customer_id, badge, kind)
             try:
-                reply = await sender.read_back(sent_as[badge, kind, customer], badge, kind)
+                reply = await sender.fetch(call, "read-back")
             except (Stopped, AuthError):
                 return  # the run stops; these rows stay unknown, and --resume reads them back
+            if isinstance(reply, ApiReply):
+                log.debug(
+                    "read-back of customer %s, badge %s: HTTP %s%s",
+                    customer_id,
+                    badge,
+                    reply.http_status,
+                    traced(reply.request_id),
+                    extra={"event": "read-back", "request_id": reply.request_id or None},
+                )
             for item in group:
                 found.read += 1
                 try:

@@ -25,7 +25,7 @@ from batch_revoke.answers import (
 from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailable, snippet
 from batch_revoke.config import RetryPolicy
 from batch_revoke.errors import AuthError
-from batch_revoke.model import ApiReply, Batch, ErrorCode, IdentifierType, RowOutcome
+from batch_revoke.model import ApiReply, Batch, ErrorCode, RowOutcome
 from batch_revoke.pacing import Answer, Pacer
 from batch_revoke.stop import Sleep, Stop, Stopped
 
@@ -167,27 +167,6 @@ class Sender:
             problem = f"unexpected error while sending: {describe(exc)}"
             return client_failed(batch, problem, state.sends, state.lost, state.on_wire)
         return interpret(batch, reply, state.sends, "; ".join(state.lost))
-
-    async def read_back(
-        self,
-        customer_id: str,
-        badge_meta_id: str,
-        identifier: IdentifierType = IdentifierType.ID,
-    ) -> ApiReply | str:
-        """The badge read-back, retried like a request; a reason string when it failed."""
-        reply = await self.fetch(
-            lambda: self.client.read_back(customer_id, badge_meta_id, identifier), "read-back"
-        )
-        if isinstance(reply, ApiReply):
-            log.debug(
-                "read-back of customer %s, badge %s: HTTP %s%s",
-                customer_id,
-                badge_meta_id,
-                reply.http_status,
-                traced(reply.request_id),
-                extra={"event": "read-back", "request_id": reply.request_id or None},
-            )
-        return reply
 
     async def fetch(
         self,
