@@ -44,23 +44,21 @@ async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
     first would be two calls, and its INSTORE customers may miss one revokeEarn found)."""
     found = ReadBack()
     groups: dict[_Call, list[Unsettled]] = {}
-    sent_as: dict[_Call, str] = {}  # the customer each read-back names, as the call spells it
     for item in items:
         row = item.row
         kind = row.identifier_type
         group = (row.badge_meta_id, kind, identifier_key(kind, row.customer_id))
         groups.setdefault(group, []).append(item)
-        sent_as.setdefault(group, row.customer_id)
     if groups:
         rows = sum(len(group) for group in groups.values())
         log.info("reading back %d rows whose answer was lost (%d calls)", rows, len(groups))
     pending = iter(groups.items())
 
     async def worker() -> None:
-        for (badge, kind, customer), group in pending:  # shared: each worker takes the next
+        for (badge, kind, _), group in pending:  # shared: each worker takes the next
             if sender.stop.requested:
                 return
-            customer_id = sent_as[badge, kind, customer]
+            customer_id = group[0].row.customer_id  # as the call spells it: its first row's
             call = partial(sender.client.read_back, customer_id, badge, kind)
             try:
                 reply = await sender.fetch(call, "read-back")

@@ -123,11 +123,7 @@ class Sender:
                 recorder.abandoned(batch)
             raise
         if log.isEnabledFor(logging.DEBUG):
-            said = ", ".join(
-                sorted(
-                    {f"{o.status}{' ' + o.error_code if o.error_code else ''}" for o in outcomes}
-                )
-            )
+            said = {f"{o.status}{' ' + o.error_code if o.error_code else ''}" for o in outcomes}
             answer_id = next((o.request_id for o in outcomes if o.request_id), "")
             status = outcomes[0].http_status if outcomes else None
             log.debug(
@@ -136,7 +132,7 @@ class Sender:
                 batch.endpoint,
                 len(batch.rows),
                 f"HTTP {status}" if status is not None else "no answer",
-                said,
+                ", ".join(sorted(said)),
                 traced(answer_id),
                 extra={
                     "event": "request",
