@@ -54,11 +54,8 @@ class Lookups:
         """What is known of these rows' customers: recorded answers, or this session's reason
         for having none. A key missing was never asked."""
         keys = {self.key(row.identifier_type, row.customer_id) for row in rows}
-        found: dict[str, Answer] = dict(self.journal.lookups(keys))
-        for key in keys - found.keys():
-            if key in self.unanswered:
-                found[key] = self.unanswered[key]
-        return found
+        unanswered = {key: self.unanswered[key] for key in keys & self.unanswered.keys()}
+        return unanswered | dict(self.journal.lookups(keys))
 
     async def look_up(
         self,
