@@ -109,14 +109,6 @@ class Pacer:
         ]
         return min(counts) if counts else None
 
-    def _span(self) -> float:
-        """The window the pace is kept over: the server's plus the margin for jitter, and a
-        learned limit's stretched a little, so it is kept a little under even when small."""
-        span = self.period + self.margin
-        if self.learned is not None and (self.ceiling is None or self.learned < self.ceiling.count):
-            span += self.period * HEADROOM
-        return span
-
     # --- before a call --------------------------------------------------------------------
 
     async def acquire(self, stopped: Callable[[], bool] = lambda: False) -> float:
@@ -147,7 +139,11 @@ class Pacer:
         pace = self.pace
         if pace is None:
             return 0.0
-        span = self._span()
+        # The window the pace is kept over: the server's plus the margin for jitter, and a
+        # learned limit's stretched a little, so it is kept a little under even when small.
+        span = self.period + self.margin
+        if self.learned is not None and (self.ceiling is None or self.learned < self.ceiling.count):
+            span += self.period * HEADROOM
         while self._starts and now - self._starts[0] >= span:
             self._starts.popleft()
         if len(self._starts) < pace:
