@@ -255,10 +255,8 @@ class Pacer:
         if self._raised is not None and self.learned and allowed <= self.learned * 1.1:
             self._gap = min(self._gap * 2, MAX_PROBE_GAP)  # no more room: probe less often
         self._raised = None
-        if allowed < THIN and allowed != measured:
+        if allowed < 1 or (allowed < THIN and allowed != measured):
             return  # too few calls to tell a limit from bad luck, unless seen again
-        if allowed < 1:
-            return
         self.confirmed = measured is not None and abs(allowed - measured) <= max(1, measured // 10)
         self.learned = allowed
 
