@@ -20,9 +20,6 @@ from batch_revoke.stop import Stopped
 
 log = logging.getLogger(__name__)
 
-# What a lookup of a key came to: the API's answer, or why there was none.
-Answer = LookupAnswer | str
-
 
 class Listener(Protocol):
     """The run, as the lookups tell it what they found."""
@@ -50,7 +47,7 @@ class Lookups:
     def key(self, identifier: IdentifierType, value: str) -> str:
         return lookup_key(identifier, value, self.default_region)
 
-    def answers(self, rows: Iterable[Row]) -> dict[str, Answer]:
+    def answers(self, rows: Iterable[Row]) -> dict[str, LookupAnswer | str]:
         """What is known of these rows' customers: recorded answers, or this session's reason
         for having none. A key missing was never asked."""
         keys = {self.key(row.identifier_type, row.customer_id) for row in rows}
