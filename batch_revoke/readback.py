@@ -29,11 +29,6 @@ class ReadBack:
     read: int = 0  # rows really read back
 
 
-# One read-back call: the badge, and the customer as the call names it (by id, or by the
-# identifier the X-CAP-CUSTOMER-IDENTIFIER header names, as revokeEarn takes it).
-_Call = tuple[str, IdentifierType, str]
-
-
 async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
     """Read back every row (one call per customer and badge): settled outcomes, and the rows
     shown not applied, to be sent again. Rows left when a stop is requested are in none. A
@@ -43,7 +38,9 @@ async def read_back(items: Iterable[Unsettled], sender: Sender) -> ReadBack:
     header as revokeEarn takes it (one call, and the customer revokeEarn found: a lookup
     first would be two calls, and its INSTORE customers may miss one revokeEarn found)."""
     found = ReadBack()
-    groups: dict[_Call, list[Unsettled]] = {}
+    # One read-back call: the badge, and the customer as the call names it (by id, or by the
+    # identifier the X-CAP-CUSTOMER-IDENTIFIER header names, as revokeEarn takes it).
+    groups: dict[tuple[str, IdentifierType, str], list[Unsettled]] = {}
     for item in items:
         row = item.row
         kind = row.identifier_type
