@@ -72,13 +72,8 @@ def basic_header(credentials: BasicCredentials) -> str:
 class TokenUnavailable(BatchRevokeError):
     """The token endpoint did not answer usefully; no revoke request was sent."""
 
-    def __init__(self, message: str, http_status: int | None = None) -> None:
-        super().__init__(message, http_status)
-        self.message = message
-        self.http_status = http_status
-
     def __str__(self) -> str:
-        return f"could not get an OAuth token: {self.message}"
+        return f"could not get an OAuth token: {self.args[0]}"
 
 
 class ApiAuth(httpx.Auth):
@@ -107,12 +102,10 @@ class OAuthTokenAuth(ApiAuth):
         credentials: OAuthCredentials,
         http: httpx.AsyncClient,
         clock: Callable[[], float] = time.monotonic,
-        renew_margin: float = 30.0,
     ) -> None:
         self.credentials = credentials
         self._http = http  # where the tokens come from: the client the requests go through
         self._clock = clock
-        self._renew_margin = renew_margin
         self._token = ""
         self._expires_at = 0.0
         # Held while a token is generated, so requests in flight together wait for one token
@@ -131,15 +124,11 @@ class OAuthTokenAuth(ApiAuth):
         if response.status_code != 401:
             return
         await response.aread()  # done with: its connection goes back before the token call
-        await self._renew(token)
+        async with self._lock:  # the rejected token dropped, unless another request renewed it
+            if self._token == token:
+                self._token = ""
         _attach(request, await self._current_token())
         yield request
-
-    async def _renew(self, rejected: str) -> None:
-        """After a 401: the rejected token dropped, unless another request already renewed it."""
-        async with self._lock:
-            if self._token == rejected:
-                self._token = ""
 
     async def _current_token(self) -> str:
         async with self._lock:
@@ -159,11 +148,11 @@ class OAuthTokenAuth(ApiAuth):
         token_data = data.get("data") if isinstance(data, dict) else None
         token = token_data.get("accessToken") if isinstance(token_data, dict) else None
         if response.status_code != 200 or not isinstance(token, str) or not token:
-            raise TokenUnavailable(snippet(response.text), response.status_code)
+            raise TokenUnavailable(snippet(response.text))
         ttl = token_data.get("ttlSeconds") if isinstance(token_data, dict) else None
         lifetime = float(ttl) if isinstance(ttl, int | float) and ttl > 0 else 300.0
-        # Renew ahead of expiry, but never sooner than half-way through a short-lived token.
-        self._expires_at = self._clock() + max(lifetime - self._renew_margin, lifetime / 2)
+        # Renew 30 s ahead of expiry, but never sooner than half-way through a short-lived token.
+        self._expires_at = self._clock() + max(lifetime - 30.0, lifetime / 2)
         self._token = token
 
 
@@ -232,7 +221,7 @@ class CapillaryClient:
         self.auth = auth
 
     async def send(self, batch: Batch) -> ApiReply:
-        return await self._send(lambda: build_request(batch))
+        return await self._send(build_request(batch))
 
     async def read_back(
         self,
@@ -245,9 +234,7 @@ class CapillaryClient:
             customerId=quote(customer_id, safe=""), badgeMetaId=quote(badge_meta_id, safe="")
         )
         params = {"includeStatistics": "true"}
-        return await self._send(
-            lambda: ApiRequest("GET", path, None, identified(identifier), params)
-        )
+        return await self._send(ApiRequest("GET", path, None, identified(identifier), params))
 
     async def lookup(self, identifier: IdentifierType, value: str) -> ApiReply:
         """The customer an identifier names (GET, so safe to repeat)."""
@@ -256,13 +243,12 @@ class CapillaryClient:
             "identifierName": LOOKUP_NAMES[identifier],
             "identifierValue": value,
         }
-        return await self._send(lambda: ApiRequest("GET", LOOKUP_PATH, params=params))
+        return await self._send(ApiRequest("GET", LOOKUP_PATH, params=params))
 
-    async def _send(self, make: Callable[[], ApiRequest]) -> ApiReply:
+    async def _send(self, made: ApiRequest) -> ApiReply:
         """The request made first, then sent, so that what fails before any byte leaves (a
         URL too long, a header httpx refuses) is told apart from what fails on the wire."""
         try:
-            made = make()
             request = self.http.build_request(
                 made.method,
                 made.path,

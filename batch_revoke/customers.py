@@ -107,14 +107,10 @@ class ByCustomer:
         answers = self.lookups.answers(rows.values())
         found = []
         for verdict in verdicts:
-            row = rows.get(verdict.row)
-            answer = (
-                answers.get(self.lookups.key(row.identifier_type, row.customer_id))
-                if row is not None
-                else None
-            )
-            if isinstance(answer, LookupAnswer) and answer.customer_id:
-                verdict = replace(verdict, resolved_customer_id=answer.customer_id)
+            if (row := rows.get(verdict.row)) is not None:
+                answer = answers.get(self.lookups.key(row.identifier_type, row.customer_id))
+                if isinstance(answer, LookupAnswer) and answer.customer_id:
+                    verdict = replace(verdict, resolved_customer_id=answer.customer_id)
             found.append(verdict)
         return found
 

@@ -30,8 +30,8 @@ from batch_revoke.source import spooled
 if TYPE_CHECKING:  # HTTP and the sandbox (aiohttp) load only when a run sends
     import httpx
 
-    from batch_revoke.pacing import Sleep
     from batch_revoke.sandbox import SandboxConfig
+    from batch_revoke.stop import Sleep
 
 # Callers import the run's config and report from here too.
 __all__ = [

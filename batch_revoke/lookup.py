@@ -20,9 +20,6 @@ from batch_revoke.stop import Stopped
 
 log = logging.getLogger(__name__)
 
-# What a lookup of a key came to: the API's answer, or why there was none.
-Answer = LookupAnswer | str
-
 
 class Listener(Protocol):
     """The run, as the lookups tell it what they found."""
@@ -50,15 +47,12 @@ class Lookups:
     def key(self, identifier: IdentifierType, value: str) -> str:
         return lookup_key(identifier, value, self.default_region)
 
-    def answers(self, rows: Iterable[Row]) -> dict[str, Answer]:
+    def answers(self, rows: Iterable[Row]) -> dict[str, LookupAnswer | str]:
         """What is known of these rows' customers: recorded answers, or this session's reason
         for having none. A key missing was never asked."""
         keys = {self.key(row.identifier_type, row.customer_id) for row in rows}
-        found: dict[str, Answer] = dict(self.journal.lookups(keys))
-        for key in keys - found.keys():
-            if key in self.unanswered:
-                found[key] = self.unanswered[key]
-        return found
+        unanswered = {key: self.unanswered[key] for key in keys & self.unanswered.keys()}
+        return unanswered | dict(self.journal.lookups(keys))
 
     async def look_up(
         self,

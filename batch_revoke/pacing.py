@@ -25,34 +25,19 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from enum import Enum
 
 from batch_revoke.config import RateLimit
+from batch_revoke.stop import Sleep, Stopped, sleep_or_event
 
 log = logging.getLogger(__name__)
-Sleep = Callable[[float], Awaitable[None]]
-
-
-async def sleep_or_event(sleeping: Awaitable[None], event: asyncio.Event) -> None:
-    """Wait for `sleeping`, or less if `event` is set first."""
-    waiting = asyncio.ensure_future(sleeping)
-    watching = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait({waiting, watching}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiting.cancel()
-        watching.cancel()
 
 
 class Answer(Enum):
     OK = "ok"  # any HTTP answer but a 429
     THROTTLED = "throttled"  # 429
     NONE = "none"  # no answer at all (timeout, connection error)
-
-
-class PaceStopped(Exception):
-    """The shared `stopped` check said to stop while a call waited for its turn."""
 
 
 class _State(Enum):
@@ -91,7 +76,6 @@ class Pacer:
         self.confirmed = False  # the same limit was measured twice
         self.throttled_calls = 0
         self.stray_429s = 0  # 429s that other calls' answers showed were not the limit
-        self.throttled_since: float | None = None  # start of the current run of 429s
         self.pauses = 0  # times every call was stopped (a spent window, a Retry-After)
         self.paused_seconds = 0.0  # how long those pauses were set to last, together
         # Latency jitter between our start and the server's count: 0.25 s + 1% on a minute.
@@ -125,21 +109,13 @@ class Pacer:
         ]
         return min(counts) if counts else None
 
-    def _span(self) -> float:
-        """The window the pace is kept over: the server's plus the margin for jitter, and a
-        learned limit's stretched a little, so it is kept a little under even when small."""
-        span = self.period + self.margin
-        if self.learned is not None and (self.ceiling is None or self.learned < self.ceiling.count):
-            span += self.period * HEADROOM
-        return span
-
     # --- before a call --------------------------------------------------------------------
 
     async def acquire(self, stopped: Callable[[], bool] = lambda: False) -> float:
         """Wait for this call's turn; returns the wall time it starts at (for `answered`)."""
         while True:
             if stopped():
-                raise PaceStopped
+                raise Stopped
             now = self._clock()
             until = max(self._paused_until, self._held_until)
             if now < until:
@@ -163,7 +139,11 @@ class Pacer:
         pace = self.pace
         if pace is None:
             return 0.0
-        span = self._span()
+        # The window the pace is kept over: the server's plus the margin for jitter, and a
+        # learned limit's stretched a little, so it is kept a little under even when small.
+        span = self.period + self.margin
+        if self.learned is not None and (self.ceiling is None or self.learned < self.ceiling.count):
+            span += self.period * HEADROOM
         while self._starts and now - self._starts[0] >= span:
             self._starts.popleft()
         if len(self._starts) < pace:
@@ -189,10 +169,14 @@ class Pacer:
             self._throttled(started, retry_after, probe)
         elif answer is Answer.OK:
             self._successes[window] = self._successes.get(window, 0) + 1
-            self.throttled_since = None
             self._widen = 0.0
             if self._state is _State.SUSPECT and started > (self._suspect or 0.0):
-                self._stray()  # a call that left after the 429 got through
+                # A call that left after the 429 got through: it was stray, nothing is learned.
+                self.stray_429s += 1
+                self._state, self._suspect, self._probing = _State.CLEAR, None, False
+                self._held_until = 0.0
+                self._changed.set()
+                log.debug("a 429 that later calls got past: not the rate limit; nothing learned")
             elif probe:  # the window has reset: carry on
                 self._state, self._probing = _State.CLEAR, False
                 self._changed.set()
@@ -203,8 +187,6 @@ class Pacer:
     def _throttled(self, started: float, retry_after: float | None, probe: bool) -> None:
         self.throttled_calls += 1
         now = self._clock()
-        if self.throttled_since is None:
-            self.throttled_since = now
         if retry_after is not None:
             # The server says when to come back: its word is enough, nothing is learned.
             pause = min(retry_after, self._max_retry_after)
@@ -249,7 +231,10 @@ class Pacer:
         self._state, self._suspect = _State.WAITING, None
         self._held_until = 0.0
         self._probing = True
-        self._pause(now + self._until_reset(), "until the window resets")
+        # To the next clock-aligned window start, plus the margin.
+        wall = self._wall()
+        left = math.floor(wall / self.period + 1) * self.period - wall
+        self._pause(now + left + self.margin, "until the window resets")
 
     def _pause(self, until: float, why: str) -> None:
         now = self._clock()
@@ -261,14 +246,6 @@ class Pacer:
         self._paused_until = max(self._paused_until, until)
         self._changed.set()
 
-    def _stray(self) -> None:
-        self.stray_429s += 1
-        self._state, self._suspect = _State.CLEAR, None
-        self._held_until = 0.0
-        self._probing = False
-        self._changed.set()
-        log.debug("a 429 that later calls got past: not the rate limit; nothing learned")
-
     def _reached(self, window: int) -> None:
         """The window was cut short: learn from the calls it allowed, when that says enough."""
         self._cut.add(window)
@@ -278,10 +255,8 @@ class Pacer:
         if self._raised is not None and self.learned and allowed <= self.learned * 1.1:
             self._gap = min(self._gap * 2, MAX_PROBE_GAP)  # no more room: probe less often
         self._raised = None
-        if allowed < THIN and allowed != measured:
+        if allowed < 1 or (allowed < THIN and allowed != measured):
             return  # too few calls to tell a limit from bad luck, unless seen again
-        if allowed < 1:
-            return
         self.confirmed = measured is not None and abs(allowed - measured) <= max(1, measured // 10)
         self.learned = allowed
 
@@ -307,12 +282,6 @@ class Pacer:
         self._raised = self.learned * 2
         if self.ceiling is not None:
             self._raised = min(self._raised, self.ceiling.count)
-
-    def _until_reset(self) -> float:
-        """Seconds to the next clock-aligned window start, plus the margin."""
-        now = self._wall()
-        left = math.floor(now / self.period + 1) * self.period - now
-        return left + self.margin
 
     def _window(self, wall: float) -> int:
         return int(wall // self.period)

@@ -30,11 +30,8 @@ log = logging.getLogger(__name__)
 
 
 class Plan:
-    """The input streamed into requests: each chunk's verdicts go to the journal, its rows
-    into batches as they fill, and aside what must wait: rows to read back (sent by an
-    earlier run with no definite answer), rows waiting for the customers row that covers
-    them. A resume skips settled rows. The batches are made as the sender asks for them, so
-    the file is read only as fast as requests go out."""
+    """The batches are made as the sender asks for them, so the file is read only as fast as
+    requests go out; rows to read back are those an earlier run sent with no definite answer."""
 
     def __init__(
         self,

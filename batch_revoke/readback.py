@@ -8,12 +8,13 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from batch_revoke.answers import InDoubt, read_back_verdict, unconfirmed
 from batch_revoke.errors import AuthError
 from batch_revoke.identifiers import identifier_key
-from batch_revoke.model import IdentifierType, Row, RowOutcome
-from batch_revoke.sender import Sender, describe
+from batch_revoke.model import ApiReply, IdentifierType, Row, RowOutcome
+from batch_revoke.sender import Sender, describe, traced
 from batch_revoke.stop import Stopped
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,6 @@ class ReadBack:
     read: int = 0  # rows really read back
 
 
-# One read-back call: the badge, and the customer as the call names it (by id, or by the
-# identifier the X-CAP-CUSTOMER-IDENTIFIER header names, as revokeEarn takes it).
-_Call = tuple[str, IdentifierType, str]
-
-
 async def read_back(items: Iterable[InDoubt], sender: Sender) -> ReadBack:
     """Read back every row (one call per customer and badge): settled outcomes, and the rows
     shown not applied, to be sent again. Rows left when a stop is requested are in none. A
@@ -42,27 +38,38 @@ async def read_back(items: Iterable[InDoubt], sender: Sender) -> ReadBack:
     header as revokeEarn takes it (one call, and the customer revokeEarn found: a lookup
     first would be two calls, and its INSTORE customers may miss one revokeEarn found)."""
     found = ReadBack()
-    groups: dict[_Call, list[InDoubt]] = {}
-    sent_as: dict[_Call, str] = {}  # the customer each read-back names, as the call spells it
+    # One read-back call: the badge, and the customer as the call names it (by id, or by the
+    # identifier the X-CAP-CUSTOMER-IDENTIFIER header names, as revokeEarn takes it).
+    groups: dict[tuple[str, IdentifierType, str], list[InDoubt]] = {}
     for item in items:
         row = item.row
         kind = row.identifier_type
         group = (row.badge_meta_id, kind, identifier_key(kind, row.customer_id))
         groups.setdefault(group, []).append(item)
-        sent_as.setdefault(group, row.customer_id)
     if groups:
         rows = sum(len(group) for group in groups.values())
         log.info("reading back %d rows whose answer was lost (%d calls)", rows, len(groups))
     pending = iter(groups.items())
 
     async def worker() -> None:
-        for (badge, kind, customer), group in pending:  # shared: each worker takes the next
+        for (badge, kind, _), group in pending:  # shared: each worker takes the next
             if sender.stop.requested:
                 return
+            customer_id = group[0].row.customer_id  # as the call spells it: its first row's
+            call = partial(sender.client.read_back, customer_id, badge, kind)
             try:
-                reply = await sender.read_back(sent_as[badge, kind, customer], badge, kind)
+                reply = await sender.fetch(call, "read-back")
             except (Stopped, AuthError):
                 return  # the run stops; these rows stay unknown, and --resume reads them back
+            if isinstance(reply, ApiReply):
+                log.debug(
+                    "read-back of customer %s, badge %s: HTTP %s%s",
+                    customer_id,
+                    badge,
+                    reply.http_status,
+                    traced(reply.request_id),
+                    extra={"event": "read-back", "request_id": reply.request_id or None},
+                )
             for item in group:
                 found.read += 1
                 try:

@@ -24,7 +24,6 @@ from batch_revoke.journal_db import ReadError
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import Counts
 from batch_revoke.outputs import open_run
-from batch_revoke.pacing import Sleep
 from batch_revoke.paths import input_copy_path
 from batch_revoke.plan import Plan
 from batch_revoke.recorder import RunRecorder
@@ -33,6 +32,7 @@ from batch_revoke.rounds import send_in_rounds
 from batch_revoke.scheduled import run_scheduled
 from batch_revoke.sender import describe
 from batch_revoke.source import Source
+from batch_revoke.stop import Sleep
 from batch_revoke.writer import mark_incomplete, result_cells, write_results
 
 log = logging.getLogger(__name__)

@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class RunRecorder:
-    """The stages after the sender: outcomes go to the journal, the run's counts, and the
-    early-stop check. It owns the counts the progress line shows (`tally`)."""
+    """The stages after the sender; it owns the counts the progress line shows (`tally`)."""
 
     def __init__(
         self,
@@ -108,14 +107,6 @@ class RunRecorder:
     def attach(self, sender: Sender) -> None:
         """The sender (and its pace) whose calls this run counts."""
         self.sender, self.pacer = sender, sender.pacer
-
-    @property
-    def has_unconfirmed(self) -> bool:
-        return bool(self._unconfirmed)
-
-    def unconfirmed_to_read_back(self, items: Iterable[InDoubt]) -> None:
-        """Rows an earlier session left unknown: read back with this session's."""
-        self._unconfirmed.extend(items)
 
     def take_unconfirmed(self) -> list[InDoubt]:
         """The rows whose outcome is unknown so far, to read back; from now on the list is

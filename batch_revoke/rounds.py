@@ -11,18 +11,19 @@ from collections.abc import Callable
 
 import httpx
 
-from batch_revoke.answers import not_read_back
+from batch_revoke.answers import InDoubt, not_read_back
 from batch_revoke.client import CapillaryClient, auth_for
 from batch_revoke.config import RetryPolicy, RunConfig
 from batch_revoke.hosts import check_base_url
 from batch_revoke.interrupts import Interrupts
 from batch_revoke.model import Row, Status
-from batch_revoke.pacing import Pacer, Sleep
+from batch_revoke.pacing import Pacer
 from batch_revoke.plan import Plan, give_up_deferred, release_deferred
 from batch_revoke.readback import read_back
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.report import Progress
 from batch_revoke.sender import Sender
+from batch_revoke.stop import Sleep
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +94,14 @@ async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sende
     try:
         await plan.look_up(sender)
         await sender.send_all(plan.batches(), run)
-        run.unconfirmed_to_read_back(plan.unsettled())
+        earlier = plan.unsettled()  # rows an earlier session left unknown: read back too
         for _ in range(VERIFY_ROUNDS):
             if run.stop.requested:
                 return
             again = release_deferred(plan, run)
-            if run.has_unconfirmed:
-                again += await _read_back(config, plan, run, sender)
+            if items := run.take_unconfirmed() + earlier:
+                earlier = []
+                again += await _read_back(config, run, sender, items)
                 again += release_deferred(plan, run)  # the read-back may settle a covering row
             if not again or run.stop.requested:
                 break
@@ -126,8 +128,9 @@ def _unanswered_lookups(plan: Plan, run: RunRecorder) -> None:
         )
 
 
-async def _read_back(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sender) -> list[Row]:
-    items = run.take_unconfirmed()
+async def _read_back(
+    config: RunConfig, run: RunRecorder, sender: Sender, items: list[InDoubt]
+) -> list[Row]:
     if not config.verify:
         run.record(
             outcome

@@ -25,9 +25,9 @@ from batch_revoke.answers import (
 from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailable, snippet
 from batch_revoke.config import RetryPolicy
 from batch_revoke.errors import AuthError
-from batch_revoke.model import ApiReply, Batch, ErrorCode, IdentifierType, RowOutcome
-from batch_revoke.pacing import Answer, Pacer, PaceStopped, Sleep
-from batch_revoke.stop import Stop, Stopped
+from batch_revoke.model import ApiReply, Batch, ErrorCode, RowOutcome
+from batch_revoke.pacing import Answer, Pacer
+from batch_revoke.stop import Sleep, Stop, Stopped
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,10 @@ class Sender:
                     # the run with no result file; a stop instead lets the run end as usual,
                     # resumable, the batch in the journal as it stood.
                     what = f"request {batch.number}" if batch is not None else "planning"
-                    self.fail(f"{what} went wrong", exc)
+                    log.debug("%s went wrong", what, exc_info=exc)  # the stack with -v
+                    self.stop.request(
+                        f"{what} went wrong: {describe(exc)}; --resume goes on from here"
+                    )
                     return
 
         async with asyncio.TaskGroup() as group:
@@ -120,11 +123,7 @@ class Sender:
                 recorder.abandoned(batch)
             raise
         if log.isEnabledFor(logging.DEBUG):
-            said = ", ".join(
-                sorted(
-                    {f"{o.status}{' ' + o.error_code if o.error_code else ''}" for o in outcomes}
-                )
-            )
+            said = {f"{o.status}{' ' + o.error_code if o.error_code else ''}" for o in outcomes}
             answer_id = next((o.request_id for o in outcomes if o.request_id), "")
             status = outcomes[0].http_status if outcomes else None
             log.debug(
@@ -133,7 +132,7 @@ class Sender:
                 batch.endpoint,
                 len(batch.rows),
                 f"HTTP {status}" if status is not None else "no answer",
-                said,
+                ", ".join(sorted(said)),
                 traced(answer_id),
                 extra={
                     "event": "request",
@@ -164,27 +163,6 @@ class Sender:
             problem = f"unexpected error while sending: {describe(exc)}"
             return client_failed(batch, problem, state.sends, state.lost, state.on_wire)
         return interpret(batch, reply, state.sends, "; ".join(state.lost))
-
-    async def read_back(
-        self,
-        customer_id: str,
-        badge_meta_id: str,
-        identifier: IdentifierType = IdentifierType.ID,
-    ) -> ApiReply | str:
-        """The badge read-back, retried like a request; a reason string when it failed."""
-        reply = await self.fetch(
-            lambda: self.client.read_back(customer_id, badge_meta_id, identifier), "read-back"
-        )
-        if isinstance(reply, ApiReply):
-            log.debug(
-                "read-back of customer %s, badge %s: HTTP %s%s",
-                customer_id,
-                badge_meta_id,
-                reply.http_status,
-                traced(reply.request_id),
-                extra={"event": "read-back", "request_id": reply.request_id or None},
-            )
-        return reply
 
     async def fetch(
         self,
@@ -240,10 +218,7 @@ class Sender:
     async def _call(self, call: Callable[[], Awaitable[ApiReply]], state: Attempts) -> ApiReply:
         """One HTTP call in its turn: the pace, the answer told to the pacer and the
         counters. Raises RetryableFailure when no answer came."""
-        try:
-            started = await self.pacer.acquire(lambda: self.stop.requested)
-        except PaceStopped:
-            raise Stopped from None
+        started = await self.pacer.acquire(lambda: self.stop.requested)
         try:
             await self.client.auth.ready()  # a refused key raises AuthError here, before sending
             state.leaving()
@@ -296,11 +271,6 @@ class Sender:
             before_sleep=lambda retry: _log_retry(batch, retry),
             reraise=True,
         )
-
-    def fail(self, what: str, exc: BaseException) -> None:
-        """Stop the run over an error nothing else handled: one line, the stack with -v."""
-        log.debug("%s", what, exc_info=exc)
-        self.stop.request(f"{what}: {describe(exc)}; --resume goes on from here")
 
     def _nothing_done(self, nothing_done: bool, retry_after: float | None) -> None:
         if not nothing_done:

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from batch_revoke.pacing import Sleep, sleep_or_event
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class Stopped(Exception):
-    """A stop was requested while a request waited to be retried."""
+    """A stop was requested while a request waited for its turn or to be retried."""
+
+
+async def sleep_or_event(sleeping: Awaitable[None], event: asyncio.Event) -> None:
+    """Wait for `sleeping`, or less if `event` is set first."""
+    waiting = asyncio.ensure_future(sleeping)
+    watching = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiting, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+        watching.cancel()
 
 
 class Stop:

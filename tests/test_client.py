@@ -147,9 +147,7 @@ async def test_oauth_token_is_generated_once_and_renewed_before_expiry(respx_moc
     )
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
     async with httpx.AsyncClient(base_url=BASE) as http:
-        auth = OAuthTokenAuth(
-            OAuthCredentials("k", "s"), http, clock=lambda: now[0], renew_margin=30
-        )
+        auth = OAuthTokenAuth(OAuthCredentials("k", "s"), http, clock=lambda: now[0])
         client = CapillaryClient(http, auth)
         await client.send(earn_batch())
         now[0] += 200  # still valid
@@ -169,9 +167,7 @@ async def test_a_short_lived_token_is_renewed_half_way_not_at_once(respx_mock):
     )
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
     async with httpx.AsyncClient(base_url=BASE) as http:
-        auth = OAuthTokenAuth(
-            OAuthCredentials("k", "s"), http, clock=lambda: now[0], renew_margin=30
-        )
+        auth = OAuthTokenAuth(OAuthCredentials("k", "s"), http, clock=lambda: now[0])
         client = CapillaryClient(http, auth)
         await client.send(earn_batch())
         now[0] += 19  # 40 s ttl - 30 s margin = 10 s, but half of 40 s is kept
@@ -312,21 +308,20 @@ async def test_refused_oauth_key_is_an_auth_error(respx_mock, status):
 
 
 @pytest.mark.parametrize(
-    ("answer", "status", "message"),
+    ("answer", "message"),
     [
-        pytest.param(httpx.ConnectError("refused"), None, "ConnectError: refused", id="no-answer"),
-        pytest.param(httpx.Response(500, text="down"), 500, "down", id="500"),
-        pytest.param(httpx.Response(200, json={"data": {}}), 200, '{"data":{}}', id="no-token"),
+        pytest.param(httpx.ConnectError("refused"), "ConnectError: refused", id="no-answer"),
+        pytest.param(httpx.Response(500, text="down"), "down", id="500"),
+        pytest.param(httpx.Response(200, json={"data": {}}), '{"data":{}}', id="no-token"),
         pytest.param(
             httpx.Response(200, json={"data": {"accessToken": ""}}),
-            200,
             '{"data":{"accessToken":""}}',
             id="empty-token",
         ),
     ],
 )
 async def test_a_token_endpoint_that_does_not_answer_usefully_is_token_unavailable(
-    respx_mock, answer, status, message
+    respx_mock, answer, message
 ):
     respx_mock.post(f"{BASE}{TOKEN_PATH}").mock(side_effect=[answer])
     async with httpx.AsyncClient(base_url=BASE) as http:
@@ -334,11 +329,7 @@ async def test_a_token_endpoint_that_does_not_answer_usefully_is_token_unavailab
             await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
                 earn_batch()
             )
-    assert (unavailable.value.http_status, unavailable.value.message) == (
-        status,
-        message,
-    )
-    assert str(unavailable.value).startswith("could not get an OAuth token: ")
+    assert str(unavailable.value) == f"could not get an OAuth token: {message}"
     assert len(respx_mock.calls) == 1  # no revoke request left
 
 

@@ -13,7 +13,8 @@ import logging
 import pytest
 
 from batch_revoke.config import RateLimit
-from batch_revoke.pacing import CONFIRM, Answer, Pacer, PaceStopped
+from batch_revoke.pacing import CONFIRM, Answer, Pacer
+from batch_revoke.stop import Stopped
 from tests.conftest import Clock, Server, pacer
 
 
@@ -235,17 +236,8 @@ async def test_a_pacer_made_without_a_window_counts_in_minutes_and_caps_retry_af
 async def test_a_pacer_that_has_seen_no_answer_has_learned_and_counted_nothing():
     p = pacer(Clock())
     assert (p.learned, p.confirmed, p.pace) == (None, False, None)
-    assert (p.throttled_calls, p.stray_429s, p.throttled_since) == (0, 0, None)
+    assert (p.throttled_calls, p.stray_429s) == (0, 0)
     assert (p.pauses, p.paused_seconds) == (0, 0.0)
-
-
-async def test_a_run_of_429s_from_the_very_first_answer_is_dated_from_that_answer():
-    clock = Clock()
-    p = pacer(clock)
-    clock.now = 5.0
-    p.answered(await p.acquire(), Answer.THROTTLED)
-    p.answered(await p.acquire(), Answer.THROTTLED)
-    assert p.throttled_since == 5.0
 
 
 async def test_a_spent_window_counts_its_429s_one_pause_and_the_seconds_to_the_reset():
@@ -253,11 +245,9 @@ async def test_a_spent_window_counts_its_429s_one_pause_and_the_seconds_to_the_r
     p = pacer(clock)
     await spend(p, 20)  # 20 calls, then 3 throttled: the first at 0 s, the last at 0.5 s
     assert p.throttled_calls == CONFIRM + 1
-    assert p.throttled_since == 0.0  # since the first of them
     assert p.pauses == 1
     assert p.paused_seconds == pytest.approx(59.5 + p.margin)  # to the reset, plus the margin
     p.answered(await p.acquire(), Answer.OK)  # the probe after the reset gets through
-    assert p.throttled_since is None
     assert (p.throttled_calls, p.pauses) == (CONFIRM + 1, 1)
 
 
@@ -315,7 +305,7 @@ async def test_while_a_probe_is_out_the_other_calls_wait_for_its_answer():
     p.answered(await p.acquire(), Answer.THROTTLED)
     await p.acquire()  # the probe, not answered yet
     before = clock.now
-    with pytest.raises(PaceStopped):
+    with pytest.raises(Stopped):
         await p.acquire(lambda: clock.now > before + 5)
 
 
@@ -341,7 +331,7 @@ async def test_while_the_second_probe_is_out_the_other_calls_wait_for_its_answer
     p.answered(await p.acquire(), Answer.THROTTLED)  # the first probe, throttled too
     await p.acquire()  # the second probe, not answered yet
     before = clock.now
-    with pytest.raises(PaceStopped):
+    with pytest.raises(Stopped):
         await p.acquire(lambda: clock.now > before + 5)
 
 
@@ -357,7 +347,7 @@ async def test_a_call_that_left_with_the_last_probe_does_not_end_the_hold_of_a_n
     p.answered(went_along, Answer.OK)  # left with the throttled call, not after it: says nothing
     await p.acquire()  # the new probe, not answered yet
     before = clock.now
-    with pytest.raises(PaceStopped):
+    with pytest.raises(Stopped):
         await p.acquire(lambda: clock.now > before + 5)
 
 
@@ -381,7 +371,7 @@ async def test_a_stop_asked_during_a_pause_is_noticed_within_a_second():
     clock = Clock()
     p = pacer(clock)
     p.answered(await p.acquire(), Answer.THROTTLED, retry_after=30.0)
-    with pytest.raises(PaceStopped):
+    with pytest.raises(Stopped):
         await p.acquire(lambda: clock.now >= 10.5)
     assert clock.now <= 11.5
 

@@ -348,10 +348,12 @@ async def test_a_read_back_that_raises_leaves_its_rows_unconfirmed(respx_mock):
 async def test_a_read_back_of_an_id_too_long_for_a_url_leaves_it_unconfirmed(respx_mock):
     row = Row(1, "B1", "1" * 70_000, "I1")
     async with httpx.AsyncClient(base_url=BASE) as http:
-        found = await read_back([InDoubt(row, LOST, SENT)], plain_sender(http))
+        sender = plain_sender(http)
+        found = await read_back([InDoubt(row, LOST, SENT)], sender)
     (outcome,) = found.outcomes
     assert outcome.status is Status.UNCONFIRMED
     assert "read-back could not be sent (InvalidURL" in outcome.error_message
+    assert sender.http_calls == 0
 
 
 async def test_an_answer_that_cannot_be_read_leaves_its_rows_unconfirmed(respx_mock):

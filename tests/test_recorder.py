@@ -205,7 +205,7 @@ def test_a_404_after_a_later_customers_row_revoked_the_enrolment_is_revoked_thro
     stored = journal.outcome(1)
     assert (stored.status, stored.issued_ids) == (Status.REVOKED, ("I1",))
     assert "through row 2" in stored.error_message
-    assert not run.has_unconfirmed
+    assert run.take_unconfirmed() == []
 
 
 def test_a_refusal_of_its_own_is_not_blamed_on_a_later_customers_row(journal):

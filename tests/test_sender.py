@@ -460,22 +460,6 @@ async def test_a_plan_that_fails_stops_the_run(respx_mock):
     assert "planning went wrong: ValueError: unreadable" in sender.stop.reason
 
 
-async def test_a_read_back_that_cannot_be_built_says_why(respx_mock):
-    async with httpx.AsyncClient(base_url=BASE) as http:
-        sender = make_sender(http, Sleeps())
-        said = await sender.read_back("1" * 70_000, "B1")
-    assert isinstance(said, str)
-    assert "read-back could not be sent (InvalidURL" in said
-    assert sender.http_calls == 0
-
-
-async def test_a_read_back_that_fails_unexpectedly_says_why(respx_mock):
-    respx_mock.get(url__regex=r".*/badges/management/.*").mock(side_effect=RuntimeError("boom"))
-    async with httpx.AsyncClient(base_url=BASE) as http:
-        said = await make_sender(http, Sleeps()).read_back("1", "B1")
-    assert said == "read-back failed: unexpected error: RuntimeError: boom"
-
-
 # --- customer lookups: what the answers of "Get Customer Details" lead to ------------------
 
 LOOKUP_URL = f"{BASE}{LOOKUP_PATH}"
