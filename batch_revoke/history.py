@@ -79,6 +79,10 @@ class Results:
         return [(status, code, rows) for (status, code), rows in ranked]
 
     @property
+    def dry_run(self) -> bool:
+        return Status.PLANNED in self.counts.by_status
+
+    @property
     def not_revoked(self) -> int:
         return sum(self.counts.by_status.get(status, 0) for status in NEED_A_PERSON)
 

@@ -34,9 +34,12 @@ class RunReport:
     @property
     def exit_status(self) -> ExitStatus:
         """This run's status, or an earlier run's (--auto-resume) when that is worse."""
-        stopped = bool(self.aborted or self.incomplete)
-        status = run_status(self.tally, dry_run=self.dry_run, stopped=stopped)
+        status = run_status(self.tally, dry_run=self.dry_run, stopped=self.stopped)
         return max([status, *(report.exit_status for report in self.earlier)])
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.aborted or self.incomplete)
 
     @property
     def resumable(self) -> bool:
