@@ -72,12 +72,8 @@ class RunReport:
             lines.append(f"rate: {tally.throttled} calls throttled (429){pace}")
         if self.aborted:
             lines.append(f"STOPPED: {self.aborted}")
-        if self.incomplete:
-            lines.append(
-                f"results: {self.output_path} is marked INCOMPLETE; the journal holds every outcome"
-            )
-        else:
-            lines.append(f"results: {self.output_path}")
+        marked = " is marked INCOMPLETE; the journal holds every outcome" if self.incomplete else ""
+        lines.append(f"results: {self.output_path}{marked}")
         if self.journal_path is not None:
             lines.append(f"journal: {self.journal_path}")
         if self.html is not None:
