@@ -45,10 +45,18 @@ class RunReport:
     def resumable(self) -> bool:
         return self.journal_path is not None and self.exit_status is ExitStatus.ABORTED
 
-    def text(self) -> str:
-        """The summary for people (stderr)."""
+    def summary(self) -> str:
+        """The summary for people (stderr): the runs --auto-resume finished first, how this run
+        came about, and what it did."""
         tally, dry_run = self.tally, self.dry_run
-        lines = [f"{self._headline()} in {self.elapsed:.1f}s"]
+        lines = [
+            f"finished first, a run that had stopped: {report.output_path} "
+            f"({report.tally.total} rows, exit status {int(report.exit_status)})"
+            for report in self.earlier
+        ]
+        if self.note:
+            lines.append(self.note)
+        lines.append(f"{self._headline()} in {self.elapsed:.1f}s")
         for status in Status:
             if tally.by_status.get(status):
                 lines.append(f"  {status.value:<14}{tally.by_status[status]:>9}")
@@ -94,16 +102,6 @@ class RunReport:
         if waiting:
             return f"processed {total - waiting} of {total} rows"
         return f"processed {total} rows"
-
-    def summary(self) -> str:
-        """What a person reads at the end: the runs --auto-resume finished first, how this run
-        came about, and its summary."""
-        earlier = (
-            f"finished first, a run that had stopped: {report.output_path} "
-            f"({report.tally.total} rows, exit status {int(report.exit_status)})"
-            for report in self.earlier
-        )
-        return "\n".join([*earlier, *([self.note] if self.note else []), self.text()])
 
     def to_dict(self, resume_command: str | None = None) -> dict[str, object]:
         """The summary for machines (`--summary-json`); the schema is in the README."""
