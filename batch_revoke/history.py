@@ -9,7 +9,7 @@ import csv
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -77,6 +77,10 @@ class Results:
         order (the summary, whose text must not change, keeps them in the order first met)."""
         ranked = sorted(self.counts.by_error.items(), key=lambda i: (-i[1], i[0][1], i[0][0]))
         return [(status, code, rows) for (status, code), rows in ranked]
+
+    @property
+    def dry_run(self) -> bool:
+        return Status.PLANNED in self.counts.by_status
 
     @property
     def not_revoked(self) -> int:
@@ -188,9 +192,9 @@ class JournalFacts:
 # --- reading the result file -----------------------------------------------------------
 
 
-def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
-    """Counts per status and per code, and the first `per_group` rows of each reason that
-    needs a person, streamed: memory does not grow with the file (but for one byte a row,
+def read_results(path: Path) -> Results:
+    """Counts per status and per code, and the first rows of each reason that needs a person,
+    streamed: memory does not grow with the file (but for one byte a row,
     to tell whether a duplicate's original row was revoked)."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
@@ -217,12 +221,10 @@ def read_results(path: Path, per_group: int = ROWS_PER_GROUP) -> Results:
                 f"{', '.join(RESULT_COLUMNS)})",
                 "pass the result CSV a run wrote",
             )
-        return _tally(path, reader, header, base, per_group)
+        return _tally(path, reader, header, base)
 
 
-def _tally(
-    path: Path, reader: Iterable[list[str]], header: list[str], base: int, per_group: int
-) -> Results:
+def _tally(path: Path, reader: Iterable[list[str]], header: list[str], base: int) -> Results:
     fields = {canonical(name): i for i, name in enumerate(header[:base])}
     at = {name: base + i for i, name in enumerate(RESULT_COLUMNS)}
     width, message_at = base + len(RESULT_COLUMNS), at["error_message"]
@@ -234,9 +236,6 @@ def _tally(
     stopped_reason, in_flight, total = "", 0, 0
     lineage: dict[tuple[str, str], dict[str, int]] = {}
     was_status, was_code = fields.get("inputstatus"), fields.get("inputerrorcode")
-
-    def value(cells: list[str], name: str) -> str:
-        return cells[fields[name]] if name in fields else ""
 
     try:
         for cells in reader:
@@ -271,7 +270,7 @@ def _tally(
                 continue
             group = groups.setdefault((status, code), Group(status, code))
             group.rows += 1
-            if len(group.shown) < per_group:
+            if len(group.shown) < ROWS_PER_GROUP:
                 badge, customer, issue, earned = (
                     cells[fields[name]] if name in fields else "" for name in _SHOWN_FIELDS
                 )
@@ -311,7 +310,7 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
     meta = record.meta
     last = len(record.sessions) - 1
     sessions = [
-        session_of(position + 1, started, points, result_mtime if position == last else None)
+        _session(position + 1, started, points, result_mtime if position == last else None)
         for position, (started, points) in enumerate(record.sessions)
     ]
     return JournalFacts(
@@ -326,23 +325,19 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
     )
 
 
-def session_of(
-    number: int, started: float, points: list[Point], end_hint: float | None = None
-) -> Session:
-    """A session from its points, whose call counts are the session's so far."""
+def _session(number: int, started: float, points: list[Point], end_hint: float | None) -> Session:
+    """A session from its points, whose call counts are the session's so far: each step has
+    its point's rows, and the calls made since the point before it."""
     ended = max([started, *(at for at, _, _ in points)])
     if end_hint is not None and started <= end_hint <= ended + 3600:
         ended = max(ended, end_hint)  # the result file is written last; a copy may be later
-    return Session(number, started, ended, tuple(_steps(started, points)))
-
-
-def _steps(started: float, points: list[Point]) -> Iterator[Point]:
-    """Each point's rows, and the calls made since the point before it."""
+    steps: list[Point] = []
     previous = Counts()
     for at, counts, pace in points:
         calls = {name: max(0, getattr(counts, name) - getattr(previous, name)) for name in CALLS}
-        yield at - started, replace(counts, **calls), pace
+        steps.append((at - started, replace(counts, **calls), pace))
         previous = counts
+    return Session(number, started, ended, tuple(steps))
 
 
 def _columns(

@@ -30,10 +30,6 @@ from batch_revoke.paths import check_target, input_copy_path, journal_path
 from batch_revoke.report import RunReport, run_status
 from batch_revoke.writer import write_text_atomically
 
-# The calls the facts of the run list as the run that just ended counted them (its journal's:
-# STORED_CALLS).
-_RUN_CALLS = ("http_calls", "retries", "read_backs", "throttled")
-
 
 @dataclass(frozen=True, slots=True)
 class ReportData:
@@ -57,26 +53,20 @@ class ReportData:
 
 
 def gather(
-    result_csv: Path,
-    *,
-    journal: Path | None = None,
-    report: RunReport | None = None,
-    resume_command: str | None = None,
-    settings: Mapping[str, str] | None = None,
-    now: datetime | None = None,
+    result_csv: Path, *, report: RunReport | None = None, settings: Mapping[str, str] | None = None
 ) -> ReportData:
-    """What the report shows. `journal`: the run's journal (None: the one beside the result
-    file, if any); `report`, `resume_command`, `settings`: what the run that just ended knows
-    and the files do not (why it stopped, its pace, the options it ran with)."""
+    """What the report shows, from the result file and the journal beside it, if any.
+    `report`, `settings`: what the run that just ended knows and the files do not (why it
+    stopped, its pace, the options it ran with)."""
     results = read_results(result_csv)
     try:
         result_mtime: float | None = result_csv.stat().st_mtime
     except OSError:
         result_mtime = None
-    path = journal if journal is not None else journal_path(result_csv)
+    path = journal_path(result_csv)
     facts: JournalFacts | None = None
     note = ""
-    if not path.exists() and Status.PLANNED in results.counts.by_status:
+    if not path.exists() and results.dry_run:
         note = "A dry run sends nothing and keeps no journal: there is no run over time."
     elif not path.exists():
         note = (
@@ -92,13 +82,11 @@ def gather(
             )
 
     if report is not None:
-        stopped = bool(report.aborted or report.incomplete)
-        status = report.exit_status
+        stopped, status = report.stopped, report.exit_status
     else:  # a journal says "finished" only of a run that did not stop
         stopped = bool(results.stopped_reason or results.stopped_in_flight)
         stopped = stopped or (facts is not None and not facts.finished)
-        dry_run = Status.PLANNED in results.counts.by_status
-        status = run_status(results.counts, dry_run=dry_run, stopped=stopped)
+        status = run_status(results.counts, dry_run=results.dry_run, stopped=stopped)
     reason = (report.aborted if report else "") or results.stopped_reason
     if stopped and not reason:
         reason = (
@@ -106,11 +94,12 @@ def gather(
             if results.stopped_in_flight
             else "its journal says it did not finish (the reason is in the run's log)"
         )
-    finish = (resume_command or finishing_command(result_csv, facts)) if stopped else ""
+    finish = finishing_command(result_csv, facts) if stopped else ""
 
     # A finished run run again sent nothing: the report is of the run, as its journal has it.
     ran = report.tally if report is not None and report.finished_before is None else None
-    names = _RUN_CALLS if ran else STORED_CALLS
+    # The calls of the run that just ended, as it counted them; else as its journal stored them.
+    names = ("http_calls", "retries", "read_backs", "throttled") if ran else STORED_CALLS
     shown = ran or (facts.counts if facts else None)
     calls = {name: getattr(shown, name) for name in names} if shown else {}
     requests: Mapping[Endpoint, int] = facts.counts.requests if facts else {}
@@ -123,7 +112,7 @@ def gather(
     if sessions:
         started = min(started or sessions[0].started, sessions[0].started)
     return ReportData(
-        generated=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
+        generated=datetime.now().astimezone().isoformat(timespec="seconds"),
         results=results,
         journal=facts,
         journal_note=note,
@@ -139,12 +128,11 @@ def gather(
 
 
 def exit_words(status: ExitStatus, results: Results) -> str:
-    dry_run = Status.PLANNED in results.counts.by_status
+    if status is ExitStatus.OK and results.dry_run:
+        return "exit status 0: a dry run; every row would be sent"
     if status is ExitStatus.OK:
-        if dry_run:
-            return "exit status 0: a dry run; every row would be sent"
         return "exit status 0: every row revoked"
-    if status is ExitStatus.NOT_ALL_REVOKED and dry_run:
+    if status is ExitStatus.NOT_ALL_REVOKED and results.dry_run:
         return "exit status 1: a dry run; some rows would not be sent"
     if status is ExitStatus.NOT_ALL_REVOKED:
         return "exit status 1: the run finished, but some rows are not revoked"
@@ -166,12 +154,6 @@ def finishing_command(result_csv: Path, facts: JournalFacts | None) -> str:
     return finish_command(source, result_csv, facts.options if facts is not None else {})
 
 
-def select_command(result_csv: Path, group: Group, facts: JournalFacts | None = None) -> str:
-    """The command that takes the group's rows out, to fix them or look into them: a dry run
-    of sending them again writes them, all their columns, to a result file of their own."""
-    return _retry(result_csv, group, facts, "--dry-run")
-
-
 def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, finish: str) -> str:
     """The command that settles or sends the group's rows again, when one can help; "" when
     the rows need fixing first (or nothing: the API's answer stands)."""
@@ -183,16 +165,21 @@ def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, fi
     if status is Status.UNCONFIRMED:
         options = resume_options(facts.options if facts else {}, "verify")
         return shlex.join(["batch-revoke", "verify", str(result_csv), *options])
-    return _retry(result_csv, group, facts) if retryable(status, code) else ""
+    return (
+        select_command(result_csv, group, facts, dry_run=False) if retryable(status, code) else ""
+    )
 
 
-def _retry(result_csv: Path, group: Group, facts: JournalFacts | None, *more: str) -> str:
-    """`batch-revoke retry` of the group's rows, with the options the earlier run needs (a
-    dry run: no host)."""
+def select_command(
+    result_csv: Path, group: Group, facts: JournalFacts | None, dry_run: bool = True
+) -> str:
+    """`batch-revoke retry` of the group's rows, with the options the earlier run needs. As a
+    dry run (no host) it takes them out, to fix them or look into them: it writes them, all
+    their columns, to a result file of their own."""
     args = ["retry", str(result_csv), "--status", group.status.value, "--code", group.code]
-    kept = {k: v for k, v in (facts.options if facts else {}).items() if k != "host" or not more}
-    options = resume_options(kept)
-    return shlex.join(["batch-revoke", *args, *options, *more])
+    kept = {k: v for k, v in (facts.options if facts else {}).items() if k != "host" or not dry_run}
+    more = ["--dry-run"] if dry_run else []
+    return shlex.join(["batch-revoke", *args, *resume_options(kept), *more])
 
 
 def _settings(
@@ -289,21 +276,14 @@ def write_report(
     result_csv: Path,
     out: Path | None = None,
     *,
-    journal: Path | None = None,
     report: RunReport | None = None,
-    resume_command: str | None = None,
     settings: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the HTML report of a result file (`out`: `<result>.html` when None) and return
     its path; the arguments are gather's. Raises InputError for a file that is not a complete
     result file, StorageError when the report cannot be written."""
-    data = gather(  # first: a file that is not a result file is refused as such
-        result_csv,
-        journal=journal,
-        report=report,
-        resume_command=resume_command,
-        settings=settings,
-    )
+    # First: a file that is not a result file is refused as such.
+    data = gather(result_csv, report=report, settings=settings)
     target = out if out is not None else result_csv.with_suffix(".html")
     check_target(target, result_csv)
     write_text_atomically(target, render(data))

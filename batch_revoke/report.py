@@ -34,18 +34,29 @@ class RunReport:
     @property
     def exit_status(self) -> ExitStatus:
         """This run's status, or an earlier run's (--auto-resume) when that is worse."""
-        stopped = bool(self.aborted or self.incomplete)
-        status = run_status(self.tally, dry_run=self.dry_run, stopped=stopped)
+        status = run_status(self.tally, dry_run=self.dry_run, stopped=self.stopped)
         return max([status, *(report.exit_status for report in self.earlier)])
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.aborted or self.incomplete)
 
     @property
     def resumable(self) -> bool:
         return self.journal_path is not None and self.exit_status is ExitStatus.ABORTED
 
-    def text(self) -> str:
-        """The summary for people (stderr)."""
+    def summary(self) -> str:
+        """The summary for people (stderr): the runs --auto-resume finished first, how this run
+        came about, and what it did."""
         tally, dry_run = self.tally, self.dry_run
-        lines = [f"{self._headline()} in {self.elapsed:.1f}s"]
+        lines = [
+            f"finished first, a run that had stopped: {report.output_path} "
+            f"({report.tally.total} rows, exit status {int(report.exit_status)})"
+            for report in self.earlier
+        ]
+        if self.note:
+            lines.append(self.note)
+        lines.append(f"{self._headline()} in {self.elapsed:.1f}s")
         for status in Status:
             if tally.by_status.get(status):
                 lines.append(f"  {status.value:<14}{tally.by_status[status]:>9}")
@@ -69,12 +80,8 @@ class RunReport:
             lines.append(f"rate: {tally.throttled} calls throttled (429){pace}")
         if self.aborted:
             lines.append(f"STOPPED: {self.aborted}")
-        if self.incomplete:
-            lines.append(
-                f"results: {self.output_path} is marked INCOMPLETE; the journal holds every outcome"
-            )
-        else:
-            lines.append(f"results: {self.output_path}")
+        marked = " is marked INCOMPLETE; the journal holds every outcome" if self.incomplete else ""
+        lines.append(f"results: {self.output_path}{marked}")
         if self.journal_path is not None:
             lines.append(f"journal: {self.journal_path}")
         if self.html is not None:
@@ -95,16 +102,6 @@ class RunReport:
         if waiting:
             return f"processed {total - waiting} of {total} rows"
         return f"processed {total} rows"
-
-    def summary(self) -> str:
-        """What a person reads at the end: the runs --auto-resume finished first, how this run
-        came about, and its summary."""
-        earlier = (
-            f"finished first, a run that had stopped: {report.output_path} "
-            f"({report.tally.total} rows, exit status {int(report.exit_status)})"
-            for report in self.earlier
-        )
-        return "\n".join([*earlier, *([self.note] if self.note else []), self.text()])
 
     def to_dict(self, resume_command: str | None = None) -> dict[str, object]:
         """The summary for machines (`--summary-json`); the schema is in the README."""

@@ -58,12 +58,12 @@ class Selection:
         )
 
 
-def choose(result: Path, selection: Selection, target: Path | None) -> tuple[Tally, Tally]:
+def choose(result: Path, selection: Selection, target: Path) -> tuple[Tally, Tally]:
     """The rows of `result` per status and code: those chosen, and all of them. The chosen
-    ones, header first, are written verbatim to `target` (None: counted only); nothing is
-    left there when none is chosen."""
+    ones, header first, are written verbatim to `target`; nothing is left there when none is
+    chosen."""
     chosen, every = Tally(), Tally()
-    partial = target.with_name(f".{target.name}.partial") if target else None
+    partial = target.with_name(f".{target.name}.partial")
     try:
         with result.open(newline="", encoding="utf-8-sig") as given:
             rows = csv.reader(given, strict=True)
@@ -76,7 +76,7 @@ def choose(result: Path, selection: Selection, target: Path | None) -> tuple[Tal
                 ours = ", ".join(RESULT_COLUMNS)
                 problem = f"is not a batch-revoke result file (its last columns are not {ours})"
                 raise InputError(result, problem, "pass a result file written by batch-revoke")
-            with partial.open("w", encoding="utf-8", newline="") if partial else _Nowhere() as out:
+            with partial.open("w", encoding="utf-8", newline="") as out:
                 writer = csv.writer(out, lineterminator="\n")
                 writer.writerow(header)
                 for record in rows:
@@ -90,9 +90,9 @@ def choose(result: Path, selection: Selection, target: Path | None) -> tuple[Tal
     except OSError as exc:
         raise InputError(result, f"cannot be read ({exc.strerror or exc})", "") from exc
     finally:
-        if partial is not None and not chosen:
+        if not chosen:
             partial.unlink(missing_ok=True)
-    if partial is not None and target is not None and chosen:
+    if chosen:
         partial.replace(target)
     return chosen, every
 
@@ -106,19 +106,6 @@ def _outcome(path: Path, line: int, record: list[str], width: int) -> tuple[Stat
     except ValueError as exc:
         fix = "pass the result file as batch-revoke wrote it"
         raise InputError(path, f"line {line} cannot be read as a result ({exc})", fix) from exc
-
-
-class _Nowhere:
-    """A file that keeps nothing: `choose` when it only counts."""
-
-    def __enter__(self) -> _Nowhere:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-    def write(self, text: str) -> int:
-        return len(text)
 
 
 def described(tally: Tally) -> str:

@@ -134,7 +134,7 @@ def test_the_text_summary_counts_every_status_and_ranks_error_codes():
         read_backs=1,
     )
     report = RunReport(OUT, counted, 2.25, journal_path=Path("out/results.csv.journal"))
-    lines = report.text().splitlines()
+    lines = report.summary().splitlines()
     assert lines[0] == "processed 8 rows in 2.2s"
     counts = [line.split() for line in lines[1:4]]
     assert counts == [["revoked", "4"], ["failed", "3"], ["invalid", "1"]]
@@ -151,7 +151,7 @@ def test_the_text_summary_counts_every_status_and_ranks_error_codes():
 def test_the_text_summary_of_a_dry_run_says_what_would_be_sent():
     # A dry run sends nothing: no HTTP line.
     counted = tally((Status.PLANNED, ""), requests={Endpoint.REVOKE_EARN: 1}, http_calls=99)
-    text = RunReport(OUT, counted, 0.0, dry_run=True, estimate="1 calls").text()
+    text = RunReport(OUT, counted, 0.0, dry_run=True, estimate="1 calls").summary()
     assert text.splitlines()[0] == "planned 1 rows in 0.0s"
     assert "would send: revokeEarn 1" in text.splitlines()
     assert "HTTP calls" not in text
@@ -167,7 +167,7 @@ def test_the_text_summary_of_a_stopped_incomplete_run_says_so():
         incomplete=True,
         pace="settled at 90/min",
     )
-    lines = report.text().splitlines()
+    lines = report.summary().splitlines()
     assert "STOPPED: --max-errors 1 reached" in lines
     assert "rate: 3 calls throttled (429); settled at 90/min" in lines
     assert lines[-1] == (f"results: {OUT} is marked INCOMPLETE; the journal holds every outcome")
@@ -177,12 +177,12 @@ def test_a_run_stopped_before_any_revoke_says_what_it_did_not_processed_rows():
     """Stopped while customers were looked up: every row is not_attempted, none processed."""
     counted = tally(*[(Status.NOT_ATTEMPTED, "run_aborted")] * 307, http_calls=120, lookups=120)
     report = RunReport(OUT, counted, 3.0, aborted="interrupted (SIGINT)")
-    lines = report.text().splitlines()
+    lines = report.summary().splitlines()
     assert lines[0] == "looked up 120 customers; no row was sent (307 rows not attempted) in 3.0s"
     assert "requests: none; 120 HTTP calls, 0 of them retries, 120 customer lookups" in lines
-    assert "processed" not in report.text()
+    assert "processed" not in report.summary()
     before_lookups = RunReport(OUT, tally((Status.NOT_ATTEMPTED, "run_aborted")), 0.5)
-    assert before_lookups.text().splitlines()[0] == (
+    assert before_lookups.summary().splitlines()[0] == (
         "no row was sent (1 rows not attempted) in 0.5s"
     )
 
@@ -195,7 +195,7 @@ def test_a_run_stopped_halfway_counts_only_the_rows_it_processed():
         requests={Endpoint.REVOKE_ISSUE: 1},
     )
     report = RunReport(OUT, counted, 1.0, aborted="interrupted (SIGINT)")
-    assert report.text().splitlines()[0] == "processed 3 of 8 rows in 1.0s"
+    assert report.summary().splitlines()[0] == "processed 3 of 8 rows in 1.0s"
 
 
 # --- the JSON summary --------------------------------------------------------------------

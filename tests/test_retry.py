@@ -103,11 +103,11 @@ def test_a_file_that_is_no_finished_result_is_refused(tmp_path):
     plain = tmp_path / "plain.csv"
     plain.write_text("badgeMetaId,customerId\nB,1\n", encoding="utf-8")
     with pytest.raises(InputError, match="is not a batch-revoke result file"):
-        choose(plain, Selection(), None)
+        choose(plain, Selection(), tmp_path / "rows.csv")
     unfinished = tmp_path / "unfinished.csv"
     unfinished.write_text("INCOMPLETE: this run has not finished …\n", encoding="utf-8")
     with pytest.raises(InputError, match="is marked INCOMPLETE"):
-        choose(unfinished, Selection(), None)
+        choose(unfinished, Selection(), tmp_path / "rows.csv")
 
 
 def test_the_files_are_named_after_the_result_beside_it_or_where_asked(tmp_path):
