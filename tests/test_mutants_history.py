@@ -25,7 +25,7 @@ from batch_revoke.history import (
     session_of,
 )
 from batch_revoke.journal import Journal, JournalIdentity
-from batch_revoke.model import Counts, Endpoint, RowOutcome, Status
+from batch_revoke.model import Batch, Counts, Endpoint, Mode, Row, RowOutcome, Status
 from batch_revoke.writer import RESULT_COLUMNS
 
 INPUT = ("badgeMetaId", "customerId", "issueId", "earnedBadgeId")
@@ -230,16 +230,44 @@ def test_rows_that_need_no_person_are_not_listed(tmp_path):
 
 
 def test_a_result_file_with_a_byte_order_mark_reads(tmp_path):
-    path = result_file(tmp_path, line(1, "revoked"))
+    path = result_file(tmp_path, line(1, "failed", "404", "gone", badge="Bü"))
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
-    assert read_results(path).counts.by_status == {Status.REVOKED: 1}
+    results = read_results(path)
+    assert results.counts.by_status == {Status.FAILED: 1}
+    assert [(s.badge, s.customer) for s in results.groups[0].shown] == [("Bü", "7")]
+
+
+def test_a_message_keeps_the_line_breaks_it_was_written_with(tmp_path):
+    path = result_file(tmp_path, line(1, "failed", "500", "one\r\ntwo\nthree"))
+    (group,) = read_results(path).groups
+    assert group.shown[0].message == "one\r\ntwo\nthree"
+
+
+def test_a_result_file_of_an_earlier_version_is_refused_naming_the_file(tmp_path):
+    path = result_file(tmp_path, header=[*INPUT, *RESULT_COLUMNS[:-1]])
+    with pytest.raises(InputError) as raised:
+        read_results(path)
+    assert raised.value.path == path
+    assert "request_id" in raised.value.problem
 
 
 def test_a_missing_file_is_refused_with_the_fix(tmp_path):
     with pytest.raises(InputError) as raised:
         read_results(tmp_path / "none.csv")
     assert raised.value.fix == "pass a result file of batch-revoke"
-    assert "No such file" in raised.value.problem
+    assert raised.value.problem == "No such file or directory"
+
+
+def test_a_file_that_cannot_be_opened_for_a_reason_with_no_errno_says_that_reason(
+    tmp_path, monkeypatch
+):
+    def refuse(*_: object, **__: object) -> None:
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(InputError) as raised:
+        read_results(tmp_path / "out.csv")
+    assert raised.value.problem == "the disk went away"
 
 
 def test_an_incomplete_result_file_is_refused_with_the_command_that_finishes_it(tmp_path):
@@ -471,3 +499,42 @@ def test_a_journal_with_no_options_recorded_reads_as_none(tmp_path):
     assert facts.options == {}
     assert facts.input == ""
     assert json.loads(json.dumps(facts.options)) == {}
+
+
+def test_a_run_shorter_than_a_column_is_one_column():
+    for seconds in (0.0, 0.5, 1.0):
+        session = Session(1, 0.0, seconds, ((0.0, counts(1), None),))
+        assert len(Timeline.of([session]).buckets) == 1
+
+
+def test_a_first_column_with_no_point_has_no_pace():
+    session = Session(1, 0.0, 3.0, ((2.5, counts(1), 2.0),))
+    assert [b.pace for b in Timeline.of([session]).buckets] == [None, None, 2.0]
+
+
+def test_each_column_of_a_wide_chart_names_the_session_it_begins_in():
+    first = Session(1, 0.0, 300.0, ((10.0, counts(1), None),))
+    second = Session(2, 1000.0, 1250.0, ((10.0, counts(1), None),))
+    timeline = Timeline.of([first, second])
+    assert timeline.width == 10
+    assert [b.session for b in timeline.buckets[29:32]] == [1, 2, 2]
+    assert timeline.buckets[-1].session == 2
+
+
+def test_the_journal_says_how_many_requests_the_run_made(tmp_path):
+    path = tmp_path / "out.csv.journal"
+    journal = Journal.create(path, JournalIdentity("0" * 64, {}))
+    batch = Batch(1, Mode.CUSTOMERS, "B", (Row(1, "B", "7"),))
+    journal.sending(batch)
+    journal.answered(batch, [RowOutcome(1, Status.REVOKED, Endpoint.REVOKE_ISSUE)], Counts())
+    journal.close()
+    assert dict(read_journal(path).counts.requests) == {Endpoint.REVOKE_ISSUE: 1}
+
+
+def test_a_journal_with_its_creation_and_options_left_blank_reads(tmp_path):
+    path = tmp_path / "out.csv.journal"
+    journal = Journal.create(path, JournalIdentity("0" * 64, {}))
+    journal.set_meta(created="", options="")
+    journal.close()
+    facts = read_journal(path)
+    assert (facts.created, facts.options) == (None, {})
