@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from batch_revoke.chunker import Planner
+from batch_revoke import chunker
+from batch_revoke.chunker import Planner, Validator, unsaved_formula
 from batch_revoke.model import (
     Endpoint,
     ErrorCode,
@@ -17,6 +18,7 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
+from batch_revoke.usual import usual_rows
 
 FIELDS = {"badgemetaid": 0, "customerid": 1, "issueid": 2, "earnedbadgeid": 3, "identifiertype": 4}
 LONG = "x" * 300
@@ -79,3 +81,69 @@ def test_batches_are_numbered_in_the_order_they_leave_with_their_badge_and_call(
         (3, Mode.ISSUALS, "B3", [4]),  # the open batches in the order they were opened
         (4, Mode.CUSTOMERS, "B1", [5]),
     ]
+
+
+def test_a_duplicate_says_what_it_repeats_and_which_row_it_repeats():
+    planner = Planner(FIELDS, IdentifierType.ID)
+    verdicts = planner.classify(
+        [
+            Record(1, ("B1", "7", "I1", "", "")),
+            Record(2, ("B1", "8", "", "E2", "")),
+            Record(3, ("B1", "7", "I1", "", "")),
+            Record(4, ("B1", "9", "", "E2", "")),  # one earn, whoever it names
+        ]
+    )
+    planner.close()
+    said = [(v.row, v.error_message) for v in verdicts if isinstance(v, RowOutcome)]
+    assert said == [
+        (3, "same badge, customer and ids as row 1; not sent again"),
+        (4, "same badge and earnedBadgeId as row 2; not sent again"),
+    ]
+
+
+def test_a_formula_with_no_saved_value_is_a_missing_value_that_says_so():
+    validate = Validator({"badgemetaid": 0, "customerid": 1}, IdentifierType.ID, from_workbook=True)
+    chunk = [Record(2, ("B1", "7")), Record(3, ("=A2", "7")), Record(4, ("B1", "=B2+1"))]
+    verdicts = validate.many(chunk)
+    assert verdicts[0] == Row(2, "B1", "7")
+    assert [(v.row, v.status, v.error_code, v.error_message) for v in verdicts[1:]] == [
+        (3, Status.INVALID, ErrorCode.MISSING_VALUE, unsaved_formula("badgeMetaId", "=A2")),
+        (4, Status.INVALID, ErrorCode.MISSING_VALUE, unsaved_formula("customerId", "=B2+1")),
+    ]
+    assert unsaved_formula("customerId", "=B2+1") == (
+        "customerId is a formula (=B2+1) with no saved value: the workbook was written by a "
+        "script and never recalculated; open it in Excel and save it, or write the values"
+    )
+    # A CSV's value that starts with = is a value.
+    assert Validator({"badgemetaid": 0, "customerid": 1}, IdentifierType.ID)(
+        Record(3, ("=A2", "7"))
+    ) == Row(3, "=A2", "7")
+
+
+def test_a_file_with_only_badge_and_customer_columns_gives_customers_rows():
+    validate = Validator({"badgemetaid": 0, "customerid": 1}, IdentifierType.ID)
+    assert validate(Record(1, ("B1", " 7 "))) == Row(1, "B1", "7")
+    assert validate(Record(2, ("B1", "'7"))) == Row(2, "B1", "7")
+    assert validate(Record(2, ("B1", "'7"))).mode is Mode.CUSTOMERS
+
+
+def test_a_chunk_of_usual_records_is_checked_a_column_at_a_time(monkeypatch):
+    """The column checks (usual.py) take a plain file's chunk; a workbook's, whose values may
+    be formulas, and a file that names customers otherwise go record by record."""
+    seen: list[int] = []
+
+    def counted(records, at):
+        seen.append(len(records))
+        return usual_rows(records, at)
+
+    monkeypatch.setattr(chunker, "usual_rows", counted)
+    chunk = [Record(1, ("B1", "7")), Record(2, ("B1", "8"))]
+    fields = {"badgemetaid": 0, "customerid": 1}
+    assert Validator(fields, IdentifierType.ID).many(chunk) == [
+        Row(1, "B1", "7"),
+        Row(2, "B1", "8"),
+    ]
+    assert seen == [2]
+    Validator(fields, IdentifierType.ID, from_workbook=True).many(chunk)
+    Validator(fields, IdentifierType.MOBILE).many(chunk)
+    assert seen == [2]
