@@ -147,3 +147,36 @@ def test_a_chunk_of_usual_records_is_checked_a_column_at_a_time(monkeypatch):
     Validator(fields, IdentifierType.ID, from_workbook=True).many(chunk)
     Validator(fields, IdentifierType.MOBILE).many(chunk)
     assert seen == [2]
+
+
+def test_a_row_with_neither_badge_nor_customer_says_both_are_blank():
+    validate = Validator({"badgemetaid": 0, "customerid": 1}, IdentifierType.ID)
+    found = validate(Record(1, ("", " ")))
+    assert isinstance(found, RowOutcome)
+    assert (found.error_code, found.error_message) == (
+        ErrorCode.MISSING_VALUE,
+        "badgeMetaId and customerId are blank",
+    )
+
+
+def test_a_mobile_is_read_in_the_default_region_before_as_an_international_number():
+    """6591234567 is an Indian mobile with --default-region IN, a Singapore one without."""
+    fields = {"badgemetaid": 0, "customerid": 1}
+    record = Record(1, ("B1", "6591234567"))
+    with_region = Validator(fields, IdentifierType.MOBILE, default_region="in")
+    assert with_region(record) == Row(1, "B1", "916591234567", "", "", IdentifierType.MOBILE)
+    assert Validator(fields, IdentifierType.MOBILE)(record) == Row(
+        1, "B1", "6591234567", "", "", IdentifierType.MOBILE
+    )
+
+
+def test_excels_keep_as_text_mark_is_not_part_of_an_identifier():
+    fields = {"badgemetaid": 0, "customerid": 1}
+    for kind, written, sent in (
+        (IdentifierType.EMAIL, "'a@b.c", "a@b.c"),
+        (IdentifierType.EMAIL, "a@b.c", "a@b.c"),
+        (IdentifierType.EXTERNAL_ID, "' X1", "X1"),
+    ):
+        assert Validator(fields, kind)(Record(1, ("B1", written))) == Row(
+            1, "B1", sent, "", "", kind
+        )
