@@ -180,3 +180,140 @@ def test_excels_keep_as_text_mark_is_not_part_of_an_identifier():
         assert Validator(fields, kind)(Record(1, ("B1", written))) == Row(
             1, "B1", sent, "", "", kind
         )
+
+
+BIG = "9223372036854775808"  # 2^63: one past the largest customer id
+
+
+@pytest.mark.parametrize(
+    ("values", "code", "message", "endpoint"),
+    [
+        pytest.param(
+            ("B1", "", "", "E1"),
+            ErrorCode.MISSING_VALUE,
+            "customerId is blank",
+            Endpoint.REVOKE_EARN,
+            id="blank-earn",
+        ),
+        pytest.param(
+            ("", "7"),
+            ErrorCode.MISSING_VALUE,
+            "badgeMetaId is blank",
+            Endpoint.REVOKE_ISSUE,
+            id="blank-issue",
+        ),
+        pytest.param(
+            ("B1", "7", "i" * 257),
+            ErrorCode.VALUE_TOO_LONG,
+            f"issueId {'i' * 40!r}… (257 characters) is longer than any id (256 characters at "
+            "most); look for a value pasted in by mistake",
+            Endpoint.REVOKE_ISSUE,
+            id="issue-too-long",
+        ),
+        pytest.param(
+            ("B1", "7", "", "e" * 257),
+            ErrorCode.VALUE_TOO_LONG,
+            f"earnedBadgeId {'e' * 40!r}… (257 characters) is longer than any id (256 "
+            "characters at most); look for a value pasted in by mistake",
+            Endpoint.REVOKE_EARN,
+            id="earned-too-long",
+        ),
+        pytest.param(
+            ("B\t1", "7"),
+            ErrorCode.BAD_ID,
+            "badgeMetaId 'B\\t1' holds a line break, tab or other control character, which no "
+            "id has: fix the cell (a quoted value spanning lines?)",
+            Endpoint.REVOKE_ISSUE,
+            id="control-character",
+        ),
+        pytest.param(
+            ("B1", "7\n8", "", "E1"),
+            ErrorCode.BAD_ID,
+            "customerId '7\\n8' holds a line break, tab or other control character, which no "
+            "id has: fix the cell (a quoted value spanning lines?)",
+            Endpoint.REVOKE_EARN,
+            id="control-character-earn",
+        ),
+        pytest.param(
+            ("B1", "7", 'I"1'),
+            ErrorCode.BAD_ID,
+            "issueId 'I\"1' holds a quote, which no id has: a stray quote in the file? fix the "
+            "cell",
+            Endpoint.REVOKE_ISSUE,
+            id="quote",
+        ),
+        pytest.param(
+            ("B1", "7", "", 'E"1'),
+            ErrorCode.BAD_ID,
+            "earnedBadgeId 'E\"1' holds a quote, which no id has: a stray quote in the file? "
+            "fix the cell",
+            Endpoint.REVOKE_EARN,
+            id="quote-earn",
+        ),
+        pytest.param(
+            ("B1", "7", "", "E1", "phone"),
+            ErrorCode.BAD_IDENTIFIER_TYPE,
+            "identifierType 'phone' is not one of id, mobile, email, externalId, cardNumber",
+            Endpoint.REVOKE_EARN,
+            id="bad-type",
+        ),
+        pytest.param(
+            ("B1", "1.5E+11"),
+            ErrorCode.BAD_CUSTOMER_ID,
+            "customerId '1.5E+11' is not a numeric customer id; for a mobile, email, "
+            "externalId or cardNumber set identifierType",
+            Endpoint.REVOKE_ISSUE,
+            id="not-numeric",
+        ),
+        pytest.param(
+            ("B1", BIG, "", "E1"),
+            ErrorCode.BAD_CUSTOMER_ID,
+            f"customerId '{BIG}' is beyond the largest customer id (9223372036854775807: the "
+            "API takes a 64-bit number)",
+            Endpoint.REVOKE_EARN,
+            id="beyond-range",
+        ),
+        pytest.param(
+            ("B1", "1" + "0" * 19),
+            ErrorCode.BAD_CUSTOMER_ID,
+            "customerId '10000000000000000000' is beyond the largest customer id "
+            "(9223372036854775807: the API takes a 64-bit number)",
+            Endpoint.REVOKE_ISSUE,
+            id="more-digits",
+        ),
+        pytest.param(
+            ("B1", "0" * 260 + "7"),
+            ErrorCode.VALUE_TOO_LONG,
+            f"customerId {'0' * 40!r}… (261 characters) is longer than any id (256 characters "
+            "at most); look for a value pasted in by mistake",
+            Endpoint.REVOKE_ISSUE,
+            id="padded-id",
+        ),
+        pytest.param(
+            ("B1", "a" * 257 + "@b.c", "", "E1", "email"),
+            ErrorCode.VALUE_TOO_LONG,
+            f"customerId {'a' * 40!r}… (261 characters) is longer than any id (256 characters "
+            "at most); look for a value pasted in by mistake",
+            Endpoint.REVOKE_EARN,
+            id="identifier-too-long",
+        ),
+        pytest.param(
+            ("B1", "12", "", "", "mobile"),
+            ErrorCode.BAD_CUSTOMER_ID,
+            "customerId '12' is not a mobile number: ",
+            Endpoint.REVOKE_ISSUE,
+            id="not-a-mobile",
+        ),
+    ],
+)
+def test_a_row_that_cannot_be_sent_says_why_and_keeps_its_endpoint(values, code, message, endpoint):
+    outcome = verdict(*values)
+    assert (outcome.status, outcome.error_code, outcome.endpoint) == (
+        Status.INVALID,
+        code,
+        endpoint,
+    )
+    if message.endswith(": "):
+        assert outcome.error_message.startswith(message)
+    else:
+        assert outcome.error_message == message
