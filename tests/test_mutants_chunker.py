@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from batch_revoke import chunker
-from batch_revoke.chunker import Planner, Validator, unsaved_formula
+from batch_revoke.chunker import Planner, Validator, planner_for, unsaved_formula
+from batch_revoke.config import RunConfig
 from batch_revoke.model import (
     Endpoint,
     ErrorCode,
@@ -18,6 +19,7 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
+from batch_revoke.source import Source
 from batch_revoke.usual import usual_rows
 
 FIELDS = {"badgemetaid": 0, "customerid": 1, "issueid": 2, "earnedbadgeid": 3, "identifiertype": 4}
@@ -251,6 +253,14 @@ BIG = "9223372036854775808"  # 2^63: one past the largest customer id
             id="quote-earn",
         ),
         pytest.param(
+            ("B1", "7", "I1", "E1"),
+            ErrorCode.CONFLICTING_IDS,
+            "both issueId and earnedBadgeId are set; a row revokes either an enrolment "
+            "(issueId) or an earned badge (earnedBadgeId): split it into two rows",
+            None,
+            id="both-ids",
+        ),
+        pytest.param(
             ("B1", "7", "", "E1", "phone"),
             ErrorCode.BAD_IDENTIFIER_TYPE,
             "identifierType 'phone' is not one of id, mobile, email, externalId, cardNumber",
@@ -317,3 +327,46 @@ def test_a_row_that_cannot_be_sent_says_why_and_keeps_its_endpoint(values, code,
         assert outcome.error_message.startswith(message)
     else:
         assert outcome.error_message == message
+
+
+def test_the_planner_of_a_run_follows_its_options_and_its_input(tmp_path):
+    """--identifier-type, --batch-size and --default-region reach the chunker, and so does
+    whether the input is a workbook (whose formulas it refuses)."""
+    path = tmp_path / "in.csv"
+    path.write_text("badgeMetaId,customerId\nB1,6591234567\nB1,=A1\nB1,9900000013\n")
+    config = RunConfig(
+        path, identifier_type=IdentifierType.MOBILE, batch_size=2, default_region="IN"
+    )
+    source = Source.open(config, whole=True)
+    planner = planner_for(config, source)
+    try:
+        ((records, _),) = list(source.chunks())
+        verdicts = planner.classify(records)
+        assert [v.customer_id if isinstance(v, Row) else v.error_code for v in verdicts] == [
+            "916591234567",
+            ErrorCode.BAD_CUSTOMER_ID,  # not a formula in a CSV: a value, and no mobile
+            "919900000013",
+        ]
+        placed = [planner.place(v) for v in verdicts if isinstance(v, Row)]
+        assert placed[0] is None
+        assert placed[1] is not None
+        assert [r.row for r in placed[1].rows] == [1, 3]
+    finally:
+        planner.close()
+
+
+def test_the_planner_of_a_workbook_refuses_its_formulas_with_no_saved_value(tmp_path):
+    """A sheet is read from its CSV copy: a value there that starts with = is a formula."""
+    path = tmp_path / "sheet.csv"
+    path.write_text("badgeMetaId,customerId\nB1,7\nB1,=B2+1\n")
+    config = RunConfig(path, input_name=tmp_path / "in.xlsx")
+    source = Source.open(config, whole=True)
+    planner = planner_for(config, source)
+    try:
+        ((records, _),) = list(source.chunks())
+        verdicts = planner.classify(records)
+    finally:
+        planner.close()
+    assert isinstance(verdicts[0], Row)
+    assert isinstance(verdicts[1], RowOutcome)
+    assert verdicts[1].error_code == ErrorCode.MISSING_VALUE
