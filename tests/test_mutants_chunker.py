@@ -370,3 +370,43 @@ def test_the_planner_of_a_workbook_refuses_its_formulas_with_no_saved_value(tmp_
     assert isinstance(verdicts[0], Row)
     assert isinstance(verdicts[1], RowOutcome)
     assert verdicts[1].error_code == ErrorCode.MISSING_VALUE
+
+
+@pytest.mark.parametrize(
+    ("values", "kind", "region", "row"),
+    [
+        pytest.param(
+            ("B1", "0" * 255 + "7"), IdentifierType.ID, None, ("0" * 255 + "7", "", ""), id="padded"
+        ),
+        pytest.param(
+            ("B1", "'" + "a" * 252 + "@b.c"),
+            IdentifierType.EMAIL,
+            None,
+            ("a" * 252 + "@b.c", "", ""),
+            id="longest-email",
+        ),
+        pytest.param(
+            ("B1", "'1234 5678", "I1"),
+            IdentifierType.CARD_NUMBER,
+            None,
+            ("12345678", "I1", ""),
+            id="card",
+        ),
+        pytest.param(
+            ("B1", "'6591234567", "", "E1"),
+            IdentifierType.MOBILE,
+            "IN",
+            ("916591234567", "", "E1"),
+            id="mobile-in-region",
+        ),
+        pytest.param(("B1", "'7", "I1"), IdentifierType.ID, None, ("7", "I1", ""), id="issue"),
+        pytest.param(("B1", "'7", "", "E1"), IdentifierType.ID, None, ("7", "", "E1"), id="earn"),
+    ],
+)
+def test_a_row_checked_in_full_is_sent_as_written_up_to_the_limits(values, kind, region, row):
+    """Rows the shortcut for well-written rows leaves (Excel's mark, the longest ids) are
+    checked in full, and sent with their ids as they are meant."""
+    fields = {"badgemetaid": 0, "customerid": 1, "issueid": 2, "earnedbadgeid": 3}
+    padded = values + ("",) * (4 - len(values))
+    found = Validator(fields, kind, default_region=region)(Record(1, padded))
+    assert found == Row(1, "B1", *row, kind)
