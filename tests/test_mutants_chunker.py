@@ -410,3 +410,29 @@ def test_a_row_checked_in_full_is_sent_as_written_up_to_the_limits(values, kind,
     padded = values + ("",) * (4 - len(values))
     found = Validator(fields, kind, default_region=region)(Record(1, padded))
     assert found == Row(1, "B1", *row, kind)
+
+
+def test_revoke_earn_rows_by_customer_id_are_checked_a_column_at_a_time_too(monkeypatch):
+    masks: list[list[bool]] = []
+
+    def counted(records, at):
+        found = usual_rows(records, at)
+        masks.append(found[0] if found is not None else [])
+        return found
+
+    monkeypatch.setattr(chunker, "usual_rows", counted)
+    fields = {"badgemetaid": 0, "customerid": 1, "earnedbadgeid": 2}
+    chunk = [Record(1, ("B1", "7", "")), Record(2, ("B1", "8", "E2"))]
+    assert Validator(fields, IdentifierType.ID).many(chunk) == [
+        Row(1, "B1", "7"),
+        Row(2, "B1", "8", "", "E2"),
+    ]
+    assert masks == [[True, True]]
+
+
+def test_a_planner_reads_a_value_that_starts_with_an_equals_sign_as_a_value_by_default():
+    planner = Planner({"badgemetaid": 0, "customerid": 1})
+    try:
+        assert planner.classify([Record(1, ("=A2", "7"))]) == [Row(1, "=A2", "7")]
+    finally:
+        planner.close()
