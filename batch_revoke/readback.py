@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from batch_revoke.answers import InDoubt, read_back_verdict, unconfirmed
+from batch_revoke.answers.readbacks import InDoubt, read_back_verdict, unconfirmed
 from batch_revoke.errors import AuthError
 from batch_revoke.identifiers import identifier_key
 from batch_revoke.model import IdentifierType, Row, RowOutcome

@@ -60,6 +60,17 @@ def unconfirmed(item: InDoubt, why: str) -> RowOutcome:
     )
 
 
+NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
+
+
+def not_read_back(item: InDoubt) -> RowOutcome | None:
+    """Left unknown by --no-verify: says how to read it back (None when it says so already,
+    from an earlier session)."""
+    if item.previous is not None and "--no-verify" in item.previous.error_message:
+        return None
+    return unconfirmed(item, NOT_READ_BACK)
+
+
 class _UnknownShape(Exception):
     pass
 

@@ -1,6 +1,6 @@
 """What a row's outcome is among the others and when the run ends: a row covered by a later
 customers row, a 404 that raced one, a duplicate found through a lookup, one in flight when
-the run stopped or left unknown by --no-verify, and every row as the run left it."""
+the run stopped, and every row as the run left it."""
 
 from __future__ import annotations
 
@@ -80,23 +80,9 @@ def stopped_in_flight(row: int, endpoint: Endpoint | None, why: str) -> RowOutco
     return RowOutcome(row, Status.UNCONFIRMED, endpoint, ErrorCode.RUN_ABORTED, IN_FLIGHT + why)
 
 
-NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
-
-
 def row_in_flight(row: Row, sends: int, why: str) -> RowOutcome:
     """`stopped_in_flight` for a row whose request was sent `sends` times."""
     return outcome(row, Status.UNCONFIRMED, ErrorCode.RUN_ABORTED, IN_FLIGHT + why, attempts=sends)
-
-
-def not_read_back(row: Row, previous: RowOutcome | None, sends: int = 0) -> RowOutcome | None:
-    """A row whose outcome is unknown, left so with --no-verify: its unknown outcome says how
-    to read it back (None when it says so already, from an earlier session). `sends`: how
-    many times its request was sent, for a row left in flight (`previous` None)."""
-    if previous is None:
-        return row_in_flight(row, sends, NOT_READ_BACK)
-    if "--no-verify" in previous.error_message:
-        return None
-    return replace(previous, error_message=f"{previous.error_message}; {NOT_READ_BACK}")
 
 
 def as_the_run_left_them(
