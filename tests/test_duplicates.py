@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch_revoke import duplicates
-from batch_revoke.chunker import Planner
+from batch_revoke.chunker import Planner, Validator
 from batch_revoke.duplicates import FirstRows, SeenRows
 from batch_revoke.model import Record, Row, RowOutcome, Status
 
@@ -28,7 +28,7 @@ def first_rows(memory_rows: int) -> FirstRows:
 
 def planner(memory_rows: int) -> Planner:
     with mock.patch.object(duplicates, "MEMORY_ROWS", memory_rows):
-        return Planner(FIELDS)
+        return Planner(Validator(FIELDS))
 
 
 # Few distinct hashes, so first hashes collide with and without their second hash agreeing.
@@ -108,7 +108,7 @@ def test_a_file_gets_the_same_verdicts_in_memory_and_on_disk(values, sizes):
     for memory_rows in MEMORY_SIZES[1:]:
         assert verdicts(planner(memory_rows), chunks) == expected
     # And each duplicate names the earliest row of the same request.
-    validate = Planner(FIELDS).validate
+    validate = Validator(FIELDS)
     first: dict[tuple[object, ...], int] = {}
     decided = [v for v in expected if isinstance(v, (Row, RowOutcome))]
     for record, verdict in zip(records, decided, strict=True):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch_revoke.chunker import Planner
+from batch_revoke.chunker import Planner, Validator
 from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Record, RowOutcome, Status
 
 FIELDS = {"badgemetaid": 0, "customerid": 1, "issueid": 2, "earnedbadgeid": 3, "identifiertype": 4}
@@ -14,7 +14,7 @@ LONG = "x" * 300
 
 
 def verdict(*values: str) -> RowOutcome:
-    planner = Planner(FIELDS, IdentifierType.ID)
+    planner = Planner(Validator(FIELDS, IdentifierType.ID))
     try:
         (found,) = planner.classify([Record(4, values + ("",) * (5 - len(values)))])
     finally:
