@@ -9,7 +9,7 @@ from collections.abc import Container, Iterable, Iterator
 from dataclasses import replace
 
 from batch_revoke.answers.replies import NOT_PRESENT_CODES, outcome
-from batch_revoke.model import Endpoint, ErrorCode, Record, Row, RowOutcome, Status, id_key
+from batch_revoke.model import ErrorCode, Record, Row, RowOutcome, Status, id_key
 
 
 def revoked_through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | None:
@@ -74,17 +74,6 @@ def covering_unknown(row: Row, first: int, covering: RowOutcome | None) -> RowOu
 IN_FLIGHT = "in flight when the run stopped: "
 
 
-def stopped_in_flight(row: int, endpoint: Endpoint | None, why: str) -> RowOutcome:
-    """A row whose request was on the wire, or whose answer was lost, when the run stopped:
-    it may or may not have been revoked, and `why` says what settles it."""
-    return RowOutcome(row, Status.UNCONFIRMED, endpoint, ErrorCode.RUN_ABORTED, IN_FLIGHT + why)
-
-
-def row_in_flight(row: Row, sends: int, why: str) -> RowOutcome:
-    """`stopped_in_flight` for a row whose request was sent `sends` times."""
-    return outcome(row, Status.UNCONFIRMED, ErrorCode.RUN_ABORTED, IN_FLIGHT + why, attempts=sends)
-
-
 def as_the_run_left_them(
     rows: Iterable[int],
     recorded: Iterable[RowOutcome],
@@ -104,11 +93,13 @@ def as_the_run_left_them(
         if upcoming is not None and upcoming.row == row:
             outcome, upcoming = upcoming, next(pending, None)
         if row in in_flight and (outcome is None or not outcome.final):
-            outcome = stopped_in_flight(
-                row,
-                outcome.endpoint if outcome else None,
+            why = (
                 "it may or may not have been revoked; --resume settles it (reads it back, and "
-                "sends it again if it was not applied)",
+                "sends it again if it was not applied)"
+            )
+            endpoint = outcome.endpoint if outcome else None
+            outcome = RowOutcome(
+                row, Status.UNCONFIRMED, endpoint, ErrorCode.RUN_ABORTED, IN_FLIGHT + why
             )
         elif outcome is None:
             outcome = RowOutcome(row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent)
