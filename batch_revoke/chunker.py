@@ -51,7 +51,7 @@ class Validator:
     def __init__(
         self,
         field_index: dict[str, int],
-        default_identifier: IdentifierType,
+        default_identifier: IdentifierType = IdentifierType.ID,
         *,
         from_workbook: bool = False,
         default_region: str | None = None,
@@ -129,23 +129,15 @@ class Validator:
                 if len(customer) <= 18 and customer.isdigit() and customer.isascii():
                     return Row(record.row, badge, customer, issue, earned)
             elif usual is not None and customer.isprintable() and not customer.startswith("'"):
-                if usual is IdentifierType.CARD_NUMBER:
-                    return Row(record.row, badge, card_number(customer), issue, earned, usual)
-                if usual is not IdentifierType.MOBILE:
-                    return Row(record.row, badge, customer, issue, earned, usual)
-                number = mobile_number(customer, self.default_region)
-                if not isinstance(number, NotAMobile):
-                    return Row(record.row, badge, number, issue, earned, usual)
+                named = self._named(usual, customer)
+                if not isinstance(named, NotAMobile):
+                    return Row(record.row, badge, named, issue, earned, usual)
         endpoint = Endpoint.REVOKE_EARN if earned else Endpoint.REVOKE_ISSUE
         if not (badge and customer):
-            blank = [
-                label
-                for label, text in (("badgeMetaId", badge), ("customerId", customer))
-                if not text
-            ]
-            verb = "are" if len(blank) > 1 else "is"
-            message = f"{' and '.join(blank)} {verb} blank"
-            return _invalid(record, ErrorCode.MISSING_VALUE, message, endpoint)
+            blank = "customerId is" if badge else "badgeMetaId and customerId are"
+            if customer:
+                blank = "badgeMetaId is"
+            return _invalid(record, ErrorCode.MISSING_VALUE, f"{blank} blank", endpoint)
         ids = (("badgeMetaId", badge), ("issueId", issue), ("earnedBadgeId", earned))
         for label, text in ids:
             if len(text) > MAX_ID_CHARS:
@@ -207,24 +199,25 @@ class Validator:
                     f"({MAX_CUSTOMER_ID}: the API takes a 64-bit number)",
                     endpoint,
                 )
-            if len(customer) > MAX_ID_CHARS:  # in range, but padded with zeros
-                return _too_long(record, "customerId", customer, endpoint)
-        elif identifier is IdentifierType.MOBILE:
-            number = mobile_number(customer, self.default_region)
-            if isinstance(number, NotAMobile):
+        else:
+            named = self._named(identifier, customer)
+            if isinstance(named, NotAMobile):
                 return _invalid(
                     record,
                     ErrorCode.BAD_CUSTOMER_ID,
-                    f"customerId {_shown(customer)} is not a mobile number: {number.reason}",
+                    f"customerId {_shown(customer)} is not a mobile number: {named.reason}",
                     endpoint,
                 )
-            customer = number
-        else:
-            if identifier is IdentifierType.CARD_NUMBER:
-                customer = card_number(customer)
-            if len(customer) > MAX_ID_CHARS:
-                return _too_long(record, "customerId", customer, endpoint)
+            customer = named
+        if len(customer) > MAX_ID_CHARS:  # an id in range but padded with zeros, or any other
+            return _too_long(record, "customerId", customer, endpoint)
         return Row(record.row, badge, customer, issue, earned, identifier)
+
+    def _named(self, identifier: IdentifierType, customer: str) -> str | NotAMobile:
+        """The customer as the API takes it when named by `identifier` (not ID)."""
+        if identifier is IdentifierType.MOBILE:
+            return mobile_number(customer, self.default_region)
+        return card_number(customer) if identifier is IdentifierType.CARD_NUMBER else customer
 
 
 def _invalid(
@@ -257,21 +250,8 @@ class Planner:
     open batch until it holds `batch_size` rows or the input ends (`finish`), so a badge's
     rows take ceil(rows / batch_size) requests whatever their order in the file."""
 
-    def __init__(
-        self,
-        field_index: dict[str, int],
-        default_identifier: IdentifierType = IdentifierType.ID,
-        batch_size: int = MAX_BATCH_SIZE,
-        *,
-        from_workbook: bool = False,
-        default_region: str | None = None,
-    ) -> None:
-        self.validate = Validator(
-            field_index,
-            default_identifier,
-            from_workbook=from_workbook,
-            default_region=default_region,
-        )
+    def __init__(self, validate: Validator, batch_size: int = MAX_BATCH_SIZE) -> None:
+        self.validate = validate
         self.batch_size = batch_size
         self._seen = FirstRows()  # on disk past duplicates.MEMORY_ROWS rows
         # One bit per customers row's customer (`_customer_bits`), so most revokeIssuals
@@ -371,13 +351,13 @@ class Planner:
 
 def planner_for(config: RunConfig, source: Source) -> Planner:
     """The chunker as this run's options and input have it."""
-    return Planner(
+    validate = Validator(
         source.field_index,
         config.identifier_type,
-        config.batch_size,
         from_workbook=source.from_workbook,
         default_region=config.default_region,
     )
+    return Planner(validate, config.batch_size)
 
 
 def valid_rows(verdicts: Sequence[Row | RowOutcome]) -> list[Row]:

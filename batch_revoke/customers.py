@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from dataclasses import replace
 
-from batch_revoke.answers import lookup_refused, lookup_unanswered, same_customer
+from batch_revoke.answers.replies import lookup_refused, lookup_unanswered
+from batch_revoke.answers.rows import same_customer
 from batch_revoke.chunker import Planner, identity
 from batch_revoke.duplicates import SeenRows
 from batch_revoke.identifiers import needs_lookup

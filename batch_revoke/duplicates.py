@@ -34,7 +34,6 @@ class FirstRows:
 
     def __init__(self) -> None:
         self._on_disk: SeenRows | None = None
-        self._memory_rows = MEMORY_ROWS
         self._held = 0
         self._filter = np.zeros(_FILTER_BITS // 8, dtype=np.uint8)
         self._runs: list[tuple[Int64s, Int64s, Int64s]] = []  # (hash, hash2, row), by hash
@@ -51,7 +50,7 @@ class FirstRows:
         first = np.array(hashes, dtype=np.int64)
         second = np.array(seconds, dtype=np.int64)
         suspect = self._in_filter(first)
-        full = self._held >= self._memory_rows
+        full = self._held >= MEMORY_ROWS
         order = np.argsort(first, kind="stable")
         if not full:  # a hash twice in this chunk: in memory, these rows are looked at too
             ordered = first[order]

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
-from batch_revoke.answers import lookup_answer, lookup_failure_of
+from batch_revoke.answers.replies import lookup_answer, lookup_failure_of
 from batch_revoke.errors import AuthError, InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal

@@ -8,7 +8,8 @@ import logging
 import weakref
 from collections.abc import Iterator, Sequence
 
-from batch_revoke.answers import InDoubt, covering_unknown, revoked_through
+from batch_revoke.answers.readbacks import InDoubt
+from batch_revoke.answers.rows import covering_unknown, revoked_through
 from batch_revoke.chunker import Planner
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError

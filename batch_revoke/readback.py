@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
-from batch_revoke.answers import InDoubt, read_back_verdict, unconfirmed
+from batch_revoke.answers.readbacks import InDoubt, read_back_verdict, unconfirmed
 from batch_revoke.errors import AuthError
 from batch_revoke.identifiers import identifier_key
 from batch_revoke.model import ApiReply, IdentifierType, Row, RowOutcome

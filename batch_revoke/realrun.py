@@ -13,7 +13,7 @@ from datetime import datetime
 
 import httpx
 
-from batch_revoke.answers import as_the_run_left_them, join_outcomes
+from batch_revoke.answers.rows import as_the_run_left_them, join_outcomes
 from batch_revoke.chunker import planner_for
 from batch_revoke.config import RunConfig
 from batch_revoke.customers import ByCustomer

@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from batch_revoke.answers import InDoubt, raced
+from batch_revoke.answers.readbacks import InDoubt
+from batch_revoke.answers.rows import raced
 from batch_revoke.config import ErrorLimit
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import StorageError

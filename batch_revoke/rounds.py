@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import httpx
 
-from batch_revoke.answers import InDoubt, not_read_back
+from batch_revoke.answers.readbacks import InDoubt, not_read_back
 from batch_revoke.client import CapillaryClient, auth_for
 from batch_revoke.config import RetryPolicy, RunConfig
 from batch_revoke.hosts import check_base_url
@@ -132,11 +132,7 @@ async def _read_back(
     config: RunConfig, run: RunRecorder, sender: Sender, items: list[InDoubt]
 ) -> list[Row]:
     if not config.verify:
-        run.record(
-            outcome
-            for item in items
-            if (outcome := not_read_back(item.row, item.previous, item.sends)) is not None
-        )
+        run.record(outcome for item in items if (outcome := not_read_back(item)) is not None)
         return []
     calls = sender.http_calls
     found = await read_back(items, sender)

@@ -15,7 +15,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_exponential_jitter
 
-from batch_revoke.answers import (
+from batch_revoke.answers.replies import (
     RetryableFailure,
     client_failed,
     exhausted,

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from batch_revoke.chunker import Planner
+from batch_revoke.chunker import Planner, Validator
 from batch_revoke.cli import cli
 from batch_revoke.client import basic_header
 from batch_revoke.config import RateLimit
@@ -98,7 +98,7 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
 def planner(columns: str = "badgeMetaId,customerId,issueId", batch_size: int = 20) -> Planner:
     """A planner for an input with these columns (a comma-separated header)."""
     names = tuple(columns.split(","))
-    return Planner(map_fields(Path("input.csv"), names), batch_size=batch_size)
+    return Planner(Validator(map_fields(Path("input.csv"), names)), batch_size)
 
 
 def records(*lines: str, first: int = 1) -> list[Record]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch_revoke.answers import (
+from batch_revoke.answers.replies import (
     failure_of,
     interpret,
     lookup_answer,

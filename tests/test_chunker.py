@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch_revoke.chunker import Planner
+from batch_revoke.chunker import Planner, Validator
 from batch_revoke.duplicates import SeenRows
 from batch_revoke.errors import ConfigError
 from batch_revoke.identifiers import identifier_key, mobile_number
@@ -34,7 +34,7 @@ def verdict_of(
     one: Record, default: IdentifierType, default_region: str | None = None
 ) -> Row | RowOutcome:
     """One record's verdict, the way a run reaches it: through the planner."""
-    planner = Planner(FIELDS, default, default_region=default_region)
+    planner = Planner(Validator(FIELDS, default, default_region=default_region))
     try:
         (verdict,) = planner.classify([one])
     finally:
@@ -219,7 +219,7 @@ def plan(
     region: str | None = None,
 ) -> tuple[list[Batch], list[RowOutcome]]:
     """As a run plans: chunks of records classified, rows placed, open batches finished."""
-    planner = Planner(FIELDS, default, batch_size=batch_size, default_region=region)
+    planner = Planner(Validator(FIELDS, default, default_region=region), batch_size)
     batches: list[Batch] = []
     verdicts: list[RowOutcome] = []
     for start in range(0, len(records), chunk):
@@ -307,7 +307,7 @@ def test_identities_that_share_a_first_hash_are_told_apart():
 
 
 def test_a_revoke_issuals_row_waits_for_an_earlier_customers_row_only():
-    planner = Planner(FIELDS)
+    planner = Planner(Validator(FIELDS))
     verdicts = planner.classify(
         [
             record(1, "B1", "7", "I1"),  # before the customers row: sent, not waiting
@@ -507,7 +507,7 @@ def test_a_region_is_an_iso_code_in_any_case(written):
 @pytest.mark.parametrize("written", ["IND", "India", "XX", "+91"])
 def test_an_unknown_region_is_refused_with_the_option_named(written):
     with pytest.raises(ConfigError, match="--default-region") as refused:
-        Planner(FIELDS, default_region=written)
+        Validator(FIELDS, default_region=written)
     assert "ISO 3166" in str(refused.value)
 
 

@@ -4,13 +4,14 @@ file goes to disk."""
 
 from __future__ import annotations
 
+from typing import Any
 from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch_revoke import duplicates
-from batch_revoke.chunker import Planner
+from batch_revoke.chunker import Planner, Validator
 from batch_revoke.duplicates import FirstRows, SeenRows
 from batch_revoke.model import Record, Row, RowOutcome, Status
 
@@ -20,15 +21,9 @@ FIELDS = {"badgemetaid": 0, "customerid": 1, "issueid": 2, "earnedbadgeid": 3, "
 MEMORY_SIZES = [0, 1, 3, 17, 10**9]
 
 
-def first_rows(memory_rows: int) -> FirstRows:
-    """A FirstRows that holds `memory_rows` identities in memory."""
-    with mock.patch.object(duplicates, "MEMORY_ROWS", memory_rows):
-        return FirstRows()
-
-
-def planner(memory_rows: int) -> Planner:
-    with mock.patch.object(duplicates, "MEMORY_ROWS", memory_rows):
-        return Planner(FIELDS)
+def memory_rows_of(memory_rows: int) -> Any:
+    """While it lasts, duplicates are held in memory up to `memory_rows` identities."""
+    return mock.patch.object(duplicates, "MEMORY_ROWS", memory_rows)
 
 
 # Few distinct hashes, so first hashes collide with and without their second hash agreeing.
@@ -43,25 +38,27 @@ CHUNKS = st.lists(KEYS, max_size=6)
     st.lists(st.tuples(st.integers(-3, 3), st.integers(0, 2))),
 )
 def test_first_rows_agree_with_the_on_disk_set_for_any_identities(chunks, memory_rows, asked):
-    on_disk, in_memory = SeenRows(), first_rows(memory_rows)
-    try:
-        row = 0
-        for keys in chunks:
-            rows = list(range(row + 1, row + 1 + len(keys)))
-            row += len(keys)
-            expected = on_disk.duplicates(
-                [(h, h2, r) for (h, h2), r in zip(keys, rows, strict=True)]
-            )
-            got = in_memory.duplicates([h for h, _ in keys], [h2 for _, h2 in keys], rows)
-            assert got == expected
-            assert in_memory.find(asked) == on_disk.find(asked)
-    finally:
-        on_disk.close()
-        in_memory.close()
+    with memory_rows_of(memory_rows):
+        on_disk, in_memory = SeenRows(), FirstRows()
+        try:
+            row = 0
+            for keys in chunks:
+                rows = list(range(row + 1, row + 1 + len(keys)))
+                row += len(keys)
+                expected = on_disk.duplicates(
+                    [(h, h2, r) for (h, h2), r in zip(keys, rows, strict=True)]
+                )
+                got = in_memory.duplicates([h for h, _ in keys], [h2 for _, h2 in keys], rows)
+                assert got == expected
+                assert in_memory.find(asked) == on_disk.find(asked)
+        finally:
+            on_disk.close()
+            in_memory.close()
 
 
+@memory_rows_of(2)
 def test_an_identity_held_in_memory_is_found_after_the_rest_went_to_disk():
-    seen = first_rows(2)
+    seen = FirstRows()
     try:
         assert seen.duplicates([5, 6], [1, 1], [1, 2]) == {}
         # Full now: row 4 goes to disk, row 3 and row 5 name the rows held in memory.
@@ -82,8 +79,9 @@ ROWS = st.tuples(
 )
 
 
-def verdicts(planner: Planner, chunks: list[list[Record]]) -> list[object]:
+def verdicts(chunks: list[list[Record]]) -> list[object]:
     found: list[object] = []
+    planner = Planner(Validator(FIELDS))
     try:
         for chunk in chunks:
             decided = planner.classify(chunk)
@@ -104,11 +102,13 @@ def test_a_file_gets_the_same_verdicts_in_memory_and_on_disk(values, sizes):
             break
         chunks.append(records[start : start + size])
         start += size
-    expected = verdicts(planner(0), chunks)  # every row on disk
+    with memory_rows_of(0):
+        expected = verdicts(chunks)  # every row on disk
     for memory_rows in MEMORY_SIZES[1:]:
-        assert verdicts(planner(memory_rows), chunks) == expected
+        with memory_rows_of(memory_rows):
+            assert verdicts(chunks) == expected
     # And each duplicate names the earliest row of the same request.
-    validate = Planner(FIELDS).validate
+    validate = Validator(FIELDS)
     first: dict[tuple[object, ...], int] = {}
     decided = [v for v in expected if isinstance(v, (Row, RowOutcome))]
     for record, verdict in zip(records, decided, strict=True):

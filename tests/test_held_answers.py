@@ -9,7 +9,9 @@ import time
 import httpx
 import pytest
 
-from batch_revoke.answers import InDoubt, interpret, lookup_answer, raced
+from batch_revoke.answers.readbacks import InDoubt
+from batch_revoke.answers.replies import interpret, lookup_answer
+from batch_revoke.answers.rows import raced
 from batch_revoke.client import READ_BACK_PATH, CapillaryClient, TillAuth
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.model import (

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batch_revoke.answers import InDoubt
+from batch_revoke.answers.readbacks import InDoubt
 from batch_revoke.client import (
     LOOKUP_PATH,
     READ_BACK_PATH,

@@ -20,14 +20,13 @@ from batch_revoke.model import (
     Status,
 )
 from batch_revoke.source import Source
-from batch_revoke.usual import usual_rows
 
 FIELDS = {"badgemetaid": 0, "customerid": 1, "issueid": 2, "earnedbadgeid": 3, "identifiertype": 4}
 LONG = "x" * 300
 
 
 def verdict(*values: str) -> RowOutcome:
-    planner = Planner(FIELDS, IdentifierType.ID)
+    planner = Planner(Validator(FIELDS, IdentifierType.ID))
     try:
         (found,) = planner.classify([Record(4, values + ("",) * (5 - len(values)))])
     finally:
@@ -134,11 +133,11 @@ def test_a_chunk_of_usual_records_is_checked_a_column_at_a_time(monkeypatch):
     be formulas, and a file that names customers otherwise go record by record."""
     seen: list[int] = []
 
-    def counted(records, at):
+    def counted(records, at, max_chars):
         seen.append(len(records))
-        return usual_rows(records, at)
+        return check_columns(records, at, max_chars)
 
-    monkeypatch.setattr(chunker, "usual_rows", counted)
+    monkeypatch.setattr(chunker, "check_columns", counted)
     chunk = [Record(1, ("B1", "7")), Record(2, ("B1", "8"))]
     fields = {"badgemetaid": 0, "customerid": 1}
     assert Validator(fields, IdentifierType.ID).many(chunk) == [
@@ -415,12 +414,12 @@ def test_a_row_checked_in_full_is_sent_as_written_up_to_the_limits(values, kind,
 def test_revoke_earn_rows_by_customer_id_are_checked_a_column_at_a_time_too(monkeypatch):
     masks: list[list[bool]] = []
 
-    def counted(records, at):
-        found = usual_rows(records, at)
+    def counted(records, at, max_chars):
+        found = check_columns(records, at, max_chars)
         masks.append(found[0] if found is not None else [])
         return found
 
-    monkeypatch.setattr(chunker, "usual_rows", counted)
+    monkeypatch.setattr(chunker, "check_columns", counted)
     fields = {"badgemetaid": 0, "customerid": 1, "earnedbadgeid": 2}
     chunk = [Record(1, ("B1", "7", "")), Record(2, ("B1", "8", "E2"))]
     assert Validator(fields, IdentifierType.ID).many(chunk) == [

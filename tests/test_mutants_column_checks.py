@@ -1,21 +1,29 @@
-"""A chunk's usual records made into Rows a column at a time (batch_revoke/usual.py): which
+"""A chunk's usual records made into Rows a column at a time (batch_revoke/column_checks.py): which
 records take that path, that it takes them right up to the limits of an id, and that a chunk
 with a value one past a limit is left to the Validator record by record, which rejects it."""
 
 from __future__ import annotations
 
 from batch_revoke.chunker import MAX_ID_CHARS, Validator
+from batch_revoke.column_checks import check_columns
 from batch_revoke.model import ErrorCode, IdentifierType, Record, Row, RowOutcome, Status
-from batch_revoke.usual import Columns, usual_rows
 
 ID_DIGITS = 18  # a customer id this long is always below 2^63
 
 
 def columns(
-    *, issue: int | None = None, earned: int | None = None, type: int | None = None, ids=True
-) -> Columns:
+    *, issue: int | None = None, earned: int | None = None, type: int | None = None
+) -> dict[str, int]:
     """Badge in column 0, customer in column 1, the others where given."""
-    return Columns(0, 1, issue, earned, type, ids, MAX_ID_CHARS, ID_DIGITS)
+    at = {"badgemetaid": 0, "customerid": 1}
+    for key, index in (("issueid", issue), ("earnedbadgeid", earned), ("identifiertype", type)):
+        if index is not None:
+            at[key] = index
+    return at
+
+
+def usual_rows(chunk, at):
+    return check_columns(chunk, at, MAX_ID_CHARS)
 
 
 def records(*values: tuple[str, ...]) -> list[Record]:
@@ -36,16 +44,11 @@ def test_a_file_of_badges_and_customer_ids_alone_is_made_into_rows_a_column_at_a
     assert validate.many(chunk) == [validate(record) for record in chunk]
 
 
-def test_rows_of_a_file_that_names_customers_otherwise_are_usual_only_without_an_earned_id():
-    """--identifier-type other than id: a revokeEarn row names its customer otherwise, and is
-    left to the Validator; the others are usual. With customer ids, it is usual too."""
+def test_rows_of_revoke_issue_and_revoke_earn_alike_are_checked_a_column_at_a_time():
+    """Customers named by id: a revokeEarn row is as plain as a revokeIssue row."""
     chunk = records(("B1", "7", "", "E1"), ("B1", "8", "I2", ""), ("B2", "9", "", ""))
     at = {"issue": 2, "earned": 3}
-    assert usual_rows(chunk, columns(**at, ids=False)) == (
-        [False, True, True],
-        [Row(2, "B1", "8", "I2"), Row(3, "B2", "9")],
-    )
-    assert usual_rows(chunk, columns(**at, ids=True)) == (
+    assert usual_rows(chunk, columns(**at)) == (
         [True, True, True],
         [Row(1, "B1", "7", "", "E1"), Row(2, "B1", "8", "I2"), Row(3, "B2", "9")],
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_revoke.chunker import Planner
+from batch_revoke.chunker import Planner, Validator
 from batch_revoke.customers import NOT_ASKED, ByCustomer
 from batch_revoke.journal import Journal
 from batch_revoke.lookup import Lookups
@@ -261,7 +261,7 @@ def test_a_duplicate_shows_the_customer_whichever_way_the_kind_is_given(journal,
     columns = "badgeMetaId,customerId,issueId" + (",identifierType" if line.count(",") == 3 else "")
     names = tuple(columns.split(","))
     by_customer = ByCustomer(
-        Planner(map_fields(Path("input.csv"), names), default_identifier=default), Lookups(journal)
+        Planner(Validator(map_fields(Path("input.csv"), names), default)), Lookups(journal)
     )
     answered(by_customer.lookups, MOBILE, "+919900000013", "777")
     try:

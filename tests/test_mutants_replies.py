@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from batch_revoke.answers import (
+from batch_revoke.answers.replies import (
     RetryableFailure,
     client_failed,
     exhausted,

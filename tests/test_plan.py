@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from batch_revoke.chunker import Planner
+from batch_revoke.chunker import Planner, Validator
 from batch_revoke.config import RunConfig
 from batch_revoke.customers import ByCustomer
 from batch_revoke.journal import Journal
@@ -36,7 +36,7 @@ HEADER = "badgeMetaId,customerId,issueId\n"
 
 def plan_of(path, journal: Journal, *, batch_size: int = 20, settle: bool = False) -> Plan:
     source = Source.open(RunConfig(path, input_is_result=settle), whole=True)
-    planner = Planner(source.field_index, batch_size=batch_size)
+    planner = Planner(Validator(source.field_index), batch_size)
     return Plan(source, RunRecorder(journal, None, source.records), planner)
 
 
@@ -288,7 +288,7 @@ async def test_the_lookups_read_the_file_only_when_a_row_may_name_a_customer_oth
     for lookups: the first revoke leaves once the structure pass is done."""
     path = write_csv(f"badgeMetaId,customerId,earnedBadgeId,identifierType\n{line}\n")
     source = Source.open(RunConfig(path), whole=True)
-    planner = Planner(source.field_index)
+    planner = Planner(Validator(source.field_index))
     run = RunRecorder(journal, None, source.records)
     plan = Plan(source, run, planner, ByCustomer(planner, Lookups(journal)))
     read: list[int] = []

@@ -15,7 +15,9 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from batch_revoke.answers import InDoubt, lookup_refused, read_back_verdict, revoked_through
+from batch_revoke.answers.readbacks import InDoubt, read_back_verdict
+from batch_revoke.answers.replies import lookup_refused
+from batch_revoke.answers.rows import revoked_through
 from batch_revoke.client import (
     LOOKUP_PATH,
     READ_BACK_PATH,

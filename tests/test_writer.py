@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from batch_revoke.answers import join_outcomes
+from batch_revoke.answers.rows import join_outcomes
 from batch_revoke.model import Endpoint, ErrorCode, Record, RowOutcome, Status
 from batch_revoke.writer import result_cells, write_results
 

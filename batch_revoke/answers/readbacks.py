@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from batch_revoke.answers.replies import badge_missing, badge_not_found, outcome
-from batch_revoke.answers.rows import row_in_flight
-from batch_revoke.model import ApiReply, Mode, Row, RowOutcome, Status, id_key
+from batch_revoke.answers.rows import IN_FLIGHT
+from batch_revoke.model import ApiReply, ErrorCode, Mode, Row, RowOutcome, Status, id_key
 
 # Our clock and the API's may disagree: a revocation stamped up to this long before our
 # request left still counts as ours. One stamped earlier was someone else's.
@@ -54,10 +54,24 @@ def unconfirmed(item: InDoubt, why: str) -> RowOutcome:
     """Still unknown, and `why`."""
     earlier = item.previous
     if earlier is None:
-        return row_in_flight(item.row, item.sends, why)
+        why = IN_FLIGHT + why  # no answer at all
+        return outcome(
+            item.row, Status.UNCONFIRMED, ErrorCode.RUN_ABORTED, why, attempts=item.sends
+        )
     return replace(
         earlier, status=Status.UNCONFIRMED, error_message=f"{earlier.error_message}; {why}"
     )
+
+
+NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
+
+
+def not_read_back(item: InDoubt) -> RowOutcome | None:
+    """Left unknown by --no-verify: says how to read it back (None when it says so already,
+    from an earlier session)."""
+    if item.previous is not None and "--no-verify" in item.previous.error_message:
+        return None
+    return unconfirmed(item, NOT_READ_BACK)
 
 
 class _UnknownShape(Exception):

@@ -1,6 +1,6 @@
 """What a row's outcome is among the others and when the run ends: a row covered by a later
 customers row, a 404 that raced one, a duplicate found through a lookup, one in flight when
-the run stopped or left unknown by --no-verify, and every row as the run left it."""
+the run stopped, and every row as the run left it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Container, Iterable, Iterator
 from dataclasses import replace
 
 from batch_revoke.answers.replies import NOT_PRESENT_CODES, outcome
-from batch_revoke.model import Endpoint, ErrorCode, Record, Row, RowOutcome, Status, id_key
+from batch_revoke.model import ErrorCode, Record, Row, RowOutcome, Status, id_key
 
 
 def revoked_through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | None:
@@ -74,31 +74,6 @@ def covering_unknown(row: Row, first: int, covering: RowOutcome | None) -> RowOu
 IN_FLIGHT = "in flight when the run stopped: "
 
 
-def stopped_in_flight(row: int, endpoint: Endpoint | None, why: str) -> RowOutcome:
-    """A row whose request was on the wire, or whose answer was lost, when the run stopped:
-    it may or may not have been revoked, and `why` says what settles it."""
-    return RowOutcome(row, Status.UNCONFIRMED, endpoint, ErrorCode.RUN_ABORTED, IN_FLIGHT + why)
-
-
-NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` reads it back)"
-
-
-def row_in_flight(row: Row, sends: int, why: str) -> RowOutcome:
-    """`stopped_in_flight` for a row whose request was sent `sends` times."""
-    return outcome(row, Status.UNCONFIRMED, ErrorCode.RUN_ABORTED, IN_FLIGHT + why, attempts=sends)
-
-
-def not_read_back(row: Row, previous: RowOutcome | None, sends: int = 0) -> RowOutcome | None:
-    """A row whose outcome is unknown, left so with --no-verify: its unknown outcome says how
-    to read it back (None when it says so already, from an earlier session). `sends`: how
-    many times its request was sent, for a row left in flight (`previous` None)."""
-    if previous is None:
-        return row_in_flight(row, sends, NOT_READ_BACK)
-    if "--no-verify" in previous.error_message:
-        return None
-    return replace(previous, error_message=f"{previous.error_message}; {NOT_READ_BACK}")
-
-
 def as_the_run_left_them(
     rows: Iterable[int],
     recorded: Iterable[RowOutcome],
@@ -118,11 +93,13 @@ def as_the_run_left_them(
         if upcoming is not None and upcoming.row == row:
             outcome, upcoming = upcoming, next(pending, None)
         if row in in_flight and (outcome is None or not outcome.final):
-            outcome = stopped_in_flight(
-                row,
-                outcome.endpoint if outcome else None,
+            why = (
                 "it may or may not have been revoked; --resume settles it (reads it back, and "
-                "sends it again if it was not applied)",
+                "sends it again if it was not applied)"
+            )
+            endpoint = outcome.endpoint if outcome else None
+            outcome = RowOutcome(
+                row, Status.UNCONFIRMED, endpoint, ErrorCode.RUN_ABORTED, IN_FLIGHT + why
             )
         elif outcome is None:
             outcome = RowOutcome(row, Status.NOT_ATTEMPTED, None, ErrorCode.RUN_ABORTED, not_sent)
