@@ -115,11 +115,27 @@ def verify(ctx: click.Context, /, **params: Any) -> ExitStatus:
       sent again     it is still active, so the lost request was never applied
       unconfirmed    the read-back failed or has a shape this version does not know
     Every other row is copied as it is. The new result file has the same columns.
+    The host and the options a resume checks come from the run's journal beside
+    RESULT.csv: one that differs is refused, as a resume refuses it.
     Default output: output/<name>-verified-<timestamp>.csv
 
     Guide: docs/support.md
     """
-    return _run(ctx, params, input_is_result=True)
+    from batch_revoke import retry as again
+
+    stored = again.earlier_options(params["input_path"])
+    if stored is not None and stored.get("host") == SANDBOX_LABEL:
+        raise ConfigError(
+            f"{params['input_path']} was written by a run against --sandbox, whose state "
+            "ended with it: there is nothing to read back",
+            "run again with --sandbox, or verify runs made against `batch-revoke sandbox`",
+        )
+    given = [n for n in params if ctx.get_parameter_source(n) is not ParameterSource.DEFAULT]
+    params = again.with_earlier(params, given, stored or {})
+    config = options.run_config(ctx, params, input_is_result=True)
+    if stored is not None:
+        again.check_same(stored, config, False, params["input_path"])
+    return _run(ctx, params, config=config)
 
 
 @cli.command(short_help="Run again the rows of a result file that can still be revoked.")

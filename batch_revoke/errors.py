@@ -48,7 +48,8 @@ class AuthError(BatchRevokeError):
 
     def __str__(self) -> str:
         hint = (
-            "check CAP_USERNAME/CAP_PASSWORD or CAP_OAUTH_KEY/CAP_OAUTH_SECRET and the cluster"
+            "check CAP_USERNAME/CAP_PASSWORD or CAP_OAUTH_KEY/CAP_OAUTH_SECRET (or, with "
+            "--profile, what `batch-revoke login` stored or was typed) and the cluster"
             if self.http_status == 401
             else "the credentials lack permission for the badge API (default access group)"
         )

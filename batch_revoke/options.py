@@ -73,9 +73,10 @@ def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> R
             **fixed,
         }
     )
-    # Asked once the options are known to be right. A sandbox run takes a profile's (to try
-    # a login), never CAP_*'s.
-    if profile is not None and not dry_run and config.credentials is None:
+    # Asked once the options are known to be right (with no host, the run refuses first). A
+    # sandbox run takes a profile's (to try a login), never CAP_*'s.
+    wanted = sandbox or config.base_url
+    if profile is not None and not dry_run and config.credentials is None and wanted:
         config = replace(config, credentials=profiles.credentials_for(profile))
     return config
 

@@ -77,6 +77,10 @@ def _bad(problem: str, fix: str) -> ConfigError:
 
 def read_all() -> dict[str, Profile]:
     """Every profile in the file (none when it is not there), each checked."""
+    return {name: _profile(name, table) for name, table in _tables().items()}
+
+
+def _tables() -> dict[str, Any]:
     path = profiles_path()
     try:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -86,7 +90,7 @@ def read_all() -> dict[str, Profile]:
         raise _bad(f"cannot be read ({exc})", "fix its permissions or encoding") from exc
     except tomllib.TOMLDecodeError as exc:
         raise _bad(f"is not valid TOML: {exc}", "fix that line") from exc
-    return {name: _profile(name, table) for name, table in tables.items()}
+    return tables
 
 
 def _profile(name: str, table: Any) -> Profile:
@@ -118,10 +122,11 @@ def _profile(name: str, table: Any) -> Profile:
 
 
 def load(name: str) -> Profile:
-    profile = read_all().get(name)
-    if profile is None:
+    """The profile `name`, checked; another profile's mistake does not stop this one."""
+    tables = _tables()
+    if name not in tables:
         raise _bad(f"no profile [{name}]", "add it (`batch-revoke profiles` shows a sample)")
-    return profile
+    return _profile(name, tables[name])
 
 
 @contextmanager
@@ -218,7 +223,17 @@ def host(profile: Profile) -> str:
 
 def login(profile: Profile, sandbox: bool) -> str:
     """Ask, check against the API (or a sandbox started for it), store; what was done."""
-    stored(profile)  # no keyring, or no host: said before anything is typed
+    if profile.source != "keyring":
+        raise _bad(
+            f'[{profile.name}] credentials = "{profile.source}": no login is needed, the run '
+            + ("asks at the terminal" if profile.source == "prompt" else "reads CAP_*"),
+            'to keep them in the OS keyring instead, write credentials = "keyring"',
+        )
+    try:
+        stored(profile)  # no keyring, or no host: said before anything is typed
+    except ConfigError as exc:
+        fix = f'write credentials = "prompt" in [{profile.name}] (no login: the run asks at the '
+        raise ConfigError(exc.problem, fix + "terminal), or set CAP_* in the environment") from exc
     url = "" if sandbox else host(profile)
     username, secret = ask(profile)
     credentials = (OAuthCredentials if profile.oauth_key else BasicCredentials)(username, secret)

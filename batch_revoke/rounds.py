@@ -64,7 +64,8 @@ async def send_in_rounds(
         )
         run.attach(sender)
         log.info(
-            "sending %d rows to %s, %d requests at a time%s",
+            "%s %d rows to %s, %d requests at a time%s",
+            "verifying" if config.input_is_result else "sending",  # verify reads back only
             run.rows,
             config.base_url,
             config.concurrency,

@@ -285,3 +285,46 @@ def read_until(terminal: int, wanted: bytes | None, timeout: float = 60.0) -> by
             break
         seen += chunk
     return seen
+
+
+def test_login_of_a_prompt_profile_says_no_login_is_needed(config_home, memory_keyring):
+    write(config_home, PROFILE.replace('"keyring"', '"prompt"'))
+    done = invoke("login", "--profile", "x", "--sandbox", input=f"{PASSWORD}\n")
+    assert done.exit_code == ExitStatus.USAGE
+    assert 'credentials = "prompt": no login is needed, the run asks at the terminal' in done.output
+    assert memory_keyring.get_password("batch-revoke", "x:demo.till") is None
+
+
+def test_login_without_an_os_keyring_points_to_the_prompt_not_back_to_login(config_home):
+    write(config_home)
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        done = invoke("login", "--profile", "x", "--sandbox", input=f"{PASSWORD}\n")
+    finally:
+        keyring.set_keyring(before)
+    assert done.exit_code == ExitStatus.USAGE
+    (line,) = done.output.splitlines()
+    assert 'write credentials = "prompt" in [x] (no login: the run asks at the terminal)' in line
+
+
+def test_another_profiles_mistake_does_not_stop_this_one(config_home, captured, write_csv):
+    write(config_home, PROFILE + 'cluster = "eu"\n\n[bad]\npassword = "oops"\n')
+    path = str(write_csv("badgeMetaId,customerId\nB1,1\n"))
+    env = {"CAP_USERNAME": "u", "CAP_PASSWORD": "p"}
+    done = invoke("run", path, "--profile", "x", env=env)
+    assert done.exit_code == 0, done.output
+    assert captured[0].base_url == "https://eu.api.capillarytech.com"
+    assert invoke("profiles").exit_code == ExitStatus.USAGE  # the listing names the mistake
+
+
+def test_a_profile_without_a_host_is_refused_before_any_secret_is_asked(config_home, write_csv):
+    write(config_home)  # no cluster, no base_url
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())  # asking the keyring would say "no OS keyring"
+    try:
+        done = invoke("run", str(write_csv("badgeMetaId,customerId\nB1,1\n")), "--profile", "x")
+    finally:
+        keyring.set_keyring(before)
+    assert done.exit_code == ExitStatus.USAGE
+    assert "no API host" in done.output
