@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from batch_revoke import chunker
-from batch_revoke.chunker import Planner, Validator, planner_for, unsaved_formula
+from batch_revoke.chunker import Planner, Validator, planner_for
+from batch_revoke.column_checks import check_columns
 from batch_revoke.config import RunConfig
 from batch_revoke.model import (
     Endpoint,
@@ -63,7 +64,7 @@ def test_a_value_of_the_longest_length_shown_whole_is_shown_whole():
 
 
 def test_batches_are_numbered_in_the_order_they_leave_with_their_badge_and_call():
-    planner = Planner(FIELDS, IdentifierType.ID, batch_size=2)
+    planner = Planner(Validator(FIELDS, IdentifierType.ID), batch_size=2)
     rows = planner.classify(
         [
             Record(1, ("B1", "7", "", "", "")),
@@ -85,7 +86,7 @@ def test_batches_are_numbered_in_the_order_they_leave_with_their_badge_and_call(
 
 
 def test_a_duplicate_says_what_it_repeats_and_which_row_it_repeats():
-    planner = Planner(FIELDS, IdentifierType.ID)
+    planner = Planner(Validator(FIELDS, IdentifierType.ID))
     verdicts = planner.classify(
         [
             Record(1, ("B1", "7", "I1", "", "")),
@@ -107,14 +108,14 @@ def test_a_formula_with_no_saved_value_is_a_missing_value_that_says_so():
     chunk = [Record(2, ("B1", "7")), Record(3, ("=A2", "7")), Record(4, ("B1", "=B2+1"))]
     verdicts = validate.many(chunk)
     assert verdicts[0] == Row(2, "B1", "7")
-    assert [(v.row, v.status, v.error_code, v.error_message) for v in verdicts[1:]] == [
-        (3, Status.INVALID, ErrorCode.MISSING_VALUE, unsaved_formula("badgeMetaId", "=A2")),
-        (4, Status.INVALID, ErrorCode.MISSING_VALUE, unsaved_formula("customerId", "=B2+1")),
-    ]
-    assert unsaved_formula("customerId", "=B2+1") == (
-        "customerId is a formula (=B2+1) with no saved value: the workbook was written by a "
-        "script and never recalculated; open it in Excel and save it, or write the values"
+    advice = (
+        "with no saved value: the workbook was written by a script and never recalculated; "
+        "open it in Excel and save it, or write the values"
     )
+    assert [(v.row, v.status, v.error_code, v.error_message) for v in verdicts[1:]] == [
+        (3, Status.INVALID, ErrorCode.MISSING_VALUE, f"badgeMetaId is a formula (=A2) {advice}"),
+        (4, Status.INVALID, ErrorCode.MISSING_VALUE, f"customerId is a formula (=B2+1) {advice}"),
+    ]
     # A CSV's value that starts with = is a value.
     assert Validator({"badgemetaid": 0, "customerid": 1}, IdentifierType.ID)(
         Record(3, ("=A2", "7"))
@@ -129,8 +130,8 @@ def test_a_file_with_only_badge_and_customer_columns_gives_customers_rows():
 
 
 def test_a_chunk_of_usual_records_is_checked_a_column_at_a_time(monkeypatch):
-    """The column checks (usual.py) take a plain file's chunk; a workbook's, whose values may
-    be formulas, and a file that names customers otherwise go record by record."""
+    """The column checks (column_checks.py) take a plain file's chunk; a workbook's, whose
+    values may be formulas, and a file that names customers otherwise go record by record."""
     seen: list[int] = []
 
     def counted(records, at, max_chars):
@@ -430,7 +431,7 @@ def test_revoke_earn_rows_by_customer_id_are_checked_a_column_at_a_time_too(monk
 
 
 def test_a_planner_reads_a_value_that_starts_with_an_equals_sign_as_a_value_by_default():
-    planner = Planner({"badgemetaid": 0, "customerid": 1})
+    planner = Planner(Validator({"badgemetaid": 0, "customerid": 1}))
     try:
         assert planner.classify([Record(1, ("=A2", "7"))]) == [Row(1, "=A2", "7")]
     finally:
