@@ -10,6 +10,7 @@ from batch_revoke import chunker
 from batch_revoke.chunker import Planner, Validator, planner_for
 from batch_revoke.column_checks import check_columns
 from batch_revoke.config import RunConfig
+from batch_revoke.duplicates import FirstRows
 from batch_revoke.model import (
     Endpoint,
     ErrorCode,
@@ -434,5 +435,61 @@ def test_a_planner_reads_a_value_that_starts_with_an_equals_sign_as_a_value_by_d
     planner = Planner(Validator({"badgemetaid": 0, "customerid": 1}))
     try:
         assert planner.classify([Record(1, ("=A2", "7"))]) == [Row(1, "=A2", "7")]
+    finally:
+        planner.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "written"),
+    [
+        pytest.param(IdentifierType.EXTERNAL_ID, "AB 12", id="external-id"),
+        pytest.param(IdentifierType.EMAIL, "a b@c.d", id="email"),
+    ],
+)
+def test_only_a_card_number_loses_the_spaces_written_in_it(kind, written):
+    """A card number's digits are grouped with spaces; any other identifier is sent as
+    written, for the API to judge."""
+    fields = {"badgemetaid": 0, "customerid": 1}
+    for customer in (written, "'" + written):  # the shortcut and the checks in full
+        found = Validator(fields, kind)(Record(1, ("B1", customer)))
+        assert found == Row(1, "B1", written, "", "", kind)
+    card = Validator(fields, IdentifierType.CARD_NUMBER)(Record(1, ("B1", "41 11")))
+    assert card == Row(1, "B1", "4111", "", "", IdentifierType.CARD_NUMBER)
+
+
+def test_a_revoke_issuals_row_whose_customer_has_no_customers_row_costs_no_lookup(monkeypatch):
+    """The customers rows' filter keeps one bit per customer: a revokeIssuals row whose
+    customer's bit is not set (even one next to a set bit) is ruled out before the rows seen
+    are searched."""
+    low = (1 << 25) - 1
+    bits: dict[int, str] = {}
+    for n in range(200_000):  # two customers whose bits are neighbours: hashes are salted
+        customer = str(10_000 + n)
+        bit = hash(customer) & low
+        if (pair := bits.get(bit ^ 1)) is not None:
+            break
+        bits[bit] = customer
+    else:
+        pytest.skip("no two neighbouring bits")
+    asked: list[int] = []
+    find = FirstRows.find
+
+    def counted(self, keys):
+        asked.append(len(keys))
+        return find(self, keys)
+
+    monkeypatch.setattr(FirstRows, "find", counted)
+    planner = Planner(Validator(FIELDS, IdentifierType.ID))
+    try:
+        assert planner.classify([Record(1, ("B1", pair, "", "", ""))]) == [Row(1, "B1", pair)]
+        (issuals,) = planner.classify([Record(2, ("B1", customer, "I2", "", ""))])
+        assert isinstance(issuals, Row)
+        asked.clear()
+        assert planner.covering([issuals]) == {}
+        assert planner.later_customers_rows([issuals]) == {}
+        assert asked == [0, 0]
+        (covered,) = planner.classify([Record(3, ("B1", pair, "I3", "", ""))])
+        assert isinstance(covered, Row)
+        assert planner.covering([covered]) == {3: 1}
     finally:
         planner.close()
