@@ -558,3 +558,43 @@ def test_a_journal_with_its_creation_and_options_left_blank_reads(tmp_path):
     journal.close()
     facts = read_journal(path)
     assert (facts.created, facts.options) == (None, {})
+
+
+def test_a_retrys_result_file_says_what_became_of_each_earlier_status_and_code(tmp_path):
+    """`retry` writes the earlier run's row, status and code before its own columns: the
+    report counts, per earlier status and code, the rows' statuses now."""
+    earlier = ("input_row", "input_status", "input_error_code")
+    header = [*INPUT, *earlier, *RESULT_COLUMNS]
+
+    def retried(row: int, was: str, was_code: str, status: str, code: str = "") -> list[str]:
+        cells = line(row, status, code, "gone" if code else "")
+        return [*cells[:4], str(row), was, was_code, *cells[4:]]
+
+    lines = [
+        retried(1, "failed", "500", "revoked"),
+        retried(2, "failed", "500", "failed", "404"),
+        retried(3, "failed", "500", "revoked"),
+        retried(4, "unconfirmed", "timeout", "revoked"),
+    ]
+    results = read_results(result_file(tmp_path, *lines, header=header))
+    assert results.lineage == {
+        ("failed", "500"): {"revoked": 2, "failed": 1},
+        ("unconfirmed", "timeout"): {"revoked": 1},
+    }
+    assert results.total == 4
+
+
+def test_a_result_file_of_a_first_run_has_no_lineage(tmp_path):
+    results = read_results(result_file(tmp_path, line(1, "revoked")))
+    assert results.lineage == {}
+
+
+def test_the_journal_of_a_retry_names_the_result_file_its_rows_come_from(tmp_path):
+    path = tmp_path / "out.csv.journal"
+    journal = Journal.create(path, JournalIdentity("0" * 64, {}))
+    journal.close()
+    assert read_journal(path).retry_of == ""
+    again = Journal.resume(path, JournalIdentity("0" * 64, {}))
+    again.set_meta(retry_of="earlier.csv")
+    again.close()
+    assert read_journal(path).retry_of == "earlier.csv"
