@@ -232,3 +232,31 @@ async def test_the_log_says_nothing_when_no_customer_was_looked_up(
     await plan.look_up(sender())  # type: ignore[arg-type]
     assert len(asked.asked) == 1
     assert [r for r in caplog.records if r.name == "batch_revoke.plan"] == []
+
+
+def test_a_result_file_run_again_reads_back_its_unconfirmed_rows_with_what_they_carry(
+    write_csv, journal
+):
+    """`retry` feeds an earlier result file to `run`: a row it left unconfirmed may have been
+    applied, so it is read back (with the outcome it carries) before it is sent again; a
+    failed row is sent."""
+
+    def line(row: int, status: str, code: str, message: str) -> str:
+        cells = ["B", str(row), "", "", str(row), "revokeIssue", status, code, message]
+        return ",".join([*cells, "", "", "1", "", ""]) + "\n"
+
+    header = HEADER.rstrip("\n") + "," + ",".join(RESULT_COLUMNS) + "\n"
+    path = write_csv(
+        header + line(1, "unconfirmed", "timeout", "no answer") + line(2, "failed", "500", "x")
+    )
+    plan = plan_by_customer(path, journal)
+    assert sent(plan.batches()) == [(2, "2")]
+    (item,) = plan.unsettled()
+    assert item.row.row == 1
+    assert item.previous is not None
+    assert (item.previous.row, item.previous.status, item.previous.error_code) == (
+        1,
+        Status.UNCONFIRMED,
+        "timeout",
+    )
+    assert item.previous.error_message == "no answer"
