@@ -598,3 +598,14 @@ def test_the_journal_of_a_retry_names_the_result_file_its_rows_come_from(tmp_pat
     again.set_meta(retry_of="earlier.csv")
     again.close()
     assert read_journal(path).retry_of == "earlier.csv"
+
+
+@pytest.mark.parametrize("column", ["input_status", "input_error_code"])
+def test_an_input_column_named_like_a_retrys_alone_is_no_lineage(tmp_path, column):
+    """An input of the user's own may have a column named like one a retry writes: without
+    both the earlier status and code, nothing is read as what became of them."""
+    header = [*INPUT, column, *RESULT_COLUMNS]
+    cells = line(1, "failed", "404", "gone")
+    results = read_results(result_file(tmp_path, [*cells[:4], "x", *cells[4:]], header=header))
+    assert results.lineage == {}
+    assert results.counts.by_status == {Status.FAILED: 1}
