@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 
 from batch_revoke import chunker
-from batch_revoke.chunker import Planner, Validator, planner_for, unsaved_formula
+from batch_revoke.chunker import Planner, Validator, planner_for
+from batch_revoke.column_checks import check_columns
 from batch_revoke.config import RunConfig
+from batch_revoke.duplicates import FirstRows
 from batch_revoke.model import (
     Endpoint,
     ErrorCode,
@@ -63,7 +65,7 @@ def test_a_value_of_the_longest_length_shown_whole_is_shown_whole():
 
 
 def test_batches_are_numbered_in_the_order_they_leave_with_their_badge_and_call():
-    planner = Planner(FIELDS, IdentifierType.ID, batch_size=2)
+    planner = Planner(Validator(FIELDS, IdentifierType.ID), batch_size=2)
     rows = planner.classify(
         [
             Record(1, ("B1", "7", "", "", "")),
@@ -85,7 +87,7 @@ def test_batches_are_numbered_in_the_order_they_leave_with_their_badge_and_call(
 
 
 def test_a_duplicate_says_what_it_repeats_and_which_row_it_repeats():
-    planner = Planner(FIELDS, IdentifierType.ID)
+    planner = Planner(Validator(FIELDS, IdentifierType.ID))
     verdicts = planner.classify(
         [
             Record(1, ("B1", "7", "I1", "", "")),
@@ -107,14 +109,14 @@ def test_a_formula_with_no_saved_value_is_a_missing_value_that_says_so():
     chunk = [Record(2, ("B1", "7")), Record(3, ("=A2", "7")), Record(4, ("B1", "=B2+1"))]
     verdicts = validate.many(chunk)
     assert verdicts[0] == Row(2, "B1", "7")
-    assert [(v.row, v.status, v.error_code, v.error_message) for v in verdicts[1:]] == [
-        (3, Status.INVALID, ErrorCode.MISSING_VALUE, unsaved_formula("badgeMetaId", "=A2")),
-        (4, Status.INVALID, ErrorCode.MISSING_VALUE, unsaved_formula("customerId", "=B2+1")),
-    ]
-    assert unsaved_formula("customerId", "=B2+1") == (
-        "customerId is a formula (=B2+1) with no saved value: the workbook was written by a "
-        "script and never recalculated; open it in Excel and save it, or write the values"
+    advice = (
+        "with no saved value: the workbook was written by a script and never recalculated; "
+        "open it in Excel and save it, or write the values"
     )
+    assert [(v.row, v.status, v.error_code, v.error_message) for v in verdicts[1:]] == [
+        (3, Status.INVALID, ErrorCode.MISSING_VALUE, f"badgeMetaId is a formula (=A2) {advice}"),
+        (4, Status.INVALID, ErrorCode.MISSING_VALUE, f"customerId is a formula (=B2+1) {advice}"),
+    ]
     # A CSV's value that starts with = is a value.
     assert Validator({"badgemetaid": 0, "customerid": 1}, IdentifierType.ID)(
         Record(3, ("=A2", "7"))
@@ -129,8 +131,8 @@ def test_a_file_with_only_badge_and_customer_columns_gives_customers_rows():
 
 
 def test_a_chunk_of_usual_records_is_checked_a_column_at_a_time(monkeypatch):
-    """The column checks (usual.py) take a plain file's chunk; a workbook's, whose values may
-    be formulas, and a file that names customers otherwise go record by record."""
+    """The column checks (column_checks.py) take a plain file's chunk; a workbook's, whose
+    values may be formulas, and a file that names customers otherwise go record by record."""
     seen: list[int] = []
 
     def counted(records, at, max_chars):
@@ -430,8 +432,64 @@ def test_revoke_earn_rows_by_customer_id_are_checked_a_column_at_a_time_too(monk
 
 
 def test_a_planner_reads_a_value_that_starts_with_an_equals_sign_as_a_value_by_default():
-    planner = Planner({"badgemetaid": 0, "customerid": 1})
+    planner = Planner(Validator({"badgemetaid": 0, "customerid": 1}))
     try:
         assert planner.classify([Record(1, ("=A2", "7"))]) == [Row(1, "=A2", "7")]
+    finally:
+        planner.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "written"),
+    [
+        pytest.param(IdentifierType.EXTERNAL_ID, "AB 12", id="external-id"),
+        pytest.param(IdentifierType.EMAIL, "a b@c.d", id="email"),
+    ],
+)
+def test_only_a_card_number_loses_the_spaces_written_in_it(kind, written):
+    """A card number's digits are grouped with spaces; any other identifier is sent as
+    written, for the API to judge."""
+    fields = {"badgemetaid": 0, "customerid": 1}
+    for customer in (written, "'" + written):  # the shortcut and the checks in full
+        found = Validator(fields, kind)(Record(1, ("B1", customer)))
+        assert found == Row(1, "B1", written, "", "", kind)
+    card = Validator(fields, IdentifierType.CARD_NUMBER)(Record(1, ("B1", "41 11")))
+    assert card == Row(1, "B1", "4111", "", "", IdentifierType.CARD_NUMBER)
+
+
+def test_a_revoke_issuals_row_whose_customer_has_no_customers_row_costs_no_lookup(monkeypatch):
+    """The customers rows' filter keeps one bit per customer: a revokeIssuals row whose
+    customer's bit is not set (even one next to a set bit) is ruled out before the rows seen
+    are searched."""
+    low = (1 << 25) - 1
+    bits: dict[int, str] = {}
+    for n in range(200_000):  # two customers whose bits are neighbours: hashes are salted
+        customer = str(10_000 + n)
+        bit = hash(customer) & low
+        if (pair := bits.get(bit ^ 1)) is not None:
+            break
+        bits[bit] = customer
+    else:
+        pytest.skip("no two neighbouring bits")
+    asked: list[int] = []
+    find = FirstRows.find
+
+    def counted(self, keys):
+        asked.append(len(keys))
+        return find(self, keys)
+
+    monkeypatch.setattr(FirstRows, "find", counted)
+    planner = Planner(Validator(FIELDS, IdentifierType.ID))
+    try:
+        assert planner.classify([Record(1, ("B1", pair, "", "", ""))]) == [Row(1, "B1", pair)]
+        (issuals,) = planner.classify([Record(2, ("B1", customer, "I2", "", ""))])
+        assert isinstance(issuals, Row)
+        asked.clear()
+        assert planner.covering([issuals]) == {}
+        assert planner.later_customers_rows([issuals]) == {}
+        assert asked == [0, 0]
+        (covered,) = planner.classify([Record(3, ("B1", pair, "I3", "", ""))])
+        assert isinstance(covered, Row)
+        assert planner.covering([covered]) == {3: 1}
     finally:
         planner.close()

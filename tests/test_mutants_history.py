@@ -12,19 +12,21 @@ from pathlib import Path
 
 import pytest
 
+from batch_revoke import history
 from batch_revoke.errors import InputError
 from batch_revoke.history import (
     MAX_BUCKETS,
     MAX_GROUPS,
     MAX_MESSAGE,
+    ROWS_PER_GROUP,
     Session,
     Timeline,
     bucket_seconds,
     read_journal,
     read_results,
-    session_of,
 )
 from batch_revoke.journal import Journal, JournalIdentity
+from batch_revoke.journal_db import Point, RunRecord
 from batch_revoke.model import Batch, Counts, Endpoint, Mode, Row, RowOutcome, Status
 from batch_revoke.writer import RESULT_COLUMNS
 
@@ -183,9 +185,11 @@ def test_the_rows_shown_leave_out_the_input_columns_a_file_does_not_have(tmp_pat
 
 
 def test_a_reason_lists_its_first_rows_and_counts_the_rest(tmp_path):
-    path = result_file(tmp_path, *(line(row, "failed", "404", "gone") for row in range(1, 6)))
-    (group,) = read_results(path, per_group=2).groups
-    assert (group.rows, [s.row for s in group.shown], group.more) == (5, [1, 2], 3)
+    rows = range(1, ROWS_PER_GROUP + 4)
+    path = result_file(tmp_path, *(line(row, "failed", "404", "gone") for row in rows))
+    (group,) = read_results(path).groups
+    assert (group.rows, group.more) == (ROWS_PER_GROUP + 3, 3)
+    assert [s.row for s in group.shown] == list(range(1, ROWS_PER_GROUP + 1))
 
 
 def test_reasons_are_listed_most_rows_first_then_by_status_and_code_up_to_the_most_shown(
@@ -314,6 +318,21 @@ def counts(revoked: int = 0, failed: int = 0, **calls: int) -> Counts:
     if failed:
         by_status[Status.FAILED] = failed
     return Counts(by_status, **calls)
+
+
+def session_of(
+    number: int, started: float, points: list[Point], end_hint: float | None = None
+) -> Session:
+    """The session `number` as the report reads it from a journal whose last session it is
+    (started at `started`, with `points`), the result file written at `end_hint`."""
+    earlier: list[tuple[float, list[Point]]] = [(0.0, [])] * (number - 1)
+    record = RunRecord({}, Counts(), [*earlier, (started, points)])
+    reading = pytest.MonkeyPatch()
+    reading.setattr(history, "read_run", lambda path: record)
+    try:
+        return read_journal(Path("out.csv.journal"), end_hint).timeline.sessions[-1]
+    finally:
+        reading.undo()
 
 
 def test_a_sessions_steps_have_its_rows_and_the_calls_since_the_step_before():
@@ -469,6 +488,7 @@ def test_the_journal_says_the_runs_input_options_start_end_and_calls(tmp_path):
     journal.record(
         [RowOutcome(1, Status.INVALID, Endpoint.REVOKE_ISSUE, "missing_value")],
         Counts(http_calls=2),
+        None,
     )
     journal.close()
     facts = read_journal(path)
@@ -538,3 +558,54 @@ def test_a_journal_with_its_creation_and_options_left_blank_reads(tmp_path):
     journal.close()
     facts = read_journal(path)
     assert (facts.created, facts.options) == (None, {})
+
+
+def test_a_retrys_result_file_says_what_became_of_each_earlier_status_and_code(tmp_path):
+    """`retry` writes the earlier run's row, status and code before its own columns: the
+    report counts, per earlier status and code, the rows' statuses now."""
+    earlier = ("input_row", "input_status", "input_error_code")
+    header = [*INPUT, *earlier, *RESULT_COLUMNS]
+
+    def retried(row: int, was: str, was_code: str, status: str, code: str = "") -> list[str]:
+        cells = line(row, status, code, "gone" if code else "")
+        return [*cells[:4], str(row), was, was_code, *cells[4:]]
+
+    lines = [
+        retried(1, "failed", "500", "revoked"),
+        retried(2, "failed", "500", "failed", "404"),
+        retried(3, "failed", "500", "revoked"),
+        retried(4, "unconfirmed", "timeout", "revoked"),
+    ]
+    results = read_results(result_file(tmp_path, *lines, header=header))
+    assert results.lineage == {
+        ("failed", "500"): {"revoked": 2, "failed": 1},
+        ("unconfirmed", "timeout"): {"revoked": 1},
+    }
+    assert results.total == 4
+
+
+def test_a_result_file_of_a_first_run_has_no_lineage(tmp_path):
+    results = read_results(result_file(tmp_path, line(1, "revoked")))
+    assert results.lineage == {}
+
+
+def test_the_journal_of_a_retry_names_the_result_file_its_rows_come_from(tmp_path):
+    path = tmp_path / "out.csv.journal"
+    journal = Journal.create(path, JournalIdentity("0" * 64, {}))
+    journal.close()
+    assert read_journal(path).retry_of == ""
+    again = Journal.resume(path, JournalIdentity("0" * 64, {}))
+    again.set_meta(retry_of="earlier.csv")
+    again.close()
+    assert read_journal(path).retry_of == "earlier.csv"
+
+
+@pytest.mark.parametrize("column", ["input_status", "input_error_code"])
+def test_an_input_column_named_like_a_retrys_alone_is_no_lineage(tmp_path, column):
+    """An input of the user's own may have a column named like one a retry writes: without
+    both the earlier status and code, nothing is read as what became of them."""
+    header = [*INPUT, column, *RESULT_COLUMNS]
+    cells = line(1, "failed", "404", "gone")
+    results = read_results(result_file(tmp_path, [*cells[:4], "x", *cells[4:]], header=header))
+    assert results.lineage == {}
+    assert results.counts.by_status == {Status.FAILED: 1}

@@ -448,3 +448,16 @@ async def test_each_throttled_probe_after_the_reset_doubles_the_pause_up_to_the_
             for s in (5, 10, 20, 40, 60, 60)
         ),
     ]
+
+
+def test_a_call_counts_in_the_window_it_started_in_even_where_division_rounds_up():
+    """With a window of 0.1 s, a call that started at 1.0 s (wall time) is in the window
+    before the one 1.0 / 0.1 rounds to (0.1 is a little more than a tenth): the two calls
+    after it are all the next window allowed, too few to learn a limit from."""
+    p = Pacer(RateLimit(10, 0.1))
+    for started in (1.0, 1.02, 1.04):
+        p.answered(started, Answer.OK)
+    for started in (1.05, 1.06, 1.07):
+        p.answered(started, Answer.THROTTLED)
+    assert p.learned is None
+    assert p.pauses == 1

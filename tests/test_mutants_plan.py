@@ -11,13 +11,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from batch_revoke.chunker import Planner
+from batch_revoke.chunker import planner_for
 from batch_revoke.config import RunConfig
 from batch_revoke.customers import ByCustomer
 from batch_revoke.journal import Journal
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     Batch,
+    Counts,
     Endpoint,
     ErrorCode,
     IdentifierType,
@@ -41,8 +42,9 @@ FILE = HEADER + f"B,{MOBILE},,mobile\nB,,,\nB,{MOBILE},,mobile\nB,7,,\nB,{UNKNOW
 
 
 def plan_by_customer(path, journal: Journal, *, settle: bool = False) -> Plan:
-    source = Source.open(RunConfig(path, input_is_result=settle), whole=True)
-    planner = Planner(source.field_index)
+    config = RunConfig(path, input_is_result=settle)
+    source = Source.open(config, whole=True)
+    planner = planner_for(config, source)
     lookups = Lookups(journal)
     run = RunRecorder(journal, None, source.records)
     return Plan(source, run, planner, ByCustomer(planner, lookups))
@@ -51,10 +53,12 @@ def plan_by_customer(path, journal: Journal, *, settle: bool = False) -> Plan:
 def answered(journal: Journal) -> None:
     """The lookups answered: MOBILE is customer 7, UNKNOWN no customer."""
     lookups = Lookups(journal)
-    journal.looked_up(lookups.key(IdentifierType.MOBILE, MOBILE), LookupAnswer("7"))
+    journal.looked_up(lookups.key(IdentifierType.MOBILE, MOBILE), LookupAnswer("7"), Counts(), None)
     journal.looked_up(
         lookups.key(IdentifierType.MOBILE, UNKNOWN),
         LookupAnswer("", "816", "Customer not found for organization", 400, "req-816"),
+        Counts(),
+        None,
     )
 
 
@@ -108,7 +112,8 @@ def test_a_row_sent_by_an_earlier_session_is_read_back_not_made_a_duplicate(
     if sent_before == "in flight":
         journal.sending(Batch(1, Mode.CUSTOMERS, "B", (Row(4, "B", "7"),)))
     else:
-        journal.record([RowOutcome(4, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout")])
+        unconfirmed = RowOutcome(4, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout")
+        journal.record([unconfirmed], Counts(), None)
     plan = plan_by_customer(write_csv(FILE), journal)
     assert sent(plan.batches()) == [(1, "7"), (6, "8")]
     assert [item.row.row for item in plan.unsettled()] == [4]
@@ -119,7 +124,8 @@ def test_a_row_sent_by_an_earlier_session_is_read_back_not_made_a_duplicate(
 def test_a_row_read_back_that_no_request_sent_counts_no_sends(write_csv, journal):
     """An unconfirmed verdict recorded without a request (a covering row's, say): the read-back
     knows neither when it left nor how often."""
-    journal.record([RowOutcome(1, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout")])
+    unconfirmed = RowOutcome(1, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout")
+    journal.record([unconfirmed], Counts(), None)
     plan = plan_by_customer(write_csv(HEADER + "B,7,,\n"), journal)
     assert list(plan.batches()) == []
     (item,) = plan.unsettled()
@@ -190,8 +196,9 @@ async def test_no_lookup_for_a_finished_run_or_a_stopped_one(write_csv, journal,
 
 
 async def test_a_plan_that_resolves_no_customer_makes_no_lookup(write_csv, journal):
-    source = Source.open(RunConfig(write_csv(FILE)), whole=True)
-    planner = Planner(source.field_index)
+    config = RunConfig(write_csv(FILE))
+    source = Source.open(config, whole=True)
+    planner = planner_for(config, source)
     plan = Plan(source, RunRecorder(journal, None, source.records), planner)
     await plan.look_up(sender())  # type: ignore[arg-type]
     planner.close()
@@ -225,3 +232,31 @@ async def test_the_log_says_nothing_when_no_customer_was_looked_up(
     await plan.look_up(sender())  # type: ignore[arg-type]
     assert len(asked.asked) == 1
     assert [r for r in caplog.records if r.name == "batch_revoke.plan"] == []
+
+
+def test_a_result_file_run_again_reads_back_its_unconfirmed_rows_with_what_they_carry(
+    write_csv, journal
+):
+    """`retry` feeds an earlier result file to `run`: a row it left unconfirmed may have been
+    applied, so it is read back (with the outcome it carries) before it is sent again; a
+    failed row is sent."""
+
+    def line(row: int, status: str, code: str, message: str) -> str:
+        cells = ["B", str(row), "", "", str(row), "revokeIssue", status, code, message]
+        return ",".join([*cells, "", "", "1", "", ""]) + "\n"
+
+    header = HEADER.rstrip("\n") + "," + ",".join(RESULT_COLUMNS) + "\n"
+    path = write_csv(
+        header + line(1, "unconfirmed", "timeout", "no answer") + line(2, "failed", "500", "x")
+    )
+    plan = plan_by_customer(path, journal)
+    assert sent(plan.batches()) == [(2, "2")]
+    (item,) = plan.unsettled()
+    assert item.row.row == 1
+    assert item.previous is not None
+    assert (item.previous.row, item.previous.status, item.previous.error_code) == (
+        1,
+        Status.UNCONFIRMED,
+        "timeout",
+    )
+    assert item.previous.error_message == "no answer"
