@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from batch_revoke.config import SANDBOX_LABEL, ErrorLimit, RateLimit, RunConfig, resume_options
+from batch_revoke.config import (
+    SANDBOX_LABEL,
+    ErrorLimit,
+    RateLimit,
+    RunConfig,
+    estimate,
+    resume_options,
+)
 from batch_revoke.credentials import NO_CREDENTIALS_FIX, BasicCredentials
 from batch_revoke.errors import ConfigError
 from batch_revoke.hosts import CLUSTERS
@@ -52,6 +59,37 @@ def test_a_share_of_errors_just_under_the_limit_does_not_stop_the_run():
     assert not five.exceeded(errors=50, answered=1010)  # 4.95%
     assert five.exceeded(errors=51, answered=1010)  # 5.05%
     assert five.exceeded(errors=50, answered=1000)  # 5% exactly
+
+
+def test_max_errors_above_100_percent_is_refused_however_little_above():
+    with pytest.raises(ConfigError) as raised:
+        ErrorLimit.parse("100.5%")
+    assert raised.value.problem == "--max-errors '100.5%' is below 1 row or above 100%"
+
+
+def test_a_number_of_errors_stops_the_run_when_it_is_reached():
+    three = ErrorLimit(count=3)
+    assert not three.exceeded(errors=2, answered=2)
+    assert three.exceeded(errors=3, answered=3)
+
+
+def test_a_share_of_errors_is_judged_from_100_rows_with_an_outcome():
+    five = ErrorLimit(percent=5.0)
+    assert not five.exceeded(errors=50, answered=99)  # every row failed, but 99 say too little
+    assert five.exceeded(errors=5, answered=100)
+
+
+@pytest.mark.parametrize(
+    ("limit", "shown"),
+    [
+        (ErrorLimit(count=50), "50"),
+        (ErrorLimit(percent=5.0), "5%"),
+        (ErrorLimit(percent=0.5), "0.5%"),
+    ],
+)
+def test_max_errors_reads_back_as_it_is_written(limit, shown):
+    # as the message that stops the run names it: "--max-errors 5% reached: ..."
+    assert str(limit) == shown
 
 
 # --- --rate-limit ---------------------------------------------------------------------------
@@ -107,6 +145,7 @@ def settings(tmp_path: Path, **options) -> RunConfig:
         ),
         ({"rate_window": 0.0}, "--rate-window 0.0 is not positive", "e.g. 60"),
         ({"timeout": 0.0}, "--timeout 0.0 is not positive", "use seconds, e.g. 30"),
+        ({"grace": -1.0}, "--grace -1.0 is negative", "use seconds, e.g. 10"),
         (
             {"resume": True, "overwrite": True},
             "--resume and --overwrite both given",
@@ -152,6 +191,8 @@ def test_options_that_cannot_work_are_refused_with_what_to_pass(tmp_path, option
         {"max_throttle_wait": 0.5},
         {"rate_window": 0.5},
         {"timeout": 0.5},
+        {"grace": 0.0},
+        {"grace": 0.5},
         {"resume": True},
         {"overwrite": True},
         {"dry_run": True},
@@ -321,6 +362,43 @@ def test_the_command_that_finishes_a_run_repeats_what_changes_what_is_sent(tmp_p
         *("--base-url", "https://api.invalid", "--identifier-type", "email"),
         *("--default-region", "GB"),
     ]
+
+
+def test_a_journal_that_records_no_options_repeats_none():
+    # A journal written before the options were recorded, or by a library caller.
+    assert resume_options({}) == []
+    assert resume_options({}, "verify") == []
+
+
+def test_a_journal_that_records_only_its_host_repeats_only_the_host():
+    assert resume_options({"host": CLUSTERS["eu"]}) == ["--cluster", "eu"]
+
+
+# --- how long a dry run says the calls take -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("calls", "limit", "lookups", "said"),
+    [
+        (1204, None, 0, "1,204 calls (pass --rate-limit for how long they take)"),
+        (
+            1204,
+            RateLimit(100, 60.0),
+            204,
+            "1,204 calls (204 lookups, 1,000 revokes): about 13 min at 100/min",
+        ),
+        (61, RateLimit(1, 1.0), 0, "61 calls: about 2 min at 1/s"),  # minutes rounded up
+        (8940, RateLimit(100, 60.0), 0, "8,940 calls: about 90 min at 100/min"),  # 5364 s
+        (9000, RateLimit(100, 60.0), 0, "9,000 calls: about 1.5 h at 100/min"),  # 5400 s
+        (9300, RateLimit(100, 60.0), 0, "9,300 calls: about 1.6 h at 100/min"),  # 5580 s
+    ],
+)
+def test_a_dry_run_says_how_long_its_calls_take_under_the_rate_limit(calls, limit, lookups, said):
+    assert estimate(calls, limit, lookups) == said
+
+
+def test_a_dry_run_with_no_lookups_names_none():
+    assert estimate(100, RateLimit(100, 60.0)) == "100 calls: about 1 min at 100/min"
 
 
 def test_a_journal_records_the_options_a_resume_must_repeat(tmp_path):

@@ -201,6 +201,15 @@ def test_a_customers_row_by_identifier_alone_follows_a_revoke_issuals_row(custom
     assert customers.later_customers_rows(rows) == {1: 2}
 
 
+def test_a_file_that_names_every_customer_by_id_keeps_the_planners_covering_rows(customers):
+    # No row is looked up: the rows' order alone says which customers row covers which.
+    chunk = records("B1,777,,id", "B1,777,I1,id", "B1,888,I2,id", "B1,888,,id")
+    rows = [item for item in customers.resolve(rows_of(customers, chunk)) if isinstance(item, Row)]
+    assert len(rows) == 4
+    assert customers.covering(rows) == {2: 1}
+    assert customers.later_customers_rows(rows) == {3: 4}
+
+
 def duplicates_named(
     by_customer: ByCustomer, chunk: list[Record]
 ) -> list[tuple[int, int | None, str]]:

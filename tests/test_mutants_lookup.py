@@ -337,3 +337,27 @@ async def test_a_customer_named_again_while_its_lookup_is_out_is_asked_once(resp
     await look_up(lookups, wanted)
     assert lookups.made == 501
     assert asked == ["c0@x.com"]
+
+
+async def test_customers_are_looked_up_as_the_file_is_read_500_at_a_time(respx_mock, journal):
+    """A file of many customers is not read whole before its first lookup: memory holds 500
+    customers' keys at most, however many the file names."""
+    read: list[str] = []
+    read_at_each_call: list[int] = []
+
+    def wanted() -> Iterator[tuple[IdentifierType, str]]:
+        for n in range(1200):
+            read.append(f"c{n}@x.com")
+            yield EMAIL, read[-1]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        read_at_each_call.append(len(read))
+        return httpx.Response(200, json={"id": 7})
+
+    respx_mock.get(LOOKUP_URL).mock(side_effect=answer)
+    lookups = Lookups(journal)
+    await look_up(lookups, wanted(), concurrency=1)
+    assert lookups.made == 1200
+    assert read_at_each_call[0] == 500  # the first 500 customers, then their lookups
+    assert read_at_each_call[500] == 1000
+    assert read_at_each_call[1000] == 1200

@@ -50,6 +50,10 @@ def test_a_mobile_is_read_as_its_digits_with_the_country_code(written, region, d
             id="capital-letter",
         ),
         pytest.param("( - )", None, "it holds no digits", id="no-digits"),
+        # A + says the country code follows: a 0 after it is no national number, no region.
+        pytest.param(
+            "+0 99000 00013", None, "no country has the code it starts with", id="plus-zero"
+        ),
         pytest.param("011 44", "US", "it is too short after its 00 or +", id="short-after-idd"),
         pytest.param("+44 1", None, "it is too short to be a phone number", id="too-short"),
         pytest.param("9" * 300, "IN", "it is too long to be a phone number", id="too-long"),

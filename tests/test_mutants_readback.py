@@ -292,3 +292,45 @@ async def test_the_run_says_how_many_rows_it_reads_back_in_how_many_calls(respx_
     assert [o.status for o in found.outcomes] == [Status.REVOKED, Status.REVOKED]
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     assert "reading back 2 rows whose answer was lost (1 calls)" in said
+
+
+async def read_back_one(respx_mock, caplog, reply: httpx.Response, item: InDoubt):
+    """Read back one row against `reply`, with every log line of the run kept."""
+    respx_mock.get(BASE + READ_BACK_PATH.format(customerId="777", badgeMetaId="B1")).mock(
+        return_value=reply
+    )
+    auth = TillAuth(BasicCredentials("u", "p"))
+    with caplog.at_level(logging.DEBUG, logger="batch_revoke"):
+        async with httpx.AsyncClient(base_url=BASE) as http:
+            sender = Sender(CapillaryClient(http, auth), RetryPolicy(max_attempts=2), sleep=no_wait)
+            return await read_back([item], sender)
+
+
+@pytest.mark.parametrize(
+    ("headers", "traced", "request_id"),
+    [
+        pytest.param({"X-Cap-Requestid": "rb-7"}, "; X-Cap-Requestid rb-7", "rb-7", id="traced"),
+        pytest.param({}, "", None, id="untraced"),
+    ],
+)
+async def test_the_debug_log_names_each_read_back_call_its_status_and_request_id(
+    respx_mock, caplog, headers, traced, request_id
+):
+    body = answer([issual()]).body
+    reply = httpx.Response(200, json=body, headers=headers)
+    await read_back_one(respx_mock, caplog, reply, InDoubt(ISSUAL, LOST, SENT))
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "read-back"]
+    assert [r.getMessage() for r in lines] == [
+        f"read-back of customer 777, badge B1: HTTP 200{traced}"
+    ]
+    assert [r.levelno for r in lines] == [logging.DEBUG]
+    assert [r.request_id for r in lines] == [request_id]
+
+
+async def test_a_row_the_read_back_shows_not_revoked_is_sent_again(respx_mock, caplog):
+    active = {"issueId": "I1", "issuedStatus": "ACTIVE"}
+    reply = httpx.Response(200, json=answer([active]).body)
+    found = await read_back_one(respx_mock, caplog, reply, InDoubt(ISSUAL, LOST, SENT))
+    assert found.resend == [ISSUAL]
+    assert found.outcomes == []
+    assert found.read == 1

@@ -208,6 +208,19 @@ def test_retries_run_out_after_a_lost_answer_unconfirmed_with_the_last_answers_s
     )
 
 
+def test_retries_run_out_with_nothing_carried_out_failed_saying_how_many_attempts():
+    last = RetryableFailure("http_503", "HTTP 503", False, 503, request_id=TRACE)
+    outcomes = exhausted(customers_batch("1", "2"), last, sends=3, lost=[])
+    assert [(o.row, o.status, o.error_code, o.http_status, o.attempts) for o in outcomes] == [
+        (1, Status.FAILED, "http_503", 503, 3),
+        (2, Status.FAILED, "http_503", 503, 3),
+    ]
+    assert [o.error_message for o in outcomes] == [
+        "gave up after 3 attempt(s), none carried out; last: HTTP 503"
+    ] * 2
+    assert [(o.issued_ids, o.request_id) for o in outcomes] == [((), TRACE)] * 2
+
+
 @pytest.mark.parametrize(
     ("lost", "maybe_sent", "status", "message"),
     [
@@ -244,6 +257,7 @@ def test_a_failure_on_our_side_says_whether_anything_can_have_reached_the_api(
     assert (outcome.status, outcome.error_code) == (status, ErrorCode.CLIENT_ERROR)
     assert (outcome.http_status, outcome.attempts, outcome.request_id) == (None, 2, "")
     assert outcome.error_message == message
+    assert outcome.issued_ids == ()  # the result lists no enrolment as revoked
 
 
 LONG = "x" * 200
@@ -430,6 +444,7 @@ def test_a_revoked_row_has_no_message_and_a_doubted_404_keeps_the_apis_words():
     assert (revoked.status, revoked.error_message) == (Status.REVOKED, "")
     assert doubted.status is Status.UNCONFIRMED
     assert doubted.error_message.startswith("Customer doesn't have issue instance, but ")
+    assert doubted.error_code == "404"  # the API's code, as a row not doubted keeps it
 
 
 # --- whole-request answers: what every row's message says ------------------------------------
@@ -555,3 +570,10 @@ def test_a_2xx_whose_body_is_not_json_is_retried_as_maybe_applied():
 def test_a_redirect_whose_body_is_not_json_is_a_final_answer_not_a_retry(status):
     # Not retried: interpret leaves its rows unconfirmed (read back), as any 3xx.
     assert failure_of(reply(None, status, text="moved")) is None
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_a_throttled_or_failing_answer_keeps_its_retry_after_for_the_wait(status):
+    failure = failure_of(reply(None, status, retry_after=7.0))
+    assert failure is not None
+    assert (failure.http_status, failure.retry_after, failure.request_id) == (status, 7.0, TRACE)

@@ -11,10 +11,11 @@ from batch_revoke.answers.readbacks import NOT_READ_BACK, InDoubt, not_read_back
 from batch_revoke.answers.rows import (
     as_the_run_left_them,
     covering_unknown,
+    join_outcomes,
     raced,
     revoked_through,
 )
-from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Row, RowOutcome, Status
+from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Record, Row, RowOutcome, Status
 
 # A revokeIssuals row whose customer was named by mobile and found by its lookup, and one
 # that named the customer's id itself.
@@ -86,6 +87,14 @@ def test_a_row_waiting_on_a_covering_row_left_unknown_says_so(row, resolved):
     assert outcome.resolved_customer_id == resolved
     assert "row 9" in outcome.error_message
     assert "its outcome is unconfirmed" in outcome.error_message
+
+
+def test_a_row_waiting_on_a_covering_row_with_no_outcome_at_all_says_so():
+    outcome = covering_unknown(BY_ID, 9, None)
+    assert outcome.error_message == (
+        "not sent: row 9 revokes every enrolment of this customer for this badge and its "
+        "outcome is no outcome, so this enrolment may be revoked already"
+    )
 
 
 def test_a_row_in_flight_when_the_run_stopped_keeps_its_row_and_endpoint():
@@ -175,3 +184,21 @@ def test_a_row_after_the_last_recorded_outcome_was_not_sent():
     ]
     left = list(as_the_run_left_them([1, 3], recorded, in_flight=set(), not_sent=NOT_SENT))
     assert [(o.row, o.status) for o in left] == [(1, Status.REVOKED), (3, Status.NOT_ATTEMPTED)]
+
+
+def test_a_run_stopped_before_any_outcome_was_recorded_sent_no_row():
+    left = list(as_the_run_left_them([1, 2], [], in_flight=set(), not_sent=NOT_SENT))
+    assert [(o.row, o.status, o.error_message) for o in left] == [
+        (1, Status.NOT_ATTEMPTED, NOT_SENT),
+        (2, Status.NOT_ATTEMPTED, NOT_SENT),
+    ]
+
+
+def test_the_result_file_says_why_a_row_was_not_sent():
+    records = [Record(1, ("B1", "7")), Record(2, ("B1", "8"))]
+    recorded = [RowOutcome(1, Status.REVOKED, Endpoint.REVOKE_ISSUE, issued_ids=("I1",))]
+    joined = list(join_outcomes(records, recorded, in_flight=set(), not_sent=NOT_SENT))
+    assert [(record.row, o.row, o.status, o.error_message) for record, o in joined] == [
+        (1, 1, Status.REVOKED, ""),
+        (2, 2, Status.NOT_ATTEMPTED, NOT_SENT),
+    ]
