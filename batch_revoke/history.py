@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import bisect
 import csv
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batch_revoke.errors import InputError
-from batch_revoke.journal_db import Point, read_run
+from batch_revoke.journal import Point, options_of, read_run
 from batch_revoke.model import CALLS, Counts, ErrorCode, Status
 from batch_revoke.reader import canonical
 from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
@@ -316,7 +315,7 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
     return JournalFacts(
         path,
         meta.get("input", ""),
-        json.loads(meta.get("options") or "{}"),
+        options_of(meta),
         float(meta["created"]) if meta.get("created") else None,
         meta.get("state") == "finished",
         record.counts,

@@ -24,9 +24,9 @@ from batch_revoke.history import (
     read_journal,
     read_results,
 )
-from batch_revoke.journal_db import STORED_CALLS
+from batch_revoke.journal import STORED_CALLS
 from batch_revoke.model import Endpoint, ExitStatus, Status, nothing_done
-from batch_revoke.paths import check_target, input_copy_path, journal_path
+from batch_revoke.outputs import check_target, input_copy_path, journal_path
 from batch_revoke.report import RunReport, run_status
 from batch_revoke.writer import write_text_atomically
 

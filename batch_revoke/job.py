@@ -23,7 +23,7 @@ from batch_revoke.config import SANDBOX_LABEL, ErrorLimit, RunConfig
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.dryrun import dry_run
 from batch_revoke.errors import BatchRevokeError, ConfigError
-from batch_revoke.paths import check_targets
+from batch_revoke.outputs import check_targets
 from batch_revoke.report import Progress, RunReport
 from batch_revoke.source import spooled
 

@@ -1,6 +1,7 @@
-"""The durable record of a run: every request's rows before it is sent, every outcome as soon
-as it is known. SQLite in WAL mode with synchronous=FULL, so each commit is on disk before the
-next request leaves and `kill -9` loses at most the answers of the requests in flight.
+"""The durable record of a run, and the one door to its SQLite file: every request's rows
+before it is sent, every outcome as soon as it is known. WAL mode with synchronous=FULL, so
+each commit is on disk before the next request leaves and `kill -9` loses at most the answers
+of the requests in flight.
 
 What `--resume` reads back:
 - a row with a settled outcome is done and keeps it;
@@ -19,17 +20,111 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import os
+import re
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from batch_revoke import journal_db
-from batch_revoke.errors import ConfigError
-from batch_revoke.journal_db import Connection, Pace, ReadError, transaction
-from batch_revoke.model import ANSWERED, Batch, Counts, LookupAnswer, RowOutcome, Status
+from batch_revoke.errors import ConfigError, StorageError
+from batch_revoke.model import ANSWERED, Batch, Counts, Endpoint, LookupAnswer, RowOutcome, Status
+
+# What a read of a journal raises, named here so that no caller imports sqlite3.
+ReadError = sqlite3.Error
+
+# The one format this version reads and writes. A journal of another is refused (`_refusal`):
+# 0.1.0 is the first release, and what came before it is not carried along.
+FORMAT = "4"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint TEXT NOT NULL,
+    badge TEXT NOT NULL,
+    rows TEXT NOT NULL,          -- JSON list of row numbers
+    sent_at REAL NOT NULL,       -- wall-clock seconds, compared with the API's revokedOn
+    answered INTEGER NOT NULL DEFAULT 0,
+    sends INTEGER NOT NULL DEFAULT 1  -- attempts that left, retries included
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    row INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    error_code TEXT NOT NULL,
+    error_message TEXT NOT NULL,
+    issued_ids TEXT NOT NULL,
+    http_status INTEGER,
+    attempts INTEGER NOT NULL,
+    duplicate_of INTEGER,
+    settled INTEGER NOT NULL,
+    resolved_customer_id TEXT NOT NULL DEFAULT '',
+    request_id TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS pending (
+    row INTEGER PRIMARY KEY,
+    request INTEGER NOT NULL,
+    maybe_applied INTEGER NOT NULL  -- 0: every answer so far said nothing was done
+);
+CREATE INDEX IF NOT EXISTS pending_request ON pending (request);
+CREATE TABLE IF NOT EXISTS lookups (
+    key TEXT PRIMARY KEY,        -- identifier type and identifier_key: one per customer
+    customer_id TEXT NOT NULL,   -- '' when the API gave none (not found, fraud)
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    http_status INTEGER,
+    at REAL NOT NULL,
+    request_id TEXT NOT NULL DEFAULT ''
+);
+-- The run over time, for the HTML report. Written in the commits that record outcomes: no
+-- fsync of their own. Counts are the session's own, from 0 when it began.
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started REAL NOT NULL        -- wall-clock seconds: a new run, or a resume
+);
+CREATE TABLE IF NOT EXISTS timeline (
+    at REAL NOT NULL,            -- wall-clock seconds when these outcomes were recorded
+    session INTEGER NOT NULL,
+    revoked INTEGER NOT NULL,    -- rows of these outcomes revoked
+    not_revoked INTEGER NOT NULL, -- rows of these outcomes answered but not revoked
+    http_calls INTEGER NOT NULL, -- the rest: the session's totals so far
+    retries INTEGER NOT NULL,
+    throttled INTEGER NOT NULL,
+    read_backs INTEGER NOT NULL,
+    pauses INTEGER NOT NULL,
+    paused_seconds REAL NOT NULL,
+    pace INTEGER,                -- calls per `window` seconds the run kept to; NULL: none
+    window REAL
+);
+CREATE TABLE IF NOT EXISTS counted (
+    row INTEGER PRIMARY KEY,     -- a row the timeline counts: once, at its latest outcome
+    point INTEGER NOT NULL,      -- the timeline's rowid that counts it
+    revoked INTEGER NOT NULL     -- 1: counted revoked; 0: answered and not revoked
+);
+"""
+
+# The pace a session keeps to when outcomes are recorded: calls per `window` seconds (None: it
+# needs none), kept with its Counts in the journal's timeline.
+Pace = tuple[int, float] | None
+
+# One point of a session's timeline: when, the session's counts then (its calls so far, and
+# the rows revoked and not revoked these outcomes settled) and its pace (calls per second).
+Point = tuple[float, Counts, float | None]
+
+# The calls the meta keeps for the whole run (its "counts"), and those a point of the timeline
+# keeps (the session's so far).
+STORED_CALLS = ("http_calls", "lookups", "read_backs", "retries", "throttled")
+TIMELINE_CALLS = ("http_calls", "retries", "throttled", "read_backs", "pauses", "paused_seconds")
+
+OUTCOME_COLUMNS = (
+    "row, status, endpoint, error_code, error_message, issued_ids, http_status, attempts, "
+    "duplicate_of, settled, resolved_customer_id, request_id"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -63,7 +158,7 @@ class Journal:
     """A run's journal, open and locked: made by `create` or `resume`, which begin this
     process's session of the run."""
 
-    def __init__(self, connection: Connection, lock: int, path: Path) -> None:
+    def __init__(self, connection: sqlite3.Connection, lock: int, path: Path) -> None:
         self._db = connection
         self._lock: int | None = lock  # an flock on the journal file: one run at a time
         self.path = path
@@ -76,12 +171,33 @@ class Journal:
 
     @classmethod
     def create(cls, path: Path, identity: JournalIdentity) -> Journal:
-        """A new journal (one that exists, --overwrite, is emptied in place: open_new)."""
-        journal = cls(*journal_db.open_new(path), path)
+        """A new journal; one that exists (--overwrite) is emptied in place, so a run still
+        holding it keeps its lock and this one is refused."""
+        lock = _take_lock(path)
+        try:
+            db = _connect(path)
+            tables = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA)
+            db.executescript("".join(f"DROP TABLE IF EXISTS {table};" for table in tables))
+            db.executescript(SCHEMA)
+        except BaseException as exc:
+            os.close(lock)
+            if isinstance(exc, sqlite3.OperationalError):  # disk full, I/O error
+                raise StorageError(path, str(exc)) from exc
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise ConfigError(
+                    f"{path} exists and is not a batch-revoke journal ({exc})",
+                    "pass another --output, or move that file away",
+                ) from exc
+            raise
+        journal = cls(db, lock, path)
         with journal._closed_on_error():
+            try:  # who wrote it, so a later version that cannot read it can say which can
+                written_by = version("batch-revoke")
+            except PackageNotFoundError:  # a source tree never installed
+                written_by = ""
             journal.set_meta(
-                format=journal_db.FORMAT,
-                version=journal_db.written_by(),
+                format=FORMAT,
+                version=written_by,
                 input_sha256=identity.input_sha256,
                 options=json.dumps(identity.options, sort_keys=True),
                 state="running",
@@ -92,16 +208,37 @@ class Journal:
 
     @classmethod
     def resume(cls, path: Path, identity: JournalIdentity) -> Journal:
-        """The journal of the run `identity` is, to go on with; refused if another run's."""
+        """The journal of the run `identity` is, to go on with; refused if another run's, or
+        if another version wrote it (before anything is written, so that version can still
+        finish it)."""
         if not path.is_file():
             raise ConfigError(
                 f"no journal at {path}, so there is nothing to resume",
                 "pass the --output of the run to resume, or start a new run without --resume",
             )
-        journal = cls(*journal_db.open_to_resume(path), path)
+        lock = _take_lock(path)
+        try:
+            if (why := _refusal(path, read_meta(path))) is not None:
+                raise ConfigError(
+                    why,
+                    "finish that run with the version that wrote it, or start again with "
+                    "--overwrite",
+                )
+            journal = cls(_connect(path), lock, path)
+        except BaseException as exc:
+            os.close(lock)
+            if isinstance(exc, sqlite3.DatabaseError | OSError):
+                raise ConfigError(
+                    f"{path} is not a batch-revoke journal ({exc})",
+                    "start a new run without --resume",
+                ) from exc
+            raise
         with journal._closed_on_error():
             try:
-                stored = journal.identity()
+                meta = journal.meta()
+                if meta.get("format") != FORMAT:
+                    raise ValueError(f"journal format {meta.get('format')!r}, expected {FORMAT}")
+                stored = JournalIdentity(meta["input_sha256"], json.loads(meta["options"]))
             except (ReadError, KeyError, ValueError) as exc:
                 raise ConfigError(
                     f"{path} is not a batch-revoke journal ({exc})",
@@ -121,9 +258,22 @@ class Journal:
             self.close()
             raise
 
+    @contextlib.contextmanager
+    def _commit(self) -> Iterator[None]:
+        """One commit; a failed write (disk full, folder gone) becomes a StorageError."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            try:
+                yield
+            except BaseException:
+                self._db.rollback()
+                raise
+            self._db.commit()
+        except sqlite3.Error as exc:
+            raise StorageError(self.path, str(exc)) from exc
+
     def _begin_session(self) -> None:
-        """This process's session of the run: a new run, or a resume."""
-        with transaction(self._db, self.path):
+        with self._commit():
             cursor = self._db.execute("INSERT INTO sessions (started) VALUES (?)", (time.time(),))
             # Whoever was stopping the run has let go of it: this session holds it now.
             self._db.execute(
@@ -132,23 +282,17 @@ class Journal:
         self._session = cursor.lastrowid
         self.earlier = self.counts()
 
-    def identity(self) -> JournalIdentity:
-        meta = self.meta()
-        if meta.get("format") != journal_db.FORMAT:
-            raise ValueError(f"journal format {meta.get('format')!r}, expected {journal_db.FORMAT}")
-        return JournalIdentity(meta["input_sha256"], json.loads(meta["options"]))
-
     def meta(self) -> dict[str, str]:
-        return journal_db.meta_of(self._db)
+        return _meta(self._db)
 
     def set_meta(self, **values: str) -> None:
-        with transaction(self._db, self.path):
+        with self._commit():
             self._set_meta(values)
 
     def mark_stopping(self) -> None:
         """The run is stopping (interrupted, or stopped by itself): no new request starts, and
         it lets go of the journal once those in flight are settled. A finished run stays so."""
-        with transaction(self._db, self.path):
+        with self._commit():
             self._db.execute(
                 "UPDATE meta SET value = 'stopping' WHERE key = 'state' AND value = 'running'"
             )
@@ -166,7 +310,12 @@ class Journal:
 
     def restore(self) -> None:
         """Write the journal back where it belongs, from the open connection."""
-        journal_db.copy_to(self._db, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(sqlite3.connect(self.path)) as target:
+                self._db.backup(target)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(self.path, str(exc)) from exc
 
     # --- recording ---------------------------------------------------------------------
 
@@ -174,7 +323,7 @@ class Journal:
         """The intent, durable before the request first leaves: its rows are pending, and
         what an earlier attempt said of them (an unsettled outcome) is superseded."""
         rows = [row.row for row in batch.rows]
-        with transaction(self._db, self.path):
+        with self._commit():
             cursor = self._db.execute(
                 "INSERT INTO requests (endpoint, badge, rows, sent_at) VALUES (?, ?, ?, ?)",
                 (batch.endpoint.value, batch.badge_meta_id, json.dumps(rows), time.time()),
@@ -203,7 +352,7 @@ class Journal:
     def _attempt(self, batch: Batch, may_be_applied: bool) -> None:
         request = self._requests.get(batch.number)
         if request is not None:
-            with transaction(self._db, self.path):
+            with self._commit():
                 self._db.execute(
                     "UPDATE pending SET maybe_applied = ? WHERE request = ?",
                     (int(may_be_applied), request),
@@ -225,7 +374,7 @@ class Journal:
         calls so far are kept in the same commit (so a resume after a kill -9 counts the whole
         run) as a point of the run over time, with its `pace`."""
         listed = list(outcomes)
-        with transaction(self._db, self.path):
+        with self._commit():
             request = self._requests.pop(batch.number, None)
             if request is not None:
                 self._db.execute("UPDATE requests SET answered = 1 WHERE id = ?", (request,))
@@ -234,16 +383,15 @@ class Journal:
 
     def record(self, outcomes: Iterable[RowOutcome], session: Counts, pace: Pace) -> None:
         """Outcomes decided without a request of their own (invalid, duplicate, read-back):
-        the latest word on their rows, which are no longer pending. `session`, `pace`: as
-        for `answered`."""
+        the latest word on their rows, which are no longer pending."""
         listed = list(outcomes)
-        with transaction(self._db, self.path):
+        with self._commit():
             self._db.executemany("DELETE FROM pending WHERE row = ?", [(o.row,) for o in listed])
             self._put(listed, session, pace)
 
     def counted(self, session: Counts) -> None:
         """This session's calls so far, with the earlier sessions'."""
-        self.set_meta(counts=journal_db.stored_calls(self.earlier + session))
+        self.set_meta(counts=_stored_calls(self.earlier + session))
 
     def _put(self, outcomes: list[RowOutcome], session: Counts | None, pace: Pace) -> None:
         """The outcomes; with `session`, a point of the run over time: the session's calls,
@@ -252,13 +400,12 @@ class Journal:
         answer, sent again by a resume) leaves the point that counted it, so the chart adds
         up to the summary."""
         self._db.executemany(
-            f"INSERT OR REPLACE INTO outcomes ({journal_db.OUTCOME_COLUMNS}) "
-            f"VALUES ({', '.join('?' * 12)})",
-            map(journal_db.outcome_values, outcomes),
+            f"INSERT OR REPLACE INTO outcomes ({OUTCOME_COLUMNS}) VALUES ({', '.join('?' * 12)})",
+            map(_outcome_values, outcomes),
         )
         if session is None:
             return
-        self._set_meta({"counts": journal_db.stored_calls(self.earlier + session)})
+        self._set_meta({"counts": _stored_calls(self.earlier + session)})
         query = "SELECT row, point, revoked FROM counted WHERE row IN ({})"
         rows = [o.row for o in outcomes]
         earlier = {row: (point, revoked) for row, point, revoked in self._where_in(query, rows)}
@@ -276,7 +423,7 @@ class Journal:
                 self._session,
                 revoked,
                 len(counted) - revoked,
-                *(getattr(session, name) for name in journal_db.TIMELINE_CALLS),
+                *(getattr(session, name) for name in TIMELINE_CALLS),
                 *(pace or (None, None)),
             ),
         ).lastrowid
@@ -288,8 +435,8 @@ class Journal:
 
     def looked_up(self, key: str, answer: LookupAnswer, session: Counts, pace: Pace) -> None:
         """A customer lookup's definite answer, durable before any row is sent by it, so a
-        resume never asks again. `session`, `pace`: as for `answered`."""
-        with transaction(self._db, self.path):
+        resume never asks again."""
+        with self._commit():
             self._put([], session, pace)
             self._db.execute(
                 "INSERT OR REPLACE INTO lookups VALUES "
@@ -328,8 +475,7 @@ class Journal:
         return int(count)
 
     def counts(self) -> Counts:
-        """The run's calls, as last recorded, and its requests per endpoint."""
-        return journal_db.counts_of(self._db, self.meta())
+        return _counts(self._db, self.meta())
 
     def outcomes_past(self, rows: int) -> tuple[int, int | None]:
         """How many recorded outcomes are of rows past `rows`, and the first of them: rows an
@@ -358,12 +504,19 @@ class Journal:
                     found[row] = (sent_at, sends)
         return found
 
-    # --- plumbing ----------------------------------------------------------------------
-
     def _outcomes(self, clause: str, *values: object) -> Iterator[RowOutcome]:
-        query = f"SELECT {journal_db.OUTCOME_COLUMNS} FROM outcomes {clause}"
-        for row in self._db.execute(query, values):
-            yield journal_db.outcome_of(row)
+        query = f"SELECT {OUTCOME_COLUMNS} FROM outcomes {clause}"
+        for row, status, endpoint, code, message, ids, *rest in self._db.execute(query, values):
+            yield RowOutcome(
+                row,
+                Status(status),
+                Endpoint(endpoint) if endpoint else None,
+                code,
+                message,
+                tuple(ids.split(";")) if ids else (),
+                *rest[:3],
+                *rest[4:],  # `settled` is the outcome's own, not read
+            )
 
     def _where_in(self, query: str, keys: list[Any]) -> Iterator[Any]:
         """The rows `query` gives for these keys, its `{}` filled with one mark per key: 500
@@ -376,3 +529,163 @@ class Journal:
         self._db.executemany(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items())
         )
+
+
+def _outcome_values(o: RowOutcome) -> tuple[Any, ...]:
+    return (
+        o.row,
+        o.status.value,
+        o.endpoint.value if o.endpoint else "",
+        o.error_code,
+        o.error_message,
+        ";".join(o.issued_ids),
+        o.http_status,
+        o.attempts,
+        o.duplicate_of,
+        int(o.final),
+        o.resolved_customer_id,
+        o.request_id,
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is fsynced before it returns, so an intent is on disk before its
+        # request leaves, whatever kills the process afterwards.
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=5000")
+        # Checkpoint often and keep the write-ahead log small, so a resume on a nearly full
+        # disk needs little more room than the journal itself.
+        db.execute("PRAGMA wal_autocheckpoint=256")
+        db.execute("PRAGMA journal_size_limit=1048576")
+    except (OSError, sqlite3.OperationalError) as exc:
+        raise StorageError(path, str(exc)) from exc
+    return db
+
+
+def _take_lock(path: Path) -> int:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError(path, exc.strerror or str(exc)) from exc
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(handle)
+        raise ConfigError(
+            f"another batch-revoke run is using {path}",
+            "wait for it to finish (or stop it), then --resume; or pass another --output",
+        ) from None
+    return handle
+
+
+def in_use(path: Path) -> bool:
+    """Whether another process is running the run of this journal (it holds its lock)."""
+    try:
+        handle = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)  # closing releases a lock taken here
+    return False
+
+
+def _refusal(path: Path, meta: dict[str, str]) -> str | None:
+    """Why the journal at `path` cannot be read by this version (None: it can, or it records
+    no format, so it is no journal of ours)."""
+    if meta.get("format", FORMAT) == FORMAT:
+        return None
+    writer = meta.get("version")
+    by = f"batch-revoke {writer}" if writer else "an earlier batch-revoke"
+    return f"{path} was written by {by} (journal format {meta['format']})"
+
+
+# --- reading a journal no run holds: the folder of runs, a retry, the report --------------
+
+
+def _open_to_read(path: Path) -> sqlite3.Connection:
+    """Read-write all the same: the last connection to close checkpoints the write-ahead log
+    and removes the -wal and -shm files, which a read-only one leaves beside the journal."""
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
+    except sqlite3.OperationalError:  # a read-only folder or file
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def _meta(db: sqlite3.Connection) -> dict[str, str]:
+    return dict(db.execute("SELECT key, value FROM meta").fetchall())
+
+
+def read_meta(path: Path) -> dict[str, str]:
+    """The journal's meta: what run it is, its format, its state, its calls. Raises ReadError
+    when the file is no SQLite file, or one without meta."""
+    with contextlib.closing(_open_to_read(path)) as db:
+        return _meta(db)
+
+
+def options_of(meta: dict[str, str]) -> dict[str, str]:
+    """The options a resume checks, as the meta keeps them."""
+    return dict(json.loads(meta.get("options") or "{}"))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunRecord:
+    """What the report reads of a journal: its meta, the run's calls and requests, and each
+    session's start with its timeline, in order."""
+
+    meta: dict[str, str]
+    counts: Counts
+    sessions: list[tuple[float, list[Point]]]
+
+
+def read_run(path: Path) -> RunRecord:
+    """The run as the journal at `path` records it. Raises ValueError when the file is not a
+    journal this version reads."""
+    points = (
+        f"SELECT at, revoked, not_revoked, {', '.join(TIMELINE_CALLS)}, pace, window "
+        "FROM timeline WHERE session = ? ORDER BY at"
+    )
+    try:
+        with contextlib.closing(_open_to_read(path)) as db:
+            meta = _meta(db)
+            if "input_sha256" not in meta:
+                raise ValueError("no run recorded in it")
+            if (why := _refusal(path, meta)) is not None:
+                raise ValueError(why)
+            started = db.execute("SELECT id, started FROM sessions ORDER BY id").fetchall()
+            sessions = [
+                (at, [_point(*row) for row in db.execute(points, (number,))])
+                for number, at in started
+            ]
+            return RunRecord(meta, _counts(db, meta), sessions)
+    except sqlite3.Error as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _point(at: float, revoked: int, not_revoked: int, *rest: Any) -> Point:
+    """A row of the timeline. It tells revoked rows from the rest answered, counted failed."""
+    *calls, pace, window = rest
+    rows = {Status.REVOKED: revoked, Status.FAILED: not_revoked}
+    counts = Counts(rows, **dict(zip(TIMELINE_CALLS, calls, strict=True)))
+    return at, counts, pace / window if pace and window else None
+
+
+def _counts(db: sqlite3.Connection, meta: dict[str, str]) -> Counts:
+    """The whole run's calls, as the meta last recorded them, and its requests per endpoint,
+    every session's."""
+    stored = json.loads(meta.get("counts") or "{}")
+    calls: dict[str, Any] = {name: int(stored.get(name, 0)) for name in STORED_CALLS}
+    query = "SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint ORDER BY endpoint"
+    requests = {Endpoint(endpoint): int(count) for endpoint, count in db.execute(query)}
+    return Counts(requests=requests, **calls)
+
+
+def _stored_calls(calls: Counts) -> str:
+    return json.dumps({name: getattr(calls, name) for name in STORED_CALLS}, sort_keys=True)

@@ -12,8 +12,7 @@ from typing import Protocol
 from batch_revoke.answers.replies import lookup_answer, lookup_failure_of
 from batch_revoke.errors import AuthError, InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
-from batch_revoke.journal import Journal
-from batch_revoke.journal_db import Pace
+from batch_revoke.journal import Journal, Pace
 from batch_revoke.model import Counts, IdentifierType, LookupAnswer, Record, Row, RowOutcome
 from batch_revoke.sender import Sender, traced
 from batch_revoke.stop import Stopped

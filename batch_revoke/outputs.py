@@ -1,7 +1,7 @@
-"""A run's files once it sends: its result file and journal opened together (new, or the run
-to resume, found in a folder of runs), the run's own copy of its input kept beside them, and
-nothing left behind when a run cannot start. Their names, and the claim of a new result
-file, are paths.py's."""
+"""A run's files: its result file, claimed before anything is sent (a dry run's too), and
+beside it the journal and the run's own copy of its input; opened together for a run that
+sends (new, or the run to resume, found in a folder of runs), and nothing left behind when a
+run cannot start. No run's own file is written over."""
 
 from __future__ import annotations
 
@@ -16,20 +16,23 @@ from pathlib import Path
 
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.journal import Journal, JournalIdentity
-from batch_revoke.journal_db import ReadError, read_meta
-from batch_revoke.paths import (
-    JOURNAL_SUFFIX,
-    cannot_start,
-    claim,
-    input_copy_path,
-    journal_path,
-)
+from batch_revoke.journal import Journal, JournalIdentity, ReadError, read_meta
 from batch_revoke.source import Source, convert_sheet, input_sha256
 from batch_revoke.spreadsheet import is_workbook
 from batch_revoke.writer import claim_output, input_stem
 
 log = logging.getLogger(__name__)
+
+JOURNAL_SUFFIX = ".journal"
+
+
+def journal_path(output: Path) -> Path:
+    return output.with_name(output.name + JOURNAL_SUFFIX)
+
+
+def input_copy_path(output: Path) -> Path:
+    """Where a run keeps its own copy of its input (see `open_run`)."""
+    return output.with_name(output.name + ".input.csv")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,69 +81,105 @@ def find_journal(folder: Path, stem: str, input_sha256: str) -> RunOnDisk | None
     return runs[-1] if runs else None
 
 
+def claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
+    """A new run's result file, claimed before anything is sent."""
+    requested = config.output_path
+    if requested is not None:
+        if not (config.dry_run or config.overwrite) and journal_path(requested).exists():
+            raise ConfigError(
+                f"a journal of an earlier run is at {journal_path(requested)}",
+                "pass --resume to continue that run, or --overwrite to start over",
+            )
+        if requested.name.endswith(
+            (JOURNAL_SUFFIX, f"{JOURNAL_SUFFIX}-wal", f"{JOURNAL_SUFFIX}-shm")
+        ):
+            raise ConfigError(f"--output {requested} is a journal", "pass the result CSV's path")
+    try:
+        return claim_output(
+            requested,
+            config.shown_input,
+            now(),
+            replace_existing=config.overwrite,
+            folder=config.output_dir,
+            label="verified" if config.input_is_result else "results",
+            # A scheduled run's input may be replaced tonight: its own copy finishes it.
+            resume_from=input_copy_path if config.auto_resume else None,
+            resume_options=config.identity_options(),
+        )
+    except StorageError as exc:
+        raise cannot_start(exc) from exc
+
+
+def cannot_start(exc: StorageError) -> ConfigError:
+    return ConfigError(
+        f"{exc}; nothing was sent",
+        "free some space or fix the folder's permissions, or pass another --output",
+    )
+
+
 def open_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Source, Path, Journal]:
-    """The input read, and its result file and journal opened. A workbook's sheet (as CSV),
-    or with --auto-resume the CSV, is read from the run's own copy beside them
-    (`input_copy_path`): a kill -9 leaves it there, not in /tmp, and --resume reads that
-    copy, so the rows and the journal's identity of the input are the ones the run began
-    with, even when the input was replaced since. The copy is deleted when the run finishes."""
-    workbook = config.input_path
-    if not (is_workbook(workbook) or config.auto_resume):
-        return _opened(config, config, now)
-    if config.resume and config.output_path is None:
-        config = replace(config, output_path=resumable_output(config, input_sha256(config)))
-    kept = input_copy_path(config.output_path) if config.resume and config.output_path else None
-    if kept is not None and kept.exists():
-        log.info("resuming from the copy of the sheet the run began with: %s", kept)
-        with contextlib.suppress(OSError):  # a workbook gone since has not changed
-            if workbook.stat().st_mtime > kept.stat().st_mtime:
-                log.warning(
-                    "%s changed since the run began; the run goes on with the rows it began "
-                    "with (a new run without --resume reads the workbook as it is now)",
-                    workbook,
-                )
-        return _opened(config, replace(config, input_path=kept, input_name=workbook), now)
-    # Converted beside where the result goes, then named after it once the run holds the
-    # journal's lock: a run refused (or an --overwrite of a run still going) touches no copy.
-    folder = config.output_path.parent if config.output_path else config.output_dir
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=folder, prefix=".batch-revoke-sheet-", suffix=".csv")
-    except OSError as exc:
-        raise cannot_start(StorageError(folder, exc.strerror or str(exc))) from exc
-    partial = Path(name)
-    converted = replace(config, input_path=partial, input_name=workbook)
-    try:
-        if is_workbook(workbook):
-            with open(handle, "w", encoding="utf-8", newline="") as out:
-                convert_sheet(converted, out)
+    """The input read (through its structure pass), the host checked, then its result file
+    and journal opened. A workbook's sheet (as CSV), or with --auto-resume the CSV, is read
+    from the run's own copy beside them: a kill -9 leaves it there, not in /tmp, and --resume
+    reads that copy, so the rows and the journal's identity of the input are the ones the run
+    began with, even when the input was replaced since. The copy is deleted when the run
+    finishes."""
+    given, read, partial = config.input_path, config, None
+    if is_workbook(given) or config.auto_resume:
+        if config.resume and config.output_path is None:
+            config = replace(config, output_path=resumable_output(config, input_sha256(config)))
+        kept = input_copy_path(config.output_path) if config.resume and config.output_path else None
+        if kept is not None and kept.exists():
+            log.info("resuming from the copy of the sheet the run began with: %s", kept)
+            with contextlib.suppress(OSError):  # a workbook gone since has not changed
+                if given.stat().st_mtime > kept.stat().st_mtime:
+                    log.warning(
+                        "%s changed since the run began; the run goes on with the rows it began "
+                        "with (a new run without --resume reads the workbook as it is now)",
+                        given,
+                    )
+            read = replace(config, input_path=kept, input_name=given)
         else:
-            with open(handle, "wb") as out, workbook.open("rb") as given:
-                shutil.copyfileobj(given, out)
-        source, output, journal = _opened(config, converted, now)
+            # Converted beside where the result goes, then named after it once the run holds
+            # the journal's lock: a run refused (or an --overwrite of a run still going)
+            # touches no copy.
+            folder = config.output_path.parent if config.output_path else config.output_dir
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                handle, name = tempfile.mkstemp(
+                    dir=folder, prefix=".batch-revoke-sheet-", suffix=".csv"
+                )
+            except OSError as exc:
+                raise cannot_start(StorageError(folder, exc.strerror or str(exc))) from exc
+            partial = Path(name)
+            read = replace(config, input_path=partial, input_name=given)
+    try:
+        if partial is not None and is_workbook(given):
+            with open(handle, "w", encoding="utf-8", newline="") as out:
+                convert_sheet(read, out)
+        elif partial is not None:
+            with open(handle, "wb") as out, given.open("rb") as copied:
+                shutil.copyfileobj(copied, out)
+        source = Source.open(read, whole=True)
+        config.check_connection()
+        identity = JournalIdentity(source.sha256, config.identity_options())
+        output, journal = _open_outputs(read, identity, now)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
         raise
+    if partial is None:
+        return source, output, journal
     copy = input_copy_path(output)
     partial.replace(copy)  # same folder: a rename, so its size and time (the stamp) hold
     return replace(source, path=copy), output, journal
 
 
-def _opened(
-    config: RunConfig, read: RunConfig, now: Callable[[], datetime]
-) -> tuple[Source, Path, Journal]:
-    """`read`'s input through its structure pass, then (the host checked) its outputs."""
-    source = Source.open(read, whole=True)
-    config.check_connection()
-    identity = JournalIdentity(source.sha256, config.identity_options())
-    return source, *open_outputs(read, identity, now)
-
-
-def open_outputs(
+def _open_outputs(
     config: RunConfig, identity: JournalIdentity, now: Callable[[], datetime]
 ) -> tuple[Path, Journal]:
-    """The result file and its journal. A resume checks the journal before touching the file;
-    a new run claims the file first, and leaves nothing behind if its journal cannot start."""
+    """A resume checks the journal before touching the result file; a new run claims the file
+    first, and leaves nothing behind if its journal cannot start."""
     if config.resume:
         output = config.output_path or resumable_output(config, identity.input_sha256)
         journal = Journal.resume(journal_path(output), identity)
@@ -173,15 +212,11 @@ def open_outputs(
         # Nothing was sent: nothing is left behind (but the journal of another run).
         if not isinstance(exc, ConfigError) or not journal_path(output).exists():
             output.unlink(missing_ok=True)
-            remove_journal(journal_path(output))
+            for name in ("", "-wal", "-shm"):
+                Path(f"{journal_path(output)}{name}").unlink(missing_ok=True)
         if isinstance(exc, StorageError):
             raise cannot_start(exc) from exc
         raise
-
-
-def remove_journal(path: Path) -> None:
-    for name in (str(path), f"{path}-wal", f"{path}-shm"):
-        Path(name).unlink(missing_ok=True)
 
 
 def resumable_output(config: RunConfig, sha256: str) -> Path:
@@ -224,3 +259,48 @@ def this_input_run(config: RunConfig) -> RunOnDisk | None:
             "in --output-dir, and --auto-resume finds its own",
         )
     return found
+
+
+def check_targets(config: RunConfig) -> None:
+    """The run's own files are never written over: not the input by the result file, and
+    none of them by the report. Raises ConfigError (nothing is written)."""
+    if config.output_path is not None and _same_file(config.output_path, config.input_path):
+        raise ConfigError("--output is the input file", "pass another path for the results")
+    if config.report is not None:
+        check_target(config.report, *filter(None, (config.input_path, config.output_path)))
+
+
+def check_target(target: Path, *keep: Path) -> None:
+    """A report replaces only a report: never the result file, its journal, an input, or any
+    file that is not an HTML page. Raises ConfigError (nothing is written)."""
+    files = [*keep, *(journal_path(path) for path in keep), *(input_copy_path(p) for p in keep)]
+    names = {str(path.resolve()) for path in files}
+    names |= {f"{name}-wal" for name in names} | {f"{name}-shm" for name in names}
+    if str(target.resolve()) in names:
+        raise ConfigError(
+            f"{target} is the run's own file (its input, result file or journal): the report "
+            "is not written over it",
+            "pass a path ending in .html",
+        )
+    if target.is_dir():
+        raise ConfigError(f"{target} is a folder", "pass a file path ending in .html")
+    try:
+        with target.open("rb") as handle:
+            start = handle.read(512).lstrip().lower()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"{target} cannot be read ({exc})", "pass another path") from exc
+    if not start.startswith((b"<!doctype html", b"<html")):
+        raise ConfigError(
+            f"{target} exists and is not an HTML page: the report is not written over it",
+            "pass a new path ending in .html",
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file by path, symlink or hard link."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False

@@ -19,12 +19,10 @@ from batch_revoke.config import RunConfig
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.interrupts import Finishing, raising_interrupts
-from batch_revoke.journal import Journal
-from batch_revoke.journal_db import ReadError
+from batch_revoke.journal import Journal, ReadError
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import Counts
-from batch_revoke.outputs import open_run
-from batch_revoke.paths import input_copy_path
+from batch_revoke.outputs import input_copy_path, open_run
 from batch_revoke.plan import Plan
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.report import RunReport

@@ -14,8 +14,7 @@ from batch_revoke.answers.rows import raced
 from batch_revoke.config import ErrorLimit
 from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import StorageError
-from batch_revoke.journal import Journal
-from batch_revoke.journal_db import Pace
+from batch_revoke.journal import Journal, Pace
 from batch_revoke.model import (
     ANSWERED,
     NOT_REVOKED,

@@ -7,7 +7,6 @@ the lineage. Its rows that were `unconfirmed` are read back before they are sent
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -19,10 +18,9 @@ from batch_revoke.codes import retryable
 from batch_revoke.config import SANDBOX_LABEL, RunConfig
 from batch_revoke.errors import ConfigError, InputError
 from batch_revoke.hosts import CLUSTERS
-from batch_revoke.journal import JournalIdentity
-from batch_revoke.journal_db import ReadError, read_meta
+from batch_revoke.journal import JournalIdentity, ReadError, options_of, read_meta
 from batch_revoke.model import Status
-from batch_revoke.paths import journal_path
+from batch_revoke.outputs import journal_path
 from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
 
 Tally = Counter[tuple[str, str]]  # rows per (status, error_code)
@@ -134,7 +132,7 @@ def earlier_options(result: Path) -> dict[str, str] | None:
     """The options a resume checks, as the earlier run's journal recorded them; None without
     a journal that reads."""
     try:
-        return dict(json.loads(read_meta(journal_path(result)).get("options") or "{}"))
+        return options_of(read_meta(journal_path(result)))
     except (ReadError, OSError, ValueError):
         return None
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import RunInProgress
-from batch_revoke.journal_db import in_use
+from batch_revoke.journal import in_use
 from batch_revoke.model import ExitStatus
-from batch_revoke.outputs import RunOnDisk, run_at, runs_in, this_input_run, when
-from batch_revoke.paths import journal_path
+from batch_revoke.outputs import RunOnDisk, journal_path, run_at, runs_in, this_input_run, when
 from batch_revoke.report import RunReport
 
 log = logging.getLogger(__name__)

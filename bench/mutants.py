@@ -115,7 +115,7 @@ MUTANTS = [
     ),
     m(
         "journal-5",
-        "journal_db.py",
+        "journal.py",
         "        int(o.final),",
         "        1,",
         "every outcome recorded as settled",

@@ -26,7 +26,7 @@ from batch_revoke.history import ROWS_PER_GROUP, bucket_seconds, read_results
 from batch_revoke.html_report import gather, select_command, write_report
 from batch_revoke.job import run_job
 from batch_revoke.model import ErrorCode, ExitStatus, Status
-from batch_revoke.paths import journal_path
+from batch_revoke.outputs import journal_path
 from batch_revoke.report import RunReport
 from batch_revoke.sandbox import RateLimitSpec, SandboxConfig, SandboxState, running_sandbox
 from tests.conftest import run_cli

@@ -20,7 +20,7 @@ from batch_revoke.credentials import NO_CREDENTIALS_FIX, BasicCredentials
 from batch_revoke.errors import ConfigError
 from batch_revoke.hosts import CLUSTERS
 from batch_revoke.model import IdentifierType
-from batch_revoke.paths import check_targets
+from batch_revoke.outputs import check_targets
 
 MAX_ERRORS_FIX = "e.g. --max-errors 50 or --max-errors 5%; leave it out for no limit"
 RATE_LIMIT_FIX = "e.g. --rate-limit 100/min (Capillary demo clusters allow 100 per minute)"

@@ -25,8 +25,7 @@ from batch_revoke.history import (
     read_journal,
     read_results,
 )
-from batch_revoke.journal import Journal, JournalIdentity
-from batch_revoke.journal_db import Point, RunRecord
+from batch_revoke.journal import Journal, JournalIdentity, Point, RunRecord
 from batch_revoke.model import Batch, Counts, Endpoint, Mode, Row, RowOutcome, Status
 from batch_revoke.writer import RESULT_COLUMNS
 

@@ -21,8 +21,7 @@ from batch_revoke.credentials import BasicCredentials
 from batch_revoke.errors import RunInProgress
 from batch_revoke.journal import Journal
 from batch_revoke.model import Counts, ExitStatus, Status
-from batch_revoke.outputs import open_run, run_at, when
-from batch_revoke.paths import input_copy_path
+from batch_revoke.outputs import input_copy_path, open_run, run_at, when
 from batch_revoke.report import RunReport
 from batch_revoke.scheduled import run_scheduled
 

@@ -1,4 +1,4 @@
-"""A run's files (batch_revoke/outputs.py, paths.py): the result file and its journal claimed before
+"""A run's files (batch_revoke/outputs.py): the result file and its journal claimed before
 anything is sent, never over an earlier run's; the run to resume found by its input's content;
 the run's own copy of its input (.input.csv); nothing left behind when a run cannot start."""
 
@@ -15,13 +15,13 @@ from batch_revoke.credentials import BasicCredentials
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.outputs import (
-    open_outputs,
+    claim,
+    input_copy_path,
+    journal_path,
     open_run,
-    remove_journal,
     resumable_output,
     this_input_run,
 )
-from batch_revoke.paths import claim, input_copy_path, journal_path
 from batch_revoke.source import input_sha256
 
 ROWS = "badgeMetaId,customerId\nB,1\nB,2\n"
@@ -42,7 +42,7 @@ def identity_of(settings: RunConfig) -> JournalIdentity:
 
 def start(settings: RunConfig) -> tuple[Path, Journal]:
     """A run begun and left unfinished (its journal closed, as after a kill)."""
-    output, journal = open_outputs(settings, identity_of(settings), now)
+    _, output, journal = open_run(settings, now)
     journal.close()
     return output, journal
 
@@ -109,14 +109,14 @@ def test_a_folder_that_cannot_be_written_means_nothing_was_sent(write_csv, tmp_p
 def test_a_new_run_claims_the_file_and_creates_its_journal(write_csv, tmp_path):
     path = write_csv(ROWS)
     settings = config(path, tmp_path / "out.csv", excel=True)
-    output, journal = open_outputs(settings, identity_of(settings), now)
+    _, output, journal = open_run(settings, now)
     try:
         assert journal.path == journal_path(output) == tmp_path / "out.csv.journal"
         assert journal.meta()["input"] == str(path)
         assert journal.meta()["excel"] == "1"
-        assert journal.identity() == identity_of(settings)
     finally:
         journal.close()
+    Journal.resume(journal.path, identity_of(settings)).close()  # the run of this input
 
 
 @pytest.mark.parametrize(
@@ -133,12 +133,13 @@ def test_a_run_whose_journal_cannot_start_leaves_nothing_behind(
     settings = config(path, tmp_path / "out.csv")
 
     def failing(path: Path, identity: JournalIdentity) -> Journal:
-        path.write_bytes(b"half a journal")
+        for name in ("", "-wal", "-shm"):
+            Path(f"{path}{name}").write_bytes(b"half a journal")
         raise failure
 
     monkeypatch.setattr(Journal, "create", failing)
     with pytest.raises((ConfigError, KeyboardInterrupt)) as raised:
-        open_outputs(settings, identity_of(settings), now)
+        open_run(settings, now)
     if isinstance(failure, StorageError):
         assert "nothing was sent" in str(raised.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.csv"]
@@ -148,8 +149,7 @@ def test_a_resume_takes_the_runs_own_journal_and_marks_the_file_incomplete(write
     path = write_csv(ROWS)
     output, _ = start(config(path, tmp_path / "out.csv"))
     output.write_text("a result file from an interrupted write\n")
-    resumed = config(path, output, resume=True)
-    again, journal = open_outputs(resumed, identity_of(resumed), now)
+    _, again, journal = open_run(config(path, output, resume=True), now)
     journal.close()
     assert again == output
     assert output.read_text().startswith("INCOMPLETE")
@@ -158,12 +158,11 @@ def test_a_resume_takes_the_runs_own_journal_and_marks_the_file_incomplete(write
 def test_a_finished_runs_result_file_stays_until_it_is_rewritten(write_csv, tmp_path):
     path = write_csv(ROWS)
     settings = config(path, tmp_path / "out.csv")
-    output, journal = open_outputs(settings, identity_of(settings), now)
+    _, output, journal = open_run(settings, now)
     journal.set_meta(state="finished")
     journal.close()
     output.write_text("the complete result\n")
-    resumed = config(path, output, resume=True)
-    _, journal = open_outputs(resumed, identity_of(resumed), now)
+    _, _, journal = open_run(config(path, output, resume=True), now)
     journal.close()
     assert output.read_text() == "the complete result\n"
 
@@ -172,19 +171,9 @@ def test_a_resume_of_another_input_is_refused_and_touches_nothing(write_csv, tmp
     output, _ = start(config(write_csv(ROWS), tmp_path / "out.csv"))
     output.write_text("kept\n")
     other = write_csv(ROWS + "B,3\n", name="other.csv")
-    resumed = config(other, output, resume=True)
     with pytest.raises(ConfigError):
-        open_outputs(resumed, identity_of(resumed), now)
+        open_run(config(other, output, resume=True), now)
     assert output.read_text() == "kept\n"
-
-
-def test_remove_journal_removes_its_wal_and_shm_too(tmp_path):
-    journal = tmp_path / "out.csv.journal"
-    for name in ("out.csv.journal", "out.csv.journal-wal", "out.csv.journal-shm", "out.csv"):
-        (tmp_path / name).write_text("")
-    remove_journal(journal)
-    remove_journal(journal)  # nothing there: no error
-    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
 
 
 # --- finding the run to resume -----------------------------------------------------------
@@ -211,7 +200,7 @@ def test_resume_without_output_and_no_run_of_this_input_is_refused(write_csv, tm
 def test_resume_without_output_of_a_finished_run_says_how_to_rewrite_it(write_csv, tmp_path):
     path = write_csv(ROWS)
     settings = config(path, output_dir=tmp_path / "results")
-    output, journal = open_outputs(settings, identity_of(settings), now)
+    _, output, journal = open_run(settings, now)
     journal.set_meta(state="finished")
     journal.close()
     resumed = config(path, output_dir=tmp_path / "results", resume=True)

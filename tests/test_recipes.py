@@ -19,10 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from batch_revoke.journal import Journal, JournalIdentity
-from batch_revoke.journal_db import in_use
-from batch_revoke.outputs import RunOnDisk, run_at
-from batch_revoke.paths import journal_path
+from batch_revoke.journal import Journal, JournalIdentity, in_use
+from batch_revoke.outputs import RunOnDisk, journal_path, run_at
 from batch_revoke.sandbox import (
     FaultPlan,
     FaultSpec,

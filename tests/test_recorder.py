@@ -12,7 +12,7 @@ import pytest
 
 from batch_revoke.config import ErrorLimit
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.journal import Journal
+from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import Batch, Endpoint, ErrorCode, Mode, Row, RowOutcome, Status
 from batch_revoke.readback import ReadBack
 from batch_revoke.recorder import RunRecorder
@@ -167,9 +167,9 @@ def test_the_answer_keeps_the_runs_call_counts_for_a_resume(journal):
     first = recorder(journal)
     first.record_read_back(ReadBack(), calls=1)
     sent(first, 1, http_calls=5, retries=2, throttled=4)
-    identity = journal.identity()
     journal.close()
     assert journal.path is not None
+    identity = JournalIdentity("0" * 64, {"host": "https://eu.example", "batch_size": "20"})
     again = Journal.resume(journal.path, identity)
     run = recorder(again)
     run.record_read_back(ReadBack(), calls=2)

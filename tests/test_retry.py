@@ -16,7 +16,7 @@ from batch_revoke.config import SANDBOX_LABEL, RunConfig
 from batch_revoke.errors import ConfigError, InputError
 from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import Status
-from batch_revoke.paths import journal_path
+from batch_revoke.outputs import journal_path
 from batch_revoke.retry import Selection, check_same, choose, paths, with_earlier
 from batch_revoke.writer import RESULT_COLUMNS
 from tests.conftest import read_rows

@@ -17,7 +17,7 @@ from batch_revoke.chunker import Validator
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.job import ErrorLimit, RunConfig, run_job
 from batch_revoke.model import ExitStatus, IdentifierType, Record, RowOutcome
-from batch_revoke.paths import input_copy_path
+from batch_revoke.outputs import input_copy_path
 from batch_revoke.spreadsheet import cell_text, date_text
 from tests.conftest import invoke, read_rows
 
