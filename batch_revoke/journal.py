@@ -1,19 +1,12 @@
 """The durable record of a run, and the one door to its SQLite file: every request's rows
-before it is sent, every outcome as soon as it is known. WAL mode with synchronous=FULL, so
-each commit is on disk before the next request leaves and `kill -9` loses at most the answers
-of the requests in flight.
+before it is sent, every outcome as soon as it is known. WAL with synchronous=FULL, so
+`kill -9` loses at most the answers of the requests in flight.
 
-What `--resume` reads back:
-- a row with a settled outcome is done and keeps it;
-- a row pending in a request that may have been applied (an attempt was on the wire, or its
-  answer was lost) was in flight: it is read back before anything is sent again;
-- a row pending in a request whose every answer said nothing was done (429, 503, 521, a
-  connection refused) was not applied: it is sent again;
-- a row whose outcome is not settled (`unconfirmed`, or `failed` on an answer that did nothing)
-  is read back or sent again;
-- any other row was never sent.
-A row is pending from its request's intent until an outcome is recorded for it, so what the
-journal says of a row is always its latest word.
+What `--resume` reads back: a settled outcome is done; a row pending in a request that may
+have been applied (an attempt was on the wire, or its answer was lost) is read back; one
+pending in a request whose every answer said nothing was done (429, 503, 521, a connection
+refused), or whose outcome is not settled, is sent again (or read back); any other row was
+never sent. A row is pending from its request's intent until an outcome is recorded for it.
 """
 
 from __future__ import annotations
@@ -34,11 +27,11 @@ from typing import Any
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.model import ANSWERED, Batch, Counts, Endpoint, LookupAnswer, RowOutcome, Status
 
-# What a read of a journal raises, named here so that no caller imports sqlite3.
+# So that no caller imports sqlite3.
 ReadError = sqlite3.Error
 
-# The one format this version reads and writes. A journal of another is refused (`_refusal`):
-# 0.1.0 is the first release, and what came before it is not carried along.
+# The one format this version reads and writes: 0.1.0 is the first release, and what came
+# before it is not carried along.
 FORMAT = "4"
 
 SCHEMA = """
@@ -108,12 +101,10 @@ CREATE TABLE IF NOT EXISTS counted (
 );
 """
 
-# The pace a session keeps to when outcomes are recorded: calls per `window` seconds (None: it
-# needs none), kept with its Counts in the journal's timeline.
+# The pace a session keeps to: calls per `window` seconds (None: it needs none).
 Pace = tuple[int, float] | None
 
-# One point of a session's timeline: when, the session's counts then (its calls so far, and
-# the rows revoked and not revoked these outcomes settled) and its pace (calls per second).
+# A point of a session's timeline: when, its counts then, its pace (calls per second).
 Point = tuple[float, Counts, float | None]
 
 # The calls the meta keeps for the whole run (its "counts"), and those a point of the timeline
@@ -164,15 +155,12 @@ class Journal:
         self.path = path
         self._requests: dict[int, int] = {}  # batch number -> request id, this process only
         self._session: int | None = None  # this process's row of `sessions`
-        # The calls of the run's earlier sessions, as last recorded, and their requests.
-        self.earlier = Counts()
-
-    # --- opening -----------------------------------------------------------------------
+        self.earlier = Counts()  # the earlier sessions' calls and requests
 
     @classmethod
     def create(cls, path: Path, identity: JournalIdentity) -> Journal:
         """A new journal; one that exists (--overwrite) is emptied in place, so a run still
-        holding it keeps its lock and this one is refused."""
+        holding it keeps its lock."""
         lock = _take_lock(path)
         try:
             db = _connect(path)
@@ -189,28 +177,23 @@ class Journal:
                     "pass another --output, or move that file away",
                 ) from exc
             raise
-        journal = cls(db, lock, path)
-        with journal._closed_on_error():
-            try:  # who wrote it, so a later version that cannot read it can say which can
-                written_by = version("batch-revoke")
-            except PackageNotFoundError:  # a source tree never installed
-                written_by = ""
-            journal.set_meta(
-                format=FORMAT,
-                version=written_by,
-                input_sha256=identity.input_sha256,
-                options=json.dumps(identity.options, sort_keys=True),
-                state="running",
-                created=str(time.time()),
-            )
-            journal._begin_session()
-        return journal
+        try:  # who wrote it, so a later version that cannot read it can say which can
+            written_by = version("batch-revoke")
+        except PackageNotFoundError:  # a source tree never installed
+            written_by = ""
+        return cls(db, lock, path)._begun(
+            format=FORMAT,
+            version=written_by,
+            input_sha256=identity.input_sha256,
+            options=json.dumps(identity.options, sort_keys=True),
+            state="running",
+            created=str(time.time()),
+        )
 
     @classmethod
     def resume(cls, path: Path, identity: JournalIdentity) -> Journal:
-        """The journal of the run `identity` is, to go on with; refused if another run's, or
-        if another version wrote it (before anything is written, so that version can still
-        finish it)."""
+        """The run's journal, to go on with; refused (before anything is written) if another
+        run's, or another version's, so that version can still finish it."""
         if not path.is_file():
             raise ConfigError(
                 f"no journal at {path}, so there is nothing to resume",
@@ -218,45 +201,47 @@ class Journal:
             )
         lock = _take_lock(path)
         try:
-            if (why := _refusal(path, read_meta(path))) is not None:
+            meta = read_meta(path)
+            if (why := _refusal(path, meta)) is not None:
                 raise ConfigError(
                     why,
                     "finish that run with the version that wrote it, or start again with "
                     "--overwrite",
                 )
-            journal = cls(_connect(path), lock, path)
+            if meta.get("format") != FORMAT:
+                raise ValueError(f"journal format {meta.get('format')!r}, expected {FORMAT}")
+            stored = JournalIdentity(meta["input_sha256"], json.loads(meta["options"]))
+            if (problem := stored.mismatch(identity, path)) is not None:
+                raise problem
+            db = _connect(path)
         except BaseException as exc:
             os.close(lock)
-            if isinstance(exc, sqlite3.DatabaseError | OSError):
+            if isinstance(exc, sqlite3.Error | OSError | KeyError | ValueError):
                 raise ConfigError(
                     f"{path} is not a batch-revoke journal ({exc})",
                     "start a new run without --resume",
                 ) from exc
             raise
-        with journal._closed_on_error():
-            try:
-                meta = journal.meta()
-                if meta.get("format") != FORMAT:
-                    raise ValueError(f"journal format {meta.get('format')!r}, expected {FORMAT}")
-                stored = JournalIdentity(meta["input_sha256"], json.loads(meta["options"]))
-            except (ReadError, KeyError, ValueError) as exc:
-                raise ConfigError(
-                    f"{path} is not a batch-revoke journal ({exc})",
-                    "start a new run without --resume",
-                ) from exc
-            problem = stored.mismatch(identity, path)
-            if problem is not None:
-                raise problem
-            journal._begin_session()
-        return journal
+        return cls(db, lock, path)._begun()
 
-    @contextlib.contextmanager
-    def _closed_on_error(self) -> Iterator[None]:
+    def _begun(self, **meta: str) -> Journal:
+        """This process's session of the run, a new run or a resume, begun."""
         try:
-            yield
+            with self._commit():
+                self._set_meta(meta)
+                cursor = self._db.execute(
+                    "INSERT INTO sessions (started) VALUES (?)", (time.time(),)
+                )
+                # Whoever was stopping the run has let go of it: this session holds it now.
+                self._db.execute(
+                    "UPDATE meta SET value = 'running' WHERE key = 'state' AND value = 'stopping'"
+                )
+            self._session = cursor.lastrowid
+            self.earlier = self.counts()
         except BaseException:
             self.close()
             raise
+        return self
 
     @contextlib.contextmanager
     def _commit(self) -> Iterator[None]:
@@ -272,16 +257,6 @@ class Journal:
         except sqlite3.Error as exc:
             raise StorageError(self.path, str(exc)) from exc
 
-    def _begin_session(self) -> None:
-        with self._commit():
-            cursor = self._db.execute("INSERT INTO sessions (started) VALUES (?)", (time.time(),))
-            # Whoever was stopping the run has let go of it: this session holds it now.
-            self._db.execute(
-                "UPDATE meta SET value = 'running' WHERE key = 'state' AND value = 'stopping'"
-            )
-        self._session = cursor.lastrowid
-        self.earlier = self.counts()
-
     def meta(self) -> dict[str, str]:
         return _meta(self._db)
 
@@ -290,8 +265,8 @@ class Journal:
             self._set_meta(values)
 
     def mark_stopping(self) -> None:
-        """The run is stopping (interrupted, or stopped by itself): no new request starts, and
-        it lets go of the journal once those in flight are settled. A finished run stays so."""
+        """No new request starts, and the run lets go of the journal once those in flight are
+        settled. A finished run stays so."""
         with self._commit():
             self._db.execute(
                 "UPDATE meta SET value = 'stopping' WHERE key = 'state' AND value = 'running'"
@@ -309,15 +284,13 @@ class Journal:
         return not self.path.exists()
 
     def restore(self) -> None:
-        """Write the journal back where it belongs, from the open connection."""
+        """The journal written back where it belongs, from the open connection."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.closing(sqlite3.connect(self.path)) as target:
                 self._db.backup(target)
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(self.path, str(exc)) from exc
-
-    # --- recording ---------------------------------------------------------------------
 
     def sending(self, batch: Batch) -> None:
         """The intent, durable before the request first leaves: its rows are pending, and
@@ -339,14 +312,12 @@ class Journal:
         self._requests[batch.number] = request
 
     def nothing_done(self, batch: Batch) -> None:
-        """Every answer to the request so far said nothing was done: a resume sends its rows
-        again."""
+        """Every answer so far said nothing was done: a resume sends the rows again."""
         self._attempt(batch, may_be_applied=False)
 
     def sending_again(self, batch: Batch) -> None:
-        """Another attempt of the request is about to leave: it may be applied from here on,
-        and it is counted, so a row whose answer a kill lost shows how often it was sent once
-        it is read back."""
+        """Another attempt is about to leave: it may be applied from here on, and it is counted
+        (a row read back after a kill shows how often it was sent)."""
         self._attempt(batch, may_be_applied=True)
 
     def _attempt(self, batch: Batch, may_be_applied: bool) -> None:
@@ -369,10 +340,9 @@ class Journal:
         session: Counts | None = None,
         pace: Pace = None,
     ) -> None:
-        """The request is over, with its outcomes (none: it was abandoned before anything could
-        have been applied, and its rows are simply not sent). With `session`, this session's
-        calls so far are kept in the same commit (so a resume after a kill -9 counts the whole
-        run) as a point of the run over time, with its `pace`."""
+        """The request is over, with its outcomes (none: abandoned before anything could have
+        been applied). With `session`, this session's calls so far are kept in the same commit
+        (so a resume after a kill -9 counts the whole run) as a point of the run over time."""
         listed = list(outcomes)
         with self._commit():
             request = self._requests.pop(batch.number, None)
@@ -382,23 +352,19 @@ class Journal:
             self._put(listed, session, pace)
 
     def record(self, outcomes: Iterable[RowOutcome], session: Counts, pace: Pace) -> None:
-        """Outcomes decided without a request of their own (invalid, duplicate, read-back):
-        the latest word on their rows, which are no longer pending."""
+        """Outcomes decided without a request of their own (invalid, duplicate, read-back)."""
         listed = list(outcomes)
         with self._commit():
             self._db.executemany("DELETE FROM pending WHERE row = ?", [(o.row,) for o in listed])
             self._put(listed, session, pace)
 
     def counted(self, session: Counts) -> None:
-        """This session's calls so far, with the earlier sessions'."""
         self.set_meta(counts=_stored_calls(self.earlier + session))
 
     def _put(self, outcomes: list[RowOutcome], session: Counts | None, pace: Pace) -> None:
-        """The outcomes; with `session`, a point of the run over time: the session's calls,
-        the rows these outcomes revoked, and those answered without being revoked. A row is
-        counted once, at its latest outcome: one recorded again (read back after a lost
-        answer, sent again by a resume) leaves the point that counted it, so the chart adds
-        up to the summary."""
+        """The outcomes; with `session`, a point of the run over time. A row is counted once,
+        at its latest outcome: one recorded again leaves the point that counted it, so the
+        chart adds up to the summary."""
         self._db.executemany(
             f"INSERT OR REPLACE INTO outcomes ({OUTCOME_COLUMNS}) VALUES ({', '.join('?' * 12)})",
             map(_outcome_values, outcomes),
@@ -434,8 +400,7 @@ class Journal:
         )
 
     def looked_up(self, key: str, answer: LookupAnswer, session: Counts, pace: Pace) -> None:
-        """A customer lookup's definite answer, durable before any row is sent by it, so a
-        resume never asks again."""
+        """A lookup's definite answer, durable before any row is sent by it."""
         with self._commit():
             self._put([], session, pace)
             self._db.execute(
@@ -444,10 +409,7 @@ class Journal:
                 {"key": key, "at": time.time(), **dataclasses.asdict(answer)},
             )
 
-    # --- reading -----------------------------------------------------------------------
-
     def lookups(self, keys: Iterable[str]) -> dict[str, LookupAnswer]:
-        """The recorded answers to lookups of these keys (those that have one)."""
         query = (
             "SELECT key, customer_id, code, message, http_status, request_id FROM lookups "
             "WHERE key IN ({})"
@@ -455,11 +417,9 @@ class Journal:
         return {key: LookupAnswer(*answer) for key, *answer in self._where_in(query, list(keys))}
 
     def outcomes(self) -> Iterator[RowOutcome]:
-        """Every recorded outcome, in row order, streamed."""
         return self._outcomes("ORDER BY row")
 
     def outcomes_between(self, first: int, last: int) -> dict[int, RowOutcome]:
-        """The recorded outcomes of rows first..last (a chunk of the input)."""
         return {o.row: o for o in self._outcomes("WHERE row BETWEEN ? AND ?", first, last)}
 
     def outcome(self, row: int) -> RowOutcome | None:
@@ -478,8 +438,8 @@ class Journal:
         return _counts(self._db, self.meta())
 
     def outcomes_past(self, rows: int) -> tuple[int, int | None]:
-        """How many recorded outcomes are of rows past `rows`, and the first of them: rows an
-        earlier session read from a longer (changed) input."""
+        """How many outcomes are of rows past `rows`, and the first: rows an earlier session
+        read from a longer (changed) input."""
         query = "SELECT COUNT(*), MIN(row) FROM outcomes WHERE row > ?"
         count, first = self._db.execute(query, (rows,)).fetchone()
         return int(count), first
@@ -493,8 +453,7 @@ class Journal:
         return dict(self._db.execute(query).fetchall())
 
     def last_requests(self, rows: Iterable[int]) -> dict[int, tuple[float, int]]:
-        """When each row's latest request left, and how many times it was sent (retries
-        included), for rows that were sent."""
+        """When each sent row's latest request left, and how many times it was sent."""
         wanted = set(rows)
         found: dict[int, tuple[float, int]] = {}
         query = "SELECT rows, sent_at, sends FROM requests ORDER BY id"
@@ -519,8 +478,8 @@ class Journal:
             )
 
     def _where_in(self, query: str, keys: list[Any]) -> Iterator[Any]:
-        """The rows `query` gives for these keys, its `{}` filled with one mark per key: 500
-        at a time, under SQLite's limit on bound values."""
+        """`query` for these keys, its `{}` one mark per key: 500 at a time, under SQLite's
+        limit on bound values."""
         for start in range(0, len(keys), 500):
             part = keys[start : start + 500]
             yield from self._db.execute(query.format(",".join("?" * len(part))), part)
@@ -598,8 +557,7 @@ def in_use(path: Path) -> bool:
 
 
 def _refusal(path: Path, meta: dict[str, str]) -> str | None:
-    """Why the journal at `path` cannot be read by this version (None: it can, or it records
-    no format, so it is no journal of ours)."""
+    """Why this version cannot read the journal (None: it can, or it is none of ours)."""
     if meta.get("format", FORMAT) == FORMAT:
         return None
     writer = meta.get("version")
@@ -607,7 +565,7 @@ def _refusal(path: Path, meta: dict[str, str]) -> str | None:
     return f"{path} was written by {by} (journal format {meta['format']})"
 
 
-# --- reading a journal no run holds: the folder of runs, a retry, the report --------------
+# --- reading a journal no run holds: the folder of runs, retry, the report --------------
 
 
 def _open_to_read(path: Path) -> sqlite3.Connection:
@@ -624,8 +582,7 @@ def _meta(db: sqlite3.Connection) -> dict[str, str]:
 
 
 def read_meta(path: Path) -> dict[str, str]:
-    """The journal's meta: what run it is, its format, its state, its calls. Raises ReadError
-    when the file is no SQLite file, or one without meta."""
+    """What run it is, its format, state and calls. Raises ReadError (not a journal)."""
     with contextlib.closing(_open_to_read(path)) as db:
         return _meta(db)
 
@@ -637,8 +594,7 @@ def options_of(meta: dict[str, str]) -> dict[str, str]:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RunRecord:
-    """What the report reads of a journal: its meta, the run's calls and requests, and each
-    session's start with its timeline, in order."""
+    """The meta, the run's calls and requests, and each session's start and timeline."""
 
     meta: dict[str, str]
     counts: Counts
@@ -646,8 +602,7 @@ class RunRecord:
 
 
 def read_run(path: Path) -> RunRecord:
-    """The run as the journal at `path` records it. Raises ValueError when the file is not a
-    journal this version reads."""
+    """The run as its journal records it. Raises ValueError (not one this version reads)."""
     points = (
         f"SELECT at, revoked, not_revoked, {', '.join(TIMELINE_CALLS)}, pace, window "
         "FROM timeline WHERE session = ? ORDER BY at"
@@ -670,7 +625,7 @@ def read_run(path: Path) -> RunRecord:
 
 
 def _point(at: float, revoked: int, not_revoked: int, *rest: Any) -> Point:
-    """A row of the timeline. It tells revoked rows from the rest answered, counted failed."""
+    """A row of the timeline: rows answered but not revoked are counted failed."""
     *calls, pace, window = rest
     rows = {Status.REVOKED: revoked, Status.FAILED: not_revoked}
     counts = Counts(rows, **dict(zip(TIMELINE_CALLS, calls, strict=True)))
@@ -678,8 +633,7 @@ def _point(at: float, revoked: int, not_revoked: int, *rest: Any) -> Point:
 
 
 def _counts(db: sqlite3.Connection, meta: dict[str, str]) -> Counts:
-    """The whole run's calls, as the meta last recorded them, and its requests per endpoint,
-    every session's."""
+    """The whole run's calls, as last recorded, and its requests per endpoint."""
     stored = json.loads(meta.get("counts") or "{}")
     calls: dict[str, Any] = {name: int(stored.get(name, 0)) for name in STORED_CALLS}
     query = "SELECT endpoint, COUNT(*) FROM requests GROUP BY endpoint ORDER BY endpoint"

@@ -44,7 +44,7 @@ class RunOnDisk:
     input_name: str  # the input as named when the run began ("" before this was recorded)
     finished: bool
     created: float
-    stopping: bool = False  # its process was told to stop, and lets go of it soon
+    stopping: bool  # its process was told to stop, and lets go of it soon
 
     @property
     def copy(self) -> Path:
@@ -66,8 +66,7 @@ def run_at(output: Path) -> RunOnDisk | None:
 
 
 def runs_in(folder: Path, stem: str = "*") -> list[RunOnDisk]:
-    """The runs whose result files have default names in `folder` (of inputs named `stem`),
-    oldest first."""
+    """The runs with default result file names in `folder` (of inputs `stem`), oldest first."""
     found = (
         run_at(path.with_name(path.name.removesuffix(JOURNAL_SUFFIX)))
         for path in folder.glob(f"{stem}-results-*.csv{JOURNAL_SUFFIX}")
@@ -118,12 +117,10 @@ def cannot_start(exc: StorageError) -> ConfigError:
 
 
 def open_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Source, Path, Journal]:
-    """The input read (through its structure pass), the host checked, then its result file
-    and journal opened. A workbook's sheet (as CSV), or with --auto-resume the CSV, is read
-    from the run's own copy beside them: a kill -9 leaves it there, not in /tmp, and --resume
-    reads that copy, so the rows and the journal's identity of the input are the ones the run
-    began with, even when the input was replaced since. The copy is deleted when the run
-    finishes."""
+    """The input read, the host checked, then the result file and journal opened. A
+    workbook's sheet (as CSV), or with --auto-resume the CSV, is read from the run's own copy
+    beside them, which a kill -9 leaves there (not in /tmp): --resume reads the rows the run
+    began with, even when the input was replaced since."""
     given, read, partial = config.input_path, config, None
     if is_workbook(given) or config.auto_resume:
         if config.resume and config.output_path is None:
@@ -178,7 +175,7 @@ def open_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Source, Pa
 def _open_outputs(
     config: RunConfig, identity: JournalIdentity, now: Callable[[], datetime]
 ) -> tuple[Path, Journal]:
-    """A resume checks the journal before touching the result file; a new run claims the file
+    """A resume checks the journal before touching the result file; a new run claims it
     first, and leaves nothing behind if its journal cannot start."""
     if config.resume:
         output = config.output_path or resumable_output(config, identity.input_sha256)
@@ -262,8 +259,7 @@ def this_input_run(config: RunConfig) -> RunOnDisk | None:
 
 
 def check_targets(config: RunConfig) -> None:
-    """The run's own files are never written over: not the input by the result file, and
-    none of them by the report. Raises ConfigError (nothing is written)."""
+    """Neither the input by the result file, nor any of the run's files by the report."""
     if config.output_path is not None and _same_file(config.output_path, config.input_path):
         raise ConfigError("--output is the input file", "pass another path for the results")
     if config.report is not None:
@@ -271,8 +267,7 @@ def check_targets(config: RunConfig) -> None:
 
 
 def check_target(target: Path, *keep: Path) -> None:
-    """A report replaces only a report: never the result file, its journal, an input, or any
-    file that is not an HTML page. Raises ConfigError (nothing is written)."""
+    """A report replaces only a report: never a run's own file, nor a file not HTML."""
     files = [*keep, *(journal_path(path) for path in keep), *(input_copy_path(p) for p in keep)]
     names = {str(path.resolve()) for path in files}
     names |= {f"{name}-wal" for name in names} | {f"{name}-shm" for name in names}
