@@ -13,13 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.journal import Journal, JournalIdentity, ReadError, read_meta
 from batch_revoke.source import Source, convert_sheet, input_sha256
 from batch_revoke.spreadsheet import is_workbook
 from batch_revoke.writer import claim_output, input_stem
+
+if TYPE_CHECKING:
+    from batch_revoke.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,8 @@ class RunOnDisk:
 
 def run_at(output: Path) -> RunOnDisk | None:
     """The run whose result file is `output`, read from its journal; None without one."""
+    from batch_revoke.journal import ReadError, read_meta  # SQLite: never for a dry run
+
     path = journal_path(output)
     try:
         meta = read_meta(path)
@@ -159,8 +164,7 @@ def open_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Source, Pa
                 shutil.copyfileobj(copied, out)
         source = Source.open(read, whole=True)
         config.check_connection()
-        identity = JournalIdentity(source.sha256, config.identity_options())
-        output, journal = _open_outputs(read, identity, now)
+        output, journal = _open_outputs(read, source.sha256, now)
     except BaseException:
         if partial is not None:
             partial.unlink(missing_ok=True)
@@ -173,12 +177,15 @@ def open_run(config: RunConfig, now: Callable[[], datetime]) -> tuple[Source, Pa
 
 
 def _open_outputs(
-    config: RunConfig, identity: JournalIdentity, now: Callable[[], datetime]
+    config: RunConfig, sha256: str, now: Callable[[], datetime]
 ) -> tuple[Path, Journal]:
     """A resume checks the journal before touching the result file; a new run claims it
     first, and leaves nothing behind if its journal cannot start."""
+    from batch_revoke.journal import Journal, JournalIdentity  # SQLite: never for a dry run
+
+    identity = JournalIdentity(sha256, config.identity_options())
     if config.resume:
-        output = config.output_path or resumable_output(config, identity.input_sha256)
+        output = config.output_path or resumable_output(config, sha256)
         journal = Journal.resume(journal_path(output), identity)
         try:
             # A finished run's complete file stays until its rewrite replaces it whole.
