@@ -158,9 +158,9 @@ class Journal:
         self.earlier = Counts()  # the earlier sessions' calls and requests
 
     @classmethod
-    def create(cls, path: Path, identity: JournalIdentity) -> Journal:
-        """A new journal; one that exists (--overwrite) is emptied in place, so a run still
-        holding it keeps its lock."""
+    def create(cls, path: Path, identity: JournalIdentity, **meta: str) -> Journal:
+        """A new journal, with `meta`; one that exists (--overwrite) is emptied in place, so a
+        run still holding it keeps its lock."""
         lock = _take_lock(path)
         try:
             db = _connect(path)
@@ -188,6 +188,7 @@ class Journal:
             options=json.dumps(identity.options, sort_keys=True),
             state="running",
             created=str(time.time()),
+            **meta,
         )
 
     @classmethod

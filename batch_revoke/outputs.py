@@ -203,15 +203,13 @@ def _open_outputs(
         return output, journal
     output = claim(config, now)
     try:
-        journal = Journal.create(journal_path(output), identity)
         # What a later resume needs that is not the run's identity: the input's name (its
         # copy may be all that is left of it) and whether the result file is for Excel.
         # `retry`: the earlier result file its rows come from, which its report names.
         retry_of = {"retry_of": str(config.retry_of)} if config.retry_of else {}
-        journal.set_meta(
-            input=str(config.shown_input), excel="1" if config.excel else "", **retry_of
-        )
-        return output, journal
+        excel = "1" if config.excel else ""
+        meta = {"input": str(config.shown_input), "excel": excel, **retry_of}
+        return output, Journal.create(journal_path(output), identity, **meta)
     except (KeyboardInterrupt, StorageError, ConfigError) as exc:
         # Nothing was sent: nothing is left behind (but the journal of another run).
         if not isinstance(exc, ConfigError) or not journal_path(output).exists():

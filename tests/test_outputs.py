@@ -132,7 +132,7 @@ def test_a_run_whose_journal_cannot_start_leaves_nothing_behind(
     path = write_csv(ROWS)
     settings = config(path, tmp_path / "out.csv")
 
-    def failing(path: Path, identity: JournalIdentity) -> Journal:
+    def failing(path: Path, identity: JournalIdentity, **meta: str) -> Journal:
         for name in ("", "-wal", "-shm"):
             Path(f"{path}{name}").write_bytes(b"half a journal")
         raise failure
