@@ -146,8 +146,7 @@ class JournalIdentity:
 
 
 class Journal:
-    """A run's journal, open and locked: made by `create` or `resume`, which begin this
-    process's session of the run."""
+    """A run's journal, open and locked: `create` or `resume` begin this process's session."""
 
     def __init__(self, connection: sqlite3.Connection, lock: int, path: Path) -> None:
         self._db = connection
