@@ -195,7 +195,7 @@ def _open_outputs(
                     config.shown_input,
                     now(),
                     replace_existing=True,
-                    resume_options=config.identity_options(),
+                    resume_options=identity.options,
                 )
         except BaseException:
             journal.close()
