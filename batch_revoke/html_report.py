@@ -1,7 +1,5 @@
-"""The HTML report of a run: one self-contained file gathered from its result CSV (the counts,
-the rows that need a person) and its journal when there is one (the run over time), drawn by
-the Jinja2 template `templates/report.html.j2`. Gathering is plain data (`gather`), drawing
-is the template's (`render`); `write_report` does both."""
+"""The HTML report of a run: one self-contained file gathered from its result CSV and its
+journal when there is one (`gather`), drawn by the template `templates/report.html.j2`."""
 
 from __future__ import annotations
 
@@ -48,6 +46,34 @@ class ReportData:
     pace: str
     calls: dict[str, int]
 
+    @property
+    def options(self) -> Mapping[str, str]:
+        return self.journal.options if self.journal is not None else {}
+
+    def retry_command(self, group: Group) -> str:
+        """The command that settles or sends the group's rows again, when one can help; ""
+        when the rows need fixing first (or nothing: the API's answer stands)."""
+        status, code = group.status, group.code
+        finish = self.finish_command
+        if finish and (
+            status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED) or nothing_done(status, code)
+        ):
+            return finish  # the resume reads back, and sends again, exactly these
+        if status is Status.UNCONFIRMED:
+            options = resume_options(self.options, "verify")
+            return shlex.join(["batch-revoke", "verify", str(self.results.path), *options])
+        return self.select_command(group, dry_run=False) if retryable(status, code) else ""
+
+    def select_command(self, group: Group, dry_run: bool = True) -> str:
+        """`batch-revoke retry` of the group's rows, with the options the earlier run needs. As a
+        dry run (no host) it takes them out, to fix them or look into them."""
+        args = ["retry", str(self.results.path), "--status", group.status.value]
+        kept = {k: v for k, v in self.options.items() if k != "host" or not dry_run}
+        more = ["--dry-run"] if dry_run else []
+        return shlex.join(
+            ["batch-revoke", *args, "--code", group.code, *resume_options(kept), *more]
+        )
+
 
 # --- the whole report ------------------------------------------------------------------
 
@@ -55,9 +81,8 @@ class ReportData:
 def gather(
     result_csv: Path, *, report: RunReport | None = None, settings: Mapping[str, str] | None = None
 ) -> ReportData:
-    """What the report shows, from the result file and the journal beside it, if any.
-    `report`, `settings`: what the run that just ended knows and the files do not (why it
-    stopped, its pace, the options it ran with)."""
+    """What the report shows, from the result file and the journal beside it, if any, and
+    what the run that just ended knows and the files do not (`report`, `settings`)."""
     results = read_results(result_csv)
     try:
         result_mtime: float | None = result_csv.stat().st_mtime
@@ -142,8 +167,7 @@ def exit_words(status: ExitStatus, results: Results) -> str:
 
 
 def finishing_command(result_csv: Path, facts: JournalFacts | None) -> str:
-    """The command that finishes a stopped run, from what its journal recorded: its input
-    (the run's own copy when it kept one) and the options a resume must repeat."""
+    """The command that finishes a stopped run, from what its journal recorded."""
     copy = input_copy_path(result_csv)
     if copy.exists():
         source = str(copy)
@@ -152,34 +176,6 @@ def finishing_command(result_csv: Path, facts: JournalFacts | None) -> str:
     else:
         source = "INPUT.csv"  # not recorded: the reader knows what the run was given
     return finish_command(source, result_csv, facts.options if facts is not None else {})
-
-
-def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, finish: str) -> str:
-    """The command that settles or sends the group's rows again, when one can help; "" when
-    the rows need fixing first (or nothing: the API's answer stands)."""
-    status, code = group.status, group.code
-    if finish and (
-        status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED) or nothing_done(status, code)
-    ):
-        return finish  # the resume reads back, and sends again, exactly these
-    if status is Status.UNCONFIRMED:
-        options = resume_options(facts.options if facts else {}, "verify")
-        return shlex.join(["batch-revoke", "verify", str(result_csv), *options])
-    return (
-        select_command(result_csv, group, facts, dry_run=False) if retryable(status, code) else ""
-    )
-
-
-def select_command(
-    result_csv: Path, group: Group, facts: JournalFacts | None, dry_run: bool = True
-) -> str:
-    """`batch-revoke retry` of the group's rows, with the options the earlier run needs. As a
-    dry run (no host) it takes them out, to fix them or look into them: it writes them, all
-    their columns, to a result file of their own."""
-    args = ["retry", str(result_csv), "--status", group.status.value, "--code", group.code]
-    kept = {k: v for k, v in (facts.options if facts else {}).items() if k != "host" or not dry_run}
-    more = ["--dry-run"] if dry_run else []
-    return shlex.join(["batch-revoke", *args, *resume_options(kept), *more])
 
 
 def _settings(
@@ -248,8 +244,6 @@ def render(data: ReportData) -> str:
         NEED_A_PERSON=NEED_A_PERSON,
         explain=explain,
         exit_words=exit_words,
-        select_command=select_command,
-        retry_command=retry_command,
     )
 
 
@@ -280,8 +274,8 @@ def write_report(
     settings: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the HTML report of a result file (`out`: `<result>.html` when None) and return
-    its path; the arguments are gather's. Raises InputError for a file that is not a complete
-    result file, StorageError when the report cannot be written."""
+    its path. Raises InputError for a file that is not a complete result file, StorageError
+    when the report cannot be written."""
     # First: a file that is not a result file is refused as such.
     data = gather(result_csv, report=report, settings=settings)
     target = out if out is not None else result_csv.with_suffix(".html")
