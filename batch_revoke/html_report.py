@@ -38,9 +38,8 @@ class ReportData:
     journal: JournalFacts | None
     journal_note: str  # why the journal's parts are missing, when they are
     exit_status: ExitStatus
-    stopped: bool
     stopped_reason: str
-    finish_command: str
+    finish_command: str  # "" when the run did not stop
     settings: list[tuple[str, str]]
     started: float | None  # the journal's, or its first session's when that is earlier
     pace: str
@@ -142,7 +141,6 @@ def gather(
         journal=facts,
         journal_note=note,
         exit_status=status,
-        stopped=stopped,
         stopped_reason=reason,
         finish_command=finish,
         settings=_settings(result_csv, facts, settings),
@@ -251,10 +249,9 @@ def _code_spans(text: str) -> Any:
     """`a command` as <code>, the rest escaped."""
     from markupsafe import Markup, escape
 
-    parts = str(text).split("`")
     return Markup("").join(
-        Markup("<code>{}</code>").format(part) if odd else escape(part)
-        for odd, part in ((i % 2 == 1, p) for i, p in enumerate(parts))
+        Markup("<code>{}</code>").format(part) if i % 2 else escape(part)
+        for i, part in enumerate(str(text).split("`"))
     )
 
 
