@@ -118,7 +118,12 @@ def gather(
             if results.stopped_in_flight
             else "its journal says it did not finish (the reason is in the run's log)"
         )
-    finish = finishing_command(result_csv, facts) if stopped else ""
+    finish = ""
+    if stopped:  # the run's own copy of its input when it kept one, else what it recorded
+        copy = input_copy_path(result_csv)
+        # INPUT.csv: not recorded, and the reader knows what the run was given.
+        source = str(copy) if copy.exists() else (facts.input if facts else "") or "INPUT.csv"
+        finish = finish_command(source, result_csv, facts.options if facts else {})
 
     # A finished run run again sent nothing: the report is of the run, as its journal has it.
     ran = report.tally if report is not None and report.finished_before is None else None
@@ -162,18 +167,6 @@ def exit_words(status: ExitStatus, results: Results) -> str:
     if status is ExitStatus.ABORTED:
         return "exit status 3: the run stopped early; the command below finishes it"
     return f"exit status {int(status)}"
-
-
-def finishing_command(result_csv: Path, facts: JournalFacts | None) -> str:
-    """The command that finishes a stopped run, from what its journal recorded."""
-    copy = input_copy_path(result_csv)
-    if copy.exists():
-        source = str(copy)
-    elif facts is not None and facts.input:
-        source = facts.input
-    else:
-        source = "INPUT.csv"  # not recorded: the reader knows what the run was given
-    return finish_command(source, result_csv, facts.options if facts is not None else {})
 
 
 def _settings(

@@ -55,9 +55,8 @@ class RunReport:
         if self.note:
             lines.append(self.note)
         lines.append(f"{self._headline()} in {self.elapsed:.1f}s")
-        for status in Status:
-            if tally.by_status.get(status):
-                lines.append(f"  {status.value:<14}{tally.by_status[status]:>9}")
+        by_status = tally.by_status
+        lines += [f"  {s.value:<14}{by_status[s]:>9}" for s in Status if by_status.get(s)]
         if tally.by_error:
             lines.append("by error code:")
             for (status, code), count in _ranked(tally.by_error):
@@ -208,8 +207,7 @@ def resume_command(argv: Sequence[str], output: Path) -> str:
     if "--auto-resume" in argv:
         return shlex.join(["batch-revoke", *argv])
     args = [arg for arg in argv if arg != "--overwrite"]
-    named = any(arg in ("-o", "--output") or arg.startswith("--output=") for arg in args)
-    if not named:
+    if not any(arg in ("-o", "--output") or arg.startswith("--output=") for arg in args):
         args += ["-o", str(output)]
     if "--resume" not in args:
         args.append("--resume")
