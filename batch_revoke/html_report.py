@@ -172,26 +172,19 @@ def exit_words(status: ExitStatus, results: Results) -> str:
 def _settings(
     result_csv: Path, facts: JournalFacts | None, given: Mapping[str, str] | None
 ) -> list[tuple[str, str]]:
-    shown: list[tuple[str, str]] = []
-    if facts is not None and facts.input:
-        shown.append(("input", facts.input))
-    shown.append(("result file", str(result_csv)))
-    if facts is not None:
-        shown.append(("journal", str(facts.path)))
+    shown = {"input": facts.input} if facts and facts.input else {}
+    shown["result file"] = str(result_csv)
+    if facts:
+        shown["journal"] = str(facts.path)
         # Option names for people (default_region -> default region); unset shows as "none".
-        shown += [(k.replace("_", " "), v or "none") for k, v in sorted(facts.options.items())]
-    for key, value in (given or {}).items():
-        if value and all(key != name for name, _ in shown):
-            shown.append((key, value))
-    return shown
+        shown |= {k.replace("_", " "): v or "none" for k, v in sorted(facts.options.items())}
+    shown |= {key: value for key, value in (given or {}).items() if value and key not in shown}
+    return list(shown.items())
 
 
 def _last_pace(sessions: Iterable[Session]) -> str:
-    for session in reversed(list(sessions)):
-        for _, _, pace in reversed(session.steps):
-            if pace:
-                return f"about {pace * 60:.0f} calls a minute (as the run last kept to)"
-    return ""
+    paces = [pace for session in sessions for _, _, pace in session.steps if pace]
+    return f"about {paces[-1] * 60:.0f} calls a minute (as the run last kept to)" if paces else ""
 
 
 def _when(stamp: float | None) -> str:
