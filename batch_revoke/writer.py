@@ -242,13 +242,10 @@ def _write_lines(
             out.writerow([*line, str(number), *tail])
 
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _inert(value: str) -> str:
     """A cell that would start a formula gets Excel's "this is text" apostrophe, as OWASP
     advises against CSV injection."""
-    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+    return f"'{value}" if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
 def _replace(path: Path, write: Callable[[TextIO], object]) -> None:
