@@ -1,6 +1,5 @@
 """What a run left behind, read back for its report: the result file's counts and the rows
-that need a person (streamed, a few hundred kept per reason), and the journal's sessions and
-timeline (the run over time)."""
+that need a person, and the journal's sessions (the run over time)."""
 
 from __future__ import annotations
 
@@ -45,7 +44,7 @@ class ShownRow:
 
 @dataclass(slots=True)
 class Group:
-    """Rows that need a person, for one reason: a status and an error code."""
+    """Rows that need a person for one reason (a status and an error code)."""
 
     status: Status
     code: str
@@ -59,14 +58,12 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class Results:
-    """What the result file says: its counts, and the first rows of each reason."""
-
     path: Path
     total: int  # its rows, one whose status or number does not read included
-    counts: Counts  # rows per status and per error code, and duplicates_pending
+    counts: Counts
     groups: list[Group]  # most rows first, at most MAX_GROUPS
-    stopped_reason: str  # from rows the run never sent ("" when none)
-    stopped_in_flight: int  # rows in flight when the run stopped
+    stopped_reason: str  # from rows the run never sent
+    stopped_in_flight: int
     # A run of an earlier result file (`retry`): per earlier (status, code), its rows now.
     lineage: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
@@ -87,23 +84,20 @@ class Results:
 
     @property
     def shows_resolved(self) -> bool:
-        """Some row listed has a resolved_customer_id: the lists give it a column."""
         return any(row.resolved for group in self.groups for row in group.shown)
 
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """One column of the run over time: what happened in [start, start + width) seconds of
-    its running time."""
+    """One column of the run over time: what happened from `start` seconds of running time."""
 
     start: float
-    counts: Counts  # the rows revoked and not, and the calls
+    counts: Counts
     pace: float | None  # calls per column the run kept to at the column's end
     session: int  # the session the column begins in
 
 
 def _total(counts: Iterable[Counts], name: str) -> float:
-    """One count (`calls`: HTTP calls) added up."""
     return float(getattr(sum(counts, Counts()), "http_calls" if name == "calls" else name))
 
 
@@ -112,9 +106,8 @@ class Session:
     number: int
     started: float  # wall-clock seconds
     ended: float
-    # The journal's points, `at` seconds after the session began: each one's rows, and the
-    # calls since the point before.
-    steps: tuple[Point, ...]
+    steps: tuple[Point, ...]  # `at` seconds after it began: rows, and calls since the step before
+    at: float = 0.0  # on the run's axis (Timeline.marks): the running time drawn before it
 
     @property
     def seconds(self) -> float:
@@ -130,34 +123,24 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
-class Mark:
-    """Where a session lies on the whole run's axis of running time."""
-
-    session: int
-    at: float  # seconds of running time before it
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
 class Timeline:
-    """The run over time: each session, and the whole run on one axis of running time (the
-    sessions that sent something one after another, the time between them left out, each
-    marked where it begins), so a run resumed many times reads as one."""
+    """The run over time: the sessions that sent something one after another on one axis of
+    running time (the time between them left out), so a run resumed many times reads as one."""
 
     sessions: tuple[Session, ...]
     width: int = 1  # seconds per column
     buckets: tuple[Bucket, ...] = ()
-    marks: tuple[Mark, ...] = ()  # the sessions drawn: those that sent something
+    marks: tuple[Session, ...] = ()  # the sessions drawn, each `at` where it begins
 
     @classmethod
     def of(cls, sessions: Sequence[Session]) -> Timeline:
-        marks: list[Mark] = []
+        marks: list[Session] = []
         steps: list[Point] = []
         at = 0.0
         for session in sessions:
             if session.sent_nothing:
                 continue  # listed with the sessions, not drawn: it would be an empty stretch
-            marks.append(Mark(session.number, at, session.seconds))
+            marks.append(replace(session, at=at))
             steps += [(at + began, counts, pace) for began, counts, pace in session.steps]
             at += session.seconds
         if not marks:
@@ -167,7 +150,6 @@ class Timeline:
 
     @property
     def seconds(self) -> float:
-        """The running time drawn: the sessions that sent something."""
         return sum(mark.seconds for mark in self.marks)
 
     def total(self, name: str) -> float:
@@ -176,8 +158,6 @@ class Timeline:
 
 @dataclass(frozen=True, slots=True)
 class JournalFacts:
-    """What the journal says of the run as a whole."""
-
     path: Path
     input: str
     options: dict[str, str]
@@ -193,8 +173,7 @@ class JournalFacts:
 
 def read_results(path: Path) -> Results:
     """Counts per status and per code, and the first rows of each reason that needs a person,
-    streamed: memory does not grow with the file (but for one byte a row,
-    to tell whether a duplicate's original row was revoked)."""
+    streamed: memory grows by one byte a row (was a duplicate's original row revoked?)."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -303,8 +282,7 @@ def _tally(path: Path, reader: Iterable[list[str]], header: list[str], base: int
 
 
 def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
-    """The run as its journal tells it, read-only. Raises ValueError (or OSError) when the
-    file is not a journal this version reads."""
+    """The run as its journal tells it; ValueError (or OSError) for a file that is not one."""
     record = read_run(path)
     meta = record.meta
     last = len(record.sessions) - 1
@@ -325,8 +303,7 @@ def read_journal(path: Path, result_mtime: float | None = None) -> JournalFacts:
 
 
 def _session(number: int, started: float, points: list[Point], end_hint: float | None) -> Session:
-    """A session from its points, whose call counts are the session's so far: each step has
-    its point's rows, and the calls made since the point before it."""
+    """A session from its points, whose call counts are the session's so far."""
     ended = max([started, *(at for at, _, _ in points)])
     if end_hint is not None and started <= end_hint <= ended + 3600:
         ended = max(ended, end_hint)  # the result file is written last; a copy may be later
@@ -340,10 +317,9 @@ def _session(number: int, started: float, points: list[Point], end_hint: float |
 
 
 def _columns(
-    steps: Sequence[Point], span: float, width: int, marks: Sequence[Mark]
+    steps: Sequence[Point], span: float, width: int, marks: Sequence[Session]
 ) -> tuple[Bucket, ...]:
-    """Steps (`at` on one axis, `span` seconds long) summed in columns `width` seconds wide,
-    each with the session it begins in."""
+    """Steps (`at` on one axis, `span` seconds long) summed in columns `width` seconds wide."""
     count = max(1, math.ceil(span / width))
     sums: list[Counts | None] = [None] * count
     paces: list[float | None] = [None] * count
@@ -362,15 +338,15 @@ def _columns(
             index * width,
             into or Counts(),
             paces[index],
-            marks[max(0, bisect.bisect_right(begins, index * width) - 1)].session,
+            marks[max(0, bisect.bisect_right(begins, index * width) - 1)].number,
         )
         for index, into in enumerate(sums)
     )
 
 
 def bucket_seconds(span: float) -> int:
-    """The narrowest column width (from a readable set) that draws `span` in MAX_BUCKETS; at
-    least a minute once the span is 10 minutes, so rates read per minute, as limits are."""
+    """The narrowest readable column width that draws `span` in MAX_BUCKETS; at least a
+    minute once the span is 10 minutes, so rates read per minute, as limits are."""
     for width in BUCKET_SECONDS:
         if span <= width * MAX_BUCKETS and (width >= 60 or span < 600):
             return width

@@ -1,7 +1,5 @@
-"""The HTML report of a run: one self-contained file gathered from its result CSV (the counts,
-the rows that need a person) and its journal when there is one (the run over time), drawn by
-the Jinja2 template `templates/report.html.j2`. Gathering is plain data (`gather`), drawing
-is the template's (`render`); `write_report` does both."""
+"""The HTML report of a run: one self-contained file gathered from its result CSV and its
+journal when there is one (`gather`), drawn by the template `templates/report.html.j2`."""
 
 from __future__ import annotations
 
@@ -40,13 +38,40 @@ class ReportData:
     journal: JournalFacts | None
     journal_note: str  # why the journal's parts are missing, when they are
     exit_status: ExitStatus
-    stopped: bool
     stopped_reason: str
-    finish_command: str
+    finish_command: str  # "" when the run did not stop
     settings: list[tuple[str, str]]
     started: float | None  # the journal's, or its first session's when that is earlier
     pace: str
     calls: dict[str, int]
+
+    @property
+    def options(self) -> Mapping[str, str]:
+        return self.journal.options if self.journal is not None else {}
+
+    def retry_command(self, group: Group) -> str:
+        """The command that settles or sends the group's rows again, when one can help; ""
+        when the rows need fixing first (or nothing: the API's answer stands)."""
+        status, code = group.status, group.code
+        finish = self.finish_command
+        if finish and (
+            status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED) or nothing_done(status, code)
+        ):
+            return finish  # the resume reads back, and sends again, exactly these
+        if status is Status.UNCONFIRMED:
+            options = resume_options(self.options, "verify")
+            return shlex.join(["batch-revoke", "verify", str(self.results.path), *options])
+        return self.select_command(group, dry_run=False) if retryable(status, code) else ""
+
+    def select_command(self, group: Group, dry_run: bool = True) -> str:
+        """`batch-revoke retry` of the group's rows, with the options the earlier run needs. As a
+        dry run (no host) it takes them out, to fix them or look into them."""
+        args = ["retry", str(self.results.path), "--status", group.status.value]
+        kept = {k: v for k, v in self.options.items() if k != "host" or not dry_run}
+        more = ["--dry-run"] if dry_run else []
+        return shlex.join(
+            ["batch-revoke", *args, "--code", group.code, *resume_options(kept), *more]
+        )
 
 
 # --- the whole report ------------------------------------------------------------------
@@ -55,9 +80,8 @@ class ReportData:
 def gather(
     result_csv: Path, *, report: RunReport | None = None, settings: Mapping[str, str] | None = None
 ) -> ReportData:
-    """What the report shows, from the result file and the journal beside it, if any.
-    `report`, `settings`: what the run that just ended knows and the files do not (why it
-    stopped, its pace, the options it ran with)."""
+    """What the report shows, from the result file and the journal beside it, if any, and
+    what the run that just ended knows and the files do not (`report`, `settings`)."""
     results = read_results(result_csv)
     try:
         result_mtime: float | None = result_csv.stat().st_mtime
@@ -94,7 +118,12 @@ def gather(
             if results.stopped_in_flight
             else "its journal says it did not finish (the reason is in the run's log)"
         )
-    finish = finishing_command(result_csv, facts) if stopped else ""
+    finish = ""
+    if stopped:  # the run's own copy of its input when it kept one, else what it recorded
+        copy = input_copy_path(result_csv)
+        # INPUT.csv: not recorded, and the reader knows what the run was given.
+        source = str(copy) if copy.exists() else (facts.input if facts else "") or "INPUT.csv"
+        finish = finish_command(source, result_csv, facts.options if facts else {})
 
     # A finished run run again sent nothing: the report is of the run, as its journal has it.
     ran = report.tally if report is not None and report.finished_before is None else None
@@ -117,7 +146,6 @@ def gather(
         journal=facts,
         journal_note=note,
         exit_status=status,
-        stopped=stopped,
         stopped_reason=reason,
         finish_command=finish,
         settings=_settings(result_csv, facts, settings),
@@ -141,70 +169,22 @@ def exit_words(status: ExitStatus, results: Results) -> str:
     return f"exit status {int(status)}"
 
 
-def finishing_command(result_csv: Path, facts: JournalFacts | None) -> str:
-    """The command that finishes a stopped run, from what its journal recorded: its input
-    (the run's own copy when it kept one) and the options a resume must repeat."""
-    copy = input_copy_path(result_csv)
-    if copy.exists():
-        source = str(copy)
-    elif facts is not None and facts.input:
-        source = facts.input
-    else:
-        source = "INPUT.csv"  # not recorded: the reader knows what the run was given
-    return finish_command(source, result_csv, facts.options if facts is not None else {})
-
-
-def retry_command(result_csv: Path, group: Group, facts: JournalFacts | None, finish: str) -> str:
-    """The command that settles or sends the group's rows again, when one can help; "" when
-    the rows need fixing first (or nothing: the API's answer stands)."""
-    status, code = group.status, group.code
-    if finish and (
-        status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED) or nothing_done(status, code)
-    ):
-        return finish  # the resume reads back, and sends again, exactly these
-    if status is Status.UNCONFIRMED:
-        options = resume_options(facts.options if facts else {}, "verify")
-        return shlex.join(["batch-revoke", "verify", str(result_csv), *options])
-    return (
-        select_command(result_csv, group, facts, dry_run=False) if retryable(status, code) else ""
-    )
-
-
-def select_command(
-    result_csv: Path, group: Group, facts: JournalFacts | None, dry_run: bool = True
-) -> str:
-    """`batch-revoke retry` of the group's rows, with the options the earlier run needs. As a
-    dry run (no host) it takes them out, to fix them or look into them: it writes them, all
-    their columns, to a result file of their own."""
-    args = ["retry", str(result_csv), "--status", group.status.value, "--code", group.code]
-    kept = {k: v for k, v in (facts.options if facts else {}).items() if k != "host" or not dry_run}
-    more = ["--dry-run"] if dry_run else []
-    return shlex.join(["batch-revoke", *args, *resume_options(kept), *more])
-
-
 def _settings(
     result_csv: Path, facts: JournalFacts | None, given: Mapping[str, str] | None
 ) -> list[tuple[str, str]]:
-    shown: list[tuple[str, str]] = []
-    if facts is not None and facts.input:
-        shown.append(("input", facts.input))
-    shown.append(("result file", str(result_csv)))
-    if facts is not None:
-        shown.append(("journal", str(facts.path)))
+    shown = {"input": facts.input} if facts and facts.input else {}
+    shown["result file"] = str(result_csv)
+    if facts:
+        shown["journal"] = str(facts.path)
         # Option names for people (default_region -> default region); unset shows as "none".
-        shown += [(k.replace("_", " "), v or "none") for k, v in sorted(facts.options.items())]
-    for key, value in (given or {}).items():
-        if value and all(key != name for name, _ in shown):
-            shown.append((key, value))
-    return shown
+        shown |= {k.replace("_", " "): v or "none" for k, v in sorted(facts.options.items())}
+    shown |= {key: value for key, value in (given or {}).items() if value and key not in shown}
+    return list(shown.items())
 
 
 def _last_pace(sessions: Iterable[Session]) -> str:
-    for session in reversed(list(sessions)):
-        for _, _, pace in reversed(session.steps):
-            if pace:
-                return f"about {pace * 60:.0f} calls a minute (as the run last kept to)"
-    return ""
+    paces = [pace for session in sessions for _, _, pace in session.steps if pace]
+    return f"about {paces[-1] * 60:.0f} calls a minute (as the run last kept to)" if paces else ""
 
 
 def _when(stamp: float | None) -> str:
@@ -248,8 +228,6 @@ def render(data: ReportData) -> str:
         NEED_A_PERSON=NEED_A_PERSON,
         explain=explain,
         exit_words=exit_words,
-        select_command=select_command,
-        retry_command=retry_command,
     )
 
 
@@ -257,10 +235,9 @@ def _code_spans(text: str) -> Any:
     """`a command` as <code>, the rest escaped."""
     from markupsafe import Markup, escape
 
-    parts = str(text).split("`")
     return Markup("").join(
-        Markup("<code>{}</code>").format(part) if odd else escape(part)
-        for odd, part in ((i % 2 == 1, p) for i, p in enumerate(parts))
+        Markup("<code>{}</code>").format(part) if i % 2 else escape(part)
+        for i, part in enumerate(str(text).split("`"))
     )
 
 
@@ -280,8 +257,8 @@ def write_report(
     settings: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the HTML report of a result file (`out`: `<result>.html` when None) and return
-    its path; the arguments are gather's. Raises InputError for a file that is not a complete
-    result file, StorageError when the report cannot be written."""
+    its path. Raises InputError for a file that is not a complete result file, StorageError
+    when the report cannot be written."""
     # First: a file that is not a result file is refused as such.
     data = gather(result_csv, report=report, settings=settings)
     target = out if out is not None else result_csv.with_suffix(".html")

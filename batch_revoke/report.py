@@ -1,6 +1,5 @@
 """What a run reports, drawn from its Counts: where it stands (Progress), how it ended
-(RunReport: the text and JSON summaries), and the one mapping from how a command ended (a
-finished run's report, or an exception) to its exit status."""
+(RunReport: the text and JSON summaries), and its exit status."""
 
 from __future__ import annotations
 
@@ -46,8 +45,7 @@ class RunReport:
         return self.journal_path is not None and self.exit_status is ExitStatus.ABORTED
 
     def summary(self) -> str:
-        """The summary for people (stderr): the runs --auto-resume finished first, how this run
-        came about, and what it did."""
+        """The summary for people (stderr)."""
         tally, dry_run = self.tally, self.dry_run
         lines = [
             f"finished first, a run that had stopped: {report.output_path} "
@@ -57,9 +55,8 @@ class RunReport:
         if self.note:
             lines.append(self.note)
         lines.append(f"{self._headline()} in {self.elapsed:.1f}s")
-        for status in Status:
-            if tally.by_status.get(status):
-                lines.append(f"  {status.value:<14}{tally.by_status[status]:>9}")
+        by_status = tally.by_status
+        lines += [f"  {s.value:<14}{by_status[s]:>9}" for s in Status if by_status.get(s)]
         if tally.by_error:
             lines.append("by error code:")
             for (status, code), count in _ranked(tally.by_error):
@@ -141,9 +138,8 @@ class RunReport:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """Where a run stands, for a live display or a log line: its counts so far (rows with an
-    outcome, kept from an earlier session or new; every session's requests and calls), and
-    how fast it goes."""
+    """Where a run stands, for a live display or a log line: its counts so far (every
+    session's), and how fast it goes."""
 
     counts: Counts
     rows: int  # in the input
@@ -206,13 +202,12 @@ def _ranked(by_error: Mapping[tuple[Status, str], int]) -> list[tuple[tuple[Stat
 
 
 def resume_command(argv: Sequence[str], output: Path) -> str:
-    """The command as given (`argv`, its arguments), with the output named and --resume added
-    (--overwrite dropped); with --auto-resume, the command as given finishes the run."""
+    """The command as given, with the output named and --resume added (--overwrite dropped);
+    with --auto-resume, the command as given finishes the run."""
     if "--auto-resume" in argv:
         return shlex.join(["batch-revoke", *argv])
     args = [arg for arg in argv if arg != "--overwrite"]
-    named = any(arg in ("-o", "--output") or arg.startswith("--output=") for arg in args)
-    if not named:
+    if not any(arg in ("-o", "--output") or arg.startswith("--output=") for arg in args):
         args += ["-o", str(output)]
     if "--resume" not in args:
         args.append("--resume")
@@ -220,14 +215,13 @@ def resume_command(argv: Sequence[str], output: Path) -> str:
 
 
 def exit_status(failure: BaseException) -> ExitStatus:
-    """A failure's status (a finished run's is its report's): refused input or options are
-    usage errors; anything else stopped the run."""
+    """A failure's status: refused input or options are usage errors; anything else stopped
+    the run."""
     return ExitStatus.USAGE if isinstance(failure, InputError | ConfigError) else ExitStatus.ABORTED
 
 
 def run_status(tally: Counts, *, dry_run: bool, stopped: bool) -> ExitStatus:
-    """One run's status from its counts: stopped, all done (every row revoked, or planned in
-    a dry run, a duplicate counting as its original), or not."""
+    """One run's status: stopped, all done (revoked, or planned in a dry run), or not."""
     if stopped:
         return ExitStatus.ABORTED
     done = Status.PLANNED if dry_run else Status.REVOKED

@@ -1,5 +1,5 @@
-"""Input records + the journal's outcomes -> the result CSV, in input order, written whole or
-not at all (a file marked INCOMPLETE says how to finish it)."""
+"""The result CSV: its columns, written whole or not at all (until then, marked INCOMPLETE with
+the command that finishes it)."""
 
 from __future__ import annotations
 
@@ -35,9 +35,8 @@ RESULT_COLUMNS = (
 
 def result_columns_at(path: Path, header: Sequence[str]) -> int | None:
     """Where a result file's own columns (RESULT_COLUMNS, last in its header) begin; None
-    when `header` is no result file's. One an earlier batch-revoke wrote, before the last of
-    them (request_id, or resolved_customer_id too), is refused: this version reads its own
-    layout only, and a file read otherwise would lose what those columns hold."""
+    when `header` is no result file's. One of an earlier layout (no request_id, or no
+    resolved_customer_id either) is refused: read otherwise, it would lose those columns."""
     width = len(header) - len(RESULT_COLUMNS)
     if width >= 0 and tuple(header[width:]) == RESULT_COLUMNS:
         return width
@@ -68,11 +67,9 @@ def claim_output(
     resume_options: Mapping[str, str] | None = None,
 ) -> Path:
     """The result file's name, taken before anything is sent: a default name is created
-    exclusively (O_EXCL), so runs started together never share a file; an explicit one that
-    exists is refused unless `replace_existing`. It holds a line saying it is incomplete
-    until the run writes it, with the command that finishes it (`resume_from`: the input that
-    command names, when the run keeps its own copy beside the file; `resume_options`: the
-    options a resume must repeat, RunConfig.identity_options)."""
+    exclusively (O_EXCL), so runs started together never share a file. It holds the line
+    that says it is incomplete until the run writes it (`resume_from`: the input the finish
+    command names, when the run keeps its own copy beside the file)."""
     if requested is not None:
         if requested.is_dir():
             raise ConfigError(f"--output {requested} is a directory", "pass a file name")
@@ -82,10 +79,10 @@ def claim_output(
                 "pass --resume to continue the run that wrote it, --overwrite to replace it, "
                 "or another --output",
             )
-        path = requested
-        _make_parent(path)
-        mark_incomplete(path, resume_from(path) if resume_from else input_path, resume_options)
-        return path
+        _make_parent(requested)
+        shown = resume_from(requested) if resume_from else input_path
+        mark_incomplete(requested, shown, resume_options)
+        return requested
     stamp = now.strftime("%Y%m%d-%H%M%S")
     _make_parent(folder / "x")
     for counter in itertools.count(1):
@@ -104,9 +101,8 @@ def claim_output(
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    """A small file (the JSON summary), whole or not at all. A device or a pipe it names
-    (/dev/full, a FIFO) is written into: renaming a file over it would put a plain file in
-    place of the device, wherever the folder lets us (as root, /dev itself)."""
+    """A small file, whole or not at all. A device or a pipe (/dev/full, a FIFO) is written
+    into: renaming over it would put a plain file in its place (as root, even in /dev)."""
     try:
         special = not stat.S_ISREG(path.stat().st_mode)  # its links followed
     except OSError:
@@ -130,8 +126,7 @@ def input_stem(input_path: Path) -> str:
 def mark_incomplete(
     path: Path, input_path: Path, resume_options: Mapping[str, str] | None = None
 ) -> None:
-    """Replace the file (atomically) by the line that says it is not complete, with the
-    command that finishes the run (`resume_options`: the options a resume must repeat)."""
+    """Replace the file (atomically) by the line that says it is not complete."""
     line = _incomplete_line(path, input_path, resume_options)
     _replace(path, lambda handle: handle.write(line))
 
@@ -145,9 +140,8 @@ def _incomplete_line(path: Path, input_path: Path, resume_options: Mapping[str, 
 
 
 def result_header(input_columns: Iterable[str]) -> list[str]:
-    """Input columns first, verbatim; a name that clashes with a result column (a result file
-    fed back in) is kept as `input_<name>`, and a name an earlier input column already has
-    gets `_2`, `_3`, … so no two columns of the result share a name."""
+    """Input columns first, verbatim, then RESULT_COLUMNS; an input name that clashes with a
+    result column becomes `input_<name>`, and one met before gets `_2`, `_3`, …"""
     taken = set(RESULT_COLUMNS)
     header = []
     for position, name in enumerate(input_columns, start=1):
@@ -171,10 +165,9 @@ def write_results(
     *,
     excel: bool = False,
 ) -> None:
-    """The result file: each record with its result cells (`result_cells`), streamed in row
-    order. Written to a temporary file, flushed to disk, then renamed over `path`, so the
-    file is either complete or still the line that says it is not. `excel`: a UTF-8 BOM so
-    Excel reads the text right, and no cell that Excel would run as a formula."""
+    """The result file: each record with its result cells, streamed in row order, written
+    whole or not at all (`_replace`). `excel`: a UTF-8 BOM so Excel reads the text right, and
+    no cell that Excel would run as a formula."""
     write_result_parts(path, input_columns, _parts(rows), excel=excel)
 
 
@@ -184,8 +177,7 @@ ResultPart = tuple[Sequence[Record], Sequence[Sequence[str]]]  # records, and ea
 def write_result_parts(
     path: Path, input_columns: tuple[str, ...], parts: Iterable[ResultPart], *, excel: bool = False
 ) -> None:
-    """`write_results` for records that come a part at a time (a dry run's chunks): the
-    same file, without a step per record between the parts and the file."""
+    """`write_results` for records that come a part at a time (a dry run's chunks)."""
 
     def write(handle: TextIO) -> None:
         out = csv.writer(handle, lineterminator="\n")
@@ -220,10 +212,9 @@ def _write_lines(
     numbers: Sequence[int],
     cells: Sequence[Sequence[str]],
 ) -> None:
-    """Result lines, as csv.writer writes them. A line none of whose fields holds a comma,
-    quote, CR or LF is its fields joined by commas, verbatim: that is what csv writes for it,
-    and joining costs a third of csv's per-field work, so a part of such lines (told by its
-    commas and line breaks adding up) is joined and written at once. Other lines go to csv."""
+    """Result lines, as csv.writer writes them. A line with no comma, quote, CR or LF in its
+    fields is what csv writes for it joined by commas, at a third of csv's per-field cost; a
+    part of such lines (told by its commas and line breaks adding up) is written at once."""
     texts = [
         f"{','.join(line)},{number},{','.join(tail)}"
         for line, number, tail in zip(values, numbers, cells, strict=True)
@@ -251,17 +242,14 @@ def _write_lines(
             out.writerow([*line, str(number), *tail])
 
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _inert(value: str) -> str:
-    """A cell Excel shows as the text it is: one that would start a formula (=, +, -, @, or
-    a tab or carriage return before them) gets a leading apostrophe, Excel's "this is text"
-    mark, as OWASP advises against CSV injection."""
-    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+    """A cell that would start a formula gets Excel's "this is text" apostrophe, as OWASP
+    advises against CSV injection."""
+    return f"'{value}" if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
 def _replace(path: Path, write: Callable[[TextIO], object]) -> None:
+    """Written to a temporary file, flushed to disk, then renamed over `path`."""
     partial = path.with_name(f".{path.name}.partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as handle:

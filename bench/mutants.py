@@ -211,8 +211,8 @@ MUTANTS = [
     m(
         "writer-4",
         "writer.py",
-        '_FORMULA_STARTS = ("=", "+", "-", "@", "\\t", "\\r")',
-        '_FORMULA_STARTS = ("=", "+", "-", "\\t", "\\r")',
+        'value.startswith(("=", "+", "-", "@", "\\t", "\\r"))',
+        'value.startswith(("=", "+", "-", "\\t", "\\r"))',
         "--excel leaves @ cells live",
     ),
     m(

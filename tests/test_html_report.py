@@ -23,7 +23,7 @@ from batch_revoke.codes import CODES, explain, markdown_table
 from batch_revoke.config import ErrorLimit, RunConfig
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.history import ROWS_PER_GROUP, bucket_seconds, read_results
-from batch_revoke.html_report import gather, select_command, write_report
+from batch_revoke.html_report import gather, write_report
 from batch_revoke.job import run_job
 from batch_revoke.model import ErrorCode, ExitStatus, Status
 from batch_revoke.outputs import journal_path
@@ -250,7 +250,7 @@ def test_the_command_that_takes_a_groups_rows_out_writes_exactly_them(demo, tmp_
     out, _, _ = demo
     data = gather(out)
     (group,) = [g for g in data.results.groups if g.code == "malformed_record"]
-    command = select_command(out, group, data.journal)
+    command = data.select_command(group)
     assert command.endswith("--dry-run")
     args = [*shlex.split(command)[2:], "-o", str(tmp_path / "rows.csv")]
     done = run_cli(None, *args, command="retry")

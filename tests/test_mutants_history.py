@@ -394,7 +394,7 @@ def test_the_run_over_time_draws_the_sessions_that_sent_something_one_after_anot
     second = session_of(3, 9000.0, [(9001.0, counts(1, http_calls=4), None)], 9030.0)
     timeline = Timeline.of([first, idle, second])
     assert timeline.sessions == (first, idle, second)
-    assert [(m.session, m.at, m.seconds) for m in timeline.marks] == [
+    assert [(m.number, m.at, m.seconds) for m in timeline.marks] == [
         (1, 0.0, 10.0),
         (3, 10.0, 30.0),
     ]
