@@ -71,7 +71,7 @@ class Sender:
         self.client = client
         self.policy = policy
         self.concurrency = concurrency
-        self.pacer = pacer or Pacer(max_retry_after=policy.max_retry_after, sleep=sleep)
+        self.pacer = pacer or Pacer(sleep=sleep)
         self.sleep = sleep
         self.stop = stop or Stop()
         self.max_unanswered = max_unanswered
@@ -242,7 +242,8 @@ class Sender:
         state.sends += reply.sends
         self.http_calls += reply.sends - 1  # a token renewed after a 401 sent it twice
         answer = Answer.THROTTLED if reply.http_status == 429 else Answer.OK
-        self.pacer.answered(started, answer, reply.retry_after)
+        after = reply.retry_after
+        self.pacer.answered(started, answer, None if after is None else self._capped(after))
         self.unanswered = 0
         return reply
 
@@ -260,7 +261,7 @@ class Sender:
                 if failure.http_status == 429:
                     return 0.0
                 if failure.retry_after is not None:
-                    return min(failure.retry_after, policy.max_retry_after)
+                    return self._capped(failure.retry_after)
             return backoff(retry)
 
         return AsyncRetrying(
@@ -287,14 +288,15 @@ class Sender:
                 "in a row "
                 f"(--max-throttle-wait {limit:g}); {self.pacer.describe()}"
             )
-        elif (
-            retry_after is not None
-            and waited + min(retry_after, self.policy.max_retry_after) > limit
-        ):
+        elif retry_after is not None and waited + self._capped(retry_after) > limit:
             self.stop.request(
                 f"the server asks to wait {retry_after:.0f}s (Retry-After), past "
                 f"--max-throttle-wait {limit:g}"
             )
+
+    def _capped(self, retry_after: float) -> float:
+        """Longer Retry-After values are capped, not obeyed blindly."""
+        return min(retry_after, self.policy.max_retry_after)
 
     def _no_answer(self, exc: httpx.TransportError) -> None:
         self.unanswered += 1

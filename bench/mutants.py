@@ -307,8 +307,8 @@ MUTANTS = [
     m(
         "sender-5",
         "sender.py",
-        "                    return min(failure.retry_after, policy.max_retry_after)",
-        "                    return failure.retry_after",
+        "        return min(retry_after, self.policy.max_retry_after)",
+        "        return retry_after",
         "Retry-After wait not capped",
     ),
     m(
