@@ -114,7 +114,7 @@ class Pacer:
                 await self._wait(until - now)
                 continue
             if self._probing and self._probe_started is not None:
-                await self._wait(None)  # until the probe is answered
+                await self._wait(1.0)  # until the probe is answered
                 continue
             wait = self._slot_wait(now)
             if wait > 0:
@@ -141,13 +141,11 @@ class Pacer:
             return 0.0
         return self._starts[-pace] + span - now
 
-    async def _wait(self, seconds: float | None) -> None:
+    async def _wait(self, seconds: float) -> None:
         """Sleep, but wake early when a pause or a probe ends (and at most every second, so a
         stop is noticed)."""
         self._changed.clear()
-        await sleep_or_event(
-            self._sleep(1.0 if seconds is None else min(seconds, 1.0)), self._changed
-        )
+        await sleep_or_event(self._sleep(min(seconds, 1.0)), self._changed)
 
     # --- after a call ---------------------------------------------------------------------
 
