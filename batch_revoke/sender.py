@@ -9,7 +9,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
@@ -30,6 +31,7 @@ from batch_revoke.pacing import Answer, Pacer
 from batch_revoke.stop import Sleep, Stop, Stopped
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Recorder(Protocol):
@@ -83,25 +85,39 @@ class Sender:
         self.nothing_done_since: float | None = None  # first of a run of 429/503/521 answers
 
     async def send_all(self, batches: Iterable[Batch], recorder: Recorder) -> None:
-        pending = iter(batches)
+        def failed(exc: Exception, batch: Batch | None) -> str:
+            what = f"request {batch.number}" if batch is not None else "planning"
+            log.debug("%s went wrong", what, exc_info=exc)  # the stack with -v
+            return f"{what} went wrong: {describe(exc)}; --resume goes on from here"
+
+        await self.each(batches, partial(self.send_recorded, recorder=recorder), failed)
+
+    async def each(
+        self,
+        items: Iterable[T],
+        work: Callable[[T], Awaitable[None]],
+        failed: Callable[[Exception, T | None], str] | None = None,
+    ) -> None:
+        """`work` on each item, `concurrency` at a time, until the run stops. A stop or
+        refused credentials end a worker. Any other exception stops the run for `failed`'s
+        reason, when given: in a TaskGroup it would cancel the others and end the run with
+        no result file, where a stop lets it end as usual, resumable."""
+        pending = iter(items)
 
         async def worker() -> None:
             while not self.stop.requested:
-                batch = None
+                item = None
                 try:
-                    batch = next(pending, None)
-                    if batch is None:
+                    item = next(pending, None)
+                    if item is None:
                         return
-                    await self.send_recorded(batch, recorder)
+                    await work(item)
+                except (Stopped, AuthError):
+                    return  # the run stops; --resume goes on from here
                 except Exception as exc:
-                    # In a TaskGroup one worker's exception would cancel the others and end
-                    # the run with no result file; a stop instead lets the run end as usual,
-                    # resumable, the batch in the journal as it stood.
-                    what = f"request {batch.number}" if batch is not None else "planning"
-                    log.debug("%s went wrong", what, exc_info=exc)  # the stack with -v
-                    self.stop.request(
-                        f"{what} went wrong: {describe(exc)}; --resume goes on from here"
-                    )
+                    if failed is None:
+                        raise
+                    self.stop.request(failed(exc, item))
                     return
 
         async with asyncio.TaskGroup() as group:
