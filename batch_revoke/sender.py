@@ -78,6 +78,7 @@ class Sender:
         self.stop = stop or Stop()
         self.max_unanswered = max_unanswered
         self._clock = clock
+        self._backoff = wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait)
         # The calls made, retries among them: the run's Counts take them from here.
         self.http_calls = 0
         self.retries = 0
@@ -129,7 +130,12 @@ class Sender:
         flight for the journal to say so."""
         state = Attempts(batch, recorder)
         try:
-            outcomes = await self._send(batch, state)
+            reply = await self._retried(lambda: self.client.send(batch), state, batch)
+        except RetryableFailure as failure:
+            outcomes = exhausted(batch, failure, state.sends, state.lost)
+        except RequestNotSent as exc:
+            problem = f"the request could not be sent ({exc})"
+            outcomes = client_failed(batch, problem, state.sends, state.lost, False)
         except (Stopped, AuthError):
             if not state.maybe_applied:
                 recorder.abandoned(batch)
@@ -138,6 +144,16 @@ class Sender:
             if state.announced and not state.maybe_applied:
                 recorder.abandoned(batch)
             raise
+        except Exception as exc:
+            if not state.announced:
+                raise  # nothing of this batch is recorded: not its outcome, the run's problem
+            # Once its intent is recorded the batch needs an outcome, or it would stay in
+            # flight, to crash again on every --resume. Unknown if it may have left.
+            log.debug("request %d: unexpected error", batch.number, exc_info=True)
+            problem = f"unexpected error while sending: {describe(exc)}"
+            outcomes = client_failed(batch, problem, state.sends, state.lost, state.on_wire)
+        else:
+            outcomes = interpret(batch, reply, state.sends, "; ".join(state.lost))
         if log.isEnabledFor(logging.DEBUG):
             said = {f"{o.status}{' ' + o.error_code if o.error_code else ''}" for o in outcomes}
             answer_id = next((o.request_id for o in outcomes if o.request_id), "")
@@ -157,28 +173,6 @@ class Sender:
                 },
             )
         recorder.answered(batch, outcomes)
-
-    async def _send(self, batch: Batch, state: Attempts) -> list[RowOutcome]:
-        """The batch's outcomes, once its attempts end (`state` tells the recorder of each)."""
-        try:
-            reply = await self._retried(lambda: self.client.send(batch), state, batch)
-        except RetryableFailure as failure:
-            return exhausted(batch, failure, state.sends, state.lost)
-        except RequestNotSent as exc:
-            return client_failed(
-                batch, f"the request could not be sent ({exc})", state.sends, state.lost, False
-            )
-        except (Stopped, AuthError):
-            raise
-        except Exception as exc:
-            if not state.announced:
-                raise  # nothing of this batch is recorded: not its outcome, the run's problem
-            # Once its intent is recorded the batch needs an outcome, or it would stay in
-            # flight, to crash again on every --resume. Unknown if it may have left.
-            log.debug("request %d: unexpected error", batch.number, exc_info=True)
-            problem = f"unexpected error while sending: {describe(exc)}"
-            return client_failed(batch, problem, state.sends, state.lost, state.on_wire)
-        return interpret(batch, reply, state.sends, "; ".join(state.lost))
 
     async def fetch(
         self,
@@ -210,7 +204,9 @@ class Sender:
         classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply:
         """The call until it gets a final answer (`classify` tells the replies that are not);
-        RetryableFailure when retries ran out. A 401/403 stops the run (AuthError)."""
+        RetryableFailure when retries ran out. A 401/403 stops the run (AuthError). Answers
+        that did nothing are not counted against --max-attempts; `batch` names a call that
+        reads."""
 
         async def attempt() -> ApiReply:
             try:
@@ -224,8 +220,16 @@ class Sender:
                 raise state.failed(problem)
             return reply
 
+        retrying = AsyncRetrying(
+            stop=lambda _: state.counted >= self.policy.max_attempts,
+            wait=self._wait,
+            retry=retry_if_exception_type(RetryableFailure),
+            sleep=lambda seconds: self.stop.sleep(seconds, self.sleep),
+            before_sleep=lambda retry: _log_retry(batch, retry),
+            reraise=True,
+        )
         try:
-            reply: ApiReply = await self._retrying(batch, state)(attempt)
+            reply: ApiReply = await retrying(attempt)
         except AuthError as exc:
             self.stop.request(f"the API refused the credentials: {exc}")
             raise
@@ -263,31 +267,16 @@ class Sender:
         self.unanswered = 0
         return reply
 
-    def _retrying(self, batch: Batch | str, state: Attempts) -> AsyncRetrying:
-        """Tenacity around one request; `batch` names a call that reads. Answers that did nothing
-        are not counted against --max-attempts."""
-        policy = self.policy
-        backoff = wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait)
-
-        def wait(retry: RetryCallState) -> float:
-            """The server's Retry-After, capped; else backoff with jitter. A 429 waits here for
-            nothing: the shared pacer pauses every worker instead."""
-            failure = retry.outcome.exception() if retry.outcome is not None else None
-            if isinstance(failure, RetryableFailure):
-                if failure.http_status == 429:
-                    return 0.0
-                if failure.retry_after is not None:
-                    return self._capped(failure.retry_after)
-            return backoff(retry)
-
-        return AsyncRetrying(
-            stop=lambda _: state.counted >= policy.max_attempts,
-            wait=wait,
-            retry=retry_if_exception_type(RetryableFailure),
-            sleep=lambda seconds: self.stop.sleep(seconds, self.sleep),
-            before_sleep=lambda retry: _log_retry(batch, retry),
-            reraise=True,
-        )
+    def _wait(self, retry: RetryCallState) -> float:
+        """The server's Retry-After, capped; else backoff with jitter. A 429 waits here for
+        nothing: the shared pacer pauses every worker instead."""
+        failure = retry.outcome.exception() if retry.outcome is not None else None
+        if isinstance(failure, RetryableFailure):
+            if failure.http_status == 429:
+                return 0.0
+            if failure.retry_after is not None:
+                return self._capped(failure.retry_after)
+        return self._backoff(retry)
 
     def _nothing_done(self, nothing_done: bool, retry_after: float | None) -> None:
         if not nothing_done:

@@ -300,8 +300,8 @@ MUTANTS = [
     m(
         "sender-4",
         "sender.py",
-        "stop=lambda _: state.counted >= policy.max_attempts,",
-        "stop=lambda _: state.counted > policy.max_attempts,",
+        "stop=lambda _: state.counted >= self.policy.max_attempts,",
+        "stop=lambda _: state.counted > self.policy.max_attempts,",
         "one attempt more than --max-attempts",
     ),
     m(
