@@ -141,11 +141,11 @@ class Sender:
                 recorder.abandoned(batch)
             return
         except asyncio.CancelledError:
-            if state.announced and not state.maybe_applied:
+            if state.tried and not state.maybe_applied:
                 recorder.abandoned(batch)
             raise
         except Exception as exc:
-            if not state.announced:
+            if not state.tried:
                 raise  # nothing of this batch is recorded: not its outcome, the run's problem
             # Once its intent is recorded the batch needs an outcome, or it would stay in
             # flight, to crash again on every --resume. Unknown if it may have left.
@@ -241,11 +241,9 @@ class Sender:
         started = await self.pacer.acquire(lambda: self.stop.requested)
         try:
             await self.client.auth.ready()  # a refused key raises AuthError here, before sending
-            state.leaving()
-            self.http_calls += 1  # counted as it leaves, so a call cut off still counts
-            if state.tried:
+            if state.leaving():
                 self.retries += 1  # counted when the retry leaves, not when it is planned
-            state.tried = True
+            self.http_calls += 1  # counted as it leaves, so a call cut off still counts
             reply = await call()
         except Exception as exc:
             self.pacer.answered(started, Answer.NONE)  # a probe that never ends stalls them all
@@ -319,9 +317,8 @@ class Attempts:
     def __init__(self, batch: Batch | None = None, recorder: Recorder | None = None) -> None:
         self.batch, self.recorder = batch, recorder  # none for a call that only reads
         self.sends = 0
-        self.tried = False  # a call has left: the next one is a retry
+        self.tried = False  # a call has left (a request's intent is recorded): next, a retry
         self.counted = 0  # attempts that count against --max-attempts
-        self.announced = False  # the request's intent was recorded
         self.nothing_done = False  # recorded: every answer so far said nothing was done
         self.on_wire = False  # a request is out and its answer not yet in
         self.lost: list[str] = []  # attempts whose answer never came
@@ -330,15 +327,17 @@ class Attempts:
     def maybe_applied(self) -> bool:
         return self.on_wire or bool(self.lost)
 
-    def leaving(self) -> None:
-        """An attempt is about to leave, recorded first (a failed write raises Stopped)."""
-        if self.batch is None or self.recorder is None:
-            return
-        if self.announced:
-            self.recorder.sending_again(self.batch)  # counted: a lost answer shows its sends
-        else:
-            self.recorder.sending(self.batch)
-        self.announced, self.nothing_done, self.on_wire = True, False, True
+    def leaving(self) -> bool:
+        """An attempt is about to leave, recorded first (a failed write raises Stopped); True
+        for a retry."""
+        retry = self.tried
+        if self.batch is not None and self.recorder is not None:
+            if retry:
+                self.recorder.sending_again(self.batch)  # counted: a lost answer shows its sends
+            else:
+                self.recorder.sending(self.batch)
+        self.tried, self.nothing_done, self.on_wire = True, False, True
+        return retry
 
     def failed(self, failure: RetryableFailure) -> RetryableFailure:
         """An attempt that got no final answer; a request whose answers so far all did

@@ -353,8 +353,8 @@ MUTANTS = [
     m(
         "sender-11",
         "sender.py",
-        "            if state.tried:\n                self.retries += 1",
-        "            if True:\n                self.retries += 1",
+        "            if state.leaving():\n                self.retries += 1",
+        "            if state.leaving() or True:\n                self.retries += 1",
         "first attempts counted as retries",
     ),
 ]
