@@ -128,9 +128,10 @@ class Sender:
     async def send_recorded(self, batch: Batch, recorder: Recorder) -> None:
         """One batch, reported: answered, abandoned, or (interrupted on the wire) left in
         flight for the journal to say so."""
-        state = Attempts(batch, recorder)
+        name = f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
+        state = Attempts(name, batch, recorder)
         try:
-            reply = await self._retried(lambda: self.client.send(batch), state, batch)
+            reply = await self._retried(lambda: self.client.send(batch), state)
         except RetryableFailure as failure:
             outcomes = exhausted(batch, failure, state.sends, state.lost)
         except RequestNotSent as exc:
@@ -159,10 +160,8 @@ class Sender:
             answer_id = next((o.request_id for o in outcomes if o.request_id), "")
             status = outcomes[0].http_status if outcomes else None
             log.debug(
-                "request %d (%s, %d rows): %s, %s%s",
-                batch.number,
-                batch.endpoint,
-                len(batch.rows),
+                "%s: %s, %s%s",
+                name,
                 f"HTTP {status}" if status is not None else "no answer",
                 ", ".join(sorted(said)),
                 traced(answer_id),
@@ -184,7 +183,7 @@ class Sender:
         like a request (`classify`: which of its replies are no final answer); a reason string
         when it failed."""
         try:
-            return await self._retried(call, Attempts(), what, classify=classify)
+            return await self._retried(call, Attempts(what), classify)
         except RetryableFailure as failure:
             return f"{what} failed: {failure.message}"
         except RequestNotSent as exc:
@@ -200,44 +199,34 @@ class Sender:
         self,
         call: Callable[[], Awaitable[ApiReply]],
         state: Attempts,
-        batch: Batch | str,
         classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply:
         """The call until it gets a final answer (`classify` tells the replies that are not);
         RetryableFailure when retries ran out. A 401/403 stops the run (AuthError). Answers
-        that did nothing are not counted against --max-attempts; `batch` names a call that
-        reads."""
-
-        async def attempt() -> ApiReply:
-            try:
-                reply = await self._call(call, state)
-            except RetryableFailure as failure:
-                raise state.failed(failure) from None
-            state.on_wire = False
-            problem = classify(reply)
-            self._nothing_done(problem is not None and problem.did_nothing, reply.retry_after)
-            if problem is not None:
-                raise state.failed(problem)
-            return reply
-
+        that did nothing are not counted against --max-attempts."""
         retrying = AsyncRetrying(
             stop=lambda _: state.counted >= self.policy.max_attempts,
             wait=self._wait,
             retry=retry_if_exception_type(RetryableFailure),
             sleep=lambda seconds: self.stop.sleep(seconds, self.sleep),
-            before_sleep=lambda retry: _log_retry(batch, retry),
+            before_sleep=lambda retry: _log_retry(state, retry),
             reraise=True,
         )
         try:
-            reply: ApiReply = await retrying(attempt)
+            reply: ApiReply = await retrying(self._attempt, call, state, classify)
         except AuthError as exc:
             self.stop.request(f"the API refused the credentials: {exc}")
             raise
         return reply
 
-    async def _call(self, call: Callable[[], Awaitable[ApiReply]], state: Attempts) -> ApiReply:
-        """One HTTP call in its turn: the pace, the answer told to the pacer and the
-        counters. Raises RetryableFailure when no answer came."""
+    async def _attempt(
+        self,
+        call: Callable[[], Awaitable[ApiReply]],
+        state: Attempts,
+        classify: Callable[[ApiReply], RetryableFailure | None],
+    ) -> ApiReply:
+        """One HTTP call in its turn: the pace, the answer told to the pacer and the counters.
+        RetryableFailure when it got no final answer."""
         started = await self.pacer.acquire(lambda: self.stop.requested)
         try:
             await self.client.auth.ready()  # a refused key raises AuthError here, before sending
@@ -248,21 +237,27 @@ class Sender:
         except Exception as exc:
             self.pacer.answered(started, Answer.NONE)  # a probe that never ends stalls them all
             if isinstance(exc, TokenUnavailable):
-                raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
+                failure = RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False)
+                raise state.failed(failure) from exc
             if isinstance(exc, RequestNotSent):
                 self.http_calls -= 1  # it never left
                 state.on_wire = False
             elif isinstance(exc, httpx.TransportError):
                 state.sends += 1
                 self._no_answer(exc)
-                raise transport_failure(exc) from exc
+                raise state.failed(transport_failure(exc)) from exc
             raise
         state.sends += reply.sends
+        state.on_wire = False
         self.http_calls += reply.sends - 1  # a token renewed after a 401 sent it twice
         answer = Answer.THROTTLED if reply.http_status == 429 else Answer.OK
         after = reply.retry_after
         self.pacer.answered(started, answer, None if after is None else self._capped(after))
         self.unanswered = 0
+        problem = classify(reply)
+        self._nothing_done(problem is not None and problem.did_nothing, reply.retry_after)
+        if problem is not None:
+            raise state.failed(problem)
         return reply
 
     def _wait(self, retry: RetryCallState) -> float:
@@ -314,7 +309,10 @@ class Attempts:
     """One call's attempts: what they have shown so far and, for a request, the recorder told
     of each as it happens, so the journal always knows whether its rows may be applied."""
 
-    def __init__(self, batch: Batch | None = None, recorder: Recorder | None = None) -> None:
+    def __init__(
+        self, name: str, batch: Batch | None = None, recorder: Recorder | None = None
+    ) -> None:
+        self.name = name  # for the log: a request, a read-back, a customer lookup
         self.batch, self.recorder = batch, recorder  # none for a call that only reads
         self.sends = 0
         self.tried = False  # a call has left (a request's intent is recorded): next, a retry
@@ -366,15 +364,10 @@ def traced(request_id: str) -> str:
     return f"; X-Cap-Requestid {request_id}" if request_id else ""
 
 
-def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
+def _log_retry(attempts: Attempts, state: RetryCallState) -> None:
     failure = state.outcome.exception() if state.outcome is not None else None
     answer_id = failure.request_id if isinstance(failure, RetryableFailure) else ""
     wait = state.next_action.sleep if state.next_action is not None else 0.0
-    what = (
-        f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
-        if isinstance(batch, Batch)
-        else batch
-    )
     when = (
         "retrying when the shared pause ends"
         if isinstance(failure, RetryableFailure) and failure.http_status == 429
@@ -382,14 +375,14 @@ def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
     )
     log.info(
         "%s: attempt %d failed (%s%s); %s",
-        what,
+        attempts.name,
         state.attempt_number,
         failure,
         traced(answer_id),
         when,
         extra={
             "event": "retry",
-            "request": batch.number if isinstance(batch, Batch) else None,
+            "request": attempts.batch.number if attempts.batch is not None else None,
             "request_id": answer_id or None,
             "attempt": state.attempt_number,
             "wait_seconds": round(wait, 3),
