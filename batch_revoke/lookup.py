@@ -59,11 +59,9 @@ class Lookups:
         wanted: Iterable[tuple[IdentifierType, str]],
         run: Listener,
     ) -> None:
-        """Look up each (kind, value) whose customer has no answer yet, `sender.concurrency`
-        at a time; answers go to the journal as they come (with `run`'s calls, so the run
-        over time shows the lookups), and `run` hears of each that gives no customer (not
-        found, fraud) as it comes. Stops with the run; a key it stops before is not answered:
-        its rows stay not sent, and --resume asks again."""
+        """Look up each (kind, value) whose customer has no answer yet; each answer goes to
+        the journal with `run`'s calls (the run over time shows the lookups), and `run` hears
+        of each that gives no customer. A key the run stops before is asked again by --resume."""
 
         async def one(item: tuple[str, IdentifierType, str]) -> None:
             key, identifier, value = item

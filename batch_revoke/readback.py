@@ -1,6 +1,5 @@
-"""Read-back verification: rows whose answer was lost are settled by asking the API what the
-customer holds (GET .../badges/management/{customerId}/badge/{badgeMetaId}): one call per
-customer and badge, each answer's meaning for each row asked of `answers.read_back_verdict`."""
+"""Rows whose answer was lost, settled by asking the API what the customer holds; what each
+answer means for each row is `answers.readbacks`'s."""
 
 from __future__ import annotations
 
