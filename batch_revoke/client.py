@@ -40,9 +40,6 @@ LOOKUP_NAMES = {
 LOOKUP_SOURCE = "INSTORE"
 
 
-# --- authentication ----------------------------------------------------------------------
-
-
 def auth_for(credentials: Credentials, http: httpx.AsyncClient) -> ApiAuth:
     """The auth of the credentials' kind: a till's Basic header, or an OAuth key's tokens,
     which come from `http`, the client that the requests go through."""
@@ -154,9 +151,6 @@ def _attach(request: httpx.Request, token: str) -> None:
     except UnicodeEncodeError as exc:
         raise RequestNotSent(exc) from exc
     request.headers[TOKEN_HEADER] = token
-
-
-# --- requests ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

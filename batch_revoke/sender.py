@@ -99,10 +99,9 @@ class Sender:
         work: Callable[[T], Awaitable[None]],
         failed: Callable[[Exception, T | None], str] | None = None,
     ) -> None:
-        """`work` on each item, `concurrency` at a time, until the run stops. A stop or
-        refused credentials end a worker. Any other exception stops the run for `failed`'s
-        reason, when given: in a TaskGroup it would cancel the others and end the run with
-        no result file, where a stop lets it end as usual, resumable."""
+        """`work` on each item, `concurrency` at a time, until the run stops. Any other
+        exception than a stop or refused credentials stops the run for `failed`'s reason, when
+        given: in a TaskGroup it would cancel the others and leave no result file."""
         pending = iter(items)
 
         async def worker() -> None:
@@ -180,8 +179,7 @@ class Sender:
         classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply | str:
         """A call that only reads (`what`: a read-back, a customer lookup), paced and retried
-        like a request (`classify`: which of its replies are no final answer); a reason string
-        when it failed."""
+        like a request; a reason string when it failed."""
         try:
             return await self._retried(call, Attempts(what), classify)
         except RetryableFailure as failure:
@@ -283,8 +281,7 @@ class Sender:
         if waited >= limit:
             self.stop.request(
                 f"throttled or unavailable (429/503/521, a busy search engine) for {waited:.0f}s "
-                "in a row "
-                f"(--max-throttle-wait {limit:g}); {self.pacer.describe()}"
+                f"in a row (--max-throttle-wait {limit:g}); {self.pacer.describe()}"
             )
         elif retry_after is not None and waited + self._capped(retry_after) > limit:
             self.stop.request(
@@ -293,7 +290,6 @@ class Sender:
             )
 
     def _capped(self, retry_after: float) -> float:
-        """Longer Retry-After values are capped, not obeyed blindly."""
         return min(retry_after, self.policy.max_retry_after)
 
     def _no_answer(self, exc: httpx.TransportError) -> None:
