@@ -1,22 +1,6 @@
-"""How fast calls may start: Capillary's limits are per minute and per till, not discoverable,
-and come without Retry-After. One Pacer per run, shared by every worker:
-
-- one 429 is not a measurement (a gateway's burst limiter, another job on the till, bad luck):
-  everyone holds for a moment and one call probes; if a call that left after the 429 gets
-  through, it was stray and nothing is learned. Only when later calls are throttled too (or
-  the 429 comes where the limit was measured before) is the window spent;
-- then every worker pauses until the most likely window reset (windows aligned to the clock,
-  as gateways count), and one request probes; a throttled probe widens the wait. With
-  Retry-After the pause is what it asks (capped), and nothing is learned;
-- the limit is learned from the calls a spent window allowed (a window of fewer than THIN
-  calls says nothing unless seen again). After clean windows at that pace the pace doubles
-  for a window, in case the reading was bad luck or another job's share has gone: a probe
-  that finds no room costs only the calls in flight, and probes that find none come less
-  often (MAX_PROBE_GAP). Never above --rate-limit;
-- the pace is kept with a sliding window a little longer than the server's (a margin for
-  latency jitter, and a learned limit's HEADROOM), so no clock-aligned or sliding window the
-  server uses sees more.
-"""
+"""How fast calls may start: one Pacer per run, shared by every worker. Capillary's limits are
+per minute and per till, unpublished and without Retry-After, so a stray 429 is told from a
+spent window and the limit is learned; why, step by step: docs/rate-limits.md."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Batches -> outcomes: concurrency, the shared pace (pacing.py), and tenacity retries around
-client calls. A 429, 503 or 521 (or a lookup's 461) says nothing was done: it never uses up
---max-attempts, and is bounded by time instead (--max-throttle-wait of throttling in a row stops
-the run)."""
+client calls. An answer that did nothing (429, 503, 521, a lookup's 461) never uses up
+--max-attempts: --max-throttle-wait of them in a row stops the run."""
 
 from __future__ import annotations
 
