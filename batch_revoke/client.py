@@ -1,9 +1,5 @@
-"""The Capillary badge API on the wire: auth (httpx.Auth classes, one per kind of
-credentials), the requests for the two revoke endpoints, the read-back and the customer
-lookup, and the raw replies.
-
-`build_request` is pure: (batch) -> request; what a reply means for each row is answers.py's.
-"""
+"""The Capillary badge API on the wire: auth (one httpx.Auth class per kind of credentials),
+the four requests (two revokes, the read-back, the lookup) and their raw replies."""
 
 from __future__ import annotations
 
@@ -21,12 +17,7 @@ import httpx
 
 from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials
 from batch_revoke.errors import AuthError, BatchRevokeError
-from batch_revoke.model import (
-    ApiReply,
-    Batch,
-    IdentifierType,
-    Mode,
-)
+from batch_revoke.model import ApiReply, Batch, IdentifierType, Mode
 
 REVOKE_ISSUE_PATH = "/api_gateway/v1/badges/badgeMeta/customer/revokeIssue"
 REVOKE_EARN_PATH = "/api_gateway/v1/badges/customer/revokeEarn"
@@ -47,9 +38,6 @@ LOOKUP_NAMES = {
     IdentifierType.CARD_NUMBER: "cardnumber",
 }
 LOOKUP_SOURCE = "INSTORE"
-
-
-# --- authentication ----------------------------------------------------------------------
 
 
 def auth_for(credentials: Credentials, http: httpx.AsyncClient) -> ApiAuth:
@@ -78,10 +66,10 @@ class TokenUnavailable(BatchRevokeError):
 
 class ApiAuth(httpx.Auth):
     """One of the API's auth schemes; `ready` gets what a request needs before it leaves, so
-    a refused key stops the run with nothing sent."""
+    a refused key stops the run with nothing sent (a till's header needs nothing)."""
 
     async def ready(self) -> None:
-        """Nothing to fetch ahead: the header is made from the credentials alone."""
+        pass
 
 
 class TillAuth(ApiAuth):
@@ -104,12 +92,11 @@ class OAuthTokenAuth(ApiAuth):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.credentials = credentials
-        self._http = http  # where the tokens come from: the client the requests go through
+        self._http = http
         self._clock = clock
         self._token = ""
         self._expires_at = 0.0
-        # Held while a token is generated, so requests in flight together wait for one token
-        # instead of each generating its own.
+        # Requests in flight together wait for one token instead of each generating its own.
         self._lock = asyncio.Lock()
 
     async def ready(self) -> None:
@@ -166,9 +153,6 @@ def _attach(request: httpx.Request, token: str) -> None:
     request.headers[TOKEN_HEADER] = token
 
 
-# --- requests ------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class ApiRequest:
     method: str
@@ -185,22 +169,17 @@ def identified(identifier: IdentifierType) -> dict[str, str]:
 
 def build_request(batch: Batch) -> ApiRequest:
     """IDs go out as the text the file holds: a JSON number would lose leading zeros."""
+    body: dict[str, Any] = {"badgeMetaId": batch.badge_meta_id}
     if batch.mode is Mode.EARN:
         (row,) = batch.rows
-        body: dict[str, Any] = {
-            "badgeMetaId": batch.badge_meta_id,
-            "customerId": row.customer_id,
-            "earnedBadgeId": row.earned_badge_id,
-        }
+        body |= {"customerId": row.customer_id, "earnedBadgeId": row.earned_badge_id}
         return ApiRequest("POST", REVOKE_EARN_PATH, body, identified(row.identifier_type))
     if batch.mode is Mode.ISSUALS:
-        entries = [{"customerId": r.customer_id, "issueId": r.issue_id} for r in batch.rows]
-        body = {"badgeMetaId": batch.badge_meta_id, "revokeIssuals": entries}
+        body["revokeIssuals"] = [
+            {"customerId": r.customer_id, "issueId": r.issue_id} for r in batch.rows
+        ]
     else:
-        body = {
-            "badgeMetaId": batch.badge_meta_id,
-            "customers": [r.customer_id for r in batch.rows],
-        }
+        body["customers"] = [r.customer_id for r in batch.rows]
     return ApiRequest("POST", REVOKE_ISSUE_PATH, body)
 
 
@@ -214,7 +193,7 @@ class RequestNotSent(BatchRevokeError):
 
 
 class CapillaryClient:
-    """Sends one batch as one request over a shared `httpx.AsyncClient`, with the API's auth."""
+    """The API's four requests over a shared `httpx.AsyncClient`, with the API's auth."""
 
     def __init__(self, http: httpx.AsyncClient, auth: ApiAuth) -> None:
         self.http = http
@@ -233,8 +212,8 @@ class CapillaryClient:
         path = READ_BACK_PATH.format(
             customerId=quote(customer_id, safe=""), badgeMetaId=quote(badge_meta_id, safe="")
         )
-        params = {"includeStatistics": "true"}
-        return await self._send(ApiRequest("GET", path, None, identified(identifier), params))
+        made = ApiRequest("GET", path, None, identified(identifier), {"includeStatistics": "true"})
+        return await self._send(made)
 
     async def lookup(self, identifier: IdentifierType, value: str) -> ApiReply:
         """The customer an identifier names (GET, so safe to repeat)."""

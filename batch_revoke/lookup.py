@@ -4,18 +4,17 @@ sender's pace and retries, each answer durable in the journal so a resume never 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 from batch_revoke.answers.replies import lookup_answer, lookup_failure_of
-from batch_revoke.errors import AuthError, InputError, StorageError
+from batch_revoke.errors import InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal, Pace
 from batch_revoke.model import Counts, IdentifierType, LookupAnswer, Record, Row, RowOutcome
 from batch_revoke.sender import Sender, traced
-from batch_revoke.stop import Stopped
+from batch_revoke.stop import Stop
 
 log = logging.getLogger(__name__)
 
@@ -59,35 +58,36 @@ class Lookups:
         wanted: Iterable[tuple[IdentifierType, str]],
         run: Listener,
     ) -> None:
-        """Look up each (kind, value) whose customer has no answer yet, `sender.concurrency`
-        at a time; answers go to the journal as they come (with `run`'s calls, so the run
-        over time shows the lookups), and `run` hears of each that gives no customer (not
-        found, fraud) as it comes. Stops with the run."""
-        pending = self._new(wanted)
+        """Look up each (kind, value) whose customer has no answer yet; each answer goes to
+        the journal with `run`'s calls (the run over time shows the lookups), and `run` hears
+        of each that gives no customer. A key the run stops before is asked again by --resume."""
 
-        async def worker() -> None:
-            while not sender.stop.requested:
+        async def one(item: tuple[str, IdentifierType, str]) -> None:
+            key, identifier, value = item
+            self.made += 1
+            try:
+                answer = await _ask(sender, identifier, value)
+                if isinstance(answer, str):
+                    self.unanswered[key] = answer
+                    log.info(
+                        "customer lookup of %s %s: no answer: %s", identifier, value[:40], answer
+                    )
+                    return
                 try:
-                    item = next(pending, None)
-                except (InputError, StorageError) as exc:  # the journal is intact: resumable
+                    self.journal.looked_up(key, answer, *run.now())
+                except StorageError as exc:  # the journal is intact: --resume asks again
+                    self.unanswered[key] = str(exc)
                     sender.stop.request(str(exc))
                     return
-                if item is None:
-                    return
-                key, identifier, value = item
-                try:
-                    answer = await self._one(sender, key, identifier, value, run)
-                except (Stopped, AuthError):
-                    return  # not answered: its rows stay not sent, and --resume asks again
-                if answer is not None and not answer.customer_id:
-                    run.lookup_refused(answer)
+            finally:
+                self._busy.discard(key)
+            if not answer.customer_id:
+                run.lookup_refused(answer)
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(sender.concurrency):
-                group.create_task(worker())
+        await sender.each(self._new(wanted, sender.stop), one)
 
     def _new(
-        self, wanted: Iterable[tuple[IdentifierType, str]]
+        self, wanted: Iterable[tuple[IdentifierType, str]], stop: Stop
     ) -> Iterator[tuple[str, IdentifierType, str]]:
         """The (key, kind, value) not asked yet, in batches checked against the journal."""
         part: dict[str, tuple[IdentifierType, str]] = {}
@@ -104,59 +104,41 @@ class Lookups:
                     yield key, identifier, value
             part.clear()
 
-        for identifier, value in wanted:
-            part.setdefault(self.key(identifier, value), (identifier, value))
-            if len(part) >= 500:
-                yield from fresh()
-        yield from fresh()
-
-    async def _one(
-        self,
-        sender: Sender,
-        key: str,
-        identifier: IdentifierType,
-        value: str,
-        run: Listener,
-    ) -> LookupAnswer | None:
-        """The answer, recorded; None when there is none (yet)."""
-        self.made += 1
         try:
-            reply = await sender.fetch(
-                lambda: sender.client.lookup(identifier, value),
-                "customer lookup",
-                lookup_failure_of,
-            )
-            answer = reply if isinstance(reply, str) else lookup_answer(reply)
-            if not isinstance(reply, str):
-                found = (
-                    answer
-                    if isinstance(answer, str)
-                    else f"customer {answer.customer_id}"
-                    if answer.customer_id
-                    else f"{answer.code} {answer.message}"
-                )
-                log.debug(
-                    "customer lookup of %s %s: HTTP %s, %s%s",
-                    identifier,
-                    value[:40],
-                    reply.http_status,
-                    found,
-                    traced(reply.request_id),
-                    extra={"event": "lookup", "request_id": reply.request_id or None},
-                )
-            if isinstance(answer, str):
-                self.unanswered[key] = answer
-                log.info("customer lookup of %s %s: no answer: %s", identifier, value[:40], answer)
-                return None
-            try:
-                self.journal.looked_up(key, answer, *run.now())
-            except StorageError as exc:  # the journal is intact: --resume asks again
-                self.unanswered[key] = str(exc)
-                sender.stop.request(str(exc))
-                return None
-            return answer
-        finally:
-            self._busy.discard(key)
+            for identifier, value in wanted:
+                part.setdefault(self.key(identifier, value), (identifier, value))
+                if len(part) >= 500:
+                    yield from fresh()
+            yield from fresh()
+        except (InputError, StorageError) as exc:  # the journal is intact: resumable
+            stop.request(str(exc))
+
+
+async def _ask(sender: Sender, identifier: IdentifierType, value: str) -> LookupAnswer | str:
+    """The customer an identifier names, or why there is no answer."""
+    reply = await sender.fetch(
+        lambda: sender.client.lookup(identifier, value), "customer lookup", lookup_failure_of
+    )
+    if isinstance(reply, str):
+        return reply
+    answer = lookup_answer(reply)
+    found = (
+        answer
+        if isinstance(answer, str)
+        else f"customer {answer.customer_id}"
+        if answer.customer_id
+        else f"{answer.code} {answer.message}"
+    )
+    log.debug(
+        "customer lookup of %s %s: HTTP %s, %s%s",
+        identifier,
+        value[:40],
+        reply.http_status,
+        found,
+        traced(reply.request_id),
+        extra={"event": "lookup", "request_id": reply.request_id or None},
+    )
+    return answer
 
 
 def to_look_up(

@@ -1,22 +1,6 @@
-"""How fast calls may start: Capillary's limits are per minute and per till, not discoverable,
-and come without Retry-After. One Pacer per run, shared by every worker:
-
-- one 429 is not a measurement (a gateway's burst limiter, another job on the till, bad luck):
-  everyone holds for a moment and one call probes; if a call that left after the 429 gets
-  through, it was stray and nothing is learned. Only when later calls are throttled too (or
-  the 429 comes where the limit was measured before) is the window spent;
-- then every worker pauses until the most likely window reset (windows aligned to the clock,
-  as gateways count), and one request probes; a throttled probe widens the wait. With
-  Retry-After the pause is what it asks (capped), and nothing is learned;
-- the limit is learned from the calls a spent window allowed (a window of fewer than THIN
-  calls says nothing unless seen again). After clean windows at that pace the pace doubles
-  for a window, in case the reading was bad luck or another job's share has gone: a probe
-  that finds no room costs only the calls in flight, and probes that find none come less
-  often (MAX_PROBE_GAP). Never above --rate-limit;
-- the pace is kept with a sliding window a little longer than the server's (a margin for
-  latency jitter, and a learned limit's HEADROOM), so no clock-aligned or sliding window the
-  server uses sees more.
-"""
+"""How fast calls may start: one Pacer per run, shared by every worker. Capillary's limits are
+per minute and per till, unpublished and without Retry-After, so a stray 429 is told from a
+spent window and the limit is learned; why, step by step: docs/rate-limits.md."""
 
 from __future__ import annotations
 
@@ -40,12 +24,6 @@ class Answer(Enum):
     NONE = "none"  # no answer at all (timeout, connection error)
 
 
-class _State(Enum):
-    CLEAR = "clear"
-    SUSPECT = "suspect"  # one 429 not yet explained: a short hold, then one probe
-    WAITING = "waiting"  # the window's limit was reached: wait for the reset, then probe
-
-
 # 429s in a row (the first, then probes that left after it) that say the window is spent:
 # with 2% stray 429s, three in a row by chance is 1 in 125,000.
 CONFIRM = 2
@@ -65,7 +43,6 @@ class Pacer:
         limit: RateLimit | None = None,
         window: float = 60.0,
         *,
-        max_retry_after: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
@@ -81,17 +58,16 @@ class Pacer:
         # Latency jitter between our start and the server's count: 0.25 s + 1% on a minute.
         self.margin = min(0.25, self.period / 10) + 0.01 * self.period
         self._hold = min(0.25, self.period / 240)  # a suspect 429's pause before a probe
-        self._max_retry_after = max_retry_after
         self._clock, self._wall, self._sleep = clock, wall, sleep
         self._starts: deque[float] = deque()
         self._paused_until = 0.0  # everyone waits: the window's reset, or a Retry-After
         self._held_until = 0.0  # everyone waits: a suspect 429
-        self._state = _State.CLEAR
+        # A 429 being looked into: the next call to start is a probe. Either one not yet
+        # explained (_suspect: a short hold, then a probe), or a spent window (a wait, then one).
+        self._probing = False
         self._suspect: float | None = None  # wall start of the call whose 429 is unexplained
         self._echoes = 0  # 429s of calls that left after it
-        self._probing = False  # the next call to start is a probe
-        self._probe_out = False
-        self._probe_started: float | None = None  # wall time the probe left
+        self._probe_started: float | None = None  # wall time the probe out now left
         self._widen = 0.0
         self._changed = asyncio.Event()  # a pause, a hold or a probe ended
         self._successes: dict[int, int] = {}  # clock-aligned window -> calls answered
@@ -121,8 +97,8 @@ class Pacer:
             if now < until:
                 await self._wait(until - now)
                 continue
-            if self._probing and self._probe_out:
-                await self._wait(None)  # until the probe is answered
+            if self._probing and self._probe_started is not None:
+                await self._wait(1.0)  # until the probe is answered
                 continue
             wait = self._slot_wait(now)
             if wait > 0:
@@ -131,7 +107,6 @@ class Pacer:
             self._starts.append(now)
             started = self._wall()
             if self._probing:
-                self._probe_out = True
                 self._probe_started = started
             return started
 
@@ -150,35 +125,33 @@ class Pacer:
             return 0.0
         return self._starts[-pace] + span - now
 
-    async def _wait(self, seconds: float | None) -> None:
+    async def _wait(self, seconds: float) -> None:
         """Sleep, but wake early when a pause or a probe ends (and at most every second, so a
         stop is noticed)."""
         self._changed.clear()
-        await sleep_or_event(
-            self._sleep(1.0 if seconds is None else min(seconds, 1.0)), self._changed
-        )
+        await sleep_or_event(self._sleep(min(seconds, 1.0)), self._changed)
 
     # --- after a call ---------------------------------------------------------------------
 
     def answered(self, started: float, answer: Answer, retry_after: float | None = None) -> None:
         window = self._window(started)
-        probe = self._probe_out and started == self._probe_started
+        probe = started == self._probe_started
         if probe:
-            self._probe_out = False
+            self._probe_started = None
         if answer is Answer.THROTTLED:
             self._throttled(started, retry_after, probe)
         elif answer is Answer.OK:
             self._successes[window] = self._successes.get(window, 0) + 1
             self._widen = 0.0
-            if self._state is _State.SUSPECT and started > (self._suspect or 0.0):
+            if self._suspect is not None and started > self._suspect:
                 # A call that left after the 429 got through: it was stray, nothing is learned.
                 self.stray_429s += 1
-                self._state, self._suspect, self._probing = _State.CLEAR, None, False
+                self._suspect, self._probing = None, False
                 self._held_until = 0.0
                 self._changed.set()
                 log.debug("a 429 that later calls got past: not the rate limit; nothing learned")
             elif probe:  # the window has reset: carry on
-                self._state, self._probing = _State.CLEAR, False
+                self._probing = False
                 self._changed.set()
             self._after_window(window)
         elif probe:
@@ -188,31 +161,28 @@ class Pacer:
         self.throttled_calls += 1
         now = self._clock()
         if retry_after is not None:
-            # The server says when to come back: its word is enough, nothing is learned.
-            pause = min(retry_after, self._max_retry_after)
-            self._pause(now + pause, f"{pause:.0f}s (as Retry-After asks)")
+            # The server says when to come back (capped by the sender): nothing is learned.
+            self._pause(now + retry_after, f"{retry_after:.0f}s (as Retry-After asks)")
             return
         window = self._window(started)
         if (
-            self._state is _State.CLEAR
+            not self._probing
             and self._measured is not None
             and self._successes.get(window, 0) >= self._measured
         ):
             # Where the limit was measured before: consistent evidence on its own.
             self._spent(window, now)
-        elif self._state is _State.CLEAR:
+        elif not self._probing:
             # One 429 is not a measurement: a gateway's burst limiter, another job's call or
             # a stray answer look the same. Hold everyone briefly; the next answers tell.
-            self._state, self._suspect, self._echoes = _State.SUSPECT, started, 0
+            self._suspect, self._echoes, self._probing = started, 0, True
             self._held_until = now + self._hold
-            self._probing = True
-        elif self._state is _State.SUSPECT and self._suspect is not None:
+        elif self._suspect is not None:
             if started <= self._suspect:
                 return  # left before the first 429: says nothing more
             self._echoes += 1
             if self._echoes < CONFIRM:
                 self._held_until = now + self._hold  # probe once more
-                self._probing = True
                 self._changed.set()
                 return
             # Calls that left after the first 429 were throttled too: the window is spent.
@@ -221,16 +191,14 @@ class Pacer:
             # Waiting, and the probe after the reset was throttled too: the window is longer
             # or not where we thought.
             self._widen = min(self.period, max(self._widen * 2, self.period / 12))
-            self._probing = True
             self._pause(now + self._widen, f"{self._widen:.0f}s (the probe was throttled too)")
         self._changed.set()
 
     def _spent(self, window: int, now: float) -> None:
         """The window's limit is reached: learn from it, and wait for the next."""
         self._reached(window)
-        self._state, self._suspect = _State.WAITING, None
+        self._suspect, self._probing = None, True
         self._held_until = 0.0
-        self._probing = True
         # To the next clock-aligned window start, plus the margin.
         wall = self._wall()
         left = math.floor(wall / self.period + 1) * self.period - wall

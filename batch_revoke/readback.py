@@ -1,21 +1,17 @@
-"""Read-back verification: rows whose answer was lost are settled by asking the API what the
-customer holds (GET .../badges/management/{customerId}/badge/{badgeMetaId}): one call per
-customer and badge, each answer's meaning for each row asked of `answers.read_back_verdict`."""
+"""Rows whose answer was lost, settled by asking the API what the customer holds; what each
+answer means for each row is `answers.readbacks`'s."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
 from batch_revoke.answers.readbacks import InDoubt, read_back_verdict, unconfirmed
-from batch_revoke.errors import AuthError
 from batch_revoke.identifiers import identifier_key
 from batch_revoke.model import ApiReply, IdentifierType, Row, RowOutcome
 from batch_revoke.sender import Sender, describe, traced
-from batch_revoke.stop import Stopped
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +34,7 @@ async def read_back(items: Iterable[InDoubt], sender: Sender) -> ReadBack:
     header as revokeEarn takes it (one call, and the customer revokeEarn found: a lookup
     first would be two calls, and its INSTORE customers may miss one revokeEarn found)."""
     found = ReadBack()
-    # One read-back call: the badge, and the customer as the call names it (by id, or by the
-    # identifier the X-CAP-CUSTOMER-IDENTIFIER header names, as revokeEarn takes it).
+    # One call per badge and customer as the call names it (by id, or by an identifier).
     groups: dict[tuple[str, IdentifierType, str], list[InDoubt]] = {}
     for item in items:
         row = item.row
@@ -49,39 +44,31 @@ async def read_back(items: Iterable[InDoubt], sender: Sender) -> ReadBack:
     if groups:
         rows = sum(len(group) for group in groups.values())
         log.info("reading back %d rows whose answer was lost (%d calls)", rows, len(groups))
-    pending = iter(groups.items())
 
-    async def worker() -> None:
-        for (badge, kind, _), group in pending:  # shared: each worker takes the next
-            if sender.stop.requested:
-                return
-            customer_id = group[0].row.customer_id  # as the call spells it: its first row's
-            call = partial(sender.client.read_back, customer_id, badge, kind)
+    async def one(group: list[InDoubt]) -> None:
+        first = group[0].row  # the customer as the call spells it: its first row's
+        badge, customer_id = first.badge_meta_id, first.customer_id
+        call = partial(sender.client.read_back, customer_id, badge, first.identifier_type)
+        reply = await sender.fetch(call, "read-back")
+        if isinstance(reply, ApiReply):
+            log.debug(
+                "read-back of customer %s, badge %s: HTTP %s%s",
+                customer_id,
+                badge,
+                reply.http_status,
+                traced(reply.request_id),
+                extra={"event": "read-back", "request_id": reply.request_id or None},
+            )
+        for item in group:
+            found.read += 1
             try:
-                reply = await sender.fetch(call, "read-back")
-            except (Stopped, AuthError):
-                return  # the run stops; these rows stay unknown, and --resume reads them back
-            if isinstance(reply, ApiReply):
-                log.debug(
-                    "read-back of customer %s, badge %s: HTTP %s%s",
-                    customer_id,
-                    badge,
-                    reply.http_status,
-                    traced(reply.request_id),
-                    extra={"event": "read-back", "request_id": reply.request_id or None},
-                )
-            for item in group:
-                found.read += 1
-                try:
-                    settled = read_back_verdict(item, reply)
-                except Exception as exc:  # one odd answer must not end the read-backs
-                    settled = unconfirmed(item, f"read-back could not be read: {describe(exc)}")
-                if isinstance(settled, Row):
-                    found.resend.append(settled)
-                else:
-                    found.outcomes.append(settled)
+                settled = read_back_verdict(item, reply)
+            except Exception as exc:  # one odd answer must not end the read-backs
+                settled = unconfirmed(item, f"read-back could not be read: {describe(exc)}")
+            if isinstance(settled, Row):
+                found.resend.append(settled)
+            else:
+                found.outcomes.append(settled)
 
-    async with asyncio.TaskGroup() as tasks:
-        for _ in range(sender.concurrency):
-            tasks.create_task(worker())
+    await sender.each(groups.values(), one)
     return found

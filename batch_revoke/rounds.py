@@ -53,12 +53,7 @@ async def send_in_rounds(
         policy = RetryPolicy(
             max_attempts=config.max_attempts, max_throttle_wait=config.max_throttle_wait
         )
-        pacer = Pacer(
-            config.rate_limit,
-            config.rate_window,
-            max_retry_after=policy.max_retry_after,
-            sleep=sleep,
-        )
+        pacer = Pacer(config.rate_limit, config.rate_window, sleep=sleep)
         sender = Sender(
             client, policy, config.concurrency, pacer, sleep, run.stop, config.max_unanswered
         )

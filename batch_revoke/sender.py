@@ -1,7 +1,6 @@
 """Batches -> outcomes: concurrency, the shared pace (pacing.py), and tenacity retries around
-client calls. A 429, 503 or 521 (or a lookup's 461) says nothing was done: it never uses up
---max-attempts, and is bounded by time instead (--max-throttle-wait of throttling in a row stops
-the run)."""
+client calls. An answer that did nothing (429, 503, 521, a lookup's 461) never uses up
+--max-attempts: --max-throttle-wait of them in a row stops the run."""
 
 from __future__ import annotations
 
@@ -9,7 +8,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
@@ -30,6 +30,7 @@ from batch_revoke.pacing import Answer, Pacer
 from batch_revoke.stop import Sleep, Stop, Stopped
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Recorder(Protocol):
@@ -71,11 +72,12 @@ class Sender:
         self.client = client
         self.policy = policy
         self.concurrency = concurrency
-        self.pacer = pacer or Pacer(max_retry_after=policy.max_retry_after, sleep=sleep)
+        self.pacer = pacer or Pacer(sleep=sleep)
         self.sleep = sleep
         self.stop = stop or Stop()
         self.max_unanswered = max_unanswered
         self._clock = clock
+        self._backoff = wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait)
         # The calls made, retries among them: the run's Counts take them from here.
         self.http_calls = 0
         self.retries = 0
@@ -83,25 +85,38 @@ class Sender:
         self.nothing_done_since: float | None = None  # first of a run of 429/503/521 answers
 
     async def send_all(self, batches: Iterable[Batch], recorder: Recorder) -> None:
-        pending = iter(batches)
+        def failed(exc: Exception, batch: Batch | None) -> str:
+            what = f"request {batch.number}" if batch is not None else "planning"
+            log.debug("%s went wrong", what, exc_info=exc)  # the stack with -v
+            return f"{what} went wrong: {describe(exc)}; --resume goes on from here"
+
+        await self.each(batches, partial(self.send_recorded, recorder=recorder), failed)
+
+    async def each(
+        self,
+        items: Iterable[T],
+        work: Callable[[T], Awaitable[None]],
+        failed: Callable[[Exception, T | None], str] | None = None,
+    ) -> None:
+        """`work` on each item, `concurrency` at a time, until the run stops. Any other
+        exception than a stop or refused credentials stops the run for `failed`'s reason, when
+        given: in a TaskGroup it would cancel the others and leave no result file."""
+        pending = iter(items)
 
         async def worker() -> None:
             while not self.stop.requested:
-                batch = None
+                item = None
                 try:
-                    batch = next(pending, None)
-                    if batch is None:
+                    item = next(pending, None)
+                    if item is None:
                         return
-                    await self.send_recorded(batch, recorder)
+                    await work(item)
+                except (Stopped, AuthError):
+                    return  # the run stops; --resume goes on from here
                 except Exception as exc:
-                    # In a TaskGroup one worker's exception would cancel the others and end
-                    # the run with no result file; a stop instead lets the run end as usual,
-                    # resumable, the batch in the journal as it stood.
-                    what = f"request {batch.number}" if batch is not None else "planning"
-                    log.debug("%s went wrong", what, exc_info=exc)  # the stack with -v
-                    self.stop.request(
-                        f"{what} went wrong: {describe(exc)}; --resume goes on from here"
-                    )
+                    if failed is None:
+                        raise
+                    self.stop.request(failed(exc, item))
                     return
 
         async with asyncio.TaskGroup() as group:
@@ -111,26 +126,40 @@ class Sender:
     async def send_recorded(self, batch: Batch, recorder: Recorder) -> None:
         """One batch, reported: answered, abandoned, or (interrupted on the wire) left in
         flight for the journal to say so."""
-        state = Attempts(batch, recorder)
+        name = f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
+        state = Attempts(name, batch, recorder)
         try:
-            outcomes = await self._send(batch, state)
+            reply = await self._retried(lambda: self.client.send(batch), state)
+        except RetryableFailure as failure:
+            outcomes = exhausted(batch, failure, state.sends, state.lost)
+        except RequestNotSent as exc:
+            problem = f"the request could not be sent ({exc})"
+            outcomes = client_failed(batch, problem, state.sends, state.lost, False)
         except (Stopped, AuthError):
             if not state.maybe_applied:
                 recorder.abandoned(batch)
             return
         except asyncio.CancelledError:
-            if state.announced and not state.maybe_applied:
+            if state.tried and not state.maybe_applied:
                 recorder.abandoned(batch)
             raise
+        except Exception as exc:
+            if not state.tried:
+                raise  # nothing of this batch is recorded: not its outcome, the run's problem
+            # Once its intent is recorded the batch needs an outcome, or it would stay in
+            # flight, to crash again on every --resume. Unknown if it may have left.
+            log.debug("request %d: unexpected error", batch.number, exc_info=True)
+            problem = f"unexpected error while sending: {describe(exc)}"
+            outcomes = client_failed(batch, problem, state.sends, state.lost, state.on_wire)
+        else:
+            outcomes = interpret(batch, reply, state.sends, "; ".join(state.lost))
         if log.isEnabledFor(logging.DEBUG):
             said = {f"{o.status}{' ' + o.error_code if o.error_code else ''}" for o in outcomes}
             answer_id = next((o.request_id for o in outcomes if o.request_id), "")
             status = outcomes[0].http_status if outcomes else None
             log.debug(
-                "request %d (%s, %d rows): %s, %s%s",
-                batch.number,
-                batch.endpoint,
-                len(batch.rows),
+                "%s: %s, %s%s",
+                name,
                 f"HTTP {status}" if status is not None else "no answer",
                 ", ".join(sorted(said)),
                 traced(answer_id),
@@ -142,28 +171,6 @@ class Sender:
             )
         recorder.answered(batch, outcomes)
 
-    async def _send(self, batch: Batch, state: Attempts) -> list[RowOutcome]:
-        """The batch's outcomes, once its attempts end (`state` tells the recorder of each)."""
-        try:
-            reply = await self._retried(lambda: self.client.send(batch), state, batch)
-        except RetryableFailure as failure:
-            return exhausted(batch, failure, state.sends, state.lost)
-        except RequestNotSent as exc:
-            return client_failed(
-                batch, f"the request could not be sent ({exc})", state.sends, state.lost, False
-            )
-        except (Stopped, AuthError):
-            raise
-        except Exception as exc:
-            if not state.announced:
-                raise  # nothing of this batch is recorded: not its outcome, the run's problem
-            # Once its intent is recorded the batch needs an outcome, or it would stay in
-            # flight, to crash again on every --resume. Unknown if it may have left.
-            log.debug("request %d: unexpected error", batch.number, exc_info=True)
-            problem = f"unexpected error while sending: {describe(exc)}"
-            return client_failed(batch, problem, state.sends, state.lost, state.on_wire)
-        return interpret(batch, reply, state.sends, "; ".join(state.lost))
-
     async def fetch(
         self,
         call: Callable[[], Awaitable[ApiReply]],
@@ -171,10 +178,9 @@ class Sender:
         classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply | str:
         """A call that only reads (`what`: a read-back, a customer lookup), paced and retried
-        like a request (`classify`: which of its replies are no final answer); a reason string
-        when it failed."""
+        like a request; a reason string when it failed."""
         try:
-            return await self._retried(call, Attempts(), what, classify=classify)
+            return await self._retried(call, Attempts(what), classify)
         except RetryableFailure as failure:
             return f"{what} failed: {failure.message}"
         except RequestNotSent as exc:
@@ -190,87 +196,77 @@ class Sender:
         self,
         call: Callable[[], Awaitable[ApiReply]],
         state: Attempts,
-        batch: Batch | str,
         classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply:
         """The call until it gets a final answer (`classify` tells the replies that are not);
-        RetryableFailure when retries ran out. A 401/403 stops the run (AuthError)."""
-
-        async def attempt() -> ApiReply:
-            try:
-                reply = await self._call(call, state)
-            except RetryableFailure as failure:
-                raise state.failed(failure) from None
-            state.on_wire = False
-            problem = classify(reply)
-            self._nothing_done(problem is not None and problem.did_nothing, reply.retry_after)
-            if problem is not None:
-                raise state.failed(problem)
-            return reply
-
+        RetryableFailure when retries ran out. A 401/403 stops the run (AuthError). Answers
+        that did nothing are not counted against --max-attempts."""
+        retrying = AsyncRetrying(
+            stop=lambda _: state.counted >= self.policy.max_attempts,
+            wait=self._wait,
+            retry=retry_if_exception_type(RetryableFailure),
+            sleep=lambda seconds: self.stop.sleep(seconds, self.sleep),
+            before_sleep=lambda retry: _log_retry(state, retry),
+            reraise=True,
+        )
         try:
-            reply: ApiReply = await self._retrying(batch, state)(attempt)
+            reply: ApiReply = await retrying(self._attempt, call, state, classify)
         except AuthError as exc:
             self.stop.request(f"the API refused the credentials: {exc}")
             raise
         return reply
 
-    async def _call(self, call: Callable[[], Awaitable[ApiReply]], state: Attempts) -> ApiReply:
-        """One HTTP call in its turn: the pace, the answer told to the pacer and the
-        counters. Raises RetryableFailure when no answer came."""
+    async def _attempt(
+        self,
+        call: Callable[[], Awaitable[ApiReply]],
+        state: Attempts,
+        classify: Callable[[ApiReply], RetryableFailure | None],
+    ) -> ApiReply:
+        """One HTTP call in its turn: the pace, the answer told to the pacer and the counters.
+        RetryableFailure when it got no final answer."""
         started = await self.pacer.acquire(lambda: self.stop.requested)
         try:
             await self.client.auth.ready()  # a refused key raises AuthError here, before sending
-            state.leaving()
-            self.http_calls += 1  # counted as it leaves, so a call cut off still counts
-            if state.tried:
+            if state.leaving():
                 self.retries += 1  # counted when the retry leaves, not when it is planned
-            state.tried = True
+            self.http_calls += 1  # counted as it leaves, so a call cut off still counts
             reply = await call()
         except Exception as exc:
             self.pacer.answered(started, Answer.NONE)  # a probe that never ends stalls them all
             if isinstance(exc, TokenUnavailable):
-                raise RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False) from exc
+                failure = RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False)
+                raise state.failed(failure) from exc
             if isinstance(exc, RequestNotSent):
                 self.http_calls -= 1  # it never left
                 state.on_wire = False
             elif isinstance(exc, httpx.TransportError):
                 state.sends += 1
                 self._no_answer(exc)
-                raise transport_failure(exc) from exc
+                raise state.failed(transport_failure(exc)) from exc
             raise
         state.sends += reply.sends
+        state.on_wire = False
         self.http_calls += reply.sends - 1  # a token renewed after a 401 sent it twice
         answer = Answer.THROTTLED if reply.http_status == 429 else Answer.OK
-        self.pacer.answered(started, answer, reply.retry_after)
+        after = reply.retry_after
+        self.pacer.answered(started, answer, None if after is None else self._capped(after))
         self.unanswered = 0
+        problem = classify(reply)
+        self._nothing_done(problem is not None and problem.did_nothing, reply.retry_after)
+        if problem is not None:
+            raise state.failed(problem)
         return reply
 
-    def _retrying(self, batch: Batch | str, state: Attempts) -> AsyncRetrying:
-        """Tenacity around one request; `batch` names a call that reads. Answers that did nothing
-        are not counted against --max-attempts."""
-        policy = self.policy
-        backoff = wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait)
-
-        def wait(retry: RetryCallState) -> float:
-            """The server's Retry-After, capped; else backoff with jitter. A 429 waits here for
-            nothing: the shared pacer pauses every worker instead."""
-            failure = retry.outcome.exception() if retry.outcome is not None else None
-            if isinstance(failure, RetryableFailure):
-                if failure.http_status == 429:
-                    return 0.0
-                if failure.retry_after is not None:
-                    return min(failure.retry_after, policy.max_retry_after)
-            return backoff(retry)
-
-        return AsyncRetrying(
-            stop=lambda _: state.counted >= policy.max_attempts,
-            wait=wait,
-            retry=retry_if_exception_type(RetryableFailure),
-            sleep=lambda seconds: self.stop.sleep(seconds, self.sleep),
-            before_sleep=lambda retry: _log_retry(batch, retry),
-            reraise=True,
-        )
+    def _wait(self, retry: RetryCallState) -> float:
+        """The server's Retry-After, capped; else backoff with jitter. A 429 waits here for
+        nothing: the shared pacer pauses every worker instead."""
+        failure = retry.outcome.exception() if retry.outcome is not None else None
+        if isinstance(failure, RetryableFailure):
+            if failure.http_status == 429:
+                return 0.0
+            if failure.retry_after is not None:
+                return self._capped(failure.retry_after)
+        return self._backoff(retry)
 
     def _nothing_done(self, nothing_done: bool, retry_after: float | None) -> None:
         if not nothing_done:
@@ -284,17 +280,16 @@ class Sender:
         if waited >= limit:
             self.stop.request(
                 f"throttled or unavailable (429/503/521, a busy search engine) for {waited:.0f}s "
-                "in a row "
-                f"(--max-throttle-wait {limit:g}); {self.pacer.describe()}"
+                f"in a row (--max-throttle-wait {limit:g}); {self.pacer.describe()}"
             )
-        elif (
-            retry_after is not None
-            and waited + min(retry_after, self.policy.max_retry_after) > limit
-        ):
+        elif retry_after is not None and waited + self._capped(retry_after) > limit:
             self.stop.request(
                 f"the server asks to wait {retry_after:.0f}s (Retry-After), past "
                 f"--max-throttle-wait {limit:g}"
             )
+
+    def _capped(self, retry_after: float) -> float:
+        return min(retry_after, self.policy.max_retry_after)
 
     def _no_answer(self, exc: httpx.TransportError) -> None:
         self.unanswered += 1
@@ -309,12 +304,14 @@ class Attempts:
     """One call's attempts: what they have shown so far and, for a request, the recorder told
     of each as it happens, so the journal always knows whether its rows may be applied."""
 
-    def __init__(self, batch: Batch | None = None, recorder: Recorder | None = None) -> None:
+    def __init__(
+        self, name: str, batch: Batch | None = None, recorder: Recorder | None = None
+    ) -> None:
+        self.name = name  # for the log: a request, a read-back, a customer lookup
         self.batch, self.recorder = batch, recorder  # none for a call that only reads
         self.sends = 0
-        self.tried = False  # a call has left: the next one is a retry
+        self.tried = False  # a call has left (a request's intent is recorded): next, a retry
         self.counted = 0  # attempts that count against --max-attempts
-        self.announced = False  # the request's intent was recorded
         self.nothing_done = False  # recorded: every answer so far said nothing was done
         self.on_wire = False  # a request is out and its answer not yet in
         self.lost: list[str] = []  # attempts whose answer never came
@@ -323,15 +320,17 @@ class Attempts:
     def maybe_applied(self) -> bool:
         return self.on_wire or bool(self.lost)
 
-    def leaving(self) -> None:
-        """An attempt is about to leave, recorded first (a failed write raises Stopped)."""
-        if self.batch is None or self.recorder is None:
-            return
-        if self.announced:
-            self.recorder.sending_again(self.batch)  # counted: a lost answer shows its sends
-        else:
-            self.recorder.sending(self.batch)
-        self.announced, self.nothing_done, self.on_wire = True, False, True
+    def leaving(self) -> bool:
+        """An attempt is about to leave, recorded first (a failed write raises Stopped); True
+        for a retry."""
+        retry = self.tried
+        if self.batch is not None and self.recorder is not None:
+            if retry:
+                self.recorder.sending_again(self.batch)  # counted: a lost answer shows its sends
+            else:
+                self.recorder.sending(self.batch)
+        self.tried, self.nothing_done, self.on_wire = True, False, True
+        return retry
 
     def failed(self, failure: RetryableFailure) -> RetryableFailure:
         """An attempt that got no final answer; a request whose answers so far all did
@@ -360,15 +359,10 @@ def traced(request_id: str) -> str:
     return f"; X-Cap-Requestid {request_id}" if request_id else ""
 
 
-def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
+def _log_retry(attempts: Attempts, state: RetryCallState) -> None:
     failure = state.outcome.exception() if state.outcome is not None else None
     answer_id = failure.request_id if isinstance(failure, RetryableFailure) else ""
     wait = state.next_action.sleep if state.next_action is not None else 0.0
-    what = (
-        f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
-        if isinstance(batch, Batch)
-        else batch
-    )
     when = (
         "retrying when the shared pause ends"
         if isinstance(failure, RetryableFailure) and failure.http_status == 429
@@ -376,14 +370,14 @@ def _log_retry(batch: Batch | str, state: RetryCallState) -> None:
     )
     log.info(
         "%s: attempt %d failed (%s%s); %s",
-        what,
+        attempts.name,
         state.attempt_number,
         failure,
         traced(answer_id),
         when,
         extra={
             "event": "retry",
-            "request": batch.number if isinstance(batch, Batch) else None,
+            "request": attempts.batch.number if attempts.batch is not None else None,
             "request_id": answer_id or None,
             "attempt": state.attempt_number,
             "wait_seconds": round(wait, 3),

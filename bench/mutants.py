@@ -300,15 +300,15 @@ MUTANTS = [
     m(
         "sender-4",
         "sender.py",
-        "stop=lambda _: state.counted >= policy.max_attempts,",
-        "stop=lambda _: state.counted > policy.max_attempts,",
+        "stop=lambda _: state.counted >= self.policy.max_attempts,",
+        "stop=lambda _: state.counted > self.policy.max_attempts,",
         "one attempt more than --max-attempts",
     ),
     m(
         "sender-5",
         "sender.py",
-        "                    return min(failure.retry_after, policy.max_retry_after)",
-        "                    return failure.retry_after",
+        "        return min(retry_after, self.policy.max_retry_after)",
+        "        return retry_after",
         "Retry-After wait not capped",
     ),
     m(
@@ -353,8 +353,8 @@ MUTANTS = [
     m(
         "sender-11",
         "sender.py",
-        "            if state.tried:\n                self.retries += 1",
-        "            if True:\n                self.retries += 1",
+        "            if state.leaving():\n                self.retries += 1",
+        "            if state.leaving() or True:\n                self.retries += 1",
         "first attempts counted as retries",
     ),
 ]

@@ -585,6 +585,19 @@ async def test_a_retry_after_on_a_503_is_capped_too(respx_mock):
     assert sleeps.waits == [300.0]  # the cap (RetryPolicy.max_retry_after), not an hour
 
 
+async def test_a_retry_after_on_a_429_pauses_everyone_for_the_cap_only(respx_mock):
+    respx_mock.post(ISSUE_URL).mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "3600"}),
+            httpx.Response(200, json=REVOKED_1),
+        ]
+    )
+    sleeps = Sleeps()
+    (outcome,) = await send(customers_batch("1"), sleeps=sleeps)
+    assert outcome.status is Status.REVOKED
+    assert 300.0 <= sleeps.now < 301.0  # the cap (RetryPolicy.max_retry_after), not an hour
+
+
 async def test_max_throttle_wait_counts_answers_that_did_nothing_in_a_row_only(respx_mock):
     """Each 429 pauses 2 s; an answer between them starts the count again, so two runs of
     4 s each never reach a 5 s --max-throttle-wait."""
