@@ -97,7 +97,7 @@ def run(ctx: click.Context, /, **params: Any) -> ExitStatus:
 
     Guide: docs/support.md
     """
-    return _run(ctx, params)
+    return _run(ctx, params, options.run_config(ctx, params))
 
 
 @cli.command(short_help="Settle the unconfirmed rows of a result file by reading them back.")
@@ -130,24 +130,17 @@ def verify(ctx: click.Context, /, **params: Any) -> ExitStatus:
             "ended with it: there is nothing to read back",
             "run again with --sandbox, or verify runs made against `batch-revoke sandbox`",
         )
-    given = [n for n in params if ctx.get_parameter_source(n) is not ParameterSource.DEFAULT]
-    params = again.with_earlier(params, given, stored or {})
-    config = options.run_config(ctx, params, input_is_result=True)
+    config = options.run_config(ctx, params, stored, input_is_result=True)
     if stored is not None:
-        again.check_same(stored, config, False, params["input_path"])
-    return _run(ctx, params, config=config)
+        again.check_same(stored, config, params["input_path"])
+    return _run(ctx, params, config)
 
 
 @cli.command(short_help="Run again the rows of a result file that can still be revoked.")
 @click.argument("result_path", metavar="RESULT.csv", type=click.Path(path_type=Path))
 @options.retry_selection
 @options.connection
-@options.output
-@options.overwrite
-@options.output_dir
-@options.excel
-@options.summary_json
-@options.report
+@options.retry_results
 @options.run_and_retry
 @options.sandbox_settings
 @options.whole_command_line
@@ -178,16 +171,15 @@ def retry(ctx: click.Context, /, result_path: Path, **params: Any) -> ExitStatus
 
     selection = again.Selection.of(params.pop("statuses"), params.pop("codes"))
     stored = again.earlier_options(result_path)
-    given = [n for n in params if ctx.get_parameter_source(n) is not ParameterSource.DEFAULT]
     if stored is None and result_path.is_file():
         Stderr.say(f"no journal beside {result_path}: the options are the command line's")
-    params = again.with_earlier(params, given, stored or {})
-    folder = params["output_dir"] if "output_dir" in given else None
+    source = ctx.get_parameter_source("output_dir")
+    folder = None if source is ParameterSource.DEFAULT else params["output_dir"]
     rows, output = again.paths(result_path, params["output_path"], folder, datetime.now())
     named = {"input_path": rows, "output_path": output}
-    config = options.run_config(ctx, params | named, retry_of=result_path)
+    config = options.run_config(ctx, params | named, stored, retry_of=result_path)
     if stored is not None:
-        again.check_same(stored, config, params["sandbox"], result_path)
+        again.check_same(stored, config, result_path)
     if rows.exists() and not config.overwrite:
         raise ConfigError(f"{rows} already exists", "pass another -o, or --overwrite")
     with tempfile.TemporaryDirectory() as scratch:
@@ -202,26 +194,20 @@ def retry(ctx: click.Context, /, result_path: Path, **params: Any) -> ExitStatus
             f"{result_path} ({again.described(chosen)}); "
             f"{kept}results: {output}"
         )
+        finish = finish_command(rows, output, config.identity_options())
         if config.dry_run:
             config = replace(config, input_path=target, input_name=rows)
-        host = SANDBOX_LABEL if params["sandbox"] and not config.dry_run else ""
-        finish = finish_command(rows, output, replace(config, host_label=host).identity_options())
-        return _run(ctx, params, config=config, finish=finish)
+        return _run(ctx, params, config, finish)
 
 
 def _run(
-    ctx: click.Context,
-    params: dict[str, Any],
-    config: RunConfig | None = None,
-    finish: str | None = None,
-    **fixed: Any,
+    ctx: click.Context, params: dict[str, Any], config: RunConfig, finish: str | None = None
 ) -> ExitStatus:
     """The run its options describe (with the live display when a person watches a terminal),
     then its summary told on stderr and as JSON when asked; from then to the process's end an
     interrupt is only noted: the outcome is decided."""
-    config = config or options.run_config(ctx, params, **fixed)
     sandbox = None
-    if params.get("sandbox") and not config.dry_run:  # the sandbox is the host: none to start
+    if config.host_label == SANDBOX_LABEL:  # not in a dry run: the sandbox is the host
         sandbox = options.sandbox_config(params["sandbox_state"], params)
     summary_json = params["summary_json"]
     if summary_json and summary_json != "-":

@@ -15,7 +15,7 @@ import click
 from click.core import ParameterSource
 
 from batch_revoke import profiles
-from batch_revoke.config import RunConfig
+from batch_revoke.config import SANDBOX_LABEL, RunConfig
 from batch_revoke.credentials import credentials_from_env
 from batch_revoke.errors import ConfigError
 from batch_revoke.hosts import CLUSTER_ALIASES, CLUSTERS, cluster_names
@@ -38,29 +38,45 @@ def _setting(option: str, **attrs: Any) -> Callable[[F], F]:
     return click.option(option, default=default, show_envvar=True, **attrs)
 
 
-def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> RunConfig:
-    """The RunConfig the options of `run` or `verify` describe, refused first when they
-    contradict one another: each option named as a field lands in it; the few that say a field
-    another way (the host, the credentials, --no-verify, an empty limit) are turned into it here."""
+def run_config(
+    ctx: click.Context,
+    params: Mapping[str, Any],
+    earlier: Mapping[str, str] | None = None,
+    **fixed: Any,
+) -> RunConfig:
+    """The RunConfig the options describe, refused first when they contradict one another: each
+    option named as a field lands in it; the few that say a field another way (the host, the
+    credentials, --no-verify, an empty limit) are turned into it here. `earlier`: the options an
+    earlier run's journal recorded (`verify`, `retry`), taken where none is given."""
+    params = dict(params)
+    if earlier:
+        host = earlier.get("host", "")
+        if host == SANDBOX_LABEL and not (params["base_url"] or params["cluster"]):
+            params["sandbox"] = True
+        elif host and not (params.get("sandbox") or params["base_url"] or params["cluster"]):
+            params["base_url"] = host
+        for name in ("identifier_type", "batch_size", "default_region"):
+            if earlier.get(name) and ctx.get_parameter_source(name) is ParameterSource.DEFAULT:
+                params[name] = int(earlier[name]) if name == "batch_size" else earlier[name]
     sandbox, dry_run = params.get("sandbox", False), params.get("dry_run", False)
     profile = profiles.load(params["profile"]) if params.get("profile") else None
     if profile is not None:
         params = profile.apply(ctx, params)
     if not sandbox and (stray := _typed(ctx, "sandbox_state", *_SANDBOX)):
         raise ConfigError(f"{', '.join(stray)} applies to --sandbox runs only", "add --sandbox")
-    if sandbox and not dry_run and (clash := _typed(ctx, "base_url", "cluster")):
-        raise ConfigError(f"--sandbox and {clash[0]} both given", "pass one of them")
+    hosts = _typed(ctx, "base_url", "cluster")
+    if sandbox and not dry_run and hosts:
+        raise ConfigError(f"--sandbox and {hosts[0]} both given", "pass one of them")
     base_url, cluster = params["base_url"] or "", params["cluster"] or ""
     if sandbox:  # its host is the sandbox: CAP_BASE_URL and CAP_CLUSTER are not asked
         base_url = cluster = ""
     elif base_url and cluster:  # the command line wins over the environment; both from one: no
-        given = _typed(ctx, "base_url", "cluster")
-        if len(given) != 1:
+        if len(hosts) != 1:
             where = (
-                "on the command line" if given else "in the environment (CAP_BASE_URL, CAP_CLUSTER)"
+                "on the command line" if hosts else "in the environment (CAP_BASE_URL, CAP_CLUSTER)"
             )
             raise ConfigError(f"--base-url and --cluster both given {where}", "pass one of them")
-        base_url, cluster = (base_url, "") if given == ["--base-url"] else ("", cluster)
+        base_url, cluster = (base_url, "") if hosts == ["--base-url"] else ("", cluster)
     config = RunConfig(
         **{name: value for name, value in params.items() if name in _LIBRARY}
         | {
@@ -70,6 +86,7 @@ def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> R
             "rate_limit": params["rate_limit"] or None,
             "max_errors": params.get("max_errors") or None,
             "verify": not params.get("no_verify"),
+            "host_label": SANDBOX_LABEL if sandbox and not dry_run else "",
             **fixed,
         }
     )
@@ -356,6 +373,7 @@ report = click.option(
     "person). Replaced if it exists. `batch-revoke report RESULT.csv` makes one later.",
 )
 results = _together(output, resume, overwrite, output_dir, sheet, excel, summary_json, report)
+retry_results = _together(output, overwrite, output_dir, excel, summary_json, report)
 
 # --- `run` only ----------------------------------------------------------------------------
 

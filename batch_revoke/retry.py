@@ -10,15 +10,13 @@ import csv
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from batch_revoke.codes import retryable
-from batch_revoke.config import SANDBOX_LABEL, RunConfig
+from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, InputError
-from batch_revoke.hosts import CLUSTERS
 from batch_revoke.journal import JournalIdentity
 from batch_revoke.journal_db import ReadError, read_meta
 from batch_revoke.model import Status
@@ -139,32 +137,11 @@ def earlier_options(result: Path) -> dict[str, str] | None:
         return None
 
 
-def with_earlier(
-    params: Mapping[str, Any], given: Iterable[str], stored: Mapping[str, str]
-) -> dict[str, Any]:
-    """The command's parameters, with each option a resume checks taken from the earlier
-    run's journal where neither the command line nor the environment gives it (`given`)."""
-    out, given = dict(params), set(given)
-    host = stored.get("host", "")
-    if host and not (params.get("sandbox") or params.get("base_url") or params.get("cluster")):
-        cluster = next((name for name, url in CLUSTERS.items() if url == host), None)
-        if host == SANDBOX_LABEL:
-            out["sandbox"] = True
-        elif cluster:
-            out["cluster"] = cluster
-        else:
-            out["base_url"] = host
-    for name in ("identifier_type", "batch_size", "default_region"):
-        if name in stored and name not in given:
-            out[name] = int(stored[name]) if name == "batch_size" else stored[name] or None
-    return out
-
-
-def check_same(stored: Mapping[str, str], config: RunConfig, sandbox: bool, result: Path) -> None:
+def check_same(stored: Mapping[str, str], config: RunConfig, result: Path) -> None:
     """Refuse, as a resume refuses, options that differ from the earlier run's (a dry run
     has no host to compare)."""
-    mine = replace(config, host_label=SANDBOX_LABEL if sandbox else "").identity_options()
     theirs = {k: v for k, v in stored.items() if k != "host" or not config.dry_run}
-    problem = JournalIdentity("", theirs).mismatch(JournalIdentity("", mine), journal_path(result))
+    mine = JournalIdentity("", config.identity_options())
+    problem = JournalIdentity("", theirs).mismatch(mine, journal_path(result))
     if problem is not None:
         raise problem
