@@ -97,7 +97,7 @@ def run(ctx: click.Context, /, **params: Any) -> ExitStatus:
 
     Guide: docs/support.md
     """
-    return _run(ctx, params, options.run_config(ctx, params))
+    return _run(params, options.run_config(ctx, params))
 
 
 @cli.command(short_help="Settle the unconfirmed rows of a result file by reading them back.")
@@ -133,7 +133,7 @@ def verify(ctx: click.Context, /, **params: Any) -> ExitStatus:
     config = options.run_config(ctx, params, stored, input_is_result=True)
     if stored is not None:
         again.check_same(stored, config, params["input_path"])
-    return _run(ctx, params, config)
+    return _run(params, config)
 
 
 @cli.command(short_help="Run again the rows of a result file that can still be revoked.")
@@ -197,12 +197,10 @@ def retry(ctx: click.Context, /, result_path: Path, **params: Any) -> ExitStatus
         finish = finish_command(rows, output, config.identity_options())
         if config.dry_run:
             config = replace(config, input_path=target, input_name=rows)
-        return _run(ctx, params, config, finish)
+        return _run(params, config, finish)
 
 
-def _run(
-    ctx: click.Context, params: dict[str, Any], config: RunConfig, finish: str | None = None
-) -> ExitStatus:
+def _run(params: dict[str, Any], config: RunConfig, finish: str | None = None) -> ExitStatus:
     """The run its options describe (with the live display when a person watches a terminal),
     then its summary told on stderr and as JSON when asked; from then to the process's end an
     interrupt is only noted: the outcome is decided."""
@@ -225,13 +223,13 @@ def _run(
             )
     from batch_revoke.job import run_job  # --help and --version need none of the core
 
-    if config.dry_run or not options.session(ctx).live:
+    # A live display when a person watches a terminal; a log file gets plain lines.
+    if config.dry_run or Stderr.json or Stderr.level != logging.INFO or not sys.stderr.isatty():
         report = run_job(config, handle_signals=True, sandbox=sandbox)
     else:
         from batch_revoke.display import LiveProgress
 
-        live = LiveProgress()
-        with live:
+        with LiveProgress() as live:
             shown = replace(config, show_progress=live, progress_every=0.5)
             report = run_job(shown, handle_signals=True, sandbox=sandbox)
     hold_interrupts()

@@ -16,7 +16,6 @@ from batch_revoke.errors import BatchRevokeError
 from batch_revoke.interrupts import raising_interrupts
 from batch_revoke.logs import Stderr
 from batch_revoke.model import ExitStatus
-from batch_revoke.options import session
 from batch_revoke.report import exit_status
 from batch_revoke.startup import Interrupted, hold_interrupts, take_held
 
@@ -90,7 +89,7 @@ class ExitingGroup(click.Group):
             # Interrupts during sending are handled by the core; this is before it.
             raise interrupted(exc) from exc
         except Exception as exc:
-            if session(ctx).traceback:
+            if Stderr.traceback:
                 raise
             if isinstance(exc, BatchRevokeError):
                 raise Failed(str(exc), exit_status(exc), prefix="error: ") from exc

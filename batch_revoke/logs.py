@@ -37,12 +37,14 @@ class Stderr:
     """Where stderr lines go, and in which format (--log-format), for the process."""
 
     json = False
+    level = logging.INFO
+    traceback = False  # --traceback: the Python stack of an error is shown
     run_id = uuid.uuid4().hex[:12]  # the command draws one of its own (exits.ExitingGroup.main)
 
     @classmethod
-    def setup(cls, *, json_lines: bool, level: int) -> None:
+    def setup(cls, *, json_lines: bool, level: int, traceback: bool) -> None:
         """Log records of the package to stderr, at `level`, in the format asked for."""
-        cls.json = json_lines
+        cls.json, cls.level, cls.traceback = json_lines, level, traceback
         handler = logging.StreamHandler(_CurrentStderr())
         handler.setFormatter(cls._formatter())
         root = logging.getLogger("batch_revoke")

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -130,47 +129,21 @@ def _together(*options: Callable[[F], F]) -> Callable[[F], F]:
 # --- the whole command line: before the command or after it -------------------------------
 
 
-@dataclass(frozen=True)
-class Session:
-    """What the options of the whole command line decide for every command."""
-
-    quiet: bool = False
-    verbose: bool = False
-    log_format: str = "text"
-    traceback: bool = False
-
-    @property
-    def live(self) -> bool:
-        """A live display: a person watches a terminal; a log file gets plain lines."""
-        return (
-            not (self.quiet or self.verbose) and self.log_format == "text" and sys.stderr.isatty()
-        )
-
-
-_SESSION = "batch_revoke.session"  # in ctx.meta, which a command's context shares with its group's
-
-
-def session(ctx: click.Context) -> Session:
-    """The session the options typed so far decide, before the command and after it."""
-    # Before any is noted: the format the whole command line asks for (exits reads it before
-    # click parses), so that a usage error found before --log-format is parsed (an unknown
-    # option after it, a bad value before it) comes in the format asked for.
-    noted: Session = ctx.meta.get(_SESSION) or Session(log_format="json" if Stderr.json else "text")
-    return noted
-
-
 def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-    """Note an option of the whole command line and set stderr up as the session now says.
+    """Note an option of the whole command line and set stderr up as those noted now say.
     Each is taken before the command and after it (`batch-revoke run f.csv -q`), so the
     command's own options come after the group has set up: one typed after the command wins
     over the same one before it, and one left out there changes nothing."""
-    name = param.name or ""
-    noted = session(ctx)
-    if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
-        noted = replace(noted, **{name: value})
-    ctx.meta[_SESSION] = noted
-    level = logging.WARNING if noted.quiet else logging.DEBUG if noted.verbose else logging.INFO
-    Stderr.setup(json_lines=noted.log_format == "json", level=level)
+    noted = ctx.meta.setdefault("batch_revoke.noted", {})  # shared by the group and command
+    if ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
+        noted[param.name] = value
+    # Before --log-format is noted: the format the whole command line asks for (exits reads it
+    # before click parses), so that a usage error found before --log-format is parsed (an
+    # unknown option after it, a bad value before it) comes in the format asked for.
+    json_lines = noted["log_format"] == "json" if "log_format" in noted else Stderr.json
+    quiet, verbose = noted.get("quiet"), noted.get("verbose")
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    Stderr.setup(json_lines=json_lines, level=level, traceback=noted.get("traceback", False))
 
 
 def _noted(*decls: str, **attrs: Any) -> Callable[[F], F]:
