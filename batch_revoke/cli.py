@@ -201,9 +201,8 @@ def retry(ctx: click.Context, /, result_path: Path, **params: Any) -> ExitStatus
 
 
 def _run(params: dict[str, Any], config: RunConfig, finish: str | None = None) -> ExitStatus:
-    """The run its options describe (with the live display when a person watches a terminal),
-    then its summary told on stderr and as JSON when asked; from then to the process's end an
-    interrupt is only noted: the outcome is decided."""
+    """The run, then its summary on stderr and as JSON when asked; from then on an interrupt
+    is only noted: the outcome is decided."""
     sandbox = None
     if config.host_label == SANDBOX_LABEL:  # not in a dry run: the sandbox is the host
         sandbox = options.sandbox_config(params["sandbox_state"], params)

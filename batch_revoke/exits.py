@@ -100,8 +100,7 @@ class ExitingGroup(click.Group):
             ) from exc
 
     def end(self, exc: Failed | click.ClickException) -> int:
-        """A failure told on stderr (click's own wording, or one JSON object), and its exit
-        status. The outcome is decided: from here an interrupt is only noted."""
+        """A failure told on stderr, and its exit status; from here an interrupt is only noted."""
         hold_interrupts()
         if not Stderr.json:
             exc.show()
@@ -116,8 +115,7 @@ class ExitingGroup(click.Group):
 
 
 def _asks_for_json(argv: Sequence[str]) -> bool:
-    """--log-format json, before the command or after it: the last one given counts, as
-    when click reads them."""
+    """--log-format json, before the command or after it: the last one given counts."""
     asked = False
     for position, arg in enumerate(argv):
         if arg == "--":

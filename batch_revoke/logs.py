@@ -56,8 +56,7 @@ class Stderr:
     def say(
         cls, message: str, *, level: int = logging.INFO, event: str = "log", **fields: object
     ) -> None:
-        """A line on stderr that is not a log record (a refusal, a usage error), in the
-        format asked for, whatever the log level."""
+        """A line on stderr that is not a log record, in the format asked for, at any level."""
         record = logging.makeLogRecord(
             {"msg": message, "levelno": level, "levelname": logging.getLevelName(level), **fields}
         )
@@ -71,8 +70,7 @@ class Stderr:
 
 
 class _CurrentStderr:
-    """sys.stderr as it is at each write: the live display redirects it, so log lines
-    scroll above the display instead of through it."""
+    """sys.stderr as it is at each write: the live display redirects it (lines scroll above)."""
 
     def write(self, text: str) -> int:
         return sys.stderr.write(text)

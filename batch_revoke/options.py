@@ -30,8 +30,7 @@ _LIBRARY = {f.name: f.default for f in fields(RunConfig)}
 
 
 def _setting(option: str, **attrs: Any) -> Callable[[F], F]:
-    """The option for RunConfig's field of its name, with the library's default (defined once)
-    and, when it has one, the environment variable a scheduler may set instead."""
+    """The option for RunConfig's field of its name, with the library's default."""
     default = _LIBRARY[option.removeprefix("--").replace("-", "_")]
     default = default.value if isinstance(default, IdentifierType) else default
     return click.option(option, default=default, show_envvar=True, **attrs)
@@ -43,10 +42,8 @@ def run_config(
     earlier: Mapping[str, str] | None = None,
     **fixed: Any,
 ) -> RunConfig:
-    """The RunConfig the options describe, refused first when they contradict one another: each
-    option named as a field lands in it; the few that say a field another way (the host, the
-    credentials, --no-verify, an empty limit) are turned into it here. `earlier`: the options an
-    earlier run's journal recorded (`verify`, `retry`), taken where none is given."""
+    """The RunConfig the options describe, refused when they contradict one another. `earlier`:
+    the options an earlier run's journal recorded (`verify`, `retry`), taken where none is given."""
     params = dict(params)
     if earlier:
         host = earlier.get("host", "")
@@ -130,10 +127,9 @@ def _together(*options: Callable[[F], F]) -> Callable[[F], F]:
 
 
 def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-    """Note an option of the whole command line and set stderr up as those noted now say.
-    Each is taken before the command and after it (`batch-revoke run f.csv -q`), so the
-    command's own options come after the group has set up: one typed after the command wins
-    over the same one before it, and one left out there changes nothing."""
+    """Note an option of the whole command line and set stderr up as those noted say. Taken
+    before the command and after it (`batch-revoke run f.csv -q`): one typed after the command
+    wins over the same one before it, and one left out there changes nothing."""
     noted = ctx.meta.setdefault("batch_revoke.noted", {})  # shared by the group and command
     if ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
         noted[param.name] = value

@@ -155,8 +155,7 @@ def stored(profile: Profile) -> tuple[str, str]:
 
 
 def credentials_for(profile: Profile) -> Credentials | None:
-    """When the environment has none: the keyring's, then a hidden prompt when a person is at
-    the terminal; None when neither has any."""
+    """When the environment has none: the keyring's, else a hidden prompt at a terminal."""
     username, secret = "", ""
     if profile.source == "keyring":
         try:

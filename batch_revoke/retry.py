@@ -1,8 +1,7 @@
 """`batch-revoke retry RESULT.csv`: the rows of an earlier result file that sending again can
 still revoke (`codes.retryable`, or the --status / --code asked for), written verbatim to an
-input file of their own and run as a new run, with its own result file and journal. The
-earlier result columns ride along as `input_row`, `input_status`, … (writer.result_header):
-the lineage. Its rows that were `unconfirmed` are read back before they are sent (plan.py)."""
+input file of their own and run as a new run; its result keeps the earlier columns as
+`input_row`, `input_status`, … (writer.result_header)."""
 
 from __future__ import annotations
 
@@ -28,8 +27,8 @@ Tally = Counter[tuple[str, str]]  # rows per (status, error_code)
 
 @dataclass(frozen=True)
 class Selection:
-    """Which rows go again: those a retry can help (the default), or those of the statuses
-    and codes asked for (either list empty: any)."""
+    """Which rows go again: those a retry can help, or those of the statuses and codes asked
+    for (either empty: any)."""
 
     statuses: frozenset[Status] = frozenset()
     codes: frozenset[str] = frozenset()
@@ -57,9 +56,8 @@ class Selection:
 
 
 def choose(result: Path, selection: Selection, target: Path) -> tuple[Tally, Tally]:
-    """The rows of `result` per status and code: those chosen, and all of them. The chosen
-    ones, header first, are written verbatim to `target`; nothing is left there when none is
-    chosen."""
+    """The rows of `result` per status and code, chosen and all; the chosen ones are written
+    verbatim to `target` (nothing when none is)."""
     chosen, every = Tally(), Tally()
     partial = target.with_name(f".{target.name}.partial")
     try:
@@ -115,9 +113,8 @@ def described(tally: Tally) -> str:
 def paths(
     result: Path, output: Path | None, folder: Path | None, now: datetime
 ) -> tuple[Path, Path]:
-    """The retry's input file (the chosen rows) and result file: `-o`, or
-    `<result stem>-retry-<timestamp>.csv` beside RESULT (in `folder` when given); the input is
-    the result's name with `-input` added."""
+    """The retry's input file and result file: `-o`, or `<result stem>-retry-<timestamp>.csv`
+    beside RESULT (or in `folder`), the input named with `-input` added."""
     if output is not None:
         return output.with_name(f"{output.stem}-input.csv"), output
     stem = f"{result.stem}-retry-{now.strftime('%Y%m%d-%H%M%S')}"
@@ -129,8 +126,7 @@ def paths(
 
 
 def earlier_options(result: Path) -> dict[str, str] | None:
-    """The options a resume checks, as the earlier run's journal recorded them; None without
-    a journal that reads."""
+    """The options a resume checks, as the earlier run's journal recorded them, if it reads."""
     try:
         return dict(json.loads(read_meta(journal_path(result)).get("options") or "{}"))
     except (ReadError, OSError, ValueError):
