@@ -237,11 +237,8 @@ def _run(params: dict[str, Any], config: RunConfig, finish: str | None = None) -
     if report.resumable:
         resume = finish or resume_command(sys.argv[1:], report.output_path)
     if Stderr.json:
-        logging.getLogger("batch_revoke").warning(
-            "%s",
-            summary.replace("\n", "; "),
-            extra={"event": "summary", "summary": report.to_dict(resume)},
-        )
+        oneline = summary.replace("\n", "; ")
+        Stderr.say(oneline, level=logging.WARNING, event="summary", summary=report.to_dict(resume))
     else:
         click.echo(summary, err=True)
         if resume:
