@@ -21,8 +21,7 @@ from click.core import ParameterSource
 from batch_revoke import options
 from batch_revoke.config import SANDBOX_LABEL, RunConfig, finish_command
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.exits import ExitingGroup
-from batch_revoke.logs import Stderr
+from batch_revoke.exits import ExitingGroup, Stderr
 from batch_revoke.model import ExitStatus, Status
 from batch_revoke.report import resume_command
 from batch_revoke.startup import hold_interrupts
