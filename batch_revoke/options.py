@@ -287,14 +287,18 @@ connection = _together(
 
 # --- the result file and the journal beside it (`run` and `verify`) ------------------------
 
-output = click.option(
-    "-o",
-    "--output",
-    "output_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Result CSV; its journal is written beside it as <file>.journal. "
-    "Default: output/<input name>-results-<timestamp>.csv (verify: -verified-).",
-)
+
+def _output(default: str) -> Callable[[F], F]:
+    return click.option(
+        "-o",
+        "--output",
+        "output_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"Result CSV; its journal is written beside it as <file>.journal. Default: {default}.",
+    )
+
+
+output = _output("output/<input name>-results-<timestamp>.csv (verify: -verified-)")
 resume = click.option(
     "--resume",
     is_flag=True,
@@ -342,7 +346,17 @@ report = click.option(
     "person). Replaced if it exists. `batch-revoke report RESULT.csv` makes one later.",
 )
 results = _together(output, resume, overwrite, output_dir, sheet, excel, summary_json, report)
-retry_results = _together(output, overwrite, output_dir, excel, summary_json, report)
+retry_results = _together(
+    _output(
+        "RESULT-retry-<timestamp>.csv beside RESULT.csv (or in --output-dir), and the "
+        "chosen rows beside it as <file>-input.csv"
+    ),
+    overwrite,
+    output_dir,
+    excel,
+    summary_json,
+    report,
+)
 
 # --- `run` only ----------------------------------------------------------------------------
 
