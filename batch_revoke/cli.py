@@ -9,7 +9,6 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ from batch_revoke import options
 from batch_revoke.config import SANDBOX_LABEL, RunConfig, finish_command
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.exits import ExitingGroup, Stderr
-from batch_revoke.model import ExitStatus, Status
+from batch_revoke.model import ExitStatus
 from batch_revoke.report import resume_command
 from batch_revoke.startup import hold_interrupts
 from batch_revoke.writer import write_text_atomically
@@ -242,9 +241,13 @@ def _run(params: dict[str, Any], config: RunConfig, finish: str | None = None) -
         click.echo(summary, err=True)
         if resume:
             click.echo(f"to finish it: {resume}", err=True)
-        elif not config.dry_run and (again := _retryable(report.tally.by_error)):
-            retry = shlex.join(["batch-revoke", "retry", str(report.output_path)])
-            click.echo(f"{again} rows can be retried: {retry}", err=True)
+        elif not config.dry_run:
+            from batch_revoke.codes import retryable
+
+            by_error = report.tally.by_error.items()
+            if again := sum(rows for (status, code), rows in by_error if retryable(status, code)):
+                retry = shlex.join(["batch-revoke", "retry", str(report.output_path)])
+                click.echo(f"{again} rows can be retried: {retry}", err=True)
     if summary_json:
         text = json.dumps(report.to_dict(resume), indent=2) + "\n"
         if summary_json == "-":
@@ -255,12 +258,6 @@ def _run(params: dict[str, Any], config: RunConfig, finish: str | None = None) -
         else:
             write_text_atomically(Path(summary_json), text)
     return report.exit_status
-
-
-def _retryable(by_error: Mapping[tuple[Status, str], int]) -> int:
-    from batch_revoke.codes import retryable
-
-    return sum(rows for (status, code), rows in by_error.items() if retryable(status, code))
 
 
 @cli.command()

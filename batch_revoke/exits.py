@@ -98,16 +98,9 @@ class Failed(Exception):
         self, message: str, status: ExitStatus, level: int = logging.ERROR, *, prefix: str = ""
     ) -> None:
         super().__init__(message)
-        self.message = message
         self.exit_code = int(status)
         self.level = level
         self.prefix = prefix  # in text only: a JSON line has its level
-
-    def format_message(self) -> str:
-        return self.message
-
-    def show(self) -> None:
-        click.echo(f"batch-revoke: {self.prefix}{self.message}", err=True)
 
 
 def interrupted(exc: BaseException, more: str = "") -> Failed:
@@ -173,15 +166,17 @@ class ExitingGroup(click.Group):
     def end(self, exc: Failed | click.ClickException) -> int:
         """A failure told on stderr, and its exit status; from here an interrupt is only noted."""
         hold_interrupts()
-        if not Stderr.json:
-            exc.show()
-            return exc.exit_code
-        message = exc.format_message()
-        if isinstance(exc, click.UsageError):
-            command = exc.ctx.command_path if exc.ctx else "batch-revoke"
-            message = f"{message} (see {command} --help)"
-        level = exc.level if isinstance(exc, Failed) else logging.ERROR
-        Stderr.say(message, level=level, event="error", exit_status=exc.exit_code)
+        if isinstance(exc, Failed):
+            message = str(exc) if Stderr.json else exc.prefix + str(exc)
+            Stderr.say(message, level=exc.level, event="error", exit_status=exc.exit_code)
+        elif not Stderr.json:
+            exc.show()  # click's own wording
+        else:
+            message = exc.format_message()
+            if isinstance(exc, click.UsageError):
+                command = exc.ctx.command_path if exc.ctx else "batch-revoke"
+                message = f"{message} (see {command} --help)"
+            Stderr.say(message, level=logging.ERROR, event="error", exit_status=exc.exit_code)
         return exc.exit_code
 
 
