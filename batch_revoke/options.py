@@ -133,9 +133,8 @@ def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     noted = ctx.meta.setdefault("batch_revoke.noted", {})  # shared by the group and command
     if ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
         noted[param.name] = value
-    # Before --log-format is noted: the format the whole command line asks for (exits reads it
-    # before click parses), so that a usage error found before --log-format is parsed (an
-    # unknown option after it, a bad value before it) comes in the format asked for.
+    # Until --log-format is parsed, the format exits read from the whole command line: a usage
+    # error found before it (an unknown option after it, a bad value before it) comes in it.
     json_lines = noted["log_format"] == "json" if "log_format" in noted else Stderr.json
     quiet, verbose = noted.get("quiet"), noted.get("verbose")
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
