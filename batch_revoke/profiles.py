@@ -49,7 +49,7 @@ class Profile:
     name: str
     settings: dict[str, Any] = field(default_factory=dict)  # those of SETTINGS it sets
     username: str = ""  # a till id; or, for OAuth, the key
-    oauth_key: str = ""
+    oauth: bool = False
     source: str = "keyring"
 
     def apply(self, ctx: click.Context, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def _profile(name: str, table: Any) -> Profile:
         raise _bad(f"[{name}] {exc.problem}", exc.fix) from exc
     except TypeError as exc:  # a number where text is meant
         raise _bad(f"[{name}] {exc}", "write it as text in quotes") from exc
-    return Profile(name, settings, username, key, source)
+    return Profile(name, settings, username, bool(key), source)
 
 
 def load(name: str) -> Profile:
@@ -168,15 +168,15 @@ def credentials_for(profile: Profile) -> Credentials | None:
         username, secret = ask(profile, username)
     if not secret:
         return None
-    kind = OAuthCredentials if profile.oauth_key else BasicCredentials
+    kind = OAuthCredentials if profile.oauth else BasicCredentials
     return kind(username, secret)
 
 
 def ask(profile: Profile, username: str = "") -> tuple[str, str]:
     """The till id (when neither profile nor keyring has it) and the secret, at a prompt."""
-    kind = "OAuth key" if profile.oauth_key else "till id"
+    kind = "OAuth key" if profile.oauth else "till id"
     username = username or profile.username or click.prompt(kind, err=True)
-    what = f"OAuth secret for {username}" if profile.oauth_key else f"password for {username}"
+    what = f"OAuth secret for {username}" if profile.oauth else f"password for {username}"
     return username, click.prompt(f"{what} (profile {profile.name})", hide_input=True, err=True)
 
 
@@ -232,7 +232,7 @@ def login(profile: Profile, sandbox: bool) -> str:
             raise _bad(f"[{profile.name}] has no cluster or base_url", "add one, or pass --sandbox")
         url = check_base_url(url)
     username, secret = ask(profile)
-    credentials = (OAuthCredentials if profile.oauth_key else BasicCredentials)(username, secret)
+    credentials = (OAuthCredentials if profile.oauth else BasicCredentials)(username, secret)
     if sandbox:
         from batch_revoke.sandbox import configure, running_sandbox
 
