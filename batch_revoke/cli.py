@@ -9,7 +9,6 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -21,9 +20,8 @@ from click.core import ParameterSource
 from batch_revoke import options
 from batch_revoke.config import SANDBOX_LABEL, RunConfig, finish_command
 from batch_revoke.errors import ConfigError, StorageError
-from batch_revoke.exits import ExitingGroup
-from batch_revoke.logs import Stderr
-from batch_revoke.model import ExitStatus, Status
+from batch_revoke.exits import ExitingGroup, Stderr
+from batch_revoke.model import ExitStatus
 from batch_revoke.report import resume_command
 from batch_revoke.startup import hold_interrupts
 from batch_revoke.writer import write_text_atomically
@@ -97,7 +95,7 @@ def run(ctx: click.Context, /, **params: Any) -> ExitStatus:
 
     Guide: docs/support.md
     """
-    return _run(ctx, params)
+    return _run(params, options.run_config(ctx, params))
 
 
 @cli.command(short_help="Settle the unconfirmed rows of a result file by reading them back.")
@@ -130,24 +128,16 @@ def verify(ctx: click.Context, /, **params: Any) -> ExitStatus:
             "ended with it: there is nothing to read back",
             "run again with --sandbox, or verify runs made against `batch-revoke sandbox`",
         )
-    given = [n for n in params if ctx.get_parameter_source(n) is not ParameterSource.DEFAULT]
-    params = again.with_earlier(params, given, stored or {})
-    config = options.run_config(ctx, params, input_is_result=True)
-    if stored is not None:
-        again.check_same(stored, config, False, params["input_path"])
-    return _run(ctx, params, config=config)
+    config = options.run_config(ctx, params, stored, input_is_result=True)
+    again.check_same(stored or {}, config, params["input_path"])
+    return _run(params, config)
 
 
 @cli.command(short_help="Run again the rows of a result file that can still be revoked.")
 @click.argument("result_path", metavar="RESULT.csv", type=click.Path(path_type=Path))
 @options.retry_selection
 @options.connection
-@options.output
-@options.overwrite
-@options.output_dir
-@options.excel
-@options.summary_json
-@options.report
+@options.retry_results
 @options.run_and_retry
 @options.sandbox_settings
 @options.whole_command_line
@@ -178,16 +168,14 @@ def retry(ctx: click.Context, /, result_path: Path, **params: Any) -> ExitStatus
 
     selection = again.Selection.of(params.pop("statuses"), params.pop("codes"))
     stored = again.earlier_options(result_path)
-    given = [n for n in params if ctx.get_parameter_source(n) is not ParameterSource.DEFAULT]
     if stored is None and result_path.is_file():
         Stderr.say(f"no journal beside {result_path}: the options are the command line's")
-    params = again.with_earlier(params, given, stored or {})
-    folder = params["output_dir"] if "output_dir" in given else None
+    source = ctx.get_parameter_source("output_dir")
+    folder = None if source is ParameterSource.DEFAULT else params["output_dir"]
     rows, output = again.paths(result_path, params["output_path"], folder, datetime.now())
     named = {"input_path": rows, "output_path": output}
-    config = options.run_config(ctx, params | named, retry_of=result_path)
-    if stored is not None:
-        again.check_same(stored, config, params["sandbox"], result_path)
+    config = options.run_config(ctx, params | named, stored, retry_of=result_path)
+    again.check_same(stored or {}, config, result_path)
     if rows.exists() and not config.overwrite:
         raise ConfigError(f"{rows} already exists", "pass another -o, or --overwrite")
     with tempfile.TemporaryDirectory() as scratch:
@@ -202,26 +190,17 @@ def retry(ctx: click.Context, /, result_path: Path, **params: Any) -> ExitStatus
             f"{result_path} ({again.described(chosen)}); "
             f"{kept}results: {output}"
         )
+        finish = finish_command(rows, output, config.identity_options())
         if config.dry_run:
             config = replace(config, input_path=target, input_name=rows)
-        host = SANDBOX_LABEL if params["sandbox"] and not config.dry_run else ""
-        finish = finish_command(rows, output, replace(config, host_label=host).identity_options())
-        return _run(ctx, params, config=config, finish=finish)
+        return _run(params, config, finish)
 
 
-def _run(
-    ctx: click.Context,
-    params: dict[str, Any],
-    config: RunConfig | None = None,
-    finish: str | None = None,
-    **fixed: Any,
-) -> ExitStatus:
-    """The run its options describe (with the live display when a person watches a terminal),
-    then its summary told on stderr and as JSON when asked; from then to the process's end an
-    interrupt is only noted: the outcome is decided."""
-    config = config or options.run_config(ctx, params, **fixed)
+def _run(params: dict[str, Any], config: RunConfig, finish: str | None = None) -> ExitStatus:
+    """The run, then its summary on stderr and as JSON when asked; from then on an interrupt
+    is only noted: the outcome is decided."""
     sandbox = None
-    if params.get("sandbox") and not config.dry_run:  # the sandbox is the host: none to start
+    if config.host_label == SANDBOX_LABEL:  # not in a dry run: the sandbox is the host
         sandbox = options.sandbox_config(params["sandbox_state"], params)
     summary_json = params["summary_json"]
     if summary_json and summary_json != "-":
@@ -239,13 +218,13 @@ def _run(
             )
     from batch_revoke.job import run_job  # --help and --version need none of the core
 
-    if config.dry_run or not options.session(ctx).live:
+    # A live display when a person watches a terminal; a log file gets plain lines.
+    if config.dry_run or Stderr.json or Stderr.level != logging.INFO or not sys.stderr.isatty():
         report = run_job(config, handle_signals=True, sandbox=sandbox)
     else:
         from batch_revoke.display import LiveProgress
 
-        live = LiveProgress()
-        with live:
+        with LiveProgress() as live:
             shown = replace(config, show_progress=live, progress_every=0.5)
             report = run_job(shown, handle_signals=True, sandbox=sandbox)
     hold_interrupts()
@@ -254,18 +233,19 @@ def _run(
     if report.resumable:
         resume = finish or resume_command(sys.argv[1:], report.output_path)
     if Stderr.json:
-        logging.getLogger("batch_revoke").warning(
-            "%s",
-            summary.replace("\n", "; "),
-            extra={"event": "summary", "summary": report.to_dict(resume)},
-        )
+        oneline = summary.replace("\n", "; ")
+        Stderr.say(oneline, level=logging.WARNING, event="summary", summary=report.to_dict(resume))
     else:
         click.echo(summary, err=True)
         if resume:
             click.echo(f"to finish it: {resume}", err=True)
-        elif not config.dry_run and (again := _retryable(report.tally.by_error)):
-            retry = shlex.join(["batch-revoke", "retry", str(report.output_path)])
-            click.echo(f"{again} rows can be retried: {retry}", err=True)
+        elif not config.dry_run:
+            from batch_revoke.codes import retryable
+
+            by_error = report.tally.by_error.items()
+            if again := sum(rows for (status, code), rows in by_error if retryable(status, code)):
+                retry = shlex.join(["batch-revoke", "retry", str(report.output_path)])
+                click.echo(f"{again} rows can be retried: {retry}", err=True)
     if summary_json:
         text = json.dumps(report.to_dict(resume), indent=2) + "\n"
         if summary_json == "-":
@@ -276,12 +256,6 @@ def _run(
         else:
             write_text_atomically(Path(summary_json), text)
     return report.exit_status
-
-
-def _retryable(by_error: Mapping[tuple[Status, str], int]) -> int:
-    from batch_revoke.codes import retryable
-
-    return sum(rows for (status, code), rows in by_error.items() if retryable(status, code))
 
 
 @cli.command()

@@ -1,24 +1,94 @@
-"""The command line's one exit point: every way a command ends (a summary, a refusal, click's
-usage errors, an interrupt at any moment) becomes one exit status and, on stderr, lines in the
---log-format asked for."""
+"""The command line's one exit point, and its stderr: every way a command ends (a summary, a
+refusal, click's usage errors, an interrupt at any moment) becomes one exit status and, on
+stderr, lines in the --log-format asked for (text for people, one JSON object a line for log
+collectors), as the log records are."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from batch_revoke.errors import BatchRevokeError
 from batch_revoke.interrupts import raising_interrupts
-from batch_revoke.logs import Stderr
 from batch_revoke.model import ExitStatus
-from batch_revoke.options import session
 from batch_revoke.report import exit_status
 from batch_revoke.startup import Interrupted, hold_interrupts, take_held
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line. Only the message and the fields the code attaches are
+    written: credentials are never in either."""
+
+    # request_id: the answer's X-Cap-Requestid, what the vendor's support asks for.
+    FIELDS = ("event", "request", "request_id", "attempt", "wait_seconds", "summary", "exit_status")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "run_id": Stderr.run_id,
+            "event": "log",
+            "message": record.getMessage(),
+        }
+        entry.update(
+            (name, value)
+            for name in self.FIELDS
+            if (value := record.__dict__.get(name)) is not None
+        )
+        return json.dumps(entry)
+
+
+class Stderr:
+    """Where stderr lines go, and in which format (--log-format), for the process."""
+
+    json = False
+    level = logging.INFO
+    traceback = False  # --traceback: the Python stack of an error is shown
+    run_id = uuid.uuid4().hex[:12]  # the command draws one of its own (ExitingGroup.main)
+
+    @classmethod
+    def setup(cls, *, json_lines: bool, level: int, traceback: bool) -> None:
+        """Log records of the package to stderr, at `level`, in the format asked for."""
+        cls.json, cls.level, cls.traceback = json_lines, level, traceback
+        handler = logging.StreamHandler(_CurrentStderr())
+        handler.setFormatter(cls._formatter())
+        root = logging.getLogger("batch_revoke")
+        root.handlers[:] = [handler]
+        root.setLevel(level)
+        root.propagate = False
+
+    @classmethod
+    def say(
+        cls, message: str, *, level: int = logging.INFO, event: str = "log", **fields: object
+    ) -> None:
+        """A line on stderr that is not a log record, in the format asked for, at any level."""
+        record = logging.makeLogRecord(
+            {"msg": message, "levelno": level, "levelname": logging.getLevelName(level), **fields}
+        )
+        record.__dict__.setdefault("event", event)
+        sys.stderr.write(cls._formatter().format(record) + "\n")
+        sys.stderr.flush()
+
+    @classmethod
+    def _formatter(cls) -> logging.Formatter:
+        return JsonLines() if cls.json else logging.Formatter("batch-revoke: %(message)s")
+
+
+class _CurrentStderr:
+    """sys.stderr as it is at each write: the live display redirects it (lines scroll above)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 class Failed(Exception):
@@ -28,16 +98,9 @@ class Failed(Exception):
         self, message: str, status: ExitStatus, level: int = logging.ERROR, *, prefix: str = ""
     ) -> None:
         super().__init__(message)
-        self.message = message
         self.exit_code = int(status)
         self.level = level
         self.prefix = prefix  # in text only: a JSON line has its level
-
-    def format_message(self) -> str:
-        return self.message
-
-    def show(self) -> None:
-        click.echo(f"batch-revoke: {self.prefix}{self.message}", err=True)
 
 
 def interrupted(exc: BaseException, more: str = "") -> Failed:
@@ -90,7 +153,7 @@ class ExitingGroup(click.Group):
             # Interrupts during sending are handled by the core; this is before it.
             raise interrupted(exc) from exc
         except Exception as exc:
-            if session(ctx).traceback:
+            if Stderr.traceback:
                 raise
             if isinstance(exc, BatchRevokeError):
                 raise Failed(str(exc), exit_status(exc), prefix="error: ") from exc
@@ -101,24 +164,24 @@ class ExitingGroup(click.Group):
             ) from exc
 
     def end(self, exc: Failed | click.ClickException) -> int:
-        """A failure told on stderr (click's own wording, or one JSON object), and its exit
-        status. The outcome is decided: from here an interrupt is only noted."""
+        """A failure told on stderr, and its exit status; from here an interrupt is only noted."""
         hold_interrupts()
-        if not Stderr.json:
-            exc.show()
-            return exc.exit_code
-        message = exc.format_message()
-        if isinstance(exc, click.UsageError):
-            command = exc.ctx.command_path if exc.ctx else "batch-revoke"
-            message = f"{message} (see {command} --help)"
-        level = exc.level if isinstance(exc, Failed) else logging.ERROR
-        Stderr.say(message, level=level, event="error", exit_status=exc.exit_code)
+        if isinstance(exc, Failed):
+            message = str(exc) if Stderr.json else exc.prefix + str(exc)
+            Stderr.say(message, level=exc.level, event="error", exit_status=exc.exit_code)
+        elif not Stderr.json:
+            exc.show()  # click's own wording
+        else:
+            message = exc.format_message()
+            if isinstance(exc, click.UsageError):
+                command = exc.ctx.command_path if exc.ctx else "batch-revoke"
+                message = f"{message} (see {command} --help)"
+            Stderr.say(message, level=logging.ERROR, event="error", exit_status=exc.exit_code)
         return exc.exit_code
 
 
 def _asks_for_json(argv: Sequence[str]) -> bool:
-    """--log-format json, before the command or after it: the last one given counts, as
-    when click reads them."""
+    """--log-format json, before the command or after it: the last one given counts."""
     asked = False
     for position, arg in enumerate(argv):
         if arg == "--":

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,11 +14,11 @@ import click
 from click.core import ParameterSource
 
 from batch_revoke import profiles
-from batch_revoke.config import RunConfig
+from batch_revoke.config import SANDBOX_LABEL, RunConfig
 from batch_revoke.credentials import credentials_from_env
 from batch_revoke.errors import ConfigError
+from batch_revoke.exits import Stderr
 from batch_revoke.hosts import CLUSTER_ALIASES, CLUSTERS, cluster_names
-from batch_revoke.logs import Stderr
 from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
 if TYPE_CHECKING:
@@ -31,36 +30,49 @@ _LIBRARY = {f.name: f.default for f in fields(RunConfig)}
 
 
 def _setting(option: str, **attrs: Any) -> Callable[[F], F]:
-    """The option for RunConfig's field of its name, with the library's default (defined once)
-    and, when it has one, the environment variable a scheduler may set instead."""
+    """The option for RunConfig's field of its name, with the library's default."""
     default = _LIBRARY[option.removeprefix("--").replace("-", "_")]
     default = default.value if isinstance(default, IdentifierType) else default
     return click.option(option, default=default, show_envvar=True, **attrs)
 
 
-def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> RunConfig:
-    """The RunConfig the options of `run` or `verify` describe, refused first when they
-    contradict one another: each option named as a field lands in it; the few that say a field
-    another way (the host, the credentials, --no-verify, an empty limit) are turned into it here."""
+def run_config(
+    ctx: click.Context,
+    params: Mapping[str, Any],
+    earlier: Mapping[str, str] | None = None,
+    **fixed: Any,
+) -> RunConfig:
+    """The RunConfig the options describe, refused when they contradict one another. `earlier`:
+    the options an earlier run's journal recorded (`verify`, `retry`), taken where none is given."""
+    params = dict(params)
+    if earlier:
+        host = earlier.get("host", "")
+        if host == SANDBOX_LABEL and not (params["base_url"] or params["cluster"]):
+            params["sandbox"] = True
+        elif host and not (params.get("sandbox") or params["base_url"] or params["cluster"]):
+            params["base_url"] = host
+        for name in ("identifier_type", "batch_size", "default_region"):
+            if earlier.get(name) and ctx.get_parameter_source(name) is ParameterSource.DEFAULT:
+                params[name] = int(earlier[name]) if name == "batch_size" else earlier[name]
     sandbox, dry_run = params.get("sandbox", False), params.get("dry_run", False)
     profile = profiles.load(params["profile"]) if params.get("profile") else None
     if profile is not None:
         params = profile.apply(ctx, params)
     if not sandbox and (stray := _typed(ctx, "sandbox_state", *_SANDBOX)):
         raise ConfigError(f"{', '.join(stray)} applies to --sandbox runs only", "add --sandbox")
-    if sandbox and not dry_run and (clash := _typed(ctx, "base_url", "cluster")):
-        raise ConfigError(f"--sandbox and {clash[0]} both given", "pass one of them")
+    hosts = _typed(ctx, "base_url", "cluster")
+    if sandbox and not dry_run and hosts:
+        raise ConfigError(f"--sandbox and {hosts[0]} both given", "pass one of them")
     base_url, cluster = params["base_url"] or "", params["cluster"] or ""
     if sandbox:  # its host is the sandbox: CAP_BASE_URL and CAP_CLUSTER are not asked
         base_url = cluster = ""
     elif base_url and cluster:  # the command line wins over the environment; both from one: no
-        given = _typed(ctx, "base_url", "cluster")
-        if len(given) != 1:
+        if len(hosts) != 1:
             where = (
-                "on the command line" if given else "in the environment (CAP_BASE_URL, CAP_CLUSTER)"
+                "on the command line" if hosts else "in the environment (CAP_BASE_URL, CAP_CLUSTER)"
             )
             raise ConfigError(f"--base-url and --cluster both given {where}", "pass one of them")
-        base_url, cluster = (base_url, "") if given == ["--base-url"] else ("", cluster)
+        base_url, cluster = (base_url, "") if hosts == ["--base-url"] else ("", cluster)
     config = RunConfig(
         **{name: value for name, value in params.items() if name in _LIBRARY}
         | {
@@ -70,6 +82,7 @@ def run_config(ctx: click.Context, params: Mapping[str, Any], **fixed: Any) -> R
             "rate_limit": params["rate_limit"] or None,
             "max_errors": params.get("max_errors") or None,
             "verify": not params.get("no_verify"),
+            "host_label": SANDBOX_LABEL if sandbox and not dry_run else "",
             **fixed,
         }
     )
@@ -113,47 +126,19 @@ def _together(*options: Callable[[F], F]) -> Callable[[F], F]:
 # --- the whole command line: before the command or after it -------------------------------
 
 
-@dataclass(frozen=True)
-class Session:
-    """What the options of the whole command line decide for every command."""
-
-    quiet: bool = False
-    verbose: bool = False
-    log_format: str = "text"
-    traceback: bool = False
-
-    @property
-    def live(self) -> bool:
-        """A live display: a person watches a terminal; a log file gets plain lines."""
-        return (
-            not (self.quiet or self.verbose) and self.log_format == "text" and sys.stderr.isatty()
-        )
-
-
-_SESSION = "batch_revoke.session"  # in ctx.meta, which a command's context shares with its group's
-
-
-def session(ctx: click.Context) -> Session:
-    """The session the options typed so far decide, before the command and after it."""
-    # Before any is noted: the format the whole command line asks for (exits reads it before
-    # click parses), so that a usage error found before --log-format is parsed (an unknown
-    # option after it, a bad value before it) comes in the format asked for.
-    noted: Session = ctx.meta.get(_SESSION) or Session(log_format="json" if Stderr.json else "text")
-    return noted
-
-
 def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-    """Note an option of the whole command line and set stderr up as the session now says.
-    Each is taken before the command and after it (`batch-revoke run f.csv -q`), so the
-    command's own options come after the group has set up: one typed after the command wins
-    over the same one before it, and one left out there changes nothing."""
-    name = param.name or ""
-    noted = session(ctx)
-    if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
-        noted = replace(noted, **{name: value})
-    ctx.meta[_SESSION] = noted
-    level = logging.WARNING if noted.quiet else logging.DEBUG if noted.verbose else logging.INFO
-    Stderr.setup(json_lines=noted.log_format == "json", level=level)
+    """Note an option of the whole command line and set stderr up as those noted say. Taken
+    before the command and after it (`batch-revoke run f.csv -q`): one typed after the command
+    wins over the same one before it, and one left out there changes nothing."""
+    noted = ctx.meta.setdefault("batch_revoke.noted", {})  # shared by the group and command
+    if ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
+        noted[param.name] = value
+    # Until --log-format is parsed, the format exits read from the whole command line: a usage
+    # error found before it (an unknown option after it, a bad value before it) comes in it.
+    json_lines = noted["log_format"] == "json" if "log_format" in noted else Stderr.json
+    quiet, verbose = noted.get("quiet"), noted.get("verbose")
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    Stderr.setup(json_lines=json_lines, level=level, traceback=noted.get("traceback", False))
 
 
 def _noted(*decls: str, **attrs: Any) -> Callable[[F], F]:
@@ -301,14 +286,18 @@ connection = _together(
 
 # --- the result file and the journal beside it (`run` and `verify`) ------------------------
 
-output = click.option(
-    "-o",
-    "--output",
-    "output_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Result CSV; its journal is written beside it as <file>.journal. "
-    "Default: output/<input name>-results-<timestamp>.csv (verify: -verified-).",
-)
+
+def _output(default: str) -> Callable[[F], F]:
+    return click.option(
+        "-o",
+        "--output",
+        "output_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"Result CSV; its journal is written beside it as <file>.journal. Default: {default}.",
+    )
+
+
+output = _output("output/<input name>-results-<timestamp>.csv (verify: -verified-)")
 resume = click.option(
     "--resume",
     is_flag=True,
@@ -356,6 +345,17 @@ report = click.option(
     "person). Replaced if it exists. `batch-revoke report RESULT.csv` makes one later.",
 )
 results = _together(output, resume, overwrite, output_dir, sheet, excel, summary_json, report)
+retry_results = _together(
+    _output(
+        "RESULT-retry-<timestamp>.csv beside RESULT.csv (or in --output-dir), and the "
+        "chosen rows beside it as <file>-input.csv"
+    ),
+    overwrite,
+    output_dir,
+    excel,
+    summary_json,
+    report,
+)
 
 # --- `run` only ----------------------------------------------------------------------------
 

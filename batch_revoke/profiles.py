@@ -49,7 +49,7 @@ class Profile:
     name: str
     settings: dict[str, Any] = field(default_factory=dict)  # those of SETTINGS it sets
     username: str = ""  # a till id; or, for OAuth, the key
-    oauth_key: str = ""
+    oauth: bool = False
     source: str = "keyring"
 
     def apply(self, ctx: click.Context, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -61,7 +61,7 @@ class Profile:
         elif self.settings.keys() & {"cluster", "base_url"}:  # and the profile's over CAP_*
             given["cluster"] = given["base_url"] = None
         for name, value in self.settings.items():
-            if name in typed or name not in given:
+            if name in typed:
                 continue
             param = next(p for p in ctx.command.params if p.name == name)
             try:
@@ -118,7 +118,7 @@ def _profile(name: str, table: Any) -> Profile:
         raise _bad(f"[{name}] {exc.problem}", exc.fix) from exc
     except TypeError as exc:  # a number where text is meant
         raise _bad(f"[{name}] {exc}", "write it as text in quotes") from exc
-    return Profile(name, settings, username, key, source)
+    return Profile(name, settings, username, bool(key), source)
 
 
 def load(name: str) -> Profile:
@@ -155,8 +155,7 @@ def stored(profile: Profile) -> tuple[str, str]:
 
 
 def credentials_for(profile: Profile) -> Credentials | None:
-    """When the environment has none: the keyring's, then a hidden prompt when a person is at
-    the terminal; None when neither has any."""
+    """When the environment has none: the keyring's, else a hidden prompt at a terminal."""
     username, secret = "", ""
     if profile.source == "keyring":
         try:
@@ -169,19 +168,19 @@ def credentials_for(profile: Profile) -> Credentials | None:
         username, secret = ask(profile, username)
     if not secret:
         return None
-    kind = OAuthCredentials if profile.oauth_key else BasicCredentials
+    kind = OAuthCredentials if profile.oauth else BasicCredentials
     return kind(username, secret)
 
 
 def ask(profile: Profile, username: str = "") -> tuple[str, str]:
     """The till id (when neither profile nor keyring has it) and the secret, at a prompt."""
-    kind = "OAuth key" if profile.oauth_key else "till id"
+    kind = "OAuth key" if profile.oauth else "till id"
     username = username or profile.username or click.prompt(kind, err=True)
-    what = f"OAuth secret for {username}" if profile.oauth_key else f"password for {username}"
+    what = f"OAuth secret for {username}" if profile.oauth else f"password for {username}"
     return username, click.prompt(f"{what} (profile {profile.name})", hide_input=True, err=True)
 
 
-def check(base_url: str, credentials: Credentials, timeout: float = 30.0) -> None:
+def check(base_url: str, credentials: Credentials) -> None:
     """One call that changes nothing: the OAuth token call, or a lookup of a customer that
     cannot exist (its 'not found' is an answer to credentials it accepted)."""
     import asyncio
@@ -192,7 +191,7 @@ def check(base_url: str, credentials: Credentials, timeout: float = 30.0) -> Non
     from batch_revoke.model import IdentifierType
 
     async def call() -> int:
-        async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as http:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as http:
             auth = auth_for(credentials, http)
             await auth.ready()
             if isinstance(credentials, OAuthCredentials):
@@ -213,14 +212,6 @@ def check(base_url: str, credentials: Credentials, timeout: float = 30.0) -> Non
         raise ConfigError(f"could not check the credentials (HTTP {status})", "try again")
 
 
-def host(profile: Profile) -> str:
-    """The profile's API host, checked before any secret is typed for it."""
-    url = RunConfig(Path(profile.name), **profile.settings).base_url
-    if not url:
-        raise _bad(f"[{profile.name}] has no cluster or base_url", "add one, or pass --sandbox")
-    return check_base_url(url)
-
-
 def login(profile: Profile, sandbox: bool) -> str:
     """Ask, check against the API (or a sandbox started for it), store; what was done."""
     if profile.source != "keyring":
@@ -234,9 +225,14 @@ def login(profile: Profile, sandbox: bool) -> str:
     except ConfigError as exc:
         fix = f'write credentials = "prompt" in [{profile.name}] (no login: the run asks at the '
         raise ConfigError(exc.problem, fix + "terminal), or set CAP_* in the environment") from exc
-    url = "" if sandbox else host(profile)
+    url = ""
+    if not sandbox:  # the host, checked before any secret is typed for it
+        url = RunConfig(Path(profile.name), **profile.settings).base_url
+        if not url:
+            raise _bad(f"[{profile.name}] has no cluster or base_url", "add one, or pass --sandbox")
+        url = check_base_url(url)
     username, secret = ask(profile)
-    credentials = (OAuthCredentials if profile.oauth_key else BasicCredentials)(username, secret)
+    credentials = (OAuthCredentials if profile.oauth else BasicCredentials)(username, secret)
     if sandbox:
         from batch_revoke.sandbox import configure, running_sandbox
 
@@ -244,7 +240,13 @@ def login(profile: Profile, sandbox: bool) -> str:
             check(running.base_url, credentials)
     else:
         check(url, credentials)
-    return f"accepted; {store(profile, username, secret)}"
+    with _keyring() as keyring:
+        if not profile.username:
+            keyring.set_password(SERVICE, profile.name, username)
+        keyring.set_password(SERVICE, f"{profile.name}:{username}", secret)
+        backend = keyring.get_keyring().name
+    where = f"service {SERVICE}, entry {profile.name}:{username}"
+    return f"accepted; stored in the OS keyring ({backend}): {where}"
 
 
 def held(profile: Profile) -> str:
@@ -255,14 +257,3 @@ def held(profile: Profile) -> str:
         return "in the keyring" if stored(profile)[1] else "not in the keyring (login first)"
     except ConfigError as exc:
         return exc.problem
-
-
-def store(profile: Profile, username: str, secret: str) -> str:
-    """The credentials in the OS keyring; where, said for the person who typed them."""
-    with _keyring() as keyring:
-        if not profile.username:
-            keyring.set_password(SERVICE, profile.name, username)
-        keyring.set_password(SERVICE, f"{profile.name}:{username}", secret)
-        backend = keyring.get_keyring().name
-    where = f"service {SERVICE}, entry {profile.name}:{username}"
-    return f"stored in the OS keyring ({backend}): {where}"

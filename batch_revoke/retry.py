@@ -1,23 +1,20 @@
 """`batch-revoke retry RESULT.csv`: the rows of an earlier result file that sending again can
 still revoke (`codes.retryable`, or the --status / --code asked for), written verbatim to an
-input file of their own and run as a new run, with its own result file and journal. The
-earlier result columns ride along as `input_row`, `input_status`, … (writer.result_header):
-the lineage. Its rows that were `unconfirmed` are read back before they are sent (plan.py)."""
+input file of their own and run as a new run; its result keeps the earlier columns as
+`input_row`, `input_status`, … (writer.result_header)."""
 
 from __future__ import annotations
 
 import csv
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from batch_revoke.codes import retryable
-from batch_revoke.config import SANDBOX_LABEL, RunConfig
+from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, InputError
-from batch_revoke.hosts import CLUSTERS
 from batch_revoke.journal import JournalIdentity, ReadError, options_of, read_meta
 from batch_revoke.model import Status
 from batch_revoke.outputs import journal_path
@@ -28,8 +25,8 @@ Tally = Counter[tuple[str, str]]  # rows per (status, error_code)
 
 @dataclass(frozen=True)
 class Selection:
-    """Which rows go again: those a retry can help (the default), or those of the statuses
-    and codes asked for (either list empty: any)."""
+    """Which rows go again: those a retry can help, or those of the statuses and codes asked
+    for (either empty: any)."""
 
     statuses: frozenset[Status] = frozenset()
     codes: frozenset[str] = frozenset()
@@ -57,9 +54,8 @@ class Selection:
 
 
 def choose(result: Path, selection: Selection, target: Path) -> tuple[Tally, Tally]:
-    """The rows of `result` per status and code: those chosen, and all of them. The chosen
-    ones, header first, are written verbatim to `target`; nothing is left there when none is
-    chosen."""
+    """The rows of `result` per status and code, chosen and all; the chosen ones are written
+    verbatim to `target` (nothing when none is)."""
     chosen, every = Tally(), Tally()
     partial = target.with_name(f".{target.name}.partial")
     try:
@@ -115,9 +111,8 @@ def described(tally: Tally) -> str:
 def paths(
     result: Path, output: Path | None, folder: Path | None, now: datetime
 ) -> tuple[Path, Path]:
-    """The retry's input file (the chosen rows) and result file: `-o`, or
-    `<result stem>-retry-<timestamp>.csv` beside RESULT (in `folder` when given); the input is
-    the result's name with `-input` added."""
+    """The retry's input file and result file: `-o`, or `<result stem>-retry-<timestamp>.csv`
+    beside RESULT (or in `folder`), the input named with `-input` added."""
     if output is not None:
         return output.with_name(f"{output.stem}-input.csv"), output
     stem = f"{result.stem}-retry-{now.strftime('%Y%m%d-%H%M%S')}"
@@ -129,40 +124,18 @@ def paths(
 
 
 def earlier_options(result: Path) -> dict[str, str] | None:
-    """The options a resume checks, as the earlier run's journal recorded them; None without
-    a journal that reads."""
+    """The options a resume checks, as the earlier run's journal recorded them, if it reads."""
     try:
         return options_of(read_meta(journal_path(result)))
     except (ReadError, OSError, ValueError):
         return None
 
 
-def with_earlier(
-    params: Mapping[str, Any], given: Iterable[str], stored: Mapping[str, str]
-) -> dict[str, Any]:
-    """The command's parameters, with each option a resume checks taken from the earlier
-    run's journal where neither the command line nor the environment gives it (`given`)."""
-    out, given = dict(params), set(given)
-    host = stored.get("host", "")
-    if host and not (params.get("sandbox") or params.get("base_url") or params.get("cluster")):
-        cluster = next((name for name, url in CLUSTERS.items() if url == host), None)
-        if host == SANDBOX_LABEL:
-            out["sandbox"] = True
-        elif cluster:
-            out["cluster"] = cluster
-        else:
-            out["base_url"] = host
-    for name in ("identifier_type", "batch_size", "default_region"):
-        if name in stored and name not in given:
-            out[name] = int(stored[name]) if name == "batch_size" else stored[name] or None
-    return out
-
-
-def check_same(stored: Mapping[str, str], config: RunConfig, sandbox: bool, result: Path) -> None:
+def check_same(stored: Mapping[str, str], config: RunConfig, result: Path) -> None:
     """Refuse, as a resume refuses, options that differ from the earlier run's (a dry run
     has no host to compare)."""
-    mine = replace(config, host_label=SANDBOX_LABEL if sandbox else "").identity_options()
     theirs = {k: v for k, v in stored.items() if k != "host" or not config.dry_run}
-    problem = JournalIdentity("", theirs).mismatch(JournalIdentity("", mine), journal_path(result))
+    mine = JournalIdentity("", config.identity_options())
+    problem = JournalIdentity("", theirs).mismatch(mine, journal_path(result))
     if problem is not None:
         raise problem

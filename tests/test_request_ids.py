@@ -28,10 +28,10 @@ from batch_revoke.client import (
 )
 from batch_revoke.config import RetryPolicy, RunConfig
 from batch_revoke.credentials import BasicCredentials
+from batch_revoke.exits import JsonLines
 from batch_revoke.history import read_results
 from batch_revoke.html_report import write_report
 from batch_revoke.journal import Journal, JournalIdentity
-from batch_revoke.logs import JsonLines
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     Counts,

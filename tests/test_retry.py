@@ -17,7 +17,7 @@ from batch_revoke.errors import ConfigError, InputError
 from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import Status
 from batch_revoke.outputs import journal_path
-from batch_revoke.retry import Selection, check_same, choose, paths, with_earlier
+from batch_revoke.retry import Selection, check_same, choose, paths
 from batch_revoke.writer import RESULT_COLUMNS
 from tests.conftest import read_rows
 
@@ -123,39 +123,22 @@ def test_the_files_are_named_after_the_result_beside_it_or_where_asked(tmp_path)
     )
 
 
-def test_the_options_a_resume_checks_come_from_the_journal_unless_given():
-    stored = {"host": SANDBOX_LABEL, "identifier_type": "mobile", "batch_size": "5"}
-    params = {"sandbox": False, "base_url": None, "cluster": None, "identifier_type": "id"}
-    filled = with_earlier(params | {"batch_size": 20}, [], stored)
-    assert (filled["sandbox"], filled["identifier_type"], filled["batch_size"]) == (
-        True,
-        "mobile",
-        5,
-    )
-    given = with_earlier(params | {"batch_size": 20}, ["batch_size"], stored)
-    assert given["batch_size"] == 20
-    cluster = with_earlier(params, [], {"host": "https://eu.api.capillarytech.com"})
-    assert cluster["cluster"] == "eu"
-    assert (
-        with_earlier(params, [], {"host": "http://127.0.0.1:1"})["base_url"] == "http://127.0.0.1:1"
-    )
-
-
 def test_an_option_that_differs_from_the_journals_is_refused_as_a_resume_refuses(tmp_path):
     stored = {"host": "http://127.0.0.1:1", "identifier_type": "id", "batch_size": "20"}
     mine = RunConfig(tmp_path / "x.csv", base_url="http://127.0.0.1:1", batch_size=5)
     with pytest.raises(ConfigError, match=r"other options: batch_size '5' \(was '20'\)"):
-        check_same(stored, mine, False, tmp_path / "first.csv")
-    check_same(
-        stored, RunConfig(tmp_path / "x.csv", base_url="http://127.0.0.1:1"), False, tmp_path
-    )
+        check_same(stored, mine, tmp_path / "first.csv")
+    check_same(stored, RunConfig(tmp_path / "x.csv", base_url="http://127.0.0.1:1"), tmp_path)
+    dry = RunConfig(tmp_path / "x.csv", dry_run=True)  # a dry run has no host to compare
+    check_same(stored, dry, tmp_path)
 
 
 # --- the command -----------------------------------------------------------------------
 
 
 def retry(*args: str) -> tuple[int, str]:
-    done = CliRunner().invoke(cli, ["retry", *args])
+    no_credentials = dict.fromkeys(["CAP_USERNAME", "CAP_PASSWORD", "CAP_BASE_URL", "CAP_CLUSTER"])
+    done = CliRunner().invoke(cli, ["retry", *args], env=no_credentials)
     return done.exit_code, done.stderr if hasattr(done, "stderr") else done.output
 
 
@@ -204,3 +187,25 @@ def test_the_earlier_journals_options_are_kept_and_others_refused(tmp_path):
     status, stderr = retry(str(result), "--dry-run", "-o", str(tmp_path / "again.csv"))
     assert status == 0, stderr
     assert "no journal" not in stderr
+
+
+def test_the_options_a_resume_checks_come_from_the_journal_unless_given(tmp_path):
+    result = result_file(tmp_path, ("failed", "http_503"))
+    options = {"host": "https://eu.api.capillarytech.com", "identifier_type": "mobile"}
+    identity = JournalIdentity("x", options | {"batch_size": "5"})
+    Journal.create(journal_path(result), identity).close()
+    status, stderr = retry(str(result), "-o", str(tmp_path / "again.csv"))
+    assert status == 2
+    assert "no credentials" in stderr  # the journal's host, batch size and identifier type
+    status, stderr = retry(str(result), "--dry-run", "--batch-size", "20")
+    assert status == 2
+    assert "was started with other options: batch_size '20' (was '5')" in stderr
+
+
+def test_a_sandbox_runs_rows_are_retried_against_a_sandbox(tmp_path):
+    result = result_file(tmp_path, ("failed", "http_503"))
+    identity = JournalIdentity("x", {"host": SANDBOX_LABEL, "identifier_type": "id"})
+    Journal.create(journal_path(result), identity).close()
+    status, stderr = retry(str(result), "-o", str(tmp_path / "again.csv"))
+    assert status == 1, stderr
+    assert "sandbox running on http://127.0.0.1:" in stderr
