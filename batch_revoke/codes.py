@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from batch_revoke.model import ErrorCode, Status, nothing_done
+from batch_revoke.model import ErrorCode, Status, is_final
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,11 +233,11 @@ def explain(code: str) -> Explanation:
 def retryable(status: Status, code: str) -> bool:
     """Whether sending the row again can still revoke it: never sent, its outcome unknown, or
     failed without a final answer (nothing done, a server error, no answer, never made)."""
-    if status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED):
+    if not is_final(status, code):
         return True
     no_answer = code in (ErrorCode.TIMEOUT, ErrorCode.CONNECTION_ERROR, ErrorCode.CLIENT_ERROR)
     server_error = re.fullmatch(r"http_5\d\d", code) is not None
-    return status is Status.FAILED and (nothing_done(status, code) or no_answer or server_error)
+    return status is Status.FAILED and (no_answer or server_error)
 
 
 def markdown_table() -> str:

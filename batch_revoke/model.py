@@ -47,9 +47,11 @@ NOT_REVOKED = frozenset({Status.FAILED, Status.UNCONFIRMED})
 ANSWERED = NOT_REVOKED | {Status.REVOKED}
 
 
-def nothing_done(status: Status, code: str) -> bool:
-    """A row failed on an answer that did nothing (429, 503, 521, a refused connection)."""
-    return status is Status.FAILED and code in NOTHING_DONE_CODES
+def is_final(status: Status, code: str) -> bool:
+    """Done for good: a resume keeps it. Unknown outcomes are not, nor failures on an answer
+    that did nothing (429, 503, 521, a refused connection)."""
+    unsettled = status in (Status.UNCONFIRMED, Status.NOT_ATTEMPTED)
+    return not (unsettled or (status is Status.FAILED and code in NOTHING_DONE_CODES))
 
 
 class Endpoint(StrEnum):
@@ -288,9 +290,7 @@ class RowOutcome:
 
     @property
     def final(self) -> bool:
-        """Done for good: a resume keeps it. Unknown or nothing-done outcomes are not."""
-        unsettled = self.status in (Status.UNCONFIRMED, Status.NOT_ATTEMPTED)
-        return not (unsettled or nothing_done(self.status, self.error_code))
+        return is_final(self.status, self.error_code)
 
 
 @dataclass(frozen=True, slots=True)
