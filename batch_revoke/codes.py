@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from batch_revoke.model import ErrorCode, Status, nothing_done
+from batch_revoke.model import ErrorCode, Status, is_final
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +216,8 @@ _BY_CODE = {entry.code: entry for entry in CODES}
 
 
 def explain(code: str) -> Explanation:
-    """The entry for a code of the result file; an `http_NNN` gets the family's, and a code
-    this version does not know (an API code not listed) a generic one."""
+    """The entry for a code of the result file: an `http_NNN` gets the family's, an unknown
+    code a generic one."""
     if code in _BY_CODE:
         return _BY_CODE[code]
     if re.fullmatch(r"http_\d{3}", code):
@@ -231,15 +231,13 @@ def explain(code: str) -> Explanation:
 
 
 def retryable(status: Status, code: str) -> bool:
-    """Whether sending the row again can still revoke it: it was never sent, its outcome is
-    unknown, or it failed without a final answer (throttled or unavailable, a server error,
-    no answer, a request that could not be made). Never a final answer of the API (404, 814,
-    816, badge_not_found) nor a row that is wrong (invalid) or a duplicate."""
-    if status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED):
+    """Whether sending the row again can still revoke it: never sent, its outcome unknown, or
+    failed without a final answer (nothing done, a server error, no answer, never made)."""
+    if not is_final(status, code):
         return True
     no_answer = code in (ErrorCode.TIMEOUT, ErrorCode.CONNECTION_ERROR, ErrorCode.CLIENT_ERROR)
     server_error = re.fullmatch(r"http_5\d\d", code) is not None
-    return status is Status.FAILED and (nothing_done(status, code) or no_answer or server_error)
+    return status is Status.FAILED and (no_answer or server_error)
 
 
 def markdown_table() -> str:

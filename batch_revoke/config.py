@@ -9,7 +9,7 @@ import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batch_revoke.credentials import NO_CREDENTIALS_FIX, Credentials
 from batch_revoke.errors import ConfigError
@@ -33,16 +33,14 @@ class ErrorLimit:
     @classmethod
     def parse(cls, text: str) -> ErrorLimit:
         match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text)
-        if match and match.group(2) and 0 < float(match.group(1)) <= 100:
-            return cls(percent=float(match.group(1)))
-        if match and not match.group(2) and match.group(1).isdigit() and int(match.group(1)) > 0:
-            return cls(count=int(match.group(1)))
+        problem = f"--max-errors {text!r} is not a number of rows or a percentage"
         if match:
-            problem = f"--max-errors {text!r} is below 1 row" + (
-                " or above 100%" * bool(match.group(2))
-            )
-        else:
-            problem = f"--max-errors {text!r} is not a number of rows or a percentage"
+            number, percent = match.group(1), bool(match.group(2))
+            if percent and 0 < float(number) <= 100:
+                return cls(percent=float(number))
+            if not percent and number.isdigit() and int(number) > 0:
+                return cls(count=int(number))
+            problem = f"--max-errors {text!r} is below 1 row" + " or above 100%" * percent
         raise ConfigError(
             problem, "e.g. --max-errors 50 or --max-errors 5%; leave it out for no limit"
         )
@@ -151,44 +149,12 @@ class RunConfig:
             if self.base_url and self.base_url != CLUSTERS[self.cluster]:
                 raise ConfigError("a base URL and a cluster both given", "pass one of them")
             object.__setattr__(self, "base_url", CLUSTERS[self.cluster])
-        for name in ("input_path", "output_path", "output_dir"):
+        for name, readable, kept, read, example in _SPELLED:
             value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, Path(value))
-            elif not (isinstance(value, Path) or (value is None and name == "output_path")):
-                raise TypeError(f"RunConfig.{name} must be a path (str or Path), not {value!r}")
-        if isinstance(self.rate_limit, str):
-            object.__setattr__(self, "rate_limit", RateLimit.parse(self.rate_limit))
-        elif self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
-            raise TypeError(f"RunConfig.rate_limit must be e.g. '100/min', not {self.rate_limit!r}")
-        # A wrong type is a TypeError; text that names no choice is the ConfigError the
-        # command line gives for it.
-        if not isinstance(self.identifier_type, IdentifierType):
-            if not isinstance(self.identifier_type, str):
-                raise TypeError(
-                    f"RunConfig.identifier_type must be e.g. 'mobile', not {self.identifier_type!r}"
-                )
-            parsed = IdentifierType.parse(self.identifier_type)
-            if parsed is None:
-                raise ConfigError(
-                    f"identifier_type {self.identifier_type!r} is unknown",
-                    f"use one of {', '.join(IdentifierType)}",
-                )
-            object.__setattr__(self, "identifier_type", parsed)
-        if isinstance(self.max_errors, str | int) and not isinstance(self.max_errors, bool):
-            object.__setattr__(self, "max_errors", ErrorLimit.parse(str(self.max_errors)))
-        elif self.max_errors is not None and not isinstance(self.max_errors, ErrorLimit):
-            raise TypeError(
-                f"RunConfig.max_errors must be e.g. 50 or '5%', not {self.max_errors!r}"
-            )
-        if self.default_region is not None and not isinstance(self.default_region, str):
-            raise TypeError(
-                f"RunConfig.default_region must be e.g. 'IN', not {self.default_region!r}"
-            )
-        if self.default_region is not None:
-            from batch_revoke.mobiles import region_code  # phonenumbers: only with a region
-
-            object.__setattr__(self, "default_region", region_code(self.default_region))
+            if isinstance(value, readable) and not isinstance(value, bool):
+                object.__setattr__(self, name, read(str(value)))
+            elif not isinstance(value, kept):
+                raise TypeError(f"RunConfig.{name} must be {example}, not {value!r}")
 
     def check_options(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -245,9 +211,37 @@ class RunConfig:
         }
 
 
+def _identifier_type(text: str) -> IdentifierType:
+    parsed = IdentifierType.parse(text)
+    if parsed is None:
+        raise ConfigError(
+            f"identifier_type {text!r} is unknown", f"use one of {', '.join(IdentifierType)}"
+        )
+    return parsed
+
+
+def _region_code(text: str) -> str:
+    from batch_revoke.mobiles import region_code  # phonenumbers: only with a region
+
+    return region_code(text)
+
+
+# The settings a library caller may spell as the command line does: the types each is read
+# from, and how; the types it is kept as; else a TypeError with an example. Text that names no
+# choice is the ConfigError the command line gives for it.
+_SPELLED: tuple[tuple[str, Any, Any, Callable[[str], object], str], ...] = (
+    ("input_path", str, Path, Path, "a path (str or Path)"),
+    ("output_path", str, Path | None, Path, "a path (str or Path)"),
+    ("output_dir", str, Path, Path, "a path (str or Path)"),
+    ("rate_limit", str, RateLimit | None, RateLimit.parse, "e.g. '100/min'"),
+    ("identifier_type", str, IdentifierType, _identifier_type, "e.g. 'mobile'"),
+    ("max_errors", str | int, ErrorLimit | None, ErrorLimit.parse, "e.g. 50 or '5%'"),
+    ("default_region", str, type(None), _region_code, "e.g. 'IN'"),
+)
+
+
 def estimate(calls: int, limit: RateLimit | None, lookups: int = 0) -> str:
-    """ "1,204 calls: about 12 min at 100/min": under a rate limit, time is calls. `lookups`
-    (customer lookups, counted among the calls) are named apart when there are any."""
+    """ "1,204 calls: about 12 min at 100/min": under a rate limit, time is calls."""
     text = f"{calls:,} calls"
     if lookups:
         text += f" ({lookups:,} lookups, {calls - lookups:,} revokes)"
@@ -259,9 +253,8 @@ def estimate(calls: int, limit: RateLimit | None, lookups: int = 0) -> str:
 
 
 def resume_options(options: Mapping[str, str], command: str = "run") -> list[str]:
-    """The options a resume must repeat, as `RunConfig.identity_options` gives them and a
-    journal keeps them, said as a command line says them (`verify` takes no --sandbox and no
-    --batch-size)."""
+    """`RunConfig.identity_options` as a command line says them (`verify` takes no --sandbox
+    and no --batch-size)."""
     host = options.get("host", "")
     args: list[str] = []
     if host == SANDBOX_LABEL:
@@ -279,8 +272,7 @@ def resume_options(options: Mapping[str, str], command: str = "run") -> list[str
 
 
 def finish_command(input_path: str | Path, output: Path, options: Mapping[str, str]) -> str:
-    """The command that finishes a stopped run, as printed in its result file, its report and
-    wherever only the run's recorded options are known (the command line that started a run
-    prints the command as typed, with --resume: report.resume_command)."""
+    """The command that finishes a stopped run, from its recorded options: the one builder of
+    it (the command line that started a run prints it as typed: report.resume_command)."""
     args = ["batch-revoke", "run", str(input_path), *resume_options(options)]
     return shlex.join([*args, "-o", str(output), "--resume"])

@@ -37,14 +37,12 @@ class ConfigError(BatchRevokeError):
         return f"{self.problem}; {self.fix}" if self.fix else self.problem
 
 
+@dataclass(eq=False, repr=False)
 class AuthError(BatchRevokeError):
     """The API refused our credentials (401/403): going on would fail every request."""
 
-    def __init__(self, http_status: int, message: str, code: str = "") -> None:
-        super().__init__(http_status, message, code)
-        self.http_status = http_status
-        self.message = message
-        self.code = code or str(http_status)
+    http_status: int
+    message: str
 
     def __str__(self) -> str:
         hint = (

@@ -23,7 +23,7 @@ from batch_revoke.history import (
     read_results,
 )
 from batch_revoke.journal import STORED_CALLS
-from batch_revoke.model import Endpoint, ExitStatus, Status, nothing_done
+from batch_revoke.model import Endpoint, ExitStatus, Status, is_final
 from batch_revoke.outputs import check_target, input_copy_path, journal_path
 from batch_revoke.report import RunReport, run_status
 from batch_revoke.writer import write_text_atomically
@@ -54,9 +54,7 @@ class ReportData:
         when the rows need fixing first (or nothing: the API's answer stands)."""
         status, code = group.status, group.code
         finish = self.finish_command
-        if finish and (
-            status in (Status.NOT_ATTEMPTED, Status.UNCONFIRMED) or nothing_done(status, code)
-        ):
+        if finish and not is_final(status, code):
             return finish  # the resume reads back, and sends again, exactly these
         if status is Status.UNCONFIRMED:
             options = resume_options(self.options, "verify")

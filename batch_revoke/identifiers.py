@@ -1,7 +1,5 @@
-"""Customers as files name them: one key per customer however it is spelled (a mobile by its
-digits with the country code, an email in any case, an id without its leading zeros), and
-which rows are looked up. The usual Indian mobile is read here at once; any other spelling by
-mobiles.py (phonenumbers), imported by the first such number."""
+"""Customers as files name them: one key per customer however it is spelled, and which rows
+are looked up. The usual Indian mobile is read here at once; any other by mobiles.py."""
 
 from __future__ import annotations
 
@@ -12,9 +10,7 @@ from batch_revoke.model import IdentifierType, Mode, NotAMobile, Row, id_key
 
 # The usual spelling in the field, an Indian mobile after its country code (919900000013,
 # +91 99000 00013, 0091-9900000013, +91 (0) 99000 00013), is read at once: phonenumbers takes
-# ~60 µs a number, which is most of a dry run's time on a file of mobiles. Its reading is
-# always these digits (with no region or region IN: either reading gives them); tests compare
-# it with phonenumbers.
+# ~60 µs a number, most of a dry run's time on a file of mobiles. Tests compare the two.
 # saves 31% of the 1M dry run (5.15 s -> 3.57 s CPU; bench, 2026-12)
 _USUAL_MOBILE = re.compile(
     r"(?:(?:\+|00)91[ -]?(?:\(0\)[ -]?)?|91[ -]?)([6-9][0-9]{4})[ -]?([0-9]{5})"
@@ -22,17 +18,15 @@ _USUAL_MOBILE = re.compile(
 
 
 def mobile_number(text: str, default_region: str | None = None) -> str | NotAMobile:
-    """A mobile in the form the API matches, as `mobiles.read_mobile` reads it: the usual
-    Indian spelling at once, any other by phonenumbers, once per spelling."""
+    """A mobile in the form the API matches, as `mobiles.read_mobile` reads it."""
     if default_region in (None, "IN") and (usual := _USUAL_MOBILE.fullmatch(text)):
         return "91" + usual[1] + usual[2]
     return _read_once(text, default_region)
 
 
 def card_number(text: str) -> str:
-    """A card number as it is sent and compared: without the spaces people group its digits
-    with (`4111 1111 1111 1111`). Spaces only: the vendor documents no spelling of card
-    numbers, so anything else (a dash, a dot) is sent as written, for the API to judge."""
+    """A card number without the spaces people group its digits with. Spaces only: the vendor
+    documents no spelling of card numbers, so a dash or a dot is left for the API to judge."""
     return text.replace(" ", "")
 
 
@@ -48,8 +42,7 @@ def _read_once(text: str, default_region: str | None) -> str | NotAMobile:
 def identifier_key(
     identifier: IdentifierType, value: str, default_region: str | None = None
 ) -> str:
-    """What makes two spellings of a customer the same customer, for one lookup per customer
-    and for duplicates (`+91 99000 00013` and, with region IN, `09900000013` are one mobile).
+    """What makes two spellings of a customer the same customer, for lookups and duplicates.
     A mobile that is no number is compared as written: its row is refused before any lookup."""
     text = value.strip()
     if identifier is IdentifierType.MOBILE:

@@ -1,8 +1,6 @@
-"""Mobile numbers as people write them, read with phonenumbers (the maintained port of
-Google's libphonenumber: every country's lengths and trunk prefixes) into the form the API
-matches, and --default-region as phonenumbers knows regions. Loaded by the first number the
-fast path of identifiers.mobile_number cannot read, or by a --default-region: a file that
-names its customers by id never imports phonenumbers."""
+"""Mobile numbers as people write them, read with phonenumbers into the form the API matches,
+and --default-region. Imported only by a number identifiers.mobile_number cannot read, or a
+region: a file that names its customers by id never imports phonenumbers."""
 
 from __future__ import annotations
 
@@ -36,15 +34,11 @@ def region_code(text: str) -> str:
 
 
 def read_mobile(text: str, default_region: str | None = None) -> str | NotAMobile:
-    """A mobile as people write it (`+91 99000 00013`, `+91 (0) 99000 00013`, `0091-9900000013`,
-    `919900000013`, and with a default region also `09900000013` or `99000 00013`), in the form
-    the API matches: E.164 without its +, the digits with the country code first. A number
-    whose length is no mobile's in its country (too short, too long) is NotAMobile.
+    """A mobile as people write it, in the form the API matches: E.164 without its +.
 
-    Digits with no + or 00 are read as a national number of `default_region` first (which
-    also reads the region's own country code in front), then as digits that start with their
-    country code, preferring the reading that is a number in use. Without a default region,
-    a number that starts with its national 0 cannot be read: the reason names the option."""
+    Digits with no + or 00 are read as a national number of `default_region` first, then as
+    digits that start with their country code, preferring the reading that is a number in
+    use. Without a default region, a number that starts with its national 0 cannot be read."""
     written = " ".join(text.split())  # tabs and no-break spaces trip phonenumbers up
     digits = phonenumbers.normalize_digits_only(written)
     if not _MOBILE_SPELLING.fullmatch(written) or not digits:

@@ -1,9 +1,7 @@
 """The values that flow through the pipeline: small, free of I/O, never changed once made.
 
-Record, Row and RowOutcome are made once per input row, so they are plain slotted dataclasses
-(Row a named tuple): a frozen dataclass costs about 1 µs more to create, which is seconds on a
-file of millions of rows. Treat them as frozen all the same; `dataclasses.replace` makes a
-changed copy."""
+Record and RowOutcome, made once per input row, are not frozen: a frozen dataclass costs about
+1 µs more to create, seconds on millions of rows. `dataclasses.replace` makes a changed copy."""
 
 from __future__ import annotations
 
@@ -16,11 +14,9 @@ from typing import Any, NamedTuple, TypeVar, overload
 
 MAX_BATCH_SIZE = 20  # the API's limit for customers / revokeIssuals per revokeIssue request
 
-# Answers that say the request was not carried out (throttled, unavailable, busy), so sending
-# it again cannot double anything.
+# Answers that say the request was not carried out (throttled, unavailable): sending it again
+# cannot double anything, so a failed row with one (or a refused connection) is not final.
 NOT_APPLIED_STATUSES = frozenset({429, 503, 521})
-# The error codes of `failed` rows with such an answer (or a refused connection): not final,
-# so an interrupted run's --resume sends them again.
 NOTHING_DONE_CODES = frozenset(
     {f"http_{status}" for status in NOT_APPLIED_STATUSES} | {"connection_error"}
 )
@@ -51,10 +47,11 @@ NOT_REVOKED = frozenset({Status.FAILED, Status.UNCONFIRMED})
 ANSWERED = NOT_REVOKED | {Status.REVOKED}
 
 
-def nothing_done(status: Status, code: str) -> bool:
-    """A row failed on an answer that did nothing (429, 503, 521, a refused connection):
-    not final, and sending it again cannot double anything."""
-    return status is Status.FAILED and code in NOTHING_DONE_CODES
+def is_final(status: Status, code: str) -> bool:
+    """Done for good: a resume keeps it. Unknown outcomes are not, nor failures on an answer
+    that did nothing (429, 503, 521, a refused connection)."""
+    unsettled = status in (Status.UNCONFIRMED, Status.NOT_ATTEMPTED)
+    return not (unsettled or (status is Status.FAILED and code in NOTHING_DONE_CODES))
 
 
 class Endpoint(StrEnum):
@@ -124,10 +121,8 @@ class Record:
 
 # with the reader's blocks kept as read, saves 11% of the 1M dry run (5.18 s -> 4.63 s CPU, 2026-12)
 class Chunk(Sequence[Record]):
-    """Records in file order, held as the reader's columns: each record's field values, its
-    number, and its defect (`defects` None: no record has one). A Record is made only when
-    one is asked for: the column checks (`column_checks.py`) and the writer read the columns,
-    which saves making an object a row on files of millions of rows."""
+    """Records in file order, held as the reader's columns (`defects` None: no record has
+    one); a Record is made only when one is asked for."""
 
     __slots__ = ("_records", "defects", "numbers", "values")
 
@@ -159,7 +154,6 @@ class Chunk(Sequence[Record]):
 
     @property
     def records(self) -> list[Record]:
-        """Every record, made once when first asked for."""
         if self._records is None:
             defects = itertools.repeat("") if self.defects is None else self.defects
             self._records = list(map(Record, self.numbers, map(tuple, self.values), defects))
@@ -169,8 +163,7 @@ class Chunk(Sequence[Record]):
 def columns(
     records: Sequence[Record],
 ) -> tuple[Sequence[Sequence[str]], Sequence[int], Sequence[str] | None]:
-    """Each record's values, number and defect (None: no record has one), as columns: a
-    Chunk's own, or taken from the Records."""
+    """Each record's values, number and defect (None: no record has one), as columns."""
     if isinstance(records, Chunk):
         return records.values, records.numbers, records.defects
     return (
@@ -194,11 +187,9 @@ class _RowFields(NamedTuple):
 
 
 class Row(_RowFields):
-    """A valid record, trimmed and classified: one entry of one request.
-
-    A named tuple rather than a dataclass: a chunk's usual rows are made from their columns
-    by one C-level pass (`Row.from_columns`), where calling a constructor per row costs a
-    second or more on a file of millions of rows."""
+    """A valid record, trimmed and classified: one entry of one request. A named tuple, so
+    `from_columns` makes a chunk's usual rows in one C-level pass (a constructor call per row
+    costs a second or more on millions of rows)."""
 
     __slots__ = ()
 
@@ -213,13 +204,8 @@ class Row(_RowFields):
         resolved: bool = False,
     ) -> Row:
         mode = Mode.EARN if earned_badge_id else Mode.ISSUALS if issue_id else Mode.CUSTOMERS
-        if identifier_type is not IdentifierType.ID:
-            key = customer_id  # a mobile's zeros are part of it, unlike an id's
-        # id_key, inlined: this runs for every row the usual path does not make.
-        elif customer_id.isdigit() and customer_id.isascii():
-            key = customer_id.lstrip("0") or "0"
-        else:
-            key = id_key(customer_id)
+        # A mobile's zeros are part of it, unlike an id's.
+        key = id_key(customer_id) if identifier_type is IdentifierType.ID else customer_id
         return tuple.__new__(
             cls,
             (
@@ -244,8 +230,8 @@ class Row(_RowFields):
         issues: list[str],
         earned: list[str],
     ) -> list[Row]:
-        """The Rows `Row(row, badge, customer, issue, earned)` gives, column by column, for
-        customers named by numeric id (ASCII digits) and no row with both ids."""
+        """The Rows `Row(row, badge, customer, issue, earned)` gives, for customers named by
+        numeric id (ASCII digits) and no row with both ids."""
         modes = [
             Mode.EARN if earned_id else Mode.ISSUALS if issue_id else Mode.CUSTOMERS
             for issue_id, earned_id in zip(issues, earned, strict=True)
@@ -276,8 +262,7 @@ class Batch:
     badge_meta_id: str
     rows: tuple[Row, ...]
     # Row -> the customers row of its badge and customer later in the file, for revokeIssuals
-    # rows that have one planned: it may revoke their enrolment first (`answers.raced`). Kept
-    # up to date by the plan while the request is out.
+    # rows that have one planned: it may revoke their enrolment first (`answers.raced`).
     later: dict[int, int] = field(default_factory=dict, compare=False)
 
     @property
@@ -305,16 +290,13 @@ class RowOutcome:
 
     @property
     def final(self) -> bool:
-        """Done for good: a resume keeps it. Unknown or nothing-done outcomes are not."""
-        if self.status in (Status.UNCONFIRMED, Status.NOT_ATTEMPTED):
-            return False
-        return not nothing_done(self.status, self.error_code)
+        return is_final(self.status, self.error_code)
 
 
 @dataclass(frozen=True, slots=True)
 class LookupAnswer:
-    """A customer lookup's definite answer: the customer's id, or (customer_id "") the API's
-    code and message saying why there is none (816 not found, 618 marked as fraud)."""
+    """A customer lookup's definite answer: the customer's id, or the API's code and message
+    saying why there is none (816 not found, 618 marked as fraud)."""
 
     customer_id: str = ""
     code: str = ""
@@ -339,8 +321,7 @@ CALLS = ("http_calls", "retries", "throttled", "read_backs", "lookups", "pauses"
 @dataclass(frozen=True, slots=True)
 class Counts:
     """A run's counters, the one type its progress line, its summaries, the journal's timeline
-    and the report are drawn from: rows per status and per error code, requests per endpoint,
-    and calls. Made from outcomes in one pass (`of`), and added up (`+`)."""
+    and the report are drawn from."""
 
     by_status: Mapping[Status, int] = field(default_factory=dict)
     by_error: Mapping[tuple[Status, str], int] = field(default_factory=dict)
@@ -356,7 +337,6 @@ class Counts:
 
     @classmethod
     def of(cls, outcomes: Iterable[RowOutcome]) -> Counts:
-        """The rows of these outcomes per status and per error code, counted in one pass."""
         by_status: dict[Status, int] = {}
         by_error: dict[tuple[Status, str], int] = {}
         for outcome in outcomes:
@@ -400,10 +380,7 @@ class Counts:
 
 def _added(one: Mapping[_K, int], other: Mapping[_K, int]) -> dict[_K, int]:
     """Two counts per key added up, in the order their keys first came."""
-    added = dict(one)
-    for key, count in other.items():
-        added[key] = added.get(key, 0) + count
-    return added
+    return {key: one.get(key, 0) + other.get(key, 0) for key in {**one, **other}}
 
 
 def id_key(value: object) -> str:

@@ -14,6 +14,7 @@ from batch_revoke.config import (
     RateLimit,
     RunConfig,
     estimate,
+    finish_command,
     resume_options,
 )
 from batch_revoke.credentials import NO_CREDENTIALS_FIX, BasicCredentials
@@ -362,6 +363,13 @@ def test_the_command_that_finishes_a_run_repeats_what_changes_what_is_sent(tmp_p
         *("--base-url", "https://api.invalid", "--identifier-type", "email"),
         *("--default-region", "GB"),
     ]
+
+
+def test_the_finish_command_names_the_input_the_options_and_the_result_file(tmp_path):
+    options = {"host": CLUSTERS["eu"], "identifier_type": "mobile"}
+    assert finish_command(Path("in put.csv"), Path("out/r.csv"), options) == (
+        "batch-revoke run 'in put.csv' --cluster eu --identifier-type mobile -o out/r.csv --resume"
+    )
 
 
 def test_a_journal_that_records_no_options_repeats_none():
