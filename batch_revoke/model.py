@@ -126,7 +126,7 @@ class Record:
 class Chunk(Sequence[Record]):
     """Records in file order, held as the reader's columns: each record's field values, its
     number, and its defect (`defects` None: no record has one). A Record is made only when
-    one is asked for: the column checks (`column_checks.py`) and the writer read the columns,
+    one is asked for: the column checks (`chunker.check_columns`) and the writer read the columns,
     which saves making an object a row on files of millions of rows."""
 
     __slots__ = ("_records", "defects", "numbers", "values")
