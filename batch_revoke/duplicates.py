@@ -41,12 +41,10 @@ class BitFilter:
 
 # saves 46% of the 1M dry run against the on-disk set alone (6.70 s -> 3.60 s CPU; bench, 2026-12)
 class FirstRows:
-    """Each identity (two 64-bit hashes, both must agree) with the first row that had it.
-
-    A fixed-size filter of the first hashes tells almost every new row at the cost of one
-    vectorised lookup; only the rest are looked up in the sorted runs. Past MEMORY_ROWS
-    identities the runs stop growing (an identity held there has its first row there) and
-    the rest go to the on-disk set, so memory stays bounded at any file size."""
+    """Each identity (two 64-bit hashes, both must agree) with the first row that had it: a
+    filter of the first hashes tells almost every new row, the rest are looked up in sorted
+    runs. Past MEMORY_ROWS identities the runs stop growing (an identity held there has its
+    first row there) and the rest go to disk, so memory stays bounded at any file size."""
 
     def __init__(self) -> None:
         self._on_disk: SeenRows | None = None
@@ -61,8 +59,6 @@ class FirstRows:
     def duplicates(self, hashes: list[int], seconds: list[int], rows: list[int]) -> dict[int, int]:
         """Adds each row's identity (`hashes[i]`, `seconds[i]`, rows in file order); returns
         row -> first row for the rows whose identity an earlier row already had."""
-        if not rows:
-            return {}
         first = np.array(hashes, dtype=np.int64)
         second = np.array(seconds, dtype=np.int64)
         suspect = self._filter.hits(first)
@@ -97,8 +93,6 @@ class FirstRows:
 
     def find(self, keys: list[tuple[int, int]]) -> list[int | None]:
         """The first row of each identity, None for one never added."""
-        if not keys:
-            return []
         first = np.array([h for h, _ in keys], dtype=np.int64)
         at = np.flatnonzero(self._filter.hits(first))
         found: list[int | None] = [None] * len(keys)
@@ -150,9 +144,8 @@ class FirstRows:
 
 
 class SeenRows:
-    """Every valid row's identity and its first row, in a private temporary SQLite database
-    (deleted when closed). It is the one structure that grows with the file, so it lives on
-    disk behind a small page cache, and memory stays flat at any file size."""
+    """Each identity and its first row in a private temporary SQLite database (deleted when
+    closed), behind a small page cache: memory stays flat at any file size."""
 
     _PART = 10_000  # ids per lookup statement
 
