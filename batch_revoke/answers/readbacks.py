@@ -37,7 +37,7 @@ def read_back_verdict(item: InDoubt, reply: ApiReply | str) -> RowOutcome | Row:
     said = badge_not_found(reply)
     if said is not None:
         # Not "nothing there": the lost request cannot have revoked anything of it either.
-        return badge_missing(item.row, said, reply.http_status, _attempts(item), reply.request_id)
+        return badge_missing(item.row, said, reply, _attempts(item))
     data = reply.body.get("data") if isinstance(reply.body, dict) else None
     if reply.http_status != 200 or not isinstance(data, dict):
         return unconfirmed(item, f"read-back answered HTTP {reply.http_status}: {reply.text!r}")

@@ -70,15 +70,11 @@ def outcome(
         ids,
         http_status,
         attempts,
-        resolved_customer_id=resolved_id(row),
+        # The id a lookup found: a revokeEarn row is sent with the identifier itself, so a
+        # clean run never knows its id.
+        resolved_customer_id=row.customer_id if row.resolved else "",
         request_id=request_id,
     )
-
-
-def resolved_id(row: Row) -> str:
-    """The id a lookup found for the row: a revokeEarn row is sent with the identifier itself,
-    so a clean run never knows its id."""
-    return row.customer_id if row.resolved else ""
 
 
 def badge_not_found(reply: ApiReply) -> str | None:
@@ -95,19 +91,18 @@ def badge_not_found(reply: ApiReply) -> str | None:
     return None
 
 
-def badge_missing(
-    row: Row, said: str, http_status: int | None, attempts: int, request_id: str = ""
-) -> RowOutcome:
+def badge_missing(row: Row, said: str, reply: ApiReply, attempts: int) -> RowOutcome:
     """A row of a badge the org does not have: failed for good, even after a lost answer."""
+    message = _no_such_badge(row.badge_meta_id, said)
     return outcome(
         row,
         Status.FAILED,
         ErrorCode.BADGE_NOT_FOUND,
-        _no_such_badge(row.badge_meta_id, said),
+        message,
         (),
-        http_status,
+        reply.http_status,
         attempts,
-        request_id,
+        reply.request_id,
     )
 
 
@@ -289,10 +284,7 @@ def interpret(
         return [answered(row, status, code, message) for row in batch.rows]
     said = badge_not_found(reply)
     if said is not None:
-        return [
-            badge_missing(row, said, reply.http_status, attempts, reply.request_id)
-            for row in batch.rows
-        ]
+        return [badge_missing(row, said, reply, attempts) for row in batch.rows]
     if (errors and not data) or reply.http_status >= 400:
         code, message = errors[0] if errors else (f"http_{reply.http_status}", reply.text)
         if len(errors) > 1:
