@@ -87,7 +87,7 @@ class ByCustomer:
     ) -> list[RowOutcome]:
         """The planner's verdicts, its duplicates of rows that name their customer by an
         identifier given the id its lookup found, as every other row so named shows it
-        (`answers.resolved_id`): a duplicate spelt like its first row, found before any
+        (`answers.replies.outcome`): a duplicate spelt like its first row, found before any
         lookup, must not show less than one spelt otherwise. Records: the chunk's."""
         validate = self.planner.validate
         if validate.type_at is None and validate.default_identifier is IdentifierType.ID:

@@ -4,13 +4,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch_revoke.chunker import Planner, Validator
+from batch_revoke.chunker import Planner, Validator, identity
 from batch_revoke.duplicates import SeenRows
 from batch_revoke.errors import ConfigError
 from batch_revoke.identifiers import identifier_key, mobile_number
 from batch_revoke.mobiles import region_code
 from batch_revoke.model import (
     Batch,
+    Endpoint,
     ErrorCode,
     IdentifierType,
     Mode,
@@ -354,6 +355,7 @@ def test_an_earned_badge_is_one_row_whichever_way_its_customer_is_named():
         (6, Status.DUPLICATE, 5),
     ]
     assert all(v.error_code == ErrorCode.DUPLICATE_ROW for v in verdicts)
+    assert all(v.endpoint is Endpoint.REVOKE_EARN for v in verdicts)
     assert "as row 1" in verdicts[0].error_message
     assert "earnedBadgeId" in verdicts[0].error_message
     assert sorted(r.row for b in batches for r in b.rows) == [1, 4, 5]
@@ -683,3 +685,13 @@ def test_an_id_with_a_stray_quote_is_invalid_on_every_path_never_sent(
     assert isinstance(bad, RowOutcome), bad
     assert (bad.status, bad.error_code) == (Status.INVALID, ErrorCode.BAD_ID)
     assert "quote" in bad.error_message
+
+
+def test_the_planner_tells_the_first_row_of_each_identity_classified_so_far():
+    planner = Planner(Validator(FIELDS))
+    try:
+        planner.classify([record(1, "B1", "7", "I1"), record(2, "B1", "8", "I2")])
+        again, other = Row(5, "B1", "008", "I2"), Row(6, "B1", "9", "I3")
+        assert planner.first_rows([identity(again), identity(other)]) == [2, None]
+    finally:
+        planner.close()

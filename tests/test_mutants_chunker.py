@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 
 from batch_revoke import chunker
-from batch_revoke.chunker import Planner, Validator, planner_for
-from batch_revoke.column_checks import check_columns
+from batch_revoke.chunker import Planner, Validator, check_columns, planner_for
 from batch_revoke.config import RunConfig
 from batch_revoke.duplicates import FirstRows
 from batch_revoke.model import (
@@ -131,13 +130,13 @@ def test_a_file_with_only_badge_and_customer_columns_gives_customers_rows():
 
 
 def test_a_chunk_of_usual_records_is_checked_a_column_at_a_time(monkeypatch):
-    """The column checks (column_checks.py) take a plain file's chunk; a workbook's, whose
+    """The column checks (`check_columns`) take a plain file's chunk; a workbook's, whose
     values may be formulas, and a file that names customers otherwise go record by record."""
     seen: list[int] = []
 
-    def counted(records, at, max_chars):
+    def counted(records, validate):
         seen.append(len(records))
-        return check_columns(records, at, max_chars)
+        return check_columns(records, validate)
 
     monkeypatch.setattr(chunker, "check_columns", counted)
     chunk = [Record(1, ("B1", "7")), Record(2, ("B1", "8"))]
@@ -405,8 +404,7 @@ def test_the_planner_of_a_workbook_refuses_its_formulas_with_no_saved_value(tmp_
     ],
 )
 def test_a_row_checked_in_full_is_sent_as_written_up_to_the_limits(values, kind, region, row):
-    """Rows the shortcut for well-written rows leaves (Excel's mark, the longest ids) are
-    checked in full, and sent with their ids as they are meant."""
+    """Rows with Excel's mark or the longest ids are sent with their ids as they are meant."""
     fields = {"badgemetaid": 0, "customerid": 1, "issueid": 2, "earnedbadgeid": 3}
     padded = values + ("",) * (4 - len(values))
     found = Validator(fields, kind, default_region=region)(Record(1, padded))
@@ -416,8 +414,8 @@ def test_a_row_checked_in_full_is_sent_as_written_up_to_the_limits(values, kind,
 def test_revoke_earn_rows_by_customer_id_are_checked_a_column_at_a_time_too(monkeypatch):
     masks: list[list[bool]] = []
 
-    def counted(records, at, max_chars):
-        found = check_columns(records, at, max_chars)
+    def counted(records, validate):
+        found = check_columns(records, validate)
         masks.append(found[0] if found is not None else [])
         return found
 
@@ -450,7 +448,7 @@ def test_only_a_card_number_loses_the_spaces_written_in_it(kind, written):
     """A card number's digits are grouped with spaces; any other identifier is sent as
     written, for the API to judge."""
     fields = {"badgemetaid": 0, "customerid": 1}
-    for customer in (written, "'" + written):  # the shortcut and the checks in full
+    for customer in (written, "'" + written):  # with and without Excel's mark
         found = Validator(fields, kind)(Record(1, ("B1", customer)))
         assert found == Row(1, "B1", written, "", "", kind)
     card = Validator(fields, IdentifierType.CARD_NUMBER)(Record(1, ("B1", "41 11")))

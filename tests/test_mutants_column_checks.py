@@ -1,11 +1,10 @@
-"""A chunk's usual records made into Rows a column at a time (batch_revoke/column_checks.py): which
+"""A chunk's usual records made into Rows a column at a time (`chunker.check_columns`): which
 records take that path, that it takes them right up to the limits of an id, and that a chunk
 with a value one past a limit is left to the Validator record by record, which rejects it."""
 
 from __future__ import annotations
 
-from batch_revoke.chunker import MAX_ID_CHARS, Validator
-from batch_revoke.column_checks import check_columns
+from batch_revoke.chunker import MAX_ID_CHARS, Validator, check_columns
 from batch_revoke.model import ErrorCode, IdentifierType, Record, Row, RowOutcome, Status
 
 ID_DIGITS = 18  # a customer id this long is always below 2^63
@@ -23,7 +22,7 @@ def columns(
 
 
 def usual_rows(chunk, at):
-    return check_columns(chunk, at, MAX_ID_CHARS)
+    return check_columns(chunk, Validator(at))
 
 
 def records(*values: tuple[str, ...]) -> list[Record]:

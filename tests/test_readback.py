@@ -181,7 +181,7 @@ BY_MOBILE = Row(4, "B1", "777", "I1", "", IdentifierType.ID, resolved=True)
 )
 def test_a_row_a_kill_left_in_flight_shows_its_sends_and_its_customers_id(answer):
     """As a clean run's answer would: the journal's count of sends, and the id its lookup
-    found (answers.resolved_id), whether the read-back settles the row or not."""
+    found (answers.replies.outcome), whether the read-back settles the row or not."""
     settled = read_back_verdict(InDoubt(BY_MOBILE, None, SENT, sends=3), answer)
     assert isinstance(settled, RowOutcome)
     assert (settled.attempts, settled.resolved_customer_id) == (3, "777")

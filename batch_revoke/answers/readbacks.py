@@ -1,8 +1,7 @@
 """What a read-back (GET .../badges/management/{customerId}/badge/{badgeMetaId}) says about a
-row whose answer was lost: `read_back_verdict` gives `revoked`, still `unconfirmed`, `failed`
-(no such badge), or the row itself, which means "not applied: send it again". It never
-guesses: a read-back that failed, or that has a shape this code does not know, leaves the row
-`unconfirmed`."""
+row whose answer was lost: `revoked`, still `unconfirmed`, `failed` (no such badge), or the row
+itself: "not applied, send it again". A read-back that failed, or has a shape this code does
+not know, leaves the row `unconfirmed`: it never guesses."""
 
 from __future__ import annotations
 
@@ -32,13 +31,13 @@ class InDoubt:
 
 
 def read_back_verdict(item: InDoubt, reply: ApiReply | str) -> RowOutcome | Row:
-    """What the read-back `reply` (or why there is none) says of the row: see the module."""
+    """What the read-back `reply` (or why there is none) says of the row."""
     if isinstance(reply, str):
         return unconfirmed(item, reply)
     said = badge_not_found(reply)
     if said is not None:
         # Not "nothing there": the lost request cannot have revoked anything of it either.
-        return badge_missing(item.row, said, reply.http_status, _attempts(item), reply.request_id)
+        return badge_missing(item.row, said, reply, _attempts(item))
     data = reply.body.get("data") if isinstance(reply.body, dict) else None
     if reply.http_status != 200 or not isinstance(data, dict):
         return unconfirmed(item, f"read-back answered HTTP {reply.http_status}: {reply.text!r}")
@@ -67,8 +66,7 @@ NOT_READ_BACK = "not read back (--no-verify; `batch-revoke verify RESULT.csv` re
 
 
 def not_read_back(item: InDoubt) -> RowOutcome | None:
-    """Left unknown by --no-verify: says how to read it back (None when it says so already,
-    from an earlier session)."""
+    """Left unknown by --no-verify (None when an earlier session said so already)."""
     if item.previous is not None and "--no-verify" in item.previous.error_message:
         return None
     return unconfirmed(item, NOT_READ_BACK)
@@ -145,8 +143,7 @@ def _ours(entry: _Entry, sent_at: float | None) -> bool:
 
 
 def _attempts(item: InDoubt) -> int:
-    """The sends of the request whose answer was lost: its own answer's count, or, for a row
-    a kill left in flight, the journal's."""
+    """The sends of the request whose answer was lost: its answer's count, else the journal's."""
     return item.previous.attempts if item.previous else item.sends
 
 
@@ -170,8 +167,7 @@ def _entries(
     id_field: str,
     state_of: Callable[[dict[str, Any]], object],
 ) -> list[_Entry]:
-    """One list of the read-back, every entry checked (`state_of` raises _UnknownShape for
-    an entry it cannot read)."""
+    """One list of the read-back, every entry checked."""
     details = data.get(details_key)
     listed = details.get(list_key) if isinstance(details, dict) else None
     if not isinstance(listed, list):

@@ -1,6 +1,5 @@
 """What an answer to one call means: (batch, HTTP answer or failure) -> one outcome per row,
-and a customer lookup's answer. Pure: no I/O, so every documented answer is a table-driven
-test."""
+and a customer lookup's answer. Pure, so every documented answer is a table-driven test."""
 
 from __future__ import annotations
 
@@ -71,24 +70,18 @@ def outcome(
         ids,
         http_status,
         attempts,
-        resolved_customer_id=resolved_id(row),
+        # The id a lookup found: a revokeEarn row is sent with the identifier itself, so a
+        # clean run never knows its id.
+        resolved_customer_id=row.customer_id if row.resolved else "",
         request_id=request_id,
     )
 
 
-def resolved_id(row: Row) -> str:
-    """The id a lookup found for the row, whatever decides it: only a revokeIssue row named by
-    mobile, email, externalId or cardNumber whose lookup found the id is `resolved`. A
-    revokeEarn row is sent with the identifier itself, so a clean run never knows its id."""
-    return row.customer_id if row.resolved else ""
-
-
 def badge_not_found(reply: ApiReply) -> str | None:
     """What the API said, when it refused the whole request because the org has no such
-    badge: HTTP 404 with `data` null and the code 404 ("Passed badge is not found", in
-    revokeIssue's OpenAPI responses; revokeEarn and the read-back alike), or the code 1054. None
-    for any other answer, the 404 entry inside a 200 ("Customer doesn't have issue instance")
-    among them: that one is a customer without the enrolment, of a badge that exists."""
+    badge: HTTP 404 with `data` null and the code 404 ("Passed badge is not found"), or the
+    code 1054. Not the 404 entry inside a 200 ("Customer doesn't have issue instance"): that
+    one is a customer without the enrolment, of a badge that exists."""
     body = reply.body
     if not isinstance(body, dict) or body.get("data"):
         return None
@@ -98,20 +91,18 @@ def badge_not_found(reply: ApiReply) -> str | None:
     return None
 
 
-def badge_missing(
-    row: Row, said: str, http_status: int | None, attempts: int, request_id: str = ""
-) -> RowOutcome:
-    """A row of a badge the org does not have: failed for good. Never "not present", even
-    after a lost answer: nothing of a badge that does not exist was revoked, by us or anyone."""
+def badge_missing(row: Row, said: str, reply: ApiReply, attempts: int) -> RowOutcome:
+    """A row of a badge the org does not have: failed for good, even after a lost answer."""
+    message = _no_such_badge(row.badge_meta_id, said)
     return outcome(
         row,
         Status.FAILED,
         ErrorCode.BADGE_NOT_FOUND,
-        _no_such_badge(row.badge_meta_id, said),
+        message,
         (),
-        http_status,
+        reply.http_status,
         attempts,
-        request_id,
+        reply.request_id,
     )
 
 
@@ -144,8 +135,7 @@ def failure_of(reply: ApiReply) -> RetryableFailure | None:
 
 
 def _brief(reply: ApiReply) -> str:
-    """What the answer said, in a few words for a log line: the API's code and message when
-    it sent its envelope, else the start of the text."""
+    """What the answer said, in a few words for a log line."""
     errors = _envelope_errors(reply.body)
     if errors:
         code, message = errors[0]
@@ -168,9 +158,8 @@ LOOKUP_BUSY = "461"
 
 
 def lookup_failure_of(reply: ApiReply) -> RetryableFailure | None:
-    """`failure_of` for a customer lookup: a body carrying 816, 8015 or 618 is a final answer
-    whatever the HTTP status (a 5xx that says not found is not retried), and a busy search
-    engine (461) is retried like a 503."""
+    """`failure_of` for a customer lookup: a body carrying a refusal is a final answer
+    whatever the HTTP status, and a busy search engine is retried like a 503."""
     said = _lookup_codes(reply.body)
     if any(code in LOOKUP_REFUSALS for code, _ in said):
         return None
@@ -184,8 +173,7 @@ def lookup_failure_of(reply: ApiReply) -> RetryableFailure | None:
 
 def lookup_answer(reply: ApiReply) -> LookupAnswer | str:
     """A final reply to a customer lookup: the customer's id, or the API's reason there is
-    none (816 or 8015 not found, 618 fraud, another refusal); a str says why the reply is no
-    answer (a shape this version does not know), and the lookup counts as unanswered."""
+    none; a str says why the reply is no answer, and the lookup counts as unanswered."""
     body = reply.body
     errors = _envelope_errors(body)
     status, said = reply.http_status, reply.request_id
@@ -207,8 +195,7 @@ def lookup_answer(reply: ApiReply) -> LookupAnswer | str:
 
 
 def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
-    """A row whose customer the lookup did not give (not found, fraud): failed, with the
-    API's code, and nothing sent for it."""
+    """A row whose customer the lookup did not give (not found, fraud): failed, not sent."""
     return outcome(
         row,
         Status.FAILED,
@@ -220,8 +207,7 @@ def lookup_refused(row: Row, answer: LookupAnswer) -> RowOutcome:
 
 
 def lookup_unanswered(row: Row, why: str) -> RowOutcome:
-    """A row whose customer lookup got no answer: not sent, and `retry` (or --resume of the
-    unfinished run) looks it up again."""
+    """A row whose customer lookup got no answer: not sent."""
     return outcome(
         row,
         Status.NOT_ATTEMPTED,
@@ -259,8 +245,8 @@ def exhausted(
 def client_failed(
     batch: Batch, problem: str, sends: int, lost: list[str], maybe_sent: bool
 ) -> list[RowOutcome]:
-    """The request ended in an error on our side, with no answer to read: failed when nothing
-    can have reached the API, unknown (read back) when this or an earlier attempt may have."""
+    """The request ended in an error on our side: failed when nothing can have reached the
+    API, unknown (read back) when this or an earlier attempt may have."""
     if maybe_sent or lost:
         status = Status.UNCONFIRMED
         earlier = f"; an earlier attempt's answer was lost ({'; '.join(lost)})" if lost else ""
@@ -276,7 +262,7 @@ def client_failed(
 def interpret(
     batch: Batch, reply: ApiReply, attempts: int, earlier_unknown: str = ""
 ) -> list[RowOutcome]:
-    """Each row's outcome from a final answer. Entries are matched by customer and id, never
+    """Each row's outcome from a final answer, its entries matched by customer and id, never
     by position. `earlier_unknown` names a previous attempt whose answer was lost."""
 
     def answered(
@@ -298,10 +284,7 @@ def interpret(
         return [answered(row, status, code, message) for row in batch.rows]
     said = badge_not_found(reply)
     if said is not None:
-        return [
-            badge_missing(row, said, reply.http_status, attempts, reply.request_id)
-            for row in batch.rows
-        ]
+        return [badge_missing(row, said, reply, attempts) for row in batch.rows]
     if (errors and not data) or reply.http_status >= 400:
         code, message = errors[0] if errors else (f"http_{reply.http_status}", reply.text)
         if len(errors) > 1:
@@ -426,8 +409,8 @@ def _envelope_errors(body: Any, key: str = "errors") -> list[tuple[str, str]]:
 
 
 def _lookup_codes(body: Any) -> list[tuple[str, str]]:
-    """The codes a lookup's body carries: its errors, then its warnings (where a v2 answer
-    that has found the customer says more about it)."""
+    """A lookup's errors, then its warnings (where a v2 answer that found the customer says
+    more about it)."""
     return _envelope_errors(body) + _envelope_errors(body, "warnings")
 
 

@@ -29,10 +29,9 @@ def revoked_through(row: Row, first: int, covering: RowOutcome) -> RowOutcome | 
 
 
 def raced(row: Row, outcome: RowOutcome, later: int, covering: RowOutcome | None) -> RowOutcome:
-    """A revokeIssuals row's outcome, when the customers row `later` (later in the file, so
-    not waited for) may have revoked its enrolment first: told it is not there, revoked
-    through that row when its final answer lists the enrolment, else unknown (read back);
-    any other outcome is the row's own."""
+    """A revokeIssuals row's outcome, when the later customers row `later` may have revoked
+    its enrolment first: told it is not there, revoked through that row when its final answer
+    lists the enrolment, else unknown (read back)."""
     if outcome.status is not Status.FAILED or outcome.error_code not in NOT_PRESENT_CODES:
         return outcome  # not "nothing there to revoke" (404, 814)
     if covering is not None and covering.final:
@@ -46,8 +45,7 @@ def raced(row: Row, outcome: RowOutcome, later: int, covering: RowOutcome | None
 
 
 def same_customer(row: Row, first: int) -> RowOutcome:
-    """A duplicate of row `first` found through a lookup: one of them names the customer by
-    an identifier, and the lookup found the customer the other names."""
+    """A duplicate of row `first` found through a lookup of the customer one of them names."""
     duplicate = outcome(
         row,
         Status.DUPLICATE,
@@ -81,9 +79,8 @@ def as_the_run_left_them(
     not_sent: str,
 ) -> Iterator[RowOutcome]:
     """Each row's outcome when the run ended, in row order: the journal's (`recorded`, in row
-    order), or for a row in flight when the run stopped `unconfirmed` (its request may have
-    been applied, whatever an earlier attempt that was not final said), or for a row never
-    sent `not_attempted` with the reason `not_sent`. Outcomes of rows past `rows` are left out."""
+    order), `unconfirmed` for a row in flight (its request may have been applied, whatever an
+    earlier attempt that was not final said), else `not_attempted` because `not_sent`."""
     pending = iter(recorded)
     upcoming = next(pending, None)
     for row in rows:
@@ -112,8 +109,7 @@ def join_outcomes(
     in_flight: Container[int],
     not_sent: str,
 ) -> Iterator[tuple[Record, RowOutcome]]:
-    """Each record with its outcome as the run left it (`as_the_run_left_them`), for the
-    result file."""
+    """Each record with its outcome as the run left it, for the result file."""
     shown, numbered = itertools.tee(records)  # streamed: tee holds one record at a time
     rows = (record.row for record in numbered)
     return zip(shown, as_the_run_left_them(rows, recorded, in_flight, not_sent), strict=True)
