@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, InputError
 from batch_revoke.job import run_job
-from batch_revoke.reader import canonical
+from batch_revoke.source import canonical
 from batch_revoke.writer import INCOMPLETE
 
 if TYPE_CHECKING:
