@@ -43,8 +43,12 @@ def revoke_frame(frame: pd.DataFrame, config: RunConfig, **run: Any) -> pd.DataF
     (`sandbox=`, `transport=`). Called again with the same frame and config, it goes on with
     the run as --auto-resume does: a stopped run is resumed, a finished one is not sent again.
     `frame.attrs["report"]` is the run's summary (`RunReport.to_dict()`)."""
-    pd = _pandas()
-    if _inside_event_loop():
+    _pandas()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
         raise ConfigError(
             "revoke_frame was called inside a running event loop (Jupyter, an async framework)",
             "await revoke_frame_async(frame, config) instead",
@@ -67,12 +71,9 @@ def revoke_frame(frame: pd.DataFrame, config: RunConfig, **run: Any) -> pd.DataF
         )
     elif report.note:  # the same frame again, after its run finished
         log.warning("%s", report.note)
-    result = read_result(report.output_path)
-    if len(kept) != len(frame):  # blank rows are not records: they get blank results
-        filled = pd.DataFrame("", index=range(len(frame)), columns=result.columns)
-        filled.iloc[kept] = result.to_numpy()
-        result = filled
-    result.index = frame.index
+    # Blank rows are not records: they get blank results.
+    result = read_result(report.output_path).set_axis(kept)
+    result = result.reindex(range(len(frame)), fill_value="").set_axis(frame.index)
     result.attrs["report"] = report.to_dict()
     return result
 
@@ -113,14 +114,6 @@ def _pandas() -> Any:
     return pandas
 
 
-def _inside_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _refuse_floats(frame: pd.DataFrame) -> None:
     """An id column pandas has read as numbers with a gap (float64), or such numbers turned
     back into text, has lost what it was: 62090013 is 62090013.0, long ids are rounded,
@@ -148,8 +141,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> list[int]:
     """The frame as the run's input CSV, every value as its text and a missing one blank,
     written whole (a new file renamed over the old). Returns the positions of the rows that
     are records (a row blank in every column is not one, as in a CSV)."""
-    texts = [_as_text(frame.iloc[:, position]) for position in range(frame.shape[1])]
-    rows = list(zip(*texts, strict=True)) if texts else [()] * len(frame)
+    rows = frame.astype(object).where(frame.notna(), "").map(str).to_numpy().tolist()
     partial = path.with_name(f".{path.name}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,8 +154,3 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> list[int]:
         partial.unlink(missing_ok=True)
         raise ConfigError(f"the frame cannot be written to {path} ({exc})", "") from exc
     return [position for position, row in enumerate(rows) if any(v.strip() for v in row)]
-
-
-def _as_text(column: pd.Series) -> list[str]:
-    values, missing = column.tolist(), column.isna().tolist()
-    return ["" if gone else str(value) for value, gone in zip(values, missing, strict=True)]
