@@ -19,6 +19,7 @@ import operator
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
@@ -269,23 +270,31 @@ def sheet_in_temp(config: RunConfig) -> Iterator[RunConfig]:
 
 def convert_sheet(config: RunConfig, out: IO[str]) -> None:
     """`config.input_name`'s sheet written to `out` (the file at `config.input_path`). A
-    required column of nothing but formulas with no saved value refuses the whole file."""
+    required column of nothing but formulas with no saved value refuses the whole file: the
+    sheet's CSV holds such a formula as its text, the one value that starts with = (a text
+    cell that does gets Excel's apostrophe)."""
     workbook = config.shown_input
-    found = workbook_to_csv(workbook, config.sheet, out)
+    sheet = workbook_to_csv(workbook, config.sheet, out)
     out.flush()
     try:
         with _open(config.input_path) as reader:
             field_index = map_fields(config.input_path, _header(config.input_path, reader))
+            filled = {key: Counter[bool]() for key in REQUIRED_FIELDS}
+            for line in reader:
+                for key, counted in filled.items():
+                    text = line[field_index[key]] if len(line) > field_index[key] else ""
+                    if text.strip():
+                        counted[text.startswith("=")] += 1
     except InputError:
         return  # the structure pass reports it, naming the sheet
     for key, label in REQUIRED_FIELDS.items():
-        if found.only_unsaved_formulas(field_index[key]):
+        if filled[key] and not filled[key][False]:
             raise InputError(
                 workbook,
                 f"every {label} is a formula with no saved value",
                 "the workbook was written by a script and never recalculated: open it in "
                 "Excel and save it, or write the values",
-                sheet=found.name,
+                sheet=sheet,
             )
 
 

@@ -11,8 +11,6 @@ import csv
 import datetime as dt
 import re
 import zipfile
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
@@ -60,22 +58,8 @@ def first_sheet_name(path: Path) -> str:
         return "1"
 
 
-@dataclass
-class SheetRead:
-    """What converting a sheet found, beyond the CSV: its name, and per column how many
-    cells hold a value and how many of those are formulas with no saved value."""
-
-    name: str
-    filled: Counter[int] = field(default_factory=Counter)
-    unsaved: Counter[int] = field(default_factory=Counter)
-
-    def only_unsaved_formulas(self, column: int) -> bool:
-        """Every value of the column below the header is a formula with no saved value."""
-        return self.filled[column] > 0 and self.unsaved[column] == self.filled[column]
-
-
-def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
-    """The sheet named `sheet` (default: the first) written to `out` as CSV."""
+def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> str:
+    """The sheet named `sheet` (default: the first) written to `out` as CSV; returns its name."""
     from openpyxl import load_workbook  # imported here: only workbook runs need it
 
     try:
@@ -93,7 +77,6 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
             raise InputError(path, f"has no sheet {sheet!r}", f"its sheets are {names}")
         shown = values[sheet] if sheet else values.worksheets[0]
         written = formulas[sheet] if sheet else formulas.worksheets[0]
-        found = SheetRead(str(shown.title))
         writer = csv.writer(out, lineterminator="\n")
         width = 0
         for number, (row, as_written) in enumerate(
@@ -103,12 +86,6 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
                 _cell(cell, source, stale) for cell, source in zip(row, as_written, strict=True)
             ]
             if number:
-                found.filled.update(column for column, text in enumerate(cells) if text.strip())
-                found.unsaved.update(  # see _cell
-                    column
-                    for column, (text, source) in enumerate(zip(cells, as_written, strict=True))
-                    if text.startswith("=") and source.data_type == "f"
-                )
                 # A sheet has no "wrong number of fields": a workbook written without its
                 # dimensions (openpyxl's write-only mode) ends each row at its last value.
                 while len(cells) > width and not cells[-1]:
@@ -117,7 +94,7 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
             else:
                 width = len(cells)
             writer.writerow(cells)
-        return found
+        return str(shown.title)
     finally:
         values.close()
         formulas.close()
