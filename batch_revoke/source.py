@@ -61,8 +61,8 @@ def canonical(name: str) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    """The input as the run reads it, any number of times: a CSV of rows, or (`verify`) an
-    earlier result file, whose records carry the outcomes it holds."""
+    """The input as the run reads it: a CSV of rows, or (`verify`) an earlier result file,
+    whose records carry the outcomes it holds."""
 
     path: Path
     columns: tuple[str, ...]  # the header, verbatim (a result file's own columns dropped)
@@ -86,10 +86,9 @@ class Source:
 
     @classmethod
     def open(cls, config: RunConfig, *, whole: bool) -> Source:
-        """`whole`: the structure pass, which reads the whole file and keeps nothing but
-        counts, so a file that is not UTF-8, has broken quoting or lacks a required column is
-        refused before anything is sent, in about the time of a bare csv pass. Otherwise the
-        header alone (a dry run sends nothing, so a later defect costs only its own output)."""
+        """`whole`: the structure pass, which keeps nothing but counts, so a broken file is
+        refused before anything is sent; otherwise the header alone (a dry run sends nothing,
+        so a later defect costs only its own output)."""
         path = config.input_path
         source = cls(
             path,
@@ -164,9 +163,8 @@ class Source:
             yield from chunk
 
     def carried_unconfirmed(self, records: Sequence[Record]) -> dict[int, RowOutcome]:
-        """A result file fed to `run` (`retry`): its records whose carried status is
-        unconfirmed, with the outcome they carry. They may have been applied: the run reads
-        them back before it sends them again."""
+        """A result file fed to `run` (`retry`): its records whose status is unconfirmed,
+        which the run reads back before it sends them again."""
         at = self.result_at
         if at is None:
             return {}
@@ -224,11 +222,10 @@ def _refitted(chunk: Chunk, at: int) -> Sequence[Record]:
 
 @contextlib.contextmanager
 def spooled(config: RunConfig) -> Iterator[RunConfig]:
-    """A run reads its input three times (the structure pass, the stream, the result file), so
-    standard input (`-`), a pipe or a device is first copied to a temporary file, deleted
-    when the run ends. The copy keeps the input's name in file names and hints. A workbook's
-    sheet is converted to CSV: by a dry run here, into a temporary file; by a run beside its
-    result file, once that is claimed (`outputs.open_run`)."""
+    """A run reads its input three times, so standard input (`-`), a pipe or a device is
+    first copied to a temporary file, named as the input in messages. A workbook's sheet is
+    converted to CSV: by a dry run here, into a temporary file; by a run beside its result
+    file, once that is claimed (`outputs.open_run`)."""
     path = config.input_path
     if path.is_file() and is_legacy_workbook(path):
         raise legacy_workbook(path)
@@ -306,10 +303,9 @@ def input_sha256(config: RunConfig) -> str:
 
 
 def _by_identifier(values: Sequence[Sequence[str]], typed: int, earned: int | None) -> bool:
-    """Whether a record may name its customer by an identifier for revokeIssue: its
-    identifierType is other than id (or not a type at all: validation says so later) and it
-    has no earnedBadgeId (revokeEarn takes the identifier itself). Most chunks have no
-    identifierType at all, which one C-level pass tells."""
+    """Whether a record may name its customer by an identifier for revokeIssue: an
+    identifierType other than id and no earnedBadgeId (revokeEarn takes the identifier
+    itself). Most chunks have no identifierType at all, which one C-level pass tells."""
     types: list[str] = list(map(operator.itemgetter(typed), values))
     if not any(types):
         return False
@@ -329,9 +325,8 @@ def no_records(path: Path) -> InputError:
 
 
 def records(path: Path, stamp: tuple[int, int] | None = None) -> Iterator[Chunk]:
-    """The records in file order, in chunks, streamed: memory holds one chunk. With `stamp`
-    (from the structure pass), a file changed since is refused rather than read half old,
-    half new."""
+    """The records in chunks, streamed. With `stamp` (from the structure pass), a file
+    changed since is refused rather than read half old, half new."""
 
     def unchanged() -> None:
         if stamp is not None and _stamp(path) != stamp:
@@ -385,8 +380,7 @@ def _first_fields_filled(block: list[list[str]]) -> bool:
 
 
 def _blank(fields: list[str]) -> bool:
-    """A blank line is not a record, nor is ",,," from a spreadsheet. The first field decides
-    almost every line, so the full check runs only when it is empty."""
+    """A blank line is not a record, nor is ",,," from a spreadsheet."""
     first = fields[0] if fields else ""
     if first and not first.isspace():
         return False
@@ -454,8 +448,8 @@ def _open(path: Path) -> Iterator[Any]:
 
 def _delimiter(line: str) -> tuple[str, bool]:
     """The separator, from the header line: a comma; else the semicolon, tab or pipe it holds
-    most of (spreadsheets in many locales save "CSV" with semicolons). Excel's first line
-    `sep=;` names it outright. Returns (delimiter, whether that line is such a `sep=` line)."""
+    most of (spreadsheets in many locales save "CSV" with semicolons); or as Excel's first
+    line `sep=;` names it (the bool: the line is such a line)."""
     named = line.strip()
     if len(named) == 5 and named[:4].lower() == "sep=":
         return named[4], True
@@ -516,11 +510,9 @@ _RESULT_KEYS = frozenset(canonical(name) for name in RESULT_COLUMNS)
 
 
 def _refuse_misspelt(path: Path, columns: tuple[str, ...], found: dict[str, int]) -> None:
-    """Refuses a header with a column that looks like an optional column the header lacks
-    (isueId, earnedBadge, identifer type). Any other column is carried through untouched, so
-    a misspelt one would be too: its rows would revoke every enrolment of the customer (no
-    issueId), an enrolment instead of an earned badge (no earnedBadgeId), or send a mobile as
-    a customer id (no identifierType)."""
+    """Refuses a column that looks like an optional column the header lacks (isueId): carried
+    through untouched, its rows would revoke every enrolment of the customer (no issueId),
+    an enrolment instead of an earned badge, or send a mobile as a customer id."""
     for name in columns:
         key = canonical(name)
         if key in KNOWN_FIELDS or key in _RESULT_KEYS or key.startswith("input"):
@@ -598,13 +590,10 @@ def _failing_record_start(path: Path) -> int:
 
 
 def _first_undecodable_line(path: Path) -> int:
-    try:
-        with path.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError:
-                    return number
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
     return 0
