@@ -1,8 +1,7 @@
-"""An .xlsx workbook -> the CSV the reader takes: every cell as the text Excel shows, so ids
-typed into Excel (and stored by it as numbers) arrive as the digits they were, and dates as
-their format shows them. A formula with no saved value (or one the workbook itself says is
-stale) is written as its formula, which the validator reports (a workbook's text that starts
-with = gets Excel's apostrophe, so the two never meet)."""
+"""An .xlsx workbook -> the CSV the reader takes: every cell as the text Excel shows (ids
+stored as numbers as the digits they were, dates as their format shows them). A formula with
+no saved value (or a stale one) is written as its formula, which the validator reports (text
+that starts with = gets Excel's apostrophe, so the two never meet)."""
 
 from __future__ import annotations
 
@@ -78,22 +77,17 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> str:
         shown = values[sheet] if sheet else values.worksheets[0]
         written = formulas[sheet] if sheet else formulas.worksheets[0]
         writer = csv.writer(out, lineterminator="\n")
-        width = 0
-        for number, (row, as_written) in enumerate(
-            zip(shown.iter_rows(), written.iter_rows(), strict=True)
-        ):
+        width = None  # the first row's
+        for row, as_written in zip(shown.iter_rows(), written.iter_rows(), strict=True):
             cells = [
                 _cell(cell, source, stale) for cell, source in zip(row, as_written, strict=True)
             ]
-            if number:
-                # A sheet has no "wrong number of fields": a workbook written without its
-                # dimensions (openpyxl's write-only mode) ends each row at its last value.
-                while len(cells) > width and not cells[-1]:
-                    cells.pop()
-                cells += [""] * (width - len(cells))
-            else:
-                width = len(cells)
-            writer.writerow(cells)
+            width = len(cells) if width is None else width
+            # A sheet has no "wrong number of fields": a workbook written without its
+            # dimensions (openpyxl's write-only mode) ends each row at its last value.
+            while len(cells) > width and not cells[-1]:
+                cells.pop()
+            writer.writerow(cells + [""] * (width - len(cells)))
         return str(shown.title)
     finally:
         values.close()
@@ -121,11 +115,9 @@ _RELATIONSHIPS = "_rels/.rels"
 
 
 def _marked_for_recalculation(path: Path) -> bool:
-    """Whether the workbook asks to be recalculated on opening (`fullCalcOnLoad`), which
-    says its saved formula values are not to be trusted: xlsxwriter saves 0 as every
-    formula's value and marks the workbook so (openpyxl saves none and marks it too), while
-    Excel saves the values it calculated and drops the mark. Read from the XML itself:
-    openpyxl takes a calcPr without the attribute for one with it."""
+    """Whether the workbook asks to be recalculated on opening (`fullCalcOnLoad`): its saved
+    formula values are not to be trusted (xlsxwriter saves 0 for each; Excel saves its own
+    and drops the mark). Read from the XML: openpyxl takes a calcPr without it for one with."""
     with zipfile.ZipFile(path) as book:
         part = "xl/workbook.xml"  # where every writer puts it; the relationships say so
         if _RELATIONSHIPS in book.namelist():
@@ -141,9 +133,8 @@ def _marked_for_recalculation(path: Path) -> bool:
 
 
 def cell_text(value: Any, number_format: str = "General") -> str:
-    """What Excel shows for a cell, for the values ids come as. A whole number is its
-    digits (never 6.209E+07); a zero-padding format (000000) keeps its zeros; text is as
-    typed (Excel's leading apostrophe is not part of it); a date as its format shows it."""
+    """What Excel shows for a cell, for the values ids come as: a whole number as its digits
+    (never 6.209E+07, zero-padded by a format such as 000000), a date as its format shows it."""
     if value is None:
         return ""
     if isinstance(value, bool):
