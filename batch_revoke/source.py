@@ -19,7 +19,6 @@ import operator
 import shutil
 import sys
 import tempfile
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
@@ -51,8 +50,6 @@ KNOWN_FIELDS = {**REQUIRED_FIELDS, **OPTIONAL_FIELDS}
 CHUNK_ROWS = 5_000  # small enough that the first request leaves at once
 MAX_FIELD_CHARS = 1_000_000  # a runaway quoted field fails loudly instead of eating the file
 _CSV_UTF8_FIX = "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'"
-_ERROR_CODE = RESULT_COLUMNS.index("error_code")
-_STATUS = RESULT_COLUMNS.index("status")
 
 
 def canonical(name: str) -> str:
@@ -70,11 +67,9 @@ class Source:
     shown: Path  # the input as named to people (stdin: -)
     from_workbook: bool  # path is the CSV copy of a sheet of `shown`
     sheet: str  # that sheet, as --sheet named it ("": the first)
-    # What the structure pass found (a dry run reads the header alone): how many records
-    # (blank lines are not records), the file's hash (a resume can tell it is the same file),
-    # its size and mtime (a later pass refuses a file changed meanwhile), and whether a record
-    # may name its customer by an identifier for revokeIssue (only then may a run need
-    # customer lookups).
+    # What the structure pass found (a dry run reads the header alone): the records (blank
+    # lines are not), the hash a resume knows the file by, size and mtime (a file changed
+    # later is refused), and whether a record may need a customer lookup.
     records: int = 0
     sha256: str = ""
     stamp: tuple[int, int] | None = None
@@ -144,7 +139,8 @@ class Source:
                     kept = [Record(r.row, r.values[:width], r.defect) for r in chunk]
                     yield kept, [self._outcome(r.row, r.values[width:]) for r in chunk]
                 elif self.result_at is not None:
-                    yield _refitted(chunk, self.result_at + _ERROR_CODE), None
+                    at = self.result_at + RESULT_COLUMNS.index("error_code")
+                    yield _refitted(chunk, at), None
                 else:
                     yield chunk, None
         except InputError as exc:
@@ -172,7 +168,7 @@ class Source:
         return {
             number: self._outcome(number, line[at:])
             for line, number in zip(values, numbers, strict=True)
-            if line[at + _STATUS] == Status.UNCONFIRMED.value
+            if line[at + RESULT_COLUMNS.index("status")] == Status.UNCONFIRMED.value
         }
 
     def _outcome(self, row: int, result: Sequence[str]) -> RowOutcome:
@@ -276,16 +272,16 @@ def convert_sheet(config: RunConfig, out: IO[str]) -> None:
     try:
         with _open(config.input_path) as reader:
             field_index = map_fields(config.input_path, _header(config.input_path, reader))
-            filled = {key: Counter[bool]() for key in REQUIRED_FIELDS}
+            formulas = {key: set[bool]() for key in REQUIRED_FIELDS}  # is each value one?
             for line in reader:
-                for key, counted in filled.items():
+                for key, found in formulas.items():
                     text = line[field_index[key]] if len(line) > field_index[key] else ""
                     if text.strip():
-                        counted[text.startswith("=")] += 1
+                        found.add(text.startswith("="))
     except InputError:
         return  # the structure pass reports it, naming the sheet
     for key, label in REQUIRED_FIELDS.items():
-        if filled[key] and not filled[key][False]:
+        if formulas[key] == {True}:
             raise InputError(
                 workbook,
                 f"every {label} is a formula with no saved value",
@@ -504,8 +500,6 @@ def map_fields(path: Path, columns: tuple[str, ...]) -> dict[str, int]:
     return found
 
 
-# A column spelt this close to an optional one it is not (difflib's ratio) is taken for a typo.
-_ALIKE = 0.8
 _RESULT_KEYS = frozenset(canonical(name) for name in RESULT_COLUMNS)
 
 
@@ -518,7 +512,8 @@ def _refuse_misspelt(path: Path, columns: tuple[str, ...], found: dict[str, int]
         if key in KNOWN_FIELDS or key in _RESULT_KEYS or key.startswith("input"):
             continue  # known, or a result file's own columns fed back in
         for field, label in OPTIONAL_FIELDS.items():
-            if field not in found and SequenceMatcher(None, key, field).ratio() >= _ALIKE:
+            # This close (difflib's ratio) to an optional field the header lacks: a typo.
+            if field not in found and SequenceMatcher(None, key, field).ratio() >= 0.8:
                 raise InputError(
                     path,
                     f"column {name!r} is not one batch-revoke reads, but looks like {label}: "
