@@ -35,7 +35,6 @@ def revoke_frame(frame: pd.DataFrame, config: RunConfig, **run: Any) -> pd.DataF
     runs a file (`run`: its keywords), and return the result file as a frame with the input's
     index and the run's summary in `attrs["report"]`. Called again with the same frame and
     config, it goes on with the run as --auto-resume does."""
-    _pandas()
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -79,7 +78,12 @@ async def revoke_frame_async(frame: pd.DataFrame, config: RunConfig, **run: Any)
 def read_result(path: str | Path) -> pd.DataFrame:
     """A result file (or any CSV) as a frame of text: ids keep their leading zeros, blank
     cells are "" (never NaN). A result file still marked INCOMPLETE is refused."""
-    pd = _pandas()
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError(
+            "batch-revoke's DataFrame functions need pandas: pip install 'batch-revoke[pandas]'"
+        ) from exc
     path = Path(path)
     try:
         with path.open(encoding="utf-8-sig") as handle:
@@ -94,16 +98,6 @@ def read_result(path: str | Path) -> pd.DataFrame:
             f"finish it: {finish}, or call revoke_frame again with the same frame and config",
         )
     return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-
-
-def _pandas() -> Any:
-    try:
-        import pandas
-    except ImportError as exc:
-        raise ImportError(
-            "batch-revoke's DataFrame functions need pandas: pip install 'batch-revoke[pandas]'"
-        ) from exc
-    return pandas
 
 
 def _refuse_floats(frame: pd.DataFrame) -> None:
