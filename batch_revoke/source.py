@@ -306,12 +306,10 @@ def _by_identifier(values: Sequence[Sequence[str]], typed: int, earned: int | No
     if not any(types):
         return False
     typed_only = itertools.compress(values, types)
-    for fields, text in zip(typed_only, itertools.compress(types, types), strict=True):
-        if text.strip().lower() in ("", "id"):
-            continue
-        if earned is None or not fields[earned].strip():
-            return True
-    return False
+    return any(
+        text.strip().lower() not in ("", "id") and (earned is None or not fields[earned].strip())
+        for fields, text in zip(typed_only, itertools.compress(types, types), strict=True)
+    )
 
 
 def no_records(path: Path) -> InputError:
@@ -537,12 +535,12 @@ def _missing_fix(columns: tuple[str, ...]) -> str:
 
 
 def _unreadable(path: Path, exc: Exception, line: int) -> InputError:
-    where = f" (line {line})" if line else ""
     if isinstance(exc, UnicodeDecodeError):
         # Text is decoded ahead of the csv reader, a block at a time: its line count is
         # behind. Find the line again from the bytes (once, and only for a refused file).
         line = _first_undecodable_line(path) or line
-        where = f" (line {line})" if line else ""
+    where = f" (line {line})" if line else ""
+    if isinstance(exc, UnicodeDecodeError):
         byte = exc.object[exc.start]
         return InputError(path, f"is not UTF-8 text (byte 0x{byte:02x}{where})", _CSV_UTF8_FIX)
     text = str(exc)

@@ -174,8 +174,8 @@ MUTANTS = [
     m(
         "reader-2",
         "source.py",
-        "        if earned is None or not fields[earned].strip():",
-        "        if earned is None or len(fields) <= earned:",
+        'text.strip().lower() not in ("", "id") and (earned is None or not fields[earned].strip())',
+        'text.strip().lower() not in ("", "id") and (earned is None or len(fields) <= earned)',
         "a revokeIssue row by mobile in a file with an earnedBadgeId column needs no lookup",
     ),
     m(
