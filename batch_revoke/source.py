@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -62,11 +63,11 @@ class Source:
     whose records carry the outcomes it holds."""
 
     path: Path
-    columns: tuple[str, ...]  # the header, verbatim (a result file's own columns dropped)
-    field_index: dict[str, int]  # canonical field -> column position, known fields only
     shown: Path  # the input as named to people (stdin: -)
     from_workbook: bool  # path is the CSV copy of a sheet of `shown`
     sheet: str  # that sheet, as --sheet named it ("": the first)
+    columns: tuple[str, ...] = ()  # the header, verbatim (a result file's own columns dropped)
+    field_index: dict[str, int] = dataclasses.field(default_factory=dict)  # known field -> column
     # What the structure pass found (a dry run reads the header alone): the records (blank
     # lines are not), the hash a resume knows the file by, size and mtime (a file changed
     # later is refused), and whether a record may need a customer lookup.
@@ -85,14 +86,8 @@ class Source:
         refused before anything is sent; otherwise the header alone (a dry run sends nothing,
         so a later defect costs only its own output)."""
         path = config.input_path
-        source = cls(
-            path,
-            (),
-            {},
-            config.shown_input,
-            config.input_name is not None and is_workbook(config.input_name),
-            config.sheet,
-        )
+        workbook = config.input_name is not None and is_workbook(config.input_name)
+        source = cls(path, config.shown_input, workbook, config.sheet)
         try:
             stamp = _stamp(path)
             with _open(path) as reader:
@@ -449,9 +444,8 @@ def _delimiter(line: str) -> tuple[str, bool]:
         return named[4], True
     if "," in line:
         return ",", False
-    counts = {candidate: line.count(candidate) for candidate in ";\t|"}
-    best = max(counts, key=lambda candidate: counts[candidate])
-    return (best if counts[best] else ","), False
+    best = max(";\t|", key=line.count)  # the first of those it holds most of
+    return (best if best in line else ","), False
 
 
 def _header(path: Path, reader: Any) -> tuple[str, ...]:
