@@ -26,8 +26,7 @@ def is_workbook(path: Path) -> bool:
 
 def is_legacy_workbook(path: Path) -> bool:
     """A file named .xls that Excel alone reads: a 97-2003 workbook, or the web page Excel
-    also saves as .xls. Plain text named .xls (a CSV some exports name so) is read as the
-    CSV it is."""
+    also saves as .xls (not a CSV some exports name so)."""
     if path.suffix.lower() != ".xls":
         return False
     try:
@@ -111,17 +110,14 @@ def _cell(cell: Any, source: Any, stale: bool) -> str:
     return text
 
 
-_RELATIONSHIPS = "_rels/.rels"
-
-
 def _marked_for_recalculation(path: Path) -> bool:
     """Whether the workbook asks to be recalculated on opening (`fullCalcOnLoad`): its saved
     formula values are not to be trusted (xlsxwriter saves 0 for each; Excel saves its own
     and drops the mark). Read from the XML: openpyxl takes a calcPr without it for one with."""
     with zipfile.ZipFile(path) as book:
         part = "xl/workbook.xml"  # where every writer puts it; the relationships say so
-        if _RELATIONSHIPS in book.namelist():
-            for link in ElementTree.fromstring(book.read(_RELATIONSHIPS)):
+        if "_rels/.rels" in book.namelist():
+            for link in ElementTree.fromstring(book.read("_rels/.rels")):
                 if link.get("Type", "").endswith("/officeDocument") and link.get("Target"):
                     part = link.get("Target", "").lstrip("/")
         workbook = ElementTree.fromstring(book.read(part))
