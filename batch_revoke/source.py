@@ -258,9 +258,8 @@ def sheet_in_temp(config: RunConfig) -> Iterator[RunConfig]:
 
 def convert_sheet(config: RunConfig, out: IO[str]) -> None:
     """`config.input_name`'s sheet written to `out` (the file at `config.input_path`). A
-    required column of nothing but formulas with no saved value refuses the whole file: the
-    sheet's CSV holds such a formula as its text, the one value that starts with = (a text
-    cell that does gets Excel's apostrophe)."""
+    required column of nothing but formulas with no saved value (in the CSV, the only values
+    that start with =: text that does gets Excel's apostrophe) refuses the whole file."""
     workbook = config.shown_input
     sheet = workbook_to_csv(workbook, config.sheet, out)
     out.flush()
@@ -407,7 +406,8 @@ def _open(path: Path) -> Iterator[Any]:
             raise InputError(path, problem, "pass the CSV file itself") from exc
         raise InputError(path, f"cannot be read ({exc.strerror})", "check its permissions") from exc
     with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle:
-        head = raw.peek(4096)[:4096]
+        head = raw.read(4096)
+        raw.seek(0)  # the text wrapper has read nothing yet
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise InputError(path, "is UTF-16 text ('Unicode Text'), not UTF-8", _CSV_UTF8_FIX)
         if head.startswith(b"PK\x03\x04"):
