@@ -165,7 +165,7 @@ def date_text(value: dt.datetime | dt.date | dt.time | dt.timedelta, number_form
     shows as a serial number, is shown as Excel's default date format instead."""
     tokens = _TOKEN.findall(number_format or "General")
     code = "".join(tokens[: tokens.index(";")] if ";" in tokens else tokens)  # positive values
-    code = _SHORT_DATE.get(code.lower(), code)
+    tokens = _TOKEN.findall(_SHORT_DATE.get(code.lower(), code))
     if isinstance(value, dt.timedelta):
         moment = _EPOCH + value
     elif isinstance(value, dt.datetime):
@@ -174,7 +174,6 @@ def date_text(value: dt.datetime | dt.date | dt.time | dt.timedelta, number_form
         moment = dt.datetime(value.year, value.month, value.day)
     else:
         moment = dt.datetime.combine(_EPOCH.date(), value)
-    tokens = _TOKEN.findall(code)
     if not any(t[0].lower() in "ymdhs" or t.lower().startswith("[h") for t in tokens):
         code = "m/d/yyyy h:mm" if moment.time() != dt.time() else "m/d/yyyy"
         code = {dt.time: "h:mm:ss", dt.timedelta: "[h]:mm:ss"}.get(type(value), code)
