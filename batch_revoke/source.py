@@ -1,6 +1,5 @@
-"""The input as a run reads it, any number of times: standard input spooled to a file, a
-workbook's sheet as CSV, the structure pass, the records streamed in chunks with every value
-kept as text exactly as written, and an earlier result file read as input.
+"""The input as a run reads it, any number of times: stdin spooled, a sheet as CSV, the
+structure pass, records streamed in chunks (every value text as written), a result file.
 
 The stdlib csv module in strict mode, not pandas: pandas' python engine (the only one that
 hands malformed lines back) silently drops the final records when a quote is never closed,
