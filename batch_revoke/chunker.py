@@ -26,11 +26,10 @@ from batch_revoke.model import (
     Status,
     columns,
 )
-from batch_revoke.reader import KNOWN_FIELDS
+from batch_revoke.source import KNOWN_FIELDS, Source
 
 if TYPE_CHECKING:
     from batch_revoke.config import RunConfig
-    from batch_revoke.source import Source
 
 # The API takes a numeric customer id as a 64-bit number: a longer one can only fail there,
 # and the read-back puts the id in a URL, where 70,000 digits do not fit.

@@ -16,9 +16,8 @@ from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.interrupts import raising_interrupts
 from batch_revoke.model import Counts, Endpoint, IdentifierType, Mode, Row, RowOutcome, Status
 from batch_revoke.outputs import claim
-from batch_revoke.reader import no_records
 from batch_revoke.report import RunReport
-from batch_revoke.source import Source
+from batch_revoke.source import Source, no_records
 from batch_revoke.writer import ResultPart, result_cells, write_result_parts
 
 _MODE = operator.attrgetter("mode")

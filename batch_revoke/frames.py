@@ -1,11 +1,6 @@
-"""A pandas DataFrame in, a DataFrame out (`pip install 'batch-revoke[pandas]'`): the frame
-is written as the run's input CSV, run as a CSV is (journal, resume, report), and the result
-file read back as a frame. The only module that imports pandas, and only when called.
-
-df = pd.read_csv("revoke.csv", dtype=str, keep_default_na=False)
-out = revoke_frame(df, RunConfig("revoke-input.csv", base_url=..., credentials=...))
-out[out.status != "revoked"]
-"""
+"""A pandas DataFrame in, a DataFrame out (`pip install 'batch-revoke[pandas]'`, docs/python.md):
+the frame is written as the run's input CSV, run as a CSV is, and the result file read back as
+a frame. The only module that imports pandas, and only when called."""
 
 from __future__ import annotations
 
@@ -21,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, InputError
 from batch_revoke.job import run_job
-from batch_revoke.reader import canonical
+from batch_revoke.source import canonical
 from batch_revoke.writer import INCOMPLETE
 
 if TYPE_CHECKING:
@@ -36,15 +31,15 @@ _FLOAT_TEXT = re.compile(r"-?\d+\.0|\d(?:\.\d+)?e[+-]\d+")
 
 
 def revoke_frame(frame: pd.DataFrame, config: RunConfig, **run: Any) -> pd.DataFrame:
-    """Revoke the frame's rows (the columns a CSV has, every value sent as its text; missing
-    values are blank) and return a new frame: the input columns as the result file has them,
-    the frame's index, and the result columns. The frame is written as CSV to
-    `config.input_path` and run as `run_job` runs a file; `run` takes run_job's keywords
-    (`sandbox=`, `transport=`). Called again with the same frame and config, it goes on with
-    the run as --auto-resume does: a stopped run is resumed, a finished one is not sent again.
-    `frame.attrs["report"]` is the run's summary (`RunReport.to_dict()`)."""
-    pd = _pandas()
-    if _inside_event_loop():
+    """Revoke the frame's rows, written as CSV to `config.input_path` and run as `run_job`
+    runs a file (`run`: its keywords), and return the result file as a frame with the input's
+    index and the run's summary in `attrs["report"]`. Called again with the same frame and
+    config, it goes on with the run as --auto-resume does."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
         raise ConfigError(
             "revoke_frame was called inside a running event loop (Jupyter, an async framework)",
             "await revoke_frame_async(frame, config) instead",
@@ -67,12 +62,9 @@ def revoke_frame(frame: pd.DataFrame, config: RunConfig, **run: Any) -> pd.DataF
         )
     elif report.note:  # the same frame again, after its run finished
         log.warning("%s", report.note)
-    result = read_result(report.output_path)
-    if len(kept) != len(frame):  # blank rows are not records: they get blank results
-        filled = pd.DataFrame("", index=range(len(frame)), columns=result.columns)
-        filled.iloc[kept] = result.to_numpy()
-        result = filled
-    result.index = frame.index
+    # Blank rows are not records: they get blank results.
+    result = read_result(report.output_path).set_axis(kept)
+    result = result.reindex(range(len(frame)), fill_value="").set_axis(frame.index)
     result.attrs["report"] = report.to_dict()
     return result
 
@@ -86,7 +78,12 @@ async def revoke_frame_async(frame: pd.DataFrame, config: RunConfig, **run: Any)
 def read_result(path: str | Path) -> pd.DataFrame:
     """A result file (or any CSV) as a frame of text: ids keep their leading zeros, blank
     cells are "" (never NaN). A result file still marked INCOMPLETE is refused."""
-    pd = _pandas()
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError(
+            "batch-revoke's DataFrame functions need pandas: pip install 'batch-revoke[pandas]'"
+        ) from exc
     path = Path(path)
     try:
         with path.open(encoding="utf-8-sig") as handle:
@@ -103,53 +100,27 @@ def read_result(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
 
 
-def _pandas() -> Any:
-    try:
-        import pandas
-    except ImportError as exc:
-        raise ImportError(
-            "batch-revoke's DataFrame functions need pandas: pip install 'batch-revoke[pandas]'"
-        ) from exc
-    return pandas
-
-
-def _inside_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _refuse_floats(frame: pd.DataFrame) -> None:
     """An id column pandas has read as numbers with a gap (float64), or such numbers turned
-    back into text, has lost what it was: 62090013 is 62090013.0, long ids are rounded,
-    leading zeros are gone. Refused before any file is written, with the fix."""
+    back into text, has lost leading zeros and long ids' digits: refused before any file is
+    written."""
     for position, name in enumerate(frame.columns):
         if canonical(str(name)) not in _ID_FIELDS:
             continue
         column = frame.iloc[:, position]
-        values = column[column.notna()]
-        floats = [
-            (label, value)
-            for label, value in values.items()
-            if isinstance(value, float) or _FLOAT_TEXT.fullmatch(str(value))
-        ]
-        if floats:
-            label, value = floats[0]
-            raise ConfigError(
-                f"column {name!r} holds ids that pandas read as numbers ({value} at index "
-                f"{label}): leading zeros and long ids are lost",
-                "read the file with pd.read_csv(path, dtype=str, keep_default_na=False)",
-            )
+        for label, value in column[column.notna()].items():
+            if isinstance(value, float) or _FLOAT_TEXT.fullmatch(str(value)):
+                raise ConfigError(
+                    f"column {name!r} holds ids that pandas read as numbers ({value} at index "
+                    f"{label}): leading zeros and long ids are lost",
+                    "read the file with pd.read_csv(path, dtype=str, keep_default_na=False)",
+                )
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> list[int]:
     """The frame as the run's input CSV, every value as its text and a missing one blank,
-    written whole (a new file renamed over the old). Returns the positions of the rows that
-    are records (a row blank in every column is not one, as in a CSV)."""
-    texts = [_as_text(frame.iloc[:, position]) for position in range(frame.shape[1])]
-    rows = list(zip(*texts, strict=True)) if texts else [()] * len(frame)
+    written whole. Returns the positions of the rows that are records (not blank)."""
+    rows = frame.astype(object).where(frame.notna(), "").map(str).to_numpy().tolist()
     partial = path.with_name(f".{path.name}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,8 +133,3 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> list[int]:
         partial.unlink(missing_ok=True)
         raise ConfigError(f"the frame cannot be written to {path} ({exc})", "") from exc
     return [position for position, row in enumerate(rows) if any(v.strip() for v in row)]
-
-
-def _as_text(column: pd.Series) -> list[str]:
-    values, missing = column.tolist(), column.isna().tolist()
-    return ["" if gone else str(value) for value, gone in zip(values, missing, strict=True)]

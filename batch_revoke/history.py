@@ -14,7 +14,7 @@ from pathlib import Path
 from batch_revoke.errors import InputError
 from batch_revoke.journal import Point, options_of, read_run
 from batch_revoke.model import CALLS, Counts, ErrorCode, Status
-from batch_revoke.reader import canonical
+from batch_revoke.source import canonical
 from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
 
 ROWS_PER_GROUP = 200  # rows listed per reason: the result file has them all

@@ -1,8 +1,7 @@
-"""An .xlsx workbook -> the CSV the reader takes: every cell as the text Excel shows, so ids
-typed into Excel (and stored by it as numbers) arrive as the digits they were, and dates as
-their format shows them. A formula with no saved value (or one the workbook itself says is
-stale) is written as its formula, which the validator reports (a workbook's text that starts
-with = gets Excel's apostrophe, so the two never meet)."""
+"""An .xlsx workbook -> the CSV the reader takes: every cell as the text Excel shows (ids
+stored as numbers as the digits they were, dates as their format shows them). A formula with
+no saved value (or a stale one) is written as its formula, which the validator reports (text
+that starts with = gets Excel's apostrophe, so the two never meet)."""
 
 from __future__ import annotations
 
@@ -11,8 +10,6 @@ import csv
 import datetime as dt
 import re
 import zipfile
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
@@ -29,8 +26,7 @@ def is_workbook(path: Path) -> bool:
 
 def is_legacy_workbook(path: Path) -> bool:
     """A file named .xls that Excel alone reads: a 97-2003 workbook, or the web page Excel
-    also saves as .xls. Plain text named .xls (a CSV some exports name so) is read as the
-    CSV it is."""
+    also saves as .xls (not a CSV some exports name so)."""
     if path.suffix.lower() != ".xls":
         return False
     try:
@@ -60,22 +56,8 @@ def first_sheet_name(path: Path) -> str:
         return "1"
 
 
-@dataclass
-class SheetRead:
-    """What converting a sheet found, beyond the CSV: its name, and per column how many
-    cells hold a value and how many of those are formulas with no saved value."""
-
-    name: str
-    filled: Counter[int] = field(default_factory=Counter)
-    unsaved: Counter[int] = field(default_factory=Counter)
-
-    def only_unsaved_formulas(self, column: int) -> bool:
-        """Every value of the column below the header is a formula with no saved value."""
-        return self.filled[column] > 0 and self.unsaved[column] == self.filled[column]
-
-
-def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
-    """The sheet named `sheet` (default: the first) written to `out` as CSV."""
+def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> str:
+    """The sheet named `sheet` (default: the first) written to `out` as CSV; returns its name."""
     from openpyxl import load_workbook  # imported here: only workbook runs need it
 
     try:
@@ -93,31 +75,19 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> SheetRead:
             raise InputError(path, f"has no sheet {sheet!r}", f"its sheets are {names}")
         shown = values[sheet] if sheet else values.worksheets[0]
         written = formulas[sheet] if sheet else formulas.worksheets[0]
-        found = SheetRead(str(shown.title))
         writer = csv.writer(out, lineterminator="\n")
-        width = 0
-        for number, (row, as_written) in enumerate(
-            zip(shown.iter_rows(), written.iter_rows(), strict=True)
-        ):
+        width = None  # the first row's
+        for row, as_written in zip(shown.iter_rows(), written.iter_rows(), strict=True):
             cells = [
                 _cell(cell, source, stale) for cell, source in zip(row, as_written, strict=True)
             ]
-            if number:
-                found.filled.update(column for column, text in enumerate(cells) if text.strip())
-                found.unsaved.update(  # see _cell
-                    column
-                    for column, (text, source) in enumerate(zip(cells, as_written, strict=True))
-                    if text.startswith("=") and source.data_type == "f"
-                )
-                # A sheet has no "wrong number of fields": a workbook written without its
-                # dimensions (openpyxl's write-only mode) ends each row at its last value.
-                while len(cells) > width and not cells[-1]:
-                    cells.pop()
-                cells += [""] * (width - len(cells))
-            else:
-                width = len(cells)
-            writer.writerow(cells)
-        return found
+            width = len(cells) if width is None else width
+            # A sheet has no "wrong number of fields": a workbook written without its
+            # dimensions (openpyxl's write-only mode) ends each row at its last value.
+            while len(cells) > width and not cells[-1]:
+                cells.pop()
+            writer.writerow(cells + [""] * (width - len(cells)))
+        return str(shown.title)
     finally:
         values.close()
         formulas.close()
@@ -140,19 +110,14 @@ def _cell(cell: Any, source: Any, stale: bool) -> str:
     return text
 
 
-_RELATIONSHIPS = "_rels/.rels"
-
-
 def _marked_for_recalculation(path: Path) -> bool:
-    """Whether the workbook asks to be recalculated on opening (`fullCalcOnLoad`), which
-    says its saved formula values are not to be trusted: xlsxwriter saves 0 as every
-    formula's value and marks the workbook so (openpyxl saves none and marks it too), while
-    Excel saves the values it calculated and drops the mark. Read from the XML itself:
-    openpyxl takes a calcPr without the attribute for one with it."""
+    """Whether the workbook asks to be recalculated on opening (`fullCalcOnLoad`): its saved
+    formula values are not to be trusted (xlsxwriter saves 0 for each; Excel saves its own
+    and drops the mark). Read from the XML: openpyxl takes a calcPr without it for one with."""
     with zipfile.ZipFile(path) as book:
         part = "xl/workbook.xml"  # where every writer puts it; the relationships say so
-        if _RELATIONSHIPS in book.namelist():
-            for link in ElementTree.fromstring(book.read(_RELATIONSHIPS)):
+        if "_rels/.rels" in book.namelist():
+            for link in ElementTree.fromstring(book.read("_rels/.rels")):
                 if link.get("Type", "").endswith("/officeDocument") and link.get("Target"):
                     part = link.get("Target", "").lstrip("/")
         workbook = ElementTree.fromstring(book.read(part))
@@ -164,9 +129,8 @@ def _marked_for_recalculation(path: Path) -> bool:
 
 
 def cell_text(value: Any, number_format: str = "General") -> str:
-    """What Excel shows for a cell, for the values ids come as. A whole number is its
-    digits (never 6.209E+07); a zero-padding format (000000) keeps its zeros; text is as
-    typed (Excel's leading apostrophe is not part of it); a date as its format shows it."""
+    """What Excel shows for a cell, for the values ids come as: a whole number as its digits
+    (never 6.209E+07, zero-padded by a format such as 000000), a date as its format shows it."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -201,7 +165,7 @@ def date_text(value: dt.datetime | dt.date | dt.time | dt.timedelta, number_form
     shows as a serial number, is shown as Excel's default date format instead."""
     tokens = _TOKEN.findall(number_format or "General")
     code = "".join(tokens[: tokens.index(";")] if ";" in tokens else tokens)  # positive values
-    code = _SHORT_DATE.get(code.lower(), code)
+    tokens = _TOKEN.findall(_SHORT_DATE.get(code.lower(), code))
     if isinstance(value, dt.timedelta):
         moment = _EPOCH + value
     elif isinstance(value, dt.datetime):
@@ -210,7 +174,6 @@ def date_text(value: dt.datetime | dt.date | dt.time | dt.timedelta, number_form
         moment = dt.datetime(value.year, value.month, value.day)
     else:
         moment = dt.datetime.combine(_EPOCH.date(), value)
-    tokens = _TOKEN.findall(code)
     if not any(t[0].lower() in "ymdhs" or t.lower().startswith("[h") for t in tokens):
         code = "m/d/yyyy h:mm" if moment.time() != dt.time() else "m/d/yyyy"
         code = {dt.time: "h:mm:ss", dt.timedelta: "[h]:mm:ss"}.get(type(value), code)

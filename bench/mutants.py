@@ -166,16 +166,16 @@ MUTANTS = [
     # --- chunks held as columns -----------------------------------------------------------
     m(
         "reader-1",
-        "reader.py",
+        "source.py",
         '                    defects += itertools.repeat("", len(block))',
         "                    pass",
         "a usual block gets no defects column: a broken record's defect lands on another row",
     ),
     m(
         "reader-2",
-        "reader.py",
-        "        if earned is None or not fields[earned].strip():",
-        "        if earned is None or len(fields) <= earned:",
+        "source.py",
+        'text.strip().lower() not in ("", "id") and (earned is None or not fields[earned].strip())',
+        'text.strip().lower() not in ("", "id") and (earned is None or len(fields) <= earned)',
         "a revokeIssue row by mobile in a file with an earnedBadgeId column needs no lookup",
     ),
     m(

@@ -27,7 +27,6 @@ from batch_revoke.config import RateLimit
 from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import Batch, IdentifierType, Mode, Record, Row
 from batch_revoke.pacing import Answer, Pacer
-from batch_revoke.reader import map_fields
 from batch_revoke.sandbox import (
     FaultPlan,
     FaultSpec,
@@ -36,6 +35,7 @@ from batch_revoke.sandbox import (
     running_sandbox,
 )
 from batch_revoke.sandbox.server import RunningSandbox
+from batch_revoke.source import map_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "badges.csv"

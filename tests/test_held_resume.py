@@ -30,9 +30,9 @@ from batch_revoke.model import (
     Status,
 )
 from batch_revoke.readback import read_back
-from batch_revoke.reader import CHUNK_ROWS
 from batch_revoke.sandbox.server import LoggedRequest
 from batch_revoke.sender import Sender
+from batch_revoke.source import CHUNK_ROWS
 from tests.conftest import HEADER, run_cli, sandbox
 from tests.conftest import read_rows as results
 

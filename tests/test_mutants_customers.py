@@ -24,7 +24,7 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
-from batch_revoke.reader import map_fields
+from batch_revoke.source import map_fields
 from tests.conftest import planner, records
 
 COLUMNS = "badgeMetaId,customerId,issueId,identifierType"

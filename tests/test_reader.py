@@ -7,10 +7,16 @@ from unittest import mock
 
 import pytest
 
-from batch_revoke import reader
+from batch_revoke import source
+from batch_revoke.config import RunConfig
 from batch_revoke.errors import InputError
 from batch_revoke.model import Record
-from batch_revoke.reader import records, scan
+from batch_revoke.source import Source, records
+
+
+def scan(path: Path) -> Source:
+    """The structure pass, as a run makes it."""
+    return Source.open(RunConfig(path), whole=True)
 
 
 @dataclass
@@ -23,7 +29,7 @@ class Read:
 def read_input(path: Path) -> Read:
     """Both passes, as a run makes them: the structure pass, then the records streamed."""
     found = scan(path)
-    with mock.patch.object(reader, "CHUNK_ROWS", 2):
+    with mock.patch.object(source, "CHUNK_ROWS", 2):
         listed = [record for chunk in records(path, found.stamp) for record in chunk]
     assert found.records == len(listed)
     return Read(found.columns, found.field_index, listed)
@@ -70,7 +76,7 @@ def test_a_chunk_of_broken_records_and_usual_ones_keeps_each_defect_on_its_recor
     """A blank line makes a chunk from two blocks of lines: one with a broken record, read
     record by record, then a usual one, kept as read. Each record keeps its own defect."""
     path = write_csv("badgeMetaId,customerId\nB1\n\nB1,2\nB1,3\nB1,4,x\nB1,5\n")
-    with mock.patch.object(reader, "CHUNK_ROWS", 3):
+    with mock.patch.object(source, "CHUNK_ROWS", 3):
         chunks = list(records(path))
     assert [len(chunk) for chunk in chunks] == [3, 2]
     listed = [record for chunk in chunks for record in chunk]
@@ -146,7 +152,7 @@ def test_a_column_spelt_like_an_optional_one_is_refused_with_the_name_it_looks_l
         "badgeMetaId,customerId,issueId,issue_id_old_system",
         # a result file fed back in: issued_ids is its own column, not a misspelt issueId
         "badgeMetaId,customerId,row,endpoint,status,error_code,error_message,issued_ids,"
-        "http_status,attempts,resolved_customer_id",
+        "http_status,attempts,resolved_customer_id,request_id",
     ],
 )
 def test_other_columns_are_carried_through(write_csv, header):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,17 @@ def test_a_legacy_workbook_is_refused(tmp_path):
     path.write_bytes(b"\xd0\xcf\x11\xe0")
     with pytest.raises(InputError, match="legacy Excel 97-2003"), spooled(RunConfig(path)):
         pass
+
+
+def test_a_pipe_named_xls_is_spooled_whole(tmp_path):
+    """A pipe is not looked into before it is copied: what is read from it is gone."""
+    path = tmp_path / "export.xls"
+    os.mkfifo(path)
+    writer = threading.Thread(target=path.write_text, args=(ROWS,))
+    writer.start()
+    with spooled(RunConfig(path)) as config:
+        assert config.input_path.read_text(encoding="utf-8") == ROWS
+    writer.join()
 
 
 def workbook(path: Path) -> Path:
