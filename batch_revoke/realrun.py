@@ -16,7 +16,6 @@ import httpx
 from batch_revoke.answers.rows import as_the_run_left_them, join_outcomes
 from batch_revoke.chunker import planner_for
 from batch_revoke.config import RunConfig
-from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.interrupts import Finishing, raising_interrupts
 from batch_revoke.journal import Journal
@@ -63,12 +62,11 @@ def _run(
 ) -> RunReport:
     with raising_interrupts(handle_signals):  # until the run's own handlers take over
         source, output, journal = open_run(config, now)
-    planner = planner_for(config, source)
-    customers = ByCustomer(planner, Lookups(journal, config.default_region))
+    lookups = Lookups(journal, config.default_region)
+    run = RunRecorder(journal, config.max_errors, source.records, lookups)
+    plan = Plan(source, run, planner_for(config, source))
     finished = journal.meta().get("state") == "finished"  # resumed after it finished
     try:
-        run = RunRecorder(journal, config.max_errors, source.records, customers)
-        plan = Plan(source, run, planner, customers)
         try:
             asyncio.run(send_in_rounds(config, plan, run, transport, sleep, handle_signals))
         except KeyboardInterrupt:  # before its handlers are in, or a library caller's Ctrl-C
@@ -108,8 +106,7 @@ def _run(
                 if source.path == input_copy_path(output):
                     source.path.unlink(missing_ok=True)  # the run's copy: nothing to resume
     finally:
-        customers.close()
-        planner.close()
+        plan.close()
         journal.close()
     return report
 

@@ -12,10 +12,10 @@ from dataclasses import replace
 from batch_revoke.answers.readbacks import InDoubt
 from batch_revoke.answers.rows import raced
 from batch_revoke.config import ErrorLimit
-from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import StorageError
 from batch_revoke.journal import Journal
 from batch_revoke.journal_db import Pace
+from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     ANSWERED,
     NOT_REVOKED,
@@ -42,11 +42,11 @@ class RunRecorder:
         journal: Journal,
         max_errors: ErrorLimit | None,
         rows: int,
-        customers: ByCustomer | None = None,
+        lookups: Lookups,
     ) -> None:
         self.journal = journal
         self.max_errors = max_errors
-        self.customers = customers  # covering rows by customer, once looked up
+        self.lookups = lookups
         self.rows = rows  # in the input
         self.stop = Stop(self._stopping)
         # Rows with an outcome (kept from an earlier session, or new) per status; this
@@ -129,7 +129,7 @@ class RunRecorder:
             retries=sender.retries if sender else 0,
             throttled=pacer.throttled_calls if pacer else 0,
             read_backs=self._read_backs,
-            lookups=self.customers.lookups.made if self.customers else 0,
+            lookups=self.lookups.made,
             pauses=pacer.pauses if pacer else 0,
             paused_seconds=pacer.paused_seconds if pacer else 0.0,
         )

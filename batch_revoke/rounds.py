@@ -18,7 +18,7 @@ from batch_revoke.hosts import check_base_url
 from batch_revoke.interrupts import Interrupts
 from batch_revoke.model import Row, Status
 from batch_revoke.pacing import Pacer
-from batch_revoke.plan import Plan, give_up_deferred, release_deferred
+from batch_revoke.plan import Plan
 from batch_revoke.readback import read_back
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.report import Progress
@@ -99,29 +99,28 @@ async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sende
         for _ in range(VERIFY_ROUNDS):
             if run.stop.requested:
                 return
-            again = release_deferred(plan, run)
+            again = plan.release_deferred()
             if items := run.take_unconfirmed() + earlier:
                 earlier = []
                 again += await _read_back(config, run, sender, items)
-                again += release_deferred(plan, run)  # the read-back may settle a covering row
+                again += plan.release_deferred()  # the read-back may settle a covering row
             if not again or run.stop.requested:
                 break
             await sender.send_all(plan.batches_of(again), run)
         if not run.stop.requested:
-            give_up_deferred(plan, run)
-            _unanswered_lookups(plan, run)
+            plan.give_up_deferred()
+            _unanswered_lookups(run)
     finally:
         if run.stop.requested:
             # Rows whose broader row did revoke their enrolment say so even when the run
             # stopped; the others were not sent, and --resume sends them.
-            release_deferred(plan, run)
+            plan.release_deferred()
 
 
-def _unanswered_lookups(plan: Plan, run: RunRecorder) -> None:
+def _unanswered_lookups(run: RunRecorder) -> None:
     """Rows whose customer lookup got no answer were not sent (or not read back): the run
     ends resumable (exit 3), so that --resume looks them up again."""
-    unanswered = plan.customers.lookups.unanswered if plan.customers else {}
-    if unanswered:
+    if unanswered := run.lookups.unanswered:
         last = next(reversed(unanswered.values()))
         run.stop.request(
             f"{len(unanswered)} customer lookup(s) got no answer (last: {last}); their rows "
