@@ -1,6 +1,5 @@
-"""Orchestration, the importable core: `run_job` runs one file, as a dry run (dryrun.py: the
-same reading, checks and plan, nothing sent) or as a run that sends (realrun.py: open the input,
-claim the outputs, plan, send in rounds, settle, finish).
+"""Orchestration, the importable core: `run_job` runs one file, as a dry run (dryrun.py) or as
+a run that sends (realrun.py).
 
 from batch_revoke.job import RunConfig, run_job
 report = run_job(RunConfig(Path("file.csv"), base_url=..., credentials=...))
@@ -16,15 +15,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batch_revoke.config import SANDBOX_LABEL, ErrorLimit, RunConfig
+from batch_revoke.config import SANDBOX_LABEL, RunConfig
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.dryrun import dry_run
 from batch_revoke.errors import BatchRevokeError, ConfigError
 from batch_revoke.paths import check_targets
-from batch_revoke.report import Progress, RunReport
+from batch_revoke.report import RunReport
 from batch_revoke.source import spooled
 
 if TYPE_CHECKING:  # HTTP and the sandbox (aiohttp) load only when a run sends
@@ -32,16 +30,6 @@ if TYPE_CHECKING:  # HTTP and the sandbox (aiohttp) load only when a run sends
 
     from batch_revoke.sandbox import SandboxConfig
     from batch_revoke.stop import Sleep
-
-# Callers import the run's config and report from here too.
-__all__ = [
-    "ErrorLimit",
-    "Progress",
-    "RunConfig",
-    "RunReport",
-    "run_job",
-    "run_job_async",
-]
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +46,13 @@ def run_job(
     """Run one file end to end. Raises InputError/ConfigError before anything is sent; after
     that, every problem is a row outcome in the result file, and the journal beside it keeps
     what a --resume needs. `handle_signals`: SIGTERM and SIGHUP stop the run like Ctrl-C.
-
-    The input streams through: a structure pass first (so a broken file is refused before
-    anything is sent), then records -> plan -> requests as they come, and the result file
-    last, from the journal. Memory does not grow with the file.
-
-    `sandbox`: run against a local sandbox of the API started for this run (on a free
-    loopback port, with its demo till unless credentials are given); a dry run starts none.
-    `transport` and `sleep` (None: asyncio.sleep) are the run's HTTP and waits, for tests to
-    swap."""
+    `sandbox`: run against a local sandbox of the API started for this run (its demo till
+    unless credentials are given); a dry run starts none. `transport` and `sleep` (None:
+    asyncio.sleep) are the run's HTTP and waits, for tests to swap."""
     config.check_options()
     check_targets(config)
-    if _inside_event_loop():
+    asyncio = sys.modules.get("asyncio")  # looked up, not imported: a dry run does without it
+    if asyncio is not None and asyncio._get_running_loop() is not None:
         raise ConfigError(
             "run_job was called inside a running event loop (Jupyter, an async framework)",
             "await run_job_async(config) instead",
@@ -81,7 +64,6 @@ def run_job(
 
         with running_sandbox(sandbox) as running:
             log.info("sandbox running on %s", running.base_url)
-            # Credentials given (a profile's) are tried on the sandbox; else its demo till's.
             demo = BasicCredentials(running.credentials.username, running.credentials.password)
             local = replace(
                 config,
@@ -106,23 +88,20 @@ def run_job(
     report.elapsed = time.monotonic() - started
     report.finished_at = now().astimezone().isoformat(timespec="seconds")
     if config.report is not None:
-        _write_html(config, report, config.report)
+        from batch_revoke.html_report import write_report  # Jinja2: only when a report is asked
+
+        settings = {"concurrency": str(config.concurrency)}
+        if config.rate_limit is not None:
+            settings["rate limit"] = str(config.rate_limit)
+        # The run's outcome is decided and its files written: a report not written is only said.
+        try:
+            report.html = write_report(
+                report.output_path, config.report, report=report, settings=settings
+            )
+        except (BatchRevokeError, OSError, KeyboardInterrupt) as exc:
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+            log.warning("the HTML report %s was not written: %s", config.report, why)
     return report
-
-
-def _write_html(config: RunConfig, report: RunReport, target: Path) -> None:
-    """The HTML report of the run that just ended. The run's outcome is decided and its files
-    are written: a report that cannot be written, or is interrupted, is only said."""
-    from batch_revoke.html_report import write_report  # Jinja2: only when a report is asked
-
-    settings = {"concurrency": str(config.concurrency)}
-    if config.rate_limit is not None:
-        settings["rate limit"] = str(config.rate_limit)
-    try:
-        report.html = write_report(report.output_path, target, report=report, settings=settings)
-    except (BatchRevokeError, OSError, KeyboardInterrupt) as exc:
-        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
-        log.warning("the HTML report %s was not written: %s", target, why)
 
 
 async def run_job_async(
@@ -136,17 +115,6 @@ async def run_job_async(
     import asyncio  # loaded already: the caller's event loop runs on it
 
     return await asyncio.to_thread(run_job, config, transport=transport, now=now)
-
-
-def _inside_event_loop() -> bool:
-    """Whether this thread runs an event loop, where asyncio.run cannot start the run's own.
-    asyncio is looked up, not imported: no loop runs without it, and a dry run's start-up
-    does without it."""
-    asyncio = sys.modules.get("asyncio")
-    try:
-        return asyncio is not None and bool(asyncio.get_running_loop())
-    except RuntimeError:
-        return False
 
 
 # saves 21% of the 1M dry run (4.52 s -> 3.57 s CPU; bench, 2026-12)

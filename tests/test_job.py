@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from batch_revoke.config import ErrorLimit
 from batch_revoke.credentials import BasicCredentials
-from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
+from batch_revoke.job import RunConfig, RunReport, run_job
 from batch_revoke.model import ExitStatus, IdentifierType, Status
 from batch_revoke.rounds import VERIFY_ROUNDS
 
