@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 
@@ -85,23 +86,38 @@ def _run(
             session = run.calls()
             with contextlib.suppress(StorageError, ReadError):
                 journal.counted(session)
+            reason = f"not sent: {aborted or 'the run ended before it was sent'}"
+            failed = _write_result_file(
+                config, source, journal, output, reason, finishing, finished
+            )
+            if failed is not None:
+                aborted = _stopped_writing(aborted, failed)
             # A finished run run again sent nothing: its calls are this invocation's, and the
-            # run's own are told apart (a resume's count the whole run, as they add up). The
-            # rows are counted once the result file is written.
+            # run's own are told apart (a resume's count the whole run, as they add up).
             whole = replace(journal.earlier + session, requests=journal.counts().requests)
             pacer = run.pacer
             report = RunReport(
                 output,
-                replace(session, requests={}) if finished else whole,
+                (replace(session, requests={}) if finished else whole)
+                + _rows_counted(source, journal, reason),
                 0.0,
                 False,
                 aborted,
                 journal.path,
+                incomplete=failed is not None,
                 pace=pacer.describe() if pacer and (pacer.pace or pacer.stray_429s) else "",
                 finished_before=journal.earlier if finished else None,
             )
-            _write_result_file(config, source, journal, report, finishing, finished)
-            if not aborted and not report.incomplete:
+            past, first = journal.outcomes_past(source.records)
+            if past:
+                log.warning(
+                    "the journal has outcomes for %d rows past the end of the input (from row "
+                    "%d): the input changed during an earlier session; they are left out of the "
+                    "result file and kept in the journal",
+                    past,
+                    first,
+                )
+            if not aborted and failed is None:
                 journal.set_meta(state="finished")
                 if source.path == input_copy_path(output):
                     source.path.unlink(missing_ok=True)  # the run's copy: nothing to resume
@@ -111,22 +127,19 @@ def _run(
     return report
 
 
-# --- the result file ---------------------------------------------------------------------
-
-
 def _write_result_file(
     config: RunConfig,
     source: Source,
     journal: Journal,
-    report: RunReport,
+    output: Path,
+    reason: str,
     finishing: Finishing,
     finished: bool,
-) -> None:
-    """Write the result file: the input re-read, joined with the journal. One more interrupt
-    here is noted and the file still written; the next one stops at once and leaves the file
-    marked INCOMPLETE. `finished`: the run had finished before; its complete file is only
-    replaced whole, so an interrupt leaves it as it was, and the run stays finished."""
-    reason = f"not sent: {report.aborted or 'the run ended before it was sent'}"
+) -> BaseException | None:
+    """The input re-read, joined with the journal; what stopped the writing, if anything.
+    One more interrupt here is noted and the file still written; the next one stops at once
+    and leaves the file marked INCOMPLETE (a finished run's complete file is only replaced
+    whole, so an interrupt leaves it as it was)."""
     # A resume writes the result file as the run began it (--excel or not).
     excel = config.excel or journal.meta().get("excel") == "1"
     try:
@@ -138,51 +151,41 @@ def _write_result_file(
                 source.just_records(), journal.outcomes(), journal.in_flight(), reason
             )
             write_results(
-                report.output_path,
+                output,
                 source.columns,
                 ((record, result_cells(outcome)) for record, outcome in joined),
                 excel=excel,
             )
     except (KeyboardInterrupt, Exception) as exc:
         if finished and isinstance(exc, KeyboardInterrupt):
-            log.warning("interrupted: %s stays as it was, complete", report.output_path)
-        else:
-            _left_incomplete(source, report, exc, config.identity_options())
-    # The counts, once, from the journal: what the result file says, or would say.
+            log.warning("interrupted: %s stays as it was, complete", output)
+            return None
+        if not isinstance(exc, StorageError | InputError):
+            with contextlib.suppress(StorageError):
+                # The run's own copy of its input, when it has one, finishes it surely.
+                copy = input_copy_path(output)
+                shown = copy if source.path == copy else source.shown
+                mark_incomplete(output, shown, config.identity_options())
+        return exc
+    return None
+
+
+def _stopped_writing(aborted: str, exc: BaseException) -> str:
+    """Why the run stopped, once its result file could not be written whole."""
+    if isinstance(exc, KeyboardInterrupt):
+        return aborted or "interrupted while writing the result file"
+    if isinstance(exc, StorageError | InputError):
+        return aborted or str(exc)
+    log.debug("writing the result file failed", exc_info=exc)
+    return f"writing the result file went wrong: {describe(exc)}" + (
+        f" (after: {aborted})" if aborted else ""
+    )
+
+
+def _rows_counted(source: Source, journal: Journal, reason: str) -> Counts:
+    """The rows' counts, once, from the journal: what the result file says, or would say."""
     with contextlib.suppress(StorageError, ReadError):
         rows = range(1, source.records + 1)
         outcomes = as_the_run_left_them(rows, journal.outcomes(), journal.in_flight(), reason)
-        pending = journal.duplicates_not_revoked()
-        report.tally = replace(report.tally, duplicates_pending=pending) + Counts.of(outcomes)
-    past, first = journal.outcomes_past(source.records)
-    if past:
-        log.warning(
-            "the journal has outcomes for %d rows past the end of the input (from row %d): "
-            "the input changed during an earlier session; they are left out of the result "
-            "file and kept in the journal",
-            past,
-            first,
-        )
-
-
-def _left_incomplete(
-    source: Source, report: RunReport, exc: BaseException, resume_options: dict[str, str]
-) -> None:
-    """The result file could not be written whole: the run is reported stopped, and the
-    file, marked INCOMPLETE, says how to finish it."""
-    report.incomplete = True
-    if isinstance(exc, KeyboardInterrupt):
-        report.aborted = report.aborted or "interrupted while writing the result file"
-    elif isinstance(exc, StorageError | InputError):
-        report.aborted = report.aborted or str(exc)
-    else:
-        log.debug("writing the result file failed", exc_info=exc)
-        report.aborted = f"writing the result file went wrong: {describe(exc)}" + (
-            f" (after: {report.aborted})" if report.aborted else ""
-        )
-    if not isinstance(exc, StorageError | InputError):
-        with contextlib.suppress(StorageError):
-            # The run's own copy of its input, when it has one, finishes it surely.
-            copy = input_copy_path(report.output_path)
-            shown = copy if source.path == copy else source.shown
-            mark_incomplete(report.output_path, shown, resume_options)
+        return replace(Counts.of(outcomes), duplicates_pending=journal.duplicates_not_revoked())
+    return Counts()
