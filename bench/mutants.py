@@ -151,7 +151,7 @@ MUTANTS = [
     ),
     m(
         "job-4",
-        "rounds.py",
+        "realrun.py",
         "VERIFY_ROUNDS = 3",
         "VERIFY_ROUNDS = 1",
         "one read-back round only",

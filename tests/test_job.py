@@ -15,7 +15,7 @@ from batch_revoke.config import ErrorLimit
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.job import RunConfig, RunReport, run_job
 from batch_revoke.model import ExitStatus, IdentifierType, Status
-from batch_revoke.rounds import VERIFY_ROUNDS
+from batch_revoke.realrun import VERIFY_ROUNDS
 
 
 def mocked_run(path, tmp_path, api, **options) -> tuple[RunReport, list[dict[str, str]]]:
