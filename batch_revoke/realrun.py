@@ -215,23 +215,19 @@ async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sende
             await sender.send_all(plan.batches_of(again), run)
         if not run.stop.requested:
             plan.give_up_deferred()
-            _unanswered_lookups(run)
+            # Rows whose customer lookup got no answer were not sent (or not read back): the
+            # run ends resumable (exit 3), so that --resume looks them up again.
+            if unanswered := run.lookups.unanswered:
+                last = next(reversed(unanswered.values()))
+                run.stop.request(
+                    f"{len(unanswered)} customer lookup(s) got no answer (last: {last}); their "
+                    "rows were not sent (or not read back): --resume looks them up again"
+                )
     finally:
         if run.stop.requested:
             # Rows whose broader row did revoke their enrolment say so even when the run
             # stopped; the others were not sent, and --resume sends them.
             plan.release_deferred()
-
-
-def _unanswered_lookups(run: RunRecorder) -> None:
-    """Rows whose customer lookup got no answer were not sent (or not read back): the run
-    ends resumable (exit 3), so that --resume looks them up again."""
-    if unanswered := run.lookups.unanswered:
-        last = next(reversed(unanswered.values()))
-        run.stop.request(
-            f"{len(unanswered)} customer lookup(s) got no answer (last: {last}); their rows "
-            "were not sent (or not read back): --resume looks them up again"
-        )
 
 
 async def _read_back(
@@ -243,8 +239,7 @@ async def _read_back(
     calls = sender.http_calls
     found = await read_back(items, sender)
     run.record_read_back(found, sender.http_calls - calls)
-    read = found.read
-    if read:
+    if read := found.read:
         revoked = sum(o.status is Status.REVOKED for o in found.outcomes)
         left = len(items) - len(found.outcomes) - len(found.resend)
         log.info(

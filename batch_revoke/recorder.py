@@ -4,7 +4,6 @@ What the sender reports to; besides, it offers the run's Counts and its stop."""
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -30,8 +29,6 @@ from batch_revoke.pacing import Pacer
 from batch_revoke.readback import ReadBack
 from batch_revoke.sender import Sender
 from batch_revoke.stop import Stop, Stopped
-
-log = logging.getLogger(__name__)
 
 
 class RunRecorder:
