@@ -28,9 +28,8 @@ NOT_ASKED = "the run stopped before it was asked"
 
 
 class ByCustomer:
-    """Feeds on the planner's rows in file order, a chunk at a time. The spelled identities of
-    every row are the planner's; the identities of rows resolved by a lookup are kept here,
-    on disk like the planner's, so memory stays flat."""
+    """Feeds on the planner's rows in file order, a chunk at a time. The identities of rows
+    resolved by a lookup are kept here, on disk like the planner's, so memory stays flat."""
 
     def __init__(self, planner: Planner, lookups: Lookups) -> None:
         self.planner = planner
@@ -141,9 +140,8 @@ class ByCustomer:
         return found
 
     def customers_rows(self, rows: Sequence[Row], *, earlier: bool) -> dict[int, int]:
-        """Row -> the customers row of its badge and customer (`Planner.covering`, earlier in
-        the file; `Planner.later_customers_rows`, later), also among the rows resolved by a
-        lookup (the first such row)."""
+        """`Planner.covering` (earlier) or `Planner.later_customers_rows`, also among the
+        customers rows resolved by a lookup."""
         planner = self.planner
         found = planner.covering(rows) if earlier else planner.later_customers_rows(rows)
         issuals = [row for row in rows if row.mode is Mode.ISSUALS]

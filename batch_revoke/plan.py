@@ -88,16 +88,14 @@ class Plan:
 
     def _leaving(self, batch: Batch) -> Batch:
         """A batch as it goes to the sender, with the customers rows later in the file that
-        may revoke its revokeIssuals rows' enrolments first (`Batch.later`), kept up to date
-        while it is out (`_chunk`)."""
+        may revoke its rows' enrolments first (`Batch.later`, kept up to date by `_chunk`)."""
         if batch.mode is Mode.ISSUALS:
             batch.later.update(self.customers.customers_rows(batch.rows, earlier=False))
             self._out.add(batch)
         return batch
 
     def unsettled(self) -> list[InDoubt]:
-        """The rows to read back, with when their latest request left and how many times
-        it was sent."""
+        """The rows to read back, with when their latest request left and how often."""
         items, self._unknown = self._unknown, []
         sent = self.journal.last_requests(row.row for row, _ in items)
         return [InDoubt(row, previous, *sent.get(row.row, (None, 0))) for row, previous in items]

@@ -286,10 +286,8 @@ def _write_result_file(
     finishing: Finishing,
     finished: bool,
 ) -> BaseException | None:
-    """The input re-read, joined with the journal; what stopped the writing, if anything.
-    One more interrupt here is noted and the file still written; the next one stops at once
-    and leaves the file marked INCOMPLETE (a finished run's complete file is only replaced
-    whole, so an interrupt leaves it as it was)."""
+    """The input re-read, joined with the journal; what stopped the writing, if anything (the
+    file is then marked INCOMPLETE, unless it is a finished run's, only ever replaced whole)."""
     # A resume writes the result file as the run began it (--excel or not).
     excel = config.excel or journal.meta().get("excel") == "1"
     try:

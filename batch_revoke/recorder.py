@@ -107,8 +107,7 @@ class RunRecorder:
         self.sender, self.pacer = sender, sender.pacer
 
     def take_unconfirmed(self) -> list[InDoubt]:
-        """The rows whose outcome is unknown so far, to read back; from now on the list is
-        the next round's."""
+        """The rows whose outcome is unknown so far, to read back in this round."""
         items, self._unconfirmed = self._unconfirmed, []
         return items
 
@@ -150,9 +149,8 @@ class RunRecorder:
             self._count(listed)
 
     def lookup_refused(self, answer: LookupAnswer) -> None:
-        """A customer the lookup did not find (or refused): nothing will be sent for its rows,
-        which fail. It counts against --max-errors now, so a file of customers unknown to
-        the API stops after the limit, not after every lookup."""
+        """A customer the lookup did not find: its rows fail. It counts against --max-errors
+        now, so a file of customers unknown to the API stops after the limit."""
         self._refused += 1
         errors, answered = self._errors + self._refused, self._answered + self._refused
         if self.max_errors is not None and self.max_errors.exceeded(errors, answered):
