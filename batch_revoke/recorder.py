@@ -177,7 +177,16 @@ class RunRecorder:
         if self.storage_error is not None:
             return False
         try:
-            self._check_in_place()
+            # A journal whose folder was deleted or moved is still written through its open
+            # file, but nothing would be left to resume from: stop, and restore it at the end.
+            if time.monotonic() - self._checked >= 1.0:
+                self._checked = time.monotonic()
+                if self.journal.missing():
+                    assert self.journal.path is not None
+                    raise StorageError(
+                        self.journal.path,
+                        "the journal disappeared (was its folder deleted or moved?)",
+                    )
             write(*args)
         except StorageError as exc:
             self.storage_error = exc
@@ -191,16 +200,3 @@ class RunRecorder:
         if self.storage_error is None:
             with contextlib.suppress(StorageError):
                 self.journal.mark_stopping()
-
-    def _check_in_place(self) -> None:
-        """A journal whose folder was deleted or moved is still written through its open
-        file, but nothing would be left to resume from: stop, and restore it at the end."""
-        now = time.monotonic()
-        if now - self._checked < 1.0:
-            return
-        self._checked = now
-        if self.journal.missing():
-            assert self.journal.path is not None
-            raise StorageError(
-                self.journal.path, "the journal disappeared (was its folder deleted or moved?)"
-            )
