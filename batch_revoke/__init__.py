@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # `name as name`: exported, for type checkers
     from batch_revoke.report import Progress as Progress
     from batch_revoke.report import RunReport as RunReport
 
-# Imported on first use, so the command can guard its first instant (batch_revoke.startup)
+# Imported on first use, so the command can guard its first instant (batch_revoke.interrupts)
 # before the second it takes to import the rest.
 _HOMES = {
     "config": ("ErrorLimit", "RateLimit", "RetryPolicy", "RunConfig"),

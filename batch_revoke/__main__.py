@@ -3,7 +3,7 @@
 import signal
 import sys
 
-from batch_revoke.startup import SIGNALS, hold_interrupts
+from batch_revoke.interrupts import SIGNALS, hold_interrupts
 
 # First of all: importing the rest takes a few hundred milliseconds, and a scheduler may stop
 # us in it.

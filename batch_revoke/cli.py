@@ -21,9 +21,9 @@ from batch_revoke import options
 from batch_revoke.config import SANDBOX_LABEL, RunConfig, finish_command
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.exits import ExitingGroup, Stderr
+from batch_revoke.interrupts import hold_interrupts
 from batch_revoke.model import ExitStatus
 from batch_revoke.report import resume_command
-from batch_revoke.startup import hold_interrupts
 from batch_revoke.writer import write_text_atomically
 
 

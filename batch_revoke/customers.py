@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from batch_revoke.answers.replies import lookup_refused, lookup_unanswered
 from batch_revoke.answers.rows import same_customer
-from batch_revoke.chunker import Planner, identity
+from batch_revoke.chunker import Planner, identities
 from batch_revoke.duplicates import SeenRows
 from batch_revoke.identifiers import needs_lookup
 from batch_revoke.lookup import Lookups
@@ -28,9 +28,8 @@ NOT_ASKED = "the run stopped before it was asked"
 
 
 class ByCustomer:
-    """Feeds on the planner's rows in file order, a chunk at a time. The spelled identities of
-    every row are the planner's; the identities of rows resolved by a lookup are kept here,
-    on disk like the planner's, so memory stays flat."""
+    """Feeds on the planner's rows in file order, a chunk at a time. The identities of rows
+    resolved by a lookup are kept here, on disk like the planner's, so memory stays flat."""
 
     def __init__(self, planner: Planner, lookups: Lookups) -> None:
         self.planner = planner
@@ -68,7 +67,6 @@ class ByCustomer:
                         answer.customer_id,
                         row.issue_id,
                         row.earned_badge_id,
-                        IdentifierType.ID,
                         resolved=True,
                     )
                 )
@@ -85,22 +83,18 @@ class ByCustomer:
     def with_customer_ids(
         self, verdicts: list[RowOutcome], records: Sequence[Record]
     ) -> list[RowOutcome]:
-        """The planner's verdicts, its duplicates of rows that name their customer by an
-        identifier given the id its lookup found, as every other row so named shows it
-        (`answers.replies.outcome`): a duplicate spelt like its first row, found before any
-        lookup, must not show less than one spelt otherwise. Records: the chunk's."""
+        """The planner's verdicts, its duplicates of rows named by an identifier given the id
+        its lookup found, as every other row so named shows it (`answers.replies.outcome`): a
+        duplicate spelt like its first row must not show less than one spelt otherwise."""
         validate = self.planner.validate
         if validate.type_at is None and validate.default_identifier is IdentifierType.ID:
             return verdicts  # no row of this file names a customer otherwise
-        first = records[0].row if records else 0
         rows: dict[int, Row] = {}
+        numbered: dict[int, Record] = {}
         for verdict in verdicts:
             if verdict.status is Status.DUPLICATE and verdict.endpoint is Endpoint.REVOKE_ISSUE:
-                at = verdict.row - first  # records are numbered in order, one apart
-                record = records[at] if 0 <= at < len(records) else None
-                if record is None or record.row != verdict.row:
-                    record = next(r for r in records if r.row == verdict.row)
-                named = validate(record)
+                numbered = numbered or {record.row: record for record in records}
+                named = validate(numbered[verdict.row])
                 if isinstance(named, Row) and needs_lookup(named):
                     rows[verdict.row] = named
         if not rows:
@@ -130,7 +124,7 @@ class ByCustomer:
             if first is not None and first < row.row:
                 found[row.row] = min(first, found.get(row.row, first))
 
-        keys = [identity(row) for row in resolved]
+        keys = list(zip(*identities(resolved), strict=True))
         # An identity's first row among the rows by id (the planner's), and among the rows
         # resolved (this chunk's added; equal identities keep file order).
         for row, first in zip(resolved, self.planner.first_rows(keys), strict=True):
@@ -140,31 +134,23 @@ class ByCustomer:
         )
         for row in resolved:
             earlier(row, again.get(row.row))
-        by_id = self._resolved.find([identity(row) for row in named])
+        by_id = self._resolved.find(list(zip(*identities(named), strict=True)))
         for row, first in zip(named, by_id, strict=True):
             earlier(row, first)
         return found
 
-    def covering(self, rows: Sequence[Row]) -> dict[int, int]:
-        """The planner's covering rows (`Planner.covering`), and the customers rows named by
-        an identifier that cover a revokeIssuals row of the same customer and badge."""
-        return self._customers_rows(self.planner.covering(rows), rows, earlier=True)
-
-    def later_customers_rows(self, rows: Sequence[Row]) -> dict[int, int]:
-        """`Planner.later_customers_rows`, also among customers rows named by an identifier."""
-        return self._customers_rows(self.planner.later_customers_rows(rows), rows, earlier=False)
-
-    def _customers_rows(
-        self, found: dict[int, int], rows: Sequence[Row], *, earlier: bool
-    ) -> dict[int, int]:
-        """`found`, with the customers rows resolved by a lookup, earlier or later in the
-        file than the revokeIssuals row of their customer and badge (the first such row)."""
+    def customers_rows(self, rows: Sequence[Row], *, earlier: bool) -> dict[int, int]:
+        """`Planner.covering` (earlier) or `Planner.later_customers_rows`, also among the
+        customers rows resolved by a lookup."""
+        planner = self.planner
+        found = planner.covering(rows) if earlier else planner.later_customers_rows(rows)
         issuals = [row for row in rows if row.mode is Mode.ISSUALS]
         if self._resolved is None or not issuals:
             return found
         # A customers row's identity: its badge and customer, no issue or earned id.
-        keys = [identity(Row(0, row.badge_meta_id, row.customer_key)) for row in issuals]
-        for row, first in zip(issuals, self._resolved.find(keys), strict=True):
+        keys = identities([Row(0, row.badge_meta_id, row.customer_key) for row in issuals])
+        firsts = self._resolved.find(list(zip(*keys, strict=True)))
+        for row, first in zip(issuals, firsts, strict=True):
             if first is not None and (first < row.row if earlier else first > row.row):
                 found[row.row] = min(first, found.get(row.row, first))
         return found

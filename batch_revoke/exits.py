@@ -16,10 +16,9 @@ from typing import Any
 import click
 
 from batch_revoke.errors import BatchRevokeError
-from batch_revoke.interrupts import raising_interrupts
+from batch_revoke.interrupts import Interrupted, hold_interrupts, raising_interrupts, take_held
 from batch_revoke.model import ExitStatus
 from batch_revoke.report import exit_status
-from batch_revoke.startup import Interrupted, hold_interrupts, take_held
 
 
 class JsonLines(logging.Formatter):

@@ -1,5 +1,7 @@
 """Interrupts: SIGINT, SIGTERM and SIGHUP stop a run the same way, in two steps, and never
-cut the result file short."""
+cut the result file short. From the command's first instant: interrupts that come while Python
+imports the package (about a second) are held, not fatal, so even a SIGTERM then ends in one
+line and exit status 3; stdlib only, as it runs before the imports it guards."""
 
 from __future__ import annotations
 
@@ -11,14 +13,47 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from batch_revoke.startup import SIGNALS, Interrupted, catchable
-
 if TYPE_CHECKING:  # asyncio in annotations only: the handlers go on the loop running `work`
     import asyncio
 
     from batch_revoke.stop import Stop
 
 log = logging.getLogger(__name__)
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_held: list[int] = []
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP, raised where the program was, naming the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.name = signal.Signals(signum).name
+
+
+def hold_interrupts() -> None:
+    """Remember an interrupt instead of dying of it (Python's default for SIGTERM ends the
+    process with status 143, its SIGINT with a traceback), until the command takes over.
+    A signal the process was started ignoring (nohup) stays ignored."""
+    for signum in catchable():
+        signal.signal(signum, _hold)
+
+
+def take_held() -> Interrupted | None:
+    """The first interrupt held so far, if any, and forget them all."""
+    first = Interrupted(_held[0]) if _held else None
+    _held.clear()
+    return first
+
+
+def catchable() -> list[int]:
+    """The signals the process was not started ignoring (nohup ignores SIGHUP)."""
+    return [signum for signum in SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
+
+
+def _hold(signum: int, frame: FrameType | None) -> None:
+    _held.append(signum)
 
 
 class Interrupts:
@@ -42,11 +77,15 @@ class Interrupts:
         """The handlers from before, not the defaults asyncio leaves (SIGTERM's kills with
         143): the run still has its result file to write. Signals wait while they change."""
         loop = self.work.get_loop()
-        with _blocked():
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS) if _main() else None
+        try:
             for signum, handler in self._previous.items():
                 loop.remove_signal_handler(signum)
                 if handler is not None:  # None: not set from Python; the default stays
                     signal.signal(signum, handler)  # type: ignore[arg-type]
+        finally:
+            if blocked is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self._previous.clear()
 
     def received(self, signum: int) -> None:
@@ -82,7 +121,7 @@ class Finishing:
     any other is only noted, so the run still ends with its summary and exit status."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.enabled = enabled and _main()
         self.seen = 0
         self.stopped_writing = False
         self._writing = False
@@ -124,7 +163,7 @@ def raising_interrupts(enabled: bool) -> Iterator[None]:
     """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt (`Interrupted`, naming the signal):
     while the input is read and planned, before the run's own handlers are installed. A
     signal the process ignores (nohup) stays ignored."""
-    if not enabled or threading.current_thread() is not threading.main_thread():
+    if not enabled or not _main():
         yield
         return
 
@@ -139,14 +178,5 @@ def raising_interrupts(enabled: bool) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-@contextmanager
-def _blocked() -> Iterator[None]:
-    """Signals held back by the kernel (and delivered after) while handlers change hands."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+def _main() -> bool:
+    return threading.current_thread() is threading.main_thread()

@@ -1,6 +1,5 @@
-"""Orchestration, the importable core: `run_job` runs one file, as a dry run (dryrun.py: the
-same reading, checks and plan, nothing sent) or as a run that sends (realrun.py: open the input,
-claim the outputs, plan, send in rounds, settle, finish).
+"""Orchestration, the importable core: `run_job` runs one file, as a dry run (here) or as a run
+that sends (realrun.py).
 
 from batch_revoke.job import RunConfig, run_job
 report = run_job(RunConfig(Path("file.csv"), base_url=..., credentials=...))
@@ -8,24 +7,30 @@ report = run_job(RunConfig(Path("file.csv"), base_url=..., credentials=...))
 
 from __future__ import annotations
 
-import contextlib
 import gc
+import itertools
 import logging
+import operator
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batch_revoke.config import SANDBOX_LABEL, ErrorLimit, RunConfig
+from batch_revoke.chunker import planner_for, valid_rows
+from batch_revoke.config import SANDBOX_LABEL, RunConfig, estimate
 from batch_revoke.credentials import BasicCredentials
-from batch_revoke.dryrun import dry_run
+from batch_revoke.duplicates import SeenRows
 from batch_revoke.errors import BatchRevokeError, ConfigError
-from batch_revoke.outputs import check_targets
-from batch_revoke.report import Progress, RunReport
-from batch_revoke.source import spooled
+from batch_revoke.identifiers import lookup_key, needs_lookup
+from batch_revoke.interrupts import raising_interrupts
+from batch_revoke.model import Counts, Endpoint, IdentifierType, Mode, Row, RowOutcome, Status
+from batch_revoke.outputs import check_targets, claim
+from batch_revoke.report import RunReport
+from batch_revoke.source import Source, no_records, spooled
+from batch_revoke.writer import ResultPart, result_cells, write_result_parts
 
 if TYPE_CHECKING:  # HTTP and the sandbox (aiohttp) load only when a run sends
     import httpx
@@ -33,17 +38,9 @@ if TYPE_CHECKING:  # HTTP and the sandbox (aiohttp) load only when a run sends
     from batch_revoke.sandbox import SandboxConfig
     from batch_revoke.stop import Sleep
 
-# Callers import the run's config and report from here too.
-__all__ = [
-    "ErrorLimit",
-    "Progress",
-    "RunConfig",
-    "RunReport",
-    "run_job",
-    "run_job_async",
-]
-
 log = logging.getLogger(__name__)
+_MODE = operator.attrgetter("mode")
+_TYPE = operator.attrgetter("identifier_type")
 
 
 def run_job(
@@ -58,18 +55,13 @@ def run_job(
     """Run one file end to end. Raises InputError/ConfigError before anything is sent; after
     that, every problem is a row outcome in the result file, and the journal beside it keeps
     what a --resume needs. `handle_signals`: SIGTERM and SIGHUP stop the run like Ctrl-C.
-
-    The input streams through: a structure pass first (so a broken file is refused before
-    anything is sent), then records -> plan -> requests as they come, and the result file
-    last, from the journal. Memory does not grow with the file.
-
-    `sandbox`: run against a local sandbox of the API started for this run (on a free
-    loopback port, with its demo till unless credentials are given); a dry run starts none.
-    `transport` and `sleep` (None: asyncio.sleep) are the run's HTTP and waits, for tests to
-    swap."""
+    `sandbox`: run against a local sandbox of the API started for this run (its demo till
+    unless credentials are given); a dry run starts none. `transport` and `sleep` (None:
+    asyncio.sleep) are the run's HTTP and waits, for tests to swap."""
     config.check_options()
     check_targets(config)
-    if _inside_event_loop():
+    asyncio = sys.modules.get("asyncio")  # looked up, not imported: a dry run does without it
+    if asyncio is not None and asyncio._get_running_loop() is not None:
         raise ConfigError(
             "run_job was called inside a running event loop (Jupyter, an async framework)",
             "await run_job_async(config) instead",
@@ -81,7 +73,6 @@ def run_job(
 
         with running_sandbox(sandbox) as running:
             log.info("sandbox running on %s", running.base_url)
-            # Credentials given (a profile's) are tried on the sandbox; else its demo till's.
             demo = BasicCredentials(running.credentials.username, running.credentials.password)
             local = replace(
                 config,
@@ -94,35 +85,118 @@ def run_job(
             )
 
     started = time.monotonic()
-    with _rare_collections(), spooled(config) as config:
-        if config.dry_run:
-            report = dry_run(config, now, handle_signals)
-        else:
-            # Imported here: a dry run, and its start-up, need none of HTTP, the journal or
-            # the rounds.
-            from batch_revoke.realrun import real_run
+    # A run makes a few short-lived objects per input row, none in reference cycles: the
+    # cycle collector's default (a pass every 700 allocations) cost 21% of the 1M dry run
+    # (4.52 s -> 3.57 s CPU; bench, 2026-12). It collects far less often while a run lasts.
+    previous = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        with spooled(config) as config:
+            if config.dry_run:
+                report = _dry_run(config, now, handle_signals)
+            else:
+                # Imported here: a dry run, and its start-up, need no HTTP and no journal.
+                from batch_revoke.realrun import real_run
 
-            report = real_run(config, transport, sleep, now, handle_signals)
+                report = real_run(config, transport, sleep, now, handle_signals)
+    finally:
+        gc.set_threshold(*previous)
     report.elapsed = time.monotonic() - started
     report.finished_at = now().astimezone().isoformat(timespec="seconds")
     if config.report is not None:
-        _write_html(config, report, config.report)
+        from batch_revoke.html_report import write_report  # Jinja2: only when a report is asked
+
+        settings = {"concurrency": str(config.concurrency)}
+        if config.rate_limit is not None:
+            settings["rate limit"] = str(config.rate_limit)
+        # The run's outcome is decided and its files written: a report not written is only said.
+        try:
+            report.html = write_report(
+                report.output_path, config.report, report=report, settings=settings
+            )
+        except (BatchRevokeError, OSError, KeyboardInterrupt) as exc:
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+            log.warning("the HTML report %s was not written: %s", config.report, why)
     return report
 
 
-def _write_html(config: RunConfig, report: RunReport, target: Path) -> None:
-    """The HTML report of the run that just ended. The run's outcome is decided and its files
-    are written: a report that cannot be written, or is interrupted, is only said."""
-    from batch_revoke.html_report import write_report  # Jinja2: only when a report is asked
+def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool) -> RunReport:
+    """`--dry-run`: the same reading, checks and plan as a run, streamed straight into the
+    result file (planned, invalid, duplicate) with the calls it would make; no journal, no
+    HTTP. A file found broken half-way is refused and its partial result removed."""
+    with raising_interrupts(handle_signals):
+        source = Source.open(config, whole=False)
+        output = claim(config, now)
+    planner = planner_for(config, source)
+    # The customers rows name by an identifier, once each: their lookups are calls too. Kept
+    # on disk like the planner's rows, so memory stays flat.
+    customers = SeenRows()
+    lookups = 0
+    region = config.default_region
+    # Only a row named by an identifier is looked up: with neither the option nor the
+    # column, no row is, and the usual file skips the check.
+    may_look_up = (
+        config.identifier_type is not IdentifierType.ID or "identifiertype" in source.field_index
+    )
+    tally = Counts()  # the rows not planned (invalid, duplicate), chunk by chunk
+    planned_cells = {
+        mode: result_cells(RowOutcome(0, Status.PLANNED, mode.endpoint)) for mode in Mode
+    }
 
-    settings = {"concurrency": str(config.concurrency)}
-    if config.rate_limit is not None:
-        settings["rate limit"] = str(config.rate_limit)
+    def planned() -> Iterator[ResultPart]:
+        nonlocal lookups, tally
+        requests: Counter[Endpoint] = Counter()
+        planned = 0
+        for chunk, _ in source.chunks():
+            verdicts = planner.classify(chunk)
+            rows = valid_rows(verdicts)
+            covered = planner.covering(rows)  # sent later, and only if still needed
+            if may_look_up:
+                # The rows named by an identifier, found by a C-level pass: most are by id.
+                typed = itertools.compress(rows, map(IdentifierType.ID.__ne__, map(_TYPE, rows)))
+                named = [
+                    (lookup_key(row.identifier_type, row.customer_id, region), row.row)
+                    for row in typed
+                    if needs_lookup(row)
+                ]
+                keys = [(hash(key), hash(key + "\x1f"), row) for key, row in named]
+                lookups += len(keys) - len(customers.duplicates(keys))
+            placed = [row for row in rows if row.row not in covered] if covered else rows
+            for row in placed:
+                # A revokeEarn row is a request of its own: counted, not made into a batch,
+                # which costs a third of a dry run of a million of them (bench).
+                if row.mode is Mode.EARN:
+                    requests[Endpoint.REVOKE_EARN] += 1
+                elif planner.place(row) is not None:
+                    requests[row.mode.endpoint] += 1
+            planned += len(rows)
+            if len(rows) == len(verdicts):  # the usual chunk: every record planned
+                yield chunk, list(map(planned_cells.__getitem__, map(_MODE, rows)))
+                continue
+            cells = [
+                planned_cells[verdict.mode] if isinstance(verdict, Row) else result_cells(verdict)
+                for verdict in verdicts
+            ]
+            tally += Counts.of(verdict for verdict in verdicts if not isinstance(verdict, Row))
+            yield chunk, cells
+        if not tally.total and not planned:
+            raise source.named(no_records(source.path))
+        requests.update(batch.endpoint for batch in planner.finish())
+        sent = {endpoint: requests[endpoint] for endpoint in Endpoint if requests[endpoint]}
+        tally += Counts({Status.PLANNED: planned}, requests=sent)
+
     try:
-        report.html = write_report(report.output_path, target, report=report, settings=settings)
-    except (BatchRevokeError, OSError, KeyboardInterrupt) as exc:
-        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
-        log.warning("the HTML report %s was not written: %s", target, why)
+        with raising_interrupts(handle_signals):
+            write_result_parts(output, source.columns, planned(), excel=config.excel)
+    except BaseException:
+        output.unlink(missing_ok=True)  # a dry run refused or interrupted leaves nothing
+        raise
+    finally:
+        customers.close()
+        planner.close()
+    calls = sum(tally.requests.values()) + lookups
+    plan = estimate(calls, config.rate_limit, lookups)
+    return RunReport(output, tally, 0.0, True, estimate=plan)
 
 
 async def run_job_async(
@@ -136,28 +210,3 @@ async def run_job_async(
     import asyncio  # loaded already: the caller's event loop runs on it
 
     return await asyncio.to_thread(run_job, config, transport=transport, now=now)
-
-
-def _inside_event_loop() -> bool:
-    """Whether this thread runs an event loop, where asyncio.run cannot start the run's own.
-    asyncio is looked up, not imported: no loop runs without it, and a dry run's start-up
-    does without it."""
-    asyncio = sys.modules.get("asyncio")
-    try:
-        return asyncio is not None and bool(asyncio.get_running_loop())
-    except RuntimeError:
-        return False
-
-
-# saves 21% of the 1M dry run (4.52 s -> 3.57 s CPU; bench, 2026-12)
-@contextlib.contextmanager
-def _rare_collections() -> Iterator[None]:
-    """A run makes a few short-lived objects per input row, none in reference cycles; the
-    cycle collector's default (a pass every 700 allocations) cost a quarter of a dry run's
-    time on a million rows. Collect far less often while the run lasts."""
-    previous = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)

@@ -1,34 +1,40 @@
-"""A run that sends: open the input and its outputs, plan, send in rounds, settle, and write the
-result file from the journal. `job.run_job` imports it only for a run that sends: HTTP, the
-journal and the rounds load here."""
+"""A run that sends: open the input and its outputs, plan, send in rounds (read back what is
+unknown, send again what was not applied, release rows that waited for a covering row), settle,
+and write the result file from the journal. One httpx client, one pace and one sender for the
+whole run. `job.run_job` imports it only for a run that sends: HTTP and the journal load here."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 
+from batch_revoke.answers.readbacks import InDoubt, not_read_back
 from batch_revoke.answers.rows import as_the_run_left_them, join_outcomes
 from batch_revoke.chunker import planner_for
-from batch_revoke.config import RunConfig
-from batch_revoke.customers import ByCustomer
+from batch_revoke.client import CapillaryClient, auth_for
+from batch_revoke.config import RetryPolicy, RunConfig
 from batch_revoke.errors import InputError, StorageError
-from batch_revoke.interrupts import Finishing, raising_interrupts
+from batch_revoke.hosts import check_base_url
+from batch_revoke.interrupts import Finishing, Interrupts, raising_interrupts
 from batch_revoke.journal import Journal, ReadError
 from batch_revoke.lookup import Lookups
-from batch_revoke.model import Counts
+from batch_revoke.model import Counts, Row, Status
 from batch_revoke.outputs import input_copy_path, open_run
+from batch_revoke.pacing import Pacer
 from batch_revoke.plan import Plan
+from batch_revoke.readback import read_back
 from batch_revoke.recorder import RunRecorder
-from batch_revoke.report import RunReport
-from batch_revoke.rounds import send_in_rounds
+from batch_revoke.report import Progress, RunReport
 from batch_revoke.scheduled import run_scheduled
-from batch_revoke.sender import describe
+from batch_revoke.sender import Sender, describe
 from batch_revoke.source import Source
 from batch_revoke.stop import Sleep
 from batch_revoke.writer import mark_incomplete, result_cells, write_results
@@ -61,14 +67,13 @@ def _run(
 ) -> RunReport:
     with raising_interrupts(handle_signals):  # until the run's own handlers take over
         source, output, journal = open_run(config, now)
-    planner = planner_for(config, source)
-    customers = ByCustomer(planner, Lookups(journal, config.default_region))
+    lookups = Lookups(journal, config.default_region)
+    run = RunRecorder(journal, config.max_errors, source.records, lookups)
+    plan = Plan(source, run, planner_for(config, source))
     finished = journal.meta().get("state") == "finished"  # resumed after it finished
     try:
-        run = RunRecorder(journal, config.max_errors, source.records, customers)
-        plan = Plan(source, run, planner, customers)
         try:
-            asyncio.run(send_in_rounds(config, plan, run, transport, sleep, handle_signals))
+            asyncio.run(_send_in_rounds(config, plan, run, transport, sleep, handle_signals))
         except KeyboardInterrupt:  # before its handlers are in, or a library caller's Ctrl-C
             run.stop.request("interrupted")
         except Exception as exc:
@@ -85,49 +90,197 @@ def _run(
             session = run.calls()
             with contextlib.suppress(StorageError, ReadError):
                 journal.counted(session)
+            reason = f"not sent: {aborted or 'the run ended before it was sent'}"
+            failed = _write_result_file(
+                config, source, journal, output, reason, finishing, finished
+            )
+            if failed is not None:
+                aborted = _stopped_writing(aborted, failed)
             # A finished run run again sent nothing: its calls are this invocation's, and the
-            # run's own are told apart (a resume's count the whole run, as they add up). The
-            # rows are counted once the result file is written.
+            # run's own are told apart (a resume's count the whole run, as they add up).
             whole = replace(journal.earlier + session, requests=journal.counts().requests)
             pacer = run.pacer
             report = RunReport(
                 output,
-                replace(session, requests={}) if finished else whole,
+                (replace(session, requests={}) if finished else whole)
+                + _rows_counted(source, journal, reason),
                 0.0,
                 False,
                 aborted,
                 journal.path,
+                incomplete=failed is not None,
                 pace=pacer.describe() if pacer and (pacer.pace or pacer.stray_429s) else "",
                 finished_before=journal.earlier if finished else None,
             )
-            _write_result_file(config, source, journal, report, finishing, finished)
-            if not aborted and not report.incomplete:
+            past, first = journal.outcomes_past(source.records)
+            if past:
+                log.warning(
+                    "the journal has outcomes for %d rows past the end of the input (from row "
+                    "%d): the input changed during an earlier session; they are left out of the "
+                    "result file and kept in the journal",
+                    past,
+                    first,
+                )
+            if not aborted and failed is None:
                 journal.set_meta(state="finished")
                 if source.path == input_copy_path(output):
                     source.path.unlink(missing_ok=True)  # the run's copy: nothing to resume
     finally:
-        customers.close()
-        planner.close()
+        plan.close()
         journal.close()
     return report
 
 
-# --- the result file ---------------------------------------------------------------------
+VERIFY_ROUNDS = 3  # read back, send again what was not applied, read back what is still unknown
+
+
+async def _send_in_rounds(
+    config: RunConfig,
+    plan: Plan,
+    run: RunRecorder,
+    transport: httpx.AsyncBaseTransport | None,
+    sleep: Sleep,
+    handle_signals: bool,
+) -> None:
+    assert config.credentials is not None
+    limits = httpx.Limits(
+        max_connections=config.concurrency, max_keepalive_connections=config.concurrency
+    )
+    async with httpx.AsyncClient(
+        base_url=check_base_url(config.base_url),
+        timeout=httpx.Timeout(config.timeout),
+        limits=limits,
+        transport=transport,
+        headers={"User-Agent": "batch-revoke"},
+    ) as http:
+        client = CapillaryClient(http, auth_for(config.credentials, http))
+        policy = RetryPolicy(
+            max_attempts=config.max_attempts, max_throttle_wait=config.max_throttle_wait
+        )
+        pacer = Pacer(config.rate_limit, config.rate_window, sleep=sleep)
+        sender = Sender(
+            client, policy, config.concurrency, pacer, sleep, run.stop, config.max_unanswered
+        )
+        run.attach(sender)
+        log.info(
+            "%s %d rows to %s, %d requests at a time%s",
+            "verifying" if config.input_is_result else "sending",  # verify reads back only
+            run.rows,
+            config.base_url,
+            config.concurrency,
+            f", at most {config.rate_limit}" if config.rate_limit else "",
+        )
+        rounds = asyncio.create_task(_rounds(config, plan, run, sender))
+        progress = asyncio.create_task(
+            _report_progress(sender, run, config.progress_every, config.show_progress)
+        )
+        interrupts = Interrupts(run.stop, rounds, config.grace)
+        if handle_signals:
+            interrupts.install()
+        try:
+            await rounds
+        except asyncio.CancelledError:
+            if not interrupts.cancelled:
+                raise
+        finally:
+            interrupts.remove()
+            progress.cancel()
+
+
+async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sender) -> None:
+    """Send the input as it is planned; then read back what is unknown, send again what was
+    not applied, and release rows that waited for a row covering them. A few rounds at most:
+    each is rarer than the last."""
+    try:
+        await plan.look_up(sender)
+        await sender.send_all(plan.batches(), run)
+        earlier = plan.unsettled()  # rows an earlier session left unknown: read back too
+        for _ in range(VERIFY_ROUNDS):
+            if run.stop.requested:
+                return
+            again = plan.release_deferred()
+            if items := run.take_unconfirmed() + earlier:
+                earlier = []
+                again += await _read_back(config, run, sender, items)
+                again += plan.release_deferred()  # the read-back may settle a covering row
+            if not again or run.stop.requested:
+                break
+            await sender.send_all(plan.batches_of(again), run)
+        if not run.stop.requested:
+            plan.give_up_deferred()
+            # Rows whose customer lookup got no answer were not sent (or not read back): the
+            # run ends resumable (exit 3), so that --resume looks them up again.
+            if unanswered := run.lookups.unanswered:
+                last = next(reversed(unanswered.values()))
+                run.stop.request(
+                    f"{len(unanswered)} customer lookup(s) got no answer (last: {last}); their "
+                    "rows were not sent (or not read back): --resume looks them up again"
+                )
+    finally:
+        if run.stop.requested:
+            # Rows whose broader row did revoke their enrolment say so even when the run
+            # stopped; the others were not sent, and --resume sends them.
+            plan.release_deferred()
+
+
+async def _read_back(
+    config: RunConfig, run: RunRecorder, sender: Sender, items: list[InDoubt]
+) -> list[Row]:
+    if not config.verify:
+        run.record(outcome for item in items if (outcome := not_read_back(item)) is not None)
+        return []
+    calls = sender.http_calls
+    found = await read_back(items, sender)
+    run.record_read_back(found, sender.http_calls - calls)
+    if read := found.read:
+        revoked = sum(o.status is Status.REVOKED for o in found.outcomes)
+        left = len(items) - len(found.outcomes) - len(found.resend)
+        log.info(
+            "read back %d rows: %d revoked, %d not applied (sent again), %d still unknown%s",
+            read,
+            revoked,
+            len(found.resend),
+            read - revoked - len(found.resend),
+            f"; {left} not read back (the run stopped)" if left else "",
+        )
+    return found.resend
+
+
+async def _report_progress(
+    sender: Sender, run: RunRecorder, every: float, show: Callable[[Progress], None] | None
+) -> None:
+    """Every `every` seconds, where the run stands: to `show` (a live display), or as a plain
+    log line, so a long run is never silent (stderr may be a log file)."""
+    started, done_before = time.monotonic(), run.tally().total
+    while True:
+        await asyncio.sleep(every)
+        tally = run.tally()
+        elapsed = time.monotonic() - started
+        rate = (tally.total - done_before) / elapsed
+        progress = Progress(
+            tally,
+            run.rows,
+            sender.http_calls / elapsed,
+            sender.pacer.describe(),
+            (run.rows - tally.total) / rate if rate > 0 else None,
+        )
+        if show is None:
+            log.info("%s", progress.line(), extra={"event": "progress"})
+        else:
+            show(progress)
 
 
 def _write_result_file(
     config: RunConfig,
     source: Source,
     journal: Journal,
-    report: RunReport,
+    output: Path,
+    reason: str,
     finishing: Finishing,
     finished: bool,
-) -> None:
-    """Write the result file: the input re-read, joined with the journal. One more interrupt
-    here is noted and the file still written; the next one stops at once and leaves the file
-    marked INCOMPLETE. `finished`: the run had finished before; its complete file is only
-    replaced whole, so an interrupt leaves it as it was, and the run stays finished."""
-    reason = f"not sent: {report.aborted or 'the run ended before it was sent'}"
+) -> BaseException | None:
+    """The input re-read, joined with the journal; what stopped the writing, if anything (the
+    file is then marked INCOMPLETE, unless it is a finished run's, only ever replaced whole)."""
     # A resume writes the result file as the run began it (--excel or not).
     excel = config.excel or journal.meta().get("excel") == "1"
     try:
@@ -139,51 +292,41 @@ def _write_result_file(
                 source.just_records(), journal.outcomes(), journal.in_flight(), reason
             )
             write_results(
-                report.output_path,
+                output,
                 source.columns,
                 ((record, result_cells(outcome)) for record, outcome in joined),
                 excel=excel,
             )
     except (KeyboardInterrupt, Exception) as exc:
         if finished and isinstance(exc, KeyboardInterrupt):
-            log.warning("interrupted: %s stays as it was, complete", report.output_path)
-        else:
-            _left_incomplete(source, report, exc, config.identity_options())
-    # The counts, once, from the journal: what the result file says, or would say.
+            log.warning("interrupted: %s stays as it was, complete", output)
+            return None
+        if not isinstance(exc, StorageError | InputError):
+            with contextlib.suppress(StorageError):
+                # The run's own copy of its input, when it has one, finishes it surely.
+                copy = input_copy_path(output)
+                shown = copy if source.path == copy else source.shown
+                mark_incomplete(output, shown, config.identity_options())
+        return exc
+    return None
+
+
+def _stopped_writing(aborted: str, exc: BaseException) -> str:
+    """Why the run stopped, once its result file could not be written whole."""
+    if isinstance(exc, KeyboardInterrupt):
+        return aborted or "interrupted while writing the result file"
+    if isinstance(exc, StorageError | InputError):
+        return aborted or str(exc)
+    log.debug("writing the result file failed", exc_info=exc)
+    return f"writing the result file went wrong: {describe(exc)}" + (
+        f" (after: {aborted})" if aborted else ""
+    )
+
+
+def _rows_counted(source: Source, journal: Journal, reason: str) -> Counts:
+    """The rows' counts, once, from the journal: what the result file says, or would say."""
     with contextlib.suppress(StorageError, ReadError):
         rows = range(1, source.records + 1)
         outcomes = as_the_run_left_them(rows, journal.outcomes(), journal.in_flight(), reason)
-        pending = journal.duplicates_not_revoked()
-        report.tally = replace(report.tally, duplicates_pending=pending) + Counts.of(outcomes)
-    past, first = journal.outcomes_past(source.records)
-    if past:
-        log.warning(
-            "the journal has outcomes for %d rows past the end of the input (from row %d): "
-            "the input changed during an earlier session; they are left out of the result "
-            "file and kept in the journal",
-            past,
-            first,
-        )
-
-
-def _left_incomplete(
-    source: Source, report: RunReport, exc: BaseException, resume_options: dict[str, str]
-) -> None:
-    """The result file could not be written whole: the run is reported stopped, and the
-    file, marked INCOMPLETE, says how to finish it."""
-    report.incomplete = True
-    if isinstance(exc, KeyboardInterrupt):
-        report.aborted = report.aborted or "interrupted while writing the result file"
-    elif isinstance(exc, StorageError | InputError):
-        report.aborted = report.aborted or str(exc)
-    else:
-        log.debug("writing the result file failed", exc_info=exc)
-        report.aborted = f"writing the result file went wrong: {describe(exc)}" + (
-            f" (after: {report.aborted})" if report.aborted else ""
-        )
-    if not isinstance(exc, StorageError | InputError):
-        with contextlib.suppress(StorageError):
-            # The run's own copy of its input, when it has one, finishes it surely.
-            copy = input_copy_path(report.output_path)
-            shown = copy if source.path == copy else source.shown
-            mark_incomplete(report.output_path, shown, resume_options)
+        return replace(Counts.of(outcomes), duplicates_pending=journal.duplicates_not_revoked())
+    return Counts()

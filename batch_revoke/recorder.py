@@ -4,7 +4,6 @@ What the sender reports to; besides, it offers the run's Counts and its stop."""
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -12,9 +11,9 @@ from dataclasses import replace
 from batch_revoke.answers.readbacks import InDoubt
 from batch_revoke.answers.rows import raced
 from batch_revoke.config import ErrorLimit
-from batch_revoke.customers import ByCustomer
 from batch_revoke.errors import StorageError
 from batch_revoke.journal import Journal, Pace
+from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     ANSWERED,
     NOT_REVOKED,
@@ -30,8 +29,6 @@ from batch_revoke.readback import ReadBack
 from batch_revoke.sender import Sender
 from batch_revoke.stop import Stop, Stopped
 
-log = logging.getLogger(__name__)
-
 
 class RunRecorder:
     """The stages after the sender; it owns the counts the progress line shows (`tally`)."""
@@ -41,11 +38,11 @@ class RunRecorder:
         journal: Journal,
         max_errors: ErrorLimit | None,
         rows: int,
-        customers: ByCustomer | None = None,
+        lookups: Lookups,
     ) -> None:
         self.journal = journal
         self.max_errors = max_errors
-        self.customers = customers  # covering rows by customer, once looked up
+        self.lookups = lookups
         self.rows = rows  # in the input
         self.stop = Stop(self._stopping)
         # Rows with an outcome (kept from an earlier session, or new) per status; this
@@ -109,8 +106,7 @@ class RunRecorder:
         self.sender, self.pacer = sender, sender.pacer
 
     def take_unconfirmed(self) -> list[InDoubt]:
-        """The rows whose outcome is unknown so far, to read back; from now on the list is
-        the next round's."""
+        """The rows whose outcome is unknown so far, to read back in this round."""
         items, self._unconfirmed = self._unconfirmed, []
         return items
 
@@ -128,7 +124,7 @@ class RunRecorder:
             retries=sender.retries if sender else 0,
             throttled=pacer.throttled_calls if pacer else 0,
             read_backs=self._read_backs,
-            lookups=self.customers.lookups.made if self.customers else 0,
+            lookups=self.lookups.made,
             pauses=pacer.pauses if pacer else 0,
             paused_seconds=pacer.paused_seconds if pacer else 0.0,
         )
@@ -152,9 +148,8 @@ class RunRecorder:
             self._count(listed)
 
     def lookup_refused(self, answer: LookupAnswer) -> None:
-        """A customer the lookup did not find (or refused): nothing will be sent for its rows,
-        which fail. It counts against --max-errors now, so a file of customers unknown to
-        the API stops after the limit, not after every lookup."""
+        """A customer the lookup did not find: its rows fail. It counts against --max-errors
+        now, so a file of customers unknown to the API stops after the limit."""
         self._refused += 1
         errors, answered = self._errors + self._refused, self._answered + self._refused
         if self.max_errors is not None and self.max_errors.exceeded(errors, answered):
@@ -181,7 +176,16 @@ class RunRecorder:
         if self.storage_error is not None:
             return False
         try:
-            self._check_in_place()
+            # A journal whose folder was deleted or moved is still written through its open
+            # file, but nothing would be left to resume from: stop, and restore it at the end.
+            if time.monotonic() - self._checked >= 1.0:
+                self._checked = time.monotonic()
+                if self.journal.missing():
+                    assert self.journal.path is not None
+                    raise StorageError(
+                        self.journal.path,
+                        "the journal disappeared (was its folder deleted or moved?)",
+                    )
             write(*args)
         except StorageError as exc:
             self.storage_error = exc
@@ -195,16 +199,3 @@ class RunRecorder:
         if self.storage_error is None:
             with contextlib.suppress(StorageError):
                 self.journal.mark_stopping()
-
-    def _check_in_place(self) -> None:
-        """A journal whose folder was deleted or moved is still written through its open
-        file, but nothing would be left to resume from: stop, and restore it at the end."""
-        now = time.monotonic()
-        if now - self._checked < 1.0:
-            return
-        self._checked = now
-        if self.journal.missing():
-            assert self.journal.path is not None
-            raise StorageError(
-                self.journal.path, "the journal disappeared (was its folder deleted or moved?)"
-            )

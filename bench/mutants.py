@@ -151,7 +151,7 @@ MUTANTS = [
     ),
     m(
         "job-4",
-        "rounds.py",
+        "realrun.py",
         "VERIFY_ROUNDS = 3",
         "VERIFY_ROUNDS = 1",
         "one read-back round only",
@@ -246,7 +246,7 @@ MUTANTS = [
     # --- interrupts.py: signals -----------------------------------------------------------
     m(
         "interrupts-1",
-        "startup.py",
+        "interrupts.py",
         "if signal.getsignal(signum) is not signal.SIG_IGN]",
         "if signal.getsignal(signum) is not signal.SIG_DFL]",
         "default handlers skipped, ignored ones replaced",

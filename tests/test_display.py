@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from batch_revoke.display import LiveProgress
-from batch_revoke.job import Progress
 from batch_revoke.model import Counts, Status
+from batch_revoke.report import Progress
 from tests.conftest import SAMPLE, cli_env, sandbox
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from batch_revoke.config import ErrorLimit
 from batch_revoke.credentials import BasicCredentials
-from batch_revoke.job import ErrorLimit, RunConfig, RunReport, run_job
+from batch_revoke.job import RunConfig, RunReport, run_job
 from batch_revoke.model import ExitStatus, IdentifierType, Status
-from batch_revoke.rounds import VERIFY_ROUNDS
+from batch_revoke.realrun import VERIFY_ROUNDS
 
 
 def mocked_run(path, tmp_path, api, **options) -> tuple[RunReport, list[dict[str, str]]]:
@@ -285,12 +286,12 @@ def test_a_journal_that_fails_unexpectedly_stops_the_run_resumably(
 def test_an_unexpected_error_after_the_sends_still_writes_the_result(
     write_csv, tmp_path, monkeypatch
 ):
-    import batch_revoke.rounds
+    from batch_revoke.plan import Plan
 
-    def failing(plan, run):
+    def failing(plan):
         raise RuntimeError("late bug")
 
-    monkeypatch.setattr(batch_revoke.rounds, "give_up_deferred", failing)
+    monkeypatch.setattr(Plan, "give_up_deferred", failing)
     path = write_csv(FIVE)
     report, rows = mocked_run(path, tmp_path, Api())
     assert report.exit_status is ExitStatus.ABORTED

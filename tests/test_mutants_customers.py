@@ -180,9 +180,9 @@ def test_customers_rows_named_by_an_identifier_cover_and_follow_revoke_issuals_r
     )
     items = customers.resolve(rows_of(customers, chunk))
     rows = [item for item in items if isinstance(item, Row)]
-    assert customers.covering(rows) == {2: 1}
+    assert customers.customers_rows(rows, earlier=True) == {2: 1}
     # Not row 6 (nobody's), row 2 (row 1 is earlier), row 1 (a customers row itself).
-    assert customers.later_customers_rows(rows) == {3: 4}
+    assert customers.customers_rows(rows, earlier=False) == {3: 4}
 
 
 def test_a_revoke_issuals_row_waits_for_the_earliest_customers_row_that_covers_it(
@@ -191,14 +191,14 @@ def test_a_revoke_issuals_row_waits_for_the_earliest_customers_row_that_covers_i
     answered(lookups, EMAIL, "ana@example.com", "777")
     chunk = records("B1,777,,id", "B1,ana@example.com,,email", "B1,777,I1,id")
     rows = [item for item in customers.resolve(rows_of(customers, chunk)) if isinstance(item, Row)]
-    assert customers.covering(rows) == {3: 1}
+    assert customers.customers_rows(rows, earlier=True) == {3: 1}
 
 
 def test_a_customers_row_by_identifier_alone_follows_a_revoke_issuals_row(customers, lookups):
     answered(lookups, EMAIL, "li@example.com", "888")
     chunk = records("B1,888,I2,id", "B1,li@example.com,,email")
     rows = [item for item in customers.resolve(rows_of(customers, chunk)) if isinstance(item, Row)]
-    assert customers.later_customers_rows(rows) == {1: 2}
+    assert customers.customers_rows(rows, earlier=False) == {1: 2}
 
 
 def test_a_file_that_names_every_customer_by_id_keeps_the_planners_covering_rows(customers):
@@ -206,8 +206,8 @@ def test_a_file_that_names_every_customer_by_id_keeps_the_planners_covering_rows
     chunk = records("B1,777,,id", "B1,777,I1,id", "B1,888,I2,id", "B1,888,,id")
     rows = [item for item in customers.resolve(rows_of(customers, chunk)) if isinstance(item, Row)]
     assert len(rows) == 4
-    assert customers.covering(rows) == {2: 1}
-    assert customers.later_customers_rows(rows) == {3: 4}
+    assert customers.customers_rows(rows, earlier=True) == {2: 1}
+    assert customers.customers_rows(rows, earlier=False) == {3: 4}
 
 
 def duplicates_named(

@@ -13,7 +13,6 @@ import pytest
 
 from batch_revoke.chunker import planner_for
 from batch_revoke.config import RunConfig
-from batch_revoke.customers import ByCustomer
 from batch_revoke.journal import Journal
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
@@ -45,9 +44,7 @@ def plan_by_customer(path, journal: Journal, *, settle: bool = False) -> Plan:
     config = RunConfig(path, input_is_result=settle)
     source = Source.open(config, whole=True)
     planner = planner_for(config, source)
-    lookups = Lookups(journal)
-    run = RunRecorder(journal, None, source.records)
-    return Plan(source, run, planner, ByCustomer(planner, lookups))
+    return Plan(source, RunRecorder(journal, None, source.records, Lookups(journal)), planner)
 
 
 def answered(journal: Journal) -> None:
@@ -195,15 +192,6 @@ async def test_no_lookup_for_a_finished_run_or_a_stopped_one(write_csv, journal,
     assert len(asked.asked) == 1
 
 
-async def test_a_plan_that_resolves_no_customer_makes_no_lookup(write_csv, journal):
-    config = RunConfig(write_csv(FILE))
-    source = Source.open(config, whole=True)
-    planner = planner_for(config, source)
-    plan = Plan(source, RunRecorder(journal, None, source.records), planner)
-    await plan.look_up(sender())  # type: ignore[arg-type]
-    planner.close()
-
-
 @pytest.mark.parametrize(
     ("unanswered", "said"),
     [
@@ -216,8 +204,7 @@ async def test_the_log_says_how_many_customers_were_looked_up_in_how_many_calls(
 ):
     asked.unanswered = unanswered
     plan = plan_by_customer(write_csv(FILE), journal)
-    assert plan.customers is not None
-    plan.customers.lookups.made = 5  # an earlier step of this session's
+    plan.run.lookups.made = 5  # an earlier step of this session's
     caplog.set_level(logging.INFO, logger="batch_revoke.plan")
     await plan.look_up(sender(calls=10))  # type: ignore[arg-type]
     assert [r.getMessage() for r in caplog.records if r.name == "batch_revoke.plan"] == [said]

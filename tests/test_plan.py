@@ -12,7 +12,6 @@ import pytest
 
 from batch_revoke.chunker import Planner, Validator
 from batch_revoke.config import RunConfig
-from batch_revoke.customers import ByCustomer
 from batch_revoke.journal import Journal
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
@@ -26,7 +25,7 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
-from batch_revoke.plan import Plan, give_up_deferred, release_deferred
+from batch_revoke.plan import Plan
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.source import Source
 from batch_revoke.writer import RESULT_COLUMNS
@@ -37,7 +36,7 @@ HEADER = "badgeMetaId,customerId,issueId\n"
 def plan_of(path, journal: Journal, *, batch_size: int = 20, settle: bool = False) -> Plan:
     source = Source.open(RunConfig(path, input_is_result=settle), whole=True)
     planner = Planner(Validator(source.field_index), batch_size)
-    return Plan(source, RunRecorder(journal, None, source.records), planner)
+    return Plan(source, RunRecorder(journal, None, source.records, Lookups(journal)), planner)
 
 
 def shape(batches: list[Batch]) -> list[tuple[Mode, str, list[int]]]:
@@ -133,12 +132,12 @@ def test_waiting_rows_are_released_once_their_covering_row_is_settled(write_csv,
     path = write_csv(HEADER + "B,7,\nB,7,I1\nB,7,I9\nB,8,\nB,8,I5\n")
     plan = plan_of(path, journal)
     list(plan.batches())
-    assert release_deferred(plan, plan.run) == []  # no answer yet: they keep waiting
+    assert plan.release_deferred() == []  # no answer yet: they keep waiting
     plan.run.record([RowOutcome(1, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout")])
-    assert release_deferred(plan, plan.run) == []  # an unknown answer: wait for the read-back
+    assert plan.release_deferred() == []  # an unknown answer: wait for the read-back
     assert set(plan.deferred) == {1, 4}
     plan.run.record([revoked(1, "I1", "I2")])
-    send = release_deferred(plan, plan.run)
+    send = plan.release_deferred()
     # I1 went with row 1's request; I9 was not among what it revoked, so row 3 is sent.
     assert [r.row for r in send] == [3]
     through = journal.outcome(2)
@@ -157,7 +156,7 @@ def test_a_covering_row_answered_releases_its_rows_while_an_earlier_one_still_wa
     plan = plan_of(path, journal)
     list(plan.batches())
     plan.run.record([RowOutcome(3, Status.FAILED, Endpoint.REVOKE_ISSUE, "404")])
-    assert [r.row for r in release_deferred(plan, plan.run)] == [4]
+    assert [r.row for r in plan.release_deferred()] == [4]
     assert set(plan.deferred) == {1}  # row 1 still unanswered: row 2 keeps waiting
 
 
@@ -166,7 +165,7 @@ def test_a_failed_covering_row_sends_its_waiting_rows_on_their_own(write_csv, jo
     plan = plan_of(path, journal)
     list(plan.batches())
     plan.run.record([RowOutcome(1, Status.FAILED, Endpoint.REVOKE_ISSUE, "404")])
-    assert [r.row for r in release_deferred(plan, plan.run)] == [2]
+    assert [r.row for r in plan.release_deferred()] == [2]
     assert plan.deferred == {}
 
 
@@ -175,7 +174,7 @@ def test_rows_still_waiting_when_the_rounds_end_are_unconfirmed(write_csv, journ
     plan = plan_of(path, journal)
     list(plan.batches())
     plan.run.record([RowOutcome(1, Status.UNCONFIRMED, Endpoint.REVOKE_ISSUE, "timeout")])
-    give_up_deferred(plan, plan.run)
+    plan.give_up_deferred()
     assert plan.deferred == {}
     for row, covering, said in ((2, 1, "unconfirmed"), (4, 3, "no outcome")):
         outcome = journal.outcome(row)
@@ -289,8 +288,7 @@ async def test_the_lookups_read_the_file_only_when_a_row_may_name_a_customer_oth
     path = write_csv(f"badgeMetaId,customerId,earnedBadgeId,identifierType\n{line}\n")
     source = Source.open(RunConfig(path), whole=True)
     planner = Planner(Validator(source.field_index))
-    run = RunRecorder(journal, None, source.records)
-    plan = Plan(source, run, planner, ByCustomer(planner, Lookups(journal)))
+    plan = Plan(source, RunRecorder(journal, None, source.records, Lookups(journal)), planner)
     read: list[int] = []
     chunks = Source.chunks
 

@@ -13,6 +13,7 @@ import pytest
 from batch_revoke.config import ErrorLimit
 from batch_revoke.errors import ConfigError, StorageError
 from batch_revoke.journal import Journal, JournalIdentity
+from batch_revoke.lookup import Lookups
 from batch_revoke.model import Batch, Endpoint, ErrorCode, Mode, Row, RowOutcome, Status
 from batch_revoke.readback import ReadBack
 from batch_revoke.recorder import RunRecorder
@@ -23,7 +24,7 @@ def outcome(row: int, status: Status, code: str = "", *ids: str) -> RowOutcome:
 
 
 def recorder(journal: Journal, limit: str | None = None, rows: int = 10) -> RunRecorder:
-    return RunRecorder(journal, ErrorLimit.parse(limit) if limit else None, rows)
+    return RunRecorder(journal, ErrorLimit.parse(limit) if limit else None, rows, Lookups(journal))
 
 
 # --- record(): the journal and the tally --------------------------------------------------

@@ -14,8 +14,9 @@ import xlsxwriter
 from openpyxl import Workbook
 
 from batch_revoke.chunker import Validator
+from batch_revoke.config import ErrorLimit
 from batch_revoke.credentials import BasicCredentials
-from batch_revoke.job import ErrorLimit, RunConfig, run_job
+from batch_revoke.job import RunConfig, run_job
 from batch_revoke.model import ExitStatus, IdentifierType, Record, RowOutcome
 from batch_revoke.outputs import input_copy_path
 from batch_revoke.spreadsheet import cell_text, date_text
