@@ -15,10 +15,9 @@ from typing import Any
 
 import click
 
-from batch_revoke.errors import BatchRevokeError
+from batch_revoke.errors import BatchRevokeError, ConfigError, InputError
 from batch_revoke.interrupts import Interrupted, hold_interrupts, raising_interrupts, take_held
 from batch_revoke.model import ExitStatus
-from batch_revoke.report import exit_status
 
 
 class JsonLines(logging.Formatter):
@@ -155,11 +154,14 @@ class ExitingGroup(click.Group):
             if Stderr.traceback:
                 raise
             if isinstance(exc, BatchRevokeError):
-                raise Failed(str(exc), exit_status(exc), prefix="error: ") from exc
+                # Refused input or options are usage errors; anything else stopped the run.
+                refused = isinstance(exc, InputError | ConfigError)
+                status = ExitStatus.USAGE if refused else ExitStatus.ABORTED
+                raise Failed(str(exc), status, prefix="error: ") from exc
             raise Failed(
                 f"internal error: {type(exc).__name__}: {exc} "
                 "(rerun with --traceback and report it)",
-                exit_status(exc),
+                ExitStatus.ABORTED,
             ) from exc
 
     def end(self, exc: Failed | click.ClickException) -> int:

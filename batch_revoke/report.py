@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from batch_revoke.errors import ConfigError, InputError
 from batch_revoke.model import Counts, Endpoint, ExitStatus, Status
 
 
@@ -212,12 +211,6 @@ def resume_command(argv: Sequence[str], output: Path) -> str:
     if "--resume" not in args:
         args.append("--resume")
     return shlex.join(["batch-revoke", *args])
-
-
-def exit_status(failure: BaseException) -> ExitStatus:
-    """A failure's status: refused input or options are usage errors; anything else stopped
-    the run."""
-    return ExitStatus.USAGE if isinstance(failure, InputError | ConfigError) else ExitStatus.ABORTED
 
 
 def run_status(tally: Counts, *, dry_run: bool, stopped: bool) -> ExitStatus:

@@ -1,7 +1,5 @@
 """`batch-revoke retry RESULT.csv`: the rows of an earlier result file that sending again can
-still revoke (`codes.retryable`, or the --status / --code asked for), written verbatim to an
-input file of their own and run as a new run; its result keeps the earlier columns as
-`input_row`, `input_status`, … (writer.result_header)."""
+still revoke, written verbatim to an input file of their own and run as a new run."""
 
 from __future__ import annotations
 
@@ -25,8 +23,7 @@ Tally = Counter[tuple[str, str]]  # rows per (status, error_code)
 
 @dataclass(frozen=True)
 class Selection:
-    """Which rows go again: those a retry can help, or those of the statuses and codes asked
-    for (either empty: any)."""
+    """Which rows go again: those a retry can help, or those of the statuses and codes asked."""
 
     statuses: frozenset[Status] = frozenset()
     codes: frozenset[str] = frozenset()
@@ -70,11 +67,19 @@ def choose(result: Path, selection: Selection, target: Path) -> tuple[Tally, Tal
                 ours = ", ".join(RESULT_COLUMNS)
                 problem = f"is not a batch-revoke result file (its last columns are not {ours})"
                 raise InputError(result, problem, "pass a result file written by batch-revoke")
+            at = width + RESULT_COLUMNS.index("status")  # error_code follows it
             with partial.open("w", encoding="utf-8", newline="") as out:
                 writer = csv.writer(out, lineterminator="\n")
                 writer.writerow(header)
                 for record in rows:
-                    status, code = _outcome(result, rows.line_num, record, width)
+                    try:
+                        if len(record) != len(header):
+                            raise ValueError(f"{len(record)} fields, not {len(header)}")
+                        status, code = Status(record[at]), record[at + 1]
+                    except ValueError as exc:
+                        problem = f"line {rows.line_num} cannot be read as a result ({exc})"
+                        fix = "pass the result file as batch-revoke wrote it"
+                        raise InputError(result, problem, fix) from exc
                     every[status.value, code] += 1
                     if selection.chooses(status, code):
                         chosen[status.value, code] += 1
@@ -91,17 +96,6 @@ def choose(result: Path, selection: Selection, target: Path) -> tuple[Tally, Tal
     return chosen, every
 
 
-def _outcome(path: Path, line: int, record: list[str], width: int) -> tuple[Status, str]:
-    cells = dict(zip(RESULT_COLUMNS, record[width:], strict=False))
-    try:
-        if len(record) != width + len(RESULT_COLUMNS):
-            raise ValueError(f"{len(record)} fields, not {width + len(RESULT_COLUMNS)}")
-        return Status(cells["status"]), cells["error_code"]
-    except ValueError as exc:
-        fix = "pass the result file as batch-revoke wrote it"
-        raise InputError(path, f"line {line} cannot be read as a result ({exc})", fix) from exc
-
-
 def described(tally: Tally) -> str:
     """ "failed http_503 3, unconfirmed timeout 1" (most rows first)."""
     ranked = sorted(tally.items(), key=lambda item: (-item[1], item[0]))
@@ -111,8 +105,7 @@ def described(tally: Tally) -> str:
 def paths(
     result: Path, output: Path | None, folder: Path | None, now: datetime
 ) -> tuple[Path, Path]:
-    """The retry's input file and result file: `-o`, or `<result stem>-retry-<timestamp>.csv`
-    beside RESULT (or in `folder`), the input named with `-input` added."""
+    """The retry's input file and result file (`-o`, else named after RESULT, beside it)."""
     if output is not None:
         return output.with_name(f"{output.stem}-input.csv"), output
     stem = f"{result.stem}-retry-{now.strftime('%Y%m%d-%H%M%S')}"
