@@ -46,15 +46,15 @@ class JsonLines(logging.Formatter):
 class Stderr:
     """Where stderr lines go, and in which format (--log-format), for the process."""
 
-    json = False
+    json = False  # --log-format json, read from the whole command line before click parses it
     level = logging.INFO
     traceback = False  # --traceback: the Python stack of an error is shown
     run_id = uuid.uuid4().hex[:12]  # the command draws one of its own (ExitingGroup.main)
 
     @classmethod
-    def setup(cls, *, json_lines: bool, level: int, traceback: bool) -> None:
+    def setup(cls, *, level: int, traceback: bool) -> None:
         """Log records of the package to stderr, at `level`, in the format asked for."""
-        cls.json, cls.level, cls.traceback = json_lines, level, traceback
+        cls.level, cls.traceback = level, traceback
         handler = logging.StreamHandler(_CurrentStderr())
         handler.setFormatter(cls._formatter())
         root = logging.getLogger("batch_revoke")

@@ -133,12 +133,9 @@ def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     noted = ctx.meta.setdefault("batch_revoke.noted", {})  # shared by the group and command
     if ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
         noted[param.name] = value
-    # Until --log-format is parsed, the format exits read from the whole command line: a usage
-    # error found before it (an unknown option after it, a bad value before it) comes in it.
-    json_lines = noted["log_format"] == "json" if "log_format" in noted else Stderr.json
     quiet, verbose = noted.get("quiet"), noted.get("verbose")
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    Stderr.setup(json_lines=json_lines, level=level, traceback=noted.get("traceback", False))
+    Stderr.setup(level=level, traceback=noted.get("traceback", False))
 
 
 def _noted(*decls: str, **attrs: Any) -> Callable[[F], F]:
@@ -146,24 +143,22 @@ def _noted(*decls: str, **attrs: Any) -> Callable[[F], F]:
     return click.option(*decls, expose_value=False, callback=_note, **attrs)
 
 
-quiet = _noted("-q", "--quiet", is_flag=True, help="Only warnings and the summary on stderr.")
-verbose = _noted(
-    "-v", "--verbose", is_flag=True, help="Also one line per request (and no live display)."
-)
-log_format = _noted(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="json: every stderr line one JSON object (time, level, run_id, event, message), "
-    "refusals and usage errors included (event 'error'), and the summary as a last line "
-    "with event 'summary', for log collectors.",
-)
-traceback = _noted(
-    "--traceback", is_flag=True, help="Show the Python stack on errors (for bug reports)."
-)
-
 # The options of the whole command line, taken by the group and by every command.
-whole_command_line = _together(quiet, verbose, log_format, traceback)
+whole_command_line = _together(
+    _noted("-q", "--quiet", is_flag=True, help="Only warnings and the summary on stderr."),
+    _noted(
+        "-v", "--verbose", is_flag=True, help="Also one line per request (and no live display)."
+    ),
+    _noted(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        help="json: every stderr line one JSON object (time, level, run_id, event, message), "
+        "refusals and usage errors included (event 'error'), and the summary as a last line "
+        "with event 'summary', for log collectors.",
+    ),
+    _noted("--traceback", is_flag=True, help="Show the Python stack on errors (for bug reports)."),
+)
 
 
 def _profile(required: bool) -> Callable[[F], F]:
