@@ -112,12 +112,7 @@ class ExitingGroup(click.Group):
     """The command group, ending as this module says."""
 
     def main(  # type: ignore[override]
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
+        self, args: Sequence[str] | None = None, standalone_mode: bool = True, **extra: Any
     ) -> int:
         argv = list(sys.argv[1:] if args is None else args)
         # Read before click parses anything, so that its own errors come in the same format.
@@ -126,7 +121,7 @@ class ExitingGroup(click.Group):
             try:
                 if (held := take_held()) is not None:  # came while Python imported the package
                     raise interrupted(held, "; nothing was created")
-                code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+                code = super().main(argv, standalone_mode=False, **extra)
                 status = code if isinstance(code, int) else ExitStatus.OK
             except (Failed, click.ClickException) as exc:
                 status = self.end(exc)

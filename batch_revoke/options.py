@@ -127,15 +127,14 @@ def _together(*options: Callable[[F], F]) -> Callable[[F], F]:
 
 
 def _note(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-    """Note an option of the whole command line and set stderr up as those noted say. Taken
-    before the command and after it (`batch-revoke run f.csv -q`): one typed after the command
-    wins over the same one before it, and one left out there changes nothing."""
-    noted = ctx.meta.setdefault("batch_revoke.noted", {})  # shared by the group and command
-    if ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
-        noted[param.name] = value
-    quiet, verbose = noted.get("quiet"), noted.get("verbose")
+    """Set stderr up as the flags of the whole command line say, typed before the command or
+    after it (`batch-revoke run f.csv -q`)."""
+    noted = ctx.meta.setdefault("batch_revoke.noted", set())  # shared by the group and command
+    if value:  # a flag, typed
+        noted.add(param.name)
+    quiet, verbose = "quiet" in noted, "verbose" in noted
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    Stderr.setup(level=level, traceback=noted.get("traceback", False))
+    Stderr.setup(level=level, traceback="traceback" in noted)
 
 
 def _noted(*decls: str, **attrs: Any) -> Callable[[F], F]:
@@ -149,13 +148,14 @@ whole_command_line = _together(
     _noted(
         "-v", "--verbose", is_flag=True, help="Also one line per request (and no live display)."
     ),
-    _noted(
+    click.option(
         "--log-format",
         type=click.Choice(["text", "json"]),
         default="text",
         help="json: every stderr line one JSON object (time, level, run_id, event, message), "
         "refusals and usage errors included (event 'error'), and the summary as a last line "
         "with event 'summary', for log collectors.",
+        expose_value=False,  # read before click parses anything: exits.Stderr.json
     ),
     _noted("--traceback", is_flag=True, help="Show the Python stack on errors (for bug reports)."),
 )
