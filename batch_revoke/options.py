@@ -104,11 +104,11 @@ def sandbox_config(state: Path | None, params: Mapping[str, Any]) -> SandboxConf
 
 def _typed(ctx: click.Context, *names: str) -> list[str]:
     """The options among `names` typed on the command line (not the environment), as spelled."""
-    params = {param.name: param for param in ctx.command.params}
     return [
-        next(opt for opt in params[name].opts if opt.startswith("--"))
-        for name in names
-        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        next(opt for opt in param.opts if opt.startswith("--"))
+        for param in ctx.command.params
+        if param.name in names
+        and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
     ]
 
 

@@ -9,7 +9,7 @@ import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -47,10 +47,10 @@ def profiles_path() -> Path:
 @dataclass(frozen=True)
 class Profile:
     name: str
-    settings: dict[str, Any] = field(default_factory=dict)  # those of SETTINGS it sets
-    username: str = ""  # a till id; or, for OAuth, the key
-    oauth: bool = False
-    source: str = "keyring"
+    settings: dict[str, Any]  # those of SETTINGS it sets
+    username: str  # a till id; or, for OAuth, the key
+    oauth: bool
+    source: str  # where its credentials come from: one of SOURCES
 
     def apply(self, ctx: click.Context, params: Mapping[str, Any]) -> dict[str, Any]:
         """`params` with the profile's settings where the command line gave none."""
