@@ -129,7 +129,6 @@ def verify(ctx: click.Context, /, **params: Any) -> ExitStatus:
             "run again with --sandbox, or verify runs made against `batch-revoke sandbox`",
         )
     config = options.run_config(ctx, params, stored, input_is_result=True)
-    again.check_same(stored or {}, config, params["input_path"])
     return _run(params, config)
 
 
@@ -175,7 +174,6 @@ def retry(ctx: click.Context, /, result_path: Path, **params: Any) -> ExitStatus
     rows, output = again.paths(result_path, params["output_path"], folder, datetime.now())
     named = {"input_path": rows, "output_path": output}
     config = options.run_config(ctx, params | named, stored, retry_of=result_path)
-    again.check_same(stored or {}, config, result_path)
     if rows.exists() and not config.overwrite:
         raise ConfigError(f"{rows} already exists", "pass another -o, or --overwrite")
     with tempfile.TemporaryDirectory() as scratch:

@@ -43,7 +43,8 @@ def run_config(
     **fixed: Any,
 ) -> RunConfig:
     """The RunConfig the options describe, refused when they contradict one another. `earlier`:
-    the options an earlier run's journal recorded (`verify`, `retry`), taken where none is given."""
+    the options an earlier run's journal recorded (`verify`, `retry`), taken where none is given
+    and refused where one given differs, as a resume refuses it."""
     params = dict(params)
     if earlier:
         host = earlier.get("host", "")
@@ -91,6 +92,16 @@ def run_config(
     wanted = sandbox or config.base_url
     if profile is not None and not dry_run and config.credentials is None and wanted:
         config = replace(config, credentials=profiles.credentials_for(profile))
+    if earlier:
+        from batch_revoke.journal import JournalIdentity
+        from batch_revoke.outputs import journal_path
+
+        # A dry run has no host to compare.
+        theirs = {k: v for k, v in earlier.items() if k != "host" or not dry_run}
+        mine = JournalIdentity("", config.identity_options())
+        journal = journal_path(config.retry_of or config.input_path)
+        if (problem := JournalIdentity("", theirs).mismatch(mine, journal)) is not None:
+            raise problem
     return config
 
 

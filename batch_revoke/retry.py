@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from batch_revoke.codes import retryable
-from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, InputError
-from batch_revoke.journal import JournalIdentity, ReadError, options_of, read_meta
+from batch_revoke.journal import ReadError, options_of, read_meta
 from batch_revoke.model import Status
 from batch_revoke.outputs import journal_path
 from batch_revoke.writer import INCOMPLETE, RESULT_COLUMNS, result_columns_at
@@ -122,13 +121,3 @@ def earlier_options(result: Path) -> dict[str, str] | None:
         return options_of(read_meta(journal_path(result)))
     except (ReadError, OSError, ValueError):
         return None
-
-
-def check_same(stored: Mapping[str, str], config: RunConfig, result: Path) -> None:
-    """Refuse, as a resume refuses, options that differ from the earlier run's (a dry run
-    has no host to compare)."""
-    theirs = {k: v for k, v in stored.items() if k != "host" or not config.dry_run}
-    mine = JournalIdentity("", config.identity_options())
-    problem = JournalIdentity("", theirs).mismatch(mine, journal_path(result))
-    if problem is not None:
-        raise problem

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from batch_revoke.cli import cli
-from batch_revoke.config import SANDBOX_LABEL, RunConfig
+from batch_revoke.config import SANDBOX_LABEL
 from batch_revoke.errors import ConfigError, InputError
 from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import Status
 from batch_revoke.outputs import journal_path
-from batch_revoke.retry import Selection, check_same, choose, paths
+from batch_revoke.retry import Selection, choose, paths
 from batch_revoke.writer import RESULT_COLUMNS
 from tests.conftest import read_rows
 
@@ -121,16 +121,6 @@ def test_the_files_are_named_after_the_result_beside_it_or_where_asked(tmp_path)
         tmp_path / "again-input.csv",
         tmp_path / "again.csv",
     )
-
-
-def test_an_option_that_differs_from_the_journals_is_refused_as_a_resume_refuses(tmp_path):
-    stored = {"host": "http://127.0.0.1:1", "identifier_type": "id", "batch_size": "20"}
-    mine = RunConfig(tmp_path / "x.csv", base_url="http://127.0.0.1:1", batch_size=5)
-    with pytest.raises(ConfigError, match=r"other options: batch_size '5' \(was '20'\)"):
-        check_same(stored, mine, tmp_path / "first.csv")
-    check_same(stored, RunConfig(tmp_path / "x.csv", base_url="http://127.0.0.1:1"), tmp_path)
-    dry = RunConfig(tmp_path / "x.csv", dry_run=True)  # a dry run has no host to compare
-    check_same(stored, dry, tmp_path)
 
 
 # --- the command -----------------------------------------------------------------------
