@@ -1,7 +1,6 @@
 """The command line's one exit point, and its stderr: every way a command ends (a summary, a
-refusal, click's usage errors, an interrupt at any moment) becomes one exit status and, on
-stderr, lines in the --log-format asked for (text for people, one JSON object a line for log
-collectors), as the log records are."""
+refusal, click's usage errors, an interrupt at any moment) becomes one exit status and lines
+on stderr in the --log-format asked for, as the log records are."""
 
 from __future__ import annotations
 
