@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,16 +28,14 @@ class Selection:
     codes: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, statuses: Iterable[str], codes: Iterable[str]) -> Selection:
-        parsed = set()
+    def of(cls, statuses: Sequence[str], codes: Iterable[str]) -> Selection:
         for text in statuses:
-            if text not in {status.value for status in Status}:
+            if text not in set(Status):
                 names = ", ".join(s.value for s in Status if s is not Status.REVOKED)
                 raise ConfigError(f"--status {text!r} is not a status", f"use one of {names}")
             if text == Status.REVOKED:
                 raise ConfigError("--status revoked: a revoked row is done", "leave it out")
-            parsed.add(Status(text))
-        return cls(frozenset(parsed), frozenset(codes))
+        return cls(frozenset(map(Status, statuses)), frozenset(codes))
 
     def chooses(self, status: Status, code: str) -> bool:
         if status is Status.REVOKED:
