@@ -81,16 +81,14 @@ def read_all() -> dict[str, Profile]:
 
 
 def _tables() -> dict[str, Any]:
-    path = profiles_path()
     try:
-        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(profiles_path().read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise _bad(f"cannot be read ({exc})", "fix its permissions or encoding") from exc
     except tomllib.TOMLDecodeError as exc:
         raise _bad(f"is not valid TOML: {exc}", "fix that line") from exc
-    return tables
 
 
 def _profile(name: str, table: Any) -> Profile:
