@@ -18,7 +18,7 @@ from batch_revoke.model import Counts, Endpoint, IdentifierType, Mode, Row, RowO
 from batch_revoke.outputs import claim
 from batch_revoke.report import RunReport
 from batch_revoke.source import Source, no_records
-from batch_revoke.writer import ResultPart, result_cells, write_result_parts
+from batch_revoke.writer import ResultPart, result_cells, write_results
 
 _MODE = operator.attrgetter("mode")
 _TYPE = operator.attrgetter("identifier_type")
@@ -93,7 +93,7 @@ def dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool
 
     try:
         with raising_interrupts(handle_signals):
-            write_result_parts(output, source.columns, planned(), excel=config.excel)
+            write_results(output, source.columns, planned(), excel=config.excel)
     except BaseException:
         output.unlink(missing_ok=True)  # a dry run refused or interrupted leaves nothing
         raise

@@ -158,26 +158,15 @@ def result_header(input_columns: Iterable[str]) -> list[str]:
     return header + list(RESULT_COLUMNS)
 
 
+ResultPart = tuple[Sequence[Record], Sequence[Sequence[str]]]  # records, and each one's cells
+
+
 def write_results(
-    path: Path,
-    input_columns: tuple[str, ...],
-    rows: Iterable[tuple[Record, Sequence[str]]],
-    *,
-    excel: bool = False,
+    path: Path, input_columns: tuple[str, ...], parts: Iterable[ResultPart], *, excel: bool = False
 ) -> None:
     """The result file: each record with its result cells, streamed in row order, written
     whole or not at all (`_replace`). `excel`: a UTF-8 BOM so Excel reads the text right, and
     no cell that Excel would run as a formula."""
-    write_result_parts(path, input_columns, _parts(rows), excel=excel)
-
-
-ResultPart = tuple[Sequence[Record], Sequence[Sequence[str]]]  # records, and each one's cells
-
-
-def write_result_parts(
-    path: Path, input_columns: tuple[str, ...], parts: Iterable[ResultPart], *, excel: bool = False
-) -> None:
-    """`write_results` for records that come a part at a time (a dry run's chunks)."""
 
     def write(handle: TextIO) -> None:
         out = csv.writer(handle, lineterminator="\n")
@@ -194,10 +183,11 @@ def write_result_parts(
     _replace(path, write)
 
 
-def _parts(rows: Iterable[tuple[Record, Sequence[str]]]) -> Iterator[ResultPart]:
-    pairs = iter(rows)
+def outcome_parts(joined: Iterable[tuple[Record, RowOutcome]]) -> Iterator[ResultPart]:
+    """Records with their outcomes, as the parts `write_results` takes."""
+    pairs = iter(joined)
     while part := list(itertools.islice(pairs, _LINES_AT_ONCE)):
-        yield [record for record, _ in part], [cells for _, cells in part]
+        yield [record for record, _ in part], [result_cells(outcome) for _, outcome in part]
 
 
 _LINES_AT_ONCE = 4096
