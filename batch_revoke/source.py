@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, InputError
-from batch_revoke.model import Chunk, Endpoint, ErrorCode, Record, RowOutcome, Status, columns
+from batch_revoke.model import Chunk, ErrorCode, Record, RowOutcome, Status, columns
 from batch_revoke.spreadsheet import (
     OLE2,
     first_sheet_name,
@@ -36,7 +36,7 @@ from batch_revoke.spreadsheet import (
     legacy_workbook,
     workbook_to_csv,
 )
-from batch_revoke.writer import RESULT_COLUMNS, result_columns_at
+from batch_revoke.writer import RESULT_COLUMNS, read_cells, result_columns_at
 
 # Canonical field -> its name in messages and docs. Headers match ignoring case, spaces, _ and -.
 REQUIRED_FIELDS = {"badgemetaid": "badgeMetaId", "customerid": "customerId"}
@@ -131,7 +131,7 @@ class Source:
                 if self.earlier:
                     width = len(self.columns)
                     kept = [Record(r.row, r.values[:width], r.defect) for r in chunk]
-                    yield kept, [self._outcome(r.row, r.values[width:]) for r in chunk]
+                    yield kept, [read_cells(self.path, r.row, r.values[width:]) for r in chunk]
                 elif self.result_at is not None:
                     at = self.result_at + RESULT_COLUMNS.index("error_code")
                     yield _refitted(chunk, at), None
@@ -156,33 +156,10 @@ class Source:
             return {}
         values, numbers, _ = columns(records)
         return {
-            number: self._outcome(number, line[at:])
+            number: read_cells(self.path, number, line[at:])
             for line, number in zip(values, numbers, strict=True)
             if line[at + RESULT_COLUMNS.index("status")] == Status.UNCONFIRMED.value
         }
-
-    def _outcome(self, row: int, result: Sequence[str]) -> RowOutcome:
-        """The outcome an earlier result file's record holds in its result columns."""
-        cells = dict(zip(RESULT_COLUMNS, result, strict=True))
-        try:
-            return RowOutcome(
-                row,
-                Status(cells["status"]),
-                Endpoint(cells["endpoint"]) if cells["endpoint"] else None,
-                cells["error_code"],
-                cells["error_message"],
-                tuple(i for i in cells["issued_ids"].split(";") if i),
-                int(cells["http_status"]) if cells["http_status"] else None,
-                int(cells["attempts"] or 0),
-                resolved_customer_id=cells["resolved_customer_id"],
-                request_id=cells["request_id"],
-            )
-        except ValueError as exc:
-            raise InputError(
-                self.path,
-                f"row {row} has result columns this version cannot read ({exc})",
-                "pass the result file as batch-revoke wrote it",
-            ) from exc
 
 
 REFITTED = (

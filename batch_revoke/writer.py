@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from batch_revoke.config import DEFAULT_FOLDER, finish_command
 from batch_revoke.errors import ConfigError, InputError, StorageError
-from batch_revoke.model import Record, RowOutcome, columns
+from batch_revoke.model import Endpoint, Record, RowOutcome, Status, columns
 
 log = logging.getLogger(__name__)
 
@@ -275,3 +275,28 @@ def result_cells(outcome: RowOutcome) -> list[str]:
         outcome.resolved_customer_id,
         outcome.request_id,
     ]
+
+
+def read_cells(path: Path, row: int, cells: Sequence[str]) -> RowOutcome:
+    """The outcome `result_cells` wrote: `cells` are the result columns, `row` first (the
+    record's own number stands for it)."""
+    _, endpoint, status, code, message, issued, http_status, attempts, resolved, request = cells
+    try:
+        return RowOutcome(
+            row,
+            Status(status),
+            Endpoint(endpoint) if endpoint else None,
+            code,
+            message,
+            tuple(i for i in issued.split(";") if i),
+            int(http_status) if http_status else None,
+            int(attempts or 0),
+            resolved_customer_id=resolved,
+            request_id=request,
+        )
+    except ValueError as exc:
+        raise InputError(
+            path,
+            f"row {row} has result columns this version cannot read ({exc})",
+            "pass the result file as batch-revoke wrote it",
+        ) from exc
