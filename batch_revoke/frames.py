@@ -7,17 +7,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
-import os
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from batch_revoke.config import RunConfig
-from batch_revoke.errors import ConfigError, InputError
+from batch_revoke.errors import ConfigError, InputError, StorageError
 from batch_revoke.job import run_job
 from batch_revoke.source import canonical
-from batch_revoke.writer import INCOMPLETE
+from batch_revoke.writer import INCOMPLETE, replace_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,15 +120,14 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> list[int]:
     """The frame as the run's input CSV, every value as its text and a missing one blank,
     written whole. Returns the positions of the rows that are records (not blank)."""
     rows = frame.astype(object).where(frame.notna(), "").map(str).to_numpy().tolist()
-    partial = path.with_name(f".{path.name}.partial")
+
+    def write(handle: TextIO) -> None:
+        out = csv.writer(handle, lineterminator="\n")
+        out.writerow([str(name) for name in frame.columns])
+        out.writerows(rows)
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("w", encoding="utf-8", newline="") as handle:
-            out = csv.writer(handle, lineterminator="\n")
-            out.writerow([str(name) for name in frame.columns])
-            out.writerows(rows)
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise ConfigError(f"the frame cannot be written to {path} ({exc})", "") from exc
+        replace_file(path, write)
+    except StorageError as exc:
+        raise ConfigError(f"the frame cannot be written to {path} ({exc.__cause__})", "") from exc
     return [position for position, row in enumerate(rows) if any(v.strip() for v in row)]

@@ -114,8 +114,7 @@ def write_text_atomically(path: Path, text: str) -> None:
         except OSError as exc:
             raise StorageError(path, exc.strerror or str(exc)) from exc
         return
-    _make_parent(path)
-    _replace(path, lambda handle: handle.write(text))
+    replace_file(path, lambda handle: handle.write(text))
 
 
 def input_stem(input_path: Path) -> str:
@@ -128,7 +127,7 @@ def mark_incomplete(
 ) -> None:
     """Replace the file (atomically) by the line that says it is not complete."""
     line = _incomplete_line(path, input_path, resume_options)
-    _replace(path, lambda handle: handle.write(line))
+    replace_file(path, lambda handle: handle.write(line))
 
 
 def _incomplete_line(path: Path, input_path: Path, resume_options: Mapping[str, str] | None) -> str:
@@ -165,7 +164,7 @@ def write_results(
     path: Path, input_columns: tuple[str, ...], parts: Iterable[ResultPart], *, excel: bool = False
 ) -> None:
     """The result file: each record with its result cells, streamed in row order, written
-    whole or not at all (`_replace`). `excel`: a UTF-8 BOM so Excel reads the text right, and
+    whole or not at all (`replace_file`). `excel`: a UTF-8 BOM so Excel reads the text right, and
     no cell that Excel would run as a formula."""
 
     def write(handle: TextIO) -> None:
@@ -180,7 +179,7 @@ def write_results(
                 cells = [list(map(_inert, line)) for line in cells]
             _write_lines(handle, out, values, numbers, cells)
 
-    _replace(path, write)
+    replace_file(path, write)
 
 
 def outcome_parts(joined: Iterable[tuple[Record, RowOutcome]]) -> Iterator[ResultPart]:
@@ -238,8 +237,9 @@ def _inert(value: str) -> str:
     return f"'{value}" if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
-def _replace(path: Path, write: Callable[[TextIO], object]) -> None:
+def replace_file(path: Path, write: Callable[[TextIO], object]) -> None:
     """Written to a temporary file, flushed to disk, then renamed over `path`."""
+    _make_parent(path)
     partial = path.with_name(f".{path.name}.partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as handle:
