@@ -1,11 +1,9 @@
 """The input as a run reads it, any number of times: stdin spooled, a sheet as CSV, the
 structure pass, records streamed in chunks (every value text as written), a result file.
 
-The stdlib csv module in strict mode, not pandas: pandas' python engine (the only one that
-hands malformed lines back) silently drops the final records when a quote is never closed,
-and its C engine refuses a whole file over one record with an extra field. Here a record of
-the wrong width stays in place to be reported, and broken quoting refuses the file.
-"""
+The csv module in strict mode, not pandas: pandas' python engine silently drops the last
+records when a quote is never closed, and its C engine refuses a whole file over one record
+with an extra field. Here such a record stays in place to be reported."""
 
 from __future__ import annotations
 
@@ -67,9 +65,8 @@ class Source:
     sheet: str  # that sheet, as --sheet named it ("": the first)
     columns: tuple[str, ...] = ()  # the header, verbatim (a result file's own columns dropped)
     field_index: dict[str, int] = dataclasses.field(default_factory=dict)  # known field -> column
-    # What the structure pass found (a dry run reads the header alone): the records (blank
-    # lines are not), the hash a resume knows the file by, size and mtime (a file changed
-    # later is refused), and whether a record may need a customer lookup.
+    # The structure pass's (a dry run reads the header alone): records, the hash a resume knows
+    # the file by, size and mtime (a file changed later is refused), whether one is looked up.
     records: int = 0
     sha256: str = ""
     stamp: tuple[int, int] | None = None
@@ -81,9 +78,8 @@ class Source:
 
     @classmethod
     def open(cls, config: RunConfig, *, whole: bool) -> Source:
-        """`whole`: the structure pass, which keeps nothing but counts, so a broken file is
-        refused before anything is sent; otherwise the header alone (a dry run sends nothing,
-        so a later defect costs only its own output)."""
+        """`whole`: the structure pass, so a broken file is refused before anything is sent;
+        otherwise the header alone (a dry run sends nothing: a defect costs only its output)."""
         path = config.input_path
         workbook = config.input_name is not None and is_workbook(config.input_name)
         source = cls(path, config.shown_input, workbook, config.sheet)
@@ -91,9 +87,21 @@ class Source:
             stamp = _stamp(path)
             with _open(path) as reader:
                 names = _header(path, reader)
-            source = replace(source, columns=names, field_index=map_fields(path, names))
+            fields = map_fields(path, names)
+            source = replace(source, columns=names, field_index=fields)
             if whole:
-                source = source._scanned(stamp)
+                count, by_identifier = 0, False
+                for chunk in records(path):
+                    count += len(chunk)
+                    if "identifiertype" in fields and not by_identifier:
+                        by_identifier = _by_identifier(chunk.values, fields)
+                if not count:
+                    raise no_records(path)
+                with path.open("rb") as raw:  # a file changed since fails its stamp later
+                    sha256 = hashlib.file_digest(raw, "sha256").hexdigest()
+                source = replace(
+                    source, records=count, sha256=sha256, stamp=stamp, by_identifier=by_identifier
+                )
             width = result_columns_at(path, names)  # refuses an earlier layout
         except InputError as exc:
             raise source.named(exc) from exc
@@ -108,21 +116,6 @@ class Source:
             raise source.named(InputError(path, problem, fix))
         field_index = {key: index for key, index in source.field_index.items() if index < width}
         return replace(source, columns=names[:width], field_index=field_index, earlier=True)
-
-    def _scanned(self, stamp: tuple[int, int]) -> Source:
-        typed = self.field_index.get("identifiertype")
-        earned = self.field_index.get("earnedbadgeid")
-        count = 0
-        by_identifier = False
-        for chunk in records(self.path):
-            count += len(chunk)
-            if typed is not None and not by_identifier:
-                by_identifier = _by_identifier(chunk.values, typed, earned)
-        if not count:
-            raise no_records(self.path)
-        with self.path.open("rb") as raw:  # a file changed since fails its stamp on the next pass
-            sha256 = hashlib.file_digest(raw, "sha256").hexdigest()
-        return replace(self, records=count, sha256=sha256, stamp=stamp, by_identifier=by_identifier)
 
     def chunks(self) -> Iterator[tuple[Sequence[Record], list[RowOutcome] | None]]:
         """The records in chunks, with (for a result file) the outcome each one holds."""
@@ -141,8 +134,7 @@ class Source:
             raise self.named(exc) from exc
 
     def named(self, exc: InputError) -> InputError:
-        """A problem found in a sheet's CSV copy, named as the workbook and sheet: the copy
-        is ours, not a file the user knows."""
+        """A problem found in a sheet's CSV copy (ours), named as the workbook and sheet."""
         if not self.from_workbook or exc.path != self.path:
             return exc
         sheet = self.sheet or first_sheet_name(self.shown)
@@ -264,11 +256,12 @@ def input_sha256(config: RunConfig) -> str:
         return Source.open(read, whole=True).sha256
 
 
-def _by_identifier(values: Sequence[Sequence[str]], typed: int, earned: int | None) -> bool:
+def _by_identifier(values: Sequence[Sequence[str]], fields: dict[str, int]) -> bool:
     """Whether a record may name its customer by an identifier for revokeIssue: an
     identifierType other than id and no earnedBadgeId (revokeEarn takes the identifier
     itself). Most chunks have no identifierType at all, which one C-level pass tells."""
-    types: list[str] = list(map(operator.itemgetter(typed), values))
+    earned = fields.get("earnedbadgeid")
+    types: list[str] = list(map(operator.itemgetter(fields["identifiertype"]), values))
     if not any(types):
         return False
     typed_only = itertools.compress(values, types)
