@@ -3,6 +3,7 @@ the command that finishes it)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import logging
@@ -35,8 +36,7 @@ RESULT_COLUMNS = (
 
 def result_columns_at(path: Path, header: Sequence[str]) -> int | None:
     """Where a result file's own columns (RESULT_COLUMNS, last in its header) begin; None
-    when `header` is no result file's. One of an earlier layout (no request_id, or no
-    resolved_customer_id either) is refused: read otherwise, it would lose those columns."""
+    when `header` is no result file's. An earlier layout is refused: it would lose columns."""
     width = len(header) - len(RESULT_COLUMNS)
     if width >= 0 and tuple(header[width:]) == RESULT_COLUMNS:
         return width
@@ -66,10 +66,9 @@ def claim_output(
     resume_from: Callable[[Path], Path] | None = None,
     resume_options: Mapping[str, str] | None = None,
 ) -> Path:
-    """The result file's name, taken before anything is sent: a default name is created
-    exclusively (O_EXCL), so runs started together never share a file. It holds the line
-    that says it is incomplete until the run writes it (`resume_from`: the input the finish
-    command names, when the run keeps its own copy beside the file)."""
+    """The result file's name, taken before anything is sent (a default name exclusively, so
+    runs started together never share one), holding the line that says it is incomplete
+    (`resume_from`: the input its finish command names, when the run keeps its own copy)."""
     if requested is not None:
         if requested.is_dir():
             raise ConfigError(f"--output {requested} is a directory", "pass a file name")
@@ -79,9 +78,8 @@ def claim_output(
                 "pass --resume to continue the run that wrote it, --overwrite to replace it, "
                 "or another --output",
             )
-        _make_parent(requested)
         shown = resume_from(requested) if resume_from else input_path
-        mark_incomplete(requested, shown, resume_options)
+        mark_incomplete(requested, shown, resume_options)  # its folder made first
         return requested
     stamp = now.strftime("%Y%m%d-%H%M%S")
     _make_parent(folder / "x")
@@ -103,10 +101,9 @@ def claim_output(
 def write_text_atomically(path: Path, text: str) -> None:
     """A small file, whole or not at all. A device or a pipe (/dev/full, a FIFO) is written
     into: renaming over it would put a plain file in its place (as root, even in /dev)."""
-    try:
+    special = False  # not there yet
+    with contextlib.suppress(OSError):
         special = not stat.S_ISREG(path.stat().st_mode)  # its links followed
-    except OSError:
-        special = False  # not there yet
     if special:
         try:
             with path.open("w", encoding="utf-8", newline="") as handle:
@@ -202,8 +199,8 @@ def _write_lines(
     cells: Sequence[Sequence[str]],
 ) -> None:
     """Result lines, as csv.writer writes them. A line with no comma, quote, CR or LF in its
-    fields is what csv writes for it joined by commas, at a third of csv's per-field cost; a
-    part of such lines (told by its commas and line breaks adding up) is written at once."""
+    fields is written joined by commas, at a third of csv's per-field cost; a part of such
+    lines (told by its commas and line breaks adding up) at once."""
     texts = [
         f"{','.join(line)},{number},{','.join(tail)}"
         for line, number, tail in zip(values, numbers, cells, strict=True)
