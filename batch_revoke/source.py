@@ -56,8 +56,7 @@ def canonical(name: str) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    """The input as the run reads it: a CSV of rows, or (`verify`) an earlier result file,
-    whose records carry the outcomes it holds."""
+    """The input as the run reads it: a CSV of rows, or (`verify`) an earlier result file."""
 
     path: Path
     shown: Path  # the input as named to people (stdin: -)
@@ -72,9 +71,7 @@ class Source:
     stamp: tuple[int, int] | None = None
     by_identifier: bool = True
     earlier: bool = False  # `verify`: an earlier result file, its outcomes the starting point
-    # A result file fed to `run`: where its own columns begin (None: not a result file). Its
-    # error_code marks the records its run found of the wrong width and padded or cut to fit.
-    result_at: int | None = None
+    result_at: int | None = None  # a result file fed to `run`: where its own columns begin
 
     @classmethod
     def open(cls, config: RunConfig, *, whole: bool) -> Source:
@@ -161,9 +158,8 @@ REFITTED = (
 
 
 def _refitted(chunk: Chunk, at: int) -> Sequence[Record]:
-    """The chunk, with each record that its earlier run found malformed (and so padded or
-    cut) malformed again: its values are not what anybody wrote, and a padded issueId left
-    blank would revoke every enrolment of the customer."""
+    """The chunk, each record its earlier run found malformed (padded or cut) malformed again:
+    a padded issueId left blank would revoke every enrolment of the customer."""
     codes = [line[at] for line in chunk.values]  # no Record is made for a chunk left as is
     if ErrorCode.MALFORMED_RECORD.value not in codes:
         return chunk
@@ -177,10 +173,9 @@ def _refitted(chunk: Chunk, at: int) -> Sequence[Record]:
 
 @contextlib.contextmanager
 def spooled(config: RunConfig) -> Iterator[RunConfig]:
-    """A run reads its input three times, so standard input (`-`), a pipe or a device is
-    first copied to a temporary file, named as the input in messages. A workbook's sheet is
-    converted to CSV: by a dry run here, into a temporary file; by a run beside its result
-    file, once that is claimed (`outputs.open_run`)."""
+    """A run reads its input three times, so stdin (`-`), a pipe or a device is first copied
+    to a temporary file. A dry run converts a workbook's sheet here, a run beside its result
+    file once that is claimed (`outputs.open_run`)."""
     path = config.input_path
     if path.is_file() and is_legacy_workbook(path):
         raise legacy_workbook(path)
@@ -221,9 +216,9 @@ def sheet_in_temp(config: RunConfig) -> Iterator[RunConfig]:
 
 
 def convert_sheet(config: RunConfig, out: IO[str]) -> None:
-    """`config.input_name`'s sheet written to `out` (the file at `config.input_path`). A
-    required column of nothing but formulas with no saved value (in the CSV, the only values
-    that start with =: text that does gets Excel's apostrophe) refuses the whole file."""
+    """`config.input_name`'s sheet written to `out` (at `config.input_path`), refused when a
+    required column is nothing but formulas with no saved value (the only values that start
+    with = in the CSV: such text gets Excel's apostrophe)."""
     workbook = config.shown_input
     sheet = workbook_to_csv(workbook, config.sheet, out)
     out.flush()
@@ -257,9 +252,9 @@ def input_sha256(config: RunConfig) -> str:
 
 
 def _by_identifier(values: Sequence[Sequence[str]], fields: dict[str, int]) -> bool:
-    """Whether a record may name its customer by an identifier for revokeIssue: an
-    identifierType other than id and no earnedBadgeId (revokeEarn takes the identifier
-    itself). Most chunks have no identifierType at all, which one C-level pass tells."""
+    """Whether a record names its customer by an identifier for revokeIssue (revokeEarn, with
+    an earnedBadgeId, takes it itself). Most chunks have no identifierType, which one C-level
+    pass tells."""
     earned = fields.get("earnedbadgeid")
     types: list[str] = list(map(operator.itemgetter(fields["identifiertype"]), values))
     if not any(types):
@@ -278,8 +273,8 @@ def no_records(path: Path) -> InputError:
 
 
 def records(path: Path, stamp: tuple[int, int] | None = None) -> Iterator[Chunk]:
-    """The records in chunks, streamed. With `stamp` (from the structure pass), a file
-    changed since is refused rather than read half old, half new."""
+    """The records in chunks, streamed; with `stamp`, a file changed since the structure pass
+    is refused rather than read half old, half new."""
 
     def unchanged() -> None:
         if stamp is not None and _stamp(path) != stamp:
@@ -300,9 +295,8 @@ def records(path: Path, stamp: tuple[int, int] | None = None) -> Iterator[Chunk]
             while block := list(itertools.islice(reader, CHUNK_ROWS - len(numbers))):
                 if not numbers:
                     unchanged()  # checked again before each chunk: a run may last for hours
-                # with model.Chunk, saves 11% of the 1M dry run (5.18 s -> 4.63 s CPU, 2026-12)
-                # The usual block (every record full width, none blank) is kept as read, by
-                # C-level passes, at a fraction of the cost of looking at each record.
+                # The usual block (every record full width, none blank) kept as read, by C-level
+                # passes: with model.Chunk, saves 11% of the 1M dry run (5.18 s -> 4.63 s CPU).
                 if set(map(len, block)) == {width} and _first_fields_filled(block):
                     values += block
                     numbers += range(row + 1, row + 1 + len(block))
@@ -327,7 +321,7 @@ def records(path: Path, stamp: tuple[int, int] | None = None) -> Iterator[Chunk]
 
 
 def _first_fields_filled(block: list[list[str]]) -> bool:
-    """Every line's first field holds text, so none is blank; every line must have a field."""
+    """Every line's first field holds text, so none is blank."""
     firsts = list(map(operator.itemgetter(0), block))
     return all(firsts) and not any(map(str.isspace, firsts))
 
@@ -356,7 +350,7 @@ def _record(row: int, fields: list[str], width: int) -> Record:
 @contextlib.contextmanager
 def _open(path: Path) -> Iterator[Any]:
     """A csv reader at the file's first line that is not blank (or past Excel's `sep=` line);
-    a file that is missing, unreadable or not text is refused with what it is."""
+    a file that is missing, unreadable or not text is refused."""
     csv.field_size_limit(min(sys.maxsize, MAX_FIELD_CHARS))
     try:
         raw = path.open("rb")
@@ -401,9 +395,8 @@ def _open(path: Path) -> Iterator[Any]:
 
 
 def _delimiter(line: str) -> tuple[str, bool]:
-    """The separator, from the header line: a comma; else the semicolon, tab or pipe it holds
-    most of (spreadsheets in many locales save "CSV" with semicolons); or as Excel's first
-    line `sep=;` names it (the bool: the line is such a line)."""
+    """The separator, and whether the line is Excel's `sep=;` naming it: a comma, else the
+    semicolon, tab or pipe it holds most of (many locales save "CSV" with semicolons)."""
     named = line.strip()
     if len(named) == 5 and named[:4].lower() == "sep=":
         return named[4], True
@@ -461,9 +454,9 @@ _RESULT_KEYS = frozenset(canonical(name) for name in RESULT_COLUMNS)
 
 
 def _refuse_misspelt(path: Path, columns: tuple[str, ...], found: dict[str, int]) -> None:
-    """Refuses a column that looks like an optional column the header lacks (isueId): carried
-    through untouched, its rows would revoke every enrolment of the customer (no issueId),
-    an enrolment instead of an earned badge, or send a mobile as a customer id."""
+    """Refuses a column that looks like an optional column the header lacks (isueId): ignored,
+    its rows would revoke every enrolment (no issueId), an enrolment instead of an earned
+    badge, or send a mobile as a customer id."""
     for name in columns:
         key = canonical(name)
         if key in KNOWN_FIELDS or key in _RESULT_KEYS or key.startswith("input"):
@@ -495,16 +488,15 @@ def _missing_fix(columns: tuple[str, ...]) -> str:
 
 def _unreadable(path: Path, exc: Exception, line: int) -> InputError:
     if isinstance(exc, UnicodeDecodeError):
-        # Text is decoded ahead of the csv reader, a block at a time: its line count is
-        # behind. Find the line again from the bytes (once, and only for a refused file).
+        # Text is decoded a block ahead of the csv reader, whose line count is behind.
         line = _first_undecodable_line(path) or line
     where = f" (line {line})" if line else ""
     if isinstance(exc, UnicodeDecodeError):
         byte = exc.object[exc.start]
         return InputError(path, f"is not UTF-8 text (byte 0x{byte:02x}{where})", _CSV_UTF8_FIX)
     text = str(exc)
-    # The csv reader fails where the damage shows (a later quote, the file's end), often many
-    # lines after the quote that caused it: name the line its record starts on too.
+    # The csv reader fails where the damage shows, often many lines after the quote that
+    # caused it: name the line its record starts on too.
     start = _failing_record_start(path)
     if 0 < start < line:
         where = f" (in the record that starts on line {start}; found at line {line})"
@@ -527,8 +519,7 @@ def _unreadable(path: Path, exc: Exception, line: int) -> InputError:
 
 
 def _failing_record_start(path: Path) -> int:
-    """The line the record that breaks the csv reader starts on, 0 when it cannot be told:
-    the file read again up to the error, once, and only for a refused file."""
+    """The line the record that breaks the csv reader starts on (0: unknown), read again."""
     last = 0
     try:
         with _open(path) as reader:
