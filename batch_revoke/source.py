@@ -64,8 +64,9 @@ class Source:
     sheet: str  # that sheet, as --sheet named it ("": the first)
     columns: tuple[str, ...] = ()  # the header, verbatim (a result file's own columns dropped)
     field_index: dict[str, int] = dataclasses.field(default_factory=dict)  # known field -> column
-    # The structure pass's (a dry run reads the header alone): records, the hash a resume knows
-    # the file by, size and mtime (a file changed later is refused), whether one is looked up.
+    # The structure pass's findings (a dry run reads the header alone): records, the hash a
+    # resume knows the file by, size and mtime (a file changed later is refused), whether a
+    # record may need a customer lookup.
     records: int = 0
     sha256: str = ""
     stamp: tuple[int, int] | None = None
