@@ -7,17 +7,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
-import os
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from batch_revoke.config import RunConfig
-from batch_revoke.errors import ConfigError, InputError
+from batch_revoke.errors import ConfigError, InputError, StorageError
 from batch_revoke.job import run_job
 from batch_revoke.source import canonical
-from batch_revoke.writer import INCOMPLETE
+from batch_revoke.writer import INCOMPLETE, replace_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,10 +30,9 @@ _FLOAT_TEXT = re.compile(r"-?\d+\.0|\d(?:\.\d+)?e[+-]\d+")
 
 
 def revoke_frame(frame: pd.DataFrame, config: RunConfig, **run: Any) -> pd.DataFrame:
-    """Revoke the frame's rows, written as CSV to `config.input_path` and run as `run_job`
-    runs a file (`run`: its keywords), and return the result file as a frame with the input's
-    index and the run's summary in `attrs["report"]`. Called again with the same frame and
-    config, it goes on with the run as --auto-resume does."""
+    """Revoke the frame's rows (written as CSV to `config.input_path`, run by `run_job` with
+    `run`) and return the result file as a frame with the input's index, the run's summary in
+    `attrs["report"]`. Called again with the same frame and config, it goes on with the run."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -70,8 +68,7 @@ def revoke_frame(frame: pd.DataFrame, config: RunConfig, **run: Any) -> pd.DataF
 
 
 async def revoke_frame_async(frame: pd.DataFrame, config: RunConfig, **run: Any) -> pd.DataFrame:
-    """`revoke_frame` for callers inside an event loop (Jupyter): the run gets a thread and an
-    event loop of its own, as `run_job_async` does."""
+    """`revoke_frame` for callers inside an event loop (Jupyter), in a thread of its own."""
     return await asyncio.to_thread(revoke_frame, frame, config, **run)
 
 
@@ -101,9 +98,8 @@ def read_result(path: str | Path) -> pd.DataFrame:
 
 
 def _refuse_floats(frame: pd.DataFrame) -> None:
-    """An id column pandas has read as numbers with a gap (float64), or such numbers turned
-    back into text, has lost leading zeros and long ids' digits: refused before any file is
-    written."""
+    """An id column pandas read as floats (a gap makes it float64), or such numbers made
+    text again, has lost leading zeros and long ids' digits: refused."""
     for position, name in enumerate(frame.columns):
         if canonical(str(name)) not in _ID_FIELDS:
             continue
@@ -118,18 +114,17 @@ def _refuse_floats(frame: pd.DataFrame) -> None:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> list[int]:
-    """The frame as the run's input CSV, every value as its text and a missing one blank,
-    written whole. Returns the positions of the rows that are records (not blank)."""
+    """The frame as the run's input CSV (a missing value blank); returns the positions of
+    the rows that are records (not blank)."""
     rows = frame.astype(object).where(frame.notna(), "").map(str).to_numpy().tolist()
-    partial = path.with_name(f".{path.name}.partial")
+
+    def write(handle: TextIO) -> None:
+        out = csv.writer(handle, lineterminator="\n")
+        out.writerow([str(name) for name in frame.columns])
+        out.writerows(rows)
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("w", encoding="utf-8", newline="") as handle:
-            out = csv.writer(handle, lineterminator="\n")
-            out.writerow([str(name) for name in frame.columns])
-            out.writerows(rows)
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise ConfigError(f"the frame cannot be written to {path} ({exc})", "") from exc
+        replace_file(path, write)
+    except StorageError as exc:
+        raise ConfigError(f"the frame cannot be written to {path} ({exc.__cause__})", "") from exc
     return [position for position, row in enumerate(rows) if any(v.strip() for v in row)]

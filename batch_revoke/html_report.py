@@ -23,7 +23,7 @@ from batch_revoke.history import (
     read_results,
 )
 from batch_revoke.journal import STORED_CALLS
-from batch_revoke.model import Endpoint, ExitStatus, Status, is_final
+from batch_revoke.model import ExitStatus, Status, is_final
 from batch_revoke.outputs import check_target, input_copy_path, journal_path
 from batch_revoke.report import RunReport, run_status
 from batch_revoke.writer import write_text_atomically
@@ -45,10 +45,6 @@ class ReportData:
     pace: str
     calls: dict[str, int]
 
-    @property
-    def options(self) -> Mapping[str, str]:
-        return self.journal.options if self.journal is not None else {}
-
     def retry_command(self, group: Group) -> str:
         """The command that settles or sends the group's rows again, when one can help; ""
         when the rows need fixing first (or nothing: the API's answer stands)."""
@@ -57,7 +53,7 @@ class ReportData:
         if finish and not is_final(status, code):
             return finish  # the resume reads back, and sends again, exactly these
         if status is Status.UNCONFIRMED:
-            options = resume_options(self.options, "verify")
+            options = resume_options(self.journal.options if self.journal else {}, "verify")
             return shlex.join(["batch-revoke", "verify", str(self.results.path), *options])
         return self.select_command(group, dry_run=False) if retryable(status, code) else ""
 
@@ -65,7 +61,8 @@ class ReportData:
         """`batch-revoke retry` of the group's rows, with the options the earlier run needs. As a
         dry run (no host) it takes them out, to fix them or look into them."""
         args = ["retry", str(self.results.path), "--status", group.status.value]
-        kept = {k: v for k, v in self.options.items() if k != "host" or not dry_run}
+        options = self.journal.options if self.journal else {}
+        kept = {k: v for k, v in options.items() if k != "host" or not dry_run}
         more = ["--dry-run"] if dry_run else []
         return shlex.join(
             ["batch-revoke", *args, "--code", group.code, *resume_options(kept), *more]
@@ -78,30 +75,29 @@ class ReportData:
 def gather(
     result_csv: Path, *, report: RunReport | None = None, settings: Mapping[str, str] | None = None
 ) -> ReportData:
-    """What the report shows, from the result file and the journal beside it, if any, and
-    what the run that just ended knows and the files do not (`report`, `settings`)."""
+    """What the report shows: the result file, the journal beside it if any, and what the
+    run that just ended knows and the files do not (`report`, `settings`)."""
     results = read_results(result_csv)
     try:
         result_mtime: float | None = result_csv.stat().st_mtime
     except OSError:
         result_mtime = None
     path = journal_path(result_csv)
-    facts: JournalFacts | None = None
-    note = ""
-    if not path.exists() and results.dry_run:
-        note = "A dry run sends nothing and keeps no journal: there is no run over time."
-    elif not path.exists():
-        note = (
-            f"No journal beside the result file (looked for {path.name}): the run over time, "
-            "the start, the duration and the resumes are unavailable."
-        )
-    else:
+    facts, note = None, ""
+    if path.exists():
         try:
             facts = read_journal(path, result_mtime)
         except (ValueError, OSError) as exc:
             note = (
                 f"{path} could not be read as a journal ({exc}): the timing parts are unavailable."
             )
+    elif results.dry_run:
+        note = "A dry run sends nothing and keeps no journal: there is no run over time."
+    else:
+        note = (
+            f"No journal beside the result file (looked for {path.name}): the run over time, "
+            "the start, the duration and the resumes are unavailable."
+        )
 
     if report is not None:
         stopped, status = report.stopped, report.exit_status
@@ -129,9 +125,7 @@ def gather(
     names = ("http_calls", "retries", "read_backs", "throttled") if ran else STORED_CALLS
     shown = ran or (facts.counts if facts else None)
     calls = {name: getattr(shown, name) for name in names} if shown else {}
-    requests: Mapping[Endpoint, int] = facts.counts.requests if facts else {}
-    if report is not None and report.tally.requests:
-        requests = report.tally.requests
+    requests = (report and report.tally.requests) or (facts.counts.requests if facts else {})
     calls.update({f"requests {endpoint}": requests[endpoint] for endpoint in sorted(requests)})
 
     sessions = facts.timeline.sessions if facts else ()
@@ -254,10 +248,8 @@ def write_report(
     report: RunReport | None = None,
     settings: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write the HTML report of a result file (`out`: `<result>.html` when None) and return
-    its path. Raises InputError for a file that is not a complete result file, StorageError
-    when the report cannot be written."""
-    # First: a file that is not a result file is refused as such.
+    """Write the HTML report of a result file (`out`: `<result>.html` when None), after
+    refusing a file that is not a complete result file; return its path."""
     data = gather(result_csv, report=report, settings=settings)
     target = out if out is not None else result_csv.with_suffix(".html")
     check_target(target, result_csv)

@@ -30,7 +30,7 @@ from batch_revoke.model import Counts, Endpoint, IdentifierType, Mode, Row, RowO
 from batch_revoke.outputs import check_targets, claim
 from batch_revoke.report import RunReport
 from batch_revoke.source import Source, no_records, spooled
-from batch_revoke.writer import ResultPart, result_cells, write_result_parts
+from batch_revoke.writer import ResultPart, result_cells, write_results
 
 if TYPE_CHECKING:  # HTTP and the sandbox (aiohttp) load only when a run sends
     import httpx
@@ -187,7 +187,7 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
 
     try:
         with raising_interrupts(handle_signals):
-            write_result_parts(output, source.columns, planned(), excel=config.excel)
+            write_results(output, source.columns, planned(), excel=config.excel)
     except BaseException:
         output.unlink(missing_ok=True)  # a dry run refused or interrupted leaves nothing
         raise

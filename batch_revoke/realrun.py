@@ -37,7 +37,7 @@ from batch_revoke.scheduled import run_scheduled
 from batch_revoke.sender import Sender, describe
 from batch_revoke.source import Source
 from batch_revoke.stop import Sleep
-from batch_revoke.writer import mark_incomplete, result_cells, write_results
+from batch_revoke.writer import mark_incomplete, outcome_parts, write_results
 
 log = logging.getLogger(__name__)
 
@@ -288,15 +288,9 @@ def _write_result_file(
             if journal.missing():
                 journal.restore()
                 log.warning("the journal was gone from its folder: restored at %s", journal.path)
-            joined = join_outcomes(
-                source.just_records(), journal.outcomes(), journal.in_flight(), reason
-            )
-            write_results(
-                output,
-                source.columns,
-                ((record, result_cells(outcome)) for record, outcome in joined),
-                excel=excel,
-            )
+            records = (record for chunk, _ in source.chunks() for record in chunk)
+            joined = join_outcomes(records, journal.outcomes(), journal.in_flight(), reason)
+            write_results(output, source.columns, outcome_parts(joined), excel=excel)
     except (KeyboardInterrupt, Exception) as exc:
         if finished and isinstance(exc, KeyboardInterrupt):
             log.warning("interrupted: %s stays as it was, complete", output)

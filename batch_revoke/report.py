@@ -31,7 +31,7 @@ class RunReport:
 
     @property
     def exit_status(self) -> ExitStatus:
-        """This run's status, or an earlier run's (--auto-resume) when that is worse."""
+        """This run's status, or an earlier run's (--auto-resume) when worse."""
         status = run_status(self.tally, dry_run=self.dry_run, stopped=self.stopped)
         return max([status, *(report.exit_status for report in self.earlier)])
 
@@ -45,7 +45,7 @@ class RunReport:
 
     def summary(self) -> str:
         """The summary for people (stderr)."""
-        tally, dry_run = self.tally, self.dry_run
+        tally = self.tally
         lines = [
             f"finished first, a run that had stopped: {report.output_path} "
             f"({report.tally.total} rows, exit status {int(report.exit_status)})"
@@ -65,9 +65,9 @@ class RunReport:
                 f"requests: none now ({tally.http_calls} HTTP calls); the finished run sent "
                 + _sent_text(self.finished_before)
             )
-        elif dry_run and tally.requests:
+        elif self.dry_run and tally.requests:
             lines.append(f"would send: {_endpoints(tally.requests)}")
-        elif tally.requests or (tally.http_calls and not dry_run):
+        elif tally.requests or (tally.http_calls and not self.dry_run):
             lines.append(f"requests: {_sent_text(tally)}")
         if self.estimate:
             lines.append(f"plan: {self.estimate}")
@@ -85,7 +85,6 @@ class RunReport:
         return "\n".join(lines)
 
     def _headline(self) -> str:
-        """What the run did with the file's rows: a row never attempted was not processed."""
         total = self.tally.total
         if self.dry_run:
             return f"planned {total} rows"
@@ -100,7 +99,7 @@ class RunReport:
         return f"processed {total} rows"
 
     def to_dict(self, resume_command: str | None = None) -> dict[str, object]:
-        """The summary for machines (`--summary-json`); the schema is in the README."""
+        """The summary for machines (`--summary-json`); the schema is in docs/scheduling.md."""
         tally = self.tally
         return {
             "schema": "batch-revoke/summary/1",
@@ -137,10 +136,9 @@ class RunReport:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """Where a run stands, for a live display or a log line: its counts so far (every
-    session's), and how fast it goes."""
+    """Where a run stands, for a live display or a log line."""
 
-    counts: Counts
+    counts: Counts  # every session's so far
     rows: int  # in the input
     calls_per_second: float  # over the session so far
     pace: str  # the pace the run settled on, for people
@@ -184,7 +182,6 @@ def _rows(counts: Counts) -> dict[str, int]:
 
 
 def _sent(sent: Counts) -> dict[str, object]:
-    """What a run sent, for machines."""
     return {
         "requests": {endpoint.value: count for endpoint, count in sent.requests.items()},
         "http_calls": sent.http_calls,
@@ -196,7 +193,7 @@ def _sent(sent: Counts) -> dict[str, object]:
 
 
 def _ranked(by_error: Mapping[tuple[Status, str], int]) -> list[tuple[tuple[Status, str], int]]:
-    """The most frequent error codes first; equal counts in code order."""
+    """The most frequent error codes first, equal counts in code order."""
     return sorted(by_error.items(), key=lambda item: (-item[1], item[0][1]))
 
 

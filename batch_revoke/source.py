@@ -1,11 +1,9 @@
 """The input as a run reads it, any number of times: stdin spooled, a sheet as CSV, the
 structure pass, records streamed in chunks (every value text as written), a result file.
 
-The stdlib csv module in strict mode, not pandas: pandas' python engine (the only one that
-hands malformed lines back) silently drops the final records when a quote is never closed,
-and its C engine refuses a whole file over one record with an extra field. Here a record of
-the wrong width stays in place to be reported, and broken quoting refuses the file.
-"""
+The csv module in strict mode, not pandas: pandas' python engine silently drops the last
+records when a quote is never closed, and its C engine refuses a whole file over one record
+with an extra field. Here such a record stays in place to be reported."""
 
 from __future__ import annotations
 
@@ -27,7 +25,7 @@ from typing import IO, Any
 
 from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError, InputError
-from batch_revoke.model import Chunk, Endpoint, ErrorCode, Record, RowOutcome, Status, columns
+from batch_revoke.model import Chunk, ErrorCode, Record, RowOutcome, Status, columns
 from batch_revoke.spreadsheet import (
     OLE2,
     first_sheet_name,
@@ -36,7 +34,7 @@ from batch_revoke.spreadsheet import (
     legacy_workbook,
     workbook_to_csv,
 )
-from batch_revoke.writer import RESULT_COLUMNS, result_columns_at
+from batch_revoke.writer import RESULT_COLUMNS, read_cells, result_columns_at
 
 # Canonical field -> its name in messages and docs. Headers match ignoring case, spaces, _ and -.
 REQUIRED_FIELDS = {"badgemetaid": "badgeMetaId", "customerid": "customerId"}
@@ -58,8 +56,7 @@ def canonical(name: str) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    """The input as the run reads it: a CSV of rows, or (`verify`) an earlier result file,
-    whose records carry the outcomes it holds."""
+    """The input as the run reads it: a CSV of rows, or (`verify`) an earlier result file."""
 
     path: Path
     shown: Path  # the input as named to people (stdin: -)
@@ -67,23 +64,20 @@ class Source:
     sheet: str  # that sheet, as --sheet named it ("": the first)
     columns: tuple[str, ...] = ()  # the header, verbatim (a result file's own columns dropped)
     field_index: dict[str, int] = dataclasses.field(default_factory=dict)  # known field -> column
-    # What the structure pass found (a dry run reads the header alone): the records (blank
-    # lines are not), the hash a resume knows the file by, size and mtime (a file changed
-    # later is refused), and whether a record may need a customer lookup.
+    # The structure pass's findings (a dry run reads the header alone): records, the hash a
+    # resume knows the file by, size and mtime (a file changed later is refused), whether a
+    # record may need a customer lookup.
     records: int = 0
     sha256: str = ""
     stamp: tuple[int, int] | None = None
     by_identifier: bool = True
     earlier: bool = False  # `verify`: an earlier result file, its outcomes the starting point
-    # A result file fed to `run`: where its own columns begin (None: not a result file). Its
-    # error_code marks the records its run found of the wrong width and padded or cut to fit.
-    result_at: int | None = None
+    result_at: int | None = None  # a result file fed to `run`: where its own columns begin
 
     @classmethod
     def open(cls, config: RunConfig, *, whole: bool) -> Source:
-        """`whole`: the structure pass, which keeps nothing but counts, so a broken file is
-        refused before anything is sent; otherwise the header alone (a dry run sends nothing,
-        so a later defect costs only its own output)."""
+        """`whole`: the structure pass, so a broken file is refused before anything is sent;
+        otherwise the header alone (a dry run sends nothing: a defect costs only its output)."""
         path = config.input_path
         workbook = config.input_name is not None and is_workbook(config.input_name)
         source = cls(path, config.shown_input, workbook, config.sheet)
@@ -91,9 +85,21 @@ class Source:
             stamp = _stamp(path)
             with _open(path) as reader:
                 names = _header(path, reader)
-            source = replace(source, columns=names, field_index=map_fields(path, names))
+            fields = map_fields(path, names)
+            source = replace(source, columns=names, field_index=fields)
             if whole:
-                source = source._scanned(stamp)
+                count, by_identifier = 0, False
+                for chunk in records(path):
+                    count += len(chunk)
+                    if "identifiertype" in fields and not by_identifier:
+                        by_identifier = _by_identifier(chunk.values, fields)
+                if not count:
+                    raise no_records(path)
+                with path.open("rb") as raw:  # a file changed since fails its stamp later
+                    sha256 = hashlib.file_digest(raw, "sha256").hexdigest()
+                source = replace(
+                    source, records=count, sha256=sha256, stamp=stamp, by_identifier=by_identifier
+                )
             width = result_columns_at(path, names)  # refuses an earlier layout
         except InputError as exc:
             raise source.named(exc) from exc
@@ -109,21 +115,6 @@ class Source:
         field_index = {key: index for key, index in source.field_index.items() if index < width}
         return replace(source, columns=names[:width], field_index=field_index, earlier=True)
 
-    def _scanned(self, stamp: tuple[int, int]) -> Source:
-        typed = self.field_index.get("identifiertype")
-        earned = self.field_index.get("earnedbadgeid")
-        count = 0
-        by_identifier = False
-        for chunk in records(self.path):
-            count += len(chunk)
-            if typed is not None and not by_identifier:
-                by_identifier = _by_identifier(chunk.values, typed, earned)
-        if not count:
-            raise no_records(self.path)
-        with self.path.open("rb") as raw:  # a file changed since fails its stamp on the next pass
-            sha256 = hashlib.file_digest(raw, "sha256").hexdigest()
-        return replace(self, records=count, sha256=sha256, stamp=stamp, by_identifier=by_identifier)
-
     def chunks(self) -> Iterator[tuple[Sequence[Record], list[RowOutcome] | None]]:
         """The records in chunks, with (for a result file) the outcome each one holds."""
         try:
@@ -131,7 +122,7 @@ class Source:
                 if self.earlier:
                     width = len(self.columns)
                     kept = [Record(r.row, r.values[:width], r.defect) for r in chunk]
-                    yield kept, [self._outcome(r.row, r.values[width:]) for r in chunk]
+                    yield kept, [read_cells(self.path, r.row, r.values[width:]) for r in chunk]
                 elif self.result_at is not None:
                     at = self.result_at + RESULT_COLUMNS.index("error_code")
                     yield _refitted(chunk, at), None
@@ -141,16 +132,11 @@ class Source:
             raise self.named(exc) from exc
 
     def named(self, exc: InputError) -> InputError:
-        """A problem found in a sheet's CSV copy, named as the workbook and sheet: the copy
-        is ours, not a file the user knows."""
+        """A problem found in a sheet's CSV copy (ours), named as the workbook and sheet."""
         if not self.from_workbook or exc.path != self.path:
             return exc
         sheet = self.sheet or first_sheet_name(self.shown)
         return InputError(self.shown, exc.problem, exc.fix, sheet=sheet)
-
-    def just_records(self) -> Iterator[Record]:
-        for chunk, _ in self.chunks():
-            yield from chunk
 
     def carried_unconfirmed(self, records: Sequence[Record]) -> dict[int, RowOutcome]:
         """A result file fed to `run` (`retry`): its records whose status is unconfirmed,
@@ -160,33 +146,10 @@ class Source:
             return {}
         values, numbers, _ = columns(records)
         return {
-            number: self._outcome(number, line[at:])
+            number: read_cells(self.path, number, line[at:])
             for line, number in zip(values, numbers, strict=True)
             if line[at + RESULT_COLUMNS.index("status")] == Status.UNCONFIRMED.value
         }
-
-    def _outcome(self, row: int, result: Sequence[str]) -> RowOutcome:
-        """The outcome an earlier result file's record holds in its result columns."""
-        cells = dict(zip(RESULT_COLUMNS, result, strict=True))
-        try:
-            return RowOutcome(
-                row,
-                Status(cells["status"]),
-                Endpoint(cells["endpoint"]) if cells["endpoint"] else None,
-                cells["error_code"],
-                cells["error_message"],
-                tuple(i for i in cells["issued_ids"].split(";") if i),
-                int(cells["http_status"]) if cells["http_status"] else None,
-                int(cells["attempts"] or 0),
-                resolved_customer_id=cells["resolved_customer_id"],
-                request_id=cells["request_id"],
-            )
-        except ValueError as exc:
-            raise InputError(
-                self.path,
-                f"row {row} has result columns this version cannot read ({exc})",
-                "pass the result file as batch-revoke wrote it",
-            ) from exc
 
 
 REFITTED = (
@@ -196,9 +159,8 @@ REFITTED = (
 
 
 def _refitted(chunk: Chunk, at: int) -> Sequence[Record]:
-    """The chunk, with each record that its earlier run found malformed (and so padded or
-    cut) malformed again: its values are not what anybody wrote, and a padded issueId left
-    blank would revoke every enrolment of the customer."""
+    """The chunk, each record its earlier run found malformed (padded or cut) malformed again:
+    a padded issueId left blank would revoke every enrolment of the customer."""
     codes = [line[at] for line in chunk.values]  # no Record is made for a chunk left as is
     if ErrorCode.MALFORMED_RECORD.value not in codes:
         return chunk
@@ -212,10 +174,9 @@ def _refitted(chunk: Chunk, at: int) -> Sequence[Record]:
 
 @contextlib.contextmanager
 def spooled(config: RunConfig) -> Iterator[RunConfig]:
-    """A run reads its input three times, so standard input (`-`), a pipe or a device is
-    first copied to a temporary file, named as the input in messages. A workbook's sheet is
-    converted to CSV: by a dry run here, into a temporary file; by a run beside its result
-    file, once that is claimed (`outputs.open_run`)."""
+    """A run reads its input three times, so stdin (`-`), a pipe or a device is first copied
+    to a temporary file. A dry run converts a workbook's sheet here, a run beside its result
+    file once that is claimed (`outputs.open_run`)."""
     path = config.input_path
     if path.is_file() and is_legacy_workbook(path):
         raise legacy_workbook(path)
@@ -256,9 +217,9 @@ def sheet_in_temp(config: RunConfig) -> Iterator[RunConfig]:
 
 
 def convert_sheet(config: RunConfig, out: IO[str]) -> None:
-    """`config.input_name`'s sheet written to `out` (the file at `config.input_path`). A
-    required column of nothing but formulas with no saved value (in the CSV, the only values
-    that start with =: text that does gets Excel's apostrophe) refuses the whole file."""
+    """`config.input_name`'s sheet written to `out` (at `config.input_path`), refused when a
+    required column is nothing but formulas with no saved value (the only values that start
+    with = in the CSV: such text gets Excel's apostrophe)."""
     workbook = config.shown_input
     sheet = workbook_to_csv(workbook, config.sheet, out)
     out.flush()
@@ -291,11 +252,12 @@ def input_sha256(config: RunConfig) -> str:
         return Source.open(read, whole=True).sha256
 
 
-def _by_identifier(values: Sequence[Sequence[str]], typed: int, earned: int | None) -> bool:
-    """Whether a record may name its customer by an identifier for revokeIssue: an
-    identifierType other than id and no earnedBadgeId (revokeEarn takes the identifier
-    itself). Most chunks have no identifierType at all, which one C-level pass tells."""
-    types: list[str] = list(map(operator.itemgetter(typed), values))
+def _by_identifier(values: Sequence[Sequence[str]], fields: dict[str, int]) -> bool:
+    """Whether a record names its customer by an identifier for revokeIssue (revokeEarn, with
+    an earnedBadgeId, takes it itself). Most chunks have no identifierType, which one C-level
+    pass tells."""
+    earned = fields.get("earnedbadgeid")
+    types: list[str] = list(map(operator.itemgetter(fields["identifiertype"]), values))
     if not any(types):
         return False
     typed_only = itertools.compress(values, types)
@@ -312,8 +274,8 @@ def no_records(path: Path) -> InputError:
 
 
 def records(path: Path, stamp: tuple[int, int] | None = None) -> Iterator[Chunk]:
-    """The records in chunks, streamed. With `stamp` (from the structure pass), a file
-    changed since is refused rather than read half old, half new."""
+    """The records in chunks, streamed; with `stamp`, a file changed since the structure pass
+    is refused rather than read half old, half new."""
 
     def unchanged() -> None:
         if stamp is not None and _stamp(path) != stamp:
@@ -334,9 +296,8 @@ def records(path: Path, stamp: tuple[int, int] | None = None) -> Iterator[Chunk]
             while block := list(itertools.islice(reader, CHUNK_ROWS - len(numbers))):
                 if not numbers:
                     unchanged()  # checked again before each chunk: a run may last for hours
-                # with model.Chunk, saves 11% of the 1M dry run (5.18 s -> 4.63 s CPU, 2026-12)
-                # The usual block (every record full width, none blank) is kept as read, by
-                # C-level passes, at a fraction of the cost of looking at each record.
+                # The usual block (every record full width, none blank) kept as read, by C-level
+                # passes: with model.Chunk, saves 11% of the 1M dry run (5.18 s -> 4.63 s CPU).
                 if set(map(len, block)) == {width} and _first_fields_filled(block):
                     values += block
                     numbers += range(row + 1, row + 1 + len(block))
@@ -361,7 +322,7 @@ def records(path: Path, stamp: tuple[int, int] | None = None) -> Iterator[Chunk]
 
 
 def _first_fields_filled(block: list[list[str]]) -> bool:
-    """Every line's first field holds text, so none is blank; every line must have a field."""
+    """Every line's first field holds text, so none is blank."""
     firsts = list(map(operator.itemgetter(0), block))
     return all(firsts) and not any(map(str.isspace, firsts))
 
@@ -390,7 +351,7 @@ def _record(row: int, fields: list[str], width: int) -> Record:
 @contextlib.contextmanager
 def _open(path: Path) -> Iterator[Any]:
     """A csv reader at the file's first line that is not blank (or past Excel's `sep=` line);
-    a file that is missing, unreadable or not text is refused with what it is."""
+    a file that is missing, unreadable or not text is refused."""
     csv.field_size_limit(min(sys.maxsize, MAX_FIELD_CHARS))
     try:
         raw = path.open("rb")
@@ -435,9 +396,8 @@ def _open(path: Path) -> Iterator[Any]:
 
 
 def _delimiter(line: str) -> tuple[str, bool]:
-    """The separator, from the header line: a comma; else the semicolon, tab or pipe it holds
-    most of (spreadsheets in many locales save "CSV" with semicolons); or as Excel's first
-    line `sep=;` names it (the bool: the line is such a line)."""
+    """The separator, and whether the line is Excel's `sep=;` naming it: a comma, else the
+    semicolon, tab or pipe it holds most of (many locales save "CSV" with semicolons)."""
     named = line.strip()
     if len(named) == 5 and named[:4].lower() == "sep=":
         return named[4], True
@@ -495,9 +455,9 @@ _RESULT_KEYS = frozenset(canonical(name) for name in RESULT_COLUMNS)
 
 
 def _refuse_misspelt(path: Path, columns: tuple[str, ...], found: dict[str, int]) -> None:
-    """Refuses a column that looks like an optional column the header lacks (isueId): carried
-    through untouched, its rows would revoke every enrolment of the customer (no issueId),
-    an enrolment instead of an earned badge, or send a mobile as a customer id."""
+    """Refuses a column that looks like an optional column the header lacks (isueId): ignored,
+    its rows would revoke every enrolment (no issueId), an enrolment instead of an earned
+    badge, or send a mobile as a customer id."""
     for name in columns:
         key = canonical(name)
         if key in KNOWN_FIELDS or key in _RESULT_KEYS or key.startswith("input"):
@@ -529,16 +489,15 @@ def _missing_fix(columns: tuple[str, ...]) -> str:
 
 def _unreadable(path: Path, exc: Exception, line: int) -> InputError:
     if isinstance(exc, UnicodeDecodeError):
-        # Text is decoded ahead of the csv reader, a block at a time: its line count is
-        # behind. Find the line again from the bytes (once, and only for a refused file).
+        # Text is decoded a block ahead of the csv reader, whose line count is behind.
         line = _first_undecodable_line(path) or line
     where = f" (line {line})" if line else ""
     if isinstance(exc, UnicodeDecodeError):
         byte = exc.object[exc.start]
         return InputError(path, f"is not UTF-8 text (byte 0x{byte:02x}{where})", _CSV_UTF8_FIX)
     text = str(exc)
-    # The csv reader fails where the damage shows (a later quote, the file's end), often many
-    # lines after the quote that caused it: name the line its record starts on too.
+    # The csv reader fails where the damage shows, often many lines after the quote that
+    # caused it: name the line its record starts on too.
     start = _failing_record_start(path)
     if 0 < start < line:
         where = f" (in the record that starts on line {start}; found at line {line})"
@@ -561,8 +520,7 @@ def _unreadable(path: Path, exc: Exception, line: int) -> InputError:
 
 
 def _failing_record_start(path: Path) -> int:
-    """The line the record that breaks the csv reader starts on, 0 when it cannot be told:
-    the file read again up to the error, once, and only for a refused file."""
+    """The line the record that breaks the csv reader starts on (0: unknown), read again."""
     last = 0
     try:
         with _open(path) as reader:

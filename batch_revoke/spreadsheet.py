@@ -1,7 +1,6 @@
-"""An .xlsx workbook -> the CSV the reader takes: every cell as the text Excel shows (ids
-stored as numbers as the digits they were, dates as their format shows them). A formula with
-no saved value (or a stale one) is written as its formula, which the validator reports (text
-that starts with = gets Excel's apostrophe, so the two never meet)."""
+"""An .xlsx workbook -> the CSV the reader takes: every cell as the text Excel shows. A
+formula with no saved value (or a stale one) is written as its formula, which the validator
+reports (text that starts with = gets Excel's apostrophe, so the two never meet)."""
 
 from __future__ import annotations
 
@@ -25,8 +24,8 @@ def is_workbook(path: Path) -> bool:
 
 
 def is_legacy_workbook(path: Path) -> bool:
-    """A file named .xls that Excel alone reads: a 97-2003 workbook, or the web page Excel
-    also saves as .xls (not a CSV some exports name so)."""
+    """A file named .xls that Excel alone reads (a 97-2003 workbook, or a web page), not a
+    CSV some exports name so."""
     if path.suffix.lower() != ".xls":
         return False
     try:
@@ -46,7 +45,7 @@ def legacy_workbook(path: Path | str) -> InputError:
 
 
 def first_sheet_name(path: Path) -> str:
-    """The name of the sheet a run reads when no --sheet is given, for messages."""
+    """The sheet a run reads when no --sheet is given, for messages."""
     from openpyxl import load_workbook
 
     try:
@@ -94,11 +93,9 @@ def workbook_to_csv(path: Path, sheet: str, out: IO[str]) -> str:
 
 
 def _cell(cell: Any, source: Any, stale: bool) -> str:
-    # A formula cell with no saved value, or any formula cell of a workbook whose saved values
-    # are `stale`: written by a script and never recalculated (Excel saves every formula's
-    # value; openpyxl and the like cannot compute one), so there is no value to show. Excel
-    # saves an empty text result as type "str" with an empty value: that one is blank, as
-    # Excel shows it (formulas dragged below the data must not make records).
+    # A formula with no saved value, or any of a `stale` workbook (a script's, never
+    # recalculated), has no value to show. An empty text result (type "str") is blank, as
+    # Excel shows it: formulas dragged below the data must not make records.
     if getattr(source, "data_type", "") == "f" and (
         stale or (cell.value is None and getattr(cell, "data_type", "") != "str")
     ):
@@ -111,9 +108,9 @@ def _cell(cell: Any, source: Any, stale: bool) -> str:
 
 
 def _marked_for_recalculation(path: Path) -> bool:
-    """Whether the workbook asks to be recalculated on opening (`fullCalcOnLoad`): its saved
-    formula values are not to be trusted (xlsxwriter saves 0 for each; Excel saves its own
-    and drops the mark). Read from the XML: openpyxl takes a calcPr without it for one with."""
+    """Whether the workbook asks to be recalculated on opening (`fullCalcOnLoad`), so its
+    saved formula values are not to be trusted (xlsxwriter saves 0 for each). Read from the
+    XML: openpyxl takes a calcPr without it for one with."""
     with zipfile.ZipFile(path) as book:
         part = "xl/workbook.xml"  # where every writer puts it; the relationships say so
         if "_rels/.rels" in book.namelist():
@@ -160,9 +157,8 @@ _EPOCH = dt.datetime(1899, 12, 30)  # Excel's day 0 (with the 1900 leap-year bug
 
 
 def date_text(value: dt.datetime | dt.date | dt.time | dt.timedelta, number_format: str) -> str:
-    """A date, time or duration as Excel shows it under `number_format`: the common codes
-    (y, m, d, h, m, s, AM/PM, [h], fractions of a second, quoted text). General, which Excel
-    shows as a serial number, is shown as Excel's default date format instead."""
+    """A date, time or duration as Excel shows it under `number_format`'s common codes;
+    General (a serial number in Excel) as Excel's default date format."""
     tokens = _TOKEN.findall(number_format or "General")
     code = "".join(tokens[: tokens.index(";")] if ";" in tokens else tokens)  # positive values
     tokens = _TOKEN.findall(_SHORT_DATE.get(code.lower(), code))
@@ -231,8 +227,7 @@ def _is_minutes(lowered: list[str], index: int) -> bool:
 
 
 def _elapsed(token: str, moment: dt.datetime, value: object) -> str:
-    """[h], [mm], [ss]: a duration's total hours, minutes or seconds; other brackets (a
-    colour, a locale) show nothing."""
+    """[h], [mm], [ss]: a duration's total hours, minutes or seconds; other brackets nothing."""
     span = value if isinstance(value, dt.timedelta) else moment - _EPOCH
     seconds = int(span.total_seconds())
     unit = token.strip("[]")

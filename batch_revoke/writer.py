@@ -3,6 +3,7 @@ the command that finishes it)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import logging
@@ -15,7 +16,7 @@ from typing import Any, TextIO
 
 from batch_revoke.config import DEFAULT_FOLDER, finish_command
 from batch_revoke.errors import ConfigError, InputError, StorageError
-from batch_revoke.model import Record, RowOutcome, columns
+from batch_revoke.model import Endpoint, Record, RowOutcome, Status, columns
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,7 @@ RESULT_COLUMNS = (
 
 def result_columns_at(path: Path, header: Sequence[str]) -> int | None:
     """Where a result file's own columns (RESULT_COLUMNS, last in its header) begin; None
-    when `header` is no result file's. One of an earlier layout (no request_id, or no
-    resolved_customer_id either) is refused: read otherwise, it would lose those columns."""
+    when `header` is no result file's. An earlier layout is refused: it would lose columns."""
     width = len(header) - len(RESULT_COLUMNS)
     if width >= 0 and tuple(header[width:]) == RESULT_COLUMNS:
         return width
@@ -66,10 +66,9 @@ def claim_output(
     resume_from: Callable[[Path], Path] | None = None,
     resume_options: Mapping[str, str] | None = None,
 ) -> Path:
-    """The result file's name, taken before anything is sent: a default name is created
-    exclusively (O_EXCL), so runs started together never share a file. It holds the line
-    that says it is incomplete until the run writes it (`resume_from`: the input the finish
-    command names, when the run keeps its own copy beside the file)."""
+    """The result file's name, taken before anything is sent (a default name exclusively, so
+    runs started together never share one), holding the line that says it is incomplete
+    (`resume_from`: the input its finish command names, when the run keeps its own copy)."""
     if requested is not None:
         if requested.is_dir():
             raise ConfigError(f"--output {requested} is a directory", "pass a file name")
@@ -79,9 +78,8 @@ def claim_output(
                 "pass --resume to continue the run that wrote it, --overwrite to replace it, "
                 "or another --output",
             )
-        _make_parent(requested)
         shown = resume_from(requested) if resume_from else input_path
-        mark_incomplete(requested, shown, resume_options)
+        mark_incomplete(requested, shown, resume_options)  # its folder made first
         return requested
     stamp = now.strftime("%Y%m%d-%H%M%S")
     _make_parent(folder / "x")
@@ -103,10 +101,9 @@ def claim_output(
 def write_text_atomically(path: Path, text: str) -> None:
     """A small file, whole or not at all. A device or a pipe (/dev/full, a FIFO) is written
     into: renaming over it would put a plain file in its place (as root, even in /dev)."""
-    try:
+    special = False  # not there yet
+    with contextlib.suppress(OSError):
         special = not stat.S_ISREG(path.stat().st_mode)  # its links followed
-    except OSError:
-        special = False  # not there yet
     if special:
         try:
             with path.open("w", encoding="utf-8", newline="") as handle:
@@ -114,8 +111,7 @@ def write_text_atomically(path: Path, text: str) -> None:
         except OSError as exc:
             raise StorageError(path, exc.strerror or str(exc)) from exc
         return
-    _make_parent(path)
-    _replace(path, lambda handle: handle.write(text))
+    replace_file(path, lambda handle: handle.write(text))
 
 
 def input_stem(input_path: Path) -> str:
@@ -128,7 +124,7 @@ def mark_incomplete(
 ) -> None:
     """Replace the file (atomically) by the line that says it is not complete."""
     line = _incomplete_line(path, input_path, resume_options)
-    _replace(path, lambda handle: handle.write(line))
+    replace_file(path, lambda handle: handle.write(line))
 
 
 def _incomplete_line(path: Path, input_path: Path, resume_options: Mapping[str, str] | None) -> str:
@@ -158,26 +154,15 @@ def result_header(input_columns: Iterable[str]) -> list[str]:
     return header + list(RESULT_COLUMNS)
 
 
-def write_results(
-    path: Path,
-    input_columns: tuple[str, ...],
-    rows: Iterable[tuple[Record, Sequence[str]]],
-    *,
-    excel: bool = False,
-) -> None:
-    """The result file: each record with its result cells, streamed in row order, written
-    whole or not at all (`_replace`). `excel`: a UTF-8 BOM so Excel reads the text right, and
-    no cell that Excel would run as a formula."""
-    write_result_parts(path, input_columns, _parts(rows), excel=excel)
-
-
 ResultPart = tuple[Sequence[Record], Sequence[Sequence[str]]]  # records, and each one's cells
 
 
-def write_result_parts(
+def write_results(
     path: Path, input_columns: tuple[str, ...], parts: Iterable[ResultPart], *, excel: bool = False
 ) -> None:
-    """`write_results` for records that come a part at a time (a dry run's chunks)."""
+    """The result file: each record with its result cells, streamed in row order, written
+    whole or not at all (`replace_file`). `excel`: a UTF-8 BOM so Excel reads the text right, and
+    no cell that Excel would run as a formula."""
 
     def write(handle: TextIO) -> None:
         out = csv.writer(handle, lineterminator="\n")
@@ -191,13 +176,14 @@ def write_result_parts(
                 cells = [list(map(_inert, line)) for line in cells]
             _write_lines(handle, out, values, numbers, cells)
 
-    _replace(path, write)
+    replace_file(path, write)
 
 
-def _parts(rows: Iterable[tuple[Record, Sequence[str]]]) -> Iterator[ResultPart]:
-    pairs = iter(rows)
+def outcome_parts(joined: Iterable[tuple[Record, RowOutcome]]) -> Iterator[ResultPart]:
+    """Records with their outcomes, as the parts `write_results` takes."""
+    pairs = iter(joined)
     while part := list(itertools.islice(pairs, _LINES_AT_ONCE)):
-        yield [record for record, _ in part], [cells for _, cells in part]
+        yield [record for record, _ in part], [result_cells(outcome) for _, outcome in part]
 
 
 _LINES_AT_ONCE = 4096
@@ -213,8 +199,8 @@ def _write_lines(
     cells: Sequence[Sequence[str]],
 ) -> None:
     """Result lines, as csv.writer writes them. A line with no comma, quote, CR or LF in its
-    fields is what csv writes for it joined by commas, at a third of csv's per-field cost; a
-    part of such lines (told by its commas and line breaks adding up) is written at once."""
+    fields is written joined by commas, at a third of csv's per-field cost; a part of such
+    lines (told by its commas and line breaks adding up) at once."""
     texts = [
         f"{','.join(line)},{number},{','.join(tail)}"
         for line, number, tail in zip(values, numbers, cells, strict=True)
@@ -248,8 +234,9 @@ def _inert(value: str) -> str:
     return f"'{value}" if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
-def _replace(path: Path, write: Callable[[TextIO], object]) -> None:
+def replace_file(path: Path, write: Callable[[TextIO], object]) -> None:
     """Written to a temporary file, flushed to disk, then renamed over `path`."""
+    _make_parent(path)
     partial = path.with_name(f".{path.name}.partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as handle:
@@ -285,3 +272,28 @@ def result_cells(outcome: RowOutcome) -> list[str]:
         outcome.resolved_customer_id,
         outcome.request_id,
     ]
+
+
+def read_cells(path: Path, row: int, cells: Sequence[str]) -> RowOutcome:
+    """The outcome `result_cells` wrote: `cells` are the result columns, `row` first (the
+    record's own number stands for it)."""
+    _, endpoint, status, code, message, issued, http_status, attempts, resolved, request = cells
+    try:
+        return RowOutcome(
+            row,
+            Status(status),
+            Endpoint(endpoint) if endpoint else None,
+            code,
+            message,
+            tuple(i for i in issued.split(";") if i),
+            int(http_status) if http_status else None,
+            int(attempts or 0),
+            resolved_customer_id=resolved,
+            request_id=request,
+        )
+    except ValueError as exc:
+        raise InputError(
+            path,
+            f"row {row} has result columns this version cannot read ({exc})",
+            "pass the result file as batch-revoke wrote it",
+        ) from exc

@@ -27,13 +27,13 @@ from batch_revoke.writer import result_cells, write_results
 )
 def test_excel_output_neutralises_every_cell_that_would_run_as_a_formula(tmp_path, cell, shown):
     out = tmp_path / "out.csv"
-    write_results(out, ("customerId", "note"), [(Record(1, (cell, cell)), ["x"])], excel=True)
+    write_results(out, ("customerId", "note"), [([Record(1, (cell, cell))], [["x"]])], excel=True)
     with out.open(encoding="utf-8-sig", newline="") as handle:
         header, line = list(csv.reader(handle))
     assert header[:2] == ["customerId", "note"]
     assert line == [shown, shown, "1", "x"]
     plain = tmp_path / "plain.csv"
-    write_results(plain, ("customerId", "note"), [(Record(1, (cell, cell)), ["x"])])
+    write_results(plain, ("customerId", "note"), [([Record(1, (cell, cell))], [["x"]])])
     with plain.open(encoding="utf-8", newline="") as handle:
         assert list(csv.reader(handle))[1][:2] == [cell, cell]  # kept as written
 

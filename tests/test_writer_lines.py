@@ -6,14 +6,12 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch_revoke import writer
 from batch_revoke.model import Chunk, Record
-from batch_revoke.writer import _inert, result_header, write_result_parts, write_results
+from batch_revoke.writer import _inert, result_header, write_results
 
 FIELD = st.one_of(
     st.sampled_from(["", "B1", "100200300", "T7", " padded ", "-1", "=SUM(A1)"]),
@@ -55,8 +53,9 @@ def test_result_lines_are_what_csv_writes(tmp_path_factory, lines, excel, part):
     rows = [(Record(n, tuple(values)), cells) for n, (values, cells) in enumerate(lines, 1)]
     path = Path(tmp_path_factory.mktemp("out")) / "result.csv"
     # Parts of any size, so that a part mixes lines that need quotes with lines that do not.
-    with mock.patch.object(writer, "_LINES_AT_ONCE", part):
-        write_results(path, COLUMNS, rows, excel=excel)
+    slices = [rows[at : at + part] for at in range(0, len(rows), part)]
+    parts = [([record for record, _ in piece], [cells for _, cells in piece]) for piece in slices]
+    write_results(path, COLUMNS, parts, excel=excel)
     assert path.read_bytes().decode("utf-8") == by_csv_writer(COLUMNS, rows, excel)
 
 
@@ -70,5 +69,5 @@ def test_a_chunk_held_as_columns_writes_the_same_lines(tmp_path_factory, lines, 
     rows = [(Record(n, tuple(values)), cells) for n, (values, cells) in enumerate(lines, 1)]
     chunk = Chunk([list(values) for values, _ in lines], list(range(1, len(lines) + 1)))
     path = Path(tmp_path_factory.mktemp("out")) / "result.csv"
-    write_result_parts(path, COLUMNS, [(chunk, [cells for _, cells in lines])], excel=excel)
+    write_results(path, COLUMNS, [(chunk, [cells for _, cells in lines])], excel=excel)
     assert path.read_bytes().decode("utf-8") == by_csv_writer(COLUMNS, rows, excel)
