@@ -353,7 +353,7 @@ class Planner:
         }
 
     def first_rows(self, keys: list[tuple[int, int]]) -> list[int | None]:
-        """The first row of each identity (`identity`) among the rows classified so far."""
+        """The first row of each identity (`identities`) among the rows classified so far."""
         return self._seen.find(keys)
 
     def place(self, row: Row) -> Batch | None:
@@ -419,17 +419,11 @@ _PARTS = operator.itemgetter(
 )
 
 
-def identity(row: Row) -> tuple[int, int]:
-    """What makes a row the same request as another, as two independent 64-bit hashes: its
-    badge, customer (the identifier type is part of who the customer is: 9800000001 as a
-    mobile is not customer id 9800000001) and ids. Rows match only when both agree, so two
-    different rows are taken for one about once in 2^128 pairs."""
-    (first,), (second,) = identities([row])
-    return first, second
-
-
 def identities(rows: Sequence[Row]) -> tuple[list[int], list[int]]:
-    """`identity` of each row, as two lists, computed by C-level passes."""
+    """What makes each row the same request as another, as two independent 64-bit hashes (two
+    lists, made by C-level passes): its badge, customer (the identifier type is part of who
+    the customer is: 9800000001 as a mobile is not customer id 9800000001) and ids. Rows match
+    only when both agree, so two different rows are taken for one once in 2^128 pairs."""
     parts = list(map(_PARTS, rows))
     # A revokeEarn row's identity is its badge and earnedBadgeId, not its customer: the id
     # names one earn of the badge, so the same earn named by mobile on one row and by

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch_revoke.chunker import Planner, Validator, identity
+from batch_revoke.chunker import Planner, Validator, identities
 from batch_revoke.duplicates import SeenRows
 from batch_revoke.errors import ConfigError
 from batch_revoke.identifiers import identifier_key, mobile_number
@@ -692,6 +692,7 @@ def test_the_planner_tells_the_first_row_of_each_identity_classified_so_far():
     try:
         planner.classify([record(1, "B1", "7", "I1"), record(2, "B1", "8", "I2")])
         again, other = Row(5, "B1", "008", "I2"), Row(6, "B1", "9", "I3")
-        assert planner.first_rows([identity(again), identity(other)]) == [2, None]
+        keys = list(zip(*identities([again, other]), strict=True))
+        assert planner.first_rows(keys) == [2, None]
     finally:
         planner.close()

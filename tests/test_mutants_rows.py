@@ -14,6 +14,7 @@ from batch_revoke.answers.rows import (
     join_outcomes,
     raced,
     revoked_through,
+    same_customer,
 )
 from batch_revoke.model import Endpoint, ErrorCode, IdentifierType, Record, Row, RowOutcome, Status
 
@@ -202,3 +203,16 @@ def test_the_result_file_says_why_a_row_was_not_sent():
         (1, 1, Status.REVOKED, ""),
         (2, 2, Status.NOT_ATTEMPTED, NOT_SENT),
     ]
+
+
+def test_a_duplicate_found_through_a_lookup_names_its_first_row_and_the_id_found():
+    assert same_customer(RESOLVED, 2) == RowOutcome(
+        3,
+        Status.DUPLICATE,
+        Endpoint.REVOKE_ISSUE,
+        ErrorCode.DUPLICATE_ROW,
+        "same badge, customer and ids as row 2 (one names the customer by id or another "
+        "identifier, the lookup says it is the same customer); not sent again",
+        resolved_customer_id="565261498",
+        duplicate_of=2,
+    )
