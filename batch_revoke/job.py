@@ -97,8 +97,13 @@ def run_job(
             else:
                 # Imported here: a dry run, and its start-up, need no HTTP and no journal.
                 from batch_revoke.realrun import real_run
+                from batch_revoke.scheduled import run_scheduled
 
-                report = real_run(config, transport, sleep, now, handle_signals)
+                def run(settings: RunConfig) -> RunReport:
+                    return real_run(settings, transport, sleep, now, handle_signals)
+
+                # --auto-resume: the runs of --output-dir that stopped are finished first.
+                report = run_scheduled(config, run) if config.auto_resume else run(config)
     finally:
         gc.set_threshold(*previous)
     report.elapsed = time.monotonic() - started

@@ -148,10 +148,6 @@ class Source:
         sheet = self.sheet or first_sheet_name(self.shown)
         return InputError(self.shown, exc.problem, exc.fix, sheet=sheet)
 
-    def just_records(self) -> Iterator[Record]:
-        for chunk, _ in self.chunks():
-            yield from chunk
-
     def carried_unconfirmed(self, records: Sequence[Record]) -> dict[int, RowOutcome]:
         """A result file fed to `run` (`retry`): its records whose status is unconfirmed,
         which the run reads back before it sends them again."""

@@ -127,7 +127,7 @@ def test_the_structure_pass_counts_records_and_the_header_alone_does_not(write_c
     assert whole.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     header = Source.open(RunConfig(path), whole=False)
     assert (header.columns, header.records, header.sha256) == (whole.columns, 0, "")
-    assert [r.values for r in header.just_records()] == [
+    assert [r.values for chunk, _ in header.chunks() for r in chunk] == [
         ("B", "1", "first"),
         ("B", "2", "second"),
     ]
@@ -156,7 +156,7 @@ def test_a_file_changed_after_the_structure_pass_is_refused(write_csv):
     source = Source.open(RunConfig(path), whole=True)
     path.write_text(ROWS + "B,3,third\n", encoding="utf-8")
     with pytest.raises(InputError) as raised:
-        list(source.just_records())
+        list(source.chunks())
     assert raised.value.path == path
 
 
