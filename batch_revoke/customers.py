@@ -15,7 +15,6 @@ from batch_revoke.identifiers import needs_lookup
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     Endpoint,
-    IdentifierType,
     LookupAnswer,
     Mode,
     Record,
@@ -87,8 +86,6 @@ class ByCustomer:
         its lookup found, as every other row so named shows it (`answers.replies.outcome`): a
         duplicate spelt like its first row must not show less than one spelt otherwise."""
         validate = self.planner.validate
-        if validate.type_at is None and validate.default_identifier is IdentifierType.ID:
-            return verdicts  # no row of this file names a customer otherwise
         rows: dict[int, Row] = {}
         numbered: dict[int, Record] = {}
         for verdict in verdicts:

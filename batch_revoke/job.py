@@ -138,11 +138,6 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
     customers = SeenRows()
     lookups = 0
     region = config.default_region
-    # Only a row named by an identifier is looked up: with neither the option nor the
-    # column, no row is, and the usual file skips the check.
-    may_look_up = (
-        config.identifier_type is not IdentifierType.ID or "identifiertype" in source.field_index
-    )
     tally = Counts()  # the rows not planned (invalid, duplicate), chunk by chunk
     planned_cells = {
         mode: result_cells(RowOutcome(0, Status.PLANNED, mode.endpoint)) for mode in Mode
@@ -156,16 +151,15 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
             verdicts = planner.classify(chunk)
             rows = valid_rows(verdicts)
             covered = planner.covering(rows)  # sent later, and only if still needed
-            if may_look_up:
-                # The rows named by an identifier, found by a C-level pass: most are by id.
-                typed = itertools.compress(rows, map(IdentifierType.ID.__ne__, map(_TYPE, rows)))
-                named = [
-                    (lookup_key(row.identifier_type, row.customer_id, region), row.row)
-                    for row in typed
-                    if needs_lookup(row)
-                ]
-                keys = [(hash(key), hash(key + "\x1f"), row) for key, row in named]
-                lookups += len(keys) - len(customers.duplicates(keys))
+            # The rows named by an identifier, found by a C-level pass: most are by id.
+            typed = itertools.compress(rows, map(IdentifierType.ID.__ne__, map(_TYPE, rows)))
+            named = [
+                (lookup_key(row.identifier_type, row.customer_id, region), row.row)
+                for row in typed
+                if needs_lookup(row)
+            ]
+            keys = [(hash(key), hash(key + "\x1f"), row) for key, row in named]
+            lookups += len(keys) - len(customers.duplicates(keys))
             placed = [row for row in rows if row.row not in covered] if covered else rows
             for row in placed:
                 # A revokeEarn row is a request of its own: counted, not made into a batch,

@@ -49,9 +49,7 @@ class Plan:
         validate = self.planner.validate
         # The structure pass tells a file no row of which names a customer otherwise: no
         # pass over it for lookups, so the first revoke leaves at once.
-        if validate.default_identifier is IdentifierType.ID and (
-            "identifiertype" not in self.source.field_index or not self.source.by_identifier
-        ):
+        if validate.default_identifier is IdentifierType.ID and not self.source.by_identifier:
             return
         lookups = self.run.lookups
         made, calls = lookups.made, sender.http_calls

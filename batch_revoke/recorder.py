@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -16,7 +17,6 @@ from batch_revoke.journal import Journal, Pace
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     ANSWERED,
-    NOT_REVOKED,
     Batch,
     Counts,
     Endpoint,
@@ -47,7 +47,7 @@ class RunRecorder:
         self.stop = Stop(self._stopping)
         # Rows with an outcome (kept from an earlier session, or new) per status; this
         # session's requests answered, and its read-back calls.
-        self._rows: dict[Status, int] = {}
+        self._rows: Counter[Status] = Counter()
         self._requests: dict[Endpoint, int] = {}
         self._read_backs = 0
         # This session's rows answered, and those not revoked: what --max-errors counts.
@@ -140,7 +140,7 @@ class RunRecorder:
 
     def kept(self, outcome: RowOutcome) -> None:
         """An earlier session's outcome that stands."""
-        self._rows[outcome.status] = self._rows.get(outcome.status, 0) + 1
+        self._rows[outcome.status] += 1
 
     def record(self, outcomes: Iterable[RowOutcome]) -> None:
         listed = list(outcomes)
@@ -160,11 +160,10 @@ class RunRecorder:
             )
 
     def _count(self, outcomes: list[RowOutcome]) -> None:
-        for outcome in outcomes:
-            self._rows[outcome.status] = self._rows.get(outcome.status, 0) + 1
-            if outcome.status in ANSWERED:
-                self._answered += 1
-                self._errors += outcome.status in NOT_REVOKED
+        counts = Counts.of(outcomes)
+        self._rows.update(counts.by_status)
+        self._answered += sum(counts.by_status.get(status, 0) for status in ANSWERED)
+        self._errors += counts.not_revoked
         if self.max_errors is not None and self.max_errors.exceeded(self._errors, self._answered):
             self.stop.request(
                 f"--max-errors {self.max_errors} reached: {self._errors} of "
