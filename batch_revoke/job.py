@@ -53,11 +53,9 @@ def run_job(
     sandbox: SandboxConfig | None = None,
 ) -> RunReport:
     """Run one file end to end. Raises InputError/ConfigError before anything is sent; after
-    that, every problem is a row outcome in the result file, and the journal beside it keeps
-    what a --resume needs. `handle_signals`: SIGTERM and SIGHUP stop the run like Ctrl-C.
-    `sandbox`: run against a local sandbox of the API started for this run (its demo till
-    unless credentials are given); a dry run starts none. `transport` and `sleep` (None:
-    asyncio.sleep) are the run's HTTP and waits, for tests to swap."""
+    that, every problem is a row outcome in the result file. `handle_signals`: SIGTERM and
+    SIGHUP stop the run like Ctrl-C. `sandbox`: a local sandbox of the API started for this
+    run (its demo till unless credentials are given)."""
     config.check_options()
     check_targets(config)
     asyncio = sys.modules.get("asyncio")  # looked up, not imported: a dry run does without it
@@ -127,15 +125,12 @@ def run_job(
 
 def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool) -> RunReport:
     """`--dry-run`: the same reading, checks and plan as a run, streamed straight into the
-    result file (planned, invalid, duplicate) with the calls it would make; no journal, no
-    HTTP. A file found broken half-way is refused and its partial result removed."""
+    result file, with the calls it would make; no journal, no HTTP."""
     with raising_interrupts(handle_signals):
         source = Source.open(config, whole=False)
         output = claim(config, now)
     planner = planner_for(config, source)
-    # The customers rows name by an identifier, once each: their lookups are calls too. Kept
-    # on disk like the planner's rows, so memory stays flat.
-    customers = SeenRows()
+    customers = SeenRows()  # the customers named by an identifier: a lookup each
     lookups = 0
     region = config.default_region
     tally = Counts()  # the rows not planned (invalid, duplicate), chunk by chunk
@@ -205,7 +200,7 @@ async def run_job_async(
     now: Callable[[], datetime] = datetime.now,
 ) -> RunReport:
     """`run_job` for callers already inside an event loop: the run gets a thread and an event
-    loop of its own, so it neither blocks nor shares the caller's. Signals stay the caller's."""
+    loop of its own, so it neither blocks nor shares the caller's."""
     import asyncio  # loaded already: the caller's event loop runs on it
 
     return await asyncio.to_thread(run_job, config, transport=transport, now=now)

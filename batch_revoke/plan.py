@@ -1,6 +1,6 @@
-"""The input streamed into requests for this run: each chunk's verdicts to the journal,
-its rows into batches as the sender asks for them, and aside what must wait (rows to read
-back, rows waiting for the customers row that covers them); a resume skips settled rows."""
+"""The input streamed into requests for this run: each chunk's verdicts to the journal, its
+rows into batches as the sender asks for them, and aside what must wait; a resume skips settled
+rows."""
 
 from __future__ import annotations
 
@@ -80,7 +80,6 @@ class Plan:
         yield from map(self._leaving, self.planner.finish())
 
     def batches_of(self, rows: list[Row]) -> list[Batch]:
-        """Rows to send again, in batches."""
         batches = [batch for row in rows if (batch := self.planner.place(row)) is not None]
         return list(map(self._leaving, batches + list(self.planner.finish())))
 

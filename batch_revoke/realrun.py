@@ -1,7 +1,6 @@
-"""A run that sends: open the input and its outputs, plan, send in rounds (read back what is
-unknown, send again what was not applied, release rows that waited for a covering row), settle,
-and write the result file from the journal. One httpx client, one pace and one sender for the
-whole run. `job.run_job` imports it only for a run that sends: HTTP and the journal load here."""
+"""A run that sends: open the input and its outputs, plan, send in rounds, settle, and write
+the result file from the journal. `job.run_job` imports it only for a run that sends: HTTP and
+the journal load here."""
 
 from __future__ import annotations
 
@@ -114,9 +113,6 @@ def real_run(
     return report
 
 
-VERIFY_ROUNDS = 3  # read back, send again what was not applied, read back what is still unknown
-
-
 async def _send_in_rounds(
     config: RunConfig,
     plan: Plan,
@@ -171,13 +167,12 @@ async def _send_in_rounds(
 
 async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sender) -> None:
     """Send the input as it is planned; then read back what is unknown, send again what was
-    not applied, and release rows that waited for a row covering them. A few rounds at most:
-    each is rarer than the last."""
+    not applied, and release rows that waited for a row covering them."""
     try:
         await plan.look_up(sender)
         await sender.send_all(plan.batches(), run)
         earlier = plan.unsettled()  # rows an earlier session left unknown: read back too
-        for _ in range(VERIFY_ROUNDS):
+        for _ in range(3):  # read back, send again, read back what is still unknown
             if run.stop.requested:
                 return
             again = plan.release_deferred()
@@ -231,8 +226,8 @@ async def _read_back(
 async def _report_progress(
     sender: Sender, run: RunRecorder, every: float, show: Callable[[Progress], None] | None
 ) -> None:
-    """Every `every` seconds, where the run stands: to `show` (a live display), or as a plain
-    log line, so a long run is never silent (stderr may be a log file)."""
+    """Every `every` seconds, where the run stands: to `show` (a live display), or as a log
+    line."""
     started, done_before = time.monotonic(), run.tally().total
     while True:
         await asyncio.sleep(every)

@@ -1,5 +1,4 @@
-"""Outcomes as they come: to the journal, into the run's counts, and against --max-errors.
-What the sender reports to; besides, it offers the run's Counts and its stop."""
+"""Outcomes as they come: to the journal, into the run's counts, and against --max-errors."""
 
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ from batch_revoke.stop import Stop, Stopped
 
 
 class RunRecorder:
-    """The stages after the sender; it owns the counts the progress line shows (`tally`)."""
+    """What the sender reports to; it owns the counts the progress line shows (`tally`)."""
 
     def __init__(
         self,
@@ -45,8 +44,7 @@ class RunRecorder:
         self.lookups = lookups
         self.rows = rows  # in the input
         self.stop = Stop(self._stopping)
-        # Rows with an outcome (kept from an earlier session, or new) per status; this
-        # session's requests answered, and its read-back calls.
+        # Rows with an outcome per status; this session's requests answered and read-backs.
         self._rows: Counter[Status] = Counter()
         self._requests: dict[Endpoint, int] = {}
         self._read_backs = 0
@@ -102,7 +100,6 @@ class RunRecorder:
     # the rest of the run
 
     def attach(self, sender: Sender) -> None:
-        """The sender (and its pace) whose calls this run counts."""
         self.sender, self.pacer = sender, sender.pacer
 
     def take_unconfirmed(self) -> list[InDoubt]:
@@ -111,7 +108,6 @@ class RunRecorder:
         return items
 
     def record_read_back(self, found: ReadBack, calls: int) -> None:
-        """What a read-back round found, and the calls it took."""
         self._read_backs += calls
         self.record(found.outcomes)
 
