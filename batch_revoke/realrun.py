@@ -65,7 +65,7 @@ def real_run(
             # and stop resumably, rather than leave it INCOMPLETE behind an internal error.
             log.debug("the run failed", exc_info=exc)
             run.stop.request(f"the run went wrong: {describe(exc)}; --resume goes on from here")
-        with Finishing(handle_signals) as finishing:
+        with Finishing.handled(handle_signals) as finishing:
             aborted = run.stop.reason
             if run.storage_error is not None:
                 aborted = str(run.storage_error)
