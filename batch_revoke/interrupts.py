@@ -35,8 +35,7 @@ class Interrupted(KeyboardInterrupt):
 
 def hold_interrupts() -> None:
     """Remember an interrupt instead of dying of it (Python's default for SIGTERM ends the
-    process with status 143, its SIGINT with a traceback), until the command takes over.
-    A signal the process was started ignoring (nohup) stays ignored."""
+    process with status 143, its SIGINT with a traceback), until the command takes over."""
     for signum in catchable():
         signal.signal(signum, _hold)
 
@@ -70,7 +69,7 @@ class Interrupts:
 
     def install(self) -> None:
         loop = self.work.get_loop()
-        for signum in catchable():  # one the process was started ignoring (nohup) stays so
+        for signum in catchable():
             self._previous[signum] = signal.getsignal(signum)
             loop.add_signal_handler(signum, self.received, signum)
 
@@ -155,8 +154,7 @@ class Finishing:
 
 def raising_interrupts(enabled: bool) -> AbstractContextManager[None]:
     """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt (`Interrupted`, naming the signal):
-    while the input is read and planned, before the run's own handlers are installed. A
-    signal the process ignores (nohup) stays ignored."""
+    while the input is read and planned, before the run's own handlers are installed."""
     return _handled(_raise, catchable() if enabled and _main() else ())
 
 

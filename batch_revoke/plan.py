@@ -42,8 +42,8 @@ class Plan:
         self.planner.close()
 
     async def look_up(self, sender: Sender) -> None:
-        """Before any revoke: look up the customers that rows still to send name by mobile,
-        email, externalId or card number (one lookup each), so that the batches carry ids."""
+        """Before any revoke: look up the customers that rows still to send name otherwise
+        than by id, so that the batches carry ids."""
         if self.journal.meta().get("state") == "finished":
             return
         validate = self.planner.validate
