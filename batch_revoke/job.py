@@ -189,8 +189,7 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
         customers.close()
         planner.close()
     calls = sum(tally.requests.values()) + lookups
-    plan = estimate(calls, config.rate_limit, lookups)
-    return RunReport(output, tally, 0.0, True, estimate=plan)
+    return RunReport(output, tally, 0.0, True, estimate=estimate(calls, config.rate_limit, lookups))
 
 
 async def run_job_async(

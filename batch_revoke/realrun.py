@@ -81,7 +81,7 @@ def real_run(
             # A finished run run again sent nothing: its calls are this invocation's, and the
             # run's own are told apart (a resume's count the whole run, as they add up).
             whole = replace(journal.earlier + session, requests=journal.counts().requests)
-            pacer = run.pacer
+            pacer = run.sender.pacer if run.sender else None
             report = RunReport(
                 output,
                 (replace(session, requests={}) if finished else whole)

@@ -23,7 +23,6 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
-from batch_revoke.pacing import Pacer
 from batch_revoke.readback import ReadBack
 from batch_revoke.sender import Sender
 from batch_revoke.stop import Stop, Stopped
@@ -52,7 +51,6 @@ class RunRecorder:
         self._answered = 0
         self._errors = 0
         self.storage_error: StorageError | None = None
-        self.pacer: Pacer | None = None
         self.sender: Sender | None = None
         self._unconfirmed: list[InDoubt] = []  # to read back after the sends
         self._sent_at: dict[int, float] = {}
@@ -100,7 +98,7 @@ class RunRecorder:
     # the rest of the run
 
     def attach(self, sender: Sender) -> None:
-        self.sender, self.pacer = sender, sender.pacer
+        self.sender = sender
 
     def take_unconfirmed(self) -> list[InDoubt]:
         """The rows whose outcome is unknown so far, to read back in this round."""
@@ -113,7 +111,8 @@ class RunRecorder:
 
     def calls(self) -> Counts:
         """This session's calls, and its requests answered."""
-        sender, pacer = self.sender, self.pacer
+        sender = self.sender
+        pacer = sender.pacer if sender else None
         return Counts(
             requests=dict(self._requests),
             http_calls=sender.http_calls if sender else 0,
@@ -131,7 +130,7 @@ class RunRecorder:
 
     def now(self) -> tuple[Counts, Pace]:
         """This session's calls and the pace it keeps, for the run over time."""
-        pacer = self.pacer
+        pacer = self.sender.pacer if self.sender else None
         return self.calls(), (pacer.pace, pacer.period) if pacer and pacer.pace else None
 
     def kept(self, outcome: RowOutcome) -> None:
