@@ -226,8 +226,7 @@ async def _read_back(
 async def _report_progress(
     sender: Sender, run: RunRecorder, every: float, show: Callable[[Progress], None] | None
 ) -> None:
-    """Every `every` seconds, where the run stands: to `show` (a live display), or as a log
-    line."""
+    """Every `every` seconds, where the run stands: to `show` (a live display), or a log line."""
     started, done_before = time.monotonic(), run.tally().total
     while True:
         await asyncio.sleep(every)
