@@ -262,8 +262,8 @@ MUTANTS = [
     m(
         "interrupts-3",
         "interrupts.py",
-        "elif self.seen > 1 and self._writing and not self.stopped_writing:",
-        "elif self.seen > 2 and self._writing and not self.stopped_writing:",
+        "elif self.seen > 1 and self._writing:",
+        "elif self.seen > 2 and self._writing:",
         "writing stops on the third interrupt, not the second",
         SIGNALS_E2E,
     ),
