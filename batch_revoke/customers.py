@@ -15,7 +15,6 @@ from batch_revoke.identifiers import needs_lookup
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     Endpoint,
-    IdentifierType,
     LookupAnswer,
     Mode,
     Record,
@@ -42,8 +41,7 @@ class ByCustomer:
 
     def resolve(self, rows: list[Row], keep: Container[int] = ()) -> list[Row | RowOutcome]:
         """Each row in order: as it is, as its customer's id (its lookup answered), or its
-        outcome: `failed` (no such customer), `not_attempted` (no answer), `duplicate` (an
-        earlier row named the same customer, badge and ids). Rows in `keep` (sent already)
+        outcome (no such customer, no answer, a duplicate). Rows in `keep` (sent already)
         never become duplicates: what was sent stands."""
         wanted = [row for row in rows if needs_lookup(row)]
         if not wanted and self._resolved is None:
@@ -84,11 +82,8 @@ class ByCustomer:
         self, verdicts: list[RowOutcome], records: Sequence[Record]
     ) -> list[RowOutcome]:
         """The planner's verdicts, its duplicates of rows named by an identifier given the id
-        its lookup found, as every other row so named shows it (`answers.replies.outcome`): a
-        duplicate spelt like its first row must not show less than one spelt otherwise."""
+        its lookup found: a duplicate spelt like its first row shows as much as any other."""
         validate = self.planner.validate
-        if validate.type_at is None and validate.default_identifier is IdentifierType.ID:
-            return verdicts  # no row of this file names a customer otherwise
         rows: dict[int, Row] = {}
         numbered: dict[int, Record] = {}
         for verdict in verdicts:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # asyncio in annotations only: the handlers go on the loop ru
 log = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+Handler = Callable[[int, FrameType | None], None]
 _held: list[int] = []
 
 
@@ -34,8 +35,7 @@ class Interrupted(KeyboardInterrupt):
 
 def hold_interrupts() -> None:
     """Remember an interrupt instead of dying of it (Python's default for SIGTERM ends the
-    process with status 143, its SIGINT with a traceback), until the command takes over.
-    A signal the process was started ignoring (nohup) stays ignored."""
+    process with status 143, its SIGINT with a traceback), until the command takes over."""
     for signum in catchable():
         signal.signal(signum, _hold)
 
@@ -69,7 +69,7 @@ class Interrupts:
 
     def install(self) -> None:
         loop = self.work.get_loop()
-        for signum in catchable():  # one the process was started ignoring (nohup) stays so
+        for signum in catchable():
             self._previous[signum] = signal.getsignal(signum)
             loop.add_signal_handler(signum, self.received, signum)
 
@@ -120,22 +120,16 @@ class Finishing:
     next, while the result file is written, stops writing at once (KeyboardInterrupt, once);
     any other is only noted, so the run still ends with its summary and exit status."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and _main()
+    def __init__(self) -> None:
         self.seen = 0
-        self.stopped_writing = False
         self._writing = False
-        self._previous: dict[int, object] = {}
 
-    def __enter__(self) -> Finishing:
-        if self.enabled:
-            for signum in SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._received)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+    @classmethod
+    @contextmanager
+    def handled(cls, enabled: bool) -> Iterator[Finishing]:
+        finishing = cls()
+        with _handled(finishing._received, SIGNALS if enabled and _main() else ()):
+            yield finishing
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -153,29 +147,30 @@ class Finishing:
                 "writing the result file; interrupt again to stop now and leave it marked "
                 "INCOMPLETE (the journal keeps every outcome for --resume)"
             )
-        elif self.seen > 1 and self._writing and not self.stopped_writing:
-            self.stopped_writing = True
+        elif self.seen > 1 and self._writing:
+            self._writing = False  # stopped once: any later interrupt is only noted
             raise Interrupted(signum)
 
 
-@contextmanager
-def raising_interrupts(enabled: bool) -> Iterator[None]:
+def raising_interrupts(enabled: bool) -> AbstractContextManager[None]:
     """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt (`Interrupted`, naming the signal):
-    while the input is read and planned, before the run's own handlers are installed. A
-    signal the process ignores (nohup) stays ignored."""
-    if not enabled or not _main():
-        yield
-        return
+    while the input is read and planned, before the run's own handlers are installed."""
+    return _handled(_raise, catchable() if enabled and _main() else ())
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise Interrupted(signum)
 
-    previous = {signum: signal.signal(signum, interrupt) for signum in catchable()}
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def _handled(handler: Handler, signums: Iterable[int]) -> Iterator[None]:
+    """`handler` takes `signums` while the block runs; the handlers before come back after."""
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 def _main() -> bool:

@@ -53,11 +53,9 @@ def run_job(
     sandbox: SandboxConfig | None = None,
 ) -> RunReport:
     """Run one file end to end. Raises InputError/ConfigError before anything is sent; after
-    that, every problem is a row outcome in the result file, and the journal beside it keeps
-    what a --resume needs. `handle_signals`: SIGTERM and SIGHUP stop the run like Ctrl-C.
-    `sandbox`: run against a local sandbox of the API started for this run (its demo till
-    unless credentials are given); a dry run starts none. `transport` and `sleep` (None:
-    asyncio.sleep) are the run's HTTP and waits, for tests to swap."""
+    that, every problem is a row outcome in the result file. `handle_signals`: SIGTERM and
+    SIGHUP stop the run like Ctrl-C. `sandbox`: a local sandbox of the API started for this
+    run (its demo till unless credentials are given)."""
     config.check_options()
     check_targets(config)
     asyncio = sys.modules.get("asyncio")  # looked up, not imported: a dry run does without it
@@ -97,8 +95,13 @@ def run_job(
             else:
                 # Imported here: a dry run, and its start-up, need no HTTP and no journal.
                 from batch_revoke.realrun import real_run
+                from batch_revoke.scheduled import run_scheduled
 
-                report = real_run(config, transport, sleep, now, handle_signals)
+                def run(settings: RunConfig) -> RunReport:
+                    return real_run(settings, transport, sleep, now, handle_signals)
+
+                # --auto-resume: the runs of --output-dir that stopped are finished first.
+                report = run_scheduled(config, run) if config.auto_resume else run(config)
     finally:
         gc.set_threshold(*previous)
     report.elapsed = time.monotonic() - started
@@ -122,22 +125,14 @@ def run_job(
 
 def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: bool) -> RunReport:
     """`--dry-run`: the same reading, checks and plan as a run, streamed straight into the
-    result file (planned, invalid, duplicate) with the calls it would make; no journal, no
-    HTTP. A file found broken half-way is refused and its partial result removed."""
+    result file, with the calls it would make; no journal, no HTTP."""
     with raising_interrupts(handle_signals):
         source = Source.open(config, whole=False)
         output = claim(config, now)
     planner = planner_for(config, source)
-    # The customers rows name by an identifier, once each: their lookups are calls too. Kept
-    # on disk like the planner's rows, so memory stays flat.
-    customers = SeenRows()
+    customers = SeenRows()  # the customers named by an identifier: a lookup each
     lookups = 0
     region = config.default_region
-    # Only a row named by an identifier is looked up: with neither the option nor the
-    # column, no row is, and the usual file skips the check.
-    may_look_up = (
-        config.identifier_type is not IdentifierType.ID or "identifiertype" in source.field_index
-    )
     tally = Counts()  # the rows not planned (invalid, duplicate), chunk by chunk
     planned_cells = {
         mode: result_cells(RowOutcome(0, Status.PLANNED, mode.endpoint)) for mode in Mode
@@ -151,16 +146,15 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
             verdicts = planner.classify(chunk)
             rows = valid_rows(verdicts)
             covered = planner.covering(rows)  # sent later, and only if still needed
-            if may_look_up:
-                # The rows named by an identifier, found by a C-level pass: most are by id.
-                typed = itertools.compress(rows, map(IdentifierType.ID.__ne__, map(_TYPE, rows)))
-                named = [
-                    (lookup_key(row.identifier_type, row.customer_id, region), row.row)
-                    for row in typed
-                    if needs_lookup(row)
-                ]
-                keys = [(hash(key), hash(key + "\x1f"), row) for key, row in named]
-                lookups += len(keys) - len(customers.duplicates(keys))
+            # The rows named by an identifier, found by a C-level pass: most are by id.
+            typed = itertools.compress(rows, map(IdentifierType.ID.__ne__, map(_TYPE, rows)))
+            named = [
+                (lookup_key(row.identifier_type, row.customer_id, region), row.row)
+                for row in typed
+                if needs_lookup(row)
+            ]
+            keys = [(hash(key), hash(key + "\x1f"), row) for key, row in named]
+            lookups += len(keys) - len(customers.duplicates(keys))
             placed = [row for row in rows if row.row not in covered] if covered else rows
             for row in placed:
                 # A revokeEarn row is a request of its own: counted, not made into a batch,
@@ -195,8 +189,7 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
         customers.close()
         planner.close()
     calls = sum(tally.requests.values()) + lookups
-    plan = estimate(calls, config.rate_limit, lookups)
-    return RunReport(output, tally, 0.0, True, estimate=plan)
+    return RunReport(output, tally, 0.0, True, estimate=estimate(calls, config.rate_limit, lookups))
 
 
 async def run_job_async(
@@ -206,7 +199,7 @@ async def run_job_async(
     now: Callable[[], datetime] = datetime.now,
 ) -> RunReport:
     """`run_job` for callers already inside an event loop: the run gets a thread and an event
-    loop of its own, so it neither blocks nor shares the caller's. Signals stay the caller's."""
+    loop of its own, so it neither blocks nor shares the caller's."""
     import asyncio  # loaded already: the caller's event loop runs on it
 
     return await asyncio.to_thread(run_job, config, transport=transport, now=now)

@@ -1,6 +1,6 @@
-"""The input streamed into requests for this run: each chunk's verdicts to the journal,
-its rows into batches as the sender asks for them, and aside what must wait (rows to read
-back, rows waiting for the customers row that covers them); a resume skips settled rows."""
+"""The input streamed into requests for this run: each chunk's verdicts to the journal, its
+rows into batches as the sender asks for them, and aside what must wait; a resume skips settled
+rows."""
 
 from __future__ import annotations
 
@@ -42,16 +42,14 @@ class Plan:
         self.planner.close()
 
     async def look_up(self, sender: Sender) -> None:
-        """Before any revoke: look up the customers that rows still to send name by mobile,
-        email, externalId or card number (one lookup each), so that the batches carry ids."""
+        """Before any revoke: look up the customers that rows still to send name otherwise
+        than by id, so that the batches carry ids."""
         if self.journal.meta().get("state") == "finished":
             return
         validate = self.planner.validate
         # The structure pass tells a file no row of which names a customer otherwise: no
         # pass over it for lookups, so the first revoke leaves at once.
-        if validate.default_identifier is IdentifierType.ID and (
-            "identifiertype" not in self.source.field_index or not self.source.by_identifier
-        ):
+        if validate.default_identifier is IdentifierType.ID and not self.source.by_identifier:
             return
         lookups = self.run.lookups
         made, calls = lookups.made, sender.http_calls
@@ -82,7 +80,6 @@ class Plan:
         yield from map(self._leaving, self.planner.finish())
 
     def batches_of(self, rows: list[Row]) -> list[Batch]:
-        """Rows to send again, in batches."""
         batches = [batch for row in rows if (batch := self.planner.place(row)) is not None]
         return list(map(self._leaving, batches + list(self.planner.finish())))
 

@@ -1,7 +1,6 @@
-"""A run that sends: open the input and its outputs, plan, send in rounds (read back what is
-unknown, send again what was not applied, release rows that waited for a covering row), settle,
-and write the result file from the journal. One httpx client, one pace and one sender for the
-whole run. `job.run_job` imports it only for a run that sends: HTTP and the journal load here."""
+"""A run that sends: open the input and its outputs, plan, send in rounds, settle, and write
+the result file from the journal. `job.run_job` imports it only for a run that sends: HTTP and
+the journal load here."""
 
 from __future__ import annotations
 
@@ -33,7 +32,6 @@ from batch_revoke.plan import Plan
 from batch_revoke.readback import read_back
 from batch_revoke.recorder import RunRecorder
 from batch_revoke.report import Progress, RunReport
-from batch_revoke.scheduled import run_scheduled
 from batch_revoke.sender import Sender, describe
 from batch_revoke.source import Source
 from batch_revoke.stop import Sleep
@@ -49,22 +47,7 @@ def real_run(
     now: Callable[[], datetime],
     handle_signals: bool,
 ) -> RunReport:
-    """The run of `config`, sending (see `job.run_job`); with --auto-resume, the runs of
-    --output-dir that stopped are finished first. `sleep`: None waits with asyncio.sleep."""
-
-    def run(settings: RunConfig) -> RunReport:
-        return _run(settings, transport, sleep or asyncio.sleep, now, handle_signals)
-
-    return run_scheduled(config, run) if config.auto_resume else run(config)
-
-
-def _run(
-    config: RunConfig,
-    transport: httpx.AsyncBaseTransport | None,
-    sleep: Sleep,
-    now: Callable[[], datetime],
-    handle_signals: bool,
-) -> RunReport:
+    """The run of `config`, sending (see `job.run_job`). `sleep`: None waits with asyncio.sleep."""
     with raising_interrupts(handle_signals):  # until the run's own handlers take over
         source, output, journal = open_run(config, now)
     lookups = Lookups(journal, config.default_region)
@@ -81,7 +64,7 @@ def _run(
             # and stop resumably, rather than leave it INCOMPLETE behind an internal error.
             log.debug("the run failed", exc_info=exc)
             run.stop.request(f"the run went wrong: {describe(exc)}; --resume goes on from here")
-        with Finishing(handle_signals) as finishing:
+        with Finishing.handled(handle_signals) as finishing:
             aborted = run.stop.reason
             if run.storage_error is not None:
                 aborted = str(run.storage_error)
@@ -91,15 +74,13 @@ def _run(
             with contextlib.suppress(StorageError, ReadError):
                 journal.counted(session)
             reason = f"not sent: {aborted or 'the run ended before it was sent'}"
-            failed = _write_result_file(
-                config, source, journal, output, reason, finishing, finished
+            aborted, incomplete = _write_result_file(
+                config, source, journal, output, reason, finishing, finished, aborted
             )
-            if failed is not None:
-                aborted = _stopped_writing(aborted, failed)
             # A finished run run again sent nothing: its calls are this invocation's, and the
             # run's own are told apart (a resume's count the whole run, as they add up).
             whole = replace(journal.earlier + session, requests=journal.counts().requests)
-            pacer = run.pacer
+            pacer = run.sender.pacer if run.sender else None
             report = RunReport(
                 output,
                 (replace(session, requests={}) if finished else whole)
@@ -108,7 +89,7 @@ def _run(
                 False,
                 aborted,
                 journal.path,
-                incomplete=failed is not None,
+                incomplete=incomplete,
                 pace=pacer.describe() if pacer and (pacer.pace or pacer.stray_429s) else "",
                 finished_before=journal.earlier if finished else None,
             )
@@ -121,7 +102,7 @@ def _run(
                     past,
                     first,
                 )
-            if not aborted and failed is None:
+            if not aborted and not incomplete:
                 journal.set_meta(state="finished")
                 if source.path == input_copy_path(output):
                     source.path.unlink(missing_ok=True)  # the run's copy: nothing to resume
@@ -131,18 +112,16 @@ def _run(
     return report
 
 
-VERIFY_ROUNDS = 3  # read back, send again what was not applied, read back what is still unknown
-
-
 async def _send_in_rounds(
     config: RunConfig,
     plan: Plan,
     run: RunRecorder,
     transport: httpx.AsyncBaseTransport | None,
-    sleep: Sleep,
+    sleep: Sleep | None,
     handle_signals: bool,
 ) -> None:
     assert config.credentials is not None
+    sleep = sleep or asyncio.sleep
     limits = httpx.Limits(
         max_connections=config.concurrency, max_keepalive_connections=config.concurrency
     )
@@ -154,9 +133,7 @@ async def _send_in_rounds(
         headers={"User-Agent": "batch-revoke"},
     ) as http:
         client = CapillaryClient(http, auth_for(config.credentials, http))
-        policy = RetryPolicy(
-            max_attempts=config.max_attempts, max_throttle_wait=config.max_throttle_wait
-        )
+        policy = RetryPolicy(config.max_attempts, max_throttle_wait=config.max_throttle_wait)
         pacer = Pacer(config.rate_limit, config.rate_window, sleep=sleep)
         sender = Sender(
             client, policy, config.concurrency, pacer, sleep, run.stop, config.max_unanswered
@@ -189,13 +166,12 @@ async def _send_in_rounds(
 
 async def _rounds(config: RunConfig, plan: Plan, run: RunRecorder, sender: Sender) -> None:
     """Send the input as it is planned; then read back what is unknown, send again what was
-    not applied, and release rows that waited for a row covering them. A few rounds at most:
-    each is rarer than the last."""
+    not applied, and release rows that waited for a row covering them."""
     try:
         await plan.look_up(sender)
         await sender.send_all(plan.batches(), run)
         earlier = plan.unsettled()  # rows an earlier session left unknown: read back too
-        for _ in range(VERIFY_ROUNDS):
+        for _ in range(3):  # read back, send again, read back what is still unknown
             if run.stop.requested:
                 return
             again = plan.release_deferred()
@@ -249,8 +225,7 @@ async def _read_back(
 async def _report_progress(
     sender: Sender, run: RunRecorder, every: float, show: Callable[[Progress], None] | None
 ) -> None:
-    """Every `every` seconds, where the run stands: to `show` (a live display), or as a plain
-    log line, so a long run is never silent (stderr may be a log file)."""
+    """Every `every` seconds, where the run stands: to `show` (a live display), or a log line."""
     started, done_before = time.monotonic(), run.tally().total
     while True:
         await asyncio.sleep(every)
@@ -278,9 +253,10 @@ def _write_result_file(
     reason: str,
     finishing: Finishing,
     finished: bool,
-) -> BaseException | None:
-    """The input re-read, joined with the journal; what stopped the writing, if anything (the
-    file is then marked INCOMPLETE, unless it is a finished run's, only ever replaced whole)."""
+    aborted: str,
+) -> tuple[str, bool]:
+    """The input re-read, joined with the journal; why the run stopped, and whether the file
+    was left INCOMPLETE (a finished run's is only ever replaced whole)."""
     # A resume writes the result file as the run began it (--excel or not).
     excel = config.excel or journal.meta().get("excel") == "1"
     try:
@@ -294,27 +270,20 @@ def _write_result_file(
     except (KeyboardInterrupt, Exception) as exc:
         if finished and isinstance(exc, KeyboardInterrupt):
             log.warning("interrupted: %s stays as it was, complete", output)
-            return None
-        if not isinstance(exc, StorageError | InputError):
-            with contextlib.suppress(StorageError):
-                # The run's own copy of its input, when it has one, finishes it surely.
-                copy = input_copy_path(output)
-                shown = copy if source.path == copy else source.shown
-                mark_incomplete(output, shown, config.identity_options())
-        return exc
-    return None
-
-
-def _stopped_writing(aborted: str, exc: BaseException) -> str:
-    """Why the run stopped, once its result file could not be written whole."""
-    if isinstance(exc, KeyboardInterrupt):
-        return aborted or "interrupted while writing the result file"
-    if isinstance(exc, StorageError | InputError):
-        return aborted or str(exc)
-    log.debug("writing the result file failed", exc_info=exc)
-    return f"writing the result file went wrong: {describe(exc)}" + (
-        f" (after: {aborted})" if aborted else ""
-    )
+            return aborted, False
+        if isinstance(exc, StorageError | InputError):
+            return aborted or str(exc), True
+        with contextlib.suppress(StorageError):
+            # The run's own copy of its input, when it has one, finishes it surely.
+            copy = input_copy_path(output)
+            shown = copy if source.path == copy else source.shown
+            mark_incomplete(output, shown, config.identity_options())
+        if isinstance(exc, KeyboardInterrupt):
+            return aborted or "interrupted while writing the result file", True
+        log.debug("writing the result file failed", exc_info=exc)
+        after = f" (after: {aborted})" if aborted else ""
+        return f"writing the result file went wrong: {describe(exc)}{after}", True
+    return aborted, False
 
 
 def _rows_counted(source: Source, journal: Journal, reason: str) -> Counts:

@@ -1,10 +1,10 @@
-"""Outcomes as they come: to the journal, into the run's counts, and against --max-errors.
-What the sender reports to; besides, it offers the run's Counts and its stop."""
+"""Outcomes as they come: to the journal, into the run's counts, and against --max-errors."""
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -16,7 +16,6 @@ from batch_revoke.journal import Journal, Pace
 from batch_revoke.lookup import Lookups
 from batch_revoke.model import (
     ANSWERED,
-    NOT_REVOKED,
     Batch,
     Counts,
     Endpoint,
@@ -24,14 +23,13 @@ from batch_revoke.model import (
     RowOutcome,
     Status,
 )
-from batch_revoke.pacing import Pacer
 from batch_revoke.readback import ReadBack
 from batch_revoke.sender import Sender
 from batch_revoke.stop import Stop, Stopped
 
 
 class RunRecorder:
-    """The stages after the sender; it owns the counts the progress line shows (`tally`)."""
+    """What the sender reports to; it owns the counts the progress line shows (`tally`)."""
 
     def __init__(
         self,
@@ -45,16 +43,14 @@ class RunRecorder:
         self.lookups = lookups
         self.rows = rows  # in the input
         self.stop = Stop(self._stopping)
-        # Rows with an outcome (kept from an earlier session, or new) per status; this
-        # session's requests answered, and its read-back calls.
-        self._rows: dict[Status, int] = {}
+        # Rows with an outcome per status; this session's requests answered and read-backs.
+        self._rows: Counter[Status] = Counter()
         self._requests: dict[Endpoint, int] = {}
         self._read_backs = 0
         # This session's rows answered, and those not revoked: what --max-errors counts.
         self._answered = 0
         self._errors = 0
         self.storage_error: StorageError | None = None
-        self.pacer: Pacer | None = None
         self.sender: Sender | None = None
         self._unconfirmed: list[InDoubt] = []  # to read back after the sends
         self._sent_at: dict[int, float] = {}
@@ -102,8 +98,7 @@ class RunRecorder:
     # the rest of the run
 
     def attach(self, sender: Sender) -> None:
-        """The sender (and its pace) whose calls this run counts."""
-        self.sender, self.pacer = sender, sender.pacer
+        self.sender = sender
 
     def take_unconfirmed(self) -> list[InDoubt]:
         """The rows whose outcome is unknown so far, to read back in this round."""
@@ -111,13 +106,13 @@ class RunRecorder:
         return items
 
     def record_read_back(self, found: ReadBack, calls: int) -> None:
-        """What a read-back round found, and the calls it took."""
         self._read_backs += calls
         self.record(found.outcomes)
 
     def calls(self) -> Counts:
         """This session's calls, and its requests answered."""
-        sender, pacer = self.sender, self.pacer
+        sender = self.sender
+        pacer = sender.pacer if sender else None
         return Counts(
             requests=dict(self._requests),
             http_calls=sender.http_calls if sender else 0,
@@ -135,12 +130,12 @@ class RunRecorder:
 
     def now(self) -> tuple[Counts, Pace]:
         """This session's calls and the pace it keeps, for the run over time."""
-        pacer = self.pacer
+        pacer = self.sender.pacer if self.sender else None
         return self.calls(), (pacer.pace, pacer.period) if pacer and pacer.pace else None
 
     def kept(self, outcome: RowOutcome) -> None:
         """An earlier session's outcome that stands."""
-        self._rows[outcome.status] = self._rows.get(outcome.status, 0) + 1
+        self._rows[outcome.status] += 1
 
     def record(self, outcomes: Iterable[RowOutcome]) -> None:
         listed = list(outcomes)
@@ -160,11 +155,10 @@ class RunRecorder:
             )
 
     def _count(self, outcomes: list[RowOutcome]) -> None:
-        for outcome in outcomes:
-            self._rows[outcome.status] = self._rows.get(outcome.status, 0) + 1
-            if outcome.status in ANSWERED:
-                self._answered += 1
-                self._errors += outcome.status in NOT_REVOKED
+        counts = Counts.of(outcomes)
+        self._rows.update(counts.by_status)
+        self._answered += sum(counts.by_status.get(status, 0) for status in ANSWERED)
+        self._errors += counts.not_revoked
         if self.max_errors is not None and self.max_errors.exceeded(self._errors, self._answered):
             self.stop.request(
                 f"--max-errors {self.max_errors} reached: {self._errors} of "

@@ -27,11 +27,8 @@ STOPPING_WAIT = 60.0
 def run_scheduled(
     config: RunConfig, run: Callable[[RunConfig], RunReport], wait: float = STOPPING_WAIT
 ) -> RunReport:
-    """The runs of --output-dir that stopped (killed, interrupted, throttled too long) finished
-    from their own copies of their inputs, then this input: resumed, reported (nothing sent)
-    if a run of it finished, or begun. A run another process is stopping is waited for, up to
-    `wait` seconds."""
-
+    """The runs of --output-dir that stopped finished from their own copies of their inputs,
+    then this input. A run another process is stopping is waited for, up to `wait` seconds."""
     earlier: list[RunReport] = []
     if config.output_path is None:
         for listed in runs_in(config.output_dir):
@@ -59,8 +56,7 @@ def run_scheduled(
                 replace(own_copy, output_path=stopped.output, resume=True, auto_resume=False)
             )
             if report.exit_status is ExitStatus.ABORTED:
-                # It stopped again: this input would meet the same wall. The next run
-                # finishes both.
+                # It stopped again: this input would meet the same wall; the next run does both.
                 return replace(report, earlier=tuple(earlier), note="this input was not begun")
             earlier.append(report)
     found = this_input_run(config)

@@ -24,8 +24,8 @@ async def sleep_or_event(sleeping: Awaitable[None], event: asyncio.Event) -> Non
 
 
 class Stop:
-    """A shared request to stop: no new request starts, waits for a retry end at once.
-    The first reason given is the one reported; `stopping` is called once, at the first."""
+    """No new request starts, waits for a retry end at once. The first reason given is the one
+    reported; `stopping` is called once, at the first."""
 
     def __init__(self, stopping: Callable[[], None] | None = None) -> None:
         self.reason = ""
