@@ -18,9 +18,8 @@ import click
 from click.core import ParameterSource
 
 from batch_revoke.config import RunConfig
-from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials
+from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials, check_base_url
 from batch_revoke.errors import AuthError, BatchRevokeError, ConfigError
-from batch_revoke.hosts import check_base_url
 
 log = logging.getLogger(__name__)
 

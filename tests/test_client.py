@@ -23,9 +23,13 @@ from batch_revoke.client import (
     build_request,
     parse_retry_after,
 )
-from batch_revoke.credentials import BasicCredentials, OAuthCredentials, credentials_from_env
+from batch_revoke.credentials import (
+    BasicCredentials,
+    OAuthCredentials,
+    check_base_url,
+    credentials_from_env,
+)
 from batch_revoke.errors import AuthError, ConfigError
-from batch_revoke.hosts import check_base_url
 from batch_revoke.model import IdentifierType
 from tests.conftest import EARN_REVOKED, customers_batch, earn_batch, envelope_error, issue_batch
 
