@@ -188,43 +188,37 @@ class RequestNotSent(BatchRevokeError):
     server, so nothing can have been applied; trying it again would fail the same way."""
 
     def __str__(self) -> str:
-        cause = self.args[0]
-        return f"{type(cause).__name__}: {cause or 'no detail'}"
+        return f"{type(self.args[0]).__name__}: {self.args[0]}"
+
+
+def read_back_request(
+    customer_id: str, badge_meta_id: str, identifier: IdentifierType = IdentifierType.ID
+) -> ApiRequest:
+    """One customer's enrolments and earns of one badge (GET, so safe to repeat)."""
+    path = READ_BACK_PATH.format(
+        customerId=quote(customer_id, safe=""), badgeMetaId=quote(badge_meta_id, safe="")
+    )
+    return ApiRequest("GET", path, None, identified(identifier), {"includeStatistics": "true"})
+
+
+def lookup_request(identifier: IdentifierType, value: str) -> ApiRequest:
+    """The customer an identifier names (GET, so safe to repeat)."""
+    params = {
+        "source": LOOKUP_SOURCE,
+        "identifierName": LOOKUP_NAMES[identifier],
+        "identifierValue": value,
+    }
+    return ApiRequest("GET", LOOKUP_PATH, params=params)
 
 
 class CapillaryClient:
-    """The API's four requests over a shared `httpx.AsyncClient`, with the API's auth."""
+    """The API's requests over a shared `httpx.AsyncClient`, with the API's auth."""
 
     def __init__(self, http: httpx.AsyncClient, auth: ApiAuth) -> None:
         self.http = http
         self.auth = auth
 
-    async def send(self, batch: Batch) -> ApiReply:
-        return await self._send(build_request(batch))
-
-    async def read_back(
-        self,
-        customer_id: str,
-        badge_meta_id: str,
-        identifier: IdentifierType = IdentifierType.ID,
-    ) -> ApiReply:
-        """One customer's enrolments and earns of one badge (GET, so safe to repeat)."""
-        path = READ_BACK_PATH.format(
-            customerId=quote(customer_id, safe=""), badgeMetaId=quote(badge_meta_id, safe="")
-        )
-        made = ApiRequest("GET", path, None, identified(identifier), {"includeStatistics": "true"})
-        return await self._send(made)
-
-    async def lookup(self, identifier: IdentifierType, value: str) -> ApiReply:
-        """The customer an identifier names (GET, so safe to repeat)."""
-        params = {
-            "source": LOOKUP_SOURCE,
-            "identifierName": LOOKUP_NAMES[identifier],
-            "identifierValue": value,
-        }
-        return await self._send(ApiRequest("GET", LOOKUP_PATH, params=params))
-
-    async def _send(self, made: ApiRequest) -> ApiReply:
+    async def send(self, made: ApiRequest) -> ApiReply:
         """The request made first, then sent, so that what fails before any byte leaves (a
         URL too long, a header httpx refuses) is told apart from what fails on the wire."""
         try:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 from batch_revoke.answers.replies import lookup_answer, lookup_failure_of
+from batch_revoke.client import lookup_request
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal, Pace
@@ -116,9 +117,8 @@ class Lookups:
 
 async def _ask(sender: Sender, identifier: IdentifierType, value: str) -> LookupAnswer | str:
     """The customer an identifier names, or why there is no answer."""
-    reply = await sender.fetch(
-        lambda: sender.client.lookup(identifier, value), "customer lookup", lookup_failure_of
-    )
+    request = lookup_request(identifier, value)
+    reply = await sender.fetch(request, "customer lookup", lookup_failure_of)
     if isinstance(reply, str):
         return reply
     answer = lookup_answer(reply)

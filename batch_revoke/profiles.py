@@ -186,7 +186,7 @@ def check(base_url: str, credentials: Credentials) -> None:
 
     import httpx
 
-    from batch_revoke.client import CapillaryClient, auth_for
+    from batch_revoke.client import CapillaryClient, auth_for, lookup_request
     from batch_revoke.model import IdentifierType
 
     async def call() -> int:
@@ -196,7 +196,9 @@ def check(base_url: str, credentials: Credentials) -> None:
             if isinstance(credentials, OAuthCredentials):
                 return 200
             client = CapillaryClient(http, auth)
-            reply = await client.lookup(IdentifierType.EXTERNAL_ID, "batch-revoke-login-check")
+            reply = await client.send(
+                lookup_request(IdentifierType.EXTERNAL_ID, "batch-revoke-login-check")
+            )
             return reply.http_status
 
     try:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
 
 from batch_revoke.answers.readbacks import InDoubt, read_back_verdict, unconfirmed
+from batch_revoke.client import read_back_request
 from batch_revoke.identifiers import identifier_key
 from batch_revoke.model import ApiReply, IdentifierType, Row, RowOutcome
 from batch_revoke.sender import Sender, describe, traced
@@ -48,8 +48,8 @@ async def read_back(items: Iterable[InDoubt], sender: Sender) -> ReadBack:
     async def one(group: list[InDoubt]) -> None:
         first = group[0].row  # the customer as the call spells it: its first row's
         badge, customer_id = first.badge_meta_id, first.customer_id
-        call = partial(sender.client.read_back, customer_id, badge, first.identifier_type)
-        reply = await sender.fetch(call, "read-back")
+        request = read_back_request(customer_id, badge, first.identifier_type)
+        reply = await sender.fetch(request, "read-back")
         if isinstance(reply, ApiReply):
             log.debug(
                 "read-back of customer %s, badge %s: HTTP %s%s",

@@ -22,7 +22,14 @@ from batch_revoke.answers.replies import (
     failure_of,
     interpret,
 )
-from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailable, snippet
+from batch_revoke.client import (
+    ApiRequest,
+    CapillaryClient,
+    RequestNotSent,
+    TokenUnavailable,
+    build_request,
+    snippet,
+)
 from batch_revoke.config import RetryPolicy
 from batch_revoke.errors import AuthError
 from batch_revoke.model import ApiReply, Batch, ErrorCode, RowOutcome
@@ -129,7 +136,7 @@ class Sender:
         name = f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
         state = Attempts(name, batch, recorder)
         try:
-            reply = await self._retried(lambda: self.client.send(batch), state)
+            reply = await self._retried(build_request(batch), state)
         except RetryableFailure as failure:
             outcomes = exhausted(batch, failure, state.sends, state.lost)
         except RequestNotSent as exc:
@@ -173,14 +180,14 @@ class Sender:
 
     async def fetch(
         self,
-        call: Callable[[], Awaitable[ApiReply]],
+        request: ApiRequest,
         what: str,
         classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply | str:
         """A call that only reads (`what`: a read-back, a customer lookup), paced and retried
         like a request; a reason string when it failed."""
         try:
-            return await self._retried(call, Attempts(what), classify)
+            return await self._retried(request, Attempts(what), classify)
         except RetryableFailure as failure:
             return f"{what} failed: {failure.message}"
         except RequestNotSent as exc:
@@ -194,7 +201,7 @@ class Sender:
 
     async def _retried(
         self,
-        call: Callable[[], Awaitable[ApiReply]],
+        request: ApiRequest,
         state: Attempts,
         classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply:
@@ -210,7 +217,7 @@ class Sender:
             reraise=True,
         )
         try:
-            reply: ApiReply = await retrying(self._attempt, call, state, classify)
+            reply: ApiReply = await retrying(self._attempt, request, state, classify)
         except AuthError as exc:
             self.stop.request(f"the API refused the credentials: {exc}")
             raise
@@ -218,7 +225,7 @@ class Sender:
 
     async def _attempt(
         self,
-        call: Callable[[], Awaitable[ApiReply]],
+        request: ApiRequest,
         state: Attempts,
         classify: Callable[[ApiReply], RetryableFailure | None],
     ) -> ApiReply:
@@ -230,7 +237,7 @@ class Sender:
             if state.leaving():
                 self.retries += 1  # counted when the retry leaves, not when it is planned
             self.http_calls += 1  # counted as it leaves, so a call cut off still counts
-            reply = await call()
+            reply = await self.client.send(request)
         except Exception as exc:
             self.pacer.answered(started, Answer.NONE)  # a probe that never ends stalls them all
             if isinstance(exc, TokenUnavailable):
@@ -296,7 +303,7 @@ class Sender:
         if self.max_unanswered and self.unanswered >= self.max_unanswered:
             self.stop.request(
                 f"{self.unanswered} requests in a row got no answer at all "
-                f"(last: {type(exc).__name__}: {exc or 'no detail'}); is the host reachable?"
+                f"(last: {type(exc).__name__}: {exc}); is the host reachable?"
             )
 
 
