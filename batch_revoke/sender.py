@@ -41,29 +41,22 @@ T = TypeVar("T")
 
 
 class Recorder(Protocol):
-    """Where the sender reports each request: the journal, through the run's stages."""
+    """Where the sender reports each request (the journal, through the run's stages): before
+    its first attempt and each other leaves (from then on it may be applied), when every answer
+    so far said nothing was done, its rows' outcomes, or abandoned: stopped while nothing of it
+    can have been applied."""
 
-    def sending(self, batch: Batch) -> None:
-        """Before the request first leaves: from here on it may be applied."""
-
-    def nothing_done(self, batch: Batch) -> None:
-        """Every answer so far said nothing was done: the rows were not applied."""
-
-    def sending_again(self, batch: Batch) -> None:
-        """Another attempt is about to leave: from here on the rows may be applied."""
-
-    def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
-        """Every row of the batch has its outcome."""
-
-    def abandoned(self, batch: Batch) -> None:
-        """Stopped while nothing of it can have been applied: its rows were not sent."""
+    def sending(self, batch: Batch) -> None: ...
+    def sending_again(self, batch: Batch) -> None: ...
+    def nothing_done(self, batch: Batch) -> None: ...
+    def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None: ...
+    def abandoned(self, batch: Batch) -> None: ...
 
 
 class Sender:
-    """Sends batches with `concurrency` requests in flight and reports each one to a recorder
-    as soon as its outcome is known. Stops starting requests when `stop` is requested; a
-    401/403 requests it (the stop's reason says so), so does a host that answers nothing
-    `max_unanswered` times in a row, and so does throttling for `max_throttle_wait`."""
+    """Sends batches, `concurrency` at a time, each reported as soon as its outcome is known,
+    until `stop` is requested: by a 401/403, by `max_unanswered` calls in a row unanswered, or
+    by throttling for `max_throttle_wait`."""
 
     def __init__(
         self,
@@ -134,9 +127,9 @@ class Sender:
         """One batch, reported: answered, abandoned, or (interrupted on the wire) left in
         flight for the journal to say so."""
         name = f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
-        state = Attempts(name, batch, recorder)
+        state = Attempts(name, build_request(batch), failure_of, batch, recorder)
         try:
-            reply = await self._retried(build_request(batch), state)
+            reply = await self._retried(state)
         except RetryableFailure as failure:
             outcomes = exhausted(batch, failure, state.sends, state.lost)
         except RequestNotSent as exc:
@@ -184,10 +177,10 @@ class Sender:
         what: str,
         classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply | str:
-        """A call that only reads (`what`: a read-back, a customer lookup), paced and retried
-        like a request; a reason string when it failed."""
+        """A call that only reads (a read-back, a lookup), paced and retried like a request; a
+        reason string when it failed."""
         try:
-            return await self._retried(request, Attempts(what), classify)
+            return await self._retried(Attempts(what, request, classify))
         except RetryableFailure as failure:
             return f"{what} failed: {failure.message}"
         except RequestNotSent as exc:
@@ -199,15 +192,9 @@ class Sender:
             log.debug("%s: unexpected error", what, exc_info=True)
             return f"{what} failed: unexpected error: {describe(exc)}"
 
-    async def _retried(
-        self,
-        request: ApiRequest,
-        state: Attempts,
-        classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
-    ) -> ApiReply:
-        """The call until it gets a final answer (`classify` tells the replies that are not);
-        RetryableFailure when retries ran out. A 401/403 stops the run (AuthError). Answers
-        that did nothing are not counted against --max-attempts."""
+    async def _retried(self, state: Attempts) -> ApiReply:
+        """The call until it gets a final answer; RetryableFailure when retries ran out. A
+        401/403 stops the run (AuthError). Answers that did nothing do not count."""
         retrying = AsyncRetrying(
             stop=lambda _: state.counted >= self.policy.max_attempts,
             wait=self._wait,
@@ -217,18 +204,13 @@ class Sender:
             reraise=True,
         )
         try:
-            reply: ApiReply = await retrying(self._attempt, request, state, classify)
+            reply: ApiReply = await retrying(self._attempt, state)
         except AuthError as exc:
             self.stop.request(f"the API refused the credentials: {exc}")
             raise
         return reply
 
-    async def _attempt(
-        self,
-        request: ApiRequest,
-        state: Attempts,
-        classify: Callable[[ApiReply], RetryableFailure | None],
-    ) -> ApiReply:
+    async def _attempt(self, state: Attempts) -> ApiReply:
         """One HTTP call in its turn: the pace, the answer told to the pacer and the counters.
         RetryableFailure when it got no final answer."""
         started = await self.pacer.acquire(lambda: self.stop.requested)
@@ -237,7 +219,7 @@ class Sender:
             if state.leaving():
                 self.retries += 1  # counted when the retry leaves, not when it is planned
             self.http_calls += 1  # counted as it leaves, so a call cut off still counts
-            reply = await self.client.send(request)
+            reply = await self.client.send(state.request)
         except Exception as exc:
             self.pacer.answered(started, Answer.NONE)  # a probe that never ends stalls them all
             if isinstance(exc, TokenUnavailable):
@@ -258,7 +240,7 @@ class Sender:
         after = reply.retry_after
         self.pacer.answered(started, answer, None if after is None else self._capped(after))
         self.unanswered = 0
-        problem = classify(reply)
+        problem = state.classify(reply)
         self._nothing_done(problem is not None and problem.did_nothing, reply.retry_after)
         if problem is not None:
             raise state.failed(problem)
@@ -312,10 +294,15 @@ class Attempts:
     of each as it happens, so the journal always knows whether its rows may be applied."""
 
     def __init__(
-        self, name: str, batch: Batch | None = None, recorder: Recorder | None = None
+        self,
+        name: str,  # for the log: a request, a read-back, a customer lookup
+        request: ApiRequest,
+        classify: Callable[[ApiReply], RetryableFailure | None],  # the replies to retry
+        batch: Batch | None = None,  # none for a call that only reads
+        recorder: Recorder | None = None,
     ) -> None:
-        self.name = name  # for the log: a request, a read-back, a customer lookup
-        self.batch, self.recorder = batch, recorder  # none for a call that only reads
+        self.name, self.request, self.classify = name, request, classify
+        self.batch, self.recorder = batch, recorder
         self.sends = 0
         self.tried = False  # a call has left (a request's intent is recorded): next, a retry
         self.counted = 0  # attempts that count against --max-attempts
