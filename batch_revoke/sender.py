@@ -33,7 +33,7 @@ from batch_revoke.client import (
 from batch_revoke.config import RetryPolicy
 from batch_revoke.errors import AuthError
 from batch_revoke.model import ApiReply, Batch, ErrorCode, RowOutcome
-from batch_revoke.pacing import Answer, Pacer
+from batch_revoke.pacing import Pacer
 from batch_revoke.stop import Sleep, Stop, Stopped
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ class Sender:
             self.http_calls += 1  # counted as it leaves, so a call cut off still counts
             reply = await self.client.send(state.request)
         except Exception as exc:
-            self.pacer.answered(started, Answer.NONE)  # a probe that never ends stalls them all
+            self.pacer.answered(started, None)  # a probe that never ends stalls them all
             if isinstance(exc, TokenUnavailable):
                 failure = RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False)
                 raise state.failed(failure) from exc
@@ -236,9 +236,10 @@ class Sender:
         state.sends += reply.sends
         state.on_wire = False
         self.http_calls += reply.sends - 1  # a token renewed after a 401 sent it twice
-        answer = Answer.THROTTLED if reply.http_status == 429 else Answer.OK
         after = reply.retry_after
-        self.pacer.answered(started, answer, None if after is None else self._capped(after))
+        self.pacer.answered(
+            started, reply.http_status, None if after is None else self._capped(after)
+        )
         self.unanswered = 0
         problem = state.classify(reply)
         self._nothing_done(problem is not None and problem.did_nothing, reply.retry_after)
