@@ -21,13 +21,11 @@ log = logging.getLogger(__name__)
 
 
 class Listener(Protocol):
-    """The run, as the lookups tell it what they found."""
+    """The run, as the lookups tell it what they found: `now`, its calls and pace, kept with
+    each answer; `lookup_refused`, a lookup that gave no customer (its rows will fail)."""
 
-    def now(self) -> tuple[Counts, Pace]:
-        """The session's calls and pace now, kept with each answer for the run over time."""
-
-    def lookup_refused(self, answer: LookupAnswer) -> None:
-        """A lookup gave no customer (not found, fraud): its rows will fail."""
+    def now(self) -> tuple[Counts, Pace]: ...
+    def lookup_refused(self, answer: LookupAnswer) -> None: ...
 
 
 class Lookups:
@@ -59,9 +57,8 @@ class Lookups:
         wanted: Iterable[tuple[IdentifierType, str]],
         run: Listener,
     ) -> None:
-        """Look up each (kind, value) whose customer has no answer yet; each answer goes to
-        the journal with `run`'s calls (the run over time shows the lookups), and `run` hears
-        of each that gives no customer. A key the run stops before is asked again by --resume."""
+        """Look up each (kind, value) whose customer has no answer yet, each answer into the
+        journal; a key the run stops before is asked again by --resume."""
 
         async def one(item: tuple[str, IdentifierType, str]) -> None:
             key, identifier, value = item
