@@ -41,8 +41,7 @@ LOOKUP_SOURCE = "INSTORE"
 
 
 def auth_for(credentials: Credentials, http: httpx.AsyncClient) -> ApiAuth:
-    """The auth of the credentials' kind: a till's Basic header, or an OAuth key's tokens,
-    which come from `http`, the client that the requests go through."""
+    """A till's Basic header, or an OAuth key's tokens (generated through `http`)."""
     match credentials:
         case BasicCredentials():
             return TillAuth(credentials)

@@ -230,7 +230,12 @@ class Sender:
                 state.on_wire = False
             elif isinstance(exc, httpx.TransportError):
                 state.sends += 1
-                self._no_answer(exc)
+                self.unanswered += 1
+                if self.max_unanswered and self.unanswered >= self.max_unanswered:
+                    self.stop.request(
+                        f"{self.unanswered} requests in a row got no answer at all "
+                        f"(last: {type(exc).__name__}: {exc}); is the host reachable?"
+                    )
                 raise state.failed(transport_failure(exc)) from exc
             raise
         state.sends += reply.sends
@@ -280,14 +285,6 @@ class Sender:
 
     def _capped(self, retry_after: float) -> float:
         return min(retry_after, self.policy.max_retry_after)
-
-    def _no_answer(self, exc: httpx.TransportError) -> None:
-        self.unanswered += 1
-        if self.max_unanswered and self.unanswered >= self.max_unanswered:
-            self.stop.request(
-                f"{self.unanswered} requests in a row got no answer at all "
-                f"(last: {type(exc).__name__}: {exc}); is the host reachable?"
-            )
 
 
 class Attempts:
