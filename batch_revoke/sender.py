@@ -354,12 +354,9 @@ def traced(request_id: str) -> str:
 def _log_retry(attempts: Attempts, state: RetryCallState) -> None:
     failure = state.outcome.exception() if state.outcome is not None else None
     answer_id = failure.request_id if isinstance(failure, RetryableFailure) else ""
-    wait = state.next_action.sleep if state.next_action is not None else 0.0
-    when = (
-        "retrying when the shared pause ends"
-        if isinstance(failure, RetryableFailure) and failure.http_status == 429
-        else f"retrying in {wait:.1f}s"
-    )
+    wait = state.upcoming_sleep
+    throttled = isinstance(failure, RetryableFailure) and failure.http_status == 429
+    when = "retrying when the shared pause ends" if throttled else f"retrying in {wait:.1f}s"
     log.info(
         "%s: attempt %d failed (%s%s); %s",
         attempts.name,
