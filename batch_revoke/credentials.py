@@ -38,25 +38,23 @@ NO_CREDENTIALS_FIX = (
 
 
 def credentials_from_env(environ: Mapping[str, str]) -> Credentials | None:
-    """Credentials from the environment, never from options or files.
-    None when none are set; half a pair is an error."""
-    username, password = environ.get("CAP_USERNAME", ""), environ.get("CAP_PASSWORD", "")
-    key, secret = environ.get("CAP_OAUTH_KEY", ""), environ.get("CAP_OAUTH_SECRET", "")
-    if key or secret:
-        if not (key and secret):
-            missing = "CAP_OAUTH_SECRET" if key else "CAP_OAUTH_KEY"
-            raise ConfigError(
-                f"{missing} is not set", "set both CAP_OAUTH_KEY and CAP_OAUTH_SECRET"
-            )
-        if username or password:
+    """Credentials from the environment, never from options or files; None when none are set."""
+    key, secret = _pair(environ, "CAP_OAUTH_KEY", "CAP_OAUTH_SECRET")
+    if key:
+        if environ.get("CAP_USERNAME") or environ.get("CAP_PASSWORD"):
             log.info("CAP_OAUTH_KEY and CAP_USERNAME are both set: using OAuth (the key)")
         return OAuthCredentials(key, secret)
-    if username or password:
-        if not (username and password):
-            missing = "CAP_PASSWORD" if username else "CAP_USERNAME"
-            raise ConfigError(f"{missing} is not set", "set both CAP_USERNAME and CAP_PASSWORD")
-        return BasicCredentials(username, password)
-    return None
+    username, password = _pair(environ, "CAP_USERNAME", "CAP_PASSWORD")
+    return BasicCredentials(username, password) if username else None
+
+
+def _pair(environ: Mapping[str, str], first: str, second: str) -> tuple[str, str]:
+    """Both variables' values, or neither's: half a pair is an error."""
+    values = environ.get(first, ""), environ.get(second, "")
+    if any(values) and not all(values):
+        missing = second if values[0] else first
+        raise ConfigError(f"{missing} is not set", f"set both {first} and {second}")
+    return values
 
 
 CLUSTERS = {
