@@ -67,8 +67,8 @@ class ApiAuth(httpx.Auth):
     """One of the API's auth schemes; `ready` gets what a request needs before it leaves, so
     a refused key stops the run with nothing sent (a till's header needs nothing)."""
 
-    async def ready(self) -> None:
-        pass
+    async def ready(self) -> str | None:
+        return None
 
 
 class TillAuth(ApiAuth):
@@ -98,13 +98,10 @@ class OAuthTokenAuth(ApiAuth):
         # Requests in flight together wait for one token instead of each generating its own.
         self._lock = asyncio.Lock()
 
-    async def ready(self) -> None:
-        await self._current_token()
-
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await self._current_token()
+        token = await self.ready()
         _attach(request, token)
         response = yield request
         if response.status_code != 401:
@@ -113,10 +110,10 @@ class OAuthTokenAuth(ApiAuth):
         async with self._lock:  # the rejected token dropped, unless another request renewed it
             if self._token == token:
                 self._token = ""
-        _attach(request, await self._current_token())
+        _attach(request, await self.ready())
         yield request
 
-    async def _current_token(self) -> str:
+    async def ready(self) -> str:
         async with self._lock:
             if not self._token or self._clock() >= self._expires_at:
                 await self._generate()
