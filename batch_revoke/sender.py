@@ -211,8 +211,7 @@ class Sender:
         return reply
 
     async def _attempt(self, state: Attempts) -> ApiReply:
-        """One HTTP call in its turn: the pace, the answer told to the pacer and the counters.
-        RetryableFailure when it got no final answer."""
+        """One HTTP call in its turn, paced and counted; RetryableFailure without a final answer."""
         started = await self.pacer.acquire(lambda: self.stop.requested)
         try:
             await self.client.auth.ready()  # a refused key raises AuthError here, before sending
