@@ -41,10 +41,10 @@ T = TypeVar("T")
 
 
 class Recorder(Protocol):
-    """Where the sender reports each request (the journal, through the run's stages): before
-    its first attempt and each other leaves (from then on it may be applied), when every answer
-    so far said nothing was done, its rows' outcomes, or abandoned: stopped while nothing of it
-    can have been applied."""
+    """Where the sender reports each request (the journal, through the run's stages): `sending`
+    and `sending_again` before an attempt leaves (from then on it may be applied), `nothing_done`
+    when every answer so far said nothing was done, `answered` with its rows' outcomes, or
+    `abandoned`: stopped while nothing of it can have been applied (its rows were not sent)."""
 
     def sending(self, batch: Batch) -> None: ...
     def sending_again(self, batch: Batch) -> None: ...
