@@ -41,8 +41,7 @@ LOOKUP_SOURCE = "INSTORE"
 
 
 def auth_for(credentials: Credentials, http: httpx.AsyncClient) -> ApiAuth:
-    """The auth of the credentials' kind: a till's Basic header, or an OAuth key's tokens,
-    which come from `http`, the client that the requests go through."""
+    """A till's Basic header, or an OAuth key's tokens (generated through `http`)."""
     match credentials:
         case BasicCredentials():
             return TillAuth(credentials)
@@ -68,8 +67,8 @@ class ApiAuth(httpx.Auth):
     """One of the API's auth schemes; `ready` gets what a request needs before it leaves, so
     a refused key stops the run with nothing sent (a till's header needs nothing)."""
 
-    async def ready(self) -> None:
-        pass
+    async def ready(self) -> str | None:
+        return None
 
 
 class TillAuth(ApiAuth):
@@ -99,13 +98,10 @@ class OAuthTokenAuth(ApiAuth):
         # Requests in flight together wait for one token instead of each generating its own.
         self._lock = asyncio.Lock()
 
-    async def ready(self) -> None:
-        await self._current_token()
-
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await self._current_token()
+        token = await self.ready()
         _attach(request, token)
         response = yield request
         if response.status_code != 401:
@@ -114,10 +110,10 @@ class OAuthTokenAuth(ApiAuth):
         async with self._lock:  # the rejected token dropped, unless another request renewed it
             if self._token == token:
                 self._token = ""
-        _attach(request, await self._current_token())
+        _attach(request, await self.ready())
         yield request
 
-    async def _current_token(self) -> str:
+    async def ready(self) -> str:
         async with self._lock:
             if not self._token or self._clock() >= self._expires_at:
                 await self._generate()
@@ -188,43 +184,37 @@ class RequestNotSent(BatchRevokeError):
     server, so nothing can have been applied; trying it again would fail the same way."""
 
     def __str__(self) -> str:
-        cause = self.args[0]
-        return f"{type(cause).__name__}: {cause or 'no detail'}"
+        return f"{type(self.args[0]).__name__}: {self.args[0]}"
+
+
+def read_back_request(
+    customer_id: str, badge_meta_id: str, identifier: IdentifierType = IdentifierType.ID
+) -> ApiRequest:
+    """One customer's enrolments and earns of one badge (GET, so safe to repeat)."""
+    path = READ_BACK_PATH.format(
+        customerId=quote(customer_id, safe=""), badgeMetaId=quote(badge_meta_id, safe="")
+    )
+    return ApiRequest("GET", path, None, identified(identifier), {"includeStatistics": "true"})
+
+
+def lookup_request(identifier: IdentifierType, value: str) -> ApiRequest:
+    """The customer an identifier names (GET, so safe to repeat)."""
+    params = {
+        "source": LOOKUP_SOURCE,
+        "identifierName": LOOKUP_NAMES[identifier],
+        "identifierValue": value,
+    }
+    return ApiRequest("GET", LOOKUP_PATH, params=params)
 
 
 class CapillaryClient:
-    """The API's four requests over a shared `httpx.AsyncClient`, with the API's auth."""
+    """The API's requests over a shared `httpx.AsyncClient`, with the API's auth."""
 
     def __init__(self, http: httpx.AsyncClient, auth: ApiAuth) -> None:
         self.http = http
         self.auth = auth
 
-    async def send(self, batch: Batch) -> ApiReply:
-        return await self._send(build_request(batch))
-
-    async def read_back(
-        self,
-        customer_id: str,
-        badge_meta_id: str,
-        identifier: IdentifierType = IdentifierType.ID,
-    ) -> ApiReply:
-        """One customer's enrolments and earns of one badge (GET, so safe to repeat)."""
-        path = READ_BACK_PATH.format(
-            customerId=quote(customer_id, safe=""), badgeMetaId=quote(badge_meta_id, safe="")
-        )
-        made = ApiRequest("GET", path, None, identified(identifier), {"includeStatistics": "true"})
-        return await self._send(made)
-
-    async def lookup(self, identifier: IdentifierType, value: str) -> ApiReply:
-        """The customer an identifier names (GET, so safe to repeat)."""
-        params = {
-            "source": LOOKUP_SOURCE,
-            "identifierName": LOOKUP_NAMES[identifier],
-            "identifierValue": value,
-        }
-        return await self._send(ApiRequest("GET", LOOKUP_PATH, params=params))
-
-    async def _send(self, made: ApiRequest) -> ApiReply:
+    async def send(self, made: ApiRequest) -> ApiReply:
         """The request made first, then sent, so that what fails before any byte leaves (a
         URL too long, a header httpx refuses) is told apart from what fails on the wire."""
         try:

@@ -11,9 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batch_revoke.credentials import NO_CREDENTIALS_FIX, Credentials
+from batch_revoke.credentials import (
+    CLUSTER_ALIASES,
+    CLUSTERS,
+    NO_CREDENTIALS_FIX,
+    Credentials,
+    check_base_url,
+)
 from batch_revoke.errors import ConfigError
-from batch_revoke.hosts import CLUSTER_ALIASES, CLUSTERS, check_base_url
 from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
 if TYPE_CHECKING:

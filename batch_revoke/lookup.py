@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 from batch_revoke.answers.replies import lookup_answer, lookup_failure_of
+from batch_revoke.client import lookup_request
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.identifiers import lookup_key, needs_lookup
 from batch_revoke.journal import Journal, Pace
@@ -20,13 +21,11 @@ log = logging.getLogger(__name__)
 
 
 class Listener(Protocol):
-    """The run, as the lookups tell it what they found."""
+    """The run, as the lookups tell it what they found: `now`, its calls and pace, kept with
+    each answer; `lookup_refused`, a lookup that gave no customer (its rows will fail)."""
 
-    def now(self) -> tuple[Counts, Pace]:
-        """The session's calls and pace now, kept with each answer for the run over time."""
-
-    def lookup_refused(self, answer: LookupAnswer) -> None:
-        """A lookup gave no customer (not found, fraud): its rows will fail."""
+    def now(self) -> tuple[Counts, Pace]: ...
+    def lookup_refused(self, answer: LookupAnswer) -> None: ...
 
 
 class Lookups:
@@ -58,9 +57,8 @@ class Lookups:
         wanted: Iterable[tuple[IdentifierType, str]],
         run: Listener,
     ) -> None:
-        """Look up each (kind, value) whose customer has no answer yet; each answer goes to
-        the journal with `run`'s calls (the run over time shows the lookups), and `run` hears
-        of each that gives no customer. A key the run stops before is asked again by --resume."""
+        """Look up each (kind, value) whose customer has no answer yet, each answer into the
+        journal; a key the run stops before is asked again by --resume."""
 
         async def one(item: tuple[str, IdentifierType, str]) -> None:
             key, identifier, value = item
@@ -116,9 +114,8 @@ class Lookups:
 
 async def _ask(sender: Sender, identifier: IdentifierType, value: str) -> LookupAnswer | str:
     """The customer an identifier names, or why there is no answer."""
-    reply = await sender.fetch(
-        lambda: sender.client.lookup(identifier, value), "customer lookup", lookup_failure_of
-    )
+    request = lookup_request(identifier, value)
+    reply = await sender.fetch(request, "customer lookup", lookup_failure_of)
     if isinstance(reply, str):
         return reply
     answer = lookup_answer(reply)

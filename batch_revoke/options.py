@@ -15,10 +15,9 @@ from click.core import ParameterSource
 
 from batch_revoke import profiles
 from batch_revoke.config import SANDBOX_LABEL, RunConfig
-from batch_revoke.credentials import credentials_from_env
+from batch_revoke.credentials import CLUSTER_ALIASES, CLUSTERS, cluster_names, credentials_from_env
 from batch_revoke.errors import ConfigError
 from batch_revoke.exits import Stderr
-from batch_revoke.hosts import CLUSTER_ALIASES, CLUSTERS, cluster_names
 from batch_revoke.model import MAX_BATCH_SIZE, IdentifierType
 
 if TYPE_CHECKING:

@@ -10,18 +10,11 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from enum import Enum
 
 from batch_revoke.config import RateLimit
 from batch_revoke.stop import Sleep, Stopped, sleep_or_event
 
 log = logging.getLogger(__name__)
-
-
-class Answer(Enum):
-    OK = "ok"  # any HTTP answer but a 429
-    THROTTLED = "throttled"  # 429
-    NONE = "none"  # no answer at all (timeout, connection error)
 
 
 # 429s in a row (the first, then probes that left after it) that say the window is spent:
@@ -133,14 +126,17 @@ class Pacer:
 
     # --- after a call ---------------------------------------------------------------------
 
-    def answered(self, started: float, answer: Answer, retry_after: float | None = None) -> None:
+    def answered(
+        self, started: float, status: int | None, retry_after: float | None = None
+    ) -> None:
+        """A call's HTTP status (None: no answer at all) and the Retry-After of a 429."""
         window = self._window(started)
         probe = started == self._probe_started
         if probe:
             self._probe_started = None
-        if answer is Answer.THROTTLED:
+        if status == 429:
             self._throttled(started, retry_after, probe)
-        elif answer is Answer.OK:
+        elif status is not None:
             self._successes[window] = self._successes.get(window, 0) + 1
             self._widen = 0.0
             if self._suspect is not None and started > self._suspect:

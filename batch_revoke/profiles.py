@@ -18,9 +18,8 @@ import click
 from click.core import ParameterSource
 
 from batch_revoke.config import RunConfig
-from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials
+from batch_revoke.credentials import BasicCredentials, Credentials, OAuthCredentials, check_base_url
 from batch_revoke.errors import AuthError, BatchRevokeError, ConfigError
-from batch_revoke.hosts import check_base_url
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +184,7 @@ def check(base_url: str, credentials: Credentials) -> None:
 
     import httpx
 
-    from batch_revoke.client import CapillaryClient, auth_for
+    from batch_revoke.client import CapillaryClient, auth_for, lookup_request
     from batch_revoke.model import IdentifierType
 
     async def call() -> int:
@@ -195,7 +194,9 @@ def check(base_url: str, credentials: Credentials) -> None:
             if isinstance(credentials, OAuthCredentials):
                 return 200
             client = CapillaryClient(http, auth)
-            reply = await client.lookup(IdentifierType.EXTERNAL_ID, "batch-revoke-login-check")
+            reply = await client.send(
+                lookup_request(IdentifierType.EXTERNAL_ID, "batch-revoke-login-check")
+            )
             return reply.http_status
 
     try:

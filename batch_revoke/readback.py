@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
 
 from batch_revoke.answers.readbacks import InDoubt, read_back_verdict, unconfirmed
+from batch_revoke.client import read_back_request
 from batch_revoke.identifiers import identifier_key
 from batch_revoke.model import ApiReply, IdentifierType, Row, RowOutcome
 from batch_revoke.sender import Sender, describe, traced
@@ -26,15 +26,11 @@ class ReadBack:
 
 
 async def read_back(items: Iterable[InDoubt], sender: Sender) -> ReadBack:
-    """Read back every row (one call per customer and badge): settled outcomes, and the rows
-    shown not applied, to be sent again. Rows left when a stop is requested are in none. A
-    row is read back by the customer it was sent with: a revokeIssue row by its id (a row
-    that named its customer otherwise was resolved to the id its lookup found before it was
-    sent), a revokeEarn row by the identifier it names, in the X-CAP-CUSTOMER-IDENTIFIER
-    header as revokeEarn takes it (one call, and the customer revokeEarn found: a lookup
-    first would be two calls, and its INSTORE customers may miss one revokeEarn found)."""
+    """Read back every row, one call per customer and badge, as it was sent: settled outcomes,
+    and the rows shown not applied, to send again (rows left by a stop are in neither). A
+    revokeEarn row is read back by its identifier as revokeEarn takes it: a lookup first would
+    be two calls, and its INSTORE customers may miss one revokeEarn found."""
     found = ReadBack()
-    # One call per badge and customer as the call names it (by id, or by an identifier).
     groups: dict[tuple[str, IdentifierType, str], list[InDoubt]] = {}
     for item in items:
         row = item.row
@@ -48,8 +44,8 @@ async def read_back(items: Iterable[InDoubt], sender: Sender) -> ReadBack:
     async def one(group: list[InDoubt]) -> None:
         first = group[0].row  # the customer as the call spells it: its first row's
         badge, customer_id = first.badge_meta_id, first.customer_id
-        call = partial(sender.client.read_back, customer_id, badge, first.identifier_type)
-        reply = await sender.fetch(call, "read-back")
+        request = read_back_request(customer_id, badge, first.identifier_type)
+        reply = await sender.fetch(request, "read-back")
         if isinstance(reply, ApiReply):
             log.debug(
                 "read-back of customer %s, badge %s: HTTP %s%s",

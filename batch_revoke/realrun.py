@@ -20,8 +20,8 @@ from batch_revoke.answers.rows import as_the_run_left_them, join_outcomes
 from batch_revoke.chunker import planner_for
 from batch_revoke.client import CapillaryClient, auth_for
 from batch_revoke.config import RetryPolicy, RunConfig
+from batch_revoke.credentials import check_base_url
 from batch_revoke.errors import InputError, StorageError
-from batch_revoke.hosts import check_base_url
 from batch_revoke.interrupts import Finishing, Interrupts, raising_interrupts
 from batch_revoke.journal import Journal, ReadError
 from batch_revoke.lookup import Lookups

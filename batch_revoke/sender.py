@@ -22,11 +22,18 @@ from batch_revoke.answers.replies import (
     failure_of,
     interpret,
 )
-from batch_revoke.client import CapillaryClient, RequestNotSent, TokenUnavailable, snippet
+from batch_revoke.client import (
+    ApiRequest,
+    CapillaryClient,
+    RequestNotSent,
+    TokenUnavailable,
+    build_request,
+    snippet,
+)
 from batch_revoke.config import RetryPolicy
 from batch_revoke.errors import AuthError
 from batch_revoke.model import ApiReply, Batch, ErrorCode, RowOutcome
-from batch_revoke.pacing import Answer, Pacer
+from batch_revoke.pacing import Pacer
 from batch_revoke.stop import Sleep, Stop, Stopped
 
 log = logging.getLogger(__name__)
@@ -34,29 +41,22 @@ T = TypeVar("T")
 
 
 class Recorder(Protocol):
-    """Where the sender reports each request: the journal, through the run's stages."""
+    """Where the sender reports each request (the journal, through the run's stages): `sending`
+    and `sending_again` before an attempt leaves (from then on it may be applied), `nothing_done`
+    when every answer so far said nothing was done, `answered` with its rows' outcomes, or
+    `abandoned`: stopped while nothing of it can have been applied (its rows were not sent)."""
 
-    def sending(self, batch: Batch) -> None:
-        """Before the request first leaves: from here on it may be applied."""
-
-    def nothing_done(self, batch: Batch) -> None:
-        """Every answer so far said nothing was done: the rows were not applied."""
-
-    def sending_again(self, batch: Batch) -> None:
-        """Another attempt is about to leave: from here on the rows may be applied."""
-
-    def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
-        """Every row of the batch has its outcome."""
-
-    def abandoned(self, batch: Batch) -> None:
-        """Stopped while nothing of it can have been applied: its rows were not sent."""
+    def sending(self, batch: Batch) -> None: ...
+    def sending_again(self, batch: Batch) -> None: ...
+    def nothing_done(self, batch: Batch) -> None: ...
+    def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None: ...
+    def abandoned(self, batch: Batch) -> None: ...
 
 
 class Sender:
-    """Sends batches with `concurrency` requests in flight and reports each one to a recorder
-    as soon as its outcome is known. Stops starting requests when `stop` is requested; a
-    401/403 requests it (the stop's reason says so), so does a host that answers nothing
-    `max_unanswered` times in a row, and so does throttling for `max_throttle_wait`."""
+    """Sends batches, `concurrency` at a time, each reported as soon as its outcome is known,
+    until `stop` is requested: by a 401/403, by `max_unanswered` calls in a row unanswered, or
+    by throttling for `max_throttle_wait`."""
 
     def __init__(
         self,
@@ -127,9 +127,9 @@ class Sender:
         """One batch, reported: answered, abandoned, or (interrupted on the wire) left in
         flight for the journal to say so."""
         name = f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
-        state = Attempts(name, batch, recorder)
+        state = Attempts(name, build_request(batch), failure_of, batch, recorder)
         try:
-            reply = await self._retried(lambda: self.client.send(batch), state)
+            reply = await self._retried(state)
         except RetryableFailure as failure:
             outcomes = exhausted(batch, failure, state.sends, state.lost)
         except RequestNotSent as exc:
@@ -173,14 +173,14 @@ class Sender:
 
     async def fetch(
         self,
-        call: Callable[[], Awaitable[ApiReply]],
+        request: ApiRequest,
         what: str,
         classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
     ) -> ApiReply | str:
-        """A call that only reads (`what`: a read-back, a customer lookup), paced and retried
-        like a request; a reason string when it failed."""
+        """A call that only reads (a read-back, a lookup), paced and retried like a request; a
+        reason string when it failed."""
         try:
-            return await self._retried(call, Attempts(what), classify)
+            return await self._retried(Attempts(what, request, classify))
         except RetryableFailure as failure:
             return f"{what} failed: {failure.message}"
         except RequestNotSent as exc:
@@ -192,15 +192,9 @@ class Sender:
             log.debug("%s: unexpected error", what, exc_info=True)
             return f"{what} failed: unexpected error: {describe(exc)}"
 
-    async def _retried(
-        self,
-        call: Callable[[], Awaitable[ApiReply]],
-        state: Attempts,
-        classify: Callable[[ApiReply], RetryableFailure | None] = failure_of,
-    ) -> ApiReply:
-        """The call until it gets a final answer (`classify` tells the replies that are not);
-        RetryableFailure when retries ran out. A 401/403 stops the run (AuthError). Answers
-        that did nothing are not counted against --max-attempts."""
+    async def _retried(self, state: Attempts) -> ApiReply:
+        """The call until it gets a final answer; RetryableFailure when retries ran out. A
+        401/403 stops the run (AuthError). Answers that did nothing do not count."""
         retrying = AsyncRetrying(
             stop=lambda _: state.counted >= self.policy.max_attempts,
             wait=self._wait,
@@ -210,29 +204,23 @@ class Sender:
             reraise=True,
         )
         try:
-            reply: ApiReply = await retrying(self._attempt, call, state, classify)
+            reply: ApiReply = await retrying(self._attempt, state)
         except AuthError as exc:
             self.stop.request(f"the API refused the credentials: {exc}")
             raise
         return reply
 
-    async def _attempt(
-        self,
-        call: Callable[[], Awaitable[ApiReply]],
-        state: Attempts,
-        classify: Callable[[ApiReply], RetryableFailure | None],
-    ) -> ApiReply:
-        """One HTTP call in its turn: the pace, the answer told to the pacer and the counters.
-        RetryableFailure when it got no final answer."""
+    async def _attempt(self, state: Attempts) -> ApiReply:
+        """One HTTP call in its turn, paced and counted; RetryableFailure without a final answer."""
         started = await self.pacer.acquire(lambda: self.stop.requested)
         try:
             await self.client.auth.ready()  # a refused key raises AuthError here, before sending
             if state.leaving():
                 self.retries += 1  # counted when the retry leaves, not when it is planned
             self.http_calls += 1  # counted as it leaves, so a call cut off still counts
-            reply = await call()
+            reply = await self.client.send(state.request)
         except Exception as exc:
-            self.pacer.answered(started, Answer.NONE)  # a probe that never ends stalls them all
+            self.pacer.answered(started, None)  # a probe that never ends stalls them all
             if isinstance(exc, TokenUnavailable):
                 failure = RetryableFailure(ErrorCode.CONNECTION_ERROR, str(exc), False)
                 raise state.failed(failure) from exc
@@ -241,17 +229,23 @@ class Sender:
                 state.on_wire = False
             elif isinstance(exc, httpx.TransportError):
                 state.sends += 1
-                self._no_answer(exc)
+                self.unanswered += 1
+                if self.max_unanswered and self.unanswered >= self.max_unanswered:
+                    self.stop.request(
+                        f"{self.unanswered} requests in a row got no answer at all "
+                        f"(last: {type(exc).__name__}: {exc}); is the host reachable?"
+                    )
                 raise state.failed(transport_failure(exc)) from exc
             raise
         state.sends += reply.sends
         state.on_wire = False
         self.http_calls += reply.sends - 1  # a token renewed after a 401 sent it twice
-        answer = Answer.THROTTLED if reply.http_status == 429 else Answer.OK
         after = reply.retry_after
-        self.pacer.answered(started, answer, None if after is None else self._capped(after))
+        self.pacer.answered(
+            started, reply.http_status, None if after is None else self._capped(after)
+        )
         self.unanswered = 0
-        problem = classify(reply)
+        problem = state.classify(reply)
         self._nothing_done(problem is not None and problem.did_nothing, reply.retry_after)
         if problem is not None:
             raise state.failed(problem)
@@ -291,24 +285,21 @@ class Sender:
     def _capped(self, retry_after: float) -> float:
         return min(retry_after, self.policy.max_retry_after)
 
-    def _no_answer(self, exc: httpx.TransportError) -> None:
-        self.unanswered += 1
-        if self.max_unanswered and self.unanswered >= self.max_unanswered:
-            self.stop.request(
-                f"{self.unanswered} requests in a row got no answer at all "
-                f"(last: {type(exc).__name__}: {exc or 'no detail'}); is the host reachable?"
-            )
-
 
 class Attempts:
     """One call's attempts: what they have shown so far and, for a request, the recorder told
     of each as it happens, so the journal always knows whether its rows may be applied."""
 
     def __init__(
-        self, name: str, batch: Batch | None = None, recorder: Recorder | None = None
+        self,
+        name: str,  # for the log: a request, a read-back, a customer lookup
+        request: ApiRequest,
+        classify: Callable[[ApiReply], RetryableFailure | None],  # the replies to retry
+        batch: Batch | None = None,  # none for a call that only reads
+        recorder: Recorder | None = None,
     ) -> None:
-        self.name = name  # for the log: a request, a read-back, a customer lookup
-        self.batch, self.recorder = batch, recorder  # none for a call that only reads
+        self.name, self.request, self.classify = name, request, classify
+        self.batch, self.recorder = batch, recorder
         self.sends = 0
         self.tried = False  # a call has left (a request's intent is recorded): next, a retry
         self.counted = 0  # attempts that count against --max-attempts
@@ -362,12 +353,9 @@ def traced(request_id: str) -> str:
 def _log_retry(attempts: Attempts, state: RetryCallState) -> None:
     failure = state.outcome.exception() if state.outcome is not None else None
     answer_id = failure.request_id if isinstance(failure, RetryableFailure) else ""
-    wait = state.next_action.sleep if state.next_action is not None else 0.0
-    when = (
-        "retrying when the shared pause ends"
-        if isinstance(failure, RetryableFailure) and failure.http_status == 429
-        else f"retrying in {wait:.1f}s"
-    )
+    wait = state.upcoming_sleep
+    throttled = isinstance(failure, RetryableFailure) and failure.http_status == 429
+    when = "retrying when the shared pause ends" if throttled else f"retrying in {wait:.1f}s"
     log.info(
         "%s: attempt %d failed (%s%s); %s",
         attempts.name,

@@ -26,7 +26,7 @@ from batch_revoke.client import basic_header
 from batch_revoke.config import RateLimit
 from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import Batch, IdentifierType, Mode, Record, Row
-from batch_revoke.pacing import Answer, Pacer
+from batch_revoke.pacing import Pacer
 from batch_revoke.sandbox import (
     FaultPlan,
     FaultSpec,
@@ -172,14 +172,14 @@ class Server:
         self.windows: dict[int, int] = {}
         self.throttled = 0
 
-    def call(self) -> Answer:
+    def call(self) -> int:
         window = int(self.clock.wall() // self.period)
         stray = self.stray and self.rng.random() < self.stray
         if stray or (self.limit is not None and self.windows.get(window, 0) >= self.limit):
             self.throttled += 1
-            return Answer.THROTTLED
+            return 429
         self.windows[window] = self.windows.get(window, 0) + 1
-        return Answer.OK
+        return 200
 
 
 # --- the command line -----------------------------------------------------------------------

@@ -22,10 +22,15 @@ from batch_revoke.client import (
     basic_header,
     build_request,
     parse_retry_after,
+    read_back_request,
 )
-from batch_revoke.credentials import BasicCredentials, OAuthCredentials, credentials_from_env
+from batch_revoke.credentials import (
+    BasicCredentials,
+    OAuthCredentials,
+    check_base_url,
+    credentials_from_env,
+)
 from batch_revoke.errors import AuthError, ConfigError
-from batch_revoke.hosts import check_base_url
 from batch_revoke.model import IdentifierType
 from tests.conftest import EARN_REVOKED, customers_batch, earn_batch, envelope_error, issue_batch
 
@@ -120,9 +125,8 @@ async def test_basic_auth_header_is_sent(respx_mock):
     route = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
     async with httpx.AsyncClient(base_url=BASE) as http:
         client = CapillaryClient(http, TillAuth(BasicCredentials("store.server", "server123")))
-        await client.send(
-            earn_batch("566135941", "698daf848644c157e72d83f3", IdentifierType.MOBILE)
-        )
+        batch = earn_batch("566135941", "698daf848644c157e72d83f3", IdentifierType.MOBILE)
+        await client.send(build_request(batch))
     sent = route.calls.last.request
     assert sent.headers["Authorization"] == basic_header(
         BasicCredentials("store.server", "server123")
@@ -149,11 +153,11 @@ async def test_oauth_token_is_generated_once_and_renewed_before_expiry(respx_moc
     async with httpx.AsyncClient(base_url=BASE) as http:
         auth = OAuthTokenAuth(OAuthCredentials("k", "s"), http, clock=lambda: now[0])
         client = CapillaryClient(http, auth)
-        await client.send(earn_batch())
+        await client.send(build_request(earn_batch()))
         now[0] += 200  # still valid
-        await client.send(earn_batch())
+        await client.send(build_request(earn_batch()))
         now[0] += 71  # 271 s in: inside the 30 s margin before the 300 s ttl
-        await client.send(earn_batch())
+        await client.send(build_request(earn_batch()))
     assert tokens.call_count == 2
     assert tokens.calls[0].request.content == b'{"key":"k","secret":"s"}'
     sent = [c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in revoke.calls]
@@ -169,11 +173,11 @@ async def test_a_short_lived_token_is_renewed_half_way_not_at_once(respx_mock):
     async with httpx.AsyncClient(base_url=BASE) as http:
         auth = OAuthTokenAuth(OAuthCredentials("k", "s"), http, clock=lambda: now[0])
         client = CapillaryClient(http, auth)
-        await client.send(earn_batch())
+        await client.send(build_request(earn_batch()))
         now[0] += 19  # 40 s ttl - 30 s margin = 10 s, but half of 40 s is kept
-        await client.send(earn_batch())
+        await client.send(build_request(earn_batch()))
         now[0] += 1
-        await client.send(earn_batch())
+        await client.send(build_request(earn_batch()))
     assert tokens.call_count == 2
     assert [c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in revoke.calls] == ["t1", "t1", "t2"]
 
@@ -187,7 +191,9 @@ async def test_requests_in_flight_together_share_one_token(respx_mock):
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=ok_earn)
     async with httpx.AsyncClient(base_url=BASE) as http:
         client = CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http))
-        answers = await asyncio.gather(*(client.send(earn_batch()) for _ in range(5)))
+        answers = await asyncio.gather(
+            *(client.send(build_request(earn_batch())) for _ in range(5))
+        )
     assert [a.http_status for a in answers] == [200] * 5
     assert tokens.call_count == 1
     assert {c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in revoke.calls} == {"t1"}
@@ -201,7 +207,7 @@ async def test_ready_gets_the_token_before_any_request_leaves(respx_mock):
         await client.auth.ready()
         assert (tokens.call_count, revoke.call_count) == (1, 0)
         await client.auth.ready()  # still valid: not generated again
-        await client.send(earn_batch())
+        await client.send(build_request(earn_batch()))
     assert (tokens.call_count, revoke.call_count) == (1, 1)
     assert revoke.calls.last.request.headers["X-CAP-API-OAUTH-TOKEN"] == "t1"
 
@@ -224,7 +230,7 @@ async def test_oauth_401_renews_the_token_once_and_resends(respx_mock):
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
         answer = await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
-            earn_batch()
+            build_request(earn_batch())
         )
     assert (answer.http_status, answer.sends) == (200, 2)
     assert tokens.call_count == 2
@@ -240,8 +246,8 @@ async def test_oauth_read_back_renews_after_a_401_too(respx_mock):
         side_effect=[httpx.Response(401), httpx.Response(200, json={"data": {}})]
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
-        answer = await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).read_back(
-            "7", "B1"
+        answer = await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
+            read_back_request("7", "B1")
         )
     assert (answer.http_status, answer.sends) == (200, 2)
     assert [c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in read.calls] == ["old", "new"]
@@ -256,7 +262,7 @@ async def test_a_401_with_the_new_token_is_the_answer(respx_mock):
     )
     async with httpx.AsyncClient(base_url=BASE) as http:
         answer = await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
-            earn_batch()
+            build_request(earn_batch())
         )
     assert (answer.http_status, answer.sends, answer.text) == (401, 2, "still no")
     assert (tokens.call_count, revoke.call_count) == (2, 2)
@@ -276,7 +282,9 @@ async def test_requests_refused_together_renew_the_token_once(respx_mock):
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(side_effect=expired_old)
     async with httpx.AsyncClient(base_url=BASE) as http:
         client = CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http))
-        answers = await asyncio.gather(*(client.send(earn_batch()) for _ in range(3)))
+        answers = await asyncio.gather(
+            *(client.send(build_request(earn_batch())) for _ in range(3))
+        )
     assert [(a.http_status, a.sends) for a in answers] == [(200, 2)] * 3
     assert tokens.call_count == 2
     sent = [c.request.headers["X-CAP-API-OAUTH-TOKEN"] for c in revoke.calls]
@@ -287,7 +295,7 @@ async def test_basic_401_is_not_resent(respx_mock):
     revoke = respx_mock.post(f"{BASE}{REVOKE_EARN_PATH}").mock(return_value=httpx.Response(401))
     async with httpx.AsyncClient(base_url=BASE) as http:
         answer = await CapillaryClient(http, TillAuth(BasicCredentials("u", "p"))).send(
-            earn_batch()
+            build_request(earn_batch())
         )
     assert (answer.http_status, answer.sends, revoke.call_count) == (401, 1, 1)
 
@@ -300,7 +308,7 @@ async def test_refused_oauth_key_is_an_auth_error(respx_mock, status):
     async with httpx.AsyncClient(base_url=BASE) as http:
         with pytest.raises(AuthError) as refused:
             await CapillaryClient(http, auth_for(OAuthCredentials("k", "bad"), http)).send(
-                earn_batch()
+                build_request(earn_batch())
             )
     assert refused.value.http_status == status
     assert "the token endpoint refused CAP_OAUTH_KEY" in str(refused.value)
@@ -327,7 +335,7 @@ async def test_a_token_endpoint_that_does_not_answer_usefully_is_token_unavailab
     async with httpx.AsyncClient(base_url=BASE) as http:
         with pytest.raises(TokenUnavailable) as unavailable:
             await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
-                earn_batch()
+                build_request(earn_batch())
             )
     assert str(unavailable.value) == f"could not get an OAuth token: {message}"
     assert len(respx_mock.calls) == 1  # no revoke request left
@@ -341,7 +349,7 @@ async def test_a_token_unavailable_after_a_401_is_raised_not_resent(respx_mock):
     async with httpx.AsyncClient(base_url=BASE) as http:
         with pytest.raises(TokenUnavailable):
             await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
-                earn_batch()
+                build_request(earn_batch())
             )
     assert (tokens.call_count, revoke.call_count) == (2, 1)
 
@@ -351,7 +359,7 @@ async def test_a_token_that_cannot_be_a_header_is_a_request_not_sent(respx_mock)
     async with httpx.AsyncClient(base_url=BASE) as http:
         with pytest.raises(RequestNotSent, match="UnicodeEncodeError"):
             await CapillaryClient(http, auth_for(OAuthCredentials("k", "s"), http)).send(
-                earn_batch()
+                build_request(earn_batch())
             )
     assert len(respx_mock.calls) == 1  # the token call only
 

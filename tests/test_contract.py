@@ -11,7 +11,13 @@ import json
 import httpx
 import pytest
 
-from batch_revoke.client import CapillaryClient, auth_for
+from batch_revoke.client import (
+    CapillaryClient,
+    auth_for,
+    build_request,
+    lookup_request,
+    read_back_request,
+)
 from batch_revoke.credentials import BasicCredentials, OAuthCredentials
 from batch_revoke.model import IdentifierType
 from tests.conftest import customers_batch, earn_batch, issue_batch
@@ -76,7 +82,7 @@ async def sent(call, credentials=None) -> list[httpx.Request]:
     ],
 )
 async def test_revoke_requests_on_the_wire(batch, path, body, identifier):
-    (request,) = await sent(lambda client: client.send(batch))
+    (request,) = await sent(lambda client: client.send(build_request(batch)))
     assert (request.method, request.url.path) == ("POST", path)
     assert json.loads(request.content) == body
     assert request.headers.get("X-CAP-CUSTOMER-IDENTIFIER") == identifier
@@ -88,7 +94,9 @@ async def test_revoke_requests_on_the_wire(batch, path, body, identifier):
 
 
 async def test_read_back_on_the_wire():
-    (request,) = await sent(lambda client: client.read_back("62090013", "654bb48766a87827bb61e631"))
+    (request,) = await sent(
+        lambda client: client.send(read_back_request("62090013", "654bb48766a87827bb61e631"))
+    )
     assert request.method == "GET"
     assert request.url.path == (
         "/api_gateway/v1/badges/management/62090013/badge/654bb48766a87827bb61e631"
@@ -98,7 +106,7 @@ async def test_read_back_on_the_wire():
 
 async def test_oauth_token_and_its_header_on_the_wire():
     token, revoke = await sent(
-        lambda client: client.send(customers_batch("1")), OAuthCredentials("K", "S")
+        lambda client: client.send(build_request(customers_batch("1"))), OAuthCredentials("K", "S")
     )
     assert (token.method, token.url.path) == ("POST", "/v3/oauth/token/generate")
     assert json.loads(token.content) == {"key": "K", "secret": "S"}
@@ -138,7 +146,7 @@ async def test_oauth_token_and_its_header_on_the_wire():
     ],
 )
 async def test_customer_lookup_on_the_wire(identifier, value, query):
-    (request,) = await sent(lambda client: client.lookup(identifier, value))
+    (request,) = await sent(lambda client: client.send(lookup_request(identifier, value)))
     assert request.method == "GET"
     assert request.url.path == "/v2/customers/lookup/customerDetails"
     assert request.url.query.decode() == query

@@ -10,16 +10,16 @@ import asyncio
 import pytest
 
 from batch_revoke.config import RateLimit
-from batch_revoke.pacing import CONFIRM, Answer, Pacer
+from batch_revoke.pacing import CONFIRM, Pacer
 from tests.conftest import SAMPLE, Clock, Server, pacer, run_cli, sandbox
 
 
 async def spend_window(p: Pacer, allowed: int) -> None:
     """`allowed` calls get through, then 429s in a row: the window is spent."""
     for _ in range(allowed):
-        p.answered(await p.acquire(), Answer.OK)
+        p.answered(await p.acquire(), 200)
     for _ in range(CONFIRM + 1):
-        p.answered(await p.acquire(), Answer.THROTTLED)
+        p.answered(await p.acquire(), 429)
 
 
 async def test_a_learned_limit_equal_to_the_rate_limit_keeps_the_margin_not_more():
@@ -35,7 +35,7 @@ async def test_a_learned_limit_equal_to_the_rate_limit_keeps_the_margin_not_more
         assert len(starts) < 2000, "the pace never came back to --rate-limit"
         if p.learned != 10:
             starts.clear()
-        p.answered(await p.acquire(), Answer.OK)
+        p.answered(await p.acquire(), 200)
         starts.append(clock.now)
     assert p.pace == 10
     gaps = [starts[i + 10] - starts[i] for i in range(len(starts) - 10)]
@@ -48,10 +48,10 @@ async def test_the_pace_does_not_probe_upward_right_after_a_throttled_window():
     await spend_window(p, 20)
     assert (p.learned, p.pace) == (20, 20)
     probe = await p.acquire()  # the next window
-    p.answered(probe, Answer.OK)
+    p.answered(probe, 200)
     assert p.pace == 20  # the window that allowed 20 was cut short: it says nothing of more room
     for _ in range(10):
-        p.answered(await p.acquire(), Answer.OK)
+        p.answered(await p.acquire(), 200)
     assert p.pace == 20
 
 
@@ -62,7 +62,7 @@ async def test_a_short_retry_after_never_cuts_a_window_reset_pause_short():
     await spend_window(p, 1)  # too thin a window to learn from: no pace holds the calls back
     assert p.pace is None
     # A call that left before the window was spent comes back 429 with Retry-After: 1.
-    p.answered(in_flight, Answer.THROTTLED, retry_after=1.0)
+    p.answered(in_flight, 429, retry_after=1.0)
     resumed = await p.acquire()
     assert resumed >= 1_000_080.0  # the next minute: the pause until the reset stands
 

@@ -17,9 +17,8 @@ from batch_revoke.config import (
     finish_command,
     resume_options,
 )
-from batch_revoke.credentials import NO_CREDENTIALS_FIX, BasicCredentials
+from batch_revoke.credentials import CLUSTERS, NO_CREDENTIALS_FIX, BasicCredentials
 from batch_revoke.errors import ConfigError
-from batch_revoke.hosts import CLUSTERS
 from batch_revoke.model import IdentifierType
 from batch_revoke.outputs import check_targets
 

@@ -13,7 +13,7 @@ import logging
 import pytest
 
 from batch_revoke.config import RateLimit
-from batch_revoke.pacing import CONFIRM, Answer, Pacer
+from batch_revoke.pacing import CONFIRM, Pacer
 from batch_revoke.stop import Stopped
 from tests.conftest import Clock, Server, pacer
 
@@ -40,9 +40,9 @@ async def minutes(limits: list[int]) -> tuple[Pacer, list[int], Server]:
 async def spend(p: Pacer, allowed: int) -> None:
     """`allowed` calls get through, then 429s in a row: the window is spent."""
     for _ in range(allowed):
-        p.answered(await p.acquire(), Answer.OK)
+        p.answered(await p.acquire(), 200)
     for _ in range(CONFIRM + 1):
-        p.answered(await p.acquire(), Answer.THROTTLED)
+        p.answered(await p.acquire(), 429)
 
 
 # --- probing upward -------------------------------------------------------------------------
@@ -99,10 +99,10 @@ async def test_a_window_that_allowed_nothing_teaches_nothing_even_after_one_that
     p = pacer(clock)
     await spend(p, 1)  # minute 0: one call, too thin to learn from
     assert p.learned is None
-    p.answered(await p.acquire(), Answer.OK)  # minute 1, after the pause: the probe passes
+    p.answered(await p.acquire(), 200)  # minute 1, after the pause: the probe passes
     clock.now += 60  # minute 2: its very first calls are throttled
     for _ in range(CONFIRM + 1):
-        p.answered(await p.acquire(), Answer.THROTTLED)
+        p.answered(await p.acquire(), 429)
     assert p.learned is None
     assert p.pace is None
 
@@ -117,9 +117,9 @@ async def minute_after_a_spent_one(calls: int) -> Pacer:
     for _ in range(calls):
         started = await p.acquire()
         assert 60 <= clock.now < 120  # minute 1
-        p.answered(started, Answer.OK)
+        p.answered(started, 200)
     clock.now = 120.0  # minute 2
-    p.answered(await p.acquire(), Answer.OK)
+    p.answered(await p.acquire(), 200)
     return p
 
 
@@ -166,11 +166,11 @@ async def test_a_learned_limit_equal_to_the_rate_limit_is_never_said_to_probe_fo
     await spend(p, 4)
     while p.learned != 10:
         assert clock.now < 600, "the pace never came back to --rate-limit"
-        p.answered(await p.acquire(), Answer.OK)
+        p.answered(await p.acquire(), 200)
     end = clock.now + 600
     lines = set()
     while clock.now < end:
-        p.answered(await p.acquire(), Answer.OK)
+        p.answered(await p.acquire(), 200)
         lines.add(p.describe())
     assert lines == {
         "pace 10/min, kept a little under (learned: the server allowed 10 in a window, seen once)"
@@ -204,7 +204,7 @@ async def test_a_single_429_holds_everyone_a_240th_of_the_window_at_most_a_quart
     clock = Clock()
     p = pacer(clock, window=window)
     first = await p.acquire()
-    p.answered(first, Answer.THROTTLED)
+    p.answered(first, 429)
     assert await p.acquire() - first == pytest.approx(hold)
 
 
@@ -214,7 +214,7 @@ async def test_on_a_short_window_the_first_throttled_probe_pauses_a_twelfth_of_i
     p = pacer(clock, window=10.0)
     await spend(p, allowed)
     probe = await p.acquire()  # after the reset
-    p.answered(probe, Answer.THROTTLED)
+    p.answered(probe, 429)
     assert await p.acquire() - probe == pytest.approx(10.0 / 12)
 
 
@@ -226,7 +226,7 @@ async def test_a_pacer_made_without_a_window_counts_in_minutes():
         "pace 20/min, kept a little under (learned: the server allowed 20 in a window, seen once)"
     )
     assert p.paused_seconds == pytest.approx(59.5 + 0.85)  # to the minute's reset, plus margin
-    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=300.0)  # the sender's cap
+    p.answered(await p.acquire(), 429, retry_after=300.0)  # the sender's cap
     assert p.paused_seconds == pytest.approx(59.5 + 0.85 + 300.0)
 
 
@@ -247,24 +247,24 @@ async def test_a_spent_window_counts_its_429s_one_pause_and_the_seconds_to_the_r
     assert p.throttled_calls == CONFIRM + 1
     assert p.pauses == 1
     assert p.paused_seconds == pytest.approx(59.5 + p.margin)  # to the reset, plus the margin
-    p.answered(await p.acquire(), Answer.OK)  # the probe after the reset gets through
+    p.answered(await p.acquire(), 200)  # the probe after the reset gets through
     assert (p.throttled_calls, p.pauses) == (CONFIRM + 1, 1)
 
 
 async def test_a_retry_after_of_zero_is_no_pause():
     clock = Clock()
     p = pacer(clock)
-    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=0.0)
+    p.answered(await p.acquire(), 429, retry_after=0.0)
     assert (p.pauses, p.paused_seconds) == (0, 0.0)
 
 
 async def test_a_retry_after_right_as_the_last_pause_ends_is_a_second_pause_and_they_add_up():
     clock = Clock()
     p = pacer(clock)
-    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=10.0)
+    p.answered(await p.acquire(), 429, retry_after=10.0)
     started = await p.acquire()
     assert clock.now == 10.0  # the moment the pause ends
-    p.answered(started, Answer.THROTTLED, retry_after=10.0)
+    p.answered(started, 429, retry_after=10.0)
     assert (p.pauses, p.paused_seconds) == (2, 20.0)
 
 
@@ -273,7 +273,7 @@ async def test_429s_that_lengthen_a_pause_count_as_one_pause_of_the_whole_length
     p = pacer(clock)
     out = [await p.acquire() for _ in range(3)]  # in flight together
     for started, retry_after in zip(out, [10.0, 4.0, 12.5], strict=True):
-        p.answered(started, Answer.THROTTLED, retry_after=retry_after)
+        p.answered(started, 429, retry_after=retry_after)
     assert (p.pauses, p.paused_seconds) == (1, 12.5)
 
 
@@ -283,9 +283,9 @@ async def test_429s_that_lengthen_a_pause_count_as_one_pause_of_the_whole_length
 async def test_after_a_stray_429_calls_go_out_together_again(caplog):
     clock = Clock()
     p = pacer(clock)
-    p.answered(await p.acquire(), Answer.THROTTLED)
+    p.answered(await p.acquire(), 429)
     with caplog.at_level(logging.DEBUG, logger="batch_revoke.pacing"):
-        p.answered(await p.acquire(), Answer.OK)  # a call that left after it got through
+        p.answered(await p.acquire(), 200)  # a call that left after it got through
     assert p.stray_429s == 1
     assert caplog.messages == [
         "a 429 that later calls got past: not the rate limit; nothing learned"
@@ -302,7 +302,7 @@ async def test_after_a_stray_429_calls_go_out_together_again(caplog):
 async def test_while_a_probe_is_out_the_other_calls_wait_for_its_answer():
     clock = Clock()
     p = pacer(clock)
-    p.answered(await p.acquire(), Answer.THROTTLED)
+    p.answered(await p.acquire(), 429)
     await p.acquire()  # the probe, not answered yet
     before = clock.now
     with pytest.raises(Stopped):
@@ -316,9 +316,9 @@ async def test_two_calls_that_left_together_and_came_back_429_are_one_429_not_tw
     p = pacer(clock)
     first, second = await p.acquire(), await p.acquire()
     assert first == second
-    p.answered(first, Answer.THROTTLED)
-    p.answered(second, Answer.THROTTLED)
-    p.answered(await p.acquire(), Answer.THROTTLED)  # the probe: the second in a row
+    p.answered(first, 429)
+    p.answered(second, 429)
+    p.answered(await p.acquire(), 429)  # the probe: the second in a row
     probe = await p.acquire()
     assert probe - first < 1.0  # a moment's hold again, not the wait for the window's reset
     assert p.pauses == 0
@@ -327,8 +327,8 @@ async def test_two_calls_that_left_together_and_came_back_429_are_one_429_not_tw
 async def test_while_the_second_probe_is_out_the_other_calls_wait_for_its_answer():
     clock = Clock()
     p = pacer(clock)
-    p.answered(await p.acquire(), Answer.THROTTLED)
-    p.answered(await p.acquire(), Answer.THROTTLED)  # the first probe, throttled too
+    p.answered(await p.acquire(), 429)
+    p.answered(await p.acquire(), 429)  # the first probe, throttled too
     await p.acquire()  # the second probe, not answered yet
     before = clock.now
     with pytest.raises(Stopped):
@@ -338,13 +338,13 @@ async def test_while_the_second_probe_is_out_the_other_calls_wait_for_its_answer
 async def test_a_call_that_left_with_the_last_probe_does_not_end_the_hold_of_a_new_429():
     clock = Clock()
     p = pacer(clock)
-    p.answered(await p.acquire(), Answer.THROTTLED)
+    p.answered(await p.acquire(), 429)
     probe = await p.acquire()
-    p.answered(probe, Answer.OK)  # the probe got through: that 429 was stray
+    p.answered(probe, 200)  # the probe got through: that 429 was stray
     went_along, throttled = await p.acquire(), await p.acquire()
     assert went_along == throttled == probe  # both left the moment the probe came back
-    p.answered(throttled, Answer.THROTTLED)  # a new 429: a moment's hold, then one probe
-    p.answered(went_along, Answer.OK)  # left with the throttled call, not after it: says nothing
+    p.answered(throttled, 429)  # a new 429: a moment's hold, then one probe
+    p.answered(went_along, 200)  # left with the throttled call, not after it: says nothing
     await p.acquire()  # the new probe, not answered yet
     before = clock.now
     with pytest.raises(Stopped):
@@ -357,20 +357,20 @@ async def test_a_429_on_the_first_call_after_a_window_that_allowed_one_is_only_h
     clock = Clock()  # at a minute's start
     p = pacer(clock)
     await spend(p, 1)  # minute 0
-    p.answered(await p.acquire(), Answer.OK)  # minute 1, after the pause: the probe passes
+    p.answered(await p.acquire(), 200)  # minute 1, after the pause: the probe passes
     clock.now = 120.0  # minute 2
     starts = []
     for _ in range(CONFIRM + 1):
         started = await p.acquire()
         starts.append(started)
-        p.answered(started, Answer.THROTTLED)
+        p.answered(started, 429)
     assert starts[-1] - starts[0] < 1.0
 
 
 async def test_a_stop_asked_during_a_pause_is_noticed_within_a_second():
     clock = Clock()
     p = pacer(clock)
-    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=30.0)
+    p.answered(await p.acquire(), 429, retry_after=30.0)
     with pytest.raises(Stopped):
         await p.acquire(lambda: clock.now >= 10.5)
     assert clock.now <= 11.5
@@ -382,10 +382,10 @@ async def test_with_the_wall_clock_set_back_the_pace_still_reads_as_the_rate_lim
     clock = Clock()  # at a minute's start
     p = pacer(clock, RateLimit(10, 60.0))
     for _ in range(10):
-        p.answered(await p.acquire(), Answer.OK)
+        p.answered(await p.acquire(), 200)
         clock.now += 1.0
     clock.offset -= 60.0
-    for answer in [Answer.OK] * 7 + [Answer.THROTTLED] * (CONFIRM + 1):
+    for answer in [200] * 7 + [429] * (CONFIRM + 1):
         started = await p.acquire()
         assert started // 60 == 1_000_020 // 60  # the same minute again
         p.answered(started, answer)
@@ -414,7 +414,7 @@ async def test_a_retry_after_is_said_with_the_seconds_it_asks(caplog):
     clock = Clock()
     p = pacer(clock)
     with caplog.at_level(logging.INFO, logger="batch_revoke.pacing"):
-        p.answered(await p.acquire(), Answer.THROTTLED, retry_after=30.0)
+        p.answered(await p.acquire(), 429, retry_after=30.0)
     assert caplog.messages == [
         "429: every request pauses 30s (as Retry-After asks); no pace needed yet"
     ]
@@ -428,7 +428,7 @@ async def test_a_429_that_lengthens_the_pause_by_a_second_or_less_is_not_said_ag
     out = [await p.acquire() for _ in range(4)]
     with caplog.at_level(logging.INFO, logger="batch_revoke.pacing"):
         for started, retry_after in zip(out, [10.0, 9.5, 11.0, 12.6], strict=True):
-            p.answered(started, Answer.THROTTLED, retry_after=retry_after)
+            p.answered(started, 429, retry_after=retry_after)
     assert caplog.messages == [
         "429: every request pauses 10s (as Retry-After asks); no pace needed yet",
         "429: every request pauses 13s (as Retry-After asks); no pace needed yet",
@@ -440,7 +440,7 @@ async def test_each_throttled_probe_after_the_reset_doubles_the_pause_up_to_the_
     p = pacer(clock)
     with caplog.at_level(logging.INFO, logger="batch_revoke.pacing"):
         for _ in range(CONFIRM + 1 + 6):
-            p.answered(await p.acquire(), Answer.THROTTLED)
+            p.answered(await p.acquire(), 429)
     assert caplog.messages == [
         "429: every request pauses until the window resets; no pace needed yet",
         *(
@@ -456,8 +456,8 @@ def test_a_call_counts_in_the_window_it_started_in_even_where_division_rounds_up
     after it are all the next window allowed, too few to learn a limit from."""
     p = Pacer(RateLimit(10, 0.1))
     for started in (1.0, 1.02, 1.04):
-        p.answered(started, Answer.OK)
+        p.answered(started, 200)
     for started in (1.05, 1.06, 1.07):
-        p.answered(started, Answer.THROTTLED)
+        p.answered(started, 429)
     assert p.learned is None
     assert p.pauses == 1

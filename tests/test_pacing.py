@@ -10,7 +10,7 @@ import pytest
 
 from batch_revoke.config import RateLimit
 from batch_revoke.errors import ConfigError
-from batch_revoke.pacing import CONFIRM, HEADROOM, Answer, Pacer
+from batch_revoke.pacing import CONFIRM, HEADROOM, Pacer
 from tests.conftest import Clock, Server, pacer
 
 
@@ -27,7 +27,7 @@ async def run_calls(p: Pacer, server: Server, calls: int, workers: int = 4) -> l
                 await asyncio.sleep(0)
                 answer = server.call()
                 p.answered(started, answer)
-                if answer is Answer.OK:
+                if answer == 200:
                     done.append(server.clock.wall())
                     break
 
@@ -72,10 +72,10 @@ async def test_the_known_limit_meets_a_clock_aligned_server_without_a_429():
 async def test_one_429_is_not_the_limit_when_a_later_call_gets_through():
     clock = Clock()  # 20 s into the minute
     p = pacer(clock)
-    p.answered(await p.acquire(), Answer.THROTTLED)
+    p.answered(await p.acquire(), 429)
     probe = await p.acquire()
     assert probe - clock.offset < 1.0  # a moment's hold, not the 40 s to the reset
-    p.answered(probe, Answer.OK)
+    p.answered(probe, 200)
     assert p.learned is None
     assert p.pace is None
     assert p.stray_429s == 1
@@ -86,17 +86,17 @@ async def test_429s_in_a_row_pause_everyone_until_the_window_resets():
     clock = Clock()  # 20 s into the minute: the reset is 40 s away
     p = pacer(clock)
     for _ in range(5):
-        p.answered(await p.acquire(), Answer.OK)
-    p.answered(await p.acquire(), Answer.THROTTLED)
+        p.answered(await p.acquire(), 200)
+    p.answered(await p.acquire(), 429)
     for _ in range(CONFIRM):
-        p.answered(await p.acquire(), Answer.THROTTLED)  # probes that left after it
+        p.answered(await p.acquire(), 429)  # probes that left after it
     waiting = [asyncio.ensure_future(p.acquire()) for _ in range(3)]
     await asyncio.sleep(0)
     probe_at = await waiting[0]
     assert probe_at >= 1_000_080.0  # the next minute, plus the margin
     await asyncio.sleep(0)
     assert not waiting[1].done()  # one probe at a time
-    p.answered(probe_at, Answer.OK)
+    p.answered(probe_at, 200)
     await asyncio.gather(*waiting)
     assert p.learned == 5  # the spent window allowed 5
 
@@ -105,10 +105,10 @@ async def test_a_429_of_a_call_that_left_earlier_says_nothing_more():
     clock = Clock()
     p = pacer(clock)
     first, second = await p.acquire(), await p.acquire()
-    p.answered(second, Answer.THROTTLED)
-    p.answered(first, Answer.THROTTLED)  # in flight before the 429 came back
+    p.answered(second, 429)
+    p.answered(first, 429)  # in flight before the 429 came back
     probe = await p.acquire()
-    p.answered(probe, Answer.OK)
+    p.answered(probe, 200)
     assert p.learned is None
     assert probe - clock.offset < 1.0
 
@@ -117,11 +117,11 @@ async def test_a_throttled_probe_after_the_reset_widens_the_wait():
     clock = Clock()
     p = pacer(clock)
     for _ in range(CONFIRM + 1):
-        p.answered(await p.acquire(), Answer.THROTTLED)
+        p.answered(await p.acquire(), 429)
     first = await p.acquire()  # after the reset
-    p.answered(first, Answer.THROTTLED)
+    p.answered(first, 429)
     second = await p.acquire()
-    p.answered(second, Answer.THROTTLED)
+    p.answered(second, 429)
     third = await p.acquire()
     assert second - first >= 5.0  # a twelfth of the window
     assert third - second >= 10.0  # doubled
@@ -130,9 +130,9 @@ async def test_a_throttled_probe_after_the_reset_widens_the_wait():
 async def test_retry_after_is_honoured_for_everyone():
     clock = Clock()
     p = Pacer(None, clock=clock.monotonic, wall=clock.wall, sleep=clock.sleep)
-    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=7.0)
+    p.answered(await p.acquire(), 429, retry_after=7.0)
     assert await p.acquire() - clock.offset >= 7.0
-    p.answered(await p.acquire(), Answer.THROTTLED, retry_after=30.0)
+    p.answered(await p.acquire(), 429, retry_after=30.0)
     before = clock.now
     await p.acquire()
     assert 30.0 <= clock.now - before < 31.0
@@ -200,9 +200,9 @@ async def test_a_low_reading_recovers_multiplicatively_and_never_above_the_given
     p = pacer(clock, RateLimit(50, 60.0))
     # A bad-luck reading: a window cut after 4 calls.
     for _ in range(4):
-        p.answered(await p.acquire(), Answer.OK)
+        p.answered(await p.acquire(), 200)
     for _ in range(CONFIRM + 1):
-        p.answered(await p.acquire(), Answer.THROTTLED)
+        p.answered(await p.acquire(), 429)
     assert p.learned == 4
     paces = []
 
@@ -236,13 +236,13 @@ async def test_a_small_learned_limit_is_kept_a_little_under(limit):
 async def test_a_thin_window_says_nothing_unless_seen_again():
     clock = Clock()
     p = pacer(clock)
-    p.answered(await p.acquire(), Answer.OK)
+    p.answered(await p.acquire(), 200)
     for _ in range(CONFIRM + 1):
-        p.answered(await p.acquire(), Answer.THROTTLED)
+        p.answered(await p.acquire(), 429)
     assert p.learned is None  # one call, then 429s: bad luck or a limit of 1?
-    p.answered(await p.acquire(), Answer.OK)  # the probe after the reset
+    p.answered(await p.acquire(), 200)  # the probe after the reset
     for _ in range(CONFIRM + 1):
-        p.answered(await p.acquire(), Answer.THROTTLED)
+        p.answered(await p.acquire(), 429)
     assert p.learned == 1  # the same again: a limit of 1
 
 
@@ -263,12 +263,12 @@ async def test_two_429s_in_a_row_are_not_yet_the_limit():
     clock = Clock()  # 20 s into the minute
     p = pacer(clock)
     for _ in range(5):
-        p.answered(await p.acquire(), Answer.OK)
-    p.answered(await p.acquire(), Answer.THROTTLED)
-    p.answered(await p.acquire(), Answer.THROTTLED)  # the probe that left after it
+        p.answered(await p.acquire(), 200)
+    p.answered(await p.acquire(), 429)
+    p.answered(await p.acquire(), 429)  # the probe that left after it
     probe = await p.acquire()
     assert probe - clock.offset < 2.0  # not the 40 s to the window's reset
-    p.answered(probe, Answer.OK)
+    p.answered(probe, 200)
     assert p.learned is None
     assert p.pace is None
     assert p.stray_429s == 1

@@ -25,6 +25,7 @@ from batch_revoke.client import (
     ApiReply,
     CapillaryClient,
     TillAuth,
+    lookup_request,
 )
 from batch_revoke.config import RetryPolicy, RunConfig
 from batch_revoke.credentials import BasicCredentials
@@ -119,7 +120,7 @@ async def test_a_reply_keeps_the_answers_request_id(respx_mock):
     respx_mock.get(f"{BASE}{LOOKUP_PATH}").mock(return_value=answer(200, "r-1", json={"id": 7}))
     async with httpx.AsyncClient(base_url=BASE) as http:
         client = CapillaryClient(http, TillAuth(BasicCredentials("u", "p")))
-        reply = await client.lookup(IdentifierType.EMAIL, "a@b.c")
+        reply = await client.send(lookup_request(IdentifierType.EMAIL, "a@b.c"))
     assert reply.request_id == "r-1"
 
 
