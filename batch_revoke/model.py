@@ -265,10 +265,6 @@ class Batch:
     # rows that have one planned: it may revoke their enrolment first (`answers.raced`).
     later: dict[int, int] = field(default_factory=dict, compare=False)
 
-    @property
-    def endpoint(self) -> Endpoint:
-        return self.mode.endpoint
-
 
 @dataclass(slots=True)
 class RowOutcome:
