@@ -238,12 +238,3 @@ def retryable(status: Status, code: str) -> bool:
     no_answer = code in (ErrorCode.TIMEOUT, ErrorCode.CONNECTION_ERROR, ErrorCode.CLIENT_ERROR)
     server_error = re.fullmatch(r"http_5\d\d", code) is not None
     return status is Status.FAILED and (no_answer or server_error)
-
-
-def markdown_table() -> str:
-    """The README's table of error codes."""
-    lines = ["| `error_code` | status | what it means | what to do |", "|---|---|---|---|"]
-    for entry in CODES:
-        statuses = ", ".join(f"`{status.value}`" for status in entry.statuses)
-        lines.append(f"| `{entry.code}` | {statuses} | {entry.meaning} | {entry.todo} |")
-    return "\n".join(lines) + "\n"
