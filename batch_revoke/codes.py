@@ -1,6 +1,5 @@
 """What each status and error code of the result file means, and what to do about it: the one
-source of the README's table and of the HTML report's explanations (a test holds the README to
-it)."""
+source of the reference's table (docs/generate.py) and of the HTML report's explanations."""
 
 from __future__ import annotations
 

@@ -28,7 +28,6 @@ class ErrorLimit:
 
     count: int | None = None
     percent: float | None = None
-    MIN_ROWS_FOR_PERCENT = 100
 
     @classmethod
     def parse(cls, text: str) -> ErrorLimit:
@@ -48,7 +47,7 @@ class ErrorLimit:
     def exceeded(self, errors: int, answered: int) -> bool:
         if self.count is not None:
             return errors >= self.count
-        if self.percent is None or answered < self.MIN_ROWS_FOR_PERCENT:
+        if self.percent is None or answered < 100:  # a share of fewer rows says little
             return False
         return 100 * errors / answered >= self.percent
 
@@ -272,7 +271,6 @@ def resume_options(options: Mapping[str, str], command: str = "run") -> list[str
 
 
 def finish_command(input_path: str | Path, output: Path, options: Mapping[str, str]) -> str:
-    """The command that finishes a stopped run, from its recorded options: the one builder of
-    it (the command line that started a run prints it as typed: report.resume_command)."""
+    """The command that finishes a stopped run, from its recorded options."""
     args = ["batch-revoke", "run", str(input_path), *resume_options(options)]
     return shlex.join([*args, "-o", str(output), "--resume"])

@@ -121,8 +121,7 @@ class Record:
 
 # with the reader's blocks kept as read, saves 11% of the 1M dry run (5.18 s -> 4.63 s CPU, 2026-12)
 class Chunk(Sequence[Record]):
-    """Records in file order, held as the reader's columns (`defects` None: no record has
-    one); a Record is made only when one is asked for."""
+    """Records as the reader's columns (`defects` None: none has one), made Records on demand."""
 
     __slots__ = ("_records", "defects", "numbers", "values")
 
@@ -180,8 +179,7 @@ class _RowFields(NamedTuple):
     issue_id: str
     earned_badge_id: str
     identifier_type: IdentifierType
-    # customer_id is the id a customer lookup found for the identifier the row named
-    resolved: bool
+    resolved: bool  # customer_id is the id a lookup found for the identifier the row named
     mode: Mode  # what the row asks for, from the ids it has
     customer_key: str  # the customer id as matched: id_key
 
@@ -291,8 +289,7 @@ class RowOutcome:
 
 @dataclass(frozen=True, slots=True)
 class LookupAnswer:
-    """A customer lookup's definite answer: the customer's id, or the API's code and message
-    saying why there is none (816 not found, 618 marked as fraud)."""
+    """A customer lookup's definite answer: the customer's id, or why there is none (816, 618)."""
 
     customer_id: str = ""
     code: str = ""
@@ -316,8 +313,7 @@ CALLS = ("http_calls", "retries", "throttled", "read_backs", "lookups", "pauses"
 
 @dataclass(frozen=True, slots=True)
 class Counts:
-    """A run's counters, the one type its progress line, its summaries, the journal's timeline
-    and the report are drawn from."""
+    """A run's counters: its progress line, summaries, journal timeline and report draw on it."""
 
     by_status: Mapping[Status, int] = field(default_factory=dict)
     by_error: Mapping[tuple[Status, str], int] = field(default_factory=dict)
