@@ -215,8 +215,7 @@ _BY_CODE = {entry.code: entry for entry in CODES}
 
 
 def explain(code: str) -> Explanation:
-    """The entry for a code of the result file: an `http_NNN` gets the family's, an unknown
-    code a generic one."""
+    """A code's entry: an `http_NNN` gets its family's, an unknown code a generic one."""
     if code in _BY_CODE:
         return _BY_CODE[code]
     if re.fullmatch(r"http_\d{3}", code):

@@ -55,8 +55,7 @@ class AuthError(BatchRevokeError):
 
 @dataclass(eq=False, repr=False)
 class RunInProgress(BatchRevokeError):
-    """--auto-resume: a run of this very input is still going in another process. Nothing was
-    sent; it is left to that process, and the next scheduled run goes on with it if needed."""
+    """--auto-resume: a run of this very input is still going in another process."""
 
     output: Path
 

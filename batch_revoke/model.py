@@ -41,8 +41,7 @@ class Status(StrEnum):
     PLANNED = "planned"
 
 
-# A row a request was answered for, revoked or not: what --max-errors counts and the run over
-# time charts. Every other status was never answered (invalid, duplicate, not sent, planned).
+# The rows a request was answered for, revoked or not: what --max-errors and the timeline count.
 NOT_REVOKED = frozenset({Status.FAILED, Status.UNCONFIRMED})
 ANSWERED = NOT_REVOKED | {Status.REVOKED}
 
@@ -278,9 +277,7 @@ class RowOutcome:
     attempts: int = 0
     duplicate_of: int | None = None  # for duplicates: the row that carries the real outcome
     resolved_customer_id: str = ""  # the id a lookup found, when the row named an identifier
-    # The X-Cap-Requestid of the answer that decided the row (the revoke, the lookup that
-    # found no customer, the read-back that settled it): what the vendor's support asks for.
-    request_id: str = ""
+    request_id: str = ""  # the X-Cap-Requestid of the answer that decided the row, for support
 
     @property
     def final(self) -> bool:
