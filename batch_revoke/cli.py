@@ -250,7 +250,7 @@ def _run(params: dict[str, Any], config: RunConfig, finish: str | None = None) -
             try:
                 click.echo(text, nl=False)
             except OSError as exc:  # a full disk or a closed pipe: an output not written
-                raise StorageError("standard output", exc.strerror or str(exc)) from exc
+                raise StorageError(Path("standard output"), exc.strerror or str(exc)) from exc
         else:
             write_text_atomically(Path(summary_json), text)
     return report.exit_status

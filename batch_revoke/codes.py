@@ -1,6 +1,5 @@
 """What each status and error code of the result file means, and what to do about it: the one
-source of the README's table and of the HTML report's explanations (a test holds the README to
-it)."""
+source of the reference's table (docs/generate.py) and of the HTML report's explanations."""
 
 from __future__ import annotations
 
@@ -216,8 +215,7 @@ _BY_CODE = {entry.code: entry for entry in CODES}
 
 
 def explain(code: str) -> Explanation:
-    """The entry for a code of the result file: an `http_NNN` gets the family's, an unknown
-    code a generic one."""
+    """A code's entry: an `http_NNN` gets its family's, an unknown code a generic one."""
     if code in _BY_CODE:
         return _BY_CODE[code]
     if re.fullmatch(r"http_\d{3}", code):
@@ -238,12 +236,3 @@ def retryable(status: Status, code: str) -> bool:
     no_answer = code in (ErrorCode.TIMEOUT, ErrorCode.CONNECTION_ERROR, ErrorCode.CLIENT_ERROR)
     server_error = re.fullmatch(r"http_5\d\d", code) is not None
     return status is Status.FAILED and (no_answer or server_error)
-
-
-def markdown_table() -> str:
-    """The README's table of error codes."""
-    lines = ["| `error_code` | status | what it means | what to do |", "|---|---|---|---|"]
-    for entry in CODES:
-        statuses = ", ".join(f"`{status.value}`" for status in entry.statuses)
-        lines.append(f"| `{entry.code}` | {statuses} | {entry.meaning} | {entry.todo} |")
-    return "\n".join(lines) + "\n"

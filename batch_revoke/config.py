@@ -33,7 +33,6 @@ class ErrorLimit:
 
     count: int | None = None
     percent: float | None = None
-    MIN_ROWS_FOR_PERCENT = 100
 
     @classmethod
     def parse(cls, text: str) -> ErrorLimit:
@@ -53,7 +52,7 @@ class ErrorLimit:
     def exceeded(self, errors: int, answered: int) -> bool:
         if self.count is not None:
             return errors >= self.count
-        if self.percent is None or answered < self.MIN_ROWS_FOR_PERCENT:
+        if self.percent is None or answered < 100:  # a share of fewer rows says little
             return False
         return 100 * errors / answered >= self.percent
 
@@ -113,7 +112,7 @@ class RunConfig:
     concurrency: int = 4
     rate_limit: RateLimit | None = None
     timeout: float = 30.0
-    max_attempts: int = 5
+    retry: RetryPolicy = RetryPolicy()  # --max-attempts, --max-throttle-wait
     identifier_type: IdentifierType = IdentifierType.ID
     progress_every: float = 15.0  # seconds between progress reports
     show_progress: Callable[[Progress], None] | None = None  # a live display; None: log lines
@@ -122,7 +121,6 @@ class RunConfig:
     verify: bool = True  # settle unconfirmed rows by reading them back
     max_errors: ErrorLimit | None = None
     max_unanswered: int = 20  # stop after this many calls in a row got no answer; 0: never
-    max_throttle_wait: float = 1800.0  # stop after this long of 429/503/521 answers in a row
     rate_window: float = 60.0  # the server's rate-limit window when --rate-limit is not given
     grace: float = 10.0  # seconds requests in flight get to finish after a stop
     host_label: str = ""  # what the journal records as the host, when base_url is not stable
@@ -166,11 +164,12 @@ class RunConfig:
             raise ConfigError(f"--batch-size {self.batch_size} is out of range", "use 1 to 20")
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency {self.concurrency} is below 1", "use 1 or more")
-        if self.max_attempts < 1:
-            raise ConfigError(f"--max-attempts {self.max_attempts} is below 1", "use 1 or more")
-        if not self.max_throttle_wait > 0:
+        retry = self.retry
+        if retry.max_attempts < 1:
+            raise ConfigError(f"--max-attempts {retry.max_attempts} is below 1", "use 1 or more")
+        if not retry.max_throttle_wait > 0:
             raise ConfigError(
-                f"--max-throttle-wait {self.max_throttle_wait} is not positive",
+                f"--max-throttle-wait {retry.max_throttle_wait} is not positive",
                 "use seconds, e.g. 1800",
             )
         if not self.rate_window > 0:
@@ -277,7 +276,6 @@ def resume_options(options: Mapping[str, str], command: str = "run") -> list[str
 
 
 def finish_command(input_path: str | Path, output: Path, options: Mapping[str, str]) -> str:
-    """The command that finishes a stopped run, from its recorded options: the one builder of
-    it (the command line that started a run prints it as typed: report.resume_command)."""
+    """The command that finishes a stopped run, from its recorded options."""
     args = ["batch-revoke", "run", str(input_path), *resume_options(options)]
     return shlex.join([*args, "-o", str(output), "--resume"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -175,7 +176,7 @@ class SeenRows:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:  # the temporary folder is full or gone
             raise StorageError(
-                tempfile.gettempdir(),
+                Path(tempfile.gettempdir()),
                 f"duplicate detection keeps a temporary file there ({exc}); give TMPDIR a "
                 "folder with room",
             ) from exc

@@ -10,15 +10,14 @@ class BatchRevokeError(Exception):
     """Base of every error batch-revoke raises on purpose."""
 
 
+@dataclass(eq=False, repr=False)
 class InputError(BatchRevokeError):
     """The input file cannot be used at all; nothing was sent."""
 
-    def __init__(self, path: Path | str, problem: str, fix: str = "", sheet: str = "") -> None:
-        super().__init__(path, problem, fix, sheet)
-        self.path = Path(path)
-        self.problem = problem
-        self.fix = fix
-        self.sheet = sheet  # of a workbook: the problem is in this sheet
+    path: Path
+    problem: str
+    fix: str = ""
+    sheet: str = ""  # of a workbook: the problem is in this sheet
 
     def __str__(self) -> str:
         where = f"{self.path}, sheet {self.sheet!r}" if self.sheet else str(self.path)
@@ -54,13 +53,11 @@ class AuthError(BatchRevokeError):
         return f"HTTP {self.http_status} {self.message}; {hint}"
 
 
+@dataclass(eq=False, repr=False)
 class RunInProgress(BatchRevokeError):
-    """--auto-resume: a run of this very input is still going in another process. Nothing was
-    sent; it is left to that process, and the next scheduled run goes on with it if needed."""
+    """--auto-resume: a run of this very input is still going in another process."""
 
-    def __init__(self, output: Path | str) -> None:
-        super().__init__(output)
-        self.output = Path(output)
+    output: Path
 
     def __str__(self) -> str:
         return (
@@ -70,14 +67,13 @@ class RunInProgress(BatchRevokeError):
         )
 
 
+@dataclass(eq=False, repr=False)
 class StorageError(BatchRevokeError):
     """The journal or the result file cannot be written (disk full, folder gone). What was
     recorded before stays intact, so the run can be resumed once the problem is fixed."""
 
-    def __init__(self, path: Path | str, problem: str) -> None:
-        super().__init__(path, problem)
-        self.path = Path(path)
-        self.problem = problem
+    path: Path
+    problem: str
 
     def __str__(self) -> str:
         return f"cannot write {self.path}: {self.problem}"

@@ -175,7 +175,7 @@ def _dry_run(config: RunConfig, now: Callable[[], datetime], handle_signals: boo
             yield chunk, cells
         if not tally.total and not planned:
             raise source.named(no_records(source.path))
-        requests.update(batch.endpoint for batch in planner.finish())
+        requests.update(batch.mode.endpoint for batch in planner.finish())
         sent = {endpoint: requests[endpoint] for endpoint in Endpoint if requests[endpoint]}
         tally += Counts({Status.PLANNED: planned}, requests=sent)
 

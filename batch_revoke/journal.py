@@ -299,7 +299,7 @@ class Journal:
         with self._commit():
             cursor = self._db.execute(
                 "INSERT INTO requests (endpoint, badge, rows, sent_at) VALUES (?, ?, ?, ?)",
-                (batch.endpoint.value, batch.badge_meta_id, json.dumps(rows), time.time()),
+                (batch.mode.endpoint.value, batch.badge_meta_id, json.dumps(rows), time.time()),
             )
             request = cursor.lastrowid
             self._db.executemany(

@@ -41,8 +41,7 @@ class Status(StrEnum):
     PLANNED = "planned"
 
 
-# A row a request was answered for, revoked or not: what --max-errors counts and the run over
-# time charts. Every other status was never answered (invalid, duplicate, not sent, planned).
+# The rows a request was answered for, revoked or not: what --max-errors and the timeline count.
 NOT_REVOKED = frozenset({Status.FAILED, Status.UNCONFIRMED})
 ANSWERED = NOT_REVOKED | {Status.REVOKED}
 
@@ -121,8 +120,7 @@ class Record:
 
 # with the reader's blocks kept as read, saves 11% of the 1M dry run (5.18 s -> 4.63 s CPU, 2026-12)
 class Chunk(Sequence[Record]):
-    """Records in file order, held as the reader's columns (`defects` None: no record has
-    one); a Record is made only when one is asked for."""
+    """Records as the reader's columns (`defects` None: none has one), made Records on demand."""
 
     __slots__ = ("_records", "defects", "numbers", "values")
 
@@ -180,8 +178,7 @@ class _RowFields(NamedTuple):
     issue_id: str
     earned_badge_id: str
     identifier_type: IdentifierType
-    # customer_id is the id a customer lookup found for the identifier the row named
-    resolved: bool
+    resolved: bool  # customer_id is the id a lookup found for the identifier the row named
     mode: Mode  # what the row asks for, from the ids it has
     customer_key: str  # the customer id as matched: id_key
 
@@ -265,10 +262,6 @@ class Batch:
     # rows that have one planned: it may revoke their enrolment first (`answers.raced`).
     later: dict[int, int] = field(default_factory=dict, compare=False)
 
-    @property
-    def endpoint(self) -> Endpoint:
-        return self.mode.endpoint
-
 
 @dataclass(slots=True)
 class RowOutcome:
@@ -284,9 +277,7 @@ class RowOutcome:
     attempts: int = 0
     duplicate_of: int | None = None  # for duplicates: the row that carries the real outcome
     resolved_customer_id: str = ""  # the id a lookup found, when the row named an identifier
-    # The X-Cap-Requestid of the answer that decided the row (the revoke, the lookup that
-    # found no customer, the read-back that settled it): what the vendor's support asks for.
-    request_id: str = ""
+    request_id: str = ""  # the X-Cap-Requestid of the answer that decided the row, for support
 
     @property
     def final(self) -> bool:
@@ -295,8 +286,7 @@ class RowOutcome:
 
 @dataclass(frozen=True, slots=True)
 class LookupAnswer:
-    """A customer lookup's definite answer: the customer's id, or the API's code and message
-    saying why there is none (816 not found, 618 marked as fraud)."""
+    """A customer lookup's definite answer: the customer's id, or why there is none (816, 618)."""
 
     customer_id: str = ""
     code: str = ""
@@ -320,8 +310,7 @@ CALLS = ("http_calls", "retries", "throttled", "read_backs", "lookups", "pauses"
 
 @dataclass(frozen=True, slots=True)
 class Counts:
-    """A run's counters, the one type its progress line, its summaries, the journal's timeline
-    and the report are drawn from."""
+    """A run's counters: its progress line, summaries, journal timeline and report draw on it."""
 
     by_status: Mapping[Status, int] = field(default_factory=dict)
     by_error: Mapping[tuple[Status, str], int] = field(default_factory=dict)

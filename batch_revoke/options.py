@@ -14,7 +14,7 @@ import click
 from click.core import ParameterSource
 
 from batch_revoke import profiles
-from batch_revoke.config import SANDBOX_LABEL, RunConfig
+from batch_revoke.config import SANDBOX_LABEL, RetryPolicy, RunConfig
 from batch_revoke.credentials import CLUSTER_ALIASES, CLUSTERS, cluster_names, credentials_from_env
 from batch_revoke.errors import ConfigError
 from batch_revoke.exits import Stderr
@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 _LIBRARY = {f.name: f.default for f in fields(RunConfig)}
+_RETRY = {f.name: f.default for f in fields(RetryPolicy)}  # RunConfig.retry's
 
 
 def _setting(option: str, **attrs: Any) -> Callable[[F], F]:
-    """The option for RunConfig's field of its name, with the library's default."""
-    default = _LIBRARY[option.removeprefix("--").replace("-", "_")]
+    """The option for RunConfig's (or its RetryPolicy's) field of its name, with the library's
+    default."""
+    default = (_LIBRARY | _RETRY)[option.removeprefix("--").replace("-", "_")]
     default = default.value if isinstance(default, IdentifierType) else default
     return click.option(option, default=default, show_envvar=True, **attrs)
 
@@ -82,6 +84,7 @@ def run_config(
             "rate_limit": params["rate_limit"] or None,
             "max_errors": params.get("max_errors") or None,
             "verify": not params.get("no_verify"),
+            "retry": RetryPolicy(**{name: v for name, v in params.items() if name in _RETRY}),
             "host_label": SANDBOX_LABEL if sandbox and not dry_run else "",
             **fixed,
         }

@@ -19,7 +19,7 @@ from batch_revoke.answers.readbacks import InDoubt, not_read_back
 from batch_revoke.answers.rows import as_the_run_left_them, join_outcomes
 from batch_revoke.chunker import planner_for
 from batch_revoke.client import CapillaryClient, auth_for
-from batch_revoke.config import RetryPolicy, RunConfig
+from batch_revoke.config import RunConfig
 from batch_revoke.credentials import check_base_url
 from batch_revoke.errors import InputError, StorageError
 from batch_revoke.interrupts import Finishing, Interrupts, raising_interrupts
@@ -133,10 +133,9 @@ async def _send_in_rounds(
         headers={"User-Agent": "batch-revoke"},
     ) as http:
         client = CapillaryClient(http, auth_for(config.credentials, http))
-        policy = RetryPolicy(config.max_attempts, max_throttle_wait=config.max_throttle_wait)
         pacer = Pacer(config.rate_limit, config.rate_window, sleep=sleep)
         sender = Sender(
-            client, policy, config.concurrency, pacer, sleep, run.stop, config.max_unanswered
+            client, config.retry, config.concurrency, pacer, sleep, run.stop, config.max_unanswered
         )
         run.attach(sender)
         log.info(

@@ -75,7 +75,7 @@ class RunRecorder:
 
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
         sent_at = self._sent_at.pop(batch.number, None)
-        self._requests[batch.endpoint] = self._requests.get(batch.endpoint, 0) + 1
+        self._requests[batch.mode.endpoint] = self._requests.get(batch.mode.endpoint, 0) + 1
         rows = {row.row: row for row in batch.rows}
         if batch.later:  # a customers row later in the file may have revoked some first
             outcomes = [

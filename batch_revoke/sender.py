@@ -126,7 +126,7 @@ class Sender:
     async def send_recorded(self, batch: Batch, recorder: Recorder) -> None:
         """One batch, reported: answered, abandoned, or (interrupted on the wire) left in
         flight for the journal to say so."""
-        name = f"request {batch.number} ({batch.endpoint}, {len(batch.rows)} rows)"
+        name = f"request {batch.number} ({batch.mode.endpoint}, {len(batch.rows)} rows)"
         state = Attempts(name, build_request(batch), failure_of, batch, recorder)
         try:
             reply = await self._retried(state)

@@ -36,7 +36,7 @@ def is_legacy_workbook(path: Path) -> bool:
     return head.startswith(OLE2[:4]) or head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
-def legacy_workbook(path: Path | str) -> InputError:
+def legacy_workbook(path: Path) -> InputError:
     return InputError(
         path,
         "is a legacy Excel 97-2003 workbook (.xls), not .xlsx",

@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from batch_revoke.cli import cli
-from batch_revoke.codes import STATUS_MEANINGS, markdown_table
+from batch_revoke.codes import CODES, STATUS_MEANINGS
 from batch_revoke.model import ExitStatus, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +180,14 @@ def codes_page() -> str:
         "",
         "What each `error_code` of the result file means, and what to do about it.",
         "",
-        CODES_BEGIN + markdown_table() + CODES_END,
+        CODES_BEGIN + "| `error_code` | status | what it means | what to do |",
+        "|---|---|---|---|",
+        *(
+            f"| `{e.code}` | {', '.join(f'`{s.value}`' for s in e.statuses)} | {e.meaning} "
+            f"| {e.todo} |"
+            for e in CODES
+        ),
+        CODES_END,
         "",
     ]
     return "\n".join(out)

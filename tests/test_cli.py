@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_revoke.cli import cli
-from batch_revoke.config import resume_options
+from batch_revoke.config import RetryPolicy, resume_options
 from batch_revoke.job import RunConfig
 from batch_revoke.model import ExitStatus, IdentifierType
 from batch_revoke.writer import RESULT_COLUMNS
@@ -557,8 +557,8 @@ def test_text_log_format_keeps_clicks_usage_errors_as_they_are():
     assert "Error: No such option" in result.stderr
 
 
-# Each option that becomes a RunConfig field, and how the command turns its value into the
-# field's. Options absent here and from NOT_CONFIG must be added to one of them.
+# Each option that becomes a RunConfig field (or RunConfig.retry's), and how the command turns
+# its value into the field's. Options absent here and from NOT_CONFIG must be added to one of them.
 AS_CONFIG = {
     "base_url": ("base_url", lambda value: value or ""),
     "batch_size": ("batch_size", None),
@@ -603,6 +603,7 @@ def test_every_option_default_is_the_librarys(command, monkeypatch):
     for name in [n for n in os.environ if n.startswith(("CAP_", "BATCH_REVOKE_"))]:
         monkeypatch.delenv(name)
     defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    defaults |= dataclasses.asdict(RetryPolicy())  # --max-attempts, --max-throttle-wait
     ctx = cli.commands[command].make_context(command, ["input.csv"])
     unmapped = set(ctx.params) - set(AS_CONFIG) - NOT_CONFIG
     assert not unmapped, f"add {unmapped} to AS_CONFIG or NOT_CONFIG"

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batch_revoke.config import ErrorLimit
+from batch_revoke.config import ErrorLimit, RetryPolicy
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.job import RunConfig, RunReport, run_job
 from batch_revoke.model import ExitStatus, IdentifierType, Status
@@ -355,7 +355,12 @@ def test_max_errors_counts_every_row_sent_and_not_revoked(write_csv, tmp_path, a
         "badgeMetaId,customerId,earnedBadgeId\n" + "".join(f"B,{n},E{n}\n" for n in range(1, 6))
     )
     report, rows = mocked_run(
-        path, tmp_path, api, max_errors=ErrorLimit.parse("2"), max_attempts=1, verify=False
+        path,
+        tmp_path,
+        api,
+        max_errors=ErrorLimit.parse("2"),
+        retry=RetryPolicy(max_attempts=1),
+        verify=False,
     )
     assert "--max-errors 2 reached: 2 of 2 rows sent were not revoked" in report.aborted
     assert report.exit_status is ExitStatus.ABORTED
@@ -384,7 +389,7 @@ def test_a_row_whose_answer_is_lost_twice_is_still_settled_by_read_back(write_cs
         raise httpx.ReadTimeout("no answer", request=request)
 
     path = write_csv("badgeMetaId,customerId\nB,7\n")
-    report, rows = mocked_run(path, tmp_path, api, max_attempts=1)
+    report, rows = mocked_run(path, tmp_path, api, retry=RetryPolicy(max_attempts=1))
     assert len(sends) == 2
     assert report.tally.read_backs == 2
     assert [(r["status"], r["issued_ids"]) for r in rows] == [("revoked", "I7")]
@@ -412,7 +417,7 @@ def test_an_issue_row_refused_for_its_own_reason_is_not_blamed_on_a_later_custom
         return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
 
     path = write_csv("badgeMetaId,customerId,issueId\nB,7,I1\nB,7,\n")
-    _, rows = mocked_run(path, tmp_path, api, max_attempts=1)
+    _, rows = mocked_run(path, tmp_path, api, retry=RetryPolicy(max_attempts=1))
     assert [(r["status"], r["error_code"]) for r in rows] == [("failed", "1051"), ("revoked", "")]
 
 
@@ -454,7 +459,12 @@ def test_resume_sends_again_the_rows_whose_every_answer_did_nothing(write_csv, t
 
     path = write_csv(FIVE)
     report, rows = mocked_run(
-        path, tmp_path, refused, batch_size=1, max_attempts=1, max_errors=ErrorLimit.parse("1")
+        path,
+        tmp_path,
+        refused,
+        batch_size=1,
+        retry=RetryPolicy(max_attempts=1),
+        max_errors=ErrorLimit.parse("1"),
     )
     assert report.exit_status is ExitStatus.ABORTED
     assert (rows[0]["status"], rows[0]["error_code"]) == ("failed", "connection_error")
@@ -495,7 +505,7 @@ def test_a_row_waits_until_the_read_back_settles_its_covering_row(write_csv, tmp
         return httpx.Response(200, json={"data": {"revokedIssuedBadges": entries}, "errors": []})
 
     path = write_csv("badgeMetaId,customerId,issueId\nB,7,\nB,7,I1\n")
-    _, rows = mocked_run(path, tmp_path, api, max_attempts=1)
+    _, rows = mocked_run(path, tmp_path, api, retry=RetryPolicy(max_attempts=1))
     assert [(r["status"], r["issued_ids"]) for r in rows] == [
         ("revoked", "I1;I2"),
         ("revoked", "I1"),
@@ -509,6 +519,7 @@ def test_the_documented_option_defaults_are_the_librarys():
     reference = Path(__file__).resolve().parent.parent / "docs" / "reference" / "cli.md"
     readme = reference.read_text(encoding="utf-8")
     defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    defaults |= dataclasses.asdict(RetryPolicy())  # --max-attempts, --max-throttle-wait
     documented = dict(re.findall(r"^\| `--([a-z-]+)[^`]*` \| (\d+) \|", readme, re.MULTILINE))
     numeric = {
         name: value

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from batch_revoke.config import RetryPolicy
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.job import RunConfig, run_job
 from batch_revoke.model import id_key
@@ -136,7 +137,7 @@ def test_crash_and_resume_gives_a_true_one_to_one_result(
             "http://127.0.0.1:9",
             BasicCredentials("u", "p"),
             concurrency=concurrency,
-            max_attempts=3,
+            retry=RetryPolicy(max_attempts=3),
             rate_window=0.01,  # a 429 pauses until the next window: keep it short here
         )
         crashed = False

@@ -14,7 +14,7 @@ import xlsxwriter
 from openpyxl import Workbook
 
 from batch_revoke.chunker import Validator
-from batch_revoke.config import ErrorLimit
+from batch_revoke.config import ErrorLimit, RetryPolicy
 from batch_revoke.credentials import BasicCredentials
 from batch_revoke.job import RunConfig, run_job
 from batch_revoke.model import ExitStatus, IdentifierType, Record, RowOutcome
@@ -392,7 +392,7 @@ def stopped_run(path: Path, out: Path | None):
         failing,
         batch_size=10,
         concurrency=1,
-        max_attempts=1,
+        retry=RetryPolicy(max_attempts=1),
         max_errors=ErrorLimit(count=1),
         verify=False,
     )
