@@ -279,10 +279,6 @@ class Journal:
             os.close(self._lock)
             self._lock = None
 
-    def missing(self) -> bool:
-        """The file is gone from its folder (deleted or moved) while we still write to it."""
-        return not self.path.exists()
-
     def restore(self) -> None:
         """The journal written back where it belongs, from the open connection."""
         try:
@@ -311,16 +307,10 @@ class Journal:
         assert request is not None
         self._requests[batch.number] = request
 
-    def nothing_done(self, batch: Batch) -> None:
-        """Every answer so far said nothing was done: a resume sends the rows again."""
-        self._attempt(batch, may_be_applied=False)
-
-    def sending_again(self, batch: Batch) -> None:
-        """Another attempt is about to leave: it may be applied from here on, and it is counted
-        (a row read back after a kill shows how often it was sent)."""
-        self._attempt(batch, may_be_applied=True)
-
-    def _attempt(self, batch: Batch, may_be_applied: bool) -> None:
+    def attempt(self, batch: Batch, may_be_applied: bool) -> None:
+        """Another attempt about to leave (counted: a row read back after a kill shows how
+        often it was sent), or not: every answer so far said nothing was done, so a resume
+        sends the rows again."""
         request = self._requests.get(batch.number)
         if request is not None:
             with self._commit():

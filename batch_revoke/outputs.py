@@ -79,12 +79,6 @@ def runs_in(folder: Path, stem: str = "*") -> list[RunOnDisk]:
     return sorted((run for run in found if run), key=lambda run: (run.created, str(run.output)))
 
 
-def find_journal(folder: Path, stem: str, input_sha256: str) -> RunOnDisk | None:
-    """The newest run of this input (by content) in `folder` that has a journal."""
-    runs = [run for run in runs_in(folder, stem) if run.input_sha256 == input_sha256]
-    return runs[-1] if runs else None
-
-
 def claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
     """A new run's result file, claimed before anything is sent."""
     requested = config.output_path
@@ -225,7 +219,7 @@ def resumable_output(config: RunConfig, sha256: str) -> Path:
     """--resume without --output: the newest run in --output-dir of this very file, when it
     has not finished (resuming a finished run is asked for by naming it with -o)."""
     folder = config.output_dir
-    found = find_journal(folder, input_stem(config.shown_input), sha256)
+    found = this_input_run(config, sha256)
     if found is None:
         raise ConfigError(
             f"no journal of a run of {config.shown_input} in {folder}/",
@@ -246,11 +240,12 @@ def when(stamp: float) -> str:
     return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
 
 
-def this_input_run(config: RunConfig) -> RunOnDisk | None:
-    """The run of this very input (by content) that --auto-resume goes on with, if any."""
-    sha256 = input_sha256(config)
+def this_input_run(config: RunConfig, sha256: str = "") -> RunOnDisk | None:
+    """The run of this very input (by content): -o's, or the newest in --output-dir."""
+    sha256 = sha256 or input_sha256(config)
     if config.output_path is None:
-        return find_journal(config.output_dir, input_stem(config.shown_input), sha256)
+        runs = runs_in(config.output_dir, input_stem(config.shown_input))
+        return next((run for run in reversed(runs) if run.input_sha256 == sha256), None)
     if not journal_path(config.output_path).exists():
         return None
     found = run_at(config.output_path)

@@ -74,10 +74,10 @@ class RunRecorder:
         self._sent_at[batch.number] = time.time()
 
     def nothing_done(self, batch: Batch) -> None:
-        self._to_journal(self.journal.nothing_done, batch)
+        self._to_journal(self.journal.attempt, batch, False)
 
     def sending_again(self, batch: Batch) -> None:
-        if not self._to_journal(self.journal.sending_again, batch):
+        if not self._to_journal(self.journal.attempt, batch, True):
             raise Stopped  # no durable "may be applied", no attempt
 
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
@@ -203,7 +203,7 @@ class RunRecorder:
         if now - self._checked < 1.0:
             return
         self._checked = now
-        if self.journal.missing():
+        if not self.journal.path.exists():  # deleted or moved
             assert self.journal.path is not None
             raise StorageError(
                 self.journal.path, "the journal disappeared (was its folder deleted or moved?)"

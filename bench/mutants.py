@@ -345,9 +345,9 @@ MUTANTS = [
     ),
     m(
         "sender-10",
-        "journal.py",
-        "        self._attempt(batch, may_be_applied=True)",
-        "        self._attempt(batch, may_be_applied=False)",
+        "recorder.py",
+        "self._to_journal(self.journal.attempt, batch, True)",
+        "self._to_journal(self.journal.attempt, batch, False)",
         "a retry after 429 still recorded nothing-done (sending_again)",
     ),
     m(
