@@ -107,8 +107,7 @@ Pace = tuple[int, float] | None
 # A point of a session's timeline: when, its counts then, its pace (calls per second).
 Point = tuple[float, Counts, float | None]
 
-# The calls the meta keeps for the whole run (its "counts"), and those a point of the timeline
-# keeps (the session's so far).
+# The calls the meta keeps for the whole run, and those a point of the timeline keeps.
 STORED_CALLS = ("http_calls", "lookups", "read_backs", "retries", "throttled")
 TIMELINE_CALLS = ("http_calls", "retries", "throttled", "read_backs", "pauses", "paused_seconds")
 
@@ -146,15 +145,29 @@ class JournalIdentity:
 
 
 class Journal:
-    """A run's journal, open and locked: `create` or `resume` begin this process's session."""
+    """A run's journal, open and locked: `create` or `resume` it."""
 
-    def __init__(self, connection: sqlite3.Connection, lock: int, path: Path) -> None:
+    def __init__(self, connection: sqlite3.Connection, lock: int, path: Path, **meta: str) -> None:
+        """This process's session begun, of a new run (with its `meta`) or a resumed one."""
         self._db = connection
         self._lock: int | None = lock  # an flock on the journal file: one run at a time
         self.path = path
         self._requests: dict[int, int] = {}  # batch number -> request id, this process only
-        self._session: int | None = None  # this process's row of `sessions`
-        self.earlier = Counts()  # the earlier sessions' calls and requests
+        try:
+            with self._commit():
+                self._set_meta(meta)
+                cursor = self._db.execute(
+                    "INSERT INTO sessions (started) VALUES (?)", (time.time(),)
+                )
+                # Whoever was stopping the run has let go of it: this session holds it now.
+                self._db.execute(
+                    "UPDATE meta SET value = 'running' WHERE key = 'state' AND value = 'stopping'"
+                )
+            self._session = cursor.lastrowid  # this process's row of `sessions`
+            self.earlier = self.counts()  # the earlier sessions' calls and requests
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def create(cls, path: Path, identity: JournalIdentity, **meta: str) -> Journal:
@@ -180,7 +193,10 @@ class Journal:
             written_by = version("batch-revoke")
         except PackageNotFoundError:  # a source tree never installed
             written_by = ""
-        return cls(db, lock, path)._begun(
+        return cls(
+            db,
+            lock,
+            path,
             format=FORMAT,
             version=written_by,
             input_sha256=identity.input_sha256,
@@ -222,30 +238,11 @@ class Journal:
                     "start a new run without --resume",
                 ) from exc
             raise
-        return cls(db, lock, path)._begun()
-
-    def _begun(self, **meta: str) -> Journal:
-        """This process's session of the run, a new run or a resume, begun."""
-        try:
-            with self._commit():
-                self._set_meta(meta)
-                cursor = self._db.execute(
-                    "INSERT INTO sessions (started) VALUES (?)", (time.time(),)
-                )
-                # Whoever was stopping the run has let go of it: this session holds it now.
-                self._db.execute(
-                    "UPDATE meta SET value = 'running' WHERE key = 'state' AND value = 'stopping'"
-                )
-            self._session = cursor.lastrowid
-            self.earlier = self.counts()
-        except BaseException:
-            self.close()
-            raise
-        return self
+        return cls(db, lock, path)
 
     @contextlib.contextmanager
     def _commit(self) -> Iterator[None]:
-        """One commit; a failed write (disk full, folder gone) becomes a StorageError."""
+        """One commit; a failed write (disk full, folder gone) is a StorageError."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             try:
@@ -280,7 +277,7 @@ class Journal:
             self._lock = None
 
     def restore(self) -> None:
-        """The journal written back where it belongs, from the open connection."""
+        """The journal written back where it belongs (deleted or moved), from the open file."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.closing(sqlite3.connect(self.path)) as target:
@@ -331,8 +328,7 @@ class Journal:
         pace: Pace = None,
     ) -> None:
         """The request is over, with its outcomes (none: abandoned before anything could have
-        been applied). With `session`, this session's calls so far are kept in the same commit
-        (so a resume after a kill -9 counts the whole run) as a point of the run over time."""
+        been applied), and `session`'s calls in the same commit, so a resume counts them."""
         listed = list(outcomes)
         with self._commit():
             request = self._requests.pop(batch.number, None)
@@ -468,8 +464,7 @@ class Journal:
             )
 
     def _where_in(self, query: str, keys: list[Any]) -> Iterator[Any]:
-        """`query` for these keys, its `{}` one mark per key: 500 at a time, under SQLite's
-        limit on bound values."""
+        """`query`, its `{}` a mark per key, 500 keys at a time: under SQLite's limit."""
         for start in range(0, len(keys), 500):
             part = keys[start : start + 500]
             yield from self._db.execute(query.format(",".join("?" * len(part))), part)
