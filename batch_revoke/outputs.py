@@ -198,11 +198,11 @@ def _open_outputs(
     output = claim(config, now)
     try:
         # What a later resume needs that is not the run's identity: the input's name (its
-        # copy may be all that is left of it) and whether the result file is for Excel.
-        # `retry`: the earlier result file its rows come from, which its report names.
-        retry_of = {"retry_of": str(config.retry_of)} if config.retry_of else {}
+        # copy may be all that is left of it), whether the result file is for Excel, and
+        # (`retry`) the earlier result file its rows come from, which its report names.
         excel = "1" if config.excel else ""
-        meta = {"input": str(config.shown_input), "excel": excel, **retry_of}
+        retry_of = str(config.retry_of or "")
+        meta = {"input": str(config.shown_input), "excel": excel, "retry_of": retry_of}
         return output, Journal.create(journal_path(output), identity, **meta)
     except (KeyboardInterrupt, StorageError, ConfigError) as exc:
         # Nothing was sent: nothing is left behind (but the journal of another run).
@@ -259,9 +259,15 @@ def this_input_run(config: RunConfig, sha256: str = "") -> RunOnDisk | None:
 
 
 def check_targets(config: RunConfig) -> None:
-    """Neither the input by the result file, nor any of the run's files by the report."""
-    if config.output_path is not None and _same_file(config.output_path, config.input_path):
-        raise ConfigError("--output is the input file", "pass another path for the results")
+    """Neither the input by the result file (by path, symlink or hard link), nor any of the
+    run's files by the report."""
+    output, given = config.output_path, config.input_path
+    with contextlib.suppress(OSError):
+        if output is not None and (
+            output.resolve() == given.resolve()
+            or (output.exists() and given.exists() and output.samefile(given))
+        ):
+            raise ConfigError("--output is the input file", "pass another path for the results")
     if config.report is not None:
         check_target(config.report, *filter(None, (config.input_path, config.output_path)))
 
@@ -291,11 +297,3 @@ def check_target(target: Path, *keep: Path) -> None:
             f"{target} exists and is not an HTML page: the report is not written over it",
             "pass a new path ending in .html",
         )
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """The same file by path, symlink or hard link."""
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
-        return False
