@@ -430,13 +430,10 @@ class Journal:
         count, first = self._db.execute(query, (rows,)).fetchone()
         return int(count), first
 
-    def in_flight(self) -> dict[int, float]:
-        """Rows pending in a request that may have been applied, with when it was sent."""
-        query = (
-            "SELECT pending.row, requests.sent_at FROM pending JOIN requests "
-            "ON requests.id = pending.request WHERE pending.maybe_applied = 1"
-        )
-        return dict(self._db.execute(query).fetchall())
+    def in_flight(self) -> set[int]:
+        """Rows pending in a request that may have been applied."""
+        query = "SELECT row FROM pending WHERE maybe_applied = 1"
+        return {row for (row,) in self._db.execute(query)}
 
     def last_requests(self, rows: Iterable[int]) -> dict[int, tuple[float, int]]:
         """When each sent row's latest request left, and how many times it was sent."""

@@ -123,8 +123,8 @@ MUTANTS = [
     m(
         "journal-6",
         "journal.py",
-        'ON requests.id = pending.request WHERE pending.maybe_applied = 1"',
-        'ON requests.id = pending.request WHERE pending.maybe_applied = 0"',
+        'query = "SELECT row FROM pending WHERE maybe_applied = 1"',
+        'query = "SELECT row FROM pending WHERE maybe_applied = 0"',
         "in-flight query picks the not-applied rows",
     ),
     m(

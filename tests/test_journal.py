@@ -61,7 +61,7 @@ def test_an_abandoned_request_leaves_its_rows_unsent(tmp_path):
     batch = customers_batch("1")
     journal.sending(batch)
     journal.answered(batch)  # abandoned: no outcomes
-    assert journal.in_flight() == {}
+    assert journal.in_flight() == set()
     assert journal.outcomes_between(1, 1) == {}
 
 
@@ -168,7 +168,7 @@ def test_a_new_attempt_supersedes_an_unsettled_outcome_and_an_outcome_ends_pendi
     assert journal.outcomes_between(1, 1) == {}  # the latest word is "in flight"
     assert set(journal.in_flight()) == {1}
     journal.record([outcome(1, Status.UNCONFIRMED, "814")], Counts(), None)  # a read-back's word
-    assert journal.in_flight() == {}
+    assert journal.in_flight() == set()
     assert journal.outcomes_between(1, 1)[1].error_code == "814"
 
 
