@@ -107,8 +107,7 @@ Pace = tuple[int, float] | None
 # A point of a session's timeline: when, its counts then, its pace (calls per second).
 Point = tuple[float, Counts, float | None]
 
-# The calls the meta keeps for the whole run (its "counts"), and those a point of the timeline
-# keeps (the session's so far).
+# The calls the meta keeps for the whole run, and those a point of the timeline keeps.
 STORED_CALLS = ("http_calls", "lookups", "read_backs", "retries", "throttled")
 TIMELINE_CALLS = ("http_calls", "retries", "throttled", "read_backs", "pauses", "paused_seconds")
 
@@ -146,15 +145,29 @@ class JournalIdentity:
 
 
 class Journal:
-    """A run's journal, open and locked: `create` or `resume` begin this process's session."""
+    """A run's journal, open and locked: `create` or `resume` it."""
 
-    def __init__(self, connection: sqlite3.Connection, lock: int, path: Path) -> None:
+    def __init__(self, connection: sqlite3.Connection, lock: int, path: Path, **meta: str) -> None:
+        """This process's session begun, of a new run (with its `meta`) or a resumed one."""
         self._db = connection
         self._lock: int | None = lock  # an flock on the journal file: one run at a time
         self.path = path
         self._requests: dict[int, int] = {}  # batch number -> request id, this process only
-        self._session: int | None = None  # this process's row of `sessions`
-        self.earlier = Counts()  # the earlier sessions' calls and requests
+        try:
+            with self._commit():
+                self._set_meta(meta)
+                cursor = self._db.execute(
+                    "INSERT INTO sessions (started) VALUES (?)", (time.time(),)
+                )
+                # Whoever was stopping the run has let go of it: this session holds it now.
+                self._db.execute(
+                    "UPDATE meta SET value = 'running' WHERE key = 'state' AND value = 'stopping'"
+                )
+            self._session = cursor.lastrowid  # this process's row of `sessions`
+            self.earlier = self.counts()  # the earlier sessions' calls and requests
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def create(cls, path: Path, identity: JournalIdentity, **meta: str) -> Journal:
@@ -180,7 +193,10 @@ class Journal:
             written_by = version("batch-revoke")
         except PackageNotFoundError:  # a source tree never installed
             written_by = ""
-        return cls(db, lock, path)._begun(
+        return cls(
+            db,
+            lock,
+            path,
             format=FORMAT,
             version=written_by,
             input_sha256=identity.input_sha256,
@@ -222,30 +238,11 @@ class Journal:
                     "start a new run without --resume",
                 ) from exc
             raise
-        return cls(db, lock, path)._begun()
-
-    def _begun(self, **meta: str) -> Journal:
-        """This process's session of the run, a new run or a resume, begun."""
-        try:
-            with self._commit():
-                self._set_meta(meta)
-                cursor = self._db.execute(
-                    "INSERT INTO sessions (started) VALUES (?)", (time.time(),)
-                )
-                # Whoever was stopping the run has let go of it: this session holds it now.
-                self._db.execute(
-                    "UPDATE meta SET value = 'running' WHERE key = 'state' AND value = 'stopping'"
-                )
-            self._session = cursor.lastrowid
-            self.earlier = self.counts()
-        except BaseException:
-            self.close()
-            raise
-        return self
+        return cls(db, lock, path)
 
     @contextlib.contextmanager
     def _commit(self) -> Iterator[None]:
-        """One commit; a failed write (disk full, folder gone) becomes a StorageError."""
+        """One commit; a failed write (disk full, folder gone) is a StorageError."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             try:
@@ -279,12 +276,8 @@ class Journal:
             os.close(self._lock)
             self._lock = None
 
-    def missing(self) -> bool:
-        """The file is gone from its folder (deleted or moved) while we still write to it."""
-        return not self.path.exists()
-
     def restore(self) -> None:
-        """The journal written back where it belongs, from the open connection."""
+        """The journal written back where it belongs (deleted or moved), from the open file."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.closing(sqlite3.connect(self.path)) as target:
@@ -311,16 +304,10 @@ class Journal:
         assert request is not None
         self._requests[batch.number] = request
 
-    def nothing_done(self, batch: Batch) -> None:
-        """Every answer so far said nothing was done: a resume sends the rows again."""
-        self._attempt(batch, may_be_applied=False)
-
-    def sending_again(self, batch: Batch) -> None:
-        """Another attempt is about to leave: it may be applied from here on, and it is counted
-        (a row read back after a kill shows how often it was sent)."""
-        self._attempt(batch, may_be_applied=True)
-
-    def _attempt(self, batch: Batch, may_be_applied: bool) -> None:
+    def attempt(self, batch: Batch, may_be_applied: bool) -> None:
+        """Another attempt about to leave (counted: a row read back after a kill shows how
+        often it was sent), or not: every answer so far said nothing was done, so a resume
+        sends the rows again."""
         request = self._requests.get(batch.number)
         if request is not None:
             with self._commit():
@@ -341,8 +328,7 @@ class Journal:
         pace: Pace = None,
     ) -> None:
         """The request is over, with its outcomes (none: abandoned before anything could have
-        been applied). With `session`, this session's calls so far are kept in the same commit
-        (so a resume after a kill -9 counts the whole run) as a point of the run over time."""
+        been applied), and `session`'s calls in the same commit, so a resume counts them."""
         listed = list(outcomes)
         with self._commit():
             request = self._requests.pop(batch.number, None)
@@ -444,13 +430,10 @@ class Journal:
         count, first = self._db.execute(query, (rows,)).fetchone()
         return int(count), first
 
-    def in_flight(self) -> dict[int, float]:
-        """Rows pending in a request that may have been applied, with when it was sent."""
-        query = (
-            "SELECT pending.row, requests.sent_at FROM pending JOIN requests "
-            "ON requests.id = pending.request WHERE pending.maybe_applied = 1"
-        )
-        return dict(self._db.execute(query).fetchall())
+    def in_flight(self) -> set[int]:
+        """Rows pending in a request that may have been applied."""
+        query = "SELECT row FROM pending WHERE maybe_applied = 1"
+        return {row for (row,) in self._db.execute(query)}
 
     def last_requests(self, rows: Iterable[int]) -> dict[int, tuple[float, int]]:
         """When each sent row's latest request left, and how many times it was sent."""
@@ -478,8 +461,7 @@ class Journal:
             )
 
     def _where_in(self, query: str, keys: list[Any]) -> Iterator[Any]:
-        """`query` for these keys, its `{}` one mark per key: 500 at a time, under SQLite's
-        limit on bound values."""
+        """`query`, its `{}` a mark per key, 500 keys at a time: under SQLite's limit."""
         for start in range(0, len(keys), 500):
             part = keys[start : start + 500]
             yield from self._db.execute(query.format(",".join("?" * len(part))), part)

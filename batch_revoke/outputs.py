@@ -79,12 +79,6 @@ def runs_in(folder: Path, stem: str = "*") -> list[RunOnDisk]:
     return sorted((run for run in found if run), key=lambda run: (run.created, str(run.output)))
 
 
-def find_journal(folder: Path, stem: str, input_sha256: str) -> RunOnDisk | None:
-    """The newest run of this input (by content) in `folder` that has a journal."""
-    runs = [run for run in runs_in(folder, stem) if run.input_sha256 == input_sha256]
-    return runs[-1] if runs else None
-
-
 def claim(config: RunConfig, now: Callable[[], datetime]) -> Path:
     """A new run's result file, claimed before anything is sent."""
     requested = config.output_path
@@ -204,11 +198,11 @@ def _open_outputs(
     output = claim(config, now)
     try:
         # What a later resume needs that is not the run's identity: the input's name (its
-        # copy may be all that is left of it) and whether the result file is for Excel.
-        # `retry`: the earlier result file its rows come from, which its report names.
-        retry_of = {"retry_of": str(config.retry_of)} if config.retry_of else {}
+        # copy may be all that is left of it), whether the result file is for Excel, and
+        # (`retry`) the earlier result file its rows come from, which its report names.
         excel = "1" if config.excel else ""
-        meta = {"input": str(config.shown_input), "excel": excel, **retry_of}
+        retry_of = str(config.retry_of or "")
+        meta = {"input": str(config.shown_input), "excel": excel, "retry_of": retry_of}
         return output, Journal.create(journal_path(output), identity, **meta)
     except (KeyboardInterrupt, StorageError, ConfigError) as exc:
         # Nothing was sent: nothing is left behind (but the journal of another run).
@@ -225,7 +219,7 @@ def resumable_output(config: RunConfig, sha256: str) -> Path:
     """--resume without --output: the newest run in --output-dir of this very file, when it
     has not finished (resuming a finished run is asked for by naming it with -o)."""
     folder = config.output_dir
-    found = find_journal(folder, input_stem(config.shown_input), sha256)
+    found = this_input_run(config, sha256)
     if found is None:
         raise ConfigError(
             f"no journal of a run of {config.shown_input} in {folder}/",
@@ -246,11 +240,12 @@ def when(stamp: float) -> str:
     return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
 
 
-def this_input_run(config: RunConfig) -> RunOnDisk | None:
-    """The run of this very input (by content) that --auto-resume goes on with, if any."""
-    sha256 = input_sha256(config)
+def this_input_run(config: RunConfig, sha256: str = "") -> RunOnDisk | None:
+    """The run of this very input (by content): -o's, or the newest in --output-dir."""
+    sha256 = sha256 or input_sha256(config)
     if config.output_path is None:
-        return find_journal(config.output_dir, input_stem(config.shown_input), sha256)
+        runs = runs_in(config.output_dir, input_stem(config.shown_input))
+        return next((run for run in reversed(runs) if run.input_sha256 == sha256), None)
     if not journal_path(config.output_path).exists():
         return None
     found = run_at(config.output_path)
@@ -264,9 +259,15 @@ def this_input_run(config: RunConfig) -> RunOnDisk | None:
 
 
 def check_targets(config: RunConfig) -> None:
-    """Neither the input by the result file, nor any of the run's files by the report."""
-    if config.output_path is not None and _same_file(config.output_path, config.input_path):
-        raise ConfigError("--output is the input file", "pass another path for the results")
+    """Neither the input by the result file (by path, symlink or hard link), nor any of the
+    run's files by the report."""
+    output, given = config.output_path, config.input_path
+    with contextlib.suppress(OSError):
+        if output is not None and (
+            output.resolve() == given.resolve()
+            or (output.exists() and given.exists() and output.samefile(given))
+        ):
+            raise ConfigError("--output is the input file", "pass another path for the results")
     if config.report is not None:
         check_target(config.report, *filter(None, (config.input_path, config.output_path)))
 
@@ -296,11 +297,3 @@ def check_target(target: Path, *keep: Path) -> None:
             f"{target} exists and is not an HTML page: the report is not written over it",
             "pass a new path ending in .html",
         )
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """The same file by path, symlink or hard link."""
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
-        return False

@@ -125,7 +125,7 @@ class Plan:
         self,
         records: Sequence[Record],
         earlier: list[RowOutcome] | None,
-        in_flight: dict[int, float],
+        in_flight: set[int],
     ) -> Iterator[Batch]:
         verdicts = self.planner.classify(records)
         known = self.journal.outcomes_between(records[0].row, records[-1].row)

@@ -260,7 +260,7 @@ def _write_result_file(
     excel = config.excel or journal.meta().get("excel") == "1"
     try:
         with finishing.writing():
-            if journal.missing():
+            if not journal.path.exists():
                 journal.restore()
                 log.warning("the journal was gone from its folder: restored at %s", journal.path)
             records = (record for chunk, _ in source.chunks() for record in chunk)

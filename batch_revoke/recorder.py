@@ -67,10 +67,10 @@ class RunRecorder:
         self._sent_at[batch.number] = time.time()
 
     def nothing_done(self, batch: Batch) -> None:
-        self._to_journal(self.journal.nothing_done, batch)
+        self._to_journal(self.journal.attempt, batch, False)
 
     def sending_again(self, batch: Batch) -> None:
-        if not self._to_journal(self.journal.sending_again, batch):
+        if not self._to_journal(self.journal.attempt, batch, True):
             raise Stopped  # no durable "may be applied", no attempt
 
     def answered(self, batch: Batch, outcomes: list[RowOutcome]) -> None:
@@ -174,7 +174,7 @@ class RunRecorder:
             # file, but nothing would be left to resume from: stop, and restore it at the end.
             if time.monotonic() - self._checked >= 1.0:
                 self._checked = time.monotonic()
-                if self.journal.missing():
+                if not self.journal.path.exists():
                     assert self.journal.path is not None
                     raise StorageError(
                         self.journal.path,

@@ -123,8 +123,8 @@ MUTANTS = [
     m(
         "journal-6",
         "journal.py",
-        'ON requests.id = pending.request WHERE pending.maybe_applied = 1"',
-        'ON requests.id = pending.request WHERE pending.maybe_applied = 0"',
+        'query = "SELECT row FROM pending WHERE maybe_applied = 1"',
+        'query = "SELECT row FROM pending WHERE maybe_applied = 0"',
         "in-flight query picks the not-applied rows",
     ),
     m(
@@ -345,9 +345,9 @@ MUTANTS = [
     ),
     m(
         "sender-10",
-        "journal.py",
-        "        self._attempt(batch, may_be_applied=True)",
-        "        self._attempt(batch, may_be_applied=False)",
+        "recorder.py",
+        "self._to_journal(self.journal.attempt, batch, True)",
+        "self._to_journal(self.journal.attempt, batch, False)",
         "a retry after 429 still recorded nothing-done (sending_again)",
     ),
     m(

@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from batch_revoke.config import RunConfig
 from batch_revoke.errors import ConfigError
 from batch_revoke.journal import Journal, JournalIdentity
 from batch_revoke.model import Batch, Counts, Endpoint, LookupAnswer, Mode, Row, RowOutcome, Status
-from batch_revoke.outputs import find_journal, journal_path, runs_in
+from batch_revoke.outputs import journal_path, runs_in, this_input_run
 from tests.conftest import customers_batch
 
 IDENTITY = JournalIdentity("abc", {"host": "https://eu.example", "batch_size": "20"})
@@ -60,7 +61,7 @@ def test_an_abandoned_request_leaves_its_rows_unsent(tmp_path):
     batch = customers_batch("1")
     journal.sending(batch)
     journal.answered(batch)  # abandoned: no outcomes
-    assert journal.in_flight() == {}
+    assert journal.in_flight() == set()
     assert journal.outcomes_between(1, 1) == {}
 
 
@@ -95,10 +96,11 @@ def test_the_newest_journal_of_the_same_input_is_found(tmp_path):
     Journal.create(journal_path(older), IDENTITY).close()
     Journal.create(journal_path(newer), IDENTITY).close()
     Journal.create(journal_path(tmp_path / "in-results-3.csv"), JournalIdentity("x", {})).close()
-    found = find_journal(tmp_path, "in", "abc")
+    settings = RunConfig(tmp_path / "in.csv", output_dir=tmp_path)
+    found = this_input_run(settings, "abc")
     assert found is not None
     assert (found.output, found.finished) == (newer, False)
-    assert find_journal(tmp_path, "in", "nope") is None
+    assert this_input_run(settings, "nope") is None
 
 
 def test_runs_in_a_folder_say_which_finished_and_what_their_input_was(tmp_path):
@@ -134,7 +136,7 @@ def test_a_journal_deleted_mid_run_is_restored_from_the_open_file(tmp_path):
     for item in sorted(folder.iterdir(), reverse=True):
         item.unlink()
     folder.rmdir()
-    assert journal.missing()
+    assert not journal.path.exists()
     journal.restore()
     journal.close()
     again = Journal.resume(folder / "r.csv.journal", IDENTITY)
@@ -146,10 +148,10 @@ def test_a_request_whose_every_answer_did_nothing_is_sent_again_not_read_back(tm
     journal = Journal.create(path, IDENTITY)
     throttled, maybe = customers_batch("1"), Batch(2, Mode.CUSTOMERS, "B1", (Row(2, "B1", "2"),))
     journal.sending(throttled)
-    journal.nothing_done(throttled)  # a 429: nothing was done
+    journal.attempt(throttled, may_be_applied=False)  # a 429: nothing was done
     journal.sending(maybe)
-    journal.nothing_done(maybe)
-    journal.sending_again(maybe)  # the retry left: it may be applied now
+    journal.attempt(maybe, may_be_applied=False)
+    journal.attempt(maybe, may_be_applied=True)  # the retry left: it may be applied now
     journal.close()  # as if killed
 
     again = Journal.resume(path, IDENTITY)
@@ -166,7 +168,7 @@ def test_a_new_attempt_supersedes_an_unsettled_outcome_and_an_outcome_ends_pendi
     assert journal.outcomes_between(1, 1) == {}  # the latest word is "in flight"
     assert set(journal.in_flight()) == {1}
     journal.record([outcome(1, Status.UNCONFIRMED, "814")], Counts(), None)  # a read-back's word
-    assert journal.in_flight() == {}
+    assert journal.in_flight() == set()
     assert journal.outcomes_between(1, 1)[1].error_code == "814"
 
 
@@ -187,9 +189,9 @@ def test_every_attempt_of_a_request_is_counted_for_its_rows(tmp_path):
     journal = Journal.create(tmp_path / "j", IDENTITY)
     first = customers_batch("1", "2")
     journal.sending(first)
-    journal.sending_again(first)  # after a 500 or a timeout
-    journal.nothing_done(first)  # a 429 answered that one
-    journal.sending_again(first)  # and one more attempt leaves
+    journal.attempt(first, may_be_applied=True)  # after a 500 or a timeout
+    journal.attempt(first, may_be_applied=False)  # a 429 answered that one
+    journal.attempt(first, may_be_applied=True)  # and one more attempt leaves
     journal.sending(Batch(2, Mode.CUSTOMERS, "B1", (Row(3, "B1", "3"),)))
     sent = journal.last_requests([1, 2, 3, 4])
     assert {row: sends for row, (_, sends) in sent.items()} == {1: 3, 2: 3, 3: 1}

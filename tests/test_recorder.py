@@ -142,7 +142,7 @@ def test_an_answer_closes_its_request_and_unknown_rows_wait_for_a_read_back(jour
         batch,
         [outcome(1, Status.REVOKED, "", "I1"), outcome(2, Status.UNCONFIRMED, "not_in_response")],
     )
-    assert journal.in_flight() == {}
+    assert journal.in_flight() == set()
     assert journal.outcome(2).status is Status.UNCONFIRMED
     (waiting,) = run.take_unconfirmed()
     assert waiting.row is rows[1]
@@ -221,7 +221,7 @@ def test_an_abandoned_request_leaves_its_rows_without_an_outcome(journal):
     batch = Batch(1, Mode.CUSTOMERS, "B", (Row(1, "B", "1"),))
     run.sending(batch)
     run.abandoned(batch)
-    assert journal.in_flight() == {}
+    assert journal.in_flight() == set()
     assert journal.outcome(1) is None
     assert run.tally().total == 0
 
