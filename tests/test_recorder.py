@@ -132,6 +132,22 @@ def test_a_max_errors_that_cannot_be_met_is_refused(text, fragment):
 # --- answered(): what the sender hands on -------------------------------------------------
 
 
+def test_an_attempt_after_nothing_was_done_may_be_applied_again_and_is_counted(journal):
+    # A 429 said nothing was done: a kill then would send the rows again. The retry that
+    # follows may be applied: a kill during it must read them back, and it counts as a send.
+    run = recorder(journal)
+    batch = Batch(1, Mode.CUSTOMERS, "B", (Row(1, "B", "1"), Row(2, "B", "2")))
+    run.sending(batch)
+    run.nothing_done(batch)
+    assert journal.in_flight() == set()
+    run.sending_again(batch)
+    assert journal.in_flight() == {1, 2}
+    assert {row: sends for row, (_, sends) in journal.last_requests([1, 2]).items()} == {
+        1: 2,
+        2: 2,
+    }
+
+
 def test_an_answer_closes_its_request_and_unknown_rows_wait_for_a_read_back(journal):
     run = recorder(journal)
     rows = (Row(1, "B", "1"), Row(2, "B", "2"))
